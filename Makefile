@@ -1,0 +1,48 @@
+# The README's two commands are `make demo` and `make test`; everything else serves them.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
+TEST_ENV := DJANGO_SETTINGS_MODULE=bankside.settings.test
+
+.PHONY: demo test check lint format services compose-config bench clean
+
+$(STAMP): requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "bankside needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+## demo: install, migrate and run the portal with a Celery worker and beat beside it
+demo: $(STAMP)
+	@$(PY) manage.py migrate --noinput
+	@$(PY) manage.py run_demo
+
+## test: install, check, and run the whole suite against real PostgreSQL and Redis
+test: $(STAMP) check services
+	@$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
+
+check: $(STAMP) lint
+	@$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
+	@$(TEST_ENV) $(PY) manage.py check --fail-level WARNING
+
+lint: $(STAMP)
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	@$(VENV)/bin/ruff check --fix .
+	@$(VENV)/bin/ruff format .
+
+services: $(STAMP)
+	@$(TEST_ENV) $(PY) manage.py check_services
+
+compose-config:
+	@command -v docker-compose >/dev/null || { echo "docker-compose is not installed (Debian: apt-get install docker-compose)"; exit 1; }
+	@tmp=$$(mktemp -d) && cp docker-compose.yml Dockerfile $$tmp/ && cp .env.example $$tmp/.env \
+	  && docker-compose -f $$tmp/docker-compose.yml config --quiet \
+	  && echo "docker-compose.yml: valid (with .env.example as .env)"; status=$$?; rm -rf $$tmp; exit $$status
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,219 @@
+"""Settings shared by every environment, driven by environment variables.
+
+Every variable is documented in `.env.example`. Environment-specific modules
+(`local`, `test`, `production`) import this one and override only what differs.
+"""
+
+from pathlib import Path
+
+import environ
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+SECRET_KEY = env("SECRET_KEY", default="")
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
+PUBLIC_BASE_URL = env.url("PUBLIC_BASE_URL", default="http://localhost:8000").geturl().rstrip("/")
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "portal",
+    "linking",
+    "notifications",
+]
+
+MIDDLEWARE = [
+    "bankside.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "bankside.urls"
+WSGI_APPLICATION = "bankside.wsgi.application"
+ASGI_APPLICATION = "bankside.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "bankside" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def database_from_env(default: str | None) -> dict:
+    """Parse `DATABASE_URL`; only PostgreSQL and SQLite are supported."""
+    config = env.db_url("DATABASE_URL", default=default) if default else env.db_url("DATABASE_URL")
+    engine = config["ENGINE"]
+    if engine == "django.db.backends.postgresql":
+        config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+        config["CONN_HEALTH_CHECKS"] = True
+    elif engine == "django.db.backends.sqlite3":
+        # Every transaction takes the write lock up front, so two writers can never
+        # read the same audit chain head.
+        config.setdefault("OPTIONS", {})["transaction_mode"] = "IMMEDIATE"
+        config["OPTIONS"]["timeout"] = 20
+    else:
+        raise ImproperlyConfigured(
+            f"DATABASE_URL must point at PostgreSQL (postgres://…) or SQLite; got {engine}."
+        )
+    return config
+
+
+DATABASES = {"default": database_from_env(default=None)} if env.str("DATABASE_URL", "") else {}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env.path("STATIC_ROOT", default=str(VAR_DIR / "static"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# Number of reverse proxies in front of the app whose X-Forwarded-For entries are trusted
+# for the source IP recorded in audit entries. 0 means REMOTE_ADDR is used as is.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+
+def encryption_keys_from_env(raw: str) -> list[str]:
+    """Validate `FIELD_ENCRYPTION_KEYS`: comma-separated Fernet keys, the first encrypts."""
+    keys = [key.strip() for key in raw.split(",") if key.strip()]
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError) as exc:
+            raise ImproperlyConfigured(
+                f"FIELD_ENCRYPTION_KEYS entry {position} is not a valid Fernet key "
+                "(32 url-safe base64-encoded bytes; make one with "
+                "`python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'`)."
+            ) from exc
+    return keys
+
+
+FIELD_ENCRYPTION_KEYS = encryption_keys_from_env(env.str("FIELD_ENCRYPTION_KEYS", default=""))
+
+# Celery: Redis is the broker. Results are not kept: the durable truth of every piece of
+# work is a row in the database, the broker message is only a nudge.
+REDIS_URL = env.str("REDIS_URL", default="")
+CELERY_BROKER_URL = REDIS_URL
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    "worker-heartbeat": {
+        "task": "portal.record_worker_heartbeat",
+        "schedule": env.float("WORKER_HEARTBEAT_SECONDS", default=30.0),
+    },
+}
+
+MESSENGER_GRAPH_API_URL = (
+    env.url("MESSENGER_GRAPH_API_URL", default="https://graph.facebook.com").geturl().rstrip("/")
+)
+MESSENGER_GRAPH_API_VERSION = env.str("MESSENGER_GRAPH_API_VERSION", default="v23.0")
+LINK_REDIRECT_ALLOWED_HOSTS = env.list(
+    "LINK_REDIRECT_ALLOWED_HOSTS",
+    default=[
+        "facebook.com",
+        "www.facebook.com",
+        "m.facebook.com",
+        "messenger.com",
+        "www.messenger.com",
+    ],
+)
+SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {
+        "request_context": {"()": "bankside.logging.RequestContextFilter"},
+        "redact_secrets": {"()": "bankside.logging.SecretRedactingFilter"},
+    },
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+        "console": {
+            "format": "%(asctime)s %(levelname)-7s [%(request_id)s] %(name)s: %(message)s",
+        },
+    },
+    "handlers": {
+        "default": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "console",
+            "filters": ["request_context", "redact_secrets"],
+        },
+    },
+    "root": {"handlers": ["default"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "celery": {"level": LOG_LEVEL},
+    },
+}

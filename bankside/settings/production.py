@@ -1,0 +1,46 @@
+"""Production settings: everything from the environment, nothing defaulted that matters.
+
+Refuses to start without `SECRET_KEY`, `DATABASE_URL` (PostgreSQL), `REDIS_URL`,
+`FIELD_ENCRYPTION_KEYS` and `ALLOWED_HOSTS`. The sandbox is never mounted here.
+"""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .base import *  # noqa: F403
+from .base import FIELD_ENCRYPTION_KEYS, REDIS_URL, SECRET_KEY, database_from_env, env
+
+DEBUG = False
+SANDBOX_ENABLED = False
+
+_missing = [
+    name
+    for name, value in {
+        "SECRET_KEY": SECRET_KEY,
+        "REDIS_URL": REDIS_URL,
+        "FIELD_ENCRYPTION_KEYS": FIELD_ENCRYPTION_KEYS,
+        "ALLOWED_HOSTS": env.list("ALLOWED_HOSTS", default=[]),
+        "DATABASE_URL": env.str("DATABASE_URL", default=""),
+    }.items()
+    if not value
+]
+if _missing:
+    raise ImproperlyConfigured(
+        f"Production settings need these environment variables: {', '.join(_missing)}. "
+        "See .env.example."
+    )
+if len(SECRET_KEY) < 50:
+    raise ImproperlyConfigured("SECRET_KEY must be at least 50 random characters.")
+
+DATABASES = {"default": database_from_env(default=None)}
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("Production runs on PostgreSQL: DATABASE_URL must be postgres://…")
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+SECURE_REDIRECT_EXEMPT = [r"^health/"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)

@@ -1,0 +1,25 @@
+"""Test settings: a real PostgreSQL and a real Redis, as in production.
+
+`DATABASE_URL` and `REDIS_URL` default to the servers on 127.0.0.1. `make test` checks
+that both answer before running the suite and says what to start if they do not.
+"""
+
+from .base import *  # noqa: F403
+from .base import VAR_DIR, database_from_env, env
+
+DEBUG = False
+SECRET_KEY = "test-secret-key-not-used-anywhere-else-0123456789-abcdefghij"
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+DATABASES = {"default": database_from_env(default="postgres://postgres@127.0.0.1:5432/bankside")}
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/15")
+CELERY_BROKER_URL = REDIS_URL
+FIELD_ENCRYPTION_KEYS = [
+    "u3rSADol4Lsolz554n6zp4Qfpd7V07BwKxGrIB-kwqU=",
+    "sogV-7SYi0a2aq0gaAk1VIwZM6CiuuDPETTXlIaj2s4=",
+]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+(VAR_DIR / "static").mkdir(parents=True, exist_ok=True)
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+SANDBOX_ENABLED = True
+LOG_FORMAT = "console"
+LOGGING["handlers"]["default"]["formatter"] = "console"  # noqa: F405

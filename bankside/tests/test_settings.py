@@ -1,0 +1,104 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PRODUCTION_ENV = {
+    "DJANGO_SETTINGS_MODULE": "bankside.settings.production",
+    "SECRET_KEY": "p" * 20 + "9Xq!r7@Lm#2vZ$kW8^bN&cT4*yH6(fJ3)gD5",
+    "DATABASE_URL": "postgres://bankside:pw@db.internal:5432/bankside",
+    "REDIS_URL": "redis://cache.internal:6379/0",
+    "ALLOWED_HOSTS": "bank.example",
+    "PUBLIC_BASE_URL": "https://bank.example",
+}
+
+
+def manage(*args, env_overrides=None):
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "FIELD_ENCRYPTION_KEYS"}
+    }
+    env.update(env_overrides or {})
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_deploy_check_is_clean_with_production_settings():
+    keys = f"{Fernet.generate_key().decode()},{Fernet.generate_key().decode()}"
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        env_overrides={**PRODUCTION_ENV, "FIELD_ENCRYPTION_KEYS": keys},
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_production_refuses_to_start_without_its_secrets():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k not in {"SECRET_KEY", "REDIS_URL"}}
+
+    result = manage("check", env_overrides=env)
+
+    assert result.returncode != 0
+    assert "SECRET_KEY, REDIS_URL, FIELD_ENCRYPTION_KEYS" in result.stderr
+
+
+def test_production_never_mounts_the_sandbox():
+    keys = Fernet.generate_key().decode()
+    env = {**PRODUCTION_ENV, "FIELD_ENCRYPTION_KEYS": keys, "SANDBOX_ENABLED": "true"}
+
+    result = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings; print(settings.SANDBOX_ENABLED)",
+        env_overrides=env,
+    )
+
+    assert result.stdout.strip() == "False", result.stderr
+
+
+def test_unsupported_database_is_refused():
+    result = manage("check", env_overrides={"DATABASE_URL": "mysql://root@127.0.0.1/bankside"})
+
+    assert result.returncode != 0
+    assert "DATABASE_URL must point at PostgreSQL" in result.stderr
+
+
+def test_check_services_says_what_to_start_when_servers_are_down():
+    result = manage(
+        "check_services",
+        env_overrides={
+            "DJANGO_SETTINGS_MODULE": "bankside.settings.test",
+            "DATABASE_URL": "postgres://postgres@127.0.0.1:1/bankside",
+            "REDIS_URL": "redis://127.0.0.1:1/0",
+        },
+    )
+
+    assert result.returncode != 0
+    assert "PostgreSQL is not answering at 127.0.0.1:1" in result.stderr
+    assert "Redis is not answering at 127.0.0.1:1/0" in result.stderr
+    assert "pg_ctlcluster" in result.stderr and "redis-server" in result.stderr
+
+
+def test_check_services_passes_against_the_test_servers():
+    result = manage(
+        "check_services", env_overrides={"DJANGO_SETTINGS_MODULE": "bankside.settings.test"}
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "PostgreSQL at" in result.stdout and "Redis at" in result.stdout

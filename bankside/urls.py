@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from portal import views as portal_views
+
+urlpatterns = [
+    path("health/live", portal_views.health_live, name="health-live"),
+    path("health/ready", portal_views.health_ready, name="health-ready"),
+    path("platform-admin/", admin.site.urls),
+    path("", include("portal.urls")),
+]

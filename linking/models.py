@@ -1,0 +1,1 @@
+"""Customers, their accounts, consents and Messenger links (filled by the linking work)."""

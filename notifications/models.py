@@ -1,0 +1,1 @@
+"""Core-banking events, the outbox and delivery attempts (filled by the delivery work)."""

@@ -1,0 +1,276 @@
+import threading
+
+import pytest
+from django.core.management import call_command
+from django.db import DatabaseError, connection, connections, transaction
+
+from bankside import context
+from portal.audit import Actor
+from portal.models import AuditChain, AuditEvent
+from portal.selectors import audit_chains_verify
+from portal.services import audit_record
+from portal.tests.factories import BankFactory
+
+pytestmark = pytest.mark.django_db
+
+ALICE = Actor("staff", "7", "alice")
+
+
+def record_many(bank, count, prefix="config.changed"):
+    return [
+        audit_record(actor=ALICE, action=prefix, bank=bank, details={"n": n}) for n in range(count)
+    ]
+
+
+def run_verify(*args):
+    """Run `verify_audit_chain`; return (exit code, stdout, stderr)."""
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command("verify_audit_chain", *args, stdout=out, stderr=err)
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def tamper(sql, params=()):
+    """Write past the append-only guard, as an attacker with the table owner's rights could."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Fire the deferred foreign-key checks of the rows just written, or ALTER TABLE waits.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(
+            "ALTER TABLE portal_auditevent DISABLE TRIGGER portal_auditevent_append_only"
+        )
+        cursor.execute(sql, params)
+        cursor.execute("ALTER TABLE portal_auditevent ENABLE TRIGGER portal_auditevent_append_only")
+
+
+def test_entries_of_a_bank_form_one_chain_in_order():
+    bank = BankFactory()
+    first, second, third = record_many(bank, 3)
+
+    assert [first.seq, second.seq, third.seq] == [1, 2, 3]
+    assert first.prev_hash == "0" * 64
+    assert second.prev_hash == first.hash
+    assert third.prev_hash == second.hash
+    chain = AuditChain.objects.get(bank=bank)
+    assert (chain.head_seq, chain.head_hash) == (3, third.hash)
+
+
+def test_each_bank_and_the_platform_have_their_own_chain():
+    bank_a, bank_b = BankFactory(), BankFactory()
+    a = audit_record(actor=ALICE, action="config.changed", bank=bank_a)
+    b = audit_record(actor=ALICE, action="config.changed", bank=bank_b)
+    platform = audit_record(actor=Actor.system("cron"), action="platform.checked", bank=None)
+
+    assert (a.seq, b.seq, platform.seq) == (1, 1, 1)
+    assert platform.chain.key == "platform"
+
+
+def test_entry_records_actor_target_request_and_data_categories():
+    bank = BankFactory()
+    token = context.bind(context.RequestContext("req-12345678", "203.0.113.9"))
+    try:
+        event = audit_record(
+            actor=ALICE,
+            action="notification.sent",
+            bank=bank,
+            target=bank,
+            data_categories=["transactions", "balances", "transactions"],
+        )
+    finally:
+        context.reset(token)
+
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert (stored.actor_type, stored.actor_id, stored.actor_label) == ("staff", "7", "alice")
+    assert (stored.target_type, stored.target_id) == ("portal.bank", str(bank.pk))
+    assert (stored.request_id, stored.source_ip) == ("req-12345678", "203.0.113.9")
+    assert stored.data_categories == ["balances", "transactions"]
+
+
+def test_secrets_in_details_are_never_stored():
+    bank = BankFactory()
+    event = audit_record(
+        actor=ALICE,
+        action="integration.configured",
+        bank=bank,
+        details={"page_access_token": "EAAB-real-token", "nested": {"app_secret": "s3cr3t"}},
+    )
+
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert "EAAB-real-token" not in str(stored.details)
+    assert "s3cr3t" not in str(stored.details)
+    assert stored.details["page_access_token"] == "[redacted]"
+
+
+def test_action_names_are_validated():
+    with pytest.raises(ValueError, match=r"noun\.verb"):
+        audit_record(actor=ALICE, action="DROP TABLE", bank=None)
+    assert not AuditEvent.objects.exists()
+
+
+def test_database_refuses_update_through_the_orm():
+    event = record_many(BankFactory(), 1)[0]
+
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(pk=event.pk).update(action="config.erased")
+    assert AuditEvent.objects.get(pk=event.pk).action == "config.changed"
+
+
+def test_database_refuses_update_and_delete_in_raw_sql():
+    event = record_many(BankFactory(), 1)[0]
+
+    for statement in (
+        "UPDATE portal_auditevent SET details = '{}' WHERE id = %s",
+        "DELETE FROM portal_auditevent WHERE id = %s",
+    ):
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(statement, [event.pk])
+    assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+def test_database_refuses_delete_through_the_orm():
+    bank = BankFactory()
+    record_many(bank, 2)
+
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(bank=bank).delete()
+    assert AuditEvent.objects.filter(bank=bank).count() == 2
+
+
+def test_verify_passes_on_an_intact_chain():
+    bank = BankFactory(slug="harbour")
+    record_many(bank, 5)
+    audit_record(actor=Actor.system("cron"), action="platform.checked", bank=None)
+
+    code, out, err = run_verify()
+
+    assert code == 0, err
+    assert "bank harbour: intact, 5 entries" in out
+    assert "platform: intact, 1 entries" in out
+
+
+def test_verify_names_an_edited_entry():
+    bank = BankFactory(slug="harbour")
+    events = record_many(bank, 4)
+    tamper(
+        "UPDATE portal_auditevent SET details = %s WHERE id = %s",
+        ['{"n": 999}', events[2].pk],
+    )
+
+    code, _, err = run_verify("--bank", "harbour")
+
+    assert code == 1
+    assert f"entry #3 (id {events[2].pk})" in err
+    assert "altered" in err
+
+
+def test_verify_names_the_entry_after_a_removed_one():
+    bank = BankFactory(slug="harbour")
+    events = record_many(bank, 4)
+    tamper("DELETE FROM portal_auditevent WHERE id = %s", [events[1].pk])
+
+    code, _, err = run_verify("--bank", "harbour")
+
+    assert code == 1
+    assert f"entry #3 (id {events[2].pk})" in err
+    assert "missing" in err
+
+
+def test_verify_detects_entries_cut_from_the_end():
+    bank = BankFactory(slug="harbour")
+    events = record_many(bank, 3)
+    tamper("DELETE FROM portal_auditevent WHERE id = %s", [events[-1].pk])
+
+    code, _, err = run_verify("--bank", "harbour")
+
+    assert code == 1
+    assert "removed from the end" in err
+
+
+def test_verify_detects_reordered_entries():
+    bank = BankFactory(slug="harbour")
+    events = record_many(bank, 3)
+    # Swap the positions of entries 1 and 2, keeping every hash as it was.
+    tamper(
+        "UPDATE portal_auditevent SET seq = CASE seq WHEN 1 THEN 102 ELSE 101 END "
+        "WHERE id IN (%s, %s)",
+        [events[0].pk, events[1].pk],
+    )
+    tamper("UPDATE portal_auditevent SET seq = seq - 100 WHERE seq > 100")
+
+    code, _, err = run_verify("--bank", "harbour")
+
+    assert code == 1
+    assert f"entry #1 (id {events[1].pk})" in err
+
+
+def test_verify_detects_a_rewritten_hash_chain_tail():
+    """An attacker who edits an entry and recomputes its hash still breaks the next link."""
+    from portal.audit import hash_of
+
+    bank = BankFactory(slug="harbour")
+    events = record_many(bank, 3)
+    forged = AuditEvent.objects.get(pk=events[1].pk)
+    forged.details = {"n": "forged"}
+    new_hash = hash_of(forged, f"bank:{bank.pk}")
+    tamper(
+        "UPDATE portal_auditevent SET details = %s, hash = %s WHERE id = %s",
+        ['{"n": "forged"}', new_hash, events[1].pk],
+    )
+
+    code, _, err = run_verify("--bank", "harbour")
+
+    assert code == 1
+    assert f"entry #3 (id {events[2].pk})" in err
+    assert "previous-hash" in err
+
+
+def test_verify_rejects_an_unknown_bank():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="No bank with slug 'nope'"):
+        call_command("verify_audit_chain", "--bank", "nope")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_on_one_bank_keep_one_chain():
+    bank = BankFactory()
+    writers, per_writer = 4, 25
+    barrier = threading.Barrier(writers)
+    failures = []
+
+    def write(worker: int) -> None:
+        try:
+            barrier.wait()
+            for n in range(per_writer):
+                with transaction.atomic():
+                    audit_record(
+                        actor=Actor.system(f"writer-{worker}"),
+                        action="config.changed",
+                        bank=bank,
+                        details={"worker": worker, "n": n},
+                    )
+        except Exception as exc:  # noqa: BLE001 - reported to the main thread
+            failures.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert failures == []
+    seqs = list(AuditEvent.objects.filter(bank=bank).values_list("seq", flat=True))
+    assert seqs == list(range(1, writers * per_writer + 1))
+    [report] = audit_chains_verify(bank=bank)
+    assert report.intact, report.describe()
+    assert report.entries == writers * per_writer

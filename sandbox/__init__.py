@@ -1,0 +1,1 @@
+"""A local stand-in for Messenger and the Graph API; mounted only when SANDBOX_ENABLED."""
