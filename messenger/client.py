@@ -1,0 +1,483 @@
+"""Graph API / Send API client.
+
+Every call carries the Page token and its `appsecret_proof`. Failures surface as the
+`messenger.errors` classes; nothing here retries, because the caller owns the retry
+schedule (it lives in the database, not in this process).
+
+Tokens travel as query parameters, as Meta documents, and httpx logs request URLs at
+INFO level, so a filter on the `httpx` logger masks `access_token` and
+`appsecret_proof` before anything is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from messenger import builders
+from messenger.errors import (
+    ConfigError,
+    TransientError,
+    UnexpectedResponseError,
+    classify,
+)
+
+__all__ = [
+    "DEFAULT_GRAPH_API_URL",
+    "DEFAULT_GRAPH_API_VERSION",
+    "GraphClient",
+    "PageCredentials",
+    "PageInfo",
+    "SendResult",
+    "SubscribedApp",
+    "TemplateInfo",
+    "get_client",
+]
+
+DEFAULT_GRAPH_API_URL = "https://graph.facebook.com"
+DEFAULT_GRAPH_API_VERSION = "v23.0"
+MAX_TIMEOUT_SECONDS = 30.0
+
+_API_VERSION = re.compile(r"^v\d+\.\d+$")
+_TEMPLATE_NAME = re.compile(r"^[a-z0-9_]{1,512}$")
+_PLACEHOLDER = re.compile(r"\{\{\s*(\d+)\s*\}\}")
+_FIELD_NAME = re.compile(r"^[a-z_]+$")
+_TEMPLATE_FIELDS = "id,name,status,category,language,rejected_reason"
+
+
+@dataclass(frozen=True)
+class PageCredentials:
+    page_id: str
+    access_token: str
+    app_secret: str
+
+    def __post_init__(self) -> None:
+        for name in ("page_id", "access_token", "app_secret"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"{name} must be a non-empty string")
+
+    def __repr__(self) -> str:
+        return f"PageCredentials(page_id={self.page_id!r}, access_token='***', app_secret='***')"
+
+    @property
+    def appsecret_proof(self) -> str:
+        return hmac.new(
+            self.app_secret.encode(), self.access_token.encode(), hashlib.sha256
+        ).hexdigest()
+
+
+@dataclass(frozen=True)
+class SendResult:
+    recipient_id: str | None
+    message_id: str
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    id: str
+    name: str | None
+
+
+@dataclass(frozen=True)
+class TemplateInfo:
+    id: str
+    name: str | None
+    status: str | None
+    category: str | None = None
+    language: str | None = None
+    rejected_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class SubscribedApp:
+    id: str
+    name: str | None
+    subscribed_fields: tuple[str, ...]
+
+
+class GraphClient:
+    """A pooled keep-alive client for one Graph API base URL and version.
+
+    httpx has no whole-request deadline: `timeout_total` bounds each of the read, write
+    and pool waits, and `timeout_connect` the connection set-up.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_version: str,
+        *,
+        timeout_connect: float = 5.0,
+        timeout_total: float = 20.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not isinstance(base_url, str) or not base_url.startswith(("https://", "http://")):
+            raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
+        if not isinstance(api_version, str) or not _API_VERSION.match(api_version):
+            raise ValueError(f"api_version must look like 'v23.0', got {api_version!r}")
+        for name, value in (("timeout_connect", timeout_connect), ("timeout_total", timeout_total)):
+            if not 0 < value <= MAX_TIMEOUT_SECONDS:
+                raise ValueError(f"{name} must be above 0 and at most 30 seconds, got {value}")
+        if timeout_connect > timeout_total:
+            raise ValueError("timeout_connect must not exceed timeout_total")
+        _install_log_redaction()
+        self.base_url = base_url.rstrip("/")
+        self.api_version = api_version
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(timeout_total, connect=timeout_connect),
+            transport=transport,
+            follow_redirects=False,
+            headers={"User-Agent": "bankside-messenger"},
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> GraphClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # Send API
+
+    def send(self, creds: PageCredentials, payload: Mapping[str, Any]) -> SendResult:
+        """POST a message built by `messenger.builders`."""
+        if not isinstance(payload.get("recipient"), Mapping):
+            raise ValueError("payload needs a 'recipient' object; build it with messenger.builders")
+        data = self._call("POST", creds, f"{_segment(creds.page_id)}/messages", json=payload)
+        message_id = data.get("message_id")
+        if not isinstance(message_id, str) or not message_id:
+            raise UnexpectedResponseError("Send API answered without a message_id")
+        recipient_id = data.get("recipient_id")
+        return SendResult(
+            recipient_id=recipient_id if isinstance(recipient_id, str) else None,
+            message_id=message_id,
+        )
+
+    def sender_action(
+        self, creds: PageCredentials, psid: str, action: builders.SenderAction
+    ) -> None:
+        payload = builders.sender_action(psid, action)
+        self._call("POST", creds, f"{_segment(creds.page_id)}/messages", json=payload)
+
+    # Account linking
+
+    def psid_for_linking_token(self, creds: PageCredentials, account_linking_token: str) -> str:
+        """Look up the PSID behind an account-linking token (valid 5 minutes)."""
+        if not account_linking_token:
+            raise ValueError("account_linking_token must not be empty")
+        data = self._call(
+            "GET",
+            creds,
+            "me",
+            params={"fields": "recipient", "account_linking_token": account_linking_token},
+        )
+        # The response shape is unconfirmed: accept a string, an object with an id, and
+        # a bare `id` as long as it is not the Page's own id (which `/me` also returns).
+        recipient = data.get("recipient")
+        if isinstance(recipient, Mapping):
+            recipient = recipient.get("id")
+        if isinstance(recipient, (str, int)) and not isinstance(recipient, bool) and recipient:
+            return str(recipient)
+        fallback = data.get("id")
+        if isinstance(fallback, str) and fallback and fallback != creds.page_id:
+            return fallback
+        raise UnexpectedResponseError("PSID lookup answered without a recipient")
+
+    def unlink_account(self, creds: PageCredentials, psid: str) -> None:
+        if not psid:
+            raise ValueError("psid must not be empty")
+        data = self._call("POST", creds, "me/unlink_accounts", json={"psid": psid})
+        if data.get("success") is True or data.get("result") == "unlink account success":
+            return
+        raise UnexpectedResponseError("unlink answered without confirming success")
+
+    # Page set-up
+
+    def page_check(self, creds: PageCredentials) -> PageInfo:
+        """Check the token, app secret and Page id together; raises on any mismatch."""
+        data = self._call("GET", creds, _segment(creds.page_id), params={"fields": "id,name"})
+        page_id = data.get("id")
+        if not isinstance(page_id, str) or not page_id:
+            raise UnexpectedResponseError("Page lookup answered without an id")
+        if page_id != creds.page_id:
+            raise ConfigError(
+                f"token belongs to Page {page_id}, not {creds.page_id}",
+                user_message="The access token belongs to a different Facebook Page than "
+                "the Page ID entered. Check both values.",
+            )
+        name = data.get("name")
+        return PageInfo(id=page_id, name=name if isinstance(name, str) else None)
+
+    def subscribed_apps_set(self, creds: PageCredentials, fields: Sequence[str]) -> None:
+        if isinstance(fields, str) or not fields:
+            raise ValueError("fields must be a non-empty list of webhook field names")
+        for name in fields:
+            if not isinstance(name, str) or not _FIELD_NAME.match(name):
+                raise ValueError(f"invalid webhook field name {name!r}")
+        data = self._call(
+            "POST",
+            creds,
+            f"{_segment(creds.page_id)}/subscribed_apps",
+            params={"subscribed_fields": ",".join(fields)},
+        )
+        if data.get("success") is not True:
+            raise UnexpectedResponseError("subscription answered without success")
+
+    def subscribed_apps_get(self, creds: PageCredentials) -> list[SubscribedApp]:
+        data = self._call("GET", creds, f"{_segment(creds.page_id)}/subscribed_apps")
+        apps = []
+        for item in _data_list(data):
+            app_id = item.get("id")
+            if not isinstance(app_id, str):
+                continue
+            fields = item.get("subscribed_fields")
+            apps.append(
+                SubscribedApp(
+                    id=app_id,
+                    name=item.get("name") if isinstance(item.get("name"), str) else None,
+                    subscribed_fields=tuple(
+                        f
+                        for f in (fields if isinstance(fields, list) else [])
+                        if isinstance(f, str)
+                    ),
+                )
+            )
+        return apps
+
+    # Utility message templates
+
+    def message_template_create(
+        self,
+        creds: PageCredentials,
+        *,
+        name: str,
+        language: str,
+        body_text: str,
+        example_params: Sequence[str] = (),
+    ) -> TemplateInfo:
+        """Create a UTILITY template; `body_text` uses `{{1}}`, `{{2}}`… placeholders."""
+        if not isinstance(name, str) or not _TEMPLATE_NAME.match(name):
+            raise ValueError(f"template name must be lowercase letters, digits and _: {name!r}")
+        if not language:
+            raise ValueError("language must not be empty")
+        if not isinstance(body_text, str) or not body_text.strip():
+            raise ValueError("body_text must not be empty")
+        numbers = sorted({int(n) for n in _PLACEHOLDER.findall(body_text)})
+        if numbers != list(range(1, len(numbers) + 1)):
+            raise ValueError("placeholders must be numbered {{1}}, {{2}}, … without gaps")
+        if len(example_params) != len(numbers):
+            raise ValueError(
+                f"body_text has {len(numbers)} placeholders but {len(example_params)} "
+                "example values were given"
+            )
+        component: dict[str, Any] = {"type": "BODY", "text": body_text}
+        if example_params:
+            component["example"] = {"body_text": [list(example_params)]}
+        data = self._call(
+            "POST",
+            creds,
+            f"{_segment(creds.page_id)}/message_templates",
+            json={
+                "name": name,
+                "language": language,
+                "category": "UTILITY",
+                "components": [component],
+            },
+        )
+        info = _template_info(data, default_name=name)
+        if info is None:
+            raise UnexpectedResponseError("template creation answered without an id")
+        return info
+
+    def message_template_status(
+        self, creds: PageCredentials, template_id_or_name: str
+    ) -> TemplateInfo:
+        """Look a template up by numeric id, or by name among the Page's templates."""
+        if not template_id_or_name:
+            raise ValueError("template_id_or_name must not be empty")
+        if template_id_or_name.isdigit():
+            data = self._call(
+                "GET", creds, _segment(template_id_or_name), params={"fields": _TEMPLATE_FIELDS}
+            )
+            info = _template_info(data, default_name=None)
+        else:
+            data = self._call(
+                "GET",
+                creds,
+                f"{_segment(creds.page_id)}/message_templates",
+                params={"name": template_id_or_name, "fields": _TEMPLATE_FIELDS},
+            )
+            matches = [
+                _template_info(item, default_name=None)
+                for item in _data_list(data)
+                if item.get("name") == template_id_or_name
+            ]
+            info = next((m for m in matches if m is not None), None)
+        if info is None:
+            raise UnexpectedResponseError(f"no template found for {template_id_or_name!r}")
+        return info
+
+    # Transport
+
+    def _call(
+        self,
+        method: str,
+        creds: PageCredentials,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        query = {
+            **(params or {}),
+            "access_token": creds.access_token,
+            "appsecret_proof": creds.appsecret_proof,
+        }
+        url = f"/{self.api_version}/{path}"
+        try:
+            response = self._http.request(method, url, params=query, json=json)
+        except httpx.UnsupportedProtocol as exc:
+            raise ConfigError(
+                f"cannot reach the Graph API: {_describe(exc)}",
+                user_message="The Graph API address is misconfigured (MESSENGER_GRAPH_API_URL).",
+            ) from None
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise TransientError(f"could not connect to the Graph API: {_describe(exc)}") from None
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            # The request may have been processed before the connection failed.
+            raise TransientError(
+                f"Graph API request failed in flight: {_describe(exc)}", maybe_processed=True
+            ) from None
+        return _parse(response)
+
+
+def _parse(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except (ValueError, RecursionError):
+        data = None
+    if response.is_success and isinstance(data, dict) and "error" not in data:
+        return data
+    if response.is_success and not isinstance(data, dict):
+        raise UnexpectedResponseError(
+            "Graph API answered success with an unreadable body", http_status=response.status_code
+        )
+    raise classify(
+        response.status_code, data if data is not None else response.content, response.headers
+    )
+
+
+def _describe(exc: Exception) -> str:
+    # `from None` above drops the httpx exception, whose request URL holds the token.
+    return _SECRET_PARAM.sub(r"\1***", f"{type(exc).__name__}: {exc}")
+
+
+def _template_info(data: Mapping[str, Any], *, default_name: str | None) -> TemplateInfo | None:
+    template_id = data.get("id")
+    if isinstance(template_id, int) and not isinstance(template_id, bool):
+        template_id = str(template_id)
+    if not isinstance(template_id, str) or not template_id:
+        return None
+
+    def text(key: str) -> str | None:
+        value = data.get(key)
+        return value if isinstance(value, str) else None
+
+    return TemplateInfo(
+        id=template_id,
+        name=text("name") or default_name,
+        status=text("status"),
+        category=text("category"),
+        language=text("language"),
+        rejected_reason=text("rejected_reason"),
+    )
+
+
+def _data_list(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    items = data.get("data")
+    return [i for i in items if isinstance(i, Mapping)] if isinstance(items, list) else []
+
+
+def _segment(value: str) -> str:
+    if not value:
+        raise ValueError("path segment must not be empty")
+    return quote(value, safe="")
+
+
+# Log redaction
+
+_SECRET_PARAM = re.compile(r"((?:access_token|appsecret_proof)=)[^&\s\"']+")
+
+
+class _RedactSecrets(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            args = record.args if isinstance(record.args, tuple) else (record.args,)
+            record.args = tuple(
+                _SECRET_PARAM.sub(r"\1***", str(a)) if isinstance(a, (str, httpx.URL)) else a
+                for a in args
+            )
+        if isinstance(record.msg, str):
+            record.msg = _SECRET_PARAM.sub(r"\1***", record.msg)
+        return True
+
+
+_redaction_lock = threading.Lock()
+
+
+def _install_log_redaction() -> None:
+    with _redaction_lock:
+        logger = logging.getLogger("httpx")
+        if not any(isinstance(f, _RedactSecrets) for f in logger.filters):
+            logger.addFilter(_RedactSecrets())
+
+
+# Process-wide client
+
+_client_lock = threading.Lock()
+_client: tuple[tuple[int, str, str], GraphClient] | None = None
+
+
+def get_client() -> GraphClient:
+    """The process's shared client, built from Django settings on first use.
+
+    Keyed on the process id, so a forked worker builds its own pool instead of sharing
+    the parent's sockets; also rebuilt if the settings change (tests override them).
+    """
+    from django.conf import settings
+
+    global _client
+    base_url = getattr(settings, "MESSENGER_GRAPH_API_URL", "") or DEFAULT_GRAPH_API_URL
+    version = getattr(settings, "MESSENGER_GRAPH_API_VERSION", "") or DEFAULT_GRAPH_API_VERSION
+    key = (os.getpid(), base_url, version)
+    with _client_lock:
+        if _client is None or _client[0] != key:
+            # A replaced client is left to the garbage collector rather than closed:
+            # another thread may still be mid-request on it.
+            _client = (key, GraphClient(base_url, version))
+        return _client[1]
+
+
+def _forget_client_after_fork() -> None:
+    # The parent's sockets and lock state must not be reused in the child.
+    global _client, _client_lock
+    _client = None
+    _client_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_client_after_fork)

@@ -1,0 +1,393 @@
+import hmac
+import json
+
+import pytest
+
+from messenger.webhooks import (
+    AccountLinkingEvent,
+    DeliveryEvent,
+    EchoEvent,
+    MessageEvent,
+    OptinEvent,
+    PostbackEvent,
+    ReadEvent,
+    TemplateStatusEvent,
+    UnknownEvent,
+    WebhookPayloadError,
+    parse_envelope,
+    verify_handshake,
+    verify_request_signature,
+    verify_signature,
+    verify_signature_sha1,
+)
+
+SECRET = "app-secret-0123"
+PAGE = "PAGE_ID"
+
+
+def sign(raw: bytes, secret: str = SECRET, algorithm: str = "sha256") -> str:
+    return f"{algorithm}=" + hmac.new(secret.encode(), raw, algorithm).hexdigest()
+
+
+def item(ts: int, sender: str = "PSID", **kind) -> dict:
+    return {"sender": {"id": sender}, "recipient": {"id": PAGE}, "timestamp": ts, **kind}
+
+
+def envelope(*entries: dict) -> bytes:
+    return json.dumps({"object": "page", "entry": list(entries)}).encode()
+
+
+def entry(*messaging: dict, page: str = PAGE, time: int = 1767225600123, **extra) -> dict:
+    return {"id": page, "time": time, "messaging": list(messaging), **extra}
+
+
+# Signatures
+
+
+def test_valid_sha256_signature_is_accepted():
+    raw = b'{"object":"page","entry":[]}'
+    assert verify_signature(raw, sign(raw), SECRET) is True
+
+
+def test_signature_is_over_the_escaped_unicode_bytes_as_received():
+    escaped = b'{"text":"\\u00e4"}'
+    utf8 = '{"text":"ä"}'.encode()
+    assert json.loads(escaped) == json.loads(utf8)
+    header = sign(escaped)
+    assert sign(utf8) != header
+    assert verify_signature(escaped, header, SECRET) is True
+    assert verify_signature(utf8, header, SECRET) is False
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "sha256=",
+        "sha256",
+        "sha1=" + "0" * 40,
+        "sha256=" + "0" * 64,
+        "sha256=not-hex-äö",
+        "md5=abc",
+    ],
+)
+def test_bad_signature_headers_are_rejected(header):
+    assert verify_signature(b"{}", header, SECRET) is False
+
+
+def test_signature_with_wrong_secret_or_tampered_body_is_rejected():
+    raw = b'{"object":"page"}'
+    assert verify_signature(raw, sign(raw, "other-secret"), SECRET) is False
+    assert verify_signature(raw + b" ", sign(raw), SECRET) is False
+
+
+def test_signature_header_hex_case_does_not_matter():
+    raw = b"{}"
+    name, digest = sign(raw).split("=")
+    assert verify_signature(raw, f"{name.upper()}={digest.upper()}", SECRET) is True
+
+
+def test_empty_app_secret_never_verifies():
+    raw = b"{}"
+    assert verify_signature(raw, sign(raw, ""), "") is False
+
+
+def test_signature_refuses_decoded_text_body():
+    with pytest.raises(TypeError):
+        verify_signature("{}", sign(b"{}"), SECRET)
+
+
+def test_sha1_is_a_separate_opt_in():
+    raw = b'{"object":"page"}'
+    sha1_header = sign(raw, algorithm="sha1")
+    assert verify_signature_sha1(raw, sha1_header, SECRET) is True
+    assert verify_signature(raw, sha1_header, SECRET) is False
+    assert verify_request_signature(raw, {"X-Hub-Signature": sha1_header}, SECRET) is False
+    assert (
+        verify_request_signature(raw, {"x-hub-signature": sha1_header}, SECRET, allow_sha1=True)
+        is True
+    )
+
+
+def test_request_signature_prefers_sha256_and_cannot_be_downgraded():
+    raw = b'{"object":"page"}'
+    good_sha1 = sign(raw, algorithm="sha1")
+    headers = {"X-Hub-Signature-256": "sha256=" + "0" * 64, "X-Hub-Signature": good_sha1}
+    assert verify_request_signature(raw, headers, SECRET, allow_sha1=True) is False
+    assert verify_request_signature(raw, {"x-hub-signature-256": sign(raw)}, SECRET) is True
+
+
+# Handshake
+
+
+def test_handshake_returns_challenge():
+    params = {"hub.mode": "subscribe", "hub.verify_token": "tok", "hub.challenge": "1158201444"}
+    assert verify_handshake(params, "tok") == "1158201444"
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"hub.mode": "subscribe", "hub.verify_token": "wrong", "hub.challenge": "1"}, "tok"),
+        ({"hub.mode": "unsubscribe", "hub.verify_token": "tok", "hub.challenge": "1"}, "tok"),
+        ({"hub.mode": "subscribe", "hub.verify_token": "tok"}, "tok"),
+        ({"hub.mode": "subscribe", "hub.challenge": "1"}, "tok"),
+        ({"hub.mode": "subscribe", "hub.verify_token": "", "hub.challenge": "1"}, ""),
+        ({"hub.mode": "subscribe", "hub.verify_token": "tøk", "hub.challenge": "1"}, "tok"),
+        ({}, "tok"),
+    ],
+)
+def test_handshake_refusals(params, expected):
+    assert verify_handshake(params, expected) is None
+
+
+def test_handshake_accepts_list_valued_params():
+    params = {"hub.mode": ["subscribe"], "hub.verify_token": ["tok"], "hub.challenge": ["42"]}
+    assert verify_handshake(params, "tok") == "42"
+
+
+# Envelope parsing
+
+
+def test_documented_example_parses_into_message_and_delivery():
+    body = envelope(
+        entry(
+            item(
+                1767225600000,
+                message={"mid": "m_abc", "text": "Balance", "quick_reply": {"payload": "BAL"}},
+            ),
+            item(1767225600050, delivery={"mids": ["m_out1"], "watermark": 1767225600040}),
+        )
+    )
+    message, delivery = parse_envelope(body)
+    assert message == MessageEvent(
+        page_id=PAGE,
+        sender_id="PSID",
+        recipient_id=PAGE,
+        timestamp=1767225600000,
+        raw={},
+        mid="m_abc",
+        text="Balance",
+        quick_reply_payload="BAL",
+    )
+    assert message.raw["message"]["mid"] == "m_abc"
+    assert delivery == DeliveryEvent(
+        page_id=PAGE,
+        sender_id="PSID",
+        recipient_id=PAGE,
+        timestamp=1767225600050,
+        raw={},
+        mids=("m_out1",),
+        watermark=1767225600040,
+    )
+
+
+def test_batched_entries_and_items_are_all_kept_and_sorted_by_timestamp():
+    body = envelope(
+        entry(
+            item(300, message={"mid": "m3", "text": "third"}),
+            item(100, message={"mid": "m1", "text": "first"}),
+        ),
+        entry(
+            item(200, sender="PSID2", read={"watermark": 150}, recipient={"id": "PAGE2"}),
+            item(
+                50,
+                sender="PSID2",
+                postback={"title": "Start", "payload": "GET_STARTED", "mid": "m0"},
+            ),
+            page="PAGE2",
+        ),
+    )
+    events = parse_envelope(body)
+    assert [e.timestamp for e in events] == [50, 100, 200, 300]
+    assert [type(e) for e in events] == [PostbackEvent, MessageEvent, ReadEvent, MessageEvent]
+    assert [e.page_id for e in events] == ["PAGE2", PAGE, "PAGE2", PAGE]
+    postback = events[0]
+    assert (postback.title, postback.payload, postback.mid) == ("Start", "GET_STARTED", "m0")
+    assert events[2].watermark == 150
+
+
+def test_account_linking_events():
+    body = envelope(
+        entry(
+            item(1, account_linking={"status": "linked", "authorization_code": "bank-opaque-123"}),
+            item(2, account_linking={"status": "unlinked"}),
+        )
+    )
+    linked, unlinked = parse_envelope(body)
+    assert isinstance(linked, AccountLinkingEvent)
+    assert (linked.status, linked.authorization_code) == ("linked", "bank-opaque-123")
+    assert (unlinked.status, unlinked.authorization_code) == ("unlinked", None)
+
+
+def test_echo_is_its_own_event_with_app_id():
+    echo = item(
+        5,
+        sender=PAGE,
+        message={"mid": "m_echo", "text": "sent", "is_echo": True, "app_id": 1517776481860111},
+    )
+    echo["recipient"] = {"id": "PSID"}
+    (event,) = parse_envelope(envelope(entry(echo)))
+    assert isinstance(event, EchoEvent)
+    assert (event.mid, event.app_id, event.sender_id, event.recipient_id) == (
+        "m_echo",
+        "1517776481860111",
+        PAGE,
+        "PSID",
+    )
+
+
+def test_message_attachments():
+    message = {
+        "mid": "m_img",
+        "attachments": [{"type": "image", "payload": {"url": "https://cdn.example/a.jpg"}}],
+    }
+    (event,) = parse_envelope(envelope(entry(item(1, message=message))))
+    assert event.text is None
+    assert [(a.type, a.url) for a in event.attachments] == [("image", "https://cdn.example/a.jpg")]
+
+
+def test_optin_with_user_ref_only():
+    optin = {
+        "sender": {"user_ref": "UREF"},
+        "recipient": {"id": PAGE},
+        "timestamp": 7,
+        "optin": {"ref": "signup", "user_ref": "UREF"},
+    }
+    (event,) = parse_envelope(envelope(entry(optin)))
+    assert isinstance(event, OptinEvent)
+    assert (event.sender_id, event.user_ref, event.ref) == (None, "UREF", "signup")
+
+
+def test_standby_items_are_parsed_and_flagged():
+    body = envelope(
+        {"id": PAGE, "time": 1, "standby": [item(9, message={"mid": "m_sb", "text": "hi"})]}
+    )
+    (event,) = parse_envelope(body)
+    assert isinstance(event, MessageEvent)
+    assert event.standby is True
+
+
+def test_unknown_kinds_are_kept_not_dropped():
+    body = envelope(entry(item(4, reaction={"mid": "m1", "action": "react", "emoji": "👍"})))
+    (event,) = parse_envelope(body)
+    assert isinstance(event, UnknownEvent)
+    assert event.kind == "reaction"
+    assert event.error is None
+    assert event.sender_id == "PSID"
+    assert event.raw["reaction"]["emoji"] == "👍"
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (
+            {"recipient": {"id": PAGE}, "timestamp": 1, "message": {"mid": "m", "text": "x"}},
+            "sender",
+        ),
+        (item(1, message={"text": "no mid"}), "mid"),
+        (item(1, message="just a string"), "not an object"),
+        (item(1, delivery={"mids": ["m"]}), "watermark"),
+        (item(1, read={"watermark": "soon"}), "watermark"),
+        (item(1, account_linking={"status": "maybe"}), "status"),
+        ({"sender": {"id": "P"}, "recipient": {"id": PAGE}, "message": {"mid": "m"}}, "timestamp"),
+        (item(1, message={"mid": "m", "attachments": [{"payload": {}}]}), "attachment"),
+    ],
+)
+def test_malformed_items_become_unknown_without_losing_the_batch(bad, reason):
+    good = item(2, message={"mid": "m_ok", "text": "fine"})
+    events = parse_envelope(envelope(entry(bad, good)))
+    assert len(events) == 2
+    unknown = next(e for e in events if isinstance(e, UnknownEvent))
+    assert reason in unknown.error
+    assert unknown.raw == bad
+    assert any(isinstance(e, MessageEvent) and e.mid == "m_ok" for e in events)
+
+
+def test_non_object_item_becomes_unknown():
+    events = parse_envelope(envelope(entry("garbage", item(2, read={"watermark": 1}), time=5)))
+    assert [type(e) for e in events] == [ReadEvent, UnknownEvent]
+    assert events[1].raw == {"item": "garbage"}
+    assert events[1].timestamp == 5000  # the entry's time, read as seconds
+
+
+def test_template_status_from_changes_array():
+    change = {
+        "field": "messenger_template_status_update",
+        "value": {
+            "event": "APPROVED",
+            "message_template_id": 778899,
+            "message_template_name": "bank_card_alert",
+            "message_template_language": "en_US",
+            "reason": "NONE",
+        },
+    }
+    body = envelope({"id": PAGE, "time": 1767225600, "changes": [change]})
+    (event,) = parse_envelope(body)
+    assert isinstance(event, TemplateStatusEvent)
+    assert (event.template_id, event.template_name, event.status, event.language) == (
+        "778899",
+        "bank_card_alert",
+        "APPROVED",
+        "en_US",
+    )
+    assert event.timestamp == 1767225600000
+    assert (event.sender_id, event.recipient_id) == (None, None)
+
+
+def test_template_status_inside_messaging_array():
+    status = {
+        "sender": {"id": PAGE},
+        "recipient": {"id": PAGE},
+        "timestamp": 11,
+        "messenger_template_status_update": {
+            "status": "REJECTED",
+            "template_id": "5",
+            "name": "alert",
+            "rejected_reason": "PROMOTIONAL",
+        },
+    }
+    (event,) = parse_envelope(envelope(entry(status)))
+    assert isinstance(event, TemplateStatusEvent)
+    assert (event.template_id, event.status, event.reason) == ("5", "REJECTED", "PROMOTIONAL")
+
+
+def test_other_changes_are_kept_as_unknown():
+    body = envelope({"id": PAGE, "time": 1, "changes": [{"field": "feed", "value": {}}]})
+    (event,) = parse_envelope(body)
+    assert isinstance(event, UnknownEvent)
+    assert event.kind == "feed"
+
+
+def test_dict_input_is_accepted():
+    events = parse_envelope(json.loads(envelope(entry(item(1, read={"watermark": 1})))))
+    assert isinstance(events[0], ReadEvent)
+
+
+def test_empty_entry_list_gives_no_events():
+    assert parse_envelope(envelope()) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"not json", "not valid JSON"),
+        (b"\xff\xfe", "not valid JSON"),
+        (b"[]", "JSON object"),
+        (b'{"object":"instagram","entry":[]}', "page"),
+        (b'{"entry":[]}', "page"),
+        (b'{"object":"page"}', "entry"),
+        (b'{"object":"page","entry":{}}', "entry"),
+        (b'{"object":"page","entry":["x"]}', r"entry\[0\]"),
+        (b'{"object":"page","entry":[{"time":1,"messaging":[]}]}', "page id"),
+        (b'{"object":"page","entry":[{"id":"P","messaging":{}}]}', "messaging"),
+    ],
+)
+def test_malformed_envelopes_raise_a_clear_error(body, message):
+    with pytest.raises(WebhookPayloadError, match=message):
+        parse_envelope(body)
+
+
+def test_payload_error_is_a_value_error():
+    assert issubclass(WebhookPayloadError, ValueError)
