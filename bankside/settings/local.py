@@ -14,6 +14,8 @@ DEBUG = env.bool("DEBUG", default=True)
 SECRET_KEY = env("SECRET_KEY", default="insecure-local-only-key-never-use-in-production-0123456789")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=True)
+if SANDBOX_ENABLED:
+    INSTALLED_APPS = [*INSTALLED_APPS, "sandbox"]  # noqa: F405
 LOG_FORMAT = env.str("LOG_FORMAT", default="console")
 LOGGING["handlers"]["default"]["formatter"] = "json" if LOG_FORMAT == "json" else "console"  # noqa: F405
 

@@ -21,5 +21,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 (VAR_DIR / "static").mkdir(parents=True, exist_ok=True)
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 SANDBOX_ENABLED = True
+if SANDBOX_ENABLED:
+    INSTALLED_APPS = [*INSTALLED_APPS, "sandbox"]  # noqa: F405
 LOG_FORMAT = "console"
 LOGGING["handlers"]["default"]["formatter"] = "console"  # noqa: F405
