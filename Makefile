@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 TEST_ENV := DJANGO_SETTINGS_MODULE=bankside.settings.test
 
-.PHONY: demo test check lint format services compose-config bench clean
+.PHONY: demo test check lint format services compose-config screenshots bench clean
 
 $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "bankside needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
@@ -37,6 +37,10 @@ format: $(STAMP)
 
 services: $(STAMP)
 	@$(TEST_ENV) $(PY) manage.py check_services
+
+## screenshots: run the browser tests and keep their screenshots in docs/screenshots
+screenshots: $(STAMP) services
+	@$(TEST_ENV) BANKSIDE_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -m browser -q
 
 compose-config:
 	@command -v docker-compose >/dev/null || { echo "docker-compose is not installed (Debian: apt-get install docker-compose)"; exit 1; }

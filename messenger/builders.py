@@ -367,10 +367,18 @@ def _check_id(what: str, value: Any) -> str:
     return value
 
 
+# Messenger only opens https:// links. Plain http is let through for loopback hosts alone,
+# where the portal and the sandbox run side by side in development and the demo.
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
 def _check_https(what: str, url: Any) -> str:
     if isinstance(url, str):
         parts = urlsplit(url)
-        if parts.scheme == "https" and parts.hostname:
+        if parts.hostname and (
+            parts.scheme == "https"
+            or (parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS)
+        ):
             return url
     raise ValueError(f"{what} must be an absolute https:// URL, got {url!r}")
 

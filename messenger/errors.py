@@ -196,6 +196,10 @@ _DEPRECATED_TAG_MESSAGE = (
     "POST_PURCHASE_UPDATE tags stopped working on 27 April 2026: send an approved "
     "utility template instead."
 )
+_BAD_PROOF_MESSAGE = (
+    "Messenger refused the app secret proof: the app secret does not belong to the app "
+    "that issued this Page access token. Check the app secret."
+)
 
 # Subcodes are checked before codes: 200/1545041 is an unavailable person, not a
 # permission problem, and 613/2018338 is tag overuse, not a plain rate limit.
@@ -225,6 +229,7 @@ _BY_CODE: dict[int, type[MessengerError]] = {
     551: PersonUnavailableError,
     100: BadRequestError,
     190: BadTokenError,
+    2500: BadTokenError,
     10303: LinkingTokenError,
     2018300: ThreadOwnedError,
 }
@@ -254,7 +259,11 @@ def classify(
         "http_status": status_code,
         "error_type": _as_str(error.get("type")),
     }
-    if cls is BadRequestError and message and _MENTIONS_TAG.search(message):
+    if cls is BadRequestError and message and "appsecret_proof" in message:
+        # Meta answers a wrong app secret with a plain code 100: it is configuration.
+        cls = ConfigError
+        kwargs["user_message"] = _BAD_PROOF_MESSAGE
+    elif cls is BadRequestError and message and _MENTIONS_TAG.search(message):
         kwargs["user_message"] = _DEPRECATED_TAG_MESSAGE
     if issubclass(cls, ThrottledError):
         kwargs["retry_after_seconds"] = retry_after_from_headers(headers or {})

@@ -170,7 +170,15 @@ def test_postback_and_url_buttons():
 
 
 @pytest.mark.parametrize(
-    "url", ["http://bank.example/link", "https:///nohost", "javascript:alert(1)", "", None]
+    "url",
+    [
+        "http://bank.example/link",
+        "http://localhost.bank.example/link",
+        "https:///nohost",
+        "javascript:alert(1)",
+        "",
+        None,
+    ],
 )
 def test_login_button_requires_https(url):
     with pytest.raises(ValueError, match="https"):
@@ -308,3 +316,11 @@ def test_sender_action():
     }
     with pytest.raises(ValueError, match="sender action"):
         b.sender_action("PSID1", "dance")
+
+
+def test_plain_http_login_url_is_allowed_for_loopback_development_only():
+    from messenger import builders
+
+    assert builders.login_button("http://127.0.0.1:8000/link/harbour/")["url"].startswith("http://")
+    with pytest.raises(ValueError):
+        builders.login_button("http://10.0.0.5/link/harbour/")

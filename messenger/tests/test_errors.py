@@ -100,3 +100,31 @@ def test_throttled_error_from_429_reads_headers():
     )
     assert isinstance(error, ThrottledError)
     assert error.retry_after_seconds == 120.0
+
+
+def test_wrong_app_secret_proof_is_a_configuration_error():
+    from messenger.errors import ConfigError, classify
+
+    error = classify(
+        400,
+        {
+            "error": {
+                "message": "Invalid appsecret_proof provided in the API argument",
+                "type": "GraphMethodException",
+                "code": 100,
+            }
+        },
+    )
+
+    assert isinstance(error, ConfigError)
+    assert "app secret" in error.user_message
+
+
+def test_missing_access_token_is_a_token_error():
+    from messenger.errors import BadTokenError, classify
+
+    error = classify(
+        400, {"error": {"message": "An active access token must be used", "code": 2500}}
+    )
+
+    assert isinstance(error, BadTokenError)

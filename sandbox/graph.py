@@ -1,0 +1,589 @@
+"""The Graph API endpoints bankside calls, answering as Meta does (messenger-platform.md).
+
+Every request is checked as Meta checks it (access token, then `appsecret_proof`), goes
+through the Page's injected faults and its rate limit, and is recorded as a `Call`.
+"""
+
+import hashlib
+import hmac
+import json
+import random
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+
+from sandbox import webhooks
+from sandbox.models import Call, LinkingToken, Message, Page, Template, User
+
+RESPONSE_WINDOW = timedelta(hours=24)
+HUMAN_AGENT_WINDOW = timedelta(days=7)
+RETIRED_2026_TAGS = {"ACCOUNT_UPDATE", "CONFIRMED_EVENT_UPDATE", "POST_PURCHASE_UPDATE"}
+RETIRED_2020_TAGS = {
+    "BUSINESS_PRODUCTIVITY",
+    "COMMUNITY_ALERT",
+    "GAME_EVENT",
+    "ISSUE_RESOLUTION",
+    "PAIRING_UPDATE",
+    "PAYMENT_UPDATE",
+    "PERSONAL_FINANCE_UPDATE",
+    "RESERVATION_UPDATE",
+    "SHIPPING_UPDATE",
+    "TICKET_UPDATE",
+    "TRANSPORTATION_UPDATE",
+    "APPLICATION_UPDATE",
+    "APPOINTMENT_UPDATE",
+    "FEATURE_FUNCTIONALITY_UPDATE",
+}
+MESSAGING_TYPES = {"RESPONSE", "UPDATE", "MESSAGE_TAG", "UTILITY"}
+SENDER_ACTIONS = {"typing_on", "typing_off", "mark_seen"}
+TEMPLATE_REVIEW = timedelta(seconds=1)
+MARKETING_WORDS = ("sale", "discount", "% off", "offer", "promo", "coupon", "buy now")
+
+
+class GraphError(Exception):
+    """An error answered in Meta's shape: `{"error": {message, type, code, …}}`."""
+
+    def __init__(
+        self, code, message, *, subcode=None, status=400, error_type="OAuthException", headers=None
+    ):
+        super().__init__(message)
+        self.code, self.subcode, self.status = code, subcode, status
+        self.error_type, self.headers = error_type, headers or {}
+
+    def body(self) -> dict:
+        error = {
+            "message": self.args[0],
+            "type": self.error_type,
+            "code": self.code,
+            "fbtrace_id": secrets.token_urlsafe(8),
+        }
+        if self.subcode is not None:
+            error["error_subcode"] = self.subcode
+        return {"error": error}
+
+
+def bad_parameter(message: str, subcode=None) -> GraphError:
+    return GraphError(100, f"(#100) {message}", subcode=subcode)
+
+
+class RateLimiter:
+    """Calls per Page in the last second, shared by every thread of this process."""
+
+    def __init__(self) -> None:
+        self._calls: dict[str, deque] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, page_id: str, limit: int) -> tuple[bool, int]:
+        now = time.monotonic()
+        with self._lock:
+            window = self._calls.setdefault(page_id, deque())
+            while window and now - window[0] >= 1.0:
+                window.popleft()
+            if len(window) >= limit:
+                return False, len(window)
+            window.append(now)
+            return True, len(window)
+
+    def reset(self, page_id: str | None = None) -> None:
+        with self._lock:
+            if page_id is None:
+                self._calls.clear()
+            else:
+                self._calls.pop(page_id, None)
+
+
+rate_limiter = RateLimiter()
+
+
+def usage_header(page: Page, *, percent: int, regain_minutes: int) -> dict[str, str]:
+    usage = {
+        page.page_id: [
+            {
+                "type": "messenger",
+                "call_count": percent,
+                "total_cputime": min(percent, 100),
+                "total_time": min(percent, 100),
+                "estimated_time_to_regain_access": regain_minutes,
+            }
+        ]
+    }
+    return {"X-Business-Use-Case-Usage": json.dumps(usage)}
+
+
+@dataclass
+class Faults:
+    """What a Page's `faults` setting asks the sandbox to do to its calls."""
+
+    error_rate: float = 0.0
+    latency_ms: int = 0
+    timeout_rate: float = 0.0
+    timeout_seconds: float = 31.0
+    throttle: bool = False
+    throttle_minutes: int = 1
+    seed: int | None = None
+
+    FIELDS = (
+        "error_rate",
+        "latency_ms",
+        "timeout_rate",
+        "timeout_seconds",
+        "throttle",
+        "throttle_minutes",
+        "seed",
+    )
+
+    @classmethod
+    def parse(cls, raw: dict) -> "Faults":
+        """Validate a faults document; raises ValueError naming the bad field."""
+        if not isinstance(raw, dict):
+            raise ValueError("faults must be a JSON object")
+        unknown = set(raw) - set(cls.FIELDS)
+        if unknown:
+            raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
+        faults = cls()
+        for name in ("error_rate", "timeout_rate"):
+            if name in raw:
+                value = raw[name]
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, int | float)
+                    or not (0 <= value <= 1)
+                ):
+                    raise ValueError(f"{name} must be a number from 0 to 1")
+                setattr(faults, name, float(value))
+        for name, upper in (
+            ("latency_ms", 60_000),
+            ("timeout_seconds", 120),
+            ("throttle_minutes", 1440),
+        ):
+            if name in raw:
+                value = raw[name]
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, int | float)
+                    or not (0 <= value <= upper)
+                ):
+                    raise ValueError(f"{name} must be a number from 0 to {upper}")
+                setattr(faults, name, value)
+        if "throttle" in raw:
+            if not isinstance(raw["throttle"], bool):
+                raise ValueError("throttle must be true or false")
+            faults.throttle = raw["throttle"]
+        if "seed" in raw:
+            if raw["seed"] is not None and (
+                isinstance(raw["seed"], bool) or not isinstance(raw["seed"], int)
+            ):
+                raise ValueError("seed must be an integer or null")
+            faults.seed = raw["seed"]
+        return faults
+
+    def as_dict(self) -> dict:
+        return {name: getattr(self, name) for name in self.FIELDS}
+
+
+_random_by_page: dict[str, random.Random] = {}
+_random_lock = threading.Lock()
+
+
+def _page_random(page: Page, faults: Faults) -> random.Random:
+    key = f"{page.page_id}:{faults.seed}"
+    with _random_lock:
+        if key not in _random_by_page:
+            _random_by_page[key] = random.Random(faults.seed)  # noqa: S311 - not for secrets
+        return _random_by_page[key]
+
+
+def apply_faults(page: Page) -> None:
+    """Sleep, time out, fail or throttle as the Page's fault settings ask."""
+    faults = Faults.parse(page.faults or {})
+    rng = _page_random(page, faults)
+    with _random_lock:
+        roll_timeout, roll_error, roll_kind = rng.random(), rng.random(), rng.random()
+    if faults.latency_ms:
+        time.sleep(faults.latency_ms / 1000)
+    if faults.timeout_rate and roll_timeout < faults.timeout_rate:
+        time.sleep(faults.timeout_seconds)
+        raise GraphError(
+            2, "An unexpected error has occurred. Please retry your request later.", status=504
+        )
+    if faults.error_rate and roll_error < faults.error_rate:
+        if roll_kind < 0.5:
+            raise GraphError(
+                2, "An unexpected error has occurred. Please retry your request later.", status=500
+            )
+        raise GraphError(1, "An unknown error occurred", status=500)
+    if faults.throttle:
+        raise GraphError(
+            613,
+            "(#613) Calls to this api have exceeded the rate limit.",
+            headers=usage_header(page, percent=100, regain_minutes=faults.throttle_minutes),
+        )
+
+
+def authenticate(request: HttpRequest) -> Page:
+    """The Page behind `access_token`, with `appsecret_proof` checked as Meta checks it."""
+    token = request.GET.get("access_token", "")
+    if not token:
+        raise GraphError(
+            2500, "An active access token must be used to query information about the current user."
+        )
+    page = Page.objects.filter(access_token=token).first()
+    if page is None:
+        raise GraphError(190, "Invalid OAuth access token - Cannot parse access token")
+    proof = request.GET.get("appsecret_proof", "")
+    if not proof:
+        raise GraphError(
+            100,
+            "API calls from the server require an appsecret_proof argument",
+            error_type="GraphMethodException",
+        )
+    expected = hmac.new(page.app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(proof, expected):
+        raise GraphError(
+            100,
+            "Invalid appsecret_proof provided in the API argument",
+            error_type="GraphMethodException",
+        )
+    return page
+
+
+def request_body(request: HttpRequest) -> dict:
+    """A JSON body, or form fields whose values may themselves be JSON (Meta takes both)."""
+    if request.content_type == "application/json":
+        try:
+            body = json.loads(request.body or b"{}")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise bad_parameter("Request body is not valid JSON") from exc
+        if not isinstance(body, dict):
+            raise bad_parameter("Request body must be a JSON object")
+        return body
+    body = {}
+    for key, value in request.POST.items():
+        try:
+            body[key] = json.loads(value)
+        except ValueError:
+            body[key] = value
+    return body
+
+
+def graph_view(handler):
+    """Wrap a handler: authenticate, fault-inject, rate-limit, answer errors, record the call."""
+
+    @csrf_exempt
+    def view(request, version, *args, **kwargs):
+        started_page_id, body, status, payload, headers = "", None, 200, {}, {}
+        try:
+            if request.method == "POST":
+                body = request_body(request)
+            page = authenticate(request)
+            started_page_id = page.page_id
+            apply_faults(page)
+            allowed, count = rate_limiter.allow(page.page_id, page.rate_limit_per_second)
+            if not allowed:
+                raise GraphError(
+                    613,
+                    "(#613) Calls to this api have exceeded the rate limit.",
+                    subcode=2534040,
+                    headers=usage_header(
+                        page,
+                        percent=int(100 * count / page.rate_limit_per_second) + 1,
+                        regain_minutes=0,
+                    ),
+                )
+            payload = handler(request, page, body, *args, **kwargs)
+        except GraphError as error:
+            status, payload, headers = error.status, error.body(), error.headers
+        response = JsonResponse(payload, status=status)
+        for name, value in headers.items():
+            response[name] = value
+        query = {k: ("…" if k == "access_token" else v) for k, v in request.GET.items()}
+        error = payload.get("error", {}) if isinstance(payload, dict) else {}
+        Call.objects.create(
+            page_id=started_page_id,
+            method=request.method,
+            path=f"/{version}/" + request.path.split(f"/{version}/", 1)[-1],
+            query=query,
+            body=body,
+            status=status,
+            response=payload,
+            error_code=error.get("code"),
+            error_subcode=error.get("error_subcode"),
+        )
+        return response
+
+    return view
+
+
+def _recipient(page: Page, body: dict) -> User:
+    recipient = body.get("recipient")
+    if not isinstance(recipient, dict) or not isinstance(recipient.get("id"), str | int):
+        raise bad_parameter("param recipient must be an object with an id")
+    user = User.objects.filter(page=page, psid=str(recipient["id"])).first()
+    if user is None:
+        raise GraphError(551, "This person isn't available right now.", subcode=1545041)
+    return user
+
+
+def _check_message(message) -> None:
+    if not isinstance(message, dict):
+        raise bad_parameter("param message must be an object")
+    text, attachment = message.get("text"), message.get("attachment")
+    if (text is None) == (attachment is None):
+        raise bad_parameter("param message must have exactly one of text or attachment")
+    if text is not None and (not isinstance(text, str) or not text or len(text) > 2000):
+        raise bad_parameter("param message[text] must be a UTF-8 string of 1 to 2000 characters")
+    if attachment is not None:
+        payload = attachment.get("payload") if isinstance(attachment, dict) else None
+        if not isinstance(payload, dict):
+            raise bad_parameter("param message[attachment][payload] must be an object")
+        if payload.get("template_type") == "button":
+            buttons = payload.get("buttons")
+            if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:
+                raise bad_parameter("button template needs 1 to 3 buttons")
+            if len(payload.get("text", "")) > 640:
+                raise bad_parameter("button template text must be at most 640 characters")
+    quick_replies = message.get("quick_replies")
+    if quick_replies is not None and (
+        not isinstance(quick_replies, list) or len(quick_replies) > 13
+    ):
+        raise bad_parameter("param message[quick_replies] must be a list of at most 13")
+    metadata = message.get("metadata")
+    if metadata is not None and len(str(metadata)) >= 1000:
+        raise bad_parameter("param message[metadata] must be under 1000 characters")
+
+
+def _check_allowed_now(page: Page, user: User, body: dict) -> None:
+    messaging_type = body.get("messaging_type")
+    if messaging_type not in MESSAGING_TYPES:
+        raise bad_parameter(
+            "param messaging_type must be one of {RESPONSE, UPDATE, MESSAGE_TAG, UTILITY}"
+        )
+    if messaging_type in {"RESPONSE", "UPDATE"}:
+        if not user.within(RESPONSE_WINDOW):
+            raise GraphError(
+                10,
+                "(#10) This message is sent outside of allowed window.",
+                subcode=2018278,
+            )
+        return
+    if messaging_type == "MESSAGE_TAG":
+        tag = body.get("tag")
+        if tag in RETIRED_2026_TAGS or tag in RETIRED_2020_TAGS:
+            raise bad_parameter(f"The tag {tag} is deprecated and can no longer be used.")
+        if tag != "HUMAN_AGENT":
+            raise bad_parameter("param tag must be HUMAN_AGENT")
+        if not user.within(HUMAN_AGENT_WINDOW):
+            raise GraphError(
+                10,
+                "(#10) This message is sent outside of allowed window.",
+                subcode=2018278,
+            )
+        return
+    template = (body.get("message") or {}).get("template")
+    if not isinstance(template, dict) or not isinstance(template.get("name"), str):
+        raise bad_parameter("UTILITY messages must carry message[template] with a name")
+    language = (template.get("language") or {}).get("code", "")
+    found = Template.objects.filter(page=page, name=template["name"], language=language).first()
+    if found is None or _template_status(found) != Template.Status.APPROVED:
+        raise bad_parameter(
+            f"Template {template['name']!r} ({language}) does not exist or is not approved",
+            subcode=2018001,
+        )
+
+
+@graph_view
+def messages(request, page, body, page_ref):
+    if request.method != "POST":
+        raise bad_parameter("Unsupported get request.")
+    if page_ref not in {"me", page.page_id}:
+        raise bad_parameter(
+            f"Unsupported post request. Object with ID '{page_ref}' does not "
+            "exist or cannot be used by this token."
+        )
+    user = _recipient(page, body)
+    if "sender_action" in body:
+        if body["sender_action"] not in SENDER_ACTIONS:
+            raise bad_parameter("param sender_action must be typing_on, typing_off or mark_seen")
+        return {"recipient_id": user.psid}
+    message = body.get("message")
+    if message is not None and "template" in message:
+        if not isinstance(message["template"], dict):
+            raise bad_parameter("param message[template] must be an object")
+    else:
+        _check_message(message)
+    _check_allowed_now(page, user, body)
+    sent = Message.objects.create(
+        page=page,
+        user=user,
+        direction=Message.Direction.OUTBOUND,
+        body=message,
+        messaging_type=body["messaging_type"],
+        tag=body.get("tag", ""),
+    )
+    webhooks.enqueue_messaging(
+        page,
+        "message_deliveries",
+        user.psid,
+        delivery={"mids": [sent.mid], "watermark": webhooks.now_ms()},
+    )
+    return {"recipient_id": user.psid, "message_id": sent.mid}
+
+
+@graph_view
+def me(request, page, body):
+    token = request.GET.get("account_linking_token")
+    if token is None:
+        return {"id": page.page_id, "name": page.name}
+    linking = LinkingToken.objects.select_related("user").filter(token=token, page=page).first()
+    if linking is None or linking.expired:
+        raise GraphError(10303, "Invalid account_linking_token")
+    return {"recipient": linking.user.psid, "id": page.page_id}
+
+
+@graph_view
+def unlink_accounts(request, page, body):
+    if request.method != "POST":
+        raise bad_parameter("Unsupported get request.")
+    psid = body.get("psid")
+    if not isinstance(psid, str | int) or not str(psid):
+        raise bad_parameter("param psid must be a non-empty string")
+    user = User.objects.filter(page=page, psid=str(psid)).first()
+    if user is None:
+        raise GraphError(551, "This person isn't available right now.", subcode=1545041)
+    if user.linked:
+        User.objects.filter(pk=user.pk).update(linked=False)
+        webhooks.enqueue_messaging(
+            page, "messaging_account_linking", user.psid, account_linking={"status": "unlinked"}
+        )
+    return {"result": "unlink account success"}
+
+
+def _template_status(template: Template) -> str:
+    """Review finishes a second after creation: approved, or rejected for marketing words."""
+    if template.status == Template.Status.PENDING and timezone.now() >= template.review_due_at:
+        lowered = template.body_text.lower()
+        marketing = next((word for word in MARKETING_WORDS if word in lowered), None)
+        template.status = Template.Status.REJECTED if marketing else Template.Status.APPROVED
+        template.rejected_reason = "PROMOTIONAL" if marketing else ""
+        template.save(update_fields=["status", "rejected_reason"])
+        webhooks.enqueue(
+            template.page,
+            "messenger_template_status_update",
+            {
+                "object": "page",
+                "entry": [
+                    {
+                        "id": template.page.page_id,
+                        "time": int(time.time()),
+                        "changes": [
+                            {
+                                "field": "messenger_template_status_update",
+                                "value": {
+                                    "event": template.status,
+                                    "message_template_id": template.template_id,
+                                    "message_template_name": template.name,
+                                    "message_template_language": template.language,
+                                    "reason": template.rejected_reason or None,
+                                },
+                            }
+                        ],
+                    }
+                ],
+            },
+        )
+    return template.status
+
+
+def _template_json(template: Template) -> dict:
+    return {
+        "id": template.template_id,
+        "name": template.name,
+        "language": template.language,
+        "category": template.category,
+        "status": _template_status(template),
+        "rejected_reason": template.rejected_reason or "NONE",
+    }
+
+
+@graph_view
+def message_templates(request, page, body, page_ref):
+    if page_ref != page.page_id:
+        raise bad_parameter(f"Object with ID '{page_ref}' does not exist or cannot be used.")
+    if request.method == "GET":
+        found = Template.objects.filter(page=page).select_related("page").order_by("id")
+        if request.GET.get("name"):
+            found = found.filter(name=request.GET["name"])
+        return {"data": [_template_json(t) for t in found]}
+    name, language, category = body.get("name"), body.get("language"), body.get("category")
+    if not isinstance(name, str) or not name or len(name) > 512:
+        raise bad_parameter("param name is required")
+    if not isinstance(language, str) or not language:
+        raise bad_parameter("param language is required")
+    if category != "UTILITY":
+        raise bad_parameter("param category must be UTILITY for Messenger utility messages")
+    components = body.get("components")
+    body_component = (
+        next((c for c in components if isinstance(c, dict) and c.get("type") == "BODY"), None)
+        if isinstance(components, list)
+        else None
+    )
+    if body_component is None or not isinstance(body_component.get("text"), str):
+        raise bad_parameter("param components must include a BODY component with text")
+    if Template.objects.filter(page=page, name=name, language=language).exists():
+        raise bad_parameter(f"Template {name} already exists in {language}", subcode=2388024)
+    template = Template.objects.create(
+        page=page,
+        template_id=str(secrets.randbelow(9 * 10**14) + 10**14),
+        name=name,
+        language=language,
+        category=category,
+        body_text=body_component["text"],
+        review_due_at=timezone.now() + TEMPLATE_REVIEW,
+    )
+    return {"id": template.template_id, "status": template.status, "category": category}
+
+
+@graph_view
+def subscribed_apps(request, page, body, page_ref):
+    if page_ref != page.page_id:
+        raise bad_parameter(f"Object with ID '{page_ref}' does not exist or cannot be used.")
+    if request.method == "GET":
+        return {
+            "data": [
+                {"id": page.app_id, "name": "bankside", "subscribed_fields": page.subscribed_fields}
+            ]
+        }
+    raw = request.GET.get("subscribed_fields") or body.get("subscribed_fields") or ""
+    fields = [f.strip() for f in str(raw).split(",") if f.strip()]
+    if not fields:
+        raise bad_parameter("param subscribed_fields must be non-empty")
+    page.subscribed_fields = sorted(set(page.subscribed_fields) | set(fields))
+    page.save(update_fields=["subscribed_fields"])
+    return {"success": True}
+
+
+@graph_view
+def node(request, page, body, node_id):
+    if request.method != "GET":
+        raise bad_parameter("Unsupported post request.")
+    if node_id == page.page_id:
+        fields = request.GET.get("fields", "id,name").split(",")
+        known = {"id": page.page_id, "name": page.name}
+        return {key: known[key] for key in fields if key in known} or {"id": page.page_id}
+    template = (
+        Template.objects.select_related("page").filter(page=page, template_id=node_id).first()
+    )
+    if template is not None:
+        return _template_json(template)
+    raise bad_parameter(
+        f"Unsupported get request. Object with ID '{node_id}' does not exist, cannot be "
+        "loaded due to missing permissions, or does not support this operation",
+        subcode=33,
+    )
