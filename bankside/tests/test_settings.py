@@ -21,7 +21,14 @@ def manage(*args, env_overrides=None):
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "FIELD_ENCRYPTION_KEYS"}
+        if key
+        not in {
+            "DATABASE_URL",
+            "REDIS_URL",
+            "SECRET_KEY",
+            "FIELD_ENCRYPTION_KEYS",
+            "DJANGO_ALLOW_ASYNC_UNSAFE",
+        }
     }
     env.update(env_overrides or {})
     return subprocess.run(
