@@ -2,12 +2,15 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from linking.webhooks import messenger_webhook
 from portal import views as portal_views
 
 urlpatterns = [
     path("health/live", portal_views.health_live, name="health-live"),
     path("health/ready", portal_views.health_ready, name="health-ready"),
     path("platform-admin/", admin.site.urls),
+    path("webhooks/messenger/<slug:bank>/", messenger_webhook, name="messenger-webhook"),
+    path("", include("linking.urls")),
     path("", include("portal.urls")),
 ]
 

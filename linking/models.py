@@ -1,1 +1,182 @@
-"""Customers, their accounts, consents and Messenger links (filled by the linking work)."""
+"""Customers and their accounts (from the bank's core), consents and Messenger links."""
+
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from portal.models import Bank
+from portal.tenancy import BankScopedQuerySet
+
+external_id_validator = RegexValidator(
+    r"^[A-Za-z0-9._:-]{1,64}$", "Use 1 to 64 letters, digits, dots, colons, dashes or underscores."
+)
+last4_validator = RegexValidator(r"^\d{4}$", "Exactly the last 4 digits, never a full number.")
+currency_validator = RegexValidator(r"^[A-Z]{3}$", "An ISO 4217 currency code such as EUR.")
+
+
+class Customer(models.Model):
+    """A bank customer as the core knows them; never more than bankside needs to notify."""
+
+    bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="customers")
+    external_id = models.CharField(max_length=64, validators=[external_id_validator])
+    name = models.CharField(max_length=200)
+    locale = models.CharField(max_length=10, default="en")
+    # NULL, not "", for customers without a demo login: the unique constraint skips NULLs.
+    directory_username = models.CharField(max_length=150, null=True, blank=True)  # noqa: DJ001
+    directory_password = models.CharField(max_length=256, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = BankScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["bank", "external_id"], name="one_customer_per_id"),
+            models.UniqueConstraint(
+                fields=["bank", "directory_username"], name="one_directory_login_per_bank"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Account(models.Model):
+    """One of a customer's accounts or cards: only its last 4 digits are ever stored."""
+
+    class Kind(models.TextChoices):
+        CHECKING = "checking", "Current account"
+        SAVINGS = "savings", "Savings account"
+        CREDIT_CARD = "credit_card", "Credit card"
+
+    bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="accounts")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="accounts")
+    external_id = models.CharField(max_length=64, validators=[external_id_validator])
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    name = models.CharField(max_length=100)
+    last4 = models.CharField(max_length=4, validators=[last4_validator])
+    currency = models.CharField(max_length=3, validators=[currency_validator])
+    balance = models.DecimalField(max_digits=18, decimal_places=2)
+    active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = BankScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["kind", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "external_id"], name="one_account_per_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} •••• {self.last4}"
+
+
+class Consent(models.Model):
+    """What a customer agreed to share with Messenger, for how long, and its Messenger link.
+
+    The lifecycle follows UK Open Banking: awaiting authorisation, then authorised or
+    rejected; an authorised consent ends revoked or expired. While authorised and bound to
+    a PSID it is the link: at most one per (Page, PSID).
+    """
+
+    class Status(models.TextChoices):
+        AWAITING_AUTHORISATION = "awaiting_authorisation", "Awaiting authorisation"
+        AUTHORISED = "authorised", "Authorised"
+        REJECTED = "rejected", "Rejected"
+        REVOKED = "revoked", "Revoked"
+        EXPIRED = "expired", "Expired"
+
+    class Scope(models.TextChoices):
+        BALANCES = "balances", "Balances"
+        TRANSACTIONS = "transactions", "Card and account transactions"
+        FRAUD_ALERTS = "fraud_alerts", "Fraud alerts"
+        RECEIPTS_SHIPPING = "receipts_shipping", "Receipts and shipping updates"
+
+    FINAL = {Status.REJECTED, Status.REVOKED, Status.EXPIRED}
+
+    bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="consents")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="consents")
+    accounts = models.ManyToManyField(Account, related_name="consents", blank=True)
+    scopes = models.JSONField(default=list)
+    status = models.CharField(
+        max_length=24, choices=Status.choices, default=Status.AWAITING_AUTHORISATION
+    )
+    purpose = models.TextField()
+    duration_days = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+    granted_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    page_id = models.CharField(max_length=32, blank=True)
+    psid = models.CharField(max_length=32, blank=True)
+    linked_at = models.DateTimeField(null=True, blank=True)
+    platform_unlinked_at = models.DateTimeField(null=True, blank=True)
+    expiry_reminded_at = models.DateTimeField(null=True, blank=True)
+
+    objects = BankScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["page_id", "psid"],
+                condition=Q(status="authorised") & ~Q(psid=""),
+                name="one_active_link_per_person",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"Consent #{self.pk} of {self.customer} ({self.get_status_display()})"
+
+    @property
+    def is_linked(self) -> bool:
+        return self.status == self.Status.AUTHORISED and bool(self.psid)
+
+
+class ConsentEvent(models.Model):
+    """One transition of a consent: from which state to which, by whom, when and why."""
+
+    class Actor(models.TextChoices):
+        CUSTOMER = "customer", "Customer"
+        STAFF = "staff", "Bank staff"
+        PLATFORM = "platform", "Messenger"
+        SYSTEM = "system", "bankside"
+
+    consent = models.ForeignKey(Consent, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=24, blank=True)
+    to_status = models.CharField(max_length=24)
+    actor = models.CharField(max_length=10, choices=Actor.choices)
+    actor_label = models.CharField(max_length=200, blank=True)
+    reason = models.CharField(max_length=300)
+    occurred_at = models.DateTimeField(default=timezone.now)
+
+    bank_path = "consent__bank"
+    objects = BankScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '∅'} → {self.to_status} by {self.actor}"
+
+
+class AuthorizationCode(models.Model):
+    """The single-use code handed to Messenger on Allow; only its hash is kept."""
+
+    LIFETIME_MINUTES = 10
+
+    consent = models.OneToOneField(Consent, on_delete=models.CASCADE, related_name="code")
+    bank = models.ForeignKey(Bank, on_delete=models.CASCADE)
+    code_hash = models.CharField(max_length=64, unique=True)
+    linking_token_hash = models.CharField(max_length=64)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    objects = BankScopedQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"code for consent #{self.consent_id}"

@@ -160,6 +160,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "portal.record_worker_heartbeat",
         "schedule": env.float("WORKER_HEARTBEAT_SECONDS", default=30.0),
     },
+    "expire-consents": {"task": "linking.expire_consents", "schedule": 300.0},
 }
 
 MESSENGER_GRAPH_API_URL = (
@@ -177,6 +178,8 @@ LINK_REDIRECT_ALLOWED_HOSTS = env.list(
     ],
 )
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
+# How long a customer's consent lasts unless they re-confirm it.
+CONSENT_DEFAULT_DAYS = env.int("CONSENT_DEFAULT_DAYS", default=90)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],

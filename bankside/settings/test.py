@@ -23,5 +23,7 @@ STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticF
 SANDBOX_ENABLED = True
 if SANDBOX_ENABLED:
     INSTALLED_APPS = [*INSTALLED_APPS, "sandbox"]  # noqa: F405
+    # The sandbox runs on this machine: let the link flow send browsers back to it.
+    LINK_REDIRECT_ALLOWED_HOSTS = [*LINK_REDIRECT_ALLOWED_HOSTS, "localhost", "127.0.0.1"]  # noqa: F405
 LOG_FORMAT = "console"
 LOGGING["handlers"]["default"]["formatter"] = "console"  # noqa: F405

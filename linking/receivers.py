@@ -1,0 +1,13 @@
+from django.dispatch import receiver
+
+from linking import signals, tasks
+
+
+@receiver(signals.link_bound)
+def confirm_link(sender, consent_id: int, **kwargs) -> None:
+    tasks.send_link_confirmation.delay(consent_id)
+
+
+@receiver(signals.link_ended)
+def tell_messenger(sender, consent_id: int, **kwargs) -> None:
+    tasks.unlink_in_messenger.delay(consent_id)

@@ -1,0 +1,417 @@
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.contrib.auth.hashers import check_password, make_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from linking import signals
+from linking.models import Account, AuthorizationCode, Consent, ConsentEvent, Customer
+from portal.audit import Actor
+from portal.models import Bank
+from portal.services import audit_record
+
+Status = Consent.Status
+
+ALLOWED_TRANSITIONS = {
+    "": {Status.AWAITING_AUTHORISATION},
+    Status.AWAITING_AUTHORISATION: {Status.AUTHORISED, Status.REJECTED},
+    Status.AUTHORISED: {Status.REVOKED, Status.EXPIRED},
+}
+# The actor column of a consent transition, for each kind of audit actor.
+CONSENT_ACTOR = {
+    "customer": ConsentEvent.Actor.CUSTOMER,
+    "staff": ConsentEvent.Actor.STAFF,
+    "platform": ConsentEvent.Actor.PLATFORM,
+    "system": ConsentEvent.Actor.SYSTEM,
+    "api_key": ConsentEvent.Actor.SYSTEM,
+}
+MAX_DURATION_DAYS = 365
+
+
+class LinkRefusedError(Exception):
+    """An `authorization_code` that cannot bind a link: unknown, used, expired or foreign."""
+
+
+def hash_secret(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def customer_actor(customer: Customer) -> Actor:
+    return Actor("customer", str(customer.pk), customer.name)
+
+
+PLATFORM = Actor("platform", "", "Messenger")
+
+
+# Customers and accounts
+
+
+@dataclass(frozen=True)
+class AccountInput:
+    external_id: str
+    kind: str
+    name: str
+    last4: str
+    currency: str
+    balance: Decimal
+
+
+def _account_input(raw: dict, position: int) -> AccountInput:
+    where = f"accounts[{position}]"
+    if not isinstance(raw, dict):
+        raise ValidationError({where: "must be an object"})
+    last4 = str(raw.get("last4", ""))
+    if not last4.isdigit() or len(last4) != 4:
+        raise ValidationError(
+            {
+                f"{where}.last4": "must be exactly the last 4 digits; full card or account "
+                "numbers are refused and never stored"
+            }
+        )
+    try:
+        balance = Decimal(str(raw.get("balance")))
+    except InvalidOperation as exc:
+        raise ValidationError({f"{where}.balance": "must be a decimal amount"}) from exc
+    if not balance.is_finite() or balance.as_tuple().exponent < -2 or abs(balance) >= 10**16:
+        raise ValidationError({f"{where}.balance": "must be an amount with at most 2 decimals"})
+    return AccountInput(
+        external_id=str(raw.get("id", "")),
+        kind=str(raw.get("kind", "")),
+        name=str(raw.get("name", "")),
+        last4=last4,
+        currency=str(raw.get("currency", "")),
+        balance=balance,
+    )
+
+
+@transaction.atomic
+def customer_upsert(
+    *,
+    actor: Actor,
+    bank: Bank,
+    external_id: str,
+    name: str,
+    locale: str,
+    accounts: list[dict],
+    directory_username: str | None = None,
+    directory_password: str | None = None,
+) -> Customer:
+    """Create or update a customer and their accounts as the core describes them.
+
+    Accounts missing from `accounts` are deactivated: their notifications stop. Any
+    invalid field raises ValidationError and nothing is written.
+    """
+    if not isinstance(accounts, list):
+        raise ValidationError({"accounts": "must be a list"})
+    inputs = [_account_input(raw, n) for n, raw in enumerate(accounts)]
+    ids = [a.external_id for a in inputs]
+    if len(set(ids)) != len(ids):
+        raise ValidationError({"accounts": "each account id must appear once"})
+    customer = Customer.objects.select_for_update().filter(bank=bank, external_id=external_id)
+    customer = customer.first() or Customer(bank=bank, external_id=external_id)
+    created = customer.pk is None
+    customer.name, customer.locale = name, locale
+    if directory_username is not None:
+        customer.directory_username = directory_username or None
+    if directory_password:
+        customer.directory_password = make_password(directory_password)
+    customer.full_clean(validate_unique=False)
+    try:
+        with transaction.atomic():
+            customer.save()
+    except IntegrityError as exc:
+        raise ValidationError(
+            {"directory.username": "is already used by another customer"}
+        ) from exc
+    existing = {a.external_id: a for a in customer.accounts.all()}
+    for data in inputs:
+        account = existing.pop(data.external_id, None) or Account(
+            bank=bank, customer=customer, external_id=data.external_id
+        )
+        for field in ("kind", "name", "last4", "currency", "balance"):
+            setattr(account, field, getattr(data, field))
+        account.active = True
+        account.full_clean(validate_unique=False)
+        account.save()
+    removed = [a.pk for a in existing.values() if a.active]
+    Account.objects.filter(pk__in=removed).update(active=False)
+    audit_record(
+        actor=actor,
+        action="customer.created" if created else "customer.updated",
+        bank=bank,
+        target=customer,
+        details={
+            "external_id": external_id,
+            "accounts": ids,
+            "accounts_removed": sorted(a.external_id for a in existing.values()),
+            "directory_login": bool(customer.directory_username),
+        },
+    )
+    return customer
+
+
+_DUMMY_PASSWORD = make_password(secrets.token_urlsafe(16))
+
+
+def directory_authenticate(*, bank: Bank, username: str, password: str) -> Customer | None:
+    """The customer whose demo-directory login this is, or None; timing does not tell which."""
+    customer = Customer.objects.filter(bank=bank, directory_username=username).first()
+    if customer is None or not customer.directory_password:
+        check_password(password, _DUMMY_PASSWORD)
+        return None
+    return customer if check_password(password, customer.directory_password) else None
+
+
+# Consent lifecycle
+
+
+def _transition(consent: Consent, to: str, *, actor: Actor, reason: str) -> None:
+    current = consent.status if consent.pk else ""
+    if to not in ALLOWED_TRANSITIONS.get(current, set()):
+        raise ValueError(f"A consent cannot go from {current or 'nothing'} to {to}.")
+    consent.status = to
+    if consent.pk is None:
+        consent.save()
+    ConsentEvent.objects.create(
+        consent=consent,
+        from_status=current,
+        to_status=to,
+        actor=CONSENT_ACTOR[actor.type],
+        actor_label=actor.label,
+        reason=reason,
+    )
+
+
+def _consent_details(consent: Consent) -> dict:
+    return {
+        "scopes": consent.scopes,
+        "accounts": [a.external_id for a in consent.accounts.all()],
+        "status": consent.status,
+    }
+
+
+@dataclass(frozen=True)
+class GrantedConsent:
+    consent: Consent
+    authorization_code: str
+
+
+@transaction.atomic
+def consent_authorise(
+    *,
+    customer: Customer,
+    accounts: list[Account],
+    scopes: list[str],
+    duration_days: int,
+    purpose: str,
+    page_id: str,
+    account_linking_token: str,
+) -> GrantedConsent:
+    """The customer allows: store the consent and mint its single-use authorization code."""
+    if not accounts:
+        raise ValidationError("Choose at least one account to share.")
+    if any(a.customer_id != customer.pk or not a.active for a in accounts):
+        raise ValidationError("Only your own active accounts can be shared.")
+    scopes = sorted(set(scopes))
+    if not scopes or not set(scopes) <= set(Consent.Scope.values):
+        raise ValidationError("Choose at least one kind of update.")
+    if not 1 <= duration_days <= MAX_DURATION_DAYS:
+        raise ValidationError(f"A consent lasts from 1 to {MAX_DURATION_DAYS} days.")
+    actor = customer_actor(customer)
+    now = timezone.now()
+    consent = Consent(
+        bank=customer.bank,
+        customer=customer,
+        scopes=scopes,
+        purpose=purpose,
+        duration_days=duration_days,
+        page_id=page_id,
+    )
+    _transition(consent, Status.AWAITING_AUTHORISATION, actor=actor, reason="Log In from Messenger")
+    consent.accounts.set(accounts)
+    _transition(consent, Status.AUTHORISED, actor=actor, reason="Allowed on the consent screen")
+    consent.granted_at, consent.expires_at = now, now + timedelta(days=duration_days)
+    consent.save()
+    code = secrets.token_urlsafe(32)
+    AuthorizationCode.objects.create(
+        consent=consent,
+        bank=customer.bank,
+        code_hash=hash_secret(code),
+        linking_token_hash=hash_secret(account_linking_token),
+        expires_at=now + timedelta(minutes=AuthorizationCode.LIFETIME_MINUTES),
+    )
+    audit_record(
+        actor=actor,
+        action="consent.authorised",
+        bank=customer.bank,
+        target=consent,
+        details=_consent_details(consent),
+        data_categories=scopes,
+    )
+    return GrantedConsent(consent, code)
+
+
+@transaction.atomic
+def consent_reject(*, customer: Customer, page_id: str) -> Consent:
+    """The customer denies: the consent is recorded as rejected and nothing is shared."""
+    actor = customer_actor(customer)
+    consent = Consent(
+        bank=customer.bank,
+        customer=customer,
+        scopes=[],
+        purpose="",
+        duration_days=0,
+        page_id=page_id,
+    )
+    _transition(consent, Status.AWAITING_AUTHORISATION, actor=actor, reason="Log In from Messenger")
+    _transition(consent, Status.REJECTED, actor=actor, reason="Denied on the consent screen")
+    consent.ended_at = timezone.now()
+    consent.save()
+    audit_record(actor=actor, action="consent.rejected", bank=customer.bank, target=consent)
+    return consent
+
+
+def link_bind(*, bank: Bank, page_id: str, psid: str, authorization_code: str) -> Consent:
+    """Bind a Messenger PSID to the consent behind `authorization_code`, once.
+
+    The code must be this bank's, unused and unexpired. A person already linked on this
+    Page has their old link revoked and replaced, explicitly. A refused code raises
+    LinkRefusedError after auditing the attempt.
+    """
+    try:
+        with transaction.atomic():
+            return _link_bind(bank=bank, page_id=page_id, psid=psid, code=authorization_code)
+    except LinkRefusedError as refused:
+        audit_record(
+            actor=PLATFORM,
+            action="link.refused",
+            bank=bank,
+            target_type="messenger.psid",
+            target_id=psid,
+            details={"reason": str(refused), "page_id": page_id},
+        )
+        raise
+
+
+def _link_bind(*, bank: Bank, page_id: str, psid: str, code: str) -> Consent:
+    found = (
+        AuthorizationCode.objects.select_for_update()
+        .select_related("consent")
+        .filter(code_hash=hash_secret(code))
+        .first()
+    )
+    if found is None:
+        raise LinkRefusedError("unknown authorization code")
+    if found.bank_id != bank.pk:
+        raise LinkRefusedError("authorization code belongs to another bank")
+    if found.used_at is not None:
+        raise LinkRefusedError("authorization code was already used")
+    if found.expires_at <= timezone.now():
+        raise LinkRefusedError("authorization code has expired")
+    consent = Consent.objects.select_for_update().get(pk=found.consent_id)
+    if consent.status != Status.AUTHORISED:
+        raise LinkRefusedError(f"consent is {consent.status}")
+    if consent.page_id and consent.page_id != page_id:
+        raise LinkRefusedError("authorization code was issued for another Page")
+    found.used_at = timezone.now()
+    found.save(update_fields=["used_at"])
+    previous = Consent.objects.select_for_update().filter(
+        page_id=page_id, psid=psid, status=Status.AUTHORISED
+    )
+    for old in previous:
+        _revoke(
+            old,
+            actor=PLATFORM,
+            reason="Replaced: the same Messenger user linked again",
+            platform_knows=True,
+        )
+    consent.page_id, consent.psid, consent.linked_at = page_id, psid, timezone.now()
+    consent.save(update_fields=["page_id", "psid", "linked_at"])
+    audit_record(
+        actor=PLATFORM,
+        action="link.bound",
+        bank=bank,
+        target=consent,
+        details={"psid": psid, "page_id": page_id, **_consent_details(consent)},
+        data_categories=consent.scopes,
+    )
+    transaction.on_commit(lambda: signals.link_bound.send(sender=Consent, consent_id=consent.pk))
+    return consent
+
+
+def _revoke(consent: Consent, *, actor: Actor, reason: str, platform_knows: bool) -> None:
+    _transition(consent, Status.REVOKED, actor=actor, reason=reason)
+    consent.ended_at = timezone.now()
+    if platform_knows:
+        consent.platform_unlinked_at = consent.ended_at
+    consent.save()
+    audit_record(
+        actor=actor,
+        action="consent.revoked",
+        bank=consent.bank,
+        target=consent,
+        details={"reason": reason, "psid": consent.psid, "platform_knows": platform_knows},
+    )
+    consent_id = consent.pk
+    transaction.on_commit(lambda: signals.link_ended.send(sender=Consent, consent_id=consent_id))
+
+
+@transaction.atomic
+def consent_revoke(*, consent: Consent, actor: Actor, reason: str) -> Consent:
+    """Withdraw a consent from any side; idempotent once it has ended.
+
+    Messenger's own `unlinked` event passes `actor=PLATFORM`: the platform already knows.
+    From the customer or bank staff, the platform is told through the unlink API by a
+    worker, retried until it succeeds.
+    """
+    consent = Consent.objects.select_for_update().get(pk=consent.pk)
+    if consent.status in Consent.FINAL:
+        return consent
+    if consent.status != Status.AUTHORISED:
+        raise ValueError(f"A consent that is {consent.status} cannot be revoked.")
+    _revoke(consent, actor=actor, reason=reason, platform_knows=actor.type == "platform")
+    return consent
+
+
+def link_unlinked_by_platform(*, bank: Bank, page_id: str, psid: str) -> Consent | None:
+    """Messenger says the person unlinked: revoke their active link on that Page, if any."""
+    consent = Consent.objects.filter(
+        bank=bank, page_id=page_id, psid=psid, status=Status.AUTHORISED
+    ).first()
+    if consent is None:
+        return None
+    return consent_revoke(consent=consent, actor=PLATFORM, reason="Unlinked in Messenger")
+
+
+@transaction.atomic
+def consent_platform_unlinked(*, consent: Consent) -> None:
+    Consent.objects.filter(pk=consent.pk).update(platform_unlinked_at=timezone.now())
+
+
+def consents_expire_due(*, now=None) -> int:
+    """Expire every authorised consent past its end date; each in its own transaction."""
+    now = now or timezone.now()
+    due = Consent.objects.filter(status=Status.AUTHORISED, expires_at__lte=now).values_list(
+        "pk", flat=True
+    )
+    expired = 0
+    system = Actor.system("consent expiry")
+    for pk in list(due):
+        with transaction.atomic():
+            consent = Consent.objects.select_for_update().get(pk=pk)
+            if consent.status != Status.AUTHORISED or consent.expires_at > now:
+                continue
+            _transition(consent, Status.EXPIRED, actor=system, reason="Reached its end date")
+            consent.ended_at = now
+            consent.save()
+            audit_record(actor=system, action="consent.expired", bank=consent.bank, target=consent)
+            transaction.on_commit(
+                lambda pk=pk: signals.link_ended.send(sender=Consent, consent_id=pk)
+            )
+            expired += 1
+    return expired

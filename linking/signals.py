@@ -1,0 +1,9 @@
+"""Signals other apps listen to; linking never imports what sits above it."""
+
+from django.dispatch import Signal
+
+# A consent was bound to a Messenger PSID. Sent after commit with `consent_id`.
+link_bound = Signal()
+# A consent ended (revoked or expired): its pending notifications must stop. Sent after
+# commit with `consent_id`.
+link_ended = Signal()

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from linking import views
+
+app_name = "linking"
+
+urlpatterns = [
+    path("link/<slug:bank>/", views.link_start, name="start"),
+    path("link/<slug:bank>/login", views.customer_login, name="login"),
+    path("link/<slug:bank>/consent", views.consent, name="consent"),
+    path("my/<slug:bank>/", views.dashboard, name="dashboard"),
+    path("my/<slug:bank>/consents/<int:consent_id>/revoke", views.consent_revoke, name="revoke"),
+    path("my/<slug:bank>/logout", views.customer_logout, name="logout"),
+]

@@ -1,0 +1,248 @@
+"""The customer's pages: the Messenger Log In flow and its consent screen."""
+
+import datetime as dt
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from linking import services
+from linking.models import Consent, Customer
+from linking.redirects import UnsafeRedirect, check_redirect_uri, with_params
+from portal.models import Bank, MessengerIntegration
+
+FLOW_KEY = "link_flow"
+CUSTOMER_KEY = "customer"
+LINKING_TOKEN_LIFETIME = timedelta(minutes=5)
+PURPOSE = (
+    "to send you real-time updates about the accounts you choose, in Messenger, and to "
+    "answer you when you ask about them there"
+)
+
+
+def _problem(request, bank: Bank | None, title: str, detail: str, status: int = 400):
+    return render(
+        request,
+        "linking/problem.html",
+        {"bank": bank, "title": title, "detail": detail},
+        status=status,
+    )
+
+
+def _bank(slug: str) -> tuple[Bank, MessengerIntegration | None]:
+    bank = get_object_or_404(Bank, slug=slug)
+    return bank, MessengerIntegration.objects.filter(bank=bank).first()
+
+
+def current_customer(request, bank: Bank) -> Customer | None:
+    who = request.session.get(CUSTOMER_KEY) or {}
+    if who.get("bank") != bank.slug:
+        return None
+    return Customer.objects.filter(pk=who.get("id"), bank=bank).first()
+
+
+def _flow(request, bank: Bank) -> dict | None:
+    flow = request.session.get(FLOW_KEY)
+    return flow if flow and flow.get("bank") == bank.slug else None
+
+
+def _flow_expired(flow: dict) -> bool:
+    started = dt.datetime.fromisoformat(flow["started_at"])
+    return timezone.now() - started > LINKING_TOKEN_LIFETIME
+
+
+@never_cache
+@require_http_methods(["GET"])
+def link_start(request, bank):
+    """The Log In button's URL: Messenger opens it with a linking token and redirect_uri."""
+    bank, integration = _bank(bank)
+    token = request.GET.get("account_linking_token", "")
+    redirect_uri = request.GET.get("redirect_uri", "")
+    try:
+        check_redirect_uri(redirect_uri)
+    except UnsafeRedirect:
+        return _problem(
+            request,
+            bank,
+            "This link can't be used",
+            "The link did not come from Messenger. Open your bank's chat in Messenger and "
+            "tap Log In again.",
+        )
+    if not token or len(token) > 1024:
+        return _problem(
+            request,
+            bank,
+            "This link can't be used",
+            "The link is incomplete. Tap Log In again in Messenger.",
+        )
+    if integration is None or integration.status == MessengerIntegration.Status.PAUSED:
+        return _problem(
+            request,
+            bank,
+            "Linking is not available right now",
+            f"{bank.name} has paused Messenger updates. Please try again later.",
+            status=503,
+        )
+    request.session[FLOW_KEY] = {
+        "bank": bank.slug,
+        "token": token,
+        "redirect_uri": redirect_uri,
+        "page_id": integration.page_id,
+        "started_at": timezone.now().isoformat(),
+    }
+    if current_customer(request, bank) is None:
+        return redirect("linking:login", bank=bank.slug)
+    return redirect("linking:consent", bank=bank.slug)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def customer_login(request, bank):
+    bank, _ = _bank(bank)
+    flow = _flow(request, bank)
+    error = ""
+    if request.method == "POST":
+        customer = services.directory_authenticate(
+            bank=bank,
+            username=request.POST.get("username", "")[:150],
+            password=request.POST.get("password", "")[:512],
+        )
+        if customer is None:
+            error = "That username and password don't match. Please try again."
+        else:
+            request.session.cycle_key()
+            request.session[CUSTOMER_KEY] = {"id": customer.pk, "bank": bank.slug}
+            return redirect("linking:consent" if flow else "linking:dashboard", bank=bank.slug)
+    return render(
+        request,
+        "linking/login.html",
+        {"bank": bank, "error": error, "flow": flow},
+        status=401 if error else 200,
+    )
+
+
+def _restart(request, bank: Bank):
+    request.session.pop(FLOW_KEY, None)
+    return _problem(
+        request,
+        bank,
+        "This Log In has expired",
+        "For your security, linking must be finished within 5 minutes. Go back to "
+        f"{bank.name} in Messenger and tap Log In again.",
+        status=410,
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def consent(request, bank):
+    bank, _ = _bank(bank)
+    flow = _flow(request, bank)
+    if flow is None:
+        return _problem(
+            request,
+            bank,
+            "Start from Messenger",
+            f"Open {bank.name} in Messenger and tap Log In to link your account.",
+        )
+    customer = current_customer(request, bank)
+    if customer is None:
+        return redirect("linking:login", bank=bank.slug)
+    if _flow_expired(flow):
+        return _restart(request, bank)
+    accounts = list(customer.accounts.filter(active=True))
+    duration = settings.CONSENT_DEFAULT_DAYS
+    context = {
+        "bank": bank,
+        "customer": customer,
+        "accounts": accounts,
+        "scopes": Consent.Scope.choices,
+        "duration_days": duration,
+        "expires_on": timezone.now() + timedelta(days=duration),
+        "purpose": PURPOSE,
+        "chosen_accounts": set(),
+        "chosen_scopes": set(),
+    }
+    if request.method == "GET":
+        return render(request, "linking/consent.html", context)
+    decision = request.POST.get("decision")
+    if decision == "deny":
+        services.consent_reject(customer=customer, page_id=flow["page_id"])
+        request.session.pop(FLOW_KEY, None)
+        return HttpResponseRedirect(flow["redirect_uri"])
+    if decision != "allow":
+        return _problem(request, bank, "Choose Allow or Deny", "Please choose Allow or Deny.")
+    chosen_ids = set(request.POST.getlist("accounts"))
+    chosen = [a for a in accounts if str(a.pk) in chosen_ids]
+    scopes = [s for s in request.POST.getlist("scopes") if s in Consent.Scope.values]
+    try:
+        granted = services.consent_authorise(
+            customer=customer,
+            accounts=chosen,
+            scopes=scopes,
+            duration_days=duration,
+            purpose=PURPOSE,
+            page_id=flow["page_id"],
+            account_linking_token=flow["token"],
+        )
+    except ValidationError as exc:
+        context.update(
+            error=" ".join(exc.messages),
+            chosen_accounts={a.pk for a in chosen},
+            chosen_scopes=set(scopes),
+        )
+        return render(request, "linking/consent.html", context, status=400)
+    request.session.pop(FLOW_KEY, None)
+    target = with_params(flow["redirect_uri"], {"authorization_code": granted.authorization_code})
+    return HttpResponseRedirect(target)
+
+
+@never_cache
+@require_http_methods(["GET"])
+def dashboard(request, bank):
+    """The customer's access dashboard: every link, what it shares, and how to stop it."""
+    bank, _ = _bank(bank)
+    customer = current_customer(request, bank)
+    if customer is None:
+        return redirect("linking:login", bank=bank.slug)
+    consents = customer.consents.prefetch_related("accounts", "events").exclude(
+        status__in=[Consent.Status.AWAITING_AUTHORISATION, Consent.Status.REJECTED]
+    )
+    active = [c for c in consents if c.status == Consent.Status.AUTHORISED]
+    ended = [c for c in consents if c.status != Consent.Status.AUTHORISED]
+    return render(
+        request,
+        "linking/dashboard.html",
+        {
+            "bank": bank,
+            "customer": customer,
+            "active": active,
+            "ended": ended,
+            "scope_labels": dict(Consent.Scope.choices),
+        },
+    )
+
+
+@require_http_methods(["POST"])
+def consent_revoke(request, bank, consent_id):
+    bank, _ = _bank(bank)
+    customer = current_customer(request, bank)
+    if customer is None:
+        return redirect("linking:login", bank=bank.slug)
+    found = get_object_or_404(Consent, pk=consent_id, customer=customer)
+    services.consent_revoke(
+        consent=found, actor=services.customer_actor(customer), reason="Withdrawn by the customer"
+    )
+    return redirect("linking:dashboard", bank=bank.slug)
+
+
+@require_http_methods(["POST"])
+def customer_logout(request, bank):
+    request.session.pop(CUSTOMER_KEY, None)
+    request.session.pop(FLOW_KEY, None)
+    return redirect("linking:login", bank=bank)

@@ -1,0 +1,58 @@
+"""Messenger's webhook for one bank: the subscription handshake and signed events."""
+
+import logging
+
+from django.http import HttpResponse, HttpResponseForbidden
+from django.shortcuts import get_object_or_404
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+import messenger
+from linking import services
+from portal.models import Bank, MessengerIntegration
+
+log = logging.getLogger(__name__)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def messenger_webhook(request, bank):
+    bank = get_object_or_404(Bank, slug=bank)
+    integration = get_object_or_404(MessengerIntegration, bank=bank)
+    if request.method == "GET":
+        challenge = messenger.verify_handshake(request.GET, integration.verify_token)
+        if challenge is None:
+            return HttpResponseForbidden("verify token mismatch", content_type="text/plain")
+        return HttpResponse(challenge, content_type="text/plain")
+    raw = request.body
+    if not messenger.verify_request_signature(raw, request.headers, integration.app_secret):
+        log.warning("webhook for bank %s refused: bad signature", bank.slug)
+        return HttpResponseForbidden("bad signature", content_type="text/plain")
+    try:
+        events = messenger.parse_envelope(raw)
+    except messenger.WebhookPayloadError as exc:
+        return HttpResponse(f"malformed envelope: {exc}", status=400, content_type="text/plain")
+    for event in events:
+        if event.page_id and event.page_id != integration.page_id:
+            log.warning("webhook for bank %s names another Page %s", bank.slug, event.page_id)
+            continue
+        if isinstance(event, messenger.AccountLinkingEvent):
+            _account_linking(bank, integration, event)
+    return HttpResponse("EVENT_RECEIVED", content_type="text/plain")
+
+
+def _account_linking(bank, integration, event) -> None:
+    if event.status == "linked":
+        try:
+            services.link_bind(
+                bank=bank,
+                page_id=integration.page_id,
+                psid=event.sender_id,
+                authorization_code=event.authorization_code or "",
+            )
+        except services.LinkRefusedError as refused:
+            log.warning("link refused for bank %s: %s", bank.slug, refused)
+    elif event.status == "unlinked":
+        services.link_unlinked_by_platform(
+            bank=bank, page_id=integration.page_id, psid=event.sender_id
+        )
