@@ -26,6 +26,18 @@ def _no_request_context():
     context.reset(token)
 
 
+@pytest.fixture(autouse=True)
+def _stop_sandbox_webhooks():
+    """The sandbox's webhook thread lives no longer than the test that started it."""
+    yield
+    from django.conf import settings
+
+    if "sandbox" in settings.INSTALLED_APPS:
+        from sandbox.webhooks import dispatcher
+
+        dispatcher.stop()
+
+
 def chromium_path() -> str | None:
     configured = os.environ.get("CHROMIUM_PATH")
     if configured:

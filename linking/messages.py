@@ -22,3 +22,18 @@ def link_ended(consent: Consent) -> str:
         f"{consent.bank.name} has stopped sending updates here: your account is unlinked. "
         "You can link again at any time with Log In."
     )
+
+
+def expiry_reminder(consent: Consent) -> str:
+    return (
+        f"Your Messenger updates from {consent.bank.name} stop on "
+        f"{consent.expires_at:%d %b %Y}. To keep them, renew on your sharing dashboard: "
+        f"{dashboard_url(consent)}"
+    )
+
+
+def dashboard_url(consent: Consent) -> str:
+    from django.conf import settings
+    from django.urls import reverse
+
+    return settings.PUBLIC_BASE_URL + reverse("linking:dashboard", args=[consent.bank.slug])

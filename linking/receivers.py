@@ -11,3 +11,8 @@ def confirm_link(sender, consent_id: int, **kwargs) -> None:
 @receiver(signals.link_ended)
 def tell_messenger(sender, consent_id: int, **kwargs) -> None:
     tasks.unlink_in_messenger.delay(consent_id)
+
+
+@receiver(signals.consent_expiring)
+def remind(sender, consent_id: int, **kwargs) -> None:
+    tasks.send_expiry_reminder.delay(consent_id)

@@ -415,3 +415,67 @@ def consents_expire_due(*, now=None) -> int:
             )
             expired += 1
     return expired
+
+
+@transaction.atomic
+def consent_renew(*, consent: Consent, actor: Actor) -> Consent:
+    """The customer re-confirms: the same consent runs for its full duration from today."""
+    consent = Consent.objects.select_for_update().get(pk=consent.pk)
+    if consent.status != Status.AUTHORISED:
+        raise ValueError(f"A consent that is {consent.status} cannot be renewed.")
+    now = timezone.now()
+    consent.expires_at = now + timedelta(days=consent.duration_days)
+    consent.expiry_reminded_at = None
+    consent.save(update_fields=["expires_at", "expiry_reminded_at"])
+    ConsentEvent.objects.create(
+        consent=consent,
+        from_status=Status.AUTHORISED,
+        to_status=Status.AUTHORISED,
+        actor=CONSENT_ACTOR[actor.type],
+        actor_label=actor.label,
+        reason=f"Renewed until {consent.expires_at:%d %b %Y}",
+    )
+    audit_record(
+        actor=actor,
+        action="consent.renewed",
+        bank=consent.bank,
+        target=consent,
+        details={"expires_at": consent.expires_at},
+    )
+    return consent
+
+
+REMIND_BEFORE = timedelta(days=7)
+
+
+def consents_remind_expiring(*, now=None) -> int:
+    """Flag linked consents ending within 7 days, once; listeners send the reminder."""
+    now = now or timezone.now()
+    due = Consent.objects.filter(
+        status=Status.AUTHORISED,
+        expiry_reminded_at__isnull=True,
+        expires_at__lte=now + REMIND_BEFORE,
+        expires_at__gt=now,
+    ).exclude(psid="")
+    reminded = 0
+    system = Actor.system("consent expiry")
+    for pk in list(due.values_list("pk", flat=True)):
+        with transaction.atomic():
+            updated = Consent.objects.filter(pk=pk, expiry_reminded_at__isnull=True).update(
+                expiry_reminded_at=now
+            )
+            if not updated:
+                continue
+            consent = Consent.objects.get(pk=pk)
+            audit_record(
+                actor=system,
+                action="consent.expiry_reminded",
+                bank=consent.bank,
+                target=consent,
+                details={"expires_at": consent.expires_at},
+            )
+            transaction.on_commit(
+                lambda pk=pk: signals.consent_expiring.send(sender=Consent, consent_id=pk)
+            )
+            reminded += 1
+    return reminded

@@ -7,3 +7,6 @@ link_bound = Signal()
 # A consent ended (revoked or expired): its pending notifications must stop. Sent after
 # commit with `consent_id`.
 link_ended = Signal()
+# A linked consent ends within days: the customer is reminded and can renew it. Sent after
+# commit with `consent_id`.
+consent_expiring = Signal()

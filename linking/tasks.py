@@ -79,3 +79,23 @@ def unlink_in_messenger(consent_id: int) -> None:
 @shared_task(name="linking.expire_consents", ignore_result=True)
 def expire_consents() -> int:
     return services.consents_expire_due()
+
+
+@shared_task(name="linking.remind_expiring_consents", ignore_result=True)
+def remind_expiring_consents() -> int:
+    return services.consents_remind_expiring()
+
+
+@shared_task(
+    name="linking.send_expiry_reminder",
+    ignore_result=True,
+    autoretry_for=(messenger.TransientError, messenger.ThrottledError),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=8,
+)
+def send_expiry_reminder(consent_id: int) -> None:
+    consent = Consent.objects.select_related("bank").filter(pk=consent_id).first()
+    if consent is not None and consent.is_linked:
+        _say(consent, messages.expiry_reminder(consent))

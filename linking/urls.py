@@ -10,5 +10,12 @@ urlpatterns = [
     path("link/<slug:bank>/consent", views.consent, name="consent"),
     path("my/<slug:bank>/", views.dashboard, name="dashboard"),
     path("my/<slug:bank>/consents/<int:consent_id>/revoke", views.consent_revoke, name="revoke"),
+    path("my/<slug:bank>/consents/<int:consent_id>/renew", views.consent_renew, name="renew"),
+    path(
+        "my/<slug:bank>/consents/<int:consent_id>/receipt.json",
+        views.consent_receipt,
+        name="receipt",
+    ),
+    path("my/<slug:bank>/shared.json", views.shared_export, name="export"),
     path("my/<slug:bank>/logout", views.customer_logout, name="logout"),
 ]

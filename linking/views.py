@@ -5,13 +5,14 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.http import HttpResponseRedirect
+from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from linking import services
+from bankside.middleware import client_ip
+from linking import selectors, services, throttle
 from linking.models import Consent, Customer
 from linking.redirects import UnsafeRedirect, check_redirect_uri, with_params
 from portal.models import Bank, MessengerIntegration
@@ -107,14 +108,28 @@ def customer_login(request, bank):
     flow = _flow(request, bank)
     error = ""
     if request.method == "POST":
+        username = request.POST.get("username", "")[:150]
+        ip = client_ip(request)
+        if throttle.blocked(bank.slug, username, ip):
+            return render(
+                request,
+                "linking/login.html",
+                {
+                    "bank": bank,
+                    "flow": flow,
+                    "error": "Too many attempts. For your security, "
+                    "sign-in is paused for 15 minutes.",
+                },
+                status=429,
+            )
         customer = services.directory_authenticate(
-            bank=bank,
-            username=request.POST.get("username", "")[:150],
-            password=request.POST.get("password", "")[:512],
+            bank=bank, username=username, password=request.POST.get("password", "")[:512]
         )
         if customer is None:
+            throttle.failed(bank.slug, username, ip)
             error = "That username and password don't match. Please try again."
         else:
+            throttle.succeeded(bank.slug, username, ip)
             request.session.cycle_key()
             request.session[CUSTOMER_KEY] = {"id": customer.pk, "bank": bank.slug}
             return redirect("linking:consent" if flow else "linking:dashboard", bank=bank.slug)
@@ -215,6 +230,11 @@ def dashboard(request, bank):
     )
     active = [c for c in consents if c.status == Consent.Status.AUTHORISED]
     ended = [c for c in consents if c.status != Consent.Status.AUTHORISED]
+    last_shared = selectors.last_shared_at(customer)
+    soon = timezone.now() + services.REMIND_BEFORE
+    for consent in active:
+        consent.last_shared = last_shared.get(str(consent.pk))
+        consent.ends_soon = consent.expires_at is not None and consent.expires_at <= soon
     return render(
         request,
         "linking/dashboard.html",
@@ -239,6 +259,57 @@ def consent_revoke(request, bank, consent_id):
         consent=found, actor=services.customer_actor(customer), reason="Withdrawn by the customer"
     )
     return redirect("linking:dashboard", bank=bank.slug)
+
+
+def _customer_or_login(request, slug):
+    bank, _ = _bank(slug)
+    return bank, current_customer(request, bank)
+
+
+@require_http_methods(["POST"])
+def consent_renew(request, bank, consent_id):
+    bank, customer = _customer_or_login(request, bank)
+    if customer is None:
+        return redirect("linking:login", bank=bank.slug)
+    found = get_object_or_404(Consent, pk=consent_id, customer=customer)
+    try:
+        services.consent_renew(consent=found, actor=services.customer_actor(customer))
+    except ValueError:
+        return _problem(
+            request,
+            bank,
+            "This consent has ended",
+            "Link again from Messenger to start sharing.",
+            status=409,
+        )
+    return redirect("linking:dashboard", bank=bank.slug)
+
+
+def _download(payload: dict, filename: str) -> JsonResponse:
+    response = JsonResponse(payload, json_dumps_params={"indent": 2, "ensure_ascii": False})
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@never_cache
+@require_http_methods(["GET"])
+def consent_receipt(request, bank, consent_id):
+    bank, customer = _customer_or_login(request, bank)
+    if customer is None:
+        return redirect("linking:login", bank=bank.slug)
+    found = get_object_or_404(
+        Consent.objects.select_related("bank", "customer"), pk=consent_id, customer=customer
+    )
+    return _download(selectors.consent_receipt(found), f"consent-receipt-{found.pk}.json")
+
+
+@never_cache
+@require_http_methods(["GET"])
+def shared_export(request, bank):
+    bank, customer = _customer_or_login(request, bank)
+    if customer is None:
+        return redirect("linking:login", bank=bank.slug)
+    return _download(selectors.customer_shared_export(customer), "shared-with-messenger.json")
 
 
 @require_http_methods(["POST"])

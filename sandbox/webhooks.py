@@ -155,6 +155,7 @@ class Dispatcher:
 
     def __init__(self) -> None:
         self._wake = threading.Event()
+        self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
@@ -167,8 +168,20 @@ class Dispatcher:
                 self._thread.start()
         self._wake.set()
 
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the current pass and end the thread; the next `wake` starts a new one."""
+        with self._lock:
+            thread = self._thread
+            self._thread = None
+        if thread is None:
+            return
+        self._stop.set()
+        self._wake.set()
+        thread.join(timeout)
+        self._stop.clear()
+
     def _run(self) -> None:
-        while True:
+        while not self._stop.is_set():
             self._wake.clear()
             wait = self.IDLE_SECONDS
             try:

@@ -161,6 +161,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("WORKER_HEARTBEAT_SECONDS", default=30.0),
     },
     "expire-consents": {"task": "linking.expire_consents", "schedule": 300.0},
+    "remind-expiring-consents": {"task": "linking.remind_expiring_consents", "schedule": 3600.0},
 }
 
 MESSENGER_GRAPH_API_URL = (

@@ -11,6 +11,8 @@ DEBUG = False
 SECRET_KEY = "test-secret-key-not-used-anywhere-else-0123456789-abcdefghij"
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 DATABASES = {"default": database_from_env(default="postgres://postgres@127.0.0.1:5432/bankside")}
+# Live-server request threads come and go: each closes its connection when done.
+DATABASES["default"]["CONN_MAX_AGE"] = 0
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/15")
 CELERY_BROKER_URL = REDIS_URL
 FIELD_ENCRYPTION_KEYS = [

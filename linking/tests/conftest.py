@@ -16,9 +16,19 @@ CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 @pytest.fixture
 def worker(transactional_db):
     """A real Celery worker on the test Redis, running tasks in a thread of this process."""
+    from celery.signals import task_postrun
+    from django.db import connections
+
+    def close_connections(**kwargs):
+        connections.close_all()  # the worker thread's own, before the test database goes
+
+    task_postrun.connect(close_connections, weak=False)
     celery_app.control.purge()
-    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
-        yield
+    try:
+        with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+            yield
+    finally:
+        task_postrun.disconnect(close_connections)
 
 
 @pytest.fixture

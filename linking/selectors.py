@@ -1,0 +1,109 @@
+from django.conf import settings
+from django.urls import reverse
+
+from linking.models import Consent, Customer
+from portal.models import AuditEvent
+
+PLATFORM_NAME = "Messenger, operated by Meta Platforms"
+
+
+def consent_receipt(consent: Consent) -> dict:
+    """A consent receipt in the spirit of the Kantara Consent Receipt specification.
+
+    Who holds the data, what was agreed, for which purpose, since and until when, with
+    whom it is shared, and how to withdraw it.
+    """
+    bank = consent.bank
+    labels = dict(Consent.Scope.choices)
+    dashboard = settings.PUBLIC_BASE_URL + reverse("linking:dashboard", args=[bank.slug])
+    return {
+        "version": "KI-CR-v1.1.0",
+        "consentReceiptID": f"{bank.slug}-consent-{consent.pk}",
+        "consentTimestamp": int(consent.granted_at.timestamp()) if consent.granted_at else None,
+        "collectionMethod": "Web consent screen opened from Messenger's Log In button",
+        "language": consent.customer.locale,
+        "piiPrincipalId": consent.customer.external_id,
+        "piiControllers": [
+            {
+                "piiController": bank.name,
+                "contact": bank.support_email or bank.support_phone,
+                "url": settings.PUBLIC_BASE_URL,
+            }
+        ],
+        "services": [
+            {
+                "service": "Account updates in Messenger",
+                "purposes": [
+                    {
+                        "purpose": consent.purpose,
+                        "consentType": "EXPLICIT",
+                        "purposeCategory": ["Service provision"],
+                        "piiCategory": [labels.get(s, s) for s in consent.scopes],
+                        "accounts": [
+                            {"name": a.name, "kind": a.kind, "last4": a.last4}
+                            for a in consent.accounts.all()
+                        ],
+                        "primaryPurpose": True,
+                        "termination": consent.expires_at.isoformat()
+                        if consent.expires_at
+                        else None,
+                        "thirdPartyDisclosure": True,
+                        "thirdPartyName": PLATFORM_NAME,
+                        "notUsedFor": ["advertising", "profiling", "sharing with others"],
+                    }
+                ],
+            }
+        ],
+        "status": consent.status,
+        "history": [
+            {
+                "from": event.from_status or None,
+                "to": event.to_status,
+                "by": event.actor,
+                "reason": event.reason,
+                "at": event.occurred_at.isoformat(),
+            }
+            for event in consent.events.all()
+        ],
+        "howToWithdraw": (
+            f"Tap Log Out in {bank.name}'s Messenger conversation, or stop sharing on "
+            f"{dashboard} at any time."
+        ),
+    }
+
+
+def customer_shared_export(customer: Customer) -> dict:
+    """Everything bankside recorded as shared with the platform about this customer."""
+    consents = list(customer.consents.prefetch_related("accounts", "events"))
+    consent_ids = [str(c.pk) for c in consents]
+    entries = AuditEvent.objects.filter(
+        bank=customer.bank, target_type="linking.consent", target_id__in=consent_ids
+    ).order_by("occurred_at")
+    return {
+        "customer": {"id": customer.external_id, "name": customer.name},
+        "bank": customer.bank.name,
+        "consents": [consent_receipt(c) for c in consents],
+        "records": [
+            {
+                "at": entry.occurred_at.isoformat(),
+                "action": entry.action,
+                "consent": entry.target_id,
+                "data_categories": entry.data_categories,
+            }
+            for entry in entries
+        ],
+    }
+
+
+def last_shared_at(customer: Customer) -> dict[str, object]:
+    """For each of the customer's consents, when data last left the bank under it."""
+    from django.db.models import Max
+
+    rows = (
+        AuditEvent.objects.filter(bank=customer.bank, target_type="linking.consent")
+        .exclude(data_categories=[])
+        .filter(target_id__in=[str(pk) for pk in customer.consents.values_list("pk", flat=True)])
+        .values("target_id")
+        .annotate(last=Max("occurred_at"))
+    )
+    return {row["target_id"]: row["last"] for row in rows}

@@ -1,0 +1,150 @@
+"""The customer's pages through Django's test client: sign-in, dashboard, receipts."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+
+from linking import services
+from linking.models import Consent
+from linking.tests.factories import AccountFactory, IntegrationFactory
+from portal.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def linked():
+    integration = IntegrationFactory(bank__slug="harbour", bank__name="Harbour Bank")
+    account = AccountFactory(customer__bank=integration.bank, customer__directory_username="ana")
+    granted = services.consent_authorise(
+        customer=account.customer,
+        accounts=[account],
+        scopes=["balances"],
+        duration_days=90,
+        purpose="to send you updates",
+        page_id=integration.page_id,
+        account_linking_token="t",
+    )
+    services.link_bind(
+        bank=integration.bank,
+        page_id=integration.page_id,
+        psid="777",
+        authorization_code=granted.authorization_code,
+    )
+    return granted.consent
+
+
+def sign_in(client, password="open sesame 42"):
+    return client.post("/link/harbour/login", {"username": "ana", "password": password})
+
+
+def test_signing_in_opens_the_dashboard(client, linked):
+    assert sign_in(client).url == "/my/harbour/"
+
+    page = client.get("/my/harbour/").content.decode()
+    assert "Everyday account •••• 4821" in page and "Balances" in page
+    assert "Stop sharing" in page
+
+
+def test_the_dashboard_needs_a_signed_in_customer(client, linked):
+    response = client.get("/my/harbour/")
+
+    assert response.status_code == 302 and response.url == "/link/harbour/login"
+
+
+def test_a_staff_session_is_not_a_customer_session(client, linked, django_user_model):
+    staff = django_user_model.objects.create_superuser("root", "root@bank.example", "pw-123456789")
+    client.force_login(staff)
+
+    assert client.get("/my/harbour/").status_code == 302
+
+
+def test_five_wrong_passwords_pause_sign_in(client, linked):
+    for _ in range(5):
+        assert sign_in(client, password="guess").status_code == 401
+
+    blocked = sign_in(client)
+
+    assert blocked.status_code == 429
+    assert "paused for 15 minutes" in blocked.content.decode()
+
+
+def test_the_consent_receipt_says_who_what_why_until_and_how_to_withdraw(client, linked):
+    sign_in(client)
+
+    response = client.get(f"/my/harbour/consents/{linked.pk}/receipt.json")
+
+    receipt = response.json()
+    assert response["Content-Disposition"].startswith("attachment")
+    assert receipt["piiControllers"][0]["piiController"] == "Harbour Bank"
+    purpose = receipt["services"][0]["purposes"][0]
+    assert purpose["piiCategory"] == ["Balances"]
+    assert purpose["accounts"] == [
+        {"name": "Everyday account", "kind": "checking", "last4": "4821"}
+    ]
+    assert "advertising" in purpose["notUsedFor"]
+    assert purpose["termination"] == linked.expires_at.isoformat()
+    assert "Log Out" in receipt["howToWithdraw"]
+    assert [h["to"] for h in receipt["history"]] == ["awaiting_authorisation", "authorised"]
+
+
+def test_the_export_lists_what_was_shared_under_each_consent(client, linked):
+    sign_in(client)
+
+    export = client.get("/my/harbour/shared.json").json()
+
+    assert [r["action"] for r in export["records"]] == ["consent.authorised", "link.bound"]
+    assert export["records"][-1]["data_categories"] == ["balances"]
+
+
+def test_receipts_of_other_customers_are_not_found(client, linked):
+    other = AccountFactory(customer__bank=linked.bank, customer__directory_username="bob")
+    theirs = services.consent_authorise(
+        customer=other.customer,
+        accounts=[other],
+        scopes=["balances"],
+        duration_days=30,
+        purpose="x",
+        page_id="1",
+        account_linking_token="t",
+    ).consent
+    sign_in(client)
+
+    assert client.get(f"/my/harbour/consents/{theirs.pk}/receipt.json").status_code == 404
+
+
+def test_a_consent_ending_soon_can_be_renewed(client, linked):
+    Consent.objects.filter(pk=linked.pk).update(expires_at=timezone.now() + timedelta(days=3))
+    sign_in(client)
+    assert "Keep sharing for 90 more days" in client.get("/my/harbour/").content.decode()
+
+    client.post(f"/my/harbour/consents/{linked.pk}/renew")
+
+    linked.refresh_from_db()
+    assert linked.expires_at > timezone.now() + timedelta(days=89)
+    assert linked.events.last().reason.startswith("Renewed until")
+    assert AuditEvent.objects.filter(action="consent.renewed").exists()
+
+
+def test_reminders_go_once_to_linked_consents_ending_within_a_week(
+    linked, django_capture_on_commit_callbacks
+):
+    Consent.objects.filter(pk=linked.pk).update(expires_at=timezone.now() + timedelta(days=5))
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        first = services.consents_remind_expiring()
+        second = services.consents_remind_expiring()
+
+    assert (first, second) == (1, 0)
+    assert len(callbacks) == 1
+    linked.refresh_from_db()
+    assert linked.expiry_reminded_at is not None
