@@ -1,12 +1,30 @@
+from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth.views import redirect_to_login
+from django.shortcuts import resolve_url
+from django.urls import reverse
 
 from portal.models import AuditEvent, Bank, StaffMembership
 
-# The Django admin is for platform superusers only; bank staff use the portal's own pages.
+
+def _platform_admin_signed_in(request) -> bool:
+    user = request.user
+    verified = getattr(user, "is_verified", None)
+    return bool(user.is_active and user.is_superuser and verified is not None and verified())
+
+
+def _admin_login(request, extra_context=None):
+    """Sign in through the staff login, which asks platform admins for their TOTP code."""
+    return redirect_to_login(
+        request.GET.get("next") or reverse("admin:index"), resolve_url(settings.LOGIN_URL)
+    )
+
+
+# The Django admin is for platform superusers only, signed in with their second factor;
+# bank staff use the portal's own pages under /staff/.
 admin.site.site_header = "bankside platform administration"
-admin.site.has_permission = lambda request: bool(
-    request.user.is_active and request.user.is_superuser
-)
+admin.site.has_permission = _platform_admin_signed_in
+admin.site.login = _admin_login
 
 
 @admin.register(Bank)

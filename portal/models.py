@@ -1,9 +1,11 @@
 import zoneinfo
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils import timezone
 
 from bankside.encryption import EncryptedTextField
 from portal.tenancy import BankScopedQuerySet
@@ -28,6 +30,11 @@ class Bank(models.Model):
     default_locale = models.CharField(max_length=10, default="en", validators=[locale_validator])
     support_email = models.EmailField(blank=True)
     support_phone = models.CharField(max_length=40, blank=True)
+    require_2fa_for_all = models.BooleanField(
+        "Require two-factor sign-in for all staff",
+        default=False,
+        help_text="Admins always need it; this extends it to operators and auditors.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -171,6 +178,9 @@ class MessengerIntegration(models.Model):
     callback_signing_secret = EncryptedTextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     status_reason = models.CharField(max_length=300, blank=True)
+    paused_from = models.CharField(max_length=16, choices=Status.choices, blank=True)
+    page_name = models.CharField(max_length=200, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -178,3 +188,111 @@ class MessengerIntegration(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bank} → Page {self.page_id}"
+
+
+class StaffInvitation(models.Model):
+    """An invitation to join one bank's staff with a role.
+
+    Single use and valid for 72 hours. Only the SHA-256 of the token is stored: the link
+    is shown once, to the person who created it, and cannot be recovered afterwards.
+    """
+
+    LIFETIME = timedelta(hours=72)
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        REVOKED = "revoked", "Revoked"
+        EXPIRED = "expired", "Expired"
+
+    bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="invitations")
+    role = models.CharField(max_length=16, choices=StaffMembership.Role.choices)
+    email = models.EmailField("Invitee's email", blank=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = BankScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Invitation to {self.bank} as {self.get_role_display()}"
+
+    @property
+    def state(self) -> str:
+        if self.accepted_at:
+            return self.State.ACCEPTED
+        if self.revoked_at:
+            return self.State.REVOKED
+        if self.expires_at <= timezone.now():
+            return self.State.EXPIRED
+        return self.State.PENDING
+
+    def get_state_display(self) -> str:
+        return self.State(self.state).label
+
+
+class ApiKey(models.Model):
+    """A credential one bank's core systems use to call `/api/v1/`.
+
+    The key is `bsk_<prefix>_<secret>`: the prefix finds the row, and only the SHA-256 of
+    the 32-byte random secret is stored, compared in constant time. The full key is shown
+    once, when it is created.
+    """
+
+    bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = BankScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["revoked_at", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bank", "name"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="one_active_api_key_name_per_bank",
+                violation_error_message="An active API key with this name already exists.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.display_prefix})"
+
+    @property
+    def display_prefix(self) -> str:
+        return f"bsk_{self.prefix}…"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

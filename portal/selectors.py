@@ -1,9 +1,23 @@
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django_otp import user_has_device
 
 from portal.audit import GENESIS_HASH, hash_of
-from portal.models import AuditChain, AuditEvent, Bank, WorkerHeartbeat
+from portal.models import (
+    ApiKey,
+    AuditChain,
+    AuditEvent,
+    Bank,
+    MessengerIntegration,
+    StaffInvitation,
+    StaffMembership,
+    WorkerHeartbeat,
+)
+from portal.services.staff import invitation_token_hash
 
 
 @dataclass(frozen=True)
@@ -87,3 +101,121 @@ def worker_heartbeat_latest() -> WorkerHeartbeat | None:
 def worker_seconds_since_heartbeat() -> float | None:
     latest = worker_heartbeat_latest()
     return (timezone.now() - latest.last_seen).total_seconds() if latest else None
+
+
+# Staff and access
+
+
+def staff_has_access(user) -> bool:
+    """Whether `user` may use the staff pages at all: a platform admin or staff of a bank."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_superuser or StaffMembership.objects.filter(user=user).exists()
+
+
+def two_factor_required(user) -> bool:
+    """Platform admins, bank admins, staff of banks that require it for everyone, and
+    anyone who has enrolled an authenticator must sign in with a TOTP code."""
+    if user.is_superuser:
+        return True
+    required = StaffMembership.objects.filter(user=user).filter(
+        Q(role=StaffMembership.Role.ADMIN) | Q(bank__require_2fa_for_all=True)
+    )
+    return required.exists() or user_has_device(user, confirmed=True)
+
+
+def bank_list_for_staff(user) -> QuerySet[Bank]:
+    return Bank.objects.for_staff(user).select_related("integration").order_by("name")
+
+
+def membership_list(*, bank: Bank) -> QuerySet[StaffMembership]:
+    return (
+        StaffMembership.objects.for_bank(bank)
+        .select_related("user")
+        .order_by("role", "user__username")
+    )
+
+
+def membership_get(*, bank: Bank, pk: int) -> StaffMembership:
+    return get_object_or_404(StaffMembership.objects.for_bank(bank).select_related("user"), pk=pk)
+
+
+def invitation_list(*, bank: Bank) -> list[StaffInvitation]:
+    """Pending invitations first, then the recent history (the last 20)."""
+    invitations = list(
+        StaffInvitation.objects.for_bank(bank).select_related("created_by", "accepted_by")[:50]
+    )
+    pending = [i for i in invitations if i.state == StaffInvitation.State.PENDING]
+    others = [i for i in invitations if i.state != StaffInvitation.State.PENDING]
+    return pending + others[:20]
+
+
+def invitation_get(*, bank: Bank, pk: int) -> StaffInvitation:
+    return get_object_or_404(StaffInvitation.objects.for_bank(bank), pk=pk)
+
+
+def invitation_get_pending(*, token: str) -> StaffInvitation | None:
+    """The pending invitation behind a link's token, or None if it is unusable."""
+    invitation = (
+        StaffInvitation.objects.select_related("bank")
+        .filter(token_hash=invitation_token_hash(token))
+        .first()
+    )
+    if invitation is None or invitation.state != StaffInvitation.State.PENDING:
+        return None
+    return invitation
+
+
+# Banks, integrations and keys
+
+
+def integration_for_bank(bank: Bank) -> MessengerIntegration | None:
+    return MessengerIntegration.objects.for_bank(bank).first()
+
+
+def webhook_url(bank: Bank) -> str:
+    """The callback URL to paste into Meta's dashboard for this bank's Page."""
+    return f"{settings.PUBLIC_BASE_URL}/webhooks/messenger/{bank.slug}/"
+
+
+def link_url(bank: Bank) -> str:
+    """The URL of this bank's Messenger Log In button (account linking)."""
+    return f"{settings.PUBLIC_BASE_URL}/link/{bank.slug}/"
+
+
+def api_key_list(*, bank: Bank) -> QuerySet[ApiKey]:
+    return ApiKey.objects.for_bank(bank).select_related("created_by")
+
+
+def api_key_get(*, bank: Bank, pk: int) -> ApiKey:
+    return get_object_or_404(ApiKey.objects.for_bank(bank), pk=pk)
+
+
+def audit_events_for_bank(*, bank: Bank) -> QuerySet[AuditEvent]:
+    return AuditEvent.objects.for_bank(bank).order_by("-occurred_at", "-seq")
+
+
+@dataclass(frozen=True)
+class BankDashboard:
+    """What a bank's dashboard shows at a glance."""
+
+    bank: Bank
+    integration: MessengerIntegration | None
+    staff_count: int
+    pending_invitations: int
+    active_api_keys: int
+    recent_events: list[AuditEvent]
+
+
+def bank_dashboard(*, bank: Bank, recent: int = 10) -> BankDashboard:
+    now = timezone.now()
+    return BankDashboard(
+        bank=bank,
+        integration=integration_for_bank(bank),
+        staff_count=StaffMembership.objects.for_bank(bank).count(),
+        pending_invitations=StaffInvitation.objects.for_bank(bank)
+        .filter(accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now)
+        .count(),
+        active_api_keys=ApiKey.objects.for_bank(bank).filter(revoked_at__isnull=True).count(),
+        recent_events=list(audit_events_for_bank(bank=bank)[:recent]),
+    )

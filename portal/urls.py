@@ -1,9 +1,57 @@
-from django.urls import path
+from django.urls import include, path
 
 from portal import views
+from portal.api.views import WhoamiApi
+from portal.views import api_keys, auth, banks, integration, staff
 
 app_name = "portal"
 
+bank_urls = [
+    path("", banks.dashboard, name="dashboard"),
+    path("settings/", banks.bank_settings, name="bank_settings"),
+    path("audit/", banks.audit_log, name="audit_log"),
+    path("integration/", integration.integration, name="integration"),
+    path(
+        "integration/credentials/",
+        integration.integration_credentials,
+        name="integration_credentials",
+    ),
+    path("integration/check/", integration.integration_check, name="integration_check"),
+    path("integration/go-live/", integration.integration_go_live, name="integration_go_live"),
+    path("integration/pause/", integration.integration_pause, name="integration_pause"),
+    path("integration/resume/", integration.integration_resume, name="integration_resume"),
+    path(
+        "integration/signing-secret/rotate/",
+        integration.signing_secret_rotate,
+        name="signing_secret_rotate",
+    ),
+    path("api-keys/", api_keys.api_keys, name="api_keys"),
+    path("api-keys/<int:key>/revoke/", api_keys.api_key_revoke, name="api_key_revoke"),
+    path("staff/", staff.staff_list, name="staff_list"),
+    path("staff/invite/", staff.staff_invite, name="staff_invite"),
+    path("staff/<int:membership>/remove/", staff.membership_remove, name="membership_remove"),
+    path(
+        "invitations/<int:invitation>/revoke/",
+        staff.invitation_revoke,
+        name="invitation_revoke",
+    ),
+]
+
+staff_urls = [
+    path("", banks.staff_home, name="staff_home"),
+    path("login/", auth.login, name="login"),
+    path("login/verify/", auth.login_verify, name="login_verify"),
+    path("login/two-factor/", auth.two_factor_setup, name="two_factor_setup"),
+    path("logout/", auth.logout, name="logout"),
+    path("account/", auth.account, name="account"),
+    path("invitations/<str:token>/", auth.invitation_accept, name="invitation_accept"),
+    path("platform/banks/new/", banks.bank_create, name="bank_create"),
+    path("banks/", banks.bank_list, name="bank_list"),
+    path("banks/<slug:bank>/", include(bank_urls)),
+]
+
 urlpatterns = [
     path("", views.home, name="home"),
+    path("staff/", include(staff_urls)),
+    path("api/v1/whoami", WhoamiApi.as_view(), name="api_whoami"),
 ]

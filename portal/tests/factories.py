@@ -1,7 +1,14 @@
 import factory
 from django.contrib.auth import get_user_model
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from portal.audit import Actor
 from portal.models import Bank, StaffMembership
+from portal.services import api_key_create, integration_configure, invitation_create
+
+PASSWORD = "correct horse battery staple"
+SEED = Actor.system("test seed")
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -11,7 +18,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"staff{n}")
     email = factory.LazyAttribute(lambda user: f"{user.username}@bank.example")
-    password = factory.django.Password("correct horse battery staple")
+    password = factory.django.Password(PASSWORD)
 
 
 class BankFactory(factory.django.DjangoModelFactory):
@@ -31,3 +38,37 @@ class StaffMembershipFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     bank = factory.SubFactory(BankFactory)
     role = StaffMembership.Role.OPERATOR
+
+
+class TOTPDeviceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TOTPDevice
+
+    user = factory.SubFactory(UserFactory)
+    name = "Authenticator app"
+    confirmed = True
+
+
+def totp_code(device: TOTPDevice, *, steps_ahead: int = 0) -> str:
+    """The code the user's authenticator app shows now (or `steps_ahead` periods later)."""
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = totp.time + steps_ahead * device.step
+    return f"{totp.token():0{device.digits}d}"
+
+
+def integration_for(bank, **overrides):
+    values = {
+        "page_id": "1234567890",
+        "page_access_token": f"EAAG-page-token-{bank.slug}-0123456789abcdef",
+        "app_secret": f"app-secret-{bank.slug}-fedcba9876543210",
+    }
+    values.update(overrides)
+    return integration_configure(actor=SEED, bank=bank, **values).integration
+
+
+def api_key_for(bank, name: str = "Core banking"):
+    return api_key_create(actor=SEED, bank=bank, name=name)
+
+
+def invitation_for(bank, role=StaffMembership.Role.OPERATOR, email: str = ""):
+    return invitation_create(actor=SEED, bank=bank, role=role, email=email)

@@ -26,7 +26,7 @@ def configure(bank):
         page_id="1234567890",
         page_access_token=PAGE_TOKEN,
         app_secret=APP_SECRET,
-    )
+    ).integration
 
 
 def raw_columns(pk):

@@ -1,0 +1,14 @@
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+
+class WhoamiApi(APIView):
+    """Which bank and key the caller authenticated as: a smoke test for API keys."""
+
+    class OutputSerializer(serializers.Serializer):
+        bank = serializers.CharField(source="bank.slug")
+        key = serializers.CharField(source="api_key.name")
+
+    def get(self, request):
+        return Response(self.OutputSerializer(request.user).data)

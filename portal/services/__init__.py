@@ -1,0 +1,65 @@
+"""Every write of the portal: keyword-only, transactional and audited.
+
+Split by sub-domain; everything is importable from `portal.services` directly.
+"""
+
+from portal.services.api_keys import (
+    IssuedApiKey,
+    api_key_authenticate,
+    api_key_create,
+    api_key_revoke,
+)
+from portal.services.audit import audit_record
+from portal.services.banks import OnboardedBank, bank_create, bank_onboard, bank_update
+from portal.services.integration import (
+    ConnectionCheck,
+    IntegrationChange,
+    integration_check,
+    integration_configure,
+    integration_go_live,
+    integration_pause,
+    integration_resume,
+    integration_signing_secret_rotate,
+)
+from portal.services.staff import (
+    InvitationInvalidError,
+    IssuedInvitation,
+    invitation_accept,
+    invitation_create,
+    invitation_revoke,
+    staff_membership_grant,
+    staff_membership_revoke,
+    two_factor_device_confirm,
+    two_factor_device_start,
+)
+from portal.services.system import worker_heartbeat_record
+
+__all__ = [
+    "ConnectionCheck",
+    "IntegrationChange",
+    "InvitationInvalidError",
+    "IssuedApiKey",
+    "IssuedInvitation",
+    "OnboardedBank",
+    "api_key_authenticate",
+    "api_key_create",
+    "api_key_revoke",
+    "audit_record",
+    "bank_create",
+    "bank_onboard",
+    "bank_update",
+    "integration_check",
+    "integration_configure",
+    "integration_go_live",
+    "integration_pause",
+    "integration_resume",
+    "integration_signing_secret_rotate",
+    "invitation_accept",
+    "invitation_create",
+    "invitation_revoke",
+    "staff_membership_grant",
+    "staff_membership_revoke",
+    "two_factor_device_confirm",
+    "two_factor_device_start",
+    "worker_heartbeat_record",
+]

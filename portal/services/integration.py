@@ -1,0 +1,283 @@
+import base64
+import secrets
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from messenger import BadTokenError, GraphClient, MessengerError, PageCredentials
+from portal.audit import Actor
+from portal.models import Bank, MessengerIntegration
+from portal.services.audit import audit_record
+
+Status = MessengerIntegration.Status
+CREDENTIAL_FIELDS = ("page_id", "page_access_token", "app_secret")
+
+
+@dataclass(frozen=True)
+class IntegrationChange:
+    """An integration after a change, and the signing secret if this change generated one.
+
+    `signing_secret` is the only moment the plaintext is handed out: show it once.
+    """
+
+    integration: MessengerIntegration
+    signing_secret: str = ""
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    """The outcome of asking the Graph API whether the Page credentials work."""
+
+    integration: MessengerIntegration
+    ok: bool
+    page_name: str = ""
+    error: str = ""
+
+
+def signing_secret_new() -> str:
+    """A Standard Webhooks signing secret: `whsec_` and 32 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
+def verify_token_new() -> str:
+    return secrets.token_urlsafe(32)
+
+
+@transaction.atomic
+def integration_configure(
+    *,
+    actor: Actor,
+    bank: Bank,
+    page_id: str,
+    page_access_token: str = "",
+    app_secret: str = "",
+    verify_token: str | None = None,
+    callback_url: str = "",
+    callback_signing_secret: str = "",
+) -> IntegrationChange:
+    """Store the bank's Page credentials (encrypted at rest).
+
+    A blank token or secret keeps the stored one, so an edit form never shows them again.
+    New credentials send the integration back to draft until the connection is checked.
+    A signing secret for callbacks to the bank is generated with the integration.
+    The audit entry records which fields changed, never their values.
+    """
+    integration = MessengerIntegration.objects.select_for_update().filter(bank=bank).first()
+    created = integration is None
+    if created:
+        integration = MessengerIntegration(bank=bank)
+    generated = ""
+    if not callback_signing_secret and not integration.callback_signing_secret:
+        callback_signing_secret = generated = signing_secret_new()
+    values = {
+        "page_id": page_id.strip(),
+        "page_access_token": page_access_token.strip() or integration.page_access_token,
+        "app_secret": app_secret.strip() or integration.app_secret,
+        "verify_token": verify_token or integration.verify_token or verify_token_new(),
+        "callback_url": callback_url.strip(),
+        "callback_signing_secret": callback_signing_secret or integration.callback_signing_secret,
+    }
+    changed = ["created"] if created else []
+    for name, value in values.items():
+        if getattr(integration, name, None) != value:
+            changed.append(name)
+            setattr(integration, name, value)
+    if not changed:
+        return IntegrationChange(integration)
+    if created or any(name in changed for name in CREDENTIAL_FIELDS):
+        integration.status = Status.DRAFT
+        integration.status_reason = (
+            "New credentials: check the connection to verify them."
+            if created
+            else "Credentials changed: check the connection again."
+        )
+        integration.paused_from = ""
+        integration.page_name = ""
+        integration.checked_at = None
+    integration.full_clean()
+    integration.save()
+    audit_record(
+        actor=actor,
+        action="integration.configured",
+        bank=bank,
+        target=integration,
+        details={"page_id": integration.page_id, "fields_changed": changed},
+    )
+    return IntegrationChange(integration, signing_secret=generated)
+
+
+@transaction.atomic
+def integration_signing_secret_rotate(
+    *, actor: Actor, integration: MessengerIntegration
+) -> IntegrationChange:
+    """Replace the secret that signs calls to the bank; the old one stops working at once."""
+    integration = _locked(integration)
+    integration.callback_signing_secret = secret = signing_secret_new()
+    integration.save(update_fields=["callback_signing_secret", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="integration.signing_secret_rotated",
+        bank=integration.bank,
+        target=integration,
+    )
+    return IntegrationChange(integration, signing_secret=secret)
+
+
+def integration_check(
+    *, actor: Actor, integration: MessengerIntegration, client: GraphClient
+) -> ConnectionCheck:
+    """Check the Page ID, token and app secret against the Graph API and record the outcome.
+
+    The HTTP call runs outside any transaction, so a slow Graph API never holds a lock.
+    Success verifies a draft (a live or paused integration keeps its status). A bad token
+    pauses the integration, since nothing can be sent with it; any other failure is
+    reported and changes nothing.
+    """
+    try:
+        page = client.page_check(_credentials(integration))
+    except MessengerError as exc:
+        return _check_failed(actor=actor, integration=integration, error=exc)
+    return _check_passed(
+        actor=actor, integration=integration, page_name=page.name or "", resume=False
+    )
+
+
+def integration_resume(
+    *, actor: Actor, integration: MessengerIntegration, client: GraphClient
+) -> ConnectionCheck:
+    """Resume a paused integration once its credentials check out again.
+
+    It returns to the status it was paused from (a draft comes back verified). If the
+    check fails the integration stays paused.
+    """
+    if integration.status != Status.PAUSED:
+        raise ValidationError("Only a paused integration can be resumed.")
+    try:
+        page = client.page_check(_credentials(integration))
+    except MessengerError as exc:
+        return _check_failed(actor=actor, integration=integration, error=exc)
+    return _check_passed(
+        actor=actor, integration=integration, page_name=page.name or "", resume=True
+    )
+
+
+@transaction.atomic
+def integration_go_live(*, actor: Actor, integration: MessengerIntegration) -> MessengerIntegration:
+    """Start sending to customers. Only a verified integration can go live."""
+    integration = _locked(integration)
+    if integration.status != Status.VERIFIED:
+        raise ValidationError(
+            "Only a verified integration can go live: check the connection first."
+        )
+    integration.status = Status.LIVE
+    integration.status_reason = ""
+    integration.save(update_fields=["status", "status_reason", "updated_at"])
+    audit_record(
+        actor=actor, action="integration.went_live", bank=integration.bank, target=integration
+    )
+    return integration
+
+
+@transaction.atomic
+def integration_pause(
+    *, actor: Actor, integration: MessengerIntegration, reason: str = ""
+) -> MessengerIntegration:
+    """Stop all sending for the bank until someone resumes it."""
+    integration = _locked(integration)
+    if integration.status == Status.PAUSED:
+        raise ValidationError("The integration is already paused.")
+    reason = reason.strip() or f"Paused by {actor.label or 'staff'}."
+    _pause(integration, reason=reason[:300])
+    integration.save()
+    audit_record(
+        actor=actor,
+        action="integration.paused",
+        bank=integration.bank,
+        target=integration,
+        details={"reason": integration.status_reason, "from": integration.paused_from},
+    )
+    return integration
+
+
+def _credentials(integration: MessengerIntegration) -> PageCredentials:
+    return PageCredentials(
+        page_id=integration.page_id,
+        access_token=integration.page_access_token,
+        app_secret=integration.app_secret,
+    )
+
+
+def _locked(integration: MessengerIntegration) -> MessengerIntegration:
+    return (
+        MessengerIntegration.objects.select_related("bank")
+        .select_for_update()
+        .get(pk=integration.pk)
+    )
+
+
+def _pause(integration: MessengerIntegration, *, reason: str) -> None:
+    if integration.status != Status.PAUSED:
+        integration.paused_from = integration.status
+    integration.status = Status.PAUSED
+    integration.status_reason = reason
+
+
+@transaction.atomic
+def _check_passed(
+    *, actor: Actor, integration: MessengerIntegration, page_name: str, resume: bool
+) -> ConnectionCheck:
+    integration = _locked(integration)
+    integration.page_name = page_name[:200]
+    integration.checked_at = timezone.now()
+    previous = integration.status
+    resumable = (Status.VERIFIED, Status.LIVE)
+    if resume and integration.status == Status.PAUSED:
+        back_to = integration.paused_from
+        integration.status = back_to if back_to in resumable else Status.VERIFIED
+    elif integration.status == Status.DRAFT:
+        integration.status = Status.VERIFIED
+    if integration.status != previous:
+        integration.status_reason = ""
+        integration.paused_from = ""
+    integration.save()
+    audit_record(
+        actor=actor,
+        action="integration.resumed" if resume else "integration.checked",
+        bank=integration.bank,
+        target=integration,
+        details={
+            "outcome": "ok",
+            "page_name": integration.page_name,
+            "status": [previous, integration.status],
+        },
+    )
+    return ConnectionCheck(integration, ok=True, page_name=integration.page_name)
+
+
+@transaction.atomic
+def _check_failed(
+    *, actor: Actor, integration: MessengerIntegration, error: MessengerError
+) -> ConnectionCheck:
+    integration = _locked(integration)
+    integration.checked_at = timezone.now()
+    previous = integration.status
+    if isinstance(error, BadTokenError):
+        _pause(integration, reason=error.user_message[:300])
+    integration.save()
+    audit_record(
+        actor=actor,
+        action="integration.checked",
+        bank=integration.bank,
+        target=integration,
+        details={
+            "outcome": "failed",
+            "error": type(error).__name__,
+            "code": error.code,
+            "subcode": error.subcode,
+            "fbtrace_id": error.fbtrace_id,
+            "status": [previous, integration.status],
+        },
+    )
+    return ConnectionCheck(integration, ok=False, error=error.user_message)

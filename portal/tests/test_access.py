@@ -1,0 +1,215 @@
+"""The staff URL map, walked in full: every staff URL is checked for tenancy and roles.
+
+URLs are read from the resolver, not listed here, so a new staff page is covered as soon
+as it is routed. A URL parameter without a value below fails loudly instead of being
+skipped.
+"""
+
+import re
+from types import SimpleNamespace
+
+import pytest
+from django.urls import reverse
+
+from portal.access import ADMIN, AUDITOR, OPERATOR, Access
+from portal.models import AuditEvent, StaffMembership
+from portal.tests.factories import (
+    BankFactory,
+    StaffMembershipFactory,
+    UserFactory,
+    api_key_for,
+    integration_for,
+    invitation_for,
+)
+from portal.tests.urlmap import STAFF_URLS, StaffUrl
+
+pytestmark = pytest.mark.django_db
+
+ROLES = (ADMIN, OPERATOR, AUDITOR)
+
+BANK_URLS = [url for url in STAFF_URLS if url.access and url.access.scope == "bank"]
+SIGNED_IN_URLS = [url for url in STAFF_URLS if url.access and url.access.scope != "public"]
+PLATFORM_URLS = [url for url in STAFF_URLS if url.access and url.access.scope == "platform"]
+OBJECT_URLS = [url for url in BANK_URLS if set(url.params) - {"bank"}]
+# Whatever holds credentials, keys or staff is for admins (and, read-only, auditors).
+ADMIN_ONLY_NAMES = re.compile(r"credential|secret|api_key|staff_|invitation|membership")
+
+
+def _denials():
+    """(url, role, method, expected status) for every request a role may not make."""
+    for url in BANK_URLS:
+        access = url.access
+        for role in ROLES:
+            if role not in access.view:
+                yield url, role, "get", 403 if (access.view or role not in access.roles) else 405
+            if role not in access.change:
+                yield url, role, "post", 403 if (access.change or role not in access.roles) else 405
+
+
+DENIALS = [case for case in _denials() if case[3] == 403]
+
+
+@pytest.fixture
+def world():
+    """Two banks, each with one staff member per role and one of every kind of object."""
+    banks = {}
+    for label in ("a", "b"):
+        bank = BankFactory(slug=f"bank-{label}")
+        integration_for(bank)
+        members = {role: StaffMembershipFactory(bank=bank, role=role).user for role in ROLES}
+        objects = {
+            "key": api_key_for(bank).api_key.pk,
+            "invitation": invitation_for(bank).invitation.pk,
+            "membership": StaffMembership.objects.get(user=members[OPERATOR]).pk,
+        }
+        banks[label] = SimpleNamespace(bank=bank, members=members, objects=objects)
+    return banks
+
+
+def url_of(url: StaffUrl, *, bank_slug: str, objects: dict) -> str:
+    return url.reverse(bank=bank_slug, **objects)
+
+
+def bank_url(url: StaffUrl, side) -> str:
+    return url_of(url, bank_slug=side.bank.slug, objects=side.objects)
+
+
+def test_the_url_map_has_staff_pages_of_every_kind():
+    scopes = {url.access.scope for url in STAFF_URLS if url.access}
+
+    assert scopes == {"public", "account", "platform", "bank"}
+    assert len(BANK_URLS) >= 15
+
+
+@pytest.mark.parametrize("url", STAFF_URLS, ids=str)
+def test_every_staff_url_goes_through_the_access_mechanism(url):
+    assert not url.name.endswith(":"), f"{url.route} needs a name"
+    assert isinstance(url.access, Access), f"{url.name} is not wrapped by portal.access"
+    if url.access.scope == "bank":
+        assert "bank" in url.params and url.access.roles
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+@pytest.mark.parametrize("url", BANK_URLS, ids=str)
+def test_staff_of_another_bank_get_404_on_every_bank_url(world, sign_in, url, method):
+    client = sign_in(world["a"].members[ADMIN])
+
+    response = getattr(client, method)(bank_url(url, world["b"]))
+
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("url", OBJECT_URLS, ids=str)
+def test_an_object_of_another_bank_is_404_under_ones_own_bank(world, sign_in, url):
+    client = sign_in(world["a"].members[ADMIN])
+    address = url_of(url, bank_slug=world["a"].bank.slug, objects=world["b"].objects)
+    before = AuditEvent.objects.count()
+
+    response = client.post(address) if url.access.change else client.get(address)
+
+    assert response.status_code == 404
+    assert AuditEvent.objects.count() == before
+
+
+@pytest.mark.parametrize(
+    ("url", "role", "method", "status"),
+    DENIALS,
+    ids=[f"{url}-{role}-{method}" for url, role, method, _ in DENIALS],
+)
+def test_a_role_without_the_permission_gets_403(world, sign_in, url, role, method, status):
+    client = sign_in(world["a"].members[role])
+    before = AuditEvent.objects.count()
+
+    response = getattr(client, method)(bank_url(url, world["a"]))
+
+    assert response.status_code == status
+    assert AuditEvent.objects.count() == before
+
+
+@pytest.mark.parametrize("url", BANK_URLS, ids=str)
+def test_an_auditor_cannot_post_any_change(world, sign_in, url):
+    client = sign_in(world["a"].members[AUDITOR])
+    before = AuditEvent.objects.count()
+
+    response = client.post(bank_url(url, world["a"]), {"name": "x", "reason": "x"})
+
+    assert response.status_code == (403 if url.access.change else 405)
+    assert AuditEvent.objects.count() == before
+
+
+@pytest.mark.parametrize(
+    "url", [url for url in BANK_URLS if ADMIN_ONLY_NAMES.search(url.name)], ids=str
+)
+def test_an_operator_never_reaches_credentials_keys_or_staff(world, sign_in, url):
+    client = sign_in(world["a"].members[OPERATOR])
+    address = bank_url(url, world["a"])
+
+    assert client.get(address).status_code == 403
+    assert client.post(address).status_code == 403
+
+
+@pytest.mark.parametrize("url", SIGNED_IN_URLS, ids=str)
+def test_an_anonymous_visitor_is_sent_to_sign_in(world, client, url):
+    address = bank_url(url, world["a"])
+
+    response = client.get(address)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("portal:login") + "?next=")
+
+
+@pytest.mark.parametrize("url", PLATFORM_URLS, ids=str)
+def test_platform_pages_refuse_bank_admins(world, sign_in, url):
+    client = sign_in(world["a"].members[ADMIN])
+
+    assert client.get(bank_url(url, world["a"])).status_code == 403
+    assert client.post(bank_url(url, world["a"])).status_code == 403
+
+
+VIEWERS = [
+    (url, role)
+    for url in BANK_URLS
+    for role in [*sorted(url.access.view), "platform_admin"]
+    if url.access.view
+]
+
+
+@pytest.mark.parametrize(("url", "role"), VIEWERS, ids=[f"{url}-{role}" for url, role in VIEWERS])
+def test_each_role_can_open_every_page_it_may_view(world, sign_in, url, role):
+    if role == "platform_admin":
+        user = UserFactory(is_superuser=True, is_staff=True)
+    else:
+        user = world["a"].members[role]
+    client = sign_in(user)
+
+    response = client.get(bank_url(url, world["a"]))
+
+    assert response.status_code == 200
+    assert world["a"].bank.name in response.content.decode()
+
+
+def test_an_admin_signed_in_without_a_second_factor_is_signed_out(world, client):
+    client.force_login(world["a"].members[ADMIN])
+
+    response = client.get(reverse("portal:dashboard", kwargs={"bank": "bank-a"}))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("portal:login"))
+    assert "_auth_user_id" not in client.session
+
+
+def test_an_operator_does_not_need_a_second_factor(world, client):
+    client.force_login(world["a"].members[OPERATOR])
+
+    response = client.get(reverse("portal:dashboard", kwargs={"bank": "bank-a"}))
+
+    assert response.status_code == 200
+
+
+def test_a_signed_in_user_with_no_bank_role_is_turned_away(client):
+    client.force_login(UserFactory())
+
+    response = client.get(reverse("portal:bank_list"))
+
+    assert response.status_code == 302
+    assert "_auth_user_id" not in client.session

@@ -1,0 +1,102 @@
+"""Secrets are shown once, when they are created, and then never again: not on any staff
+page and not in any audit entry."""
+
+import json
+import re
+
+import pytest
+from django.forms.models import model_to_dict
+from django.urls import reverse
+
+from portal.models import AuditEvent, Bank, MessengerIntegration, StaffMembership
+from portal.tests.factories import StaffMembershipFactory, UserFactory
+from portal.tests.urlmap import STAFF_URLS
+
+pytestmark = pytest.mark.django_db
+
+PAGE_TOKEN = "EAAGm0PX4ZCpsBAPageTokenSecret9q7w"
+APP_SECRET = "a3f1c0ffee0ddba11deadbeef0123456"
+READABLE = [
+    url
+    for url in STAFF_URLS
+    if url.access
+    and url.access.scope != "public"
+    and (url.access.scope != "bank" or url.access.view)
+]
+
+
+def revealed(response) -> str:
+    match = re.search(r'id="reveal-value">([^<]+)<', response.content.decode())
+    assert match, "the page should show the new secret once"
+    return match.group(1)
+
+
+@pytest.fixture
+def onboarded(sign_in):
+    """A bank set up through the staff pages, with every secret the portal hands out."""
+    admin = UserFactory(is_superuser=True, is_staff=True)
+    client = sign_in(admin)
+    client.post(
+        reverse("portal:bank_create"),
+        {"name": "Harbour Bank", "slug": "harbour", "timezone": "UTC", "default_locale": "en"},
+    )
+    base = {"bank": "harbour"}
+    shown = {}
+    response = client.post(
+        reverse("portal:integration_credentials", kwargs=base),
+        {"page_id": "1234567890", "page_access_token": PAGE_TOKEN, "app_secret": APP_SECRET},
+        follow=True,
+    )
+    shown["first signing secret"] = revealed(response)
+    response = client.post(reverse("portal:signing_secret_rotate", kwargs=base), follow=True)
+    shown["rotated signing secret"] = revealed(response)
+    response = client.post(
+        reverse("portal:api_keys", kwargs=base), {"name": "Core banking"}, follow=True
+    )
+    shown["api key"] = revealed(response)
+    shown["api key secret part"] = shown["api key"].split("_", 2)[2]
+    response = client.post(
+        reverse("portal:staff_invite", kwargs=base), {"role": "admin"}, follow=True
+    )
+    shown["invitation token"] = revealed(response).rstrip("/").rsplit("/", 1)[1]
+    secrets = {"page token": PAGE_TOKEN, "app secret": APP_SECRET, **shown}
+    return client, secrets
+
+
+def test_each_secret_was_shown_when_it_was_created(onboarded):
+    _, secrets = onboarded
+    integration = MessengerIntegration.objects.get(bank__slug="harbour")
+
+    assert integration.callback_signing_secret == secrets["rotated signing secret"]
+    assert secrets["api key"].startswith("bsk_")
+
+
+@pytest.mark.parametrize("url", READABLE, ids=str)
+def test_no_staff_page_shows_a_secret_again(onboarded, url):
+    client, secrets = onboarded
+    address = url.reverse(bank="harbour")
+
+    page = client.get(address).content.decode()
+
+    leaked = [name for name, value in secrets.items() if value in page]
+    assert not leaked, f"{url.name} shows {leaked}"
+
+
+def test_a_bank_admins_pages_show_no_secret_either(onboarded, sign_in, client):
+    _, secrets = onboarded
+    bank = Bank.objects.get(slug="harbour")
+    member = StaffMembershipFactory(bank=bank, role=StaffMembership.Role.ADMIN)
+    sign_in(member.user, http_client=client)
+
+    for name in ("dashboard", "integration", "integration_credentials", "api_keys", "staff_list"):
+        page = client.get(reverse(f"portal:{name}", kwargs={"bank": "harbour"})).content.decode()
+        assert not [label for label, value in secrets.items() if value in page], name
+
+
+def test_no_audit_entry_holds_a_secret(onboarded):
+    _, secrets = onboarded
+
+    entries = json.dumps([model_to_dict(entry) for entry in AuditEvent.objects.all()], default=str)
+
+    assert AuditEvent.objects.filter(bank__slug="harbour").count() >= 5
+    assert not [name for name, value in secrets.items() if value in entries]

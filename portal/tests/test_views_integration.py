@@ -1,0 +1,253 @@
+import httpx
+import pytest
+from django.urls import reverse
+from django.utils.html import escape
+
+from messenger import BadTokenError, GraphClient, TransientError
+from portal.models import MessengerIntegration, StaffMembership
+from portal.tests.factories import BankFactory, StaffMembershipFactory, integration_for
+from portal.views import integration as integration_views
+
+pytestmark = pytest.mark.django_db
+
+Role = StaffMembership.Role
+Status = MessengerIntegration.Status
+PAGE_ID = "1234567890"
+
+
+def graph_answering(monkeypatch, handler) -> list[httpx.Request]:
+    """Make the views' Graph client answer through `handler`; returns the requests seen."""
+    seen: list[httpx.Request] = []
+
+    def transport(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return handler(request)
+
+    client = GraphClient("https://graph.example", "v23.0", transport=httpx.MockTransport(transport))
+    monkeypatch.setattr(integration_views, "graph_client", lambda: client)
+    return seen
+
+
+def page_found(request):
+    return httpx.Response(200, json={"id": PAGE_ID, "name": "Harbour Bank Help"})
+
+
+def bad_token(request):
+    return httpx.Response(
+        400,
+        json={
+            "error": {
+                "message": "Error validating access token",
+                "code": 190,
+                "type": "OAuthException",
+            }
+        },
+    )
+
+
+def graph_down(request):
+    return httpx.Response(500, json={"error": {"message": "Service unavailable", "code": 2}})
+
+
+@pytest.fixture
+def operator(sign_in):
+    member = StaffMembershipFactory(role=Role.OPERATOR, bank=BankFactory(slug="harbour"))
+    integration_for(member.bank, page_id=PAGE_ID)
+    return sign_in(member.user), member.bank
+
+
+def url(name, bank):
+    return reverse(f"portal:{name}", kwargs={"bank": bank.slug})
+
+
+def status_of(bank) -> str:
+    return MessengerIntegration.objects.get(bank=bank).status
+
+
+def test_a_successful_check_verifies_and_shows_the_page_name(operator, monkeypatch):
+    client, bank = operator
+    seen = graph_answering(monkeypatch, page_found)
+
+    response = client.post(url("integration_check", bank), follow=True)
+
+    page = response.content.decode()
+    assert "Connected to Harbour Bank Help" in page
+    assert status_of(bank) == Status.VERIFIED
+    assert seen[0].url.path == f"/v23.0/{PAGE_ID}"
+    assert "appsecret_proof" in seen[0].url.params
+
+
+def test_a_bad_token_pauses_the_integration_with_the_reason_on_the_dashboard(operator, monkeypatch):
+    client, bank = operator
+    graph_answering(monkeypatch, bad_token)
+
+    response = client.post(url("integration_check", bank), follow=True)
+
+    reason = escape(BadTokenError.default_user_message)
+    assert reason in response.content.decode()
+    integration = MessengerIntegration.objects.get(bank=bank)
+    assert integration.status == Status.PAUSED
+    assert integration.status_reason == BadTokenError.default_user_message
+    dashboard = client.get(url("dashboard", bank)).content.decode()
+    assert "Paused:" in dashboard and reason in dashboard
+
+
+def test_a_transient_error_is_shown_and_changes_nothing(operator, monkeypatch):
+    client, bank = operator
+    graph_answering(monkeypatch, graph_down)
+
+    response = client.post(url("integration_check", bank), follow=True)
+
+    assert escape(TransientError.default_user_message) in response.content.decode()
+    assert status_of(bank) == Status.DRAFT
+
+
+def test_go_live_is_offered_only_once_verified(operator, monkeypatch):
+    client, bank = operator
+    graph_answering(monkeypatch, page_found)
+
+    refused = client.post(url("integration_go_live", bank), follow=True)
+    client.post(url("integration_check", bank))
+    client.post(url("integration_go_live", bank))
+
+    assert "Only a verified integration can go live" in refused.content.decode()
+    assert status_of(bank) == Status.LIVE
+
+
+def test_pause_and_resume_return_a_live_integration_to_live(operator, monkeypatch):
+    client, bank = operator
+    graph_answering(monkeypatch, page_found)
+    client.post(url("integration_check", bank))
+    client.post(url("integration_go_live", bank))
+
+    client.post(url("integration_pause", bank), {"reason": "Incident 1432"})
+    paused = MessengerIntegration.objects.get(bank=bank)
+    client.post(url("integration_resume", bank))
+
+    assert (paused.status, paused.status_reason) == (Status.PAUSED, "Incident 1432")
+    assert status_of(bank) == Status.LIVE
+
+
+def test_resume_stays_paused_while_the_token_is_still_bad(operator, monkeypatch):
+    client, bank = operator
+    graph_answering(monkeypatch, bad_token)
+    client.post(url("integration_check", bank))
+
+    response = client.post(url("integration_resume", bank), follow=True)
+
+    assert "Still paused" in response.content.decode()
+    assert status_of(bank) == Status.PAUSED
+
+
+def test_the_overview_shows_the_webhook_and_log_in_urls(operator, settings):
+    client, bank = operator
+
+    page = client.get(url("integration", bank)).content.decode()
+
+    assert f"{settings.PUBLIC_BASE_URL}/webhooks/messenger/harbour/" in page
+    assert f"{settings.PUBLIC_BASE_URL}/link/harbour/" in page
+
+
+# Credentials (admins)
+
+
+@pytest.fixture
+def admin(sign_in):
+    member = StaffMembershipFactory(role=Role.ADMIN, bank=BankFactory(slug="harbour"))
+    return sign_in(member.user), member.bank
+
+
+def save_credentials(client, bank, **fields):
+    data = {"page_id": PAGE_ID, "page_access_token": "", "app_secret": "", "callback_url": ""}
+    data.update(fields)
+    return client.post(url("integration_credentials", bank), data, follow=True)
+
+
+def test_first_credentials_need_the_token_and_the_secret(admin):
+    client, bank = admin
+
+    response = save_credentials(client, bank)
+
+    assert response.status_code == 200
+    assert "This field is required." in response.content.decode()
+    assert not MessengerIntegration.objects.filter(bank=bank).exists()
+
+
+def test_saved_secrets_are_shown_masked(admin):
+    client, bank = admin
+    token = "EAAG-very-secret-page-token-3f2a"
+
+    response = save_credentials(client, bank, page_access_token=token, app_secret="s" * 32)
+
+    page = response.content.decode()
+    assert "••••••3f2a" in page
+    assert token not in page
+
+
+def test_a_blank_secret_on_edit_keeps_the_stored_one(admin):
+    client, bank = admin
+    save_credentials(client, bank, page_access_token="token-one-0123456789", app_secret="a" * 32)
+
+    save_credentials(client, bank, page_access_token="", app_secret="b" * 32)
+
+    integration = MessengerIntegration.objects.get(bank=bank)
+    assert integration.page_access_token == "token-one-0123456789"
+    assert integration.app_secret == "b" * 32
+
+
+def test_the_signing_secret_is_shown_once_when_generated(admin):
+    client, bank = admin
+
+    first = save_credentials(client, bank, page_access_token="t" * 20, app_secret="a" * 32)
+    again = client.get(url("integration_credentials", bank))
+
+    secret = MessengerIntegration.objects.get(bank=bank).callback_signing_secret
+    assert secret.startswith("whsec_")
+    assert secret in first.content.decode()
+    assert secret not in again.content.decode()
+
+
+def test_rotating_the_signing_secret_shows_the_new_one_once(admin):
+    client, bank = admin
+    save_credentials(client, bank, page_access_token="t" * 20, app_secret="a" * 32)
+    old = MessengerIntegration.objects.get(bank=bank).callback_signing_secret
+
+    shown = client.post(url("signing_secret_rotate", bank), follow=True).content.decode()
+    later = client.get(url("integration_credentials", bank)).content.decode()
+
+    new = MessengerIntegration.objects.get(bank=bank).callback_signing_secret
+    assert new != old
+    assert new in shown
+    assert new not in later
+
+
+def test_the_verify_token_is_shown_for_meta_s_dashboard(admin):
+    client, bank = admin
+    save_credentials(client, bank, page_access_token="t" * 20, app_secret="a" * 32)
+
+    page = client.get(url("integration_credentials", bank)).content.decode()
+
+    assert MessengerIntegration.objects.get(bank=bank).verify_token in page
+
+
+def test_new_credentials_send_a_live_integration_back_to_draft(admin, monkeypatch):
+    client, bank = admin
+    graph_answering(monkeypatch, page_found)
+    save_credentials(client, bank, page_access_token="t" * 20, app_secret="a" * 32)
+    client.post(url("integration_check", bank))
+    client.post(url("integration_go_live", bank))
+
+    save_credentials(client, bank, page_access_token="u" * 20)
+
+    assert status_of(bank) == Status.DRAFT
+
+
+def test_a_non_numeric_page_id_is_refused(admin):
+    client, bank = admin
+
+    response = save_credentials(
+        client, bank, page_id="harbour", page_access_token="t" * 20, app_secret="a" * 32
+    )
+
+    assert "A Page ID is all digits." in response.content.decode()
+    assert not MessengerIntegration.objects.filter(bank=bank).exists()

@@ -1,0 +1,264 @@
+"""Staff sign-in: password, then a TOTP code (or enrolment) for those who need one.
+
+Until the second factor passes, the session holds only a short-lived "pending" marker:
+the user is not logged in, so nothing that checks `is_authenticated` can be reached
+with the password alone.
+"""
+
+import time
+from base64 import b32encode
+
+import django_otp
+import segno
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth import login as auth_login
+from django.contrib.auth import logout as auth_logout
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods, require_POST
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from portal import selectors, services
+from portal.access import public, staff_account
+from portal.forms import InvitationAcceptForm, OneTimeCodeForm, StaffLoginForm, apply_errors
+
+PENDING_KEY = "portal.pending_login"
+PENDING_SECONDS = 10 * 60
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+WRONG_CODE = (
+    "That code is not right. Enter the newest code; if it keeps failing, check that your "
+    "phone's clock is set automatically."
+)
+THROTTLED = "Too many wrong codes in a row. Wait a few seconds, then enter the newest code."
+
+
+def lockout_response(request, original_response=None, credentials=None):
+    """django-axes calls this when a username and address pair is locked out."""
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    return render(
+        request,
+        "portal/auth/locked_out.html",
+        {"minutes": minutes, "failures": settings.AXES_FAILURE_LIMIT},
+        status=429,
+    )
+
+
+@public
+@sensitive_post_parameters("password")
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def login(request):
+    next_url = _safe_next(request)
+    if request.user.is_authenticated:
+        if _fully_signed_in(request.user):
+            return redirect(next_url)
+        auth_logout(request)  # e.g. signed in before their role required a second factor
+    form = StaffLoginForm(request, data=request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.get_user()
+        if not selectors.staff_has_access(user):
+            form.add_error(None, "This account has no access to any bank.")
+        elif django_otp.user_has_device(user, confirmed=True):
+            _start_pending(request, user, next_url)
+            return redirect("portal:login_verify")
+        elif selectors.two_factor_required(user):
+            _start_pending(request, user, next_url)
+            messages.info(request, "Your role needs two-factor sign-in. Set it up now.")
+            return redirect("portal:two_factor_setup")
+        else:
+            return _finish_login(request, user, backend=user.backend, next_url=next_url)
+    return render(request, "portal/auth/login.html", {"form": form, "next": next_url})
+
+
+@public
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def login_verify(request):
+    pending = _pending(request)
+    if pending is None:
+        messages.info(request, "Your sign-in timed out. Sign in again.")
+        return redirect("portal:login")
+    user, backend, next_url = pending
+    devices = list(TOTPDevice.objects.devices_for_user(user, confirmed=True))
+    if not devices:
+        return redirect("portal:two_factor_setup")
+    form = OneTimeCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        code = form.cleaned_data["code"]
+        throttled = not any(device.verify_is_allowed()[0] for device in devices)
+        for device in [] if throttled else devices:
+            verified = django_otp.verify_token(user, device.persistent_id, code)
+            if verified is not None:
+                return _finish_login(
+                    request, user, backend=backend, next_url=next_url, device=verified
+                )
+        form.add_error("code", THROTTLED if throttled else WRONG_CODE)
+    return render(
+        request, "portal/auth/verify.html", {"form": form, "username": user.get_username()}
+    )
+
+
+@public
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def two_factor_setup(request):
+    """Enrol an authenticator app: during sign-in (pending) or later, from the account page."""
+    pending = _pending(request)
+    if pending is not None:
+        user, backend, next_url = pending
+        if django_otp.user_has_device(user, confirmed=True):
+            return redirect("portal:login_verify")
+    elif request.user.is_authenticated and selectors.staff_has_access(request.user):
+        user, backend, next_url = request.user, None, reverse("portal:account")
+        if django_otp.user_has_device(user, confirmed=True):
+            messages.info(request, "Two-factor sign-in is already set up for your account.")
+            return redirect("portal:account")
+    else:
+        return redirect("portal:login")
+
+    device = services.two_factor_device_start(user=user)
+    form = OneTimeCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        code = form.cleaned_data["code"]
+        throttled = not device.verify_is_allowed()[0]
+        if not throttled and services.two_factor_device_confirm(
+            user=user, device=device, code=code
+        ):
+            device.refresh_from_db()
+            messages.success(request, "Two-factor sign-in is set up.")
+            if pending is not None:
+                return _finish_login(
+                    request, user, backend=backend, next_url=next_url, device=device
+                )
+            django_otp.login(request, device)
+            return redirect(next_url)
+        device.refresh_from_db()
+        form.add_error("code", THROTTLED if throttled else WRONG_CODE)
+    secret = b32encode(device.bin_key).decode("ascii")
+    qr_svg = segno.make(device.config_url, error="m").svg_inline(
+        scale=5,
+        border=2,
+        dark="#1b2430",
+        light="#ffffff",
+        title="QR code for your authenticator app",
+    )
+    return render(
+        request,
+        "portal/auth/two_factor_setup.html",
+        {
+            "form": form,
+            "qr_svg": qr_svg,
+            "secret_groups": [secret[i : i + 4] for i in range(0, len(secret), 4)],
+            "username": user.get_username(),
+            "issuer": settings.OTP_TOTP_ISSUER,
+            "during_sign_in": pending is not None,
+        },
+    )
+
+
+@public
+@require_POST
+def logout(request):
+    auth_logout(request)
+    messages.info(request, "You are signed out.")
+    return redirect("portal:login")
+
+
+@public
+@sensitive_post_parameters("password1", "password2")
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def invitation_accept(request, token: str):
+    if request.user.is_authenticated:
+        return render(request, "portal/auth/invitation_signed_in.html", status=409)
+    invitation = selectors.invitation_get_pending(token=token)
+    if invitation is None:
+        return render(request, "portal/auth/invitation_invalid.html", status=404)
+    form = InvitationAcceptForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            membership = services.invitation_accept(
+                token=token,
+                username=form.cleaned_data["username"],
+                password=form.cleaned_data["password1"],
+            )
+        except services.InvitationInvalidError:
+            return render(request, "portal/auth/invitation_invalid.html", status=404)
+        except ValidationError as exc:
+            apply_errors(form, exc, rename={"password": "password1"})
+        else:
+            user = membership.user
+            dashboard = reverse("portal:dashboard", kwargs={"bank": membership.bank.slug})
+            messages.success(request, f"Welcome to {membership.bank.name}.")
+            if selectors.two_factor_required(user):
+                _start_pending(request, user, dashboard, backend=MODEL_BACKEND)
+                return redirect("portal:two_factor_setup")
+            return _finish_login(request, user, backend=MODEL_BACKEND, next_url=dashboard)
+    return render(
+        request, "portal/auth/invitation_accept.html", {"form": form, "invitation": invitation}
+    )
+
+
+@staff_account
+@require_http_methods(["GET"])
+def account(request):
+    return render(
+        request,
+        "portal/auth/account.html",
+        {
+            "has_device": django_otp.user_has_device(request.user, confirmed=True),
+            "two_factor_required": selectors.two_factor_required(request.user),
+            "memberships": request.user.memberships.select_related("bank").order_by("bank__name"),
+        },
+    )
+
+
+def _fully_signed_in(user) -> bool:
+    if not selectors.staff_has_access(user):
+        return False
+    return not selectors.two_factor_required(user) or user.is_verified()
+
+
+def _safe_next(request) -> str:
+    candidate = request.POST.get("next") or request.GET.get("next") or ""
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return reverse(settings.LOGIN_REDIRECT_URL)
+
+
+def _start_pending(request, user, next_url: str, backend: str | None = None) -> None:
+    request.session.cycle_key()
+    request.session[PENDING_KEY] = {
+        "user": user.pk,
+        "backend": backend or user.backend,
+        "since": time.time(),
+        "next": next_url,
+    }
+
+
+def _pending(request):
+    """(user, backend, next URL) of a sign-in waiting for its second factor, or None."""
+    data = request.session.get(PENDING_KEY)
+    if not data or time.time() - data.get("since", 0) > PENDING_SECONDS:
+        request.session.pop(PENDING_KEY, None)
+        return None
+    user = get_user_model().objects.filter(pk=data["user"], is_active=True).first()
+    if user is None:
+        return None
+    return user, data["backend"], data["next"]
+
+
+def _finish_login(request, user, *, backend: str, next_url: str, device=None):
+    request.session.pop(PENDING_KEY, None)
+    auth_login(request, user, backend=backend)
+    if device is not None:
+        django_otp.login(request, device)
+    return redirect(next_url)

@@ -1,0 +1,184 @@
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+
+import messenger
+from portal import selectors, services
+from portal.access import ADMIN, EVERYONE, OPERATOR, bank_staff
+from portal.audit import Actor
+from portal.forms import IntegrationCredentialsForm, PauseForm, apply_errors
+from portal.views._shared import masked, reveal_once, take_reveal
+
+OPERATORS = (ADMIN, OPERATOR)
+SIGNING_SECRET_NOTE = (
+    "Give it to the team that receives bankside's callbacks: they verify the "
+    "webhook-signature header with it. It is not shown again."
+)
+
+
+def graph_client() -> messenger.GraphClient:
+    """The Graph API client the connection checks use (tests swap in a mock transport)."""
+    return messenger.get_client()
+
+
+@bank_staff(view=EVERYONE)
+def integration(request, bank):
+    return render(
+        request,
+        "portal/integration/overview.html",
+        {
+            "bank": bank,
+            "integration": selectors.integration_for_bank(bank),
+            "webhook_url": selectors.webhook_url(bank),
+            "link_url": selectors.link_url(bank),
+            "pause_form": PauseForm(),
+        },
+    )
+
+
+@bank_staff(view=[ADMIN], change=[ADMIN])
+def integration_credentials(request, bank):
+    current = selectors.integration_for_bank(bank)
+    secrets_masked = {
+        "page_access_token": masked(current.page_access_token) if current else "",
+        "app_secret": masked(current.app_secret) if current else "",
+        "callback_signing_secret": masked(current.callback_signing_secret) if current else "",
+    }
+    initial = {"page_id": current.page_id, "callback_url": current.callback_url} if current else {}
+    form = IntegrationCredentialsForm(
+        request.POST or None, initial=initial, stored=current is not None, masked=secrets_masked
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            change = services.integration_configure(
+                actor=Actor.staff(request.user),
+                bank=bank,
+                page_id=data["page_id"],
+                page_access_token=data["page_access_token"],
+                app_secret=data["app_secret"],
+                callback_url=data["callback_url"],
+            )
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            if change.signing_secret:
+                reveal_once(
+                    request,
+                    title="Callback signing secret",
+                    value=change.signing_secret,
+                    note=SIGNING_SECRET_NOTE,
+                )
+            messages.success(
+                request, "The credentials are saved. Check the connection to verify them."
+            )
+            return redirect("portal:integration_credentials", bank=bank.slug)
+    return render(
+        request,
+        "portal/integration/credentials.html",
+        {
+            "bank": bank,
+            "integration": current,
+            "form": form,
+            "masked": secrets_masked,
+            "webhook_url": selectors.webhook_url(bank),
+            "link_url": selectors.link_url(bank),
+            "reveal": take_reveal(request),
+        },
+    )
+
+
+@bank_staff(change=[ADMIN])
+def signing_secret_rotate(request, bank):
+    current = selectors.integration_for_bank(bank)
+    if current is None:
+        messages.error(request, "Enter the Page credentials first.")
+        return redirect("portal:integration_credentials", bank=bank.slug)
+    change = services.integration_signing_secret_rotate(
+        actor=Actor.staff(request.user), integration=current
+    )
+    reveal_once(
+        request,
+        title="New callback signing secret",
+        value=change.signing_secret,
+        note="The previous secret no longer works. " + SIGNING_SECRET_NOTE,
+    )
+    return redirect("portal:integration_credentials", bank=bank.slug)
+
+
+@bank_staff(change=OPERATORS)
+def integration_check(request, bank):
+    current = selectors.integration_for_bank(bank)
+    if current is None:
+        messages.error(request, "Enter the Page credentials first.")
+        return redirect("portal:integration", bank=bank.slug)
+    result = services.integration_check(
+        actor=Actor.staff(request.user), integration=current, client=graph_client()
+    )
+    _report_check(request, result)
+    return redirect("portal:integration", bank=bank.slug)
+
+
+@bank_staff(change=OPERATORS)
+def integration_resume(request, bank):
+    current = selectors.integration_for_bank(bank)
+    try:
+        if current is None:
+            raise ValidationError("Enter the Page credentials first.")
+        result = services.integration_resume(
+            actor=Actor.staff(request.user), integration=current, client=graph_client()
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        if result.ok:
+            messages.success(
+                request, f"The integration is {result.integration.get_status_display().lower()}."
+            )
+        else:
+            messages.error(request, f"Still paused: {result.error}")
+    return redirect("portal:integration", bank=bank.slug)
+
+
+@bank_staff(change=OPERATORS)
+def integration_go_live(request, bank):
+    current = selectors.integration_for_bank(bank)
+    try:
+        if current is None:
+            raise ValidationError("Enter the Page credentials first.")
+        services.integration_go_live(actor=Actor.staff(request.user), integration=current)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "The integration is live: customers' updates will be sent.")
+    return redirect("portal:integration", bank=bank.slug)
+
+
+@bank_staff(change=OPERATORS)
+def integration_pause(request, bank):
+    current = selectors.integration_for_bank(bank)
+    form = PauseForm(request.POST)
+    try:
+        if current is None:
+            raise ValidationError("Enter the Page credentials first.")
+        if not form.is_valid():
+            raise ValidationError(form.errors["reason"])
+        services.integration_pause(
+            actor=Actor.staff(request.user),
+            integration=current,
+            reason=form.cleaned_data["reason"],
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "The integration is paused: nothing is sent until it resumes.")
+    return redirect("portal:integration", bank=bank.slug)
+
+
+def _report_check(request, result: services.ConnectionCheck) -> None:
+    if result.ok:
+        name = result.page_name or "the Page"
+        status = result.integration.get_status_display().lower()
+        messages.success(request, f"Connected to {name}. The integration is {status}.")
+    else:
+        messages.error(request, result.error)
