@@ -26,6 +26,7 @@ test: $(STAMP) check services
 check: $(STAMP) lint
 	@$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
 	@$(TEST_ENV) $(PY) manage.py check --fail-level WARNING
+	@$(TEST_ENV) $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 lint: $(STAMP)
 	@$(VENV)/bin/ruff check .

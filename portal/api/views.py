@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,5 +11,6 @@ class WhoamiApi(APIView):
         bank = serializers.CharField(source="bank.slug")
         key = serializers.CharField(source="api_key.name")
 
+    @extend_schema(responses=OutputSerializer, summary="Which bank and key is calling")
     def get(self, request):
         return Response(self.OutputSerializer(request.user).data)

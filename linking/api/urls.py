@@ -1,0 +1,3 @@
+app_name = "linking-api"
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+app_name = "notifications-api"
+
+urlpatterns: list = []
