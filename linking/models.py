@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from bankside.encryption import EncryptedTextField
 from portal.models import Bank
 from portal.tenancy import BankScopedQuerySet
 
@@ -180,3 +181,24 @@ class AuthorizationCode(models.Model):
 
     def __str__(self) -> str:
         return f"code for consent #{self.consent_id}"
+
+
+class IdentityProvider(models.Model):
+    """The bank's OpenID Connect provider, where customers sign in to link and manage sharing.
+
+    `customer_claim` names the ID-token claim that carries the bank's customer id.
+    """
+
+    bank = models.OneToOneField(Bank, on_delete=models.CASCADE, related_name="identity_provider")
+    issuer = models.URLField(max_length=300)
+    client_id = models.CharField(max_length=200)
+    client_secret = EncryptedTextField()
+    scopes = models.CharField(max_length=200, default="openid")
+    customer_claim = models.CharField(max_length=64, default="sub")
+    enabled = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = BankScopedQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.bank}: {self.issuer}"

@@ -10,7 +10,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from linking import signals
-from linking.models import Account, AuthorizationCode, Consent, ConsentEvent, Customer
+from linking.models import (
+    Account,
+    AuthorizationCode,
+    Consent,
+    ConsentEvent,
+    Customer,
+    IdentityProvider,
+)
 from portal.audit import Actor
 from portal.models import Bank
 from portal.services import audit_record
@@ -479,3 +486,52 @@ def consents_remind_expiring(*, now=None) -> int:
             )
             reminded += 1
     return reminded
+
+
+@transaction.atomic
+def identity_provider_configure(
+    *,
+    actor: Actor,
+    bank: Bank,
+    issuer: str,
+    client_id: str,
+    client_secret: str | None,
+    customer_claim: str = "sub",
+    scopes: str = "openid",
+    enabled: bool = True,
+) -> IdentityProvider:
+    """Point the bank's customer sign-in at its OpenID Connect provider.
+
+    A blank `client_secret` keeps the stored one. The audit entry never holds the secret.
+    """
+    from linking.oidc import OIDCError, check_issuer
+
+    try:
+        issuer = check_issuer(issuer)
+    except OIDCError as exc:
+        raise ValidationError({"issuer": str(exc)}) from exc
+    if "openid" not in scopes.split():
+        raise ValidationError({"scopes": "must include openid"})
+    provider = IdentityProvider.objects.filter(bank=bank).first() or IdentityProvider(bank=bank)
+    if not client_secret and not provider.client_secret:
+        raise ValidationError({"client_secret": "is required"})
+    provider.issuer, provider.client_id = issuer, client_id
+    provider.customer_claim, provider.scopes, provider.enabled = customer_claim, scopes, enabled
+    if client_secret:
+        provider.client_secret = client_secret
+    provider.full_clean()
+    provider.save()
+    audit_record(
+        actor=actor,
+        action="identity_provider.configured",
+        bank=bank,
+        target=provider,
+        details={
+            "issuer": issuer,
+            "client_id": client_id,
+            "customer_claim": customer_claim,
+            "enabled": enabled,
+            "secret_changed": bool(client_secret),
+        },
+    )
+    return provider

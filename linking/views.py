@@ -7,18 +7,21 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from bankside.middleware import client_ip
-from linking import selectors, services, throttle
-from linking.models import Consent, Customer
+from linking import oidc, selectors, services, throttle
+from linking.models import Consent, Customer, IdentityProvider
 from linking.redirects import UnsafeRedirect, check_redirect_uri, with_params
 from portal.models import Bank, MessengerIntegration
 
 FLOW_KEY = "link_flow"
 CUSTOMER_KEY = "customer"
+OIDC_KEY = "oidc"
 LINKING_TOKEN_LIFETIME = timedelta(minutes=5)
 PURPOSE = (
     "to send you real-time updates about the accounts you choose, in Messenger, and to "
@@ -130,15 +133,98 @@ def customer_login(request, bank):
             error = "That username and password don't match. Please try again."
         else:
             throttle.succeeded(bank.slug, username, ip)
-            request.session.cycle_key()
-            request.session[CUSTOMER_KEY] = {"id": customer.pk, "bank": bank.slug}
-            return redirect("linking:consent" if flow else "linking:dashboard", bank=bank.slug)
+            return _sign_in(request, bank, customer)
     return render(
         request,
         "linking/login.html",
-        {"bank": bank, "error": error, "flow": flow},
+        {"bank": bank, "error": error, "flow": flow, "provider": _provider(bank)},
         status=401 if error else 200,
     )
+
+
+def _provider(bank: Bank) -> IdentityProvider | None:
+    return IdentityProvider.objects.filter(bank=bank, enabled=True).first()
+
+
+def _sign_in(request, bank: Bank, customer: Customer):
+    request.session.cycle_key()
+    request.session[CUSTOMER_KEY] = {"id": customer.pk, "bank": bank.slug}
+    return redirect(
+        "linking:consent" if _flow(request, bank) else "linking:dashboard", bank=bank.slug
+    )
+
+
+def _oidc_redirect_uri(bank: Bank) -> str:
+    return settings.PUBLIC_BASE_URL + reverse("linking:oidc-callback", args=[bank.slug])
+
+
+@never_cache
+@require_http_methods(["POST"])
+def oidc_start(request, bank):
+    """Send the customer to the bank's identity provider (authorisation code + PKCE)."""
+    bank, _ = _bank(bank)
+    provider = _provider(bank)
+    if provider is None:
+        return redirect("linking:login", bank=bank.slug)
+    try:
+        started = oidc.start(provider, _oidc_redirect_uri(bank))
+    except oidc.OIDCError as exc:
+        return _problem(request, bank, "Sign-in is not available right now", str(exc), 503)
+    request.session[OIDC_KEY] = {
+        "bank": bank.slug,
+        "state": started.state,
+        "nonce": started.nonce,
+        "verifier": started.code_verifier,
+    }
+    return HttpResponseRedirect(started.url)
+
+
+@never_cache
+@require_http_methods(["GET"])
+def oidc_callback(request, bank):
+    bank, _ = _bank(bank)
+    pending = request.session.pop(OIDC_KEY, None)
+    provider = _provider(bank)
+    state = request.GET.get("state", "")
+    if (
+        provider is None
+        or not pending
+        or pending.get("bank") != bank.slug
+        or not constant_time_compare(state, pending.get("state", ""))
+    ):
+        return _problem(
+            request,
+            bank,
+            "Sign-in could not be completed",
+            "This sign-in was not started here, or was already used. Please start again.",
+        )
+    if request.GET.get("error") or not request.GET.get("code"):
+        return _problem(
+            request,
+            bank,
+            "Sign-in was cancelled",
+            "Nothing was shared. You can start again whenever you like.",
+        )
+    try:
+        external_id = oidc.finish(
+            provider,
+            code=request.GET["code"],
+            redirect_uri=_oidc_redirect_uri(bank),
+            nonce=pending["nonce"],
+            code_verifier=pending["verifier"],
+        )
+    except oidc.OIDCError as exc:
+        return _problem(request, bank, "Sign-in could not be completed", str(exc))
+    customer = Customer.objects.filter(bank=bank, external_id=external_id).first()
+    if customer is None:
+        return _problem(
+            request,
+            bank,
+            "Your account isn't set up for Messenger yet",
+            f"{bank.name} has not enabled Messenger updates for your account.",
+            status=403,
+        )
+    return _sign_in(request, bank, customer)
 
 
 def _restart(request, bank: Bank):

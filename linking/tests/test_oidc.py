@@ -1,0 +1,121 @@
+"""Customer sign-in at the bank's OpenID Connect provider, over real HTTP."""
+
+import pytest
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+
+from linking import services
+from linking.tests import fake_idp
+from linking.tests.factories import CustomerFactory, IntegrationFactory
+from portal.audit import Actor
+from portal.models import AuditEvent
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def idp_bank(live_server, settings):
+    settings.ROOT_URLCONF = "linking.tests.idp_urls"
+    settings.PUBLIC_BASE_URL = live_server.url
+    cache.clear()
+    fake_idp.reset()
+    integration = IntegrationFactory(bank__slug="harbour", bank__name="Harbour Bank")
+    CustomerFactory(bank=integration.bank, external_id="cu-ana", name="Ana Souza")
+    services.identity_provider_configure(
+        actor=Actor("staff", "1", "olga"),
+        bank=integration.bank,
+        issuer=f"{live_server.url}/idp",
+        client_id=fake_idp.CLIENT_ID,
+        client_secret=fake_idp.CLIENT_SECRET,
+    )
+    return integration.bank
+
+
+def sign_in_with_idp(live_server, browser_http):
+    login = browser_http.get(f"{live_server.url}/link/harbour/login")
+    assert "Continue with Harbour Bank sign-in" in login.text
+    return browser_http.submit(login, {}, action=f"{live_server.url}/link/harbour/oidc/start")
+
+
+def test_signing_in_at_the_bank_opens_the_dashboard(live_server, idp_bank, browser_http):
+    page = sign_in_with_idp(live_server, browser_http)
+
+    assert str(page.url) == f"{live_server.url}/my/harbour/"
+    assert "What you share with Messenger" in page.text
+    assert fake_idp.state["token_requests"] == [{"pkce_ok": True}]
+
+
+@pytest.mark.parametrize("tamper", ["nonce", "audience", "signature", "expired"])
+def test_an_id_token_that_does_not_verify_signs_nobody_in(
+    live_server, idp_bank, browser_http, tamper
+):
+    fake_idp.reset(tamper=tamper)
+
+    page = sign_in_with_idp(live_server, browser_http)
+
+    assert page.status_code == 400 and "could not be verified" in page.text
+    assert browser_http.get(f"{live_server.url}/my/harbour/").url.path == "/link/harbour/login"
+
+
+def test_a_callback_with_a_foreign_state_is_refused(live_server, idp_bank, browser_http):
+    sign_in_with_idp(live_server, browser_http)  # uses up this browser's sign-in
+    code_holder = browser_http.get(
+        f"{live_server.url}/link/harbour/oidc/callback?code=stolen&state=guessed"
+    )
+
+    assert code_holder.status_code == 400 and "not started here" in code_holder.text
+
+
+def test_a_person_unknown_to_the_bank_is_not_signed_in(live_server, idp_bank, browser_http):
+    fake_idp.reset(subject="cu-stranger")
+
+    page = sign_in_with_idp(live_server, browser_http)
+
+    assert page.status_code == 403 and "set up for Messenger yet" in page.text
+
+
+def test_the_provider_secret_is_stored_encrypted_and_never_audited(idp_bank):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT client_secret FROM linking_identityprovider")
+        [(stored,)] = cursor.fetchall()
+    assert fake_idp.CLIENT_SECRET not in stored
+    entry = AuditEvent.objects.get(action="identity_provider.configured")
+    assert fake_idp.CLIENT_SECRET not in str(entry.details)
+
+
+def test_an_issuer_without_https_is_refused(idp_bank):
+    with pytest.raises(ValidationError, match="https"):
+        services.identity_provider_configure(
+            actor=Actor("staff", "1", "olga"),
+            bank=idp_bank,
+            issuer="http://idp.example",
+            client_id="c",
+            client_secret="s",
+        )
+
+
+def test_the_command_reads_the_secret_from_the_environment(idp_bank, live_server, monkeypatch):
+    import io
+
+    from django.core.management import call_command
+
+    from linking.models import IdentityProvider
+
+    monkeypatch.setenv("OIDC_CLIENT_SECRET", "rotated-secret-value")
+    out = io.StringIO()
+    call_command(
+        "identity_provider",
+        "--bank",
+        "harbour",
+        "--issuer",
+        f"{live_server.url}/idp",
+        "--client-id",
+        "new-client",
+        stdout=out,
+    )
+
+    provider = IdentityProvider.objects.get(bank=idp_bank)
+    assert (provider.client_id, provider.client_secret) == ("new-client", "rotated-secret-value")
+    assert "customer sign-in at" in out.getvalue()
