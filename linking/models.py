@@ -202,3 +202,26 @@ class IdentityProvider(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bank}: {self.issuer}"
+
+
+class Contact(models.Model):
+    """A Messenger user as one Page knows them, with when they last acted.
+
+    The platform allows free-form messages for 24 hours after the person's last action
+    and `HUMAN_AGENT` replies for 7 days: both windows are measured from `last_inbound_at`.
+    """
+
+    bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="contacts")
+    page_id = models.CharField(max_length=32)
+    psid = models.CharField(max_length=32)
+    last_inbound_at = models.DateTimeField()
+
+    objects = BankScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["page_id", "psid"], name="one_contact_per_person")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.psid} on Page {self.page_id}"

@@ -535,3 +535,19 @@ def identity_provider_configure(
         },
     )
     return provider
+
+
+def contact_touch(*, bank: Bank, page_id: str, psid: str, at) -> None:
+    """Record that the person acted at `at`; webhooks arrive out of order, the newest wins."""
+    from django.db.models import Case, F, Value, When
+
+    from linking.models import Contact
+
+    newer = Case(When(last_inbound_at__lt=at, then=Value(at)), default=F("last_inbound_at"))
+    contact = Contact.objects.filter(page_id=page_id, psid=psid)
+    if not contact.update(last_inbound_at=newer):
+        Contact.objects.bulk_create(
+            [Contact(bank=bank, page_id=page_id, psid=psid, last_inbound_at=at)],
+            ignore_conflicts=True,
+        )
+        contact.update(last_inbound_at=newer)  # in case a concurrent insert won the race

@@ -10,3 +10,7 @@ link_ended = Signal()
 # A linked consent ends within days: the customer is reminded and can renew it. Sent after
 # commit with `consent_id`.
 consent_expiring = Signal()
+# Any other verified webhook event for a bank (messages, postbacks, deliveries, reads,
+# template status, unknown kinds): sent during the webhook request with `bank_id`,
+# `page_id` and the parsed `event`. Receivers must be quick and defer work to workers.
+messenger_event = Signal()

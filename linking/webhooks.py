@@ -1,5 +1,6 @@
 """Messenger's webhook for one bank: the subscription handshake and signed events."""
 
+import datetime as dt
 import logging
 
 from django.http import HttpResponse, HttpResponseForbidden
@@ -8,10 +9,18 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 import messenger
-from linking import services
+from linking import services, signals
 from portal.models import Bank, MessengerIntegration
 
 log = logging.getLogger(__name__)
+
+# What counts as the person acting, which opens the platform's 24-hour window.
+PERSON_ACTIONS = (
+    messenger.MessageEvent,
+    messenger.PostbackEvent,
+    messenger.OptinEvent,
+    messenger.AccountLinkingEvent,
+)
 
 
 @csrf_exempt
@@ -36,8 +45,22 @@ def messenger_webhook(request, bank):
         if event.page_id and event.page_id != integration.page_id:
             log.warning("webhook for bank %s names another Page %s", bank.slug, event.page_id)
             continue
+        if isinstance(event, PERSON_ACTIONS) and event.sender_id:
+            services.contact_touch(
+                bank=bank,
+                page_id=integration.page_id,
+                psid=event.sender_id,
+                at=dt.datetime.fromtimestamp(event.timestamp / 1000, tz=dt.UTC),
+            )
         if isinstance(event, messenger.AccountLinkingEvent):
             _account_linking(bank, integration, event)
+        else:
+            signals.messenger_event.send(
+                sender=messenger_webhook,
+                bank_id=bank.pk,
+                page_id=integration.page_id,
+                event=event,
+            )
     return HttpResponse("EVENT_RECEIVED", content_type="text/plain")
 
 

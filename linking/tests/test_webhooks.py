@@ -1,0 +1,151 @@
+"""Messenger's webhook for a bank: handshake, signatures, and what events change."""
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+
+import pytest
+
+from linking import signals
+from linking.models import Contact
+from linking.tests.factories import IntegrationFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def integration():
+    return IntegrationFactory(bank__slug="harbour")
+
+
+def post(client, integration, body, *, secret=None):
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    signature = hmac.new((secret or integration.app_secret).encode(), raw, hashlib.sha256)
+    return client.post(
+        "/webhooks/messenger/harbour/",
+        data=raw,
+        content_type="application/json",
+        headers={"X-Hub-Signature-256": "sha256=" + signature.hexdigest()},
+    )
+
+
+def envelope(integration, *items):
+    return {
+        "object": "page",
+        "entry": [
+            {
+                "id": integration.page_id,
+                "time": 1,
+                "messaging": [
+                    {
+                        "sender": {"id": psid},
+                        "recipient": {"id": integration.page_id},
+                        "timestamp": ts,
+                        **c,
+                    }
+                    for psid, ts, c in items
+                ],
+            }
+        ],
+    }
+
+
+def test_the_handshake_answers_the_challenge_only_for_the_right_token(client, integration):
+    ok = client.get(
+        "/webhooks/messenger/harbour/",
+        {"hub.mode": "subscribe", "hub.verify_token": "verify-me", "hub.challenge": "1158201444"},
+    )
+    wrong = client.get(
+        "/webhooks/messenger/harbour/",
+        {"hub.mode": "subscribe", "hub.verify_token": "guess", "hub.challenge": "1158201444"},
+    )
+
+    assert (ok.status_code, ok.content) == (200, b"1158201444")
+    assert wrong.status_code == 403
+
+
+def test_a_bad_signature_is_refused_and_changes_nothing(client, integration):
+    body = envelope(
+        integration, ("555", 1_767_225_600_000, {"message": {"mid": "m1", "text": "hi"}})
+    )
+
+    response = post(client, integration, body, secret="not-the-app-secret")
+
+    assert response.status_code == 403
+    assert not Contact.objects.exists()
+
+
+def test_a_malformed_envelope_is_a_400(client, integration):
+    assert post(client, integration, b"{not json").status_code == 400
+
+
+def test_messages_open_the_window_and_the_newest_time_wins(client, integration):
+    newer, older = 1_767_225_660_000, 1_767_225_600_000
+    body = envelope(
+        integration,
+        ("555", newer, {"message": {"mid": "m2", "text": "second"}}),
+        ("555", older, {"message": {"mid": "m1", "text": "first"}}),
+    )
+
+    assert post(client, integration, body).status_code == 200
+    post(
+        client,
+        integration,
+        envelope(integration, ("555", older, {"postback": {"title": "Balance", "payload": "BAL"}})),
+    )
+
+    contact = Contact.objects.get(psid="555", page_id=integration.page_id)
+    assert contact.last_inbound_at == dt.datetime.fromtimestamp(newer / 1000, tz=dt.UTC)
+
+
+def test_reads_and_deliveries_do_not_open_the_window(client, integration):
+    body = envelope(integration, ("555", 1_767_225_600_000, {"read": {"watermark": 1}}))
+
+    post(client, integration, body)
+
+    assert not Contact.objects.exists()
+
+
+def test_other_events_are_handed_on_including_unknown_kinds(client, integration):
+    received = []
+
+    def listen(sender, **kwargs):
+        received.append(kwargs)
+
+    signals.messenger_event.connect(listen)
+    try:
+        post(
+            client,
+            integration,
+            envelope(
+                integration,
+                ("555", 1, {"message": {"mid": "m1", "text": "balance"}}),
+                ("555", 2, {"reaction": {"mid": "m1", "action": "react", "emoji": "👍"}}),
+            ),
+        )
+    finally:
+        signals.messenger_event.disconnect(listen)
+
+    kinds = [type(k["event"]).__name__ for k in received]
+    assert kinds == ["MessageEvent", "UnknownEvent"]
+    assert {k["bank_id"] for k in received} == {integration.bank_id}
+
+
+def test_events_naming_another_page_are_ignored(client, integration):
+    body = envelope(integration, ("555", 1, {"message": {"mid": "m1", "text": "hi"}}))
+    body["entry"][0]["id"] = "999999999"
+    for item in body["entry"][0]["messaging"]:
+        item["recipient"]["id"] = "999999999"
+
+    assert post(client, integration, body).status_code == 200
+    assert not Contact.objects.exists()
+
+
+def test_an_unknown_bank_is_a_404(client, integration):
+    assert (
+        client.post(
+            "/webhooks/messenger/nobody/", data=b"{}", content_type="application/json"
+        ).status_code
+        == 404
+    )
