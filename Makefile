@@ -43,6 +43,10 @@ services: $(STAMP)
 screenshots: $(STAMP) services
 	@$(TEST_ENV) BANKSIDE_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -m browser -q
 
+## bench: measure events ingest through the API against PostgreSQL (figures only)
+bench: $(STAMP) services
+	@$(TEST_ENV) $(PY) bench/ingest.py $(BENCH_ARGS)
+
 compose-config:
 	@command -v docker-compose >/dev/null || { echo "docker-compose is not installed (Debian: apt-get install docker-compose)"; exit 1; }
 	@tmp=$$(mktemp -d) && cp docker-compose.yml Dockerfile $$tmp/ && cp .env.example $$tmp/.env \

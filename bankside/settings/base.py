@@ -52,6 +52,8 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # `Idempotency-Key` on the writes of /api/v1/ (views opt in with `idempotent_methods`).
+    "notifications.api.idempotency.IdempotencyMiddleware",
     # Last, as django-axes requires: it turns a lockout into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -193,6 +195,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "expire-consents": {"task": "linking.expire_consents", "schedule": 300.0},
     "remind-expiring-consents": {"task": "linking.remind_expiring_consents", "schedule": 3600.0},
+    "purge-expired-api-records": {
+        "task": "notifications.purge_expired_api_records",
+        "schedule": 900.0,
+    },
 }
 
 MESSENGER_GRAPH_API_URL = (
@@ -214,13 +220,20 @@ SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
 CONSENT_DEFAULT_DAYS = env.int("CONSENT_DEFAULT_DAYS", default=90)
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["portal.api_auth.ApiKeyAuthentication"],
+    # API keys, plus the Standard Webhooks signature a bank may require.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["notifications.api.auth.SignedApiKeyAuthentication"],
+    "DEFAULT_THROTTLE_CLASSES": ["notifications.api.throttling.ApiKeyRateThrottle"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "portal.api.problems.problem_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+# Per-API-key token bucket: the default rate and burst (a key may have its own, see
+# `manage.py api_rate_limit`). Buckets live in Redis; with no REDIS_URL, in each process.
+API_RATE_LIMIT_PER_SECOND = 50.0
+API_RATE_LIMIT_BURST = 100
+API_RATE_LIMIT_REDIS_URL = ""  # empty: REDIS_URL
 SPECTACULAR_SETTINGS = {
     "TITLE": "bankside core-banking API",
     "DESCRIPTION": (
@@ -235,6 +248,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "EventStatusEnum": "notifications.models.Event.Status",
+        "EventResultStatusEnum": "notifications.api.schemas.RESULT_STATUSES",
+        "ShipmentStatusEnum": "notifications.validation.SHIPMENT_STATUSES",
+    },
 }
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()

@@ -1,3 +1,11 @@
+from django.urls import path
+
+from notifications.api.views import EventDetailApi, EventIngestApi, OutcomeListApi
+
 app_name = "notifications-api"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("events", EventIngestApi.as_view(), name="event-ingest"),
+    path("events/<str:event_id>", EventDetailApi.as_view(), name="event-detail"),
+    path("outcomes", OutcomeListApi.as_view(), name="outcome-list"),
+]

@@ -1,0 +1,100 @@
+"""Pieces every view of the core-banking API shares: the caller as an audit actor, and
+invalid input as RFC 9457 `errors` of `{path, reason}`."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from rest_framework import exceptions
+from rest_framework.parsers import JSONParser
+
+from portal.audit import Actor
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "Makes a retry safe: for 24 hours the same key with the same body answers the first "
+        "response again (with `Idempotent-Replayed: true`); with another body, 422."
+    ),
+)
+PROBLEM = OpenApiResponse(description="A problem document (RFC 9457), `application/problem+json`.")
+
+
+def api_actor(principal) -> Actor:
+    """The audit actor of an API call: the key, never the bank's staff."""
+    return Actor("api_key", str(principal.api_key.pk), principal.api_key.name)
+
+
+def invalid(errors: list[dict[str, str]]) -> exceptions.ValidationError:
+    """A 400 problem whose `errors` are `[{path, reason}]`; raise it."""
+    return exceptions.ValidationError([{"path": e["path"], "reason": e["reason"]} for e in errors])
+
+
+def serializer_errors(errors: Any, path: str = "") -> list[dict[str, str]]:
+    """DRF's nested `serializer.errors` as a flat list: `accounts[1].kind` -> reason."""
+    flat: list[dict[str, str]] = []
+    if isinstance(errors, Mapping):
+        for key, value in errors.items():
+            if key == "non_field_errors":
+                flat += serializer_errors(value, path)
+            elif isinstance(key, int):  # a list's items, as DRF reports them
+                flat += serializer_errors(value, f"{path}[{key}]")
+            else:
+                flat += serializer_errors(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(errors, list) and all(isinstance(e, str) for e in errors):
+        flat += [{"path": path, "reason": _reason(message)} for message in errors]
+    elif isinstance(errors, list):
+        for index, value in enumerate(errors):
+            if value:
+                flat += serializer_errors(value, f"{path}[{index}]")
+    else:
+        flat.append({"path": path, "reason": _reason(str(errors))})
+    return flat
+
+
+def django_errors(exc: DjangoValidationError) -> list[dict[str, str]]:
+    if hasattr(exc, "error_dict"):
+        return [
+            {"path": field if field != "__all__" else "", "reason": _reason(message)}
+            for field, messages in exc.message_dict.items()
+            for message in messages
+        ]
+    return [{"path": "", "reason": _reason(message)} for message in exc.messages]
+
+
+def _reason(message: str) -> str:
+    """Reasons read as the end of a sentence about the field: `name: this field is required`."""
+    message = str(message).rstrip(".")
+    return message[:1].lower() + message[1:]
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = 413
+    default_detail = "The request body is larger than this API accepts."
+    default_code = "payload_too_large"
+
+
+def raw_body(request) -> bytes:
+    """The request's bytes, within Django's `DATA_UPLOAD_MAX_MEMORY_SIZE` (else a 413)."""
+    try:
+        return request._request.body if hasattr(request, "_request") else request.body
+    except RequestDataTooBig as exc:
+        raise PayloadTooLarge(
+            f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
+        ) from exc
+
+
+class JSONBodyParser(JSONParser):
+    """DRF's JSON parser, with absurdly nested JSON a 400 problem rather than a crash."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - nested too deeply.") from None

@@ -1,0 +1,117 @@
+"""Checks shared by every endpoint of the core-banking API.
+
+Card and account numbers must never reach bankside in full: the API refuses any text that
+looks like one, and says where, without ever echoing the value back.
+"""
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pycountry
+
+EXTERNAL_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+EXTERNAL_ID_RULE = "must be 1 to 64 letters, digits, dots, colons, dashes or underscores"
+
+# ISO 4217 codes in use; XTS (testing) and XXX (no currency) are not amounts anyone holds.
+CURRENCIES = frozenset(c.alpha_3 for c in pycountry.currencies) - {"XTS", "XXX"}
+CURRENCY_RULE = "must be an ISO 4217 currency code such as EUR"
+
+CARD_NUMBER_REASON = (
+    "looks like a full card or account number; send at most the last 4 digits "
+    "(the value was refused and not stored)"
+)
+LAST4_TOO_LONG_REASON = (
+    "must be only the last 4 digits; a full card or account number is refused and not stored"
+)
+
+# Digit groups joined by single spaces or dashes, as numbers are written on cards and
+# statements: "4111 1111 1111 1111", "4111-1111-1111-1111", "4111111111111111".
+_DIGIT_RUN = re.compile(r"\d+(?:[ \-]\d+)*")
+_SEPARATOR = re.compile(r"[ \-]")
+LONGEST_HARMLESS_RUN = 12
+PAN_LENGTHS = range(13, 20)
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def looks_like_card_number(text: str) -> bool:
+    """Whether `text` holds something that may be a full card (PAN) or account number.
+
+    Any unbroken run of 13 or more digits is refused outright. Shorter groups written with
+    spaces or dashes are refused when some consecutive groups add up to 13-19 digits that
+    pass the Luhn check, which lets dates, phone numbers and amounts through.
+    """
+    for match in _DIGIT_RUN.finditer(text):
+        groups = _SEPARATOR.split(match.group())
+        if any(len(group) > LONGEST_HARMLESS_RUN for group in groups):
+            return True
+        if len(groups) == 1:
+            continue
+        for start in range(len(groups)):
+            digits = ""
+            for group in groups[start:]:
+                digits += group
+                if len(digits) > PAN_LENGTHS.stop - 1:
+                    break
+                if len(digits) in PAN_LENGTHS and luhn_valid(digits):
+                    return True
+    return False
+
+
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def field_name(key: Any) -> str:
+    """`key` as it may appear in an error path: anything odd becomes `*`, never echoed."""
+    if isinstance(key, str) and _FIELD_NAME.fullmatch(key) and not looks_like_card_number(key):
+        return key
+    return "*"
+
+
+# No field of the API nests deeper than this; anything deeper is refused by the checks of
+# its shape, so the scan need not (and, against a hostile body, must not) recurse further.
+MAX_DEPTH = 16
+
+
+def strings_in(value: Any, path: str = "", depth: int = 0) -> Iterator[tuple[str, str]]:
+    """Every string value inside a JSON value, with its path such as `a.b[2].c`.
+
+    Keys are not values: callers refuse unknown keys without echoing them.
+    """
+    if isinstance(value, str):
+        yield path, value
+    elif depth >= MAX_DEPTH:
+        return
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            segment = field_name(key)
+            yield from strings_in(item, f"{path}.{segment}" if path else segment, depth + 1)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from strings_in(item, f"{path}[{index}]", depth + 1)
+
+
+def card_number_paths(value: Any, *, skip: frozenset[str] = frozenset()) -> list[str]:
+    """The paths of every string in `value` that looks like a full card or account number."""
+    found: list[str] = []
+    for path, text in strings_in(value):
+        if path not in skip and path not in found and looks_like_card_number(text):
+            found.append(path)
+    return found
+
+
+def is_external_id(value: Any) -> bool:
+    return isinstance(value, str) and EXTERNAL_ID.fullmatch(value) is not None
+
+
+def is_currency(value: Any) -> bool:
+    return isinstance(value, str) and value in CURRENCIES

@@ -1,0 +1,181 @@
+"""The core-banking events API: post events, look one up, read the outcome feed."""
+
+import base64
+import binascii
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from linking.api.common import (
+    IDEMPOTENCY_KEY,
+    PROBLEM,
+    JSONBodyParser,
+    api_actor,
+    invalid,
+    raw_body,
+)
+from notifications import selectors
+from notifications.api import schemas
+from notifications.services import MAX_BATCH, event_ingest
+
+
+class TooManyEvents(exceptions.APIException):
+    status_code = 413
+    default_detail = f"A batch holds at most {MAX_BATCH} events; split it."
+    default_code = "too_many_events"
+
+
+def _events_of(body) -> list:
+    """The events of a request body: one event object, or `{"events": [...]}`."""
+    if not isinstance(body, dict):
+        raise invalid([{"path": "", "reason": 'must be an event or {"events": [...]}'}])
+    if "events" not in body:
+        return [body]
+    if set(body) != {"events"}:
+        raise invalid([{"path": "", "reason": 'a batch must hold only "events"'}])
+    events = body["events"]
+    if not isinstance(events, list) or not events:
+        raise invalid([{"path": "events", "reason": f"must be a list of 1 to {MAX_BATCH} events"}])
+    if len(events) > MAX_BATCH:
+        raise TooManyEvents()
+    return events
+
+
+class EventIngestApi(APIView):
+    """Post one event, or a batch of up to 1000; each is answered on its own."""
+
+    idempotent_methods = ("POST",)
+    parser_classes = [JSONBodyParser]
+
+    @extend_schema(
+        operation_id="events_ingest",
+        summary="Post account events",
+        description=(
+            'One event, or `{"events": [...]}` with 1 to 1000. The answer is 202 with one '
+            "result per event, in order: `accepted`, `duplicate` (its id was posted before; "
+            "nothing changes and the original outcome is given) or `rejected` with reasons. "
+            "Text that looks like a full card or account number is refused and never stored. "
+            "A body that is not JSON, or of the wrong shape, is a 400 problem; more than "
+            "1000 events a 413 problem; neither writes anything."
+        ),
+        parameters=[IDEMPOTENCY_KEY],
+        request=schemas.EventsRequest,
+        responses={
+            202: schemas.IngestResponse,
+            400: PROBLEM,
+            401: PROBLEM,
+            413: PROBLEM,
+            415: PROBLEM,
+            422: PROBLEM,
+            429: PROBLEM,
+        },
+        examples=[*schemas.REQUEST_EXAMPLES, *schemas.RESPONSE_EXAMPLES],
+    )
+    def post(self, request):
+        raw_body(request)  # refuses an oversized body before it is parsed
+        events = _events_of(request.data)
+        report = event_ingest(actor=api_actor(request.user), bank=request.user.bank, events=events)
+        return Response(report.as_dict(), status=status.HTTP_202_ACCEPTED)
+
+
+class EventDetailApi(APIView):
+    """An event this bank posted: its status and the notifications it produced."""
+
+    @extend_schema(
+        operation_id="event_get",
+        summary="Look up an event by the bank's id",
+        responses={200: schemas.EventDetail, 401: PROBLEM, 404: PROBLEM, 429: PROBLEM},
+    )
+    def get(self, request, event_id: str):
+        event = selectors.event_get(bank=request.user.bank, event_id=event_id)
+        if event is None:
+            raise exceptions.NotFound("This bank has posted no event with this id.")
+        return Response(
+            {
+                "id": event.event_id,
+                "type": event.type,
+                "customer_id": event.customer.external_id,
+                "account_id": event.account.external_id,
+                "occurred_at": serializers.DateTimeField().to_representation(event.occurred_at),
+                "received_at": serializers.DateTimeField().to_representation(event.received_at),
+                "status": event.status,
+                "data": event.data,
+                "notifications": [],
+            }
+        )
+
+
+CURSOR_PREFIX = "o1:"
+
+
+def cursor_encode(after_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{CURSOR_PREFIX}{after_id}".encode()).decode().rstrip("=")
+
+
+def cursor_decode(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not text.startswith(CURSOR_PREFIX):
+            raise ValueError(cursor)
+        after_id = int(text.removeprefix(CURSOR_PREFIX))
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise invalid([{"path": "cursor", "reason": "is not a cursor this API issued"}]) from None
+    if after_id < 0:
+        raise invalid([{"path": "cursor", "reason": "is not a cursor this API issued"}])
+    return after_id
+
+
+class OutcomeListApi(APIView):
+    """What became of the bank's events (and, with delivery, of their notifications)."""
+
+    DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
+
+    @extend_schema(
+        operation_id="outcomes_list",
+        summary="Read the outcome feed from a cursor",
+        description=(
+            "Outcomes oldest first, from just after `cursor` (from the start without one). "
+            "Keep `next_cursor` and pass it next time: each outcome is served exactly once "
+            "per cursor walk, so there is no need to poll events one by one."
+        ),
+        parameters=[
+            OpenApiParameter("cursor", str, required=False, description="Opaque."),
+            OpenApiParameter("limit", int, required=False, description="1 to 1000 (100)."),
+        ],
+        responses={200: schemas.OutcomePage, 400: PROBLEM, 401: PROBLEM, 429: PROBLEM},
+    )
+    def get(self, request):
+        after_id = (
+            cursor_decode(request.query_params["cursor"]) if "cursor" in request.query_params else 0
+        )
+        limit = self._limit(request.query_params.get("limit"))
+        rows = selectors.outcome_list(bank=request.user.bank, after_id=after_id, limit=limit + 1)
+        page, has_more = rows[:limit], len(rows) > limit
+        return Response(
+            {
+                "outcomes": [self._row(outcome) for outcome in page],
+                "next_cursor": cursor_encode(page[-1].id if page else after_id),
+                "has_more": has_more,
+            }
+        )
+
+    def _limit(self, raw: str | None) -> int:
+        if raw is None:
+            return self.DEFAULT_LIMIT
+        if not raw.isdigit() or not 1 <= int(raw) <= self.MAX_LIMIT:
+            raise invalid([{"path": "limit", "reason": f"must be from 1 to {self.MAX_LIMIT}"}])
+        return int(raw)
+
+    @staticmethod
+    def _row(outcome) -> dict:
+        return {
+            "id": str(outcome.id),
+            "type": outcome.type,
+            "occurred_at": serializers.DateTimeField().to_representation(outcome.occurred_at),
+            "event_id": outcome.event_ref or None,
+            "event_type": outcome.event_type or None,
+            "notification_id": None,
+            "reasons": outcome.details.get("reasons", []),
+        }

@@ -1,0 +1,255 @@
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from linking.models import Account, Customer
+from notifications.models import Event, Outcome, OutcomeFeed
+from notifications.signals import events_accepted
+from notifications.validation import CheckedEvent, event_check
+from portal.audit import Actor
+from portal.models import Bank
+from portal.services import audit_record
+
+MAX_BATCH = 1000
+INSERT_CHUNK = 500
+_INSERTED_FIELDS = (
+    "bank",
+    "event_id",
+    "type",
+    "customer",
+    "account",
+    "occurred_at",
+    "data",
+    "received_at",
+    "status",
+)
+
+
+@dataclass(frozen=True)
+class EventResult:
+    """What became of one posted event, in the order it was posted."""
+
+    index: int
+    id: str | None
+    status: str  # accepted | duplicate | rejected
+    reasons: list[dict] = field(default_factory=list)
+    original: dict | None = None
+
+    def as_dict(self) -> dict:
+        result: dict = {"index": self.index, "id": self.id, "status": self.status}
+        if self.status == "rejected":
+            result["reasons"] = self.reasons
+        if self.status == "duplicate":
+            result["original"] = self.original
+        return result
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    results: list[EventResult]
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    def as_dict(self) -> dict:
+        return {
+            "accepted": self.count("accepted"),
+            "duplicates": self.count("duplicate"),
+            "rejected": self.count("rejected"),
+            "results": [r.as_dict() for r in self.results],
+        }
+
+
+def event_ingest(*, actor: Actor, bank: Bank, events: list) -> IngestReport:
+    """Store a batch of posted events; each is accepted, a duplicate or rejected on its own.
+
+    Validation and lookups happen before the transaction; the transaction then holds a
+    handful of statements whatever the batch size. Rows go in with one
+    `INSERT … ON CONFLICT (bank, event_id) DO NOTHING RETURNING`: an id that is already
+    stored (or is being stored by a concurrent post, which the insert waits for) comes
+    back as a duplicate with the original outcome, and nothing about it changes. Rows are
+    inserted in event-id order, so two batches sharing ids take their locks in the same
+    order and cannot deadlock. One audit entry covers the batch; `events_accepted` is
+    sent after commit.
+    """
+    now = timezone.now()
+    checked = [event_check(raw, index=n, now=now) for n, raw in enumerate(events)]
+    _resolve_references(bank, [c for c in checked if c.valid])
+
+    first_of: dict[str, CheckedEvent] = {}
+    for item in checked:
+        if item.valid and item.event_id not in first_of:
+            first_of[item.event_id] = item
+    with transaction.atomic():
+        inserted = _insert(bank, sorted(first_of.values(), key=lambda c: c.event_id), now)
+        stored_before = [i for i in first_of if i not in inserted]
+        originals = (
+            {
+                row["event_id"]: {"status": row["status"], "received_at": row["received_at"]}
+                for row in Event.objects.filter(bank=bank, event_id__in=stored_before).values(
+                    "event_id", "status", "received_at"
+                )
+            }
+            if stored_before
+            else {}
+        )
+        for event_id in inserted:
+            originals[event_id] = {"status": Event.Status.ACCEPTED, "received_at": now}
+        results = []
+        for item in checked:
+            if not item.valid:
+                results.append(EventResult(item.index, item.event_id, "rejected", item.reasons))
+            elif first_of[item.event_id] is item and item.event_id in inserted:
+                results.append(EventResult(item.index, item.event_id, "accepted"))
+            else:
+                original = originals[item.event_id]
+                results.append(
+                    EventResult(
+                        item.index,
+                        item.event_id,
+                        "duplicate",
+                        original={
+                            "status": original["status"],
+                            "received_at": _iso(original["received_at"]),
+                        },
+                    )
+                )
+        report = IngestReport(results)
+        audit_record(
+            actor=actor,
+            action="events.ingested",
+            bank=bank,
+            target_type="notifications.event_batch",
+            details={
+                "accepted": report.count("accepted"),
+                "duplicates": report.count("duplicate"),
+                "rejected": report.count("rejected"),
+                "accepted_types": dict(Counter(first_of[i].type for i in inserted).most_common()),
+            },
+        )
+        outcomes_record(
+            bank=bank,
+            outcomes=[
+                Outcome(
+                    bank=bank,
+                    type=Outcome.Type.EVENT_ACCEPTED,
+                    event_id=inserted[item.event_id],
+                    event_ref=item.event_id,
+                    event_type=item.type,
+                    occurred_at=now,
+                )
+                for item in first_of.values()
+                if item.event_id in inserted
+            ]
+            + [
+                Outcome(
+                    bank=bank,
+                    type=Outcome.Type.EVENT_REJECTED,
+                    event_ref=item.event_id or "",
+                    event_type=item.type,
+                    details={"reasons": item.reasons},
+                    occurred_at=now,
+                )
+                for item in checked
+                if not item.valid
+            ],
+        )
+        event_ids = sorted(inserted.values())
+        if event_ids:
+            transaction.on_commit(lambda: events_accepted.send(sender=Event, event_ids=event_ids))
+    return report
+
+
+def _resolve_references(bank: Bank, valid: list[CheckedEvent]) -> None:
+    """Reject events naming a customer or account this bank does not have."""
+    accounts = {
+        (customer_ref, account_ref): (customer_pk, account_pk)
+        for account_pk, account_ref, customer_pk, customer_ref in Account.objects.filter(
+            bank=bank,
+            customer__external_id__in={c.customer_ref for c in valid},
+            external_id__in={c.account_ref for c in valid},
+        ).values_list("pk", "external_id", "customer_id", "customer__external_id")
+    }
+    unresolved = []
+    for item in valid:
+        found = accounts.get((item.customer_ref, item.account_ref))
+        if found is None:
+            unresolved.append(item)
+        else:
+            item.customer_pk, item.account_pk = found
+    if not unresolved:
+        return
+    known = set(
+        Customer.objects.filter(
+            bank=bank, external_id__in={c.customer_ref for c in unresolved}
+        ).values_list("external_id", flat=True)
+    )
+    for item in unresolved:
+        item.reasons = (
+            [{"path": "account_id", "reason": "is not an account of this customer"}]
+            if item.customer_ref in known
+            else [{"path": "customer_id", "reason": "is not a customer of this bank"}]
+        )
+
+
+def _insert(bank: Bank, items: list[CheckedEvent], now: datetime) -> dict[str, int]:
+    """Insert new events in bulk, skipping ids already stored; returns {event_id: pk}."""
+    fields = [Event._meta.get_field(name) for name in _INSERTED_FIELDS]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    inserted: dict[str, int] = {}
+    with connection.cursor() as cursor:
+        for start in range(0, len(items), INSERT_CHUNK):
+            chunk = items[start : start + INSERT_CHUNK]
+            params = []
+            for item in chunk:
+                event = Event(
+                    bank=bank,
+                    event_id=item.event_id,
+                    type=item.type,
+                    customer_id=item.customer_pk,
+                    account_id=item.account_pk,
+                    occurred_at=item.occurred_at,
+                    data=item.data,
+                    received_at=now,
+                    status=Event.Status.ACCEPTED,
+                )
+                params += [
+                    f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields
+                ]
+            cursor.execute(
+                f"INSERT INTO {quote(Event._meta.db_table)} ({columns}) "  # noqa: S608
+                f"VALUES {', '.join([row] * len(chunk))} "
+                f"ON CONFLICT ({quote('bank_id')}, {quote('event_id')}) DO NOTHING "
+                f"RETURNING {quote('id')}, {quote('event_id')}",
+                params,
+            )
+            inserted.update({event_id: pk for pk, event_id in cursor.fetchall()})
+    return inserted
+
+
+def outcomes_record(*, bank: Bank, outcomes: list[Outcome]) -> None:
+    """Append to a bank's outcome feed, in id order that readers can trust.
+
+    Takes the bank's feed row lock (an upsert, so one statement) before the rows get their
+    ids and keeps it until commit, so one bank's outcomes commit in id order: a reader
+    that has seen id N will never later find a smaller id appear. Call it last in the
+    transaction, to hold the lock as briefly as possible and always after other locks.
+    """
+    if not outcomes:
+        return
+    OutcomeFeed.objects.bulk_create(
+        [OutcomeFeed(bank=bank, touched_at=timezone.now())],
+        update_conflicts=True,
+        unique_fields=["bank"],
+        update_fields=["touched_at"],
+    )
+    Outcome.objects.bulk_create(outcomes, batch_size=INSERT_CHUNK)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")

@@ -1,0 +1,136 @@
+import base64
+import binascii
+import hashlib
+import hmac
+from collections.abc import Mapping
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from notifications.models import ApiSigning, SignedRequestId
+from portal.audit import Actor
+from portal.models import Bank
+from portal.services import audit_record
+from portal.services.integration import signing_secret_new
+
+TOLERANCE = timedelta(minutes=5)
+HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+
+
+class SignatureError(Exception):
+    """A signed request that cannot be trusted; the message says why, for the caller."""
+
+
+@transaction.atomic
+def api_signing_enable(*, actor: Actor, bank: Bank) -> str:
+    """Make signed requests mandatory for `bank`. Returns a new secret, or "" if kept."""
+    signing, _ = ApiSigning.objects.select_for_update().get_or_create(bank=bank)
+    new_secret = ""
+    if not signing.secret:
+        signing.secret = new_secret = signing_secret_new()
+        signing.rotated_at = timezone.now()
+    signing.required = True
+    signing.save()
+    audit_record(
+        actor=actor,
+        action="api_signing.enabled",
+        bank=bank,
+        target=signing,
+        details={"required": True, "secret_generated": bool(new_secret)},
+    )
+    return new_secret
+
+
+@transaction.atomic
+def api_signing_disable(*, actor: Actor, bank: Bank) -> None:
+    """Accept unsigned requests again; signed ones are still verified while a secret exists."""
+    signing, _ = ApiSigning.objects.select_for_update().get_or_create(bank=bank)
+    signing.required = False
+    signing.save()
+    audit_record(
+        actor=actor,
+        action="api_signing.disabled",
+        bank=bank,
+        target=signing,
+        details={"required": False},
+    )
+
+
+@transaction.atomic
+def api_signing_rotate(*, actor: Actor, bank: Bank) -> str:
+    """Replace the signing secret at once and return it: it is shown this one time."""
+    signing, _ = ApiSigning.objects.select_for_update().get_or_create(bank=bank)
+    signing.secret = secret = signing_secret_new()
+    signing.rotated_at = timezone.now()
+    signing.save()
+    audit_record(
+        actor=actor,
+        action="api_signing.rotated",
+        bank=bank,
+        target=signing,
+        details={"required": signing.required},
+    )
+    return secret
+
+
+def signature_for(*, secret: str, webhook_id: str, timestamp: str, body: bytes) -> str:
+    """`v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`, keyed with the secret's bytes."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{webhook_id}.{timestamp}.".encode() + body
+    digest = hmac.new(key, signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode("ascii")
+
+
+def signed_request_verify(
+    *, bank: Bank, headers: Mapping[str, str], body: bytes | None = None, read_body=None
+) -> bool:
+    """Check a request's Standard Webhooks signature; returns whether it was signed.
+
+    Unsigned requests pass unless the bank requires signing. A signed request must carry
+    all three headers, a timestamp within 5 minutes, a matching `v1` signature (any one of
+    several, space-separated, so a sender can sign with two secrets while rotating) and a
+    `webhook-id` never used before by this bank. Raises SignatureError otherwise.
+    """
+    signing = ApiSigning.objects.filter(bank=bank).first()
+    present = [name for name in HEADERS if headers.get(name)]
+    if not present:
+        if signing is not None and signing.required:
+            raise SignatureError(
+                "This bank requires signed requests: send webhook-id, webhook-timestamp "
+                "and webhook-signature."
+            )
+        return False
+    if signing is None or not signing.secret:
+        raise SignatureError("Request signing is not set up for this bank; send no signature.")
+    if len(present) != len(HEADERS):
+        raise SignatureError(
+            "A signed request needs webhook-id, webhook-timestamp and webhook-signature."
+        )
+    webhook_id, timestamp = headers["webhook-id"], headers["webhook-timestamp"]
+    if len(webhook_id) > 255:
+        raise SignatureError("webhook-id is longer than 255 characters.")
+    try:
+        sent_at = int(timestamp)
+    except ValueError:
+        raise SignatureError("webhook-timestamp must be whole seconds since the epoch.") from None
+    if abs(timezone.now().timestamp() - sent_at) > TOLERANCE.total_seconds():
+        raise SignatureError("webhook-timestamp is more than 5 minutes away from now.")
+    body = read_body() if body is None else body
+    try:
+        expected = signature_for(
+            secret=signing.secret, webhook_id=webhook_id, timestamp=timestamp, body=body
+        )
+    except (binascii.Error, ValueError):
+        raise SignatureError("The signing secret could not be read.") from None
+    offered = headers["webhook-signature"].split()
+    if not any(hmac.compare_digest(expected.encode(), sig.encode()) for sig in offered):
+        raise SignatureError("webhook-signature does not match the request.")
+    try:
+        with transaction.atomic():
+            SignedRequestId.objects.create(bank=bank, webhook_id=webhook_id)
+    except IntegrityError:
+        raise SignatureError(
+            "This webhook-id was already used: a request is signed once."
+        ) from None
+    return True
