@@ -1,12 +1,15 @@
 """Staff forms: they check the shape of the input; the services hold the rules."""
 
 import zoneinfo
+from decimal import Decimal
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
-from portal.models import Bank, StaffMembership
+from portal.events import DataScope, EventType
+from portal.models import Bank, NotificationPolicy, StaffMembership, locale_validator
+from portal.rendering import TEMPLATE_MAX_LENGTH
 
 
 def _timezone_choices() -> list[tuple[str, str]]:
@@ -198,3 +201,92 @@ class InvitationCreateForm(StaffForm):
         super().__init__(*args, **kwargs)
         if first_admin:
             self.fields["role"].initial = StaffMembership.Role.ADMIN
+
+
+def _policy_label(name: str) -> str:
+    return NotificationPolicy._meta.get_field(name).verbose_name
+
+
+class NotificationPolicyForm(StaffForm):
+    """One event type's policy; only the fields that apply to that event type are shown."""
+
+    enabled = forms.BooleanField(required=False, label=_policy_label("enabled"))
+    min_amount = forms.DecimalField(
+        required=False,
+        min_value=Decimal("0.01"),
+        max_digits=18,
+        decimal_places=2,
+        label=_policy_label("min_amount"),
+        help_text="Large transactions only. In the account's currency; leave blank to send "
+        "every transaction.",
+        widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
+    )
+    low_balance_below = forms.DecimalField(
+        required=False,
+        max_digits=18,
+        decimal_places=2,
+        label=_policy_label("low_balance_below"),
+        help_text="Low-balance warnings only. In the account's currency; leave blank to send "
+        "every balance update.",
+        widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
+    )
+    quiet_hours_start = forms.TimeField(
+        required=False,
+        label="Quiet hours start",
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+    )
+    quiet_hours_end = forms.TimeField(
+        required=False,
+        label="Quiet hours end",
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+    )
+
+    def __init__(self, *args, event_type: str, timezone_name: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        if event_type != EventType.TRANSACTION_POSTED:
+            del self.fields["min_amount"]
+        if event_type != EventType.BALANCE_UPDATED:
+            del self.fields["low_balance_below"]
+        if event_type == EventType.FRAUD_ALERT:
+            del self.fields["quiet_hours_start"]
+            del self.fields["quiet_hours_end"]
+        else:
+            self.fields["quiet_hours_end"].help_text = (
+                f"Times in the bank's time zone ({timezone_name}). A start after the end "
+                "spans midnight, e.g. 22:00 to 07:00. Leave both blank for none."
+            )
+
+
+class NotificationSettingsForm(StaffForm):
+    essential_scopes = forms.MultipleChoiceField(
+        choices=DataScope.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Essential scopes",
+        help_text="Pre-selected on the consent screen. Customers can still untick them.",
+    )
+    consent_duration_days = forms.IntegerField(
+        min_value=1,
+        max_value=365,
+        label="Consent lasts (days)",
+        help_text="From 1 to 365. Customers are asked to confirm again when it runs out.",
+    )
+
+
+class MessageTemplateForm(StaffForm):
+    body = forms.CharField(
+        label="Message text",
+        max_length=TEMPLATE_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "true"}),
+    )
+
+
+class MessageTemplateCreateForm(MessageTemplateForm):
+    event_type = forms.ChoiceField(choices=EventType.choices, label="Event type")
+    locale = forms.CharField(
+        max_length=10,
+        validators=[locale_validator],
+        label="Language",
+        help_text="A locale such as en, fr, de or pt_BR.",
+    )
+    field_order = ["event_type", "locale", "body"]

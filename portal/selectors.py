@@ -7,16 +7,23 @@ from django.utils import timezone
 from django_otp import user_has_device
 
 from portal.audit import GENESIS_HASH, hash_of
+from portal.events import EventType
 from portal.models import (
     ApiKey,
     AuditChain,
     AuditEvent,
     Bank,
+    MessageTemplate,
     MessengerIntegration,
+    NotificationPolicy,
+    NotificationSettings,
     StaffInvitation,
     StaffMembership,
+    UtilityTemplate,
     WorkerHeartbeat,
 )
+from portal.policies import PolicyRules
+from portal.rendering import normalise_locale
 from portal.services.staff import invitation_token_hash
 
 
@@ -218,4 +225,89 @@ def bank_dashboard(*, bank: Bank, recent: int = 10) -> BankDashboard:
         .count(),
         active_api_keys=ApiKey.objects.for_bank(bank).filter(revoked_at__isnull=True).count(),
         recent_events=list(audit_events_for_bank(bank=bank)[:recent]),
+    )
+
+
+# Notification policies and templates
+
+
+def notification_settings_for(bank: Bank) -> NotificationSettings:
+    """The bank's consent settings; the defaults (unsaved) if it has none yet."""
+    found = NotificationSettings.objects.for_bank(bank).first()
+    return found or NotificationSettings(bank=bank)
+
+
+def notification_policy_list(*, bank: Bank) -> list[NotificationPolicy]:
+    """One policy per event type, in the event types' order; unsaved defaults fill gaps."""
+    stored = {p.event_type: p for p in NotificationPolicy.objects.for_bank(bank)}
+    return [
+        stored.get(event_type) or NotificationPolicy(bank=bank, event_type=event_type)
+        for event_type in EventType.values
+    ]
+
+
+def notification_policy_get(*, bank: Bank, pk: int) -> NotificationPolicy:
+    return get_object_or_404(
+        NotificationPolicy.objects.for_bank(bank).select_related("bank"), pk=pk
+    )
+
+
+def policy_rules_for(bank: Bank) -> dict[str, PolicyRules]:
+    """Every event type's rules at `bank`, ready for `portal.policies.decide`."""
+    return {policy.event_type: policy.rules() for policy in notification_policy_list(bank=bank)}
+
+
+def message_template_list(*, bank: Bank) -> list[MessageTemplate]:
+    """The bank's templates, default locale first within each event type."""
+    default = normalise_locale(bank.default_locale)
+    templates = MessageTemplate.objects.for_bank(bank).prefetch_related("utility_templates")
+    order = {event_type: i for i, event_type in enumerate(EventType.values)}
+    return sorted(
+        templates, key=lambda t: (order.get(t.event_type, 99), t.locale != default, t.locale)
+    )
+
+
+def message_template_get(*, bank: Bank, pk: int) -> MessageTemplate:
+    return get_object_or_404(MessageTemplate.objects.for_bank(bank).select_related("bank"), pk=pk)
+
+
+def message_template_for(*, bank: Bank, event_type: str, locale: str) -> MessageTemplate | None:
+    """The template to send for `event_type` to a customer who reads `locale`.
+
+    The exact locale (`pt_BR`), else its language (`pt`), else any regional variant of
+    that language, else the bank's default locale.
+    """
+    wanted = normalise_locale(locale)
+    language = wanted.split("_", 1)[0]
+    candidates = {
+        t.locale: t for t in MessageTemplate.objects.for_bank(bank).filter(event_type=event_type)
+    }
+    if wanted in candidates:
+        return candidates[wanted]
+    if language in candidates:
+        return candidates[language]
+    regional = sorted(code for code in candidates if code.split("_", 1)[0] == language)
+    if regional:
+        return candidates[regional[0]]
+    return candidates.get(normalise_locale(bank.default_locale))
+
+
+def utility_template_for(*, template: MessageTemplate) -> UtilityTemplate | None:
+    """The newest approved utility registration of `template`, for out-of-window sends."""
+    return (
+        UtilityTemplate.objects.filter(
+            message_template=template, status=UtilityTemplate.Status.APPROVED
+        )
+        .order_by("-version")
+        .first()
+    )
+
+
+def utility_template_latest(*, template: MessageTemplate) -> UtilityTemplate | None:
+    return UtilityTemplate.objects.filter(message_template=template).order_by("-version").first()
+
+
+def utility_template_get(*, template: MessageTemplate, pk: int) -> UtilityTemplate:
+    return get_object_or_404(
+        UtilityTemplate.objects.for_bank(template.bank).filter(message_template=template), pk=pk
     )

@@ -2,7 +2,7 @@ from django.urls import include, path
 
 from portal import views
 from portal.api.views import WhoamiApi
-from portal.views import api_keys, auth, banks, integration, staff
+from portal.views import api_keys, auth, banks, integration, notifications, staff, templates
 
 app_name = "portal"
 
@@ -27,6 +27,38 @@ bank_urls = [
     ),
     path("api-keys/", api_keys.api_keys, name="api_keys"),
     path("api-keys/<int:key>/revoke/", api_keys.api_key_revoke, name="api_key_revoke"),
+    path("notifications/", notifications.notification_policies, name="notification_policies"),
+    path(
+        "notifications/<int:policy>/",
+        notifications.notification_policy_edit,
+        name="notification_policy_edit",
+    ),
+    path(
+        "notifications/consent/",
+        notifications.notification_settings_edit,
+        name="notification_settings_edit",
+    ),
+    path("templates/", templates.message_templates, name="message_templates"),
+    path("templates/new/", templates.message_template_new, name="message_template_new"),
+    path("templates/preview/", templates.message_template_preview, name="message_template_preview"),
+    path(
+        "templates/<int:template>/", templates.message_template_edit, name="message_template_edit"
+    ),
+    path(
+        "templates/<int:template>/delete/",
+        templates.message_template_delete,
+        name="message_template_delete",
+    ),
+    path(
+        "templates/<int:template>/utility/register/",
+        templates.utility_template_register,
+        name="utility_template_register",
+    ),
+    path(
+        "templates/<int:template>/utility/refresh/",
+        templates.utility_template_refresh,
+        name="utility_template_refresh",
+    ),
     path("staff/", staff.staff_list, name="staff_list"),
     path("staff/invite/", staff.staff_invite, name="staff_invite"),
     path("staff/<int:membership>/remove/", staff.membership_remove, name="membership_remove"),

@@ -21,6 +21,15 @@ from portal.services.integration import (
     integration_resume,
     integration_signing_secret_rotate,
 )
+from portal.services.notifications import (
+    message_template_create,
+    message_template_delete,
+    message_template_update,
+    message_templates_ensure_default_locale,
+    notification_defaults_create,
+    notification_policy_update,
+    notification_settings_update,
+)
 from portal.services.staff import (
     InvitationInvalidError,
     IssuedInvitation,
@@ -33,6 +42,12 @@ from portal.services.staff import (
     two_factor_device_start,
 )
 from portal.services.system import worker_heartbeat_record
+from portal.services.utility_templates import (
+    UtilityOutcome,
+    utility_template_refresh,
+    utility_template_register,
+    utility_template_status_record,
+)
 
 __all__ = [
     "ConnectionCheck",
@@ -41,6 +56,7 @@ __all__ = [
     "IssuedApiKey",
     "IssuedInvitation",
     "OnboardedBank",
+    "UtilityOutcome",
     "api_key_authenticate",
     "api_key_create",
     "api_key_revoke",
@@ -57,9 +73,19 @@ __all__ = [
     "invitation_accept",
     "invitation_create",
     "invitation_revoke",
+    "message_template_create",
+    "message_template_delete",
+    "message_template_update",
+    "message_templates_ensure_default_locale",
+    "notification_defaults_create",
+    "notification_policy_update",
+    "notification_settings_update",
     "staff_membership_grant",
     "staff_membership_revoke",
     "two_factor_device_confirm",
     "two_factor_device_start",
+    "utility_template_refresh",
+    "utility_template_register",
+    "utility_template_status_record",
     "worker_heartbeat_record",
 ]

@@ -7,6 +7,10 @@ from portal.models import ApiKey, Bank, MessengerIntegration
 from portal.services.api_keys import api_key_create
 from portal.services.audit import audit_record
 from portal.services.integration import integration_configure
+from portal.services.notifications import (
+    message_templates_ensure_default_locale,
+    notification_defaults_create,
+)
 
 
 @transaction.atomic
@@ -21,7 +25,8 @@ def bank_create(
     support_phone: str = "",
     require_2fa_for_all: bool = False,
 ) -> Bank:
-    """Create a bank; invalid fields raise ValidationError and nothing is written."""
+    """Create a bank with its notification defaults; invalid fields raise ValidationError
+    and nothing is written."""
     bank = Bank(
         name=name,
         slug=slug,
@@ -46,6 +51,7 @@ def bank_create(
             "require_2fa_for_all": require_2fa_for_all,
         },
     )
+    notification_defaults_create(actor=actor, bank=bank)
     return bank
 
 
@@ -61,7 +67,10 @@ def bank_update(
     support_phone: str = "",
     require_2fa_for_all: bool = False,
 ) -> Bank:
-    """Change a bank's settings. The slug never changes: Meta and the bank hold URLs with it."""
+    """Change a bank's settings. The slug never changes: Meta and the bank hold URLs with it.
+
+    A new default locale gets a template for every event type that lacks one in it.
+    """
     bank = Bank.objects.select_for_update().get(pk=bank.pk)
     values = {
         "name": name,
@@ -83,6 +92,8 @@ def bank_update(
     audit_record(
         actor=actor, action="bank.updated", bank=bank, target=bank, details={"changed": changed}
     )
+    if "default_locale" in changed:
+        message_templates_ensure_default_locale(actor=actor, bank=bank)
     return bank
 
 

@@ -136,7 +136,7 @@ def integration_check(
     reported and changes nothing.
     """
     try:
-        page = client.page_check(_credentials(integration))
+        page = client.page_check(page_credentials(integration))
     except MessengerError as exc:
         return _check_failed(actor=actor, integration=integration, error=exc)
     return _check_passed(
@@ -155,7 +155,7 @@ def integration_resume(
     if integration.status != Status.PAUSED:
         raise ValidationError("Only a paused integration can be resumed.")
     try:
-        page = client.page_check(_credentials(integration))
+        page = client.page_check(page_credentials(integration))
     except MessengerError as exc:
         return _check_failed(actor=actor, integration=integration, error=exc)
     return _check_passed(
@@ -201,7 +201,7 @@ def integration_pause(
     return integration
 
 
-def _credentials(integration: MessengerIntegration) -> PageCredentials:
+def page_credentials(integration: MessengerIntegration) -> PageCredentials:
     return PageCredentials(
         page_id=integration.page_id,
         access_token=integration.page_access_token,

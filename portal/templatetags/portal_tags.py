@@ -1,4 +1,7 @@
+from babel import Locale, UnknownLocaleError
 from django import template
+
+from portal.rendering import normalise_locale
 
 register = template.Library()
 
@@ -15,3 +18,19 @@ def audit_value(value) -> str:
     if isinstance(value, dict):
         return "; ".join(f"{key}: {audit_value(item)}" for key, item in value.items()) or "—"
     return str(value)
+
+
+@register.filter
+def locale_name(code: str) -> str:
+    """`fr` → “French (fr)”, as staff read a language; the bare code if Babel does not know it."""
+    try:
+        name = Locale.parse(normalise_locale(code)).get_display_name("en")
+    except (UnknownLocaleError, ValueError):
+        return code
+    return f"{name} ({code})" if name else code
+
+
+@register.filter
+def status_tone(status: str) -> str:
+    """The pill colour for a utility template's review status."""
+    return {"APPROVED": "ok", "PENDING": "warn", "REJECTED": "bad"}.get(status, "neutral")

@@ -5,7 +5,12 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from portal.audit import Actor
 from portal.models import Bank, StaffMembership
-from portal.services import api_key_create, integration_configure, invitation_create
+from portal.services import (
+    api_key_create,
+    integration_configure,
+    invitation_create,
+    notification_defaults_create,
+)
 
 PASSWORD = "correct horse battery staple"
 SEED = Actor.system("test seed")
@@ -24,11 +29,19 @@ class UserFactory(factory.django.DjangoModelFactory):
 class BankFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Bank
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"Harbour Bank {n}")
     slug = factory.Sequence(lambda n: f"harbour-{n}")
     timezone = "Europe/London"
     default_locale = "en"
+
+    @factory.post_generation
+    def notification_defaults(bank, create, extracted, **kwargs):
+        """`BankFactory(notification_defaults=True)`: policies, consent settings and
+        templates, as `bank_create` gives every bank (audited, so opt-in)."""
+        if create and extracted:
+            notification_defaults_create(actor=SEED, bank=bank)
 
 
 class StaffMembershipFactory(factory.django.DjangoModelFactory):

@@ -12,7 +12,7 @@ import pytest
 from django.urls import reverse
 
 from portal.access import ADMIN, AUDITOR, OPERATOR, Access
-from portal.models import AuditEvent, StaffMembership
+from portal.models import AuditEvent, MessageTemplate, NotificationPolicy, StaffMembership
 from portal.tests.factories import (
     BankFactory,
     StaffMembershipFactory,
@@ -54,13 +54,15 @@ def world():
     """Two banks, each with one staff member per role and one of every kind of object."""
     banks = {}
     for label in ("a", "b"):
-        bank = BankFactory(slug=f"bank-{label}")
+        bank = BankFactory(slug=f"bank-{label}", notification_defaults=True)
         integration_for(bank)
         members = {role: StaffMembershipFactory(bank=bank, role=role).user for role in ROLES}
         objects = {
             "key": api_key_for(bank).api_key.pk,
             "invitation": invitation_for(bank).invitation.pk,
             "membership": StaffMembership.objects.get(user=members[OPERATOR]).pk,
+            "policy": NotificationPolicy.objects.filter(bank=bank).first().pk,
+            "template": MessageTemplate.objects.filter(bank=bank).first().pk,
         }
         banks[label] = SimpleNamespace(bank=bank, members=members, objects=objects)
     return banks

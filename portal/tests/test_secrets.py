@@ -8,7 +8,14 @@ import pytest
 from django.forms.models import model_to_dict
 from django.urls import reverse
 
-from portal.models import AuditEvent, Bank, MessengerIntegration, StaffMembership
+from portal.models import (
+    AuditEvent,
+    Bank,
+    MessageTemplate,
+    MessengerIntegration,
+    NotificationPolicy,
+    StaffMembership,
+)
 from portal.tests.factories import StaffMembershipFactory, UserFactory
 from portal.tests.urlmap import STAFF_URLS
 
@@ -74,7 +81,12 @@ def test_each_secret_was_shown_when_it_was_created(onboarded):
 @pytest.mark.parametrize("url", READABLE, ids=str)
 def test_no_staff_page_shows_a_secret_again(onboarded, url):
     client, secrets = onboarded
-    address = url.reverse(bank="harbour")
+    bank = Bank.objects.get(slug="harbour")
+    address = url.reverse(
+        bank="harbour",
+        policy=NotificationPolicy.objects.filter(bank=bank).first().pk,
+        template=MessageTemplate.objects.filter(bank=bank).first().pk,
+    )
 
     page = client.get(address).content.decode()
 

@@ -78,7 +78,7 @@ def test_the_dashboard_shows_status_counts_and_recent_activity(sign_in):
     assert '<p class="tile-value" id="api-key-count">2</p>' in page
     assert "1 pending invitation" in page
     assert "config.changed" in page and "integration.paused" in page
-    assert 'id="notification-charts-empty"' in page
+    assert 'id="panel-notifications-deliveries"' in page and "No notifications yet" in page
 
 
 def test_the_dashboard_of_a_new_bank_says_the_page_is_not_connected(sign_in):

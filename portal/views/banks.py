@@ -7,6 +7,7 @@ from django.views.decorators.http import require_http_methods
 from portal import selectors, services
 from portal.access import ADMIN, AUDITOR, EVERYONE, bank_staff, platform_admin, staff_account
 from portal.audit import Actor
+from portal.dashboard import TILE, WIDE, panels_for
 from portal.forms import BankCreateForm, BankSettingsForm, apply_errors
 
 BANK_FIELDS = ("name", "default_locale", "support_email", "support_phone", "require_2fa_for_all")
@@ -54,10 +55,17 @@ def bank_create(request):
 
 @bank_staff(view=EVERYONE)
 def dashboard(request, bank):
+    panels = panels_for(
+        bank, role=request.staff.role, platform_admin=request.staff.is_platform_admin
+    )
     return render(
         request,
         "portal/banks/dashboard.html",
-        {"dashboard": selectors.bank_dashboard(bank=bank)},
+        {
+            "dashboard": selectors.bank_dashboard(bank=bank),
+            "tile_panels": [p for p in panels if p.size == TILE],
+            "wide_panels": [p for p in panels if p.size == WIDE],
+        },
     )
 
 

@@ -16,4 +16,71 @@
     var question = event.target.getAttribute("data-confirm");
     if (question && !window.confirm(question)) event.preventDefault();
   });
+
+  // Message template editor: insert placeholders, and preview the text as it is typed.
+  var editor = document.getElementById("template-form");
+  if (!editor) return;
+  var body = editor.querySelector("textarea[name=body]");
+  var output = document.getElementById("template-preview");
+  var errors = document.getElementById("template-preview-errors");
+  var length = document.getElementById("template-preview-length");
+  var timer = null;
+  var latest = 0;
+
+  function field(name) {
+    var input = editor.querySelector("[name=" + name + "]");
+    return input ? input.value : editor.getAttribute("data-" + name.replace("_", "-")) || "";
+  }
+
+  function refresh() {
+    var ticket = ++latest;
+    var data = new FormData();
+    data.append("body", body.value);
+    data.append("event_type", field("event_type"));
+    data.append("locale", field("locale"));
+    data.append("csrfmiddlewaretoken", editor.querySelector("[name=csrfmiddlewaretoken]").value);
+    fetch(editor.getAttribute("data-preview-url"), {
+      method: "POST", body: data, credentials: "same-origin",
+      headers: {"X-Requested-With": "fetch"}
+    }).then(function (response) { return response.json(); }).then(function (preview) {
+      if (ticket !== latest) return;  // an older answer arriving late
+      output.textContent = preview.text || "";
+      errors.textContent = "";
+      (preview.errors || []).forEach(function (message) {
+        var item = document.createElement("li");
+        item.textContent = message;
+        errors.appendChild(item);
+      });
+      length.textContent = String(preview.length || 0);
+      editor.setAttribute("data-preview-state", "ready");
+    }).catch(function () {
+      if (ticket === latest) errors.textContent = "The preview could not be updated.";
+    });
+  }
+
+  function showPlaceholdersOf(eventType) {
+    editor.querySelectorAll("[data-placeholders-for]").forEach(function (list) {
+      list.hidden = list.getAttribute("data-placeholders-for") !== eventType;
+    });
+  }
+
+  function schedule() {
+    showPlaceholdersOf(field("event_type"));
+    editor.setAttribute("data-preview-state", "pending");
+    clearTimeout(timer);
+    timer = setTimeout(refresh, 250);
+  }
+
+  editor.addEventListener("input", schedule);
+  editor.addEventListener("change", schedule);
+  editor.addEventListener("click", function (event) {
+    var chip = event.target.closest("[data-insert]");
+    if (!chip) return;
+    var text = chip.getAttribute("data-insert");
+    var start = body.selectionStart, end = body.selectionEnd;
+    body.value = body.value.slice(0, start) + text + body.value.slice(end);
+    body.focus();
+    body.selectionStart = body.selectionEnd = start + text.length;
+    schedule();
+  });
 })();

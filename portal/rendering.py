@@ -1,0 +1,289 @@
+"""Message templates to Messenger text: the one renderer the preview and delivery share.
+
+A template is plain text with `{placeholder}` fields (`{{` and `}}` for literal braces).
+Rendering formats money for the customer's locale (Babel), shows card and account
+numbers as their last 4 digits at most, strips control characters and keeps within
+Messenger's length limits. Nothing is HTML-escaped: Messenger shows plain text.
+
+Masking does not trust the caller. Every value from event data that is not money is
+scanned, and any run of 8 or more digits (even split by spaces, dashes or dots) becomes
+`•••• 1234`; `{last4}` is cut to its last 4 digits. Only the bank's own template text
+is left as written (it may hold a support phone number).
+"""
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from babel import Locale, UnknownLocaleError
+from babel.numbers import format_currency, format_decimal
+from django.core.exceptions import ValidationError
+
+from messenger.builders import BUTTON_TEXT_MAX, TEXT_MAX
+from portal.events import MONEY_PLACEHOLDERS, PLACEHOLDERS, SAMPLE_DATA, EventType
+
+TEXT_LIMIT = TEXT_MAX - 1  # Messenger: text must be under 2000 characters
+BUTTON_LIMIT = BUTTON_TEXT_MAX  # button template text: at most 640
+TEMPLATE_MAX_LENGTH = 2000
+MASK = "••••"
+ELLIPSIS = "…"
+
+_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_DIGIT_RUN = re.compile(r"\d(?:[ .\-\u00a0\u202f]?\d){7,}")
+_WHITESPACE = re.compile(r"\s+")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+# Embedding, override and isolate controls can make text read differently than it is.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+class TemplateError(ValueError):
+    """The template text cannot be rendered: bad braces or an unknown placeholder."""
+
+    def __init__(self, messages: Sequence[str]) -> None:
+        self.messages = list(messages)
+        super().__init__(" ".join(self.messages))
+
+
+@dataclass(frozen=True)
+class PlatformTemplate:
+    """A template in Meta's form: `{{1}}`… in `body`, and which placeholder each number is."""
+
+    body: str
+    param_names: tuple[str, ...]
+
+
+# Parsing and validation
+
+
+def _parse(text: str) -> list[tuple[str, str]]:
+    """The template as ("text", literal) and ("field", name) parts; TemplateError if bad."""
+    parts: list[tuple[str, str]] = []
+    errors: list[str] = []
+    position = 0
+    for match in _TOKEN.finditer(text):
+        if match.start() > position:
+            parts.append(("text", text[position : match.start()]))
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            parts.append(("text", token[0]))
+        elif token in ("{", "}"):
+            errors.append(
+                f"A lone “{token}” at character {match.start() + 1}: write placeholders as "
+                "{name}, and “{{” or “}}” for a literal brace."
+            )
+        else:
+            name = match.group(1).strip()
+            if not _NAME.match(name):
+                errors.append(f"“{token}” is not a placeholder name.")
+            else:
+                parts.append(("field", name))
+        position = match.end()
+    if position < len(text):
+        parts.append(("text", text[position:]))
+    if errors:
+        raise TemplateError(errors)
+    return parts
+
+
+def placeholders_in(text: str) -> list[str]:
+    """The placeholders `text` uses, in order of first use, each once."""
+    seen: dict[str, None] = {}
+    for kind, value in _parse(text):
+        if kind == "field":
+            seen.setdefault(value, None)
+    return list(seen)
+
+
+def template_errors(text: str, event_type: str, *, limit: int = TEXT_LIMIT) -> list[str]:
+    """Everything wrong with `text` as a template for `event_type`, for a form to show."""
+    if event_type not in PLACEHOLDERS:
+        return [f"Unknown event type “{event_type}”."]
+    if not text.strip():
+        return ["Write the message text."]
+    if len(text) > TEMPLATE_MAX_LENGTH:
+        return [f"The template is {len(text)} characters; at most {TEMPLATE_MAX_LENGTH}."]
+    try:
+        used = placeholders_in(text)
+    except TemplateError as exc:
+        return exc.messages
+    allowed = PLACEHOLDERS[event_type]
+    unknown = [name for name in used if name not in allowed]
+    if unknown:
+        names = ", ".join(f"{{{name}}}" for name in unknown)
+        label = EventType(event_type).label.lower()
+        return [
+            f"Unknown placeholder{'s' if len(unknown) > 1 else ''} {names}. "
+            f"For {label} you can use: {', '.join(f'{{{n}}}' for n in allowed)}."
+        ]
+    length = len(_render_parts(_parse(text), SAMPLE_DATA[event_type], locale="en"))
+    if length > limit:
+        return [
+            f"With the sample data this message is {length} characters; Messenger allows "
+            f"{limit}. Shorten it."
+        ]
+    return []
+
+
+def validate_template(text: str, event_type: str, *, field: str = "body") -> None:
+    """Raise ValidationError keyed by `field` when `text` is not a usable template."""
+    errors = template_errors(text, event_type)
+    if errors:
+        raise ValidationError({field: errors})
+
+
+# Rendering
+
+
+def render(
+    template_text: str,
+    event_type: str,
+    data: Mapping[str, object],
+    *,
+    locale: str,
+    button: bool = False,
+) -> str:
+    """The message a customer sees for this event: formatted, masked and within limits.
+
+    `data` is the event's data plus what the delivery engine knows about the customer
+    and account (`customer_first_name`, `last4`, `currency`). A placeholder missing
+    from it renders as nothing. `button=True` keeps to the 640-character limit of a
+    button template's text. Raises TemplateError for a template that does not parse or
+    uses a placeholder `event_type` does not offer.
+    """
+    parts = _parse(template_text)
+    allowed = PLACEHOLDERS.get(event_type)
+    if allowed is None:
+        raise TemplateError([f"Unknown event type “{event_type}”."])
+    unknown = sorted({value for kind, value in parts if kind == "field"} - set(allowed))
+    if unknown:
+        raise TemplateError([f"Unknown placeholder {{{name}}}." for name in unknown])
+    text = _render_parts(parts, data, locale=locale)
+    return truncate(text, BUTTON_LIMIT if button else TEXT_LIMIT)
+
+
+def _render_parts(parts: Iterable[tuple[str, str]], data: Mapping[str, object], *, locale) -> str:
+    pieces = [
+        value if kind == "text" else placeholder_value(value, data, locale=locale)
+        for kind, value in parts
+    ]
+    return clean_text("".join(pieces)).strip()
+
+
+def placeholder_value(name: str, data: Mapping[str, object], *, locale: str) -> str:
+    """One placeholder's text: money formatted for `locale`, anything else cleaned and masked."""
+    raw = data.get(name)
+    if name in MONEY_PLACEHOLDERS:
+        return format_money(raw, data.get("currency"), locale=locale)
+    if raw is None or isinstance(raw, (dict, list, tuple, set)):
+        return ""
+    text = _WHITESPACE.sub(" ", clean_text(str(raw))).strip()
+    if name == "last4":
+        return "".join(ch for ch in text if ch.isdigit())[-4:]
+    if name == "currency":
+        return text.upper() if _CURRENCY.match(text.upper()) else ""
+    return mask_numbers(text)
+
+
+def utility_params(
+    param_names: Sequence[str], event_type: str, data: Mapping[str, object], *, locale: str
+) -> list[str]:
+    """The body parameters of a utility template message, in the registered order."""
+    allowed = PLACEHOLDERS.get(event_type, ())
+    unknown = [name for name in param_names if name not in allowed]
+    if unknown:
+        raise TemplateError([f"Unknown placeholder {{{name}}}." for name in unknown])
+    # Meta refuses empty parameters; a dash keeps the sentence readable.
+    return [placeholder_value(name, data, locale=locale) or "-" for name in param_names]
+
+
+def to_platform(template_text: str) -> PlatformTemplate:
+    """Convert `{name}` fields to Meta's `{{1}}`, `{{2}}`… (a repeated name keeps its number)."""
+    numbers: dict[str, int] = {}
+    body = []
+    for kind, value in _parse(template_text):
+        if kind == "text":
+            body.append(value)
+        else:
+            number = numbers.setdefault(value, len(numbers) + 1)
+            body.append(f"{{{{{number}}}}}")
+    return PlatformTemplate(body="".join(body).strip(), param_names=tuple(numbers))
+
+
+# Formatting and cleaning
+
+
+def format_money(value: object, currency: object, *, locale: str) -> str:
+    """`value` as money in `currency` for `locale` ("€1,204.50", "1 204,50 €"); "" if unusable."""
+    amount = to_decimal(value)
+    if amount is None:
+        return ""
+    babel_locale = babel_locale_for(locale)
+    code = str(currency or "").strip().upper()
+    if _CURRENCY.match(code):
+        return format_currency(amount, code, locale=babel_locale)
+    return format_decimal(amount, format="#,##0.00", locale=babel_locale)
+
+
+def to_decimal(value: object) -> Decimal | None:
+    """A finite Decimal from an event field (str, int, float or Decimal), else None."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
+        return None
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() else None
+
+
+def normalise_locale(locale: str) -> str:
+    """`pt-br` → `pt_BR`, `EN` → `en`: the one spelling stored and looked up."""
+    language, _, region = (locale or "").strip().replace("-", "_").partition("_")
+    language = language.lower()
+    if not region:
+        return language
+    region = region.upper() if len(region) <= 3 else region.title()
+    return f"{language}_{region}"
+
+
+def babel_locale_for(locale: str) -> Locale:
+    """The Babel locale for `locale`, falling back to its language, then to English."""
+    normalised = normalise_locale(locale)
+    for candidate in (normalised, normalised.split("_", 1)[0]):
+        if not candidate:
+            continue
+        try:
+            return Locale.parse(candidate)
+        except (UnknownLocaleError, ValueError):
+            continue
+    return Locale.parse("en")
+
+
+def mask_numbers(text: str) -> str:
+    """Show any run of 8 or more digits (spaces, dashes, dots allowed) as `•••• 1234`."""
+
+    def masked(match: re.Match) -> str:
+        digits = [ch for ch in match.group(0) if ch.isdigit()]
+        return f"{MASK} {''.join(digits[-4:])}"
+
+    return _DIGIT_RUN.sub(masked, text)
+
+
+def clean_text(text: str) -> str:
+    """Drop control characters (keeping line breaks) and bidirectional overrides."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n")
+    text = text.replace("\u2029", "\n").replace("\t", " ")
+    return "".join(
+        ch
+        for ch in text
+        if ch == "\n" or (unicodedata.category(ch) != "Cc" and ch not in _BIDI_CONTROLS)
+    )
+
+
+def truncate(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, ending with an ellipsis when cut."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rstrip() + ELLIPSIS

@@ -1,0 +1,215 @@
+"""Notification policies, consent settings and message templates: every write, audited."""
+
+from datetime import time
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from portal.audit import Actor
+from portal.events import EventType
+from portal.models import Bank, MessageTemplate, NotificationPolicy, NotificationSettings
+from portal.rendering import normalise_locale, validate_template
+from portal.services.audit import audit_record
+from portal.template_defaults import default_template_text
+
+POLICY_FIELDS = (
+    "enabled",
+    "min_amount",
+    "low_balance_below",
+    "quiet_hours_start",
+    "quiet_hours_end",
+)
+
+
+@transaction.atomic
+def notification_defaults_create(*, actor: Actor, bank: Bank) -> None:
+    """Give a bank what every bank starts with, keeping whatever it already has.
+
+    Consent settings (90 days, no essential scopes), a policy per event type (on, no
+    thresholds, no quiet hours) and a template per event type in the default locale.
+    """
+    created: list[str] = []
+    _, new = NotificationSettings.objects.get_or_create(bank=bank)
+    if new:
+        created.append("settings")
+    for event_type in EventType.values:
+        _, new = NotificationPolicy.objects.get_or_create(bank=bank, event_type=event_type)
+        if new:
+            created.append(f"policy:{event_type}")
+    created += [
+        f"template:{t.event_type}:{t.locale}" for t in _default_locale_templates_create(bank)
+    ]
+    if created:
+        audit_record(
+            actor=actor,
+            action="notifications.defaults_created",
+            bank=bank,
+            target=bank,
+            details={"created": created},
+        )
+
+
+@transaction.atomic
+def message_templates_ensure_default_locale(*, actor: Actor, bank: Bank) -> list[MessageTemplate]:
+    """Add a template in the bank's (new) default locale for each event type lacking one."""
+    added = _default_locale_templates_create(bank)
+    for template in added:
+        _audit_template(actor, "message_template.created", template, body=template.body)
+    return added
+
+
+def _default_locale_templates_create(bank: Bank) -> list[MessageTemplate]:
+    locale = normalise_locale(bank.default_locale)
+    existing = set(
+        MessageTemplate.objects.for_bank(bank)
+        .filter(locale=locale)
+        .values_list("event_type", flat=True)
+    )
+    return [
+        MessageTemplate.objects.create(
+            bank=bank,
+            event_type=event_type,
+            locale=locale,
+            body=default_template_text(event_type, locale),
+        )
+        for event_type in EventType.values
+        if event_type not in existing
+    ]
+
+
+@transaction.atomic
+def notification_policy_update(
+    *,
+    actor: Actor,
+    policy: NotificationPolicy,
+    enabled: bool,
+    min_amount: Decimal | None = None,
+    low_balance_below: Decimal | None = None,
+    quiet_hours_start: time | None = None,
+    quiet_hours_end: time | None = None,
+) -> NotificationPolicy:
+    """Change one event type's policy. Invalid combinations raise ValidationError by field.
+
+    The rules that make a combination invalid (a threshold on the wrong event type,
+    half a quiet-hours window, quiet hours on fraud alerts) live on the model and in
+    the database, so no caller can get around them.
+    """
+    policy = NotificationPolicy.objects.select_for_update().select_related("bank").get(pk=policy.pk)
+    values = {
+        "enabled": enabled,
+        "min_amount": min_amount,
+        "low_balance_below": low_balance_below,
+        "quiet_hours_start": quiet_hours_start,
+        "quiet_hours_end": quiet_hours_end,
+    }
+    changed = {}
+    for field, value in values.items():
+        old = getattr(policy, field)
+        if old != value:
+            changed[field] = [old, value]
+            setattr(policy, field, value)
+    if not changed:
+        return policy
+    policy.full_clean()
+    policy.save()
+    audit_record(
+        actor=actor,
+        action="notification_policy.updated",
+        bank=policy.bank,
+        target=policy,
+        details={"event_type": policy.event_type, "changed": changed},
+    )
+    return policy
+
+
+@transaction.atomic
+def notification_settings_update(
+    *, actor: Actor, bank: Bank, essential_scopes: list[str], consent_duration_days: int
+) -> NotificationSettings:
+    """Set which scopes the consent screen pre-selects and how many days consent lasts."""
+    NotificationSettings.objects.get_or_create(bank=bank)
+    settings_row = NotificationSettings.objects.select_for_update().get(bank=bank)
+    before = {
+        "essential_scopes": list(settings_row.essential_scopes),
+        "consent_duration_days": settings_row.consent_duration_days,
+    }
+    settings_row.essential_scopes = list(essential_scopes)
+    settings_row.consent_duration_days = consent_duration_days
+    settings_row.full_clean()  # also puts the scopes in their canonical order
+    after = {
+        "essential_scopes": settings_row.essential_scopes,
+        "consent_duration_days": settings_row.consent_duration_days,
+    }
+    changed = {key: [before[key], after[key]] for key in after if before[key] != after[key]}
+    if not changed:
+        return settings_row
+    settings_row.save()
+    audit_record(
+        actor=actor,
+        action="notification_settings.updated",
+        bank=bank,
+        target=settings_row,
+        details={"changed": changed},
+    )
+    return settings_row
+
+
+@transaction.atomic
+def message_template_create(
+    *, actor: Actor, bank: Bank, event_type: str, locale: str, body: str
+) -> MessageTemplate:
+    """Add a template for another language; its placeholders must suit the event type."""
+    if event_type not in EventType.values:
+        raise ValidationError({"event_type": "Choose an event type."})
+    locale = normalise_locale(locale)
+    validate_template(body, event_type)
+    template = MessageTemplate(bank=bank, event_type=event_type, locale=locale, body=body)
+    template.full_clean()
+    template.save()
+    _audit_template(actor, "message_template.created", template, body=body)
+    return template
+
+
+@transaction.atomic
+def message_template_update(
+    *, actor: Actor, template: MessageTemplate, body: str
+) -> MessageTemplate:
+    """Change a template's text. Unknown placeholders are refused with the ones allowed."""
+    template = (
+        MessageTemplate.objects.select_for_update().select_related("bank").get(pk=template.pk)
+    )
+    validate_template(body, template.event_type)
+    if body == template.body:
+        return template
+    old = template.body
+    template.body = body
+    template.full_clean()
+    template.save()
+    _audit_template(actor, "message_template.updated", template, body=body, body_before=old)
+    return template
+
+
+@transaction.atomic
+def message_template_delete(*, actor: Actor, template: MessageTemplate) -> None:
+    """Remove a template for an extra language. The default locale's template stays."""
+    template = (
+        MessageTemplate.objects.select_for_update().select_related("bank").get(pk=template.pk)
+    )
+    if template.locale == normalise_locale(template.bank.default_locale):
+        raise ValidationError(
+            "This is the bank's default language: every event type needs a template in it."
+        )
+    _audit_template(actor, "message_template.deleted", template, body_before=template.body)
+    template.delete()
+
+
+def _audit_template(
+    actor: Actor, action: str, template: MessageTemplate, *, body=None, body_before=None
+) -> None:
+    details = {"event_type": template.event_type, "locale": template.locale}
+    if body_before is not None:
+        details["body_before"] = body_before
+    if body is not None:
+        details["body"] = body
+    audit_record(actor=actor, action=action, bank=template.bank, target=template, details=details)

@@ -1,0 +1,154 @@
+import pytest
+from django.urls import reverse
+
+from portal import services
+from portal.events import EventType
+from portal.models import AuditEvent, MessageTemplate, StaffMembership
+from portal.rendering import TEXT_LIMIT
+from portal.tests.factories import SEED, StaffMembershipFactory
+
+pytestmark = pytest.mark.django_db
+
+Role = StaffMembership.Role
+TXN = EventType.TRANSACTION_POSTED
+
+
+@pytest.fixture
+def bank():
+    return services.bank_create(actor=SEED, name="Harbour Bank", slug="harbour")
+
+
+@pytest.fixture
+def member_client(bank, sign_in):
+    def _client(role):
+        return sign_in(StaffMembershipFactory(bank=bank, role=role).user)
+
+    return _client
+
+
+def template_of(bank, event_type=TXN, locale="en"):
+    return MessageTemplate.objects.get(bank=bank, event_type=event_type, locale=locale)
+
+
+def edit_url(template):
+    return reverse(
+        "portal:message_template_edit",
+        kwargs={"bank": template.bank.slug, "template": template.pk},
+    )
+
+
+PREVIEW = reverse("portal:message_template_preview", kwargs={"bank": "harbour"})
+
+
+def test_the_editor_shows_the_preview_rendered_from_sample_data(bank, member_client):
+    page = member_client(Role.OPERATOR).get(edit_url(template_of(bank))).content.decode()
+
+    assert (
+        'id="template-preview" aria-live="polite">Hi Ana, your card •••• 4821 was used for' in page
+    )
+    assert "€42.50 at Café Lumière" in page
+    assert 'data-insert="{merchant}"' in page
+
+
+def test_the_preview_endpoint_renders_what_is_typed_with_masking(bank, member_client):
+    response = member_client(Role.OPERATOR).post(
+        PREVIEW,
+        {"event_type": TXN, "locale": "fr", "body": "{amount} : {description}"},
+    )
+
+    assert response.status_code == 200
+    text = "42,50\xa0€ : Contactless payment, card •••• 4821"
+    assert response.json() == {"text": text, "errors": [], "length": len(text), "limit": TEXT_LIMIT}
+
+
+def test_the_preview_endpoint_explains_an_unknown_placeholder(bank, member_client):
+    response = member_client(Role.ADMIN).post(
+        PREVIEW, {"event_type": "balance.updated", "locale": "en", "body": "{amount}"}
+    )
+
+    body = response.json()
+    assert body["text"] == ""
+    assert body["errors"][0].startswith("Unknown placeholder {amount}.")
+
+
+def test_the_preview_endpoint_refuses_an_unknown_event_type(bank, member_client):
+    response = member_client(Role.ADMIN).post(PREVIEW, {"event_type": "x", "body": "hi"})
+
+    assert response.status_code == 400
+
+
+def test_saving_a_template_with_an_unknown_placeholder_shows_a_form_error(bank, member_client):
+    template = template_of(bank)
+
+    response = member_client(Role.OPERATOR).post(edit_url(template), {"body": "Hi {nickname}"})
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Unknown placeholder {nickname}. For card and account transactions you can use" in page
+    assert template_of(bank).body == template.body
+
+
+def test_an_operator_saves_a_template_and_it_is_audited(bank, member_client):
+    response = member_client(Role.OPERATOR).post(
+        edit_url(template_of(bank)), {"body": "Paid {amount} at {merchant}."}, follow=True
+    )
+
+    assert "The template is saved." in response.content.decode()
+    assert template_of(bank).body == "Paid {amount} at {merchant}."
+    assert AuditEvent.objects.filter(action="message_template.updated").count() == 1
+
+
+def test_adding_a_language_starts_from_that_languages_default_text(bank, member_client):
+    client = member_client(Role.OPERATOR)
+    new = reverse("portal:message_template_new", kwargs={"bank": "harbour"})
+
+    page = client.get(new, {"event_type": TXN, "locale": "de"}).content.decode()
+    assert "Hallo {customer_first_name}" in page
+
+    response = client.post(
+        new, {"event_type": TXN, "locale": "de", "body": "{amount} bei {merchant}"}, follow=True
+    )
+    assert response.redirect_chain[-1][0] == edit_url(template_of(bank, locale="de"))
+
+
+def test_a_language_is_deleted_but_not_the_default_one(bank, member_client):
+    client = member_client(Role.OPERATOR)
+    extra = services.message_template_create(
+        actor=SEED, bank=bank, event_type=TXN, locale="fr", body="{amount}"
+    )
+
+    client.post(
+        reverse("portal:message_template_delete", kwargs={"bank": "harbour", "template": extra.pk})
+    )
+    page = client.post(
+        reverse(
+            "portal:message_template_delete",
+            kwargs={"bank": "harbour", "template": template_of(bank).pk},
+        ),
+        follow=True,
+    ).content.decode()
+
+    assert not MessageTemplate.objects.filter(pk=extra.pk).exists()
+    assert "every event type needs a template in it" in page
+    assert template_of(bank)
+
+
+def test_an_auditor_sees_the_text_and_preview_but_no_editor(bank, member_client):
+    page = member_client(Role.AUDITOR).get(edit_url(template_of(bank))).content.decode()
+
+    assert 'id="template-body"' in page and 'id="template-preview"' in page
+    assert "<textarea" not in page and "Register with Meta" not in page
+    assert "Delete template" not in page
+
+
+def test_the_template_list_shows_every_event_type_with_its_default_language(bank, member_client):
+    page = (
+        member_client(Role.AUDITOR)
+        .get(reverse("portal:message_templates", kwargs={"bank": "harbour"}))
+        .content.decode()
+    )
+
+    for label in EventType.labels:
+        assert label in page
+    assert "English (en)" in page and "not registered" in page
+    assert "Add a language" not in page

@@ -1,0 +1,92 @@
+"""Notification policies and consent settings: operators and admins edit, everyone reads."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+
+from portal import selectors, services
+from portal.access import ADMIN, EVERYONE, OPERATOR, bank_staff
+from portal.audit import Actor
+from portal.events import EVENT_SCOPES, DataScope
+from portal.forms import NotificationPolicyForm, NotificationSettingsForm, apply_errors
+from portal.services.notifications import POLICY_FIELDS
+
+EDITORS = (ADMIN, OPERATOR)
+
+
+@bank_staff(view=EVERYONE)
+def notification_policies(request, bank):
+    settings_row = selectors.notification_settings_for(bank)
+    return render(
+        request,
+        "portal/notifications/policies.html",
+        {
+            "bank": bank,
+            "rows": [
+                (policy, DataScope(EVENT_SCOPES[policy.event_type]).label)
+                for policy in selectors.notification_policy_list(bank=bank)
+            ],
+            "settings": settings_row,
+            "essential_labels": [DataScope(s).label for s in settings_row.essential_scopes],
+        },
+    )
+
+
+@bank_staff(view=EDITORS, change=EDITORS)
+def notification_policy_edit(request, bank, policy: int):
+    target = selectors.notification_policy_get(bank=bank, pk=policy)
+    initial = {name: getattr(target, name) for name in POLICY_FIELDS}
+    form = NotificationPolicyForm(
+        request.POST if request.method == "POST" else None,
+        initial=initial,
+        event_type=target.event_type,
+        timezone_name=bank.timezone,
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.notification_policy_update(
+                actor=Actor.staff(request.user),
+                policy=target,
+                enabled=data["enabled"],
+                min_amount=data.get("min_amount"),
+                low_balance_below=data.get("low_balance_below"),
+                quiet_hours_start=data.get("quiet_hours_start"),
+                quiet_hours_end=data.get("quiet_hours_end"),
+            )
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, f"The policy for {target.get_event_type_display()} is saved.")
+            return redirect("portal:notification_policies", bank=bank.slug)
+    return render(
+        request,
+        "portal/notifications/policy_edit.html",
+        {"bank": bank, "policy": target, "form": form},
+    )
+
+
+@bank_staff(view=EDITORS, change=EDITORS)
+def notification_settings_edit(request, bank):
+    current = selectors.notification_settings_for(bank)
+    form = NotificationSettingsForm(
+        request.POST if request.method == "POST" else None,
+        initial={
+            "essential_scopes": current.essential_scopes,
+            "consent_duration_days": current.consent_duration_days,
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.notification_settings_update(
+                actor=Actor.staff(request.user),
+                bank=bank,
+                essential_scopes=form.cleaned_data["essential_scopes"],
+                consent_duration_days=form.cleaned_data["consent_duration_days"],
+            )
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, "The consent settings are saved.")
+            return redirect("portal:notification_policies", bank=bank.slug)
+    return render(request, "portal/notifications/settings_edit.html", {"bank": bank, "form": form})

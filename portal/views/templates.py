@@ -1,0 +1,213 @@
+"""Message templates, their live preview, and their registration as utility templates."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+
+import messenger
+from portal import rendering, selectors, services
+from portal.access import ADMIN, EVERYONE, OPERATOR, bank_staff
+from portal.audit import Actor
+from portal.events import PLACEHOLDER_HELP, PLACEHOLDERS, SAMPLE_DATA, EventType
+from portal.forms import MessageTemplateCreateForm, MessageTemplateForm, apply_errors
+from portal.rendering import TEXT_LIMIT, normalise_locale, template_errors
+from portal.template_defaults import default_template_text
+
+EDITORS = (ADMIN, OPERATOR)
+
+
+def graph_client() -> messenger.GraphClient:
+    """The Graph API client for template registration (tests swap in a mock transport)."""
+    return messenger.get_client()
+
+
+def preview_of(body: str, event_type: str, locale: str) -> dict:
+    """The sample message exactly as a customer would get it, or what stops it rendering."""
+    errors = template_errors(body, event_type)
+    text = (
+        "" if errors else rendering.render(body, event_type, SAMPLE_DATA[event_type], locale=locale)
+    )
+    return {"text": text, "errors": errors, "length": len(text), "limit": TEXT_LIMIT}
+
+
+@bank_staff(view=EVERYONE)
+def message_templates(request, bank):
+    templates = selectors.message_template_list(bank=bank)
+    rows = [
+        {
+            "event_type": event_type,
+            "label": label,
+            "templates": [
+                (t, selectors.utility_template_latest(template=t))
+                for t in templates
+                if t.event_type == event_type
+            ],
+        }
+        for event_type, label in EventType.choices
+    ]
+    return render(
+        request,
+        "portal/templates/list.html",
+        {"bank": bank, "rows": rows, "default_locale": normalise_locale(bank.default_locale)},
+    )
+
+
+@bank_staff(view=EDITORS, change=EDITORS)
+def message_template_new(request, bank):
+    event_type = request.GET.get("event_type", EventType.TRANSACTION_POSTED)
+    if event_type not in EventType.values:
+        event_type = EventType.TRANSACTION_POSTED
+    locale = normalise_locale(request.GET.get("locale", "")) or "en"
+    form = MessageTemplateCreateForm(
+        request.POST if request.method == "POST" else None,
+        initial={
+            "event_type": event_type,
+            "locale": locale,
+            "body": default_template_text(event_type, locale),
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            template = services.message_template_create(
+                actor=Actor.staff(request.user),
+                bank=bank,
+                event_type=data["event_type"],
+                locale=data["locale"],
+                body=data["body"],
+            )
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, "The template is saved.")
+            return redirect("portal:message_template_edit", bank=bank.slug, template=template.pk)
+    body = form["body"].value() or ""
+    chosen_event = form["event_type"].value() or event_type
+    if chosen_event not in EventType.values:
+        chosen_event = EventType.TRANSACTION_POSTED
+    return render(
+        request,
+        "portal/templates/edit.html",
+        {
+            "bank": bank,
+            "form": form,
+            "template": None,
+            "event_type": chosen_event,
+            "placeholder_sets": _placeholder_sets(chosen_event),
+            "preview": preview_of(body, chosen_event, form["locale"].value() or locale),
+        },
+    )
+
+
+@bank_staff(view=EVERYONE, change=EDITORS)
+def message_template_edit(request, bank, template: int):
+    target = selectors.message_template_get(bank=bank, pk=template)
+    form = MessageTemplateForm(
+        request.POST if request.method == "POST" else None, initial={"body": target.body}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.message_template_update(
+                actor=Actor.staff(request.user), template=target, body=form.cleaned_data["body"]
+            )
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, "The template is saved.")
+            return redirect("portal:message_template_edit", bank=bank.slug, template=target.pk)
+    body = form["body"].value() or ""
+    return render(
+        request,
+        "portal/templates/edit.html",
+        {
+            "bank": bank,
+            "form": form,
+            "template": target,
+            "event_type": target.event_type,
+            "is_default_locale": target.locale == normalise_locale(bank.default_locale),
+            "placeholder_sets": _placeholder_sets(target.event_type, every_type=False),
+            "preview": preview_of(body, target.event_type, target.locale),
+            "utility": selectors.utility_template_latest(template=target),
+            "approved": selectors.utility_template_for(template=target),
+        },
+    )
+
+
+@bank_staff(change=EDITORS)
+def message_template_delete(request, bank, template: int):
+    target = selectors.message_template_get(bank=bank, pk=template)
+    try:
+        services.message_template_delete(actor=Actor.staff(request.user), template=target)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("portal:message_template_edit", bank=bank.slug, template=target.pk)
+    messages.success(request, f"The {target.locale} template is deleted.")
+    return redirect("portal:message_templates", bank=bank.slug)
+
+
+@bank_staff(change=EDITORS)
+def message_template_preview(request, bank):
+    """The live preview: the editor posts the text as it is typed and shows the answer."""
+    event_type = request.POST.get("event_type", "")
+    if event_type not in EventType.values:
+        return JsonResponse({"errors": ["Choose an event type."]}, status=400)
+    locale = normalise_locale(request.POST.get("locale", "")) or bank.default_locale
+    return JsonResponse(preview_of(request.POST.get("body", ""), event_type, locale))
+
+
+@bank_staff(change=EDITORS)
+def utility_template_register(request, bank, template: int):
+    target = selectors.message_template_get(bank=bank, pk=template)
+    try:
+        outcome = services.utility_template_register(
+            actor=Actor.staff(request.user), template=target, client=graph_client()
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        if outcome.ok:
+            utility = outcome.utility_template
+            messages.success(
+                request,
+                f"Submitted to Meta as “{utility.name}”: {utility.get_status_display().lower()}.",
+            )
+        else:
+            messages.error(request, f"Meta did not accept the template: {outcome.error}")
+    return redirect("portal:message_template_edit", bank=bank.slug, template=target.pk)
+
+
+@bank_staff(change=EDITORS)
+def utility_template_refresh(request, bank, template: int):
+    target = selectors.message_template_get(bank=bank, pk=template)
+    utility = selectors.utility_template_latest(template=target)
+    if utility is None:
+        messages.error(request, "This template is not registered with Meta yet.")
+        return redirect("portal:message_template_edit", bank=bank.slug, template=target.pk)
+    try:
+        outcome = services.utility_template_refresh(
+            actor=Actor.staff(request.user), utility_template=utility, client=graph_client()
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        if outcome.ok:
+            messages.success(
+                request, f"Meta's review status: {outcome.utility_template.get_status_display()}."
+            )
+        else:
+            messages.error(request, f"Could not get the status from Meta: {outcome.error}")
+    return redirect("portal:message_template_edit", bank=bank.slug, template=target.pk)
+
+
+def _placeholder_sets(current: str, *, every_type: bool = True) -> list[dict]:
+    """The placeholders of `current`'s event type, and (hidden) of the others when the
+    event type can still be chosen: the editor shows the set of the chosen type."""
+    return [
+        {
+            "event_type": event_type,
+            "shown": event_type == current,
+            "names": [(name, PLACEHOLDER_HELP[name]) for name in PLACEHOLDERS[event_type]],
+        }
+        for event_type in (EventType.values if every_type else [current])
+    ]
