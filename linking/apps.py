@@ -6,3 +6,7 @@ class LinkingConfig(AppConfig):
 
     def ready(self) -> None:
         from linking import receivers  # noqa: F401  (connects the signal receivers)
+        from linking.selectors import linked_customers_panel
+        from portal.dashboard import register_panel
+
+        register_panel("linking.linked_customers", linked_customers_panel)

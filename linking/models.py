@@ -6,6 +6,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from bankside.encryption import EncryptedTextField
+from portal.events import DataScope
 from portal.models import Bank
 from portal.tenancy import BankScopedQuerySet
 
@@ -90,11 +91,8 @@ class Consent(models.Model):
         REVOKED = "revoked", "Revoked"
         EXPIRED = "expired", "Expired"
 
-    class Scope(models.TextChoices):
-        BALANCES = "balances", "Balances"
-        TRANSACTIONS = "transactions", "Card and account transactions"
-        FRAUD_ALERTS = "fraud_alerts", "Fraud alerts"
-        RECEIPTS_SHIPPING = "receipts_shipping", "Receipts and shipping updates"
+    # What a customer can agree to share: one list, kept with the bank's policies.
+    Scope = DataScope
 
     FINAL = {Status.REJECTED, Status.REVOKED, Status.EXPIRED}
 

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from linking.models import Consent, Customer
+from portal.dashboard import PanelContent
 from portal.models import AuditEvent
 
 PLATFORM_NAME = "Messenger, operated by Meta Platforms"
@@ -118,3 +119,19 @@ def contact_last_inbound_at(*, page_id: str, psid: str):
         .values_list("last_inbound_at", flat=True)
         .first()
     )
+
+
+def linked_customers_panel(bank) -> PanelContent | None:
+    """The staff dashboard's tile: how many customers are linked on Messenger right now."""
+
+    linked = (
+        Consent.objects.for_bank(bank)
+        .filter(status=Consent.Status.AUTHORISED)
+        .exclude(psid="")
+        .values("customer")
+        .distinct()
+        .count()
+    )
+    if not linked:
+        return None  # the slot's own empty state says so, with what to do next
+    return PanelContent(value=linked, caption="customers linked on Messenger")

@@ -18,6 +18,7 @@ from linking import oidc, selectors, services, throttle
 from linking.models import Consent, Customer, IdentityProvider
 from linking.redirects import UnsafeRedirect, check_redirect_uri, with_params
 from portal.models import Bank, MessengerIntegration
+from portal.selectors import notification_settings_for
 
 FLOW_KEY = "link_flow"
 CUSTOMER_KEY = "customer"
@@ -257,7 +258,9 @@ def consent(request, bank):
     if _flow_expired(flow):
         return _restart(request, bank)
     accounts = list(customer.accounts.filter(active=True))
-    duration = settings.CONSENT_DEFAULT_DAYS
+    consent_settings = notification_settings_for(bank)
+    duration = consent_settings.consent_duration_days
+    essential = set(consent_settings.essential_scopes or [])
     context = {
         "bank": bank,
         "customer": customer,
@@ -267,7 +270,8 @@ def consent(request, bank):
         "expires_on": timezone.now() + timedelta(days=duration),
         "purpose": PURPOSE,
         "chosen_accounts": set(),
-        "chosen_scopes": set(),
+        "chosen_scopes": essential,
+        "essential_scopes": essential,
     }
     if request.method == "GET":
         return render(request, "linking/consent.html", context)

@@ -216,8 +216,6 @@ LINK_REDIRECT_ALLOWED_HOSTS = env.list(
     ],
 )
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
-# How long a customer's consent lasts unless they re-confirm it.
-CONSENT_DEFAULT_DAYS = env.int("CONSENT_DEFAULT_DAYS", default=90)
 
 REST_FRAMEWORK = {
     # API keys, plus the Standard Webhooks signature a bank may require.

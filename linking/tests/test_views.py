@@ -148,3 +148,36 @@ def test_reminders_go_once_to_linked_consents_ending_within_a_week(
     assert len(callbacks) == 1
     linked.refresh_from_db()
     assert linked.expiry_reminded_at is not None
+
+
+def test_the_consent_screen_uses_the_banks_duration_and_essential_scopes(client, linked):
+    from portal.models import NotificationSettings
+
+    NotificationSettings.objects.update_or_create(
+        bank=linked.bank,
+        defaults={"essential_scopes": ["fraud_alerts"], "consent_duration_days": 30},
+    )
+    session = client.session
+    session["link_flow"] = {
+        "bank": "harbour",
+        "token": "t",
+        "redirect_uri": "https://www.facebook.com/x",
+        "page_id": "1",
+        "started_at": timezone.now().isoformat(),
+    }
+    session.save()
+    sign_in(client)
+
+    page = client.get("/link/harbour/consent").content.decode()
+
+    assert "30 days" in page
+    assert 'value="fraud_alerts" checked' in page
+    assert 'value="balances" checked' not in page
+
+
+def test_the_dashboard_counts_linked_customers(linked):
+    from linking.selectors import linked_customers_panel
+
+    assert linked_customers_panel(linked.bank).value == 1
+    Consent.objects.update(status=Consent.Status.REVOKED)
+    assert linked_customers_panel(linked.bank) is None  # the slot shows its empty state
