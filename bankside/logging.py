@@ -40,8 +40,14 @@ def is_secret_name(name: str) -> bool:
     return bool(_SECRET_KEY.search(name))
 
 
+# A card or account number: 13 to 19 digits, possibly in groups split by spaces or dashes.
+# It must never reach a log line, even inside a URL a client sent us.
+_LONG_NUMBER = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
+
+
 def redact_text(text: str) -> str:
-    return _SECRET_IN_TEXT.sub(lambda m: f"{m['name']}{m['sep']}{REDACTED}", text)
+    text = _SECRET_IN_TEXT.sub(lambda m: f"{m['name']}{m['sep']}{REDACTED}", text)
+    return _LONG_NUMBER.sub("[redacted-number]", text)
 
 
 def redact(value):

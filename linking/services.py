@@ -119,9 +119,9 @@ def customer_upsert(
     ids = [a.external_id for a in inputs]
     if len(set(ids)) != len(ids):
         raise ValidationError({"accounts": "each account id must appear once"})
-    customer = Customer.objects.select_for_update().filter(bank=bank, external_id=external_id)
-    customer = customer.first() or Customer(bank=bank, external_id=external_id)
-    created = customer.pk is None
+    customer, created = _customer_locked(
+        bank=bank, external_id=external_id, name=name, locale=locale
+    )
     customer.name, customer.locale = name, locale
     if directory_username is not None:
         customer.directory_username = directory_username or None
@@ -160,6 +160,26 @@ def customer_upsert(
         },
     )
     return customer
+
+
+def _customer_locked(*, bank: Bank, external_id: str, name: str, locale: str):
+    """The customer row, locked for this transaction, created first if need be.
+
+    Two first upserts of one customer race to insert; the loser waits on the winner's
+    row and then updates it, instead of failing on the unique constraint.
+    """
+    rows = Customer.objects.select_for_update().filter(bank=bank, external_id=external_id)
+    found = rows.first()
+    if found is not None:
+        return found, False
+    fresh = Customer(bank=bank, external_id=external_id, name=name, locale=locale)
+    fresh.full_clean(validate_unique=False, exclude=["directory_username"])
+    try:
+        with transaction.atomic():
+            fresh.save()
+        return fresh, True
+    except IntegrityError:
+        return rows.get(), False
 
 
 _DUMMY_PASSWORD = make_password(secrets.token_urlsafe(16))

@@ -60,3 +60,16 @@ def test_redact_keeps_non_secret_structure():
         "password": "[redacted]",
         "items": [{"client_secret": "[redacted]"}, "password=[redacted]&x=1"],
     }
+
+
+def test_card_numbers_never_reach_the_log_even_inside_a_url():
+    line = render(make_record('"PUT %s HTTP/1.1" 400', ("/api/v1/customers/4111 1111 1111 1111",)))
+
+    assert "4111" not in line.replace("[redacted-number]", "")
+    assert "[redacted-number]" in line
+
+
+def test_short_numbers_stay_readable():
+    line = render(make_record("order %s for account •••• %s", ("A-20261123-7781", "4821")))
+
+    assert "A-20261123-7781" in line and "4821" in line

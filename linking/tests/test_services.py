@@ -247,3 +247,33 @@ def test_expiry_ends_due_consents_only():
 def test_expiry_is_scheduled_on_beat(settings):
     tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert "linking.expire_consents" in tasks
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_first_upserts_of_one_customer_both_succeed():
+    import threading
+
+    from django.db import connections
+
+    bank = BankFactory()
+    barrier, errors = threading.Barrier(2), []
+
+    def upsert(name):
+        try:
+            barrier.wait()
+            services.customer_upsert(
+                actor=CORE, bank=bank, external_id="cu-race", name=name, locale="en", accounts=[]
+            )
+        except Exception as exc:  # noqa: BLE001 - reported to the main thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=upsert, args=(n,)) for n in ("Ana", "Ana S")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert Customer.objects.filter(bank=bank, external_id="cu-race").count() == 1
