@@ -69,7 +69,13 @@ class Command(BaseCommand):
         database = settings.DATABASES["default"]
         self.stdout.write(
             self.style.SUCCESS("\nbankside demo is starting\n")
-            + f"  Portal:         http://{host}:{port}/\n"
+            + f"  Staff portal:   http://{host}:{port}/staff/\n"
+            + (
+                f"  Sandbox chat:   http://{host}:{port}/sandbox/\n"
+                if settings.SANDBOX_ENABLED
+                else ""
+            )
+            + f"  API docs:       http://{host}:{port}/api/v1/docs/\n"
             + f"  Health:         http://{host}:{port}/health/ready\n"
             + f"  Database:       {database['ENGINE'].rsplit('.', 1)[-1]} {database['NAME']}\n"
             + f"  Broker:         {broker_description()}\n"
