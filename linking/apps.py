@@ -8,5 +8,13 @@ class LinkingConfig(AppConfig):
         from linking import receivers  # noqa: F401  (connects the signal receivers)
         from linking.selectors import linked_customers_panel
         from portal.dashboard import register_panel
+        from portal.navigation import register_nav
 
         register_panel("linking.linked_customers", linked_customers_panel)
+        register_nav(
+            "linking.identity_provider",
+            "Customer sign-in",
+            "linking:identity_provider",
+            roles=("admin", "auditor"),
+            order=60,
+        )

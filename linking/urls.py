@@ -1,10 +1,15 @@
 from django.urls import path
 
-from linking import views
+from linking import staff_views, views
 
 app_name = "linking"
 
 urlpatterns = [
+    path(
+        "staff/banks/<slug:bank>/customer-sign-in/",
+        staff_views.identity_provider,
+        name="identity_provider",
+    ),
     path("link/<slug:bank>/", views.link_start, name="start"),
     path("link/<slug:bank>/login", views.customer_login, name="login"),
     path("link/<slug:bank>/consent", views.consent, name="consent"),

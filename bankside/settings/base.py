@@ -73,6 +73,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.access.staff_context",
+                "portal.navigation.extra_nav",
             ],
         },
     },
@@ -199,6 +200,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.purge_expired_api_records",
         "schedule": 900.0,
     },
+    # Re-enqueues due deliveries and takes over expired leases: a broker that loses its
+    # messages delays delivery by at most this long, never loses it.
+    "sweep-outbox": {"task": "notifications.sweep_outbox", "schedule": 5.0},
 }
 
 MESSENGER_GRAPH_API_URL = (
@@ -232,6 +236,20 @@ REST_FRAMEWORK = {
 API_RATE_LIMIT_PER_SECOND = 50.0
 API_RATE_LIMIT_BURST = 100
 API_RATE_LIMIT_REDIS_URL = ""  # empty: REDIS_URL
+
+# The delivery engine (notifications/; README "Delivering notifications").
+NOTIFICATIONS_REDIS_URL = ""  # the per-Page rate-limit buckets; empty: REDIS_URL
+NOTIFICATIONS_PAGE_RATE_LIMIT = 300  # Send API calls per second per Page (Meta's limit)
+NOTIFICATIONS_PAGE_RATE_LIMITS: dict[str, float] = {}  # per-Page overrides, by Page id
+NOTIFICATIONS_PAGE_RATE_HEADROOM = 0.9  # share of the limit handed out, for timing jitter
+NOTIFICATIONS_CLAIM_BATCH = 200  # notifications one worker claims at a time
+NOTIFICATIONS_SEND_CONCURRENCY = 16  # Send API calls in flight per worker process
+NOTIFICATIONS_LEASE_SECONDS = 60  # a claim not finished by then is taken over
+NOTIFICATIONS_TASK_SECONDS = 10.0  # one deliver_due task claims batches for this long
+NOTIFICATIONS_MAX_ATTEMPTS = 10  # the retry budget: attempts…
+NOTIFICATIONS_MAX_AGE_HOURS = 24  # …and hours from creation; then dead-lettered
+NOTIFICATIONS_RETRY_BASE_SECONDS = 5.0  # exponential backoff with jitter from here…
+NOTIFICATIONS_RETRY_MAX_DELAY_SECONDS = 900.0  # …up to this
 SPECTACULAR_SETTINGS = {
     "TITLE": "bankside core-banking API",
     "DESCRIPTION": (

@@ -8,6 +8,7 @@ from bankside.celery import app as celery_app
 from linking import services
 from linking.tests.factories import IntegrationFactory
 from portal.audit import Actor
+from portal.tests.conftest import sign_in  # noqa: F401  (staff sign-in, second factor included)
 from portal.tests.factories import BankFactory
 
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')

@@ -119,3 +119,34 @@ def test_the_command_reads_the_secret_from_the_environment(idp_bank, live_server
     provider = IdentityProvider.objects.get(bank=idp_bank)
     assert (provider.client_id, provider.client_secret) == ("new-client", "rotated-secret-value")
     assert "customer sign-in at" in out.getvalue()
+
+
+def test_a_bank_admin_sets_the_provider_from_the_staff_pages(
+    live_server, idp_bank, client, sign_in
+):
+    from portal.tests.factories import StaffMembershipFactory
+
+    sign_in(StaffMembershipFactory(bank=idp_bank, role="admin").user)
+    url = "/staff/banks/harbour/customer-sign-in/"
+
+    page = client.get(url).content.decode()
+    assert "Customer sign-in" in page and fake_idp.CLIENT_SECRET not in page
+    response = client.post(
+        url,
+        {
+            "issuer": f"{live_server.url}/idp",
+            "client_id": "renamed-client",
+            "client_secret": "",
+            "customer_claim": "sub",
+            "scopes": "openid",
+            "enabled": "on",
+        },
+        follow=True,
+    )
+
+    assert "discovery document answered" in response.content.decode()
+    from linking.models import IdentityProvider
+
+    provider = IdentityProvider.objects.get(bank=idp_bank)
+    assert provider.client_id == "renamed-client"
+    assert provider.client_secret == fake_idp.CLIENT_SECRET  # blank kept the stored one
