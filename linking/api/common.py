@@ -15,7 +15,7 @@ from portal.audit import Actor
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
-    str,
+    {"type": "string", "pattern": r"^[\x21-\x7e]{1,255}$", "minLength": 1, "maxLength": 255},
     OpenApiParameter.HEADER,
     required=False,
     description=(

@@ -142,7 +142,12 @@ class OutcomeListApi(APIView):
         ),
         parameters=[
             OpenApiParameter("cursor", str, required=False, description="Opaque."),
-            OpenApiParameter("limit", int, required=False, description="1 to 1000 (100)."),
+            OpenApiParameter(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+                required=False,
+                description="1 to 1000 (100).",
+            ),
         ],
         responses={200: schemas.OutcomePage, 400: PROBLEM, 401: PROBLEM, 429: PROBLEM},
     )

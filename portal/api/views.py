@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,6 +11,13 @@ class WhoamiApi(APIView):
         bank = serializers.CharField(source="bank.slug")
         key = serializers.CharField(source="api_key.name")
 
-    @extend_schema(responses=OutputSerializer, summary="Which bank and key is calling")
+    @extend_schema(
+        responses={
+            200: OutputSerializer,
+            401: OpenApiResponse(description="No valid API key (RFC 9457 problem)."),
+            429: OpenApiResponse(description="Rate limit reached; see Retry-After."),
+        },
+        summary="Which bank and key is calling",
+    )
     def get(self, request):
         return Response(self.OutputSerializer(request.user).data)
