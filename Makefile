@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 TEST_ENV := DJANGO_SETTINGS_MODULE=bankside.settings.test
 
-.PHONY: demo test check lint format services compose-config screenshots bench clean
+.PHONY: demo test check lint format services compose-config screenshots bench bench-audit clean
 
 $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "bankside needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
@@ -46,6 +46,10 @@ screenshots: $(STAMP) services
 ## bench: measure events ingest through the API against PostgreSQL (figures only)
 bench: $(STAMP) services
 	@$(TEST_ENV) $(PY) bench/ingest.py $(BENCH_ARGS)
+
+## bench-audit: stream 100,000 audit entries as CSV and JSON Lines; time and peak memory
+bench-audit: $(STAMP) services
+	@$(TEST_ENV) $(PY) bench/audit_export.py $(BENCH_ARGS)
 
 compose-config:
 	@command -v docker-compose >/dev/null || { echo "docker-compose is not installed (Debian: apt-get install docker-compose)"; exit 1; }

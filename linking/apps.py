@@ -12,6 +12,14 @@ class LinkingConfig(AppConfig):
 
         register_panel("linking.linked_customers", linked_customers_panel)
         register_nav(
+            "linking.links",
+            "Linked accounts",
+            "linking:links",
+            roles=("admin", "auditor"),
+            current=("linking:link_detail",),
+            order=50,
+        )
+        register_nav(
             "linking.identity_provider",
             "Customer sign-in",
             "linking:identity_provider",

@@ -1,6 +1,6 @@
 from django import forms
 
-from linking.models import IdentityProvider
+from linking.models import Consent, IdentityProvider
 
 
 class IdentityProviderForm(forms.Form):
@@ -39,3 +39,42 @@ class IdentityProviderForm(forms.Form):
                 "enabled": provider.enabled,
             }
         return cls(data=data, initial=initial)
+
+
+class LinkFilterForm(forms.Form):
+    """The linked accounts console's filters, read from the query string; all optional."""
+
+    customer = forms.CharField(
+        required=False, max_length=200, help_text="Part of a name, or a customer id."
+    )
+    psid = forms.RegexField(
+        required=False,
+        regex=r"^\d{1,32}$",
+        label="PSID",
+        error_messages={"invalid": "A PSID is digits only."},
+    )
+    account = forms.CharField(
+        required=False, max_length=64, help_text="The last 4 digits, or the account id."
+    )
+    scope = forms.ChoiceField(required=False, choices=[("", "Any"), *Consent.Scope.choices])
+    status = forms.ChoiceField(required=False, choices=[("", "Any"), *Consent.Status.choices])
+    date_from = forms.DateField(required=False, label="Created from (UTC)", help_text="YYYY-MM-DD")
+    date_to = forms.DateField(required=False, label="Created to (UTC)", help_text="YYYY-MM-DD")
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", "The end date must not be before the start date.")
+        return data
+
+    def filters(self) -> dict:
+        return {name: value for name, value in self.cleaned_data.items() if value}
+
+
+class RevokeAllForm(forms.Form):
+    reason = forms.CharField(max_length=300, help_text="Recorded on every link revoked.")

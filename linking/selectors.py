@@ -1,7 +1,12 @@
+from datetime import UTC, datetime, time, timedelta
+
 from django.conf import settings
+from django.db import connection
+from django.db.models import Q
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
-from linking.models import Consent, Customer
+from linking.models import Account, Consent, Customer
 from portal.dashboard import PanelContent
 from portal.models import AuditEvent
 
@@ -135,3 +140,51 @@ def linked_customers_panel(bank) -> PanelContent | None:
     if not linked:
         return None  # the slot's own empty state says so, with what to do next
     return PanelContent(value=linked, caption="customers linked on Messenger")
+
+
+def consent_list_for_console(*, bank, filters: dict | None = None):
+    """The bank's consents matching the console's filters, newest first.
+
+    `customer` matches part of a name or the exact customer id, `account` the last 4
+    digits or the exact account id; dates are whole UTC days of creation, both included.
+    """
+    filters = filters or {}
+    consents = Consent.objects.for_bank(bank).select_related("customer")
+    if customer := filters.get("customer"):
+        consents = consents.filter(
+            Q(customer__name__icontains=customer) | Q(customer__external_id=customer)
+        )
+    if psid := filters.get("psid"):
+        consents = consents.filter(psid=psid)
+    if account := filters.get("account"):
+        matching = Account.objects.for_bank(bank).filter(Q(last4=account) | Q(external_id=account))
+        consents = consents.filter(accounts__in=matching).distinct()
+    if scope := filters.get("scope"):
+        if connection.features.supports_json_field_contains:
+            consents = consents.filter(scopes__contains=[scope])
+        else:  # SQLite (the demo): scopes are a JSON list of known identifiers
+            consents = consents.filter(scopes__icontains=f'"{scope}"')
+    if status := filters.get("status"):
+        consents = consents.filter(status=status)
+    if date_from := filters.get("date_from"):
+        consents = consents.filter(created_at__gte=_utc_midnight(date_from))
+    if date_to := filters.get("date_to"):
+        consents = consents.filter(created_at__lt=_utc_midnight(date_to) + timedelta(days=1))
+    return consents.order_by("-created_at", "-pk")
+
+
+def _utc_midnight(day) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def consent_get_for_console(*, bank, pk: int) -> Consent:
+    return get_object_or_404(
+        Consent.objects.for_bank(bank)
+        .select_related("customer")
+        .prefetch_related("accounts", "events"),
+        pk=pk,
+    )
+
+
+def customer_get_for_console(*, bank, pk: int) -> Customer:
+    return get_object_or_404(Customer.objects.for_bank(bank), pk=pk)

@@ -571,3 +571,25 @@ def contact_touch(*, bank: Bank, page_id: str, psid: str, at) -> None:
             ignore_conflicts=True,
         )
         contact.update(last_inbound_at=newer)  # in case a concurrent insert won the race
+
+
+@transaction.atomic
+def customer_links_revoke(*, customer: Customer, actor: Actor, reason: str) -> list[Consent]:
+    """Revoke every authorised consent of `customer` (bank staff's bulk action).
+
+    Each goes through `consent_revoke`, so each is locked, recorded and audited on its own
+    and the platform is told of each link; consents that already ended are left as they are.
+    """
+    active = Consent.objects.filter(customer=customer, status=Status.AUTHORISED).order_by("pk")
+    return [consent_revoke(consent=consent, actor=actor, reason=reason) for consent in active]
+
+
+def customer_data_view_record(*, consent: Consent, actor: Actor) -> None:
+    """Record that staff opened a customer's link page: auditors' reads are audited too."""
+    audit_record(
+        actor=actor,
+        action="customer_data.viewed",
+        bank=consent.bank,
+        target=consent.customer,
+        details={"consent": consent.pk, "page": "linked account"},
+    )

@@ -7,3 +7,15 @@ class PortalConfig(AppConfig):
     def ready(self) -> None:
         from portal import checks  # noqa: F401  (registers the tenancy system check)
         from portal.api import schema  # noqa: F401  (describes API-key auth in OpenAPI)
+        from portal.dashboard import TILE, register_panel
+        from portal.selectors import audit_integrity_panel
+
+        register_panel(
+            "portal.audit_integrity",
+            audit_integrity_panel,
+            title="Audit log integrity",
+            size=TILE,
+            order=5,
+            roles=("admin", "auditor"),
+            empty="Not checked yet: the audit log is verified every day.",
+        )

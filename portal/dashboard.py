@@ -38,6 +38,7 @@ class PanelContent:
     charts: Sequence[Chart] = ()
     link_url: str = ""
     link_text: str = ""
+    alarm: bool = False  # drawn red, announced as an alert
 
 
 @dataclass(frozen=True)

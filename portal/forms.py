@@ -290,3 +290,37 @@ class MessageTemplateCreateForm(MessageTemplateForm):
         help_text="A locale such as en, fr, de or pt_BR.",
     )
     field_order = ["event_type", "locale", "body"]
+
+
+class AuditLogFilterForm(StaffForm):
+    """The audit log's filters, read from the query string; every field is optional."""
+
+    actor = forms.CharField(
+        required=False, max_length=200, help_text="A name, username or id; part of a name matches."
+    )
+    action = forms.CharField(
+        required=False,
+        max_length=80,
+        help_text="An action such as consent.revoked, or its start such as consent.",
+    )
+    target_type = forms.CharField(required=False, max_length=80, label="Target type")
+    target_id = forms.CharField(required=False, max_length=64, label="Target id")
+    date_from = forms.DateField(required=False, label="From (UTC)", help_text="YYYY-MM-DD")
+    date_to = forms.DateField(required=False, label="To (UTC)", help_text="YYYY-MM-DD, inclusive")
+
+    def clean_action(self):
+        action = self.cleaned_data["action"].strip()
+        if action and not all(ch.isalnum() or ch in "._" for ch in action):
+            raise ValidationError("Use letters, digits, dots and underscores only.")
+        return action
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", "The end date must not be before the start date.")
+        return data
+
+    def filters(self) -> dict:
+        """The filters given, without the empty ones (valid forms only)."""
+        return {name: value for name, value in self.cleaned_data.items() if value}

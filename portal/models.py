@@ -156,6 +156,68 @@ class AuditEvent(models.Model):
         return f"#{self.seq} {self.action} by {self.actor_label or self.actor_type}"
 
 
+class AuditIntegrityCheck(models.Model):
+    """The outcome of recomputing one audit chain: intact, or where and why it first broke.
+
+    Written by the daily beat task and by "Verify now"; the newest row of a chain is what
+    the integrity page and the dashboard alarm show.
+    """
+
+    class Trigger(models.TextChoices):
+        SCHEDULED = "scheduled", "Daily check"
+        MANUAL = "manual", "Verify now"
+
+    chain = models.ForeignKey(AuditChain, on_delete=models.PROTECT, related_name="checks")
+    bank = models.ForeignKey(
+        Bank, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_checks"
+    )
+    checked_at = models.DateTimeField(default=timezone.now)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    requested_by = models.CharField(max_length=200, blank=True)
+    intact = models.BooleanField()
+    entries = models.PositiveBigIntegerField()
+    broken_seq = models.PositiveBigIntegerField(null=True, blank=True)
+    broken_event_id = models.BigIntegerField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+
+    objects = BankScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-checked_at", "-pk"]
+        indexes = [models.Index(fields=["chain", "-checked_at"])]
+
+    def __str__(self) -> str:
+        state = "intact" if self.intact else f"broken at #{self.broken_seq}"
+        return f"{self.chain.key} {state} at {self.checked_at:%Y-%m-%d %H:%M:%S}"
+
+
+class AuditCheckpoint(models.Model):
+    """A signed statement of one chain's head (key, seq, hash, time).
+
+    Anyone holding an exported checkpoint and the public key can later prove that no entry
+    up to `head_seq` changed: the chain must still reach `head_hash` at that position.
+    """
+
+    chain = models.ForeignKey(AuditChain, on_delete=models.PROTECT, related_name="checkpoints")
+    bank = models.ForeignKey(
+        Bank, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_checkpoints"
+    )
+    head_seq = models.PositiveBigIntegerField()
+    head_hash = models.CharField(max_length=64)
+    signed_at = models.DateTimeField()
+    algorithm = models.CharField(max_length=16, default="Ed25519")
+    public_key = models.CharField(max_length=64)  # base64 of the raw 32-byte key
+    signature = models.CharField(max_length=128)  # base64 of the 64-byte signature
+
+    objects = BankScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-signed_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.chain.key} #{self.head_seq} at {self.signed_at:%Y-%m-%d %H:%M:%S}"
+
+
 class WorkerHeartbeat(models.Model):
     """The last time each Celery worker ran the periodic heartbeat task."""
 

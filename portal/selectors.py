@@ -1,17 +1,23 @@
 from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils import timezone
 from django_otp import user_has_device
 
+from portal import checkpoints
 from portal.audit import GENESIS_HASH, hash_of
+from portal.dashboard import PanelContent
 from portal.events import EventType
 from portal.models import (
     ApiKey,
     AuditChain,
+    AuditCheckpoint,
     AuditEvent,
+    AuditIntegrityCheck,
     Bank,
     MessageTemplate,
     MessengerIntegration,
@@ -37,6 +43,7 @@ class ChainReport:
     broken_seq: int | None = None
     broken_event_id: int | None = None
     reason: str = ""
+    head_hash: str = ""  # the hash of the last entry walked, when intact
 
     @property
     def intact(self) -> bool:
@@ -51,22 +58,29 @@ class ChainReport:
         return f"{name}: BROKEN at {where}{ident}: {self.reason}"
 
 
-def audit_chain_verify(chain: AuditChain, *, batch_size: int = 2000) -> ChainReport:
+def audit_chain_verify(
+    chain: AuditChain, *, batch_size: int = 2000, through_seq: int | None = None
+) -> ChainReport:
     """Walk one chain in order and recompute every hash.
 
     Detects an edited entry (its hash no longer matches), a removed or reordered entry
     (a gap in `seq` or a `prev_hash` that is not the previous entry's hash), and entries
-    cut off the end (the head no longer matches the last entry).
+    cut off the end (the head no longer matches the last entry). With `through_seq`, only
+    entries up to that position are checked and the report's head is the last of them.
     """
     slug = chain.bank.slug if chain.bank_id else None
     expected_seq, expected_prev, count = 1, GENESIS_HASH, 0
     events = AuditEvent.objects.filter(chain=chain).order_by("seq")
+    if through_seq is not None:
+        events = events.filter(seq__lte=through_seq)
     for event in events.iterator(chunk_size=batch_size):
         count += 1
         reason = _entry_fault(event, chain, expected_seq, expected_prev)
         if reason:
             return ChainReport(chain.key, slug, count, event.seq, event.pk, reason)
         expected_seq, expected_prev = event.seq + 1, event.hash
+    if through_seq is not None:
+        return ChainReport(chain.key, slug, count, head_hash=expected_prev)
     if chain.head_seq != count or chain.head_hash != expected_prev:
         return ChainReport(
             chain.key,
@@ -77,7 +91,7 @@ def audit_chain_verify(chain: AuditChain, *, batch_size: int = 2000) -> ChainRep
             f"chain head records {chain.head_seq} entries but {count} remain: "
             "entries were removed from the end",
         )
-    return ChainReport(chain.key, slug, count)
+    return ChainReport(chain.key, slug, count, head_hash=expected_prev)
 
 
 def _entry_fault(
@@ -99,6 +113,92 @@ def audit_chains_verify(*, bank: Bank | None = None) -> list[ChainReport]:
     if bank is not None:
         chains = chains.filter(bank=bank)
     return [audit_chain_verify(chain) for chain in chains]
+
+
+def audit_checkpoint_confirm(payload: dict) -> str:
+    """Why a verified checkpoint's head is no longer in its chain, or "" when it still is:
+    every entry up to `head_seq` is intact and the entry at `head_seq` hashes to `head_hash`.
+    """
+    chain = AuditChain.objects.select_related("bank").filter(key=payload["chain"]).first()
+    if chain is None:
+        return f"no audit chain {payload['chain']!r} here"
+    if payload["head_seq"] == 0:
+        return ""
+    report = audit_chain_verify(chain, through_seq=payload["head_seq"])
+    if not report.intact:
+        return report.describe()
+    if report.entries != payload["head_seq"]:
+        return f"the chain holds {report.entries} of the {payload['head_seq']} entries signed"
+    if report.head_hash != payload["head_hash"]:
+        return f"entry #{payload['head_seq']} no longer has the signed hash"
+    return ""
+
+
+def audit_integrity_latest(*, bank: Bank | None = None) -> list[tuple[AuditChain, object]]:
+    """Each chain (of `bank`, or every chain) with its newest integrity check, or None."""
+    chains = AuditChain.objects.select_related("bank").order_by("key")
+    if bank is not None:
+        chains = chains.filter(bank=bank)
+    return [(chain, chain.checks.order_by("-checked_at", "-pk").first()) for chain in chains]
+
+
+def audit_integrity_last_check(*, bank: Bank):
+    return AuditIntegrityCheck.objects.for_bank(bank).order_by("-checked_at", "-pk").first()
+
+
+def audit_integrity_panel(bank: Bank):
+    """The dashboard panel: a red alarm when the bank's last integrity check failed."""
+    check = audit_integrity_last_check(bank=bank)
+    if check is None:
+        return None
+    link = reverse("portal:audit_integrity", kwargs={"bank": bank.slug})
+    if check.intact:
+        return PanelContent(
+            value="Intact",
+            caption=f"{check.entries} entries, checked {check.checked_at:%d %b %Y %H:%M} UTC",
+            link_url=link,
+            link_text="Integrity and checkpoints",
+        )
+    where = f"entry #{check.broken_seq}" if check.broken_seq else "the chain head"
+    return PanelContent(
+        value="BROKEN",
+        caption=f"The audit log is broken at {where}: {check.reason}",
+        link_url=link,
+        link_text="See the integrity report",
+        alarm=True,
+    )
+
+
+def audit_checkpoint_list(*, bank: Bank) -> QuerySet[AuditCheckpoint]:
+    return AuditCheckpoint.objects.for_bank(bank).select_related("chain")
+
+
+def audit_checkpoint_get(*, bank: Bank, pk: int) -> AuditCheckpoint:
+    return get_object_or_404(audit_checkpoint_list(bank=bank), pk=pk)
+
+
+def audit_checkpoint_document(checkpoint: AuditCheckpoint) -> dict:
+    """An exported checkpoint: everything a third party needs to check it offline."""
+    return {
+        "format": checkpoints.FORMAT,
+        "algorithm": checkpoint.algorithm,
+        "payload": checkpoints.payload(
+            chain=checkpoint.chain.key,
+            bank=checkpoint.bank.slug if checkpoint.bank_id else None,
+            head_seq=checkpoint.head_seq,
+            head_hash=checkpoint.head_hash,
+            signed_at=checkpoint.signed_at,
+        ),
+        "signature": checkpoint.signature,
+        "public_key": checkpoint.public_key,
+        "bank_name": checkpoint.bank.name if checkpoint.bank_id else None,
+        "how_to_verify": (
+            "Ed25519-verify `signature` (base64) over the UTF-8 JSON of `payload` with sorted "
+            "keys and no whitespace, using `public_key` (base64 of the raw 32-byte key). Then "
+            "`manage.py verify_checkpoint FILE` at the bank checks that its audit chain still "
+            "reaches `head_hash` at entry `head_seq`."
+        ),
+    }
 
 
 def worker_heartbeat_latest() -> WorkerHeartbeat | None:
@@ -200,6 +300,37 @@ def api_key_get(*, bank: Bank, pk: int) -> ApiKey:
 
 def audit_events_for_bank(*, bank: Bank) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.for_bank(bank).order_by("-occurred_at", "-seq")
+
+
+def audit_event_list(*, bank: Bank, filters: dict | None = None) -> QuerySet[AuditEvent]:
+    """The bank's entries matching `filters` (the keys of `AuditLogFilterForm`), newest first.
+
+    `actor` matches an actor's id exactly or part of their name; `action` matches an action
+    or any action it starts; dates are whole UTC days, both ends included.
+    """
+    filters = filters or {}
+    events = audit_events_for_bank(bank=bank)
+    if actor := filters.get("actor"):
+        events = events.filter(Q(actor_id=actor) | Q(actor_label__icontains=actor))
+    if action := filters.get("action"):
+        events = events.filter(action__startswith=action)
+    if target_type := filters.get("target_type"):
+        events = events.filter(target_type=target_type)
+    if target_id := filters.get("target_id"):
+        events = events.filter(target_id=target_id)
+    if date_from := filters.get("date_from"):
+        events = events.filter(occurred_at__gte=_utc_midnight(date_from))
+    if date_to := filters.get("date_to"):
+        events = events.filter(occurred_at__lt=_utc_midnight(date_to) + timedelta(days=1))
+    return events
+
+
+def _utc_midnight(day) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def audit_event_get(*, bank: Bank, pk: int) -> AuditEvent:
+    return get_object_or_404(AuditEvent.objects.for_bank(bank), pk=pk)
 
 
 @dataclass(frozen=True)

@@ -6,3 +6,20 @@ from portal import services
 @shared_task(bind=True, name="portal.record_worker_heartbeat", ignore_result=True)
 def record_worker_heartbeat(self) -> None:
     services.worker_heartbeat_record(hostname=self.request.hostname)
+
+
+@shared_task(name="portal.verify_audit_chains", ignore_result=True)
+def verify_audit_chains() -> None:
+    from portal.audit import Actor
+    from portal.models import AuditIntegrityCheck
+
+    services.audit_integrity_check(
+        actor=Actor.system("daily integrity check"), trigger=AuditIntegrityCheck.Trigger.SCHEDULED
+    )
+
+
+@shared_task(name="portal.sign_audit_checkpoints", ignore_result=True)
+def sign_audit_checkpoints() -> None:
+    from portal.audit import Actor
+
+    services.audit_checkpoint_sign(actor=Actor.system("daily checkpoint"))

@@ -2,7 +2,16 @@ from django.urls import include, path
 
 from portal import views
 from portal.api.views import WhoamiApi
-from portal.views import api_keys, auth, banks, integration, notifications, staff, templates
+from portal.views import (
+    api_keys,
+    auth,
+    banks,
+    integration,
+    integrity,
+    notifications,
+    staff,
+    templates,
+)
 
 app_name = "portal"
 
@@ -10,6 +19,20 @@ bank_urls = [
     path("", banks.dashboard, name="dashboard"),
     path("settings/", banks.bank_settings, name="bank_settings"),
     path("audit/", banks.audit_log, name="audit_log"),
+    path("audit/<int:entry>/", banks.audit_entry, name="audit_entry"),
+    path("audit/export.csv", banks.audit_export, {"fmt": "csv"}, name="audit_export_csv"),
+    path("audit/export.jsonl", banks.audit_export, {"fmt": "jsonl"}, name="audit_export_jsonl"),
+    path("audit/integrity/", integrity.audit_integrity, name="audit_integrity"),
+    path(
+        "audit/checkpoints/sign/",
+        integrity.audit_checkpoint_sign,
+        name="audit_checkpoint_sign",
+    ),
+    path(
+        "audit/checkpoints/<int:checkpoint>.json",
+        integrity.audit_checkpoint_export,
+        name="audit_checkpoint_export",
+    ),
     path("integration/", integration.integration, name="integration"),
     path(
         "integration/credentials/",
@@ -78,6 +101,16 @@ staff_urls = [
     path("account/", auth.account, name="account"),
     path("invitations/<str:token>/", auth.invitation_accept, name="invitation_accept"),
     path("platform/banks/new/", banks.bank_create, name="bank_create"),
+    path(
+        "platform/audit/integrity/",
+        integrity.platform_audit_integrity,
+        name="platform_audit_integrity",
+    ),
+    path(
+        "platform/audit/checkpoints/<int:checkpoint>.json",
+        integrity.platform_audit_checkpoint_export,
+        name="platform_audit_checkpoint_export",
+    ),
     path("banks/", banks.bank_list, name="bank_list"),
     path("banks/<slug:bank>/", include(bank_urls)),
 ]

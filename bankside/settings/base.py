@@ -174,6 +174,9 @@ def encryption_keys_from_env(raw: str) -> list[str]:
 
 
 FIELD_ENCRYPTION_KEYS = encryption_keys_from_env(env.str("FIELD_ENCRYPTION_KEYS", default=""))
+# Base64 of a raw Ed25519 private key that signs audit checkpoints. Unset, local and test
+# runs use a fixed development key (portal.checkpoints); production refuses to start.
+AUDIT_CHECKPOINT_SIGNING_KEY = env.str("AUDIT_CHECKPOINT_SIGNING_KEY", default="")
 
 # Celery: Redis is the broker. Results are not kept: the durable truth of every piece of
 # work is a row in the database, the broker message is only a nudge.
@@ -203,6 +206,8 @@ CELERY_BEAT_SCHEDULE = {
     # Re-enqueues due deliveries and takes over expired leases: a broker that loses its
     # messages delays delivery by at most this long, never loses it.
     "sweep-outbox": {"task": "notifications.sweep_outbox", "schedule": 5.0},
+    "verify-audit-chains": {"task": "portal.verify_audit_chains", "schedule": 86400.0},
+    "sign-audit-checkpoints": {"task": "portal.sign_audit_checkpoints", "schedule": 86400.0},
 }
 
 MESSENGER_GRAPH_API_URL = (

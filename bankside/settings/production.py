@@ -1,13 +1,24 @@
 """Production settings: everything from the environment, nothing defaulted that matters.
 
 Refuses to start without `SECRET_KEY`, `DATABASE_URL` (PostgreSQL), `REDIS_URL`,
-`FIELD_ENCRYPTION_KEYS` and `ALLOWED_HOSTS`. The sandbox is never mounted here.
+`FIELD_ENCRYPTION_KEYS`, `AUDIT_CHECKPOINT_SIGNING_KEY` and `ALLOWED_HOSTS`. The sandbox is
+never mounted here.
 """
+
+import base64
+import binascii
 
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import FIELD_ENCRYPTION_KEYS, REDIS_URL, SECRET_KEY, database_from_env, env
+from .base import (
+    AUDIT_CHECKPOINT_SIGNING_KEY,
+    FIELD_ENCRYPTION_KEYS,
+    REDIS_URL,
+    SECRET_KEY,
+    database_from_env,
+    env,
+)
 
 DEBUG = False
 SANDBOX_ENABLED = False
@@ -18,6 +29,7 @@ _missing = [
         "SECRET_KEY": SECRET_KEY,
         "REDIS_URL": REDIS_URL,
         "FIELD_ENCRYPTION_KEYS": FIELD_ENCRYPTION_KEYS,
+        "AUDIT_CHECKPOINT_SIGNING_KEY": AUDIT_CHECKPOINT_SIGNING_KEY,
         "ALLOWED_HOSTS": env.list("ALLOWED_HOSTS", default=[]),
         "DATABASE_URL": env.str("DATABASE_URL", default=""),
     }.items()
@@ -27,6 +39,14 @@ if _missing:
     raise ImproperlyConfigured(
         f"Production settings need these environment variables: {', '.join(_missing)}. "
         "See .env.example."
+    )
+try:
+    _checkpoint_key = base64.b64decode(AUDIT_CHECKPOINT_SIGNING_KEY, validate=True)
+except binascii.Error:
+    _checkpoint_key = b""
+if len(_checkpoint_key) != 32:
+    raise ImproperlyConfigured(
+        "AUDIT_CHECKPOINT_SIGNING_KEY must be the base64 of a raw 32-byte Ed25519 private key."
     )
 if len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("SECRET_KEY must be at least 50 random characters.")

@@ -14,6 +14,7 @@ PRODUCTION_ENV = {
     "REDIS_URL": "redis://cache.internal:6379/0",
     "ALLOWED_HOSTS": "bank.example",
     "PUBLIC_BASE_URL": "https://bank.example",
+    "AUDIT_CHECKPOINT_SIGNING_KEY": "cHJvZHVjdGlvbi1jaGVja3BvaW50LWtleS0zMmJ5dGU=",
 }
 
 
@@ -27,6 +28,7 @@ def manage(*args, env_overrides=None):
             "REDIS_URL",
             "SECRET_KEY",
             "FIELD_ENCRYPTION_KEYS",
+            "AUDIT_CHECKPOINT_SIGNING_KEY",
             "DJANGO_ALLOW_ASYNC_UNSAFE",
         }
     }
@@ -62,6 +64,30 @@ def test_production_refuses_to_start_without_its_secrets():
 
     assert result.returncode != 0
     assert "SECRET_KEY, REDIS_URL, FIELD_ENCRYPTION_KEYS" in result.stderr
+
+
+def test_production_refuses_to_start_without_a_checkpoint_signing_key():
+    keys = Fernet.generate_key().decode()
+    env = {**PRODUCTION_ENV, "FIELD_ENCRYPTION_KEYS": keys, "AUDIT_CHECKPOINT_SIGNING_KEY": ""}
+
+    result = manage("check", env_overrides=env)
+
+    assert result.returncode != 0
+    assert "AUDIT_CHECKPOINT_SIGNING_KEY" in result.stderr
+
+
+def test_production_refuses_a_malformed_checkpoint_signing_key():
+    keys = Fernet.generate_key().decode()
+    env = {
+        **PRODUCTION_ENV,
+        "FIELD_ENCRYPTION_KEYS": keys,
+        "AUDIT_CHECKPOINT_SIGNING_KEY": "c2hvcnQ=",
+    }
+
+    result = manage("check", env_overrides=env)
+
+    assert result.returncode != 0
+    assert "raw 32-byte Ed25519 private key" in result.stderr
 
 
 def test_production_never_mounts_the_sandbox():

@@ -9,7 +9,7 @@ from portal.services.api_keys import (
     api_key_create,
     api_key_revoke,
 )
-from portal.services.audit import audit_record
+from portal.services.audit import audit_export_record, audit_record
 from portal.services.banks import OnboardedBank, bank_create, bank_onboard, bank_update
 from portal.services.integration import (
     ConnectionCheck,
@@ -21,6 +21,7 @@ from portal.services.integration import (
     integration_resume,
     integration_signing_secret_rotate,
 )
+from portal.services.integrity import audit_checkpoint_sign, audit_integrity_check
 from portal.services.notifications import (
     message_template_create,
     message_template_delete,
@@ -60,6 +61,9 @@ __all__ = [
     "api_key_authenticate",
     "api_key_create",
     "api_key_revoke",
+    "audit_checkpoint_sign",
+    "audit_export_record",
+    "audit_integrity_check",
     "audit_record",
     "bank_create",
     "bank_onboard",

@@ -71,3 +71,15 @@ def audit_record(
     event = AuditEvent.objects.create(chain=chain, hash=digest, **fields)
     AuditChain.objects.filter(pk=chain.pk).update(head_seq=seq, head_hash=digest)
     return event
+
+
+def audit_export_record(
+    *, actor: Actor, bank: Bank, what: str, fmt: str, filters: dict
+) -> AuditEvent:
+    """Record that `actor` exported `what` of `bank` with `filters`, before it is sent."""
+    return audit_record(
+        actor=actor,
+        action="audit.exported" if what == "audit_events" else f"{what}.exported",
+        bank=bank,
+        details={"what": what, "format": fmt, "filters": filters},
+    )

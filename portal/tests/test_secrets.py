@@ -8,6 +8,7 @@ import pytest
 from django.forms.models import model_to_dict
 from django.urls import reverse
 
+from portal.audit import Actor
 from portal.models import (
     AuditEvent,
     Bank,
@@ -16,7 +17,9 @@ from portal.models import (
     NotificationPolicy,
     StaffMembership,
 )
+from portal.services import audit_checkpoint_sign
 from portal.tests.factories import StaffMembershipFactory, UserFactory
+from portal.tests.test_access import linking_objects
 from portal.tests.urlmap import STAFF_URLS
 
 pytestmark = pytest.mark.django_db
@@ -86,9 +89,14 @@ def test_no_staff_page_shows_a_secret_again(onboarded, url):
         bank="harbour",
         policy=NotificationPolicy.objects.filter(bank=bank).first().pk,
         template=MessageTemplate.objects.filter(bank=bank).first().pk,
+        checkpoint=audit_checkpoint_sign(actor=Actor.system("test"), bank=bank)[0].pk,
+        entry=AuditEvent.objects.filter(bank=bank).first().pk,
+        **linking_objects(bank),
     )
 
-    page = client.get(address).content.decode()
+    response = client.get(address)
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    page = body.decode()
 
     leaked = [name for name, value in secrets.items() if value in page]
     assert not leaked, f"{url.name} shows {leaked}"

@@ -1,14 +1,15 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from portal import selectors, services
+from portal import exports, selectors, services
 from portal.access import ADMIN, AUDITOR, EVERYONE, bank_staff, platform_admin, staff_account
 from portal.audit import Actor
 from portal.dashboard import TILE, WIDE, panels_for
-from portal.forms import BankCreateForm, BankSettingsForm, apply_errors
+from portal.forms import AuditLogFilterForm, BankCreateForm, BankSettingsForm, apply_errors
 
 BANK_FIELDS = ("name", "default_locale", "support_email", "support_phone", "require_2fa_for_all")
 
@@ -92,7 +93,84 @@ def bank_settings(request, bank):
 
 @bank_staff(view=EVERYONE)
 def audit_log(request, bank):
-    page = Paginator(selectors.audit_events_for_bank(bank=bank), 50).get_page(
+    """The bank's audit log, filtered by actor, action, target and dates from the query."""
+    form = AuditLogFilterForm(request.GET or None)
+    if form.is_bound and not form.is_valid():
+        context = {"page": None, "bank": bank, "form": form, "query": ""}
+        return render(request, "portal/banks/audit_log.html", context, status=400)
+    filters = form.filters() if form.is_bound else {}
+    page = Paginator(selectors.audit_event_list(bank=bank, filters=filters), 50).get_page(
         request.GET.get("page")
     )
-    return render(request, "portal/banks/audit_log.html", {"page": page, "bank": bank})
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "portal/banks/audit_log.html",
+        {
+            "page": page,
+            "bank": bank,
+            "form": form,
+            "filtered": bool(filters),
+            "query": query.urlencode(),
+        },
+    )
+
+
+@bank_staff(view=EVERYONE)
+def audit_entry(request, bank, entry: int):
+    return render(
+        request,
+        "portal/banks/audit_entry.html",
+        {"bank": bank, "event": selectors.audit_event_get(bank=bank, pk=entry)},
+    )
+
+
+AUDIT_EXPORT_COLUMNS = (
+    "seq",
+    "occurred_at",
+    "actor_type",
+    "actor_id",
+    "actor_label",
+    "action",
+    "target_type",
+    "target_id",
+    "request_id",
+    "source_ip",
+    "details",
+    "data_categories",
+    "prev_hash",
+    "hash",
+)
+
+
+@bank_staff(view=[ADMIN, AUDITOR])
+def audit_export(request, bank, fmt: str):
+    """The filtered audit log as CSV or JSON Lines, streamed; the export is audited first.
+
+    It covers the entries before its own audit entry, so it is a stable snapshot.
+    """
+    form = AuditLogFilterForm(request.GET)
+    if not form.is_valid():
+        return HttpResponseBadRequest(
+            "Invalid filter: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()),
+            content_type="text/plain; charset=utf-8",
+        )
+    filters = form.filters()
+    record = services.audit_export_record(
+        actor=Actor.staff(request.user),
+        bank=bank,
+        what="audit_events",
+        fmt=fmt,
+        filters=filters,
+    )
+    rows = (
+        selectors.audit_event_list(bank=bank, filters=filters)
+        .filter(seq__lt=record.seq)
+        .order_by("seq")
+        .values(*AUDIT_EXPORT_COLUMNS)
+        .iterator(chunk_size=exports.CHUNK_SIZE)
+    )
+    return exports.streaming_export(
+        rows, columns=AUDIT_EXPORT_COLUMNS, fmt=fmt, filename=f"audit-{bank.slug}"
+    )
