@@ -43,9 +43,10 @@ services: $(STAMP)
 screenshots: $(STAMP) services
 	@$(TEST_ENV) BANKSIDE_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -m browser -q
 
-## bench: measure events ingest through the API against PostgreSQL (figures only)
+## bench: measure events ingest, then delivery by Celery workers (figures only)
 bench: $(STAMP) services
 	@$(TEST_ENV) $(PY) bench/ingest.py $(BENCH_ARGS)
+	@$(TEST_ENV) $(PY) bench/delivery.py $(DELIVERY_BENCH_ARGS)
 
 ## bench-audit: stream 100,000 audit entries as CSV and JSON Lines; time and peak memory
 bench-audit: $(STAMP) services

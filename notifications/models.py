@@ -2,10 +2,12 @@
 request-signing settings, seen signed-request ids and per-key rate limits."""
 
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from bankside.encryption import EncryptedTextField
-from linking.models import Account, Customer
+from linking.models import Account, Consent, Customer
+from portal.events import EventType
 from portal.models import ApiKey, Bank
 from portal.tenancy import BankScopedQuerySet
 
@@ -64,11 +66,22 @@ class Outcome(models.Model):
     class Type(models.TextChoices):
         EVENT_ACCEPTED = "event.accepted", "Event accepted"
         EVENT_REJECTED = "event.rejected", "Event rejected"
+        NOTIFICATION_SENT = "notification.sent", "Notification sent"
+        NOTIFICATION_FAILED = "notification.failed", "Notification failed"
+        NOTIFICATION_DEAD = "notification.dead", "Notification dead-lettered"
 
     bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="outcomes")
     type = models.CharField(max_length=40, choices=Type.choices)
     event = models.ForeignKey(
         Event, null=True, blank=True, on_delete=models.CASCADE, related_name="outcomes"
+    )
+    notification = models.ForeignKey(
+        "Notification",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
     )
     # The bank's ids as posted, also for events that were refused and never stored.
     event_ref = models.CharField(max_length=64, blank=True)
@@ -84,6 +97,257 @@ class Outcome(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_ref}"
+
+
+class Recipient(models.Model):
+    """A person on one Page as the outbox sees them: the order of their notifications.
+
+    `last_sequence` numbers the person's notifications. Writing notifications upserts this
+    row and keeps its lock until commit, so two transactions queueing for the same person
+    take turns and sequence order is commit order: a worker never sees number 6 before 5.
+    `unreachable_at` is set when the platform says the person cannot be reached (error
+    551 and kin) and cleared when they next write to the Page; until then nothing more is
+    sent to them.
+    """
+
+    bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="+", db_index=False)
+    page_id = models.CharField(max_length=32)
+    psid = models.CharField(max_length=32)
+    last_sequence = models.PositiveBigIntegerField(default=0)
+    unreachable_at = models.DateTimeField(null=True, blank=True)
+    unreachable_reason = models.CharField(max_length=300, blank=True)
+
+    objects = BankScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["page_id", "psid"], name="one_recipient_per_person"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.psid} on Page {self.page_id}"
+
+
+class Notification(models.Model):
+    """One message to one linked person about one event: the outbox row and its fate.
+
+    Written in the transaction that accepts the event, once per (event, link): the unique
+    pair is the dedupe key. A worker claims it with a lease (`lease_owner` until
+    `lease_expires_at`); a lease that runs out is taken over. Per person (`page_id`,
+    `psid`) notifications go out in `sequence` order, and a partial unique index keeps
+    at most one of them in flight. `send_started_at` marks a claim whose message was
+    handed to the Send API: if its worker dies before recording the answer, the message
+    may have been sent, and the notification is flagged `uncertain` when it is resent.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        HELD = "held", "Held"
+        IN_FLIGHT = "in_flight", "Sending"
+        SENT = "sent", "Sent"
+        DELIVERED = "delivered", "Delivered"
+        READ = "read", "Read"
+        FAILED = "failed", "Failed"
+        DEAD = "dead", "Dead-lettered"
+        CANCELLED = "cancelled", "Cancelled"
+        SUPERSEDED = "superseded", "Superseded"
+
+    class Form(models.TextChoices):
+        RESPONSE = "response", "Free-form reply (RESPONSE)"
+        UPDATE = "update", "Free-form update (UPDATE)"
+        UTILITY = "utility", "Utility template"
+        HUMAN = "human", "Human agent (HUMAN_AGENT tag)"
+
+    class Reason(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        QUIET_HOURS = "quiet_hours", "Waiting for the end of quiet hours"
+        RATE_LIMITED = "rate_limited", "Waiting for the Page's rate limit"
+        RETRYING = "retrying", "Messenger was unavailable; retrying"
+        THROTTLED = "throttled", "Messenger throttled the Page; retrying"
+        OUTSIDE_WINDOW = "outside_window", "The 24-hour window closed; using the utility template"
+        NO_ALLOWED_FORM = "no_allowed_form", "Outside the 24-hour window, no approved template"
+        NO_TEMPLATE = "no_template", "No message template for this kind of update"
+        INTEGRATION_PAUSED = "integration_paused", "The Messenger integration was paused"
+        PERSON_UNAVAILABLE = "person_unavailable", "The person cannot be reached on Messenger"
+        LINK_ENDED = "link_ended", "The customer's consent ended"
+        SUPERSEDED = "superseded", "A newer balance update replaced it"
+        BUDGET_EXHAUSTED = "budget_exhausted", "The retry budget ran out"
+        REFUSED = "refused", "Messenger refused the message"
+        UNCERTAIN = "uncertain", "It may have been sent: check before replaying"
+        WORKER_LOST = "worker_lost", "Its worker died mid-send; resent, maybe twice"
+        PAGE_CHANGED = "page_changed", "The bank's Facebook Page changed"
+        RENDER_FAILED = "render_failed", "The message could not be built"
+        REPLAYED = "replayed", "Replayed by staff"
+
+    OPEN = (State.PENDING, State.HELD)
+    SENT_STATES = (State.SENT, State.DELIVERED, State.READ)
+
+    bank = models.ForeignKey(
+        Bank, on_delete=models.CASCADE, related_name="notifications", db_index=False
+    )
+    # Both looked up through the indexes below: (event, consent) and open ones by consent.
+    event = models.ForeignKey(
+        Event, on_delete=models.CASCADE, related_name="notifications", db_index=False
+    )
+    consent = models.ForeignKey(
+        Consent, on_delete=models.CASCADE, related_name="notifications", db_index=False
+    )
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    event_type = models.CharField(max_length=32, choices=EventType.choices)
+    page_id = models.CharField(max_length=32)
+    psid = models.CharField(max_length=32)
+    sequence = models.PositiveBigIntegerField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    reason = models.CharField(
+        max_length=24, choices=Reason.choices, default=Reason.QUEUED, blank=True
+    )
+    detail = models.CharField(max_length=300, blank=True)
+    locale = models.CharField(max_length=10)
+    text = models.TextField(blank=True)
+    data_categories = models.JSONField(default=list)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    lease_owner = models.CharField(max_length=100, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    send_started_at = models.DateTimeField(null=True, blank=True)
+    # Behind an earlier open notification of the same person: out of the due index until
+    # that one is done (see `services.delivery._claim`).
+    waiting = models.BooleanField(default=False)
+    window_closed = models.BooleanField(default=False)
+    uncertain = models.BooleanField(default=False)
+    form = models.CharField(max_length=16, choices=Form.choices, blank=True)
+    message_id = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    # When it (re-)entered the queue: the retry budget's hours count from here.
+    queued_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = BankScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "consent"], name="one_notification_per_link"),
+            models.UniqueConstraint(
+                fields=["page_id", "psid"],
+                condition=Q(state="in_flight"),
+                name="one_in_flight_per_person",
+            ),
+        ]
+        indexes = [
+            # The claim: due pending rows, oldest first…
+            models.Index(
+                fields=["next_attempt_at", "id"],
+                condition=Q(state="pending", waiting=False),
+                name="notification_due",
+            ),
+            models.Index(
+                fields=["page_id", "psid", "sequence"],
+                condition=Q(waiting=True),
+                name="notification_waiting",
+            ),
+            # …that no earlier open notification of the same person holds back.
+            models.Index(
+                fields=["page_id", "psid", "sequence"],
+                condition=Q(state__in=["pending", "in_flight"]),
+                name="notification_queue",
+            ),
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=Q(state="in_flight"),
+                name="notification_lease",
+            ),
+            models.Index(
+                fields=["page_id", "psid", "sent_at"],
+                condition=Q(state__in=["sent", "delivered"]),
+                name="notification_unread",
+            ),
+            models.Index(
+                fields=["message_id"], condition=~Q(message_id=""), name="notification_mid"
+            ),
+            models.Index(
+                fields=["consent"],
+                condition=Q(state__in=["pending", "held"]),
+                name="notification_open_by_link",
+            ),
+            # The dashboard. Each row passes through several states and every index on it
+            # is rewritten each time, so these cover only the rows they are for.
+            models.Index(
+                fields=["bank", "sent_at"],
+                condition=Q(sent_at__isnull=False),
+                name="notification_sent",
+            ),
+            models.Index(
+                fields=["bank", "finished_at"],
+                condition=Q(state__in=["failed", "dead"]),
+                name="notification_failed",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} to {self.psid} ({self.get_state_display()})"
+
+
+class DeliveryAttempt(models.Model):
+    """One call to the Send API for a notification, with what came of it."""
+
+    class Outcome(models.TextChoices):
+        SENT = "sent", "Sent"
+        TRANSIENT = "transient", "Transient error"
+        THROTTLED = "throttled", "Throttled"
+        OUTSIDE_WINDOW = "outside_window", "Outside the 24-hour window"
+        PERSON_UNAVAILABLE = "person_unavailable", "Person unavailable"
+        BAD_TOKEN = "bad_token", "Bad Page token"
+        PAGE_RESTRICTED = "page_restricted", "Page restricted"
+        CONFIG = "config", "Configuration error"
+        BAD_REQUEST = "bad_request", "Bad request"
+        UNCERTAIN = "uncertain", "Unknown: may have been sent"
+        WORKER_LOST = "worker_lost", "Worker died mid-send: may have been sent"
+
+    # Outcomes after which the message may have reached the person without us knowing.
+    UNKNOWN = (Outcome.UNCERTAIN, Outcome.WORKER_LOST)
+
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, related_name="delivery_attempts"
+    )
+    number = models.PositiveIntegerField()
+    form = models.CharField(max_length=16, choices=Notification.Form.choices, blank=True)
+    started_at = models.DateTimeField()
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    outcome = models.CharField(max_length=24, choices=Outcome.choices)
+    error_code = models.IntegerField(null=True, blank=True)
+    error_subcode = models.IntegerField(null=True, blank=True)
+    detail = models.CharField(max_length=300, blank=True)
+
+    bank_path = "notification__bank"
+    objects = BankScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of notification {self.notification_id}: {self.outcome}"
+
+
+class DeliveryReceipt(models.Model):
+    """A delivery receipt for a message id that no notification carries yet.
+
+    Messenger can confirm delivery before the worker that sent the message has committed
+    its id; the receipt waits here and is applied when the id lands. Kept for an hour.
+    """
+
+    bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="+", db_index=False)
+    message_id = models.CharField(max_length=128, unique=True)
+    delivered_at = models.DateTimeField()
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = BankScopedQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return self.message_id
 
 
 class OutcomeFeed(models.Model):

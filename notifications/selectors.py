@@ -1,9 +1,31 @@
 """Reads of notifications, always scoped to one bank."""
 
-from django.conf import settings
+import datetime as dt
+from datetime import datetime, timedelta
 
-from notifications.models import ApiKeyRateLimit, Event, Outcome
+from django.conf import settings
+from django.db.models import Count
+from django.db.models.functions import TruncDay, TruncHour
+from django.utils import timezone
+
+from notifications.models import ApiKeyRateLimit, DeliveryAttempt, Event, Notification, Outcome
+from portal.charts import Chart, Series
+from portal.dashboard import PanelContent
 from portal.models import ApiKey, Bank
+
+FAILED_STATES = (Notification.State.FAILED, Notification.State.DEAD)
+PANEL_GROUP = {
+    Notification.State.READ: "read",
+    Notification.State.DELIVERED: "delivered",
+    Notification.State.FAILED: "failed",
+    Notification.State.DEAD: "failed",
+}
+PANEL_SERIES = (
+    ("read", "Read", "ok"),
+    ("delivered", "Delivered", "info"),
+    ("sent", "Sent, no receipt yet", "neutral"),
+    ("failed", "Failed or dead-lettered", "bad"),
+)
 
 
 def event_get(*, bank: Bank, event_id: str) -> Event | None:
@@ -28,3 +50,93 @@ def rate_limit_for(api_key: ApiKey) -> tuple[float, int]:
     if override is not None:
         return override
     return settings.API_RATE_LIMIT_PER_SECOND, settings.API_RATE_LIMIT_BURST
+
+
+def notification_list_for_event(*, event: Event) -> list[Notification]:
+    return list(Notification.objects.for_bank(event.bank_id).filter(event=event).order_by("id"))
+
+
+def uncertain_send_count(*, bank: Bank | None = None) -> int:
+    """Sends that may have reached a person without us knowing: a connection lost in
+    flight, an unreadable success, or a worker that died mid-send (see `DeliveryAttempt`)."""
+    attempts = DeliveryAttempt.objects.filter(outcome__in=DeliveryAttempt.UNKNOWN)
+    if bank is not None:
+        attempts = attempts.for_bank(bank)
+    return attempts.count()
+
+
+def dead_letter_list(*, bank: Bank, limit: int = 100) -> list[Notification]:
+    """The bank's dead-lettered notifications, newest first, with their attempts."""
+    return list(
+        Notification.objects.for_bank(bank)
+        .filter(state=Notification.State.DEAD)
+        .select_related("event")
+        .prefetch_related("delivery_attempts")
+        .order_by("-finished_at", "-id")[:limit]
+    )
+
+
+def deliveries_panel(bank: Bank) -> PanelContent | None:
+    """The dashboard's deliveries panel: the last 24 hours by hour, 30 days by day.
+
+    Each bar stacks the messages sent in that hour or day by what became of them (read,
+    delivered, no receipt yet) and the notifications that failed or were dead-lettered.
+    """
+    mine = Notification.objects.for_bank(bank)
+    if not mine.exists():
+        return None
+    now = timezone.now()
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    hours = [hour - timedelta(hours=n) for n in range(23, -1, -1)]
+    days = [day - timedelta(days=n) for n in range(29, -1, -1)]
+    charts, totals = [], {}
+    for title, slots, trunc, label in (
+        ("Last 24 hours", hours, TruncHour, "%H:00"),
+        ("Last 30 days", days, TruncDay, "%d %b"),
+    ):
+        since = slots[0]
+        counts: dict[tuple[datetime, str], int] = {}
+        sent = (
+            mine.filter(sent_at__gte=since)
+            .annotate(slot=trunc("sent_at", tzinfo=dt.UTC))
+            .values_list("slot", "state")
+            .annotate(n=Count("pk"))
+            .order_by()
+        )
+        failed = (
+            mine.filter(finished_at__gte=since, state__in=FAILED_STATES)
+            .annotate(slot=trunc("finished_at", tzinfo=dt.UTC))
+            .values_list("slot", "state")
+            .annotate(n=Count("pk"))
+            .order_by()
+        )
+        for slot, state, n in [*sent, *failed]:
+            key = (slot, PANEL_GROUP.get(state, "sent"))
+            counts[key] = counts.get(key, 0) + n
+        series = [
+            Series(name, [counts.get((slot, group), 0) for slot in slots], tone)
+            for group, name, tone in PANEL_SERIES
+        ]
+        totals[title] = {
+            group: sum(counts.get((slot, group), 0) for slot in slots) for group, *_ in PANEL_SERIES
+        }
+        charts.append(
+            Chart(
+                title=title,
+                labels=[slot.strftime(label) for slot in slots],
+                series=series,
+                description=f"Notifications sent, delivered, read and failed, {title.lower()}.",
+            )
+        )
+    day_totals = totals["Last 24 hours"]
+    sent_today = day_totals["read"] + day_totals["delivered"] + day_totals["sent"]
+    dead_waiting = mine.filter(state=Notification.State.DEAD).count()
+    return PanelContent(
+        value=sent_today,
+        caption=(
+            f"messages sent in the last 24 hours; {day_totals['failed']} failed, "
+            f"{dead_waiting} dead-lettered in all"
+        ),
+        charts=charts,
+    )

@@ -1,6 +1,10 @@
-"""Periodic housekeeping of the core-banking API."""
+"""Thin Celery tasks: the outbox rows in PostgreSQL are the truth, a task is only a nudge.
+
+Every task here is safe to run twice, or in several workers at once.
+"""
 
 from celery import shared_task
+from django.conf import settings
 
 from notifications import services
 
@@ -8,3 +12,31 @@ from notifications import services
 @shared_task(name="notifications.purge_expired_api_records", ignore_result=True)
 def purge_expired_api_records() -> tuple[int, int]:
     return services.api_records_purge()
+
+
+@shared_task(name="notifications.deliver_due", ignore_result=True)
+def deliver_due() -> int:
+    """Send what is due, batch after batch, for up to `NOTIFICATIONS_TASK_SECONDS`.
+
+    If the last batch was full there is more to do: the task enqueues itself again
+    rather than hold the worker, so other tasks get their turn.
+    """
+    report = services.deliveries_run()
+    if report.more_due:
+        deliver_due.delay()
+    return report.claimed
+
+
+@shared_task(name="notifications.sweep_outbox", ignore_result=True)
+def sweep_outbox() -> int:
+    """Beat, every few seconds: take over dead workers' claims and nudge delivery.
+
+    Whatever the broker lost (Redis restarted or flushed) is found here, from the rows.
+    A large backlog gets two nudges, so that two worker processes drain it together.
+    """
+    report = services.outbox_sweep()
+    if report.due or report.taken_over:
+        nudges = 2 if report.due > settings.NOTIFICATIONS_CLAIM_BATCH else 1
+        for _ in range(nudges):
+            deliver_due.delay()
+    return report.due

@@ -273,6 +273,7 @@ SPECTACULAR_SETTINGS = {
         "EventStatusEnum": "notifications.models.Event.Status",
         "EventResultStatusEnum": "notifications.api.schemas.RESULT_STATUSES",
         "ShipmentStatusEnum": "notifications.validation.SHIPMENT_STATUSES",
+        "NotificationReasonEnum": "notifications.models.Notification.Reason",
     },
 }
 

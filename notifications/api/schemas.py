@@ -4,7 +4,7 @@ these serializers only document it (and a test checks every example against it).
 from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer
 from rest_framework import serializers
 
-from notifications.models import Event, Outcome
+from notifications.models import Event, Notification, Outcome
 from notifications.validation import SHIPMENT_STATUSES
 
 SIGNED_AMOUNT_HELP = 'A decimal string with an optional sign, e.g. "-42.10".'
@@ -141,6 +141,31 @@ class IngestResponse(serializers.Serializer):
     results = EventResult(many=True)
 
 
+class NotificationSummary(serializers.Serializer):
+    id = serializers.CharField()
+    state = serializers.ChoiceField(choices=Notification.State.choices)
+    reason = serializers.ChoiceField(
+        choices=Notification.Reason.choices,
+        allow_null=True,
+        help_text="Why it is in this state (waiting, held, failed…); null once sent.",
+    )
+    detail = serializers.CharField(allow_null=True, help_text="The reason in words.")
+    form = serializers.ChoiceField(
+        choices=Notification.Form.choices,
+        allow_null=True,
+        help_text="How it was (or is being) sent: a free-form update or a utility template.",
+    )
+    attempts = serializers.IntegerField()
+    data_categories = serializers.ListField(
+        child=serializers.CharField(), help_text="The consent scopes the message draws on."
+    )
+    created_at = serializers.DateTimeField()
+    next_attempt_at = serializers.DateTimeField(allow_null=True)
+    sent_at = serializers.DateTimeField(allow_null=True)
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    read_at = serializers.DateTimeField(allow_null=True)
+
+
 class EventDetail(serializers.Serializer):
     id = serializers.CharField()
     type = serializers.ChoiceField(choices=Event.Type.choices)
@@ -150,9 +175,8 @@ class EventDetail(serializers.Serializer):
     received_at = serializers.DateTimeField()
     status = serializers.ChoiceField(choices=Event.Status.choices)
     data = serializers.DictField()
-    notifications = serializers.ListField(
-        child=serializers.DictField(),
-        help_text="The notifications the event produced (filled in by delivery).",
+    notifications = NotificationSummary(
+        many=True, help_text="One per linked person whose consent covers the event."
     )
 
 
@@ -160,7 +184,8 @@ class OutcomeRow(serializers.Serializer):
     id = serializers.CharField(help_text="Unique, increasing within the feed.")
     type = serializers.ChoiceField(
         choices=Outcome.Type.choices,
-        help_text="`subject.outcome`; notification outcomes will join the event ones.",
+        help_text="`subject.outcome`: an event accepted or rejected, a notification sent, "
+        "failed or dead-lettered.",
     )
     occurred_at = serializers.DateTimeField()
     event_id = serializers.CharField(allow_null=True)
@@ -169,6 +194,11 @@ class OutcomeRow(serializers.Serializer):
         allow_null=True, help_text="Set on notification outcomes; null for event outcomes."
     )
     reasons = Reason(many=True, help_text="Why an event was rejected; empty otherwise.")
+    notification_reason = serializers.ChoiceField(
+        choices=Notification.Reason.choices,
+        allow_null=True,
+        help_text="Why a notification failed or was dead-lettered; null otherwise.",
+    )
 
 
 class OutcomePage(serializers.Serializer):

@@ -102,9 +102,34 @@ class EventDetailApi(APIView):
                 "received_at": serializers.DateTimeField().to_representation(event.received_at),
                 "status": event.status,
                 "data": event.data,
-                "notifications": [],
+                "notifications": [
+                    notification_row(n) for n in selectors.notification_list_for_event(event=event)
+                ],
             }
         )
+
+
+def _time(moment):
+    return serializers.DateTimeField().to_representation(moment) if moment else None
+
+
+def notification_row(notification) -> dict:
+    return {
+        "id": str(notification.pk),
+        "state": notification.state,
+        "reason": notification.reason or None,
+        "detail": notification.detail or None,
+        "form": notification.form or None,
+        "attempts": notification.attempts,
+        "data_categories": notification.data_categories,
+        "created_at": _time(notification.created_at),
+        "next_attempt_at": _time(notification.next_attempt_at)
+        if notification.state == "pending"
+        else None,
+        "sent_at": _time(notification.sent_at),
+        "delivered_at": _time(notification.delivered_at),
+        "read_at": _time(notification.read_at),
+    }
 
 
 CURSOR_PREFIX = "o1:"
@@ -181,6 +206,9 @@ class OutcomeListApi(APIView):
             "occurred_at": serializers.DateTimeField().to_representation(outcome.occurred_at),
             "event_id": outcome.event_ref or None,
             "event_type": outcome.event_type or None,
-            "notification_id": None,
+            "notification_id": str(outcome.notification_id) if outcome.notification_id else None,
             "reasons": outcome.details.get("reasons", []),
+            "notification_reason": outcome.details.get("reason") or None
+            if outcome.notification_id
+            else None,
         }

@@ -3,6 +3,13 @@
 Split by sub-domain; everything is importable from `notifications.services` directly.
 """
 
+from notifications.services.delivery import (
+    RunReport,
+    SweepReport,
+    deliveries_run,
+    leases_take_over,
+    outbox_sweep,
+)
 from notifications.services.events import (
     MAX_BATCH,
     EventResult,
@@ -16,6 +23,15 @@ from notifications.services.idempotency import (
     idempotency_claim,
     idempotency_complete,
 )
+from notifications.services.lifecycle import (
+    notifications_cancel_for_link,
+    notifications_mark_delivered,
+    notifications_mark_read,
+    notifications_replay,
+    recipient_acted,
+)
+from notifications.services.nudge import deliveries_nudge
+from notifications.services.outbox import outbox_plan
 from notifications.services.rate_limits import api_key_rate_limit_set
 from notifications.services.signing import (
     SignatureError,
@@ -31,16 +47,28 @@ __all__ = [
     "EventResult",
     "IdempotencyKeyReusedError",
     "IngestReport",
+    "RunReport",
     "SignatureError",
+    "SweepReport",
     "api_key_rate_limit_set",
     "api_records_purge",
     "api_signing_disable",
     "api_signing_enable",
     "api_signing_rotate",
+    "deliveries_nudge",
+    "deliveries_run",
     "event_ingest",
     "idempotency_claim",
     "idempotency_complete",
+    "leases_take_over",
+    "notifications_cancel_for_link",
+    "notifications_mark_delivered",
+    "notifications_mark_read",
+    "notifications_replay",
+    "outbox_plan",
+    "outbox_sweep",
     "outcomes_record",
+    "recipient_acted",
     "signature_for",
     "signed_request_verify",
 ]

@@ -7,6 +7,9 @@ from django.utils import timezone
 
 from linking.models import Account, Customer
 from notifications.models import Event, Outcome, OutcomeFeed
+from notifications.services.nudge import deliveries_nudge
+from notifications.services.outbox import AcceptedEvent, outbox_plan
+from notifications.services.rows import instances_insert
 from notifications.signals import events_accepted
 from notifications.validation import CheckedEvent, event_check
 from portal.audit import Actor
@@ -15,6 +18,16 @@ from portal.services import audit_record
 
 MAX_BATCH = 1000
 INSERT_CHUNK = 500
+OUTCOME_FIELDS = (
+    "bank",
+    "type",
+    "event",
+    "notification",
+    "event_ref",
+    "event_type",
+    "details",
+    "occurred_at",
+)
 _INSERTED_FIELDS = (
     "bank",
     "event_id",
@@ -72,8 +85,10 @@ def event_ingest(*, actor: Actor, bank: Bank, events: list) -> IngestReport:
     stored (or is being stored by a concurrent post, which the insert waits for) comes
     back as a duplicate with the original outcome, and nothing about it changes. Rows are
     inserted in event-id order, so two batches sharing ids take their locks in the same
-    order and cannot deadlock. One audit entry covers the batch; `events_accepted` is
-    sent after commit.
+    order and cannot deadlock. The delivery rules run in the same transaction
+    (`outbox_plan`), so a stored event is processed: its notifications are in the outbox
+    when the answer goes back. One audit entry covers the batch; `events_accepted` is sent
+    and delivery is nudged after commit.
     """
     now = timezone.now()
     checked = [event_check(raw, index=n, now=now) for n, raw in enumerate(events)]
@@ -97,7 +112,7 @@ def event_ingest(*, actor: Actor, bank: Bank, events: list) -> IngestReport:
             else {}
         )
         for event_id in inserted:
-            originals[event_id] = {"status": Event.Status.ACCEPTED, "received_at": now}
+            originals[event_id] = {"status": Event.Status.PROCESSED, "received_at": now}
         results = []
         for item in checked:
             if not item.valid:
@@ -118,6 +133,22 @@ def event_ingest(*, actor: Actor, bank: Bank, events: list) -> IngestReport:
                     )
                 )
         report = IngestReport(results)
+        due = outbox_plan(
+            bank=bank,
+            events=[
+                AcceptedEvent(
+                    pk=inserted[item.event_id],
+                    type=item.type,
+                    customer_id=item.customer_pk,
+                    account_id=item.account_pk,
+                    occurred_at=item.occurred_at,
+                    data=item.data,
+                )
+                for item in first_of.values()
+                if item.event_id in inserted
+            ],
+            now=now,
+        )
         audit_record(
             actor=actor,
             action="events.ingested",
@@ -160,6 +191,8 @@ def event_ingest(*, actor: Actor, bank: Bank, events: list) -> IngestReport:
         event_ids = sorted(inserted.values())
         if event_ids:
             transaction.on_commit(lambda: events_accepted.send(sender=Event, event_ids=event_ids))
+        if due:
+            deliveries_nudge()
     return report
 
 
@@ -216,7 +249,7 @@ def _insert(bank: Bank, items: list[CheckedEvent], now: datetime) -> dict[str, i
                     occurred_at=item.occurred_at,
                     data=item.data,
                     received_at=now,
-                    status=Event.Status.ACCEPTED,
+                    status=Event.Status.PROCESSED,
                 )
                 params += [
                     f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields
@@ -248,7 +281,7 @@ def outcomes_record(*, bank: Bank, outcomes: list[Outcome]) -> None:
         unique_fields=["bank"],
         update_fields=["touched_at"],
     )
-    Outcome.objects.bulk_create(outcomes, batch_size=INSERT_CHUNK)
+    instances_insert(Outcome, OUTCOME_FIELDS, outcomes)
 
 
 def _iso(moment: datetime) -> str:

@@ -59,7 +59,7 @@ def test_a_valid_event_of_each_type_is_accepted_and_stored(api, card, event_type
     assert response.json()["results"] == [{"index": 0, "id": payload["id"], "status": "accepted"}]
     stored = Event.objects.get(event_id=payload["id"])
     assert (stored.type, stored.account, stored.data) == (event_type, card, payload["data"])
-    assert stored.status == Event.Status.ACCEPTED
+    assert stored.status == Event.Status.PROCESSED  # the rules ran in the same transaction
 
 
 def test_an_invalid_event_is_rejected_with_reasons_and_not_stored(api, card):
@@ -113,7 +113,7 @@ def test_a_duplicate_answers_the_original_outcome_and_changes_nothing(api, card)
 
     (result,) = response.json()["results"]
     assert result["status"] == "duplicate"
-    assert result["original"]["status"] == "accepted"
+    assert result["original"]["status"] == "processed"
     assert result["original"]["received_at"].startswith(original.received_at.date().isoformat())
     assert Event.objects.get(event_id="evt-1").data == first["data"]
     assert Event.objects.count() == 1
@@ -305,8 +305,8 @@ def test_an_event_can_be_looked_up_by_the_banks_id(api, card):
 
     body = response.json()
     assert response.status_code == 200
-    assert body["status"] == "accepted"
-    assert body["notifications"] == []
+    assert body["status"] == "processed"
+    assert body["notifications"] == []  # nobody is linked
     assert (body["customer_id"], body["account_id"], body["data"]) == (
         "cu-ana",
         "visa-001",

@@ -1,0 +1,486 @@
+"""Benchmark: delivery by real Celery workers to a fake Send API on this machine.
+
+Run with `make bench` (after the ingest benchmark). It creates its own database
+(`<DATABASE_URL's name>_bench_delivery`), starts a minimal fake Send API
+(bench/fake_send_api.py) and Celery worker processes (bench/delivery_settings.py), prints
+the figures and cleans up. Figures only: nothing here asserts a time.
+
+1. Throughput: the outbox is loaded with `--people` x `--per-person` notifications on each
+   of `--pages` Pages (rate limits set high), then two worker processes drain it.
+2. Latency: events posted through the API at `--rate` events/s for `--seconds`, with the
+   workers running; event accepted (stored) -> Send API call arrives, p50/p99.
+3. The limit holds: one Page limited to 300 calls/s, three worker processes; the busiest
+   one-second window of calls the fake Send API saw.
+
+    python bench/delivery.py [--pages 4] [--people 1000] [--per-person 5]
+                             [--rate 300] [--seconds 60] [--skip-latency] [--skip-limit]
+"""
+
+import argparse
+import datetime as dt
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from bisect import bisect_left
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bankside.settings.test")
+
+import django  # noqa: E402
+
+django.setup()
+
+QUEUE = f"bench-delivery-{os.getpid()}"
+
+from django.conf import settings  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import setup_test_environment  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children that have exited… and live ones."""
+    total = 0.0
+    for proc in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{proc}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:
+        return []
+    return [int(child) for child in found for child in [child]] + [
+        grandchild for child in found for grandchild in _children(int(child))
+    ]
+
+
+class DatabaseCpu:
+    """CPU of the PostgreSQL backends serving the benchmark's database, sampled while the
+    workers run (backends come and go with the workers' connections)."""
+
+    def __init__(self) -> None:
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+
+    def sample(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )
+            pids = [pid for (pid,) in cursor.fetchall()]
+        for pid in pids:
+            try:
+                value = cpu_seconds(pid)
+            except (OSError, IndexError):
+                continue
+            self.first.setdefault(pid, value)
+            self.last[pid] = value
+
+    def seconds(self) -> float:
+        return sum(self.last[pid] - self.first[pid] for pid in self.last)
+
+
+def redis_cpu_seconds() -> float:
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if (proc / "comm").read_text().strip() == "redis-server":
+                    return cpu_seconds(int(proc.name))
+            except OSError:
+                continue
+    return 0.0
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Machine:
+    """The fake Send API and the Celery workers, as subprocesses."""
+
+    def __init__(self, database: str) -> None:
+        self.port = free_port()
+        self.log = Path(tempfile.mkdtemp(prefix="bankside-bench-")) / "calls.log"
+        self.database = database
+        self.api = subprocess.Popen(  # noqa: S603 - fixed argv
+            [
+                sys.executable,
+                str(ROOT / "bench" / "fake_send_api.py"),
+                str(self.port),
+                str(self.log),
+            ]
+        )
+        self.workers: subprocess.Popen | None = None
+        time.sleep(0.5)
+
+    def start_workers(self, processes: int, **env: str) -> None:
+        from bankside.celery import app
+
+        app.control.purge()  # the benchmark's own queue only (see QUEUE)
+        self.workers = subprocess.Popen(  # noqa: S603 - fixed argv
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "bankside",
+                "worker",
+                "--pool",
+                "prefork",
+                "--concurrency",
+                str(processes),
+                "--loglevel",
+                "WARNING",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--hostname",
+                f"bench{os.getpid()}@%h",
+            ],
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "DJANGO_SETTINGS_MODULE": "bench.delivery_settings",
+                "BENCH_DATABASE_NAME": self.database,
+                "BENCH_GRAPH_API_URL": f"http://127.0.0.1:{self.port}",
+                "PYTHONPATH": str(ROOT),
+                "BENCH_QUEUE": QUEUE,
+                "LOG_LEVEL": "WARNING",
+                **env,
+            },
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if app.control.ping(timeout=0.5):
+                return
+        raise SystemExit("the Celery workers did not start")
+
+    def stop_workers(self) -> None:
+        if self.workers is not None:
+            self.workers.send_signal(signal.SIGTERM)
+            self.workers.wait(30)
+            self.workers = None
+
+    def calls(self) -> list[tuple[float, str, str]]:
+        time.sleep(0.7)  # the fake API flushes its log every half second
+        rows = []
+        for line in self.log.read_text().splitlines():
+            moment, page, mark = line.split(" ")
+            rows.append((float(moment), page, mark))
+        return rows
+
+    def close(self) -> None:
+        self.stop_workers()
+        self.api.send_signal(signal.SIGTERM)
+        self.api.wait(10)
+
+
+def setup_pages(pages: int, people: int) -> list:
+    """`pages` banks, each live on its own Page with `people` linked customers."""
+    from linking.models import Account, Consent, Contact, Customer
+    from linking.tests.factories import IntegrationFactory
+    from portal.tests.factories import BankFactory
+
+    now = timezone.now()
+    banks = []
+    for p in range(pages):
+        bank = BankFactory(slug=f"bench-{p}", notification_defaults=True)
+        integration = IntegrationFactory(bank=bank, page_id=f"90000000{p}")
+        customers = Customer.objects.bulk_create(
+            [
+                Customer(bank=bank, external_id=f"cu-{n}", name=f"Customer {n}", locale="en")
+                for n in range(people)
+            ]
+        )
+        accounts = Account.objects.bulk_create(
+            [
+                Account(
+                    bank=bank,
+                    customer=c,
+                    external_id="visa",
+                    kind="credit_card",
+                    name="Visa",
+                    last4="9012",
+                    currency="EUR",
+                    balance="0",
+                )
+                for c in customers
+            ]
+        )
+        consents = Consent.objects.bulk_create(
+            [
+                Consent(
+                    bank=bank,
+                    customer=c,
+                    scopes=["fraud_alerts", "transactions"],
+                    status=Consent.Status.AUTHORISED,
+                    purpose="bench",
+                    duration_days=90,
+                    granted_at=now,
+                    expires_at=now + dt.timedelta(days=90),
+                    page_id=integration.page_id,
+                    psid=f"{p + 1}{n:09d}",
+                    linked_at=now,
+                )
+                for n, c in enumerate(customers)
+            ]
+        )
+        Consent.accounts.through.objects.bulk_create(
+            [
+                Consent.accounts.through(consent_id=c.pk, account_id=a.pk)
+                for c, a in zip(consents, accounts, strict=True)
+            ]
+        )
+        Contact.objects.bulk_create(
+            [
+                Contact(bank=bank, page_id=c.page_id, psid=c.psid, last_inbound_at=now)
+                for c in consents
+            ]
+        )
+        banks.append(bank)
+    return banks
+
+
+_marks = iter(range(1, 10**9))
+
+
+def event(n: int, kind: str = "fraud.alert") -> tuple[str, dict]:
+    from notifications.api.schemas import EXAMPLE_EVENTS
+
+    mark = f"bench-{next(_marks)}"
+    payload = json.loads(json.dumps(EXAMPLE_EVENTS[kind]))
+    payload.update(id=mark, customer_id=f"cu-{n}", account_id="visa")
+    payload["data"]["merchant"] = mark
+    return mark, payload
+
+
+def load(banks: list, people: int, per_person: int) -> int:
+    from notifications.services import event_ingest
+    from portal.audit import Actor
+
+    actor = Actor.system("benchmark")
+    total = 0
+    for bank in banks:
+        events = [event(n)[1] for _ in range(per_person) for n in range(people)]
+        for start in range(0, len(events), 1000):
+            report = event_ingest(actor=actor, bank=bank, events=events[start : start + 1000])
+            total += report.count("accepted")
+    return total
+
+
+def sent_count() -> int:
+    from notifications.models import Notification
+
+    return Notification.objects.filter(state__in=Notification.SENT_STATES).count()
+
+
+def open_left(**filters) -> bool:
+    """Whether anything is still pending or in flight (a cheap, indexed question)."""
+    from notifications.models import Notification
+
+    return Notification.objects.filter(
+        state__in=[Notification.State.PENDING, Notification.State.IN_FLIGHT], **filters
+    ).exists()
+
+
+def drain(expected: int, timeout: float = 600, database: DatabaseCpu | None = None) -> float:
+    from notifications.tasks import deliver_due
+
+    started = time.monotonic()
+    for _ in range(4):
+        deliver_due.delay()
+    deadline = started + timeout
+    while open_left():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"only {sent_count()} of {expected} sent after {timeout:.0f} s")
+        if database is not None:
+            database.sample()
+        time.sleep(0.05)
+    elapsed = time.monotonic() - started
+    if sent_count() < expected:
+        raise SystemExit(f"only {sent_count()} of {expected} were sent")
+    return elapsed
+
+
+def throughput(machine: Machine, banks: list, people: int, per_person: int) -> None:
+    total = load(banks, people, per_person)
+    machine.start_workers(2)
+    time.sleep(1)  # let the workers open their database connections
+    before = (cpu_seconds(machine.workers.pid), cpu_seconds(machine.api.pid), redis_cpu_seconds())
+    sampler = DatabaseCpu()
+    sampler.sample()
+    elapsed = drain(total, database=sampler)
+    database = sampler.seconds()
+    workers, api, redis_cpu = (
+        cpu_seconds(machine.workers.pid) - before[0],
+        cpu_seconds(machine.api.pid) - before[1],
+        redis_cpu_seconds() - before[2],
+    )
+    calls = machine.calls()
+    first, last = calls[0][0], calls[-1][0]
+    print(f"\nThroughput: {total} notifications, {len(banks)} Pages, 2 worker processes")
+    print(f"  drained in      {elapsed:10.2f} s (nudge -> all recorded sent)")
+    print(f"  delivered       {total / elapsed:10.0f} messages/s")
+    print(f"  Send API calls  {len(calls) / max(1e-9, last - first):10.0f} calls/s (first to last)")
+    per = 1e6 / total
+    print(
+        f"  CPU per message {(workers + api + database + redis_cpu) * per:10.0f} us: workers "
+        f"{workers * per:.0f}, PostgreSQL {database * per:.0f}, Redis {redis_cpu * per:.0f}, "
+        f"fake Send API {api * per:.0f}"
+    )
+
+
+def latency(machine: Machine, banks: list, people: int, rate: float, seconds: float) -> None:
+    from notifications.models import Event
+    from notifications.services import api_key_rate_limit_set
+    from portal.audit import Actor
+    from portal.tests.factories import api_key_for
+
+    issued = api_key_for(banks[0], name="Benchmark")
+    api_key_rate_limit_set(
+        actor=Actor.system("benchmark"), api_key=issued.api_key, per_second=1e6, burst=10**6
+    )
+    client = Client()
+    batch = max(1, round(rate / 20))  # a post every 50 ms
+    interval = batch / rate
+    marks: list[str] = []
+    started = time.monotonic()
+    n = 0
+    behind = 0
+    while time.monotonic() - started < seconds:
+        due = started + len(marks) / rate
+        pause = due - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        elif pause < -interval:
+            behind += 1
+        events = []
+        for _ in range(batch):
+            mark, payload = event(n % people)
+            payload["id"] = mark
+            marks.append(mark)
+            events.append(payload)
+            n += 1
+        response = client.post(
+            "/api/v1/events",
+            json.dumps({"events": events}),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {issued.secret}",
+        )
+        if response.status_code != 202:
+            raise SystemExit(f"unexpected {response.status_code}: {response.content[:300]!r}")
+    posted = time.monotonic() - started
+    deadline = time.monotonic() + 120
+    while open_left() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    accepted = dict(Event.objects.filter(event_id__in=marks).values_list("event_id", "received_at"))
+    arrived = {mark: moment for moment, _, mark in machine.calls() if mark in accepted}
+    latencies = [arrived[mark] - accepted[mark].timestamp() for mark in marks if mark in arrived]
+    print(
+        f"\nLatency: {len(marks)} events posted at {len(marks) / posted:.0f}/s for {posted:.0f} s"
+    )
+    print(f"  reached the Send API  {len(latencies):6d} of {len(marks)}")
+    print(f"  p50                   {percentile(latencies, 0.5) * 1000:8.1f} ms (accepted -> call)")
+    print(f"  p99                   {percentile(latencies, 0.99) * 1000:8.1f} ms")
+    print(f"  max                   {max(latencies) * 1000:8.1f} ms")
+    if behind:
+        print(f"  (the poster fell behind its schedule {behind} times)")
+
+
+def limit(machine: Machine, bank, people: int, per_person: int) -> None:
+    from notifications.tasks import deliver_due
+
+    machine.stop_workers()
+    page = bank.integration.page_id
+    total = load([bank], people, per_person)
+    skip = len(machine.calls())
+    machine.start_workers(3, BENCH_PAGE_RATE_LIMITS=json.dumps({page: 300}))
+    started = time.monotonic()
+    for _ in range(3):
+        deliver_due.delay()
+    while open_left(bank=bank):
+        time.sleep(0.05)
+        if time.monotonic() - started > 300:
+            raise SystemExit("the rate-limited Page did not drain")
+    elapsed = time.monotonic() - started
+    moments = sorted(m for m, p, _ in machine.calls()[skip:] if p == page)
+    busiest = max(bisect_left(moments, m + 1.0) - i for i, m in enumerate(moments))
+    print(f"\nThe limit holds: one Page at 300 calls/s, 3 worker processes, {total} messages")
+    print(f"  sent in         {elapsed:10.2f} s ({total / elapsed:.0f}/s)")
+    print(f"  busiest second  {busiest:10d} calls (limit 300)")
+
+
+def _forget_page_buckets() -> None:
+    import redis
+
+    from notifications.page_limits import KEY_PREFIX
+
+    client = redis.Redis.from_url(settings.NOTIFICATIONS_REDIS_URL or settings.REDIS_URL)
+    for key in client.scan_iter(f"{KEY_PREFIX}90000000*"):
+        client.delete(key)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=4)
+    parser.add_argument("--people", type=int, default=1000)
+    parser.add_argument("--per-person", type=int, default=5)
+    parser.add_argument("--rate", type=float, default=300)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--skip-limit", action="store_true")
+    args = parser.parse_args()
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] != "django.db.backends.postgresql":
+        raise SystemExit("The benchmark runs against PostgreSQL: set DATABASE_URL=postgres://…")
+    if not settings.REDIS_URL:
+        raise SystemExit("The benchmark needs Redis (REDIS_URL) for the broker and the buckets.")
+    database["CONN_MAX_AGE"] = 60
+    database["TEST"] = {**database.get("TEST", {}), "NAME": f"{database['NAME']}_bench_delivery"}
+    setup_test_environment()
+    settings.DEBUG = False
+    from bankside.celery import app
+
+    app.conf.task_default_queue = QUEUE
+    name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    _forget_page_buckets()
+    print(f"bankside delivery benchmark on PostgreSQL database {name}, {os.cpu_count()} CPUs")
+    machine = Machine(name)
+    try:
+        banks = setup_pages(args.pages, args.people)
+        throughput(machine, banks, args.people, args.per_person)
+        if not args.skip_latency:
+            latency(machine, banks, args.people, args.rate, args.seconds)
+        if not args.skip_limit:
+            limit(machine, banks[-1], args.people, 3)
+    finally:
+        machine.close()
+        connection.close()
+        connection.creation.destroy_test_db(name, verbosity=0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+"""Settings for the delivery benchmark's worker processes: the test settings, pointed at
+the benchmark's database and fake Send API (see bench/delivery.py)."""
+
+import json
+import os
+
+from bankside.settings.test import *  # noqa: F403
+from bankside.settings.test import DATABASES
+
+DATABASES["default"]["NAME"] = os.environ["BENCH_DATABASE_NAME"]
+DATABASES["default"]["CONN_MAX_AGE"] = 60
+MESSENGER_GRAPH_API_URL = os.environ["BENCH_GRAPH_API_URL"]
+NOTIFICATIONS_PAGE_RATE_LIMIT = float(os.environ.get("BENCH_PAGE_RATE_LIMIT", "100000"))
+NOTIFICATIONS_PAGE_RATE_LIMITS = json.loads(os.environ.get("BENCH_PAGE_RATE_LIMITS", "{}"))
+NOTIFICATIONS_REDIS_URL = os.environ.get("BENCH_NOTIFICATIONS_REDIS_URL", "")
+# A queue of the benchmark's own, so purging it never touches anyone else's work.
+CELERY_TASK_DEFAULT_QUEUE = os.environ["BENCH_QUEUE"]
+NOTIFICATIONS_SEND_CONCURRENCY = int(
+    os.environ.get("BENCH_SEND_CONCURRENCY", NOTIFICATIONS_SEND_CONCURRENCY)  # noqa: F405
+)

@@ -1,0 +1,44 @@
+"""What notifications does when linking tells it something: receivers stay quick."""
+
+import logging
+
+from django.dispatch import receiver
+
+import messenger
+from linking import signals
+from notifications import services
+
+log = logging.getLogger(__name__)
+
+PERSON_ACTIONS = (messenger.MessageEvent, messenger.PostbackEvent, messenger.OptinEvent)
+
+
+@receiver(signals.link_ended)
+def cancel_pending_notifications(sender, consent_id: int, **kwargs) -> None:
+    services.notifications_cancel_for_link(consent_id=consent_id)
+
+
+@receiver(signals.messenger_event)
+def record_messenger_event(sender, bank_id: int, page_id: str, event, **kwargs) -> None:
+    """Delivery and read receipts update notifications; a person writing releases holds.
+
+    Runs inside Messenger's webhook request: a failure here is logged, never turned into
+    an error answer that would make Messenger retry and, after an hour, unsubscribe.
+    """
+    try:
+        if isinstance(event, messenger.DeliveryEvent):
+            services.notifications_mark_delivered(
+                bank_id=bank_id,
+                page_id=page_id,
+                psid=event.sender_id,
+                mids=list(event.mids),
+                watermark_ms=event.watermark,
+            )
+        elif isinstance(event, messenger.ReadEvent):
+            services.notifications_mark_read(
+                bank_id=bank_id, page_id=page_id, psid=event.sender_id, watermark_ms=event.watermark
+            )
+        elif isinstance(event, PERSON_ACTIONS) and event.sender_id:
+            services.recipient_acted(bank_id=bank_id, page_id=page_id, psid=event.sender_id)
+    except Exception:
+        log.exception("notification status from a %s webhook not recorded", type(event).__name__)

@@ -1,0 +1,342 @@
+"""Rules -> outbox: newly accepted events become notifications, in the same transaction.
+
+For each event, every active link (an authorised, unexpired consent bound to a PSID)
+whose consent covers the event's account and data scope gets one notification, if the
+bank's policy sends that event at all; quiet hours defer it. The text is rendered now,
+from the bank's template in the customer's language, and kept with the notification.
+Everything is set-based: a batch of 1000 events costs a fixed handful of queries.
+"""
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection
+from django.db.models import Q
+
+from linking.models import Account, Consent, Customer
+from notifications.models import Notification, Recipient
+from notifications.services.queue import people_wake
+from portal.events import EVENT_SCOPES, DataScope, EventType
+from portal.models import Bank, MessageTemplate
+from portal.policies import decide
+from portal.rendering import TemplateError, placeholders_in, render
+from portal.selectors import message_template_for, policy_rules_for
+
+log = logging.getLogger(__name__)
+
+State, Reason = Notification.State, Notification.Reason
+INSERT_CHUNK = 500
+# Placeholders that show the balance: they leave the bank only under the balances scope.
+BALANCE_PLACEHOLDERS = frozenset({"balance", "available"})
+
+
+@dataclass(frozen=True)
+class AcceptedEvent:
+    """An event just stored, as the rules need it."""
+
+    pk: int
+    type: str
+    customer_id: int
+    account_id: int
+    occurred_at: datetime
+    data: Mapping
+
+
+@dataclass(frozen=True)
+class Link:
+    consent_id: int
+    account_id: int
+    page_id: str
+    psid: str
+    scopes: frozenset[str]
+
+
+def message_data(
+    event_type: str,
+    data: Mapping,
+    *,
+    first_name: str,
+    last4: str,
+    currency: str,
+    scopes: Iterable[str],
+) -> dict:
+    """What a template may show about an event: its data plus the customer and account.
+
+    Balance figures are removed unless the consent covers balances: a transaction
+    template that shows the balance must not leak it to a customer who only shared
+    transactions.
+    """
+    values = dict(data)
+    values["customer_first_name"] = first_name
+    values["last4"] = data.get("card_last4") or last4
+    values["currency"] = data.get("currency") or currency
+    if event_type == EventType.BALANCE_UPDATED:
+        values.setdefault("balance", data.get("ledger") or data.get("available"))
+    elif event_type == EventType.RECEIPT_ISSUED:
+        values.setdefault("amount", data.get("total"))
+        items = data.get("items") or []
+        values.setdefault(
+            "description", ", ".join(str(i.get("title", "")) for i in items if isinstance(i, dict))
+        )
+    elif event_type == EventType.SHIPMENT_UPDATED:
+        values["status"] = str(data.get("status", "")).replace("_", " ")
+    elif event_type == EventType.FRAUD_ALERT:
+        values.setdefault("description", data.get("location"))
+    if DataScope.BALANCES not in set(scopes):
+        for name in BALANCE_PLACEHOLDERS:
+            values.pop(name, None)
+    return values
+
+
+def data_categories_for(event_type: str, placeholders: Iterable[str], scopes: Iterable[str]):
+    """The consent scopes a message about `event_type` showing `placeholders` draws on."""
+    categories = {EVENT_SCOPES[event_type]}
+    if set(placeholders) & BALANCE_PLACEHOLDERS and DataScope.BALANCES in set(scopes):
+        categories.add(DataScope.BALANCES)
+    return sorted(categories)
+
+
+def first_name(name: str) -> str:
+    return (name or "").strip().split(" ", 1)[0]
+
+
+def outbox_plan(*, bank: Bank, events: list[AcceptedEvent], now: datetime) -> int:
+    """Write the notifications of `events`; call it inside the transaction storing them.
+
+    Returns how many are due now. Within a batch a person's notifications are numbered in
+    the order the events occurred. A balance update supersedes the open (pending or held)
+    balance notification of the same account and link when it is newer, and is itself
+    dropped as superseded when an open one is newer.
+    """
+    if not events:
+        return 0
+    links = _links(bank, {e.account_id for e in events}, now)
+    if not links:
+        return 0
+    customers = {
+        pk: (name, locale)
+        for pk, name, locale in Customer.objects.filter(
+            pk__in={e.customer_id for e in events}
+        ).values_list("pk", "name", "locale")
+    }
+    accounts = {
+        pk: (last4, currency)
+        for pk, last4, currency in Account.objects.filter(
+            pk__in={e.account_id for e in events}
+        ).values_list("pk", "last4", "currency")
+    }
+    rules = policy_rules_for(bank)
+    templates: dict[tuple[str, str], MessageTemplate | None] = {}
+    planned: list[Notification] = []
+    occurred: dict[int, tuple[datetime, int]] = {}
+    for event in sorted(events, key=lambda e: (e.occurred_at, e.pk)):
+        scope = EVENT_SCOPES.get(event.type)
+        policy = rules.get(event.type)
+        if scope is None or policy is None:
+            continue
+        name, locale = customers[event.customer_id]
+        last4, currency = accounts[event.account_id]
+        key = (event.type, locale)
+        if key not in templates:
+            templates[key] = message_template_for(bank=bank, event_type=event.type, locale=locale)
+        template = templates[key]
+        for link in links.get(event.account_id, ()):
+            if scope not in link.scopes:
+                continue
+            values = message_data(
+                event.type,
+                event.data,
+                first_name=first_name(name),
+                last4=last4,
+                currency=currency,
+                scopes=link.scopes,
+            )
+            decision = decide(policy, event.type, values, now)
+            if not decision.send and decision.defer_until is None:
+                continue
+            notification = Notification(
+                bank=bank,
+                event_id=event.pk,
+                consent_id=link.consent_id,
+                account_id=event.account_id,
+                event_type=event.type,
+                page_id=link.page_id,
+                psid=link.psid,
+                locale=locale,
+                next_attempt_at=decision.defer_until or now,
+                reason=Reason.QUIET_HOURS if decision.defer_until else Reason.QUEUED,
+                data_categories=[scope],
+                created_at=now,
+                queued_at=now,
+            )
+            _render_into(notification, template, values, link.scopes, locale)
+            occurred[id(notification)] = (event.occurred_at, event.pk)
+            planned.append(notification)
+    if not planned:
+        return 0
+    _coalesce_balances(planned, occurred, now)
+    sequences_assign(bank, planned)
+    Notification.objects.bulk_create(planned, batch_size=INSERT_CHUNK)
+    return sum(1 for n in planned if n.state == State.PENDING and n.next_attempt_at <= now)
+
+
+def _links(bank: Bank, account_ids: set[int], now: datetime) -> dict[int, list[Link]]:
+    """Active links covering each of `account_ids`: authorised, unexpired, bound to a PSID."""
+    rows = (
+        Consent.accounts.through.objects.filter(
+            account_id__in=account_ids,
+            account__active=True,
+            consent__bank=bank,
+            consent__status=Consent.Status.AUTHORISED,
+        )
+        .exclude(consent__psid="")
+        .filter(Q(consent__expires_at__isnull=True) | Q(consent__expires_at__gt=now))
+        .values_list(
+            "account_id", "consent_id", "consent__page_id", "consent__psid", "consent__scopes"
+        )
+    )
+    links: dict[int, list[Link]] = defaultdict(list)
+    for account_id, consent_id, page_id, psid, scopes in rows:
+        links[account_id].append(Link(consent_id, account_id, page_id, psid, frozenset(scopes)))
+    for found in links.values():
+        found.sort(key=lambda link: link.consent_id)
+    return links
+
+
+def _render_into(
+    notification: Notification,
+    template: MessageTemplate | None,
+    values: dict,
+    scopes: frozenset[str],
+    locale: str,
+) -> None:
+    if template is None:
+        notification.state, notification.reason = State.HELD, Reason.NO_TEMPLATE
+        notification.detail = f"The bank has no {notification.event_type} message template."
+        return
+    try:
+        notification.text = render(template.body, notification.event_type, values, locale=locale)
+        used = placeholders_in(template.body)
+    except TemplateError as exc:
+        notification.state, notification.reason = State.HELD, Reason.RENDER_FAILED
+        notification.detail = str(exc)[:300]
+        return
+    notification.data_categories = data_categories_for(notification.event_type, used, scopes)
+    if not notification.text:
+        notification.state, notification.reason = State.HELD, Reason.RENDER_FAILED
+        notification.detail = "The template rendered an empty message."
+
+
+def _coalesce_balances(
+    planned: list[Notification], occurred: dict[int, tuple[datetime, int]], now: datetime
+) -> None:
+    """Keep only the newest open balance notification per (account, link)."""
+    newest: dict[tuple[int, int], Notification] = {}
+    for notification in planned:
+        if notification.event_type != EventType.BALANCE_UPDATED:
+            continue
+        if notification.state not in Notification.OPEN:
+            continue
+        pair = (notification.account_id, notification.consent_id)
+        current = newest.get(pair)
+        if current is None or occurred[id(notification)] > occurred[id(current)]:
+            if current is not None:
+                _supersede(current, now)
+            newest[pair] = notification
+        else:
+            _supersede(notification, now)
+    if not newest:
+        return
+    stored = (
+        Notification.objects.filter(
+            consent_id__in={c for _, c in newest},
+            event_type=EventType.BALANCE_UPDATED,
+            state__in=Notification.OPEN,
+        )
+        .values_list(
+            "pk", "account_id", "consent_id", "event__occurred_at", "event_id", "page_id", "psid"
+        )
+        .order_by()
+    )
+    older, people = [], set()
+    for pk, account_id, consent_id, occurred_at, event_id, page_id, psid in stored:
+        incoming = newest.get((account_id, consent_id))
+        if incoming is None:
+            continue
+        if (occurred_at, event_id) < occurred[id(incoming)]:
+            older.append(pk)
+            people.add((page_id, psid))
+        else:
+            _supersede(incoming, now)
+    if older:
+        _supersede_stored(older, now)
+        people_wake(people)  # whatever waited behind them may be next now
+
+
+def _supersede(notification: Notification, now: datetime) -> None:
+    notification.state, notification.reason = State.SUPERSEDED, Reason.SUPERSEDED
+    notification.finished_at = now
+
+
+def _supersede_stored(pks: list[int], now: datetime) -> None:
+    """Mark stored open notifications superseded, skipping any a worker is claiming now.
+
+    A row locked by a claim is about to be sent; one locked by a cancellation is ending
+    anyway. Skipping both (SKIP LOCKED) keeps the event's transaction from waiting on,
+    or deadlocking with, a worker.
+    """
+    table = connection.ops.quote_name(Notification._meta.db_table)
+    lock = (
+        " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    )
+    marks = ", ".join(["%s"] * len(pks))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET state = %s, reason = %s, finished_at = %s "  # noqa: S608
+            f"WHERE id IN (SELECT id FROM {table} WHERE id IN ({marks}) "
+            f"AND state IN (%s, %s){lock})",
+            [
+                State.SUPERSEDED,
+                Reason.SUPERSEDED,
+                connection.ops.adapt_datetimefield_value(now),
+                *pks,
+                *Notification.OPEN,
+            ],
+        )
+
+
+def sequences_assign(bank: Bank, planned: list[Notification]) -> None:
+    """Give each notification the next sequence numbers of its person, in planned order.
+
+    One upsert for the batch, people in sorted order so that concurrent batches lock
+    their rows in the same order; the locks are held until commit (see `Recipient`).
+    """
+    wanted: dict[tuple[str, str], int] = defaultdict(int)
+    for notification in planned:
+        wanted[(notification.page_id, notification.psid)] += 1
+    people = sorted(wanted)
+    table = connection.ops.quote_name(Recipient._meta.db_table)
+    tops: dict[tuple[str, str], int] = {}
+    with connection.cursor() as cursor:
+        for start in range(0, len(people), INSERT_CHUNK):
+            chunk = people[start : start + INSERT_CHUNK]
+            params: list = []
+            for page_id, psid in chunk:
+                params += [bank.pk, page_id, psid, wanted[(page_id, psid)], ""]
+            cursor.execute(
+                f"INSERT INTO {table} (bank_id, page_id, psid, last_sequence, "  # noqa: S608
+                f"unreachable_reason) VALUES {', '.join(['(%s, %s, %s, %s, %s)'] * len(chunk))} "
+                f"ON CONFLICT (page_id, psid) DO UPDATE SET "
+                f"last_sequence = {table}.last_sequence + excluded.last_sequence "
+                f"RETURNING page_id, psid, last_sequence",
+                params,
+            )
+            tops.update({(page_id, psid): top for page_id, psid, top in cursor.fetchall()})
+    used: dict[tuple[str, str], int] = defaultdict(int)
+    for notification in planned:
+        person = (notification.page_id, notification.psid)
+        used[person] += 1
+        notification.sequence = tops[person] - wanted[person] + used[person]

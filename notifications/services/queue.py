@@ -1,0 +1,69 @@
+"""The order of each person's queue: which notification is their head, and who waits.
+
+Per person (Page id and PSID) notifications go out in `sequence` order, one at a time.
+A pending notification is held back by an earlier open one of the same person: one in
+flight, or an earlier pending one unless that one is only parked until quiet hours end.
+Rows found held back at the front of the due queue are marked `waiting` and leave the due
+index; when a person's message is done, their next waiting one is woken. The beat
+sweeper wakes any that nothing holds back any more, should a wake-up have been missed.
+"""
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db import connection
+from django.utils import timezone
+
+from notifications.models import Notification
+
+State, Reason = Notification.State, Notification.Reason
+
+
+def _dt(value: datetime | None):
+    return None if value is None else connection.ops.adapt_datetimefield_value(value)
+
+
+def blocked_sql(alias: str, now: datetime) -> tuple[str, list]:
+    """SQL true when an earlier open notification of the same person holds `alias` back.
+
+    Holding back: one in flight, or an earlier pending one, unless that one is only
+    parked until quiet hours end (then a fraud alert behind it goes first).
+    """
+    n = connection.ops.quote_name(Notification._meta.db_table)
+    sql = (
+        f"EXISTS (SELECT 1 FROM {n} m WHERE m.page_id = {alias}.page_id "  # noqa: S608
+        f"AND m.psid = {alias}.psid AND m.id <> {alias}.id AND m.state IN (%s, %s) "
+        f"AND (m.state = %s OR (m.sequence < {alias}.sequence "
+        f"AND (m.next_attempt_at <= %s OR m.reason <> %s))))"
+    )
+    return sql, [State.PENDING, State.IN_FLIGHT, State.IN_FLIGHT, _dt(now), Reason.QUIET_HOURS]
+
+
+def people_wake(people: Iterable[tuple[str, str]]) -> None:
+    """Each of these people's next waiting notification may be their head now."""
+    people = set(people)
+    if not people:
+        return
+    n = connection.ops.quote_name(Notification._meta.db_table)
+    pairs = ", ".join(["(%s, %s)"] * len(people))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {n} SET waiting = FALSE WHERE waiting AND state = %s "  # noqa: S608
+            f"AND (page_id, psid) IN (VALUES {pairs}) AND sequence = (SELECT MIN(w.sequence) "
+            f"FROM {n} w WHERE w.waiting AND w.state = %s AND w.page_id = {n}.page_id "
+            f"AND w.psid = {n}.psid)",
+            [State.PENDING, *[v for person in sorted(people) for v in person], State.PENDING],
+        )
+
+
+def waiting_wake_stranded(*, now: datetime | None = None) -> int:
+    """Wake waiting notifications that nothing holds back any more (the sweeper's net)."""
+    n = connection.ops.quote_name(Notification._meta.db_table)
+    blocked, params = blocked_sql(n, now or timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {n} SET waiting = FALSE WHERE waiting AND state = %s "  # noqa: S608
+            f"AND NOT {blocked}",
+            [State.PENDING, *params],
+        )
+        return cursor.rowcount
