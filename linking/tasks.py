@@ -35,19 +35,26 @@ def _say(consent: Consent, text: str) -> None:
         log.info("link message to consent %s not sent: %s", consent.pk, type(exc).__name__)
 
 
-@shared_task(
-    name="linking.send_link_confirmation",
-    ignore_result=True,
-    autoretry_for=(messenger.TransientError, messenger.ThrottledError),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=8,
-)
-def send_link_confirmation(consent_id: int) -> None:
+# A message to a linked person: retried with backoff while Messenger is unavailable.
+LINK_MESSAGE_TASK = {
+    "ignore_result": True,
+    "autoretry_for": (messenger.TransientError, messenger.ThrottledError),
+    "retry_backoff": True,
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+    "max_retries": 8,
+}
+
+
+def _say_to_linked(consent_id: int, compose) -> None:
     consent = Consent.objects.select_related("bank").filter(pk=consent_id).first()
     if consent is not None and consent.is_linked:
-        _say(consent, messages.link_confirmation(consent))
+        _say(consent, compose(consent))
+
+
+@shared_task(name="linking.send_link_confirmation", **LINK_MESSAGE_TASK)
+def send_link_confirmation(consent_id: int) -> None:
+    _say_to_linked(consent_id, messages.link_confirmation)
 
 
 @shared_task(
@@ -86,16 +93,6 @@ def remind_expiring_consents() -> int:
     return services.consents_remind_expiring()
 
 
-@shared_task(
-    name="linking.send_expiry_reminder",
-    ignore_result=True,
-    autoretry_for=(messenger.TransientError, messenger.ThrottledError),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=8,
-)
+@shared_task(name="linking.send_expiry_reminder", **LINK_MESSAGE_TASK)
 def send_expiry_reminder(consent_id: int) -> None:
-    consent = Consent.objects.select_related("bank").filter(pk=consent_id).first()
-    if consent is not None and consent.is_linked:
-        _say(consent, messages.expiry_reminder(consent))
+    _say_to_linked(consent_id, messages.expiry_reminder)
