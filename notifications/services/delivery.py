@@ -1,21 +1,22 @@
 """Delivery: a worker claims due notifications in batches and pushes them to the Send API.
 
-One `deliveries_run` call (the `deliver_due` task) repeats claim -> prepare -> send ->
-record until nothing is due or its time is up:
+One `deliveries_run` call (the `deliver_due` task) runs a pipeline until nothing is due
+or its time is up:
 
-- **Claim** up to `NOTIFICATIONS_CLAIM_BATCH` due notifications of live integrations in
-  one statement (`FOR UPDATE SKIP LOCKED`, so workers never wait on each other), each
-  under a lease. Only the head of each person's queue is claimable: nothing earlier of
-  theirs may be open (pending or in flight), except updates parked until quiet hours
-  end. A partial unique index refuses a second in-flight notification per person.
+- **Claim** up to `NOTIFICATIONS_CLAIM_BATCH` due notifications of live integrations
+  (`FOR UPDATE SKIP LOCKED`, so workers never wait on each other), each under a lease,
+  and claim again whenever less than half a batch is left. Only the head of each
+  person's queue is claimable (`services.queue`); a partial unique index refuses a
+  second in-flight notification per person.
 - **Prepare** in a few set-based reads: re-check the consent (an ended one cancels),
   choose the form the platform allows now (free-form UPDATE within 24 hours of the
   person's last message, else the bank's approved utility template, else held), build
   the Send API body.
-- **Send** concurrently from a thread pool over the pooled httpx client, taking tokens
-  from the Page's bucket shared by all workers (`notifications.page_limits`). A wave's
-  ids are marked `send_started_at` just before they go out.
-- **Record** results as they come in, in small transactions: the notification's new
+- **Send** from a thread pool over the pooled httpx client. A call goes to a free thread
+  right after its token is taken from the Page's bucket, shared by all workers
+  (`notifications.page_limits`). Messages are marked `send_started_at`, a group at a
+  time, before they go out.
+- **Record** results every quarter second, in one transaction: the notification's new
   state, one `DeliveryAttempt` per call, one audit entry per message that reached the
   platform, and sent/failed/dead entries in the bank's outcome feed.
 
@@ -30,6 +31,7 @@ to check, never resent blindly.
 
 import contextlib
 import logging
+import math
 import os
 import random
 import socket
@@ -55,7 +57,7 @@ from notifications.models import (
     Outcome,
     Recipient,
 )
-from notifications.page_limits import page_buckets
+from notifications.page_limits import page_buckets, page_rate
 from notifications.services.audit_batch import AuditEntry, audit_record_many
 from notifications.services.events import outcomes_record
 from notifications.services.outbox import data_categories_for, first_name, message_data
@@ -63,6 +65,7 @@ from notifications.services.queue import (
     _dt,
     blocked_sql,
     people_wake,
+    waiting_recheck,
     waiting_wake_stranded,
 )
 from notifications.services.rows import instances_insert
@@ -87,6 +90,8 @@ FLUSH_EVERY = 0.25  # seconds between writes of results…
 FLUSH_SIZE = 250  # …or this many results, whichever comes first
 CLAIM_PAUSE = 0.02  # after a claim that was not full, look again this much later
 FRONT_MAX = 32  # the front a claim clears of waiting rows: 2 to this many times its size
+QUEUE_DEPTH = 3  # work the pool holds, in multiples of its threads
+PAGE_SHARE_SECONDS = 0.1  # per Page, the pool holds this many seconds of its rate
 SEND_DEADLINE_MARGIN = 25.0  # stop starting sends this long before the lease runs out
 RECEIPT_LIFETIME = timedelta(hours=1)
 
@@ -210,7 +215,7 @@ def deliveries_run(*, seconds: float | None = None, batch_size: int | None = Non
                 report.claimed += last_claimed
                 next_claim = now_m + (0.0 if last_claimed >= size else CLAIM_PAUSE)
             if not pipeline.backlog():
-                if last_claimed == 0 or now_m >= ends:
+                if now_m >= ends or (last_claimed == 0 and not waiting_wake_stranded()):
                     break
                 time.sleep(max(0.0, next_claim - time.monotonic()))
                 continue
@@ -224,7 +229,22 @@ def deliveries_run(*, seconds: float | None = None, batch_size: int | None = Non
 def _claim(
     *, owner: str, limit: int, now: datetime, lease_seconds: float, front: int | None = None
 ) -> list[int]:
-    """Lease up to `limit` due heads of their people's queues; returns their ids.
+    """Lease up to `limit` due heads of their people's queues; returns their ids."""
+    return claim_due(
+        owner=owner, limit=limit, now=now, lease_seconds=lease_seconds, front=front
+    ).ids
+
+
+@dataclass(frozen=True)
+class Claim:
+    ids: list[int]
+    set_aside: int  # rows found waiting behind an earlier message, flagged `waiting`
+
+
+def claim_due(
+    *, owner: str, limit: int, now: datetime, lease_seconds: float, front: int | None = None
+) -> Claim:
+    """Lease up to `limit` due heads of their people's queues.
 
     First, rows among the `front` first of the due queue that sit behind an earlier
     message of the same person are marked `waiting` (PostgreSQL): they leave the due
@@ -244,7 +264,7 @@ def _claim(
         f"UPDATE {n} SET waiting = TRUE WHERE id = ANY(ARRAY(SELECT c.id FROM {n} c "  # noqa: S608
         f"WHERE c.id IN (SELECT f.id FROM {n} f WHERE f.state = %s AND NOT f.waiting "
         f"AND f.next_attempt_at <= %s ORDER BY f.next_attempt_at, f.id LIMIT %s) "
-        f"AND c.state = %s AND NOT c.waiting AND {blocked}{lock}))"
+        f"AND c.state = %s AND NOT c.waiting AND {blocked}{lock})) RETURNING id"
     )
     flag_params = [State.PENDING, _dt(now), front or 2 * limit, State.PENDING, *blocked_params]
     claim = (
@@ -264,19 +284,24 @@ def _claim(
         *blocked_params,
         limit,
     ]
+    flagged: list[int] = []
+    if postgres:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(flag, flag_params)
+            flagged = [row[0] for row in cursor.fetchall()]
+        # Now that the flags are visible, look again: a message that held one of these
+        # back may have been recorded meanwhile, its wake-up not seeing the flag yet.
+        waiting_recheck(flagged, now=now)
     for attempt in range(3):
         try:
             with transaction.atomic(), connection.cursor() as cursor:
-                if postgres:
-                    cursor.execute(flag, flag_params)
-                    _claim.flagged = cursor.rowcount  # type: ignore[attr-defined]
                 cursor.execute(claim, claim_params)
-                return [row[0] for row in cursor.fetchall()]
+                return Claim([row[0] for row in cursor.fetchall()], len(flagged))
         except IntegrityError:
             # Two claims raced for one person's queue (a quiet-hours update fell due
             # between them); the unique index refused the second. Claim again.
             log.info("claim raced on one person's queue; claiming again (%d)", attempt + 1)
-    return []
+    return Claim([], len(flagged))
 
 
 def _jobs(ids: list[int]) -> list[Job]:
@@ -319,6 +344,7 @@ class _Pipeline:
         self.not_before: dict[str, float] = {}
         self.running: dict[Future, Job] = {}
         self.marked: set[int] = set()
+        self.in_pool: dict[str, int] = defaultdict(int)
         self.front = 0
         self.limit = settings.NOTIFICATIONS_SEND_CONCURRENCY
         self.client = messenger.get_client()
@@ -330,12 +356,12 @@ class _Pipeline:
         lease = settings.NOTIFICATIONS_LEASE_SECONDS
         claimed_at = time.monotonic()
         front = self.front or 2 * size
-        _claim.flagged = 0  # type: ignore[attr-defined]
-        ids = _claim(
+        claim = claim_due(
             owner=self.owner, limit=size, now=timezone.now(), lease_seconds=lease, front=front
         )
+        ids = claim.ids
         # Deep queues put many waiting rows in front: look further while that lasts.
-        crowded = _claim.flagged * 2 >= front  # type: ignore[attr-defined]
+        crowded = claim.set_aside * 2 >= front
         self.front = min(FRONT_MAX * size, front * 2) if crowded else 2 * size
         if not ids:
             return 0
@@ -519,39 +545,46 @@ class _Pipeline:
     # Sending
 
     def step(self) -> None:
-        """Hand free threads more sends, collect answers, record them now and then.
+        """Keep the thread pool fed, collect answers, record them now and then.
 
-        Sends go only to free threads, each with a token taken just before from its
-        Page's bucket: a call never waits in a queue after its token was granted, which
-        is what keeps every one-second window at the platform within the limit. A group
-        of messages is marked `send_started_at` ahead of use, one write per group.
+        The pool holds up to `QUEUE_DEPTH` times its threads in work, so sending goes on
+        while this thread talks to the database. Each sending thread takes its token
+        from the Page's bucket just before its call (`_send_one`): a call never waits
+        after its token was granted, which is what keeps every one-second window at the
+        platform within the limit. Per Page, the pool holds at most a tenth of a second
+        of its rate, so a slow Page never occupies every thread. Messages are marked
+        `send_started_at` a group at a time, before they enter the pool.
         """
         now_m = time.monotonic()
-        free = self.limit - len(self.running)
-        if self.queues and (free >= max(1, self.limit // 4) or not self.running):
-            starting = self.grant(free, now_m)
+        room = QUEUE_DEPTH * self.limit - len(self.running)
+        if self.queues and (room >= max(1, self.limit // 2) or not self.running):
+            starting = self.pick(room, now_m)
             if starting:
                 self.mark_ahead(starting)
                 for job in starting:
-                    self.running[self.pool.submit(_send_one, self.client, job)] = job
+                    self.in_pool[job.page_id] += 1
+                    future = self.pool.submit(_send_one, self.client, self.buckets, job)
+                    self.running[future] = job
         pause = FLUSH_EVERY
-        if self.queues:
+        if self.queues and not self.running:
             soonest = min(self.not_before.get(page, 0.0) for page in self.queues)
             pause = min(pause, max(0.001, soonest - now_m))
         if self.running:
             done, _ = wait(self.running, timeout=pause, return_when=FIRST_COMPLETED)
             for future in done:
-                self.record(self.running.pop(future), future.result())
+                job = self.running.pop(future)
+                self.in_pool[job.page_id] -= 1
+                self.record(job, future.result())
         elif self.queues:
             time.sleep(pause)
         if len(self.results) >= FLUSH_SIZE or time.monotonic() - self.flushed_at >= FLUSH_EVERY:
             self.flush()
 
-    def grant(self, free: int, now_m: float) -> list[Job]:
-        """Up to `free` jobs whose Pages have tokens now, taking Pages in turn."""
+    def pick(self, room: int, now_m: float) -> list[Job]:
+        """Up to `room` jobs for the pool, taking Pages in turn, within each Page's share."""
         starting: list[Job] = []
         for _ in range(len(self.order)):
-            if not self.order or len(starting) >= free:
+            if not self.order or len(starting) >= room:
                 break
             page = self.order[0]
             self.order.rotate(-1)
@@ -561,14 +594,9 @@ class _Pipeline:
             if queue and queue[0].bank_id in self.paused_banks:
                 self.release_all(queue, Reason.INTEGRATION_PAUSED, 0.0)
             elif queue and self.not_before.get(page, 0.0) <= now_m:
-                wanted = min(len(queue), free - len(starting))
-                grant = self.buckets.take(page, wanted)
-                starting += [queue.popleft() for _ in range(grant.granted)]
-                if grant.granted < wanted:
-                    if grant.wait > MAX_TOKEN_WAIT:
-                        self.release_all(queue, Reason.RATE_LIMITED, grant.wait)
-                    else:
-                        self.not_before[page] = now_m + grant.wait
+                share = max(2, math.ceil(page_rate(page)[0] * PAGE_SHARE_SECONDS))
+                take = min(len(queue), room - len(starting), share - self.in_pool[page])
+                starting += [queue.popleft() for _ in range(max(0, take))]
             if not queue:
                 del self.queues[page]
                 self.order.remove(page)
@@ -618,6 +646,13 @@ class _Pipeline:
     def record(self, job: Job, sent: "_Sent") -> None:
         """Turn one Send API answer into a result, acting on what it says about the Page."""
         now = timezone.now()
+        if sent.token_wait is not None:  # no token in time: back to the queue, untried
+            self.not_before[job.page_id] = time.monotonic() + sent.token_wait
+            queue = self.queues.get(job.page_id)
+            if sent.token_wait > MAX_TOKEN_WAIT and queue:
+                self.release_all(queue, Reason.RATE_LIMITED, sent.token_wait)
+            self.release(job, Reason.RATE_LIMITED, now + timedelta(seconds=sent.token_wait))
+            return
         exc = sent.error
         base = {
             "started_at": sent.started_at,
@@ -743,14 +778,27 @@ class _Pipeline:
 
 @dataclass(frozen=True)
 class _Sent:
-    started_at: datetime
-    latency_ms: int
+    started_at: datetime | None
+    latency_ms: int | None
     message_id: str = ""
     error: BaseException | None = None
+    token_wait: float | None = None  # not sent: the Page had no token in time
 
 
-def _send_one(client: messenger.GraphClient, job: Job) -> _Sent:
-    """One Send API call (in a pool thread: no database access here)."""
+def _send_one(client: messenger.GraphClient, buckets, job: Job) -> _Sent:
+    """Take a token from the Page's bucket, then make the Send API call at once.
+
+    Runs in a pool thread: no database access here. Waits for a token only briefly
+    (`MAX_TOKEN_WAIT`, and never past the job's lease): a Page that is out of tokens for
+    longer hands the job back.
+    """
+    while True:
+        grant = buckets.take(job.page_id, 1)
+        if grant.granted:
+            break
+        if grant.wait > MAX_TOKEN_WAIT or time.monotonic() + grant.wait >= job.send_until:
+            return _Sent(None, None, token_wait=grant.wait)
+        time.sleep(grant.wait)
     started_at = timezone.now()
     started = time.perf_counter()
     try:
@@ -838,7 +886,6 @@ def results_record(*, owner: str, results: list[Result], banks: dict[int, Bank])
                 if r.attempted
             ),
         )
-        people_wake((r.job.page_id, r.job.psid) for r in results if r.state != State.PENDING)
         _recategorise([r for r in results if r.job.id in applied and r.attempted])
         _mark_unreachable([r for r in results if r.unreachable], now)
         _apply_early_receipts([r for r in results if r.job.id in applied and r.message_id])
@@ -868,6 +915,9 @@ def results_record(*, owner: str, results: list[Result], banks: dict[int, Bank])
             ]
             bank = banks.get(bank_id) or Bank.objects.get(pk=bank_id)
             outcomes_record(bank=bank, outcomes=outcomes)
+    # After commit, so that a claim flagging one of these people's next messages either
+    # saw this commit, or flagged them before this wake-up looks (see `queue`).
+    people_wake((r.job.page_id, r.job.psid) for r in results if r.state != State.PENDING)
 
 
 def _apply(owner: str, results: list[Result], now: datetime) -> set[int]:

@@ -175,9 +175,9 @@ def notifications_replay(
         batch_size=500,
     )
     ids = [n.pk for n in replayed]
-    by_state: dict[str, int] = defaultdict(int)
+    by_type: dict[str, int] = defaultdict(int)
     for notification in replayed:
-        by_state[notification.event_type] += 1
+        by_type[notification.event_type] += 1
     if len(replayed) == 1:
         audit_record(
             actor=actor,
@@ -192,7 +192,7 @@ def notifications_replay(
             action="notifications.replayed",
             bank=bank,
             target_type="notifications.notification",
-            details={"count": len(ids), "ids": ids[:500], "event_types": dict(by_state)},
+            details={"count": len(ids), "ids": ids[:500], "event_types": dict(by_type)},
         )
     deliveries_nudge()
     return len(replayed)

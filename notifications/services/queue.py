@@ -4,8 +4,14 @@ Per person (Page id and PSID) notifications go out in `sequence` order, one at a
 A pending notification is held back by an earlier open one of the same person: one in
 flight, or an earlier pending one unless that one is only parked until quiet hours end.
 Rows found held back at the front of the due queue are marked `waiting` and leave the due
-index; when a person's message is done, their next waiting one is woken. The beat
-sweeper wakes any that nothing holds back any more, should a wake-up have been missed.
+index; when a person's message is done, their next waiting one is woken.
+
+Two workers can race here: one flags a row while another records the message that held
+it back. The recorder wakes after its commit, and the flagger looks at its flags again
+after theirs (`waiting_recheck`): whichever runs second sees the other's work, so the row
+is always woken. Rows left waiting in any other way (a consent ended, a balance update
+superseded) are woken there, and by the sweeper and idle workers, which wake any that
+nothing holds back any more.
 """
 
 from collections.abc import Iterable
@@ -54,6 +60,22 @@ def people_wake(people: Iterable[tuple[str, str]]) -> None:
             f"AND w.psid = {n}.psid)",
             [State.PENDING, *[v for person in sorted(people) for v in person], State.PENDING],
         )
+
+
+def waiting_recheck(ids: list[int], *, now: datetime) -> int:
+    """Wake the flagged rows among `ids` that nothing holds back (any more)."""
+    if not ids:
+        return 0
+    n = connection.ops.quote_name(Notification._meta.db_table)
+    blocked, params = blocked_sql(n, now)
+    marks = ", ".join(["%s"] * len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {n} SET waiting = FALSE WHERE id IN ({marks}) AND waiting "  # noqa: S608
+            f"AND state = %s AND NOT {blocked}",
+            [*ids, State.PENDING, *params],
+        )
+        return cursor.rowcount
 
 
 def waiting_wake_stranded(*, now: datetime | None = None) -> int:

@@ -602,3 +602,20 @@ def test_the_sweeper_wakes_a_waiting_notification_that_nothing_holds_back(
     deliver()
 
     assert one().state == State.SENT
+
+
+def test_a_flag_raced_by_the_head_being_recorded_is_lifted_on_second_look(linked, linked_api):
+    from notifications.services.queue import waiting_recheck
+
+    post(linked_api, *[event_payload("transaction.posted", account=linked.card) for _ in range(2)])
+    _claim(owner="other", limit=1, now=timezone.now(), lease_seconds=60)  # the head in flight
+    _claim(owner="me", limit=10, now=timezone.now(), lease_seconds=60)  # flags the next one
+    second = Notification.objects.get(sequence=2)
+    assert second.waiting
+    # Meanwhile the other worker records the head as sent; its wake-up came too early.
+    Notification.objects.filter(sequence=1).update(state=State.SENT, lease_owner="")
+
+    woken = waiting_recheck([second.pk], now=timezone.now())
+
+    second.refresh_from_db()
+    assert woken == 1 and not second.waiting
