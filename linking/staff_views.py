@@ -10,6 +10,7 @@ from django.urls import reverse
 from linking import oidc, selectors, services
 from linking.forms import IdentityProviderForm, LinkFilterForm, RevokeAllForm
 from linking.models import Consent, IdentityProvider
+from linking.sections import sections_for
 from portal import exports
 from portal.access import ADMIN, AUDITOR, bank_staff
 from portal.audit import Actor
@@ -147,6 +148,7 @@ def link_detail(request, bank, consent: int):
             .filter(customer=consent_obj.customer)
             .exclude(pk=consent_obj.pk)
             .order_by("-created_at"),
+            "sections": sections_for(consent_obj),
         },
     )
 

@@ -290,3 +290,38 @@ def test_an_auditor_cannot_export_another_banks_links(seeded, auditor):
     response = auditor.get(reverse("linking:links_export_csv", kwargs={"bank": other.slug}))
 
     assert response.status_code == 404
+
+
+@pytest.fixture
+def registered_sections():
+    from django.utils.html import format_html
+
+    from linking import sections
+
+    def sent(consent):
+        return format_html("<p>Sent under consent {}</p>", consent.pk)
+
+    def broken(consent):
+        raise RuntimeError("boom")
+
+    sections.register_link_section("test.sent", "Sent here", sent, order=1)
+    sections.register_link_section("test.broken", "Broken here", broken, order=2)
+    yield
+    sections.unregister_link_section("test.sent")
+    sections.unregister_link_section("test.broken")
+
+
+def test_a_link_page_shows_the_sections_other_apps_add_and_survives_a_broken_one(
+    seeded, auditor, registered_sections
+):
+    bank, _, consents = seeded
+    consent = consents[1]
+
+    response = auditor.get(
+        reverse("linking:link_detail", kwargs={"bank": bank.slug, "consent": consent.pk})
+    )
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Sent here" in page and f"Sent under consent {consent.pk}" in page
+    assert "Broken here" in page and "This section could not be loaded." in page

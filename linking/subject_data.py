@@ -1,0 +1,51 @@
+"""What each app holds about one customer, for data-subject access and erasure requests.
+
+A customer's data is spread over the apps: linking holds the customer, accounts, consents
+and the Messenger link; notifications holds events, messages sent and messages received.
+Linking must not import the apps above it, so each registers a contributor from its
+`AppConfig.ready`:
+
+    from linking.subject_data import register_subject_data
+
+    register_subject_data(
+        "notifications.messages",
+        export=lambda customer: {"sent": [...], "received": [...]},
+        erase=erase_messages_of,
+    )
+
+`export(customer)` returns JSON-ready data (dicts, lists, strings, numbers) describing
+everything the app holds about the customer and everything it shared with the platform.
+`erase(customer)` removes the personal data the app holds only for the Messenger features
+(PSIDs, message texts), keeping rows the bank must keep with pseudonymous references, and
+returns how many rows it changed. Erasure runs every contributor inside one transaction:
+one failing undoes them all.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SubjectDataContributor:
+    key: str
+    export: Callable
+    erase: Callable | None = None
+    order: int = 100
+
+
+_registry: dict[str, SubjectDataContributor] = {}
+
+
+def register_subject_data(
+    key: str, *, export: Callable, erase: Callable | None = None, order: int = 100
+) -> None:
+    """Add `key`'s part to every customer's download (and erasure); registering again replaces."""
+    _registry[key] = SubjectDataContributor(key=key, export=export, erase=erase, order=order)
+
+
+def unregister_subject_data(key: str) -> None:
+    _registry.pop(key, None)
+
+
+def contributors() -> list[SubjectDataContributor]:
+    return sorted(_registry.values(), key=lambda c: (c.order, c.key))
