@@ -67,6 +67,8 @@ class Outcome(models.Model):
         EVENT_ACCEPTED = "event.accepted", "Event accepted"
         EVENT_REJECTED = "event.rejected", "Event rejected"
         NOTIFICATION_SENT = "notification.sent", "Notification sent"
+        NOTIFICATION_DELIVERED = "notification.delivered", "Notification delivered"
+        NOTIFICATION_READ = "notification.read", "Notification read"
         NOTIFICATION_FAILED = "notification.failed", "Notification failed"
         NOTIFICATION_DEAD = "notification.dead", "Notification dead-lettered"
 
