@@ -30,12 +30,22 @@ TILE, WIDE = "tile", "wide"
 
 
 @dataclass(frozen=True)
+class PanelTable:
+    """A small table in a panel: column headings and rows of plain text (escaped when drawn)."""
+
+    columns: Sequence[str]
+    rows: Sequence[Sequence[str]]
+    caption: str = ""
+
+
+@dataclass(frozen=True)
 class PanelContent:
-    """What a panel shows: a headline value with a caption, charts, and a link onwards."""
+    """What a panel shows: a headline value with a caption, charts, a table, a link onwards."""
 
     value: int | str | None = None
     caption: str = ""
     charts: Sequence[Chart] = ()
+    table: PanelTable | None = None
     link_url: str = ""
     link_text: str = ""
     alarm: bool = False  # drawn red, announced as an alert
@@ -85,6 +95,13 @@ SLOTS: dict[str, Panel] = {
         empty="No notifications yet. Charts of the last 24 hours and the last 30 days (sent, "
         "delivered, read and failed) appear here once your core systems post events and the "
         "delivery engine sends them.",
+    ),
+    "notifications.recent_failures": Panel(
+        key="notifications.recent_failures",
+        title="Recent delivery failures",
+        size=WIDE,
+        order=20,
+        empty="No notification failed in the last 30 days.",
     ),
 }
 

@@ -10,6 +10,7 @@ import messenger
 from linking.tests.factories import AccountFactory, CustomerFactory, IntegrationFactory
 from notifications import page_limits
 from notifications.tests.factories import contact_for, link_for
+from portal.tests.conftest import sign_in  # noqa: F401  (staff sign-in, second factor included)
 from portal.tests.factories import BankFactory, api_key_for
 
 TEST_REDIS = "redis://127.0.0.1:6379/13"
