@@ -13,15 +13,8 @@ from notifications.tests.factories import contact_for, link_for
 from portal.tests.conftest import sign_in  # noqa: F401  (staff sign-in, second factor included)
 from portal.tests.factories import BankFactory, api_key_for
 
-TEST_REDIS = "redis://127.0.0.1:6379/13"
 # The delivery engine's per-Page buckets: a Redis database of their own in tests.
 DELIVERY_REDIS = "redis://127.0.0.1:6379/12"
-
-
-@pytest.fixture(autouse=True)
-def _rate_limits_in_test_redis(settings):
-    """The API's rate-limit buckets go to Redis DB 13, away from the broker's DB."""
-    settings.API_RATE_LIMIT_REDIS_URL = TEST_REDIS
 
 
 @pytest.fixture(autouse=True)
@@ -34,33 +27,6 @@ def _page_buckets_in_test_redis(settings):
         client.delete(*keys)
     client.close()
     page_limits._buckets.cache_clear()
-
-
-@pytest.fixture
-def bank(db):
-    return BankFactory(slug="harbour")
-
-
-@pytest.fixture
-def issued(bank):
-    return api_key_for(bank, name="Core banking")
-
-
-@pytest.fixture
-def api(issued):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
-    return client
-
-
-@pytest.fixture
-def card(bank):
-    """Ana's Visa card, the account the example events are about."""
-    customer = CustomerFactory(bank=bank, external_id="cu-ana", name="Ana Souza")
-    AccountFactory(customer=customer, external_id="chk-001", last4="4821")
-    return AccountFactory(
-        customer=customer, external_id="visa-001", kind="credit_card", last4="9012"
-    )
 
 
 _psids = itertools.count(7_000_000_000_000_001)

@@ -1,3 +1,8 @@
+"""Fixtures of the core-banking API's tests: a bank, its API key, a client and a card.
+
+Test modules that call `/api/v1/` import these into their conftest.
+"""
+
 import pytest
 from rest_framework.test import APIClient
 
