@@ -56,25 +56,13 @@ PLACEHOLDER_HELP: dict[str, str] = {
 _COMMON = ("customer_first_name", "last4", "currency")
 
 PLACEHOLDERS: dict[str, tuple[str, ...]] = {
-    EventType.TRANSACTION_POSTED: (
-        *_COMMON,
-        "amount",
-        "merchant",
-        "description",
-        "balance",
-        "available",
-    ),
+    # Only what the event's data carries: a transaction says nothing of the balance, a
+    # shipment nothing of the merchant (the core sends balance.updated and receipts).
+    EventType.TRANSACTION_POSTED: (*_COMMON, "amount", "merchant", "description"),
     EventType.BALANCE_UPDATED: (*_COMMON, "balance", "available"),
     EventType.FRAUD_ALERT: (*_COMMON, "amount", "merchant", "description"),
     EventType.RECEIPT_ISSUED: (*_COMMON, "amount", "merchant", "description", "order_number"),
-    EventType.SHIPMENT_UPDATED: (
-        "customer_first_name",
-        "merchant",
-        "order_number",
-        "carrier",
-        "status",
-        "location",
-    ),
+    EventType.SHIPMENT_UPDATED: ("customer_first_name", "order_number", "carrier", "status"),
 }
 
 # What the preview renders, and the examples sent with a utility template. The card
@@ -87,8 +75,6 @@ SAMPLE_DATA: dict[str, dict[str, str]] = {
         "amount": "42.50",
         "merchant": "Café Lumière",
         "description": "Contactless payment, card 4929 1234 5678 4821",
-        "balance": "1204.50",
-        "available": "1154.50",
     },
     EventType.BALANCE_UPDATED: {
         "customer_first_name": "Ana",
@@ -116,10 +102,8 @@ SAMPLE_DATA: dict[str, dict[str, str]] = {
     },
     EventType.SHIPMENT_UPDATED: {
         "customer_first_name": "Ana",
-        "merchant": "Bookshop Lyon",
         "order_number": "BK-20931",
         "carrier": "ParcelPost",
         "status": "Out for delivery",
-        "location": "Lyon",
     },
 }

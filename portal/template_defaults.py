@@ -7,8 +7,8 @@ for a utility template. Migrations import this module, so it must stay free of m
 DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
     "en": {
         "transaction.posted": (
-            "Hi {customer_first_name}, your card •••• {last4} was used for {amount} at "
-            "{merchant}. Available balance: {available}."
+            "Hi {customer_first_name}, a transaction of {amount} was posted on your "
+            "card or account •••• {last4}: {description}."
         ),
         "balance.updated": (
             "Hi {customer_first_name}, the balance of your account •••• {last4} is now "
@@ -23,13 +23,13 @@ DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
             "{amount}, paid with •••• {last4}."
         ),
         "shipment.updated": (
-            "Your order {order_number} from {merchant} with {carrier}: {status} ({location})."
+            "Hi {customer_first_name}, your order {order_number} with {carrier}: {status}."
         ),
     },
     "fr": {
         "transaction.posted": (
-            "Bonjour {customer_first_name}, votre carte •••• {last4} a été utilisée pour "
-            "{amount} chez {merchant}. Solde disponible : {available}."
+            "Bonjour {customer_first_name}, une opération de {amount} a été passée sur "
+            "votre carte ou compte •••• {last4} : {description}."
         ),
         "balance.updated": (
             "Bonjour {customer_first_name}, le solde de votre compte •••• {last4} est "
@@ -44,13 +44,14 @@ DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
             "{amount}, payé avec •••• {last4}."
         ),
         "shipment.updated": (
-            "Votre commande {order_number} de {merchant} avec {carrier} : {status} ({location})."
+            "Bonjour {customer_first_name}, votre commande {order_number} avec {carrier} : "
+            "{status}."
         ),
     },
     "de": {
         "transaction.posted": (
-            "Hallo {customer_first_name}, Ihre Karte •••• {last4} wurde für {amount} bei "
-            "{merchant} verwendet. Verfügbarer Betrag: {available}."
+            "Hallo {customer_first_name}, auf Ihrer Karte oder Ihrem Konto •••• {last4} "
+            "wurde ein Umsatz von {amount} gebucht: {description}."
         ),
         "balance.updated": (
             "Hallo {customer_first_name}, der Kontostand Ihres Kontos •••• {last4} beträgt "
@@ -65,7 +66,7 @@ DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
             "{amount}, bezahlt mit •••• {last4}."
         ),
         "shipment.updated": (
-            "Ihre Bestellung {order_number} von {merchant} mit {carrier}: {status} ({location})."
+            "Hallo {customer_first_name}, Ihre Bestellung {order_number} mit {carrier}: {status}."
         ),
     },
 }

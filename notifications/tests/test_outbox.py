@@ -226,19 +226,16 @@ def test_a_reposted_event_writes_no_second_notification(linked, linked_api):
     assert Notification.objects.count() == 1
 
 
-def test_balances_are_not_shown_without_the_balances_scope(linked, linked_api):
-    MessageTemplate.objects.filter(bank=linked.bank, event_type="transaction.posted").update(
-        body="{amount} at {merchant}. Balance: {available}."
-    )
-    linked.consent.scopes = ["transactions"]
-    linked.consent.save()
+def test_a_transaction_message_shows_the_posted_amount_and_description(linked, linked_api):
     payload = event_payload("transaction.posted", account=linked.card)
 
     post(linked_api, payload)
 
     (notification,) = Notification.objects.all()
     assert notification.data_categories == ["transactions"]
-    assert notification.text.endswith("Balance: .")
+    assert notification.text.startswith("Hi Ana, a transaction of ")
+    assert f"•••• {linked.card.last4}: " in notification.text
+    assert "{" not in notification.text and ": ." not in notification.text
 
 
 def test_without_a_template_the_notification_is_held_with_its_reason(linked, linked_api):

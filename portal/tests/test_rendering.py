@@ -31,11 +31,18 @@ def test_money_is_formatted_for_the_customers_locale(locale, expected):
 
 
 def test_money_uses_the_events_currency_and_keeps_its_sign():
-    text = render(
-        "{amount} / {balance}", TXN, txn(amount=-42, balance="10", currency="GBP"), locale="en"
-    )
+    text = render("{amount}", TXN, txn(amount=-42, currency="GBP"), locale="en")
 
-    assert text == "-£42.00 / £10.00"
+    assert text == "-£42.00"
+
+
+def test_a_template_may_only_use_what_its_event_carries():
+    assert "Unknown placeholder {available}" in " ".join(
+        template_errors("Balance: {available}", TXN)
+    )
+    assert "Unknown placeholder {location}" in " ".join(
+        template_errors("At {location}", EventType.SHIPMENT_UPDATED)
+    )
 
 
 def test_an_unknown_locale_falls_back_to_its_language_then_english():

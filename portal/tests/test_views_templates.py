@@ -44,9 +44,10 @@ def test_the_editor_shows_the_preview_rendered_from_sample_data(bank, member_cli
     page = member_client(Role.OPERATOR).get(edit_url(template_of(bank))).content.decode()
 
     assert (
-        'id="template-preview" aria-live="polite">Hi Ana, your card •••• 4821 was used for' in page
+        'id="template-preview" aria-live="polite">Hi Ana, a transaction of €42.50 was posted'
+        in page
     )
-    assert "€42.50 at Café Lumière" in page
+    assert "•••• 4821: Contactless payment, card •••• 4821" in page
     assert 'data-insert="{merchant}"' in page
 
 
