@@ -82,6 +82,8 @@ def user_json(user: User) -> dict:
         "locale": user.locale,
         "linked": user.linked,
         "last_inbound_at": user.last_inbound_at,
+        "typing": user.typing,
+        "page_seen_at": user.page_seen_at,
     }
 
 

@@ -44,6 +44,7 @@ RETIRED_2020_TAGS = {
 MESSAGING_TYPES = {"RESPONSE", "UPDATE", "MESSAGE_TAG", "UTILITY"}
 SENDER_ACTIONS = {"typing_on", "typing_off", "mark_seen"}
 TEMPLATE_REVIEW = timedelta(seconds=1)
+TYPING_SHOWN = timedelta(seconds=20)
 MARKETING_WORDS = ("sale", "discount", "% off", "offer", "promo", "coupon", "buy now")
 
 
@@ -409,8 +410,14 @@ def messages(request, page, body, page_ref):
         )
     user = _recipient(page, body)
     if "sender_action" in body:
-        if body["sender_action"] not in SENDER_ACTIONS:
+        action = body["sender_action"]
+        if action not in SENDER_ACTIONS:
             raise bad_parameter("param sender_action must be typing_on, typing_off or mark_seen")
+        if action == "mark_seen":
+            User.objects.filter(pk=user.pk).update(page_seen_at=timezone.now())
+        else:  # Messenger hides the indicator after about 20 seconds, or at the next message
+            until = timezone.now() + TYPING_SHOWN if action == "typing_on" else None
+            User.objects.filter(pk=user.pk).update(typing_until=until)
         return {"recipient_id": user.psid}
     message = body.get("message")
     if message is not None and "template" in message:
@@ -419,6 +426,7 @@ def messages(request, page, body, page_ref):
     else:
         _check_message(message)
     _check_allowed_now(page, user, body)
+    User.objects.filter(pk=user.pk).update(typing_until=None)
     sent = Message.objects.create(
         page=page,
         user=user,

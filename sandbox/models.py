@@ -63,6 +63,9 @@ class User(models.Model):
     locale = models.CharField(max_length=10, default="en_GB")
     last_inbound_at = models.DateTimeField(null=True, blank=True)
     linked = models.BooleanField(default=False)
+    # Sender actions from the Page: the typing indicator and "seen" on the user's messages.
+    typing_until = models.DateTimeField(null=True, blank=True)
+    page_seen_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -71,6 +74,10 @@ class User(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.psid})"
+
+    @property
+    def typing(self) -> bool:
+        return self.typing_until is not None and self.typing_until > timezone.now()
 
     def within(self, window: timedelta) -> bool:
         return self.last_inbound_at is not None and timezone.now() - self.last_inbound_at < window

@@ -130,6 +130,15 @@ class Harbour:
         calls = self.sandbox(f"/calls?page_id={self.page}")["calls"]
         return [c for c in calls if c["method"] == "POST" and c["path"].endswith("/messages")]
 
+    def notification_calls(self) -> list[dict]:
+        """The Page's notification sends: not the chat's replies (RESPONSE) or sender actions."""
+        return [
+            c
+            for c in self.message_calls()
+            if "sender_action" not in (c["body"] or {})
+            and (c["body"] or {}).get("messaging_type") != "RESPONSE"
+        ]
+
 
 @pytest.fixture
 def harbour(live_server, settings):
@@ -148,7 +157,7 @@ def test_an_event_posted_for_a_linked_customer_reaches_their_messenger_thread(ha
 
     assert texts and "ELECTRO-WORLD ONLINE" in texts[0] and "•••• 9012" in texts[0]
     assert delivered is not None and delivered.message_id
-    (call,) = harbour.message_calls()
+    (call,) = harbour.notification_calls()
     assert call["body"]["messaging_type"] == "UPDATE" and call["status"] == 200
 
 

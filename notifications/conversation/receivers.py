@@ -1,0 +1,26 @@
+"""The conversation's share of Messenger's webhook: store what people write, quickly."""
+
+import logging
+
+from django.dispatch import receiver
+
+import messenger
+from linking import signals
+from notifications.conversation import services
+
+log = logging.getLogger(__name__)
+
+
+@receiver(signals.messenger_event)
+def record_inbound_message(sender, bank_id: int, page_id: str, event, **kwargs) -> None:
+    """Messages and postbacks are stored and answered by a worker.
+
+    Runs inside Messenger's webhook request: a failure is logged, never turned into an
+    error answer that would make Messenger retry and, after an hour, unsubscribe.
+    """
+    if not isinstance(event, (messenger.MessageEvent, messenger.PostbackEvent)) or event.standby:
+        return
+    try:
+        services.inbound_record(bank_id=bank_id, page_id=page_id, event=event)
+    except Exception:
+        log.exception("inbound %s for bank %s not recorded", type(event).__name__, bank_id)
