@@ -6,11 +6,19 @@ class LinkingConfig(AppConfig):
 
     def ready(self) -> None:
         from linking import receivers  # noqa: F401  (connects the signal receivers)
+        from linking.retention import contacts_purge
         from linking.selectors import linked_customers_panel
+        from linking.subject_data import register_subject_data
+        from linking.subject_requests import linking_erase, linking_export
         from portal.dashboard import register_panel
         from portal.navigation import register_nav
+        from portal.retention import register_purger
 
         register_panel("linking.linked_customers", linked_customers_panel)
+        register_subject_data(
+            "linking.customer", export=linking_export, erase=linking_erase, order=10
+        )
+        register_purger("linking.contacts", contacts_purge)
         register_nav(
             "linking.links",
             "Linked accounts",

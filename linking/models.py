@@ -29,6 +29,9 @@ class Customer(models.Model):
     directory_password = models.CharField(max_length=256, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Set when the customer's personal data was erased on their request (see
+    # `linking.subject_requests`); the row stays so consents and audit entries keep a target.
+    erased_at = models.DateTimeField(null=True, blank=True)
 
     objects = BankScopedQuerySet.as_manager()
 

@@ -20,6 +20,7 @@ from linking.models import (
 )
 from portal.audit import Actor
 from portal.models import Bank
+from portal.pseudonyms import pseudonym
 from portal.services import audit_record
 
 Status = Consent.Status
@@ -49,7 +50,9 @@ def hash_secret(value: str) -> str:
 
 
 def customer_actor(customer: Customer) -> Actor:
-    return Actor("customer", str(customer.pk), customer.name)
+    """The customer as an actor: named by the bank's id, never by name, since audit
+    entries cannot be erased."""
+    return Actor("customer", str(customer.pk), f"customer {customer.external_id}")
 
 
 PLATFORM = Actor("platform", "", "Messenger")
@@ -319,7 +322,7 @@ def link_bind(*, bank: Bank, page_id: str, psid: str, authorization_code: str) -
             action="link.refused",
             bank=bank,
             target_type="messenger.psid",
-            target_id=psid,
+            target_id=pseudonym(psid),
             details={"reason": str(refused), "page_id": page_id},
         )
         raise

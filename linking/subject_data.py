@@ -18,7 +18,10 @@ everything the app holds about the customer and everything it shared with the pl
 `erase(customer)` removes the personal data the app holds only for the Messenger features
 (PSIDs, message texts), keeping rows the bank must keep with pseudonymous references, and
 returns how many rows it changed. Erasure runs every contributor inside one transaction:
-one failing undoes them all.
+one failing undoes them all. Parts are exported in ascending `order` and erased in
+descending `order`: linking's part (order 10) comes first in the download and is erased
+last, so the apps above it can still find the customer's PSIDs when they erase theirs.
+The whole request (download, erasure, audit) is in `linking.subject_requests`.
 """
 
 from collections.abc import Callable

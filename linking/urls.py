@@ -1,6 +1,6 @@
 from django.urls import path
 
-from linking import staff_views, views
+from linking import staff_views, subject_views, views
 
 app_name = "linking"
 
@@ -32,6 +32,21 @@ urlpatterns = [
         "staff/banks/<slug:bank>/customers/<int:customer>/revoke-all/",
         staff_views.customer_revoke_all,
         name="customer_revoke_all",
+    ),
+    path(
+        "staff/banks/<slug:bank>/customers/<int:customer>/data/",
+        subject_views.subject_request,
+        name="subject_request",
+    ),
+    path(
+        "staff/banks/<slug:bank>/customers/<int:customer>/data/export.json",
+        subject_views.subject_export,
+        name="subject_export",
+    ),
+    path(
+        "staff/banks/<slug:bank>/customers/<int:customer>/data/erase/",
+        subject_views.subject_erase,
+        name="subject_erase",
     ),
     path("link/<slug:bank>/", views.link_start, name="start"),
     path("link/<slug:bank>/login", views.customer_login, name="login"),

@@ -260,6 +260,35 @@ class MessengerIntegration(models.Model):
         return f"{self.bank} → Page {self.page_id}"
 
 
+class RetentionPolicy(models.Model):
+    """How long a bank keeps message bodies and event data before the daily purge.
+
+    Past `months`, the purge blanks what was said (message texts, event data) and deletes
+    what only served delivery (last-contact times); delivery outcomes, consents and audit
+    entries stay. A bank without a row keeps the default.
+    """
+
+    DEFAULT_MONTHS = 13
+    MIN_MONTHS = 1
+    MAX_MONTHS = 120
+
+    bank = models.OneToOneField(Bank, on_delete=models.CASCADE, related_name="retention")
+    months = models.PositiveSmallIntegerField(
+        "Keep message bodies and events for (months)",
+        default=DEFAULT_MONTHS,
+        validators=[MinValueValidator(MIN_MONTHS), MaxValueValidator(MAX_MONTHS)],
+        help_text="From 1 to 120 months; 13 keeps a year at hand plus a month.",
+    )
+    last_purged_at = models.DateTimeField(null=True, blank=True)
+    last_purge_counts = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = BankScopedQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.bank}: {self.months} months"
+
+
 class StaffInvitation(models.Model):
     """An invitation to join one bank's staff with a role.
 

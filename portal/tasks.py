@@ -23,3 +23,12 @@ def sign_audit_checkpoints() -> None:
     from portal.audit import Actor
 
     services.audit_checkpoint_sign(actor=Actor.system("daily checkpoint"))
+
+
+@shared_task(name="portal.purge_retained_data", ignore_result=True)
+def purge_retained_data() -> None:
+    """Daily: blank each bank's message bodies and event data past its retention period."""
+    from portal.audit import Actor
+    from portal.retention import retention_purge_all
+
+    retention_purge_all(actor=Actor.system("daily retention purge"))

@@ -9,6 +9,8 @@ from portal.views import (
     integration,
     integrity,
     notifications,
+    pause,
+    retention,
     staff,
     templates,
 )
@@ -18,6 +20,8 @@ app_name = "portal"
 bank_urls = [
     path("", banks.dashboard, name="dashboard"),
     path("settings/", banks.bank_settings, name="bank_settings"),
+    path("settings/retention/", retention.retention, name="retention"),
+    path("pause/", pause.bank_pause, name="bank_pause"),
     path("audit/", banks.audit_log, name="audit_log"),
     path("audit/<int:entry>/", banks.audit_entry, name="audit_entry"),
     path("audit/export.csv", banks.audit_export, {"fmt": "csv"}, name="audit_export_csv"),
@@ -111,6 +115,7 @@ staff_urls = [
         integrity.platform_audit_checkpoint_export,
         name="platform_audit_checkpoint_export",
     ),
+    path("platform/banks/pause/", pause.banks_pause_bulk, name="banks_pause"),
     path("banks/", banks.bank_list, name="bank_list"),
     path("banks/<slug:bank>/", include(bank_urls)),
 ]

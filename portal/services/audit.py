@@ -7,6 +7,7 @@ from bankside import context
 from bankside.logging import redact
 from portal.audit import Actor, entry_hash, normalise_json
 from portal.models import AuditChain, AuditEvent, Bank
+from portal.pseudonyms import pseudonymise
 
 _ACTION = re.compile(r"^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+$")
 
@@ -30,7 +31,8 @@ def audit_record(
     Call it inside the transaction of the change it records, so both land or neither.
     The chain head is locked for the rest of that transaction: concurrent writers to one
     bank queue up behind it and the chain never forks. Secret-named keys in `details` are
-    masked before anything is stored.
+    masked before anything is stored, and personal values (a PSID) are replaced by their
+    pseudonymous reference: entries can never be erased, so they never hold personal data.
     """
     if not _ACTION.match(action):
         raise ValueError(f"Audit action {action!r} must look like 'noun.verb'.")
@@ -42,7 +44,7 @@ def audit_record(
         request_id = current.request_id if current else ""
     if source_ip is None and current is not None:
         source_ip = current.source_ip
-    details = normalise_json(redact(details or {}))
+    details = normalise_json(redact(pseudonymise(details or {})))
     data_categories = sorted(set(data_categories or []))
 
     key = AuditChain.key_for(bank)

@@ -1,0 +1,40 @@
+"""Pseudonymous references to personal data, for records that can never be erased.
+
+Audit entries are append-only and hash-chained: whatever they hold stays for good. So they
+never hold a customer's Messenger id (PSID); they hold a keyed HMAC of it instead. Someone
+holding the PSID and the server's key can find the entries about that person; someone
+holding only the audit log cannot tell who they are, and erasing the PSID everywhere else
+leaves nothing to link the entries back to the person.
+"""
+
+import base64
+from collections.abc import Mapping
+
+from django.utils.crypto import salted_hmac
+
+# Keys of audit details whose values are personal data, and the key their reference takes.
+PERSONAL_KEYS = {"psid": "psid_ref", "recipient_psid": "recipient_psid_ref"}
+
+
+def pseudonym(value: str, *, kind: str = "psid") -> str:
+    """A stable, keyed reference to `value` that does not reveal it ("" for "")."""
+    if not value:
+        return ""
+    digest = salted_hmac(f"bankside.pseudonym.{kind}", str(value), algorithm="sha256").digest()
+    # Base32, not hex: a long run of digits would read as a card number to the log redactor.
+    return f"{kind}:{base64.b32encode(digest[:20]).decode().lower()}"
+
+
+def pseudonymise(value):
+    """A copy of `value` (audit details) with personal values replaced by their references."""
+    if isinstance(value, Mapping):
+        clean = {}
+        for key, item in value.items():
+            if key in PERSONAL_KEYS and isinstance(item, str | int):
+                clean[PERSONAL_KEYS[key]] = pseudonym(str(item))
+            else:
+                clean[key] = pseudonymise(item)
+        return clean
+    if isinstance(value, list | tuple):
+        return [pseudonymise(item) for item in value]
+    return value
