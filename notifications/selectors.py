@@ -4,8 +4,9 @@ import datetime as dt
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, F
 from django.db.models.functions import TruncDay, TruncHour
+from django.urls import reverse
 from django.utils import timezone
 
 from notifications.models import ApiKeyRateLimit, DeliveryAttempt, Event, Notification, Outcome
@@ -76,6 +77,58 @@ def dead_letter_list(*, bank: Bank, limit: int = 100) -> list[Notification]:
     )
 
 
+def dead_letters_filtered(
+    *,
+    bank: Bank,
+    event_type: str = "",
+    reason: str = "",
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+):
+    """The bank's dead-lettered notifications matching a filter, newest first, with their
+    event and attempts; `date_from`/`date_to` bound the day (UTC) they were dead-lettered."""
+    found = Notification.objects.for_bank(bank).filter(state=Notification.State.DEAD)
+    if event_type:
+        found = found.filter(event_type=event_type)
+    if reason:
+        found = found.filter(reason=reason)
+    if date_from:
+        found = found.filter(finished_at__gte=_day_start(date_from))
+    if date_to:
+        found = found.filter(finished_at__lt=_day_start(date_to + timedelta(days=1)))
+    return (
+        found.select_related("event")
+        .prefetch_related("delivery_attempts")
+        .order_by(F("finished_at").desc(nulls_last=True), "-id")
+    )
+
+
+def _day_start(day: dt.date) -> datetime:
+    return datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+
+
+def dead_letter_get(*, bank: Bank, pk: int) -> Notification | None:
+    return Notification.objects.for_bank(bank).filter(pk=pk, state=Notification.State.DEAD).first()
+
+
+# The states whose counts make the outbox's depth, each counted through a partial index.
+DEPTH_STATES = (
+    Notification.State.PENDING,
+    Notification.State.HELD,
+    Notification.State.IN_FLIGHT,
+    Notification.State.DEAD,
+)
+
+
+def outbox_depth(*, bank: Bank | None = None) -> dict[str, int]:
+    """Notifications in the outbox by state: waiting to go out, held, being sent, and
+    dead-lettered (waiting for staff). Read by `/metrics` (every bank) and the dashboard's
+    deliveries panel (one bank). Rows that reached a final state are never counted, so
+    the cost follows the backlog, not the history."""
+    rows = Notification.objects.all() if bank is None else Notification.objects.for_bank(bank)
+    return {state: rows.filter(state=state).count() for state in DEPTH_STATES}
+
+
 def deliveries_panel(bank: Bank) -> PanelContent | None:
     """The dashboard's deliveries panel: the last 24 hours by hour, 30 days by day.
 
@@ -131,12 +184,17 @@ def deliveries_panel(bank: Bank) -> PanelContent | None:
         )
     day_totals = totals["Last 24 hours"]
     sent_today = day_totals["read"] + day_totals["delivered"] + day_totals["sent"]
-    dead_waiting = mine.filter(state=Notification.State.DEAD).count()
+    depth = outbox_depth(bank=bank)
+    dead_waiting = depth[Notification.State.DEAD]
+    waiting = depth[Notification.State.PENDING] + depth[Notification.State.IN_FLIGHT]
     return PanelContent(
         value=sent_today,
         caption=(
             f"messages sent in the last 24 hours; {day_totals['failed']} failed, "
-            f"{dead_waiting} dead-lettered in all"
+            f"{dead_waiting} dead-lettered in all; {waiting} on their way, "
+            f"{depth[Notification.State.HELD]} held"
         ),
         charts=charts,
+        link_url=reverse("deliveries:dead_letters", kwargs={"bank": bank.slug}),
+        link_text=f"Dead letters ({dead_waiting})",
     )

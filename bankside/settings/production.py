@@ -14,6 +14,7 @@ from .base import *  # noqa: F403
 from .base import (
     AUDIT_CHECKPOINT_SIGNING_KEY,
     FIELD_ENCRYPTION_KEYS,
+    METRICS_TOKEN,
     REDIS_URL,
     SECRET_KEY,
     database_from_env,
@@ -50,6 +51,10 @@ if len(_checkpoint_key) != 32:
     )
 if len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("SECRET_KEY must be at least 50 random characters.")
+# Prometheus scrapes /metrics with `Authorization: Bearer <METRICS_TOKEN>`. Optional: without
+# it /metrics answers 404. When set, it must be long enough not to be guessed.
+if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 32 random characters.")
 
 DATABASES = {"default": database_from_env(default=None)}
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":

@@ -24,6 +24,8 @@ from notifications.services.idempotency import (
     idempotency_complete,
 )
 from notifications.services.lifecycle import (
+    ReplayReport,
+    dead_letters_replay,
     notifications_cancel_for_link,
     notifications_mark_delivered,
     notifications_mark_read,
@@ -47,6 +49,7 @@ __all__ = [
     "EventResult",
     "IdempotencyKeyReusedError",
     "IngestReport",
+    "ReplayReport",
     "RunReport",
     "SignatureError",
     "SweepReport",
@@ -55,6 +58,7 @@ __all__ = [
     "api_signing_disable",
     "api_signing_enable",
     "api_signing_rotate",
+    "dead_letters_replay",
     "deliveries_nudge",
     "deliveries_run",
     "event_ingest",

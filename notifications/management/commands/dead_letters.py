@@ -23,13 +23,15 @@ class Command(BaseCommand):
         if replay and replay_all:
             raise CommandError("Give --replay IDs or --replay-all, not both.")
         if replay or replay_all:
-            count = services.notifications_replay(
+            report = services.dead_letters_replay(
                 actor=Actor.system("dead_letters command"),
                 bank=found,
                 notification_ids=replay,
                 every_dead=replay_all,
             )
-            self.stdout.write(f"{count} notification(s) queued again.")
+            for pk, reason in sorted(report.refused.items()):
+                self.stdout.write(f"{pk}\tnot replayed: {reason}")
+            self.stdout.write(f"{report.count} notification(s) queued again.")
             return
         dead = selectors.dead_letter_list(bank=found)
         for notification in dead:

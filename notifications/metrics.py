@@ -1,0 +1,256 @@
+"""Delivery metrics for Prometheus, served at `/metrics` to a scraper holding `METRICS_TOKEN`.
+
+Workers run in several processes, so their counters live in one Redis hash
+(`NOTIFICATIONS_METRICS_KEY` in `NOTIFICATIONS_REDIS_URL`, default `REDIS_URL`), added to
+atomically: each group of recorded results is one pipeline of `HINCRBY`s. Rate-limit
+waits are counted in the process as they happen and go out with the next group.
+A scrape reads the hash and counts the outbox in PostgreSQL at that moment:
+
+- `bankside_outbox_notifications{state}`: notifications pending, held, in flight or
+  dead-lettered (a gauge);
+- `bankside_notification_sends_total{outcome}`: Send API calls by outcome class;
+- `bankside_notification_send_latency_seconds`: from the event accepted (or the
+  notification replayed) to the Send API's answer, for messages sent (a histogram);
+- `bankside_page_rate_limit_waits_total` and `bankside_page_rate_limit_wait_seconds_total`:
+  how often and how long senders waited for a Page's rate limit.
+
+Metrics never stop delivery: when Redis fails, the numbers are dropped and logged.
+Without Redis (the demo) each process counts for itself.
+"""
+
+import hmac
+import logging
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from datetime import timedelta
+from functools import cache
+
+import redis
+from django.conf import settings
+from django.http import HttpResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
+from prometheus_client.registry import Collector, CollectorRegistry
+
+log = logging.getLogger(__name__)
+
+# Upper bounds of the latency buckets, in seconds: milliseconds to quiet hours' end.
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+SENDS = "sends:"  # + the attempt's outcome class
+LATENCY_BUCKET = "latency:le:"  # + the bucket's bound, or "+Inf"
+LATENCY_SUM, LATENCY_COUNT = "latency:sum", "latency:count"
+WAITS, WAIT_SECONDS = "waits:count", "waits:seconds"
+SENT = "sent"
+
+
+def _bucket_field(seconds: float) -> str:
+    for bound in LATENCY_BUCKETS:
+        if seconds <= bound:
+            return f"{LATENCY_BUCKET}{bound:g}"
+    return f"{LATENCY_BUCKET}+Inf"
+
+
+# Storage: one Redis hash shared by every process, or this process's own counters.
+
+
+class RedisCounters:
+    def __init__(self, url: str) -> None:
+        self.client = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+
+    def add(self, counts: dict[str, int], amounts: dict[str, float]) -> None:
+        key = settings.NOTIFICATIONS_METRICS_KEY
+        pipe = self.client.pipeline(transaction=False)
+        for name, n in counts.items():
+            pipe.hincrby(key, name, n)
+        for name, amount in amounts.items():
+            pipe.hincrbyfloat(key, name, amount)
+        pipe.execute()
+
+    def read(self) -> dict[str, float]:
+        raw = self.client.hgetall(settings.NOTIFICATIONS_METRICS_KEY)
+        return {name.decode(): float(value) for name, value in raw.items()}
+
+
+class LocalCounters:
+    """Without Redis: this process's counters only."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.values: Counter[str] = Counter()
+
+    def add(self, counts: dict[str, int], amounts: dict[str, float]) -> None:
+        with self.lock:
+            self.values.update(counts)
+            self.values.update(amounts)
+
+    def read(self) -> dict[str, float]:
+        with self.lock:
+            return {name: float(value) for name, value in self.values.items()}
+
+
+@cache
+def _counters(url: str) -> RedisCounters | LocalCounters:
+    return RedisCounters(url) if url.startswith(("redis://", "rediss://")) else LocalCounters()
+
+
+def counters() -> RedisCounters | LocalCounters:
+    return _counters(settings.NOTIFICATIONS_REDIS_URL or settings.REDIS_URL or "")
+
+
+# Recording, from the delivery engine
+
+
+_waits_lock = threading.Lock()
+_waits = {"count": 0, "seconds": 0.0}
+
+
+def rate_limit_wait_observe(short: int, seconds: float) -> None:
+    """A Page's bucket granted `short` tokens fewer than asked: the sender waits `seconds`.
+
+    Called from the sending threads; counted here and written with the next results.
+    """
+    if short <= 0:
+        return
+    with _waits_lock:
+        _waits["count"] += 1
+        _waits["seconds"] += max(0.0, seconds)
+
+
+def results_observe(results: Iterable) -> None:
+    """Count a group of recorded delivery results (`services.delivery.Result`).
+
+    One Redis round trip: sends by outcome class, the latency of each message sent,
+    and the rate-limit waits counted since the last group.
+    """
+    counts: Counter[str] = Counter()
+    latency_sum = 0.0
+    for result in results:
+        if not result.outcome:  # no call was made
+            continue
+        counts[SENDS + result.outcome] += 1
+        if result.outcome == SENT and result.started_at is not None:
+            answered = result.started_at + timedelta(milliseconds=result.latency_ms or 0)
+            seconds = max(0.0, (answered - result.job.queued_at).total_seconds())
+            counts[_bucket_field(seconds)] += 1
+            counts[LATENCY_COUNT] += 1
+            latency_sum += seconds
+    with _waits_lock:
+        waits, wait_seconds = _waits["count"], _waits["seconds"]
+        _waits["count"], _waits["seconds"] = 0, 0.0
+    if waits:
+        counts[WAITS] += waits
+    amounts = {
+        name: value
+        for name, value in ((LATENCY_SUM, latency_sum), (WAIT_SECONDS, wait_seconds))
+        if value
+    }
+    if not counts and not amounts:
+        return
+    try:
+        counters().add(dict(counts), amounts)
+    except Exception:
+        log.warning(
+            "delivery metrics not recorded: %d counts dropped", counts.total(), exc_info=True
+        )
+
+
+# Reading, for a scrape
+
+
+class DeliveryCollector(Collector):
+    """The delivery metrics at the moment of a scrape (see the module's docstring)."""
+
+    def collect(self):
+        from notifications.selectors import outbox_depth
+
+        depth = GaugeMetricFamily(
+            "bankside_outbox_notifications",
+            "Notifications in the outbox by state: pending, held, in flight, dead-lettered.",
+            labels=["state"],
+        )
+        for state, count in outbox_depth().items():
+            depth.add_metric([state], count)
+        yield depth
+
+        values = counters().read()
+        sends = CounterMetricFamily(
+            "bankside_notification_sends",
+            "Send API calls by outcome class.",
+            labels=["outcome"],
+        )
+        for name in sorted(values):
+            if name.startswith(SENDS):
+                sends.add_metric([name.removeprefix(SENDS)], values[name])
+        yield sends
+
+        cumulative, buckets = 0.0, []
+        for bound in [f"{b:g}" for b in LATENCY_BUCKETS] + ["+Inf"]:
+            cumulative += values.get(LATENCY_BUCKET + bound, 0.0)
+            buckets.append((bound, cumulative))
+        yield HistogramMetricFamily(
+            "bankside_notification_send_latency_seconds",
+            "From the event accepted (or the notification replayed) to the Send API's answer, "
+            "for messages sent.",
+            buckets=buckets,
+            sum_value=values.get(LATENCY_SUM, 0.0),
+        )
+        yield CounterMetricFamily(
+            "bankside_page_rate_limit_waits",
+            "Times a sender waited for a Page's rate limit.",
+            value=values.get(WAITS, 0.0),
+        )
+        yield CounterMetricFamily(
+            "bankside_page_rate_limit_wait_seconds",
+            "Seconds senders were told to wait for a Page's rate limit.",
+            value=values.get(WAIT_SECONDS, 0.0),
+        )
+
+
+def exposition() -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(DeliveryCollector())
+    return generate_latest(registry)
+
+
+def _token_matches(header: str) -> bool:
+    scheme, _, token = header.partition(" ")
+    expected = settings.METRICS_TOKEN.encode()
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected)
+
+
+@never_cache
+@require_GET
+def metrics_endpoint(request):
+    """Prometheus' scrape target. Without `METRICS_TOKEN` configured it does not exist (404);
+    a request without the right bearer token gets a 401; with Redis down, a 503."""
+    if not settings.METRICS_TOKEN:
+        return HttpResponse(
+            "Metrics are not served: set METRICS_TOKEN to enable /metrics.\n",
+            status=404,
+            content_type="text/plain; charset=utf-8",
+        )
+    if not _token_matches(request.headers.get("Authorization", "")):
+        response = HttpResponse(
+            "Send the metrics token: Authorization: Bearer <METRICS_TOKEN>.\n",
+            status=401,
+            content_type="text/plain; charset=utf-8",
+        )
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    try:
+        body = exposition()
+    except redis.RedisError:
+        log.warning("metrics scrape: Redis unavailable", exc_info=True)
+        return HttpResponse(
+            "The delivery counters' store (Redis) is unavailable.\n",
+            status=503,
+            content_type="text/plain; charset=utf-8",
+        )
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
