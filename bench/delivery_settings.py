@@ -18,3 +18,23 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ["BENCH_QUEUE"]
 NOTIFICATIONS_SEND_CONCURRENCY = int(
     os.environ.get("BENCH_SEND_CONCURRENCY", NOTIFICATIONS_SEND_CONCURRENCY)  # noqa: F405
 )
+
+# The chaos run (bench/chaos.py) shortens the clocks so that a dead worker's claims and
+# the retries of a flaky Send API come round within its run, and sweeps every second.
+_env_float = {
+    "BENCH_LEASE_SECONDS": "NOTIFICATIONS_LEASE_SECONDS",
+    "BENCH_RETRY_BASE_SECONDS": "NOTIFICATIONS_RETRY_BASE_SECONDS",
+    "BENCH_RETRY_MAX_DELAY_SECONDS": "NOTIFICATIONS_RETRY_MAX_DELAY_SECONDS",
+    "BENCH_TASK_SECONDS": "NOTIFICATIONS_TASK_SECONDS",
+    "BENCH_THROTTLE_COOLDOWN_SECONDS": "NOTIFICATIONS_PAGE_THROTTLE_COOLDOWN_SECONDS",
+}
+for _variable, _setting in _env_float.items():
+    if _variable in os.environ:
+        globals()[_setting] = float(os.environ[_variable])
+if "BENCH_SWEEP_SECONDS" in os.environ:
+    CELERY_BEAT_SCHEDULE = {
+        "sweep-outbox": {
+            "task": "notifications.sweep_outbox",
+            "schedule": float(os.environ["BENCH_SWEEP_SECONDS"]),
+        }
+    }

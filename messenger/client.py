@@ -11,16 +11,22 @@ INFO level, so a filter on the `httpx` logger masks `access_token` and
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import http.client
+import json as jsonlib
 import logging
 import os
 import re
+import select
+import ssl
 import threading
+import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 
@@ -70,7 +76,7 @@ class PageCredentials:
     def __repr__(self) -> str:
         return f"PageCredentials(page_id={self.page_id!r}, access_token='***', app_secret='***')"
 
-    @property
+    @functools.cached_property
     def appsecret_proof(self) -> str:
         return hmac.new(
             self.app_secret.encode(), self.access_token.encode(), hashlib.sha256
@@ -111,6 +117,13 @@ class GraphClient:
 
     httpx has no whole-request deadline: `timeout_total` bounds each of the read, write
     and pool waits, and `timeout_connect` the connection set-up.
+
+    The Send API call, made thousands of times a second by the delivery workers, takes
+    a leaner path (`_SendPath`): one keep-alive connection per sending thread on the
+    standard library's HTTP client, the body encoded once as compact JSON, the token's
+    query string built once per Page. It fails the same way as every other call (the
+    same error classes, from the same answers). httpx carries the other calls, every
+    call when a `transport` is given (tests), and every call through a proxy.
     """
 
     def __init__(
@@ -139,11 +152,18 @@ class GraphClient:
             timeout=httpx.Timeout(timeout_total, connect=timeout_connect),
             transport=transport,
             follow_redirects=False,
-            headers={"User-Agent": "bankside-messenger"},
+            headers={"User-Agent": USER_AGENT},
+        )
+        self._send_path = (
+            _SendPath(self.base_url, timeout_connect=timeout_connect, timeout=timeout_total)
+            if transport is None and not _proxied(self.base_url)
+            else None
         )
 
     def close(self) -> None:
         self._http.close()
+        if self._send_path is not None:
+            self._send_path.close()
 
     def __enter__(self) -> GraphClient:
         return self
@@ -157,7 +177,13 @@ class GraphClient:
         """POST a message built by `messenger.builders`."""
         if not isinstance(payload.get("recipient"), Mapping):
             raise ValueError("payload needs a 'recipient' object; build it with messenger.builders")
-        data = self._call("POST", creds, f"{_segment(creds.page_id)}/messages", json=payload)
+        path = f"{_segment(creds.page_id)}/messages"
+        if self._send_path is not None:
+            data = self._send_path.post(
+                f"/{self.api_version}/{path}?{_token_query(creds)}", _json_bytes(payload)
+            )
+        else:
+            data = self._call("POST", creds, path, json=payload)
         message_id = data.get("message_id")
         if not isinstance(message_id, str) or not message_id:
             raise UnexpectedResponseError("Send API answered without a message_id")
@@ -370,15 +396,149 @@ def _parse(response: httpx.Response) -> dict[str, Any]:
         data = response.json()
     except (ValueError, RecursionError):
         data = None
-    if response.is_success and isinstance(data, dict) and "error" not in data:
+    return _answer(response.status_code, data, response.content, response.headers)
+
+
+def _answer(status: int, data: Any, content: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
+    """The body of a successful answer, or the error class the answer says."""
+    success = 200 <= status < 300
+    if success and isinstance(data, dict) and "error" not in data:
         return data
-    if response.is_success and not isinstance(data, dict):
+    if success and not isinstance(data, dict):
         raise UnexpectedResponseError(
-            "Graph API answered success with an unreadable body", http_status=response.status_code
+            "Graph API answered success with an unreadable body", http_status=status
         )
-    raise classify(
-        response.status_code, data if data is not None else response.content, response.headers
-    )
+    raise classify(status, data if data is not None else content, headers)
+
+
+USER_AGENT = "bankside-messenger"
+
+
+def _json_bytes(payload: Mapping[str, Any]) -> bytes:
+    # As httpx encodes `json=`: compact, UTF-8, no NaN.
+    return jsonlib.dumps(
+        payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+    ).encode()
+
+
+def _token_query(creds: PageCredentials) -> str:
+    return urlencode({"access_token": creds.access_token, "appsecret_proof": creds.appsecret_proof})
+
+
+def _proxied(base_url: str) -> bool:
+    """Whether httpx would go through a proxy for this URL (it reads the same variables)."""
+    parts = urlsplit(base_url)
+    proxies = urllib.request.getproxies()
+    if not (proxies.get(parts.scheme) or proxies.get("all")):
+        return False
+    return not urllib.request.proxy_bypass(parts.hostname or "")
+
+
+class _SendPath:
+    """POSTs to the Graph API over one keep-alive connection per calling thread.
+
+    A connection is set up within `timeout_connect`; each read and write then has
+    `timeout` seconds, as with httpx. A connection found closed by the server while it
+    sat idle is replaced before use, so a request only fails in flight if it really was
+    in flight. Failures map as in `GraphClient._call`: no connection is transient; a
+    connection lost once the request went out is transient and may have been processed.
+    """
+
+    def __init__(self, base_url: str, *, timeout_connect: float, timeout: float) -> None:
+        parts = urlsplit(base_url)
+        self.https = parts.scheme == "https"
+        self.host = parts.hostname or ""
+        self.port = parts.port or (443 if self.https else 80)
+        self.prefix = parts.path.rstrip("/")
+        self.timeout_connect = timeout_connect
+        self.timeout = timeout
+        self.context = _ssl_context() if self.https else None
+        self.local = threading.local()
+        self.lock = threading.Lock()
+        self.connections: set[http.client.HTTPConnection] = set()
+
+    def post(self, path: str, body: bytes) -> dict[str, Any]:
+        conn = self._connection()
+        try:
+            conn.putrequest("POST", self.prefix + path, skip_accept_encoding=True)
+            conn.putheader("User-Agent", USER_AGENT)
+            conn.putheader("Accept", "*/*")
+            conn.putheader("Content-Type", "application/json")
+            conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders(body)
+            response = conn.getresponse()
+            content = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            self._drop(conn)
+            raise TransientError(
+                f"Graph API request failed in flight: {_describe(exc)}", maybe_processed=True
+            ) from None
+        if response.will_close:
+            self._drop(conn)
+        try:
+            data = jsonlib.loads(content)
+        except (ValueError, RecursionError):
+            data = None
+        return _answer(response.status, data, content, dict(response.getheaders()))
+
+    def _connection(self) -> http.client.HTTPConnection:
+        conn = getattr(self.local, "conn", None)
+        if conn is not None and (conn.sock is None or _closed_while_idle(conn.sock)):
+            self._drop(conn)
+            conn = None
+        if conn is None:
+            if self.https:
+                conn = http.client.HTTPSConnection(
+                    self.host, self.port, timeout=self.timeout_connect, context=self.context
+                )
+            else:
+                conn = http.client.HTTPConnection(
+                    self.host, self.port, timeout=self.timeout_connect
+                )
+            try:
+                conn.connect()
+            except OSError as exc:
+                conn.close()
+                raise TransientError(
+                    f"could not connect to the Graph API: {_describe(exc)}"
+                ) from None
+            conn.sock.settimeout(self.timeout)
+            self.local.conn = conn
+            with self.lock:
+                self.connections.add(conn)
+        return conn
+
+    def _drop(self, conn: http.client.HTTPConnection) -> None:
+        conn.close()
+        if getattr(self.local, "conn", None) is conn:
+            self.local.conn = None
+        with self.lock:
+            self.connections.discard(conn)
+
+    def close(self) -> None:
+        with self.lock:
+            connections, self.connections = self.connections, set()
+        for conn in connections:
+            conn.close()
+
+
+def _closed_while_idle(sock) -> bool:
+    """An idle keep-alive socket that is readable has been closed (or broken) by the server."""
+    try:
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    except (OSError, ValueError):
+        return True
+
+
+def _ssl_context() -> ssl.SSLContext:
+    # The certificate authorities httpx verifies against.
+    try:
+        import certifi
+    except ImportError:  # pragma: no cover - httpx depends on certifi
+        return ssl.create_default_context()
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def _describe(exc: Exception) -> str:

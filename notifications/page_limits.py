@@ -11,7 +11,9 @@ at most 50 ms of tokens: calls reach the platform a little after their token was
 and the headroom keeps any one-second window at the platform under the limit.
 
 When the platform throttles anyway, `throttle` stops the Page for the wait it gave (or a
-second) and halves its rate for a cool-down, repeatedly if it keeps happening.
+second) and halves its rate for a cool-down, repeatedly if it keeps happening. Throttles
+reported while the Page is already stopped are answers to calls that were in flight when
+the first came back: they extend the stop but do not halve the rate again.
 
 Without Redis (the demo's embedded mode) each process keeps its buckets in memory, which
 holds the limit for a single worker process. If Redis fails mid-run the bucket fails
@@ -28,13 +30,14 @@ from functools import cache
 import redis
 from django.conf import settings
 
+from notifications import metrics
+
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "bankside:page-rate:"
 BURST_SECONDS = 0.05
 THROTTLE_FACTOR = 0.5
 MIN_FACTOR = 1 / 64
-COOLDOWN_SECONDS = 60.0
 REDIS_DOWN_WAIT = 0.5
 
 # KEYS[1]: the Page's bucket. ARGV: rate/s, burst, tokens wanted.
@@ -73,7 +76,7 @@ local s = redis.call('HMGET', KEYS[1], 'factor', 'factor_until', 'paused_until')
 local factor, factor_until = tonumber(s[1]) or 1, tonumber(s[2]) or 0
 local paused_until = tonumber(s[3]) or 0
 if now >= factor_until then factor = 1 end
-factor = math.max(floor, factor * mult)
+if now >= paused_until then factor = math.max(floor, factor * mult) end
 paused_until = math.max(paused_until, now + pause)
 factor_until = paused_until + cooldown
 redis.call('HSET', KEYS[1], 'tokens', 0, 'at', paused_until, 'factor', factor,
@@ -113,13 +116,14 @@ class RedisPageBuckets:
         except redis.RedisError:
             log.warning("page rate limit: Redis unavailable, holding sends", exc_info=True)
             return Grant(0, REDIS_DOWN_WAIT)
+        metrics.rate_limit_wait_observe(wanted - int(granted), float(wait))
         return Grant(int(granted), float(wait))
 
     def throttle(self, page_id: str, seconds: float | None) -> None:
         try:
             self._throttle(
                 keys=[KEY_PREFIX + page_id],
-                args=[max(1.0, seconds or 0.0), THROTTLE_FACTOR, MIN_FACTOR, COOLDOWN_SECONDS],
+                args=[max(1.0, seconds or 0.0), THROTTLE_FACTOR, MIN_FACTOR, _cooldown()],
             )
         except redis.RedisError:
             log.warning("page rate limit: Redis unavailable, throttle not recorded", exc_info=True)
@@ -153,14 +157,20 @@ class LocalPageBuckets:
         with self.lock:
             s = self.state.setdefault(page_id, {})
             factor = s.get("factor", 1.0) if now < s.get("factor_until", 0.0) else 1.0
+            if now >= s.get("paused_until", 0.0):
+                factor = max(MIN_FACTOR, factor * THROTTLE_FACTOR)
             paused_until = max(s.get("paused_until", 0.0), now + max(1.0, seconds or 0.0))
             s.update(
                 tokens=0.0,
                 at=paused_until,
-                factor=max(MIN_FACTOR, factor * THROTTLE_FACTOR),
+                factor=factor,
                 paused_until=paused_until,
-                factor_until=paused_until + COOLDOWN_SECONDS,
+                factor_until=paused_until + _cooldown(),
             )
+
+
+def _cooldown() -> float:
+    return float(settings.NOTIFICATIONS_PAGE_THROTTLE_COOLDOWN_SECONDS)
 
 
 @cache

@@ -39,9 +39,11 @@ import threading
 import time
 import uuid
 from collections import defaultdict, deque
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from queue import Empty, SimpleQueue
+from types import SimpleNamespace
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -50,6 +52,8 @@ from django.utils import timezone
 
 import messenger
 from linking.models import Consent, Contact
+from notifications import metrics
+from notifications.conversation.texts import fraud_alert_quick_replies
 from notifications.models import (
     DeliveryAttempt,
     DeliveryReceipt,
@@ -60,6 +64,7 @@ from notifications.models import (
 from notifications.page_limits import page_buckets, page_rate
 from notifications.services.audit_batch import AuditEntry, audit_record_many
 from notifications.services.events import outcomes_record
+from notifications.services.lifecycle import delivered_early_outcomes_record
 from notifications.services.outbox import data_categories_for, first_name, message_data
 from notifications.services.queue import (
     _dt,
@@ -90,9 +95,11 @@ FLUSH_EVERY = 0.25  # seconds between writes of results…
 FLUSH_SIZE = 250  # …or this many results, whichever comes first
 CLAIM_PAUSE = 0.02  # after a claim that was not full, look again this much later
 FRONT_MAX = 32  # the front a claim clears of waiting rows: 2 to this many times its size
-QUEUE_DEPTH = 3  # work the pool holds, in multiples of its threads
+QUEUE_DEPTH = 4  # work the pool holds, in multiples of its threads
+MARK_AHEAD = 4  # marked `send_started_at` a group at a time: this many times the threads
 PAGE_SHARE_SECONDS = 0.1  # per Page, the pool holds this many seconds of its rate
-SEND_DEADLINE_MARGIN = 25.0  # stop starting sends this long before the lease runs out
+SEND_DEADLINE_MARGIN = 25.0  # stop starting sends this long before the lease runs out…
+SEND_DEADLINE_SHARE = 0.4  # …or this share of the lease, if that is shorter
 RECEIPT_LIFETIME = timedelta(hours=1)
 
 
@@ -260,27 +267,30 @@ def claim_due(
     lock = " FOR UPDATE OF c SKIP LOCKED" if postgres else ""
     # PostgreSQL: the picked ids as an array, so the update finds them by primary key.
     pick, end = ("= ANY(ARRAY(", "))") if postgres else ("IN (", ")")
+    # Both statements pick from the due index in its order, the front or the live banks'
+    # ids computed once (an array), so the plan walks the index and stops at the limit
+    # instead of checking every due row for a head.
     flag = (
         f"UPDATE {n} SET waiting = TRUE WHERE id = ANY(ARRAY(SELECT c.id FROM {n} c "  # noqa: S608
-        f"WHERE c.id IN (SELECT f.id FROM {n} f WHERE f.state = %s AND NOT f.waiting "
-        f"AND f.next_attempt_at <= %s ORDER BY f.next_attempt_at, f.id LIMIT %s) "
+        f"WHERE c.id {pick}SELECT f.id FROM {n} f WHERE f.state = %s AND NOT f.waiting "
+        f"AND f.next_attempt_at <= %s ORDER BY f.next_attempt_at, f.id LIMIT %s{end} "
         f"AND c.state = %s AND NOT c.waiting AND {blocked}{lock})) RETURNING id"
     )
     flag_params = [State.PENDING, _dt(now), front or 2 * limit, State.PENDING, *blocked_params]
     claim = (
         f"UPDATE {n} SET state = %s, lease_owner = %s, lease_expires_at = %s, "  # noqa: S608
-        f"send_started_at = NULL WHERE id {pick}SELECT c.id FROM {n} c JOIN {i} i "
-        f"ON i.bank_id = c.bank_id AND i.status = %s WHERE c.state = %s "
-        f"AND NOT c.waiting AND c.next_attempt_at <= %s AND NOT {blocked} "
-        f"ORDER BY c.next_attempt_at, c.id LIMIT %s{lock}{end} RETURNING id"
+        f"send_started_at = NULL WHERE id {pick}SELECT c.id FROM {n} c "
+        f"WHERE c.state = %s AND NOT c.waiting AND c.next_attempt_at <= %s "
+        f"AND c.bank_id {pick}SELECT i.bank_id FROM {i} i WHERE i.status = %s{end} "
+        f"AND NOT {blocked} ORDER BY c.next_attempt_at, c.id LIMIT %s{lock}{end} RETURNING id"
     )
     claim_params = [
         State.IN_FLIGHT,
         owner,
         _dt(now + timedelta(seconds=lease_seconds)),
-        MessengerIntegration.Status.LIVE,
         State.PENDING,
         _dt(now),
+        MessengerIntegration.Status.LIVE,
         *blocked_params,
         limit,
     ]
@@ -342,7 +352,8 @@ class _Pipeline:
         self.queues: dict[str, deque[Job]] = {}
         self.order: deque[str] = deque()
         self.not_before: dict[str, float] = {}
-        self.running: dict[Future, Job] = {}
+        self.running: dict[int, Job] = {}  # in the pool, by id
+        self.answers: SimpleQueue[tuple[Job, _Sent]] = SimpleQueue()  # from the pool
         self.marked: set[int] = set()
         self.in_pool: dict[str, int] = defaultdict(int)
         self.front = 0
@@ -360,14 +371,18 @@ class _Pipeline:
             owner=self.owner, limit=size, now=timezone.now(), lease_seconds=lease, front=front
         )
         ids = claim.ids
+        # The claim cleared `send_started_at`: a retry claimed again by this pipeline is
+        # marked afresh before it goes out.
+        self.marked.difference_update(ids)
         # Deep queues put many waiting rows in front: look further while that lasts.
         crowded = claim.set_aside * 2 >= front
         self.front = min(FRONT_MAX * size, front * 2) if crowded else 2 * size
         if not ids:
             return 0
         jobs = _jobs(ids)
+        margin = min(SEND_DEADLINE_MARGIN, lease * SEND_DEADLINE_SHARE)
         for job in jobs:
-            job.send_until = claimed_at + lease - SEND_DEADLINE_MARGIN
+            job.send_until = claimed_at + lease - margin
         for job in self.prepare(jobs):
             if job.page_id not in self.queues:
                 self.queues[job.page_id] = deque()
@@ -475,7 +490,10 @@ class _Pipeline:
                     return False
                 job.form = Form.UPDATE
                 job.payload = messenger.builders.text_message(
-                    job.psid, job.text, messaging_type="UPDATE"
+                    job.psid,
+                    job.text,
+                    messaging_type="UPDATE",
+                    quick_replies=fraud_alert_quick_replies(job.event_type, job.id, job.locale),
                 )
                 return True
             key = (job.bank_id, job.event_type, job.locale)
@@ -563,22 +581,35 @@ class _Pipeline:
                 self.mark_ahead(starting)
                 for job in starting:
                     self.in_pool[job.page_id] += 1
-                    future = self.pool.submit(_send_one, self.client, self.buckets, job)
-                    self.running[future] = job
+                    self.running[job.id] = job
+                    self.pool.submit(self.send, job)
         pause = FLUSH_EVERY
         if self.queues and not self.running:
             soonest = min(self.not_before.get(page, 0.0) for page in self.queues)
             pause = min(pause, max(0.001, soonest - now_m))
         if self.running:
-            done, _ = wait(self.running, timeout=pause, return_when=FIRST_COMPLETED)
-            for future in done:
-                job = self.running.pop(future)
-                self.in_pool[job.page_id] -= 1
-                self.record(job, future.result())
+            with contextlib.suppress(Empty):
+                self.collect(self.answers.get(timeout=pause))
+                while True:
+                    self.collect(self.answers.get_nowait())
         elif self.queues:
             time.sleep(pause)
         if len(self.results) >= FLUSH_SIZE or time.monotonic() - self.flushed_at >= FLUSH_EVERY:
             self.flush()
+
+    def send(self, job: Job) -> None:
+        """In a pool thread: send, and hand the answer back to the pipeline's thread."""
+        try:
+            sent = _send_one(self.client, self.buckets, job)
+        except BaseException as exc:  # noqa: BLE001 - every job must come back
+            sent = _Sent(None, None, error=exc)
+        self.answers.put((job, sent))
+
+    def collect(self, answer: "tuple[Job, _Sent]") -> None:
+        job, sent = answer
+        del self.running[job.id]
+        self.in_pool[job.page_id] -= 1
+        self.record(job, sent)
 
     def pick(self, room: int, now_m: float) -> list[Job]:
         """Up to `room` jobs for the pool, taking Pages in turn, within each Page's share."""
@@ -607,7 +638,7 @@ class _Pipeline:
         unmarked = [job for job in starting if job.id not in self.marked]
         if not unmarked:
             return
-        room = 2 * self.limit - len(unmarked)
+        room = MARK_AHEAD * self.limit - len(unmarked)
         for queue in self.queues.values():
             for job in queue:
                 if room <= 0:
@@ -621,8 +652,8 @@ class _Pipeline:
     def close(self) -> None:
         """Wait for the calls in flight, put back what was not sent, record everything."""
         try:
-            for future in list(self.running):
-                self.record(self.running.pop(future), future.result())
+            while self.running:
+                self.collect(self.answers.get())
             for queue in self.queues.values():
                 self.release_all(queue, Reason.RATE_LIMITED, 0.0)
             self.queues.clear()
@@ -770,6 +801,7 @@ class _Pipeline:
         self.flushed_at = time.monotonic()
         if not results:
             return
+        self.marked.difference_update(result.job.id for result in results)
         results_record(owner=self.owner, results=results, banks=self.banks)
         if self.report is not None:
             for result in results:
@@ -871,7 +903,7 @@ def results_record(*, owner: str, results: list[Result], banks: dict[int, Bank])
             DeliveryAttempt,
             ATTEMPT_FIELDS,
             (
-                DeliveryAttempt(
+                _Row(
                     notification_id=r.job.id,
                     number=r.job.attempts,
                     form=r.job.form,
@@ -888,7 +920,7 @@ def results_record(*, owner: str, results: list[Result], banks: dict[int, Bank])
         )
         _recategorise([r for r in results if r.job.id in applied and r.attempted])
         _mark_unreachable([r for r in results if r.unreachable], now)
-        _apply_early_receipts([r for r in results if r.job.id in applied and r.message_id])
+        early = _apply_early_receipts([r for r in results if r.job.id in applied and r.message_id])
         by_bank: dict[int, list[Result]] = defaultdict(list)
         for result in results:
             by_bank[result.job.bank_id].append(result)
@@ -900,7 +932,7 @@ def results_record(*, owner: str, results: list[Result], banks: dict[int, Bank])
             )
         for bank_id in sorted(by_bank):
             outcomes = [
-                Outcome(
+                _Row(
                     bank_id=bank_id,
                     type=_OUTCOME_OF[r.state],
                     event_id=r.job.event_id,
@@ -915,9 +947,16 @@ def results_record(*, owner: str, results: list[Result], banks: dict[int, Bank])
             ]
             bank = banks.get(bank_id) or Bank.objects.get(pk=bank_id)
             outcomes_record(bank=bank, outcomes=outcomes)
+        delivered_early_outcomes_record(results=results, applied=early, banks=banks)
     # After commit, so that a claim flagging one of these people's next messages either
     # saw this commit, or flagged them before this wake-up looks (see `queue`).
     people_wake((r.job.page_id, r.job.psid) for r in results if r.state != State.PENDING)
+    metrics.results_observe(results)
+
+
+class _Row(SimpleNamespace):
+    """A row for `instances_insert`: the fields it writes, without a model instance's
+    cost (three rows per message sent)."""
 
 
 def _apply(owner: str, results: list[Result], now: datetime) -> set[int]:
@@ -990,9 +1029,12 @@ def _mark_unreachable(results: list[Result], now: datetime) -> None:
         )
 
 
-def _apply_early_receipts(results: list[Result]) -> None:
-    """Delivery receipts that arrived before the message id was committed."""
+def _apply_early_receipts(results: list[Result]) -> set[int]:
+    """Delivery receipts that arrived before the message id was committed; returns the
+    notifications they marked delivered."""
     by_mid = {r.message_id: r.job.id for r in results}
+    if not by_mid:
+        return set()
     receipts = list(
         DeliveryReceipt.objects.filter(message_id__in=list(by_mid)).values_list(
             "message_id", "delivered_at"
@@ -1004,6 +1046,7 @@ def _apply_early_receipts(results: list[Result]) -> None:
         )
     if receipts:
         DeliveryReceipt.objects.filter(message_id__in=[m for m, _ in receipts]).delete()
+    return {by_mid[message_id] for message_id, _ in receipts}
 
 
 def _audit_entry(result: Result) -> AuditEntry:
@@ -1070,6 +1113,7 @@ def leases_take_over(*, now: datetime | None = None, limit: int = 1000) -> tuple
                 "form",
                 "send_started_at",
                 "data_categories",
+                "lease_owner",
             )[:limit]
         )
         if not lost:
@@ -1102,7 +1146,7 @@ def leases_take_over(*, now: datetime | None = None, limit: int = 1000) -> tuple
                     outcome=AttemptOutcome.WORKER_LOST,
                     detail="The worker died before recording the platform's answer.",
                 )
-                for pk, _, _, _, _, _, _, attempts, form, started_at, _ in started
+                for pk, _, _, _, _, _, _, attempts, form, started_at, _, _ in started
             ]
         )
         by_bank: dict[int, list[AuditEntry]] = defaultdict(list)
@@ -1118,6 +1162,7 @@ def leases_take_over(*, now: datetime | None = None, limit: int = 1000) -> tuple
             form,
             _,
             cats,
+            worker,
         ) in started:
             by_bank[bank_id].append(
                 AuditEntry(
@@ -1133,6 +1178,7 @@ def leases_take_over(*, now: datetime | None = None, limit: int = 1000) -> tuple
                         "outcome": AttemptOutcome.WORKER_LOST,
                         "page_id": page_id,
                         "psid": psid,
+                        "worker": worker,
                     },
                     data_categories=cats,
                 )

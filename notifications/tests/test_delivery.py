@@ -396,14 +396,14 @@ def test_a_second_message_in_flight_to_one_person_is_refused_by_the_database(lin
 def test_messages_to_one_person_go_out_in_event_order(linked, linked_api, graph):
     events = [event_payload("transaction.posted", account=linked.card) for _ in range(4)]
     for n, payload in enumerate(events):
-        payload["data"]["merchant"] = f"Shop {n}"
+        payload["data"]["description"] = f"Shop {n}"
         payload["occurred_at"] = (timezone.now() - dt.timedelta(minutes=10 - n)).isoformat()
     post(linked_api, *reversed(events))
 
     for _ in range(4):
         deliver()
 
-    assert [t.split(" at ")[1].split(".")[0] for t in graph.texts()] == [
+    assert [t.rsplit(": ", 1)[1].rstrip(".") for t in graph.texts()] == [
         "Shop 0",
         "Shop 1",
         "Shop 2",
