@@ -31,6 +31,11 @@ _DIGIT_RUN = re.compile(r"\d+(?:[ \-]\d+)*")
 _SEPARATOR = re.compile(r"[ \-]")
 LONGEST_HARMLESS_RUN = 12
 PAN_LENGTHS = range(13, 20)
+# Fields that hold identifiers (the last part of a path, such as `accounts[0].id`). A long
+# run of digits there is an id, unless it is shaped like a card number.
+IDENTIFIER_FIELDS = frozenset(
+    {"id", "customer_id", "account_id", "alert_id", "order_number", "tracking_url"}
+)
 
 
 def luhn_valid(digits: str) -> bool:
@@ -43,19 +48,19 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-def looks_like_card_number(text: str) -> bool:
+def looks_like_card_number(text: str, *, identifier: bool = False) -> bool:
     """Whether `text` holds something that may be a full card (PAN) or account number.
 
-    Any unbroken run of 13 or more digits is refused outright. Shorter groups written with
-    spaces or dashes are refused when some consecutive groups add up to 13-19 digits that
-    pass the Luhn check, which lets dates, phone numbers and amounts through.
+    Everywhere, digits that add up to 13-19 and pass the Luhn check are refused, written
+    in one run or in groups split by spaces or dashes: that is the shape of every card
+    number. In free text, any unbroken run of 13 or more digits is refused as well, as it
+    may be an account number; dates, phone numbers and amounts get through. In an
+    identifier (`identifier=True`) other digit runs are allowed: they are ids, not cards.
     """
     for match in _DIGIT_RUN.finditer(text):
         groups = _SEPARATOR.split(match.group())
-        if any(len(group) > LONGEST_HARMLESS_RUN for group in groups):
+        if not identifier and any(len(group) > LONGEST_HARMLESS_RUN for group in groups):
             return True
-        if len(groups) == 1:
-            continue
         for start in range(len(groups)):
             digits = ""
             for group in groups[start:]:
@@ -65,6 +70,11 @@ def looks_like_card_number(text: str) -> bool:
                 if len(digits) in PAN_LENGTHS and luhn_valid(digits):
                     return True
     return False
+
+
+def is_identifier_path(path: str) -> bool:
+    """Whether the field at `path` (as `strings_in` writes it) holds an identifier."""
+    return path.rpartition(".")[2].split("[", 1)[0] in IDENTIFIER_FIELDS
 
 
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
@@ -104,7 +114,11 @@ def card_number_paths(value: Any, *, skip: frozenset[str] = frozenset()) -> list
     """The paths of every string in `value` that looks like a full card or account number."""
     found: list[str] = []
     for path, text in strings_in(value):
-        if path not in skip and path not in found and looks_like_card_number(text):
+        if (
+            path not in skip
+            and path not in found
+            and looks_like_card_number(text, identifier=is_identifier_path(path))
+        ):
             found.append(path)
     return found
 

@@ -209,7 +209,7 @@ class CustomerUpsertApi(APIView):
         errors = []
         if not is_external_id(customer_id):
             errors.append({"path": "customer_id", "reason": EXTERNAL_ID_RULE})
-        elif looks_like_card_number(customer_id):
+        elif looks_like_card_number(customer_id, identifier=True):
             errors.append({"path": "customer_id", "reason": CARD_NUMBER_REASON})
         if not isinstance(data, dict):
             raise invalid([*errors, {"path": "", "reason": "must be a JSON object"}])

@@ -185,7 +185,7 @@ class OutcomeRow(serializers.Serializer):
     type = serializers.ChoiceField(
         choices=Outcome.Type.choices,
         help_text="`subject.outcome`: an event accepted or rejected, a notification sent, "
-        "failed or dead-lettered.",
+        "delivered, read, failed or dead-lettered.",
     )
     occurred_at = serializers.DateTimeField()
     event_id = serializers.CharField(allow_null=True)

@@ -9,13 +9,15 @@ protocol is audit_record's exactly (same head lock, same hashes, same fields), s
 
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from bankside import context
 from bankside.logging import redact
-from notifications.services.rows import instances_insert
+from notifications.services.rows import Statement, insert_statements, statements_run
 from portal.audit import Actor, entry_hash, normalise_json
 from portal.models import AuditChain, AuditEvent
+from portal.pseudonyms import pseudonymise
 
 AUDIT_FIELDS = (
     "chain",
@@ -47,20 +49,41 @@ class AuditEntry:
 
 
 def audit_record_many(*, actor: Actor, bank_id: int, entries: list[AuditEntry]) -> None:
-    """Append `entries` to the bank's chain in order, inside the caller's transaction."""
+    """Append `entries` to the bank's chain in order, inside the caller's transaction.
+
+    Within a request the entries carry its id and source address, as `audit_record`'s do.
+    """
+    statements_run(audit_statements(actor=actor, bank_id=bank_id, entries=entries))
+
+
+def audit_statements(*, actor: Actor, bank_id: int, entries: list[AuditEntry]) -> list[Statement]:
+    """Lock the bank's chain head and return the statements appending `entries` to it.
+
+    The caller runs them (`statements_run`) in the same transaction, with anything else
+    that belongs at its end, so the chain lock is held for as little as one round trip
+    before the commit.
+    """
     if not entries:
-        return
+        return []
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record_many must run inside the change's transaction")
     key = f"bank:{bank_id}"
-    chain = AuditChain.objects.select_for_update().filter(key=key).first()
-    if chain is None:
-        AuditChain.objects.bulk_create(
-            [AuditChain(key=key, bank_id=bank_id)], ignore_conflicts=True
-        )
-        chain = AuditChain.objects.select_for_update().get(key=key)
-    seq, prev = chain.head_seq, chain.head_hash
+    table = connection.ops.quote_name(AuditChain._meta.db_table)
+    # SQLite (the demo) has no row locks: its one writer at a time serialises the chain.
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    head = f"SELECT id, head_seq, head_hash FROM {table} WHERE key = %s{lock}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(head, [key])
+        found = cursor.fetchone()
+        if found is None:
+            AuditChain.objects.bulk_create(
+                [AuditChain(key=key, bank_id=bank_id)], ignore_conflicts=True
+            )
+            cursor.execute(head, [key])
+            found = cursor.fetchone()
+    chain_id, seq, prev = found
     occurred_at = timezone.now()
+    current = context.current()
     rows = []
     for entry in entries:
         seq += 1
@@ -74,13 +97,18 @@ def audit_record_many(*, actor: Actor, bank_id: int, entries: list[AuditEntry]) 
             "action": entry.action,
             "target_type": entry.target_type,
             "target_id": str(entry.target_id),
-            "request_id": "",
-            "source_ip": None,
-            "details": normalise_json(redact(entry.details)),
+            "request_id": current.request_id if current else "",
+            "source_ip": current.source_ip if current else None,
+            "details": normalise_json(redact(pseudonymise(entry.details))),
             "data_categories": sorted(set(entry.data_categories)),
             "prev_hash": prev,
         }
         prev = entry_hash(chain_key=key, **fields)
-        rows.append(AuditEvent(chain=chain, hash=prev, **fields))
-    instances_insert(AuditEvent, AUDIT_FIELDS, rows)
-    AuditChain.objects.filter(pk=chain.pk).update(head_seq=seq, head_hash=prev)
+        rows.append(AuditEvent(chain_id=chain_id, hash=prev, **fields))
+    return [
+        *insert_statements(AuditEvent, AUDIT_FIELDS, rows),
+        (
+            f"UPDATE {table} SET head_seq = %s, head_hash = %s WHERE id = %s",  # noqa: S608
+            [seq, prev, chain_id],
+        ),
+    ]

@@ -7,17 +7,17 @@ from django.utils import timezone
 
 from linking.models import Account, Customer
 from notifications.models import Event, Outcome, OutcomeFeed
+from notifications.services.audit_batch import AuditEntry, audit_statements
 from notifications.services.nudge import deliveries_nudge
 from notifications.services.outbox import AcceptedEvent, outbox_plan
-from notifications.services.rows import instances_insert
+from notifications.services.rows import Statement, any_of, insert_statements, statements_run
 from notifications.signals import events_accepted
 from notifications.validation import CheckedEvent, event_check
 from portal.audit import Actor
 from portal.models import Bank
-from portal.services import audit_record
 
 MAX_BATCH = 1000
-INSERT_CHUNK = 500
+INSERT_CHUNK = MAX_BATCH  # one statement for any batch: queries do not grow with it
 OUTCOME_FIELDS = (
     "bank",
     "type",
@@ -92,7 +92,7 @@ def event_ingest(*, actor: Actor, bank: Bank, events: list) -> IngestReport:
     """
     now = timezone.now()
     checked = [event_check(raw, index=n, now=now) for n, raw in enumerate(events)]
-    _resolve_references(bank, [c for c in checked if c.valid])
+    references = _resolve_references(bank, [c for c in checked if c.valid])
 
     first_of: dict[str, CheckedEvent] = {}
     for item in checked:
@@ -148,45 +148,59 @@ def event_ingest(*, actor: Actor, bank: Bank, events: list) -> IngestReport:
                 if item.event_id in inserted
             ],
             now=now,
+            customers=references.customers,
+            accounts=references.accounts,
         )
-        audit_record(
-            actor=actor,
-            action="events.ingested",
-            bank=bank,
-            target_type="notifications.event_batch",
-            details={
-                "accepted": report.count("accepted"),
-                "duplicates": report.count("duplicate"),
-                "rejected": report.count("rejected"),
-                "accepted_types": dict(Counter(first_of[i].type for i in inserted).most_common()),
-            },
-        )
-        outcomes_record(
-            bank=bank,
-            outcomes=[
-                Outcome(
-                    bank=bank,
-                    type=Outcome.Type.EVENT_ACCEPTED,
-                    event_id=inserted[item.event_id],
-                    event_ref=item.event_id,
-                    event_type=item.type,
-                    occurred_at=now,
-                )
-                for item in first_of.values()
-                if item.event_id in inserted
-            ]
-            + [
-                Outcome(
-                    bank=bank,
-                    type=Outcome.Type.EVENT_REJECTED,
-                    event_ref=item.event_id or "",
-                    event_type=item.type,
-                    details={"reasons": item.reasons},
-                    occurred_at=now,
-                )
-                for item in checked
-                if not item.valid
-            ],
+        # The bank's audit chain and outcome feed are locked last and written in one
+        # round trip, so one bank's concurrent posts queue behind each other as briefly
+        # as possible.
+        statements_run(
+            audit_statements(
+                actor=actor,
+                bank_id=bank.pk,
+                entries=[
+                    AuditEntry(
+                        action="events.ingested",
+                        target_type="notifications.event_batch",
+                        target_id="",
+                        details={
+                            "accepted": report.count("accepted"),
+                            "duplicates": report.count("duplicate"),
+                            "rejected": report.count("rejected"),
+                            "accepted_types": dict(
+                                Counter(first_of[i].type for i in inserted).most_common()
+                            ),
+                        },
+                    )
+                ],
+            )
+            + outcome_statements(
+                bank=bank,
+                outcomes=[
+                    Outcome(
+                        bank=bank,
+                        type=Outcome.Type.EVENT_ACCEPTED,
+                        event_id=inserted[item.event_id],
+                        event_ref=item.event_id,
+                        event_type=item.type,
+                        occurred_at=now,
+                    )
+                    for item in first_of.values()
+                    if item.event_id in inserted
+                ]
+                + [
+                    Outcome(
+                        bank=bank,
+                        type=Outcome.Type.EVENT_REJECTED,
+                        event_ref=item.event_id or "",
+                        event_type=item.type,
+                        details={"reasons": item.reasons},
+                        occurred_at=now,
+                    )
+                    for item in checked
+                    if not item.valid
+                ],
+            )
         )
         event_ids = sorted(inserted.values())
         if event_ids:
@@ -196,16 +210,37 @@ def event_ingest(*, actor: Actor, bank: Bank, events: list) -> IngestReport:
     return report
 
 
-def _resolve_references(bank: Bank, valid: list[CheckedEvent]) -> None:
+@dataclass(frozen=True)
+class References:
+    """What the delivery rules need to know of the customers and accounts events name."""
+
+    customers: dict[int, tuple[str, str]]  # pk: (name, locale)
+    accounts: dict[int, tuple[str, str]]  # pk: (last4, currency)
+
+
+def _resolve_references(bank: Bank, valid: list[CheckedEvent]) -> References:
     """Reject events naming a customer or account this bank does not have."""
-    accounts = {
-        (customer_ref, account_ref): (customer_pk, account_pk)
-        for account_pk, account_ref, customer_pk, customer_ref in Account.objects.filter(
-            bank=bank,
-            customer__external_id__in={c.customer_ref for c in valid},
-            external_id__in={c.account_ref for c in valid},
-        ).values_list("pk", "external_id", "customer_id", "customer__external_id")
-    }
+    references = References({}, {})
+    if not valid:
+        return references
+    quote = connection.ops.quote_name
+    customers_in, customer_params = any_of("c.external_id", sorted({c.customer_ref for c in valid}))
+    accounts_in, account_params = any_of("a.external_id", sorted({c.account_ref for c in valid}))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT a.id, a.external_id, a.customer_id, c.external_id, a.last4, a.currency, "  # noqa: S608
+            f"c.name, c.locale FROM {quote(Account._meta.db_table)} a "
+            f"JOIN {quote(Customer._meta.db_table)} c ON c.id = a.customer_id "
+            f"WHERE a.bank_id = %s AND c.bank_id = %s AND {customers_in} AND {accounts_in}",
+            [bank.pk, bank.pk, *customer_params, *account_params],
+        )
+        rows = cursor.fetchall()
+    accounts = {}
+    for row in rows:
+        account_pk, account_ref, customer_pk, customer_ref, last4, currency, name, locale = row
+        accounts[(customer_ref, account_ref)] = (customer_pk, account_pk)
+        references.accounts[account_pk] = (last4, currency)
+        references.customers[customer_pk] = (name, locale)
     unresolved = []
     for item in valid:
         found = accounts.get((item.customer_ref, item.account_ref))
@@ -214,7 +249,7 @@ def _resolve_references(bank: Bank, valid: list[CheckedEvent]) -> None:
         else:
             item.customer_pk, item.account_pk = found
     if not unresolved:
-        return
+        return references
     known = set(
         Customer.objects.filter(
             bank=bank, external_id__in={c.customer_ref for c in unresolved}
@@ -226,6 +261,7 @@ def _resolve_references(bank: Bank, valid: list[CheckedEvent]) -> None:
             if item.customer_ref in known
             else [{"path": "customer_id", "reason": "is not a customer of this bank"}]
         )
+    return references
 
 
 def _insert(bank: Bank, items: list[CheckedEvent], now: datetime) -> dict[str, int]:
@@ -268,20 +304,27 @@ def _insert(bank: Bank, items: list[CheckedEvent], now: datetime) -> dict[str, i
 def outcomes_record(*, bank: Bank, outcomes: list[Outcome]) -> None:
     """Append to a bank's outcome feed, in id order that readers can trust.
 
-    Takes the bank's feed row lock (an upsert, so one statement) before the rows get their
-    ids and keeps it until commit, so one bank's outcomes commit in id order: a reader
-    that has seen id N will never later find a smaller id appear. Call it last in the
-    transaction, to hold the lock as briefly as possible and always after other locks.
+    Takes the bank's feed row lock (an upsert) before the rows get their ids and keeps it
+    until commit, so one bank's outcomes commit in id order: a reader that has seen id N
+    will never later find a smaller id appear. Call it last in the transaction, to hold
+    the lock as briefly as possible and always after other locks.
     """
+    statements_run(outcome_statements(bank=bank, outcomes=outcomes))
+
+
+def outcome_statements(*, bank: Bank, outcomes: list[Outcome]) -> list[Statement]:
+    """`outcomes_record` as statements, for a caller that runs them with others at the end
+    of its transaction (`statements_run`), feed lock first."""
     if not outcomes:
-        return
-    OutcomeFeed.objects.bulk_create(
-        [OutcomeFeed(bank=bank, touched_at=timezone.now())],
-        update_conflicts=True,
-        unique_fields=["bank"],
-        update_fields=["touched_at"],
+        return []
+    quote = connection.ops.quote_name
+    table = quote(OutcomeFeed._meta.db_table)
+    lock = (
+        f"INSERT INTO {table} (bank_id, touched_at) VALUES (%s, %s) "  # noqa: S608
+        f"ON CONFLICT (bank_id) DO UPDATE SET touched_at = EXCLUDED.touched_at",
+        [bank.pk, connection.ops.adapt_datetimefield_value(timezone.now())],
     )
-    instances_insert(Outcome, OUTCOME_FIELDS, outcomes)
+    return [lock, *insert_statements(Outcome, OUTCOME_FIELDS, outcomes)]
 
 
 def _iso(moment: datetime) -> str:

@@ -1,9 +1,11 @@
-"""Plain multi-row INSERTs for the rows delivery writes per message.
+"""Plain multi-row INSERTs, and several statements in one round trip.
 
 Delivery appends three rows per message sent (its attempt, its audit entry and its
-outcome). Django's `bulk_create` spends more time preparing those values in Python than
-the database spends storing them; this writes the same rows in one statement per 500,
-converting each column once by its field type.
+outcome), and every post to the events API appends an audit entry and outcomes. Django's
+`bulk_create` spends more time preparing those values in Python than the database spends
+storing them; this writes the same rows in one statement per 500, converting each column
+once by its field type. `statements_run` sends statements together, so that a lock taken
+just before them is held for one round trip until the commit.
 """
 
 import json
@@ -29,8 +31,13 @@ def _converter(field: models.Field) -> Callable:
     return lambda value: value
 
 
-def instances_insert(model: type[models.Model], names: Sequence[str], objs: Iterable) -> None:
-    """INSERT `objs` (model instances, unsaved) setting only the fields in `names`."""
+Statement = tuple[str, list]
+
+
+def insert_statements(
+    model: type[models.Model], names: Sequence[str], objs: Iterable
+) -> list[Statement]:
+    """The INSERTs of `objs` (model instances, unsaved) setting only the fields in `names`."""
     fields = [model._meta.get_field(name) for name in names]
     converters = [_converter(field) for field in fields]
     attnames = [field.attname for field in fields]
@@ -38,16 +45,55 @@ def instances_insert(model: type[models.Model], names: Sequence[str], objs: Iter
     columns = ", ".join(quote(field.column) for field in fields)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     pending = list(objs)
-    with connection.cursor() as cursor:
-        for start in range(0, len(pending), CHUNK):
-            chunk = pending[start : start + CHUNK]
-            params = [
-                convert(getattr(obj, attname))
-                for obj in chunk
-                for convert, attname in zip(converters, attnames, strict=True)
-            ]
-            cursor.execute(
+    statements = []
+    for start in range(0, len(pending), CHUNK):
+        chunk = pending[start : start + CHUNK]
+        params = [
+            convert(getattr(obj, attname))
+            for obj in chunk
+            for convert, attname in zip(converters, attnames, strict=True)
+        ]
+        statements.append(
+            (
                 f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "  # noqa: S608
                 f"VALUES {', '.join([row] * len(chunk))}",
                 params,
             )
+        )
+    return statements
+
+
+def any_of(column: str, values: Sequence) -> tuple[str, list]:
+    """`column` is one of `values`, as SQL and its parameters, on any database.
+
+    PostgreSQL takes the list as one array parameter (one plan whatever its length);
+    others (SQLite in the demo) get one placeholder a value.
+    """
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [list(values)]
+    if not values:
+        return "1 = 0", []
+    return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
+
+
+def statements_run(statements: Sequence[Statement]) -> None:
+    """Run `statements` in one round trip to the database, in order (results unread).
+
+    Each is bound by the driver first, so a value can never be read as SQL. Inside a
+    transaction this keeps the time a lock taken before them is held to one round trip.
+    """
+    if not statements:
+        return
+    with connection.cursor() as cursor:
+        if len(statements) == 1 or connection.vendor != "postgresql":
+            for sql, params in statements:
+                cursor.execute(sql, params)
+            return
+        raw = cursor.cursor
+        script = b";\n".join(raw.mogrify(sql, params) for sql, params in statements)
+        cursor.execute(script.decode())
+
+
+def instances_insert(model: type[models.Model], names: Sequence[str], objs: Iterable) -> None:
+    """INSERT `objs` (model instances, unsaved) setting only the fields in `names`."""
+    statements_run(insert_statements(model, names, objs))

@@ -2,14 +2,16 @@ import json
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from linking.api.validators import CARD_NUMBER_REASON, LAST4_TOO_LONG_REASON
 from linking.tests.factories import AccountFactory, CustomerFactory
-from notifications.models import Event, Outcome
+from notifications.models import Event, Notification, Outcome
 from notifications.signals import events_accepted
 from notifications.tests.factories import EventFactory, event_payload
 from notifications.tests.problems import assert_problem
+from portal import selectors
 from portal.audit import Actor
 from portal.models import AuditEvent
 from portal.services import api_key_revoke
@@ -149,6 +151,35 @@ def test_a_full_number_in_card_last4_is_rejected_and_stored_nowhere(api, card):
     assert result["reasons"] == [{"path": "data.card_last4", "reason": LAST4_TOO_LONG_REASON}]
     assert not Event.objects.exists()
     assert "41111111" not in database_text()
+
+
+def test_a_card_number_as_the_event_id_is_rejected_and_stored_nowhere(api, card):
+    response = post(api, event_payload(account=card, id="4111111111111111"))
+
+    (result,) = response.json()["results"]
+    assert result == {
+        "index": 0,
+        "id": None,
+        "status": "rejected",
+        "reasons": [{"path": "id", "reason": CARD_NUMBER_REASON}],
+    }
+    assert "41111111" not in database_text()
+
+
+def test_a_long_numeric_event_id_that_is_no_card_number_is_accepted(api, card):
+    response = post(api, event_payload(account=card, id="20261124000000000017"))
+
+    (result,) = response.json()["results"]
+    assert result["status"] == "accepted"
+    assert api.get(f"{EVENTS}/20261124000000000017").json()["id"] == "20261124000000000017"
+
+
+def test_the_audit_entry_of_a_post_carries_its_request_id(api, card):
+    post(api, event_payload(account=card), HTTP_X_REQUEST_ID="req-core-0001")
+
+    (entry,) = AuditEvent.objects.filter(action="events.ingested")
+    assert entry.request_id == "req-core-0001"
+    assert selectors.audit_chain_verify(entry.chain).intact
 
 
 def test_an_unknown_customer_or_account_is_rejected(api, card):
@@ -349,3 +380,29 @@ def test_deeply_nested_data_is_rejected_not_crashed_on(api, card):
     response = post(api, event_payload(account=card, data={"description": nested}))
 
     assert response.json()["results"][0]["status"] == "rejected"
+
+
+EVENT_TYPES = ["transaction.posted", "fraud.alert", "balance.updated", "shipment.updated"]
+
+
+def _batch_queries(api, people, size: int) -> int:
+    batch = [
+        event_payload(EVENT_TYPES[n % len(EVENT_TYPES)], account=people[n % len(people)][0])
+        for n in range(size)
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        response = post(api, {"events": batch})
+    assert response.json()["accepted"] == size
+    return len(queries)
+
+
+def test_the_queries_of_a_post_do_not_grow_with_the_batch(linked, linked_api):
+    post(linked_api, event_payload(account=linked.card))  # the key's last use is recorded
+    few = [linked.person() for _ in range(2)]
+    many = [linked.person() for _ in range(20)]
+
+    small = _batch_queries(linked_api, few, len(EVENT_TYPES))
+    large = _batch_queries(linked_api, many, 1000)
+
+    assert Notification.objects.filter(psid=many[0][1].psid).count() == 50
+    assert large == small

@@ -139,6 +139,62 @@ def test_card_numbers_are_refused_in_ids_and_the_id_is_not_echoed():
     assert checked.event_id is None
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("id", "4111111111111111"),
+        ("customer_id", "cu-4111111111111111"),
+        ("account_id", "5500-0000-0000-0004"),
+        ("data.alert_id", "378282246310005"),  # an Amex number: 15 digits
+        ("data.order_number", "Order 4111 1111 1111 1111"),
+    ],
+)
+def test_a_card_number_is_refused_in_every_identifier(field, value):
+    payload = event_payload("fraud.alert")
+    if field == "data.order_number":
+        payload = event_payload("shipment.updated", data={"order_number": value})
+    elif field.startswith("data."):
+        payload["data"][field.removeprefix("data.")] = value
+    else:
+        payload[field] = value
+
+    assert reasons_of(payload) == {field: CARD_NUMBER_REASON}
+
+
+@pytest.mark.parametrize(
+    ("event_type", "field", "value"),
+    [
+        ("transaction.posted", "id", "1234567890123"),  # 13 digits, not a card number
+        ("transaction.posted", "id", "4111111111111112"),  # 16 digits that fail the Luhn check
+        ("transaction.posted", "customer_id", "10000000000000000001"),  # 20 digits
+        ("fraud.alert", "data.alert_id", "FA-20261124000000000017"),
+        ("shipment.updated", "data.order_number", "1123456789012346"),
+        (
+            "shipment.updated",
+            "data.tracking_url",
+            "https://tools.usps.com/go/TrackConfirmAction?tLabels=9400111899223344556677",
+        ),
+    ],
+)
+def test_long_numeric_identifiers_that_are_not_card_numbers_are_accepted(event_type, field, value):
+    payload = event_payload(event_type)
+    if field.startswith("data."):
+        payload["data"][field.removeprefix("data.")] = value
+    else:
+        payload[field] = value
+
+    checked = event_check(payload, index=0)
+
+    assert checked.reasons == []
+    assert checked.event_id == payload["id"]
+
+
+def test_a_long_digit_run_in_free_text_is_still_refused_as_an_account_number():
+    reasons = reasons_of(event_payload(data={"description": "Transfer to 4111111111111112"}))
+
+    assert reasons == {"data.description": CARD_NUMBER_REASON}
+
+
 def test_no_reason_ever_repeats_the_refused_value():
     payload = event_payload(
         data={"description": VISA_TEST_PAN, "card_last4": "4111111111111111"},

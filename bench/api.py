@@ -1,0 +1,435 @@
+"""Benchmark: the core-banking API served by gunicorn, as in production, against PostgreSQL.
+
+Run with `make bench`. It creates its own database (`<DATABASE_URL's name>_bench_api`),
+a bank live on a Page with `--customers` linked customers (one card each, every consent
+scope) and an API key, then starts gunicorn (bench/api_settings.py: the production
+settings) with `--workers` sync workers and drives it from an asyncio load generator on
+the same machine. Each figure is measured `--repeat` times:
+
+1. `POST /api/v1/events` with one event per request, `--concurrency` requests in flight:
+   events/s and p50/p99 latency. Every event is new and produces a notification.
+2. `POST /api/v1/events` with batches of `--batch-size` events, two in flight: events/s.
+3. For reference, the same stack's bare DRF endpoint inserting one row (bench settings
+   only), driven like 1.
+
+With each: the CPU time gunicorn and PostgreSQL spent per event, which depends far less
+than the rates on whatever else the machine is running, and the load average. Figures
+only: nothing here asserts a time.
+
+    python bench/api.py [--workers 4] [--concurrency 8] [--singles 5000]
+                        [--batches 20] [--batch-size 1000] [--repeat 2]
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bankside.settings.test")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test.utils import setup_test_environment  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+QUEUE = f"bench-api-{os.getpid()}"
+HOST = "127.0.0.1"
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def load_average() -> str:
+    return "load average " + ", ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+# --- the world the requests need ------------------------------------------------------
+
+
+def setup_bank(customers: int) -> str:
+    """A live bank whose customers each have a card linked to Messenger; returns a key."""
+    import datetime as dt
+
+    from bench.api_urls import BARE_TABLE
+    from linking.models import Account, Consent, Contact, Customer
+    from linking.tests.factories import IntegrationFactory
+    from notifications.services import api_key_rate_limit_set
+    from portal.audit import Actor
+    from portal.events import DataScope
+    from portal.tests.factories import BankFactory, api_key_for
+
+    now = timezone.now()
+    bank = BankFactory(slug="bench", notification_defaults=True)
+    integration = IntegrationFactory(bank=bank, page_id="900000001")
+    people = Customer.objects.bulk_create(
+        [
+            Customer(bank=bank, external_id=f"cu-{n}", name=f"Customer {n}", locale="en")
+            for n in range(customers)
+        ]
+    )
+    cards = Account.objects.bulk_create(
+        [
+            Account(
+                bank=bank,
+                customer=person,
+                external_id="visa",
+                kind="credit_card",
+                name="Visa",
+                last4="9012",
+                currency="EUR",
+                balance="0",
+            )
+            for person in people
+        ]
+    )
+    consents = Consent.objects.bulk_create(
+        [
+            Consent(
+                bank=bank,
+                customer=person,
+                scopes=list(DataScope.values),
+                status=Consent.Status.AUTHORISED,
+                purpose="bench",
+                duration_days=90,
+                granted_at=now,
+                expires_at=now + dt.timedelta(days=90),
+                page_id=integration.page_id,
+                psid=f"7{n:09d}",
+                linked_at=now,
+            )
+            for n, person in enumerate(people)
+        ]
+    )
+    Consent.accounts.through.objects.bulk_create(
+        [
+            Consent.accounts.through(consent_id=consent.pk, account_id=card.pk)
+            for consent, card in zip(consents, cards, strict=True)
+        ]
+    )
+    Contact.objects.bulk_create(
+        [Contact(bank=bank, page_id=c.page_id, psid=c.psid, last_inbound_at=now) for c in consents]
+    )
+    issued = api_key_for(bank, name="Benchmark")
+    api_key_rate_limit_set(
+        actor=Actor.system("benchmark"), api_key=issued.api_key, per_second=1e6, burst=10**6
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TABLE {BARE_TABLE} (id bigserial PRIMARY KEY, body jsonb NOT NULL, "
+            "received_at timestamptz NOT NULL)"
+        )
+        cursor.execute("ANALYZE")  # as autovacuum would have done by now in production
+    return issued.secret
+
+
+class Events:
+    """New events for the bench customers, cycling through every event type."""
+
+    def __init__(self, customers: int) -> None:
+        from notifications.api.schemas import EXAMPLE_EVENTS
+
+        self.templates = [json.loads(json.dumps(e)) for e in EXAMPLE_EVENTS.values()]
+        self.customers = customers
+        self.n = 0
+
+    def next(self) -> dict:
+        self.n += 1
+        template = self.templates[self.n % len(self.templates)]
+        return {
+            **template,
+            "id": f"bench-{self.n}",
+            "customer_id": f"cu-{self.n % self.customers}",
+            "account_id": "visa",
+        }
+
+
+# --- gunicorn -------------------------------------------------------------------------
+
+
+class Server:
+    def __init__(self, database: str, workers: int) -> None:
+        self.port = free_port()
+        self.log = Path(tempfile.mkdtemp(prefix="bankside-bench-api-")) / "gunicorn.log"
+        self.output = self.log.open("w")
+        self.process = subprocess.Popen(  # noqa: S603 - fixed argv
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "bankside.wsgi:application",
+                "--bind",
+                f"{HOST}:{self.port}",
+                "--workers",
+                str(workers),
+                "--access-logfile",
+                "-",
+                "--forwarded-allow-ips",
+                "*",
+                "--no-control-socket",
+            ],
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "DJANGO_SETTINGS_MODULE": "bench.api_settings",
+                "BENCH_DATABASE_NAME": database,
+                "BENCH_QUEUE": QUEUE,
+                "PYTHONPATH": str(ROOT),
+            },
+            stdout=self.output,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"gunicorn exited; see {self.log}")
+            try:
+                with socket.create_connection((HOST, self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise SystemExit(f"gunicorn did not start; see {self.log}")
+
+    def close(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(30)
+        self.output.close()
+        shutil.rmtree(self.log.parent, ignore_errors=True)
+
+
+# --- the load generator ---------------------------------------------------------------
+
+
+def http_request(path: str, body: bytes, headers: dict[str, str]) -> bytes:
+    lines = [
+        f"POST {path} HTTP/1.1",
+        f"Host: {HOST}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+        "X-Forwarded-Proto: https",
+        *(f"{name}: {value}" for name, value in headers.items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+class Connection:
+    """One HTTP/1.1 connection, reopened whenever the server closes it (gunicorn's sync
+    workers close after each response)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def send(self, raw: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(HOST, self.port)
+        self.writer.write(raw)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        headers = {}
+        for line in header_lines:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        body = await self.reader.readexactly(int(headers.get("content-length", "0")))
+        if headers.get("connection", "").lower() == "close":
+            self.writer.close()
+            self.reader = self.writer = None
+        return int(status_line.split(" ")[1]), body
+
+
+async def drive(port: int, requests: list[bytes], concurrency: int, expect: int):
+    """Send `requests` with `concurrency` in flight; returns (wall seconds, latencies)."""
+    pending = iter(requests)
+    latencies: list[float] = []
+
+    async def client() -> None:
+        connection_ = Connection(port)
+        for raw in pending:
+            started = time.perf_counter()
+            status, body = await connection_.send(raw)
+            latencies.append(time.perf_counter() - started)
+            if status != expect:
+                raise SystemExit(f"unexpected {status}: {body[:500]!r}")
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return time.perf_counter() - started, latencies
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by these processes."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def server_pids(server: "Server") -> tuple[list[int], list[int]]:
+    """gunicorn's master and workers; the PostgreSQL backends serving them (autovacuum,
+    which the writes also cause, is not counted)."""
+    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        )
+        backends = [pid for (pid,) in cursor.fetchall()]
+    return [server.process.pid, *map(int, children.read_text().split())], backends
+
+
+@dataclass
+class Figures:
+    wall: float
+    latencies: list[float]
+    app_cpu: float  # gunicorn, seconds
+    db_cpu: float  # PostgreSQL
+    generator_cpu: float
+
+
+def measure(server: "Server", requests: list[bytes], concurrency: int, expect: int) -> Figures:
+    app, db = server_pids(server)
+    app_before, db_before = cpu_seconds(app), cpu_seconds(db)
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    wall, latencies = asyncio.run(drive(server.port, requests, concurrency, expect))
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return Figures(
+        wall=wall,
+        latencies=latencies,
+        app_cpu=cpu_seconds(app) - app_before,
+        db_cpu=cpu_seconds(db) - db_before,
+        generator_cpu=(after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+    )
+
+
+def report(label: str, events: int, figures: Figures) -> None:
+    latencies = figures.latencies
+    p50, p99 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
+    print(
+        f"  {label:<13} {events / figures.wall:7.0f} events/s   "
+        f"p50 {p50:7.1f} ms   p99 {p99:7.1f} ms per request"
+    )
+    print(
+        f"  {'':<13} CPU per event: gunicorn {figures.app_cpu / events * 1000:.2f} ms, "
+        f"PostgreSQL {figures.db_cpu / events * 1000:.2f} ms; load generator CPU "
+        f"{figures.generator_cpu / figures.wall:4.0%}; {load_average()}"
+    )
+
+
+def run(args, database: str) -> None:
+    secret = setup_bank(args.customers)
+    events = Events(args.customers)
+    auth = {"Authorization": f"Bearer {secret}"}
+
+    def singles(count: int) -> list[bytes]:
+        return [
+            http_request("/api/v1/events", json.dumps(events.next()).encode(), auth)
+            for _ in range(count)
+        ]
+
+    def batches(count: int) -> list[bytes]:
+        return [
+            http_request(
+                "/api/v1/events",
+                json.dumps({"events": [events.next() for _ in range(args.batch_size)]}).encode(),
+                auth,
+            )
+            for _ in range(count)
+        ]
+
+    def bare(count: int) -> list[bytes]:
+        return [
+            http_request("/bench/bare-insert", json.dumps(events.next()).encode(), {})
+            for _ in range(count)
+        ]
+
+    server = Server(database, args.workers)
+    try:
+        print(
+            f"gunicorn: {args.workers} sync workers, production settings; PostgreSQL "
+            f"database {database}; {os.cpu_count()} CPUs; {load_average()}"
+        )
+        # Warm-up: every worker imports, connects and fills its caches.
+        measure(server, singles(400), args.concurrency, 202)
+        measure(server, bare(400), args.concurrency, 201)
+        measure(server, batches(4), 2, 202)
+
+        for round_ in range(1, args.repeat + 1):
+            print(f"\nRound {round_} of {args.repeat}")
+            figures = measure(server, singles(args.singles), args.concurrency, 202)
+            report("single event", args.singles, figures)
+            figures = measure(server, batches(args.batches), 2, 202)
+            report(f"batch of {args.batch_size}", args.batches * args.batch_size, figures)
+            figures = measure(server, bare(args.singles), args.concurrency, 201)
+            report("bare DRF", args.singles, figures)
+    finally:
+        server.close()
+    from notifications.models import Event, Notification
+
+    print(
+        f"\nthe API stored {Event.objects.count()} events and "
+        f"{Notification.objects.count()} notifications (one per event posted to it)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--singles", type=int, default=5000)
+    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] != "django.db.backends.postgresql":
+        raise SystemExit("The benchmark runs against PostgreSQL: set DATABASE_URL=postgres://…")
+    database["TEST"] = {**database.get("TEST", {}), "NAME": f"{database['NAME']}_bench_api"}
+    setup_test_environment()
+    name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    print(f"bankside API benchmark on PostgreSQL database {name}")
+    try:
+        run(args, name)
+    finally:
+        connection.close()
+        connection.creation.destroy_test_db(name, verbosity=0)
+        _purge_queue()
+
+
+def _purge_queue() -> None:
+    import redis
+
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(QUEUE)
+
+
+if __name__ == "__main__":
+    main()
