@@ -4,8 +4,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 TEST_ENV := DJANGO_SETTINGS_MODULE=bankside.settings.test
+SCHEMA := docs/openapi.yaml
 
-.PHONY: demo test check lint format services compose-config screenshots bench bench-audit clean
+.PHONY: demo test check schema lint format services compose-config screenshots bench chaos bench-audit clean
 
 $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "bankside needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
@@ -14,7 +15,7 @@ $(STAMP): requirements.txt
 	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@rm -f $(VENV)/.installed-* && touch $@
 
-## demo: install, migrate and run the portal with a Celery worker and beat beside it
+## demo: install, migrate, then run the portal, worker, beat, demo seed and simulated core
 demo: $(STAMP)
 	@$(PY) manage.py migrate --noinput
 	@$(PY) manage.py run_demo
@@ -26,7 +27,15 @@ test: $(STAMP) check services
 check: $(STAMP) lint
 	@$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
 	@$(TEST_ENV) $(PY) manage.py check --fail-level WARNING
-	@$(TEST_ENV) $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+	@tmp=$$(mktemp) && $(TEST_ENV) $(PY) manage.py spectacular --validate --fail-on-warn --file $$tmp \
+	  && { diff -u --label "$(SCHEMA) (committed)" --label "$(SCHEMA) (from the code)" $(SCHEMA) $$tmp \
+	  || { echo "The API's schema differs from $(SCHEMA) (diff above). Regenerate it: make schema"; false; }; }; \
+	  status=$$?; rm -f $$tmp; exit $$status
+
+## schema: write the OpenAPI schema the code describes to docs/openapi.yaml (commit it)
+schema: $(STAMP)
+	@$(TEST_ENV) $(PY) manage.py spectacular --validate --fail-on-warn --file $(SCHEMA)
+	@echo "wrote $(SCHEMA)"
 
 lint: $(STAMP)
 	@$(VENV)/bin/ruff check .
@@ -43,10 +52,15 @@ services: $(STAMP)
 screenshots: $(STAMP) services
 	@$(TEST_ENV) BANKSIDE_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -m browser -q
 
-## bench: measure events ingest, then delivery by Celery workers (figures only)
+## bench: measure events ingest, the API under gunicorn, then delivery by Celery workers (figures only)
 bench: $(STAMP) services
 	@$(TEST_ENV) $(PY) bench/ingest.py $(BENCH_ARGS)
+	@$(TEST_ENV) $(PY) bench/api.py $(API_BENCH_ARGS)
 	@$(TEST_ENV) $(PY) bench/delivery.py $(DELIVERY_BENCH_ARGS)
+
+## chaos: deliver 10,000 events while workers are killed, Redis is flushed and the Send API fails calls
+chaos: $(STAMP) services
+	@$(TEST_ENV) $(PY) bench/chaos.py $(CHAOS_ARGS)
 
 ## bench-audit: stream 100,000 audit entries as CSV and JSON Lines; time and peak memory
 bench-audit: $(STAMP) services

@@ -4,17 +4,21 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from linking.webhooks import messenger_webhook
+from notifications.metrics import metrics_endpoint
 from portal import views as portal_views
 
 urlpatterns = [
     path("health/live", portal_views.health_live, name="health-live"),
     path("health/ready", portal_views.health_ready, name="health-ready"),
+    path("metrics", metrics_endpoint, name="metrics"),
     path("platform-admin/", admin.site.urls),
     path("webhooks/messenger/<slug:bank>/", messenger_webhook, name="messenger-webhook"),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("linking.api.urls")),
     path("api/v1/", include("notifications.api.urls")),
+    path("", include("notifications.conversation.urls")),
+    path("", include("notifications.staff_urls")),
     path("", include("linking.urls")),
     path("", include("portal.urls")),
 ]

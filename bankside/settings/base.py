@@ -206,8 +206,11 @@ CELERY_BEAT_SCHEDULE = {
     # Re-enqueues due deliveries and takes over expired leases: a broker that loses its
     # messages delays delivery by at most this long, never loses it.
     "sweep-outbox": {"task": "notifications.sweep_outbox", "schedule": 5.0},
+    # Conversation replies and bank callbacks that are due (retries, lost nudges).
+    "sweep-conversations": {"task": "notifications.sweep_conversations", "schedule": 5.0},
     "verify-audit-chains": {"task": "portal.verify_audit_chains", "schedule": 86400.0},
     "sign-audit-checkpoints": {"task": "portal.sign_audit_checkpoints", "schedule": 86400.0},
+    "purge-retained-data": {"task": "portal.purge_retained_data", "schedule": 86400.0},
 }
 
 MESSENGER_GRAPH_API_URL = (
@@ -247,6 +250,7 @@ NOTIFICATIONS_REDIS_URL = ""  # the per-Page rate-limit buckets; empty: REDIS_UR
 NOTIFICATIONS_PAGE_RATE_LIMIT = 300  # Send API calls per second per Page (Meta's limit)
 NOTIFICATIONS_PAGE_RATE_LIMITS: dict[str, float] = {}  # per-Page overrides, by Page id
 NOTIFICATIONS_PAGE_RATE_HEADROOM = 0.9  # share of the limit handed out, for timing jitter
+NOTIFICATIONS_PAGE_THROTTLE_COOLDOWN_SECONDS = 60.0  # a throttled Page runs at half rate this long
 NOTIFICATIONS_CLAIM_BATCH = 200  # notifications one worker claims at a time
 NOTIFICATIONS_SEND_CONCURRENCY = 16  # Send API calls in flight per worker process
 NOTIFICATIONS_LEASE_SECONDS = 60  # a claim not finished by then is taken over
@@ -255,6 +259,16 @@ NOTIFICATIONS_MAX_ATTEMPTS = 10  # the retry budget: attempts…
 NOTIFICATIONS_MAX_AGE_HOURS = 24  # …and hours from creation; then dead-lettered
 NOTIFICATIONS_RETRY_BASE_SECONDS = 5.0  # exponential backoff with jitter from here…
 NOTIFICATIONS_RETRY_MAX_DELAY_SECONDS = 900.0  # …up to this
+# Signed callbacks to the bank (a fraud alert's answer): retried with backoff and jitter.
+NOTIFICATIONS_CALLBACK_MAX_ATTEMPTS = 12
+NOTIFICATIONS_CALLBACK_RETRY_BASE_SECONDS = 10.0
+NOTIFICATIONS_CALLBACK_RETRY_MAX_DELAY_SECONDS = 3600.0
+NOTIFICATIONS_CALLBACK_TIMEOUT_SECONDS = 10.0
+# Prometheus metrics at /metrics (notifications/metrics.py): served only with
+# `Authorization: Bearer <METRICS_TOKEN>`; without a token the URL answers 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# The Redis hash every worker adds its delivery counters to (in NOTIFICATIONS_REDIS_URL).
+NOTIFICATIONS_METRICS_KEY = "bankside:metrics:delivery"
 SPECTACULAR_SETTINGS = {
     "TITLE": "bankside core-banking API",
     "DESCRIPTION": (

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 from django.apps import apps
 from django.urls import reverse
+from django.utils import timezone
 
 from portal.access import ADMIN, AUDITOR, OPERATOR, Access
 from portal.audit import Actor
@@ -69,6 +70,8 @@ def world():
             "checkpoint": audit_checkpoint_sign(actor=Actor.system("test"), bank=bank)[0].pk,
             "entry": audit_record(actor=Actor.system("test"), action="test.seeded", bank=bank).pk,
             **linking_objects(bank),
+            **notification_objects(bank),
+            **conversation_objects(bank),
         }
         banks[label] = SimpleNamespace(bank=bank, members=members, objects=objects)
     return banks
@@ -83,6 +86,61 @@ def linking_objects(bank) -> dict:
         bank=bank, customer=customer, purpose="Updates", duration_days=90
     )
     return {"customer": customer.pk, "consent": consent.pk}
+
+
+def notification_objects(bank) -> dict:
+    """A dead-lettered notification, for the dead letters' replay URLs."""
+    customer = apps.get_model("linking", "Customer").objects.create(
+        bank=bank, external_id=f"cu-dead-{bank.slug}", name="Grace Hopper"
+    )
+    account = apps.get_model("linking", "Account").objects.create(
+        bank=bank,
+        customer=customer,
+        external_id="chk-1",
+        kind="checking",
+        name="Checking",
+        last4="1234",
+        currency="EUR",
+        balance="10.00",
+    )
+    consent = apps.get_model("linking", "Consent").objects.create(
+        bank=bank, customer=customer, purpose="Updates", duration_days=90
+    )
+    event = apps.get_model("notifications", "Event").objects.create(
+        bank=bank,
+        event_id=f"evt-{bank.slug}",
+        type="fraud.alert",
+        customer=customer,
+        account=account,
+        occurred_at=timezone.now(),
+        data={},
+    )
+    notification = apps.get_model("notifications", "Notification").objects.create(
+        bank=bank,
+        event=event,
+        consent=consent,
+        account=account,
+        event_type="fraud.alert",
+        page_id="1",
+        psid=f"9{bank.pk}",
+        sequence=1,
+        locale="en",
+        state="dead",
+        reason="refused",
+        finished_at=timezone.now(),
+    )
+    return {"notification": notification.pk}
+
+
+def conversation_objects(bank) -> dict:
+    """A conversation in the agent inbox and a callback to the bank."""
+    conversation = apps.get_model("notifications", "Conversation").objects.create(
+        bank=bank, page_id="1", psid=f"8{bank.pk}", needs_person=True
+    )
+    callback = apps.get_model("notifications", "BankCallback").objects.create(
+        bank=bank, type="fraud_alert.answered", webhook_id=f"msg_{bank.slug}", body="{}"
+    )
+    return {"conversation": conversation.pk, "callback": callback.pk}
 
 
 def url_of(url: StaffUrl, *, bank_slug: str, objects: dict) -> str:

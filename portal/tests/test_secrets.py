@@ -19,7 +19,7 @@ from portal.models import (
 )
 from portal.services import audit_checkpoint_sign
 from portal.tests.factories import StaffMembershipFactory, UserFactory
-from portal.tests.test_access import linking_objects
+from portal.tests.test_access import conversation_objects, linking_objects, notification_objects
 from portal.tests.urlmap import STAFF_URLS
 
 pytestmark = pytest.mark.django_db
@@ -92,6 +92,8 @@ def test_no_staff_page_shows_a_secret_again(onboarded, url):
         checkpoint=audit_checkpoint_sign(actor=Actor.system("test"), bank=bank)[0].pk,
         entry=AuditEvent.objects.filter(bank=bank).first().pk,
         **linking_objects(bank),
+        **notification_objects(bank),
+        **conversation_objects(bank),
     )
 
     response = client.get(address)
