@@ -46,7 +46,6 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
-from django.utils import timezone  # noqa: E402
 
 QUEUE = f"bench-api-{os.getpid()}"
 HOST = "127.0.0.1"
@@ -72,66 +71,24 @@ def load_average() -> str:
 
 def setup_bank(customers: int) -> str:
     """A live bank whose customers each have a card linked to Messenger; returns a key."""
-    import datetime as dt
 
     from bench.api_urls import BARE_TABLE
-    from linking.models import Account, Consent, Contact, Customer
+    from bench.people import linked_customers_create
     from linking.tests.factories import IntegrationFactory
     from notifications.services import api_key_rate_limit_set
     from portal.audit import Actor
     from portal.events import DataScope
     from portal.tests.factories import BankFactory, api_key_for
 
-    now = timezone.now()
     bank = BankFactory(slug="bench", notification_defaults=True)
     integration = IntegrationFactory(bank=bank, page_id="900000001")
-    people = Customer.objects.bulk_create(
-        [
-            Customer(bank=bank, external_id=f"cu-{n}", name=f"Customer {n}", locale="en")
-            for n in range(customers)
-        ]
-    )
-    cards = Account.objects.bulk_create(
-        [
-            Account(
-                bank=bank,
-                customer=person,
-                external_id="visa",
-                kind="credit_card",
-                name="Visa",
-                last4="9012",
-                currency="EUR",
-                balance="0",
-            )
-            for person in people
-        ]
-    )
-    consents = Consent.objects.bulk_create(
-        [
-            Consent(
-                bank=bank,
-                customer=person,
-                scopes=list(DataScope.values),
-                status=Consent.Status.AUTHORISED,
-                purpose="bench",
-                duration_days=90,
-                granted_at=now,
-                expires_at=now + dt.timedelta(days=90),
-                page_id=integration.page_id,
-                psid=f"7{n:09d}",
-                linked_at=now,
-            )
-            for n, person in enumerate(people)
-        ]
-    )
-    Consent.accounts.through.objects.bulk_create(
-        [
-            Consent.accounts.through(consent_id=consent.pk, account_id=card.pk)
-            for consent, card in zip(consents, cards, strict=True)
-        ]
-    )
-    Contact.objects.bulk_create(
-        [Contact(bank=bank, page_id=c.page_id, psid=c.psid, last_inbound_at=now) for c in consents]
+    linked_customers_create(
+        bank,
+        integration.page_id,
+        customers,
+        scopes=DataScope.values,
+        psid=lambda n: f"7{n:09d}",
+        purpose="bench",
     )
     issued = api_key_for(bank, name="Benchmark")
     api_key_rate_limit_set(

@@ -227,6 +227,7 @@ class ChaosRun:
         self.kills = 0
         self.lost_pids: list[int] = []
         self.redis_restarts = 0
+        self.worker_restarts = 0
         self.actions: list[str] = []
 
     # Processes
@@ -250,11 +251,14 @@ class ChaosRun:
             "LOG_LEVEL": "ERROR",
         }
 
-    def start(self) -> None:
-        common = [sys.executable, "-m", "celery", "-A", "bankside"]
+    def spawn_workers(self) -> None:
         self.workers = subprocess.Popen(  # noqa: S603 - fixed argv
             [
-                *common,
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "bankside",
                 "worker",
                 "--pool",
                 "prefork",
@@ -271,8 +275,12 @@ class ChaosRun:
             cwd=ROOT,
             env=self.env(),
             stdout=subprocess.DEVNULL,
-            stderr=open(self.dir / "workers.log", "w"),  # noqa: SIM115 - lives with the process
+            stderr=open(self.dir / "workers.log", "a"),  # noqa: SIM115 - lives with the process
         )
+
+    def start(self) -> None:
+        common = [sys.executable, "-m", "celery", "-A", "bankside"]
+        self.spawn_workers()
         self.beat = subprocess.Popen(  # noqa: S603 - fixed argv
             [
                 *common,
@@ -326,6 +334,21 @@ class ChaosRun:
         self.lost_pids.append(busiest)
         self.actions.append(f"{self.elapsed():6.1f} s  killed worker process {busiest} (SIGKILL)")
 
+    def supervise(self) -> None:
+        """Start the workers again after their main process died, as the process manager
+        (`restart: unless-stopped` in docker-compose.yml) would; counted in the tally."""
+        code = self.workers.returncode
+        for pid in children(self.workers.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.worker_restarts += 1
+        if self.worker_restarts > 3:
+            raise SystemExit("the Celery workers keep exiting: see " + str(self.dir))
+        self.actions.append(
+            f"{self.elapsed():6.1f} s  the workers' main process exited ({code}); restarted"
+        )
+        self.spawn_workers()
+
     def restart_redis(self) -> None:
         self.redis.restart()
         self.redis_restarts += 1
@@ -348,13 +371,12 @@ class ChaosRun:
         return self.tally(banks, expected, elapsed)
 
     def setup(self):
-        from linking.models import Account, Consent, Contact, Customer
+        from bench.people import linked_customers_create
         from linking.tests.factories import IntegrationFactory
         from notifications.services import api_key_rate_limit_set
         from portal.audit import Actor
         from portal.tests.factories import BankFactory, api_key_for
 
-        now = dt.datetime.now(dt.UTC)
         banks, keys, customers = [], [], []
         share = [self.args.customers // self.args.pages] * self.args.pages
         for p in range(self.args.customers % self.args.pages):
@@ -362,56 +384,13 @@ class ChaosRun:
         for p, people in enumerate(share):
             bank = BankFactory(slug=f"chaos-{p}", notification_defaults=True)
             integration = IntegrationFactory(bank=bank, page_id=f"80000000{p}")
-            rows = Customer.objects.bulk_create(
-                [
-                    Customer(bank=bank, external_id=f"cu-{n}", name=f"Customer {n}", locale="en")
-                    for n in range(people)
-                ]
-            )
-            accounts = Account.objects.bulk_create(
-                [
-                    Account(
-                        bank=bank,
-                        customer=c,
-                        external_id="visa",
-                        kind="credit_card",
-                        name="Visa",
-                        last4="9012",
-                        currency="EUR",
-                        balance="0",
-                    )
-                    for c in rows
-                ]
-            )
-            consents = Consent.objects.bulk_create(
-                [
-                    Consent(
-                        bank=bank,
-                        customer=c,
-                        scopes=["fraud_alerts", "transactions"],
-                        status=Consent.Status.AUTHORISED,
-                        purpose="chaos",
-                        duration_days=90,
-                        granted_at=now,
-                        expires_at=now + dt.timedelta(days=90),
-                        page_id=integration.page_id,
-                        psid=f"{p + 1}{n:09d}",
-                        linked_at=now,
-                    )
-                    for n, c in enumerate(rows)
-                ]
-            )
-            Consent.accounts.through.objects.bulk_create(
-                [
-                    Consent.accounts.through(consent_id=c.pk, account_id=a.pk)
-                    for c, a in zip(consents, accounts, strict=True)
-                ]
-            )
-            Contact.objects.bulk_create(
-                [
-                    Contact(bank=bank, page_id=c.page_id, psid=c.psid, last_inbound_at=now)
-                    for c in consents
-                ]
+            linked_customers_create(
+                bank,
+                integration.page_id,
+                people,
+                scopes=["fraud_alerts", "transactions"],
+                psid=lambda n, p=p: f"{p + 1}{n:09d}",
+                purpose="chaos",
             )
             issued = api_key_for(bank, name="Chaos")
             api_key_rate_limit_set(
@@ -553,7 +532,7 @@ class ChaosRun:
                 self.actions.append(f"{self.elapsed():6.1f} s  gave up waiting (--timeout)")
                 return
             if self.workers.poll() is not None:
-                raise SystemExit("the Celery workers exited: see " + str(self.dir))
+                self.supervise()
             time.sleep(0.25)
 
     # The tally
@@ -609,7 +588,10 @@ class ChaosRun:
             "per-recipient order held": violations == 0,
             "every duplicate was flagged uncertain": duplicated <= uncertain_marks,
             "duplicates <= uncertain sends": duplicates <= len(uncertain_marks),
-            "workers lost mid-send <= kills": len(lost_workers) <= self.kills,
+            # A pool whose main process died (and was restarted) loses the sends in flight
+            # of each of its worker processes, as if each had been killed.
+            "workers lost mid-send <= kills": len(lost_workers)
+            <= self.kills + self.worker_restarts * self.args.workers,
             "all strikes done": self.kills == self.args.kills
             and self.redis_restarts == self.args.redis_restarts,
         }
@@ -630,6 +612,7 @@ class ChaosRun:
             "workers_lost_mid_send": len(lost_workers),
             "kills": self.kills,
             "redis_restarts": self.redis_restarts,
+            "worker_restarts": self.worker_restarts,
             "calls": len(calls),
             "answers": dict(answers),
             "states": dict(states),
@@ -665,7 +648,8 @@ def print_tally(t: dict) -> None:
     )
     print(
         f"  workers lost mid-send {t['workers_lost_mid_send']:8d}  "
-        f"(kills: {t['kills']}; Redis restarts: {t['redis_restarts']})"
+        f"(kills: {t['kills']}; Redis restarts: {t['redis_restarts']}; "
+        f"worker pools restarted after a crash: {t['worker_restarts']})"
     )
     print(f"  final states          {dict(sorted(t['states'].items()))}")
     for name, ok in t["checks"].items():

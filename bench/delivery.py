@@ -17,7 +17,6 @@ the figures and cleans up. Figures only: nothing here asserts a time.
 """
 
 import argparse
-import datetime as dt
 import json
 import os
 import signal
@@ -43,7 +42,6 @@ from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
-from django.utils import timezone  # noqa: E402
 
 
 def cpu_seconds(pid: int) -> float:
@@ -199,65 +197,21 @@ class Machine:
 
 def setup_pages(pages: int, people: int) -> list:
     """`pages` banks, each live on its own Page with `people` linked customers."""
-    from linking.models import Account, Consent, Contact, Customer
+    from bench.people import linked_customers_create
     from linking.tests.factories import IntegrationFactory
     from portal.tests.factories import BankFactory
 
-    now = timezone.now()
     banks = []
     for p in range(pages):
         bank = BankFactory(slug=f"bench-{p}", notification_defaults=True)
         integration = IntegrationFactory(bank=bank, page_id=f"90000000{p}")
-        customers = Customer.objects.bulk_create(
-            [
-                Customer(bank=bank, external_id=f"cu-{n}", name=f"Customer {n}", locale="en")
-                for n in range(people)
-            ]
-        )
-        accounts = Account.objects.bulk_create(
-            [
-                Account(
-                    bank=bank,
-                    customer=c,
-                    external_id="visa",
-                    kind="credit_card",
-                    name="Visa",
-                    last4="9012",
-                    currency="EUR",
-                    balance="0",
-                )
-                for c in customers
-            ]
-        )
-        consents = Consent.objects.bulk_create(
-            [
-                Consent(
-                    bank=bank,
-                    customer=c,
-                    scopes=["fraud_alerts", "transactions"],
-                    status=Consent.Status.AUTHORISED,
-                    purpose="bench",
-                    duration_days=90,
-                    granted_at=now,
-                    expires_at=now + dt.timedelta(days=90),
-                    page_id=integration.page_id,
-                    psid=f"{p + 1}{n:09d}",
-                    linked_at=now,
-                )
-                for n, c in enumerate(customers)
-            ]
-        )
-        Consent.accounts.through.objects.bulk_create(
-            [
-                Consent.accounts.through(consent_id=c.pk, account_id=a.pk)
-                for c, a in zip(consents, accounts, strict=True)
-            ]
-        )
-        Contact.objects.bulk_create(
-            [
-                Contact(bank=bank, page_id=c.page_id, psid=c.psid, last_inbound_at=now)
-                for c in consents
-            ]
+        linked_customers_create(
+            bank,
+            integration.page_id,
+            people,
+            scopes=["fraud_alerts", "transactions"],
+            psid=lambda n, p=p: f"{p + 1}{n:09d}",
+            purpose="bench",
         )
         banks.append(bank)
     return banks

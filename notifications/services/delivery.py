@@ -211,18 +211,24 @@ def deliveries_run(*, seconds: float | None = None, batch_size: int | None = Non
     ends = time.monotonic() + budget
     report = RunReport()
     pipeline = _Pipeline(lease_owner_new(), report=report)
-    next_claim, last_claimed = 0.0, 0
+    next_claim, last_claimed, done_at_claim = 0.0, 0, 0
     try:
         while True:
             now_m = time.monotonic()
             may_claim = now_m < ends or not report.batches  # always at least one claim
             if may_claim and now_m >= next_claim and pipeline.backlog() <= size // 2:
+                done_at_claim = sum(report.outcomes.values())
                 last_claimed = pipeline.claim(size)
                 report.batches += 1
                 report.claimed += last_claimed
                 next_claim = now_m + (0.0 if last_claimed >= size else CLAIM_PAUSE)
             if not pipeline.backlog():
-                if now_m >= ends or (last_claimed == 0 and not waiting_wake_stranded()):
+                # A message finished since the last claim may have been all that held back
+                # its person's next one: record it, then claim once more before stopping.
+                pipeline.flush()
+                finished_since = sum(report.outcomes.values()) > done_at_claim
+                idle = last_claimed == 0 and not finished_since
+                if now_m >= ends or (idle and not waiting_wake_stranded()):
                     break
                 time.sleep(max(0.0, next_claim - time.monotonic()))
                 continue

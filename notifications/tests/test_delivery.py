@@ -411,6 +411,18 @@ def test_messages_to_one_person_go_out_in_event_order(linked, linked_api, graph)
     ]
 
 
+def test_one_run_sends_a_persons_next_message_once_the_first_is_recorded(linked, linked_api, graph):
+    first, second = (event_payload("transaction.posted", account=linked.card) for _ in "ab")
+    first["data"]["description"], second["data"]["description"] = "Shop 1", "Shop 2"
+    post(linked_api, first, second)
+
+    report = services.deliveries_run(seconds=5)
+
+    assert [t.rsplit(": ", 1)[1].rstrip(".") for t in graph.texts()] == ["Shop 1", "Shop 2"]
+    assert report.count(State.SENT) == 2
+    assert not Notification.objects.filter(state=State.PENDING).exists()
+
+
 def test_a_retrying_notification_holds_back_the_persons_later_ones(linked, linked_api, graph):
     post(linked_api, event_payload("fraud.alert", account=linked.card))
     graph.answers = [graph_error(2, status=500)]
