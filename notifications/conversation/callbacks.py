@@ -9,7 +9,6 @@ each attempt. A failed attempt is retried after exponential backoff with jitter,
 
 import json
 import logging
-import random
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -21,6 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from notifications.models import BankCallback, BankCallbackAttempt, FraudAlertAnswer
+from notifications.services.delivery import retry_delay
 from notifications.services.signing import signature_for
 from portal.audit import Actor
 from portal.events import DataScope
@@ -85,15 +85,6 @@ def callback_headers(*, secret: str, webhook_id: str, body: bytes, at: datetime)
     }
 
 
-def callback_delay(attempts: int) -> float:
-    """Exponential backoff with jitter: half to all of base·2^(n-1), capped; seconds."""
-    ceiling = min(
-        settings.NOTIFICATIONS_CALLBACK_RETRY_MAX_DELAY_SECONDS,
-        settings.NOTIFICATIONS_CALLBACK_RETRY_BASE_SECONDS * 2 ** max(0, attempts - 1),
-    )
-    return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter only
-
-
 def callback_deliver(*, callback_id: int, now: datetime | None = None, transport=None) -> str:
     """POST one due callback once; returns its state afterwards.
 
@@ -155,7 +146,11 @@ def _record(callback, started_at, latency, status_code, error, url, *, now: date
     elif callback.attempts >= settings.NOTIFICATIONS_CALLBACK_MAX_ATTEMPTS:
         state, values = State.DEAD, {"next_attempt_at": None}
     else:
-        delay = callback_delay(callback.attempts)
+        delay = retry_delay(
+            callback.attempts,
+            base=settings.NOTIFICATIONS_CALLBACK_RETRY_BASE_SECONDS,
+            cap=settings.NOTIFICATIONS_CALLBACK_RETRY_MAX_DELAY_SECONDS,
+        )
         base = max(now, moment)  # a caller's clock may run ahead (the sweeper, tests)
         state, values = State.PENDING, {"next_attempt_at": base + timedelta(seconds=delay)}
     BankCallback.objects.filter(pk=callback.pk, state=State.DELIVERING).update(

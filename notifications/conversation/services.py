@@ -7,7 +7,6 @@ sent by `message_send`, which records what left the bank with an audit entry.
 
 import datetime as dt
 import logging
-import random
 import re
 import time
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from notifications.models import (
     Notification,
 )
 from notifications.page_limits import page_buckets
+from notifications.services.delivery import retry_delay
 from portal.audit import Actor
 from portal.events import DataScope, EventType
 from portal.models import Bank, MessengerIntegration, StaffMembership
@@ -677,15 +677,6 @@ def _take_token(buckets, page_id: str) -> bool:
         if time.monotonic() + grant.wait > deadline:
             return False
         time.sleep(grant.wait)
-
-
-def retry_delay(attempts: int, *, at_least: float = 0.0) -> float:
-    """Exponential backoff with jitter: half to all of base·2^(n-1), capped; seconds."""
-    ceiling = min(
-        settings.NOTIFICATIONS_RETRY_MAX_DELAY_SECONDS,
-        settings.NOTIFICATIONS_RETRY_BASE_SECONDS * 2 ** max(0, attempts - 1),
-    )
-    return max(at_least, random.uniform(ceiling / 2, ceiling))  # noqa: S311 - jitter only
 
 
 def _retry(

@@ -850,12 +850,21 @@ def _ms(started: float) -> int:
     return max(0, round((time.perf_counter() - started) * 1000))
 
 
-def retry_delay(attempts: int, *, at_least: float = 0.0) -> float:
-    """Exponential backoff with jitter: half to all of base·2^(n-1), capped; seconds."""
-    ceiling = min(
-        settings.NOTIFICATIONS_RETRY_MAX_DELAY_SECONDS,
-        settings.NOTIFICATIONS_RETRY_BASE_SECONDS * 2 ** max(0, attempts - 1),
-    )
+def retry_delay(
+    attempts: int,
+    *,
+    at_least: float = 0.0,
+    base: float | None = None,
+    cap: float | None = None,
+) -> float:
+    """Exponential backoff with jitter: half to all of base·2^(n-1), capped; seconds.
+
+    `base` and `cap` default to the Send API's retry settings; other senders (the bank
+    callbacks) pass their own.
+    """
+    base = settings.NOTIFICATIONS_RETRY_BASE_SECONDS if base is None else base
+    cap = settings.NOTIFICATIONS_RETRY_MAX_DELAY_SECONDS if cap is None else cap
+    ceiling = min(cap, base * 2 ** max(0, attempts - 1))
     return max(at_least, random.uniform(ceiling / 2, ceiling))  # noqa: S311 - jitter only
 
 
