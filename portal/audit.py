@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 from django.core.serializers.json import DjangoJSONEncoder
 
+from bankside.logging import redact
+from portal.pseudonyms import pseudonymise
+
 GENESIS_HASH = "0" * 64
 
 
@@ -30,6 +33,17 @@ class Actor:
 def normalise_json(value):
     """`value` as it will read back from a JSON column, so the hash covers what is stored."""
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+
+
+def stored_details(details: dict | None) -> dict:
+    """Audit details as an entry stores and hashes them.
+
+    Personal values (a PSID) become their pseudonymous reference first, then secret-named
+    keys are masked: in that order, or a PSID's digits would be masked as a card number
+    and the entry could no longer be found by it. Entries are never erased, so they never
+    hold personal data.
+    """
+    return normalise_json(redact(pseudonymise(details or {})))
 
 
 def canonical_time(moment: dt.datetime) -> str:

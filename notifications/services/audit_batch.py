@@ -13,11 +13,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from bankside import context
-from bankside.logging import redact
 from notifications.services.rows import Statement, insert_statements, statements_run
-from portal.audit import Actor, entry_hash, normalise_json
+from portal.audit import Actor, entry_hash, stored_details
 from portal.models import AuditChain, AuditEvent
-from portal.pseudonyms import pseudonymise
 
 AUDIT_FIELDS = (
     "chain",
@@ -99,7 +97,7 @@ def audit_statements(*, actor: Actor, bank_id: int, entries: list[AuditEntry]) -
             "target_id": str(entry.target_id),
             "request_id": current.request_id if current else "",
             "source_ip": current.source_ip if current else None,
-            "details": normalise_json(redact(pseudonymise(entry.details))),
+            "details": stored_details(entry.details),
             "data_categories": sorted(set(entry.data_categories)),
             "prev_hash": prev,
         }

@@ -4,10 +4,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from bankside import context
-from bankside.logging import redact
-from portal.audit import Actor, entry_hash, normalise_json
+from portal.audit import Actor, entry_hash, stored_details
 from portal.models import AuditChain, AuditEvent, Bank
-from portal.pseudonyms import pseudonymise
 
 _ACTION = re.compile(r"^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+$")
 
@@ -44,7 +42,7 @@ def audit_record(
         request_id = current.request_id if current else ""
     if source_ip is None and current is not None:
         source_ip = current.source_ip
-    details = normalise_json(redact(pseudonymise(details or {})))
+    details = stored_details(details)
     data_categories = sorted(set(data_categories or []))
 
     key = AuditChain.key_for(bank)
