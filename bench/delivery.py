@@ -135,8 +135,10 @@ class Machine:
 
     def start_workers(self, processes: int, **env: str) -> None:
         from bankside.celery import app
+        from notifications.services import deliveries_nudge_taken
 
         app.control.purge()  # the benchmark's own queue only (see QUEUE)
+        deliveries_nudge_taken()  # the purged nudges are no longer pending
         self.workers = subprocess.Popen(  # noqa: S603 - fixed argv
             [
                 sys.executable,

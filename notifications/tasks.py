@@ -21,6 +21,7 @@ def deliver_due() -> int:
     If the last batch was full there is more to do: the task enqueues itself again
     rather than hold the worker, so other tasks get their turn.
     """
+    services.deliveries_nudge_taken()
     report = services.deliveries_run()
     if report.more_due:
         deliver_due.delay()

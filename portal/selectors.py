@@ -1,5 +1,7 @@
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import TypeVar
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
@@ -402,17 +404,26 @@ def message_template_get(*, bank: Bank, pk: int) -> MessageTemplate:
     return get_object_or_404(MessageTemplate.objects.for_bank(bank).select_related("bank"), pk=pk)
 
 
+T = TypeVar("T")
+
+
 def message_template_for(*, bank: Bank, event_type: str, locale: str) -> MessageTemplate | None:
-    """The template to send for `event_type` to a customer who reads `locale`.
+    """The template to send for `event_type` to a customer who reads `locale` (see
+    `template_pick`)."""
+    candidates = {
+        t.locale: t for t in MessageTemplate.objects.for_bank(bank).filter(event_type=event_type)
+    }
+    return template_pick(candidates, locale=locale, default_locale=bank.default_locale)
+
+
+def template_pick(candidates: Mapping[str, T], *, locale: str, default_locale: str) -> T | None:
+    """Of one event type's templates by locale, the one for a customer who reads `locale`.
 
     The exact locale (`pt_BR`), else its language (`pt`), else any regional variant of
     that language, else the bank's default locale.
     """
     wanted = normalise_locale(locale)
     language = wanted.split("_", 1)[0]
-    candidates = {
-        t.locale: t for t in MessageTemplate.objects.for_bank(bank).filter(event_type=event_type)
-    }
     if wanted in candidates:
         return candidates[wanted]
     if language in candidates:
@@ -420,7 +431,7 @@ def message_template_for(*, bank: Bank, event_type: str, locale: str) -> Message
     regional = sorted(code for code in candidates if code.split("_", 1)[0] == language)
     if regional:
         return candidates[regional[0]]
-    return candidates.get(normalise_locale(bank.default_locale))
+    return candidates.get(normalise_locale(default_locale))
 
 
 def utility_template_for(*, template: MessageTemplate) -> UtilityTemplate | None:

@@ -7,6 +7,7 @@ from celery.contrib.testing.worker import start_worker
 from bankside.celery import app as celery_app
 from linking import services
 from linking.tests.factories import IntegrationFactory
+from notifications.services import deliveries_nudge_taken
 from portal.audit import Actor
 from portal.tests.conftest import sign_in  # noqa: F401  (staff sign-in, second factor included)
 from portal.tests.factories import BankFactory
@@ -25,6 +26,7 @@ def worker(transactional_db):
 
     task_postrun.connect(close_connections, weak=False)
     celery_app.control.purge()
+    deliveries_nudge_taken()  # the purged nudges are no longer pending
     try:
         with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
             yield

@@ -32,7 +32,7 @@ from notifications.services.lifecycle import (
     notifications_replay,
     recipient_acted,
 )
-from notifications.services.nudge import deliveries_nudge
+from notifications.services.nudge import deliveries_nudge, deliveries_nudge_taken
 from notifications.services.outbox import outbox_plan
 from notifications.services.rate_limits import api_key_rate_limit_set
 from notifications.services.signing import (
@@ -60,6 +60,7 @@ __all__ = [
     "api_signing_rotate",
     "dead_letters_replay",
     "deliveries_nudge",
+    "deliveries_nudge_taken",
     "deliveries_run",
     "event_ingest",
     "idempotency_claim",

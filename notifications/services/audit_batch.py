@@ -8,6 +8,7 @@ protocol is audit_record's exactly (same head lock, same hashes, same fields), s
 """
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -102,7 +103,7 @@ def audit_statements(*, actor: Actor, bank_id: int, entries: list[AuditEntry]) -
             "prev_hash": prev,
         }
         prev = entry_hash(chain_key=key, **fields)
-        rows.append(AuditEvent(chain_id=chain_id, hash=prev, **fields))
+        rows.append(SimpleNamespace(chain_id=chain_id, hash=prev, **fields))
     return [
         *insert_statements(AuditEvent, AUDIT_FIELDS, rows),
         (

@@ -1,7 +1,10 @@
+import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -9,7 +12,14 @@ from linking.models import Account, Customer
 from notifications.models import Event, Outcome, OutcomeFeed
 from notifications.services.audit_batch import AuditEntry, audit_statements
 from notifications.services.nudge import deliveries_nudge
-from notifications.services.outbox import AcceptedEvent, outbox_plan
+from notifications.services.outbox import (
+    LINK_COLUMNS,
+    AcceptedEvent,
+    Link,
+    links_collect,
+    links_join,
+    outbox_plan,
+)
 from notifications.services.rows import Statement, any_of, insert_statements, statements_run
 from notifications.signals import events_accepted
 from notifications.validation import CheckedEvent, event_check
@@ -39,6 +49,21 @@ _INSERTED_FIELDS = (
     "received_at",
     "status",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRow:
+    """An outcome to append, by column: what `outcome_statements` writes for an `Outcome`
+    (a batch appends one per event, and a model instance costs several times more)."""
+
+    bank_id: int
+    type: str
+    event_ref: str
+    event_type: str
+    occurred_at: datetime
+    event_id: int | None = None
+    notification_id: int | None = None
+    details: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -92,7 +117,7 @@ def event_ingest(*, actor: Actor, bank: Bank, events: list) -> IngestReport:
     """
     now = timezone.now()
     checked = [event_check(raw, index=n, now=now) for n, raw in enumerate(events)]
-    references = _resolve_references(bank, [c for c in checked if c.valid])
+    references = _resolve_references(bank, [c for c in checked if c.valid], now)
 
     first_of: dict[str, CheckedEvent] = {}
     for item in checked:
@@ -150,6 +175,7 @@ def event_ingest(*, actor: Actor, bank: Bank, events: list) -> IngestReport:
             now=now,
             customers=references.customers,
             accounts=references.accounts,
+            links=references.links,
         )
         # The bank's audit chain and outcome feed are locked last and written in one
         # round trip, so one bank's concurrent posts queue behind each other as briefly
@@ -177,8 +203,8 @@ def event_ingest(*, actor: Actor, bank: Bank, events: list) -> IngestReport:
             + outcome_statements(
                 bank=bank,
                 outcomes=[
-                    Outcome(
-                        bank=bank,
+                    OutcomeRow(
+                        bank_id=bank.pk,
                         type=Outcome.Type.EVENT_ACCEPTED,
                         event_id=inserted[item.event_id],
                         event_ref=item.event_id,
@@ -189,8 +215,8 @@ def event_ingest(*, actor: Actor, bank: Bank, events: list) -> IngestReport:
                     if item.event_id in inserted
                 ]
                 + [
-                    Outcome(
-                        bank=bank,
+                    OutcomeRow(
+                        bank_id=bank.pk,
                         type=Outcome.Type.EVENT_REJECTED,
                         event_ref=item.event_id or "",
                         event_type=item.type,
@@ -216,31 +242,35 @@ class References:
 
     customers: dict[int, tuple[str, str]]  # pk: (name, locale)
     accounts: dict[int, tuple[str, str]]  # pk: (last4, currency)
+    links: dict[int, list[Link]]  # account pk: its active links
 
 
-def _resolve_references(bank: Bank, valid: list[CheckedEvent]) -> References:
-    """Reject events naming a customer or account this bank does not have."""
-    references = References({}, {})
+def _resolve_references(bank: Bank, valid: list[CheckedEvent], now: datetime) -> References:
+    """Reject events naming a customer or account this bank does not have; read what the
+    delivery rules need of the others, their accounts' links included, in one query."""
+    references = References({}, {}, {})
     if not valid:
         return references
     quote = connection.ops.quote_name
     customers_in, customer_params = any_of("c.external_id", sorted({c.customer_ref for c in valid}))
     accounts_in, account_params = any_of("a.external_id", sorted({c.account_ref for c in valid}))
+    join, join_params = links_join(bank, now)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT a.id, a.external_id, a.customer_id, c.external_id, a.last4, a.currency, "  # noqa: S608
-            f"c.name, c.locale FROM {quote(Account._meta.db_table)} a "
-            f"JOIN {quote(Customer._meta.db_table)} c ON c.id = a.customer_id "
+            f"c.name, c.locale, {LINK_COLUMNS} FROM {quote(Account._meta.db_table)} a "
+            f"JOIN {quote(Customer._meta.db_table)} c ON c.id = a.customer_id {join} "
             f"WHERE a.bank_id = %s AND c.bank_id = %s AND {customers_in} AND {accounts_in}",
-            [bank.pk, bank.pk, *customer_params, *account_params],
+            [*join_params, bank.pk, bank.pk, *customer_params, *account_params],
         )
         rows = cursor.fetchall()
     accounts = {}
     for row in rows:
-        account_pk, account_ref, customer_pk, customer_ref, last4, currency, name, locale = row
+        account_pk, account_ref, customer_pk, customer_ref, last4, currency, name, locale = row[:8]
         accounts[(customer_ref, account_ref)] = (customer_pk, account_pk)
         references.accounts[account_pk] = (last4, currency)
         references.customers[customer_pk] = (name, locale)
+    references.links.update(links_collect((row[0], *row[8:]) for row in rows))
     unresolved = []
     for item in valid:
         found = accounts.get((item.customer_ref, item.account_ref))
@@ -266,29 +296,26 @@ def _resolve_references(bank: Bank, valid: list[CheckedEvent]) -> References:
 
 def _insert(bank: Bank, items: list[CheckedEvent], now: datetime) -> dict[str, int]:
     """Insert new events in bulk, skipping ids already stored; returns {event_id: pk}."""
-    fields = [Event._meta.get_field(name) for name in _INSERTED_FIELDS]
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    columns = ", ".join(quote(Event._meta.get_field(name).column) for name in _INSERTED_FIELDS)
+    row = "(" + ", ".join(["%s"] * len(_INSERTED_FIELDS)) + ")"
+    received_at = connection.ops.adapt_datetimefield_value(now)
     inserted: dict[str, int] = {}
     with connection.cursor() as cursor:
         for start in range(0, len(items), INSERT_CHUNK):
             chunk = items[start : start + INSERT_CHUNK]
-            params = []
+            params: list = []
             for item in chunk:
-                event = Event(
-                    bank=bank,
-                    event_id=item.event_id,
-                    type=item.type,
-                    customer_id=item.customer_pk,
-                    account_id=item.account_pk,
-                    occurred_at=item.occurred_at,
-                    data=item.data,
-                    received_at=now,
-                    status=Event.Status.PROCESSED,
-                )
                 params += [
-                    f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields
+                    bank.pk,
+                    item.event_id,
+                    item.type,
+                    item.customer_pk,
+                    item.account_pk,
+                    connection.ops.adapt_datetimefield_value(item.occurred_at),
+                    json.dumps(item.data, cls=DjangoJSONEncoder),
+                    received_at,
+                    Event.Status.PROCESSED.value,
                 ]
             cursor.execute(
                 f"INSERT INTO {quote(Event._meta.db_table)} ({columns}) "  # noqa: S608
@@ -301,7 +328,7 @@ def _insert(bank: Bank, items: list[CheckedEvent], now: datetime) -> dict[str, i
     return inserted
 
 
-def outcomes_record(*, bank: Bank, outcomes: list[Outcome]) -> None:
+def outcomes_record(*, bank: Bank, outcomes: Sequence[Outcome | OutcomeRow]) -> None:
     """Append to a bank's outcome feed, in id order that readers can trust.
 
     Takes the bank's feed row lock (an upsert) before the rows get their ids and keeps it
@@ -312,7 +339,7 @@ def outcomes_record(*, bank: Bank, outcomes: list[Outcome]) -> None:
     statements_run(outcome_statements(bank=bank, outcomes=outcomes))
 
 
-def outcome_statements(*, bank: Bank, outcomes: list[Outcome]) -> list[Statement]:
+def outcome_statements(*, bank: Bank, outcomes: Sequence[Outcome | OutcomeRow]) -> list[Statement]:
     """`outcomes_record` as statements, for a caller that runs them with others at the end
     of its transaction (`statements_run`), feed lock first."""
     if not outcomes:

@@ -10,21 +10,22 @@ Everything is set-based: a batch of 1000 events costs a fixed handful of queries
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from django.db import connection
 
 from linking.models import Account, Consent, Customer
 from notifications.models import Notification, Recipient
 from notifications.services.queue import people_wake
-from notifications.services.rows import any_of
+from notifications.services.rows import any_of, insert_statements, statements_run
 from portal.events import EVENT_SCOPES, DataScope, EventType
 from portal.models import Bank, MessageTemplate, NotificationPolicy
 from portal.policies import PolicyRules, decide
 from portal.rendering import TemplateError, placeholders_in, render
-from portal.selectors import message_template_for
+from portal.selectors import template_pick
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,71 @@ class Link:
     page_id: str
     psid: str
     scopes: frozenset[str]
+
+
+@dataclass(slots=True)
+class Planned:
+    """A notification about to be written: the columns of its row, by attribute name.
+
+    Planning a batch makes one per event and link, so it is a plain slotted object rather
+    than a model instance, which costs several times more to build.
+    """
+
+    bank_id: int
+    event_id: int
+    consent_id: int
+    account_id: int
+    event_type: str
+    page_id: str
+    psid: str
+    locale: str
+    next_attempt_at: datetime
+    reason: str
+    created_at: datetime
+    queued_at: datetime
+    data_categories: list[str]
+    state: str = State.PENDING
+    detail: str = ""
+    text: str = ""
+    finished_at: datetime | None = None
+    sequence: int = 0
+    attempts: int = 0
+    lease_owner: str = ""
+    waiting: bool = False
+    window_closed: bool = False
+    uncertain: bool = False
+    form: str = ""
+    message_id: str = ""
+
+
+# The columns a planned notification's row is written with (`Planned`'s attributes).
+PLANNED_FIELDS = (
+    "bank",
+    "event",
+    "consent",
+    "account",
+    "event_type",
+    "page_id",
+    "psid",
+    "sequence",
+    "state",
+    "reason",
+    "detail",
+    "locale",
+    "text",
+    "data_categories",
+    "next_attempt_at",
+    "attempts",
+    "lease_owner",
+    "waiting",
+    "window_closed",
+    "uncertain",
+    "form",
+    "message_id",
+    "created_at",
+    "queued_at",
+    "finished_at",
+)
 
 
 def message_data(
@@ -112,6 +178,7 @@ def outbox_plan(
     now: datetime,
     customers: Mapping[int, tuple[str, str]] | None = None,
     accounts: Mapping[int, tuple[str, str]] | None = None,
+    links: Mapping[int, list[Link]] | None = None,
 ) -> int:
     """Write the notifications of `events`; call it inside the transaction storing them.
 
@@ -119,19 +186,21 @@ def outbox_plan(
     the order the events occurred. A balance update supersedes the open (pending or held)
     balance notification of the same account and link when it is newer, and is itself
     dropped as superseded when an open one is newer. A caller that has already read the
-    events' customers (`{pk: (name, locale)}`) and accounts (`{pk: (last4, currency)}`)
-    passes them, saving their queries.
+    events' customers (`{pk: (name, locale)}`), accounts (`{pk: (last4, currency)}`) and
+    the accounts' links (`links_join`, `links_collect`) passes them, saving their queries.
     """
     if not events:
         return 0
-    links = _links(bank, {e.account_id for e in events}, now)
+    if links is None:
+        links = _links(bank, {e.account_id for e in events}, now)
     if not links:
         return 0
     customers = _known(customers, {e.customer_id for e in events}, Customer, "name", "locale")
     accounts = _known(accounts, {e.account_id for e in events}, Account, "last4", "currency")
     rules = _policy_rules(bank)
-    templates: dict[tuple[str, str], MessageTemplate | None] = {}
-    planned: list[Notification] = []
+    templates = _templates(bank, {e.type for e in events})
+    chosen: dict[tuple[str, str], str | None] = {}
+    planned: list[Planned] = []
     occurred: dict[int, tuple[datetime, int]] = {}
     for event in sorted(events, key=lambda e: (e.occurred_at, e.pk)):
         scope = EVENT_SCOPES.get(event.type)
@@ -141,9 +210,11 @@ def outbox_plan(
         name, locale = customers[event.customer_id]
         last4, currency = accounts[event.account_id]
         key = (event.type, locale)
-        if key not in templates:
-            templates[key] = message_template_for(bank=bank, event_type=event.type, locale=locale)
-        template = templates[key]
+        if key not in chosen:
+            chosen[key] = template_pick(
+                templates.get(event.type, {}), locale=locale, default_locale=bank.default_locale
+            )
+        template = chosen[key]
         for link in links.get(event.account_id, ()):
             if scope not in link.scopes:
                 continue
@@ -158,8 +229,8 @@ def outbox_plan(
             decision = decide(policy, event.type, values, now)
             if not decision.send and decision.defer_until is None:
                 continue
-            notification = Notification(
-                bank=bank,
+            notification = Planned(
+                bank_id=bank.pk,
                 event_id=event.pk,
                 consent_id=link.consent_id,
                 account_id=event.account_id,
@@ -180,7 +251,7 @@ def outbox_plan(
         return 0
     _coalesce_balances(planned, occurred, now)
     sequences_assign(bank, planned)
-    Notification.objects.bulk_create(planned)  # as many rows per statement as fit
+    statements_run(insert_statements(Notification, PLANNED_FIELDS, planned))
     return sum(1 for n in planned if n.state == State.PENDING and n.next_attempt_at <= now)
 
 
@@ -204,6 +275,10 @@ _POLICY_FIELDS = (
 )
 
 
+# `_POLICY_FIELDS` after the event type, as `PolicyRules` names them.
+_RULE_NAMES = ("enabled", "min_amount", "low_balance_below", "quiet_start", "quiet_end")
+
+
 def _policy_rules(bank: Bank) -> dict[str, PolicyRules]:
     """`portal.selectors.policy_rules_for` in one plain query (it runs for every post):
     each event type's stored policy, or the default one when the bank has none."""
@@ -213,42 +288,65 @@ def _policy_rules(bank: Bank) -> dict[str, PolicyRules]:
             f"SELECT {', '.join(_POLICY_FIELDS)} FROM {table} WHERE bank_id = %s",  # noqa: S608
             [bank.pk],
         )
-        stored = {row[0]: dict(zip(_POLICY_FIELDS, row, strict=True)) for row in cursor}
+        stored = {row[0]: row[1:] for row in cursor}
+    defaults = _policy_defaults()
     return {
-        event_type: NotificationPolicy(
-            bank=bank, **stored.get(event_type, {"event_type": event_type})
-        ).rules()
+        event_type: PolicyRules(
+            event_type=event_type,
+            **dict(zip(_RULE_NAMES, stored.get(event_type, defaults), strict=True)),
+            timezone=bank.timezone,
+        )
         for event_type in EventType.values
     }
 
 
-def _links(bank: Bank, account_ids: set[int], now: datetime) -> dict[int, list[Link]]:
-    """Active links covering each of `account_ids`: authorised, unexpired, bound to a PSID.
+@cache
+def _policy_defaults() -> tuple:
+    """A policy's values after its event type when the bank has stored none."""
+    return tuple(
+        NotificationPolicy._meta.get_field(name).get_default() for name in _POLICY_FIELDS[1:]
+    )
 
-    Plain SQL: it runs for every post, and building it with the ORM cost more than
-    running it.
-    """
-    through = connection.ops.quote_name(Consent.accounts.through._meta.db_table)
-    consent = connection.ops.quote_name(Consent._meta.db_table)
-    account = connection.ops.quote_name(Account._meta.db_table)
-    accounts_in, account_params = any_of("l.account_id", sorted(account_ids))
+
+def _templates(bank: Bank, event_types: set[str]) -> dict[str, dict[str, str]]:
+    """The bank's template texts for `event_types`, as {event type: {locale: body}}, in one
+    plain query (`portal.selectors.message_template_for` for a whole batch)."""
+    table = connection.ops.quote_name(MessageTemplate._meta.db_table)
+    types_in, params = any_of("event_type", sorted(event_types))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT l.account_id, l.consent_id, c.page_id, c.psid, c.scopes "  # noqa: S608
-            f"FROM {through} l JOIN {consent} c ON c.id = l.consent_id "
-            f"JOIN {account} a ON a.id = l.account_id "
-            f"WHERE {accounts_in} AND a.active AND c.bank_id = %s AND c.status = %s "
-            f"AND c.psid <> '' AND (c.expires_at IS NULL OR c.expires_at > %s)",
-            [
-                *account_params,
-                bank.pk,
-                Consent.Status.AUTHORISED,
-                connection.ops.adapt_datetimefield_value(now),
-            ],
+            f"SELECT event_type, locale, body FROM {table} WHERE bank_id = %s AND {types_in}",  # noqa: S608
+            [bank.pk, *params],
         )
-        rows = cursor.fetchall()
+        found: dict[str, dict[str, str]] = defaultdict(dict)
+        for event_type, locale, body in cursor:
+            found[event_type][locale] = body
+    return found
+
+
+def links_join(bank: Bank, now: datetime) -> tuple[str, list]:
+    """The LEFT JOINs adding, to each row of accounts aliased `a`, its active links
+    (authorised, unexpired, bound to a PSID): `l.consent_id, k.page_id, k.psid, k.scopes`,
+    NULL `k.page_id` where there is none. SQL and parameters, for `links_collect`."""
+    through = connection.ops.quote_name(Consent.accounts.through._meta.db_table)
+    consent = connection.ops.quote_name(Consent._meta.db_table)
+    return (
+        f"LEFT JOIN {through} l ON l.account_id = a.id AND a.active "
+        f"LEFT JOIN {consent} k ON k.id = l.consent_id AND k.bank_id = %s AND k.status = %s "
+        f"AND k.psid <> '' AND (k.expires_at IS NULL OR k.expires_at > %s)",
+        [bank.pk, Consent.Status.AUTHORISED, connection.ops.adapt_datetimefield_value(now)],
+    )
+
+
+LINK_COLUMNS = "l.consent_id, k.page_id, k.psid, k.scopes"
+
+
+def links_collect(rows: Iterable[tuple]) -> dict[int, list[Link]]:
+    """{account pk: its links, by consent} from `(account pk, *LINK_COLUMNS)` rows."""
     links: dict[int, list[Link]] = defaultdict(list)
     for account_id, consent_id, page_id, psid, scopes in rows:
+        if page_id is None:  # no link, or not an active one
+            continue
         if isinstance(scopes, str):  # a driver that does not decode jsonb
             scopes = json.loads(scopes)
         links[account_id].append(Link(consent_id, account_id, page_id, psid, frozenset(scopes)))
@@ -257,20 +355,35 @@ def _links(bank: Bank, account_ids: set[int], now: datetime) -> dict[int, list[L
     return links
 
 
+def _links(bank: Bank, account_ids: set[int], now: datetime) -> dict[int, list[Link]]:
+    """Active links covering each of `account_ids` (plain SQL: it runs for every post)."""
+    account = connection.ops.quote_name(Account._meta.db_table)
+    join, join_params = links_join(bank, now)
+    accounts_in, account_params = any_of("a.id", sorted(account_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT a.id, {LINK_COLUMNS} FROM {account} a {join} WHERE {accounts_in}",  # noqa: S608
+            [*join_params, *account_params],
+        )
+        return links_collect(cursor.fetchall())
+
+
 def _render_into(
-    notification: Notification,
-    template: MessageTemplate | None,
+    notification: Planned,
+    template: str | None,
     values: dict,
     scopes: frozenset[str],
     locale: str,
 ) -> None:
+    """Render `template` (the text of the bank's template, None without one) into the
+    notification, or hold the notification with the reason it cannot be sent."""
     if template is None:
         notification.state, notification.reason = State.HELD, Reason.NO_TEMPLATE
         notification.detail = f"The bank has no {notification.event_type} message template."
         return
     try:
-        notification.text = render(template.body, notification.event_type, values, locale=locale)
-        used = placeholders_in(template.body)
+        notification.text = render(template, notification.event_type, values, locale=locale)
+        used = placeholders_in(template)
     except TemplateError as exc:
         notification.state, notification.reason = State.HELD, Reason.RENDER_FAILED
         notification.detail = str(exc)[:300]
@@ -282,10 +395,10 @@ def _render_into(
 
 
 def _coalesce_balances(
-    planned: list[Notification], occurred: dict[int, tuple[datetime, int]], now: datetime
+    planned: list[Planned], occurred: dict[int, tuple[datetime, int]], now: datetime
 ) -> None:
     """Keep only the newest open balance notification per (account, link)."""
-    newest: dict[tuple[int, int], Notification] = {}
+    newest: dict[tuple[int, int], Planned] = {}
     for notification in planned:
         if notification.event_type != EventType.BALANCE_UPDATED:
             continue
@@ -327,7 +440,7 @@ def _coalesce_balances(
         people_wake(people)  # whatever waited behind them may be next now
 
 
-def _supersede(notification: Notification, now: datetime) -> None:
+def _supersede(notification: Planned, now: datetime) -> None:
     notification.state, notification.reason = State.SUPERSEDED, Reason.SUPERSEDED
     notification.finished_at = now
 
@@ -359,7 +472,7 @@ def _supersede_stored(pks: list[int], now: datetime) -> None:
         )
 
 
-def sequences_assign(bank: Bank, planned: list[Notification]) -> None:
+def sequences_assign(bank: Bank, planned: Sequence[Planned | Notification]) -> None:
     """Give each notification the next sequence numbers of its person, in planned order.
 
     One upsert for the batch, people in sorted order so that concurrent batches lock

@@ -21,9 +21,8 @@ def _converter(field: models.Field) -> Callable:
     if isinstance(field, models.JSONField):
         return lambda value: json.dumps(value, cls=DjangoJSONEncoder)
     if isinstance(field, models.DateTimeField):
-        return lambda value: (
-            None if value is None else connection.ops.adapt_datetimefield_value(value)
-        )
+        adapt = connection.ops.adapt_datetimefield_value  # looked up once, not per value
+        return lambda value: None if value is None else adapt(value)
     if isinstance(field, models.ForeignKey):
         return lambda value: value
     if isinstance(field, models.GenericIPAddressField):
@@ -37,7 +36,12 @@ Statement = tuple[str, list]
 def insert_statements(
     model: type[models.Model], names: Sequence[str], objs: Iterable
 ) -> list[Statement]:
-    """The INSERTs of `objs` (model instances, unsaved) setting only the fields in `names`."""
+    """The INSERTs of `objs` setting only the fields in `names`.
+
+    Each object has the fields' attributes (`bank_id` for `bank`): an unsaved model
+    instance, or a plain row object where building instances would cost more than the
+    insert.
+    """
     fields = [model._meta.get_field(name) for name in names]
     converters = [_converter(field) for field in fields]
     attnames = [field.attname for field in fields]
