@@ -32,7 +32,8 @@ class Event(models.Model):
         ACCEPTED = "accepted", "Accepted"  # stored; the delivery rules have not run yet
         PROCESSED = "processed", "Processed"  # the rules ran and wrote its notifications
 
-    bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="events")
+    # Led by `one_event_per_bank_id`'s index, which serves the bank's look-ups too.
+    bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="events", db_index=False)
     event_id = models.CharField(max_length=64)
     type = models.CharField(max_length=32, choices=Type.choices)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
@@ -73,7 +74,10 @@ class Outcome(models.Model):
         NOTIFICATION_FAILED = "notification.failed", "Notification failed"
         NOTIFICATION_DEAD = "notification.dead", "Notification dead-lettered"
 
-    bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="outcomes")
+    # Led by the `outcome_feed` index, which serves the bank's look-ups too.
+    bank = models.ForeignKey(
+        Bank, on_delete=models.CASCADE, related_name="outcomes", db_index=False
+    )
     type = models.CharField(max_length=40, choices=Type.choices)
     event = models.ForeignKey(
         Event, null=True, blank=True, on_delete=models.CASCADE, related_name="outcomes"

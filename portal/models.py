@@ -120,10 +120,18 @@ class AuditEvent(models.Model):
         PLATFORM = "platform", "Messaging platform"
         SYSTEM = "system", "System"
 
-    chain = models.ForeignKey(AuditChain, on_delete=models.PROTECT, related_name="events")
+    # Both foreign keys lead composite indexes below, which also serve their look-ups.
+    chain = models.ForeignKey(
+        AuditChain, on_delete=models.PROTECT, related_name="events", db_index=False
+    )
     seq = models.PositiveBigIntegerField()
     bank = models.ForeignKey(
-        Bank, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
+        Bank,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="audit_events",
+        db_index=False,
     )
     occurred_at = models.DateTimeField()
     actor_type = models.CharField(max_length=16, choices=ActorType.choices)
@@ -137,7 +145,7 @@ class AuditEvent(models.Model):
     details = models.JSONField(default=dict, blank=True)
     data_categories = models.JSONField(default=list, blank=True)
     prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    hash = models.CharField(max_length=64)
 
     objects = BankScopedQuerySet.as_manager()
 
@@ -145,6 +153,8 @@ class AuditEvent(models.Model):
         ordering = ["chain_id", "seq"]
         constraints = [
             models.UniqueConstraint(fields=["chain", "seq"], name="one_entry_per_chain_position"),
+            # A constraint rather than `unique=True`: no second, pattern-matching index.
+            models.UniqueConstraint(fields=["hash"], name="one_entry_per_hash"),
         ]
         indexes = [
             models.Index(fields=["bank", "-occurred_at"]),
