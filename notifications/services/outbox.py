@@ -20,7 +20,7 @@ from django.db import connection
 from linking.models import Account, Consent, Customer
 from notifications.models import Notification, Recipient
 from notifications.services.queue import people_wake
-from notifications.services.rows import any_of, insert_statements, statements_run
+from notifications.services.rows import CHUNK, Statement, any_of, row_params, statements_run
 from portal.events import EVENT_SCOPES, DataScope, EventType
 from portal.models import Bank, MessageTemplate, NotificationPolicy
 from portal.policies import PolicyRules, decide
@@ -250,8 +250,7 @@ def outbox_plan(
     if not planned:
         return 0
     _coalesce_balances(planned, occurred, now)
-    sequences_assign(bank, planned)
-    statements_run(insert_statements(Notification, PLANNED_FIELDS, planned))
+    statements_run(_outbox_statements(bank, planned))
     return sum(1 for n in planned if n.state == State.PENDING and n.next_attempt_at <= now)
 
 
@@ -470,6 +469,68 @@ def _supersede_stored(pks: list[int], now: datetime) -> None:
                 *Notification.OPEN,
             ],
         )
+
+
+def _outbox_statements(bank: Bank, planned: list[Planned]) -> list[Statement]:
+    """Write `planned` with the next sequence numbers of each person, in planned order, in
+    statements that need no answer (one round trip, `statements_run`).
+
+    `sequences_assign` in SQL: the people's counters are raised first (one upsert, people
+    in sorted order as there, holding their rows until commit), then each notification's
+    number is read back from its person's counter as it is inserted: the counter less
+    how many of the person's planned notifications come after it.
+    """
+    wanted: dict[tuple[str, str], int] = defaultdict(int)
+    for notification in planned:
+        wanted[(notification.page_id, notification.psid)] += 1
+    people = sorted(wanted)
+    quote = connection.ops.quote_name
+    recipients = quote(Recipient._meta.db_table)
+    statements: list[Statement] = []
+    for start in range(0, len(people), INSERT_CHUNK):
+        chunk = people[start : start + INSERT_CHUNK]
+        statements.append(
+            (
+                f"INSERT INTO {recipients} (bank_id, page_id, psid, last_sequence, "  # noqa: S608
+                f"unreachable_reason) VALUES {', '.join(['(%s, %s, %s, %s, %s)'] * len(chunk))} "
+                f"ON CONFLICT (page_id, psid) DO UPDATE SET "
+                f"last_sequence = {recipients}.last_sequence + excluded.last_sequence",
+                [v for person in chunk for v in (bank.pk, *person, wanted[person], "")],
+            )
+        )
+    fields = [Notification._meta.get_field(name) for name in PLANNED_FIELDS if name != "sequence"]
+    params_of = row_params(fields)
+    # VALUES columns are column1, column2…; PostgreSQL types them from their literals, so
+    # each is cast to its column's type (a column of NULLs would otherwise be text).
+    typed = connection.vendor == "postgresql"
+    values = [
+        f"CAST(v.column{n} AS {field.db_type(connection)})" if typed else f"v.column{n}"
+        for n, field in enumerate(fields, start=1)
+    ]
+    later_n = len(fields) + 1
+    page_n = 1 + [f.name for f in fields].index("page_id")
+    psid_n = 1 + [f.name for f in fields].index("psid")
+    columns = ", ".join(quote(f.column) for f in fields)
+    row = "(" + ", ".join(["%s"] * later_n) + ")"
+    left = dict(wanted)
+    for start in range(0, len(planned), CHUNK):
+        chunk = planned[start : start + CHUNK]
+        params: list = []
+        for notification in chunk:
+            person = (notification.page_id, notification.psid)
+            left[person] -= 1  # how many of theirs come after this one
+            params += [*params_of(notification), left[person]]
+        statements.append(
+            (
+                f"INSERT INTO {quote(Notification._meta.db_table)} ({columns}, sequence) "  # noqa: S608
+                f"SELECT {', '.join(values)}, r.last_sequence - v.column{later_n} "
+                f"FROM (VALUES {', '.join([row] * len(chunk))}) AS v "
+                f"JOIN {recipients} r ON r.page_id = {values[page_n - 1]} "
+                f"AND r.psid = {values[psid_n - 1]}",
+                params,
+            )
+        )
+    return statements
 
 
 def sequences_assign(bank: Bank, planned: Sequence[Planned | Notification]) -> None:

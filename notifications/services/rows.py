@@ -43,8 +43,7 @@ def insert_statements(
     insert.
     """
     fields = [model._meta.get_field(name) for name in names]
-    converters = [_converter(field) for field in fields]
-    attnames = [field.attname for field in fields]
+    params_of = row_params(fields)
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in fields)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
@@ -52,11 +51,7 @@ def insert_statements(
     statements = []
     for start in range(0, len(pending), CHUNK):
         chunk = pending[start : start + CHUNK]
-        params = [
-            convert(getattr(obj, attname))
-            for obj in chunk
-            for convert, attname in zip(converters, attnames, strict=True)
-        ]
+        params = [value for obj in chunk for value in params_of(obj)]
         statements.append(
             (
                 f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "  # noqa: S608
@@ -65,6 +60,14 @@ def insert_statements(
             )
         )
     return statements
+
+
+def row_params(fields: Sequence[models.Field]) -> Callable[[object], list]:
+    """A function giving an object's values of `fields` as query parameters, each
+    converted by its field's type (the object has the fields' attributes, `bank_id` for
+    `bank`)."""
+    pairs = [(_converter(field), field.attname) for field in fields]
+    return lambda obj: [convert(getattr(obj, attname)) for convert, attname in pairs]
 
 
 def any_of(column: str, values: Sequence) -> tuple[str, list]:
