@@ -18,7 +18,7 @@ from functools import cache
 from django.db import connection
 
 from linking.models import Account, Consent, Customer
-from notifications.models import Notification, Recipient
+from notifications.models import Event, Notification, Recipient
 from notifications.services.queue import people_wake
 from notifications.services.rows import CHUNK, Statement, any_of, row_params, statements_run
 from portal.events import EVENT_SCOPES, DataScope, EventType
@@ -413,19 +413,10 @@ def _coalesce_balances(
             _supersede(notification, now)
     if not newest:
         return
-    stored = (
-        Notification.objects.filter(
-            consent_id__in={c for _, c in newest},
-            event_type=EventType.BALANCE_UPDATED,
-            state__in=Notification.OPEN,
-        )
-        .values_list(
-            "pk", "account_id", "consent_id", "event__occurred_at", "event_id", "page_id", "psid"
-        )
-        .order_by()
-    )
     older, people = [], set()
-    for pk, account_id, consent_id, occurred_at, event_id, page_id, psid in stored:
+    for pk, account_id, consent_id, occurred_at, event_id, page_id, psid in _open_balances(
+        {c for _, c in newest}
+    ):
         incoming = newest.get((account_id, consent_id))
         if incoming is None:
             continue
@@ -437,6 +428,31 @@ def _coalesce_balances(
     if older:
         _supersede_stored(older, now)
         people_wake(people)  # whatever waited behind them may be next now
+
+
+def _open_balances(consent_ids: set[int]) -> list[tuple]:
+    """The stored open balance notifications of these links: (pk, account, consent, when
+    its event occurred, event, page, PSID). Plain SQL: a balance update runs it."""
+    quote = connection.ops.quote_name
+    consents_in, params = any_of("n.consent_id", sorted(consent_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT n.id, n.account_id, n.consent_id, e.occurred_at, n.event_id, n.page_id, "  # noqa: S608
+            f"n.psid FROM {quote(Notification._meta.db_table)} n "
+            f"JOIN {quote(Event._meta.db_table)} e ON e.id = n.event_id "
+            f"WHERE {consents_in} AND n.event_type = %s AND n.state IN (%s, %s)",
+            [*params, EventType.BALANCE_UPDATED.value, *Notification.OPEN],
+        )
+        rows = cursor.fetchall()
+    occurred_at = Event._meta.get_field("occurred_at").get_col("e")
+    converters = connection.ops.get_db_converters(occurred_at)
+    converters += occurred_at.get_db_converters(connection)
+    found = []
+    for pk, account_id, consent_id, when, *rest in rows:
+        for convert in converters:  # as the ORM reads it: aware on every database
+            when = convert(when, occurred_at, connection)
+        found.append((pk, account_id, consent_id, when, *rest))
+    return found
 
 
 def _supersede(notification: Planned, now: datetime) -> None:
@@ -498,20 +514,9 @@ def _outbox_statements(bank: Bank, planned: list[Planned]) -> list[Statement]:
                 [v for person in chunk for v in (bank.pk, *person, wanted[person], "")],
             )
         )
-    fields = [Notification._meta.get_field(name) for name in PLANNED_FIELDS if name != "sequence"]
+    fields, select, columns, join = _notification_insert_parts(connection.vendor)
     params_of = row_params(fields)
-    # VALUES columns are column1, column2…; PostgreSQL types them from their literals, so
-    # each is cast to its column's type (a column of NULLs would otherwise be text).
-    typed = connection.vendor == "postgresql"
-    values = [
-        f"CAST(v.column{n} AS {field.db_type(connection)})" if typed else f"v.column{n}"
-        for n, field in enumerate(fields, start=1)
-    ]
-    later_n = len(fields) + 1
-    page_n = 1 + [f.name for f in fields].index("page_id")
-    psid_n = 1 + [f.name for f in fields].index("psid")
-    columns = ", ".join(quote(f.column) for f in fields)
-    row = "(" + ", ".join(["%s"] * later_n) + ")"
+    row = "(" + ", ".join(["%s"] * (len(fields) + 1)) + ")"
     left = dict(wanted)
     for start in range(0, len(planned), CHUNK):
         chunk = planned[start : start + CHUNK]
@@ -523,14 +528,37 @@ def _outbox_statements(bank: Bank, planned: list[Planned]) -> list[Statement]:
         statements.append(
             (
                 f"INSERT INTO {quote(Notification._meta.db_table)} ({columns}, sequence) "  # noqa: S608
-                f"SELECT {', '.join(values)}, r.last_sequence - v.column{later_n} "
-                f"FROM (VALUES {', '.join([row] * len(chunk))}) AS v "
-                f"JOIN {recipients} r ON r.page_id = {values[page_n - 1]} "
-                f"AND r.psid = {values[psid_n - 1]}",
+                f"SELECT {select} FROM (VALUES {', '.join([row] * len(chunk))}) AS v "
+                f"JOIN {recipients} r ON {join}",
                 params,
             )
         )
     return statements
+
+
+@cache
+def _notification_insert_parts(vendor: str) -> tuple[list, str, str, str]:
+    """The fixed parts of `_outbox_statements`' INSERT … SELECT on `vendor`: the fields
+    from VALUES, the SELECT list (the fields, then the sequence from the person's counter
+    `r`), the column list, and the join to the counter.
+
+    VALUES columns are column1, column2…; PostgreSQL types them from their literals, so
+    each is cast to its column's type (a column of NULLs would otherwise be text).
+    """
+    fields = [Notification._meta.get_field(name) for name in PLANNED_FIELDS if name != "sequence"]
+    values = {
+        field.name: f"CAST(v.column{n} AS {field.db_type(connection)})"
+        if vendor == "postgresql"
+        else f"v.column{n}"
+        for n, field in enumerate(fields, start=1)
+    }
+    later = f"v.column{len(fields) + 1}"  # how many of the person's come after this one
+    return (
+        fields,
+        f"{', '.join(values.values())}, r.last_sequence - {later}",
+        ", ".join(connection.ops.quote_name(f.column) for f in fields),
+        f"r.page_id = {values['page_id']} AND r.psid = {values['psid']}",
+    )
 
 
 def sequences_assign(bank: Bank, planned: Sequence[Planned | Notification]) -> None:
