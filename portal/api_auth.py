@@ -46,10 +46,15 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             presented = header[1].decode("ascii")
         except UnicodeDecodeError:
             presented = ""
-        api_key = api_key_authenticate(presented=presented) if presented else None
-        if api_key is None:
+        principal = self.principal_for(presented) if presented else None
+        if principal is None:
             raise exceptions.AuthenticationFailed("The API key is not valid or has been revoked.")
-        return ApiPrincipal(api_key), api_key
+        return principal, principal.api_key
+
+    def principal_for(self, presented: str) -> ApiPrincipal | None:
+        """The caller whose key `presented` is, or None if it is not an active key."""
+        api_key = api_key_authenticate(presented=presented)
+        return None if api_key is None else ApiPrincipal(api_key)
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="bankside"'

@@ -90,7 +90,9 @@ class ApiKeyRateThrottle(BaseThrottle):
         api_key = getattr(request.user, "api_key", None)
         if api_key is None:
             return True
-        per_second, burst = rate_limit_for(api_key)
+        # Read with the key by `SignedApiKeyAuthentication`; any other principal, here.
+        rate_limit = getattr(request.user, "rate_limit", None)
+        per_second, burst = rate_limit_for(api_key) if rate_limit is None else rate_limit
         allowed, self.seconds_to_wait = buckets().take(
             f"bankside:api-rate:{api_key.prefix}", per_second, burst
         )

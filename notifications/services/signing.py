@@ -83,7 +83,12 @@ def signature_for(*, secret: str, webhook_id: str, timestamp: str, body: bytes) 
 
 
 def signed_request_verify(
-    *, bank: Bank, headers: Mapping[str, str], body: bytes | None = None, read_body=None
+    *,
+    bank: Bank,
+    headers: Mapping[str, str],
+    body: bytes | None = None,
+    read_body=None,
+    required: bool | None = None,
 ) -> bool:
     """Check a request's Standard Webhooks signature; returns whether it was signed.
 
@@ -91,15 +96,14 @@ def signed_request_verify(
     all three headers, a timestamp within 5 minutes, a matching `v1` signature (any one of
     several, space-separated, so a sender can sign with two secrets while rotating) and a
     `webhook-id` never used before by this bank. Raises SignatureError otherwise.
+    `required` is whether the bank requires signing, if the caller has read it already.
     """
     present = [name for name in HEADERS if headers.get(name)]
     if not present:
         # Most requests: only whether signing is required matters, not the secret.
-        table = connection.ops.quote_name(ApiSigning._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT required FROM {table} WHERE bank_id = %s", [bank.pk])  # noqa: S608
-            found = cursor.fetchone()
-        if found is not None and found[0]:
+        if required is None:
+            required = _signing_required(bank)
+        if required:
             raise SignatureError(
                 "This bank requires signed requests: send webhook-id, webhook-timestamp "
                 "and webhook-signature."
@@ -139,3 +143,11 @@ def signed_request_verify(
             "This webhook-id was already used: a request is signed once."
         ) from None
     return True
+
+
+def _signing_required(bank: Bank) -> bool:
+    table = connection.ops.quote_name(ApiSigning._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT required FROM {table} WHERE bank_id = %s", [bank.pk])  # noqa: S608
+        found = cursor.fetchone()
+    return found is not None and bool(found[0])

@@ -77,19 +77,36 @@ def api_key_revoke(*, actor: Actor, api_key: ApiKey) -> ApiKey:
     return api_key
 
 
-def api_key_authenticate(*, presented: str) -> ApiKey | None:
-    """The active key matching `presented`, or None.
-
-    The prefix finds the row; the secret is compared in constant time. `last_used_at` is
-    written at most once a minute per key, so a busy key costs no write per request.
-    """
+def api_key_parse(presented: str) -> tuple[str, str] | None:
+    """The (prefix, secret) of a well-formed `bsk_<prefix>_<secret>`, or None."""
     scheme, _, rest = presented.partition("_")
     prefix, _, secret = rest.partition("_")
     if scheme != KEY_SCHEME or not prefix or not secret:
         return None
+    return prefix, secret
+
+
+def api_key_authenticate(*, presented: str) -> ApiKey | None:
+    """The active key matching `presented`, with its bank, or None.
+
+    The prefix finds the row; `api_key_verify` checks the secret and records the use.
+    """
+    parsed = api_key_parse(presented)
+    if parsed is None:
+        return None
+    prefix, secret = parsed
     api_key = ApiKey.objects.select_related("bank").filter(prefix=prefix).first()
     if api_key is None:
         return None
+    return api_key_verify(api_key=api_key, secret=secret)
+
+
+def api_key_verify(*, api_key: ApiKey, secret: str) -> ApiKey | None:
+    """`api_key` if `secret` is its secret and it is not revoked, else None.
+
+    The secret is compared in constant time. `last_used_at` is written at most once a
+    minute per key, so a busy key costs no write per request.
+    """
     if not hmac.compare_digest(api_key.secret_hash, api_key_hash(secret)):
         return None
     if api_key.revoked_at is not None:

@@ -1,0 +1,155 @@
+"""The gate of every core-banking API request, authentication then rate limit, reads the
+key, its bank, the bank's signing setting and the key's rate limit in one query, fresh
+for each request."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework.request import Request
+from rest_framework.test import APIRequestFactory
+
+from notifications.api.auth import SignedApiKeyAuthentication
+from notifications.api.throttling import ApiKeyRateThrottle
+from notifications.models import ApiKeyRateLimit, ApiSigning
+from notifications.selectors import api_caller_get
+from notifications.services import api_signing_disable, api_signing_enable
+from notifications.tests.problems import assert_problem
+from portal.audit import Actor
+from portal.models import ApiKey
+
+pytestmark = pytest.mark.django_db
+
+WHOAMI = "/api/v1/whoami"
+ADMIN = Actor.system("test")
+
+
+def gate(secret: str) -> tuple[Request, bool]:
+    """Authenticate and rate-limit one `POST /api/v1/events` as DRF does for every view."""
+    request = Request(
+        APIRequestFactory().post(
+            "/api/v1/events",
+            b"{}",
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {secret}",
+        ),
+        authenticators=[SignedApiKeyAuthentication()],
+    )
+    request.user  # noqa: B018  (authenticates)
+    return request, ApiKeyRateThrottle().allow_request(request, None)
+
+
+def test_a_request_is_authenticated_and_rate_limited_with_one_query(issued):
+    gate(issued.secret)  # the first use of the minute also records it
+
+    with CaptureQueriesContext(connection) as queries:
+        request, allowed = gate(issued.secret)
+
+    assert len(queries) == 1
+    assert allowed
+    assert request.user.bank.slug == "harbour"
+    assert request.auth.pk == issued.api_key.pk
+
+
+def test_signing_and_rate_limit_settings_cost_no_query_of_their_own(issued, bank):
+    ApiSigning.objects.create(bank=bank, secret="", required=False)
+    ApiKeyRateLimit.objects.create(api_key=issued.api_key, per_second=5, burst=10)
+    gate(issued.secret)
+
+    with CaptureQueriesContext(connection) as queries:
+        _, allowed = gate(issued.secret)
+
+    assert len(queries) == 1
+    assert allowed
+
+
+def test_the_first_use_in_a_minute_adds_only_its_record(issued):
+    ApiKey.objects.filter(pk=issued.api_key.pk).update(
+        last_used_at=timezone.now() - timedelta(seconds=61)
+    )
+
+    with CaptureQueriesContext(connection) as queries:
+        gate(issued.secret)
+
+    assert len(queries) == 2
+    assert queries.captured_queries[1]["sql"].startswith("UPDATE")
+
+
+def test_a_whoami_call_makes_one_query(api, issued):
+    api.get(WHOAMI)
+
+    with CaptureQueriesContext(connection) as queries:
+        response = api.get(WHOAMI)
+
+    assert response.status_code == 200
+    assert len(queries) == 1
+
+
+def test_signing_made_mandatory_applies_to_the_next_request(api, bank):
+    assert api.get(WHOAMI).status_code == 200
+
+    api_signing_enable(actor=ADMIN, bank=bank)
+    refused = api.get(WHOAMI)
+    api_signing_disable(actor=ADMIN, bank=bank)
+    accepted = api.get(WHOAMI)
+
+    assert assert_problem(refused, 401)["code"] == "invalid_signature"
+    assert refused["WWW-Authenticate"].startswith("Bearer")
+    assert accepted.status_code == 200
+
+
+def test_a_rate_limit_override_applies_to_the_next_request(api, issued):
+    assert api.get(WHOAMI).status_code == 200
+
+    ApiKeyRateLimit.objects.create(api_key=issued.api_key, per_second=0.1, burst=1)
+    answers = [api.get(WHOAMI) for _ in range(2)]
+
+    assert [answer.status_code for answer in answers] == [200, 429]
+    assert 1 <= int(answers[1]["Retry-After"]) <= 10
+
+
+def test_a_changed_rate_limit_override_applies_to_the_next_request(api, issued):
+    override = ApiKeyRateLimit.objects.create(api_key=issued.api_key, per_second=50, burst=100)
+    assert api.get(WHOAMI).status_code == 200
+
+    override.per_second, override.burst = 0.1, 1
+    override.save()
+    answers = [api.get(WHOAMI).status_code for _ in range(2)]
+
+    assert answers == [200, 429]
+
+
+def test_the_caller_is_the_key_and_bank_a_queryset_reads(issued, bank):
+    ApiKey.objects.filter(pk=issued.api_key.pk).update(last_used_at=timezone.now())
+    expected = ApiKey.objects.select_related("bank").get(pk=issued.api_key.pk)
+
+    caller = api_caller_get(prefix=issued.api_key.prefix)
+
+    for model, found, wanted in (
+        (ApiKey, caller.api_key, expected),
+        (type(bank), caller.api_key.bank, expected.bank),
+    ):
+        for field in model._meta.concrete_fields:
+            value = getattr(found, field.attname)
+            assert value == getattr(wanted, field.attname), field.name
+            assert type(value) is type(getattr(wanted, field.attname)), field.name
+        assert not found._state.adding
+        assert found._state.db == wanted._state.db
+    assert caller.signing_required is False
+    assert caller.rate_limit == (50.0, 100)
+
+
+def test_the_caller_carries_the_bank_signing_setting_and_the_key_override(issued, bank):
+    ApiSigning.objects.create(bank=bank, secret="", required=True)
+    ApiKeyRateLimit.objects.create(api_key=issued.api_key, per_second=2.5, burst=7)
+
+    caller = api_caller_get(prefix=issued.api_key.prefix)
+
+    assert caller.signing_required is True
+    assert caller.rate_limit == (2.5, 7)
+
+
+def test_no_key_has_an_unknown_prefix(issued):
+    assert api_caller_get(prefix="0123456789ab") is None
