@@ -11,14 +11,22 @@ scanned, and any run of 8 or more digits (even split by spaces, dashes or dots) 
 is left as written (it may hold a support phone number).
 """
 
+import copy
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from babel import Locale, UnknownLocaleError
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import (
+    NumberPattern,
+    format_currency,
+    get_currency_precision,
+    get_currency_symbol,
+    parse_pattern,
+)
 from django.core.exceptions import ValidationError
 
 from messenger.builders import BUTTON_TEXT_MAX, TEXT_MAX
@@ -37,6 +45,11 @@ _WHITESPACE = re.compile(r"\s+")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 # Embedding, override and isolate controls can make text read differently than it is.
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Every character `clean_text` changes or drops: the control characters but the line
+# feed (category Cc, which Unicode promises will never gain or lose a character), the
+# line and paragraph separators and the bidirectional controls. Text without any is clean.
+_UNCLEAN = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_PLAIN_NUMBER = parse_pattern("#,##0.00")
 
 
 class TemplateError(ValueError):
@@ -58,8 +71,26 @@ class PlatformTemplate:
 # Parsing and validation
 
 
-def _parse(text: str) -> list[tuple[str, str]]:
+def _parse(text: str) -> tuple[tuple[str, str], ...]:
     """The template as ("text", literal) and ("field", name) parts; TemplateError if bad."""
+    if type(text) is str:
+        return _parse_once(text)
+    return _parse_text(text)
+
+
+# Each bank has a template per event type and language, and a batch of events uses a
+# few of them again and again.
+@lru_cache(maxsize=512)
+def _parse_once(text: str) -> tuple[tuple[str, str], ...]:
+    return _parse_text(text)
+
+
+@lru_cache(maxsize=512)
+def _fields(text: str) -> frozenset[str]:
+    return frozenset(value for kind, value in _parse_once(text) if kind == "field")
+
+
+def _parse_text(text: str) -> tuple[tuple[str, str], ...]:
     parts: list[tuple[str, str]] = []
     errors: list[str] = []
     position = 0
@@ -85,7 +116,7 @@ def _parse(text: str) -> list[tuple[str, str]]:
         parts.append(("text", text[position:]))
     if errors:
         raise TemplateError(errors)
-    return parts
+    return tuple(parts)
 
 
 def placeholders_in(text: str) -> list[str]:
@@ -157,7 +188,11 @@ def render(
     allowed = PLACEHOLDERS.get(event_type)
     if allowed is None:
         raise TemplateError([f"Unknown event type “{event_type}”."])
-    unknown = sorted({value for kind, value in parts if kind == "field"} - set(allowed))
+    if type(template_text) is str:
+        used = _fields(template_text)
+    else:
+        used = frozenset(value for kind, value in parts if kind == "field")
+    unknown = sorted(used.difference(allowed))
     if unknown:
         raise TemplateError([f"Unknown placeholder {{{name}}}." for name in unknown])
     text = _render_parts(parts, data, locale=locale)
@@ -223,8 +258,36 @@ def format_money(value: object, currency: object, *, locale: str) -> str:
     babel_locale = babel_locale_for(locale)
     code = str(currency or "").strip().upper()
     if _CURRENCY.match(code):
-        return format_currency(amount, code, locale=babel_locale)
-    return format_decimal(amount, format="#,##0.00", locale=babel_locale)
+        pattern = _currency_pattern(babel_locale, code)
+        if pattern is None:
+            return format_currency(amount, code, locale=babel_locale)
+        return pattern.apply(amount, babel_locale)
+    # What babel's format_decimal(amount, format="#,##0.00") does, parsing the pattern once.
+    return _PLAIN_NUMBER.apply(amount, babel_locale)
+
+
+@lru_cache(maxsize=256)
+def _currency_pattern(babel_locale: Locale, code: str) -> NumberPattern | None:
+    """The locale's currency pattern with `code`'s symbol and decimals written in.
+
+    `pattern.apply(amount, babel_locale)` is then `format_currency(amount, code,
+    locale=babel_locale)`, without looking the currency up (and, for every amount, its
+    long plural name, which the standard pattern never shows) again. None when there is
+    no such pattern or it shows the long name (`¤¤¤`): that is left to `format_currency`.
+    """
+    standard = babel_locale.currency_formats.get("standard")
+    if standard is None or any("¤¤¤" in affix for affix in (*standard.prefix, *standard.suffix)):
+        return None
+    symbol = get_currency_symbol(code, babel_locale)
+
+    def written(affix: str) -> str:
+        return affix.replace("¤¤", code).replace("¤", symbol)
+
+    pattern = copy.copy(standard)
+    pattern.prefix = tuple(written(affix) for affix in standard.prefix)
+    pattern.suffix = tuple(written(affix) for affix in standard.suffix)
+    pattern.frac_prec = (get_currency_precision(code),) * 2
+    return pattern
 
 
 def to_decimal(value: object) -> Decimal | None:
@@ -250,6 +313,17 @@ def normalise_locale(locale: str) -> str:
 
 def babel_locale_for(locale: str) -> Locale:
     """The Babel locale for `locale`, falling back to its language, then to English."""
+    if type(locale) is str:
+        return _babel_locale(locale)
+    return _find_babel_locale(locale)
+
+
+@lru_cache(maxsize=256)
+def _babel_locale(locale: str) -> Locale:
+    return _find_babel_locale(locale)
+
+
+def _find_babel_locale(locale: str) -> Locale:
     normalised = normalise_locale(locale)
     for candidate in (normalised, normalised.split("_", 1)[0]):
         if not candidate:
@@ -273,6 +347,8 @@ def mask_numbers(text: str) -> str:
 
 def clean_text(text: str) -> str:
     """Drop control characters (keeping line breaks) and bidirectional overrides."""
+    if type(text) is str and _UNCLEAN.search(text) is None:
+        return text
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n")
     text = text.replace("\u2029", "\n").replace("\t", " ")
     return "".join(

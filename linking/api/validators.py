@@ -6,6 +6,7 @@ looks like one, and says where, without ever echoing the value back.
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 import pycountry
@@ -29,6 +30,9 @@ LAST4_TOO_LONG_REASON = (
 # statements: "4111 1111 1111 1111", "4111-1111-1111-1111", "4111111111111111".
 _DIGIT_RUN = re.compile(r"\d+(?:[ \-]\d+)*")
 _SEPARATOR = re.compile(r"[ \-]")
+# 13 digits, each pair at most one space or dash apart: every number refused below holds
+# such a stretch, so text without one is let through without looking further.
+_THIRTEEN_DIGITS = re.compile(r"\d(?:[ \-]?\d){12}")
 LONGEST_HARMLESS_RUN = 12
 PAN_LENGTHS = range(13, 20)
 # Fields that hold identifiers (the last part of a path, such as `accounts[0].id`). A long
@@ -57,6 +61,8 @@ def looks_like_card_number(text: str, *, identifier: bool = False) -> bool:
     may be an account number; dates, phone numbers and amounts get through. In an
     identifier (`identifier=True`) other digit runs are allowed: they are ids, not cards.
     """
+    if _THIRTEEN_DIGITS.search(text) is None:
+        return False
     for match in _DIGIT_RUN.finditer(text):
         groups = _SEPARATOR.split(match.group())
         if not identifier and any(len(group) > LONGEST_HARMLESS_RUN for group in groups):
@@ -82,9 +88,17 @@ _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 def field_name(key: Any) -> str:
     """`key` as it may appear in an error path: anything odd becomes `*`, never echoed."""
+    if type(key) is str:
+        return key if _is_plain_field_name(key) else "*"
     if isinstance(key, str) and _FIELD_NAME.fullmatch(key) and not looks_like_card_number(key):
         return key
     return "*"
+
+
+@lru_cache(maxsize=1024)
+def _is_plain_field_name(key: str) -> bool:
+    # The same few names come in every event.
+    return _FIELD_NAME.fullmatch(key) is not None and not looks_like_card_number(key)
 
 
 # No field of the API nests deeper than this; anything deeper is refused by the checks of
@@ -111,16 +125,52 @@ def strings_in(value: Any, path: str = "", depth: int = 0) -> Iterator[tuple[str
 
 
 def card_number_paths(value: Any, *, skip: frozenset[str] = frozenset()) -> list[str]:
-    """The paths of every string in `value` that looks like a full card or account number."""
+    """The paths of every string in `value` that looks like a full card or account number.
+
+    The strings and paths of `strings_in`, in its order, walked without its generators:
+    this runs on every string of every posted event.
+    """
     found: list[str] = []
-    for path, text in strings_in(value):
-        if (
-            path not in skip
-            and path not in found
-            and looks_like_card_number(text, identifier=is_identifier_path(path))
-        ):
-            found.append(path)
+    _scan(value, "", 0, False, skip, found)
     return found
+
+
+def _scan(
+    value: Any, path: str, depth: int, identifier: bool, skip: frozenset[str], found: list[str]
+) -> None:
+    """`card_number_paths` of `value`, found at `path` and `depth` by `strings_in`.
+
+    `identifier` is `is_identifier_path(path)`: a list item is in its list's field, and a
+    field of an object is an identifier when its own name is one.
+    """
+    if isinstance(value, str):
+        _check(value, path, identifier, skip, found)
+    elif depth >= MAX_DEPTH:
+        return
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            segment = field_name(key)
+            where = f"{path}.{segment}" if path else segment
+            if isinstance(item, str):
+                _check(item, where, segment in IDENTIFIER_FIELDS, skip, found)
+            elif isinstance(item, dict | list):
+                _scan(item, where, depth + 1, segment in IDENTIFIER_FIELDS, skip, found)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if isinstance(item, str):
+                _check(item, f"{path}[{index}]", identifier, skip, found)
+            elif isinstance(item, dict | list):
+                _scan(item, f"{path}[{index}]", depth + 1, identifier, skip, found)
+
+
+def _check(text: str, path: str, identifier: bool, skip: frozenset[str], found: list[str]) -> None:
+    if (
+        _THIRTEEN_DIGITS.search(text) is not None
+        and path not in skip
+        and path not in found
+        and looks_like_card_number(text, identifier=identifier)
+    ):
+        found.append(path)
 
 
 def is_external_id(value: Any) -> bool:
