@@ -20,6 +20,7 @@ from notifications.models import (
     Notification,
     Outcome,
 )
+from notifications.services.rows import statement_execute
 from portal.charts import Chart, Series
 from portal.dashboard import PanelContent
 from portal.models import ApiKey, Bank
@@ -81,7 +82,7 @@ def api_caller_get(*, prefix: str) -> ApiCaller | None:
     """
     db = connections[DEFAULT_DB_ALIAS]
     with db.cursor() as cursor:
-        cursor.execute(_api_caller_sql(db.vendor), [prefix])
+        statement_execute(cursor, _api_caller_sql(db.vendor), [prefix])
         row = cursor.fetchone()
     if row is None:
         return None

@@ -87,6 +87,10 @@ def database_from_env(default: str | None) -> dict:
     if engine == "django.db.backends.postgresql":
         config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
         config["CONN_HEALTH_CHECKS"] = True
+        # The statements prepared on the hot paths (DATABASE_PREPARED_STATEMENTS) are
+        # written to have one good plan whatever their parameters, so they are planned
+        # once, not again at each run. Queries that are not prepared are unaffected.
+        config.setdefault("OPTIONS", {})["options"] = "-c plan_cache_mode=force_generic_plan"
     elif engine == "django.db.backends.sqlite3":
         # Every transaction takes the write lock up front, so two writers can never
         # read the same audit chain head.
@@ -100,6 +104,10 @@ def database_from_env(default: str | None) -> dict:
 
 
 DATABASES = {"default": database_from_env(default=None)} if env.str("DATABASE_URL", "") else {}
+# Small statements on the API's hot paths are prepared once per PostgreSQL connection
+# (notifications.services.rows.statement_execute). Turn off behind a pooler that hands
+# sessions around between transactions (PgBouncer in transaction mode).
+DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -14,7 +14,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from bankside import context
-from notifications.services.rows import Statement, insert_statements, statements_run
+from notifications.services.rows import (
+    Statement,
+    insert_statements,
+    statement_execute,
+    statements_run,
+)
 from portal.audit import Actor, entry_hash, stored_details
 from portal.models import AuditChain, AuditEvent
 
@@ -72,13 +77,13 @@ def audit_statements(*, actor: Actor, bank_id: int, entries: list[AuditEntry]) -
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     head = f"SELECT id, head_seq, head_hash FROM {table} WHERE key = %s{lock}"  # noqa: S608
     with connection.cursor() as cursor:
-        cursor.execute(head, [key])
+        statement_execute(cursor, head, [key])
         found = cursor.fetchone()
         if found is None:
             AuditChain.objects.bulk_create(
                 [AuditChain(key=key, bank_id=bank_id)], ignore_conflicts=True
             )
-            cursor.execute(head, [key])
+            statement_execute(cursor, head, [key])
             found = cursor.fetchone()
     chain_id, seq, prev = found
     occurred_at = timezone.now()

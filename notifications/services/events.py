@@ -20,7 +20,13 @@ from notifications.services.outbox import (
     links_join,
     outbox_plan,
 )
-from notifications.services.rows import Statement, any_of, insert_statements, statements_run
+from notifications.services.rows import (
+    Statement,
+    any_of,
+    insert_statements,
+    statement_execute,
+    statements_run,
+)
 from notifications.signals import events_accepted
 from notifications.validation import CheckedEvent, event_check
 from portal.audit import Actor
@@ -252,17 +258,41 @@ def _resolve_references(bank: Bank, valid: list[CheckedEvent], now: datetime) ->
     if not valid:
         return references
     quote = connection.ops.quote_name
-    customers_in, customer_params = any_of("c.external_id", sorted({c.customer_ref for c in valid}))
-    accounts_in, account_params = any_of("a.external_id", sorted({c.account_ref for c in valid}))
+    customer, account = quote(Customer._meta.db_table), quote(Account._meta.db_table)
     join, join_params = links_join(bank, now)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT a.id, a.external_id, a.customer_id, c.external_id, a.last4, a.currency, "  # noqa: S608
-            f"c.name, c.locale, {LINK_COLUMNS} FROM {quote(Account._meta.db_table)} a "
-            f"JOIN {quote(Customer._meta.db_table)} c ON c.id = a.customer_id {join} "
-            f"WHERE a.bank_id = %s AND c.bank_id = %s AND {customers_in} AND {accounts_in}",
-            [*join_params, bank.pk, bank.pk, *customer_params, *account_params],
+    columns = (
+        f"a.id, a.external_id, a.customer_id, c.external_id, a.last4, a.currency, c.name, "
+        f"c.locale, {LINK_COLUMNS}"
+    )
+    if connection.vendor == "postgresql":
+        # Driven by the (customer, account) pairs named, each looked up through its unique
+        # index (`LIMIT 1` keeps the look-ups per pair): a plan that holds whatever the
+        # batch and table sizes, so the statement is prepared once and planned never.
+        pairs = sorted({(c.customer_ref, c.account_ref) for c in valid})
+        sql = (
+            f"SELECT {columns} FROM unnest(%s::varchar[], %s::varchar[]) AS r(cu, ac) "  # noqa: S608
+            f"JOIN LATERAL (SELECT id, external_id, name, locale FROM {customer} "
+            f"WHERE bank_id = %s AND external_id = r.cu LIMIT 1) c ON TRUE "
+            f"JOIN LATERAL (SELECT id, external_id, customer_id, last4, currency, active "
+            f"FROM {account} WHERE customer_id = c.id AND external_id = r.ac AND bank_id = %s "
+            f"LIMIT 1) a ON TRUE {join}"
         )
+        params = [[p[0] for p in pairs], [p[1] for p in pairs], bank.pk, bank.pk, *join_params]
+    else:
+        customers_in, customer_params = any_of(
+            "c.external_id", sorted({c.customer_ref for c in valid})
+        )
+        accounts_in, account_params = any_of(
+            "a.external_id", sorted({c.account_ref for c in valid})
+        )
+        sql = (
+            f"SELECT {columns} FROM {account} a "  # noqa: S608
+            f"JOIN {customer} c ON c.id = a.customer_id {join} "
+            f"WHERE a.bank_id = %s AND c.bank_id = %s AND {customers_in} AND {accounts_in}"
+        )
+        params = [*join_params, bank.pk, bank.pk, *customer_params, *account_params]
+    with connection.cursor() as cursor:
+        statement_execute(cursor, sql, params)
         rows = cursor.fetchall()
     accounts = {}
     for row in rows:
@@ -317,7 +347,8 @@ def _insert(bank: Bank, items: list[CheckedEvent], now: datetime) -> dict[str, i
                     received_at,
                     Event.Status.PROCESSED.value,
                 ]
-            cursor.execute(
+            statement_execute(
+                cursor,
                 f"INSERT INTO {quote(Event._meta.db_table)} ({columns}) "  # noqa: S608
                 f"VALUES {', '.join([row] * len(chunk))} "
                 f"ON CONFLICT ({quote('bank_id')}, {quote('event_id')}) DO NOTHING "

@@ -20,7 +20,14 @@ from django.db import connection
 from linking.models import Account, Consent, Customer
 from notifications.models import Event, Notification, Recipient
 from notifications.services.queue import people_wake
-from notifications.services.rows import CHUNK, Statement, any_of, row_params, statements_run
+from notifications.services.rows import (
+    CHUNK,
+    Statement,
+    any_of,
+    row_params,
+    statement_execute,
+    statements_run,
+)
 from portal.events import EVENT_SCOPES, DataScope, EventType
 from portal.models import Bank, MessageTemplate, NotificationPolicy
 from portal.policies import PolicyRules, decide
@@ -283,7 +290,8 @@ def _policy_rules(bank: Bank) -> dict[str, PolicyRules]:
     each event type's stored policy, or the default one when the bank has none."""
     table = connection.ops.quote_name(NotificationPolicy._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(
+        statement_execute(
+            cursor,
             f"SELECT {', '.join(_POLICY_FIELDS)} FROM {table} WHERE bank_id = %s",  # noqa: S608
             [bank.pk],
         )
@@ -313,7 +321,8 @@ def _templates(bank: Bank, event_types: set[str]) -> dict[str, dict[str, str]]:
     table = connection.ops.quote_name(MessageTemplate._meta.db_table)
     types_in, params = any_of("event_type", sorted(event_types))
     with connection.cursor() as cursor:
-        cursor.execute(
+        statement_execute(
+            cursor,
             f"SELECT event_type, locale, body FROM {table} WHERE bank_id = %s AND {types_in}",  # noqa: S608
             [bank.pk, *params],
         )
@@ -360,7 +369,8 @@ def _links(bank: Bank, account_ids: set[int], now: datetime) -> dict[int, list[L
     join, join_params = links_join(bank, now)
     accounts_in, account_params = any_of("a.id", sorted(account_ids))
     with connection.cursor() as cursor:
-        cursor.execute(
+        statement_execute(
+            cursor,
             f"SELECT a.id, {LINK_COLUMNS} FROM {account} a {join} WHERE {accounts_in}",  # noqa: S608
             [*join_params, *account_params],
         )
@@ -430,18 +440,24 @@ def _coalesce_balances(
         people_wake(people)  # whatever waited behind them may be next now
 
 
+# The open states written into the SQL, not passed as parameters: the prepared statement's
+# one plan must see them to use the index of open notifications (`notification_open_by_link`).
+OPEN_STATES = ", ".join(f"'{state}'" for state in Notification.OPEN)
+
+
 def _open_balances(consent_ids: set[int]) -> list[tuple]:
     """The stored open balance notifications of these links: (pk, account, consent, when
     its event occurred, event, page, PSID). Plain SQL: a balance update runs it."""
     quote = connection.ops.quote_name
     consents_in, params = any_of("n.consent_id", sorted(consent_ids))
     with connection.cursor() as cursor:
-        cursor.execute(
+        statement_execute(
+            cursor,
             f"SELECT n.id, n.account_id, n.consent_id, e.occurred_at, n.event_id, n.page_id, "  # noqa: S608
             f"n.psid FROM {quote(Notification._meta.db_table)} n "
             f"JOIN {quote(Event._meta.db_table)} e ON e.id = n.event_id "
-            f"WHERE {consents_in} AND n.event_type = %s AND n.state IN (%s, %s)",
-            [*params, EventType.BALANCE_UPDATED.value, *Notification.OPEN],
+            f"WHERE {consents_in} AND n.event_type = %s AND n.state IN ({OPEN_STATES})",
+            [*params, EventType.BALANCE_UPDATED.value],
         )
         rows = cursor.fetchall()
     occurred_at = Event._meta.get_field("occurred_at").get_col("e")
@@ -473,7 +489,8 @@ def _supersede_stored(pks: list[int], now: datetime) -> None:
     )
     marks = ", ".join(["%s"] * len(pks))
     with connection.cursor() as cursor:
-        cursor.execute(
+        statement_execute(
+            cursor,
             f"UPDATE {table} SET state = %s, reason = %s, finished_at = %s "  # noqa: S608
             f"WHERE id IN (SELECT id FROM {table} WHERE id IN ({marks}) "
             f"AND state IN (%s, %s){lock})",
@@ -553,6 +570,8 @@ def _notification_insert_parts(vendor: str) -> tuple[list, str, str, str]:
         for n, field in enumerate(fields, start=1)
     }
     later = f"v.column{len(fields) + 1}"  # how many of the person's come after this one
+    if vendor == "postgresql":
+        later = f"CAST({later} AS bigint)"
     return (
         fields,
         f"{', '.join(values.values())}, r.last_sequence - {later}",

@@ -21,6 +21,7 @@ from django.db import connection
 from django.utils import timezone
 
 from notifications.models import Notification
+from notifications.services.rows import statement_execute
 
 State, Reason = Notification.State, Notification.Reason
 
@@ -59,7 +60,8 @@ def people_wake(people: Iterable[tuple[str, str]]) -> None:
     # a large outbox with stale statistics).
     pick, end = ("= ANY(ARRAY(", "))") if connection.vendor == "postgresql" else ("IN (", ")")
     with connection.cursor() as cursor:
-        cursor.execute(
+        statement_execute(
+            cursor,
             f"UPDATE {n} SET waiting = FALSE WHERE id {pick}SELECT (SELECT w.id "  # noqa: S608
             f"FROM {n} w WHERE w.page_id = v.column1 AND w.psid = v.column2 AND w.waiting "
             f"AND w.state = %s ORDER BY w.sequence LIMIT 1) FROM (VALUES {pairs}) AS v{end} "
