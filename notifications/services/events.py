@@ -330,6 +330,7 @@ def _insert(bank: Bank, items: list[CheckedEvent], now: datetime) -> dict[str, i
     columns = ", ".join(quote(Event._meta.get_field(name).column) for name in _INSERTED_FIELDS)
     row = "(" + ", ".join(["%s"] * len(_INSERTED_FIELDS)) + ")"
     received_at = connection.ops.adapt_datetimefield_value(now)
+    bank_pk = bank.pk
     inserted: dict[str, int] = {}
     with connection.cursor() as cursor:
         for start in range(0, len(items), INSERT_CHUNK):
@@ -337,7 +338,7 @@ def _insert(bank: Bank, items: list[CheckedEvent], now: datetime) -> dict[str, i
             params: list = []
             for item in chunk:
                 params += [
-                    bank.pk,
+                    bank_pk,
                     item.event_id,
                     item.type,
                     item.customer_pk,

@@ -12,6 +12,7 @@ import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
+from operator import attrgetter
 from weakref import WeakKeyDictionary
 
 from django.conf import settings
@@ -21,17 +22,16 @@ from django.db import connection, models
 CHUNK = 500
 
 
-def _converter(field: models.Field) -> Callable:
+def _converter(field: models.Field) -> Callable | None:
+    """How a value of `field` becomes a query parameter; None where it is passed as is."""
     if isinstance(field, models.JSONField):
         return lambda value: json.dumps(value, cls=DjangoJSONEncoder)
     if isinstance(field, models.DateTimeField):
         adapt = connection.ops.adapt_datetimefield_value  # looked up once, not per value
         return lambda value: None if value is None else adapt(value)
-    if isinstance(field, models.ForeignKey):
-        return lambda value: value
     if isinstance(field, models.GenericIPAddressField):
         return lambda value: value or None
-    return lambda value: value
+    return None
 
 
 Statement = tuple[str, list]
@@ -69,9 +69,19 @@ def insert_statements(
 def row_params(fields: Sequence[models.Field]) -> Callable[[object], list]:
     """A function giving an object's values of `fields` as query parameters, each
     converted by its field's type (the object has the fields' attributes, `bank_id` for
-    `bank`)."""
-    pairs = [(_converter(field), field.attname) for field in fields]
-    return lambda obj: [convert(getattr(obj, attname)) for convert, attname in pairs]
+    `bank`). Values passed as they are are read in one go; only the others are converted.
+    """
+    get = attrgetter(*(field.attname for field in fields))
+    read = get if len(fields) > 1 else (lambda obj: (get(obj),))  # a tuple either way
+    converted = [(n, c) for n, c in enumerate(map(_converter, fields)) if c is not None]
+
+    def params(obj) -> list:
+        values = list(read(obj))
+        for n, convert in converted:
+            values[n] = convert(values[n])
+        return values
+
+    return params
 
 
 def any_of(column: str, values: Sequence) -> tuple[str, list]:
