@@ -1,0 +1,71 @@
+"""Statements are bound exactly as the driver binds them, however their values repeat."""
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from notifications.models import Notification
+from notifications.services.rows import _bound
+
+pytestmark = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="binding for PostgreSQL's driver"
+)
+
+VALUES = [
+    0,
+    -5,
+    10**30,
+    True,
+    False,
+    None,
+    "",
+    "plain",
+    "it's",
+    "back\\slash",
+    "percent % and %s",
+    "line\nbreak",
+    "Café •••• 1234 — ₩ 😀",
+    "'); DROP TABLE portal_bank; --",
+    Decimal("-42.10"),
+    Decimal("1E+3"),
+    Decimal("1.0"),
+    Decimal("1.00"),
+    1.5,
+    datetime(2026, 11, 24, 5, 30, tzinfo=UTC),
+    datetime(2026, 11, 24, 6, 30, tzinfo=timezone(timedelta(hours=1))),
+    datetime(2026, 11, 24, 5, 30),
+    date(2026, 11, 24),
+    ["a", "b'c"],
+    [1, 2, 3],
+    Notification.State.PENDING,
+    '{"amount": "-42.10", "note": "it\'s"}',
+]
+
+
+def test_every_kind_of_value_is_bound_as_the_driver_binds_it(db):
+    sql = "SELECT " + ", ".join(["%s"] * len(VALUES))
+    with connection.cursor() as cursor:
+        assert _bound(cursor.cursor, sql, VALUES) == cursor.cursor.mogrify(sql, VALUES).decode()
+
+
+def test_repeated_values_are_bound_alike_in_every_place(db):
+    repeated = VALUES * 3
+    sql = "VALUES " + ", ".join(["(%s)"] * len(repeated))
+    with connection.cursor() as cursor:
+        bound = _bound(cursor.cursor, sql, repeated)
+        assert bound == cursor.cursor.mogrify(sql, repeated).decode()
+
+
+def test_a_bound_statement_reads_back_its_values(db):
+    text = ["Café '•••• 1234'", "%s", "--", ""]
+    with connection.cursor() as cursor:
+        cursor.execute(_bound(cursor.cursor, "SELECT %s, %s, %s, %s, %s, %s", [*text, -5, 7]))
+        assert cursor.fetchone() == (*text, -5, 7)
+
+
+def test_sql_with_other_percent_signs_is_left_to_the_driver(db):
+    sql = "SELECT %s, 'a%%b'"
+    with connection.cursor() as cursor:
+        assert _bound(cursor.cursor, sql, ["x"]) == cursor.cursor.mogrify(sql, ["x"]).decode()
