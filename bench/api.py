@@ -8,7 +8,8 @@ the same machine. Each figure is measured `--repeat` times:
 
 1. `POST /api/v1/events` with one event per request, `--concurrency` requests in flight:
    events/s and p50/p99 latency. Every event is new and produces a notification.
-2. `POST /api/v1/events` with batches of `--batch-size` events, two in flight: events/s.
+2. `POST /api/v1/events` with batches of `--batch-size` events, `--batch-concurrency` in
+   flight: events/s.
 3. For reference, the same stack's bare DRF endpoint inserting one row (bench settings
    only), driven like 1.
 
@@ -17,7 +18,8 @@ than the rates on whatever else the machine is running, and the load average. Fi
 only: nothing here asserts a time.
 
     python bench/api.py [--workers 4] [--concurrency 8] [--singles 5000]
-                        [--batches 20] [--batch-size 1000] [--repeat 2]
+                        [--batches 20] [--batch-size 1000] [--batch-concurrency 2]
+                        [--repeat 2]
 """
 
 import argparse
@@ -350,13 +352,13 @@ def run(args, database: str) -> None:
         # Warm-up: every worker imports, connects and fills its caches.
         measure(server, singles(400), args.concurrency, 202)
         measure(server, bare(400), args.concurrency, 201)
-        measure(server, batches(4), 2, 202)
+        measure(server, batches(4), args.batch_concurrency, 202)
 
         for round_ in range(1, args.repeat + 1):
             print(f"\nRound {round_} of {args.repeat}")
             figures = measure(server, singles(args.singles), args.concurrency, 202)
             report("single event", args.singles, figures)
-            figures = measure(server, batches(args.batches), 2, 202)
+            figures = measure(server, batches(args.batches), args.batch_concurrency, 202)
             report(f"batch of {args.batch_size}", args.batches * args.batch_size, figures)
             figures = measure(server, bare(args.singles), args.concurrency, 201)
             report("bare DRF", args.singles, figures)
@@ -378,6 +380,7 @@ def main() -> None:
     parser.add_argument("--singles", type=int, default=5000)
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--batch-concurrency", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
 

@@ -197,47 +197,49 @@ class _Prepared:
 def _bound(raw_cursor, sql: str, params: list) -> str:
     """`raw_cursor.mogrify(sql, params)`, faster for the many repeated values of a batch.
 
-    Each distinct value is quoted once by the driver's own adapter (psycopg2's `adapt`,
-    as `mogrify` does), integers are written as digits, and `%s` is the only placeholder
-    (anything else in `sql` goes to `mogrify` itself).
+    Each distinct text, time or date is quoted once by the driver's own adapter
+    (psycopg2's `adapt`, as `mogrify` does), integers are written as digits, and `%s` is
+    the only placeholder (anything else in `sql` goes to `mogrify` itself).
     """
     parts = sql.split("%s")
     if len(parts) != len(params) + 1 or "%" in sql.replace("%s", ""):
         return raw_cursor.mogrify(sql, params).decode()
     raw = raw_cursor.connection
-    quoted: dict[tuple, str] = {}
-    out = [parts[0]]
-    for value, part in zip(params, parts[1:], strict=True):
+    texts: dict[str, str] = {}
+    # Equal is not always alike: 06:30+01:00 equals 05:30+00:00 but reads otherwise,
+    # hence the zone and fold in these keys (and numbers, whose 1.0 equals 1.00, are
+    # never shared).
+    moments: dict[tuple, str] = {}
+    literals = []
+    for value in params:
         kind = type(value)
-        if kind is int:  # as psycopg2 writes it: a space before a minus, never `--`
-            out.append(str(value) if value >= 0 else f" {value}")
-        elif value is None:
-            out.append("NULL")
-        elif kind is bool:
-            out.append("true" if value else "false")
-        else:
-            # Equal is not always alike: 06:30+01:00 equals 05:30+00:00 but reads otherwise,
-            # hence the zone and fold in the key (and numbers, whose 1.0 equals 1.00, none).
-            key = (
-                (kind, value, getattr(value, "tzinfo", None), getattr(value, "fold", 0))
-                if kind in _HASHABLE
-                else None
-            )
-            literal = quoted.get(key) if key else None
+        if kind is str:
+            literal = texts.get(value)
             if literal is None:
-                adapter = adapt(value)
-                if hasattr(adapter, "prepare"):
-                    adapter.prepare(raw)
-                literal = adapter.getquoted().decode()
-                if key:
-                    quoted[key] = literal
-            out.append(literal)
-        out.append(part)
-    return "".join(out)
+                literal = texts[value] = _quoted(value, raw)
+        elif kind is int:  # as psycopg2 writes it: a space before a minus, never `--`
+            literal = str(value) if value >= 0 else f" {value}"
+        elif value is None:
+            literal = "NULL"
+        elif kind is bool:
+            literal = "true" if value else "false"
+        elif kind is datetime or kind is date:
+            key = (kind, value, getattr(value, "tzinfo", None), getattr(value, "fold", 0))
+            literal = moments.get(key)
+            if literal is None:
+                literal = moments[key] = _quoted(value, raw)
+        else:
+            literal = _quoted(value, raw)
+        literals.append(literal)
+    return parts[0] + "".join(itertools.chain.from_iterable(zip(literals, parts[1:], strict=True)))
 
 
-# Values quoted once per statement however often they repeat (all immutable).
-_HASHABLE = frozenset({str, datetime, date})
+def _quoted(value, raw) -> str:
+    """`value` as an SQL literal, by psycopg2's adapter for its type."""
+    adapter = adapt(value)
+    if hasattr(adapter, "prepare"):
+        adapter.prepare(raw)
+    return adapter.getquoted().decode()
 
 
 def instances_insert(model: type[models.Model], names: Sequence[str], objs: Iterable) -> None:
