@@ -7,6 +7,7 @@ protocol is audit_record's exactly (same head lock, same hashes, same fields), s
 `verify_audit_chain` checks these entries like any other.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -60,14 +61,22 @@ def audit_record_many(*, actor: Actor, bank_id: int, entries: list[AuditEntry]) 
     statements_run(audit_statements(actor=actor, bank_id=bank_id, entries=entries))
 
 
-def audit_statements(*, actor: Actor, bank_id: int, entries: list[AuditEntry]) -> list[Statement]:
+def audit_statements(
+    *,
+    actor: Actor,
+    bank_id: int,
+    entries: list[AuditEntry],
+    before: Sequence[Statement] = (),
+) -> list[Statement]:
     """Lock the bank's chain head and return the statements appending `entries` to it.
 
     The caller runs them (`statements_run`) in the same transaction, with anything else
     that belongs at its end, so the chain lock is held for as little as one round trip
-    before the commit.
+    before the commit. Statements `before` run just before the lock is taken, in the same
+    round trip.
     """
     if not entries:
+        statements_run(before)
         return []
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record_many must run inside the change's transaction")
@@ -77,7 +86,7 @@ def audit_statements(*, actor: Actor, bank_id: int, entries: list[AuditEntry]) -
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     head = f"SELECT id, head_seq, head_hash FROM {table} WHERE key = %s{lock}"  # noqa: S608
     with connection.cursor() as cursor:
-        statement_execute(cursor, head, [key])
+        statement_execute(cursor, head, [key], before=before)
         found = cursor.fetchone()
         if found is None:
             AuditChain.objects.bulk_create(

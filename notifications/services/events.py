@@ -164,7 +164,7 @@ def event_ingest(*, actor: Actor, bank: Bank, events: list) -> IngestReport:
                     )
                 )
         report = IngestReport(results)
-        due = outbox_plan(
+        plan = outbox_plan(
             bank=bank,
             events=[
                 AcceptedEvent(
@@ -183,11 +183,12 @@ def event_ingest(*, actor: Actor, bank: Bank, events: list) -> IngestReport:
             accounts=references.accounts,
             links=references.links,
         )
-        # The bank's audit chain and outcome feed are locked last and written in one
-        # round trip, so one bank's concurrent posts queue behind each other as briefly
-        # as possible.
+        # The notifications go in with the round trip that takes the bank's audit chain
+        # lock; the chain and the outcome feed are locked last and written in one more,
+        # so one bank's concurrent posts queue behind each other as briefly as possible.
         statements_run(
             audit_statements(
+                before=plan.statements,
                 actor=actor,
                 bank_id=bank.pk,
                 entries=[
@@ -237,7 +238,7 @@ def event_ingest(*, actor: Actor, bank: Bank, events: list) -> IngestReport:
         event_ids = sorted(inserted.values())
         if event_ids:
             transaction.on_commit(lambda: events_accepted.send(sender=Event, event_ids=event_ids))
-        if due:
+        if plan.due:
             deliveries_nudge()
     return report
 

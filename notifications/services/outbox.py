@@ -26,7 +26,6 @@ from notifications.services.rows import (
     any_of,
     row_params,
     statement_execute,
-    statements_run,
 )
 from portal.events import EVENT_SCOPES, DataScope, EventType
 from portal.models import Bank, MessageTemplate, NotificationPolicy
@@ -62,6 +61,15 @@ class Link:
     page_id: str
     psid: str
     scopes: frozenset[str]
+
+
+@dataclass(frozen=True)
+class OutboxPlan:
+    """What `outbox_plan` decided: the statements writing the notifications (and raising
+    their people's sequence counters), and how many of them are due now."""
+
+    statements: list[Statement]
+    due: int
 
 
 @dataclass(slots=True)
@@ -186,10 +194,11 @@ def outbox_plan(
     customers: Mapping[int, tuple[str, str]] | None = None,
     accounts: Mapping[int, tuple[str, str]] | None = None,
     links: Mapping[int, list[Link]] | None = None,
-) -> int:
-    """Write the notifications of `events`; call it inside the transaction storing them.
+) -> OutboxPlan:
+    """The notifications of `events`; call it inside the transaction storing them, and run
+    the plan's statements there (`statements_run`, or with others in one round trip).
 
-    Returns how many are due now. Within a batch a person's notifications are numbered in
+    Within a batch a person's notifications are numbered in
     the order the events occurred. A balance update supersedes the open (pending or held)
     balance notification of the same account and link when it is newer, and is itself
     dropped as superseded when an open one is newer. A caller that has already read the
@@ -197,11 +206,11 @@ def outbox_plan(
     the accounts' links (`links_join`, `links_collect`) passes them, saving their queries.
     """
     if not events:
-        return 0
+        return OutboxPlan([], 0)
     if links is None:
         links = _links(bank, {e.account_id for e in events}, now)
     if not links:
-        return 0
+        return OutboxPlan([], 0)
     customers = _known(customers, {e.customer_id for e in events}, Customer, "name", "locale")
     accounts = _known(accounts, {e.account_id for e in events}, Account, "last4", "currency")
     rules = _policy_rules(bank)
@@ -255,10 +264,12 @@ def outbox_plan(
             occurred[id(notification)] = (event.occurred_at, event.pk)
             planned.append(notification)
     if not planned:
-        return 0
+        return OutboxPlan([], 0)
     _coalesce_balances(planned, occurred, now)
-    statements_run(_outbox_statements(bank, planned))
-    return sum(1 for n in planned if n.state == State.PENDING and n.next_attempt_at <= now)
+    return OutboxPlan(
+        _outbox_statements(bank, planned),
+        due=sum(1 for n in planned if n.state == State.PENDING and n.next_attempt_at <= now),
+    )
 
 
 def _known(known: Mapping | None, pks: set[int], model, *names: str) -> Mapping:

@@ -120,7 +120,9 @@ def statements_run(statements: Sequence[Statement]) -> None:
         prepared.commit()
 
 
-def statement_execute(cursor, sql: str, params: Sequence) -> None:
+def statement_execute(
+    cursor, sql: str, params: Sequence, *, before: Sequence[Statement] = ()
+) -> None:
     """`cursor.execute(sql, params)`, where a small statement runs prepared on PostgreSQL.
 
     Planning is most of what a small statement costs the database (several times its
@@ -129,14 +131,18 @@ def statement_execute(cursor, sql: str, params: Sequence) -> None:
     (`PREPARE`) and then only executed (`EXECUTE`), in the same round trip. Parameters
     are bound by the driver as always. `DATABASE_PREPARED_STATEMENTS = False` turns this
     off, for a connection pooler that hands sessions around (PgBouncer in transaction
-    mode).
+    mode). Statements `before` run first, in the same round trip (their results unread).
     """
     if connection.vendor != "postgresql":
+        for earlier, earlier_params in before:
+            cursor.execute(earlier, earlier_params)
         cursor.execute(sql, params)
         return
     prepared = _Prepared.of(connection)
     prepared.begin()
-    cursor.execute(prepared.text(cursor.cursor, sql, params))
+    script = [prepared.text(cursor.cursor, earlier, p) for earlier, p in before]
+    script.append(prepared.text(cursor.cursor, sql, params))
+    cursor.execute(";\n".join(script))
     prepared.commit()
 
 
