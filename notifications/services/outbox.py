@@ -213,8 +213,7 @@ def outbox_plan(
         return OutboxPlan([], 0)
     customers = _known(customers, {e.customer_id for e in events}, Customer, "name", "locale")
     accounts = _known(accounts, {e.account_id for e in events}, Account, "last4", "currency")
-    rules = _policy_rules(bank)
-    templates = _templates(bank, {e.type for e in events})
+    rules, templates = _rules_and_templates(bank, {e.type for e in events})
     chosen: dict[tuple[str, str], str | None] = {}
     planned: list[Planned] = []
     occurred: dict[int, tuple[datetime, int]] = {}
@@ -296,19 +295,36 @@ _POLICY_FIELDS = (
 _RULE_NAMES = ("enabled", "min_amount", "low_balance_below", "quiet_start", "quiet_end")
 
 
-def _policy_rules(bank: Bank) -> dict[str, PolicyRules]:
-    """`portal.selectors.policy_rules_for` in one plain query (it runs for every post):
-    each event type's stored policy, or the default one when the bank has none."""
-    table = connection.ops.quote_name(NotificationPolicy._meta.db_table)
+def _rules_and_templates(
+    bank: Bank, event_types: set[str]
+) -> tuple[dict[str, PolicyRules], dict[str, dict[str, str]]]:
+    """The bank's rules for every event type (`portal.selectors.policy_rules_for`: its
+    stored policy, or the default one) and its template texts for `event_types` as
+    {event type: {locale: body}}, in one plain query: it runs for every post.
+
+    A policy's row has `enabled` (never NULL); a template's row has only the event type,
+    locale and body.
+    """
+    quote = connection.ops.quote_name
+    types_in, params = any_of("event_type", sorted(event_types))
     with connection.cursor() as cursor:
         statement_execute(
             cursor,
-            f"SELECT {', '.join(_POLICY_FIELDS)} FROM {table} WHERE bank_id = %s",  # noqa: S608
-            [bank.pk],
+            f"SELECT {', '.join(_POLICY_FIELDS)}, NULL, NULL "  # noqa: S608
+            f"FROM {quote(NotificationPolicy._meta.db_table)} WHERE bank_id = %s "
+            f"UNION ALL SELECT event_type, NULL, NULL, NULL, NULL, NULL, locale, body "
+            f"FROM {quote(MessageTemplate._meta.db_table)} WHERE bank_id = %s AND {types_in}",
+            [bank.pk, bank.pk, *params],
         )
-        stored = {row[0]: row[1:] for row in cursor}
+        rows = cursor.fetchall()
+    stored, templates = {}, defaultdict(dict)
+    for event_type, enabled, *policy, locale, body in rows:
+        if enabled is None:
+            templates[event_type][locale] = body
+        else:
+            stored[event_type] = (enabled, *policy)
     defaults = _policy_defaults()
-    return {
+    rules = {
         event_type: PolicyRules(
             event_type=event_type,
             **dict(zip(_RULE_NAMES, stored.get(event_type, defaults), strict=True)),
@@ -316,6 +332,7 @@ def _policy_rules(bank: Bank) -> dict[str, PolicyRules]:
         )
         for event_type in EventType.values
     }
+    return rules, templates
 
 
 @cache
@@ -324,23 +341,6 @@ def _policy_defaults() -> tuple:
     return tuple(
         NotificationPolicy._meta.get_field(name).get_default() for name in _POLICY_FIELDS[1:]
     )
-
-
-def _templates(bank: Bank, event_types: set[str]) -> dict[str, dict[str, str]]:
-    """The bank's template texts for `event_types`, as {event type: {locale: body}}, in one
-    plain query (`portal.selectors.message_template_for` for a whole batch)."""
-    table = connection.ops.quote_name(MessageTemplate._meta.db_table)
-    types_in, params = any_of("event_type", sorted(event_types))
-    with connection.cursor() as cursor:
-        statement_execute(
-            cursor,
-            f"SELECT event_type, locale, body FROM {table} WHERE bank_id = %s AND {types_in}",  # noqa: S608
-            [bank.pk, *params],
-        )
-        found: dict[str, dict[str, str]] = defaultdict(dict)
-        for event_type, locale, body in cursor:
-            found[event_type][locale] = body
-    return found
 
 
 def links_join(bank: Bank, now: datetime) -> tuple[str, list]:

@@ -117,6 +117,30 @@ def test_a_disabled_update_type_writes_nothing(linked, linked_api):
     assert not Notification.objects.exists()
 
 
+def test_a_transaction_below_the_bank_threshold_writes_nothing(linked, linked_api):
+    NotificationPolicy.objects.filter(bank=linked.bank, event_type="transaction.posted").update(
+        min_amount="100.00"
+    )
+
+    post(linked_api, event_payload(account=linked.card, data={"amount": "-42.10"}))
+    post(linked_api, event_payload(account=linked.card, data={"amount": "-150.00"}))
+
+    (notification,) = Notification.objects.all()
+    assert notification.event.data["amount"] == "-150.00"
+
+
+def test_a_balance_is_sent_only_below_the_bank_low_balance_line(linked, linked_api):
+    NotificationPolicy.objects.filter(bank=linked.bank, event_type="balance.updated").update(
+        low_balance_below="50.00"
+    )
+
+    post(linked_api, balance(linked.checking, "80.00"))
+    post(linked_api, balance(linked.checking, "20.00"))
+
+    (notification,) = Notification.objects.all()
+    assert notification.event.data["available"] == "20.00"
+
+
 def test_quiet_hours_defer_a_transaction_until_they_end(linked, linked_api):
     always_quiet(linked.bank, "transaction.posted")
 
