@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from types import SimpleNamespace
 
 from django.db import connection
 
@@ -74,13 +75,15 @@ class OutboxPlan:
 
 @dataclass(slots=True)
 class Planned:
-    """A notification about to be written: the columns of its row, by attribute name.
+    """A notification about to be written: the columns of its row that differ from one
+    notification to the next, by attribute name (`PLANNED_FIELDS`).
 
     Planning a batch makes one per event and link, so it is a plain slotted object rather
-    than a model instance, which costs several times more to build.
+    than a model instance, which costs several times more to build. What every planned
+    notification shares (its bank, its creation and queueing time, and a fresh row's
+    counters and flags) is written once per statement (`_outbox_statements`).
     """
 
-    bank_id: int
     event_id: int
     consent_id: int
     account_id: int
@@ -90,33 +93,22 @@ class Planned:
     locale: str
     next_attempt_at: datetime
     reason: str
-    created_at: datetime
-    queued_at: datetime
     data_categories: list[str]
     state: str = State.PENDING
     detail: str = ""
     text: str = ""
     finished_at: datetime | None = None
     sequence: int = 0
-    attempts: int = 0
-    lease_owner: str = ""
-    waiting: bool = False
-    window_closed: bool = False
-    uncertain: bool = False
-    form: str = ""
-    message_id: str = ""
 
 
-# The columns a planned notification's row is written with (`Planned`'s attributes).
+# The columns of a planned notification's own (`Planned`'s attributes), the sequence aside.
 PLANNED_FIELDS = (
-    "bank",
     "event",
     "consent",
     "account",
     "event_type",
     "page_id",
     "psid",
-    "sequence",
     "state",
     "reason",
     "detail",
@@ -124,17 +116,20 @@ PLANNED_FIELDS = (
     "text",
     "data_categories",
     "next_attempt_at",
-    "attempts",
-    "lease_owner",
-    "waiting",
-    "window_closed",
-    "uncertain",
-    "form",
-    "message_id",
-    "created_at",
-    "queued_at",
     "finished_at",
 )
+# The columns every planned notification shares: given once per statement.
+SHARED_FIELDS = ("bank", "created_at", "queued_at")
+# A fresh notification's counters and flags, as SQL literals.
+FRESH_ROW = {
+    "attempts": "0",
+    "lease_owner": "''",
+    "waiting": "FALSE",
+    "window_closed": "FALSE",
+    "uncertain": "FALSE",
+    "form": "''",
+    "message_id": "''",
+}
 
 
 def message_data(
@@ -245,7 +240,6 @@ def outbox_plan(
             if not decision.send and decision.defer_until is None:
                 continue
             notification = Planned(
-                bank_id=bank.pk,
                 event_id=event.pk,
                 consent_id=link.consent_id,
                 account_id=event.account_id,
@@ -256,8 +250,6 @@ def outbox_plan(
                 next_attempt_at=decision.defer_until or now,
                 reason=Reason.QUIET_HOURS if decision.defer_until else Reason.QUEUED,
                 data_categories=[scope],
-                created_at=now,
-                queued_at=now,
             )
             _render_into(notification, template, values, link.scopes, locale)
             occurred[id(notification)] = (event.occurred_at, event.pk)
@@ -266,7 +258,7 @@ def outbox_plan(
         return OutboxPlan([], 0)
     _coalesce_balances(planned, occurred, now)
     return OutboxPlan(
-        _outbox_statements(bank, planned),
+        _outbox_statements(bank, planned, now),
         due=sum(1 for n in planned if n.state == State.PENDING and n.next_attempt_at <= now),
     )
 
@@ -515,7 +507,7 @@ def _supersede_stored(pks: list[int], now: datetime) -> None:
         )
 
 
-def _outbox_statements(bank: Bank, planned: list[Planned]) -> list[Statement]:
+def _outbox_statements(bank: Bank, planned: list[Planned], now: datetime) -> list[Statement]:
     """Write `planned` with the next sequence numbers of each person, in planned order, in
     statements that need no answer (one round trip, `statements_run`).
 
@@ -544,18 +536,21 @@ def _outbox_statements(bank: Bank, planned: list[Planned]) -> list[Statement]:
         )
     fields, select, columns, join = _notification_insert_parts(connection.vendor)
     params_of = row_params(fields)
+    shared = row_params([Notification._meta.get_field(name) for name in SHARED_FIELDS])(
+        SimpleNamespace(bank_id=bank.pk, created_at=now, queued_at=now)
+    )
     row = "(" + ", ".join(["%s"] * (len(fields) + 1)) + ")"
     left = dict(wanted)
     for start in range(0, len(planned), CHUNK):
         chunk = planned[start : start + CHUNK]
-        params: list = []
+        params: list = list(shared)
         for notification in chunk:
             person = (notification.page_id, notification.psid)
             left[person] -= 1  # how many of theirs come after this one
             params += [*params_of(notification), left[person]]
         statements.append(
             (
-                f"INSERT INTO {quote(Notification._meta.db_table)} ({columns}, sequence) "  # noqa: S608
+                f"INSERT INTO {quote(Notification._meta.db_table)} ({columns}) "  # noqa: S608
                 f"SELECT {select} FROM (VALUES {', '.join([row] * len(chunk))}) AS v "
                 f"JOIN {recipients} r ON {join}",
                 params,
@@ -567,26 +562,33 @@ def _outbox_statements(bank: Bank, planned: list[Planned]) -> list[Statement]:
 @cache
 def _notification_insert_parts(vendor: str) -> tuple[list, str, str, str]:
     """The fixed parts of `_outbox_statements`' INSERT … SELECT on `vendor`: the fields
-    from VALUES, the SELECT list (the fields, then the sequence from the person's counter
-    `r`), the column list, and the join to the counter.
+    from VALUES, the SELECT list (the shared fields as parameters, the fresh row's
+    literals, the fields from VALUES, then the sequence from the person's counter `r`),
+    the column list in the same order, and the join to the counter.
 
     VALUES columns are column1, column2…; PostgreSQL types them from their literals, so
     each is cast to its column's type (a column of NULLs would otherwise be text).
     """
-    fields = [Notification._meta.get_field(name) for name in PLANNED_FIELDS if name != "sequence"]
-    values = {
-        field.name: f"CAST(v.column{n} AS {field.db_type(connection)})"
-        if vendor == "postgresql"
-        else f"v.column{n}"
-        for n, field in enumerate(fields, start=1)
-    }
+    postgresql = vendor == "postgresql"
+
+    def typed(value: str, field) -> str:
+        return f"CAST({value} AS {field.db_type(connection)})" if postgresql else value
+
+    meta = Notification._meta
+    fields = [meta.get_field(name) for name in PLANNED_FIELDS]
+    values = {field.name: typed(f"v.column{n}", field) for n, field in enumerate(fields, 1)}
     later = f"v.column{len(fields) + 1}"  # how many of the person's come after this one
-    if vendor == "postgresql":
-        later = f"CAST({later} AS bigint)"
+    select = [
+        *(typed("%s", meta.get_field(name)) for name in SHARED_FIELDS),
+        *FRESH_ROW.values(),
+        *values.values(),
+        f"r.last_sequence - {typed(later, meta.get_field('sequence'))}",
+    ]
+    names = [*SHARED_FIELDS, *FRESH_ROW, *PLANNED_FIELDS, "sequence"]
     return (
         fields,
-        f"{', '.join(values.values())}, r.last_sequence - {later}",
-        ", ".join(connection.ops.quote_name(f.column) for f in fields),
+        ", ".join(select),
+        ", ".join(connection.ops.quote_name(meta.get_field(name).column) for name in names),
         f"r.page_id = {values['page_id']} AND r.psid = {values['psid']}",
     )
 

@@ -107,6 +107,18 @@ def test_every_active_link_covering_the_account_gets_its_own(linked, linked_api)
     assert {n.consent for n in Notification.objects.all()} == {linked.consent, other_page}
 
 
+def test_a_new_notification_starts_fresh_in_its_bank_queued_when_created(linked, linked_api):
+    before = timezone.now()
+    post(linked_api, event_payload("fraud.alert", account=linked.card))
+
+    (n,) = Notification.objects.all()
+    assert n.bank == linked.bank
+    assert before <= n.created_at == n.queued_at <= timezone.now()
+    assert (n.attempts, n.lease_owner, n.form, n.message_id) == (0, "", "", "")
+    assert not (n.waiting or n.window_closed or n.uncertain)
+    assert (n.state, n.sequence) == (State.PENDING, 1)
+
+
 def test_a_disabled_update_type_writes_nothing(linked, linked_api):
     NotificationPolicy.objects.filter(bank=linked.bank, event_type="fraud.alert").update(
         enabled=False
