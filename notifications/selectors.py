@@ -20,7 +20,7 @@ from notifications.models import (
     Notification,
     Outcome,
 )
-from notifications.services.rows import statement_execute
+from notifications.services.rows import read_converter, statement_execute
 from portal.charts import Chart, Series
 from portal.dashboard import PanelContent
 from portal.models import ApiKey, Bank
@@ -117,20 +117,17 @@ def _from_db(db, model: type[models.Model], values) -> models.Model:
     with the backend's and the field's converters applied."""
     fields, values = model._meta.concrete_fields, list(values)
     for index in _converted_columns(db.vendor, model):
-        col = fields[index].cached_col
-        for convert in db.ops.get_db_converters(col) + col.get_db_converters(db):
-            values[index] = convert(values[index], col, db)
+        values[index] = read_converter(fields[index])(values[index])
     return model.from_db(db.alias, [f.attname for f in fields], values)
 
 
 @cache
 def _converted_columns(vendor: str, model: type[models.Model]) -> tuple[int, ...]:
     """The positions of `model`'s columns that the backend or the field convert on reading."""
-    db = connections[DEFAULT_DB_ALIAS]
     return tuple(
         index
         for index, field in enumerate(model._meta.concrete_fields)
-        if db.ops.get_db_converters(field.cached_col) or field.get_db_converters(db)
+        if read_converter(field) is not None
     )
 
 

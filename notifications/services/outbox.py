@@ -25,6 +25,7 @@ from notifications.services.rows import (
     CHUNK,
     Statement,
     any_of,
+    read_converter,
     row_params,
     statement_execute,
 )
@@ -463,15 +464,12 @@ def _open_balances(consent_ids: set[int]) -> list[tuple]:
             [*params, EventType.BALANCE_UPDATED.value],
         )
         rows = cursor.fetchall()
-    occurred_at = Event._meta.get_field("occurred_at").get_col("e")
-    converters = connection.ops.get_db_converters(occurred_at)
-    converters += occurred_at.get_db_converters(connection)
-    found = []
-    for pk, account_id, consent_id, when, *rest in rows:
-        for convert in converters:  # as the ORM reads it: aware on every database
-            when = convert(when, occurred_at, connection)
-        found.append((pk, account_id, consent_id, when, *rest))
-    return found
+    convert = read_converter(Event._meta.get_field("occurred_at"))  # aware everywhere
+    if convert is None:
+        return rows
+    return [
+        (pk, account, consent, convert(when), *rest) for pk, account, consent, when, *rest in rows
+    ]
 
 
 def _supersede(notification: Planned, now: datetime) -> None:

@@ -86,6 +86,23 @@ def row_params(fields: Sequence[models.Field]) -> Callable[[object], list]:
     return params
 
 
+def read_converter(field: models.Field) -> Callable[[object], object] | None:
+    """How a value of `field` read with plain SQL becomes what a queryset gives (the
+    backend's converters, then the field's: an aware time on every database, say); None
+    where the value is read as it is."""
+    col = field.cached_col
+    converters = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+    if not converters:
+        return None
+
+    def convert(value):
+        for converter in converters:
+            value = converter(value, col, connection)
+        return value
+
+    return convert
+
+
 def any_of(column: str, values: Sequence) -> tuple[str, list]:
     """`column` is one of `values`, as SQL and its parameters, on any database.
 
@@ -108,16 +125,9 @@ def statements_run(statements: Sequence[Statement]) -> None:
     """
     if not statements:
         return
+    *before, (sql, params) = statements
     with connection.cursor() as cursor:
-        if connection.vendor != "postgresql":
-            for sql, params in statements:
-                cursor.execute(sql, params)
-            return
-        prepared = _Prepared.of(connection)
-        prepared.begin()
-        script = ";\n".join(prepared.text(cursor.cursor, sql, params) for sql, params in statements)
-        cursor.execute(script)
-        prepared.commit()
+        statement_execute(cursor, sql, params, before=before)
 
 
 def statement_execute(
