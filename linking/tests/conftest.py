@@ -1,3 +1,4 @@
+import contextlib
 import re
 
 import httpx
@@ -15,9 +16,13 @@ from portal.tests.factories import BankFactory
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
-@pytest.fixture
-def worker(transactional_db):
-    """A real Celery worker on the test Redis, running tasks in a thread of this process."""
+@contextlib.contextmanager
+def celery_worker():
+    """A real Celery worker on the test Redis, running tasks in a thread of this process.
+
+    Starting it purges the queue: whatever was enqueued before is lost, as after a
+    broker flush, and so no delivery nudge is pending any more.
+    """
     from celery.signals import task_postrun
     from django.db import connections
 
@@ -32,6 +37,13 @@ def worker(transactional_db):
             yield
     finally:
         task_postrun.disconnect(close_connections)
+
+
+@pytest.fixture
+def worker(transactional_db):
+    """`celery_worker` for the length of a test."""
+    with celery_worker():
+        yield
 
 
 @pytest.fixture

@@ -14,11 +14,12 @@ import pytest
 from django.utils import timezone
 
 from linking.models import Contact
+from linking.tests.conftest import celery_worker
 from linking.tests.factories import AccountFactory
 from notifications.conversation import tasks
 from notifications.models import BankCallback, Conversation, FraudAlertAnswer, Notification
 from notifications.tests.factories import event_payload
-from notifications.tests.test_delivery_live import Harbour, celery_worker, wait_for
+from notifications.tests.test_delivery_live import Harbour, wait_for
 from portal.models import StaffMembership
 from portal.services.integration import signing_secret_new
 from portal.tests.factories import StaffMembershipFactory

@@ -1,19 +1,17 @@
 """Delivery end to end: the real API over HTTP, a real Celery worker on the test Redis,
 and the sandbox standing in for Meta over HTTP."""
 
-import contextlib
 import datetime as dt
 import threading
 import time
 
 import httpx
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.db import connections
 from django.utils import timezone
 
-from bankside.celery import app as celery_app
 from linking.models import Contact
+from linking.tests.conftest import celery_worker
 from linking.tests.factories import AccountFactory, CustomerFactory, IntegrationFactory
 from notifications import services, tasks
 from notifications.models import Notification
@@ -33,27 +31,6 @@ def wait_for(predicate, timeout=20.0):
             return value
         time.sleep(0.1)
     return predicate()
-
-
-@contextlib.contextmanager
-def celery_worker():
-    """A real Celery worker on the test Redis, in a thread of this process.
-
-    Starting it purges the queue: whatever was enqueued before is lost, as after a
-    broker flush.
-    """
-    from celery.signals import task_postrun
-
-    def close_connections(**kwargs):
-        connections.close_all()
-
-    task_postrun.connect(close_connections, weak=False)
-    celery_app.control.purge()
-    try:
-        with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
-            yield
-    finally:
-        task_postrun.disconnect(close_connections)
 
 
 class Sandbox:

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from linking.tests.conftest import celery_worker
 from notifications.models import Conversation, ConversationMessage
 from notifications.tests.test_conversation_live import say
-from notifications.tests.test_delivery_live import Harbour, celery_worker, wait_for
+from notifications.tests.test_delivery_live import Harbour, wait_for
 from portal.models import StaffMembership
 from portal.tests.factories import PASSWORD, StaffMembershipFactory
 

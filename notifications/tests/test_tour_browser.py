@@ -18,6 +18,7 @@ import pytest
 from django.core.management import call_command
 from playwright.sync_api import expect
 
+from linking.tests.conftest import celery_worker
 from notifications.demo import keyfile
 from notifications.demo.roster import (
     BANK_NAME,
@@ -29,7 +30,7 @@ from notifications.demo.roster import (
 )
 from notifications.demo.seed import totp_codes
 from notifications.demo.simulator import CoreSimulator, parse_mix
-from notifications.tests.test_delivery_live import celery_worker, wait_for
+from notifications.tests.test_delivery_live import wait_for
 from notifications.tests.test_demo_seed import settled
 from portal.rendering import format_money
 
