@@ -41,16 +41,21 @@ INSTALLED_APPS = [
     "notifications",
 ]
 
+# The machine-to-machine API (requests under API_PATH_PREFIX, with an API key) skips what
+# only browsers need: static files, sessions, CSRF cookies, staff users, one-time
+# passwords and messages (bankside/browser_middleware.py wraps Django's and the libraries'
+# own middleware for that).
+API_PATH_PREFIX = "/api/"
 MIDDLEWARE = [
     "bankside.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "bankside.browser_middleware.WhiteNoiseMiddleware",
+    "bankside.browser_middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django_otp.middleware.OTPMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "bankside.browser_middleware.CsrfViewMiddleware",
+    "bankside.browser_middleware.AuthenticationMiddleware",
+    "bankside.browser_middleware.OTPMiddleware",
+    "bankside.browser_middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # `Idempotency-Key` on the writes of /api/v1/ (views opt in with `idempotent_methods`).
     "notifications.api.idempotency.IdempotencyMiddleware",
