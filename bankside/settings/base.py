@@ -42,9 +42,8 @@ INSTALLED_APPS = [
 ]
 
 # The machine-to-machine API (requests under API_PATH_PREFIX, with an API key) skips what
-# only browsers need: static files, sessions, CSRF cookies, staff users, one-time
-# passwords and messages (bankside/browser_middleware.py wraps Django's and the libraries'
-# own middleware for that).
+# only browsers need: static files, sessions, staff users, one-time passwords and messages
+# (bankside/browser_middleware.py wraps Django's and the libraries' own middleware).
 API_PATH_PREFIX = "/api/"
 MIDDLEWARE = [
     "bankside.middleware.RequestIdMiddleware",
@@ -52,7 +51,7 @@ MIDDLEWARE = [
     "bankside.browser_middleware.WhiteNoiseMiddleware",
     "bankside.browser_middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "bankside.browser_middleware.CsrfViewMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "bankside.browser_middleware.AuthenticationMiddleware",
     "bankside.browser_middleware.OTPMiddleware",
     "bankside.browser_middleware.MessageMiddleware",

@@ -22,7 +22,7 @@ def test_an_api_request_runs_without_session_user_or_messages(client, issued):
     request = response.wsgi_request
     assert not hasattr(request, "session")
     assert not hasattr(request, "_messages")
-    assert "csrftoken" not in response.cookies and "sessionid" not in response.cookies
+    assert "sessionid" not in response.cookies
 
 
 def test_an_api_response_keeps_the_security_headers_and_request_id(client, issued):
