@@ -581,6 +581,33 @@ class MessageTemplate(models.Model):
         return f"{self.get_event_type_display()} ({self.locale}) at {self.bank}"
 
 
+class DeliveryRulesStamp(models.Model):
+    """Which version of a bank's delivery rules (its notification policies and message
+    templates) is current: a number never used before, set by the database whenever one
+    of those rows is inserted, changed or deleted, by any means.
+
+    Every API request reads the stamp with its key (`notifications.selectors
+    .api_caller_get`), and the events it posts are planned with the rules kept for that
+    stamp, read again only when the stamp has moved (`notifications.services.outbox`).
+    On PostgreSQL triggers write it (migration 0010), from a sequence, so even a change
+    rolled back never brings an old stamp back. Elsewhere (SQLite, the demo) there are
+    no stamps and rules are read for every post. The application never writes it.
+    """
+
+    bank = models.OneToOneField(
+        Bank,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="+",
+        # No constraint: the triggers may stamp a bank in the statement that deletes it.
+        db_constraint=False,
+    )
+    stamp = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"Delivery rules of bank {self.bank_id}: stamp {self.stamp}"
+
+
 class UtilityTemplate(models.Model):
     """A message template registered with Meta as a UTILITY template, for out-of-window sends.
 

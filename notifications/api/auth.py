@@ -15,11 +15,12 @@ from portal.services.api_keys import api_key_parse, api_key_verify
 @dataclass(frozen=True)
 class SignedApiPrincipal(ApiPrincipal):
     """An API key acting for its bank, with the settings every request applies, read in
-    the same query as the key: whether the bank requires signed requests, and the key's
-    rate limit (requests per second, burst)."""
+    the same query as the key: whether the bank requires signed requests, the key's rate
+    limit (requests per second, burst), and the stamp of the bank's delivery rules."""
 
     signing_required: bool
     rate_limit: tuple[float, int]
+    rules_stamp: int | None = None
 
 
 class SignedApiKeyAuthentication(ApiKeyAuthentication):
@@ -36,7 +37,10 @@ class SignedApiKeyAuthentication(ApiKeyAuthentication):
         if caller is None or api_key_verify(api_key=caller.api_key, secret=secret) is None:
             return None
         return SignedApiPrincipal(
-            caller.api_key, signing_required=caller.signing_required, rate_limit=caller.rate_limit
+            caller.api_key,
+            signing_required=caller.signing_required,
+            rate_limit=caller.rate_limit,
+            rules_stamp=caller.rules_stamp,
         )
 
     def authenticate(self, request):

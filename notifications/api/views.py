@@ -76,7 +76,12 @@ class EventIngestApi(APIView):
     def post(self, request):
         raw_body(request)  # refuses an oversized body before it is parsed
         events = _events_of(request.data)
-        report = event_ingest(actor=api_actor(request.user), bank=request.user.bank, events=events)
+        report = event_ingest(
+            actor=api_actor(request.user),
+            bank=request.user.bank,
+            events=events,
+            rules_stamp=request.user.rules_stamp,
+        )
         return Response(report.as_dict(), status=status.HTTP_202_ACCEPTED)
 
 

@@ -107,7 +107,9 @@ class IngestReport:
         }
 
 
-def event_ingest(*, actor: Actor, bank: Bank, events: list) -> IngestReport:
+def event_ingest(
+    *, actor: Actor, bank: Bank, events: list, rules_stamp: int | None = None
+) -> IngestReport:
     """Store a batch of posted events; each is accepted, a duplicate or rejected on its own.
 
     Validation and lookups happen before the transaction; the transaction then holds a
@@ -119,7 +121,8 @@ def event_ingest(*, actor: Actor, bank: Bank, events: list) -> IngestReport:
     order and cannot deadlock. The delivery rules run in the same transaction
     (`outbox_plan`), so a stored event is processed: its notifications are in the outbox
     when the answer goes back. One audit entry covers the batch; `events_accepted` is sent
-    and delivery is nudged after commit.
+    and delivery is nudged after commit. `rules_stamp`, the stamp of the bank's delivery
+    rules read when the caller was authenticated, lets the rules kept for it serve.
     """
     now = timezone.now()
     checked = [event_check(raw, index=n, now=now) for n, raw in enumerate(events)]
@@ -182,6 +185,7 @@ def event_ingest(*, actor: Actor, bank: Bank, events: list) -> IngestReport:
             customers=references.customers,
             accounts=references.accounts,
             links=references.links,
+            rules_stamp=rules_stamp,
         )
         # The notifications go in with the round trip that takes the bank's audit chain
         # lock; the chain and the outcome feed are locked last and written in one more,

@@ -190,6 +190,7 @@ def outbox_plan(
     customers: Mapping[int, tuple[str, str]] | None = None,
     accounts: Mapping[int, tuple[str, str]] | None = None,
     links: Mapping[int, list[Link]] | None = None,
+    rules_stamp: int | None = None,
 ) -> OutboxPlan:
     """The notifications of `events`; call it inside the transaction storing them, and run
     the plan's statements there (`statements_run`, or with others in one round trip).
@@ -200,6 +201,9 @@ def outbox_plan(
     dropped as superseded when an open one is newer. A caller that has already read the
     events' customers (`{pk: (name, locale)}`), accounts (`{pk: (last4, currency)}`) and
     the accounts' links (`links_join`, `links_collect`) passes them, saving their queries.
+    One that has read the stamp of the bank's delivery rules (`rules_stamp`, see
+    `portal.models.DeliveryRulesStamp`) passes it too: the rules kept for that stamp
+    then serve without a query.
     """
     if not events:
         return OutboxPlan([], 0)
@@ -209,7 +213,7 @@ def outbox_plan(
         return OutboxPlan([], 0)
     customers = _known(customers, {e.customer_id for e in events}, Customer, "name", "locale")
     accounts = _known(accounts, {e.account_id for e in events}, Account, "last4", "currency")
-    rules, templates = _rules_and_templates(bank, {e.type for e in events})
+    rules, templates = _rules_and_templates(bank, {e.type for e in events}, rules_stamp)
     chosen: dict[tuple[str, str], str | None] = {}
     planned: list[Planned] = []
     occurred: dict[int, tuple[datetime, int]] = {}
@@ -288,18 +292,47 @@ _POLICY_FIELDS = (
 _RULE_NAMES = ("enabled", "min_amount", "low_balance_below", "quiet_start", "quiet_end")
 
 
-def _rules_and_templates(
-    bank: Bank, event_types: set[str]
-) -> tuple[dict[str, PolicyRules], dict[str, dict[str, str]]]:
+Rules = tuple[dict[str, PolicyRules], dict[str, dict[str, str]]]
+# {bank pk: (rules stamp, bank time zone, rules)}: the delivery rules last read for each
+# bank in this process, the oldest dropped first beyond `KEPT_RULES_BANKS`.
+_kept_rules: dict[int, tuple[int, str, Rules]] = {}
+KEPT_RULES_BANKS = 512
+
+
+def _rules_and_templates(bank: Bank, event_types: set[str], stamp: int | None) -> Rules:
+    """The bank's rules for every event type and its template texts for (at least)
+    `event_types` (`_rules_and_templates_read`).
+
+    With the stamp of the bank's delivery rules, those read at the same stamp serve
+    again: the stamp moves with every change to them (`DeliveryRulesStamp`), so they are
+    still the rules. A caller reads the stamp before this runs, so what is read here is
+    at least as new as the stamp it is kept with. Without a stamp they are read.
+    """
+    if stamp is None:
+        return _rules_and_templates_read(bank, event_types)
+    kept = _kept_rules.get(bank.pk)
+    if kept is not None and kept[0] == stamp and kept[1] == bank.timezone:
+        return kept[2]
+    rules = _rules_and_templates_read(bank, None)
+    _kept_rules.pop(bank.pk, None)
+    while len(_kept_rules) >= KEPT_RULES_BANKS:
+        _kept_rules.pop(next(iter(_kept_rules)))
+    _kept_rules[bank.pk] = (stamp, bank.timezone, rules)
+    return rules
+
+
+def _rules_and_templates_read(bank: Bank, event_types: set[str] | None) -> Rules:
     """The bank's rules for every event type (`portal.selectors.policy_rules_for`: its
-    stored policy, or the default one) and its template texts for `event_types` as
-    {event type: {locale: body}}, in one plain query: it runs for every post.
+    stored policy, or the default one) and its template texts for `event_types` (all of
+    them for None) as {event type: {locale: body}}, in one plain query.
 
     A policy's row has `enabled` (never NULL); a template's row has only the event type,
-    locale and body.
+    locale and body. What is returned is never changed afterwards: it may be kept.
     """
     quote = connection.ops.quote_name
-    types_in, params = any_of("event_type", sorted(event_types))
+    types_in, params = (
+        ("TRUE", []) if event_types is None else any_of("event_type", sorted(event_types))
+    )
     with connection.cursor() as cursor:
         statement_execute(
             cursor,
@@ -325,7 +358,7 @@ def _rules_and_templates(
         )
         for event_type in EventType.values
     }
-    return rules, templates
+    return rules, dict(templates)
 
 
 @cache
