@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 TEST_ENV := DJANGO_SETTINGS_MODULE=bankside.settings.test
 SCHEMA := docs/openapi.yaml
 
-.PHONY: demo test check schema lint format services compose-config screenshots bench chaos bench-audit clean
+.PHONY: demo test check schema lint format services compose-config screenshots bench bench-instructions chaos bench-audit clean
 
 $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "bankside needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
@@ -52,11 +52,18 @@ services: $(STAMP)
 screenshots: $(STAMP) services
 	@$(TEST_ENV) BANKSIDE_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -m browser -q
 
-## bench: measure events ingest, the API under gunicorn, then delivery by Celery workers (figures only)
+## bench: measure events ingest, the API under gunicorn, then delivery by Celery workers,
+## then the API's instructions per event under valgrind (figures only)
 bench: $(STAMP) services
 	@$(TEST_ENV) $(PY) bench/ingest.py $(BENCH_ARGS)
 	@$(TEST_ENV) $(PY) bench/api.py $(API_BENCH_ARGS)
 	@$(TEST_ENV) $(PY) bench/delivery.py $(DELIVERY_BENCH_ARGS)
+	@$(TEST_ENV) $(PY) bench/instructions.py $(INSTRUCTIONS_BENCH_ARGS)
+
+## bench-instructions: the API's CPU instructions per event, counted by valgrind (steady
+## where rates drift with the machine's load: the figure to compare code changes by)
+bench-instructions: $(STAMP) services
+	@$(TEST_ENV) $(PY) bench/instructions.py $(INSTRUCTIONS_BENCH_ARGS)
 
 ## chaos: deliver 10,000 events while workers are killed, Redis is flushed and the Send API fails calls
 chaos: $(STAMP) services
