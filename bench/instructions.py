@@ -10,17 +10,19 @@ It creates its own database (`<DATABASE_URL's name>_bench_instructions`) with th
 bench/api.py, then runs the production request path in one process, as a gunicorn worker
 does (bench/api_settings.py, the WSGI application, PostgreSQL and Redis as configured;
 without gunicorn's own HTTP parsing), under callgrind: `--few` requests, then `--many`
-more in a second run. The difference over the extra requests is the cost per request,
-free of start-up. For:
+in a second run. The difference over the extra requests is the cost per request, free of
+start-up; the request bodies are made beforehand and not counted. For:
 
 1. `POST /api/v1/events` with one new event, cycling through every event type;
 2. the same with batches of `--batch-size` events, per event;
 3. the same stack's bare DRF one-row insert (bench settings only), for reference.
 
 What the database server, Redis and the kernel spend is not counted: bench/api.py shows
-those as CPU time. Figures only: nothing here asserts a count.
+those as CPU time. A delivery nudge is kept pending throughout, so Celery's publishing is
+not counted either. Figures only: nothing here asserts a count.
 
     python bench/instructions.py [--few 20] [--many 220] [--batch-size 100]
+                                 [--loads single,batch,bare]
 
 (Batches run a tenth as many requests as `--few` and `--many` say.)
 """
@@ -34,7 +36,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,61 +45,58 @@ CHILD = "--child"
 
 
 def child(args) -> None:
-    """One measured run: post `args.count` requests of `args.kind` through the WSGI app."""
+    """One measured run: post each line of `args.bodies` as a request of `args.kind`
+    through the WSGI app. The bodies are made beforehand, by the parent: only the requests
+    are counted."""
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.api_settings"
     import django
 
     django.setup()
+    import redis
+    from django.conf import settings
+
     from bankside.wsgi import application
-    from bench.api import Events
+    from notifications.services import nudge
 
+    # A delivery nudge is pending throughout, as it nearly always is under load: otherwise
+    # how often a post publishes one (at most once per `PENDING_MS` of wall time) would
+    # depend on how fast valgrind runs, and so would the count.
+    redis.Redis.from_url(settings.REDIS_URL).set(nudge._pending_key(), 1, px=3_600_000)
     secret = Path(args.secret_file).read_text()
-    events = Events(args.customers)
-    run = f"{os.getpid()}-{time.time_ns()}"
-
-    def event() -> dict:
-        posted = events.next()
-        posted["id"] = f"{run}-{posted['id']}"
-        return posted
-
-    if args.kind == "single":
-        path, bodies = "/api/v1/events", [event() for _ in range(args.count)]
-    elif args.kind == "batch":
-        path = "/api/v1/events"
-        bodies = [{"events": [event() for _ in range(args.batch_size)]} for _ in range(args.count)]
-    else:
-        path, bodies = "/bench/bare-insert", [event() for _ in range(args.count)]
+    path = "/bench/bare-insert" if args.kind == "bare" else "/api/v1/events"
     statuses = []
-    for body in bodies:
-        raw = json.dumps(body).encode()
-        environ = {
-            "REQUEST_METHOD": "POST",
-            "PATH_INFO": path,
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "443",
-            "HTTP_HOST": "127.0.0.1",
-            "CONTENT_TYPE": "application/json",
-            "CONTENT_LENGTH": str(len(raw)),
-            "HTTP_X_FORWARDED_PROTO": "https",
-            "wsgi.url_scheme": "https",
-            "wsgi.input": io.BytesIO(raw),
-            "wsgi.errors": sys.stderr,
-            "REMOTE_ADDR": "127.0.0.1",
-        }
-        if args.kind != "bare":
-            environ["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
-        response = application(environ, lambda status, headers: statuses.append(status))
-        b"".join(response)
-        response.close()
+    with open(args.bodies, "rb") as bodies:
+        for line in bodies:
+            raw = line.rstrip(b"\n")
+            environ = {
+                "REQUEST_METHOD": "POST",
+                "PATH_INFO": path,
+                "SERVER_NAME": "127.0.0.1",
+                "SERVER_PORT": "443",
+                "HTTP_HOST": "127.0.0.1",
+                "CONTENT_TYPE": "application/json",
+                "CONTENT_LENGTH": str(len(raw)),
+                "HTTP_X_FORWARDED_PROTO": "https",
+                "wsgi.url_scheme": "https",
+                "wsgi.input": io.BytesIO(raw),
+                "wsgi.errors": sys.stderr,
+                "REMOTE_ADDR": "127.0.0.1",
+            }
+            if args.kind != "bare":
+                environ["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
+            response = application(environ, lambda status, headers: statuses.append(status))
+            b"".join(response)
+            response.close()
     expected = "201" if args.kind == "bare" else "202"
     wrong = [status for status in statuses if not status.startswith(expected)]
     if wrong:
         raise SystemExit(f"unexpected answers: {wrong[:3]}")
 
 
-def instructions(args, kind: str, count: int, database: str, secret_file: str) -> int:
-    """User-space instructions of one child run under callgrind."""
+def instructions(kind: str, bodies: list[bytes], database: str, secret_file: str) -> int:
+    """User-space instructions of one child run, posting `bodies`, under callgrind."""
     out = Path(tempfile.mkdtemp(prefix="bankside-bench-instructions-"))
+    (out / "bodies").write_bytes(b"".join(body + b"\n" for body in bodies))
     command = [
         "valgrind",
         "--tool=callgrind",
@@ -107,13 +105,9 @@ def instructions(args, kind: str, count: int, database: str, secret_file: str) -
         __file__,
         CHILD,
         kind,
-        str(count),
+        str(out / "bodies"),
         "--secret-file",
         secret_file,
-        "--customers",
-        str(args.customers),
-        "--batch-size",
-        str(args.batch_size),
     ]
     env = {**os.environ, "BENCH_DATABASE_NAME": database, "BENCH_QUEUE": QUEUE}
     try:
@@ -133,19 +127,27 @@ QUEUE = f"bench-instructions-{os.getpid()}"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(CHILD, nargs=2, metavar=("KIND", "COUNT"), help=argparse.SUPPRESS)
+    parser.add_argument(CHILD, nargs=2, metavar=("KIND", "BODIES"), help=argparse.SUPPRESS)
     parser.add_argument("--secret-file", help=argparse.SUPPRESS)
     parser.add_argument("--few", type=int, default=20)
     parser.add_argument("--many", type=int, default=220)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument(
+        "--loads",
+        default="single,batch,bare",
+        help="which to count, comma-separated: single, batch, bare (default: all three)",
+    )
     args = parser.parse_args()
     if args.child:
-        args.kind, args.count = args.child[0], int(args.child[1])
+        args.kind, args.bodies = args.child
         child(args)
         return
     if args.many <= args.few or args.few < 1:
         parser.error("--many must be more than --few, and --few at least 1")
+    loads = [load.strip() for load in args.loads.split(",") if load.strip()]
+    if not loads or set(loads) - {"single", "batch", "bare"}:
+        parser.error("--loads takes single, batch and bare, comma-separated")
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
 
@@ -174,6 +176,20 @@ def main() -> None:
         secret_file = secret_dir / "key"
         secret_file.write_text(setup_bank(args.customers))
         connection.close()
+        from bench.api import Events
+
+        events = Events(args.customers)
+
+        def bodies(kind: str, count: int) -> list[bytes]:
+            if kind == "batch":
+                made = [
+                    {"events": [events.next() for _ in range(args.batch_size)]}
+                    for _ in range(count)
+                ]
+            else:
+                made = [events.next() for _ in range(count)]
+            return [json.dumps(body).encode() for body in made]
+
         # Batches: a tenth as many requests, each of `--batch-size` events.
         batches = max(1, args.few // 10), max(2, args.many // 10)
         for kind, label, per, (few_count, many_count) in (
@@ -181,10 +197,12 @@ def main() -> None:
             ("batch", f"batch of {args.batch_size}", args.batch_size, batches),
             ("bare", "bare DRF insert", 1, (args.few, args.many)),
         ):
+            if kind not in loads:
+                continue
             statistics_refresh()
             connection.close()
-            few = instructions(args, kind, few_count, name, str(secret_file))
-            many = instructions(args, kind, many_count, name, str(secret_file))
+            few = instructions(kind, bodies(kind, few_count), name, str(secret_file))
+            many = instructions(kind, bodies(kind, many_count), name, str(secret_file))
             per_event = (many - few) / (many_count - few_count) / per
             print(f"  {label:<18} {per_event / 1e6:8.3f} million instructions per event")
     finally:
@@ -194,6 +212,8 @@ def main() -> None:
         import redis
 
         redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(QUEUE)
+        nudges = redis.Redis.from_url(settings.REDIS_URL)
+        nudges.delete(f"bankside:deliver-due:nudge-pending:{QUEUE}")
 
 
 if __name__ == "__main__":
