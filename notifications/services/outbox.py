@@ -9,6 +9,7 @@ Everything is set-based: a batch of 1000 events costs a fixed handful of queries
 
 import json
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -296,6 +297,7 @@ Rules = tuple[dict[str, PolicyRules], dict[str, dict[str, str]]]
 # {bank pk: (rules stamp, bank time zone, rules)}: the delivery rules last read for each
 # bank in this process, the oldest dropped first beyond `KEPT_RULES_BANKS`.
 _kept_rules: dict[int, tuple[int, str, Rules]] = {}
+_kept_rules_lock = threading.Lock()  # threaded workers change it one at a time
 KEPT_RULES_BANKS = 512
 
 
@@ -314,10 +316,11 @@ def _rules_and_templates(bank: Bank, event_types: set[str], stamp: int | None) -
     if kept is not None and kept[0] == stamp and kept[1] == bank.timezone:
         return kept[2]
     rules = _rules_and_templates_read(bank, None)
-    _kept_rules.pop(bank.pk, None)
-    while len(_kept_rules) >= KEPT_RULES_BANKS:
-        _kept_rules.pop(next(iter(_kept_rules)))
-    _kept_rules[bank.pk] = (stamp, bank.timezone, rules)
+    with _kept_rules_lock:
+        _kept_rules.pop(bank.pk, None)
+        while len(_kept_rules) >= KEPT_RULES_BANKS:
+            _kept_rules.pop(next(iter(_kept_rules)))
+        _kept_rules[bank.pk] = (stamp, bank.timezone, rules)
     return rules
 
 
