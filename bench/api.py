@@ -12,6 +12,9 @@ the same machine. Each figure is measured `--repeat` times:
    flight: events/s.
 3. For reference, the same stack's bare DRF endpoint inserting one row (bench settings
    only), driven like 1.
+4. Also for reference, an endpoint making the database round trips of one posted event
+   and nothing else (bench/api_urls.py, `RoundTripsOnly`): the API's ceiling if its own
+   work cost nothing. Driven like 1.
 
 With each: the CPU time gunicorn and PostgreSQL spent per event, which depends far less
 than the rates on whatever else the machine is running, and the load average. Figures
@@ -337,11 +340,8 @@ def run(args, database: str) -> None:
             for _ in range(count)
         ]
 
-    def bare(count: int) -> list[bytes]:
-        return [
-            http_request("/bench/bare-insert", json.dumps(events.next()).encode(), {})
-            for _ in range(count)
-        ]
+    def bare(count: int, path: str = "/bench/bare-insert") -> list[bytes]:
+        return [http_request(path, json.dumps(events.next()).encode(), {}) for _ in range(count)]
 
     server = Server(database, args.workers)
     try:
@@ -352,6 +352,7 @@ def run(args, database: str) -> None:
         # Warm-up: every worker imports, connects and fills its caches.
         measure(server, singles(400), args.concurrency, 202)
         measure(server, bare(400), args.concurrency, 201)
+        measure(server, bare(400, "/bench/round-trips-only"), args.concurrency, 201)
         measure(server, batches(4), args.batch_concurrency, 202)
 
         for round_ in range(1, args.repeat + 1):
@@ -362,6 +363,9 @@ def run(args, database: str) -> None:
             report(f"batch of {args.batch_size}", args.batches * args.batch_size, figures)
             figures = measure(server, bare(args.singles), args.concurrency, 201)
             report("bare DRF", args.singles, figures)
+            trips = bare(args.singles, "/bench/round-trips-only")
+            figures = measure(server, trips, args.concurrency, 201)
+            report("round trips", args.singles, figures)
     finally:
         server.close()
     from notifications.models import Event, Notification
