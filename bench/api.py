@@ -78,33 +78,24 @@ def setup_bank(customers: int) -> str:
     """A live bank whose customers each have a card linked to Messenger; returns a key."""
 
     from bench.api_urls import BARE_TABLE
-    from bench.people import linked_customers_create
-    from linking.tests.factories import IntegrationFactory
-    from notifications.services import api_key_rate_limit_set
-    from portal.audit import Actor
+    from bench.people import bank_on_page, unlimited_api_key
     from portal.events import DataScope
-    from portal.tests.factories import BankFactory, api_key_for
 
-    bank = BankFactory(slug="bench", notification_defaults=True)
-    integration = IntegrationFactory(bank=bank, page_id="900000001")
-    linked_customers_create(
-        bank,
-        integration.page_id,
+    bank = bank_on_page(
+        "bench",
+        "900000001",
         customers,
         scopes=DataScope.values,
         psid=lambda n: f"7{n:09d}",
         purpose="bench",
     )
-    issued = api_key_for(bank, name="Benchmark")
-    api_key_rate_limit_set(
-        actor=Actor.system("benchmark"), api_key=issued.api_key, per_second=1e6, burst=10**6
-    )
+    secret = unlimited_api_key(bank, name="Benchmark", actor="benchmark")
     with connection.cursor() as cursor:
         cursor.execute(
             f"CREATE TABLE {BARE_TABLE} (id bigserial PRIMARY KEY, body jsonb NOT NULL, "
             "received_at timestamptz NOT NULL)"
         )
-    return issued.secret
+    return secret
 
 
 def statistics_refresh() -> None:

@@ -371,36 +371,23 @@ class ChaosRun:
         return self.tally(banks, expected, elapsed)
 
     def setup(self):
-        from bench.people import linked_customers_create
-        from linking.tests.factories import IntegrationFactory
-        from notifications.services import api_key_rate_limit_set
-        from portal.audit import Actor
-        from portal.tests.factories import BankFactory, api_key_for
+        from bench.people import bank_on_page, unlimited_api_key
 
         banks, keys, customers = [], [], []
         share = [self.args.customers // self.args.pages] * self.args.pages
         for p in range(self.args.customers % self.args.pages):
             share[p] += 1
         for p, people in enumerate(share):
-            bank = BankFactory(slug=f"chaos-{p}", notification_defaults=True)
-            integration = IntegrationFactory(bank=bank, page_id=f"80000000{p}")
-            linked_customers_create(
-                bank,
-                integration.page_id,
+            bank = bank_on_page(
+                f"chaos-{p}",
+                f"80000000{p}",
                 people,
                 scopes=["fraud_alerts", "transactions"],
                 psid=lambda n, p=p: f"{p + 1}{n:09d}",
                 purpose="chaos",
             )
-            issued = api_key_for(bank, name="Chaos")
-            api_key_rate_limit_set(
-                actor=Actor.system("chaos run"),
-                api_key=issued.api_key,
-                per_second=1e6,
-                burst=10**6,
-            )
             banks.append(bank)
-            keys.append(issued.secret)
+            keys.append(unlimited_api_key(bank, name="Chaos", actor="chaos run"))
             customers.append(people)
         return banks, keys, customers
 

@@ -199,24 +199,19 @@ class Machine:
 
 def setup_pages(pages: int, people: int) -> list:
     """`pages` banks, each live on its own Page with `people` linked customers."""
-    from bench.people import linked_customers_create
-    from linking.tests.factories import IntegrationFactory
-    from portal.tests.factories import BankFactory
+    from bench.people import bank_on_page
 
-    banks = []
-    for p in range(pages):
-        bank = BankFactory(slug=f"bench-{p}", notification_defaults=True)
-        integration = IntegrationFactory(bank=bank, page_id=f"90000000{p}")
-        linked_customers_create(
-            bank,
-            integration.page_id,
+    return [
+        bank_on_page(
+            f"bench-{p}",
+            f"90000000{p}",
             people,
             scopes=["fraud_alerts", "transactions"],
             psid=lambda n, p=p: f"{p + 1}{n:09d}",
             purpose="bench",
         )
-        banks.append(bank)
-    return banks
+        for p in range(pages)
+    ]
 
 
 _marks = iter(range(1, 10**9))

@@ -53,15 +53,14 @@ def make_event(accounts: list[tuple[str, str]], n: int) -> dict:
 
 
 def setup_bank() -> tuple[str, list[tuple[str, str]]]:
+    from bench.people import unlimited_api_key
     from linking.services import customer_upsert
-    from notifications.services import api_key_rate_limit_set
     from portal.audit import Actor
-    from portal.tests.factories import BankFactory, api_key_for
+    from portal.tests.factories import BankFactory
 
     actor = Actor.system("benchmark")
     bank = BankFactory(slug="bench")
-    issued = api_key_for(bank, name="Benchmark")
-    api_key_rate_limit_set(actor=actor, api_key=issued.api_key, per_second=1e6, burst=10**6)
+    secret = unlimited_api_key(bank, name="Benchmark", actor="benchmark")
     accounts = []
     for n in range(CUSTOMERS):
         customer_upsert(
@@ -90,7 +89,7 @@ def setup_bank() -> tuple[str, list[tuple[str, str]]]:
             ],
         )
         accounts += [(f"cu-{n}", "visa-001"), (f"cu-{n}", "chk-001")]
-    return issued.secret, accounts
+    return secret, accounts
 
 
 def post(client: Client, secret: str, body: dict) -> tuple[float, dict]:

@@ -1,4 +1,4 @@
-"""Linked customers for the benchmarks and the chaos run, inserted in bulk.
+"""Banks and linked customers for the benchmarks and the chaos run, inserted in bulk.
 
 Each customer gets one Visa card, an authorised consent bound to a PSID on the bank's
 Page, and a recent inbound message (the 24-hour window is open). Run inside Django.
@@ -66,3 +66,28 @@ def linked_customers_create(bank, page_id: str, count: int, *, scopes, psid, pur
         [Contact(bank=bank, page_id=c.page_id, psid=c.psid, last_inbound_at=now) for c in consents]
     )
     return consents
+
+
+def bank_on_page(slug: str, page_id: str, customers: int, *, scopes, psid, purpose: str):
+    """A bank with the default policies and templates, live on `page_id`, with `customers`
+    linked customers (`linked_customers_create`)."""
+    from linking.tests.factories import IntegrationFactory
+    from portal.tests.factories import BankFactory
+
+    bank = BankFactory(slug=slug, notification_defaults=True)
+    IntegrationFactory(bank=bank, page_id=page_id)
+    linked_customers_create(bank, page_id, customers, scopes=scopes, psid=psid, purpose=purpose)
+    return bank
+
+
+def unlimited_api_key(bank, *, name: str, actor: str) -> str:
+    """A new API key of `bank` whose rate limit a benchmark never reaches; its secret."""
+    from notifications.services import api_key_rate_limit_set
+    from portal.audit import Actor
+    from portal.tests.factories import api_key_for
+
+    issued = api_key_for(bank, name=name)
+    api_key_rate_limit_set(
+        actor=Actor.system(actor), api_key=issued.api_key, per_second=1e6, burst=10**6
+    )
+    return issued.secret
