@@ -32,7 +32,7 @@ def triggers_create(apps, schema_editor):
                 INSERT INTO {stamps} (bank_id, stamp) VALUES (OLD.bank_id, nextval('{SEQUENCE}'))
                 ON CONFLICT (bank_id) DO UPDATE SET stamp = EXCLUDED.stamp;
             END IF;
-            IF TG_OP <> 'DELETE' THEN
+            IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND NEW.bank_id <> OLD.bank_id) THEN
                 INSERT INTO {stamps} (bank_id, stamp) VALUES (NEW.bank_id, nextval('{SEQUENCE}'))
                 ON CONFLICT (bank_id) DO UPDATE SET stamp = EXCLUDED.stamp;
             END IF;
