@@ -380,7 +380,7 @@ def main() -> None:
     args = parser.parse_args()
 
     database = settings.DATABASES["default"]
-    if database["ENGINE"] != "django.db.backends.postgresql":
+    if database["ENGINE"] != settings.POSTGRESQL_ENGINE:
         raise SystemExit("The benchmark runs against PostgreSQL: set DATABASE_URL=postgres://…")
     database["TEST"] = {**database.get("TEST", {}), "NAME": f"{database['NAME']}_bench_api"}
     setup_test_environment()

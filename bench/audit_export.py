@@ -112,7 +112,7 @@ def main() -> None:
     args = parser.parse_args()
 
     database = settings.DATABASES["default"]
-    if database["ENGINE"] != "django.db.backends.postgresql":
+    if database["ENGINE"] != settings.POSTGRESQL_ENGINE:
         raise SystemExit("The benchmark runs against PostgreSQL: set DATABASE_URL=postgres://…")
     database["CONN_MAX_AGE"] = 60
     database["TEST"] = {**database.get("TEST", {}), "NAME": f"{database['NAME']}_audit_bench"}

@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.test.utils import setup_test_environment
 
     database = settings.DATABASES["default"]
-    if database["ENGINE"] != "django.db.backends.postgresql":
+    if database["ENGINE"] != settings.POSTGRESQL_ENGINE:
         raise SystemExit("The chaos run needs PostgreSQL: set DATABASE_URL=postgres://…")
     database["CONN_MAX_AGE"] = 60
     test_name = f"{database['NAME']}_chaos_{os.getpid()}"

@@ -409,7 +409,7 @@ def main() -> None:
     args = parser.parse_args()
 
     database = settings.DATABASES["default"]
-    if database["ENGINE"] != "django.db.backends.postgresql":
+    if database["ENGINE"] != settings.POSTGRESQL_ENGINE:
         raise SystemExit("The benchmark runs against PostgreSQL: set DATABASE_URL=postgres://…")
     if not settings.REDIS_URL:
         raise SystemExit("The benchmark needs Redis (REDIS_URL) for the broker and the buckets.")

@@ -159,7 +159,7 @@ def main() -> None:
     args = parser.parse_args()
 
     database = settings.DATABASES["default"]
-    if database["ENGINE"] != "django.db.backends.postgresql":
+    if database["ENGINE"] != settings.POSTGRESQL_ENGINE:
         raise SystemExit("The benchmark runs against PostgreSQL: set DATABASE_URL=postgres://…")
     # As in production (DATABASE_CONN_MAX_AGE): requests reuse their connection; the test
     # settings close it after every request, which would measure connecting instead.

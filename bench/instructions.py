@@ -171,7 +171,7 @@ def main() -> None:
     from bench.api import setup_bank, statistics_refresh
 
     database = settings.DATABASES["default"]
-    if database["ENGINE"] != "django.db.backends.postgresql":
+    if database["ENGINE"] != settings.POSTGRESQL_ENGINE:
         raise SystemExit("The benchmark runs against PostgreSQL: set DATABASE_URL=postgres://…")
     database["TEST"] = {
         **database.get("TEST", {}),

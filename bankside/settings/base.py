@@ -84,11 +84,16 @@ TEMPLATES = [
 ]
 
 
+# Django's PostgreSQL backend, whose transactions spend no round trips of their own.
+POSTGRESQL_ENGINE = "bankside.db.postgresql"
+
+
 def database_from_env(default: str | None) -> dict:
     """Parse `DATABASE_URL`; only PostgreSQL and SQLite are supported."""
     config = env.db_url("DATABASE_URL", default=default) if default else env.db_url("DATABASE_URL")
     engine = config["ENGINE"]
     if engine == "django.db.backends.postgresql":
+        config["ENGINE"] = POSTGRESQL_ENGINE
         config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
         config["CONN_HEALTH_CHECKS"] = True
         # The statements prepared on the hot paths (DATABASE_PREPARED_STATEMENTS) are

@@ -15,6 +15,7 @@ from .base import (
     AUDIT_CHECKPOINT_SIGNING_KEY,
     FIELD_ENCRYPTION_KEYS,
     METRICS_TOKEN,
+    POSTGRESQL_ENGINE,
     REDIS_URL,
     SECRET_KEY,
     database_from_env,
@@ -57,7 +58,7 @@ if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
     raise ImproperlyConfigured("METRICS_TOKEN must be at least 32 random characters.")
 
 DATABASES = {"default": database_from_env(default=None)}
-if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+if DATABASES["default"]["ENGINE"] != POSTGRESQL_ENGINE:
     raise ImproperlyConfigured("Production runs on PostgreSQL: DATABASE_URL must be postgres://…")
 
 # Shared by every web process: sign-in throttling counters live here.

@@ -31,7 +31,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         problems = []
         db = settings.DATABASES["default"]
-        if db["ENGINE"] == "django.db.backends.postgresql":
+        if db["ENGINE"] == settings.POSTGRESQL_ENGINE:
             where = f"{db.get('HOST') or 'localhost'}:{db.get('PORT') or 5432}"
             # The server's maintenance database: the test run creates its own database.
             try:
