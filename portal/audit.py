@@ -50,10 +50,32 @@ def canonical_time(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
-def entry_hash(
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
+@dataclass(frozen=True, slots=True)
+class EntryDocument:
+    """The canonical JSON text an entry's hash is taken of (every field, keys sorted, no
+    spaces, text as it is), with holes for the two values the chain gives it: `before`,
+    the previous entry's hash as a JSON string, `between`, the entry's sequence number,
+    then `after`.
+
+    The holes let the database fill them in from the chain head it has locked, in the
+    statement that appends the entry (notifications.services.audit_batch), and hash the
+    same text `entry_hash` does.
+    """
+
+    before: str
+    between: str
+    after: str
+
+    def text(self, *, prev_hash: str, seq: int) -> str:
+        return f"{self.before}{_canonical(prev_hash)}{self.between}{_canonical(seq)}{self.after}"
+
+
+def entry_document(
     *,
     chain_key: str,
-    seq: int,
     bank_id: int | None,
     occurred_at: dt.datetime,
     actor_type: str,
@@ -66,24 +88,34 @@ def entry_hash(
     source_ip: str | None,
     details,
     data_categories,
-    prev_hash: str,
-) -> str:
-    document = {
-        "chain": chain_key,
-        "seq": seq,
-        "bank": bank_id,
-        "occurred_at": canonical_time(occurred_at),
-        "actor": [actor_type, actor_id, actor_label],
-        "action": action,
-        "target": [target_type, target_id],
-        "request_id": request_id,
-        "source_ip": source_ip,
-        "details": details,
-        "data_categories": data_categories,
-        "prev_hash": prev_hash,
-    }
-    encoded = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(encoded.encode()).hexdigest()
+) -> EntryDocument:
+    """The document of an entry, its keys in sorted order: action, actor, bank, chain,
+    data_categories, details, occurred_at, prev_hash (a hole), request_id, seq (a hole),
+    source_ip, target."""
+    return EntryDocument(
+        before=(
+            f'{{"action":{_canonical(action)}'
+            f',"actor":{_canonical([actor_type, actor_id, actor_label])}'
+            f',"bank":{_canonical(bank_id)}'
+            f',"chain":{_canonical(chain_key)}'
+            f',"data_categories":{_canonical(data_categories)}'
+            f',"details":{_canonical(details)}'
+            f',"occurred_at":{_canonical(canonical_time(occurred_at))}'
+            f',"prev_hash":'
+        ),
+        between=f',"request_id":{_canonical(request_id)},"seq":',
+        after=(
+            f',"source_ip":{_canonical(source_ip)}'
+            f',"target":{_canonical([target_type, target_id])}}}'
+        ),
+    )
+
+
+def entry_hash(*, seq: int, prev_hash: str, **fields) -> str:
+    """The hash of an entry: SHA-256 of its document with `prev_hash` and `seq` filled in.
+    `fields` are `entry_document`'s."""
+    text = entry_document(**fields).text(prev_hash=prev_hash, seq=seq)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def hash_of(event, chain_key: str) -> str:

@@ -7,21 +7,24 @@ protocol is audit_record's exactly (same head lock, same hashes, same fields), s
 `verify_audit_chain` checks these entries like any other.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
 from types import SimpleNamespace
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from bankside import context
 from notifications.services.rows import (
     Statement,
     insert_statements,
+    row_params,
     statement_execute,
     statements_run,
 )
-from portal.audit import Actor, entry_hash, stored_details
+from portal.audit import GENESIS_HASH, Actor, entry_document, entry_hash, stored_details
 from portal.models import AuditChain, AuditEvent
 
 AUDIT_FIELDS = (
@@ -96,26 +99,10 @@ def audit_statements(
             found = cursor.fetchone()
     chain_id, seq, prev = found
     occurred_at = timezone.now()
-    current = context.current()
     rows = []
     for entry in entries:
         seq += 1
-        fields = {
-            "seq": seq,
-            "bank_id": bank_id,
-            "occurred_at": occurred_at,
-            "actor_type": actor.type,
-            "actor_id": actor.id,
-            "actor_label": actor.label,
-            "action": entry.action,
-            "target_type": entry.target_type,
-            "target_id": str(entry.target_id),
-            "request_id": current.request_id if current else "",
-            "source_ip": current.source_ip if current else None,
-            "details": stored_details(entry.details),
-            "data_categories": sorted(set(entry.data_categories)),
-            "prev_hash": prev,
-        }
+        fields = {**_fields(actor, bank_id, entry, occurred_at), "seq": seq, "prev_hash": prev}
         prev = entry_hash(chain_key=key, **fields)
         rows.append(SimpleNamespace(chain_id=chain_id, hash=prev, **fields))
     return [
@@ -125,3 +112,95 @@ def audit_statements(
             [seq, prev, chain_id],
         ),
     ]
+
+
+def _fields(actor: Actor, bank_id: int, entry: AuditEntry, occurred_at: datetime) -> dict:
+    """An entry's fields, except its place in the chain (`seq`, `prev_hash`)."""
+    current = context.current()
+    return {
+        "bank_id": bank_id,
+        "occurred_at": occurred_at,
+        "actor_type": actor.type,
+        "actor_id": actor.id,
+        "actor_label": actor.label,
+        "action": entry.action,
+        "target_type": entry.target_type,
+        "target_id": str(entry.target_id),
+        "request_id": current.request_id if current else "",
+        "source_ip": current.source_ip if current else None,
+        "details": stored_details(entry.details),
+        "data_categories": sorted(set(entry.data_categories)),
+    }
+
+
+_APPENDED = tuple(
+    name for name in AUDIT_FIELDS if name not in ("chain", "seq", "prev_hash", "hash")
+)
+
+
+def audit_append_statements(*, actor: Actor, bank_id: int, entry: AuditEntry) -> list[Statement]:
+    """The statements appending one entry to the bank's chain, the database doing the
+    chain's part: nothing is read back, so they can go with the commit
+    (`statements_run(..., at_commit=True)`) and the chain is locked for that one round
+    trip only. PostgreSQL only.
+
+    The chain head is created if missing, then locked, read and moved in the statement
+    that inserts the entry, whose hash the database takes of the entry's document
+    (`portal.audit.entry_document`) with the head's hash and next sequence number filled
+    in: the same text `entry_hash` hashes, so `audit_chain_verify` checks the entry like
+    any other.
+    """
+    if connection.vendor != "postgresql":
+        raise RuntimeError("audit_append_statements needs PostgreSQL; use audit_statements")
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit_append_statements must run inside the change's transaction")
+    key = f"bank:{bank_id}"
+    fields = _fields(actor, bank_id, entry, timezone.now())
+    document = entry_document(chain_key=key, **fields)
+    ensure, append, params_of = _append_sql()
+    return [
+        (ensure, [key, bank_id, GENESIS_HASH]),
+        (
+            append,
+            [
+                key,
+                document.before,
+                document.between,
+                document.after,
+                *params_of(SimpleNamespace(**fields)),
+            ],
+        ),
+    ]
+
+
+@cache
+def _append_sql() -> tuple[str, str, Callable]:
+    """`audit_append_statements`' two statements, and the parameters of an entry's fields
+    for the second, made once."""
+    quote = connection.ops.quote_name
+    chain, event = quote(AuditChain._meta.db_table), quote(AuditEvent._meta.db_table)
+    fields = [AuditEvent._meta.get_field(name) for name in _APPENDED]
+    columns = ", ".join(quote(field.column) for field in fields)
+    values = ", ".join(f"%s::{_cast(field)}" for field in fields)
+    ensure = (
+        f"INSERT INTO {chain} (key, bank_id, head_seq, head_hash) "  # noqa: S608
+        f"VALUES (%s, %s, 0, %s) ON CONFLICT (key) DO NOTHING"
+    )
+    append = (
+        f"WITH head AS (SELECT id, head_seq + 1 AS seq, head_hash AS prev "  # noqa: S608
+        f"FROM {chain} WHERE key = %s FOR UPDATE), "
+        f"entry AS (INSERT INTO {event} (chain_id, seq, prev_hash, hash, {columns}) "
+        f"SELECT head.id, head.seq, head.prev, encode(sha256(convert_to("
+        f"%s || '\"' || head.prev || '\"' || %s || head.seq::text || %s, 'UTF8')), 'hex'), "
+        f"{values} FROM head RETURNING chain_id, seq, hash) "
+        f"UPDATE {chain} SET head_seq = entry.seq, head_hash = entry.hash "
+        f"FROM entry WHERE {chain}.id = entry.chain_id"
+    )
+    return ensure, append, row_params(fields)
+
+
+def _cast(field: models.Field) -> str:
+    """The PostgreSQL type of an audit column's parameter in a prepared statement; text
+    for a length-limited column (a cast to `varchar(n)` would cut a long value short
+    where storing it must fail)."""
+    return "text" if isinstance(field, models.CharField) else field.db_type(connection)

@@ -10,7 +10,11 @@ from django.utils import timezone
 
 from linking.models import Account, Customer
 from notifications.models import Event, Outcome, OutcomeFeed
-from notifications.services.audit_batch import AuditEntry, audit_statements
+from notifications.services.audit_batch import (
+    AuditEntry,
+    audit_append_statements,
+    audit_statements,
+)
 from notifications.services.nudge import deliveries_nudge
 from notifications.services.outbox import (
     LINK_COLUMNS,
@@ -187,58 +191,57 @@ def event_ingest(
             links=references.links,
             rules_stamp=rules_stamp,
         )
-        # The notifications go in with the round trip that takes the bank's audit chain
-        # lock; the chain and the outcome feed are locked last and written in one more,
-        # so one bank's concurrent posts queue behind each other as briefly as possible.
-        statements_run(
-            audit_statements(
-                before=plan.statements,
-                actor=actor,
-                bank_id=bank.pk,
-                entries=[
-                    AuditEntry(
-                        action="events.ingested",
-                        target_type="notifications.event_batch",
-                        target_id="",
-                        details={
-                            "accepted": report.count("accepted"),
-                            "duplicates": report.count("duplicate"),
-                            "rejected": report.count("rejected"),
-                            "accepted_types": dict(
-                                Counter(first_of[i].type for i in inserted).most_common()
-                            ),
-                        },
-                    )
-                ],
-            )
-            + outcome_statements(
-                bank=bank,
-                outcomes=[
-                    OutcomeRow(
-                        bank_id=bank.pk,
-                        type=Outcome.Type.EVENT_ACCEPTED,
-                        event_id=inserted[item.event_id],
-                        event_ref=item.event_id,
-                        event_type=item.type,
-                        occurred_at=now,
-                    )
-                    for item in first_of.values()
-                    if item.event_id in inserted
-                ]
-                + [
-                    OutcomeRow(
-                        bank_id=bank.pk,
-                        type=Outcome.Type.EVENT_REJECTED,
-                        event_ref=item.event_id or "",
-                        event_type=item.type,
-                        details={"reasons": item.reasons},
-                        occurred_at=now,
-                    )
-                    for item in checked
-                    if not item.valid
-                ],
-            )
+        entry = AuditEntry(
+            action="events.ingested",
+            target_type="notifications.event_batch",
+            target_id="",
+            details={
+                "accepted": report.count("accepted"),
+                "duplicates": report.count("duplicate"),
+                "rejected": report.count("rejected"),
+                "accepted_types": dict(Counter(first_of[i].type for i in inserted).most_common()),
+            },
         )
+        outcomes = outcome_statements(
+            bank=bank,
+            outcomes=[
+                OutcomeRow(
+                    bank_id=bank.pk,
+                    type=Outcome.Type.EVENT_ACCEPTED,
+                    event_id=inserted[item.event_id],
+                    event_ref=item.event_id,
+                    event_type=item.type,
+                    occurred_at=now,
+                )
+                for item in first_of.values()
+                if item.event_id in inserted
+            ]
+            + [
+                OutcomeRow(
+                    bank_id=bank.pk,
+                    type=Outcome.Type.EVENT_REJECTED,
+                    event_ref=item.event_id or "",
+                    event_type=item.type,
+                    details={"reasons": item.reasons},
+                    occurred_at=now,
+                )
+                for item in checked
+                if not item.valid
+            ],
+        )
+        # The rest of the transaction only writes: the notifications, then the audit
+        # entry (the bank's chain locked) and the outcomes (the feed locked), locks taken
+        # last so one bank's concurrent posts queue behind each other briefly. PostgreSQL
+        # appends the entry itself, so all of it goes with the COMMIT, in one round trip;
+        # elsewhere the chain head is read first.
+        if connection.vendor == "postgresql":
+            audit = audit_append_statements(actor=actor, bank_id=bank.pk, entry=entry)
+            statements_run([*plan.statements, *audit, *outcomes], at_commit=True)
+        else:
+            audit = audit_statements(
+                before=plan.statements, actor=actor, bank_id=bank.pk, entries=[entry]
+            )
+            statements_run(audit + outcomes)
         event_ids = sorted(inserted.values())
         if event_ids:
             transaction.on_commit(lambda: events_accepted.send(sender=Event, event_ids=event_ids))

@@ -18,7 +18,7 @@ from weakref import WeakKeyDictionary
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, models
+from django.db import connection, models, transaction
 from psycopg2.extensions import adapt
 
 CHUNK = 500
@@ -116,14 +116,21 @@ def any_of(column: str, values: Sequence) -> tuple[str, list]:
     return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
 
 
-def statements_run(statements: Sequence[Statement]) -> None:
+def statements_run(statements: Sequence[Statement], *, at_commit: bool = False) -> None:
     """Run `statements` in one round trip to the database, in order (results unread).
 
     Each is bound by the driver first, so a value can never be read as SQL. Inside a
     transaction this keeps the time a lock taken before them is held to one round trip.
     Small statements are prepared (`statement_execute`).
+
+    `at_commit`: the statements end the transaction, and nothing in it reads what they
+    write. Where the database backend can (bankside.db.postgresql, the outermost
+    `atomic()` block) they go with the COMMIT, in its round trip; an error in them fails
+    the commit and rolls the transaction back. Elsewhere they run now.
     """
     if not statements:
+        return
+    if at_commit and _at_commit(statements):
         return
     *before, (sql, params) = statements
     with connection.cursor() as cursor:
@@ -154,6 +161,23 @@ def statement_execute(
     script.append(prepared.text(cursor.cursor, sql, params))
     cursor.execute(";\n".join(script))
     prepared.commit()
+
+
+def _at_commit(statements: Sequence[Statement]) -> bool:
+    """Hand `statements` to the connection to send with the COMMIT; False if it can't."""
+    hand_over = getattr(connection, "at_commit", None)
+    if hand_over is None or connection.get_autocommit() or len(connection.atomic_blocks) != 1:
+        return False
+    prepared = _Prepared.of(connection)
+    prepared.begin()
+    with connection.cursor() as cursor:
+        script = [prepared.text(cursor.cursor, sql, params) for sql, params in statements]
+    names, prepared.pending = prepared.pending, {}
+    if not hand_over(script):
+        return False
+    # Prepared for later use once they are: when the commit has succeeded.
+    transaction.on_commit(lambda: prepared.names.update(names))
+    return True
 
 
 PREPARE_MAX_PARAMS = 40

@@ -274,3 +274,104 @@ def test_concurrent_writers_on_one_bank_keep_one_chain():
     [report] = audit_chains_verify(bank=bank)
     assert report.intact, report.describe()
     assert report.entries == writers * per_writer
+
+
+AWKWARD = {
+    "quote": 'say "hi"',
+    "backslash": "C:\\core\\feed",
+    "lines": "one\ntwo\ttab",
+    "accents": "Ação Société ß",
+    "emoji": "🏦 💳",
+    "control": "\u0001\u001f",
+    "nested": {"b": [1, 2.5, None, True], "a": {"z": "last", "y": "first"}},
+}
+
+
+def _fields(**overrides) -> dict:
+    import datetime as dt
+
+    return {
+        "chain_key": "bank:7",
+        "bank_id": 7,
+        "occurred_at": dt.datetime(2026, 11, 24, 9, 30, 1, 250, tzinfo=dt.UTC),
+        "actor_type": "api_key",
+        "actor_id": "12",
+        "actor_label": "Core «banking» Zürich",
+        "action": "events.ingested",
+        "target_type": "notifications.event_batch",
+        "target_id": "",
+        "request_id": "req-core-0001",
+        "source_ip": "10.0.0.1",
+        "details": AWKWARD,
+        "data_categories": ["balances"],
+        **overrides,
+    }
+
+
+def test_an_entry_hash_is_sha256_of_its_canonical_json_document():
+    import hashlib
+    import json
+
+    from portal.audit import canonical_time, entry_document, entry_hash
+
+    fields = _fields()
+    whole = {
+        "chain": fields["chain_key"],
+        "seq": 41,
+        "bank": fields["bank_id"],
+        "occurred_at": canonical_time(fields["occurred_at"]),
+        "actor": [fields["actor_type"], fields["actor_id"], fields["actor_label"]],
+        "action": fields["action"],
+        "target": [fields["target_type"], fields["target_id"]],
+        "request_id": fields["request_id"],
+        "source_ip": fields["source_ip"],
+        "details": fields["details"],
+        "data_categories": fields["data_categories"],
+        "prev_hash": "ab" * 32,
+    }
+    canonical = json.dumps(whole, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    assert entry_document(**fields).text(prev_hash="ab" * 32, seq=41) == canonical
+    assert (
+        entry_hash(seq=41, prev_hash="ab" * 32, **fields)
+        == hashlib.sha256(canonical.encode()).hexdigest()
+    )
+
+
+@pytest.mark.parametrize("source_ip", ["10.0.0.1", None])
+def test_the_database_hashes_an_entry_as_entry_hash_does(source_ip):
+    """PostgreSQL fills in the chain's hash and position and hashes the document."""
+    from notifications.services.audit_batch import AuditEntry, audit_append_statements
+    from notifications.services.rows import statements_run
+    from portal.audit import hash_of
+
+    bank = BankFactory()
+    audit_record(actor=Actor.system("test"), action="test.before", bank=bank)
+    token = context.bind(context.RequestContext(request_id="req-core-0009", source_ip=source_ip))
+    try:
+        with transaction.atomic():
+            statements_run(
+                audit_append_statements(
+                    actor=Actor("api_key", "12", "Core «banking» Zürich"),
+                    bank_id=bank.pk,
+                    entry=AuditEntry(
+                        action="events.ingested",
+                        target_type="notifications.event_batch",
+                        target_id="x",
+                        details=AWKWARD,
+                        data_categories=["balances", "transactions", "balances"],
+                    ),
+                )
+            )
+    finally:
+        context.reset(token)
+
+    chain = AuditChain.objects.get(bank=bank)
+    entry = AuditEvent.objects.get(chain=chain, seq=2)
+    assert entry.details == AWKWARD
+    assert entry.data_categories == ["balances", "transactions"]
+    assert (entry.request_id, entry.source_ip) == ("req-core-0009", source_ip)
+    assert entry.prev_hash == AuditEvent.objects.get(chain=chain, seq=1).hash
+    assert entry.hash == hash_of(entry, chain.key) == chain.head_hash
+    assert chain.head_seq == 2
+    assert all(report.intact for report in audit_chains_verify(bank=bank))
