@@ -4,6 +4,8 @@ Each test records what goes over the wire, one entry a round trip, and checks fr
 second connection what another client of the database would see.
 """
 
+import time
+
 import psycopg2
 import pytest
 from django.contrib.contenttypes.models import ContentType
@@ -278,3 +280,54 @@ def test_a_broken_connection_fails_the_transaction_loudly(probe):
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT note FROM {TABLE}")
         assert cursor.fetchall() == [("after reconnecting",)]
+
+
+def backend_pid() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def next_request() -> None:
+    """What Django does between requests to a connection it keeps (the settings turn
+    `CONN_HEALTH_CHECKS` on)."""
+    assert connection.health_check_enabled
+    connection.health_check_done = False
+    connection.close_if_health_check_failed()
+
+
+def test_a_kept_connection_is_checked_without_a_round_trip(sent):
+    pid = backend_pid()
+    sent.clear()
+
+    next_request()
+
+    assert sent == []
+    assert connection.connection is not None
+    assert backend_pid() == pid
+
+
+def test_a_connection_the_server_closed_is_replaced_before_it_is_used(probe, other):
+    pid = backend_pid()
+    with other.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        for _ in range(100):  # until the server has let go of it
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
+            if cursor.fetchone() == (0,):
+                break
+            time.sleep(0.05)
+
+    next_request()
+    insert("after the restart")
+
+    assert backend_pid() != pid
+    assert notes(other) == ["after the restart"]
+
+
+def test_a_connection_in_another_state_gets_djangos_check(sent):
+    with transaction.atomic():
+        insert("in a transaction")
+        sent.clear()
+        next_request()
+
+    assert sent[0] == "SELECT 1"

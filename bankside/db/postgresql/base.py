@@ -11,17 +11,22 @@ the same statements in the same order:
 - `BEGIN` goes in the same round trip as the transaction's first statement;
 - statements handed over with `DatabaseWrapper.at_commit` (whose results nobody reads)
   go in the same round trip as `COMMIT`;
-- `ROLLBACK` is sent only if the server has a transaction open.
+- `ROLLBACK` is sent only if the server has a transaction open;
+- the health check at the start of a request (`CONN_HEALTH_CHECKS`) looks at the idle
+  connection's socket instead of sending `SELECT 1`.
 
 Everything else is Django's: `atomic()`, savepoints, `on_commit`, rollback on error,
 `select_for_update`, server-side cursors. The server, not a flag kept here, says whether
 a transaction is open (libpq's transaction status, read without a round trip).
 """
 
+import select
+
 from django.db.backends.postgresql import base
 from django.db.backends.utils import debug_transaction
 from psycopg2 import extensions
 
+_IDLE = extensions.TRANSACTION_STATUS_IDLE
 _OPEN = (extensions.TRANSACTION_STATUS_INTRANS, extensions.TRANSACTION_STATUS_INERROR)
 _ISOLATION = {
     extensions.ISOLATION_LEVEL_READ_COMMITTED: "BEGIN",
@@ -108,6 +113,27 @@ class DatabaseWrapper(base.DatabaseWrapper):
         # The driver stays in autocommit mode; a transaction asked for opens with the
         # next statement.
         self.connection.begin_pending = not autocommit
+
+    def close_if_health_check_failed(self) -> None:
+        """Django's check that a kept connection still works, without its round trip.
+
+        A connection left idle is healthy unless the server has closed it or sent
+        something unasked, which a poll of its socket sees at once: a backend that was
+        terminated (a restart, a failover, an idle timeout) sends its error and closes.
+        A connection found in any other state gets Django's check, a query; so does one
+        after an error (`is_usable`, at the end of a request).
+        """
+        if self.connection is None or not self.health_check_enabled or self.health_check_done:
+            return
+        connection = self.connection
+        if connection.closed or connection.get_transaction_status() != _IDLE:
+            super().close_if_health_check_failed()
+            return
+        poll = select.poll()
+        poll.register(connection.fileno(), select.POLLIN | select.POLLPRI)
+        if poll.poll(0):
+            self.close()
+        self.health_check_done = True
 
     def at_commit(self, statements: list[str]) -> bool:
         """Send `statements` (bound SQL, results unread) with this transaction's COMMIT,
