@@ -12,23 +12,12 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.backends.postgresql.base import IsolationLevel
 
-from bankside.db.postgresql.base import Cursor, DatabaseWrapper
+from bankside.db.postgresql.base import DatabaseWrapper
+from bankside.tests.round_trips import round_trips
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TABLE = "bankside_backend_probe"
-
-
-class RecordingCursor(Cursor):
-    """Records the text of each round trip it makes."""
-
-    sent: list[str] = []
-
-    def execute(self, query, vars=None):
-        try:
-            return super().execute(query, vars)
-        finally:
-            RecordingCursor.sent.append(self.query.decode())
 
 
 @pytest.fixture
@@ -43,11 +32,10 @@ def probe():
 @pytest.fixture
 def sent(probe):
     """The round trips this connection makes from now on, each as the SQL it sent."""
-    connection.ensure_connection()
-    raw = connection.connection
-    raw.cursor_factory, RecordingCursor.sent = RecordingCursor, []
-    yield RecordingCursor.sent
-    raw.cursor_factory = Cursor
+    with round_trips() as recorded:
+        connection.ensure_connection()
+        recorded.clear()  # the new connection's own set-up
+        yield recorded
 
 
 @pytest.fixture

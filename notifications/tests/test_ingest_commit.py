@@ -11,7 +11,7 @@ import pytest
 from django.db import IntegrityError, connection, connections
 from rest_framework.test import APIClient
 
-from bankside.db.postgresql import base as backend
+from bankside.tests.round_trips import round_trips
 from linking.tests.factories import AccountFactory, CustomerFactory
 from notifications.models import Event, Notification, Outcome
 from notifications.services import event_ingest
@@ -27,27 +27,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 EVENTS = "/api/v1/events"
 
 
-class RecordingCursor(backend.Cursor):
-    sent: list[str] = []
-
-    def execute(self, query, vars=None):
-        try:
-            return super().execute(query, vars)
-        finally:
-            RecordingCursor.sent.append(self.query.decode())
-
-
-@pytest.fixture
-def round_trips(monkeypatch):
-    """What each round trip to PostgreSQL sends from now on, in order (every connection
-    opened from now on records)."""
-    connections.close_all()
-    monkeypatch.setattr(backend, "Cursor", RecordingCursor)
-    RecordingCursor.sent = []
-    yield RecordingCursor.sent
-    connections.close_all()
-
-
 def post(api, body, **extra):
     return api.post(EVENTS, body, format="json", **extra)
 
@@ -58,14 +37,10 @@ def ingest_entries(bank) -> list[AuditEvent]:
 
 def test_a_post_writes_in_two_round_trips_between_begin_and_commit(linked, linked_api):
     post(linked_api, event_payload(account=linked.card))  # the bank's rules are kept now
-    connections.close_all()
-    RecordingCursor.sent = []
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(backend, "Cursor", RecordingCursor)
+    with round_trips() as recorded:
         response = post(linked_api, event_payload(account=linked.card))
-        sent = list(RecordingCursor.sent)
-    connections.close_all()
+        sent = list(recorded)
 
     assert response.status_code == 202
     assert response.json()["accepted"] == 1
