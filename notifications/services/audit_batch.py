@@ -4,7 +4,7 @@ Delivery writes one entry per message that leaves the bank. Appending them one b
 would take the bank's chain lock and run four statements per message; here a batch takes
 the lock once, hashes the entries in order and inserts them in one statement. The chain
 protocol is audit_record's exactly (same head lock, same hashes, same fields), so
-`verify_audit_chain` checks these entries like any other.
+`audit_chain_verify` checks these entries like any other.
 """
 
 from collections.abc import Callable, Sequence
