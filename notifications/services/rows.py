@@ -156,25 +156,21 @@ def statement_execute(
         cursor.execute(sql, params)
         return
     prepared = _Prepared.of(connection)
-    prepared.begin()
-    script = [prepared.text(cursor.cursor, earlier, p) for earlier, p in before]
-    script.append(prepared.text(cursor.cursor, sql, params))
-    cursor.execute(";\n".join(script))
+    cursor.execute(";\n".join(prepared.bound(cursor.cursor, [*before, (sql, params)])))
     prepared.commit()
 
 
 def _at_commit(statements: Sequence[Statement]) -> bool:
-    """Hand `statements` to the connection to send with the COMMIT; False if it can't."""
-    hand_over = getattr(connection, "at_commit", None)
-    if hand_over is None or connection.get_autocommit() or len(connection.atomic_blocks) != 1:
+    """Hand `statements` to the connection to send with the COMMIT; False if it can't
+    (another backend, or a commit that would not end the transaction)."""
+    ends = getattr(connection, "commit_ends_transaction", None)
+    if ends is None or not ends():
         return False
     prepared = _Prepared.of(connection)
-    prepared.begin()
     with connection.cursor() as cursor:
-        script = [prepared.text(cursor.cursor, sql, params) for sql, params in statements]
+        script = prepared.bound(cursor.cursor, statements)
     names, prepared.pending = prepared.pending, {}
-    if not hand_over(script):
-        return False
+    connection.at_commit(script)
     # Prepared for later use once they are: when the commit has succeeded.
     transaction.on_commit(lambda: prepared.names.update(names))
     return True
@@ -216,9 +212,11 @@ class _Prepared:
         arguments = f"({', '.join(['%s'] * len(params))})" if params else ""
         return prepare + _bound(raw_cursor, f"EXECUTE {name}{arguments}", params)
 
-    def begin(self) -> None:
-        """Statements are about to be bound: forget any a failed run left half-prepared."""
+    def bound(self, raw_cursor, statements: Sequence[Statement]) -> list[str]:
+        """`statements` bound (`text`), forgetting first any a failed run left
+        half-prepared; `commit` once they have run."""
         self.pending.clear()
+        return [self.text(raw_cursor, sql, params) for sql, params in statements]
 
     def commit(self) -> None:
         """The statements just run were prepared: remember their names."""

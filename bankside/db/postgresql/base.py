@@ -135,12 +135,17 @@ class DatabaseWrapper(base.DatabaseWrapper):
             self.close()
         self.health_check_done = True
 
+    def commit_ends_transaction(self) -> bool:
+        """Whether the next commit ends the transaction: inside the outermost `atomic()`
+        block only (a nested one's ends a savepoint)."""
+        return not self.get_autocommit() and self.in_atomic_block and len(self.atomic_blocks) == 1
+
     def at_commit(self, statements: list[str]) -> bool:
         """Send `statements` (bound SQL, results unread) with this transaction's COMMIT,
-        in one round trip, if the next commit ends the transaction (the outermost
-        `atomic()` block is the only one); True if they will be. An error in them fails
-        the commit, and `atomic()` rolls everything back and raises it."""
-        if self.get_autocommit() or not self.in_atomic_block or len(self.atomic_blocks) > 1:
+        in one round trip, if the next commit ends the transaction; True if they will be.
+        An error in them fails the commit, and `atomic()` rolls everything back and
+        raises it."""
+        if not self.commit_ends_transaction():
             return False
         self.connection.at_commit.extend(statements)
         return True
@@ -149,10 +154,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
         connection = self.connection
         if connection is None:
             return
-        script, connection.at_commit = [*connection.at_commit, "COMMIT"], []
+        pending, connection.at_commit = connection.at_commit, []
         connection.begin_pending = False
-        if not connection.in_transaction():
-            script = [connection.begin_sql, *script] if len(script) > 1 else []
+        if connection.in_transaction():
+            script = [*pending, "COMMIT"]
+        elif pending:
+            script = [connection.begin_sql, *pending, "COMMIT"]
+        else:
+            script = []  # the transaction ran no statement: nothing to end
         # Logged (with DEBUG, or in a test's captured queries) as what is sent.
         with debug_transaction(self, ";\n".join(script) or "COMMIT"), self.wrap_database_errors:
             try:
