@@ -114,6 +114,30 @@ def audit_statements(
     ]
 
 
+def audit_append_last(
+    *,
+    actor: Actor,
+    bank_id: int,
+    entry: AuditEntry,
+    before: Sequence[Statement] = (),
+    after: Sequence[Statement] = (),
+) -> None:
+    """Append `entry` to the bank's chain with the last writes of the transaction:
+    `before` run just before it and `after` just after (their results unread).
+
+    On PostgreSQL the database appends the entry (`audit_append_statements`), so nothing
+    is read back and all of them go with the COMMIT where the database backend can
+    (`statements_run(..., at_commit=True)`). Elsewhere the chain head is read first
+    (`audit_statements`), then the rest runs in one more round trip.
+    """
+    if connection.vendor == "postgresql":
+        appended = audit_append_statements(actor=actor, bank_id=bank_id, entry=entry)
+        statements_run([*before, *appended, *after], at_commit=True)
+    else:
+        statements = audit_statements(actor=actor, bank_id=bank_id, entries=[entry], before=before)
+        statements_run([*statements, *after])
+
+
 def _fields(actor: Actor, bank_id: int, entry: AuditEntry, occurred_at: datetime) -> dict:
     """An entry's fields, except its place in the chain (`seq`, `prev_hash`)."""
     current = context.current()

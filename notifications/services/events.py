@@ -10,11 +10,7 @@ from django.utils import timezone
 
 from linking.models import Account, Customer
 from notifications.models import Event, Outcome, OutcomeFeed
-from notifications.services.audit_batch import (
-    AuditEntry,
-    audit_append_statements,
-    audit_statements,
-)
+from notifications.services.audit_batch import AuditEntry, audit_append_last
 from notifications.services.nudge import deliveries_nudge
 from notifications.services.outbox import (
     LINK_COLUMNS,
@@ -231,17 +227,11 @@ def event_ingest(
         )
         # The rest of the transaction only writes: the notifications, then the audit
         # entry (the bank's chain locked) and the outcomes (the feed locked), locks taken
-        # last so one bank's concurrent posts queue behind each other briefly. PostgreSQL
-        # appends the entry itself, so all of it goes with the COMMIT, in one round trip;
-        # elsewhere the chain head is read first.
-        if connection.vendor == "postgresql":
-            audit = audit_append_statements(actor=actor, bank_id=bank.pk, entry=entry)
-            statements_run([*plan.statements, *audit, *outcomes], at_commit=True)
-        else:
-            audit = audit_statements(
-                before=plan.statements, actor=actor, bank_id=bank.pk, entries=[entry]
-            )
-            statements_run(audit + outcomes)
+        # last so one bank's concurrent posts queue behind each other briefly; on
+        # PostgreSQL all of it goes with the COMMIT, in one round trip.
+        audit_append_last(
+            actor=actor, bank_id=bank.pk, entry=entry, before=plan.statements, after=outcomes
+        )
         event_ids = sorted(inserted.values())
         if event_ids:
             transaction.on_commit(lambda: events_accepted.send(sender=Event, event_ids=event_ids))
