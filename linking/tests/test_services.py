@@ -4,6 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from bankside.tests.threads import run_together
 from linking import services
 from linking.models import Account, AuthorizationCode, Consent, Customer
 from linking.tests.factories import AccountFactory, CustomerFactory, IntegrationFactory
@@ -251,29 +252,12 @@ def test_expiry_is_scheduled_on_beat(settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_two_first_upserts_of_one_customer_both_succeed():
-    import threading
-
-    from django.db import connections
-
     bank = BankFactory()
-    barrier, errors = threading.Barrier(2), []
 
     def upsert(name):
-        try:
-            barrier.wait()
-            services.customer_upsert(
-                actor=CORE, bank=bank, external_id="cu-race", name=name, locale="en", accounts=[]
-            )
-        except Exception as exc:  # noqa: BLE001 - reported to the main thread
-            errors.append(exc)
-        finally:
-            connections.close_all()
+        services.customer_upsert(
+            actor=CORE, bank=bank, external_id="cu-race", name=name, locale="en", accounts=[]
+        )
 
-    threads = [threading.Thread(target=upsert, args=(n,)) for n in ("Ana", "Ana S")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
+    assert run_together(upsert, ["Ana", "Ana S"]) == []
     assert Customer.objects.filter(bank=bank, external_id="cu-race").count() == 1

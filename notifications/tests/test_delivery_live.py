@@ -2,14 +2,13 @@
 and the sandbox standing in for Meta over HTTP."""
 
 import datetime as dt
-import threading
 import time
 
 import httpx
 import pytest
-from django.db import connections
 from django.utils import timezone
 
+from bankside.tests.threads import run_together
 from linking.models import Contact
 from linking.tests.conftest import celery_worker
 from linking.tests.factories import AccountFactory, CustomerFactory, IntegrationFactory
@@ -161,29 +160,15 @@ def test_several_workers_share_one_pages_rate_limit(live_server, settings):
     settings.NOTIFICATIONS_PAGE_RATE_LIMITS = {harbour.page: 20}
     cards = [harbour.linked_customer(f"Customer {n}")[0] for n in range(60)]
     harbour.post_events(*[event_payload("fraud.alert", account=card) for card in cards])
-    errors: list[BaseException] = []
 
-    def claimer():
-        try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                services.deliveries_run(seconds=1, batch_size=8)
-                if not Notification.objects.filter(
-                    state__in=[State.PENDING, State.IN_FLIGHT]
-                ).exists():
-                    return
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
-            errors.append(exc)
-        finally:
-            connections.close_all()
+    def claimer(_):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            services.deliveries_run(seconds=1, batch_size=8)
+            if not Notification.objects.filter(state__in=[State.PENDING, State.IN_FLIGHT]).exists():
+                return
 
-    workers = [threading.Thread(target=claimer) for _ in range(3)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(60)
-
-    assert errors == []
+    assert run_together(claimer, range(3), timeout=60) == []
     assert Notification.objects.filter(state__in=State_SENT).count() == 60
     calls = harbour.message_calls()
     assert len(calls) == 60 and all(c["status"] == 200 for c in calls)

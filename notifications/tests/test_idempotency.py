@@ -1,13 +1,12 @@
 import json
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from bankside.celery import app
+from bankside.tests.threads import run_together
 from notifications.models import Event, IdempotencyRecord
 from notifications.tasks import purge_expired_api_records
 from notifications.tests.factories import event_payload
@@ -138,24 +137,14 @@ def test_the_beat_task_purges_expired_records(api, card):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_identical_requests_write_once(issued, card):
     body = {"events": [event_payload(account=card) for _ in range(300)]}
-    start = threading.Barrier(3)
     responses = []
 
-    def call():
+    def call(_):
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
-        start.wait()
-        try:
-            responses.append(post(client, body, key="same"))
-        finally:
-            connections.close_all()
+        responses.append(post(client, body, key="same"))
 
-    threads = [threading.Thread(target=call) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
+    assert run_together(call, range(3)) == []
     assert [r.status_code for r in responses] == [202, 202, 202]
     assert all(r.json() == responses[0].json() for r in responses)
     assert sum("Idempotent-Replayed" in r for r in responses) == 2

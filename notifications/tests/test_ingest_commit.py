@@ -5,13 +5,12 @@ notifications, the audit entry and the outcomes of a post go with its COMMIT, an
 database appends the audit entry to the bank's chain itself.
 """
 
-import threading
-
 import pytest
-from django.db import IntegrityError, connection, connections
+from django.db import IntegrityError, connection
 from rest_framework.test import APIClient
 
 from bankside.tests.round_trips import round_trips
+from bankside.tests.threads import run_together
 from linking.tests.factories import AccountFactory, CustomerFactory
 from notifications.models import Event, Notification, Outcome
 from notifications.services import event_ingest
@@ -102,26 +101,16 @@ def test_the_first_entry_of_a_bank_starts_its_chain():
 
 def test_concurrent_posts_of_one_bank_keep_one_unbroken_chain(linked):
     secret = api_key_for(linked.bank).secret
-    start = threading.Barrier(4)
     statuses = []
 
-    def poster():
+    def poster(_):
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
-        start.wait()
-        try:
-            for _ in range(5):
-                body = event_payload("balance.updated", account=linked.checking)
-                statuses.append(post(client, body).status_code)
-        finally:
-            connections.close_all()
+        for _ in range(5):
+            body = event_payload("balance.updated", account=linked.checking)
+            statuses.append(post(client, body).status_code)
 
-    threads = [threading.Thread(target=poster) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
+    assert run_together(poster, range(4)) == []
     assert statuses == [202] * 20
     chain = AuditChain.objects.get(bank=linked.bank)
     assert selectors.audit_chain_verify(chain).intact

@@ -1,10 +1,9 @@
-import threading
-
 import pytest
 from django.core.management import call_command
-from django.db import DatabaseError, connection, connections, transaction
+from django.db import DatabaseError, connection, transaction
 
 from bankside import context
+from bankside.tests.threads import run_together
 from portal.audit import Actor
 from portal.models import AuditChain, AuditEvent
 from portal.selectors import audit_chains_verify
@@ -243,32 +242,18 @@ def test_verify_rejects_an_unknown_bank():
 def test_concurrent_writers_on_one_bank_keep_one_chain():
     bank = BankFactory()
     writers, per_writer = 4, 25
-    barrier = threading.Barrier(writers)
-    failures = []
 
     def write(worker: int) -> None:
-        try:
-            barrier.wait()
-            for n in range(per_writer):
-                with transaction.atomic():
-                    audit_record(
-                        actor=Actor.system(f"writer-{worker}"),
-                        action="config.changed",
-                        bank=bank,
-                        details={"worker": worker, "n": n},
-                    )
-        except Exception as exc:  # noqa: BLE001 - reported to the main thread
-            failures.append(exc)
-        finally:
-            connections.close_all()
+        for n in range(per_writer):
+            with transaction.atomic():
+                audit_record(
+                    actor=Actor.system(f"writer-{worker}"),
+                    action="config.changed",
+                    bank=bank,
+                    details={"worker": worker, "n": n},
+                )
 
-    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert failures == []
+    assert run_together(write, range(writers)) == []
     seqs = list(AuditEvent.objects.filter(bank=bank).values_list("seq", flat=True))
     assert seqs == list(range(1, writers * per_writer + 1))
     [report] = audit_chains_verify(bank=bank)
