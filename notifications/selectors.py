@@ -1,6 +1,7 @@
 """Reads of notifications, always scoped to one bank."""
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -125,19 +126,17 @@ def _from_db(db, model: type[models.Model], values) -> models.Model:
     """An instance of `model` from the values of all its columns, as a queryset makes it:
     with the backend's and the field's converters applied."""
     fields, values = model._meta.concrete_fields, list(values)
-    for index in _converted_columns(db.vendor, model):
-        values[index] = read_converter(fields[index])(values[index])
+    for index, convert in _column_converters(db.vendor, model):
+        values[index] = convert(values[index])
     return model.from_db(db.alias, [f.attname for f in fields], values)
 
 
 @cache
-def _converted_columns(vendor: str, model: type[models.Model]) -> tuple[int, ...]:
-    """The positions of `model`'s columns that the backend or the field convert on reading."""
-    return tuple(
-        index
-        for index, field in enumerate(model._meta.concrete_fields)
-        if read_converter(field) is not None
-    )
+def _column_converters(vendor: str, model: type[models.Model]) -> tuple[tuple[int, Callable], ...]:
+    """The positions of `model`'s columns that the backend or the field convert on
+    reading, each with its converter (`read_converter`), made once."""
+    found = ((n, read_converter(field)) for n, field in enumerate(model._meta.concrete_fields))
+    return tuple((n, convert) for n, convert in found if convert is not None)
 
 
 def notification_list_for_event(*, event: Event) -> list[Notification]:
