@@ -2,7 +2,9 @@
 
 Run with `make bench`. It creates its own database (`<DATABASE_URL's name>_bench_api`),
 a bank live on a Page with `--customers` linked customers (one card each, every consent
-scope) and an API key, then starts gunicorn (bench/api_settings.py: the production
+scope) and an API key, with a history of `--history` events already posted and their
+notifications delivered (`history_seed`: production's tables are not empty), then starts
+gunicorn (bench/api_settings.py: the production
 settings) with `--workers` sync workers and drives it from an asyncio load generator on
 the same machine. Each figure is measured `--repeat` times:
 
@@ -22,7 +24,7 @@ only: nothing here asserts a time.
 
     python bench/api.py [--workers 4] [--concurrency 8] [--singles 5000]
                         [--batches 20] [--batch-size 1000] [--batch-concurrency 2]
-                        [--repeat 2]
+                        [--repeat 2] [--history 20000]
 """
 
 import argparse
@@ -51,6 +53,7 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
+from django.utils import timezone  # noqa: E402
 
 QUEUE = f"bench-api-{os.getpid()}"
 HOST = "127.0.0.1"
@@ -99,17 +102,48 @@ def setup_bank(customers: int) -> str:
 
 
 def statistics_refresh() -> None:
-    """ANALYZE, as autovacuum keeps doing in production.
-
-    The benchmark's tables grow from nothing to tens of thousands of rows within a minute,
-    faster than autovacuum (one-minute naptime) notices. Plans made from the statistics of
-    an empty table, such as the foreign-key checks' cached plans, would then seq-scan
-    tables that in production hold millions of rows and are always indexed into. So the
-    statistics are refreshed before each measured phase, which also invalidates those
-    cached plans in every gunicorn worker's connection.
-    """
+    """ANALYZE, as autovacuum keeps doing in production: before each measured phase, so
+    that the plans every gunicorn worker's connection caches (its prepared statements, the
+    foreign-key checks) are made from statistics of the tables as they are now."""
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
+
+
+def history_seed(events: "Events", count: int, batch_size: int = 1000) -> None:
+    """A bank that has been live a while: `count` events posted before the measures (as
+    batches, through the API's own `event_ingest`), their notifications delivered as the
+    workers would have (nothing is sent: their state is set), and the same number of rows
+    in the bare insert's table. Then ANALYZE.
+
+    Measuring on empty tables measures something production never runs: plans cached by
+    a connection while a table is nearly empty, the foreign-key checks' among them, keep
+    scanning the whole table as it grows, so the cost of each post would grow with the
+    number of events posted before it in the run.
+    """
+    from bench.api_urls import BARE_TABLE
+    from notifications.models import Notification
+    from notifications.services import event_ingest
+    from portal.audit import Actor
+    from portal.models import Bank
+
+    bank = Bank.objects.get(slug="bench")
+    actor = Actor.system("benchmark history")
+    for start in range(0, count, batch_size):
+        batch = [events.next() for _ in range(min(batch_size, count - start))]
+        report = event_ingest(actor=actor, bank=bank, events=batch)
+        if report.count("accepted") != len(batch):
+            raise SystemExit(f"the history was not accepted: {report.as_dict()['results'][:3]}")
+    now = timezone.now()
+    Notification.objects.filter(state__in=Notification.OPEN).update(
+        state=Notification.State.DELIVERED, sent_at=now, finished_at=now
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {BARE_TABLE} (body, received_at) "  # noqa: S608 - a fixed name
+            "SELECT '{}'::jsonb, now() FROM generate_series(1, %s)",
+            [count],
+        )
+    statistics_refresh()
 
 
 class Events:
@@ -313,6 +347,8 @@ def report(label: str, events: int, figures: Figures) -> None:
 def run(args, database: str) -> None:
     secret = setup_bank(args.customers)
     events = Events(args.customers)
+    history_seed(events, args.history)
+    connection.close()
     auth = {"Authorization": f"Bearer {secret}"}
 
     def singles(count: int) -> list[bytes]:
@@ -363,7 +399,8 @@ def run(args, database: str) -> None:
 
     print(
         f"\nthe API stored {Event.objects.count()} events and "
-        f"{Notification.objects.count()} notifications (one per event posted to it)"
+        f"{Notification.objects.count()} notifications (one per event posted to it, "
+        f"{args.history} of each before the measures)"
     )
 
 
@@ -377,7 +414,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--batch-concurrency", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument(
+        "--history", type=int, default=20_000, help="events posted before the measures"
+    )
     args = parser.parse_args()
+    if args.history < 0:
+        parser.error("--history cannot be negative")
 
     database = settings.DATABASES["default"]
     if database["ENGINE"] != settings.POSTGRESQL_ENGINE:

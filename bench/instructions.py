@@ -7,11 +7,12 @@ counts those a process executes in user space, the same for the same code and in
 So this is the figure to compare two versions of the code by.
 
 It creates its own database (`<DATABASE_URL's name>_bench_instructions`) with the bank of
-bench/api.py, then runs the production request path in one process, as a gunicorn worker
-does (bench/api_settings.py, the WSGI application, PostgreSQL and Redis as configured;
-without gunicorn's own HTTP parsing), under callgrind: `--few` requests, then `--many`
-in a second run. The difference over the extra requests is the cost per request, free of
-start-up; the request bodies are made beforehand and not counted. For:
+bench/api.py and its history (`history_seed`), then runs the production request path in
+one process, as a gunicorn worker does (bench/api_settings.py, the WSGI application,
+PostgreSQL and Redis as configured; without gunicorn's own HTTP parsing), under
+callgrind: `--few` requests, then `--many` in a second run. The difference over the
+extra requests is the cost per request, free of start-up; the request bodies are made
+beforehand and not counted. For:
 
 1. `POST /api/v1/events` with one new event, cycling through every event type;
 2. the same with batches of `--batch-size` events, per event;
@@ -22,7 +23,7 @@ those as CPU time. A delivery nudge is kept pending throughout, so Celery's publ
 not counted either. Figures only: nothing here asserts a count.
 
     python bench/instructions.py [--few 20] [--many 220] [--batch-size 100]
-                                 [--loads single,batch,bare]
+                                 [--loads single,batch,bare] [--history 20000]
 
 (Batches run a tenth as many requests as `--few` and `--many` say.)
 """
@@ -143,6 +144,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument(
+        "--history", type=int, default=20_000, help="events posted before the counts"
+    )
+    parser.add_argument(
         "--loads",
         default="single,batch,bare",
         help="which to count, comma-separated: single, batch, bare (default: all three)",
@@ -152,6 +156,8 @@ def main() -> None:
         args.kind, args.bodies = args.child
         child(args)
         return
+    if args.history < 0:
+        parser.error("--history cannot be negative")
     if args.many <= args.few or args.few < 1:
         parser.error("--many must be more than --few, and --few at least 1")
     loads = [load.strip() for load in args.loads.split(",") if load.strip()]
@@ -184,10 +190,11 @@ def main() -> None:
     try:
         secret_file = secret_dir / "key"
         secret_file.write_text(setup_bank(args.customers))
-        connection.close()
-        from bench.api import Events
+        from bench.api import Events, history_seed
 
         events = Events(args.customers)
+        history_seed(events, args.history)
+        connection.close()
 
         def bodies(kind: str, count: int) -> list[bytes]:
             if kind == "batch":
