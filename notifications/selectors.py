@@ -24,7 +24,7 @@ from notifications.models import (
 from notifications.services.rows import read_converter, statement_execute
 from portal.charts import Chart, Series
 from portal.dashboard import PanelContent
-from portal.models import ApiKey, Bank, DeliveryRulesStamp
+from portal.models import ApiKey, Bank
 
 FAILED_STATES = (Notification.State.FAILED, Notification.State.DEAD)
 PANEL_GROUP = {
@@ -68,21 +68,20 @@ def rate_limit_for(api_key: ApiKey) -> tuple[float, int]:
 @dataclass(frozen=True)
 class ApiCaller:
     """An API key with its bank, and what every request made with it needs to know:
-    whether the bank requires signed requests, the key's rate limit (`rate_limit_for`),
-    and the stamp of the bank's delivery rules (`portal.models.DeliveryRulesStamp`; None
-    where there is none)."""
+    whether the bank requires signed requests and the key's rate limit
+    (`rate_limit_for`)."""
 
     api_key: ApiKey
     signing_required: bool
     rate_limit: tuple[float, int]
-    rules_stamp: int | None = None
 
 
 def api_caller_get(*, prefix: str) -> ApiCaller | None:
     """The key with `prefix`, revoked or not, its bank and their settings, in one query.
 
-    Plain SQL: it runs for every API request, and building it with the ORM cost more
-    than running it.
+    Plain SQL: it runs for every API request with a key the process has not read lately
+    (`notifications.api.auth.KeptCallers`), and building it with the ORM cost more than
+    running it.
     """
     db = connections[DEFAULT_DB_ALIAS]
     with db.cursor() as cursor:
@@ -92,16 +91,15 @@ def api_caller_get(*, prefix: str) -> ApiCaller | None:
         return None
     key_columns = len(ApiKey._meta.concrete_fields)
     api_key = _from_db(db, ApiKey, row[:key_columns])
-    bank = _from_db(db, Bank, row[key_columns:-4])
+    bank = _from_db(db, Bank, row[key_columns:-3])
     ApiKey._meta.get_field("bank").set_cached_value(api_key, bank)
-    required, per_second, burst, rules_stamp = row[-4:]
+    required, per_second, burst = row[-3:]
     if per_second is None:
         per_second, burst = settings.API_RATE_LIMIT_PER_SECOND, settings.API_RATE_LIMIT_BURST
     return ApiCaller(
         api_key,
         signing_required=bool(required),
         rate_limit=(per_second, burst),
-        rules_stamp=rules_stamp,
     )
 
 
@@ -112,12 +110,11 @@ def _api_caller_sql(vendor: str) -> str:
     columns = [f"k.{quote(f.column)}" for f in ApiKey._meta.concrete_fields]
     columns += [f"b.{quote(f.column)}" for f in Bank._meta.concrete_fields]
     return (
-        f"SELECT {', '.join(columns)}, s.required, r.per_second, r.burst, d.stamp "  # noqa: S608
+        f"SELECT {', '.join(columns)}, s.required, r.per_second, r.burst "  # noqa: S608
         f"FROM {quote(ApiKey._meta.db_table)} k "
         f"JOIN {quote(Bank._meta.db_table)} b ON b.id = k.bank_id "
         f"LEFT JOIN {quote(ApiSigning._meta.db_table)} s ON s.bank_id = k.bank_id "
         f"LEFT JOIN {quote(ApiKeyRateLimit._meta.db_table)} r ON r.api_key_id = k.id "
-        f"LEFT JOIN {quote(DeliveryRulesStamp._meta.db_table)} d ON d.bank_id = k.bank_id "
         f"WHERE k.prefix = %s"
     )
 

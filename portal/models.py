@@ -586,9 +586,9 @@ class DeliveryRulesStamp(models.Model):
     templates) is current: a number never used before, set by the database whenever one
     of those rows is inserted, changed or deleted, by any means.
 
-    Every API request reads the stamp with its key (`notifications.selectors
-    .api_caller_get`), and the events it posts are planned with the rules kept for that
-    stamp, read again only when the stamp has moved (`notifications.services.outbox`).
+    A post of events reads the stamp with the customers and accounts it names
+    (`notifications.services.events`), and its events are planned with the rules kept for
+    that stamp, read again only when the stamp has moved (`notifications.services.outbox`).
     On PostgreSQL triggers write it (migration 0010), from a sequence, so even a change
     rolled back never brings an old stamp back. Elsewhere (SQLite, the demo) there are
     no stamps and rules are read for every post. The application never writes it.

@@ -262,6 +262,27 @@ API_RATE_LIMIT_PER_SECOND = 50.0
 API_RATE_LIMIT_BURST = 100
 API_RATE_LIMIT_REDIS_URL = ""  # empty: REDIS_URL
 
+
+def api_caller_seconds_from_env(raw: str) -> float:
+    """Validate `API_CALLER_CACHE_SECONDS`: how long a web process keeps an API key it has
+    read, with its bank's signing setting and its rate limit (0 to 60; 0 reads them for
+    every request). A change made through the portal applies at once in the process that
+    made it, and within this long in every other."""
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 <= seconds <= 60:
+        raise ImproperlyConfigured(
+            f"API_CALLER_CACHE_SECONDS must be a number of seconds from 0 to 60; got {raw!r}."
+        )
+    return seconds
+
+
+API_CALLER_CACHE_SECONDS = api_caller_seconds_from_env(
+    env.str("API_CALLER_CACHE_SECONDS", default="1")
+)
+
 # The delivery engine (notifications/; README "Delivering notifications").
 NOTIFICATIONS_REDIS_URL = ""  # the per-Page rate-limit buckets; empty: REDIS_URL
 NOTIFICATIONS_PAGE_RATE_LIMIT = 300  # Send API calls per second per Page (Meta's limit)

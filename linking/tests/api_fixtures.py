@@ -18,6 +18,27 @@ def _rate_limits_in_test_redis(settings):
     settings.API_RATE_LIMIT_REDIS_URL = TEST_REDIS
 
 
+class Clock:
+    """A monotonic clock moved by hand: `now` is what it reads."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def kept_callers_clock(monkeypatch) -> Clock:
+    """The clock by which a web process ages the API keys it keeps
+    (`notifications.api.auth.KeptCallers`)."""
+    from notifications.api import auth
+
+    clock = Clock()
+    monkeypatch.setattr(auth.time, "monotonic", clock)
+    return clock
+
+
 @pytest.fixture
 def bank(db):
     return BankFactory(slug="harbour")

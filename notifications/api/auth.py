@@ -1,12 +1,16 @@
 """API-key authentication plus the bank's optional request signatures."""
 
+import threading
+import time
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.db import transaction
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 
 from linking.api.common import raw_body
-from notifications.selectors import api_caller_get
+from notifications.selectors import ApiCaller, api_caller_get
 from notifications.services import SignatureError, signed_request_verify
 from portal.api_auth import ApiKeyAuthentication, ApiPrincipal
 from portal.services.api_keys import api_key_parse, api_key_verify
@@ -15,12 +19,64 @@ from portal.services.api_keys import api_key_parse, api_key_verify
 @dataclass(frozen=True)
 class SignedApiPrincipal(ApiPrincipal):
     """An API key acting for its bank, with the settings every request applies, read in
-    the same query as the key: whether the bank requires signed requests, the key's rate
-    limit (requests per second, burst), and the stamp of the bank's delivery rules."""
+    the same query as the key: whether the bank requires signed requests and the key's
+    rate limit (requests per second, burst)."""
 
     signing_required: bool
     rate_limit: tuple[float, int]
-    rules_stamp: int | None = None
+
+
+class KeptCallers:
+    """The API keys this process has read lately, each with its bank and their settings
+    (`ApiCaller`), kept for `API_CALLER_CACHE_SECONDS`: a busy key costs no query.
+
+    Kept is what the key's own query reads: the key (revoked or not, its secret's hash),
+    its bank, the bank's signing setting and the key's rate limit. Any change to one of
+    those rows saved in this process forgets every kept caller, at once and again when it
+    commits (`notifications.receivers`); another process reads it again once its copy is
+    older than the setting. Unknown prefixes are never kept. What events need fresh for
+    each post (the bank's delivery rules, its customers' consents) is read with the post.
+    """
+
+    LIMIT = 10_000  # keys kept at most; more than any bank issues
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[float, ApiCaller]] = {}
+        self._lock = threading.Lock()
+        self._generation = 0  # moves when a change forgets them all
+
+    def caller(self, prefix: str) -> ApiCaller | None:
+        seconds = settings.API_CALLER_CACHE_SECONDS
+        now = time.monotonic()
+        kept = self._kept.get(prefix)
+        if kept is not None and kept[0] > now and seconds > 0:
+            return kept[1]
+        generation = self._generation
+        caller = api_caller_get(prefix=prefix)
+        if caller is None or seconds <= 0:
+            return caller
+        with self._lock:
+            # A change saved while the key was being read may not be in what was read.
+            if generation == self._generation:
+                if len(self._kept) >= self.LIMIT:
+                    self._kept = {p: k for p, k in self._kept.items() if k[0] > now}
+                    if len(self._kept) >= self.LIMIT:
+                        self._kept.clear()
+                self._kept[prefix] = (now + seconds, caller)
+        return caller
+
+    def forget(self) -> None:
+        """Forget every kept caller, now and when the current transaction commits."""
+        self._forget()
+        transaction.on_commit(self._forget)
+
+    def _forget(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._kept.clear()
+
+
+kept_callers = KeptCallers()
 
 
 class SignedApiKeyAuthentication(ApiKeyAuthentication):
@@ -33,14 +89,13 @@ class SignedApiKeyAuthentication(ApiKeyAuthentication):
         if parsed is None:
             return None
         prefix, secret = parsed
-        caller = api_caller_get(prefix=prefix)
+        caller = kept_callers.caller(prefix)
         if caller is None or api_key_verify(api_key=caller.api_key, secret=secret) is None:
             return None
         return SignedApiPrincipal(
             caller.api_key,
             signing_required=caller.signing_required,
             rate_limit=caller.rate_limit,
-            rules_stamp=caller.rules_stamp,
         )
 
     def authenticate(self, request):

@@ -80,7 +80,6 @@ class EventIngestApi(APIView):
             actor=api_actor(request.user),
             bank=request.user.bank,
             events=events,
-            rules_stamp=request.user.rules_stamp,
         )
         return Response(report.as_dict(), status=status.HTTP_202_ACCEPTED)
 

@@ -30,7 +30,7 @@ from notifications.services.rows import (
 from notifications.signals import events_accepted
 from notifications.validation import CheckedEvent, event_check
 from portal.audit import Actor
-from portal.models import Bank
+from portal.models import Bank, DeliveryRulesStamp
 
 MAX_BATCH = 1000
 INSERT_CHUNK = MAX_BATCH  # one statement for any batch: queries do not grow with it
@@ -107,9 +107,7 @@ class IngestReport:
         }
 
 
-def event_ingest(
-    *, actor: Actor, bank: Bank, events: list, rules_stamp: int | None = None
-) -> IngestReport:
+def event_ingest(*, actor: Actor, bank: Bank, events: list) -> IngestReport:
     """Store a batch of posted events; each is accepted, a duplicate or rejected on its own.
 
     Validation and lookups happen before the transaction; the transaction then holds a
@@ -121,8 +119,7 @@ def event_ingest(
     order and cannot deadlock. The delivery rules run in the same transaction
     (`outbox_plan`), so a stored event is processed: its notifications are in the outbox
     when the answer goes back. One audit entry covers the batch; `events_accepted` is sent
-    and delivery is nudged after commit. `rules_stamp`, the stamp of the bank's delivery
-    rules read when the caller was authenticated, lets the rules kept for it serve.
+    and delivery is nudged after commit.
     """
     now = timezone.now()
     checked = [event_check(raw, index=n, now=now) for n, raw in enumerate(events)]
@@ -185,7 +182,7 @@ def event_ingest(
             customers=references.customers,
             accounts=references.accounts,
             links=references.links,
-            rules_stamp=rules_stamp,
+            rules_stamp=references.rules_stamp,
         )
         entry = AuditEntry(
             action="events.ingested",
@@ -240,18 +237,25 @@ def event_ingest(
     return report
 
 
-@dataclass(frozen=True)
+@dataclass
 class References:
-    """What the delivery rules need to know of the customers and accounts events name."""
+    """What the delivery rules need to know of the customers and accounts events name,
+    and the stamp of the bank's delivery rules read with them (None where there is none,
+    or nothing was read)."""
 
     customers: dict[int, tuple[str, str]]  # pk: (name, locale)
     accounts: dict[int, tuple[str, str]]  # pk: (last4, currency)
     links: dict[int, list[Link]]  # account pk: its active links
+    rules_stamp: int | None = None
 
 
 def _resolve_references(bank: Bank, valid: list[CheckedEvent], now: datetime) -> References:
     """Reject events naming a customer or account this bank does not have; read what the
-    delivery rules need of the others, their accounts' links included, in one query."""
+    delivery rules need of the others, their accounts' links included, in one query.
+
+    On PostgreSQL the same query reads the stamp of the bank's delivery rules
+    (`portal.models.DeliveryRulesStamp`), so the rules kept for it serve only while they
+    are current (`outbox_plan`)."""
     references = References({}, {}, {})
     if not valid:
         return references
@@ -259,23 +263,33 @@ def _resolve_references(bank: Bank, valid: list[CheckedEvent], now: datetime) ->
     customer, account = quote(Customer._meta.db_table), quote(Account._meta.db_table)
     join, join_params = links_join(bank, now)
     columns = (
-        f"a.id, a.external_id, a.customer_id, c.external_id, a.last4, a.currency, c.name, "
-        f"c.locale, {LINK_COLUMNS}"
+        "a.id, a.external_id, a.customer_id, c.external_id, a.last4, a.currency, c.name, "
+        "c.locale, {stamp}, " + LINK_COLUMNS
     )
     if connection.vendor == "postgresql":
         # Driven by the (customer, account) pairs named, each looked up through its unique
         # index (`LIMIT 1` keeps the look-ups per pair): a plan that holds whatever the
         # batch and table sizes, so the statement is prepared once and planned never.
         pairs = sorted({(c.customer_ref, c.account_ref) for c in valid})
+        table = quote(DeliveryRulesStamp._meta.db_table)
+        stamp = f"(SELECT stamp FROM {table} WHERE bank_id = %s)"  # noqa: S608
         sql = (
-            f"SELECT {columns} FROM unnest(%s::varchar[], %s::varchar[]) AS r(cu, ac) "  # noqa: S608
+            f"SELECT {columns.format(stamp=stamp)} "  # noqa: S608
+            f"FROM unnest(%s::varchar[], %s::varchar[]) AS r(cu, ac) "
             f"JOIN LATERAL (SELECT id, external_id, name, locale FROM {customer} "
             f"WHERE bank_id = %s AND external_id = r.cu LIMIT 1) c ON TRUE "
             f"JOIN LATERAL (SELECT id, external_id, customer_id, last4, currency, active "
             f"FROM {account} WHERE customer_id = c.id AND external_id = r.ac AND bank_id = %s "
             f"LIMIT 1) a ON TRUE {join}"
         )
-        params = [[p[0] for p in pairs], [p[1] for p in pairs], bank.pk, bank.pk, *join_params]
+        params = [
+            bank.pk,
+            [p[0] for p in pairs],
+            [p[1] for p in pairs],
+            bank.pk,
+            bank.pk,
+            *join_params,
+        ]
     else:
         customers_in, customer_params = any_of(
             "c.external_id", sorted({c.customer_ref for c in valid})
@@ -284,10 +298,11 @@ def _resolve_references(bank: Bank, valid: list[CheckedEvent], now: datetime) ->
             "a.external_id", sorted({c.account_ref for c in valid})
         )
         sql = (
-            f"SELECT {columns} FROM {account} a "  # noqa: S608
+            f"SELECT {columns.format(stamp='NULL')} FROM {account} a "  # noqa: S608
             f"JOIN {customer} c ON c.id = a.customer_id {join} "
             f"WHERE a.bank_id = %s AND c.bank_id = %s AND {customers_in} AND {accounts_in}"
         )
+        # No stamps here (PostgreSQL triggers write them): the rules are read for each post.
         params = [*join_params, bank.pk, bank.pk, *customer_params, *account_params]
     with connection.cursor() as cursor:
         statement_execute(cursor, sql, params)
@@ -298,7 +313,8 @@ def _resolve_references(bank: Bank, valid: list[CheckedEvent], now: datetime) ->
         accounts[(customer_ref, account_ref)] = (customer_pk, account_pk)
         references.accounts[account_pk] = (last4, currency)
         references.customers[customer_pk] = (name, locale)
-    references.links.update(links_collect((row[0], *row[8:]) for row in rows))
+        references.rules_stamp = row[8]
+    references.links.update(links_collect((row[0], *row[9:]) for row in rows))
     unresolved = []
     for item in valid:
         found = accounts.get((item.customer_ref, item.account_ref))

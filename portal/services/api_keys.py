@@ -61,7 +61,8 @@ def api_key_create(*, actor: Actor, bank: Bank, name: str, created_by=None) -> I
 
 @transaction.atomic
 def api_key_revoke(*, actor: Actor, api_key: ApiKey) -> ApiKey:
-    """Revoke a key; the next request made with it is refused."""
+    """Revoke a key: the next request made with it is refused, in every web process
+    once its kept copy of the key expires (`API_CALLER_CACHE_SECONDS`)."""
     api_key = ApiKey.objects.select_for_update().select_related("bank").get(pk=api_key.pk)
     if api_key.revoked_at is not None:
         raise ValidationError("This API key is already revoked.")
