@@ -235,14 +235,20 @@ class _Prepared:
 def _bound(raw_cursor, sql: str, params: list) -> str:
     """`raw_cursor.mogrify(sql, params)`, faster for the many repeated values of a batch.
 
-    Each distinct text, time or date is quoted once by the driver's own adapter
-    (psycopg2's `adapt`, as `mogrify` does), integers are written as digits, and `%s` is
-    the only placeholder (anything else in `sql` goes to `mogrify` itself).
+    Each distinct text, time or date is quoted once, integers are written as digits, and
+    `%s` is the only placeholder (anything else in `sql` goes to `mogrify` itself).
+    Quoting is the driver's (psycopg2's `adapt`, as `mogrify` does), but for texts and
+    times with a zone on a UTF-8 connection with standard-conforming strings (the
+    server's default), written here as the driver writes them: a text between single
+    quotes with each quote doubled (and none with a NUL), a time in ISO 8601.
     """
     parts = sql.split("%s")
     if len(parts) != len(params) + 1 or "%" in sql.replace("%s", ""):
         return raw_cursor.mogrify(sql, params).decode()
     raw = raw_cursor.connection
+    plain = raw.encoding == "UTF8" and (
+        raw.get_parameter_status("standard_conforming_strings") == "on"
+    )
     texts: dict[str, str] = {}
     # Equal is not always alike: 06:30+01:00 equals 05:30+00:00 but reads otherwise,
     # hence the zone and fold in these keys (and numbers, whose 1.0 equals 1.00, are
@@ -254,7 +260,7 @@ def _bound(raw_cursor, sql: str, params: list) -> str:
         if kind is str:
             literal = texts.get(value)
             if literal is None:
-                literal = texts[value] = _quoted(value, raw)
+                literal = texts[value] = _text(value) if plain else _quoted(value, raw)
         elif kind is int:  # as psycopg2 writes it: a space before a minus, never `--`
             literal = str(value) if value >= 0 else f" {value}"
         elif value is None:
@@ -265,11 +271,22 @@ def _bound(raw_cursor, sql: str, params: list) -> str:
             key = (kind, value, getattr(value, "tzinfo", None), getattr(value, "fold", 0))
             literal = moments.get(key)
             if literal is None:
-                literal = moments[key] = _quoted(value, raw)
+                literal = moments[key] = (
+                    f"'{value.isoformat()}'::timestamptz"
+                    if kind is datetime and value.tzinfo is not None
+                    else _quoted(value, raw)
+                )
         else:
             literal = _quoted(value, raw)
         literals.append(literal)
     return parts[0] + "".join(itertools.chain.from_iterable(zip(literals, parts[1:], strict=True)))
+
+
+def _text(value: str) -> str:
+    """A text literal for standard-conforming strings, as psycopg2 writes it."""
+    if "\x00" in value:
+        raise ValueError("A string literal cannot contain NUL (0x00) characters.")
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _quoted(value, raw) -> str:

@@ -28,6 +28,9 @@ VALUES = [
     "line\nbreak",
     "Café •••• 1234 — ₩ 😀",
     "'); DROP TABLE portal_bank; --",
+    "''",
+    "\\'; SELECT 1; --",
+    "tab\tand\rreturn \u2028 \ufeff",
     Decimal("-42.10"),
     Decimal("1E+3"),
     Decimal("1.0"),
@@ -35,6 +38,9 @@ VALUES = [
     1.5,
     datetime(2026, 11, 24, 5, 30, tzinfo=UTC),
     datetime(2026, 11, 24, 6, 30, tzinfo=timezone(timedelta(hours=1))),
+    datetime(2026, 11, 24, 5, 30, 0, 123456, tzinfo=UTC),
+    datetime(2026, 11, 24, 5, 30, 0, 1, tzinfo=timezone(timedelta(hours=-3, minutes=-30))),
+    datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5, minutes=45, seconds=30))),
     datetime(2026, 11, 24, 5, 30),
     date(2026, 11, 24),
     ["a", "b'c"],
@@ -63,6 +69,27 @@ def test_a_bound_statement_reads_back_its_values(db):
     with connection.cursor() as cursor:
         cursor.execute(_bound(cursor.cursor, "SELECT %s, %s, %s, %s, %s, %s", [*text, -5, 7]))
         assert cursor.fetchone() == (*text, -5, 7)
+
+
+def test_without_standard_conforming_strings_texts_are_left_to_the_driver(db):
+    sql = "SELECT " + ", ".join(["%s"] * len(VALUES))
+    with connection.cursor() as cursor:
+        cursor.execute("SET standard_conforming_strings = off")
+        try:
+            bound = _bound(cursor.cursor, sql, VALUES)
+            assert bound == cursor.cursor.mogrify(sql, VALUES).decode()
+            assert r"'back\\slash'" in bound  # the backslash doubled: the setting is off
+        finally:
+            cursor.execute("SET standard_conforming_strings = on")
+
+
+def test_a_text_with_a_nul_is_refused_as_the_driver_refuses_it(db):
+    with connection.cursor() as cursor:
+        with pytest.raises(ValueError, match="cannot contain NUL") as driver:
+            cursor.cursor.mogrify("SELECT %s", ["a\x00b"])
+        with pytest.raises(ValueError, match="cannot contain NUL") as ours:
+            _bound(cursor.cursor, "SELECT %s", ["a\x00b"])
+    assert str(ours.value) == str(driver.value)
 
 
 def test_sql_with_other_percent_signs_is_left_to_the_driver(db):
