@@ -13,8 +13,10 @@ from functools import cache
 
 import redis
 from django.conf import settings
+from redis.exceptions import NoScriptError
 from rest_framework.throttling import BaseThrottle
 
+from bankside.redis_line import RedisLine
 from notifications.selectors import rate_limit_for
 
 log = logging.getLogger(__name__)
@@ -37,19 +39,38 @@ return {allowed, tostring(wait)}
 
 
 class RedisTokenBuckets:
+    """The buckets in Redis, taken from over a `RedisLine` (one command a request)."""
+
+    PACKED_LIMIT = 10_000  # commands kept packed, one per key and rate
+
     def __init__(self, url: str) -> None:
-        self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        self.script = self.client.register_script(TOKEN_BUCKET)
+        self.line = RedisLine(url)
+        self._packed: dict[tuple[str, float, int], list[bytes]] = {}
 
     def take(self, key: str, per_second: float, burst: int) -> tuple[bool, float]:
         try:
-            allowed, wait = self.script(keys=[key], args=[per_second, burst])
+            allowed, wait = self._run(key, per_second, burst)
         except redis.RedisError:
             # Rate limiting protects the service; an unreachable Redis must not stop the
             # bank's core from posting, so the request goes through and the error is logged.
             log.warning("rate limiter: Redis unavailable, request allowed", exc_info=True)
             return True, 0.0
         return bool(allowed), float(wait)
+
+    def _run(self, key: str, per_second: float, burst: int):
+        packed = self._packed.get((key, per_second, burst))
+        if packed is None:
+            if len(self._packed) >= self.PACKED_LIMIT:
+                self._packed.clear()
+            sha = self.line.script_sha(TOKEN_BUCKET)
+            packed = self.line.pack("EVALSHA", sha, 1, key, per_second, burst)
+            self._packed[(key, per_second, burst)] = packed
+        try:
+            return self.line.call(packed)
+        except NoScriptError:  # Redis restarted: load the script again (same SHA1)
+            self.line.script_forget(TOKEN_BUCKET)
+            self.line.script_sha(TOKEN_BUCKET)
+            return self.line.call(packed)
 
 
 class LocalTokenBuckets:

@@ -17,6 +17,8 @@ from celery import current_app
 from django.conf import settings
 from django.db import transaction
 
+from bankside.redis_line import RedisLine
+
 log = logging.getLogger(__name__)
 
 PENDING_MS = 2000
@@ -32,12 +34,24 @@ def _client(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
 
 
+@cache
+def _line(url: str) -> RedisLine:
+    """What every post that wrote a notification raises the flag over."""
+    return RedisLine(url)
+
+
+@cache
+def _flag_raise(url: str, key: str, milliseconds: int) -> list[bytes]:
+    return _line(url).pack("SET", key, 1, "NX", "PX", milliseconds)
+
+
 def _pending_flag_set() -> bool:
     """Raise the pending flag; False when it was already up (a nudge is on its way)."""
-    if not settings.REDIS_URL:  # the demo's embedded broker: every post nudges
+    url = settings.REDIS_URL
+    if not url:  # the demo's embedded broker: every post nudges
         return True
     try:
-        return bool(_client(settings.REDIS_URL).set(_pending_key(), 1, nx=True, px=PENDING_MS))
+        return _line(url).call(_flag_raise(url, _pending_key(), PENDING_MS)) is not None
     except redis.RedisError:
         return True  # cannot tell: nudge anyway
 

@@ -1,4 +1,7 @@
+import logging
+
 import pytest
+import redis
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
@@ -55,3 +58,22 @@ def test_a_key_returns_to_the_default_limit(api, tight):
 
     assert not ApiKeyRateLimit.objects.exists()
     assert [api.get(WHOAMI).status_code for _ in range(5)] == [200] * 5
+
+
+def test_an_unreachable_redis_lets_requests_through_and_says_so(api, tight, settings, caplog):
+    settings.API_RATE_LIMIT_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+
+    with caplog.at_level(logging.WARNING, logger="notifications.api.throttling"):
+        answers = [api.get(WHOAMI).status_code for _ in range(5)]
+
+    assert answers == [200] * 5
+    assert "Redis unavailable, request allowed" in caplog.text
+
+
+def test_the_limit_holds_when_redis_has_forgotten_its_script(api, tight, settings):
+    answers = [api.get(WHOAMI).status_code for _ in range(2)]
+    redis.Redis.from_url(settings.API_RATE_LIMIT_REDIS_URL).script_flush()  # as a restart does
+
+    answers += [api.get(WHOAMI).status_code for _ in range(2)]
+
+    assert answers == [200, 200, 200, 429]
