@@ -14,7 +14,9 @@ from notifications.services.events import (
     MAX_BATCH,
     EventResult,
     IngestReport,
+    Post,
     event_ingest,
+    events_ingest_posts,
     outcomes_record,
 )
 from notifications.services.idempotency import (
@@ -49,6 +51,7 @@ __all__ = [
     "EventResult",
     "IdempotencyKeyReusedError",
     "IngestReport",
+    "Post",
     "ReplayReport",
     "RunReport",
     "SignatureError",
@@ -63,6 +66,7 @@ __all__ = [
     "deliveries_nudge_taken",
     "deliveries_run",
     "event_ingest",
+    "events_ingest_posts",
     "idempotency_claim",
     "idempotency_complete",
     "leases_take_over",

@@ -47,13 +47,22 @@ AUDIT_FIELDS = (
 )
 
 
+CURRENT = object()  # an entry's context: the one current when its statements are made
+
+
 @dataclass(frozen=True)
 class AuditEntry:
+    """One entry to append. `actor`, where set, is its own (else the one the batch is
+    appended for); `context` is the request it records (its id and source address),
+    `CURRENT` for the request being served, or None for none."""
+
     action: str
     target_type: str
     target_id: str
     details: dict = field(default_factory=dict)
     data_categories: list[str] = field(default_factory=list)
+    actor: Actor | None = None
+    context: object = CURRENT
 
 
 def audit_record_many(*, actor: Actor, bank_id: int, entries: list[AuditEntry]) -> None:
@@ -118,29 +127,36 @@ def audit_append_last(
     *,
     actor: Actor,
     bank_id: int,
-    entry: AuditEntry,
+    entries: Sequence[AuditEntry],
     before: Sequence[Statement] = (),
     after: Sequence[Statement] = (),
 ) -> None:
-    """Append `entry` to the bank's chain with the last writes of the transaction:
-    `before` run just before it and `after` just after (their results unread).
+    """Append `entries` to the bank's chain, in order, with the last writes of the
+    transaction: `before` run just before them and `after` just after (their results
+    unread).
 
-    On PostgreSQL the database appends the entry (`audit_append_statements`), so nothing
+    On PostgreSQL the database appends each entry (`audit_append_statements`), so nothing
     is read back and all of them go with the COMMIT where the database backend can
     (`statements_run(..., at_commit=True)`). Elsewhere the chain head is read first
     (`audit_statements`), then the rest runs in one more round trip.
     """
     if connection.vendor == "postgresql":
-        appended = audit_append_statements(actor=actor, bank_id=bank_id, entry=entry)
+        appended: list[Statement] = []
+        for n, entry in enumerate(entries):
+            ensure, append = audit_append_statements(actor=actor, bank_id=bank_id, entry=entry)
+            appended += [ensure, append] if n == 0 else [append]
         statements_run([*before, *appended, *after], at_commit=True)
     else:
-        statements = audit_statements(actor=actor, bank_id=bank_id, entries=[entry], before=before)
+        statements = audit_statements(
+            actor=actor, bank_id=bank_id, entries=list(entries), before=before
+        )
         statements_run([*statements, *after])
 
 
 def _fields(actor: Actor, bank_id: int, entry: AuditEntry, occurred_at: datetime) -> dict:
     """An entry's fields, except its place in the chain (`seq`, `prev_hash`)."""
-    current = context.current()
+    current = context.current() if entry.context is CURRENT else entry.context
+    actor = entry.actor or actor
     return {
         "bank_id": bank_id,
         "occurred_at": occurred_at,

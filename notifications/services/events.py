@@ -8,6 +8,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
+from bankside import context
+from bankside.context import RequestContext
 from linking.models import Account, Customer
 from notifications.models import Event, Outcome, OutcomeFeed
 from notifications.services.audit_batch import AuditEntry, audit_append_last
@@ -107,26 +109,52 @@ class IngestReport:
         }
 
 
+@dataclass(frozen=True)
+class Post:
+    """One request's events, with who posted them and the request they came in (its id
+    and source address, for the post's audit entry; None outside a request)."""
+
+    actor: Actor
+    events: list
+    context: RequestContext | None = None
+
+
 def event_ingest(*, actor: Actor, bank: Bank, events: list) -> IngestReport:
     """Store a batch of posted events; each is accepted, a duplicate or rejected on its own.
 
+    `events_ingest_posts` for one post, made in the request being served.
+    """
+    (report,) = events_ingest_posts(
+        bank=bank, posts=[Post(actor=actor, events=events, context=context.current())]
+    )
+    return report
+
+
+def events_ingest_posts(*, bank: Bank, posts: Sequence[Post]) -> list[IngestReport]:
+    """Store the events of several posts of one bank in one transaction; a report for
+    each post, in order, as if each had been stored alone and in that order.
+
     Validation and lookups happen before the transaction; the transaction then holds a
-    handful of statements whatever the batch size. Rows go in with one
+    handful of statements whatever the number of events. Rows go in with one
     `INSERT … ON CONFLICT (bank, event_id) DO NOTHING RETURNING`: an id that is already
     stored (or is being stored by a concurrent post, which the insert waits for) comes
-    back as a duplicate with the original outcome, and nothing about it changes. Rows are
-    inserted in event-id order, so two batches sharing ids take their locks in the same
-    order and cannot deadlock. The delivery rules run in the same transaction
+    back as a duplicate with the original outcome, and nothing about it changes; so does
+    an id an earlier event (of the same post or an earlier one) carries. Rows are
+    inserted in event-id order, so two transactions sharing ids take their locks in the
+    same order and cannot deadlock. The delivery rules run in the same transaction
     (`outbox_plan`), so a stored event is processed: its notifications are in the outbox
-    when the answer goes back. One audit entry covers the batch; `events_accepted` is sent
-    and delivery is nudged after commit.
+    when the answer goes back. Each post gets one audit entry, with its own actor and
+    request; `events_accepted` is sent and delivery is nudged after commit.
     """
     now = timezone.now()
-    checked = [event_check(raw, index=n, now=now) for n, raw in enumerate(events)]
-    references = _resolve_references(bank, [c for c in checked if c.valid], now)
+    checked_of = [
+        [event_check(raw, index=n, now=now) for n, raw in enumerate(post.events)] for post in posts
+    ]
+    every = [item for checked in checked_of for item in checked]
+    references = _resolve_references(bank, [c for c in every if c.valid], now)
 
     first_of: dict[str, CheckedEvent] = {}
-    for item in checked:
+    for item in every:
         if item.valid and item.event_id not in first_of:
             first_of[item.event_id] = item
     with transaction.atomic():
@@ -144,26 +172,11 @@ def event_ingest(*, actor: Actor, bank: Bank, events: list) -> IngestReport:
         )
         for event_id in inserted:
             originals[event_id] = {"status": Event.Status.PROCESSED, "received_at": now}
-        results = []
-        for item in checked:
-            if not item.valid:
-                results.append(EventResult(item.index, item.event_id, "rejected", item.reasons))
-            elif first_of[item.event_id] is item and item.event_id in inserted:
-                results.append(EventResult(item.index, item.event_id, "accepted"))
-            else:
-                original = originals[item.event_id]
-                results.append(
-                    EventResult(
-                        item.index,
-                        item.event_id,
-                        "duplicate",
-                        original={
-                            "status": original["status"],
-                            "received_at": _iso(original["received_at"]),
-                        },
-                    )
-                )
-        report = IngestReport(results)
+        reports = [
+            IngestReport([_result(item, first_of, inserted, originals) for item in checked])
+            for checked in checked_of
+        ]
+        accepted = [item for item in first_of.values() if item.event_id in inserted]
         plan = outbox_plan(
             bank=bank,
             events=[
@@ -175,8 +188,7 @@ def event_ingest(*, actor: Actor, bank: Bank, events: list) -> IngestReport:
                     occurred_at=item.occurred_at,
                     data=item.data,
                 )
-                for item in first_of.values()
-                if item.event_id in inserted
+                for item in accepted
             ],
             now=now,
             customers=references.customers,
@@ -184,17 +196,28 @@ def event_ingest(*, actor: Actor, bank: Bank, events: list) -> IngestReport:
             links=references.links,
             rules_stamp=references.rules_stamp,
         )
-        entry = AuditEntry(
-            action="events.ingested",
-            target_type="notifications.event_batch",
-            target_id="",
-            details={
-                "accepted": report.count("accepted"),
-                "duplicates": report.count("duplicate"),
-                "rejected": report.count("rejected"),
-                "accepted_types": dict(Counter(first_of[i].type for i in inserted).most_common()),
-            },
-        )
+        entries = [
+            AuditEntry(
+                action="events.ingested",
+                target_type="notifications.event_batch",
+                target_id="",
+                details={
+                    "accepted": report.count("accepted"),
+                    "duplicates": report.count("duplicate"),
+                    "rejected": report.count("rejected"),
+                    "accepted_types": dict(
+                        Counter(
+                            item.type
+                            for item, result in zip(checked, report.results, strict=True)
+                            if result.status == "accepted"
+                        ).most_common()
+                    ),
+                },
+                actor=post.actor,
+                context=post.context,
+            )
+            for post, checked, report in zip(posts, checked_of, reports, strict=True)
+        ]
         outcomes = outcome_statements(
             bank=bank,
             outcomes=[
@@ -206,8 +229,7 @@ def event_ingest(*, actor: Actor, bank: Bank, events: list) -> IngestReport:
                     event_type=item.type,
                     occurred_at=now,
                 )
-                for item in first_of.values()
-                if item.event_id in inserted
+                for item in accepted
             ]
             + [
                 OutcomeRow(
@@ -218,23 +240,42 @@ def event_ingest(*, actor: Actor, bank: Bank, events: list) -> IngestReport:
                     details={"reasons": item.reasons},
                     occurred_at=now,
                 )
-                for item in checked
+                for item in every
                 if not item.valid
             ],
         )
         # The rest of the transaction only writes: the notifications, then the audit
-        # entry (the bank's chain locked) and the outcomes (the feed locked), locks taken
+        # entries (the bank's chain locked) and the outcomes (the feed locked), locks taken
         # last so one bank's concurrent posts queue behind each other briefly; on
         # PostgreSQL all of it goes with the COMMIT, in one round trip.
         audit_append_last(
-            actor=actor, bank_id=bank.pk, entry=entry, before=plan.statements, after=outcomes
+            actor=posts[0].actor,
+            bank_id=bank.pk,
+            entries=entries,
+            before=plan.statements,
+            after=outcomes,
         )
         event_ids = sorted(inserted.values())
         if event_ids:
             transaction.on_commit(lambda: events_accepted.send(sender=Event, event_ids=event_ids))
         if plan.due:
             deliveries_nudge()
-    return report
+    return reports
+
+
+def _result(item: CheckedEvent, first_of: dict, inserted: dict, originals: dict) -> EventResult:
+    """What became of one posted event."""
+    if not item.valid:
+        return EventResult(item.index, item.event_id, "rejected", item.reasons)
+    if first_of[item.event_id] is item and item.event_id in inserted:
+        return EventResult(item.index, item.event_id, "accepted")
+    original = originals[item.event_id]
+    return EventResult(
+        item.index,
+        item.event_id,
+        "duplicate",
+        original={"status": original["status"], "received_at": _iso(original["received_at"])},
+    )
 
 
 @dataclass

@@ -9,11 +9,12 @@ import pytest
 from django.db import IntegrityError, connection
 from rest_framework.test import APIClient
 
+from bankside.context import RequestContext
 from bankside.tests.round_trips import round_trips
 from bankside.tests.threads import run_together
 from linking.tests.factories import AccountFactory, CustomerFactory
 from notifications.models import Event, Notification, Outcome
-from notifications.services import event_ingest
+from notifications.services import Post, event_ingest, events_ingest_posts
 from notifications.tests.factories import event_payload
 from portal import selectors
 from portal.audit import Actor
@@ -97,6 +98,43 @@ def test_the_first_entry_of_a_bank_starts_its_chain():
     (entry,) = ingest_entries(bank)
     assert entry.seq == chain.head_seq == 1
     assert selectors.audit_chain_verify(chain).intact
+
+
+def test_posts_stored_together_are_answered_and_audited_each_as_its_own(linked):
+    core, branch = Actor("api_key", "1", "Core banking"), Actor("api_key", "2", "Branch")
+    shared = event_payload(account=linked.card)
+    posts = [
+        Post(core, [shared, {"id": "bad"}], RequestContext("req-core-0001", "10.0.0.1")),
+        Post(branch, [event_payload(account=linked.checking), shared], RequestContext("req-2")),
+    ]
+
+    with round_trips() as recorded:
+        first, second = events_ingest_posts(bank=linked.bank, posts=posts)
+        sent = list(recorded)
+
+    assert [(r.index, r.status) for r in first.results] == [(0, "accepted"), (1, "rejected")]
+    assert [(r.index, r.status) for r in second.results] == [(0, "accepted"), (1, "duplicate")]
+    assert second.results[1].id == shared["id"]
+    assert len([text for text in sent if text.startswith("BEGIN")]) == 1  # one transaction
+    one, two = ingest_entries(linked.bank)
+    assert (one.actor_label, one.request_id, one.source_ip) == (
+        "Core banking",
+        "req-core-0001",
+        "10.0.0.1",
+    )
+    assert (two.actor_label, two.request_id, two.source_ip) == ("Branch", "req-2", None)
+    assert one.details == {
+        "accepted": 1,
+        "duplicates": 0,
+        "rejected": 1,
+        "accepted_types": {"transaction.posted": 1},
+    }
+    assert two.details["accepted"] == 1 and two.details["duplicates"] == 1
+    assert two.prev_hash == one.hash
+    assert selectors.audit_chain_verify(AuditChain.objects.get(bank=linked.bank)).intact
+    assert Event.objects.filter(bank=linked.bank).count() == 2
+    assert Notification.objects.filter(bank=linked.bank).count() == 2
+    assert Outcome.objects.filter(bank=linked.bank).count() == 3  # 2 accepted, 1 rejected
 
 
 def test_concurrent_posts_of_one_bank_keep_one_unbroken_chain(linked):
