@@ -5,7 +5,8 @@ a bank live on a Page with `--customers` linked customers (one card each, every 
 scope) and an API key, with a history of `--history` events already posted and their
 notifications delivered (`history_seed`: production's tables are not empty), then starts
 gunicorn (bench/api_settings.py: the production
-settings) with `--workers` sync workers and drives it from an asyncio load generator on
+settings) with `--workers` workers of `--threads` threads each (1: gunicorn's sync
+workers; more: its gthread workers) and drives it from an asyncio load generator on
 the same machine. Each figure is measured `--repeat` times:
 
 1. `POST /api/v1/events` with one event per request, `--concurrency` requests in flight:
@@ -22,7 +23,7 @@ With each: the CPU time gunicorn and PostgreSQL spent per event, which depends f
 than the rates on whatever else the machine is running, and the load average. Figures
 only: nothing here asserts a time.
 
-    python bench/api.py [--workers 4] [--concurrency 8] [--singles 5000]
+    python bench/api.py [--workers 4] [--threads 1] [--concurrency 8] [--singles 5000]
                         [--batches 20] [--batch-size 1000] [--batch-concurrency 2]
                         [--repeat 2] [--history 20000]
 """
@@ -171,7 +172,7 @@ class Events:
 
 
 class Server:
-    def __init__(self, database: str, workers: int) -> None:
+    def __init__(self, database: str, workers: int, threads: int) -> None:
         self.port = free_port()
         self.log = Path(tempfile.mkdtemp(prefix="bankside-bench-api-")) / "gunicorn.log"
         self.output = self.log.open("w")
@@ -185,6 +186,8 @@ class Server:
                 f"{HOST}:{self.port}",
                 "--workers",
                 str(workers),
+                "--threads",
+                str(threads),
                 "--access-logfile",
                 "-",
                 "--forwarded-allow-ips",
@@ -370,10 +373,11 @@ def run(args, database: str) -> None:
     def bare(count: int, path: str = "/bench/bare-insert") -> list[bytes]:
         return [http_request(path, json.dumps(events.next()).encode(), {}) for _ in range(count)]
 
-    server = Server(database, args.workers)
+    server = Server(database, args.workers, args.threads)
     try:
         print(
-            f"gunicorn: {args.workers} sync workers, production settings; PostgreSQL "
+            f"gunicorn: {args.workers} workers of {args.threads} threads "
+            f"({'sync' if args.threads == 1 else 'gthread'}), production settings; PostgreSQL "
             f"database {database}; {os.cpu_count()} CPUs; {load_average()}"
         )
         # Warm-up: every worker imports, connects and fills its caches.
@@ -407,6 +411,7 @@ def run(args, database: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--singles", type=int, default=5000)
@@ -420,6 +425,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.history < 0:
         parser.error("--history cannot be negative")
+    if args.workers < 1 or args.threads < 1:
+        parser.error("--workers and --threads take 1 or more")
 
     database = settings.DATABASES["default"]
     if database["ENGINE"] != settings.POSTGRESQL_ENGINE:

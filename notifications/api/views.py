@@ -18,7 +18,8 @@ from linking.api.common import (
 )
 from notifications import selectors
 from notifications.api import schemas
-from notifications.services import MAX_BATCH, event_ingest
+from notifications.services import MAX_BATCH
+from notifications.services.ingest_groups import ingest_groups
 
 
 class TooManyEvents(exceptions.APIException):
@@ -76,10 +77,8 @@ class EventIngestApi(APIView):
     def post(self, request):
         raw_body(request)  # refuses an oversized body before it is parsed
         events = _events_of(request.data)
-        report = event_ingest(
-            actor=api_actor(request.user),
-            bank=request.user.bank,
-            events=events,
+        report = ingest_groups.ingest(
+            actor=api_actor(request.user), bank=request.user.bank, events=events
         )
         return Response(report.as_dict(), status=status.HTTP_202_ACCEPTED)
 
