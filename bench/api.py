@@ -4,10 +4,10 @@ Run with `make bench`. It creates its own database (`<DATABASE_URL's name>_bench
 a bank live on a Page with `--customers` linked customers (one card each, every consent
 scope) and an API key, with a history of `--history` events already posted and their
 notifications delivered (`history_seed`: production's tables are not empty), then starts
-gunicorn (bench/api_settings.py: the production
-settings) with `--workers` workers of `--threads` threads each (1: gunicorn's sync
-workers; more: its gthread workers) and drives it from an asyncio load generator on
-the same machine. Each figure is measured `--repeat` times:
+gunicorn (bench/api_settings.py: the production settings) with `--workers` workers of
+`--threads` threads each (gthread workers, as docker-compose.yml runs it; 1 thread:
+sync workers) and drives it from an asyncio load generator on the same machine. Each
+figure is measured `--repeat` times:
 
 1. `POST /api/v1/events` with one event per request, `--concurrency` requests in flight:
    events/s and p50/p99 latency. Every event is new and produces a notification.
@@ -23,7 +23,7 @@ With each: the CPU time gunicorn and PostgreSQL spent per event, which depends f
 than the rates on whatever else the machine is running, and the load average. Figures
 only: nothing here asserts a time.
 
-    python bench/api.py [--workers 4] [--threads 1] [--concurrency 8] [--singles 5000]
+    python bench/api.py [--workers 2] [--threads 16] [--concurrency 16] [--singles 5000]
                         [--batches 20] [--batch-size 1000] [--batch-concurrency 2]
                         [--repeat 2] [--history 20000]
 """
@@ -410,9 +410,9 @@ def run(args, database: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--singles", type=int, default=5000)
     parser.add_argument("--batches", type=int, default=20)
