@@ -9,12 +9,13 @@ wait for it, then the first of them stores them together (`events_ingest_posts`)
 (its key, its request id, its source address), as if stored alone in that order.
 
 If a group's transaction fails, each of its posts is stored again alone, by its own
-thread, so an error reaches only the post that causes it. A post never waits for more
-than the transaction in progress and its own.
+thread, so an error reaches only the post that causes it. A post waits for the groups
+ahead of it: the transaction in progress, and more only when over 1000 events wait.
 
 With one request per process at a time (sync workers) every group is one post. Posts
-made inside a transaction already open (a caller's `atomic()`) are stored alone, in it;
-so are posts on databases other than PostgreSQL (the demo's SQLite).
+made inside a transaction already open are stored alone, in it: a post with an
+`Idempotency-Key` (its key is claimed in the same transaction), or a caller's
+`atomic()`. So are posts on databases other than PostgreSQL (the demo's SQLite).
 """
 
 import threading
