@@ -12,8 +12,11 @@ If a group's transaction fails, each of its posts is stored again alone, by its 
 thread, so an error reaches only the post that causes it. A post waits for the groups
 ahead of it: the transaction in progress, and more only when over 1000 events wait.
 
-With one request per process at a time (sync workers) every group is one post. Posts
-made inside a transaction already open are stored alone, in it: a post with an
+Only posts of at most `GROUPED_POST_MAX` events are grouped: a larger batch already
+shares its transaction among its events, and is stored at once, alone, beside any group
+(two batches of one bank in one process are stored side by side, not one after the
+other). With one request per process at a time (sync workers) every group is one post.
+Posts made inside a transaction already open are stored alone, in it: a post with an
 `Idempotency-Key` (its key is claimed in the same transaction), or a caller's
 `atomic()`. So are posts on databases other than PostgreSQL (the demo's SQLite).
 """
@@ -32,6 +35,8 @@ from notifications.services.events import (
 )
 from portal.audit import Actor
 from portal.models import Bank
+
+GROUPED_POST_MAX = 100  # events; larger posts are stored alone
 
 
 class _Waiting:
@@ -54,7 +59,11 @@ class IngestGroups:
     def ingest(self, *, actor: Actor, bank: Bank, events: list) -> IngestReport:
         """`event_ingest(actor=actor, bank=bank, events=events)`, in a group with the
         posts of the same bank that arrive while another group is stored."""
-        if connection.vendor != "postgresql" or connection.in_atomic_block:
+        if (
+            len(events) > GROUPED_POST_MAX
+            or connection.vendor != "postgresql"
+            or connection.in_atomic_block
+        ):
             return event_ingest(actor=actor, bank=bank, events=events)
         me = _Waiting(Post(actor=actor, events=events, context=context.current()))
         with self._lock:

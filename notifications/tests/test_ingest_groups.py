@@ -5,7 +5,7 @@ import threading
 import time
 
 import pytest
-from django.db import transaction
+from django.db import connections, transaction
 
 from bankside import context
 from bankside.context import RequestContext
@@ -146,6 +146,42 @@ def test_an_error_in_one_post_alone_reaches_only_that_post(linked, stored, monke
     assert sorted(reports) == ["req-0", "req-1", "req-3"]
     assert Event.objects.filter(bank=linked.bank).count() == 3
     assert sorted(e.request_id for e in entries(linked.bank)) == ["req-0", "req-1", "req-3"]
+
+
+def test_a_large_batch_is_stored_at_once_beside_a_group_in_progress(linked, stored):
+    groups, release = stored
+    ingest = IngestGroups()
+
+    def post_one():
+        token = context.bind(RequestContext("req-small"))
+        try:
+            ingest.ingest(
+                actor=Actor.system("test"),
+                bank=linked.bank,
+                events=[event_payload(account=linked.card)],
+            )
+        finally:
+            context.reset(token)
+            connections.close_all()
+
+    small = threading.Thread(target=post_one)
+    small.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not groups and time.monotonic() < deadline:  # its group is being stored
+            time.sleep(0.005)
+        size = groups_module.GROUPED_POST_MAX + 1
+        batch = [event_payload(account=linked.card) for _ in range(size)]
+        report = ingest.ingest(actor=Actor.system("test"), bank=linked.bank, events=batch)
+        held = not release.is_set()
+    finally:
+        release.set()
+        small.join(10)
+
+    assert groups == [["req-small"]]
+    assert held  # the batch was stored while the group was still held back
+    assert report.count("accepted") == size
+    assert Event.objects.filter(bank=linked.bank).count() == size + 1
 
 
 def test_a_post_inside_an_open_transaction_is_stored_alone_in_it(linked, stored):
