@@ -47,13 +47,15 @@ class KeptCallers:
 
     def caller(self, prefix: str) -> ApiCaller | None:
         seconds = settings.API_CALLER_CACHE_SECONDS
+        if seconds <= 0:
+            return api_caller_get(prefix=prefix)
         now = time.monotonic()
         kept = self._kept.get(prefix)
-        if kept is not None and kept[0] > now and seconds > 0:
+        if kept is not None and kept[0] > now:
             return kept[1]
         generation = self._generation
         caller = api_caller_get(prefix=prefix)
-        if caller is None or seconds <= 0:
+        if caller is None:
             return caller
         with self._lock:
             # A change saved while the key was being read may not be in what was read.
