@@ -176,7 +176,12 @@ def _customer_locked(*, bank: Bank, external_id: str, name: str, locale: str):
     if found is not None:
         return found, False
     fresh = Customer(bank=bank, external_id=external_id, name=name, locale=locale)
-    fresh.full_clean(validate_unique=False, exclude=["directory_username"])
+    # The one-customer-per-id constraint is left to the insert: checked here, a winner
+    # that commits between the look-up above and this check would fail the loser with a
+    # validation error instead of the IntegrityError handled below.
+    fresh.full_clean(
+        validate_unique=False, validate_constraints=False, exclude=["directory_username"]
+    )
     try:
         with transaction.atomic():
             fresh.save()

@@ -2,6 +2,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from bankside.tests.threads import run_together
@@ -261,3 +262,28 @@ def test_two_first_upserts_of_one_customer_both_succeed():
 
     assert run_together(upsert, ["Ana", "Ana S"]) == []
     assert Customer.objects.filter(bank=bank, external_id="cu-race").count() == 1
+
+
+def test_a_first_upsert_that_misses_a_customer_just_created_updates_it(monkeypatch):
+    bank = BankFactory()
+    services.customer_upsert(
+        actor=CORE, bank=bank, external_id="cu-race", name="Ana", locale="en", accounts=[]
+    )
+    # As if the other first upsert committed just after this one looked for the customer.
+    first = QuerySet.first
+    missed = []
+
+    def first_missing_the_customer_once(queryset):
+        if queryset.model is Customer and not missed:
+            missed.append(queryset)
+            return None
+        return first(queryset)
+
+    monkeypatch.setattr(QuerySet, "first", first_missing_the_customer_once)
+
+    services.customer_upsert(
+        actor=CORE, bank=bank, external_id="cu-race", name="Ana S", locale="en", accounts=[]
+    )
+
+    assert missed
+    assert [c.name for c in Customer.objects.filter(bank=bank, external_id="cu-race")] == ["Ana S"]
