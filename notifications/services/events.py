@@ -1,10 +1,8 @@
-import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -26,6 +24,7 @@ from notifications.services.rows import (
     Statement,
     any_of,
     insert_statements,
+    json_text,
     statement_execute,
     statements_run,
 )
@@ -399,7 +398,7 @@ def _insert(bank: Bank, items: list[CheckedEvent], now: datetime) -> dict[str, i
                     item.customer_pk,
                     item.account_pk,
                     connection.ops.adapt_datetimefield_value(item.occurred_at),
-                    json.dumps(item.data, cls=DjangoJSONEncoder),
+                    json_text(item.data),
                     received_at,
                     Event.Status.PROCESSED.value,
                 ]

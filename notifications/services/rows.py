@@ -9,7 +9,6 @@ just before them is held for one round trip until the commit.
 """
 
 import itertools
-import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
@@ -23,11 +22,15 @@ from psycopg2.extensions import adapt
 
 CHUNK = 500
 
+# `json.dumps(value, cls=DjangoJSONEncoder)`, as a JSONField writes a value, without
+# making an encoder for every value (the encoder keeps no state between calls).
+json_text = DjangoJSONEncoder().encode
+
 
 def _converter(field: models.Field) -> Callable | None:
     """How a value of `field` becomes a query parameter; None where it is passed as is."""
     if isinstance(field, models.JSONField):
-        return lambda value: json.dumps(value, cls=DjangoJSONEncoder)
+        return json_text
     if isinstance(field, models.DateTimeField):
         adapt = connection.ops.adapt_datetimefield_value  # looked up once, not per value
         return lambda value: None if value is None else adapt(value)
@@ -240,7 +243,8 @@ def _bound(raw_cursor, sql: str, params: list) -> str:
     Quoting is the driver's (psycopg2's `adapt`, as `mogrify` does), but for texts and
     times with a zone on a UTF-8 connection with standard-conforming strings (the
     server's default), written here as the driver writes them: a text between single
-    quotes with each quote doubled (and none with a NUL), a time in ISO 8601.
+    quotes with each quote doubled (and none with a NUL), a time in ISO 8601. A text of a
+    `str` subclass (a model's text choice) is written as its text, as the driver does.
     """
     parts = sql.split("%s")
     if len(parts) != len(params) + 1 or "%" in sql.replace("%s", ""):
@@ -276,6 +280,11 @@ def _bound(raw_cursor, sql: str, params: list) -> str:
                     if kind is datetime and value.tzinfo is not None
                     else _quoted(value, raw)
                 )
+        elif isinstance(value, str):  # a text choice (State.PENDING): its text, as the driver
+            literal = texts.get(value)
+            if literal is None:
+                text = str.__str__(value)
+                literal = texts[text] = _text(text) if plain else _quoted(text, raw)
         else:
             literal = _quoted(value, raw)
         literals.append(literal)

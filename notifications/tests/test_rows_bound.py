@@ -13,6 +13,14 @@ pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="binding for PostgreSQL's driver"
 )
 
+
+class Shouting(str):
+    """A text whose `str()` is not its text: the driver binds the text."""
+
+    def __str__(self) -> str:
+        return self.upper()
+
+
 VALUES = [
     0,
     -5,
@@ -46,6 +54,9 @@ VALUES = [
     ["a", "b'c"],
     [1, 2, 3],
     Notification.State.PENDING,
+    "pending",
+    Notification.Reason.SUPERSEDED,
+    Shouting("quiet, it's"),
     '{"amount": "-42.10", "note": "it\'s"}',
 ]
 
