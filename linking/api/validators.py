@@ -149,16 +149,22 @@ def _scan(
         return
     elif isinstance(value, dict):
         for key, item in value.items():
+            if isinstance(item, str):
+                if _THIRTEEN_DIGITS.search(item) is None:  # most strings: no path made
+                    continue
+            elif not isinstance(item, dict | list):
+                continue
             segment = field_name(key)
             where = f"{path}.{segment}" if path else segment
             if isinstance(item, str):
                 _check(item, where, segment in IDENTIFIER_FIELDS, skip, found)
-            elif isinstance(item, dict | list):
+            else:
                 _scan(item, where, depth + 1, segment in IDENTIFIER_FIELDS, skip, found)
     elif isinstance(value, list):
         for index, item in enumerate(value):
             if isinstance(item, str):
-                _check(item, f"{path}[{index}]", identifier, skip, found)
+                if _THIRTEEN_DIGITS.search(item) is not None:
+                    _check(item, f"{path}[{index}]", identifier, skip, found)
             elif isinstance(item, dict | list):
                 _scan(item, f"{path}[{index}]", depth + 1, identifier, skip, found)
 
