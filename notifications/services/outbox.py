@@ -21,7 +21,7 @@ from django.db import connection
 
 from linking.models import Account, Consent, Customer
 from notifications.models import Event, Notification, Recipient
-from notifications.services.queue import people_wake
+from notifications.services.queue import people_wake_statement
 from notifications.services.rows import (
     CHUNK,
     Statement,
@@ -68,8 +68,9 @@ class Link:
 
 @dataclass(frozen=True)
 class OutboxPlan:
-    """What `outbox_plan` decided: the statements writing the notifications (and raising
-    their people's sequence counters), and how many of them are due now."""
+    """What `outbox_plan` decided: the statements writing the notifications (first
+    superseding the stored balance notifications they replace, then raising their
+    people's sequence counters), and how many of them are due now."""
 
     statements: list[Statement]
     due: int
@@ -262,9 +263,9 @@ def outbox_plan(
             planned.append(notification)
     if not planned:
         return OutboxPlan([], 0)
-    _coalesce_balances(planned, occurred, now)
+    superseding = _coalesce_balances(planned, occurred, now)
     return OutboxPlan(
-        _outbox_statements(bank, planned, now),
+        superseding + _outbox_statements(bank, planned, now),
         due=sum(1 for n in planned if n.state == State.PENDING and n.next_attempt_at <= now),
     )
 
@@ -445,8 +446,12 @@ def _render_into(
 
 def _coalesce_balances(
     planned: list[Planned], occurred: dict[int, tuple[datetime, int]], now: datetime
-) -> None:
-    """Keep only the newest open balance notification per (account, link)."""
+) -> list[Statement]:
+    """Keep only the newest open balance notification per (account, link).
+
+    Planned ones are superseded here; the statements returned supersede the stored ones
+    and wake whoever waited behind them, to run before the new notifications are written.
+    """
     newest: dict[tuple[int, int], Planned] = {}
     for notification in planned:
         if notification.event_type != EventType.BALANCE_UPDATED:
@@ -462,7 +467,7 @@ def _coalesce_balances(
         else:
             _supersede(notification, now)
     if not newest:
-        return
+        return []
     older, people = [], set()
     for pk, account_id, consent_id, occurred_at, event_id, page_id, psid in _open_balances(
         {c for _, c in newest}
@@ -475,9 +480,10 @@ def _coalesce_balances(
             people.add((page_id, psid))
         else:
             _supersede(incoming, now)
-    if older:
-        _supersede_stored(older, now)
-        people_wake(people)  # whatever waited behind them may be next now
+    if not older:
+        return []
+    # whatever waited behind them may be next now
+    return [_supersede_stored(older, now), people_wake_statement(people)]
 
 
 # The open states written into the SQL, not passed as parameters: the prepared statement's
@@ -513,8 +519,9 @@ def _supersede(notification: Planned, now: datetime) -> None:
     notification.finished_at = now
 
 
-def _supersede_stored(pks: list[int], now: datetime) -> None:
-    """Mark stored open notifications superseded, skipping any a worker is claiming now.
+def _supersede_stored(pks: list[int], now: datetime) -> Statement:
+    """The statement marking stored open notifications superseded, skipping any a worker
+    is claiming now.
 
     A row locked by a claim is about to be sent; one locked by a cancellation is ending
     anyway. Skipping both (SKIP LOCKED) keeps the event's transaction from waiting on,
@@ -525,20 +532,18 @@ def _supersede_stored(pks: list[int], now: datetime) -> None:
         " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     )
     marks = ", ".join(["%s"] * len(pks))
-    with connection.cursor() as cursor:
-        statement_execute(
-            cursor,
-            f"UPDATE {table} SET state = %s, reason = %s, finished_at = %s "  # noqa: S608
-            f"WHERE id IN (SELECT id FROM {table} WHERE id IN ({marks}) "
-            f"AND state IN (%s, %s){lock})",
-            [
-                State.SUPERSEDED,
-                Reason.SUPERSEDED,
-                connection.ops.adapt_datetimefield_value(now),
-                *pks,
-                *Notification.OPEN,
-            ],
-        )
+    return (
+        f"UPDATE {table} SET state = %s, reason = %s, finished_at = %s "  # noqa: S608
+        f"WHERE id IN (SELECT id FROM {table} WHERE id IN ({marks}) "
+        f"AND state IN (%s, %s){lock})",
+        [
+            State.SUPERSEDED,
+            Reason.SUPERSEDED,
+            connection.ops.adapt_datetimefield_value(now),
+            *pks,
+            *Notification.OPEN,
+        ],
+    )
 
 
 def _outbox_statements(bank: Bank, planned: list[Planned], now: datetime) -> list[Statement]:

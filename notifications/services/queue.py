@@ -21,7 +21,7 @@ from django.db import connection
 from django.utils import timezone
 
 from notifications.models import Notification
-from notifications.services.rows import statement_execute
+from notifications.services.rows import Statement, statement_execute
 
 State, Reason = Notification.State, Notification.Reason
 
@@ -48,9 +48,18 @@ def blocked_sql(alias: str, now: datetime) -> tuple[str, list]:
 
 def people_wake(people: Iterable[tuple[str, str]]) -> None:
     """Each of these people's next waiting notification may be their head now."""
+    statement = people_wake_statement(people)
+    if statement is not None:
+        with connection.cursor() as cursor:
+            statement_execute(cursor, *statement)
+
+
+def people_wake_statement(people: Iterable[tuple[str, str]]) -> Statement | None:
+    """`people_wake` as a statement to run later in the transaction (with others, in one
+    round trip); None for nobody."""
     people = set(people)
     if not people:
-        return
+        return None
     n = connection.ops.quote_name(Notification._meta.db_table)
     pairs = ", ".join(["(%s, %s)"] * len(people))
     # Driven by the people: one look-up of the waiting index per person, then the rows
@@ -59,15 +68,13 @@ def people_wake(people: Iterable[tuple[str, str]]) -> None:
     # would otherwise scan whole beside the primary key (milliseconds per statement on
     # a large outbox with stale statistics).
     pick, end = ("= ANY(ARRAY(", "))") if connection.vendor == "postgresql" else ("IN (", ")")
-    with connection.cursor() as cursor:
-        statement_execute(
-            cursor,
-            f"UPDATE {n} SET waiting = FALSE WHERE id {pick}SELECT (SELECT w.id "  # noqa: S608
-            f"FROM {n} w WHERE w.page_id = v.column1 AND w.psid = v.column2 AND w.waiting "
-            f"AND w.state = %s ORDER BY w.sequence LIMIT 1) FROM (VALUES {pairs}) AS v{end} "
-            f"AND (state = %s) IS TRUE AND waiting IS TRUE",
-            [State.PENDING, *[v for person in sorted(people) for v in person], State.PENDING],
-        )
+    return (
+        f"UPDATE {n} SET waiting = FALSE WHERE id {pick}SELECT (SELECT w.id "  # noqa: S608
+        f"FROM {n} w WHERE w.page_id = v.column1 AND w.psid = v.column2 AND w.waiting "
+        f"AND w.state = %s ORDER BY w.sequence LIMIT 1) FROM (VALUES {pairs}) AS v{end} "
+        f"AND (state = %s) IS TRUE AND waiting IS TRUE",
+        [State.PENDING, *[v for person in sorted(people) for v in person], State.PENDING],
+    )
 
 
 def waiting_recheck(ids: list[int], *, now: datetime) -> int:

@@ -222,6 +222,35 @@ def test_balance_updates_of_one_batch_keep_only_the_newest(linked, linked_api):
     assert Notification.objects.filter(state=State.SUPERSEDED).count() == 2
 
 
+def test_a_superseded_balance_update_wakes_what_waited_behind_it(linked, linked_api):
+    now = timezone.now()
+    post(linked_api, balance(linked.checking, "100.00", now - dt.timedelta(minutes=2)))
+    post(linked_api, event_payload("transaction.posted", account=linked.checking))
+    # A worker found the transaction behind the balance update and set it waiting.
+    Notification.objects.filter(event_type="transaction.posted").update(waiting=True)
+
+    post(linked_api, balance(linked.checking, "80.00", now - dt.timedelta(minutes=1)))
+
+    superseded = Notification.objects.get(text__contains="€100.00")
+    behind = Notification.objects.get(event_type="transaction.posted")
+    assert superseded.state == State.SUPERSEDED
+    assert (behind.state, behind.waiting) == (State.PENDING, False)
+
+
+def test_superseding_a_stored_balance_update_costs_no_round_trip_of_its_own(linked, linked_api):
+    now = timezone.now()
+    post(linked_api, balance(linked.checking, "100.00", now - dt.timedelta(minutes=3)))
+    with CaptureQueriesContext(connection) as first:
+        post(linked_api, balance(linked.card, "5.00", now - dt.timedelta(minutes=2)))
+    with CaptureQueriesContext(connection) as superseding:
+        post(linked_api, balance(linked.checking, "80.00", now - dt.timedelta(minutes=1)))
+
+    # Both read the open balance updates of their account; superseding the one found
+    # and waking whoever waited behind it go with the statements writing the new one.
+    assert len(superseding) == len(first)
+    assert Notification.objects.get(text__contains="€100.00").state == State.SUPERSEDED
+
+
 def test_a_sent_balance_update_is_never_superseded(linked, linked_api):
     now = timezone.now()
     post(linked_api, balance(linked.checking, "100.00", now - dt.timedelta(minutes=2)))
