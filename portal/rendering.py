@@ -14,7 +14,7 @@ is left as written (it may hold a support phone number).
 import copy
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -25,6 +25,9 @@ from babel.numbers import (
     format_currency,
     get_currency_precision,
     get_currency_symbol,
+    get_decimal_quantum,
+    get_decimal_symbol,
+    get_group_symbol,
     parse_pattern,
 )
 from django.core.exceptions import ValidationError
@@ -261,19 +264,20 @@ def format_money(value: object, currency: object, *, locale: str) -> str:
         pattern = _currency_pattern(babel_locale, code)
         if pattern is None:
             return format_currency(amount, code, locale=babel_locale)
-        return pattern.apply(amount, babel_locale)
+        return pattern(amount)
     # What babel's format_decimal(amount, format="#,##0.00") does, parsing the pattern once.
-    return _PLAIN_NUMBER.apply(amount, babel_locale)
+    return _plain_number(babel_locale)(amount)
 
 
 @lru_cache(maxsize=256)
-def _currency_pattern(babel_locale: Locale, code: str) -> NumberPattern | None:
-    """The locale's currency pattern with `code`'s symbol and decimals written in.
+def _currency_pattern(babel_locale: Locale, code: str) -> Callable[[Decimal], str] | None:
+    """The locale's currency pattern with `code`'s symbol and decimals written in, as a
+    function of the amount.
 
-    `pattern.apply(amount, babel_locale)` is then `format_currency(amount, code,
-    locale=babel_locale)`, without looking the currency up (and, for every amount, its
-    long plural name, which the standard pattern never shows) again. None when there is
-    no such pattern or it shows the long name (`¤¤¤`): that is left to `format_currency`.
+    `pattern(amount)` is then `format_currency(amount, code, locale=babel_locale)`,
+    without looking the currency up (and, for every amount, its long plural name, which
+    the standard pattern never shows) again. None when there is no such pattern or it
+    shows the long name (`¤¤¤`): that is left to `format_currency`.
     """
     standard = babel_locale.currency_formats.get("standard")
     if standard is None or any("¤¤¤" in affix for affix in (*standard.prefix, *standard.suffix)):
@@ -287,7 +291,63 @@ def _currency_pattern(babel_locale: Locale, code: str) -> NumberPattern | None:
     pattern.prefix = tuple(written(affix) for affix in standard.prefix)
     pattern.suffix = tuple(written(affix) for affix in standard.suffix)
     pattern.frac_prec = (get_currency_precision(code),) * 2
-    return pattern
+    return _Plain.of(pattern, babel_locale) or (lambda amount: pattern.apply(amount, babel_locale))
+
+
+@lru_cache(maxsize=256)
+def _plain_number(babel_locale: Locale) -> Callable[[Decimal], str]:
+    """`_PLAIN_NUMBER.apply(amount, babel_locale)` as a function of the amount."""
+    return _Plain.of(_PLAIN_NUMBER, babel_locale) or (
+        lambda amount: _PLAIN_NUMBER.apply(amount, babel_locale)
+    )
+
+
+class _Plain:
+    """`pattern.apply(amount, locale)` for a plain pattern (fixed decimals, grouped, no
+    quoting, no scaling or exponent, Latin digits), with the locale's symbols looked up
+    once instead of for every amount: what every money placeholder of every message
+    costs. Babel's own steps, in its order, on the same decimal context; patterns it
+    does not cover stay with `apply` (`of` gives None)."""
+
+    __slots__ = ("decimal", "frac", "group", "grouping", "int_min", "prefix", "quantum", "suffix")
+
+    @classmethod
+    def of(cls, pattern: NumberPattern, locale: Locale) -> "_Plain | None":
+        group = get_group_symbol(locale, numbering_system="latn")
+        decimal = get_decimal_symbol(locale, numbering_system="latn")
+        frac_min, frac_max = pattern.frac_prec
+        if (
+            pattern.scale
+            or pattern.exp_prec
+            or "@" in pattern.pattern
+            or frac_min != frac_max
+            or "'" in "".join((*pattern.prefix, *pattern.suffix, group, decimal))
+            or "¤" in "".join((*pattern.prefix, *pattern.suffix))
+        ):
+            return None
+        plain = cls()
+        plain.prefix, plain.suffix = tuple(pattern.prefix), tuple(pattern.suffix)
+        plain.quantum = get_decimal_quantum(frac_max)
+        plain.frac, plain.int_min = frac_max, pattern.int_prec[0]
+        plain.grouping, plain.group, plain.decimal = tuple(pattern.grouping), group, decimal
+        return plain
+
+    def __call__(self, amount: Decimal) -> str:
+        """`amount` (finite, as `to_decimal` gives) formatted."""
+        negative = int(amount.is_signed())
+        rounded = abs(amount).normalize().quantize(self.quantum)
+        digits, _, fraction = f"{rounded:f}".partition(".")
+        if len(digits) < self.int_min:
+            digits = "0" * (self.int_min - len(digits)) + digits
+        size, grouped = self.grouping[0], ""
+        while len(digits) > size:
+            grouped = self.group + digits[-size:] + grouped
+            digits = digits[:-size]
+            size = self.grouping[1]
+        number = digits + grouped
+        if self.frac:
+            number += self.decimal + (fraction or "0").ljust(self.frac, "0")
+        return self.prefix[negative] + number + self.suffix[negative]
 
 
 def to_decimal(value: object) -> Decimal | None:

@@ -153,6 +153,23 @@ def test_money_is_what_babel_formats(locale):
         assert outcome(format_money, amount, "", locale=locale) == plain, amount
 
 
+def test_money_in_every_locale_babel_knows_is_what_babel_formats():
+    from babel.localedata import locale_identifiers
+
+    wrong = []
+    for identifier in locale_identifiers():
+        babel_locale = Locale.parse(identifier)
+        for amount in ("-1234567.891", "0.005", "-0"):
+            for currency in ("EUR", "JPY", "KWD"):
+                expected = outcome(format_currency, Decimal(amount), currency, locale=babel_locale)
+                if outcome(format_money, amount, currency, locale=identifier) != expected:
+                    wrong.append((identifier, amount, currency))
+            plain = outcome(format_decimal, Decimal(amount), format="#,##0.00", locale=babel_locale)
+            if outcome(format_money, amount, None, locale=identifier) != plain:
+                wrong.append((identifier, amount, None))
+    assert wrong == []
+
+
 def test_a_locale_is_found_the_same_every_time():
     assert babel_locale_for("fr-CA") == Locale.parse("fr_CA")
     assert babel_locale_for("fr-CA") == Locale.parse("fr_CA")
