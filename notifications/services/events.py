@@ -23,6 +23,10 @@ from notifications.services.outbox import (
 from notifications.services.rows import (
     Statement,
     any_of,
+    array_literal,
+    array_type,
+    arrays_of,
+    arrays_usable,
     insert_statements,
     json_text,
     statement_execute,
@@ -386,6 +390,53 @@ def _insert(bank: Bank, items: list[CheckedEvent], now: datetime) -> dict[str, i
     received_at = connection.ops.adapt_datetimefield_value(now)
     bank_pk = bank.pk
     inserted: dict[str, int] = {}
+    conflict = (
+        f"ON CONFLICT ({quote('bank_id')}, {quote('event_id')}) DO NOTHING "
+        f"RETURNING {quote('id')}, {quote('event_id')}"
+    )
+    if arrays_usable(len(items)):
+        # One statement whatever the number of events, a column a parameter: the bank,
+        # the time received and the status are the same for every row.
+        literals = [
+            array_literal(column)
+            for column in zip(
+                *(
+                    (
+                        item.event_id,
+                        item.type,
+                        item.customer_pk,
+                        item.account_pk,
+                        connection.ops.adapt_datetimefield_value(item.occurred_at),
+                        json_text(item.data),
+                    )
+                    for item in items
+                ),
+                strict=True,
+            )
+        ]
+        if None not in literals:
+            field = Event._meta.get_field
+
+            def db_type(name: str) -> str:
+                return array_type(field(name))[:-2]
+
+            arrays = arrays_of(
+                [
+                    field(name)
+                    for name in ("event_id", "type", "customer", "account", "occurred_at", "data")
+                ]
+            )
+            with connection.cursor() as cursor:
+                statement_execute(
+                    cursor,
+                    f"INSERT INTO {quote(Event._meta.db_table)} ({columns}) "  # noqa: S608
+                    f"SELECT %s::{db_type('bank')}, v.event_id, v.type, v.customer, v.account, "
+                    f"v.occurred_at, v.data, %s::{db_type('received_at')}, "
+                    f"%s::{db_type('status')} FROM unnest({arrays}) "
+                    f"AS v(event_id, type, customer, account, occurred_at, data) {conflict}",
+                    [bank_pk, received_at, Event.Status.PROCESSED.value, *literals],
+                )
+                return {event_id: pk for pk, event_id in cursor.fetchall()}
     with connection.cursor() as cursor:
         for start in range(0, len(items), INSERT_CHUNK):
             chunk = items[start : start + INSERT_CHUNK]
@@ -405,9 +456,7 @@ def _insert(bank: Bank, items: list[CheckedEvent], now: datetime) -> dict[str, i
             statement_execute(
                 cursor,
                 f"INSERT INTO {quote(Event._meta.db_table)} ({columns}) "  # noqa: S608
-                f"VALUES {', '.join([row] * len(chunk))} "
-                f"ON CONFLICT ({quote('bank_id')}, {quote('event_id')}) DO NOTHING "
-                f"RETURNING {quote('id')}, {quote('event_id')}",
+                f"VALUES {', '.join([row] * len(chunk))} {conflict}",
                 params,
             )
             inserted.update({event_id: pk for pk, event_id in cursor.fetchall()})

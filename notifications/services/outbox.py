@@ -26,6 +26,10 @@ from notifications.services.rows import (
     CHUNK,
     Statement,
     any_of,
+    array_literal,
+    array_type,
+    arrays_of,
+    arrays_usable,
     read_converter,
     row_params,
     statement_execute,
@@ -561,6 +565,10 @@ def _outbox_statements(bank: Bank, planned: list[Planned], now: datetime) -> lis
     people = sorted(wanted)
     quote = connection.ops.quote_name
     recipients = quote(Recipient._meta.db_table)
+    if arrays_usable(len(planned)):
+        arrayed = _outbox_arrays(bank, planned, now, people, wanted)
+        if arrayed is not None:
+            return arrayed
     statements: list[Statement] = []
     for start in range(0, len(people), INSERT_CHUNK):
         chunk = people[start : start + INSERT_CHUNK]
@@ -596,6 +604,59 @@ def _outbox_statements(bank: Bank, planned: list[Planned], now: datetime) -> lis
             )
         )
     return statements
+
+
+def _outbox_arrays(
+    bank: Bank,
+    planned: list[Planned],
+    now: datetime,
+    people: list[tuple[str, str]],
+    wanted: dict[tuple[str, str], int],
+) -> list[Statement] | None:
+    """`_outbox_statements` on PostgreSQL: the same two statements, each taking its rows
+    as a column a parameter (`array_literal`), so each is one prepared statement whatever
+    the number of people and notifications. None when a value cannot go in an array."""
+    recipients = connection.ops.quote_name(Recipient._meta.db_table)
+    psid = Recipient._meta.get_field("psid")
+    page_id = Recipient._meta.get_field("page_id")
+    counters = [
+        array_literal(page for page, _ in people),
+        array_literal(person for _, person in people),
+        array_literal(wanted[person] for person in people),
+    ]
+    fields, select, columns, join = _notification_insert_parts(connection.vendor)
+    params_of = row_params(fields)
+    shared = row_params([Notification._meta.get_field(name) for name in SHARED_FIELDS])(
+        SimpleNamespace(bank_id=bank.pk, created_at=now, queued_at=now)
+    )
+    left = dict(wanted)
+    rows = []
+    for notification in planned:
+        person = (notification.page_id, notification.psid)
+        left[person] -= 1  # how many of theirs come after this one
+        rows.append((*params_of(notification), left[person]))
+    notifications = [array_literal(column) for column in zip(*rows, strict=True)]
+    if None in counters or None in notifications:
+        return None
+    sequence = Notification._meta.get_field("sequence")
+    arrays = arrays_of((*fields, sequence))
+    names = ", ".join(f"column{n}" for n in range(1, len(fields) + 2))
+    return [
+        (
+            f"INSERT INTO {recipients} (bank_id, page_id, psid, last_sequence, "  # noqa: S608
+            f"unreachable_reason) SELECT %s::bigint, v.page_id, v.psid, v.wanted, '' FROM "
+            f"unnest(%s::{array_type(page_id)}, %s::{array_type(psid)}, %s::bigint[]) "
+            f"AS v(page_id, psid, wanted) ON CONFLICT (page_id, psid) DO UPDATE SET "
+            f"last_sequence = {recipients}.last_sequence + excluded.last_sequence",
+            [bank.pk, *counters],
+        ),
+        (
+            f"INSERT INTO {connection.ops.quote_name(Notification._meta.db_table)} "  # noqa: S608
+            f"({columns}) SELECT {select} FROM unnest({arrays}) AS v({names}) "
+            f"JOIN {recipients} r ON {join}",
+            [*shared, *notifications],
+        ),
+    ]
 
 
 @cache

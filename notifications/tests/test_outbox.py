@@ -330,3 +330,53 @@ def test_a_1000_event_batch_for_linked_people_takes_a_handful_of_queries(linked,
     assert body["accepted"] == 1000
     assert Notification.objects.count() == 1000
     assert len(queries) <= 40, [q["sql"][:120] for q in queries]
+
+
+def test_a_large_batch_is_stored_as_the_same_events_posted_one_by_one(linked, linked_api):
+    from notifications.models import Outcome
+    from notifications.services.rows import ARRAY_MIN_ROWS
+
+    odd = 'Caf\u00e9 "Le {Coin}", 50% \\ off; it\'s NULL'
+    shown = {  # a text field each type's message shows
+        "transaction.posted": "description",
+        "fraud.alert": "merchant",
+        "shipment.updated": "carrier",
+        "receipt.issued": "merchant",
+    }
+    count = ARRAY_MIN_ROWS + 4
+    payloads = []
+    for n in range(count):
+        kind = list(shown)[n % len(shown)]
+        payloads.append(event_payload(kind, account=linked.card, data={shown[kind]: f"{odd} {n}"}))
+    post(linked_api, *payloads)  # many rows: columns go as arrays
+    for payload in payloads:  # one at a time: rows go as VALUES
+        post(linked_api, {**payload, "id": f"{payload['id']}-alone"})
+
+    def stored(alone: bool):
+        """What was stored of each event, by the id posted; and the person's sequence
+        numbers the notifications took."""
+        events = Event.objects.filter(event_id__endswith="-alone")
+        if not alone:
+            events = Event.objects.exclude(pk__in=events)
+        rows = {}
+        for e in events:
+            (n,) = e.notifications.all()
+            (outcome,) = Outcome.objects.filter(event=e)
+            rows[e.event_id.removesuffix("-alone")] = (
+                (e.type, e.customer_id, e.account_id, e.occurred_at, e.data, e.status),
+                (n.text, n.state, n.reason, n.locale, n.data_categories, n.page_id, n.psid),
+                (n.waiting, n.attempts, n.event_type, n.consent_id, n.account_id),
+                (outcome.type, outcome.event_ref.removesuffix("-alone"), outcome.event_type),
+            )
+        sequences = sorted(
+            Notification.objects.filter(event__in=events).values_list("sequence", flat=True)
+        )
+        return rows, sequences
+
+    in_batch, numbered = stored(alone=False)
+    alone, numbered_alone = stored(alone=True)
+    assert len(in_batch) == count
+    assert all(odd in notification[0] for _, notification, *_ in in_batch.values())
+    assert in_batch == alone
+    assert numbered == list(range(1, count + 1))
+    assert numbered_alone == list(range(count + 1, 2 * count + 1))

@@ -360,3 +360,37 @@ def test_the_database_hashes_an_entry_as_entry_hash_does(source_ip):
     assert entry.hash == hash_of(entry, chain.key) == chain.head_hash
     assert chain.head_seq == 2
     assert all(report.intact for report in audit_chains_verify(bank=bank))
+
+
+def test_many_entries_appended_at_once_form_an_intact_chain():
+    """Enough entries that their rows go to the database as arrays."""
+    from notifications.services.audit_batch import AuditEntry, audit_record_many
+    from notifications.services.rows import ARRAY_MIN_ROWS
+
+    bank = BankFactory()
+    count = ARRAY_MIN_ROWS + 3
+    token = context.bind(context.RequestContext(request_id="req-core-0010", source_ip="10.0.0.1"))
+    try:
+        with transaction.atomic():
+            audit_record_many(
+                actor=Actor("api_key", "12", "Core «banking» Zürich"),
+                bank_id=bank.pk,
+                entries=[
+                    AuditEntry(
+                        action="events.ingested",
+                        target_type="notifications.event_batch",
+                        target_id=str(n),
+                        details={**AWKWARD, "n": n},
+                        data_categories=["balances"],
+                    )
+                    for n in range(count)
+                ],
+            )
+    finally:
+        context.reset(token)
+
+    entries = list(AuditEvent.objects.filter(bank=bank).order_by("seq"))
+    assert [e.seq for e in entries] == list(range(1, count + 1))
+    assert [e.details for e in entries] == [{**AWKWARD, "n": n} for n in range(count)]
+    assert {(e.request_id, e.source_ip) for e in entries} == {("req-core-0010", "10.0.0.1")}
+    assert all(report.intact for report in audit_chains_verify(bank=bank))
