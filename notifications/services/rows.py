@@ -84,32 +84,46 @@ def array_literal(values: Iterable) -> Bound | None:
     NUL refused, as the driver refuses it), a time with a zone in ISO 8601, an integer as
     its digits, a truth as t or f, nothing as NULL; the whole is then one text literal.
     What the array's parser reads is what `VALUES` would have written, and a column of
-    a thousand rows is parsed as one value instead of a thousand expressions.
+    a thousand rows is parsed as one value instead of a thousand expressions. Each
+    distinct value is written once: equal times in two zones alike, as the one instant
+    a column of times with a zone stores.
     """
-    elements = []
-    texts: dict[str, str] = {}
-    for value in values:
-        kind = type(value)
-        if kind is int:
-            element = str(value)
-        elif value is None:
-            element = "NULL"
-        elif kind is bool:
-            element = "t" if value else "f"
-        elif kind is datetime and value.tzinfo is not None:
-            element = f'"{value.isoformat()}"'
-        elif isinstance(value, str):  # a text choice too, as its text
-            element = texts.get(value)
-            if element is None:
-                if "\x00" in value:
-                    raise ValueError("A string literal cannot contain NUL (0x00) characters.")
-                text = str.__str__(value)
-                escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-                element = texts[text] = f'"{escaped}"'
-        else:
+    values = values if isinstance(values, list | tuple) else list(values)
+    kinds = set(map(type, values))
+    if bool in kinds and int in kinds:  # True is 1 to a set: never one element for both
+        return None
+    try:
+        distinct = set(values)
+    except TypeError:  # a list, a dict: not written here
+        return None
+    elements = {}
+    for value in distinct:  # each distinct value is written once
+        element = _element(value)
+        if element is None:
             return None
-        elements.append(element)
-    return Bound("'{" + ",".join(elements).replace("'", "''") + "}'")
+        elements[value] = element
+    return Bound("'{" + ",".join(map(elements.__getitem__, values)).replace("'", "''") + "}'")
+
+
+def _element(value) -> str | None:
+    """One array element (see `array_literal`); None for a type not written here."""
+    kind = type(value)
+    if kind is int:
+        return str(value)
+    if value is None:
+        return "NULL"
+    if kind is bool:
+        return "t" if value else "f"
+    if kind is datetime:
+        return f'"{value.isoformat()}"' if value.tzinfo is not None else None
+    if isinstance(value, str):  # a text choice too, as its text
+        if "\x00" in value:
+            raise ValueError("A string literal cannot contain NUL (0x00) characters.")
+        text = str.__str__(value)
+        if "\\" in text or '"' in text:
+            text = text.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{text}"'
+    return None
 
 
 def array_type(field: models.Field) -> str:

@@ -149,6 +149,14 @@ MOMENTS = [
         ([0, -5, 10**17, None], "bigint"),
         ([True, False, None], "boolean"),
         (MOMENTS, "timestamp with time zone"),
+        (  # one instant in two zones
+            [
+                datetime(2026, 11, 24, 5, 30, tzinfo=UTC),
+                datetime(2026, 11, 24, 6, 30, tzinfo=timezone(timedelta(hours=1))),
+            ],
+            "timestamp with time zone",
+        ),
+        ([Notification.State.PENDING, "pending", "held", Notification.State.HELD], "text"),
         (['{"note": "it\'s \\"quoted\\"", "a": [1, {}]}', "[]", "{}", None], "jsonb"),
         ([], "text"),
     ],
@@ -176,6 +184,7 @@ def test_an_array_literal_refuses_a_nul_and_leaves_other_values_to_values_lists(
     assert array_literal([Decimal("1.5")]) is None
     assert array_literal([datetime(2026, 11, 24, 5, 30)]) is None  # no zone: not written here
     assert array_literal([["nested"]]) is None
+    assert array_literal([1, True]) is None  # equal to a set, never one element for both
 
 
 def test_many_rows_go_as_arrays_where_the_server_reads_backslashes_as_written(db):
