@@ -380,3 +380,13 @@ def test_a_large_batch_is_stored_as_the_same_events_posted_one_by_one(linked, li
     assert in_batch == alone
     assert numbered == list(range(1, count + 1))
     assert numbered_alone == list(range(count + 1, 2 * count + 1))
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="fill factors are PostgreSQL's")
+def test_recipients_pages_keep_room_to_raise_their_counters_in_place():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reloptions FROM pg_class WHERE relname = %s", ["notifications_recipient"]
+        )
+        (options,) = cursor.fetchone()
+    assert "fillfactor=50" in options
