@@ -397,23 +397,7 @@ def _insert(bank: Bank, items: list[CheckedEvent], now: datetime) -> dict[str, i
     if arrays_usable(len(items)):
         # One statement whatever the number of events, a column a parameter: the bank,
         # the time received and the status are the same for every row.
-        literals = [
-            array_literal(column)
-            for column in zip(
-                *(
-                    (
-                        item.event_id,
-                        item.type,
-                        item.customer_pk,
-                        item.account_pk,
-                        connection.ops.adapt_datetimefield_value(item.occurred_at),
-                        json_text(item.data),
-                    )
-                    for item in items
-                ),
-                strict=True,
-            )
-        ]
+        literals = [array_literal(column) for column in zip(*map(_varying, items), strict=True)]
         if None not in literals:
             field = Event._meta.get_field
 
@@ -442,17 +426,7 @@ def _insert(bank: Bank, items: list[CheckedEvent], now: datetime) -> dict[str, i
             chunk = items[start : start + INSERT_CHUNK]
             params: list = []
             for item in chunk:
-                params += [
-                    bank_pk,
-                    item.event_id,
-                    item.type,
-                    item.customer_pk,
-                    item.account_pk,
-                    connection.ops.adapt_datetimefield_value(item.occurred_at),
-                    json_text(item.data),
-                    received_at,
-                    Event.Status.PROCESSED.value,
-                ]
+                params += [bank_pk, *_varying(item), received_at, Event.Status.PROCESSED.value]
             statement_execute(
                 cursor,
                 f"INSERT INTO {quote(Event._meta.db_table)} ({columns}) "  # noqa: S608
@@ -461,6 +435,19 @@ def _insert(bank: Bank, items: list[CheckedEvent], now: datetime) -> dict[str, i
             )
             inserted.update({event_id: pk for pk, event_id in cursor.fetchall()})
     return inserted
+
+
+def _varying(item: CheckedEvent) -> tuple:
+    """The values of an event's row that differ from one event to the next, in the order
+    of `_INSERTED_FIELDS` (between the bank and the time received)."""
+    return (
+        item.event_id,
+        item.type,
+        item.customer_pk,
+        item.account_pk,
+        connection.ops.adapt_datetimefield_value(item.occurred_at),
+        json_text(item.data),
+    )
 
 
 def outcomes_record(*, bank: Bank, outcomes: Sequence[Outcome | OutcomeRow]) -> None:
