@@ -24,9 +24,9 @@ from notifications.services.rows import (
     Statement,
     any_of,
     array_literal,
-    array_type,
     arrays_of,
     arrays_usable,
+    column_type,
     insert_statements,
     json_text,
     statement_execute,
@@ -60,6 +60,9 @@ _INSERTED_FIELDS = (
     "received_at",
     "status",
 )
+# Those that differ from one event to the next (`_varying`): between the bank and the
+# time received, which with the status are the same for every event of a post.
+_VARYING_FIELDS = _INSERTED_FIELDS[1:-2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,7 +360,8 @@ def _resolve_references(bank: Bank, valid: list[CheckedEvent], now: datetime) ->
         accounts[(customer_ref, account_ref)] = (customer_pk, account_pk)
         references.accounts[account_pk] = (last4, currency)
         references.customers[customer_pk] = (name, locale)
-        references.rules_stamp = row[8]
+    if rows:  # the same stamp on every row
+        references.rules_stamp = rows[0][8]
     references.links.update(links_collect((row[0], *row[9:]) for row in rows))
     unresolved = []
     for item in valid:
@@ -400,24 +404,14 @@ def _insert(bank: Bank, items: list[CheckedEvent], now: datetime) -> dict[str, i
         literals = [array_literal(column) for column in zip(*map(_varying, items), strict=True)]
         if None not in literals:
             field = Event._meta.get_field
-
-            def db_type(name: str) -> str:
-                return array_type(field(name))[:-2]
-
-            arrays = arrays_of(
-                [
-                    field(name)
-                    for name in ("event_id", "type", "customer", "account", "occurred_at", "data")
-                ]
-            )
+            arrays = arrays_of(tuple(map(field, _VARYING_FIELDS)))
             with connection.cursor() as cursor:
                 statement_execute(
                     cursor,
                     f"INSERT INTO {quote(Event._meta.db_table)} ({columns}) "  # noqa: S608
-                    f"SELECT %s::{db_type('bank')}, v.event_id, v.type, v.customer, v.account, "
-                    f"v.occurred_at, v.data, %s::{db_type('received_at')}, "
-                    f"%s::{db_type('status')} FROM unnest({arrays}) "
-                    f"AS v(event_id, type, customer, account, occurred_at, data) {conflict}",
+                    f"SELECT %s::{column_type(field('bank'))}, v.*, "
+                    f"%s::{column_type(field('received_at'))}, "
+                    f"%s::{column_type(field('status'))} FROM unnest({arrays}) AS v {conflict}",
                     [bank_pk, received_at, Event.Status.PROCESSED.value, *literals],
                 )
                 return {event_id: pk for pk, event_id in cursor.fetchall()}
@@ -438,8 +432,7 @@ def _insert(bank: Bank, items: list[CheckedEvent], now: datetime) -> dict[str, i
 
 
 def _varying(item: CheckedEvent) -> tuple:
-    """The values of an event's row that differ from one event to the next, in the order
-    of `_INSERTED_FIELDS` (between the bank and the time received)."""
+    """The values of `_VARYING_FIELDS` of an event's row."""
     return (
         item.event_id,
         item.type,

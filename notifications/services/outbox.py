@@ -563,12 +563,23 @@ def _outbox_statements(bank: Bank, planned: list[Planned], now: datetime) -> lis
     for notification in planned:
         wanted[(notification.page_id, notification.psid)] += 1
     people = sorted(wanted)
-    quote = connection.ops.quote_name
-    recipients = quote(Recipient._meta.db_table)
+    fields, select, columns, join = _notification_insert_parts(connection.vendor)
+    params_of = row_params(fields)
+    shared = row_params([Notification._meta.get_field(name) for name in SHARED_FIELDS])(
+        SimpleNamespace(bank_id=bank.pk, created_at=now, queued_at=now)
+    )
+    left = dict(wanted)
+    rows = []  # each notification's values, then how many of its person's come after it
+    for notification in planned:
+        person = (notification.page_id, notification.psid)
+        left[person] -= 1
+        rows.append((*params_of(notification), left[person]))
     if arrays_usable(len(planned)):
-        arrayed = _outbox_arrays(bank, planned, now, people, wanted)
+        arrayed = _outbox_arrays(bank, people, wanted, shared, rows)
         if arrayed is not None:
             return arrayed
+    quote = connection.ops.quote_name
+    recipients = quote(Recipient._meta.db_table)
     statements: list[Statement] = []
     for start in range(0, len(people), INSERT_CHUNK):
         chunk = people[start : start + INSERT_CHUNK]
@@ -581,26 +592,15 @@ def _outbox_statements(bank: Bank, planned: list[Planned], now: datetime) -> lis
                 [v for person in chunk for v in (bank.pk, *person, wanted[person], "")],
             )
         )
-    fields, select, columns, join = _notification_insert_parts(connection.vendor)
-    params_of = row_params(fields)
-    shared = row_params([Notification._meta.get_field(name) for name in SHARED_FIELDS])(
-        SimpleNamespace(bank_id=bank.pk, created_at=now, queued_at=now)
-    )
     row = "(" + ", ".join(["%s"] * (len(fields) + 1)) + ")"
-    left = dict(wanted)
-    for start in range(0, len(planned), CHUNK):
-        chunk = planned[start : start + CHUNK]
-        params: list = list(shared)
-        for notification in chunk:
-            person = (notification.page_id, notification.psid)
-            left[person] -= 1  # how many of theirs come after this one
-            params += [*params_of(notification), left[person]]
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
         statements.append(
             (
                 f"INSERT INTO {quote(Notification._meta.db_table)} ({columns}) "  # noqa: S608
                 f"SELECT {select} FROM (VALUES {', '.join([row] * len(chunk))}) AS v "
                 f"JOIN {recipients} r ON {join}",
-                params,
+                [*shared, *(value for values in chunk for value in values)],
             )
         )
     return statements
@@ -608,51 +608,40 @@ def _outbox_statements(bank: Bank, planned: list[Planned], now: datetime) -> lis
 
 def _outbox_arrays(
     bank: Bank,
-    planned: list[Planned],
-    now: datetime,
     people: list[tuple[str, str]],
     wanted: dict[tuple[str, str], int],
+    shared: list,
+    rows: list[tuple],
 ) -> list[Statement] | None:
-    """`_outbox_statements` on PostgreSQL: the same two statements, each taking its rows
-    as a column a parameter (`array_literal`), so each is one prepared statement whatever
-    the number of people and notifications. None when a value cannot go in an array."""
-    recipients = connection.ops.quote_name(Recipient._meta.db_table)
-    psid = Recipient._meta.get_field("psid")
-    page_id = Recipient._meta.get_field("page_id")
+    """`_outbox_statements`' two statements on PostgreSQL, each taking its rows as a
+    column a parameter (`array_literal`), so each is one prepared statement whatever the
+    number of people and notifications. None when a value cannot go in an array."""
     counters = [
         array_literal(page for page, _ in people),
         array_literal(person for _, person in people),
         array_literal(wanted[person] for person in people),
     ]
-    fields, select, columns, join = _notification_insert_parts(connection.vendor)
-    params_of = row_params(fields)
-    shared = row_params([Notification._meta.get_field(name) for name in SHARED_FIELDS])(
-        SimpleNamespace(bank_id=bank.pk, created_at=now, queued_at=now)
-    )
-    left = dict(wanted)
-    rows = []
-    for notification in planned:
-        person = (notification.page_id, notification.psid)
-        left[person] -= 1  # how many of theirs come after this one
-        rows.append((*params_of(notification), left[person]))
     notifications = [array_literal(column) for column in zip(*rows, strict=True)]
     if None in counters or None in notifications:
         return None
+    fields, select, columns, join = _notification_insert_parts(connection.vendor)
+    quote = connection.ops.quote_name
+    recipients = quote(Recipient._meta.db_table)
+    person = Recipient._meta.get_field
     sequence = Notification._meta.get_field("sequence")
-    arrays = arrays_of((*fields, sequence))
     names = ", ".join(f"column{n}" for n in range(1, len(fields) + 2))
     return [
         (
             f"INSERT INTO {recipients} (bank_id, page_id, psid, last_sequence, "  # noqa: S608
             f"unreachable_reason) SELECT %s::bigint, v.page_id, v.psid, v.wanted, '' FROM "
-            f"unnest(%s::{array_type(page_id)}, %s::{array_type(psid)}, %s::bigint[]) "
-            f"AS v(page_id, psid, wanted) ON CONFLICT (page_id, psid) DO UPDATE SET "
-            f"last_sequence = {recipients}.last_sequence + excluded.last_sequence",
+            f"unnest(%s::{array_type(person('page_id'))}, %s::{array_type(person('psid'))}, "
+            f"%s::bigint[]) AS v(page_id, psid, wanted) ON CONFLICT (page_id, psid) DO UPDATE "
+            f"SET last_sequence = {recipients}.last_sequence + excluded.last_sequence",
             [bank.pk, *counters],
         ),
         (
-            f"INSERT INTO {connection.ops.quote_name(Notification._meta.db_table)} "  # noqa: S608
-            f"({columns}) SELECT {select} FROM unnest({arrays}) AS v({names}) "
+            f"INSERT INTO {quote(Notification._meta.db_table)} ({columns}) "  # noqa: S608
+            f"SELECT {select} FROM unnest({arrays_of((*fields, sequence))}) AS v({names}) "
             f"JOIN {recipients} r ON {join}",
             [*shared, *notifications],
         ),

@@ -126,25 +126,22 @@ def _element(value) -> str | None:
     return None
 
 
+@cache
+def column_type(field: models.Field) -> str:
+    """The SQL type of `field`'s column (PostgreSQL's, where arrays are used), read once:
+    a field's type costs a dozen calls (a new field for a foreign key's)."""
+    return field.db_type(connection)
+
+
 def array_type(field: models.Field) -> str:
-    """The SQL type of an array of `field`'s column, for `%s::<type>` (PostgreSQL's)."""
-    return _array_type(field)
+    """The SQL type of an array of `field`'s column, for `%s::<type>`."""
+    return f"{column_type(field)}[]"
 
 
-def arrays_of(fields: Sequence[models.Field]) -> str:
+@cache
+def arrays_of(fields: tuple[models.Field, ...]) -> str:
     """One cast parameter a field, `%s::<array type>, …`, for `unnest(…)`."""
-    return _arrays_of(tuple(fields))
-
-
-@cache
-def _array_type(field: models.Field) -> str:
-    # Read once: a field's type costs a dozen calls (a new field for a foreign key's).
-    return f"{field.db_type(connection)}[]"
-
-
-@cache
-def _arrays_of(fields: tuple[models.Field, ...]) -> str:
-    return ", ".join(f"%s::{_array_type(field)}" for field in fields)
+    return ", ".join(f"%s::{array_type(field)}" for field in fields)
 
 
 def insert_statements(
@@ -170,7 +167,7 @@ def insert_statements(
         columns_of = zip(*map(params_of, pending), strict=True)
         literals = [array_literal(column) for column in columns_of]
         if None not in literals:
-            arrays = arrays_of(fields)
+            arrays = arrays_of(tuple(fields))
             return [
                 (
                     f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "  # noqa: S608
