@@ -19,4 +19,5 @@ RUN SECRET_KEY="build-only-$(python -c 'import secrets; print(secrets.token_urls
 USER bankside
 ENV DJANGO_SETTINGS_MODULE=bankside.settings.production
 EXPOSE 8000
-CMD ["gunicorn", "bankside.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "16", "--access-logfile", "-"]
+# gunicorn.conf.py: the application, the address, WEB_CONCURRENCY and WEB_THREADS, the access log.
+CMD ["gunicorn"]
