@@ -30,5 +30,6 @@ workers = _count("WEB_CONCURRENCY", 2, most=64)
 threads = _count("WEB_THREADS", 16, most=256)
 accesslog = "-"
 logger_class = "bankside.access_log.AccessLogger"
-# The TLS proxy in front sets X-Forwarded-Proto; only it can reach this port.
+# X-Forwarded-Proto is trusted from any address: only the TLS proxy in front, which sets
+# it, may reach this port.
 forwarded_allow_ips = "*"

@@ -11,8 +11,8 @@ audit entries.
 
 With `LOG_FORMAT=json` (production's default) a line is a JSON object, like every other
 log line; otherwise Apache's combined format followed by the duration and the request id.
-Either way it costs a fraction of gunicorn's own format, which builds some thirty fields
-and a dictionary of every header for each request before it writes four of them.
+Either way a line costs a little less than gunicorn's own format, which builds some
+thirty fields and a dictionary of every header for each request.
 """
 
 import json
