@@ -15,9 +15,9 @@ figure is measured `--repeat` times:
    flight: events/s.
 3. For reference, the same stack's bare DRF endpoint inserting one row (bench settings
    only), driven like 1.
-4. Also for reference, an endpoint making the database round trips of one posted event
-   and nothing else (bench/api_urls.py, `RoundTripsOnly`): the API's ceiling if its own
-   work cost nothing. Driven like 1.
+4. Also for reference, an endpoint making the round trips of one posted event to
+   PostgreSQL and Redis and nothing else (bench/api_urls.py, `RoundTripsOnly`): the
+   API's ceiling if its own work cost nothing. Driven like 1.
 
 With each: the CPU time gunicorn and PostgreSQL spent per event, which depends far less
 than the rates on whatever else the machine is running, and the load average. Figures

@@ -1,8 +1,10 @@
 """The production URLs plus the benchmark's references (bench settings only): the bare DRF
-one-row insert, and a post's database round trips with nothing else."""
+one-row insert, and a post's round trips (PostgreSQL and Redis) with nothing else."""
 
 import json
+from functools import cache
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.urls import path
 from django.utils import timezone
@@ -10,7 +12,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from bankside.redis_line import RedisLine
 from bankside.urls import urlpatterns as production_urlpatterns
+from notifications.services.rows import statement_execute, statements_run
 
 BARE_TABLE = "bench_bare_row"
 
@@ -33,14 +37,16 @@ class BareInsert(APIView):
 
 
 class RoundTripsOnly(APIView):
-    """The database round trips of one posted event and nothing else: where the API's
-    rate would top out if its own work (validation, rules, rendering, audit hashing, rate
-    limits) cost nothing.
+    """The round trips of one posted event and nothing else: where the API's rate would
+    top out if its own work (validation, rules, rendering, audit hashing) cost nothing.
 
-    As a post does: read the key, then the customer, before the transaction; in it three
-    writes (the event; the notifications with the audit chain's lock; the audit entry
-    with the outcome), each a round trip returning a row; then the commit. Plain inserts
-    into one bench table stand in for the writes.
+    As a post does (its key is kept by the process: no query): one Redis command (the
+    rate limit); one query (the customer and account); the transaction's two round trips,
+    the event's insert returning its row with `BEGIN`, then its other writes with the
+    `COMMIT` (`statements_run(..., at_commit=True)`); after the commit, one more Redis
+    command (the delivery nudge). Plain inserts into one bench table stand in for the
+    writes, three of them with the commit as a post's notification, audit entry and
+    outcome.
     """
 
     authentication_classes: list = []
@@ -48,19 +54,27 @@ class RoundTripsOnly(APIView):
     throttle_classes: list = []
 
     def post(self, request):
+        line, packed = _redis_line()
+        line.call(packed)
         body = json.dumps(request.data)
+        insert = f"INSERT INTO {BARE_TABLE} (body, received_at) VALUES (%s, %s) RETURNING id"  # noqa: S608
         with connection.cursor() as cursor:
-            for table in ("portal_apikey", "linking_customer"):
-                cursor.execute(f"SELECT id FROM {table} ORDER BY id LIMIT 1")  # noqa: S608
-                cursor.fetchone()
-        with transaction.atomic(), connection.cursor() as cursor:
-            for _ in range(3):
-                cursor.execute(
-                    f"INSERT INTO {BARE_TABLE} (body, received_at) VALUES (%s, %s) RETURNING id",  # noqa: S608
-                    [body, timezone.now()],
-                )
+            statement_execute(cursor, "SELECT id FROM linking_customer ORDER BY id LIMIT %s", [1])
+            cursor.fetchone()
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                statement_execute(cursor, insert, [body, timezone.now()])
                 (row_id,) = cursor.fetchone()
+            statements_run([(insert, [body, timezone.now()])] * 3, at_commit=True)
+        line.call(packed)
         return Response({"id": row_id}, status=201)
+
+
+@cache
+def _redis_line() -> tuple[RedisLine, list[bytes]]:
+    """The Redis connection of the API's rate limit and nudge, and a command as cheap."""
+    line = RedisLine(settings.REDIS_URL)
+    return line, line.pack("EXISTS", "bankside:bench:round-trips")
 
 
 urlpatterns = [
