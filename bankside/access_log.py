@@ -28,8 +28,8 @@ REQUEST_ID_HEADER = "x-request-id"
 
 
 def readable(raw: str) -> str:
-    """A path or query string as WSGI gives it (bytes as Latin-1, possibly %-escaped)
-    decoded as the UTF-8 it was, then redacted."""
+    """A request target or header as the server gives it (bytes as Latin-1, possibly
+    %-escaped) decoded once, as the UTF-8 it was, then redacted."""
     if "%" in raw:
         raw = unquote(raw, encoding="latin-1")
     if not raw.isascii():
@@ -56,18 +56,17 @@ class AccessLogger(Logger):
     def access_line(self, resp, environ, request_time) -> str:
         """The line for one request: who, what, the answer, how long, its request id."""
         get = environ.get
-        path = readable(get("PATH_INFO", ""))
-        query = get("QUERY_STRING", "")
-        if query:
-            path = f"{path}?{readable(query)}"
+        # The target as sent (PATH_INFO is already decoded once: decoding it again would
+        # log `%2541` as `A`).
+        path = readable(get("RAW_URI", ""))
         status = str(resp.status).split(None, 1)[0]
         request_id = next(
             (value for name, value in resp.headers if name.lower() == REQUEST_ID_HEADER),
             None,
         )
         milliseconds = round(request_time.total_seconds() * 1000, 1)
-        referer = redact_text(get("HTTP_REFERER", ""))
-        agent = redact_text(get("HTTP_USER_AGENT", ""))
+        referer = readable(get("HTTP_REFERER", ""))
+        agent = readable(get("HTTP_USER_AGENT", ""))
         if self.as_json:
             return json.dumps(
                 {

@@ -146,11 +146,11 @@ def answered(status: str = "404 Not Found", request_id: str | None = "abc12345")
     return SimpleNamespace(status=status, sent=179, headers=headers)
 
 
-def request(path: str, query: str = "", **extra) -> dict:
+def request(target: str, **extra) -> dict:
+    """A request's environ as gunicorn makes it, `target` as sent."""
     return {
         "REQUEST_METHOD": "GET",
-        "PATH_INFO": path,
-        "QUERY_STRING": query,
+        "RAW_URI": target,
         "SERVER_PROTOCOL": "HTTP/1.1",
         "REMOTE_ADDR": "10.1.2.3",
         **extra,
@@ -160,17 +160,35 @@ def request(path: str, query: str = "", **extra) -> dict:
 def test_a_line_break_a_client_sends_stays_inside_its_line(monkeypatch):
     for log_format in ("json", "console"):
         line = logger(log_format, monkeypatch).access_line(
-            answered(), request("/a\nforged line", "q=%0Aforged"), timedelta(milliseconds=3)
+            answered(), request("/a\nforged line?q=%0Aforged"), timedelta(milliseconds=3)
         )
 
         assert "\n" not in line
         assert "forged line" in line
 
 
+def test_the_target_is_decoded_once_and_headers_are_decoded_before_masking(monkeypatch):
+    line = json.loads(
+        logger("json", monkeypatch).access_line(
+            answered(),
+            request(
+                "/files/%2541",
+                HTTP_REFERER="https://bank.example/find?card=4111%201111%201111%201111",
+                HTTP_USER_AGENT="probe/2 (4111%2D1111%2D1111%2D1111)",
+            ),
+            timedelta(0),
+        )
+    )
+
+    assert line["path"] == "/files/%41"
+    assert line["referer"] == "https://bank.example/find?card=[redacted-number]"
+    assert line["user_agent"] == "probe/2 ([redacted-number])"
+
+
 def test_the_console_format_is_apaches_combined_with_duration_and_request_id(monkeypatch):
     line = logger("console", monkeypatch).access_line(
         answered(),
-        request("/caf\xc3\xa9", "n=1", HTTP_USER_AGENT="probe/2"),  # UTF-8 as WSGI gives it
+        request("/caf\xc3\xa9?n=1", HTTP_USER_AGENT="probe/2"),  # UTF-8 as WSGI gives it
         timedelta(milliseconds=12, microseconds=345),
     )
 
