@@ -15,6 +15,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def idp_bank(live_server, settings):
+    settings.OUTBOUND_ALLOW_PRIVATE_HOSTS = True  # the provider is this live server
     settings.ROOT_URLCONF = "linking.tests.idp_urls"
     settings.PUBLIC_BASE_URL = live_server.url
     cache.clear()
@@ -85,7 +86,8 @@ def test_the_provider_secret_is_stored_encrypted_and_never_audited(idp_bank):
     assert fake_idp.CLIENT_SECRET not in str(entry.details)
 
 
-def test_an_issuer_without_https_is_refused(idp_bank):
+def test_an_issuer_without_https_is_refused(idp_bank, settings):
+    settings.OUTBOUND_ALLOW_PRIVATE_HOSTS = False
     with pytest.raises(ValidationError, match="https"):
         services.identity_provider_configure(
             actor=Actor("staff", "1", "olga"),
