@@ -89,7 +89,8 @@ def address_allowed(address: IPAddress) -> bool:
             return False
         if address.ipv4_mapped is not None:
             return True
-    if any(address in network for network in BLOCKED_NETWORKS if network.version == address.version):
+    same_version = (n for n in BLOCKED_NETWORKS if n.version == address.version)
+    if any(address in network for network in same_version):
         return False
     return address.is_global and not address.is_multicast
 

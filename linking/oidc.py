@@ -14,7 +14,6 @@ connection error.
 
 import base64
 import logging
-
 from dataclasses import dataclass
 from urllib.parse import quote_plus, urlsplit
 

@@ -100,9 +100,7 @@ def test_a_customer_signs_in_at_the_provider_and_reaches_the_consent_screen(
 @pytest.mark.parametrize(
     "iss", ["http://127.0.0.1:1/", "https://login.other-bank.example/", None], ids=str
 )
-def test_an_answer_naming_another_issuer_or_none_signs_nobody_in(
-    live_server, issuer, browser, iss
-):
+def test_an_answer_naming_another_issuer_or_none_signs_nobody_in(live_server, issuer, browser, iss):
     back = answer_from_the_provider(live_server, browser)
 
     page = browser.get(with_query(back, iss=iss))
