@@ -12,6 +12,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from notifications import services as delivery_services
 from notifications.conversation import callbacks, services
@@ -203,6 +205,22 @@ def test_the_callback_is_signed_and_retried_with_backoff_until_the_bank_accepts_
     log = [(t.number, t.status_code, bool(t.error)) for t in callback.tries.all()]
     assert log == [(1, 500, True), (2, None, True), (3, 204, False)]
     assert AuditEvent.objects.filter(action="callback.delivered").count() == 1
+
+
+def test_a_callback_verifies_with_the_standard_webhooks_reference_library(linked, alert, graph):
+    write(linked, "No", payload=f"FRAUD_NO:{alert.pk}")
+    callback = BankCallback.objects.get()
+    receiver = Receiver([204])
+
+    callbacks.callback_deliver(callback_id=callback.pk, transport=receiver.transport)
+
+    (request,) = receiver.requests
+    secret = linked.integration.callback_signing_secret
+    payload = Webhook(secret).verify(request.content, dict(request.headers))
+    assert payload["type"] == "fraud_alert.answered"
+    assert payload["data"]["answer"] == "denied"
+    with pytest.raises(WebhookVerificationError):
+        Webhook(signing_secret_new()).verify(request.content, dict(request.headers))
 
 
 def test_a_callback_that_is_not_due_is_not_sent(linked, alert, graph):
