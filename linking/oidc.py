@@ -56,7 +56,7 @@ def check_issuer(issuer: str) -> str:
     try:
         outbound.check_url(issuer)
     except outbound.UnsafeURL as exc:
-        raise OIDCError(f"The identity provider's issuer: {exc}") from exc
+        raise OIDCError(str(exc)) from exc
     parts = urlsplit(issuer)
     if parts.query or parts.fragment or issuer.endswith(("?", "#")):
         raise OIDCError("The identity provider's issuer must have no query or fragment.")
