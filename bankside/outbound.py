@@ -212,7 +212,9 @@ class VettedTransport(httpx.HTTPTransport):
         )
 
 
-def client(*, timeout: float | httpx.Timeout, transport: httpx.BaseTransport | None = None):
+def client(
+    *, timeout: float | httpx.Timeout, transport: httpx.BaseTransport | None = None
+) -> httpx.Client:
     """An httpx client for addresses staff typed in: vetted connections, no redirects.
 
     No proxy from the environment either: a proxy would make the connections instead.
