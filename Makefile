@@ -5,6 +5,10 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 TEST_ENV := DJANGO_SETTINGS_MODULE=bankside.settings.test
 SCHEMA := docs/openapi.yaml
+# The real OpenID provider the linking tests run (Node.js), installed like the venv: again
+# whenever its lock file changes.
+OIDC_PEER  := linking/tests/oidc_peer
+NODE_STAMP := $(OIDC_PEER)/node_modules/.installed-$(shell cksum < $(OIDC_PEER)/package-lock.json | cut -d' ' -f1)
 
 .PHONY: demo test check schema lint format services compose-config screenshots bench bench-instructions chaos bench-audit clean
 
@@ -15,13 +19,22 @@ $(STAMP): requirements.txt
 	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@rm -f $(VENV)/.installed-* && touch $@
 
+$(NODE_STAMP): $(OIDC_PEER)/package-lock.json
+	@if ! command -v npm >/dev/null; then \
+	  echo "npm not found: the tests that run a real OpenID provider will fail (they need Node.js 20.19+ and npm)"; \
+	elif npm ci --prefix $(OIDC_PEER) --no-audit --no-fund --loglevel=error; then \
+	  touch $@; \
+	else \
+	  echo "npm ci failed in $(OIDC_PEER): the tests that run a real OpenID provider will fail"; \
+	fi
+
 ## demo: install, migrate, then run the portal, worker, beat, demo seed and simulated core
 demo: $(STAMP)
 	@$(PY) manage.py migrate --noinput
 	@$(PY) manage.py run_demo
 
 ## test: install, check, and run the whole suite against real PostgreSQL and Redis
-test: $(STAMP) check services
+test: $(STAMP) $(NODE_STAMP) check services
 	@$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
 check: $(STAMP) lint
@@ -80,4 +93,4 @@ compose-config:
 	  && echo "docker-compose.yml: valid (with .env.example as .env)"; status=$$?; rm -rf $$tmp; exit $$status
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache $(OIDC_PEER)/node_modules

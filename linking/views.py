@@ -199,6 +199,16 @@ def oidc_callback(request, bank):
             "Sign-in could not be completed",
             "This sign-in was not started here, or was already used. Please start again.",
         )
+    try:
+        oidc.check_authorization_response(provider, request.GET.get("iss"))
+    except oidc.OIDCError:
+        return _problem(
+            request,
+            bank,
+            "Sign-in could not be completed",
+            f"The answer did not come from {bank.name}'s sign-in service. Nothing was shared. "
+            "Please start again.",
+        )
     if request.GET.get("error") or not request.GET.get("code"):
         return _problem(
             request,

@@ -245,6 +245,9 @@ LINK_REDIRECT_ALLOWED_HOSTS = env.list(
     ],
 )
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
+# Callback URLs and identity providers may be http and on loopback or private addresses:
+# for development and the demo only (`bankside.outbound`). Production forces it off.
+OUTBOUND_ALLOW_PRIVATE_HOSTS = env.bool("OUTBOUND_ALLOW_PRIVATE_HOSTS", default=False)
 
 REST_FRAMEWORK = {
     # API keys, plus the Standard Webhooks signature a bank may require.

@@ -14,6 +14,8 @@ DEBUG = env.bool("DEBUG", default=True)
 SECRET_KEY = env("SECRET_KEY", default="insecure-local-only-key-never-use-in-production-0123456789")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=True)
+# The demo's bank systems run on this machine.
+OUTBOUND_ALLOW_PRIVATE_HOSTS = env.bool("OUTBOUND_ALLOW_PRIVATE_HOSTS", default=True)
 if SANDBOX_ENABLED:
     INSTALLED_APPS = [*INSTALLED_APPS, "sandbox"]  # noqa: F405
     # The sandbox runs on this machine: let the link flow send browsers back to it.

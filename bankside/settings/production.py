@@ -24,6 +24,7 @@ from .base import (
 
 DEBUG = False
 SANDBOX_ENABLED = False
+OUTBOUND_ALLOW_PRIVATE_HOSTS = False
 
 _missing = [
     name

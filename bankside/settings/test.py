@@ -23,6 +23,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 (VAR_DIR / "static").mkdir(parents=True, exist_ok=True)
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 SANDBOX_ENABLED = True
+# As in production; a test whose peer listens on loopback allows it for itself.
+OUTBOUND_ALLOW_PRIVATE_HOSTS = False
 if SANDBOX_ENABLED:
     INSTALLED_APPS = [*INSTALLED_APPS, "sandbox"]  # noqa: F405
     # The sandbox runs on this machine: let the link flow send browsers back to it.

@@ -105,6 +105,23 @@ def test_production_never_mounts_the_sandbox():
     assert result.stdout.strip() == "False", result.stderr
 
 
+def test_production_never_calls_private_addresses_and_the_demo_does():
+    keys = Fernet.generate_key().decode()
+    production = {**PRODUCTION_ENV, "FIELD_ENCRYPTION_KEYS": keys}
+    read = (
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings; print(settings.OUTBOUND_ALLOW_PRIVATE_HOSTS)",
+    )
+
+    forced = manage(*read, env_overrides={**production, "OUTBOUND_ALLOW_PRIVATE_HOSTS": "true"})
+    local = manage(*read, env_overrides={"DJANGO_SETTINGS_MODULE": "bankside.settings.local"})
+
+    assert forced.stdout.strip() == "False", forced.stderr
+    assert local.stdout.strip() == "True", local.stderr
+
+
 def test_unsupported_database_is_refused():
     result = manage("check", env_overrides={"DATABASE_URL": "mysql://root@127.0.0.1/bankside"})
 

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def idp_bank(live_server, settings):
+    settings.OUTBOUND_ALLOW_PRIVATE_HOSTS = True  # the provider is this live server
     settings.ROOT_URLCONF = "linking.tests.idp_urls"
     settings.PUBLIC_BASE_URL = live_server.url
     cache.clear()
@@ -85,7 +86,8 @@ def test_the_provider_secret_is_stored_encrypted_and_never_audited(idp_bank):
     assert fake_idp.CLIENT_SECRET not in str(entry.details)
 
 
-def test_an_issuer_without_https_is_refused(idp_bank):
+def test_an_issuer_without_https_is_refused(idp_bank, settings):
+    settings.OUTBOUND_ALLOW_PRIVATE_HOSTS = False
     with pytest.raises(ValidationError, match="https"):
         services.identity_provider_configure(
             actor=Actor("staff", "1", "olga"),
@@ -150,3 +152,138 @@ def test_a_bank_admin_sets_the_provider_from_the_staff_pages(
     provider = IdentityProvider.objects.get(bank=idp_bank)
     assert provider.client_id == "renamed-client"
     assert provider.client_secret == fake_idp.CLIENT_SECRET  # blank kept the stored one
+
+
+# The provider's addresses cannot be turned against the network bankside runs in.
+
+NOT_PUBLIC = "must be on the public internet"
+
+
+@pytest.fixture
+def harbour_admin(client, sign_in, settings):
+    from portal.tests.factories import StaffMembershipFactory
+
+    settings.OUTBOUND_ALLOW_PRIVATE_HOSTS = False
+    cache.clear()
+    integration = IntegrationFactory(bank__slug="harbour", bank__name="Harbour Bank")
+    sign_in(StaffMembershipFactory(bank=integration.bank, role="admin").user)
+    return integration.bank
+
+
+def save_provider(client, issuer: str):
+    return client.post(
+        "/staff/banks/harbour/customer-sign-in/",
+        {
+            "issuer": issuer,
+            "client_id": "harbour",
+            "client_secret": "s3cret",
+            "customer_claim": "sub",
+            "scopes": "openid",
+            "enabled": "on",
+        },
+        follow=True,
+    )
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    [
+        "https://127.0.0.1/",
+        "https://localhost:5432",
+        "https://10.0.0.1",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]/",
+        "https://[fd00::1]/",
+    ],
+)
+def test_a_bank_admin_cannot_point_customer_sign_in_inside_the_network(
+    harbour_admin, client, issuer
+):
+    from linking.models import IdentityProvider
+
+    response = save_provider(client, issuer)
+
+    assert response.status_code == 200
+    (error,) = response.context["form"].errors["issuer"]
+    assert NOT_PUBLIC in error
+    assert not IdentityProvider.objects.exists()
+
+
+@pytest.fixture
+def listener():
+    """A loopback port that listens and records whether anyone connected."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    sock.setblocking(False)
+    yield sock
+    sock.close()
+
+
+def test_a_stored_provider_on_loopback_is_never_connected_to(harbour_admin, client, listener):
+    from linking.models import IdentityProvider
+
+    port = listener.getsockname()[1]
+    IdentityProvider.objects.create(  # stored before the address rules existed
+        bank=harbour_admin, issuer=f"https://localhost:{port}", client_id="c", client_secret="s"
+    )
+
+    page = client.post("/link/harbour/oidc/start")
+
+    assert page.status_code == 503
+    assert "Sign-in is not available right now" in page.content.decode()
+    try:
+        listener.accept()[0].close()
+    except BlockingIOError:
+        pass
+    else:
+        pytest.fail("bankside connected to a loopback address")
+
+
+@pytest.mark.parametrize("field", ["jwks_uri", "token_endpoint"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "https://10.0.0.1/keys",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]:5432/",
+        "https://[::ffff:127.0.0.1]/",
+        "https://localhost/keys",
+        "http://idp.harbour.example/keys",
+    ],
+)
+def test_a_discovery_document_pointing_inside_the_network_is_refused(
+    harbour_admin, client, monkeypatch, field, address
+):
+    """The provider is public (played at the network boundary); its document is not."""
+    import httpx
+
+    from bankside import outbound
+
+    issuer = "https://idp.harbour.example"
+    document = {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/authorize",
+        "token_endpoint": f"{issuer}/token",
+        "jwks_uri": f"{issuer}/jwks",
+        field: address,
+    }
+    seen: list[str] = []
+
+    def provider(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        if request.url.path == "/.well-known/openid-configuration":
+            return httpx.Response(200, json=document)
+        return httpx.Response(200, json={"keys": []})
+
+    monkeypatch.setattr(outbound, "VettedTransport", lambda: httpx.MockTransport(provider))
+
+    response = save_provider(client, issuer)
+
+    page = response.content.decode()
+    assert f"gives a {field} that bankside does not call" in page
+    assert "discovery document answered" not in page
+    assert seen == [f"{issuer}/.well-known/openid-configuration"]
+    assert not cache.get(f"linking:oidc:discovery:{issuer}")

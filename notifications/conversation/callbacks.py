@@ -5,6 +5,12 @@ a worker then POSTs it. The body is fixed when the row is written and `webhook-i
 same on every attempt; `webhook-timestamp` and `webhook-signature` are made afresh for
 each attempt. A failed attempt is retried after exponential backoff with jitter, from
 `next_attempt_at` in PostgreSQL, until `NOTIFICATIONS_CALLBACK_MAX_ATTEMPTS`.
+
+The URL is the bank's staff's to type, so calls go through `bankside.outbound`: https to
+public addresses only, checked on each connection, no redirects. What staff see of a failed
+attempt is its HTTP status or that the server could not be reached, never the connection
+error: that would tell an open port inside the network from a closed one. The detail goes
+to the server log only.
 """
 
 import json
@@ -19,6 +25,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from bankside import outbound
 from notifications.models import BankCallback, BankCallbackAttempt, FraudAlertAnswer
 from notifications.services.delivery import retry_delay
 from notifications.services.signing import signature_for
@@ -32,6 +39,7 @@ log = logging.getLogger(__name__)
 SYSTEM = Actor.system("bank callbacks")
 FRAUD_ANSWERED = "fraud_alert.answered"
 LEASE = timedelta(seconds=60)
+UNREACHABLE = "The bank's server could not be reached."
 State = BankCallback.State
 
 
@@ -112,20 +120,26 @@ def callback_deliver(*, callback_id: int, now: datetime | None = None, transport
         error = "The bank has no callback URL or signing secret."
     else:
         try:
+            outbound.check_url(url, resolve_host=False)
             headers = callback_headers(
                 secret=secret, webhook_id=callback.webhook_id, body=body, at=started_at
             )
-            with httpx.Client(
-                timeout=settings.NOTIFICATIONS_CALLBACK_TIMEOUT_SECONDS,
-                follow_redirects=False,
-                transport=transport,
+            with outbound.client(
+                timeout=settings.NOTIFICATIONS_CALLBACK_TIMEOUT_SECONDS, transport=transport
             ) as client:
                 response = client.post(url, content=body, headers=headers)
             status_code = response.status_code
             if not 200 <= status_code < 300:
                 error = f"The bank's server answered {status_code}."
         except (httpx.HTTPError, ValueError) as exc:
-            error = f"{type(exc).__name__}: {exc}"[:300]
+            log.warning(
+                "callback %s to bank %s not delivered: %s: %s",
+                callback.webhook_id,
+                callback.bank_id,
+                type(exc).__name__,
+                exc,
+            )
+            error = UNREACHABLE
     latency = max(0, round((time.perf_counter() - started) * 1000))
     return _record(callback, started_at, latency, status_code, error, url, now=now)
 

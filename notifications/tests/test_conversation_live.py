@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.utils import timezone
+from standardwebhooks import Webhook
 
 from linking.models import Contact
 from linking.tests.conftest import celery_worker
@@ -135,6 +136,7 @@ def verify_standard_webhook(secret: str, headers: dict, body: bytes) -> bool:
 
 def test_a_no_to_a_fraud_alert_reaches_the_bank_signed_after_two_failures(harbour, settings):
     settings.NOTIFICATIONS_CALLBACK_RETRY_BASE_SECONDS = 0.2
+    settings.OUTBOUND_ALLOW_PRIVATE_HOSTS = True  # the bank's receiver listens on loopback
     card, psid = harbour.linked_customer("Ana Souza")
     secret = signing_secret_new()
 
@@ -175,6 +177,7 @@ def test_a_no_to_a_fraud_alert_reaches_the_bank_signed_after_two_failures(harbou
     assert ids == {callback.webhook_id}
     for headers, body in bank.requests:
         assert verify_standard_webhook(secret, headers, body)
+        assert Webhook(secret).verify(body, headers)["type"] == "fraud_alert.answered"
     data = json.loads(bank.requests[-1][1])["data"]
     assert data["answer"] == "denied"
     assert data["event_id"] == Notification.objects.get().event.event_id

@@ -7,6 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
+from standardwebhooks import Webhook
 
 from notifications.models import ApiSigning, Event, SignedRequestId
 from notifications.services import (
@@ -53,6 +54,26 @@ def test_a_correctly_signed_request_is_accepted(api, card, secret):
 
     assert response.status_code == 202
     assert Event.objects.count() == 1
+
+
+def test_a_request_signed_by_the_standard_webhooks_reference_library_is_accepted(api, card, secret):
+    payload = event_payload(account=card)
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    webhook_id = f"msg_{uuid.uuid4().hex}"
+    sent_at = timezone.now()
+    signature = Webhook(secret).sign(webhook_id, sent_at, body)
+
+    response = signed_post(
+        api,
+        payload,
+        secret,
+        webhook_id=webhook_id,
+        timestamp=int(sent_at.timestamp()),
+        signature=signature,
+    )
+
+    assert response.status_code == 202
+    assert Event.objects.filter(event_id=payload["id"]).exists()
 
 
 def test_an_unsigned_request_is_refused_when_signing_is_required(api, card, secret):

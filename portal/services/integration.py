@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from bankside import outbound
 from messenger import BadTokenError, GraphClient, MessengerError, PageCredentials
 from portal.audit import Actor
 from portal.models import Bank, MessengerIntegration
@@ -62,8 +63,16 @@ def integration_configure(
     A blank token or secret keeps the stored one, so an edit form never shows them again.
     New credentials send the integration back to draft until the connection is checked.
     A signing secret for callbacks to the bank is generated with the integration.
+    The callback URL must be https and public (`bankside.outbound`): staff must not be able
+    to point bankside's calls at the network it runs in.
     The audit entry records which fields changed, never their values.
     """
+    callback_url = callback_url.strip()
+    if callback_url:
+        try:
+            outbound.check_url(callback_url)
+        except outbound.UnsafeURL as exc:
+            raise ValidationError({"callback_url": str(exc)}) from exc
     integration = MessengerIntegration.objects.select_for_update().filter(bank=bank).first()
     created = integration is None
     if created:
@@ -76,7 +85,7 @@ def integration_configure(
         "page_access_token": page_access_token.strip() or integration.page_access_token,
         "app_secret": app_secret.strip() or integration.app_secret,
         "verify_token": verify_token or integration.verify_token or verify_token_new(),
-        "callback_url": callback_url.strip(),
+        "callback_url": callback_url,
         "callback_signing_secret": callback_signing_secret or integration.callback_signing_secret,
     }
     changed = ["created"] if created else []

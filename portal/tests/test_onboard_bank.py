@@ -92,6 +92,13 @@ def test_a_bad_callback_url_fails_and_writes_nothing():
     assert nothing_written()
 
 
+def test_a_callback_url_inside_the_network_fails_and_writes_nothing():
+    with pytest.raises(CommandError, match="--callback-url: The address must be on the public"):
+        onboard(**{"--callback-url": "https://169.254.169.254/latest/meta-data"})
+
+    assert nothing_written()
+
+
 def test_a_missing_option_is_refused():
     with pytest.raises(CommandError, match="--app-secret"):
         call_command(

@@ -207,6 +207,43 @@ def test_the_signing_secret_is_shown_once_when_generated(admin):
     assert secret not in again.content.decode()
 
 
+NOT_HTTPS = "The address must start with https:// and name a host."
+NOT_PUBLIC = (
+    "The address must be on the public internet: bankside does not call loopback, "
+    "private, link-local or reserved addresses."
+)
+
+
+@pytest.mark.parametrize(
+    ("callback_url", "error"),
+    [
+        ("http://127.0.0.1:5432/", NOT_HTTPS),
+        ("https://10.0.0.1/", NOT_PUBLIC),
+        ("https://169.254.169.254/latest/meta-data", NOT_PUBLIC),
+        ("https://[::1]/", NOT_PUBLIC),
+        ("https://localhost/", NOT_PUBLIC),
+        ("https://[::ffff:192.168.1.1]/hook", NOT_PUBLIC),
+        ("https://100.64.0.1/", NOT_PUBLIC),
+    ],
+)
+def test_a_callback_url_inside_the_network_is_refused(admin, callback_url, error):
+    client, bank = admin
+    save_credentials(
+        client,
+        bank,
+        page_access_token="t" * 20,
+        app_secret="a" * 32,
+        callback_url="https://core.harbour.example/callbacks",
+    )
+
+    response = save_credentials(client, bank, callback_url=callback_url)
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["callback_url"] == [error]
+    stored = MessengerIntegration.objects.get(bank=bank).callback_url
+    assert stored == "https://core.harbour.example/callbacks"
+
+
 def test_rotating_the_signing_secret_shows_the_new_one_once(admin):
     client, bank = admin
     save_credentials(client, bank, page_access_token="t" * 20, app_secret="a" * 32)
