@@ -10,7 +10,6 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from bankside.tests.test_settings import PRODUCTION_ENV, manage
 from linking import services as linking_services
@@ -32,6 +31,7 @@ from portal.models import (
     MessageTemplate,
     MessengerIntegration,
     StaffMembership,
+    StaffTOTPDevice,
     UtilityTemplate,
 )
 from portal.services import api_key_authenticate
@@ -56,7 +56,7 @@ def snapshot() -> dict:
         "banks": Bank.objects.count(),
         "users": get_user_model().objects.count(),
         "memberships": StaffMembership.objects.count(),
-        "devices": TOTPDevice.objects.count(),
+        "devices": StaffTOTPDevice.objects.count(),
         "api_keys": ApiKey.objects.count(),
         "customers": Customer.objects.count(),
         "consents": Consent.objects.count(),
