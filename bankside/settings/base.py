@@ -24,7 +24,7 @@ PUBLIC_BASE_URL = env.url("PUBLIC_BASE_URL", default="http://localhost:8000").ge
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "portal.apps.PlatformAdminConfig",  # django.contrib.admin, read-only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
