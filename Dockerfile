@@ -11,6 +11,8 @@ COPY . .
 # reaches the running container, which reads its own environment.
 RUN SECRET_KEY="build-only-$(python -c 'import secrets; print(secrets.token_urlsafe(48))')" \
     FIELD_ENCRYPTION_KEYS="$(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
+    PSEUDONYM_KEYS="build-only-$(python -c 'import secrets; print(secrets.token_urlsafe(48))')" \
+    AUDIT_CHECKPOINT_SIGNING_KEY="$(python -c 'import base64,os; print(base64.b64encode(os.urandom(32)).decode())')" \
     DATABASE_URL=postgres://build@localhost/build REDIS_URL=redis://localhost:6379/0 \
     ALLOWED_HOSTS=build DJANGO_SETTINGS_MODULE=bankside.settings.production \
     python manage.py collectstatic --noinput \

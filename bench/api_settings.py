@@ -18,6 +18,9 @@ os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "u3rSADol4Lsolz554n6zp4Qfpd7V07Bw
 os.environ.setdefault(
     "AUDIT_CHECKPOINT_SIGNING_KEY", "YmVuY2gtb25seSBlZDI1NTE5IGtleSAzMiBieXRlcyE="
 )
+os.environ.setdefault(
+    "PSEUDONYM_KEYS", "bench-api-pseudonym-key-used-only-by-the-benchmark-0123456789"
+)
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bankside")
 
 from bankside.settings.production import *  # noqa: F403

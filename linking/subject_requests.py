@@ -27,7 +27,7 @@ from linking.selectors import PLATFORM_NAME, consent_receipt
 from linking.subject_data import contributors
 from portal.audit import Actor
 from portal.models import AuditEvent
-from portal.pseudonyms import pseudonym
+from portal.pseudonyms import pseudonyms
 from portal.services import audit_record
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ def audit_entries_about(customer: Customer):
     """The bank's audit entries whose target, actor or pseudonymous PSID is this customer."""
     consent_rows = list(Consent.objects.filter(customer=customer).values_list("pk", "psid"))
     consent_ids = [str(pk) for pk, _ in consent_rows]
-    refs = sorted({pseudonym(psid) for _, psid in consent_rows if psid})
+    refs = sorted({ref for _, psid in consent_rows for ref in pseudonyms(psid)})
     about = (
         Q(target_type="linking.customer", target_id=str(customer.pk))
         | Q(target_type="linking.consent", target_id__in=consent_ids)

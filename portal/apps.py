@@ -1,4 +1,12 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
+
+
+class PlatformAdminConfig(admin_apps.AdminConfig):
+    """django.contrib.admin with the portal's read-only site (portal.admin_site)."""
+
+    default = False
+    default_site = "portal.admin_site.PlatformAdminSite"
 
 
 class PortalConfig(AppConfig):

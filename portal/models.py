@@ -12,6 +12,8 @@ from django.core.validators import (
 )
 from django.db import models
 from django.utils import timezone
+from django_otp.models import Device, ThrottlingMixin, TimestampMixin
+from django_otp.plugins.otp_totp.models import TOTPDevice, default_key, key_validator
 
 from bankside.encryption import EncryptedTextField
 from portal.events import DataScope, EventType
@@ -80,6 +82,37 @@ class StaffMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ({self.get_role_display()}) at {self.bank}"
+
+
+class StaffTOTPDevice(TimestampMixin, ThrottlingMixin, Device):
+    """A staff member's authenticator app: django-otp's TOTP device, its seed encrypted.
+
+    The seed is all it takes to produce every future code, so it is stored like the other
+    secrets (`EncryptedTextField`, rotated by `rotate_encryption_keys`): a dump of the
+    database does not yield anyone's second factor. Verification, drift, replay protection
+    and throttling are django-otp's own TOTP device's.
+    """
+
+    key = EncryptedTextField(
+        validators=[key_validator],
+        default=default_key,
+        help_text="A hex-encoded secret key of up to 40 bytes.",
+    )
+    step = models.PositiveSmallIntegerField(default=30)
+    t0 = models.BigIntegerField(default=0)
+    digits = models.PositiveSmallIntegerField(choices=[(6, 6), (8, 8)], default=6)
+    tolerance = models.PositiveSmallIntegerField(default=1)
+    drift = models.SmallIntegerField(default=0)
+    last_t = models.BigIntegerField(default=-1)
+
+    bin_key = TOTPDevice.bin_key
+    verify_token = TOTPDevice.verify_token
+    get_throttle_factor = TOTPDevice.get_throttle_factor
+    config_url = TOTPDevice.config_url
+    _read_str_from_settings = TOTPDevice._read_str_from_settings
+
+    class Meta(Device.Meta):
+        verbose_name = "authenticator app"
 
 
 class AuditChain(models.Model):

@@ -5,11 +5,18 @@ never hold a customer's Messenger id (PSID); they hold a keyed HMAC of it instea
 holding the PSID and the server's key can find the entries about that person; someone
 holding only the audit log cannot tell who they are, and erasing the PSID everywhere else
 leaves nothing to link the entries back to the person.
+
+The key is `PSEUDONYM_KEYS`' first; look-ups try every listed key (`pseudonyms`), so the
+key can be replaced without losing the entries made under the old one. A reference is the
+same HMAC it always was, with the key in SECRET_KEY's place: references made before
+PSEUDONYM_KEYS existed are found by listing that SECRET_KEY among the keys.
 """
 
 import base64
 from collections.abc import Mapping
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.crypto import salted_hmac
 
 # Keys of audit details whose values are personal data, and the key their reference takes.
@@ -17,10 +24,32 @@ PERSONAL_KEYS = {"psid": "psid_ref", "recipient_psid": "recipient_psid_ref"}
 
 
 def pseudonym(value: str, *, kind: str = "psid") -> str:
-    """A stable, keyed reference to `value` that does not reveal it ("" for "")."""
+    """A stable, keyed reference to `value` that does not reveal it ("" for ""), under the
+    current key: what new records hold."""
     if not value:
         return ""
-    digest = salted_hmac(f"bankside.pseudonym.{kind}", str(value), algorithm="sha256").digest()
+    return _reference(str(value), kind, _keys()[0])
+
+
+def pseudonyms(value: str, *, kind: str = "psid") -> list[str]:
+    """Every reference to `value` a record may hold, one per key of PSEUDONYM_KEYS, the
+    current one first: what to look records up by."""
+    if not value:
+        return []
+    return list(dict.fromkeys(_reference(str(value), kind, key) for key in _keys()))
+
+
+def _keys() -> list[str]:
+    keys = settings.PSEUDONYM_KEYS
+    if not keys:
+        raise ImproperlyConfigured("PSEUDONYM_KEYS is empty: see .env.example.")
+    return keys
+
+
+def _reference(value: str, kind: str, key: str) -> str:
+    digest = salted_hmac(
+        f"bankside.pseudonym.{kind}", value, secret=key, algorithm="sha256"
+    ).digest()
     # Base32, not hex: a long run of digits would read as a card number to the log redactor.
     return f"{kind}:{base64.b32encode(digest[:20]).decode().lower()}"
 

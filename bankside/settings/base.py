@@ -24,7 +24,7 @@ PUBLIC_BASE_URL = env.url("PUBLIC_BASE_URL", default="http://localhost:8000").ge
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "portal.apps.PlatformAdminConfig",  # django.contrib.admin, read-only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -191,6 +191,11 @@ def encryption_keys_from_env(raw: str) -> list[str]:
 
 
 FIELD_ENCRYPTION_KEYS = encryption_keys_from_env(env.str("FIELD_ENCRYPTION_KEYS", default=""))
+# Keys of the pseudonymous references that audit entries hold instead of personal data
+# (portal.pseudonyms), comma-separated: the first makes new references, every one is tried
+# when looking entries up, so the key can change without losing older entries. Apart from
+# SECRET_KEY, so that rotating SECRET_KEY leaves every reference findable.
+PSEUDONYM_KEYS = env.list("PSEUDONYM_KEYS", default=[])
 # Base64 of a raw Ed25519 private key that signs audit checkpoints. Unset, local and test
 # runs use a fixed development key (portal.checkpoints); production refuses to start.
 AUDIT_CHECKPOINT_SIGNING_KEY = env.str("AUDIT_CHECKPOINT_SIGNING_KEY", default="")

@@ -26,6 +26,10 @@ LOGGING["handlers"]["default"]["formatter"] = "json" if LOG_FORMAT == "json" els
 VAR_DIR.mkdir(exist_ok=True)
 DATABASES = {"default": database_from_env(default=f"sqlite:///{VAR_DIR / 'bankside.sqlite3'}")}
 
+if not PSEUDONYM_KEYS:  # noqa: F405
+    # The references the demo has made so far were keyed with SECRET_KEY.
+    PSEUDONYM_KEYS = [SECRET_KEY]
+
 if not FIELD_ENCRYPTION_KEYS:  # noqa: F405
     # A fixed development key, so the demo works out of the box. Production refuses to
     # start without its own keys.

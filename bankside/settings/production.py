@@ -1,8 +1,8 @@
 """Production settings: everything from the environment, nothing defaulted that matters.
 
 Refuses to start without `SECRET_KEY`, `DATABASE_URL` (PostgreSQL), `REDIS_URL`,
-`FIELD_ENCRYPTION_KEYS`, `AUDIT_CHECKPOINT_SIGNING_KEY` and `ALLOWED_HOSTS`. The sandbox is
-never mounted here.
+`FIELD_ENCRYPTION_KEYS`, `AUDIT_CHECKPOINT_SIGNING_KEY`, `PSEUDONYM_KEYS` and
+`ALLOWED_HOSTS`. The sandbox is never mounted here.
 """
 
 import base64
@@ -16,6 +16,7 @@ from .base import (
     FIELD_ENCRYPTION_KEYS,
     METRICS_TOKEN,
     POSTGRESQL_ENGINE,
+    PSEUDONYM_KEYS,
     REDIS_URL,
     SECRET_KEY,
     database_from_env,
@@ -33,6 +34,7 @@ _missing = [
         "REDIS_URL": REDIS_URL,
         "FIELD_ENCRYPTION_KEYS": FIELD_ENCRYPTION_KEYS,
         "AUDIT_CHECKPOINT_SIGNING_KEY": AUDIT_CHECKPOINT_SIGNING_KEY,
+        "PSEUDONYM_KEYS": PSEUDONYM_KEYS,
         "ALLOWED_HOSTS": env.list("ALLOWED_HOSTS", default=[]),
         "DATABASE_URL": env.str("DATABASE_URL", default=""),
     }.items()
@@ -51,6 +53,8 @@ if len(_checkpoint_key) != 32:
     raise ImproperlyConfigured(
         "AUDIT_CHECKPOINT_SIGNING_KEY must be the base64 of a raw 32-byte Ed25519 private key."
     )
+if any(len(key) < 32 for key in PSEUDONYM_KEYS):
+    raise ImproperlyConfigured("Each of PSEUDONYM_KEYS must be at least 32 random characters.")
 if len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("SECRET_KEY must be at least 50 random characters.")
 # Prometheus scrapes /metrics with `Authorization: Bearer <METRICS_TOKEN>`. Optional: without

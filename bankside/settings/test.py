@@ -19,6 +19,7 @@ FIELD_ENCRYPTION_KEYS = [
     "u3rSADol4Lsolz554n6zp4Qfpd7V07BwKxGrIB-kwqU=",
     "sogV-7SYi0a2aq0gaAk1VIwZM6CiuuDPETTXlIaj2s4=",
 ]
+PSEUDONYM_KEYS = ["test-pseudonym-key-not-used-anywhere-else-0123456789"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 (VAR_DIR / "static").mkdir(parents=True, exist_ok=True)
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405

@@ -15,6 +15,7 @@ PRODUCTION_ENV = {
     "ALLOWED_HOSTS": "bank.example",
     "PUBLIC_BASE_URL": "https://bank.example",
     "AUDIT_CHECKPOINT_SIGNING_KEY": "cHJvZHVjdGlvbi1jaGVja3BvaW50LWtleS0zMmJ5dGU=",
+    "PSEUDONYM_KEYS": "production-pseudonym-key-0123456789-abcdefghijklmnop",
 }
 
 
@@ -29,6 +30,7 @@ def manage(*args, env_overrides=None):
             "SECRET_KEY",
             "FIELD_ENCRYPTION_KEYS",
             "AUDIT_CHECKPOINT_SIGNING_KEY",
+            "PSEUDONYM_KEYS",
             "DJANGO_ALLOW_ASYNC_UNSAFE",
         }
     }
@@ -74,6 +76,26 @@ def test_production_refuses_to_start_without_a_checkpoint_signing_key():
 
     assert result.returncode != 0
     assert "AUDIT_CHECKPOINT_SIGNING_KEY" in result.stderr
+
+
+def test_production_refuses_to_start_without_pseudonym_keys():
+    keys = Fernet.generate_key().decode()
+    env = {**PRODUCTION_ENV, "FIELD_ENCRYPTION_KEYS": keys, "PSEUDONYM_KEYS": ""}
+
+    result = manage("check", env_overrides=env)
+
+    assert result.returncode != 0
+    assert "need these environment variables: PSEUDONYM_KEYS" in result.stderr
+
+
+def test_production_refuses_a_short_pseudonym_key():
+    keys = Fernet.generate_key().decode()
+    env = {**PRODUCTION_ENV, "FIELD_ENCRYPTION_KEYS": keys, "PSEUDONYM_KEYS": "a" * 40 + ",short"}
+
+    result = manage("check", env_overrides=env)
+
+    assert result.returncode != 0
+    assert "Each of PSEUDONYM_KEYS must be at least 32" in result.stderr
 
 
 def test_production_refuses_a_malformed_checkpoint_signing_key():

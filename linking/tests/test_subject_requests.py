@@ -1,5 +1,6 @@
 """Data-subject requests: the page, the download, who may do what, and the command line."""
 
+import base64
 import json
 
 import pytest
@@ -13,6 +14,7 @@ from linking.tests.factories import AccountFactory, CustomerFactory, Integration
 from portal.audit import Actor
 from portal.models import AuditEvent, StaffMembership
 from portal.pseudonyms import pseudonym
+from portal.services import audit_record
 from portal.tests.factories import BankFactory, StaffMembershipFactory
 
 pytestmark = pytest.mark.django_db
@@ -209,3 +211,48 @@ def test_the_command_erases_only_with_the_id_confirmed(bank, ada, capsys):
 def test_the_command_names_an_unknown_customer(bank):
     with pytest.raises(CommandError, match="No customer"):
         call_command("subject_request", "export", "--bank", "harbour", "--customer", "nobody")
+
+
+def refused_link(bank) -> None:
+    """Messenger binds Ada's PSID with a code that is not valid: audited under her pseudonym."""
+    with pytest.raises(services.LinkRefusedError):
+        services.link_bind(
+            bank=bank, page_id="1029384756", psid=PSID, authorization_code="not-a-real-code"
+        )
+
+
+def test_entries_about_the_psid_are_found_whichever_key_made_their_reference(
+    bank, ada, sign_in, settings
+):
+    from django.utils.crypto import salted_hmac
+
+    old_secret = settings.SECRET_KEY
+    # An entry written before pseudonyms had keys of their own: keyed with SECRET_KEY.
+    digest = salted_hmac("bankside.pseudonym.psid", PSID, secret=old_secret, algorithm="sha256")
+    legacy_ref = "psid:" + base64.b32encode(digest.digest()[:20]).decode().lower()
+    audit_record(
+        actor=Actor.system("before"),
+        action="link.refused",
+        bank=bank,
+        target_type="messenger.psid",
+        target_id=legacy_ref,
+    )
+    # SECRET_KEY rotates; pseudonyms get a key of their own, the old SECRET_KEY listed last.
+    settings.SECRET_KEY = "a-new-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+    settings.PSEUDONYM_KEYS = ["pseudonym-key-one-0123456789-abcdefghijkl", old_secret]
+    refused_link(bank)
+    # Then the pseudonym key itself is replaced.
+    settings.PSEUDONYM_KEYS = [
+        "pseudonym-key-two-0123456789-abcdefghijkl",
+        *settings.PSEUDONYM_KEYS,
+    ]
+    refused_link(bank)
+
+    document = download(staff(sign_in, bank, Role.AUDITOR), ada)
+
+    refused = [
+        e["target"]["id"] for e in document["audit_entries"] if e["action"] == "link.refused"
+    ]
+    assert len(refused) == len(set(refused)) == 3
+    assert refused[0] == legacy_ref
+    assert refused[2] == pseudonym(PSID)

@@ -20,7 +20,6 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.urls import reverse
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from linking.models import Consent, Customer
 from messenger import GraphClient
@@ -41,7 +40,13 @@ from notifications.demo.roster import (
 from notifications.demo.simulator import quiet_http_log
 from portal import services
 from portal.audit import Actor
-from portal.models import Bank, MessageTemplate, MessengerIntegration, UtilityTemplate
+from portal.models import (
+    Bank,
+    MessageTemplate,
+    MessengerIntegration,
+    StaffTOTPDevice,
+    UtilityTemplate,
+)
 from portal.services.integration import page_credentials
 
 ACTOR = Actor.system("manage.py seed_demo")
@@ -217,7 +222,7 @@ def _staff(bank: Bank, say) -> None:
         if user is None:
             user = _staff_create(bank, login)
             say(f"Created {login.label} {login.username}.")
-        if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+        if not StaffTOTPDevice.objects.filter(user=user, confirmed=True).exists():
             device = services.two_factor_device_start(user=user)
             # Enrolled with the previous period's code, so the code shown now still works.
             previous = TOTP(device.bin_key, device.step, device.t0, device.digits)
@@ -253,7 +258,7 @@ def totp_codes() -> list[TotpCode]:
     """The current code of each demo staff member's authenticator, for the terminal."""
     now = time.time()
     codes = []
-    devices = TOTPDevice.objects.filter(
+    devices = StaffTOTPDevice.objects.filter(
         user__username__in=[s.username for s in STAFF], confirmed=True
     ).select_related("user")
     by_user = {d.user.username: d for d in devices}

@@ -10,7 +10,6 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from bankside.tests.test_settings import PRODUCTION_ENV, manage
 from linking import services as linking_services
@@ -32,9 +31,11 @@ from portal.models import (
     MessageTemplate,
     MessengerIntegration,
     StaffMembership,
+    StaffTOTPDevice,
     UtilityTemplate,
 )
 from portal.services import api_key_authenticate
+from portal.tests.rawdump import forms_of, stored_values, totp_seed_forms
 from sandbox.models import Page, WebhookDelivery
 from sandbox.models import User as SandboxUser
 
@@ -56,7 +57,7 @@ def snapshot() -> dict:
         "banks": Bank.objects.count(),
         "users": get_user_model().objects.count(),
         "memberships": StaffMembership.objects.count(),
-        "devices": TOTPDevice.objects.count(),
+        "devices": StaffTOTPDevice.objects.count(),
         "api_keys": ApiKey.objects.count(),
         "customers": Customer.objects.count(),
         "consents": Consent.objects.count(),
@@ -184,3 +185,38 @@ def test_production_settings_refuse_to_seed_the_demo():
 
     assert result.returncode == 1
     assert "never with production settings" in result.stderr
+
+
+def test_no_table_holds_a_secret_of_the_demo_bank(seeded):
+    """A dump of the database (every text, JSON and bytea column) reproduces no staff TOTP
+    seed, Page token, app secret, callback signing secret or API key, in clear, hex, base32
+    or base64. The sandbox's tables are Meta's side, which holds the Page's credentials by
+    definition, and never exist in production."""
+    _, key_file, _ = seeded
+    integration = MessengerIntegration.objects.get(bank__slug=BANK_SLUG)
+    api_key = keyfile.read(key_file)
+    seeds = StaffTOTPDevice.objects.filter(user__username__in=[s.username for s in STAFF])
+    secrets = {
+        "page token": integration.page_access_token,
+        "app secret": integration.app_secret,
+        "callback signing secret": integration.callback_signing_secret,
+        "api key": api_key,
+        "api key secret part": api_key.split("_", 2)[2],
+    }
+    assert len(seeds) == len(STAFF) and all(secrets[name] for name in ("page token", "api key"))
+
+    forms = {name: forms_of(secret) for name, secret in secrets.items() if secret}
+    forms |= {f"TOTP seed of {d.user.username}": totp_seed_forms(d.key) for d in seeds}
+    stored = [(where, value.lower()) for where, value in stored_values()]
+    found = {
+        name: sorted({where for where, value in stored if any(f in value for f in variants)})
+        for name, variants in forms.items()
+    }
+
+    # The search finds a secret where one is held in clear: Meta's copy of the Page token.
+    assert "sandbox_page.access_token" in found["page token"]
+    leaks = {
+        name: [where for where in wheres if not where.startswith("sandbox_")]
+        for name, wheres in found.items()
+    }
+    assert leaks == {name: [] for name in forms}

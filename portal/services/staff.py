@@ -7,10 +7,9 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from portal.audit import Actor
-from portal.models import Bank, StaffInvitation, StaffMembership
+from portal.models import Bank, StaffInvitation, StaffMembership, StaffTOTPDevice
 from portal.services.audit import audit_record
 
 Role = StaffMembership.Role
@@ -172,21 +171,23 @@ def invitation_accept(*, token: str, username: str, password: str) -> StaffMembe
     return membership
 
 
-def two_factor_device_start(*, user) -> TOTPDevice:
+def two_factor_device_start(*, user) -> StaffTOTPDevice:
     """The user's authenticator device being enrolled, kept across page reloads."""
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
-    return device or TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    device = StaffTOTPDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
+    return device or StaffTOTPDevice.objects.create(
+        user=user, name="Authenticator app", confirmed=False
+    )
 
 
 @transaction.atomic
-def two_factor_device_confirm(*, user, device: TOTPDevice, code: str) -> bool:
+def two_factor_device_confirm(*, user, device: StaffTOTPDevice, code: str) -> bool:
     """Confirm enrolment with a first valid code from the app; False if the code is wrong."""
-    device = TOTPDevice.objects.select_for_update().get(pk=device.pk, user=user)
+    device = StaffTOTPDevice.objects.select_for_update().get(pk=device.pk, user=user)
     if not device.verify_token(code):
         return False
     device.confirmed = True
     device.save(update_fields=["confirmed"])
-    TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+    StaffTOTPDevice.objects.filter(user=user, confirmed=False).delete()
     audit_record(
         actor=Actor.staff(user),
         action="staff.two_factor_enrolled",

@@ -1,10 +1,9 @@
 import factory
 from django.contrib.auth import get_user_model
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from portal.audit import Actor
-from portal.models import Bank, StaffMembership
+from portal.models import Bank, StaffMembership, StaffTOTPDevice
 from portal.services import (
     api_key_create,
     integration_configure,
@@ -55,14 +54,14 @@ class StaffMembershipFactory(factory.django.DjangoModelFactory):
 
 class TOTPDeviceFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = TOTPDevice
+        model = StaffTOTPDevice
 
     user = factory.SubFactory(UserFactory)
     name = "Authenticator app"
     confirmed = True
 
 
-def totp_code(device: TOTPDevice, *, steps_ahead: int = 0) -> str:
+def totp_code(device: StaffTOTPDevice, *, steps_ahead: int = 0) -> str:
     """The code the user's authenticator app shows now (or `steps_ahead` periods later)."""
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     totp.time = totp.time + steps_ahead * device.step

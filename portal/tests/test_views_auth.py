@@ -2,9 +2,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from portal.models import AuditEvent, StaffInvitation, StaffMembership
+from portal.models import AuditEvent, StaffInvitation, StaffMembership, StaffTOTPDevice
 from portal.services.staff import invitation_token_hash
 from portal.tests.factories import (
     PASSWORD,
@@ -122,7 +121,7 @@ def test_enrolment_shows_a_qr_code_and_the_setup_key(client):
 
     page = client.get(reverse("portal:two_factor_setup")).content.decode()
 
-    device = TOTPDevice.objects.get(user=member.user, confirmed=False)
+    device = StaffTOTPDevice.objects.get(user=member.user, confirmed=False)
     assert "<svg" in page
     assert device.config_url.split("secret=")[1].split("&")[0][:4] in page
 
@@ -131,13 +130,13 @@ def test_enrolment_with_a_valid_code_signs_the_admin_in(client):
     member = StaffMembershipFactory(role=Role.ADMIN)
     post_login(client, member.user.username)
     client.get(reverse("portal:two_factor_setup"))
-    device = TOTPDevice.objects.get(user=member.user, confirmed=False)
+    device = StaffTOTPDevice.objects.get(user=member.user, confirmed=False)
 
     response = client.post(reverse("portal:two_factor_setup"), {"code": totp_code(device)})
 
     assert response.status_code == 302
     assert signed_in(client)
-    assert TOTPDevice.objects.get(pk=device.pk).confirmed
+    assert StaffTOTPDevice.objects.get(pk=device.pk).confirmed
     assert client.get(dashboard_of(member.bank)).status_code == 200
     assert AuditEvent.objects.filter(action="staff.two_factor_enrolled", bank=None).exists()
 
@@ -200,7 +199,7 @@ def test_a_pending_sign_in_cannot_enrol_a_second_device(client):
     response = client.get(reverse("portal:two_factor_setup"))
 
     assert response["Location"] == reverse("portal:login_verify")
-    assert TOTPDevice.objects.filter(user=member.user).count() == 1
+    assert StaffTOTPDevice.objects.filter(user=member.user).count() == 1
 
 
 def test_a_platform_admin_needs_a_second_factor(client):

@@ -22,11 +22,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from portal import selectors, services
 from portal.access import public, staff_account
 from portal.forms import InvitationAcceptForm, OneTimeCodeForm, StaffLoginForm, apply_errors
+from portal.models import StaffTOTPDevice
 
 PENDING_KEY = "portal.pending_login"
 PENDING_SECONDS = 10 * 60
@@ -85,7 +85,7 @@ def login_verify(request):
         messages.info(request, "Your sign-in timed out. Sign in again.")
         return redirect("portal:login")
     user, backend, next_url = pending
-    devices = list(TOTPDevice.objects.devices_for_user(user, confirmed=True))
+    devices = list(StaffTOTPDevice.objects.devices_for_user(user, confirmed=True))
     if not devices:
         return redirect("portal:two_factor_setup")
     form = OneTimeCodeForm(request.POST or None)
