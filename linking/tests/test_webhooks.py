@@ -191,7 +191,8 @@ def test_a_bad_event_in_a_batch_leaves_the_good_one_applied(client, integration,
 
 def test_a_timestamp_written_as_a_huge_float_is_skipped(client, integration):
     raw = json.dumps(envelope(integration, GOOD)).replace(
-        '"entry": [{', '"entry": [{"messaging": [{"sender": {"id": "777"}, "recipient": '
+        '"entry": [{',
+        '"entry": [{"messaging": [{"sender": {"id": "777"}, "recipient": '
         f'{{"id": "{integration.page_id}"}}, "timestamp": 1e30, "message": {{"mid": "m_bad"}}}}], '
         '"id": "0"}, {',
         1,
@@ -203,9 +204,7 @@ def test_a_timestamp_written_as_a_huge_float_is_skipped(client, integration):
     assert stored() == (["555"], ["m_good"])
 
 
-def test_an_entry_without_a_usable_page_id_is_skipped_and_the_others_applied(
-    client, integration
-):
+def test_an_entry_without_a_usable_page_id_is_skipped_and_the_others_applied(client, integration):
     body = envelope(integration, GOOD)
     body["entry"].insert(0, {**envelope(integration, BAD_EVENTS["text with a NUL"])["entry"][0]})
     body["entry"][0]["id"] = "9" * 40
