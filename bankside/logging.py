@@ -12,8 +12,10 @@ import re
 from collections.abc import Mapping
 
 from bankside import context
+from bankside.cards import card_numbers_masked
 
 REDACTED = "[redacted]"
+REDACTED_NUMBER = "[redacted-number]"
 
 # Names whose values are secrets wherever they appear: as query parameters, JSON keys,
 # form fields or headers.
@@ -49,7 +51,8 @@ def is_secret_name(name: str) -> bool:
 
 
 # A card or account number: 13 to 19 digits, possibly in groups split by spaces or dashes.
-# It must never reach a log line, even inside a URL a client sent us.
+# It must never reach a log line, even inside a URL a client sent us. A card number
+# written next to other digits, in a longer run, is found by the card number scan.
 _LONG_NUMBER = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
 
 
@@ -66,7 +69,8 @@ def redact_text(text: str) -> str:
         text = _INVITATION_PATH.sub(rf"\1{REDACTED}", text)
     if "=" in text:
         text = _CALLBACK_PARAM.sub(rf"\1{REDACTED}", text)
-    return _LONG_NUMBER.sub("[redacted-number]", text)
+    text = card_numbers_masked(text, replacement=REDACTED_NUMBER)
+    return _LONG_NUMBER.sub(REDACTED_NUMBER, text)
 
 
 def redact(value):

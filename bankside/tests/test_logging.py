@@ -131,3 +131,11 @@ def test_a_traceback_carries_no_secret(caplog):
 
     assert "Traceback" in caplog.text
     assert "EAAB-s3cret" not in caplog.text
+
+
+def test_a_card_number_next_to_other_digits_never_reaches_the_log(caplog):
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("bankside.test").info("ref 1234 5678 9012 3 4111 1111 1111 1111 end")
+
+    assert "1111" not in caplog.text
+    assert "ref [redacted-number] [redacted-number] end" in caplog.text
