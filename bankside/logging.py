@@ -1,12 +1,21 @@
-"""Log filters: every record carries the request id, and secrets never reach a log line."""
+"""Log filters: every record carries the request id, and secrets never reach a log line.
+
+Secrets are masked twice over: in every record as it is made (`logging`'s record factory,
+installed when this module is imported, which the settings' `LOGGING` does in every
+process), whichever logger and handler it goes to, gunicorn's, Celery's and Django's own
+included; and by `SecretRedactingFilter` on the project's handler, which also masks the
+structured `extra` fields a record gets after it is made.
+"""
 
 import logging
 import re
 from collections.abc import Mapping
 
 from bankside import context
+from bankside.cards import card_numbers_masked
 
 REDACTED = "[redacted]"
+REDACTED_NUMBER = "[redacted-number]"
 
 # Names whose values are secrets wherever they appear: as query parameters, JSON keys,
 # form fields or headers.
@@ -25,13 +34,14 @@ SECRET_NAMES = (
     "signing_secret",
     "authorization_code",
     "account_linking_token",
+    "code_verifier",
 )
 _SECRET_KEY = re.compile(
     r"(?i)(?:^|[_-])(?:" + "|".join(re.escape(n) for n in SECRET_NAMES) + r")$"
 )
 _SECRET_IN_TEXT = re.compile(
     r"(?i)(?P<name>\b[\w-]*(?:" + "|".join(re.escape(n) for n in SECRET_NAMES) + r"))"
-    r"(?P<sep>\"?\s*[=:]\s*\"?)"
+    r"(?P<sep>[\"']?\s*[=:]\s*[\"']?)"
     r"(?P<value>(?:Bearer\s+)?[^\s&\"',;}]+)"
 )
 
@@ -41,13 +51,26 @@ def is_secret_name(name: str) -> bool:
 
 
 # A card or account number: 13 to 19 digits, possibly in groups split by spaces or dashes.
-# It must never reach a log line, even inside a URL a client sent us.
+# It must never reach a log line, even inside a URL a client sent us. A card number
+# written next to other digits, in a longer run, is found by the card number scan.
 _LONG_NUMBER = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
+
+
+# Secrets that are not named `…token` or `…secret` where they appear: a staff invitation's
+# token is the last part of its path, and an OpenID provider's authorization code and the
+# state bound to the sign-in come back as `code` and `state` in the callback's query.
+_INVITATION_PATH = re.compile(r"(/staff/invitations/)[^/?#\s\"'<>]+")
+_CALLBACK_PARAM = re.compile(r"(?i)([?&](?:code|state|session_state)=)[^&#\s\"'<>]+")
 
 
 def redact_text(text: str) -> str:
     text = _SECRET_IN_TEXT.sub(lambda m: f"{m['name']}{m['sep']}{REDACTED}", text)
-    return _LONG_NUMBER.sub("[redacted-number]", text)
+    if "/invitations/" in text:
+        text = _INVITATION_PATH.sub(rf"\1{REDACTED}", text)
+    if "=" in text:
+        text = _CALLBACK_PARAM.sub(rf"\1{REDACTED}", text)
+    text = card_numbers_masked(text, replacement=REDACTED_NUMBER)
+    return _LONG_NUMBER.sub(REDACTED_NUMBER, text)
 
 
 def redact(value):
@@ -71,6 +94,57 @@ class RequestContextFilter(logging.Filter):
         return True
 
 
+def redact_record(record: logging.LogRecord) -> None:
+    """Mask secrets in a record's message and exception text, whatever their types.
+
+    The message is formatted here, once: an argument may be any object (an `httpx.URL`,
+    an exception, a number), and only its text shows what it holds. A traceback is
+    formatted here too, for the same reason.
+    """
+    if record.args:
+        if isinstance(record.args, Mapping):
+            record.args = redact(record.args)
+        else:
+            record.args = tuple(redact(arg) for arg in record.args)
+    if isinstance(record.msg, Mapping):
+        record.msg = redact(record.msg)
+    else:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format string is the handler's to report
+            message = None
+        if message is not None:
+            record.msg, record.args = redact_text(message), ()
+    if record.exc_info and record.exc_info[0] is not None:
+        record.exc_text = redact_text(_TRACEBACKS.formatException(record.exc_info))
+        record.exc_info = None
+    elif record.exc_text:
+        record.exc_text = redact_text(record.exc_text)
+    if record.stack_info:
+        record.stack_info = redact_text(record.stack_info)
+
+
+_TRACEBACKS = logging.Formatter()
+# Lines that are redacted field by field before they are logged (`bankside.access_log`).
+_REDACTED_ALREADY = frozenset({"gunicorn.access"})
+_make_record = logging.getLogRecordFactory()
+
+
+def _redacted_record(*args, **kwargs) -> logging.LogRecord:
+    record = _make_record(*args, **kwargs)
+    if record.name not in _REDACTED_ALREADY:
+        redact_record(record)
+    return record
+
+
+def _install_record_factory() -> None:
+    if getattr(logging.getLogRecordFactory(), "__name__", "") != _redacted_record.__name__:
+        logging.setLogRecordFactory(_redacted_record)
+
+
+_install_record_factory()
+
+
 class SecretRedactingFilter(logging.Filter):
     """Masks secrets in the message, its arguments and any structured `extra` fields."""
 
@@ -81,12 +155,7 @@ class SecretRedactingFilter(logging.Filter):
     }
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.msg) if isinstance(record.msg, str) else record.msg
-        if record.args:
-            if isinstance(record.args, Mapping):
-                record.args = redact(record.args)
-            else:
-                record.args = tuple(redact(arg) for arg in record.args)
+        redact_record(record)
         for key, value in list(vars(record).items()):
             if key in self._STANDARD:
                 continue

@@ -3,6 +3,7 @@
 import datetime as dt
 import logging
 
+from django.db import transaction
 from django.http import HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
@@ -41,27 +42,56 @@ def messenger_webhook(request, bank):
         events = messenger.parse_envelope(raw)
     except messenger.WebhookPayloadError as exc:
         return HttpResponse(f"malformed envelope: {exc}", status=400, content_type="text/plain")
-    for event in events:
-        if event.page_id and event.page_id != integration.page_id:
-            log.warning("webhook for bank %s names another Page %s", bank.slug, event.page_id)
-            continue
-        if isinstance(event, PERSON_ACTIONS) and event.sender_id:
-            services.contact_touch(
-                bank=bank,
-                page_id=integration.page_id,
-                psid=event.sender_id,
-                at=dt.datetime.fromtimestamp(event.timestamp / 1000, tz=dt.UTC),
-            )
-        if isinstance(event, messenger.AccountLinkingEvent):
-            _account_linking(bank, integration, event)
-        else:
-            signals.messenger_event.send(
-                sender=messenger_webhook,
-                bank_id=bank.pk,
-                page_id=integration.page_id,
-                event=event,
-            )
+    skipped = [_event_apply(bank, integration, event) for event in events].count(False)
+    if skipped:
+        log.warning(
+            "webhook for bank %s: %d of %d events skipped",
+            bank.slug,
+            skipped,
+            len(events),
+            extra={"events_skipped": skipped, "events_received": len(events)},
+        )
     return HttpResponse("EVENT_RECEIVED", content_type="text/plain")
+
+
+def _event_apply(bank, integration, event) -> bool:
+    """Apply one event of a batch, all of it or none of it; whether it was applied.
+
+    A signed batch is Meta's and is answered 200 whatever is in it: Meta retries anything
+    else, then unsubscribes the app from the Page, and the batch would fail the same way
+    each time. So an event that cannot be read, names another Page, or fails on the way in
+    is logged and skipped, in its own transaction, and the others still go through.
+    """
+    if isinstance(event, messenger.UnknownEvent) and event.error:
+        log.warning(
+            "webhook for bank %s: a %s event skipped: %s", bank.slug, event.kind, event.error
+        )
+        return False
+    if event.page_id and event.page_id != integration.page_id:
+        log.warning("webhook for bank %s names another Page %s", bank.slug, event.page_id)
+        return False
+    try:
+        with transaction.atomic():
+            if isinstance(event, PERSON_ACTIONS) and event.sender_id:
+                services.contact_touch(
+                    bank=bank,
+                    page_id=integration.page_id,
+                    psid=event.sender_id,
+                    at=dt.datetime.fromtimestamp(event.timestamp / 1000, tz=dt.UTC),
+                )
+            if isinstance(event, messenger.AccountLinkingEvent):
+                _account_linking(bank, integration, event)
+            else:
+                signals.messenger_event.send(
+                    sender=messenger_webhook,
+                    bank_id=bank.pk,
+                    page_id=integration.page_id,
+                    event=event,
+                )
+    except Exception:
+        log.exception("webhook for bank %s: a %s not applied", bank.slug, type(event).__name__)
+        return False
+    return True
 
 
 def _account_linking(bank, integration, event) -> None:

@@ -4,9 +4,11 @@ Every call carries the Page token and its `appsecret_proof`. Failures surface as
 `messenger.errors` classes; nothing here retries, because the caller owns the retry
 schedule (it lives in the database, not in this process).
 
-Tokens travel as query parameters, as Meta documents, and httpx logs request URLs at
-INFO level, so a filter on the `httpx` logger masks `access_token` and
-`appsecret_proof` before anything is written.
+The Page token travels as `Authorization: Bearer <token>`, which the Graph API accepts
+as well as the `access_token` parameter: URLs end up in proxies' and servers' access
+logs, headers do not. `appsecret_proof` stays a parameter, as Meta documents it. httpx
+logs request URLs at INFO level, so a filter on the `httpx` logger masks the proof (and
+any token a URL may still carry) before anything is written.
 """
 
 from __future__ import annotations
@@ -120,10 +122,10 @@ class GraphClient:
 
     The Send API call, made thousands of times a second by the delivery workers, takes
     a leaner path (`_SendPath`): one keep-alive connection per sending thread on the
-    standard library's HTTP client, the body encoded once as compact JSON, the token's
-    query string built once per Page. It fails the same way as every other call (the
-    same error classes, from the same answers). httpx carries the other calls, every
-    call when a `transport` is given (tests), and every call through a proxy.
+    standard library's HTTP client, the body encoded once as compact JSON. It fails the
+    same way as every other call (the same error classes, from the same answers). httpx
+    carries the other calls, every call when a `transport` is given (tests), and every
+    call through a proxy.
     """
 
     def __init__(
@@ -180,7 +182,9 @@ class GraphClient:
         path = f"{_segment(creds.page_id)}/messages"
         if self._send_path is not None:
             data = self._send_path.post(
-                f"/{self.api_version}/{path}?{_token_query(creds)}", _json_bytes(payload)
+                f"/{self.api_version}/{path}?{_proof_query(creds)}",
+                _json_bytes(payload),
+                authorization=_bearer(creds),
             )
         else:
             data = self._call("POST", creds, path, json=payload)
@@ -368,14 +372,12 @@ class GraphClient:
         params: Mapping[str, str] | None = None,
         json: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        query = {
-            **(params or {}),
-            "access_token": creds.access_token,
-            "appsecret_proof": creds.appsecret_proof,
-        }
+        query = {**(params or {}), "appsecret_proof": creds.appsecret_proof}
         url = f"/{self.api_version}/{path}"
         try:
-            response = self._http.request(method, url, params=query, json=json)
+            response = self._http.request(
+                method, url, params=query, json=json, headers={"Authorization": _bearer(creds)}
+            )
         except httpx.UnsupportedProtocol as exc:
             raise ConfigError(
                 f"cannot reach the Graph API: {_describe(exc)}",
@@ -421,8 +423,12 @@ def _json_bytes(payload: Mapping[str, Any]) -> bytes:
     ).encode()
 
 
-def _token_query(creds: PageCredentials) -> str:
-    return urlencode({"access_token": creds.access_token, "appsecret_proof": creds.appsecret_proof})
+def _proof_query(creds: PageCredentials) -> str:
+    return urlencode({"appsecret_proof": creds.appsecret_proof})
+
+
+def _bearer(creds: PageCredentials) -> str:
+    return f"Bearer {creds.access_token}"
 
 
 def _proxied(base_url: str) -> bool:
@@ -457,11 +463,12 @@ class _SendPath:
         self.lock = threading.Lock()
         self.connections: set[http.client.HTTPConnection] = set()
 
-    def post(self, path: str, body: bytes) -> dict[str, Any]:
+    def post(self, path: str, body: bytes, *, authorization: str) -> dict[str, Any]:
         conn = self._connection()
         try:
             conn.putrequest("POST", self.prefix + path, skip_accept_encoding=True)
             conn.putheader("User-Agent", USER_AGENT)
+            conn.putheader("Authorization", authorization)
             conn.putheader("Accept", "*/*")
             conn.putheader("Content-Type", "application/json")
             conn.putheader("Content-Length", str(len(body)))
@@ -580,20 +587,30 @@ def _segment(value: str) -> str:
 
 # Log redaction
 
-_SECRET_PARAM = re.compile(r"((?:access_token|appsecret_proof)=)[^&\s\"']+")
+_SECRET_PARAM = re.compile(r"((?:access_token|appsecret_proof|account_linking_token)=)[^&\s\"']+")
+_PLAIN = (int, float, type(None))
 
 
 class _RedactSecrets(logging.Filter):
+    """Masks the Graph API's secrets in httpx's records, whatever the type of an argument
+    (httpx passes the request's `httpx.URL`): an argument whose text holds one is replaced
+    by its masked text."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         if record.args:
             args = record.args if isinstance(record.args, tuple) else (record.args,)
-            record.args = tuple(
-                _SECRET_PARAM.sub(r"\1***", str(a)) if isinstance(a, (str, httpx.URL)) else a
-                for a in args
-            )
+            record.args = tuple(_masked(arg) for arg in args)
         if isinstance(record.msg, str):
             record.msg = _SECRET_PARAM.sub(r"\1***", record.msg)
         return True
+
+
+def _masked(value: object) -> object:
+    if isinstance(value, _PLAIN):
+        return value
+    text = str(value)
+    masked = _SECRET_PARAM.sub(r"\1***", text)
+    return masked if masked != text else value
 
 
 _redaction_lock = threading.Lock()

@@ -4,6 +4,11 @@
 read, becomes an `UnknownEvent` holding the raw dict, so the caller can log it and still
 answer 200 for the rest of the batch. Only an envelope that is not a Page webhook at
 all raises `WebhookPayloadError`.
+
+An event is read only if every value in it has the platform's shape: ids (PSIDs, Page
+and app ids) are 1 to 32 digits, times are milliseconds between the epoch and 2100, and
+no text holds a NUL. Anything else is an `UnknownEvent` with an `error`, never a typed
+event carrying a value the bank could not store or compute with.
 """
 
 from __future__ import annotations
@@ -38,6 +43,10 @@ __all__ = [
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 LEGACY_SIGNATURE_HEADER = "X-Hub-Signature"
 TEMPLATE_STATUS_FIELD = "messenger_template_status_update"
+# Milliseconds since the epoch, up to 2100-01-01: anything later is no Meta timestamp, and
+# keeps clear of the end of the calendar (datetime's year 9999) when a window is added.
+MAX_TIMESTAMP_MS = 4_102_444_800_000
+MAX_ID_DIGITS = 32
 
 
 class WebhookPayloadError(ValueError):
@@ -258,9 +267,22 @@ def parse_envelope(body: bytes | bytearray | str | Mapping[str, Any]) -> list[Ev
     for index, entry in enumerate(entries):
         if not isinstance(entry, Mapping):
             raise WebhookPayloadError(f"entry[{index}] is not an object")
-        page_id = _id(entry.get("id"))
+        try:
+            page_id = _id(entry.get("id"), "id")
+        except _Malformed:
+            page_id = None
         if page_id is None:
-            raise WebhookPayloadError(f"entry[{index}] has no page id")
+            # Nothing in an entry without its Page can be used: it is one unreadable event.
+            events.append(
+                UnknownEvent(
+                    page_id="",
+                    timestamp=0,
+                    raw=entry,
+                    kind="invalid",
+                    error=f"entry[{index}] has no page id of 1 to 32 digits",
+                )
+            )
+            continue
         entry_time = _entry_time_ms(entry.get("time"))
         for key, standby in (("messaging", False), ("standby", True)):
             items = _list(entry, key, index)
@@ -314,16 +336,20 @@ def _messaging_event(page_id: str, entry_time: int, item: Any, standby: bool) ->
             error="messaging item is not an object",
         )
     kind = _kind(item)
-    sender, recipient = _mapping(item.get("sender")), _mapping(item.get("recipient"))
-    sender_id, recipient_id = _id(sender.get("id")), _id(recipient.get("id"))
-    timestamp = _int(item.get("timestamp"))
     common: dict[str, Any] = {
         "page_id": page_id,
-        "timestamp": timestamp if timestamp is not None else entry_time,
+        "timestamp": entry_time,
         "raw": item,
         "standby": standby,
     }
+    sender_id = recipient_id = None
     try:
+        sender, recipient = _mapping(item.get("sender")), _mapping(item.get("recipient"))
+        sender_id = _id(sender.get("id"), "sender.id")
+        recipient_id = _id(recipient.get("id"), "recipient.id")
+        timestamp = _timestamp(item.get("timestamp"), "timestamp")
+        if timestamp is not None:
+            common["timestamp"] = timestamp
         if kind == TEMPLATE_STATUS_FIELD:
             return _template_status(common, item.get(kind))
         if timestamp is None:
@@ -363,7 +389,7 @@ def _message(common: dict[str, Any], message: Mapping[str, Any]) -> Event:
         return EchoEvent(
             **common,
             mid=mid,
-            app_id=_id(message.get("app_id")),
+            app_id=_id(message.get("app_id"), "app_id"),
             text=text,
             metadata=_str(message.get("metadata")),
             attachments=attachments,
@@ -392,17 +418,17 @@ def _postback(common: dict[str, Any], postback: Mapping[str, Any]) -> Event:
 
 
 def _delivery(common: dict[str, Any], delivery: Mapping[str, Any]) -> Event:
-    watermark = _int(delivery.get("watermark"))
+    watermark = _timestamp(delivery.get("watermark"), "watermark")
     if watermark is None:
         raise _Malformed("delivery has no watermark")
     mids = delivery.get("mids") or []
     if not isinstance(mids, list) or not all(isinstance(m, str) for m in mids):
         raise _Malformed("delivery.mids is not a list of strings")
-    return DeliveryEvent(**common, watermark=watermark, mids=tuple(mids))
+    return DeliveryEvent(**common, watermark=watermark, mids=tuple(_text(m) for m in mids))
 
 
 def _read(common: dict[str, Any], read: Mapping[str, Any]) -> Event:
-    watermark = _int(read.get("watermark"))
+    watermark = _timestamp(read.get("watermark"), "watermark")
     if watermark is None:
         raise _Malformed("read has no watermark")
     return ReadEvent(**common, watermark=watermark)
@@ -470,7 +496,10 @@ def _change_event(page_id: str, entry_time: int, change: Any) -> Event:
         return UnknownEvent(
             **common, raw={"item": change}, kind="invalid", error="change is not an object"
         )
-    field_name = _str(change.get("field")) or "unknown"
+    try:
+        field_name = _str(change.get("field")) or "unknown"
+    except _Malformed as exc:
+        return UnknownEvent(**common, raw=change, kind="invalid", error=str(exc))
     if field_name != TEMPLATE_STATUS_FIELD:
         return UnknownEvent(**common, raw=change, kind=field_name)
     try:
@@ -503,9 +532,10 @@ def _attachments(value: Any) -> tuple[Attachment, ...]:
 
 
 def _entry_time_ms(value: Any) -> int:
-    """Entry `time` is milliseconds for messaging and seconds for `changes` webhooks."""
+    """Entry `time` is milliseconds for messaging and seconds for `changes` webhooks; a
+    time out of range counts as none."""
     number = _int(value)
-    if number is None:
+    if number is None or not 0 <= number <= MAX_TIMESTAMP_MS:
         return 0
     return number * 1000 if number < 100_000_000_000 else number
 
@@ -518,16 +548,45 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _timestamp(value: Any, name: str) -> int | None:
+    """Milliseconds since the epoch; None when absent, `_Malformed` when out of range."""
+    number = _int(value)
+    if number is not None and not 0 <= number <= MAX_TIMESTAMP_MS:
+        raise _Malformed(f"{name} out of range")
+    return number
+
+
 def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+    """A text value, or None when absent or not text; `_Malformed` when it holds a NUL,
+    which no text the platform sends holds and no database column can store."""
+    return _text(value) if isinstance(value, str) else None
 
 
-def _id(value: Any) -> str | None:
-    if isinstance(value, str) and value:
-        return value
+def _text(value: str) -> str:
+    if "\x00" in value:
+        raise _Malformed("text holds a NUL character")
+    return value
+
+
+def _id(value: Any, name: str) -> str | None:
+    """A platform id (PSID, Page id, app id): 1 to 32 digits, as a string or a number.
+
+    None when absent; `_Malformed` when present in any other shape.
+    """
+    if value is None:
+        return None
     if isinstance(value, int) and not isinstance(value, bool):
+        if not 0 <= value < 10**MAX_ID_DIGITS:
+            raise _Malformed(f"{name} is not 1 to 32 digits")
         return str(value)
-    return None
+    if (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_ID_DIGITS
+        and value.isascii()
+        and value.isdigit()
+    ):
+        return value
+    raise _Malformed(f"{name} is not 1 to 32 digits")
 
 
 def _first_str(value: Mapping[str, Any], *keys: str) -> str | None:
@@ -540,7 +599,7 @@ def _first_str(value: Mapping[str, Any], *keys: str) -> str | None:
 
 def _first_id(value: Mapping[str, Any], *keys: str) -> str | None:
     for key in keys:
-        found = _id(value.get(key))
+        found = _id(value.get(key), key)
         if found:
             return found
     return None

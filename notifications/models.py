@@ -494,6 +494,8 @@ class Conversation(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # When the customer was told not to send card numbers here: once per conversation.
+    card_number_warned_at = models.DateTimeField(null=True, blank=True)
 
     objects = BankScopedQuerySet.as_manager()
 

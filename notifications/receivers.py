@@ -37,23 +37,20 @@ def cancel_pending_notifications(sender, consent_id: int, **kwargs) -> None:
 def record_messenger_event(sender, bank_id: int, page_id: str, event, **kwargs) -> None:
     """Delivery and read receipts update notifications; a person writing releases holds.
 
-    Runs inside Messenger's webhook request: a failure here is logged, never turned into
-    an error answer that would make Messenger retry and, after an hour, unsubscribe.
+    Runs inside Messenger's webhook request, in the event's own transaction: a failure
+    undoes the whole event, and the webhook logs it and still answers 200.
     """
-    try:
-        if isinstance(event, messenger.DeliveryEvent):
-            services.notifications_mark_delivered(
-                bank_id=bank_id,
-                page_id=page_id,
-                psid=event.sender_id,
-                mids=list(event.mids),
-                watermark_ms=event.watermark,
-            )
-        elif isinstance(event, messenger.ReadEvent):
-            services.notifications_mark_read(
-                bank_id=bank_id, page_id=page_id, psid=event.sender_id, watermark_ms=event.watermark
-            )
-        elif isinstance(event, PERSON_ACTIONS) and event.sender_id:
-            services.recipient_acted(bank_id=bank_id, page_id=page_id, psid=event.sender_id)
-    except Exception:
-        log.exception("notification status from a %s webhook not recorded", type(event).__name__)
+    if isinstance(event, messenger.DeliveryEvent):
+        services.notifications_mark_delivered(
+            bank_id=bank_id,
+            page_id=page_id,
+            psid=event.sender_id,
+            mids=list(event.mids),
+            watermark_ms=event.watermark,
+        )
+    elif isinstance(event, messenger.ReadEvent):
+        services.notifications_mark_read(
+            bank_id=bank_id, page_id=page_id, psid=event.sender_id, watermark_ms=event.watermark
+        )
+    elif isinstance(event, PERSON_ACTIONS) and event.sender_id:
+        services.recipient_acted(bank_id=bank_id, page_id=page_id, psid=event.sender_id)

@@ -32,6 +32,7 @@ from babel.numbers import (
 )
 from django.core.exceptions import ValidationError
 
+from bankside.cards import holds_card_number
 from messenger.builders import BUTTON_TEXT_MAX, TEXT_MAX
 from portal.events import MONEY_PLACEHOLDERS, PLACEHOLDERS, SAMPLE_DATA, EventType
 
@@ -131,6 +132,14 @@ def placeholders_in(text: str) -> list[str]:
     return list(seen)
 
 
+# Bank staff write what customers read: a card number there is refused, not masked, so
+# the bank sees it and decides what the text should say instead.
+CARD_NUMBER_REFUSED = (
+    "This text holds a full card number. Customers may see at most its last 4 digits: "
+    "write only those."
+)
+
+
 def template_errors(text: str, event_type: str, *, limit: int = TEXT_LIMIT) -> list[str]:
     """Everything wrong with `text` as a template for `event_type`, for a form to show."""
     if event_type not in PLACEHOLDERS:
@@ -139,6 +148,8 @@ def template_errors(text: str, event_type: str, *, limit: int = TEXT_LIMIT) -> l
         return ["Write the message text."]
     if len(text) > TEMPLATE_MAX_LENGTH:
         return [f"The template is {len(text)} characters; at most {TEMPLATE_MAX_LENGTH}."]
+    if holds_card_number(text):
+        return [CARD_NUMBER_REFUSED]
     try:
         used = placeholders_in(text)
     except TemplateError as exc:

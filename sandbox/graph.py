@@ -229,8 +229,16 @@ def apply_faults(page: Page) -> None:
 
 
 def authenticate(request: HttpRequest) -> Page:
-    """The Page behind `access_token`, with `appsecret_proof` checked as Meta checks it."""
-    token = request.GET.get("access_token", "")
+    """The Page behind the access token, with `appsecret_proof` checked as Meta checks it.
+
+    The token comes as `Authorization: Bearer <token>` or as the `access_token`
+    parameter: the Graph API takes both, and the header wins when both are sent.
+    """
+    scheme, _, bearer = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and bearer.strip():
+        token = bearer.strip()
+    else:
+        token = request.GET.get("access_token", "")
     if not token:
         raise GraphError(
             2500, "An active access token must be used to query information about the current user."

@@ -132,6 +132,28 @@ def test_card_numbers_and_tokens_in_urls_and_headers_never_reach_the_access_log(
     assert "hub.mode=subscribe" in lines[3]["path"]
 
 
+def test_invitation_tokens_and_sign_in_codes_never_reach_any_log_line(served):
+    invitation = "Zq8v-invitation-s3cret_0123456789abcdefghijklmn"
+    served.get(f"/staff/invitations/{invitation}/")
+    served.get(
+        "/link/harbour/oidc/callback?state=STATE-s3cret&code=CODE-s3cret&iss=https%3A%2F%2Fidp",
+        Referer=f"https://bank.example/staff/invitations/{invitation}/",
+    )
+    served.get(f"/staff/invitations/{invitation.replace('-', '%2D')}/")  # escaped in the path
+
+    lines = wait_for_lines(served, 3)
+    written = served.written()
+    assert len(lines) == 3
+    for secret in (invitation, "STATE-s3cret", "CODE-s3cret", "Zq8v%2Dinvitation"):
+        assert secret not in written
+    assert lines[0]["path"] == "/staff/invitations/[redacted]/"
+    assert lines[1]["path"].startswith(
+        "/link/harbour/oidc/callback?state=[redacted]&code=[redacted]&iss=https://idp"
+    )
+    assert lines[1]["referer"] == "https://bank.example/staff/invitations/[redacted]/"
+    assert lines[2]["path"] == "/staff/invitations/[redacted]/"
+
+
 def logger(log_format: str, monkeypatch) -> AccessLogger:
     monkeypatch.setenv("LOG_FORMAT", log_format)
     config = Config()

@@ -1,6 +1,8 @@
 import json
 import logging
 
+import httpx
+import pytest
 from pythonjsonlogger.json import JsonFormatter
 
 from bankside import context
@@ -73,3 +75,67 @@ def test_short_numbers_stay_readable():
     line = render(make_record("order %s for account •••• %s", ("A-20261123-7781", "4821")))
 
     assert "A-20261123-7781" in line and "4821" in line
+
+
+INVITATION = "kJ3v9Qx_invitation-token-Zr8w2LmN0pT4sY6uB1cD5eF7gH"
+
+
+@pytest.mark.django_db
+def test_a_staff_invitation_token_in_a_path_never_reaches_the_log(client, caplog):
+    with caplog.at_level(logging.INFO):
+        response = client.get(f"/staff/invitations/{INVITATION}/")
+
+    assert response.status_code == 404
+    assert "/staff/invitations/[redacted]/" in caplog.text  # Django's "Not Found: <path>"
+    assert INVITATION not in caplog.text
+
+
+def test_an_openid_callbacks_code_and_state_never_reach_the_log(caplog):
+    url = "https://bank.example/link/harbour/oidc/callback?state=st-s3cret&code=co-s3cret&x=1"
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("linking.oidc").warning("callback refused: %s", url)
+
+    assert "co-s3cret" not in caplog.text and "st-s3cret" not in caplog.text
+    assert "callback?state=[redacted]&code=[redacted]&x=1" in caplog.text
+
+
+def test_secrets_in_arguments_of_any_type_never_reach_the_log(caplog):
+    url = httpx.URL("https://bank.example/callback?token=tk-s3cret&page=2")
+    with caplog.at_level(logging.INFO):
+        log = logging.getLogger("notifications.conversation.callbacks")
+        log.info("POST %s answered %d", url, 502)
+        log.info("card %d on file", 4111111111111111)
+        log.info(httpx.URL("https://bank.example/staff/invitations/inv-s3cret/"))
+
+    for secret in ("tk-s3cret", "4111111111111111", "inv-s3cret"):
+        assert secret not in caplog.text
+    assert "callback?token=[redacted]&page=2 answered 502" in caplog.text
+
+
+def test_httpx_request_lines_carry_no_token_of_any_url(caplog):
+    transport = httpx.MockTransport(lambda request: httpx.Response(204))
+    with caplog.at_level(logging.INFO, logger="httpx"), httpx.Client(transport=transport) as http:
+        http.post("https://bank.example/hooks?api_key=ak-s3cret&signing_secret=ss-s3cret")
+
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert line.startswith("HTTP Request: POST https://bank.example/hooks?api_key=[redacted]")
+    assert "ak-s3cret" not in line and "ss-s3cret" not in line
+
+
+def test_a_traceback_carries_no_secret(caplog):
+    with caplog.at_level(logging.INFO):
+        try:
+            raise ValueError("GET https://graph.example/me?access_token=EAAB-s3cret failed")
+        except ValueError:
+            logging.getLogger("notifications.tasks").exception("send failed")
+
+    assert "Traceback" in caplog.text
+    assert "EAAB-s3cret" not in caplog.text
+
+
+def test_a_card_number_next_to_other_digits_never_reaches_the_log(caplog):
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("bankside.test").info("ref 1234 5678 9012 3 4111 1111 1111 1111 end")
+
+    assert "1111" not in caplog.text
+    assert "ref [redacted-number] [redacted-number] end" in caplog.text

@@ -11,6 +11,8 @@ from typing import Any
 
 import pycountry
 
+from bankside.cards import PAN_LENGTHS, luhn_valid
+
 EXTERNAL_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 EXTERNAL_ID_RULE = "must be 1 to 64 letters, digits, dots, colons, dashes or underscores"
 
@@ -34,22 +36,11 @@ _SEPARATOR = re.compile(r"[ \-]")
 # such a stretch, so text without one is let through without looking further.
 _THIRTEEN_DIGITS = re.compile(r"\d(?:[ \-]?\d){12}")
 LONGEST_HARMLESS_RUN = 12
-PAN_LENGTHS = range(13, 20)
 # Fields that hold identifiers (the last part of a path, such as `accounts[0].id`). A long
 # run of digits there is an id, unless it is shaped like a card number.
 IDENTIFIER_FIELDS = frozenset(
     {"id", "customer_id", "account_id", "alert_id", "order_number", "tracking_url"}
 )
-
-
-def luhn_valid(digits: str) -> bool:
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char)
-        if position % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
 
 
 def looks_like_card_number(text: str, *, identifier: bool = False) -> bool:

@@ -149,3 +149,88 @@ def test_an_unknown_bank_is_a_404(client, integration):
         ).status_code
         == 404
     )
+
+
+GOOD = ("555", 1_767_225_600_000, {"message": {"mid": "m_good", "text": "balance"}})
+BAD_EVENTS = {
+    "timestamp far in the future": ("777", 10**30, {"message": {"mid": "m_bad", "text": "hi"}}),
+    "timestamp far in the past": ("777", -(10**30), {"message": {"mid": "m_bad", "text": "hi"}}),
+    "sender id of 33 digits": ("7" * 33, 1, {"message": {"mid": "m_bad", "text": "hi"}}),
+    "sender id with a NUL": ("77\x007", 1, {"message": {"mid": "m_bad", "text": "hi"}}),
+    "sender id not digits": ("PSID-777", 1, {"message": {"mid": "m_bad", "text": "hi"}}),
+    "text with a NUL": ("777", 1, {"message": {"mid": "m_bad", "text": "hi\x00"}}),
+    "mid with a NUL": ("777", 1, {"message": {"mid": "m_bad\x00", "text": "hi"}}),
+    "watermark out of range": ("777", 1, {"read": {"watermark": 10**30}}),
+}
+
+
+def stored():
+    from notifications.models import ConversationMessage
+
+    return (
+        sorted(Contact.objects.values_list("psid", flat=True)),
+        sorted(ConversationMessage.objects.values_list("mid", flat=True)),
+    )
+
+
+@pytest.mark.parametrize("bad", BAD_EVENTS.values(), ids=BAD_EVENTS.keys())
+def test_a_signed_event_out_of_shape_is_skipped_and_writes_nothing(client, integration, bad):
+    response = post(client, integration, envelope(integration, bad))
+
+    assert (response.status_code, response.content) == (200, b"EVENT_RECEIVED")
+    assert stored() == ([], [])
+
+
+@pytest.mark.parametrize("bad", BAD_EVENTS.values(), ids=BAD_EVENTS.keys())
+def test_a_bad_event_in_a_batch_leaves_the_good_one_applied(client, integration, bad):
+    response = post(client, integration, envelope(integration, bad, GOOD))
+
+    assert response.status_code == 200
+    assert stored() == (["555"], ["m_good"])
+
+
+def test_a_timestamp_written_as_a_huge_float_is_skipped(client, integration):
+    raw = json.dumps(envelope(integration, GOOD)).replace(
+        '"entry": [{',
+        '"entry": [{"messaging": [{"sender": {"id": "777"}, "recipient": '
+        f'{{"id": "{integration.page_id}"}}, "timestamp": 1e30, "message": {{"mid": "m_bad"}}}}], '
+        '"id": "0"}, {',
+        1,
+    )
+
+    response = post(client, integration, raw.encode())
+
+    assert response.status_code == 200
+    assert stored() == (["555"], ["m_good"])
+
+
+def test_an_entry_without_a_usable_page_id_is_skipped_and_the_others_applied(client, integration):
+    body = envelope(integration, GOOD)
+    body["entry"].insert(0, {**envelope(integration, BAD_EVENTS["text with a NUL"])["entry"][0]})
+    body["entry"][0]["id"] = "9" * 40
+
+    response = post(client, integration, body)
+
+    assert response.status_code == 200
+    assert stored() == (["555"], ["m_good"])
+
+
+def test_a_failure_while_applying_one_event_undoes_that_event_only(
+    client, integration, monkeypatch
+):
+    from notifications.conversation import services as conversation
+
+    record = conversation.inbound_record
+
+    def fail_for_777(*, event, **kwargs):
+        if event.sender_id == "777":
+            raise RuntimeError("storage failed")
+        return record(event=event, **kwargs)
+
+    monkeypatch.setattr(conversation, "inbound_record", fail_for_777)
+    failing = ("777", 1_767_225_600_001, {"message": {"mid": "m_bad", "text": "hi"}})
+
+    response = post(client, integration, envelope(integration, failing, GOOD))
+
+    assert response.status_code == 200
+    assert stored() == (["555"], ["m_good"])  # no Contact for 777: its window was not opened

@@ -88,7 +88,10 @@ def meta_error(
 
 
 def assert_authenticated(request: httpx.Request) -> None:
-    assert request.url.params["access_token"] == TOKEN
+    """The token in the Authorization header, never in the URL; the proof in the URL."""
+    assert request.headers["authorization"] == f"Bearer {TOKEN}"
+    assert "access_token" not in request.url.params
+    assert TOKEN not in str(request.url)
     assert request.url.params["appsecret_proof"] == PROOF
 
 
@@ -157,7 +160,7 @@ def test_send_posts_json_to_page_messages_with_proof():
     assert request.url.host == "graph.example"
     assert request.url.path == f"/v23.0/{PAGE_ID}/messages"
     assert_authenticated(request)
-    assert set(request.url.params.keys()) == {"access_token", "appsecret_proof"}
+    assert set(request.url.params.keys()) == {"appsecret_proof"}
     assert request.headers["content-type"] == "application/json"
     assert json.loads(request.content) == payload
 
@@ -570,7 +573,19 @@ def test_httpx_request_log_masks_token_and_proof(caplog):
     assert "HTTP Request" in logged
     assert TOKEN not in logged
     assert PROOF not in logged
-    assert "access_token=" in logged
+    assert "appsecret_proof=" in logged
+
+
+def test_a_token_in_any_url_object_httpx_logs_is_masked(caplog):
+    make_client(ok({}))  # a client puts its filter on httpx's logger
+    url = httpx.URL(f"https://g.example/v1/me?account_linking_token={TOKEN}&fields=recipient")
+    with caplog.at_level(logging.INFO, logger="httpx"):
+        logging.getLogger("httpx").info(
+            'HTTP Request: %s %s "%s %d %s"', "GET", url, "HTTP/1.1", 200, "OK"
+        )
+    (record,) = [r for r in caplog.records if r.name == "httpx"]
+    assert TOKEN not in record.getMessage()
+    assert "fields=recipient" in record.getMessage()
 
 
 def test_redaction_filter_masks_url_arguments():

@@ -22,14 +22,15 @@ from messenger.webhooks import (
 )
 
 SECRET = "app-secret-0123"
-PAGE = "PAGE_ID"
+PAGE = "1029384756"
+PSID = "2468013579112233"
 
 
 def sign(raw: bytes, secret: str = SECRET, algorithm: str = "sha256") -> str:
     return f"{algorithm}=" + hmac.new(secret.encode(), raw, algorithm).hexdigest()
 
 
-def item(ts: int, sender: str = "PSID", **kind) -> dict:
+def item(ts: int, sender: str = PSID, **kind) -> dict:
     return {"sender": {"id": sender}, "recipient": {"id": PAGE}, "timestamp": ts, **kind}
 
 
@@ -163,7 +164,7 @@ def test_documented_example_parses_into_message_and_delivery():
     message, delivery = parse_envelope(body)
     assert message == MessageEvent(
         page_id=PAGE,
-        sender_id="PSID",
+        sender_id=PSID,
         recipient_id=PAGE,
         timestamp=1767225600000,
         raw={},
@@ -174,7 +175,7 @@ def test_documented_example_parses_into_message_and_delivery():
     assert message.raw["message"]["mid"] == "m_abc"
     assert delivery == DeliveryEvent(
         page_id=PAGE,
-        sender_id="PSID",
+        sender_id=PSID,
         recipient_id=PAGE,
         timestamp=1767225600050,
         raw={},
@@ -190,19 +191,24 @@ def test_batched_entries_and_items_are_all_kept_and_sorted_by_timestamp():
             item(100, message={"mid": "m1", "text": "first"}),
         ),
         entry(
-            item(200, sender="PSID2", read={"watermark": 150}, recipient={"id": "PAGE2"}),
+            item(
+                200,
+                sender="2468013579445566",
+                read={"watermark": 150},
+                recipient={"id": "1029384757"},
+            ),
             item(
                 50,
-                sender="PSID2",
+                sender="2468013579445566",
                 postback={"title": "Start", "payload": "GET_STARTED", "mid": "m0"},
             ),
-            page="PAGE2",
+            page="1029384757",
         ),
     )
     events = parse_envelope(body)
     assert [e.timestamp for e in events] == [50, 100, 200, 300]
     assert [type(e) for e in events] == [PostbackEvent, MessageEvent, ReadEvent, MessageEvent]
-    assert [e.page_id for e in events] == ["PAGE2", PAGE, "PAGE2", PAGE]
+    assert [e.page_id for e in events] == ["1029384757", PAGE, "1029384757", PAGE]
     postback = events[0]
     assert (postback.title, postback.payload, postback.mid) == ("Start", "GET_STARTED", "m0")
     assert events[2].watermark == 150
@@ -227,14 +233,14 @@ def test_echo_is_its_own_event_with_app_id():
         sender=PAGE,
         message={"mid": "m_echo", "text": "sent", "is_echo": True, "app_id": 1517776481860111},
     )
-    echo["recipient"] = {"id": "PSID"}
+    echo["recipient"] = {"id": PSID}
     (event,) = parse_envelope(envelope(entry(echo)))
     assert isinstance(event, EchoEvent)
     assert (event.mid, event.app_id, event.sender_id, event.recipient_id) == (
         "m_echo",
         "1517776481860111",
         PAGE,
-        "PSID",
+        PSID,
     )
 
 
@@ -275,7 +281,7 @@ def test_unknown_kinds_are_kept_not_dropped():
     assert isinstance(event, UnknownEvent)
     assert event.kind == "reaction"
     assert event.error is None
-    assert event.sender_id == "PSID"
+    assert event.sender_id == PSID
     assert event.raw["reaction"]["emoji"] == "👍"
 
 
@@ -291,7 +297,7 @@ def test_unknown_kinds_are_kept_not_dropped():
         (item(1, delivery={"mids": ["m"]}), "watermark"),
         (item(1, read={"watermark": "soon"}), "watermark"),
         (item(1, account_linking={"status": "maybe"}), "status"),
-        ({"sender": {"id": "P"}, "recipient": {"id": PAGE}, "message": {"mid": "m"}}, "timestamp"),
+        ({"sender": {"id": PSID}, "recipient": {"id": PAGE}, "message": {"mid": "m"}}, "timestamp"),
         (item(1, message={"mid": "m", "attachments": [{"payload": {}}]}), "attachment"),
     ],
 )
@@ -303,6 +309,60 @@ def test_malformed_items_become_unknown_without_losing_the_batch(bad, reason):
     assert reason in unknown.error
     assert unknown.raw == bad
     assert any(isinstance(e, MessageEvent) and e.mid == "m_ok" for e in events)
+
+
+BAD_SENDER = "sender.id is not 1 to 32 digits"
+TEXT = {"mid": "m", "text": "x"}
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (item(10**30, message=TEXT), "timestamp out of range"),
+        (item(-(10**30), message=TEXT), "timestamp out of range"),
+        (item(-1, message=TEXT), "timestamp out of range"),
+        (item(1, sender="1" * 33, message=TEXT), BAD_SENDER),
+        (item(1, sender="55\x005", message=TEXT), BAD_SENDER),
+        (item(1, sender="PSID", message=TEXT), BAD_SENDER),
+        (item(1, sender="١٢٣", message=TEXT), BAD_SENDER),
+        (item(1, sender=10**40, message=TEXT), BAD_SENDER),
+        (item(1, sender=True, message=TEXT), "sender"),
+        (item(1, message={"mid": "m", "text": "hi\x00there"}), "NUL"),
+        (item(1, message={"mid": "m\x00", "text": "x"}), "NUL"),
+        (item(1, postback={"title": "Balance\x00", "payload": "BAL"}), "NUL"),
+        (item(1, delivery={"mids": ["m"], "watermark": 10**30}), "watermark out of range"),
+        (item(1, read={"watermark": -5}), "watermark out of range"),
+        (item(1, delivery={"mids": ["m\x00"], "watermark": 1}), "NUL"),
+    ],
+)
+def test_values_out_of_the_platforms_shape_make_the_event_unknown(bad, reason):
+    good = item(2, message={"mid": "m_ok", "text": "fine"})
+
+    events = parse_envelope(envelope(entry(bad, good)))
+
+    unknown = [e for e in events if isinstance(e, UnknownEvent)]
+    assert len(events) == 2 and len(unknown) == 1
+    assert reason in unknown[0].error
+    assert unknown[0].sender_id in (None, PSID)
+    assert any(isinstance(e, MessageEvent) and e.mid == "m_ok" for e in events)
+
+
+@pytest.mark.parametrize("page", [None, "PAGE", "1" * 33, "12\x0034", 10**33])
+def test_an_entry_without_a_usable_page_id_is_one_unknown_event(page):
+    good = entry(item(2, message={"mid": "m_ok", "text": "fine"}))
+    bad = entry(item(1, message={"mid": "m_bad", "text": "x"}), page=page)
+
+    events = parse_envelope(envelope(bad, good))
+
+    assert [type(e) for e in events] == [UnknownEvent, MessageEvent]
+    assert "page id" in events[0].error
+    assert events[1].mid == "m_ok"
+
+
+def test_an_entry_time_out_of_range_counts_as_none():
+    (event,) = parse_envelope(envelope(entry("garbage", time=10**30)))
+
+    assert event.timestamp == 0
 
 
 def test_non_object_item_becomes_unknown():
@@ -380,8 +440,7 @@ def test_empty_entry_list_gives_no_events():
         (b'{"object":"page"}', "entry"),
         (b'{"object":"page","entry":{}}', "entry"),
         (b'{"object":"page","entry":["x"]}', r"entry\[0\]"),
-        (b'{"object":"page","entry":[{"time":1,"messaging":[]}]}', "page id"),
-        (b'{"object":"page","entry":[{"id":"P","messaging":{}}]}', "messaging"),
+        (b'{"object":"page","entry":[{"id":"1","messaging":{}}]}', "messaging"),
     ],
 )
 def test_malformed_envelopes_raise_a_clear_error(body, message):

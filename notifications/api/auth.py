@@ -11,7 +11,7 @@ from rest_framework import exceptions
 
 from linking.api.common import raw_body
 from notifications.selectors import ApiCaller, api_caller_get
-from notifications.services import SignatureError, signed_request_verify
+from notifications.services import SignatureError, SignatureHeaderError, signed_request_verify
 from portal.api_auth import ApiKeyAuthentication, ApiPrincipal
 from portal.services.api_keys import api_key_parse, api_key_verify
 
@@ -112,6 +112,8 @@ class SignedApiKeyAuthentication(ApiKeyAuthentication):
                 read_body=lambda: raw_body(request),
                 required=principal.signing_required,
             )
+        except SignatureHeaderError as exc:
+            raise exceptions.ParseError(str(exc), code="malformed_signature") from exc
         except SignatureError as exc:
             raise exceptions.AuthenticationFailed(str(exc), code="invalid_signature") from exc
         return authenticated

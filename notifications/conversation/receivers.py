@@ -15,12 +15,9 @@ log = logging.getLogger(__name__)
 def record_inbound_message(sender, bank_id: int, page_id: str, event, **kwargs) -> None:
     """Messages and postbacks are stored and answered by a worker.
 
-    Runs inside Messenger's webhook request: a failure is logged, never turned into an
-    error answer that would make Messenger retry and, after an hour, unsubscribe.
+    Runs inside Messenger's webhook request, in the event's own transaction: a failure
+    undoes the whole event, and the webhook logs it and still answers 200.
     """
     if not isinstance(event, (messenger.MessageEvent, messenger.PostbackEvent)) or event.standby:
         return
-    try:
-        services.inbound_record(bank_id=bank_id, page_id=page_id, event=event)
-    except Exception:
-        log.exception("inbound %s for bank %s not recorded", type(event).__name__, bank_id)
+    services.inbound_record(bank_id=bank_id, page_id=page_id, event=event)

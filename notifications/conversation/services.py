@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 import messenger
+from bankside.cards import card_numbers_masked, holds_card_number
 from linking.models import Account, Consent, Contact
 from notifications.conversation import matcher, texts
 from notifications.models import (
@@ -35,7 +36,14 @@ from notifications.services.delivery import retry_delay
 from portal.audit import Actor
 from portal.events import DataScope, EventType
 from portal.models import Bank, MessengerIntegration, StaffMembership
-from portal.rendering import TEXT_LIMIT, clean_text, format_money, mask_numbers, render
+from portal.rendering import (
+    CARD_NUMBER_REFUSED,
+    TEXT_LIMIT,
+    clean_text,
+    format_money,
+    mask_numbers,
+    render,
+)
 from portal.rendering import template_errors as rendering_template_errors
 from portal.services import audit_record
 
@@ -86,6 +94,8 @@ def inbound_record(*, bank_id: int, page_id: str, event) -> ConversationMessage 
         return None
     if not event.sender_id or not (text or payload):
         return None
+    held_card_number = holds_card_number(text) or holds_card_number(payload)
+    text, payload = card_numbers_masked(text), card_numbers_masked(payload)
     at = datetime.fromtimestamp(event.timestamp / 1000, tz=dt.UTC) if event.timestamp else None
     with transaction.atomic():
         conversation = _conversation_for(bank_id=bank_id, page_id=page_id, psid=event.sender_id)
@@ -120,7 +130,43 @@ def inbound_record(*, bank_id: int, page_id: str, event) -> ConversationMessage 
         from notifications.conversation import tasks
 
         transaction.on_commit(lambda: tasks.answer_inbound.delay(message.pk))
+        if held_card_number:
+            _card_number_warn(conversation)
     return message
+
+
+def _card_number_warn(conversation: Conversation) -> None:
+    """Tell the customer, once per conversation, never to send card numbers in the chat.
+
+    The number they sent is stored masked; the warning is an ordinary reply, queued and
+    sent like any other, in the customer's language. Marking the conversation and queuing
+    the reply happen together, so two messages with card numbers arriving at once still
+    give one warning.
+    """
+    now = timezone.now()
+    if not Conversation.objects.filter(
+        pk=conversation.pk, card_number_warned_at__isnull=True
+    ).update(card_number_warned_at=now):
+        return
+    bank = Bank.objects.get(pk=conversation.bank_id)
+    consent = (
+        Consent.objects.select_related("customer")
+        .filter(
+            bank=bank,
+            page_id=conversation.page_id,
+            psid=conversation.psid,
+            status=Consent.Status.AUTHORISED,
+        )
+        .first()
+    )
+    locale = consent.customer.locale if consent is not None else bank.default_locale
+    text = texts.say("card_number_warning", locale, bank=bank.name)
+    message = _queue(
+        conversation, _text(conversation.psid, text), author=Author.ASSISTANT, form="RESPONSE"
+    )
+    from notifications.conversation import tasks
+
+    transaction.on_commit(lambda: tasks.send_conversation_message.delay(message.pk))
 
 
 def _conversation_for(*, bank_id: int, page_id: str, psid: str) -> Conversation:
@@ -473,6 +519,8 @@ def agent_reply(*, actor_user, conversation: Conversation, text: str) -> Convers
         raise ReplyRefusedError(
             f"A reply is at most {TEXT_LIMIT} characters; this one is {len(text)}."
         )
+    if holds_card_number(text):
+        raise ReplyRefusedError(CARD_NUMBER_REFUSED)
     last = last_inbound_at(conversation)
     if last is None or timezone.now() - last >= HUMAN_AGENT_WINDOW:
         when = f" (last message {last:%d %b %Y %H:%M} UTC)" if last else ""

@@ -43,6 +43,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "qr_help": "Help",
         "qr_fraud_yes": "Yes, it was me",
         "qr_fraud_no": "No, it wasn't me",
+        "card_number_warning": (
+            "For your safety, never send card numbers in this chat: we have hidden the one "
+            "you sent. {bank} will never ask you for your full card number here."
+        ),
     },
     "fr": {
         "not_linked": (
@@ -81,6 +85,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "qr_help": "Aide",
         "qr_fraud_yes": "Oui, c'était moi",
         "qr_fraud_no": "Non, pas moi",
+        "card_number_warning": (
+            "Pour votre sécurité, n'envoyez jamais de numéro de carte dans cette conversation : "
+            "nous avons masqué celui que vous avez envoyé. {bank} ne vous demandera jamais votre "
+            "numéro de carte complet ici."
+        ),
     },
     "de": {
         "not_linked": (
@@ -121,6 +130,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "qr_help": "Hilfe",
         "qr_fraud_yes": "Ja, das war ich",
         "qr_fraud_no": "Nein, nicht ich",
+        "card_number_warning": (
+            "Senden Sie zu Ihrer Sicherheit niemals Kartennummern in diesem Chat: Wir haben "
+            "die gesendete Nummer unkenntlich gemacht. {bank} fragt Sie hier nie nach Ihrer "
+            "vollständigen Kartennummer."
+        ),
     },
 }
 

@@ -39,6 +39,7 @@ from notifications.services.outbox import outbox_plan
 from notifications.services.rate_limits import api_key_rate_limit_set
 from notifications.services.signing import (
     SignatureError,
+    SignatureHeaderError,
     api_signing_disable,
     api_signing_enable,
     api_signing_rotate,
@@ -55,6 +56,7 @@ __all__ = [
     "ReplayReport",
     "RunReport",
     "SignatureError",
+    "SignatureHeaderError",
     "SweepReport",
     "api_key_rate_limit_set",
     "api_records_purge",

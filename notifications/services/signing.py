@@ -2,6 +2,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 
@@ -20,6 +21,17 @@ HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 
 class SignatureError(Exception):
     """A signed request that cannot be trusted; the message says why, for the caller."""
+
+
+class SignatureHeaderError(SignatureError):
+    """A signature header that is not written as Standard Webhooks writes it: a bad
+    request rather than a failed authentication."""
+
+
+# Standard Webhooks: an id of visible ASCII, and Unix seconds as digits. Twelve digits reach
+# past the year 30000; more can only be a value no clock gives, and no float holds exactly.
+_WEBHOOK_ID = re.compile(r"[\x21-\x7e]{1,255}")
+_WEBHOOK_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
 @transaction.atomic
@@ -117,13 +129,15 @@ def signed_request_verify(
             "A signed request needs webhook-id, webhook-timestamp and webhook-signature."
         )
     webhook_id, timestamp = headers["webhook-id"], headers["webhook-timestamp"]
-    if len(webhook_id) > 255:
-        raise SignatureError("webhook-id is longer than 255 characters.")
-    try:
-        sent_at = int(timestamp)
-    except ValueError:
-        raise SignatureError("webhook-timestamp must be whole seconds since the epoch.") from None
-    if abs(timezone.now().timestamp() - sent_at) > TOLERANCE.total_seconds():
+    if not _WEBHOOK_ID.fullmatch(webhook_id):
+        raise SignatureHeaderError(
+            "webhook-id must be 1 to 255 visible ASCII characters, without spaces."
+        )
+    if not _WEBHOOK_TIMESTAMP.fullmatch(timestamp):
+        raise SignatureHeaderError(
+            "webhook-timestamp must be whole seconds since the epoch, in at most 12 digits."
+        )
+    if abs(timezone.now().timestamp() - int(timestamp)) > TOLERANCE.total_seconds():
         raise SignatureError("webhook-timestamp is more than 5 minutes away from now.")
     body = read_body() if body is None else body
     try:

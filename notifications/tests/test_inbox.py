@@ -203,3 +203,26 @@ def test_a_next_steps_text_with_an_unknown_placeholder_is_refused(linked, staff)
     assert response.status_code == 400
     assert "Unknown placeholder" in response.content.decode()
     assert not ConversationText.objects.exists()
+
+
+def test_a_next_steps_text_holding_a_card_number_is_refused(linked, staff):
+    response = staff.post(
+        url("conversation_texts", linked),
+        {"locale": "en", "body": "We blocked card 4111 1111 1111 1111. Call us."},
+    )
+
+    assert response.status_code == 400
+    assert "holds a full card number" in response.content.decode()
+    assert not ConversationText.objects.exists()
+
+
+def test_an_operators_reply_holding_a_card_number_is_refused(linked, asked, staff, graph):
+    before = ConversationMessage.objects.count()
+
+    response = staff.post(
+        url("inbox_reply", linked, asked.pk), {"text": "Is it card 4111-1111-1111-1111?"}
+    )
+
+    assert response.status_code == 400
+    assert "holds a full card number" in response.content.decode()
+    assert ConversationMessage.objects.count() == before and graph.sent == []

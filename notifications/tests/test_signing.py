@@ -188,3 +188,29 @@ def test_webhook_ids_are_forgotten_once_past_any_replay_window(api, card, secret
     api_records_purge()
 
     assert list(SignedRequestId.objects.values_list("webhook_id", flat=True)) == ["msg_new"]
+
+
+@pytest.mark.parametrize(
+    ("webhook_id", "timestamp", "named"),
+    [
+        (None, "9" * 400, "webhook-timestamp"),
+        (None, "-" + "9" * 400, "webhook-timestamp"),
+        (None, "1e30", "webhook-timestamp"),
+        (None, "１７６７２２５６００", "webhook-timestamp"),  # noqa: RUF001 - full-width digits
+        (None, "1_767_225_600", "webhook-timestamp"),
+        ("msg\x001", None, "webhook-id"),
+        ("m" * 256, None, "webhook-id"),
+    ],
+)
+def test_a_signature_header_out_of_shape_is_a_400_problem(
+    api, card, secret, webhook_id, timestamp, named
+):
+    response = signed_post(
+        api, event_payload(account=card), secret, webhook_id=webhook_id, timestamp=timestamp
+    )
+
+    body = assert_problem(response, 400)
+    assert body["code"] == "malformed_signature"
+    assert named in body["detail"]
+    assert not Event.objects.exists()
+    assert not SignedRequestId.objects.exists()

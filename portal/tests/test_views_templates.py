@@ -153,3 +153,23 @@ def test_the_template_list_shows_every_event_type_with_its_default_language(bank
         assert label in page
     assert "English (en)" in page and "not registered" in page
     assert "Add a language" not in page
+
+
+@pytest.mark.parametrize("written", ["4111 1111 1111 1111", "4111-1111-1111-1111", "4992739871600"])
+def test_a_template_holding_a_card_number_is_refused_with_a_form_error(
+    bank, member_client, written
+):
+    template = template_of(bank)
+    client = member_client(Role.OPERATOR)
+
+    edited = client.post(edit_url(template), {"body": f"Your card {written} was used."})
+    added = client.post(
+        reverse("portal:message_template_new", kwargs={"bank": "harbour"}),
+        {"event_type": TXN, "locale": "fr", "body": f"Carte {written} : {{amount}}"},
+    )
+
+    for response in (edited, added):
+        assert response.status_code == 200
+        assert "holds a full card number" in response.content.decode()
+    assert template_of(bank).body == template.body
+    assert not MessageTemplate.objects.filter(bank=bank, locale="fr").exists()

@@ -1,7 +1,9 @@
 """The messenger/ client against the sandbox's Graph API over real HTTP: every error class."""
 
+import json
 import time
 
+import httpx
 import pytest
 
 from messenger import (
@@ -44,9 +46,32 @@ def test_every_call_is_recorded_with_its_proof(graph, creds, customer, control):
         f"/v23.0/{PAGE_ID}/messages",
         200,
     )
-    assert call["query"]["appsecret_proof"] == creds.appsecret_proof
-    assert call["query"]["access_token"] == "…"  # recorded, never stored
+    assert call["query"] == {"appsecret_proof": creds.appsecret_proof}
     assert call["body"]["message"] == {"text": "hello"}
+
+
+def test_the_page_token_never_travels_in_a_url(graph, creds, customer, control):
+    graph.send(creds, builders.text_message(customer["psid"], "hello"))  # the fast path
+    graph.sender_action(creds, customer["psid"], "typing_on")
+    graph.page_check(creds)
+    graph.subscribed_apps_get(creds)
+
+    calls = control.get("/calls", params={"page_id": PAGE_ID}).json()["calls"]
+    assert len(calls) >= 4
+    for call in calls:
+        assert call["status"] == 200, call
+        assert "access_token" not in call["query"]
+        assert TOKEN not in json.dumps(call)
+
+
+def test_the_token_as_a_parameter_is_still_accepted_as_meta_accepts_it(live, creds, sandbox_page):
+    response = httpx.get(
+        f"{live.url}/sandbox/graph/v23.0/{PAGE_ID}",
+        params={"access_token": TOKEN, "appsecret_proof": creds.appsecret_proof},
+    )
+
+    assert response.status_code == 200
+    assert response.json()["id"] == PAGE_ID
 
 
 def test_a_wrong_token_is_a_bad_token_error(graph, customer):
