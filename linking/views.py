@@ -13,6 +13,7 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from bankside.csp import allow_form_action
 from bankside.middleware import client_ip
 from linking import oidc, selectors, services, throttle
 from linking.models import Consent, Customer, IdentityProvider
@@ -135,12 +136,15 @@ def customer_login(request, bank):
         else:
             throttle.succeeded(bank.slug, username, ip)
             return _sign_in(request, bank, customer)
-    return render(
+    provider = _provider(bank)
+    response = render(
         request,
         "linking/login.html",
-        {"bank": bank, "error": error, "flow": flow, "provider": _provider(bank)},
+        {"bank": bank, "error": error, "flow": flow, "provider": provider},
         status=401 if error else 200,
     )
+    # The sign-in button's form is answered with a redirect to the bank's provider.
+    return allow_form_action(response, provider.issuer) if provider else response
 
 
 def _provider(bank: Bank) -> IdentityProvider | None:
@@ -274,7 +278,7 @@ def consent(request, bank):
         "essential_scopes": essential,
     }
     if request.method == "GET":
-        return render(request, "linking/consent.html", context)
+        return _consent_page(request, context, flow)
     decision = request.POST.get("decision")
     if decision == "deny":
         services.consent_reject(customer=customer, page_id=flow["page_id"])
@@ -301,10 +305,16 @@ def consent(request, bank):
             chosen_accounts={a.pk for a in chosen},
             chosen_scopes=set(scopes),
         )
-        return render(request, "linking/consent.html", context, status=400)
+        return _consent_page(request, context, flow, status=400)
     request.session.pop(FLOW_KEY, None)
     target = with_params(flow["redirect_uri"], {"authorization_code": granted.authorization_code})
     return HttpResponseRedirect(target)
+
+
+def _consent_page(request, context: dict, flow: dict, status: int = 200):
+    """The consent screen, whose answer is a redirect back to Messenger (`redirect_uri`)."""
+    response = render(request, "linking/consent.html", context, status=status)
+    return allow_form_action(response, flow["redirect_uri"])
 
 
 @never_cache

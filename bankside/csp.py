@@ -1,0 +1,47 @@
+"""The Content-Security-Policy of every response, and the pages whose forms lead elsewhere.
+
+The policy itself is `CONTENT_SECURITY_POLICY["DIRECTIVES"]` in settings: only this
+origin's own scripts, styles and connections, no plugins, no `<base>`, no framing. No page
+has inline script or style, so none needs a nonce or `'unsafe-inline'`.
+
+`form-action` also governs where the redirect answering a form may go: Chromium stops the
+browser at a redirect to an origin the form's page did not name. The consent screen's
+answer goes back to Messenger and the sign-in button on to the bank's identity provider,
+so those pages name that one origin with `allow_form_action`. Django 6's
+`django.middleware.csp` takes the same directives (`SECURE_CSP`); moving there is this
+module and that setting.
+"""
+
+from urllib.parse import urlsplit
+
+from csp.middleware import CSPMiddleware, PolicyParts
+
+_FORM_ACTION = "_csp_form_action"
+
+
+def origin_of(url: str) -> str | None:
+    """`scheme://host[:port]` of an absolute http(s) URL, or None."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        return None
+    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
+
+
+def allow_form_action(response, *urls: str):
+    """Let the forms of this page lead (by their action or a redirect) to `urls`' origins."""
+    origins = [origin for origin in map(origin_of, urls) if origin]
+    setattr(response, _FORM_ACTION, [*getattr(response, _FORM_ACTION, []), *origins])
+    return response
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's middleware, adding the origins a page's forms were allowed to reach."""
+
+    def get_policy_parts(self, request, response, report_only: bool = False) -> PolicyParts:
+        parts = super().get_policy_parts(request, response, report_only=report_only)
+        origins = getattr(response, _FORM_ACTION, None)
+        if origins and not report_only:
+            update = dict(parts.update or {})
+            update["form-action"] = [*update.get("form-action", []), *origins]
+            parts.update = update
+        return parts
