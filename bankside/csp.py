@@ -14,9 +14,24 @@ module and that setting.
 
 from urllib.parse import urlsplit
 
+from csp.constants import HEADER
 from csp.middleware import CSPMiddleware, PolicyParts
+from csp.utils import build_policy
+from django.conf import settings
 
 _FORM_ACTION = "_csp_form_action"
+# What django-csp's decorators (and `allow_form_action`) leave on a response.
+_PER_RESPONSE = (
+    "_csp_exempt",
+    "_csp_config",
+    "_csp_update",
+    "_csp_replace",
+    "_csp_exempt_ro",
+    "_csp_config_ro",
+    "_csp_update_ro",
+    "_csp_replace_ro",
+    _FORM_ACTION,
+)
 
 
 def origin_of(url: str) -> str | None:
@@ -35,7 +50,31 @@ def allow_form_action(response, *urls: str):
 
 
 class ContentSecurityPolicyMiddleware(CSPMiddleware):
-    """django-csp's middleware, adding the origins a page's forms were allowed to reach."""
+    """django-csp's middleware, adding the origins a page's forms were allowed to reach.
+
+    Most responses (every API call among them) carry the settings' policy unchanged: it is
+    built once, as Django's SecurityMiddleware reads its settings once, not per response.
+    """
+
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        self.policy = build_policy()
+        self.report_only = bool(getattr(settings, "CONTENT_SECURITY_POLICY_REPORT_ONLY", None))
+
+    def process_response(self, request, response):
+        if self._plain(request, response):
+            response.headers.setdefault(HEADER, self.policy)
+            return response
+        return super().process_response(request, response)
+
+    def _plain(self, request, response) -> bool:
+        """Whether `response` gets the settings' policy: no nonce, no per-view changes."""
+        return not (
+            any(hasattr(response, name) for name in _PER_RESPONSE)
+            or getattr(request, "_csp_nonce", None)
+            or settings.DEBUG  # Django's error pages in DEBUG go without a policy
+            or self.report_only
+        )
 
     def get_policy_parts(self, request, response, report_only: bool = False) -> PolicyParts:
         parts = super().get_policy_parts(request, response, report_only=report_only)
