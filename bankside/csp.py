@@ -12,6 +12,7 @@ so those pages name that one origin with `allow_form_action`. Django 6's
 module and that setting.
 """
 
+import re
 from urllib.parse import urlsplit
 
 from csp.constants import HEADER
@@ -20,6 +21,8 @@ from csp.utils import build_policy
 from django.conf import settings
 
 _FORM_ACTION = "_csp_form_action"
+_HOSTNAME = re.compile(r"^[a-z0-9-]+(?:\.[a-z0-9-]+)*$")
+_IPV6 = re.compile(r"^[0-9a-f:.]+$")
 # What django-csp's decorators (and `allow_form_action`) leave on a response.
 _PER_RESPONSE = (
     "_csp_exempt",
@@ -35,11 +38,21 @@ _PER_RESPONSE = (
 
 
 def origin_of(url: str) -> str | None:
-    """`scheme://host[:port]` of an absolute http(s) URL, or None."""
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
+    """`scheme://host[:port]` of an absolute http(s) URL; None for anything else, and for a
+    host that is not plain letters, digits, dots and dashes (or an IPv6 address), so that
+    no URL can add a source or a directive to the policy."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except (TypeError, ValueError, AttributeError):
         return None
-    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
+    if parts.scheme not in {"http", "https"}:
+        return None
+    if ":" in host and _IPV6.match(host):
+        host = f"[{host}]"
+    elif not _HOSTNAME.match(host):
+        return None
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
 
 
 def allow_form_action(response, *urls: str):

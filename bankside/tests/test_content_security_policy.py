@@ -74,6 +74,21 @@ def test_the_login_page_may_send_its_sign_in_form_on_to_the_banks_provider(clien
     assert policy["form-action"] == ["'self'", "https://login.harbour.example"]
 
 
+def test_a_provider_address_cannot_add_to_the_policy(client):
+    integration = IntegrationFactory(bank__slug="harbour")
+    IdentityProvider.objects.create(
+        bank=integration.bank,
+        issuer="https://login.harbour.example;script-src * 'unsafe-inline'",
+        client_id="bankside",
+        client_secret="s3cret",
+    )
+
+    response = client.get("/link/harbour/login")
+
+    assert response["Content-Security-Policy"].count("script-src") == 1
+    assert page(response)["form-action"] == ["'self'"]
+
+
 def test_the_consent_screen_may_send_its_answer_back_to_messenger_only(customer_client):
     start_flow(customer_client, "https://www.facebook.com/messenger_platform/account_linking/?x=1")
 
