@@ -143,8 +143,18 @@ def customer_login(request, bank):
         {"bank": bank, "error": error, "flow": flow, "provider": provider},
         status=401 if error else 200,
     )
-    # The sign-in button's form is answered with a redirect to the bank's provider.
-    return allow_form_action(response, provider.issuer) if provider else response
+    return _allow_provider(response, provider) if provider else response
+
+
+def _allow_provider(response, provider: IdentityProvider):
+    """The sign-in button's form is answered with a redirect to the provider's authorization
+    endpoint, which may live on another origin than its issuer. Its discovery document is
+    cached, and the button needs it anyway; without it the issuer's origin is named."""
+    try:
+        endpoint = oidc.discovery(provider)["authorization_endpoint"]
+    except oidc.OIDCError:
+        endpoint = ""
+    return allow_form_action(response, provider.issuer, endpoint)
 
 
 def _provider(bank: Bank) -> IdentityProvider | None:

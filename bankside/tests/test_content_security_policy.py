@@ -6,7 +6,9 @@ The staff pages are walked from the URL map in portal/tests/test_content_securit
 
 import re
 
+import httpx
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -21,6 +23,13 @@ from portal.tests.factories import StaffMembershipFactory, TOTPDeviceFactory, Us
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "open sesame 42"
+
+
+@pytest.fixture(autouse=True)
+def _no_cached_discovery():
+    cache.clear()  # identity providers' discovery documents
+    yield
+    cache.clear()
 
 
 def page(response, status: int = 200) -> dict[str, list[str]]:
@@ -74,6 +83,42 @@ def test_the_login_page_may_send_its_sign_in_form_on_to_the_banks_provider(clien
     assert policy["form-action"] == ["'self'", "https://login.harbour.example"]
 
 
+def test_the_login_page_names_an_authorization_endpoint_elsewhere_than_the_issuer(
+    client, monkeypatch
+):
+    """As with Amazon Cognito: the issuer on one host, the sign-in pages on another."""
+    integration = IntegrationFactory(bank__slug="harbour")
+    IdentityProvider.objects.create(
+        bank=integration.bank,
+        issuer="https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Harbour",
+        client_id="bankside",
+        client_secret="s3cret",
+    )
+    discovered = {
+        "issuer": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Harbour",
+        "authorization_endpoint": "https://harbour.auth.eu-west-1.amazoncognito.com/oauth2/authorize",
+        "token_endpoint": "https://harbour.auth.eu-west-1.amazoncognito.com/oauth2/token",
+        "jwks_uri": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Harbour/.well-known/jwks.json",
+    }
+    monkeypatch.setattr(
+        httpx,
+        "get",
+        lambda url, **kwargs: httpx.Response(
+            200, json=discovered, request=httpx.Request("GET", url)
+        ),
+    )
+
+    policy = page(client.get("/link/harbour/login"))
+
+    assert policy["form-action"] == [
+        "'self'",
+        "https://cognito-idp.eu-west-1.amazonaws.com",
+        "https://harbour.auth.eu-west-1.amazoncognito.com",
+    ]
+
+
+# The address also reaches the discovery cache's key, which warns of its spaces.
+@pytest.mark.filterwarnings("ignore::django.core.cache.backends.base.CacheKeyWarning")
 def test_a_provider_address_cannot_add_to_the_policy(client):
     integration = IntegrationFactory(bank__slug="harbour")
     IdentityProvider.objects.create(
