@@ -17,6 +17,16 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# Chromium reports every Content-Security-Policy violation on the page's console; the page
+# also hears a `securitypolicyviolation` event, which this script reports there too.
+CSP_VIOLATION = "Content Security Policy"
+_REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`Content Security Policy violation: ${event.effectiveDirective} `
+    + `blocked ${event.blockedURI || "inline"} at ${event.sourceFile}:${event.lineNumber}`);
+});
+"""
+_violations: list[str] = []
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -63,6 +73,39 @@ def _stop_sandbox_webhooks():
         dispatcher.stop()
 
 
+@pytest.fixture(autouse=True)
+def _no_policy_violations():
+    """A browser test fails if any page it opened broke the Content-Security-Policy."""
+    _violations.clear()
+    yield
+    if _violations:
+        found = "\n".join(dict.fromkeys(_violations))
+        _violations.clear()
+        pytest.fail(f"Content-Security-Policy violations:\n{found}", pytrace=False)
+
+
+class WatchedBrowser:
+    """The test Chromium, whose every context notes the policy violations its pages report."""
+
+    def __init__(self, browser) -> None:
+        self._browser = browser
+
+    def new_context(self, **kwargs):
+        context = self._browser.new_context(**kwargs)
+        context.add_init_script(_REPORT_VIOLATIONS)
+        context.on("console", _note_violation)
+        return context
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
+
+
+def _note_violation(message) -> None:
+    if CSP_VIOLATION in message.text:
+        where = message.page.url if message.page else "a page"
+        _violations.append(f"{where}: {message.text}")
+
+
 def chromium_path() -> str | None:
     configured = os.environ.get("CHROMIUM_PATH")
     if configured:
@@ -101,7 +144,7 @@ def browser():
             launched = playwright.chromium.launch(
                 executable_path=path, headless=True, args=CHROMIUM_ARGS
             )
-            yield launched
+            yield WatchedBrowser(launched)
             launched.close()
     finally:
         if previous is None:

@@ -13,6 +13,7 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from bankside.csp import allow_form_action
 from bankside.middleware import client_ip
 from linking import oidc, selectors, services, throttle
 from linking.models import Consent, Customer, IdentityProvider
@@ -135,12 +136,25 @@ def customer_login(request, bank):
         else:
             throttle.succeeded(bank.slug, username, ip)
             return _sign_in(request, bank, customer)
-    return render(
+    provider = _provider(bank)
+    response = render(
         request,
         "linking/login.html",
-        {"bank": bank, "error": error, "flow": flow, "provider": _provider(bank)},
+        {"bank": bank, "error": error, "flow": flow, "provider": provider},
         status=401 if error else 200,
     )
+    return _allow_provider(response, provider) if provider else response
+
+
+def _allow_provider(response, provider: IdentityProvider):
+    """The sign-in button's form is answered with a redirect to the provider's authorization
+    endpoint, which may live on another origin than its issuer. Its discovery document is
+    cached, and the button needs it anyway; without it the issuer's origin is named."""
+    try:
+        endpoint = oidc.discovery(provider)["authorization_endpoint"]
+    except oidc.OIDCError:
+        endpoint = ""
+    return allow_form_action(response, provider.issuer, endpoint)
 
 
 def _provider(bank: Bank) -> IdentityProvider | None:
@@ -284,7 +298,7 @@ def consent(request, bank):
         "essential_scopes": essential,
     }
     if request.method == "GET":
-        return render(request, "linking/consent.html", context)
+        return _consent_page(request, context, flow)
     decision = request.POST.get("decision")
     if decision == "deny":
         services.consent_reject(customer=customer, page_id=flow["page_id"])
@@ -311,10 +325,16 @@ def consent(request, bank):
             chosen_accounts={a.pk for a in chosen},
             chosen_scopes=set(scopes),
         )
-        return render(request, "linking/consent.html", context, status=400)
+        return _consent_page(request, context, flow, status=400)
     request.session.pop(FLOW_KEY, None)
     target = with_params(flow["redirect_uri"], {"authorization_code": granted.authorization_code})
     return HttpResponseRedirect(target)
+
+
+def _consent_page(request, context: dict, flow: dict, status: int = 200):
+    """The consent screen, whose answer is a redirect back to Messenger (`redirect_uri`)."""
+    response = render(request, "linking/consent.html", context, status=status)
+    return allow_form_action(response, flow["redirect_uri"])
 
 
 @never_cache

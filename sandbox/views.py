@@ -3,11 +3,13 @@ return leg of account linking."""
 
 import re
 
+from django.conf import settings
 from django.contrib import messages as flash
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from bankside.csp import allow_form_action
 from sandbox import services
 from sandbox.models import Message, Page, Template, User
 
@@ -103,7 +105,17 @@ def _thread_context(user: User) -> dict:
 def chat(request, page_id, psid):
     user = _user(page_id, psid)
     services.user_read(user=user)
-    return render(request, "sandbox/chat.html", _thread_context(user))
+    context = _thread_context(user)
+    # Log In opens the bank's page, as Messenger does: the button's form is answered with a
+    # redirect there. Buttons that arrive later come from this bankside (PUBLIC_BASE_URL).
+    login_urls = [
+        button.get("url", "")
+        for shown in context["bubbles"]
+        for button in shown["buttons"]
+        if button.get("type") == "account_link"
+    ]
+    response = render(request, "sandbox/chat.html", context)
+    return allow_form_action(response, settings.PUBLIC_BASE_URL, *login_urls)
 
 
 @require_GET

@@ -48,6 +48,7 @@ API_PATH_PREFIX = "/api/"
 MIDDLEWARE = [
     "bankside.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "bankside.csp.ContentSecurityPolicyMiddleware",
     "bankside.browser_middleware.WhiteNoiseMiddleware",
     "bankside.browser_middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -168,6 +169,21 @@ CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Every response's Content-Security-Policy (bankside/csp.py): this origin's own scripts,
+# styles and connections only. Images may also be data: URIs (the API docs' icons).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
 
 # Number of reverse proxies in front of the app whose X-Forwarded-For entries are trusted
 # for the source IP recorded in audit entries. 0 means REMOTE_ADDR is used as is.
