@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 
+from bankside import outbound
 from bankside.tests.csp import assert_nothing_inline, assert_strict_policy
 from linking.models import IdentityProvider
 from linking.tests.factories import AccountFactory, IntegrationFactory
@@ -101,11 +102,9 @@ def test_the_login_page_names_an_authorization_endpoint_elsewhere_than_the_issue
         "jwks_uri": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Harbour/.well-known/jwks.json",
     }
     monkeypatch.setattr(
-        httpx,
-        "get",
-        lambda url, **kwargs: httpx.Response(
-            200, json=discovered, request=httpx.Request("GET", url)
-        ),
+        outbound,
+        "VettedTransport",
+        lambda: httpx.MockTransport(lambda request: httpx.Response(200, json=discovered)),
     )
 
     policy = page(client.get("/link/harbour/login"))
@@ -194,7 +193,7 @@ def test_the_django_admin(client):
     page(client.get(reverse("admin:portal_bank_changelist")))
     page(client.get(reverse("admin:portal_bank_change", args=[bank.pk])))
     page(client.get(reverse("admin:portal_auditevent_changelist")))
-    page(client.get(reverse("admin:auth_user_add")))
+    page(client.get(reverse("admin:auth_user_changelist")))
 
 
 def test_error_pages(client):

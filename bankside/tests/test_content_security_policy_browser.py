@@ -101,7 +101,7 @@ def test_the_django_admin(live_server, page):
 
     page.goto(f"{live_server.url}/platform-admin/portal/bank/")
     page.get_by_role("link", name="Harbour Bank").click()
-    page.get_by_role("heading", name="Change bank").wait_for()
+    page.get_by_role("heading", name="View bank").wait_for()
     theme = page.locator("html").get_attribute("data-theme")
     page.locator("button.theme-toggle").first.click()  # the admin's own script
     expect(page.locator("html")).not_to_have_attribute("data-theme", theme or "auto")
@@ -147,6 +147,7 @@ def test_linking_from_messenger_on_another_origin(live_server, harbour, page, wo
 def test_signing_in_at_an_identity_provider_on_another_origin(live_server, page, settings):
     settings.ROOT_URLCONF = "linking.tests.idp_urls"
     settings.PUBLIC_BASE_URL = live_server.url
+    settings.OUTBOUND_ALLOW_PRIVATE_HOSTS = True  # the provider runs on this machine
     cache.clear()
     fake_idp.reset()
     integration = IntegrationFactory(bank__slug="harbour", bank__name="Harbour Bank")
