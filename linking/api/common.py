@@ -1,12 +1,14 @@
 """Pieces every view of the core-banking API shares: the caller as an audit actor, and
 invalid input as RFC 9457 `errors` of `{path, reason}`."""
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions, serializers
 from rest_framework.parsers import JSONParser
@@ -82,6 +84,33 @@ class TextField(serializers.CharField):
 
 class TextRegexField(serializers.RegexField, TextField):
     pass
+
+
+class DecimalTextField(serializers.DecimalField):
+    """An amount as a decimal string, as the events API takes them: a JSON number
+    (`1204.5`) may already have lost digits in the sender's floats. Written plainly, as
+    the schema's pattern says: no exponent, no `+`, no spaces around it."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        whole = self.max_digits - self.decimal_places
+        self.plain = re.compile(rf"-?[0-9]{{1,{whole}}}(?:\.[0-9]{{1,{self.decimal_places}}})?")
+        self.error_messages["not_plain"] = (
+            f'must be a decimal string such as "1204.50": an optional minus sign, at most '
+            f"{whole} digits before the point and {self.decimal_places} after"
+        )
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not self.plain.fullmatch(data):
+            self.fail("not_plain")
+        return super().to_internal_value(data)
+
+
+class DecimalTextFieldSchema(OpenApiSerializerFieldExtension):
+    target_class = DecimalTextField
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {"type": "string", "format": "decimal", "pattern": f"^{self.target.plain.pattern}$"}
 
 
 def api_actor(principal) -> Actor:

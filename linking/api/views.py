@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from linking.api.common import (
     IDEMPOTENCY_KEY,
+    DecimalTextField,
     JSONBodyParser,
     StrictInputSerializer,
     TextField,
@@ -77,7 +78,7 @@ class CustomerAccountInputSerializer(StrictInputSerializer):
     name = TextField(max_length=100)
     last4 = TextField(max_length=32, help_text="The last 4 digits only; a full number is refused.")
     currency = TextField(help_text="ISO 4217, e.g. EUR.")
-    balance = serializers.DecimalField(max_digits=18, decimal_places=2)
+    balance = DecimalTextField(max_digits=18, decimal_places=2)
 
     def validate_currency(self, value: str) -> str:
         if not is_currency(value):

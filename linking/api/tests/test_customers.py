@@ -230,3 +230,22 @@ def test_a_customer_id_the_api_cannot_hold_is_a_400_problem_naming_it(api, bank,
         }
     ]
     assert not Customer.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ({"name": 42}, "name"),
+        ({"accounts": [account(balance=1204.5)]}, "accounts[0].balance"),
+        ({"accounts": [account(balance=12)]}, "accounts[0].balance"),
+        ({"accounts": [account(balance="1e3")]}, "accounts[0].balance"),
+        ({"accounts": [account(balance=" 12.50")]}, "accounts[0].balance"),
+        ({"accounts": [account(balance="+12.50")]}, "accounts[0].balance"),
+        ({"accounts": [account(last4=4821)]}, "accounts[0].last4"),
+    ],
+)
+def test_a_value_outside_the_schemas_type_or_pattern_is_a_400_problem(api, bank, change, path):
+    problem = assert_problem(put(api, data=body(**change)), 400)
+
+    assert [e["path"] for e in problem["errors"]] == [path]
+    assert not Customer.objects.exists()
