@@ -44,10 +44,13 @@ check: $(STAMP) lint
 	  && { diff -u --label "$(SCHEMA) (committed)" --label "$(SCHEMA) (from the code)" $(SCHEMA) $$tmp \
 	  || { echo "The API's schema differs from $(SCHEMA) (diff above). Regenerate it: make schema"; false; }; }; \
 	  status=$$?; rm -f $$tmp; exit $$status
+	@$(VENV)/bin/openapi-spec-validator $(SCHEMA) \
+	  || { echo "$(SCHEMA) is not a valid OpenAPI document: openapi-spec-validator says why, above"; false; }
 
 ## schema: write the OpenAPI schema the code describes to docs/openapi.yaml (commit it)
 schema: $(STAMP)
 	@$(TEST_ENV) $(PY) manage.py spectacular --validate --fail-on-warn --file $(SCHEMA)
+	@$(VENV)/bin/openapi-spec-validator $(SCHEMA) >/dev/null
 	@echo "wrote $(SCHEMA)"
 
 lint: $(STAMP)

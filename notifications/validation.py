@@ -283,6 +283,8 @@ def event_check(raw: Any, *, index: int, now: dt.datetime | None = None) -> Chec
         else:
             reasons += external_id(raw[name], name)
     event_type = raw.get("type")
+    if not isinstance(event_type, str | None):  # a list or an object is no type, nor a key
+        event_type = ""
     if event_type is None:
         reasons += _reason("type", "is required")
     elif event_type not in DATA_FIELDS:

@@ -278,7 +278,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "portal.api.problems.problem_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "portal.api.schema.ApiAutoSchema",
 }
 # Per-API-key token bucket: the default rate and burst (a key may have its own, see
 # `manage.py api_rate_limit`). Buckets live in Redis; with no REDIS_URL, in each process.
@@ -345,6 +345,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "portal.api.schema.problem_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "EventStatusEnum": "notifications.models.Event.Status",
         "EventResultStatusEnum": "notifications.api.schemas.RESULT_STATUSES",

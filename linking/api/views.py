@@ -15,10 +15,14 @@ from rest_framework.views import APIView
 
 from linking.api.common import (
     IDEMPOTENCY_KEY,
-    PROBLEM,
+    DecimalTextField,
     JSONBodyParser,
+    StrictInputSerializer,
+    TextField,
+    TextRegexField,
     api_actor,
     django_errors,
+    external_id_parameter,
     invalid,
     serializer_errors,
 )
@@ -33,6 +37,7 @@ from linking.api.validators import (
 )
 from linking.models import Account, Customer
 from linking.services import customer_upsert
+from portal.api.problems import PROBLEM
 
 ANCHORED_EXTERNAL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}\Z")
 LOCALE = re.compile(r"^[a-z]{2,3}(?:[_-][A-Za-z]{2,4})?\Z")
@@ -62,20 +67,18 @@ CUSTOMER_EXAMPLE = {
 
 
 @extend_schema_serializer(component_name="CustomerAccountInput")
-class CustomerAccountInputSerializer(serializers.Serializer):
-    id = serializers.RegexField(
+class CustomerAccountInputSerializer(StrictInputSerializer):
+    id = TextRegexField(
         ANCHORED_EXTERNAL_ID, max_length=64, error_messages={"invalid": EXTERNAL_ID_RULE}
     )
     kind = serializers.ChoiceField(
         choices=Account.Kind.choices,
         error_messages={"invalid_choice": "must be one of checking, savings, credit_card"},
     )
-    name = serializers.CharField(max_length=100)
-    last4 = serializers.CharField(
-        max_length=32, help_text="The last 4 digits only; a full number is refused."
-    )
-    currency = serializers.CharField(help_text="ISO 4217, e.g. EUR.")
-    balance = serializers.DecimalField(max_digits=18, decimal_places=2)
+    name = TextField(max_length=100)
+    last4 = TextField(max_length=32, help_text="The last 4 digits only; a full number is refused.")
+    currency = TextField(help_text="ISO 4217, e.g. EUR.")
+    balance = DecimalTextField(max_digits=18, decimal_places=2)
 
     def validate_currency(self, value: str) -> str:
         if not is_currency(value):
@@ -84,11 +87,9 @@ class CustomerAccountInputSerializer(serializers.Serializer):
 
 
 @extend_schema_serializer(component_name="DirectoryLoginInput")
-class DirectoryLoginInputSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(
-        min_length=8, max_length=128, write_only=True, trim_whitespace=False
-    )
+class DirectoryLoginInputSerializer(StrictInputSerializer):
+    username = TextField(max_length=150)
+    password = TextField(min_length=8, max_length=128, write_only=True, trim_whitespace=False)
 
 
 @extend_schema_serializer(component_name="CustomerAccount")
@@ -118,9 +119,9 @@ class CustomerUpsertApi(APIView):
     parser_classes = [JSONBodyParser]
 
     @extend_schema_serializer(component_name="CustomerInput")
-    class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=200)
-        locale = serializers.RegexField(
+    class InputSerializer(StrictInputSerializer):
+        name = TextField(max_length=200)
+        locale = TextRegexField(
             LOCALE,
             max_length=10,
             required=False,
@@ -153,7 +154,13 @@ class CustomerUpsertApi(APIView):
     @extend_schema(
         operation_id="customer_upsert",
         summary="Create or replace a customer and their accounts",
-        parameters=[IDEMPOTENCY_KEY],
+        parameters=[
+            external_id_parameter(
+                "customer_id",
+                "The bank's id of the customer; a full card or account number is refused.",
+            ),
+            IDEMPOTENCY_KEY,
+        ],
         request=InputSerializer,
         responses={
             200: OutputSerializer,

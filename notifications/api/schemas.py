@@ -4,7 +4,9 @@ these serializers only document it (and a test checks every example against it).
 from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer
 from rest_framework import serializers
 
+from linking.api.common import StrictInputSerializer
 from notifications.models import Event, Notification, Outcome
+from notifications.services import MAX_BATCH
 from notifications.validation import SHIPMENT_STATUSES
 
 SIGNED_AMOUNT_HELP = 'A decimal string with an optional sign, e.g. "-42.10".'
@@ -17,7 +19,7 @@ def _amount(help_text: str = SIGNED_AMOUNT_HELP, **kwargs) -> serializers.CharFi
     return serializers.CharField(help_text=help_text, **kwargs)
 
 
-class TransactionPostedData(serializers.Serializer):
+class TransactionPostedData(StrictInputSerializer):
     amount = _amount()
     currency = serializers.CharField(help_text="ISO 4217, e.g. EUR.")
     description = serializers.CharField(max_length=200)
@@ -28,13 +30,13 @@ class TransactionPostedData(serializers.Serializer):
     category = serializers.CharField(max_length=64, required=False)
 
 
-class BalanceUpdatedData(serializers.Serializer):
+class BalanceUpdatedData(StrictInputSerializer):
     available = _amount()
     ledger = _amount(required=False)
     currency = serializers.CharField()
 
 
-class FraudAlertData(serializers.Serializer):
+class FraudAlertData(StrictInputSerializer):
     alert_id = serializers.CharField(max_length=64)
     amount = _amount()
     currency = serializers.CharField()
@@ -43,13 +45,13 @@ class FraudAlertData(serializers.Serializer):
     location = serializers.CharField(max_length=200, required=False)
 
 
-class ReceiptItem(serializers.Serializer):
+class ReceiptItem(StrictInputSerializer):
     title = serializers.CharField(max_length=200)
     quantity = serializers.IntegerField(min_value=1, max_value=10_000)
     price = _amount(AMOUNT_HELP)
 
 
-class ReceiptIssuedData(serializers.Serializer):
+class ReceiptIssuedData(StrictInputSerializer):
     order_number = serializers.CharField(max_length=64)
     merchant = serializers.CharField(max_length=200)
     items = ReceiptItem(many=True)
@@ -62,7 +64,7 @@ class ReceiptIssuedData(serializers.Serializer):
     currency = serializers.CharField()
 
 
-class ShipmentUpdatedData(serializers.Serializer):
+class ShipmentUpdatedData(StrictInputSerializer):
     order_number = serializers.CharField(max_length=64)
     carrier = serializers.CharField(max_length=64)
     status = serializers.ChoiceField(choices=SHIPMENT_STATUSES)
@@ -80,7 +82,7 @@ def _event(name: str, event_type: str, data: type[serializers.Serializer]):
         "occurred_at": serializers.DateTimeField(),
         "data": data(),
     }
-    return type(name, (serializers.Serializer,), fields)
+    return type(name, (StrictInputSerializer,), fields)
 
 
 EVENT_SERIALIZERS = {
@@ -100,12 +102,15 @@ EventSchema = PolymorphicProxySerializer(
 )
 
 
-class EventBatch(serializers.Serializer):
-    events = PolymorphicProxySerializer(
-        component_name="Event",
-        serializers=EVENT_SERIALIZERS,
-        resource_type_field_name="type",
-        many=True,
+class EventBatch(StrictInputSerializer):
+    events = serializers.ListField(
+        child=PolymorphicProxySerializer(
+            component_name="Event",
+            serializers=EVENT_SERIALIZERS,
+            resource_type_field_name="type",
+        ),
+        min_length=1,
+        max_length=MAX_BATCH,
     )
 
 

@@ -6,6 +6,6 @@ app_name = "notifications-api"
 
 urlpatterns = [
     path("events", EventIngestApi.as_view(), name="event-ingest"),
-    path("events/<str:event_id>", EventDetailApi.as_view(), name="event-detail"),
+    path("events/<path:event_id>", EventDetailApi.as_view(), name="event-detail"),
     path("outcomes", OutcomeListApi.as_view(), name="outcome-list"),
 ]

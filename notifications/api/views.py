@@ -2,6 +2,7 @@
 
 import base64
 import binascii
+import re
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
@@ -10,16 +11,19 @@ from rest_framework.views import APIView
 
 from linking.api.common import (
     IDEMPOTENCY_KEY,
-    PROBLEM,
     JSONBodyParser,
     api_actor,
+    external_id_parameter,
     invalid,
     raw_body,
 )
+from linking.api.validators import field_name
 from notifications import selectors
 from notifications.api import schemas
 from notifications.services import MAX_BATCH
 from notifications.services.ingest_groups import ingest_groups
+from notifications.validation import EVENT_FIELDS
+from portal.api.problems import PROBLEM, problem
 
 
 class TooManyEvents(exceptions.APIException):
@@ -28,12 +32,28 @@ class TooManyEvents(exceptions.APIException):
     default_code = "too_many_events"
 
 
-def _events_of(body) -> list:
-    """The events of a request body: one event object, or `{"events": [...]}`."""
+ENVELOPE = 'must be one event or {"events": [...]}'
+BOTH = 'holds both an event\'s fields and "events": send one event, or a batch with only "events"'
+
+
+def _events_of(body, raw: bytes) -> list:
+    """The events of a request body: one event object, or `{"events": [...]}`.
+
+    An object with none of an event's fields is no event (an empty body, `{}`, a body
+    meant for another endpoint): it is refused whole rather than answered as one
+    rejected event, so a caller that sent nothing is told so.
+    """
+    if not raw.strip():
+        raise invalid([{"path": "", "reason": 'is empty: send one event, or {"events": [...]}'}])
     if not isinstance(body, dict):
-        raise invalid([{"path": "", "reason": 'must be an event or {"events": [...]}'}])
+        raise invalid([{"path": "", "reason": ENVELOPE}])
+    event_fields = [key for key in body if key in EVENT_FIELDS]
     if "events" not in body:
+        if not event_fields:
+            raise invalid([{"path": "", "reason": f"{ENVELOPE}; it has no field of an event"}])
         return [body]
+    if event_fields:
+        raise invalid([{"path": "", "reason": BOTH}])
     if set(body) != {"events"}:
         raise invalid([{"path": "", "reason": 'a batch must hold only "events"'}])
     events = body["events"]
@@ -58,7 +78,8 @@ class EventIngestApi(APIView):
             "result per event, in order: `accepted`, `duplicate` (its id was posted before; "
             "nothing changes and the original outcome is given) or `rejected` with reasons. "
             "Text that looks like a full card or account number is refused and never stored. "
-            "A body that is not JSON, or of the wrong shape, is a 400 problem; more than "
+            "A body that is not JSON, or of the wrong shape (empty, an object with no field "
+            "of an event, or both an event's fields and `events`), is a 400 problem; more than "
             "1000 events a 413 problem; neither writes anything."
         ),
         parameters=[IDEMPOTENCY_KEY],
@@ -67,7 +88,7 @@ class EventIngestApi(APIView):
             202: schemas.IngestResponse,
             400: PROBLEM,
             401: PROBLEM,
-            413: PROBLEM,
+            413: problem(f"More than {MAX_BATCH} events, or a body larger than this API accepts."),
             415: PROBLEM,
             422: PROBLEM,
             429: PROBLEM,
@@ -75,8 +96,8 @@ class EventIngestApi(APIView):
         examples=[*schemas.REQUEST_EXAMPLES, *schemas.RESPONSE_EXAMPLES],
     )
     def post(self, request):
-        raw_body(request)  # refuses an oversized body before it is parsed
-        events = _events_of(request.data)
+        raw = raw_body(request)  # refuses an oversized body before it is parsed
+        events = _events_of(request.data, raw)
         report = ingest_groups.ingest(
             actor=api_actor(request.user), bank=request.user.bank, events=events
         )
@@ -89,7 +110,17 @@ class EventDetailApi(APIView):
     @extend_schema(
         operation_id="event_get",
         summary="Look up an event by the bank's id",
-        responses={200: schemas.EventDetail, 401: PROBLEM, 404: PROBLEM, 429: PROBLEM},
+        parameters=[
+            external_id_parameter(
+                "event_id", "The bank's id of the event, as posted; an id no event has is a 404."
+            )
+        ],
+        responses={
+            200: schemas.EventDetail,
+            401: PROBLEM,
+            404: problem("This bank has posted no event with this id."),
+            429: PROBLEM,
+        },
     )
     def get(self, request, event_id: str):
         event = selectors.event_get(bank=request.user.bank, event_id=event_id)
@@ -142,17 +173,30 @@ def cursor_encode(after_id: int) -> str:
     return base64.urlsafe_b64encode(f"{CURSOR_PREFIX}{after_id}".encode()).decode().rstrip("=")
 
 
+CURSOR = re.compile(r"[A-Za-z0-9_-]+")
+NOT_ISSUED = "is not a cursor this API issued"
+
+
 def cursor_decode(cursor: str) -> int:
+    if not cursor:
+        raise invalid(
+            [{"path": "cursor", "reason": "must not be empty; leave it out to read from the start"}]
+        )
+    if not CURSOR.fullmatch(cursor):
+        raise invalid([{"path": "cursor", "reason": NOT_ISSUED}])
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         if not text.startswith(CURSOR_PREFIX):
             raise ValueError(cursor)
         after_id = int(text.removeprefix(CURSOR_PREFIX))
     except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise invalid([{"path": "cursor", "reason": "is not a cursor this API issued"}]) from None
+        raise invalid([{"path": "cursor", "reason": NOT_ISSUED}]) from None
     if after_id < 0:
-        raise invalid([{"path": "cursor", "reason": "is not a cursor this API issued"}])
+        raise invalid([{"path": "cursor", "reason": NOT_ISSUED}])
     return after_id
+
+
+LIMIT = re.compile(r"[0-9]{1,9}")
 
 
 class OutcomeListApi(APIView):
@@ -166,10 +210,17 @@ class OutcomeListApi(APIView):
         description=(
             "Outcomes oldest first, from just after `cursor` (from the start without one). "
             "Keep `next_cursor` and pass it next time: each outcome is served exactly once "
-            "per cursor walk, so there is no need to poll events one by one."
+            "per cursor walk, so there is no need to poll events one by one. Other query "
+            "parameters are refused: a misspelt `cursor` would read the feed from the start."
         ),
         parameters=[
-            OpenApiParameter("cursor", str, required=False, description="Opaque."),
+            OpenApiParameter(
+                "cursor",
+                {"type": "string", "minLength": 1, "pattern": f"^{CURSOR.pattern}$"},
+                required=False,
+                description="Opaque: a `next_cursor` this API gave. Leave it out (rather "
+                "than sending it empty) to read from the start.",
+            ),
             OpenApiParameter(
                 "limit",
                 {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
@@ -180,6 +231,7 @@ class OutcomeListApi(APIView):
         responses={200: schemas.OutcomePage, 400: PROBLEM, 401: PROBLEM, 429: PROBLEM},
     )
     def get(self, request):
+        self._refuse_unknown(request.query_params)
         after_id = (
             cursor_decode(request.query_params["cursor"]) if "cursor" in request.query_params else 0
         )
@@ -194,10 +246,24 @@ class OutcomeListApi(APIView):
             }
         )
 
+    @staticmethod
+    def _refuse_unknown(params) -> None:
+        errors = []
+        for key in params:
+            if key in ("cursor", "limit"):
+                continue
+            name = field_name(key) if key else "*"
+            if name == "*":
+                errors.append({"path": "", "reason": "has a parameter whose name is not allowed"})
+            else:
+                errors.append({"path": name, "reason": "is not a parameter of this operation"})
+        if errors:
+            raise invalid(errors)
+
     def _limit(self, raw: str | None) -> int:
         if raw is None:
             return self.DEFAULT_LIMIT
-        if not raw.isdigit() or not 1 <= int(raw) <= self.MAX_LIMIT:
+        if not LIMIT.fullmatch(raw) or not 1 <= int(raw) <= self.MAX_LIMIT:
             raise invalid([{"path": "limit", "reason": f"must be from 1 to {self.MAX_LIMIT}"}])
         return int(raw)
 

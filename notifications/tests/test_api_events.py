@@ -257,6 +257,47 @@ def test_a_wrong_envelope_is_a_400_problem(api, card, body):
     assert not Event.objects.exists()
 
 
+def test_an_empty_body_is_a_400_problem_and_writes_nothing(api, card):
+    response = api.post(EVENTS, b"", content_type="application/json")
+
+    body = assert_problem(response, 400)
+    assert body["errors"] == [
+        {"path": "", "reason": 'is empty: send one event, or {"events": [...]}'}
+    ]
+    assert not Event.objects.exists()
+    assert not Outcome.objects.exists()
+
+
+@pytest.mark.parametrize("body", [{}, {"note": "hello"}])
+def test_an_object_with_no_event_field_is_a_400_problem_not_a_rejected_event(api, card, body):
+    body = assert_problem(post(api, body), 400)
+
+    assert body["errors"] == [
+        {
+            "path": "",
+            "reason": 'must be one event or {"events": [...]}; it has no field of an event',
+        }
+    ]
+    assert not Event.objects.exists()
+    assert not Outcome.objects.exists()
+
+
+def test_an_event_and_a_batch_in_one_body_is_a_400_problem_saying_so(api, card):
+    event = event_payload(account=card)
+
+    response = post(api, {**event, "events": [event_payload(account=card)]})
+
+    body = assert_problem(response, 400)
+    assert body["errors"] == [
+        {
+            "path": "",
+            "reason": 'holds both an event\'s fields and "events": send one event, '
+            'or a batch with only "events"',
+        }
+    ]
+    assert not Event.objects.exists()
+
+
 def test_more_than_1000_events_is_a_413_problem_and_writes_nothing(api, card):
     batch = [event_payload(account=card) for _ in range(1001)]
 
@@ -364,6 +405,23 @@ def test_the_answer_is_json_with_no_value_echoed_for_a_refused_type(api, card):
     response = post(api, event_payload(account=card, type="card 4111111111111111"))
 
     assert "4111" not in json.dumps(response.json())
+
+
+@pytest.mark.parametrize("event_type", [{}, [], {"a": 1}, ["transaction.posted"], 7, True])
+def test_a_type_that_is_not_a_string_is_rejected_not_crashed_on(api, card, event_type):
+    response = post(api, {"events": [event_payload(account=card, type=event_type)]})
+
+    assert response.status_code == 202
+    (result,) = response.json()["results"]
+    assert result["status"] == "rejected"
+    assert result["reasons"] == [
+        {
+            "path": "type",
+            "reason": "must be one of transaction.posted, balance.updated, fraud.alert, "
+            "receipt.issued, shipment.updated",
+        }
+    ]
+    assert not Event.objects.exists()
 
 
 def test_absurdly_nested_json_is_a_400_problem(api, card):

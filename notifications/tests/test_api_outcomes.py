@@ -88,13 +88,43 @@ def test_a_bank_sees_only_its_own_outcomes(api, card):
     assert api.get(OUTCOMES).json()["outcomes"] == []
 
 
-@pytest.mark.parametrize("cursor", ["not-a-cursor", "bzE6LTE", "", "!!"])
+@pytest.mark.parametrize("cursor", ["not-a-cursor", "bzE6LTE", "!!"])
 def test_a_cursor_the_api_did_not_issue_is_a_400_problem(api, card, cursor):
     body = assert_problem(api.get(OUTCOMES, {"cursor": cursor}), 400)
 
     assert body["errors"] == [{"path": "cursor", "reason": "is not a cursor this API issued"}]
 
 
-@pytest.mark.parametrize("limit", ["0", "1001", "ten", "-1"])
-def test_a_limit_out_of_range_is_a_400_problem(api, card, limit):
+@pytest.mark.parametrize(
+    "limit", ["0", "1001", "ten", "-1", "", "\u00b2", "\u0661\u0660", "1e2", "+5"]
+)
+def test_a_limit_that_is_not_a_whole_number_from_1_to_1000_is_a_400_problem(api, card, limit):
     assert_problem(api.get(OUTCOMES, {"limit": limit}), 400)
+
+
+def test_an_empty_cursor_is_a_400_problem_that_says_to_leave_it_out(api, card):
+    post_events(api, [event_payload(account=card)])
+
+    body = assert_problem(api.get(OUTCOMES, {"cursor": ""}), 400)
+
+    assert body["errors"] == [
+        {"path": "cursor", "reason": "must not be empty; leave it out to read from the start"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("query", "path", "reason"),
+    [
+        ("curosr=bzE6MA&limit=5", "curosr", "is not a parameter of this operation"),
+        ("=0", "", "has a parameter whose name is not allowed"),
+        ("4111111111111111=1", "", "has a parameter whose name is not allowed"),
+    ],
+)
+def test_a_parameter_the_feed_does_not_take_is_a_400_problem(api, card, query, path, reason):
+    post_events(api, [event_payload(account=card)])
+
+    response = api.get(f"{OUTCOMES}?{query}")
+
+    body = assert_problem(response, 400)
+    assert body["errors"] == [{"path": path, "reason": reason}]
+    assert "4111" not in response.content.decode()

@@ -2,10 +2,62 @@
 
 from http import HTTPStatus
 
+from django.http import JsonResponse
+from django.views import defaults
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+API_PREFIX = "/api/v1/"
+
+
+class ProblemErrorSerializer(serializers.Serializer):
+    path = serializers.CharField(
+        allow_blank=True,
+        help_text="Where: a field such as `accounts[0].kind`, a parameter such as `cursor`, "
+        "or empty for the body as a whole.",
+    )
+    reason = serializers.CharField(help_text="What is wrong there; never repeats the value.")
+
+
+class ProblemSerializer(serializers.Serializer):
+    """The body of every 4xx answer of `/api/v1/`: an RFC 9457 problem document."""
+
+    type = serializers.CharField(
+        help_text="`about:blank`: the status alone says what kind of problem this is."
+    )
+    title = serializers.CharField(help_text="The HTTP status phrase, e.g. `Bad Request`.")
+    status = serializers.IntegerField(help_text="The HTTP status code.")
+    detail = serializers.CharField(help_text="What went wrong with this request, in words.")
+    instance = serializers.CharField(
+        help_text="This occurrence: `urn:bankside:request:` and the request's id, also sent "
+        "as `X-Request-ID`. Quote it when asking about the request."
+    )
+    code = serializers.CharField(
+        required=False, help_text="The problem's name for programs, e.g. `not_authenticated`."
+    )
+    errors = ProblemErrorSerializer(
+        many=True,
+        required=False,
+        help_text="With `code` `invalid`: every problem found in the request, at once.",
+    )
+
+
+PROBLEM = OpenApiResponse(
+    response=ProblemSerializer,
+    description="A problem document (RFC 9457), `application/problem+json`.",
+)
+
+
+def problem(description: str) -> OpenApiResponse:
+    """A refusal documented with what it means for this operation."""
+    return OpenApiResponse(response=ProblemSerializer, description=description)
+
+
+def problem_instance(request) -> str:
+    return f"urn:bankside:request:{getattr(request, 'request_id', '')}"
 
 
 def problem_exception_handler(exc, context):
@@ -24,6 +76,7 @@ def problem_exception_handler(exc, context):
         "title": HTTPStatus(status).phrase,
         "status": status,
         "detail": "",
+        "instance": problem_instance(context["request"]),
     }
     codes = exc.get_codes() if hasattr(exc, "get_codes") else None
     if isinstance(data, dict) and set(data) == {"detail"}:
@@ -40,5 +93,24 @@ def problem_exception_handler(exc, context):
         problem,
         status=status,
         headers={k: v for k, v in response.items() if k.lower() != "content-type"},
+        content_type=PROBLEM_CONTENT_TYPE,
+    )
+
+
+def page_not_found(request, exception):
+    """Django's 404 page, except under `/api/v1/`, where a path that names nothing is a
+    problem document like every other refusal of the API."""
+    if not request.path.startswith(API_PREFIX):
+        return defaults.page_not_found(request, exception)
+    return JsonResponse(
+        {
+            "type": "about:blank",
+            "title": HTTPStatus.NOT_FOUND.phrase,
+            "status": 404,
+            "detail": "There is no such resource in this API: see /api/v1/schema/.",
+            "instance": problem_instance(request),
+            "code": "not_found",
+        },
+        status=404,
         content_type=PROBLEM_CONTENT_TYPE,
     )

@@ -1,7 +1,9 @@
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from portal.api.problems import PROBLEM
 
 
 class WhoamiApi(APIView):
@@ -14,8 +16,8 @@ class WhoamiApi(APIView):
     @extend_schema(
         responses={
             200: OutputSerializer,
-            401: OpenApiResponse(description="No valid API key (RFC 9457 problem)."),
-            429: OpenApiResponse(description="Rate limit reached; see Retry-After."),
+            401: PROBLEM,
+            429: PROBLEM,
         },
         summary="Which bank and key is calling",
     )

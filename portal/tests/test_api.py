@@ -113,3 +113,26 @@ def test_only_a_hash_of_the_key_is_stored(issued):
     assert secret_part not in stored.secret_hash
     assert issued.secret.startswith(f"bsk_{stored.prefix}_")
     assert len(stored.secret_hash) == 64
+
+
+def test_a_problem_names_its_occurrence_by_the_request_id(api):
+    response = call(api)
+
+    body = assert_problem(response, 401)
+    assert body["instance"] == f"urn:bankside:request:{response['X-Request-ID']}"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/nothing-here", "/api/v1/customers", "/api/v1/events/"])
+def test_a_path_the_api_does_not_have_is_a_404_problem(api, issued, path):
+    response = api.get(path, HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
+
+    body = assert_problem(response, 404)
+    assert body["code"] == "not_found"
+    assert body["instance"] == f"urn:bankside:request:{response['X-Request-ID']}"
+
+
+def test_a_page_outside_the_api_that_does_not_exist_is_still_the_html_page(client):
+    response = client.get("/no-such-page/")
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")

@@ -189,3 +189,63 @@ def test_a_different_body_with_the_same_idempotency_key_is_422(api, bank):
 
 def test_unauthenticated_calls_are_refused(bank):
     assert_problem(APIClient().put("/api/v1/customers/x", body(), format="json"), 401)
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ({"nickname": "Ana"}, "nickname"),
+        ({"accounts": [account(iban="PT50 0002 0123 1234 5678 9015 4")]}, "accounts[0].iban"),
+        (
+            {"directory": {"username": "ana", "password": "open sesame 42", "pin": 1}},
+            "directory.pin",
+        ),
+    ],
+)
+def test_an_unknown_field_is_a_400_problem_naming_it_and_nothing_is_written(
+    api, bank, change, path
+):
+    problem = assert_problem(put(api, data=body(**change)), 400)
+
+    assert {"path": path, "reason": "is not a known field"} in problem["errors"]
+    assert not Customer.objects.exists()
+
+
+def test_an_unknown_field_whose_name_is_a_card_number_is_refused_without_echoing_it(api, bank):
+    response = put(api, data=body(**{"4111111111111111": "x"}))
+
+    problem = assert_problem(response, 400)
+    assert {"path": "", "reason": "has a field whose name is not allowed"} in problem["errors"]
+    assert "4111" not in response.content.decode()
+
+
+@pytest.mark.parametrize("customer_id", ["cu%2Fana", "cu%2F", "a" * 65, "cu%20ana"])
+def test_a_customer_id_the_api_cannot_hold_is_a_400_problem_naming_it(api, bank, customer_id):
+    problem = assert_problem(put(api, customer_id=customer_id), 400)
+
+    assert problem["errors"] == [
+        {
+            "path": "customer_id",
+            "reason": "must be 1 to 64 letters, digits, dots, colons, dashes or underscores",
+        }
+    ]
+    assert not Customer.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ({"name": 42}, "name"),
+        ({"accounts": [account(balance=1204.5)]}, "accounts[0].balance"),
+        ({"accounts": [account(balance=12)]}, "accounts[0].balance"),
+        ({"accounts": [account(balance="1e3")]}, "accounts[0].balance"),
+        ({"accounts": [account(balance=" 12.50")]}, "accounts[0].balance"),
+        ({"accounts": [account(balance="+12.50")]}, "accounts[0].balance"),
+        ({"accounts": [account(last4=4821)]}, "accounts[0].last4"),
+    ],
+)
+def test_a_value_outside_the_schemas_type_or_pattern_is_a_400_problem(api, bank, change, path):
+    problem = assert_problem(put(api, data=body(**change)), 400)
+
+    assert [e["path"] for e in problem["errors"]] == [path]
+    assert not Customer.objects.exists()
