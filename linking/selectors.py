@@ -6,11 +6,16 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
-from linking.models import Account, Consent, Customer
+from linking.models import Account, Consent, Customer, LinkingTokenUse
 from portal.dashboard import PanelContent
 from portal.models import AuditEvent
 
 PLATFORM_NAME = "Messenger, operated by Meta Platforms"
+
+
+def linking_token_used(token: str) -> bool:
+    """Whether this `account_linking_token` has already completed a Log In."""
+    return LinkingTokenUse.objects.filter(token_digest=LinkingTokenUse.digest(token)).exists()
 
 
 def consent_receipt(consent: Consent) -> dict:
