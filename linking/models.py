@@ -85,7 +85,9 @@ class Consent(models.Model):
 
     The lifecycle follows UK Open Banking: awaiting authorisation, then authorised or
     rejected; an authorised consent ends revoked or expired. While authorised and bound to
-    a PSID it is the link: at most one per (Page, PSID).
+    a PSID it is the link: at most one per (bank, Page, PSID). The bank is part of every
+    look-up by Page and PSID: a Page that once served another bank leaves that bank's
+    rows for the same person behind, and they stay that bank's.
     """
 
     class Status(models.TextChoices):
@@ -125,7 +127,7 @@ class Consent(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["page_id", "psid"],
+                fields=["bank", "page_id", "psid"],
                 condition=Q(status="authorised") & ~Q(psid=""),
                 name="one_active_link_per_person",
             ),
@@ -252,7 +254,9 @@ class Contact(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["page_id", "psid"], name="one_contact_per_person")
+            models.UniqueConstraint(
+                fields=["bank", "page_id", "psid"], name="one_contact_per_person"
+            )
         ]
 
     def __str__(self) -> str:

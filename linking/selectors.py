@@ -120,12 +120,12 @@ def last_shared_at(customer: Customer) -> dict[str, object]:
     return {row["target_id"]: row["last"] for row in rows}
 
 
-def contact_last_inbound_at(*, page_id: str, psid: str):
-    """When the person last acted toward the Page, or None if never."""
+def contact_last_inbound_at(*, bank, page_id: str, psid: str):
+    """When the person last acted toward the bank's Page, or None if never."""
     from linking.models import Contact
 
     return (
-        Contact.objects.filter(page_id=page_id, psid=psid)
+        Contact.objects.filter(bank=bank, page_id=page_id, psid=psid)
         .values_list("last_inbound_at", flat=True)
         .first()
     )

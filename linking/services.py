@@ -385,7 +385,7 @@ def _link_bind(*, bank: Bank, page_id: str, psid: str, code: str) -> Consent:
     found.used_at = timezone.now()
     found.save(update_fields=["used_at"])
     previous = Consent.objects.select_for_update().filter(
-        page_id=page_id, psid=psid, status=Status.AUTHORISED
+        bank=bank, page_id=page_id, psid=psid, status=Status.AUTHORISED
     )
     for old in previous:
         _revoke(
@@ -601,7 +601,7 @@ def contact_touch(*, bank: Bank, page_id: str, psid: str, at) -> None:
     from linking.models import Contact
 
     newer = Case(When(last_inbound_at__lt=at, then=Value(at)), default=F("last_inbound_at"))
-    contact = Contact.objects.filter(page_id=page_id, psid=psid)
+    contact = Contact.objects.filter(bank=bank, page_id=page_id, psid=psid)
     if not contact.update(last_inbound_at=newer):
         Contact.objects.bulk_create(
             [Contact(bank=bank, page_id=page_id, psid=psid, last_inbound_at=at)],

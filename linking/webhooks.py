@@ -42,7 +42,9 @@ def messenger_webhook(request, bank):
     except messenger.WebhookPayloadError as exc:
         return HttpResponse(f"malformed envelope: {exc}", status=400, content_type="text/plain")
     for event in events:
-        if event.page_id and event.page_id != integration.page_id:
+        # Only the bank's own Page speaks for it: an event naming any other Page (or a bank
+        # with no Page yet) is ignored, and every look-up below is this bank's.
+        if not integration.page_id or event.page_id != integration.page_id:
             log.warning("webhook for bank %s names another Page %s", bank.slug, event.page_id)
             continue
         if isinstance(event, PERSON_ACTIONS) and event.sender_id:

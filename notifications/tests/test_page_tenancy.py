@@ -135,3 +135,72 @@ def test_a_bank_cannot_take_another_bank_s_page_and_its_customers(
     assert graph.sent == []
     assert "This Page is already connected to another bank" in form.content.decode()
     assert MessengerIntegration.objects.get(bank=a_bank).page_id == A_PAGE
+
+
+def test_a_page_that_moved_to_another_bank_leaves_the_old_bank_s_rows_alone(
+    riverside, graph, client, django_capture_on_commit_callbacks
+):
+    """B's Page was once A's. A's rows for the same person on it are A's history: B's
+    webhook for that person links, counts and files B's own rows, and A's stay as they were.
+    """
+    b_bank, b_consent, b_contact, b_conversation = riverside
+    a_bank = BankFactory(slug="harbour", notification_defaults=True)
+    IntegrationFactory(bank=a_bank, page_id=A_PAGE)
+    # The rows for Ana on the Page are A's, from when A served it.
+    a_conversation = b_conversation
+    Conversation.objects.filter(pk=a_conversation.pk).update(bank=a_bank)
+    Contact.objects.filter(pk=b_contact.pk).update(bank=a_bank)
+    a_customer = CustomerFactory(bank=a_bank)
+    Consent.objects.filter(pk=b_consent.pk).update(bank=a_bank, customer=a_customer)
+    a_contact_at = Contact.objects.get(pk=b_contact.pk).last_inbound_at
+    b_customer = CustomerFactory(bank=b_bank)
+    granted = linking_services.consent_authorise(
+        customer=b_customer,
+        accounts=[AccountFactory(customer=b_customer)],
+        scopes=["balances"],
+        duration_days=30,
+        purpose="updates",
+        page_id=B_PAGE,
+        account_linking_token="token-from-b-s-log-in",
+    )
+    b_integration = MessengerIntegration.objects.get(bank=b_bank)
+    now_ms = int(timezone.now().timestamp() * 1000)
+    event = {"sender": {"id": B_PSID}, "recipient": {"id": B_PAGE}}
+    body = {
+        "object": "page",
+        "entry": [
+            {
+                "id": B_PAGE,
+                "time": now_ms,
+                "messaging": [
+                    {
+                        **event,
+                        "timestamp": now_ms,
+                        "account_linking": {
+                            "status": "linked",
+                            "authorization_code": granted.authorization_code,
+                        },
+                    },
+                    {**event, "timestamp": now_ms + 1, "message": {"mid": "m_b", "text": "hi"}},
+                ],
+            }
+        ],
+    }
+
+    with workers_run_at_once(), django_capture_on_commit_callbacks(execute=True):
+        answer = signed_webhook(client, b_bank, b_integration.app_secret, body)
+
+    assert answer.status_code == 200
+    a_link = Consent.objects.get(pk=b_consent.pk)
+    assert (a_link.bank, a_link.status, a_link.psid) == (a_bank, Consent.Status.AUTHORISED, B_PSID)
+    b_link = Consent.objects.get(pk=granted.consent.pk)
+    assert (b_link.bank, b_link.psid, b_link.page_id) == (b_bank, B_PSID, B_PAGE)
+    assert Contact.objects.get(bank=a_bank, psid=B_PSID).last_inbound_at == a_contact_at
+    assert Contact.objects.filter(bank=b_bank, page_id=B_PAGE, psid=B_PSID).exists()
+    assert not ConversationMessage.objects.filter(conversation=a_conversation).exists()
+    (message,) = ConversationMessage.objects.filter(direction="in")
+    assert (message.bank, message.conversation.bank, message.text) == (b_bank, b_bank, "hi")
+    assert set(ConversationMessage.objects.values_list("conversation__bank", flat=True)) == {
+        b_bank.pk
+    }
+    assert {body["recipient"]["id"] for body in graph.sent} == {B_PSID}
