@@ -4,6 +4,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from bankside.encryption import EncryptedTextField
 from portal.events import DataScope
@@ -84,7 +85,9 @@ class Consent(models.Model):
 
     The lifecycle follows UK Open Banking: awaiting authorisation, then authorised or
     rejected; an authorised consent ends revoked or expired. While authorised and bound to
-    a PSID it is the link: at most one per (Page, PSID).
+    a PSID it is the link: at most one per (bank, Page, PSID). The bank is part of every
+    look-up by Page and PSID: a Page that once served another bank leaves that bank's
+    rows for the same person behind, and they stay that bank's.
     """
 
     class Status(models.TextChoices):
@@ -124,7 +127,7 @@ class Consent(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["page_id", "psid"],
+                fields=["bank", "page_id", "psid"],
                 condition=Q(status="authorised") & ~Q(psid=""),
                 name="one_active_link_per_person",
             ),
@@ -167,7 +170,11 @@ class ConsentEvent(models.Model):
 
 
 class AuthorizationCode(models.Model):
-    """The single-use code handed to Messenger on Allow; only its hash is kept."""
+    """The single-use code handed to Messenger on Allow; only its hash is kept.
+
+    `linking_token_hash` is the keyed digest of the Log In's `account_linking_token`
+    (`LinkingTokenUse`); codes issued before that rule hold a plain SHA-256 of it.
+    """
 
     LIFETIME_MINUTES = 10
 
@@ -182,6 +189,32 @@ class AuthorizationCode(models.Model):
 
     def __str__(self) -> str:
         return f"code for consent #{self.consent_id}"
+
+
+class LinkingTokenUse(models.Model):
+    """An `account_linking_token` that has completed a Log In, with Allow or Deny.
+
+    Messenger hands out one token per Log In of one person: a second flow with it (the link
+    URL replayed after it linked, or opened twice and finished twice) is refused. The
+    unique digest lets only one of two concurrent flows finish. Only a keyed hash is kept
+    (`digest`): the token is a credential while it lives, and a plain hash could be matched
+    by anyone who holds it.
+    """
+
+    DIGEST_SALT = "bankside.linking.account_linking_token"
+
+    bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="+")
+    token_digest = models.CharField(max_length=64, unique=True)
+    used_at = models.DateTimeField(default=timezone.now)
+
+    objects = BankScopedQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"Log In completed at {self.used_at:%Y-%m-%d %H:%M}"
+
+    @classmethod
+    def digest(cls, token: str) -> str:
+        return salted_hmac(cls.DIGEST_SALT, token, algorithm="sha256").hexdigest()
 
 
 class IdentityProvider(models.Model):
@@ -221,7 +254,9 @@ class Contact(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["page_id", "psid"], name="one_contact_per_person")
+            models.UniqueConstraint(
+                fields=["bank", "page_id", "psid"], name="one_contact_per_person"
+            )
         ]
 
     def __str__(self) -> str:

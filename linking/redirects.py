@@ -1,4 +1,4 @@
-"""Where the link flow may send a browser back to: Messenger's hosts and nothing else."""
+"""Where the link flow may send a browser back to: Messenger's account-linking page only."""
 
 import re
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -6,7 +6,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from django.conf import settings
 
 LOOPBACK = {"localhost", "127.0.0.1", "[::1]"}
-_SAFE_NETLOC = re.compile(r"^[a-z0-9.-]+(?::\d{1,5})?$|^\[::1\](?::\d{1,5})?$")
+_HOST = re.compile(r"^[a-z0-9.-]+$")
+_LOOPBACK_NETLOC = re.compile(r"^(localhost|127\.0\.0\.1|\[::1\])(?::\d{1,5})?$")
 
 
 class UnsafeRedirect(ValueError):
@@ -14,28 +15,43 @@ class UnsafeRedirect(ValueError):
 
 
 def check_redirect_uri(uri: str) -> str:
-    """Return `uri` if it points at an allowed host over https; raise UnsafeRedirect otherwise.
+    """Return `uri` if it is Messenger's account-linking page; raise UnsafeRedirect otherwise.
 
-    Refuses other hosts, other schemes (`javascript:`, `data:`), credentials in the
-    authority (`https://facebook.com@evil.example`), percent-encoded or backslashed hosts,
-    control characters and whitespace. Plain http is accepted only for loopback hosts while
-    the sandbox is enabled (development and the demo).
+    The host must be allowed (`LINK_REDIRECT_ALLOWED_HOSTS`) and the path exactly one of
+    `LINK_REDIRECT_ALLOWED_PATHS`: an allowed host's other pages include open redirectors
+    (`https://www.facebook.com/l.php?u=…`), so the host alone proves nothing. Refuses other
+    schemes, credentials, ports, fragments, percent-encoded or backslashed parts, control
+    characters and whitespace. Plain http, a port and `LINK_REDIRECT_LOCAL_PATHS` are
+    accepted only for loopback hosts while the sandbox is enabled (development, the demo).
     """
     if not isinstance(uri, str) or not uri or len(uri) > 2048:
         raise UnsafeRedirect("missing or overlong redirect_uri")
     if any(ord(c) < 33 or ord(c) == 127 for c in uri) or "\\" in uri:
         raise UnsafeRedirect("redirect_uri contains whitespace, control characters or backslashes")
+    scheme, _, rest = uri.partition("://")
     parts = urlsplit(uri)
-    netloc = parts.netloc.lower()
-    if not _SAFE_NETLOC.match(netloc):
-        raise UnsafeRedirect("redirect_uri has credentials, encoded characters or no host")
-    host = netloc.rsplit(":", 1)[0] if not netloc.startswith("[") else netloc.split("]")[0] + "]"
-    allowed = {h.lower() for h in settings.LINK_REDIRECT_ALLOWED_HOSTS}
-    if host not in allowed:
-        raise UnsafeRedirect(f"redirect_uri host {host!r} is not allowed")
-    local = settings.SANDBOX_ENABLED and host in LOOPBACK
-    if parts.scheme != "https" and not (local and parts.scheme == "http"):
+    netloc = parts.netloc
+    local = settings.SANDBOX_ENABLED and bool(_LOOPBACK_NETLOC.match(netloc))
+    if local:
+        host = netloc.rsplit(":", 1)[0] if not netloc.startswith("[") else "[::1]"
+        paths = settings.LINK_REDIRECT_LOCAL_PATHS
+        schemes = {"http", "https"}
+    else:
+        host = netloc
+        paths = settings.LINK_REDIRECT_ALLOWED_PATHS
+        schemes = {"https"}
+        if not _HOST.match(host):
+            raise UnsafeRedirect(
+                "redirect_uri has credentials, a port, encoded characters or no host"
+            )
+    if scheme not in schemes or not rest:
         raise UnsafeRedirect("redirect_uri must use https")
+    if host not in {h.lower() for h in settings.LINK_REDIRECT_ALLOWED_HOSTS}:
+        raise UnsafeRedirect(f"redirect_uri host {host!r} is not allowed")
+    if "#" in uri:
+        raise UnsafeRedirect("redirect_uri has a fragment")
+    if parts.path not in paths:
+        raise UnsafeRedirect("redirect_uri is not Messenger's account-linking page")
     return uri
 
 

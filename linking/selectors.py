@@ -6,11 +6,16 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
-from linking.models import Account, Consent, Customer
+from linking.models import Account, Consent, Customer, LinkingTokenUse
 from portal.dashboard import PanelContent
 from portal.models import AuditEvent
 
 PLATFORM_NAME = "Messenger, operated by Meta Platforms"
+
+
+def linking_token_used(token: str) -> bool:
+    """Whether this `account_linking_token` has already completed a Log In."""
+    return LinkingTokenUse.objects.filter(token_digest=LinkingTokenUse.digest(token)).exists()
 
 
 def consent_receipt(consent: Consent) -> dict:
@@ -115,12 +120,12 @@ def last_shared_at(customer: Customer) -> dict[str, object]:
     return {row["target_id"]: row["last"] for row in rows}
 
 
-def contact_last_inbound_at(*, page_id: str, psid: str):
-    """When the person last acted toward the Page, or None if never."""
+def contact_last_inbound_at(*, bank, page_id: str, psid: str):
+    """When the person last acted toward the bank's Page, or None if never."""
     from linking.models import Contact
 
     return (
-        Contact.objects.filter(page_id=page_id, psid=psid)
+        Contact.objects.filter(bank=bank, page_id=page_id, psid=psid)
         .values_list("last_inbound_at", flat=True)
         .first()
     )

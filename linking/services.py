@@ -17,6 +17,7 @@ from linking.models import (
     ConsentEvent,
     Customer,
     IdentityProvider,
+    LinkingTokenUse,
 )
 from portal.audit import Actor
 from portal.models import Bank
@@ -45,8 +46,27 @@ class LinkRefusedError(Exception):
     """An `authorization_code` that cannot bind a link: unknown, used, expired or foreign."""
 
 
+class LinkingTokenUsedError(Exception):
+    """An `account_linking_token` that has already completed a Log In."""
+
+
 def hash_secret(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _linking_token_spend(*, bank: Bank, token: str) -> str:
+    """Record that `token` completed a Log In; raise LinkingTokenUsedError if it had.
+
+    The insert is the check: of two flows finishing with one token at the same moment,
+    the second waits on the first's row and then fails on the unique digest.
+    """
+    digest = LinkingTokenUse.digest(token)
+    try:
+        with transaction.atomic():
+            LinkingTokenUse.objects.create(bank=bank, token_digest=digest)
+    except IntegrityError as exc:
+        raise LinkingTokenUsedError("this account_linking_token was already used") from exc
+    return digest
 
 
 def customer_actor(customer: Customer) -> Actor:
@@ -247,7 +267,11 @@ def consent_authorise(
     page_id: str,
     account_linking_token: str,
 ) -> GrantedConsent:
-    """The customer allows: store the consent and mint its single-use authorization code."""
+    """The customer allows: store the consent and mint its single-use authorization code.
+
+    The Log In's `account_linking_token` is spent here: a token that already completed a
+    Log In raises LinkingTokenUsedError and nothing is written.
+    """
     if not accounts:
         raise ValidationError("Choose at least one account to share.")
     if any(a.customer_id != customer.pk or not a.active for a in accounts):
@@ -257,6 +281,7 @@ def consent_authorise(
         raise ValidationError("Choose at least one kind of update.")
     if not 1 <= duration_days <= MAX_DURATION_DAYS:
         raise ValidationError(f"A consent lasts from 1 to {MAX_DURATION_DAYS} days.")
+    token_digest = _linking_token_spend(bank=customer.bank, token=account_linking_token)
     actor = customer_actor(customer)
     now = timezone.now()
     consent = Consent(
@@ -277,7 +302,7 @@ def consent_authorise(
         consent=consent,
         bank=customer.bank,
         code_hash=hash_secret(code),
-        linking_token_hash=hash_secret(account_linking_token),
+        linking_token_hash=token_digest,
         expires_at=now + timedelta(minutes=AuthorizationCode.LIFETIME_MINUTES),
     )
     audit_record(
@@ -292,8 +317,12 @@ def consent_authorise(
 
 
 @transaction.atomic
-def consent_reject(*, customer: Customer, page_id: str) -> Consent:
-    """The customer denies: the consent is recorded as rejected and nothing is shared."""
+def consent_reject(*, customer: Customer, page_id: str, account_linking_token: str) -> Consent:
+    """The customer denies: the consent is recorded as rejected and nothing is shared.
+
+    Denying completes the Log In too: its `account_linking_token` is spent.
+    """
+    _linking_token_spend(bank=customer.bank, token=account_linking_token)
     actor = customer_actor(customer)
     consent = Consent(
         bank=customer.bank,
@@ -356,7 +385,7 @@ def _link_bind(*, bank: Bank, page_id: str, psid: str, code: str) -> Consent:
     found.used_at = timezone.now()
     found.save(update_fields=["used_at"])
     previous = Consent.objects.select_for_update().filter(
-        page_id=page_id, psid=psid, status=Status.AUTHORISED
+        bank=bank, page_id=page_id, psid=psid, status=Status.AUTHORISED
     )
     for old in previous:
         _revoke(
@@ -572,7 +601,7 @@ def contact_touch(*, bank: Bank, page_id: str, psid: str, at) -> None:
     from linking.models import Contact
 
     newer = Case(When(last_inbound_at__lt=at, then=Value(at)), default=F("last_inbound_at"))
-    contact = Contact.objects.filter(page_id=page_id, psid=psid)
+    contact = Contact.objects.filter(bank=bank, page_id=page_id, psid=psid)
     if not contact.update(last_inbound_at=newer):
         Contact.objects.bulk_create(
             [Contact(bank=bank, page_id=page_id, psid=psid, last_inbound_at=at)],

@@ -1,6 +1,7 @@
 """The customer's pages: the Messenger Log In flow and its consent screen."""
 
 import datetime as dt
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -20,6 +21,8 @@ from linking.models import Consent, Customer, IdentityProvider
 from linking.redirects import UnsafeRedirect, check_redirect_uri, with_params
 from portal.models import Bank, MessengerIntegration
 from portal.selectors import notification_settings_for
+
+log = logging.getLogger(__name__)
 
 FLOW_KEY = "link_flow"
 CUSTOMER_KEY = "customer"
@@ -86,6 +89,8 @@ def link_start(request, bank):
             "This link can't be used",
             "The link is incomplete. Tap Log In again in Messenger.",
         )
+    if selectors.linking_token_used(token):
+        return _token_used(request, bank)
     if integration is None or integration.status == MessengerIntegration.Status.PAUSED:
         return _problem(
             request,
@@ -264,6 +269,19 @@ def _restart(request, bank: Bank):
     )
 
 
+def _token_used(request, bank: Bank):
+    log.warning("link flow for bank %s refused: account_linking_token already used", bank.slug)
+    request.session.pop(FLOW_KEY, None)
+    return _problem(
+        request,
+        bank,
+        "This Log In was already used",
+        "Each Log In from Messenger links once. Nothing more was shared. To link again, go "
+        f"back to {bank.name} in Messenger and tap Log In.",
+        status=410,
+    )
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 def consent(request, bank):
@@ -301,7 +319,12 @@ def consent(request, bank):
         return _consent_page(request, context, flow)
     decision = request.POST.get("decision")
     if decision == "deny":
-        services.consent_reject(customer=customer, page_id=flow["page_id"])
+        try:
+            services.consent_reject(
+                customer=customer, page_id=flow["page_id"], account_linking_token=flow["token"]
+            )
+        except services.LinkingTokenUsedError:
+            return _token_used(request, bank)
         request.session.pop(FLOW_KEY, None)
         return HttpResponseRedirect(flow["redirect_uri"])
     if decision != "allow":
@@ -319,6 +342,8 @@ def consent(request, bank):
             page_id=flow["page_id"],
             account_linking_token=flow["token"],
         )
+    except services.LinkingTokenUsedError:
+        return _token_used(request, bank)
     except ValidationError as exc:
         context.update(
             error=" ".join(exc.messages),

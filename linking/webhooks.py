@@ -67,7 +67,9 @@ def _event_apply(bank, integration, event) -> bool:
             "webhook for bank %s: a %s event skipped: %s", bank.slug, event.kind, event.error
         )
         return False
-    if event.page_id and event.page_id != integration.page_id:
+    # Only the bank's own Page speaks for it: an event naming any other Page (or a bank
+    # with no Page yet) is ignored, and every look-up below is this bank's.
+    if not integration.page_id or event.page_id != integration.page_id:
         log.warning("webhook for bank %s names another Page %s", bank.slug, event.page_id)
         return False
     try:

@@ -116,6 +116,10 @@ class Recipient(models.Model):
     551 and kin) and cleared when they next write to the Page; until then nothing more is
     sent to them. On PostgreSQL the table's pages keep half their room free (migration
     0006), so raising the counter updates the row in place, touching no index.
+
+    Unlike links, contacts and conversations, the row is keyed by the Page and PSID alone:
+    it holds no bank's data, only the order of what reaches that person from that Page and
+    whether the platform can reach them, and a Page serves one bank.
     """
 
     bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="+", db_index=False)
@@ -502,7 +506,9 @@ class Conversation(models.Model):
     class Meta:
         ordering = ["-updated_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["page_id", "psid"], name="one_conversation_per_person"),
+            models.UniqueConstraint(
+                fields=["bank", "page_id", "psid"], name="one_conversation_per_person"
+            ),
         ]
         indexes = [
             models.Index(

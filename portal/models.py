@@ -271,8 +271,19 @@ class WorkerHeartbeat(models.Model):
         return f"{self.hostname} at {self.last_seen:%Y-%m-%d %H:%M:%S}"
 
 
+PAGE_TAKEN = (
+    "This Page is already connected to another bank. A Page can serve one bank only: check "
+    "the Page ID, or ask the platform team to release the Page first."
+)
+
+
 class MessengerIntegration(models.Model):
-    """A bank's connection to its Facebook Page. The Page token and secrets are encrypted."""
+    """A bank's connection to its Facebook Page. The Page token and secrets are encrypted.
+
+    A Page serves one bank only: Messenger's webhooks, PSIDs and Send API calls are keyed
+    by the Page, so a Page two banks could name would let one bank speak for the other and
+    reach its customers. The database holds that rule (`one_bank_per_page`).
+    """
 
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -298,6 +309,16 @@ class MessengerIntegration(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = BankScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["page_id"],
+                condition=~models.Q(page_id=""),
+                name="one_bank_per_page",
+                violation_error_message=PAGE_TAKEN,
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.bank} → Page {self.page_id}"

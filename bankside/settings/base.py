@@ -265,6 +265,14 @@ LINK_REDIRECT_ALLOWED_HOSTS = env.list(
         "www.messenger.com",
     ],
 )
+# Messenger's account-linking page (the `redirect_uri` it sends): the only paths on those
+# hosts the link flow returns a browser to. Other pages there include open redirectors.
+LINK_REDIRECT_ALLOWED_PATHS = env.list(
+    "LINK_REDIRECT_ALLOWED_PATHS",
+    default=["/messenger_platform/account_linking", "/messenger_platform/account_linking/"],
+)
+# Paths on loopback hosts, over http too, while the sandbox is enabled (local and test only).
+LINK_REDIRECT_LOCAL_PATHS: list[str] = []
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
 # Callback URLs and identity providers may be http and on loopback or private addresses:
 # for development and the demo only (`bankside.outbound`). Production forces it off.

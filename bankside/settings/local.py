@@ -20,6 +20,7 @@ if SANDBOX_ENABLED:
     INSTALLED_APPS = [*INSTALLED_APPS, "sandbox"]  # noqa: F405
     # The sandbox runs on this machine: let the link flow send browsers back to it.
     LINK_REDIRECT_ALLOWED_HOSTS = [*LINK_REDIRECT_ALLOWED_HOSTS, "localhost", "127.0.0.1"]  # noqa: F405
+    LINK_REDIRECT_LOCAL_PATHS = ["/sandbox/link/done"]
 LOG_FORMAT = env.str("LOG_FORMAT", default="console")
 LOGGING["handlers"]["default"]["formatter"] = "json" if LOG_FORMAT == "json" else "console"  # noqa: F405
 

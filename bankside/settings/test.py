@@ -30,5 +30,6 @@ if SANDBOX_ENABLED:
     INSTALLED_APPS = [*INSTALLED_APPS, "sandbox"]  # noqa: F405
     # The sandbox runs on this machine: let the link flow send browsers back to it.
     LINK_REDIRECT_ALLOWED_HOSTS = [*LINK_REDIRECT_ALLOWED_HOSTS, "localhost", "127.0.0.1"]  # noqa: F405
+    LINK_REDIRECT_LOCAL_PATHS = ["/sandbox/link/done"]
 LOG_FORMAT = "console"
 LOGGING["handlers"]["default"]["formatter"] = "console"  # noqa: F405

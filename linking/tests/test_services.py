@@ -1,3 +1,4 @@
+import itertools
 from datetime import timedelta
 
 import pytest
@@ -16,9 +17,11 @@ from portal.tests.factories import BankFactory
 pytestmark = pytest.mark.django_db
 
 CORE = Actor("api_key", "1", "core")
+_tokens = itertools.count(1)
 
 
 def grant(account, page_id="1029384756", scopes=("balances", "transactions")):
+    """The customer says Allow on the consent screen of a Log In of their own."""
     return services.consent_authorise(
         customer=account.customer,
         accounts=[account],
@@ -26,7 +29,7 @@ def grant(account, page_id="1029384756", scopes=("balances", "transactions")):
         duration_days=90,
         purpose="updates",
         page_id=page_id,
-        account_linking_token="token",
+        account_linking_token=f"token-{next(_tokens)}",
     )
 
 

@@ -115,7 +115,7 @@ def test_receipts_of_other_customers_are_not_found(client, linked):
         duration_days=30,
         purpose="x",
         page_id="1",
-        account_linking_token="t",
+        account_linking_token="t2",
     ).consent
     sign_in(client)
 

@@ -13,7 +13,9 @@ def _conversations_of(customer):
     )
     found = Conversation.objects.filter(customer=customer)
     for page_id, psid in psids:
-        found = found | Conversation.objects.filter(page_id=page_id, psid=psid)
+        found = found | Conversation.objects.filter(
+            bank_id=customer.bank_id, page_id=page_id, psid=psid
+        )
     return found.distinct().order_by("pk")
 
 
@@ -53,7 +55,9 @@ def link_section(consent):
     """The messages the customer wrote under this link, and the bank's replies."""
     messages = list(
         ConversationMessage.objects.filter(
-            conversation__page_id=consent.page_id, conversation__psid=consent.psid
+            conversation__bank_id=consent.bank_id,
+            conversation__page_id=consent.page_id,
+            conversation__psid=consent.psid,
         )
         .select_related("sent_by")
         .order_by("-created_at", "-id")[:100]
@@ -62,7 +66,9 @@ def link_section(consent):
     )
     if not messages:
         return None
-    conversation = Conversation.objects.filter(page_id=consent.page_id, psid=consent.psid).first()
+    conversation = Conversation.objects.filter(
+        bank_id=consent.bank_id, page_id=consent.page_id, psid=consent.psid
+    ).first()
     return render_to_string(
         "notifications/conversation/_link_section.html",
         {"messages": messages, "conversation": conversation, "bank": consent.bank},

@@ -68,6 +68,7 @@ def consent_summary(conversation: Conversation) -> dict | None:
     if consent is None:
         consent = (
             Consent.objects.filter(
+                bank_id=conversation.bank_id,
                 page_id=conversation.page_id,
                 psid=conversation.psid,
                 status=Consent.Status.AUTHORISED,

@@ -170,13 +170,14 @@ def _card_number_warn(conversation: Conversation) -> None:
 
 
 def _conversation_for(*, bank_id: int, page_id: str, psid: str) -> Conversation:
-    conversation = Conversation.objects.filter(page_id=page_id, psid=psid).first()
+    mine = Conversation.objects.filter(bank_id=bank_id, page_id=page_id, psid=psid)
+    conversation = mine.first()
     if conversation is not None:
         return conversation
     Conversation.objects.bulk_create(
         [Conversation(bank_id=bank_id, page_id=page_id, psid=psid)], ignore_conflicts=True
     )
-    return Conversation.objects.get(page_id=page_id, psid=psid)
+    return mine.get()
 
 
 @dataclass
@@ -206,6 +207,7 @@ def inbound_answer(*, message_id: int) -> list[int]:
         consent = (
             Consent.objects.select_related("customer")
             .filter(
+                bank_id=conversation.bank_id,
                 page_id=conversation.page_id,
                 psid=conversation.psid,
                 status=Consent.Status.AUTHORISED,
@@ -572,7 +574,9 @@ def conversation_view_record(*, actor_user, conversation: Conversation) -> None:
 def last_inbound_at(conversation: Conversation) -> datetime | None:
     """The customer's last action on the Page: the later of the contact's and the thread's."""
     contact = (
-        Contact.objects.filter(page_id=conversation.page_id, psid=conversation.psid)
+        Contact.objects.filter(
+            bank_id=conversation.bank_id, page_id=conversation.page_id, psid=conversation.psid
+        )
         .values_list("last_inbound_at", flat=True)
         .first()
     )
@@ -873,7 +877,9 @@ def customer_conversations_erase(customer) -> int:
         Q(customer=customer) | Q(consent__customer=customer)
     )
     for page_id, psid in psids:
-        conversations = conversations | Conversation.objects.filter(page_id=page_id, psid=psid)
+        conversations = conversations | Conversation.objects.filter(
+            bank_id=customer.bank_id, page_id=page_id, psid=psid
+        )
     ids = list(conversations.values_list("pk", flat=True).distinct())
     changed = ConversationMessage.objects.filter(conversation_id__in=ids).update(
         text="", payload=None, quick_reply_payload="", mid="", detail=""

@@ -424,10 +424,12 @@ class _Pipeline:
         self.banks.update(Bank.objects.in_bulk({j.bank_id for j in jobs} - set(self.banks)))
         people = {(j.page_id, j.psid) for j in jobs}
         last_inbound = {
-            (page_id, psid): at
-            for page_id, psid, at in Contact.objects.filter(
-                psid__in={psid for _, psid in people}, page_id__in={p for p, _ in people}
-            ).values_list("page_id", "psid", "last_inbound_at")
+            (bank_id, page_id, psid): at
+            for bank_id, page_id, psid, at in Contact.objects.filter(
+                bank_id__in={j.bank_id for j in jobs},
+                psid__in={psid for _, psid in people},
+                page_id__in={p for p, _ in people},
+            ).values_list("bank_id", "page_id", "psid", "last_inbound_at")
         }
         unreachable = set(
             Recipient.objects.filter(
@@ -468,7 +470,7 @@ class _Pipeline:
                 if job.creds is None:
                     self.release(job, Reason.INTEGRATION_PAUSED, now + timedelta(minutes=1))
                     continue
-                inbound = last_inbound.get((job.page_id, job.psid))
+                inbound = last_inbound.get((job.bank_id, job.page_id, job.psid))
                 in_window = inbound is not None and now - inbound < WINDOW - WINDOW_MARGIN
                 if self.choose_form(job, in_window, consent[4], utility_cache):
                     ready.append(job)

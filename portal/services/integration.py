@@ -3,13 +3,13 @@ import secrets
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from bankside import outbound
 from messenger import BadTokenError, GraphClient, MessengerError, PageCredentials
 from portal.audit import Actor
-from portal.models import Bank, MessengerIntegration
+from portal.models import PAGE_TAKEN, Bank, MessengerIntegration
 from portal.services.audit import audit_record
 
 Status = MessengerIntegration.Status
@@ -105,8 +105,14 @@ def integration_configure(
         integration.paused_from = ""
         integration.page_name = ""
         integration.checked_at = None
+    _refuse_another_bank_s_page(bank=bank, page_id=integration.page_id)
     integration.full_clean()
-    integration.save()
+    try:
+        with transaction.atomic():
+            integration.save()
+    except IntegrityError:
+        _refuse_another_bank_s_page(bank=bank, page_id=integration.page_id)  # a concurrent save
+        raise
     audit_record(
         actor=actor,
         action="integration.configured",
@@ -115,6 +121,13 @@ def integration_configure(
         details={"page_id": integration.page_id, "fields_changed": changed},
     )
     return IntegrationChange(integration, signing_secret=generated)
+
+
+def _refuse_another_bank_s_page(*, bank: Bank, page_id: str) -> None:
+    """A Page serves one bank: its webhooks, PSIDs and Send API calls are the Page's, so a
+    bank naming another bank's Page could speak for that bank and reach its customers."""
+    if page_id and MessengerIntegration.objects.filter(page_id=page_id).exclude(bank=bank).exists():
+        raise ValidationError({"page_id": PAGE_TAKEN})
 
 
 @transaction.atomic

@@ -57,9 +57,9 @@ DENIALS = [case for case in _denials() if case[3] == 403]
 def world():
     """Two banks, each with one staff member per role and one of every kind of object."""
     banks = {}
-    for label in ("a", "b"):
+    for label, page_id in (("a", "1234567890"), ("b", "1234567891")):
         bank = BankFactory(slug=f"bank-{label}", notification_defaults=True)
-        integration_for(bank)
+        integration_for(bank, page_id=page_id)
         members = {role: StaffMembershipFactory(bank=bank, role=role).user for role in ROLES}
         objects = {
             "key": api_key_for(bank).api_key.pk,

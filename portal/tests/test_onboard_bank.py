@@ -85,6 +85,29 @@ def test_a_non_numeric_page_id_fails_clearly_and_writes_nothing():
     assert nothing_written()
 
 
+def test_a_page_another_bank_serves_fails_clearly_and_writes_nothing():
+    onboard(**{"--slug": "riverside", "--name": "Riverside Bank"})
+    before = {
+        "banks": Bank.objects.count(),
+        "keys": ApiKey.objects.count(),
+        "audit": AuditEvent.objects.count(),
+    }
+
+    with pytest.raises(
+        CommandError, match="--page-id: This Page is already connected to another bank"
+    ) as info:
+        onboard()
+
+    assert info.value.returncode == 1
+    assert not Bank.objects.filter(slug="harbour").exists()
+    assert MessengerIntegration.objects.get().bank.slug == "riverside"
+    assert before == {
+        "banks": Bank.objects.count(),
+        "keys": ApiKey.objects.count(),
+        "audit": AuditEvent.objects.count(),
+    }
+
+
 def test_a_bad_callback_url_fails_and_writes_nothing():
     with pytest.raises(CommandError, match="--callback-url"):
         onboard(**{"--callback-url": "not a url"})

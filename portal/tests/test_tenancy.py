@@ -12,12 +12,12 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def two_banks():
     bank_a, bank_b = BankFactory(slug="bank-a"), BankFactory(slug="bank-b")
-    for bank in (bank_a, bank_b):
+    for bank, page_id in ((bank_a, "1234567890"), (bank_b, "1234567891")):
         audit_record(actor=Actor.system("seed"), action="config.changed", bank=bank)
         integration_configure(
             actor=Actor.system("seed"),
             bank=bank,
-            page_id="1234567890",
+            page_id=page_id,
             page_access_token="token",
             app_secret="secret",
         )

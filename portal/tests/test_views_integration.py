@@ -288,3 +288,31 @@ def test_a_non_numeric_page_id_is_refused(admin):
 
     assert "A Page ID is all digits." in response.content.decode()
     assert not MessengerIntegration.objects.filter(bank=bank).exists()
+
+
+PAGE_TAKEN = "This Page is already connected to another bank"
+
+
+def test_another_bank_s_page_id_is_refused_with_a_clear_error(admin):
+    client, bank = admin
+    other = integration_for(BankFactory(slug="riverside"), page_id="5550001111")
+    save_credentials(client, bank, page_access_token="t" * 20, app_secret="a" * 32)
+
+    response = save_credentials(client, bank, page_id=other.page_id)
+
+    assert response.status_code == 200
+    assert PAGE_TAKEN in response.content.decode()
+    assert MessengerIntegration.objects.get(bank=bank).page_id == PAGE_ID
+    assert MessengerIntegration.objects.get(pk=other.pk).page_id == "5550001111"
+
+
+def test_first_credentials_naming_another_bank_s_page_are_refused(admin):
+    client, bank = admin
+    other = integration_for(BankFactory(slug="riverside"), page_id="5550001111")
+
+    response = save_credentials(
+        client, bank, page_id=other.page_id, page_access_token="t" * 20, app_secret="a" * 32
+    )
+
+    assert PAGE_TAKEN in response.content.decode()
+    assert not MessengerIntegration.objects.filter(bank=bank).exists()
