@@ -5,7 +5,7 @@ import warnings
 import pytest
 
 # The core-banking API's fixtures (a bank, its API key, a client, a card), for every app's tests.
-pytest_plugins = ["linking.tests.api_fixtures"]
+pytest_plugins = ["linking.tests.api_fixtures", "bankside.tests.listener"]
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 CHROMIUM_ARGS = [

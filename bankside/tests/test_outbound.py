@@ -9,28 +9,9 @@ import httpx
 import pytest
 
 from bankside import outbound
+from bankside.tests.listener import connected
 
 REAL_GETADDRINFO = socket.getaddrinfo
-
-
-@pytest.fixture
-def listener():
-    """A loopback port that listens and records whether anyone connected."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(8)
-    sock.setblocking(False)
-    yield sock
-    sock.close()
-
-
-def connected(sock: socket.socket) -> bool:
-    try:
-        peer, _ = sock.accept()
-    except BlockingIOError:
-        return False
-    peer.close()
-    return True
 
 
 @pytest.fixture

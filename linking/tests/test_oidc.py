@@ -209,19 +209,6 @@ def test_a_bank_admin_cannot_point_customer_sign_in_inside_the_network(
     assert not IdentityProvider.objects.exists()
 
 
-@pytest.fixture
-def listener():
-    """A loopback port that listens and records whether anyone connected."""
-    import socket
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(8)
-    sock.setblocking(False)
-    yield sock
-    sock.close()
-
-
 def test_a_stored_provider_on_loopback_is_never_connected_to(harbour_admin, client, listener):
     from linking.models import IdentityProvider
 

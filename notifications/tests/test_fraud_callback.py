@@ -15,6 +15,7 @@ from django.utils.html import escape
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from bankside.tests.listener import connected
 from notifications import services as delivery_services
 from notifications.conversation import callbacks, services
 from notifications.models import (
@@ -297,26 +298,6 @@ def test_fraud_answer_record_twice_keeps_the_first(linked, alert):
 # The callback URL cannot be turned against the network bankside runs in.
 
 UNREACHABLE = "The bank's server could not be reached."
-
-
-@pytest.fixture
-def listener():
-    """A TCP port on loopback that is listening, and that records whether anyone connected."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(8)
-    sock.setblocking(False)
-    yield sock
-    sock.close()
-
-
-def connected(sock: socket.socket) -> bool:
-    try:
-        peer, _ = sock.accept()
-    except BlockingIOError:
-        return False
-    peer.close()
-    return True
 
 
 def closed_port() -> int:
