@@ -17,7 +17,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from bankside import context
-from notifications.services.rows import (
+from bankside.db.rows import (
     Statement,
     insert_statements,
     row_params,

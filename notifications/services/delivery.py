@@ -51,6 +51,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 import messenger
+from bankside.db.rows import instances_insert
 from linking.models import Consent, Contact
 from notifications import metrics
 from notifications.conversation.texts import fraud_alert_quick_replies
@@ -73,7 +74,6 @@ from notifications.services.queue import (
     waiting_recheck,
     waiting_wake_stranded,
 )
-from notifications.services.rows import instances_insert
 from portal.audit import Actor
 from portal.events import EVENT_SCOPES
 from portal.models import Bank, MessageTemplate, MessengerIntegration, UtilityTemplate

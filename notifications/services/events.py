@@ -8,6 +8,18 @@ from django.utils import timezone
 
 from bankside import context
 from bankside.context import RequestContext
+from bankside.db.rows import (
+    Statement,
+    any_of,
+    array_literal,
+    arrays_of,
+    arrays_usable,
+    column_type,
+    insert_statements,
+    json_text,
+    statement_execute,
+    statements_run,
+)
 from linking.models import Account, Customer
 from notifications.models import Event, Outcome, OutcomeFeed
 from notifications.services.audit_batch import AuditEntry, audit_append_last
@@ -19,18 +31,6 @@ from notifications.services.outbox import (
     links_collect,
     links_join,
     outbox_plan,
-)
-from notifications.services.rows import (
-    Statement,
-    any_of,
-    array_literal,
-    arrays_of,
-    arrays_usable,
-    column_type,
-    insert_statements,
-    json_text,
-    statement_execute,
-    statements_run,
 )
 from notifications.signals import events_accepted
 from notifications.validation import CheckedEvent, event_check
