@@ -61,7 +61,7 @@ class EntryDocument:
     then `after`.
 
     The holes let the database fill them in from the chain head it has locked, in the
-    statement that appends the entry (notifications.services.audit_batch), and hash the
+    statement that appends the entry (portal.services.audit), and hash the
     same text `entry_hash` does.
     """
 

@@ -63,7 +63,6 @@ from notifications.models import (
     Recipient,
 )
 from notifications.page_limits import page_buckets, page_rate
-from notifications.services.audit_batch import AuditEntry, audit_record_many
 from notifications.services.events import outcomes_record
 from notifications.services.lifecycle import delivered_early_outcomes_record
 from notifications.services.outbox import data_categories_for, first_name, message_data
@@ -80,6 +79,7 @@ from portal.models import Bank, MessageTemplate, MessengerIntegration, UtilityTe
 from portal.rendering import TemplateError, placeholders_in, render, utility_params
 from portal.selectors import message_template_for, utility_template_for
 from portal.services import integration_pause
+from portal.services.audit import AuditEntry, audit_record_many
 from portal.services.integration import page_credentials
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,6 @@ from bankside.db.rows import (
 )
 from linking.models import Account, Customer
 from notifications.models import Event, Outcome, OutcomeFeed
-from notifications.services.audit_batch import AuditEntry, audit_append_last
 from notifications.services.nudge import deliveries_nudge
 from notifications.services.outbox import (
     LINK_COLUMNS,
@@ -36,6 +35,7 @@ from notifications.signals import events_accepted
 from notifications.validation import CheckedEvent, event_check
 from portal.audit import Actor
 from portal.models import Bank, DeliveryRulesStamp
+from portal.services.audit import AuditEntry, audit_append_last
 
 MAX_BATCH = 1000
 INSERT_CHUNK = MAX_BATCH  # one statement for any batch: queries do not grow with it

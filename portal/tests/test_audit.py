@@ -327,8 +327,8 @@ def test_an_entry_hash_is_sha256_of_its_canonical_json_document():
 def test_the_database_hashes_an_entry_as_entry_hash_does(source_ip):
     """PostgreSQL fills in the chain's hash and position and hashes the document."""
     from bankside.db.rows import statements_run
-    from notifications.services.audit_batch import AuditEntry, audit_append_statements
     from portal.audit import hash_of
+    from portal.services.audit import AuditEntry, audit_append_statements
 
     bank = BankFactory()
     audit_record(actor=Actor.system("test"), action="test.before", bank=bank)
@@ -365,7 +365,7 @@ def test_the_database_hashes_an_entry_as_entry_hash_does(source_ip):
 def test_many_entries_appended_at_once_form_an_intact_chain():
     """Enough entries that their rows go to the database as arrays."""
     from bankside.db.rows import ARRAY_MIN_ROWS
-    from notifications.services.audit_batch import AuditEntry, audit_record_many
+    from portal.services.audit import AuditEntry, audit_record_many
 
     bank = BankFactory()
     count = ARRAY_MIN_ROWS + 3
@@ -405,7 +405,7 @@ KNOWN_CHAIN = [
 
 
 def _known_entries():
-    from notifications.services.audit_batch import AuditEntry
+    from portal.services.audit import AuditEntry
 
     return [
         AuditEntry(
@@ -420,7 +420,7 @@ def _known_entries():
 
 
 def _write_known(writer, bank):
-    from notifications.services.audit_batch import audit_append_last, audit_record_many
+    from portal.services.audit import audit_append_last, audit_record_many
 
     actor = Actor("api_key", "12", "Core «banking» Zürich")
     if writer == "audit_record":
