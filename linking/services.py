@@ -1,4 +1,3 @@
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,6 +19,7 @@ from linking.models import (
     LinkingTokenUse,
 )
 from portal.audit import Actor
+from portal.digests import sha256_hex
 from portal.models import Bank
 from portal.pseudonyms import pseudonym
 from portal.services import audit_record
@@ -48,10 +48,6 @@ class LinkRefusedError(Exception):
 
 class LinkingTokenUsedError(Exception):
     """An `account_linking_token` that has already completed a Log In."""
-
-
-def hash_secret(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def _linking_token_spend(*, bank: Bank, token: str) -> str:
@@ -301,7 +297,7 @@ def consent_authorise(
     AuthorizationCode.objects.create(
         consent=consent,
         bank=customer.bank,
-        code_hash=hash_secret(code),
+        code_hash=sha256_hex(code),
         linking_token_hash=token_digest,
         expires_at=now + timedelta(minutes=AuthorizationCode.LIFETIME_MINUTES),
     )
@@ -366,7 +362,7 @@ def _link_bind(*, bank: Bank, page_id: str, psid: str, code: str) -> Consent:
     found = (
         AuthorizationCode.objects.select_for_update()
         .select_related("consent")
-        .filter(code_hash=hash_secret(code))
+        .filter(code_hash=sha256_hex(code))
         .first()
     )
     if found is None:

@@ -5,9 +5,9 @@ usernames, lock sign-in for 15 minutes. Counters live in the cache (Redis in pro
 so every web process shares them.
 """
 
-import hashlib
-
 from django.core.cache import cache
+
+from portal.digests import sha256_hex
 
 WINDOW_SECONDS = 15 * 60
 PER_USERNAME = 5
@@ -15,8 +15,8 @@ PER_ADDRESS = 30
 
 
 def _keys(bank_slug: str, username: str, ip: str | None) -> tuple[str, str]:
-    who = hashlib.sha256(f"{bank_slug}\0{username.lower()}\0{ip}".encode()).hexdigest()[:32]
-    where = hashlib.sha256(f"{bank_slug}\0{ip}".encode()).hexdigest()[:32]
+    who = sha256_hex(f"{bank_slug}\0{username.lower()}\0{ip}")[:32]
+    where = sha256_hex(f"{bank_slug}\0{ip}")[:32]
     return f"linking:login:user:{who}", f"linking:login:ip:{where}"
 
 

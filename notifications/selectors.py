@@ -13,6 +13,7 @@ from django.db.models.functions import TruncDay, TruncHour
 from django.urls import reverse
 from django.utils import timezone
 
+from bankside.db.rows import read_converter, statement_execute
 from notifications.models import (
     ApiKeyRateLimit,
     ApiSigning,
@@ -21,7 +22,6 @@ from notifications.models import (
     Notification,
     Outcome,
 )
-from notifications.services.rows import read_converter, statement_execute
 from portal.charts import Chart, Series
 from portal.dashboard import PanelContent
 from portal.models import ApiKey, Bank

@@ -1,13 +1,13 @@
 """The pieces of the audit log shared by writing and verifying: actors and entry hashes."""
 
 import datetime as dt
-import hashlib
 import json
 from dataclasses import dataclass
 
 from django.core.serializers.json import DjangoJSONEncoder
 
 from bankside.logging import redact
+from portal.digests import sha256_hex
 from portal.pseudonyms import pseudonymise
 
 GENESIS_HASH = "0" * 64
@@ -61,7 +61,7 @@ class EntryDocument:
     then `after`.
 
     The holes let the database fill them in from the chain head it has locked, in the
-    statement that appends the entry (notifications.services.audit_batch), and hash the
+    statement that appends the entry (portal.services.audit), and hash the
     same text `entry_hash` does.
     """
 
@@ -115,7 +115,7 @@ def entry_hash(*, seq: int, prev_hash: str, **fields) -> str:
     """The hash of an entry: SHA-256 of its document with `prev_hash` and `seq` filled in.
     `fields` are `entry_document`'s."""
     text = entry_document(**fields).text(prev_hash=prev_hash, seq=seq)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return sha256_hex(text)
 
 
 def hash_of(event, chain_key: str) -> str:

@@ -136,7 +136,11 @@ class AuditChain(models.Model):
 
     @staticmethod
     def key_for(bank: Bank | None) -> str:
-        return f"bank:{bank.pk}" if bank else AuditChain.PLATFORM_KEY
+        return AuditChain.key_of(bank.pk if bank else None)
+
+    @staticmethod
+    def key_of(bank_id: int | None) -> str:
+        return AuditChain.PLATFORM_KEY if bank_id is None else f"bank:{bank_id}"
 
 
 class AuditEvent(models.Model):

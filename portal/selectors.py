@@ -13,6 +13,7 @@ from django_otp import user_has_device
 from portal import checkpoints
 from portal.audit import GENESIS_HASH, hash_of
 from portal.dashboard import PanelContent
+from portal.digests import sha256_hex
 from portal.events import EventType
 from portal.models import (
     ApiKey,
@@ -32,7 +33,6 @@ from portal.models import (
 )
 from portal.policies import PolicyRules
 from portal.rendering import normalise_locale
-from portal.services.staff import invitation_token_hash
 
 
 @dataclass(frozen=True)
@@ -266,9 +266,7 @@ def invitation_get(*, bank: Bank, pk: int) -> StaffInvitation:
 def invitation_get_pending(*, token: str) -> StaffInvitation | None:
     """The pending invitation behind a link's token, or None if it is unusable."""
     invitation = (
-        StaffInvitation.objects.select_related("bank")
-        .filter(token_hash=invitation_token_hash(token))
-        .first()
+        StaffInvitation.objects.select_related("bank").filter(token_hash=sha256_hex(token)).first()
     )
     if invitation is None or invitation.state != StaffInvitation.State.PENDING:
         return None

@@ -115,7 +115,7 @@ def database_from_env(default: str | None) -> dict:
 
 DATABASES = {"default": database_from_env(default=None)} if env.str("DATABASE_URL", "") else {}
 # Small statements on the API's hot paths are prepared once per PostgreSQL connection
-# (notifications.services.rows.statement_execute). Turn off behind a pooler that hands
+# (bankside.db.rows.statement_execute). Turn off behind a pooler that hands
 # sessions around between transactions (PgBouncer in transaction mode).
 DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

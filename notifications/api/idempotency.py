@@ -4,7 +4,6 @@ A view opts in by listing methods in `idempotent_methods`; it needs no import fr
 so linking's views can take part without depending on notifications.
 """
 
-import hashlib
 import json
 import re
 
@@ -18,6 +17,7 @@ from notifications.services import (
     idempotency_claim,
     idempotency_complete,
 )
+from portal.digests import sha256_hex
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -44,7 +44,7 @@ def fingerprint(body: bytes) -> str:
         ).encode()
     except (ValueError, UnicodeDecodeError, RecursionError):
         canonical = body
-    return hashlib.sha256(canonical).hexdigest()
+    return sha256_hex(canonical)
 
 
 class IdempotencyMiddleware:

@@ -51,6 +51,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 import messenger
+from bankside.db.rows import instances_insert
 from linking.models import Consent, Contact
 from notifications import metrics
 from notifications.conversation.texts import fraud_alert_quick_replies
@@ -62,7 +63,6 @@ from notifications.models import (
     Recipient,
 )
 from notifications.page_limits import page_buckets, page_rate
-from notifications.services.audit_batch import AuditEntry, audit_record_many
 from notifications.services.events import outcomes_record
 from notifications.services.lifecycle import delivered_early_outcomes_record
 from notifications.services.outbox import data_categories_for, first_name, message_data
@@ -73,13 +73,13 @@ from notifications.services.queue import (
     waiting_recheck,
     waiting_wake_stranded,
 )
-from notifications.services.rows import instances_insert
 from portal.audit import Actor
 from portal.events import EVENT_SCOPES
 from portal.models import Bank, MessageTemplate, MessengerIntegration, UtilityTemplate
 from portal.rendering import TemplateError, placeholders_in, render, utility_params
 from portal.selectors import message_template_for, utility_template_for
 from portal.services import integration_pause
+from portal.services.audit import AuditEntry, audit_record_many
 from portal.services.integration import page_credentials
 
 log = logging.getLogger(__name__)

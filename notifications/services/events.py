@@ -8,19 +8,7 @@ from django.utils import timezone
 
 from bankside import context
 from bankside.context import RequestContext
-from linking.models import Account, Customer
-from notifications.models import Event, Outcome, OutcomeFeed
-from notifications.services.audit_batch import AuditEntry, audit_append_last
-from notifications.services.nudge import deliveries_nudge
-from notifications.services.outbox import (
-    LINK_COLUMNS,
-    AcceptedEvent,
-    Link,
-    links_collect,
-    links_join,
-    outbox_plan,
-)
-from notifications.services.rows import (
+from bankside.db.rows import (
     Statement,
     any_of,
     array_literal,
@@ -32,10 +20,22 @@ from notifications.services.rows import (
     statement_execute,
     statements_run,
 )
+from linking.models import Account, Customer
+from notifications.models import Event, Outcome, OutcomeFeed
+from notifications.services.nudge import deliveries_nudge
+from notifications.services.outbox import (
+    LINK_COLUMNS,
+    AcceptedEvent,
+    Link,
+    links_collect,
+    links_join,
+    outbox_plan,
+)
 from notifications.signals import events_accepted
 from notifications.validation import CheckedEvent, event_check
 from portal.audit import Actor
 from portal.models import Bank, DeliveryRulesStamp
+from portal.services.audit import AuditEntry, audit_append_last
 
 MAX_BATCH = 1000
 INSERT_CHUNK = MAX_BATCH  # one statement for any batch: queries do not grow with it

@@ -19,10 +19,7 @@ from types import SimpleNamespace
 
 from django.db import connection
 
-from linking.models import Account, Consent, Customer
-from notifications.models import Event, Notification, Recipient
-from notifications.services.queue import people_wake_statement
-from notifications.services.rows import (
+from bankside.db.rows import (
     CHUNK,
     Statement,
     any_of,
@@ -34,6 +31,9 @@ from notifications.services.rows import (
     row_params,
     statement_execute,
 )
+from linking.models import Account, Consent, Customer
+from notifications.models import Event, Notification, Recipient
+from notifications.services.queue import people_wake_statement
 from portal.events import EVENT_SCOPES, DataScope, EventType
 from portal.models import Bank, MessageTemplate, NotificationPolicy
 from portal.policies import PolicyRules, decide

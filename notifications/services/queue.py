@@ -20,8 +20,8 @@ from datetime import datetime
 from django.db import connection
 from django.utils import timezone
 
+from bankside.db.rows import Statement, statement_execute
 from notifications.models import Notification
-from notifications.services.rows import Statement, statement_execute
 
 State, Reason = Notification.State, Notification.Reason
 

@@ -9,7 +9,13 @@ from portal.services.api_keys import (
     api_key_create,
     api_key_revoke,
 )
-from portal.services.audit import audit_export_record, audit_record
+from portal.services.audit import (
+    AuditEntry,
+    audit_append_last,
+    audit_export_record,
+    audit_record,
+    audit_record_many,
+)
 from portal.services.banks import OnboardedBank, bank_create, bank_onboard, bank_update
 from portal.services.integration import (
     ConnectionCheck,
@@ -51,6 +57,7 @@ from portal.services.utility_templates import (
 )
 
 __all__ = [
+    "AuditEntry",
     "ConnectionCheck",
     "IntegrationChange",
     "InvitationInvalidError",
@@ -61,10 +68,12 @@ __all__ = [
     "api_key_authenticate",
     "api_key_create",
     "api_key_revoke",
+    "audit_append_last",
     "audit_checkpoint_sign",
     "audit_export_record",
     "audit_integrity_check",
     "audit_record",
+    "audit_record_many",
     "bank_create",
     "bank_onboard",
     "bank_update",

@@ -1,4 +1,3 @@
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from portal.audit import Actor
+from portal.digests import sha256_hex
 from portal.models import ApiKey, Bank
 from portal.services.audit import audit_record
 
@@ -23,11 +23,6 @@ class IssuedApiKey:
 
     api_key: ApiKey
     secret: str
-
-
-def api_key_hash(secret: str) -> str:
-    """SHA-256 of the random part: it carries 256 bits, so no slow hash or pepper is needed."""
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 @transaction.atomic
@@ -44,7 +39,7 @@ def api_key_create(*, actor: Actor, bank: Bank, name: str, created_by=None) -> I
         bank=bank,
         name=name.strip(),
         prefix=prefix,
-        secret_hash=api_key_hash(secret),
+        secret_hash=sha256_hex(secret),
         created_by=created_by,
     )
     api_key.full_clean()
@@ -108,7 +103,7 @@ def api_key_verify(*, api_key: ApiKey, secret: str) -> ApiKey | None:
     The secret is compared in constant time. `last_used_at` is written at most once a
     minute per key, so a busy key costs no write per request.
     """
-    if not hmac.compare_digest(api_key.secret_hash, api_key_hash(secret)):
+    if not hmac.compare_digest(api_key.secret_hash, sha256_hex(secret)):
         return None
     if api_key.revoked_at is not None:
         return None

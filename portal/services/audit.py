@@ -1,13 +1,72 @@
-import re
+"""The audit log's one writer: every entry of every chain is appended here.
 
-from django.db import transaction
+Appending locks the chain head (`_head_lock`), numbers and hashes the entries in order
+(`_chained`), inserts them and only then moves the head onto the last one (`_head_move`):
+the database refuses a head move onto an entry its chain does not hold. `audit_record`
+appends one entry and returns it; `audit_record_many` appends a batch (delivery writes
+one entry per message) with the lock taken once and the rows inserted in one statement;
+`audit_append_last` goes with the last writes of a transaction (the events API).
+"""
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from types import SimpleNamespace
+
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from bankside import context
-from portal.audit import Actor, entry_hash, stored_details
+from bankside.db.rows import (
+    Statement,
+    insert_statements,
+    row_params,
+    statement_execute,
+    statements_run,
+)
+from portal.audit import GENESIS_HASH, Actor, entry_document, entry_hash, stored_details
 from portal.models import AuditChain, AuditEvent, Bank
 
 _ACTION = re.compile(r"^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+$")
+
+AUDIT_FIELDS = (
+    "chain",
+    "seq",
+    "bank",
+    "occurred_at",
+    "actor_type",
+    "actor_id",
+    "actor_label",
+    "action",
+    "target_type",
+    "target_id",
+    "request_id",
+    "source_ip",
+    "details",
+    "data_categories",
+    "prev_hash",
+    "hash",
+)
+
+
+CURRENT = object()  # an entry's context: the one current when its statements are made
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One entry to append. `actor`, where set, is its own (else the one the batch is
+    appended for); `context` is the request it records (its id and source address),
+    `CURRENT` for the request being served, or None for none."""
+
+    action: str
+    target_type: str
+    target_id: str
+    details: dict = field(default_factory=dict)
+    data_categories: list[str] = field(default_factory=list)
+    actor: Actor | None = None
+    context: object = CURRENT
 
 
 @transaction.atomic
@@ -42,35 +101,129 @@ def audit_record(
         request_id = current.request_id if current else ""
     if source_ip is None and current is not None:
         source_ip = current.source_ip
-    details = stored_details(details)
-    data_categories = sorted(set(data_categories or []))
-
-    key = AuditChain.key_for(bank)
-    AuditChain.objects.bulk_create([AuditChain(key=key, bank=bank)], ignore_conflicts=True)
-    chain = AuditChain.objects.select_for_update().get(key=key)
-
-    occurred_at = timezone.now()
-    seq = chain.head_seq + 1
-    fields = {
-        "seq": seq,
-        "bank_id": bank.pk if bank else None,
-        "occurred_at": occurred_at,
-        "actor_type": actor.type,
-        "actor_id": actor.id,
-        "actor_label": actor.label,
-        "action": action,
-        "target_type": target_type,
-        "target_id": str(target_id),
-        "request_id": request_id,
-        "source_ip": source_ip,
-        "details": details,
-        "data_categories": data_categories,
-        "prev_hash": chain.head_hash,
-    }
-    digest = entry_hash(chain_key=key, **fields)
-    event = AuditEvent.objects.create(chain=chain, hash=digest, **fields)
-    AuditChain.objects.filter(pk=chain.pk).update(head_seq=seq, head_hash=digest)
+    entry = AuditEntry(
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        details=details or {},
+        data_categories=data_categories or [],
+        context=context.RequestContext(request_id=request_id, source_ip=source_ip),
+    )
+    bank_id = bank.pk if bank else None
+    chain_id, seq, prev = _head_lock(bank_id)
+    (row,) = _chained(bank_id, chain_id, seq, prev, [_fields(actor, bank_id, entry)])
+    # Saved as a model, not inserted as a row, to return the entry with its id.
+    event = AuditEvent.objects.create(**vars(row))
+    statements_run([_head_move(chain_id, row.seq, row.hash)])
     return event
+
+
+def audit_record_many(*, actor: Actor, bank_id: int, entries: list[AuditEntry]) -> None:
+    """Append `entries` to the bank's chain in order, inside the caller's transaction.
+
+    Within a request the entries carry its id and source address, as `audit_record`'s do.
+    """
+    statements_run(audit_statements(actor=actor, bank_id=bank_id, entries=entries))
+
+
+def audit_statements(
+    *,
+    actor: Actor,
+    bank_id: int,
+    entries: list[AuditEntry],
+    before: Sequence[Statement] = (),
+) -> list[Statement]:
+    """Lock the bank's chain head and return the statements appending `entries` to it:
+    their rows in one INSERT, then the head moved onto the last.
+
+    The caller runs them (`statements_run`) in the same transaction, with anything else
+    that belongs at its end, so the chain lock is held for as little as one round trip
+    before the commit. Statements `before` run just before the lock is taken, in the same
+    round trip.
+    """
+    if not entries:
+        statements_run(before)
+        return []
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit_record_many must run inside the change's transaction")
+    chain_id, seq, prev = _head_lock(bank_id, before=before)
+    occurred_at = timezone.now()
+    rows = _chained(
+        bank_id,
+        chain_id,
+        seq,
+        prev,
+        [_fields(actor, bank_id, entry, occurred_at) for entry in entries],
+    )
+    return [
+        *insert_statements(AuditEvent, AUDIT_FIELDS, rows),
+        _head_move(chain_id, rows[-1].seq, rows[-1].hash),
+    ]
+
+
+def audit_append_last(
+    *,
+    actor: Actor,
+    bank_id: int,
+    entries: Sequence[AuditEntry],
+    before: Sequence[Statement] = (),
+    after: Sequence[Statement] = (),
+) -> None:
+    """Append `entries` to the bank's chain, in order, with the last writes of the
+    transaction: `before` run just before them and `after` just after (their results
+    unread).
+
+    On PostgreSQL the database appends each entry (`audit_append_statements`), so nothing
+    is read back and all of them go with the COMMIT where the database backend can
+    (`statements_run(..., at_commit=True)`). Elsewhere the chain head is read first
+    (`audit_statements`), then the rest runs in one more round trip.
+    """
+    if connection.vendor == "postgresql":
+        appended: list[Statement] = []
+        for n, entry in enumerate(entries):
+            ensure, append = audit_append_statements(actor=actor, bank_id=bank_id, entry=entry)
+            appended += [ensure, append] if n == 0 else [append]
+        statements_run([*before, *appended, *after], at_commit=True)
+    else:
+        statements = audit_statements(
+            actor=actor, bank_id=bank_id, entries=list(entries), before=before
+        )
+        statements_run([*statements, *after])
+
+
+def audit_append_statements(*, actor: Actor, bank_id: int, entry: AuditEntry) -> list[Statement]:
+    """The statements appending one entry to the bank's chain, the database doing the
+    chain's part: nothing is read back, so they can go with the commit
+    (`statements_run(..., at_commit=True)`) and the chain is locked for that one round
+    trip only. PostgreSQL only.
+
+    The chain head is created if missing, then locked, read and moved in the statement
+    that inserts the entry, whose hash the database takes of the entry's document
+    (`portal.audit.entry_document`) with the head's hash and next sequence number filled
+    in: the same text `entry_hash` hashes, so `audit_chain_verify` checks the entry like
+    any other.
+    """
+    if connection.vendor != "postgresql":
+        raise RuntimeError("audit_append_statements needs PostgreSQL; use audit_statements")
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit_append_statements must run inside the change's transaction")
+    key = AuditChain.key_of(bank_id)
+    fields = _fields(actor, bank_id, entry)
+    document = entry_document(chain_key=key, **fields)
+    ensure, append, params_of = _append_sql()
+    return [
+        (ensure, [key, bank_id, GENESIS_HASH]),
+        (
+            append,
+            [
+                key,
+                document.before,
+                document.between,
+                document.after,
+                *params_of(SimpleNamespace(**fields)),
+            ],
+        ),
+    ]
 
 
 def audit_export_record(
@@ -83,3 +236,108 @@ def audit_export_record(
         bank=bank,
         details={"what": what, "format": fmt, "filters": filters},
     )
+
+
+def _head_lock(bank_id: int | None, *, before: Sequence[Statement] = ()) -> tuple[int, int, str]:
+    """Lock the chain head of `bank_id` (the platform's for None), creating it if missing,
+    for the rest of the transaction; its (id, sequence number, hash). Statements `before`
+    run first, in the same round trip."""
+    key = AuditChain.key_of(bank_id)
+    table = connection.ops.quote_name(AuditChain._meta.db_table)
+    # SQLite (the demo) has no row locks: its one writer at a time serialises the chain.
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    head = f"SELECT id, head_seq, head_hash FROM {table} WHERE key = %s{lock}"  # noqa: S608
+    with connection.cursor() as cursor:
+        statement_execute(cursor, head, [key], before=before)
+        found = cursor.fetchone()
+        if found is None:
+            AuditChain.objects.bulk_create(
+                [AuditChain(key=key, bank_id=bank_id)], ignore_conflicts=True
+            )
+            statement_execute(cursor, head, [key])
+            found = cursor.fetchone()
+    return found
+
+
+def _chained(
+    bank_id: int | None, chain_id: int, seq: int, prev: str, entries: list[dict]
+) -> list[SimpleNamespace]:
+    """The rows of `entries` (`_fields`) appended after the head (`seq`, `prev`): each
+    numbered and hashed (`entry_hash`), hashing the one before it."""
+    key = AuditChain.key_of(bank_id)
+    rows = []
+    for fields in entries:
+        seq += 1
+        fields = {**fields, "seq": seq, "prev_hash": prev}
+        prev = entry_hash(chain_key=key, **fields)
+        rows.append(SimpleNamespace(chain_id=chain_id, hash=prev, **fields))
+    return rows
+
+
+def _head_move(chain_id: int, seq: int, digest: str) -> Statement:
+    """The statement moving a chain head onto its entry `seq`, once that entry is stored."""
+    table = connection.ops.quote_name(AuditChain._meta.db_table)
+    return (
+        f"UPDATE {table} SET head_seq = %s, head_hash = %s WHERE id = %s",  # noqa: S608
+        [seq, digest, chain_id],
+    )
+
+
+def _fields(
+    actor: Actor, bank_id: int | None, entry: AuditEntry, occurred_at: datetime | None = None
+) -> dict:
+    """An entry's fields, except its place in the chain (`seq`, `prev_hash`)."""
+    current = context.current() if entry.context is CURRENT else entry.context
+    actor = entry.actor or actor
+    return {
+        "bank_id": bank_id,
+        "occurred_at": occurred_at or timezone.now(),
+        "actor_type": actor.type,
+        "actor_id": actor.id,
+        "actor_label": actor.label,
+        "action": entry.action,
+        "target_type": entry.target_type,
+        "target_id": str(entry.target_id),
+        "request_id": current.request_id if current else "",
+        "source_ip": current.source_ip if current else None,
+        "details": stored_details(entry.details),
+        "data_categories": sorted(set(entry.data_categories)),
+    }
+
+
+_APPENDED = tuple(
+    name for name in AUDIT_FIELDS if name not in ("chain", "seq", "prev_hash", "hash")
+)
+
+
+@cache
+def _append_sql() -> tuple[str, str, Callable]:
+    """`audit_append_statements`' two statements, and the parameters of an entry's fields
+    for the second, made once."""
+    quote = connection.ops.quote_name
+    chain, event = quote(AuditChain._meta.db_table), quote(AuditEvent._meta.db_table)
+    fields = [AuditEvent._meta.get_field(name) for name in _APPENDED]
+    columns = ", ".join(quote(field.column) for field in fields)
+    values = ", ".join(f"%s::{_cast(field)}" for field in fields)
+    ensure = (
+        f"INSERT INTO {chain} (key, bank_id, head_seq, head_hash) "  # noqa: S608
+        f"VALUES (%s, %s, 0, %s) ON CONFLICT (key) DO NOTHING"
+    )
+    append = (
+        f"WITH head AS (SELECT id, head_seq + 1 AS seq, head_hash AS prev "  # noqa: S608
+        f"FROM {chain} WHERE key = %s FOR UPDATE), "
+        f"entry AS (INSERT INTO {event} (chain_id, seq, prev_hash, hash, {columns}) "
+        f"SELECT head.id, head.seq, head.prev, encode(sha256(convert_to("
+        f"%s || '\"' || head.prev || '\"' || %s || head.seq::text || %s, 'UTF8')), 'hex'), "
+        f"{values} FROM head RETURNING chain_id, seq, hash) "
+        f"UPDATE {chain} SET head_seq = entry.seq, head_hash = entry.hash "
+        f"FROM entry WHERE {chain}.id = entry.chain_id"
+    )
+    return ensure, append, row_params(fields)
+
+
+def _cast(field: models.Field) -> str:
+    """The PostgreSQL type of an audit column's parameter in a prepared statement; text
+    for a length-limited column (a cast to `varchar(n)` would cut a long value short
+    where storing it must fail)."""
+    return "text" if isinstance(field, models.CharField) else field.db_type(connection)

@@ -1,4 +1,3 @@
-import hashlib
 import secrets
 from dataclasses import dataclass
 
@@ -9,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal.audit import Actor
+from portal.digests import sha256_hex
 from portal.models import Bank, StaffInvitation, StaffMembership, StaffTOTPDevice
 from portal.services.audit import audit_record
 
@@ -25,10 +25,6 @@ class IssuedInvitation:
 
     invitation: StaffInvitation
     token: str
-
-
-def invitation_token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @transaction.atomic
@@ -89,7 +85,7 @@ def invitation_create(
         bank=bank,
         role=role,
         email=email.strip(),
-        token_hash=invitation_token_hash(token),
+        token_hash=sha256_hex(token),
         created_by=created_by,
         expires_at=timezone.now() + StaffInvitation.LIFETIME,
     )
@@ -135,7 +131,7 @@ def invitation_accept(*, token: str, username: str, password: str) -> StaffMembe
     invitation = (
         StaffInvitation.objects.select_for_update()
         .select_related("bank")
-        .filter(token_hash=invitation_token_hash(token))
+        .filter(token_hash=sha256_hex(token))
         .first()
     )
     if invitation is None or invitation.state != StaffInvitation.State.PENDING:

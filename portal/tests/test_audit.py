@@ -326,9 +326,9 @@ def test_an_entry_hash_is_sha256_of_its_canonical_json_document():
 @pytest.mark.parametrize("source_ip", ["10.0.0.1", None])
 def test_the_database_hashes_an_entry_as_entry_hash_does(source_ip):
     """PostgreSQL fills in the chain's hash and position and hashes the document."""
-    from notifications.services.audit_batch import AuditEntry, audit_append_statements
-    from notifications.services.rows import statements_run
+    from bankside.db.rows import statements_run
     from portal.audit import hash_of
+    from portal.services.audit import AuditEntry, audit_append_statements
 
     bank = BankFactory()
     audit_record(actor=Actor.system("test"), action="test.before", bank=bank)
@@ -364,8 +364,8 @@ def test_the_database_hashes_an_entry_as_entry_hash_does(source_ip):
 
 def test_many_entries_appended_at_once_form_an_intact_chain():
     """Enough entries that their rows go to the database as arrays."""
-    from notifications.services.audit_batch import AuditEntry, audit_record_many
-    from notifications.services.rows import ARRAY_MIN_ROWS
+    from bankside.db.rows import ARRAY_MIN_ROWS
+    from portal.services.audit import AuditEntry, audit_record_many
 
     bank = BankFactory()
     count = ARRAY_MIN_ROWS + 3
@@ -393,4 +393,70 @@ def test_many_entries_appended_at_once_form_an_intact_chain():
     assert [e.seq for e in entries] == list(range(1, count + 1))
     assert [e.details for e in entries] == [{**AWKWARD, "n": n} for n in range(count)]
     assert {(e.request_id, e.source_ip) for e in entries} == {("req-core-0010", "10.0.0.1")}
+    assert all(report.intact for report in audit_chains_verify(bank=bank))
+
+
+# Hashes of entries written before the chain had one writer: every writer must still
+# produce them, or chains already stored would stop verifying.
+KNOWN_CHAIN = [
+    "918ba3d8acf623bc52ddd6073360a87b70593576e13644af7fea582d8b81db7b",
+    "a9c62a89496d7535122b4aee2ff80b70342c859984e763897f2b7153e3ad857c",
+]
+
+
+def _known_entries():
+    from portal.services.audit import AuditEntry
+
+    return [
+        AuditEntry(
+            action="events.ingested",
+            target_type="notifications.event_batch",
+            target_id=str(n),
+            details={**AWKWARD, "n": n},
+            data_categories=["transactions", "balances", "balances"],
+        )
+        for n in (1, 2)
+    ]
+
+
+def _write_known(writer, bank):
+    from portal.services.audit import audit_append_last, audit_record_many
+
+    actor = Actor("api_key", "12", "Core «banking» Zürich")
+    if writer == "audit_record":
+        for entry in _known_entries():
+            audit_record(
+                actor=actor,
+                action=entry.action,
+                bank=bank,
+                target_type=entry.target_type,
+                target_id=entry.target_id,
+                details=entry.details,
+                data_categories=entry.data_categories,
+            )
+    elif writer == "audit_record_many":
+        audit_record_many(actor=actor, bank_id=bank.pk, entries=_known_entries())
+    else:
+        audit_append_last(actor=actor, bank_id=bank.pk, entries=_known_entries())
+
+
+@pytest.mark.parametrize("writer", ["audit_record", "audit_record_many", "audit_append_last"])
+def test_every_writer_hashes_an_entry_as_the_stored_chains_were_hashed(writer):
+    import datetime as dt
+    from unittest import mock
+
+    bank = BankFactory(pk=907)
+    moment = dt.datetime(2026, 11, 24, 9, 30, 1, 250, tzinfo=dt.UTC)
+    token = context.bind(context.RequestContext(request_id="req-core-0011", source_ip="10.0.0.1"))
+    try:
+        with mock.patch("django.utils.timezone.now", return_value=moment), transaction.atomic():
+            _write_known(writer, bank)
+    finally:
+        context.reset(token)
+
+    chain = AuditChain.objects.get(bank=bank)
+    entries = list(AuditEvent.objects.filter(chain=chain).order_by("seq"))
+    assert [e.hash for e in entries] == KNOWN_CHAIN
+    assert entries[0].prev_hash == "0" * 64
+    assert (chain.head_seq, chain.head_hash) == (2, KNOWN_CHAIN[-1])
     assert all(report.intact for report in audit_chains_verify(bank=bank))

@@ -11,11 +11,11 @@ from contextlib import contextmanager
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from notifications.services.audit_batch import AuditEntry, audit_append_last, audit_record_many
 from portal.audit import Actor
 from portal.models import AuditChain, AuditCheckpoint, AuditEvent
 from portal.selectors import audit_chains_verify
 from portal.services import audit_checkpoint_sign, audit_record
+from portal.services.audit import AuditEntry, audit_append_last, audit_record_many
 from portal.tests.factories import BankFactory
 from portal.tests.test_audit import run_verify
 

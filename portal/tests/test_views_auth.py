@@ -3,8 +3,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from portal.digests import sha256_hex as invitation_token_hash
 from portal.models import AuditEvent, StaffInvitation, StaffMembership, StaffTOTPDevice
-from portal.services.staff import invitation_token_hash
 from portal.tests.factories import (
     PASSWORD,
     BankFactory,
