@@ -12,8 +12,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bankside.redis_line import RedisLine
 from bankside.urls import urlpatterns as production_urlpatterns
+from core.redis_line import RedisLine
 from notifications.services.rows import statement_execute, statements_run
 
 BARE_TABLE = "bench_bare_row"

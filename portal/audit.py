@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from django.core.serializers.json import DjangoJSONEncoder
 
-from bankside.logging import redact
+from core.logging import redact
 from portal.pseudonyms import pseudonymise
 
 GENESIS_HASH = "0" * 64

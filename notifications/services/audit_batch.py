@@ -16,7 +16,7 @@ from types import SimpleNamespace
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from bankside import context
+from core import context
 from notifications.services.rows import (
     Statement,
     insert_statements,

@@ -6,8 +6,8 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
-from bankside import context
-from bankside.context import RequestContext
+from core import context
+from core.context import RequestContext
 from linking.models import Account, Customer
 from notifications.models import Event, Outcome, OutcomeFeed
 from notifications.services.audit_batch import AuditEntry, audit_append_last

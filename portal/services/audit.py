@@ -3,7 +3,7 @@ import re
 from django.db import transaction
 from django.utils import timezone
 
-from bankside import context
+from core import context
 from portal.audit import Actor, entry_hash, stored_details
 from portal.models import AuditChain, AuditEvent, Bank
 

@@ -2,8 +2,8 @@ import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
-from bankside import context
-from bankside.tests.threads import run_together
+from core import context
+from core.tests.threads import run_together
 from portal.audit import Actor
 from portal.models import AuditChain, AuditEvent
 from portal.selectors import audit_chains_verify
