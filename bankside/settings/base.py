@@ -286,8 +286,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
-    "EXCEPTION_HANDLER": "portal.api.problems.problem_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "portal.api.schema.ApiAutoSchema",
+    "EXCEPTION_HANDLER": "core.api.problems.problem_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "core.api.schema.ApiAutoSchema",
 }
 # Per-API-key token bucket: the default rate and burst (a key may have its own, see
 # `manage.py api_rate_limit`). Buckets live in Redis; with no REDIS_URL, in each process.
@@ -356,7 +356,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "portal.api.schema.problem_responses",
+        "core.api.schema.problem_responses",
     ],
     "ENUM_NAME_OVERRIDES": {
         "EventStatusEnum": "notifications.models.Event.Status",
