@@ -5,7 +5,7 @@ import warnings
 import pytest
 
 # The core-banking API's fixtures (a bank, its API key, a client, a card), for every app's tests.
-pytest_plugins = ["linking.tests.api_fixtures", "bankside.tests.listener"]
+pytest_plugins = ["linking.tests.api_fixtures", "core.tests.listener"]
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 CHROMIUM_ARGS = [
@@ -54,7 +54,7 @@ def _flush_past_the_audit_guards():
 @pytest.fixture(autouse=True)
 def _no_request_context():
     """Each test starts outside any request: no request id or IP leaks between tests."""
-    from bankside import context
+    from core import context
 
     token = context.bind(None)
     yield

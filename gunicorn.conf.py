@@ -3,7 +3,7 @@
 `WEB_CONCURRENCY` worker processes (2) of `WEB_THREADS` threads (16) each: threads let a
 process group the API posts of one bank that arrive together into one transaction
 (`notifications.services.ingest_groups`). The access log goes to standard output, one
-line a request, redacted and with its request id (`bankside.access_log`). Options given
+line a request, redacted and with its request id (`core.access_log`). Options given
 on the command line override these.
 """
 
@@ -29,7 +29,7 @@ bind = ["0.0.0.0:8000"]
 workers = _count("WEB_CONCURRENCY", 2, most=64)
 threads = _count("WEB_THREADS", 16, most=256)
 accesslog = "-"
-logger_class = "bankside.access_log.AccessLogger"
+logger_class = "core.access_log.AccessLogger"
 # X-Forwarded-Proto is trusted from any address: only the TLS proxy in front, which sets
 # it, may reach this port.
 forwarded_allow_ips = "*"

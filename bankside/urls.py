@@ -30,7 +30,7 @@ urlpatterns = [
     path("", include("portal.urls")),
 ]
 
-handler404 = "portal.api.problems.page_not_found"
+handler404 = "core.api.problems.page_not_found"
 
 if settings.SANDBOX_ENABLED:
     urlpatterns.insert(0, path("sandbox/", include("sandbox.urls")))

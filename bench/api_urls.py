@@ -12,9 +12,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bankside.db.rows import statement_execute, statements_run
-from bankside.redis_line import RedisLine
 from bankside.urls import urlpatterns as production_urlpatterns
+from core.db.rows import statement_execute, statements_run
+from core.redis_line import RedisLine
 
 BARE_TABLE = "bench_bare_row"
 

@@ -6,7 +6,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from bankside.encryption import EncryptedTextField
+from core.encryption import EncryptedTextField
 from portal.events import DataScope
 from portal.models import Bank
 from portal.tenancy import BankScopedQuerySet

@@ -7,7 +7,7 @@ sets are cached for an hour.
 The issuer is compared exactly, never normalised (OpenID Connect Discovery 4.3): an issuer
 published with a trailing slash keeps it, in the discovery document, in the ID token's
 `iss` and in the authorization response's `iss` (RFC 9207), which stops a mix-up between
-providers. Every call goes through `bankside.outbound` (the issuer, its token endpoint and
+providers. Every call goes through `core.outbound` (the issuer, its token endpoint and
 key set must be public https addresses), and what is shown of a failure never carries the
 connection error.
 """
@@ -26,7 +26,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from bankside import outbound
+from core import outbound
 from linking.models import IdentityProvider
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from bankside.csp import allow_form_action
-from bankside.middleware import client_ip
+from core.csp import allow_form_action
+from core.middleware import client_ip
 from linking import oidc, selectors, services, throttle
 from linking.models import Consent, Customer, IdentityProvider
 from linking.redirects import UnsafeRedirect, check_redirect_uri, with_params

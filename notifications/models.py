@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from bankside.encryption import EncryptedTextField
+from core.encryption import EncryptedTextField
 from linking.models import Account, Consent, Customer
 from portal.events import EventType
 from portal.models import ApiKey, Bank

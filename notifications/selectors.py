@@ -13,7 +13,7 @@ from django.db.models.functions import TruncDay, TruncHour
 from django.urls import reverse
 from django.utils import timezone
 
-from bankside.db.rows import read_converter, statement_execute
+from core.db.rows import read_converter, statement_execute
 from notifications.models import (
     ApiKeyRateLimit,
     ApiSigning,

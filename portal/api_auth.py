@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from portal.models import ApiKey, Bank
@@ -58,3 +59,15 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="bankside"'
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "portal.api_auth.ApiKeyAuthentication"
+    name = "bankApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API key issued to the bank's core systems in the staff portal.",
+        }

@@ -13,8 +13,10 @@ class PortalConfig(AppConfig):
     name = "portal"
 
     def ready(self) -> None:
-        from portal import checks  # noqa: F401  (registers the tenancy system check)
-        from portal.api import schema  # noqa: F401  (describes API-key auth in OpenAPI)
+        from portal import (
+            api_auth,  # noqa: F401  (describes API-key auth in OpenAPI)
+            checks,  # noqa: F401  (registers the tenancy system check)
+        )
         from portal.dashboard import TILE, register_panel
         from portal.selectors import audit_integrity_panel
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.core.serializers.json import DjangoJSONEncoder
 
-from bankside.logging import redact
+from core.logging import redact
 from portal.digests import sha256_hex
 from portal.pseudonyms import pseudonymise
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 from django_otp.plugins.otp_totp.models import TOTPDevice, default_key, key_validator
 
-from bankside.encryption import EncryptedTextField
+from core.encryption import EncryptedTextField
 from portal.events import DataScope, EventType
 from portal.policies import PolicyRules
 from portal.tenancy import BankScopedQuerySet

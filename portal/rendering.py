@@ -32,7 +32,7 @@ from babel.numbers import (
 )
 from django.core.exceptions import ValidationError
 
-from bankside.cards import holds_card_number
+from core.cards import holds_card_number
 from messenger.builders import BUTTON_TEXT_MAX, TEXT_MAX
 from portal.events import MONEY_PLACEHOLDERS, PLACEHOLDERS, SAMPLE_DATA, EventType
 

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from bankside.csp import allow_form_action
+from core.csp import allow_form_action
 from sandbox import services
 from sandbox.models import Message, Page, Template, User
 

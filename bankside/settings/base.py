@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "core",
     "portal",
     "linking",
     "notifications",
@@ -43,19 +44,19 @@ INSTALLED_APPS = [
 
 # The machine-to-machine API (requests under API_PATH_PREFIX, with an API key) skips what
 # only browsers need: static files, sessions, staff users, one-time passwords and messages
-# (bankside/browser_middleware.py wraps Django's and the libraries' own middleware).
+# (core/browser_middleware.py wraps Django's and the libraries' own middleware).
 API_PATH_PREFIX = "/api/"
 MIDDLEWARE = [
-    "bankside.middleware.RequestIdMiddleware",
+    "core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "bankside.csp.ContentSecurityPolicyMiddleware",
-    "bankside.browser_middleware.WhiteNoiseMiddleware",
-    "bankside.browser_middleware.SessionMiddleware",
+    "core.csp.ContentSecurityPolicyMiddleware",
+    "core.browser_middleware.WhiteNoiseMiddleware",
+    "core.browser_middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "bankside.browser_middleware.AuthenticationMiddleware",
-    "bankside.browser_middleware.OTPMiddleware",
-    "bankside.browser_middleware.MessageMiddleware",
+    "core.browser_middleware.AuthenticationMiddleware",
+    "core.browser_middleware.OTPMiddleware",
+    "core.browser_middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # `Idempotency-Key` on the writes of /api/v1/ (views opt in with `idempotent_methods`).
     "notifications.api.idempotency.IdempotencyMiddleware",
@@ -86,7 +87,7 @@ TEMPLATES = [
 
 
 # Django's PostgreSQL backend, whose transactions spend no round trips of their own.
-POSTGRESQL_ENGINE = "bankside.db.postgresql"
+POSTGRESQL_ENGINE = "core.db.postgresql"
 
 
 def database_from_env(default: str | None) -> dict:
@@ -115,7 +116,7 @@ def database_from_env(default: str | None) -> dict:
 
 DATABASES = {"default": database_from_env(default=None)} if env.str("DATABASE_URL", "") else {}
 # Small statements on the API's hot paths are prepared once per PostgreSQL connection
-# (bankside.db.rows.statement_execute). Turn off behind a pooler that hands
+# (core.db.rows.statement_execute). Turn off behind a pooler that hands
 # sessions around between transactions (PgBouncer in transaction mode).
 DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -147,7 +148,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
-AXES_CLIENT_IP_CALLABLE = "bankside.middleware.client_ip"
+AXES_CLIENT_IP_CALLABLE = "core.middleware.client_ip"
 AXES_LOCKOUT_CALLABLE = "portal.views.auth.lockout_response"
 AXES_VERBOSE = False
 
@@ -169,7 +170,7 @@ CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-# Every response's Content-Security-Policy (bankside/csp.py): this origin's own scripts,
+# Every response's Content-Security-Policy (core/csp.py): this origin's own scripts,
 # styles and connections only. Images may also be data: URIs (the API docs' icons).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
@@ -275,7 +276,7 @@ LINK_REDIRECT_ALLOWED_PATHS = env.list(
 LINK_REDIRECT_LOCAL_PATHS: list[str] = []
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
 # Callback URLs and identity providers may be http and on loopback or private addresses:
-# for development and the demo only (`bankside.outbound`). Production forces it off.
+# for development and the demo only (`core.outbound`). Production forces it off.
 OUTBOUND_ALLOW_PRIVATE_HOSTS = env.bool("OUTBOUND_ALLOW_PRIVATE_HOSTS", default=False)
 
 REST_FRAMEWORK = {
@@ -285,8 +286,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
-    "EXCEPTION_HANDLER": "portal.api.problems.problem_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "portal.api.schema.ApiAutoSchema",
+    "EXCEPTION_HANDLER": "core.api.problems.problem_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "core.api.schema.ApiAutoSchema",
 }
 # Per-API-key token bucket: the default rate and burst (a key may have its own, see
 # `manage.py api_rate_limit`). Buckets live in Redis; with no REDIS_URL, in each process.
@@ -355,7 +356,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "portal.api.schema.problem_responses",
+        "core.api.schema.problem_responses",
     ],
     "ENUM_NAME_OVERRIDES": {
         "EventStatusEnum": "notifications.models.Event.Status",
@@ -371,8 +372,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "request_context": {"()": "bankside.logging.RequestContextFilter"},
-        "redact_secrets": {"()": "bankside.logging.SecretRedactingFilter"},
+        "request_context": {"()": "core.logging.RequestContextFilter"},
+        "redact_secrets": {"()": "core.logging.SecretRedactingFilter"},
     },
     "formatters": {
         "json": {

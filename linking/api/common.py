@@ -5,13 +5,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions, serializers
-from rest_framework.parsers import JSONParser
 
 from linking.api.validators import EXTERNAL_ID, EXTERNAL_ID_RULE, field_name
 from portal.audit import Actor
@@ -118,11 +115,6 @@ def api_actor(principal) -> Actor:
     return Actor("api_key", str(principal.api_key.pk), principal.api_key.name)
 
 
-def invalid(errors: list[dict[str, str]]) -> exceptions.ValidationError:
-    """A 400 problem whose `errors` are `[{path, reason}]`; raise it."""
-    return exceptions.ValidationError([{"path": e["path"], "reason": e["reason"]} for e in errors])
-
-
 def serializer_errors(errors: Any, path: str = "") -> list[dict[str, str]]:
     """DRF's nested `serializer.errors` as a flat list: `accounts[1].kind` -> reason."""
     flat: list[dict[str, str]] = []
@@ -159,29 +151,3 @@ def _reason(message: str) -> str:
     """Reasons read as the end of a sentence about the field: `name: this field is required`."""
     message = str(message).rstrip(".")
     return message[:1].lower() + message[1:]
-
-
-class PayloadTooLarge(exceptions.APIException):
-    status_code = 413
-    default_detail = "The request body is larger than this API accepts."
-    default_code = "payload_too_large"
-
-
-def raw_body(request) -> bytes:
-    """The request's bytes, within Django's `DATA_UPLOAD_MAX_MEMORY_SIZE` (else a 413)."""
-    try:
-        return request._request.body if hasattr(request, "_request") else request.body
-    except RequestDataTooBig as exc:
-        raise PayloadTooLarge(
-            f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
-        ) from exc
-
-
-class JSONBodyParser(JSONParser):
-    """DRF's JSON parser, with absurdly nested JSON a 400 problem rather than a crash."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise exceptions.ParseError("JSON parse error - nested too deeply.") from None

@@ -11,7 +11,7 @@ from typing import Any
 
 import pycountry
 
-from bankside.cards import PAN_LENGTHS, luhn_valid
+from core.cards import PAN_LENGTHS, luhn_valid
 
 EXTERNAL_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 EXTERNAL_ID_RULE = "must be 1 to 64 letters, digits, dots, colons, dashes or underscores"

@@ -13,17 +13,17 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.parsers import JSONBodyParser
+from core.api.problems import PROBLEM, invalid
 from linking.api.common import (
     IDEMPOTENCY_KEY,
     DecimalTextField,
-    JSONBodyParser,
     StrictInputSerializer,
     TextField,
     TextRegexField,
     api_actor,
     django_errors,
     external_id_parameter,
-    invalid,
     serializer_errors,
 )
 from linking.api.validators import (
@@ -37,7 +37,6 @@ from linking.api.validators import (
 )
 from linking.models import Account, Customer
 from linking.services import customer_upsert
-from portal.api.problems import PROBLEM
 
 ANCHORED_EXTERNAL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}\Z")
 LOCALE = re.compile(r"^[a-z]{2,3}(?:[_-][A-Za-z]{2,4})?\Z")

@@ -247,7 +247,7 @@ def test_a_discovery_document_pointing_inside_the_network_is_refused(
     """The provider is public (played at the network boundary); its document is not."""
     import httpx
 
-    from bankside import outbound
+    from core import outbound
 
     issuer = "https://idp.harbour.example"
     document = {

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from bankside.tests.threads import run_together
+from core.tests.threads import run_together
 from linking import services
 from linking.models import Account, AuthorizationCode, Consent, Customer
 from linking.tests.factories import AccountFactory, CustomerFactory, IntegrationFactory

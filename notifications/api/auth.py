@@ -9,7 +9,7 @@ from django.db import transaction
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 
-from linking.api.common import raw_body
+from core.api.parsers import raw_body
 from notifications.selectors import ApiCaller, api_caller_get
 from notifications.services import SignatureError, SignatureHeaderError, signed_request_verify
 from portal.api_auth import ApiKeyAuthentication, ApiPrincipal

@@ -11,7 +11,8 @@ from django.db import transaction
 from django.http import HttpResponse
 from rest_framework import exceptions
 
-from linking.api.common import invalid, raw_body
+from core.api.parsers import raw_body
+from core.api.problems import invalid
 from notifications.services import (
     IdempotencyKeyReusedError,
     idempotency_claim,

@@ -16,7 +16,7 @@ from django.conf import settings
 from redis.exceptions import NoScriptError
 from rest_framework.throttling import BaseThrottle
 
-from bankside.redis_line import RedisLine
+from core.redis_line import RedisLine
 from notifications.selectors import rate_limit_for
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,5 @@
 """The core-banking events API: post events, look one up, read the outcome feed."""
 
-import base64
-import binascii
 import re
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -9,21 +7,16 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from linking.api.common import (
-    IDEMPOTENCY_KEY,
-    JSONBodyParser,
-    api_actor,
-    external_id_parameter,
-    invalid,
-    raw_body,
-)
+from core.api.cursors import CURSOR, cursor_decode, cursor_encode
+from core.api.parsers import JSONBodyParser, raw_body
+from core.api.problems import PROBLEM, invalid, problem
+from linking.api.common import IDEMPOTENCY_KEY, api_actor, external_id_parameter
 from linking.api.validators import field_name
 from notifications import selectors
 from notifications.api import schemas
 from notifications.services import MAX_BATCH
 from notifications.services.ingest_groups import ingest_groups
 from notifications.validation import EVENT_FIELDS
-from portal.api.problems import PROBLEM, problem
 
 
 class TooManyEvents(exceptions.APIException):
@@ -164,36 +157,6 @@ def notification_row(notification) -> dict:
         "delivered_at": _time(notification.delivered_at),
         "read_at": _time(notification.read_at),
     }
-
-
-CURSOR_PREFIX = "o1:"
-
-
-def cursor_encode(after_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{CURSOR_PREFIX}{after_id}".encode()).decode().rstrip("=")
-
-
-CURSOR = re.compile(r"[A-Za-z0-9_-]+")
-NOT_ISSUED = "is not a cursor this API issued"
-
-
-def cursor_decode(cursor: str) -> int:
-    if not cursor:
-        raise invalid(
-            [{"path": "cursor", "reason": "must not be empty; leave it out to read from the start"}]
-        )
-    if not CURSOR.fullmatch(cursor):
-        raise invalid([{"path": "cursor", "reason": NOT_ISSUED}])
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not text.startswith(CURSOR_PREFIX):
-            raise ValueError(cursor)
-        after_id = int(text.removeprefix(CURSOR_PREFIX))
-    except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise invalid([{"path": "cursor", "reason": NOT_ISSUED}]) from None
-    if after_id < 0:
-        raise invalid([{"path": "cursor", "reason": NOT_ISSUED}])
-    return after_id
 
 
 LIMIT = re.compile(r"[0-9]{1,9}")

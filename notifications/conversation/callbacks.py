@@ -6,7 +6,7 @@ same on every attempt; `webhook-timestamp` and `webhook-signature` are made afre
 each attempt. A failed attempt is retried after exponential backoff with jitter, from
 `next_attempt_at` in PostgreSQL, until `NOTIFICATIONS_CALLBACK_MAX_ATTEMPTS`.
 
-The URL is the bank's staff's to type, so calls go through `bankside.outbound`: https to
+The URL is the bank's staff's to type, so calls go through `core.outbound`: https to
 public addresses only, checked on each connection, no redirects. What staff see of a failed
 attempt is its HTTP status or that the server could not be reached, never the connection
 error: that would tell an open port inside the network from a closed one. The detail goes
@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from bankside import outbound
+from core import outbound
 from notifications.models import BankCallback, BankCallbackAttempt, FraudAlertAnswer
 from notifications.services.delivery import retry_delay
 from notifications.services.signing import signature_for

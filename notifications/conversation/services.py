@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 import messenger
-from bankside.cards import card_numbers_masked, holds_card_number
+from core.cards import card_numbers_masked, holds_card_number
 from linking.models import Account, Consent, Contact
 from notifications.conversation import matcher, texts
 from notifications.models import (

@@ -51,7 +51,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 import messenger
-from bankside.db.rows import instances_insert
+from core.db.rows import instances_insert
 from linking.models import Consent, Contact
 from notifications import metrics
 from notifications.conversation.texts import fraud_alert_quick_replies

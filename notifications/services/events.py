@@ -6,9 +6,9 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
-from bankside import context
-from bankside.context import RequestContext
-from bankside.db.rows import (
+from core import context
+from core.context import RequestContext
+from core.db.rows import (
     Statement,
     any_of,
     array_literal,

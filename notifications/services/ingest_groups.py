@@ -25,7 +25,7 @@ import threading
 
 from django.db import connection
 
-from bankside import context
+from core import context
 from notifications.services.events import (
     MAX_BATCH,
     IngestReport,

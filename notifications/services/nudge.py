@@ -17,7 +17,7 @@ from celery import current_app
 from django.conf import settings
 from django.db import transaction
 
-from bankside.redis_line import RedisLine
+from core.redis_line import RedisLine
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 from django.db import connection
 
-from bankside.db.rows import (
+from core.db.rows import (
     CHUNK,
     Statement,
     any_of,

@@ -20,7 +20,7 @@ from datetime import datetime
 from django.db import connection
 from django.utils import timezone
 
-from bankside.db.rows import Statement, statement_execute
+from core.db.rows import Statement, statement_execute
 from notifications.models import Notification
 
 State, Reason = Notification.State, Notification.Reason

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from django.utils import timezone
 
-from bankside.tests.threads import run_together
+from core.tests.threads import run_together
 from linking.models import Contact
 from linking.tests.conftest import celery_worker
 from linking.tests.factories import AccountFactory, CustomerFactory, IntegrationFactory

@@ -15,7 +15,7 @@ from django.utils.html import escape
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from bankside.tests.listener import connected
+from core.tests.listener import connected
 from notifications import services as delivery_services
 from notifications.conversation import callbacks, services
 from notifications.models import (

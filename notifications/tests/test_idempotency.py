@@ -6,7 +6,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from bankside.celery import app
-from bankside.tests.threads import run_together
+from core.tests.threads import run_together
 from notifications.models import Event, IdempotencyRecord
 from notifications.tasks import purge_expired_api_records
 from notifications.tests.factories import event_payload

@@ -9,9 +9,9 @@ import pytest
 from django.db import IntegrityError, connection
 from rest_framework.test import APIClient
 
-from bankside.context import RequestContext
-from bankside.tests.round_trips import round_trips
-from bankside.tests.threads import run_together
+from core.context import RequestContext
+from core.tests.round_trips import round_trips
+from core.tests.threads import run_together
 from linking.tests.factories import AccountFactory, CustomerFactory
 from notifications.models import Event, Notification, Outcome
 from notifications.services import Post, event_ingest, events_ingest_posts

@@ -7,9 +7,9 @@ import time
 import pytest
 from django.db import connections, transaction
 
-from bankside import context
-from bankside.context import RequestContext
-from bankside.tests.threads import run_together
+from core import context
+from core.context import RequestContext
+from core.tests.threads import run_together
 from notifications.models import Event
 from notifications.services import ingest_groups as groups_module
 from notifications.services.ingest_groups import IngestGroups

@@ -333,7 +333,7 @@ def test_a_1000_event_batch_for_linked_people_takes_a_handful_of_queries(linked,
 
 
 def test_a_large_batch_is_stored_as_the_same_events_posted_one_by_one(linked, linked_api):
-    from bankside.db.rows import ARRAY_MIN_ROWS
+    from core.db.rows import ARRAY_MIN_ROWS
     from notifications.models import Outcome
 
     odd = 'Caf\u00e9 "Le {Coin}", 50% \\ off; it\'s NULL'

@@ -3,7 +3,7 @@
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from bankside.db.rows import PREPARE_MAX_PARAMS, statement_execute, statements_run
+from core.db.rows import PREPARE_MAX_PARAMS, statement_execute, statements_run
 from portal.models import Bank
 from portal.tests.factories import BankFactory
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from bankside.db.rows import _bound, array_literal
+from core.db.rows import _bound, array_literal
 from notifications.models import Notification
 
 pytestmark = pytest.mark.skipif(
@@ -190,7 +190,7 @@ def test_an_array_literal_refuses_a_nul_and_leaves_other_values_to_values_lists(
 def test_many_rows_go_as_arrays_where_the_server_reads_backslashes_as_written(db):
     from types import SimpleNamespace
 
-    from bankside.db.rows import ARRAY_MIN_ROWS, insert_statements
+    from core.db.rows import ARRAY_MIN_ROWS, insert_statements
     from notifications.models import Outcome
 
     def rows(count):

@@ -3,7 +3,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.api.problems import PROBLEM
+from core.api.problems import PROBLEM
 
 
 class WhoamiApi(APIView):

@@ -18,8 +18,8 @@ from types import SimpleNamespace
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from bankside import context
-from bankside.db.rows import (
+from core import context
+from core.db.rows import (
     Statement,
     insert_statements,
     row_params,

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from bankside import outbound
+from core import outbound
 from messenger import BadTokenError, GraphClient, MessengerError, PageCredentials
 from portal.audit import Actor
 from portal.models import PAGE_TAKEN, Bank, MessengerIntegration
@@ -63,7 +63,7 @@ def integration_configure(
     A blank token or secret keeps the stored one, so an edit form never shows them again.
     New credentials send the integration back to draft until the connection is checked.
     A signing secret for callbacks to the bank is generated with the integration.
-    The callback URL must be https and public (`bankside.outbound`): staff must not be able
+    The callback URL must be https and public (`core.outbound`): staff must not be able
     to point bankside's calls at the network it runs in.
     The audit entry records which fields changed, never their values.
     """

@@ -2,8 +2,8 @@ import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
-from bankside import context
-from bankside.tests.threads import run_together
+from core import context
+from core.tests.threads import run_together
 from portal.audit import Actor
 from portal.models import AuditChain, AuditEvent
 from portal.selectors import audit_chains_verify
@@ -326,7 +326,7 @@ def test_an_entry_hash_is_sha256_of_its_canonical_json_document():
 @pytest.mark.parametrize("source_ip", ["10.0.0.1", None])
 def test_the_database_hashes_an_entry_as_entry_hash_does(source_ip):
     """PostgreSQL fills in the chain's hash and position and hashes the document."""
-    from bankside.db.rows import statements_run
+    from core.db.rows import statements_run
     from portal.audit import hash_of
     from portal.services.audit import AuditEntry, audit_append_statements
 
@@ -364,7 +364,7 @@ def test_the_database_hashes_an_entry_as_entry_hash_does(source_ip):
 
 def test_many_entries_appended_at_once_form_an_intact_chain():
     """Enough entries that their rows go to the database as arrays."""
-    from bankside.db.rows import ARRAY_MIN_ROWS
+    from core.db.rows import ARRAY_MIN_ROWS
     from portal.services.audit import AuditEntry, audit_record_many
 
     bank = BankFactory()

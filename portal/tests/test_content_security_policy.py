@@ -3,7 +3,7 @@
 import pytest
 from django.test import Client
 
-from bankside.tests.csp import assert_nothing_inline, assert_strict_policy
+from core.tests.csp import assert_nothing_inline, assert_strict_policy
 from portal.tests.factories import TOTPDeviceFactory, UserFactory
 from portal.tests.test_access import world  # noqa: F401  (a fixture)
 from portal.tests.urlmap import STAFF_URLS

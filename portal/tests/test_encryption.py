@@ -6,8 +6,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.db import connection
 
-from bankside.encryption import DecryptionError
 from bankside.settings.base import encryption_keys_from_env
+from core.encryption import DecryptionError
 from portal.audit import Actor
 from portal.models import AuditEvent, MessengerIntegration
 from portal.services import integration_configure

@@ -3,7 +3,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from bankside.health import broker_error, database_error
+from core.health import broker_error, database_error
 from portal.selectors import worker_seconds_since_heartbeat
 
 # Beat runs the heartbeat every 30 s by default; a worker silent for 3 beats is down.

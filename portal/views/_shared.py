@@ -2,7 +2,7 @@
 
 from django.http import HttpRequest
 
-from bankside.encryption import decrypt, encrypt
+from core.encryption import decrypt, encrypt
 
 _REVEAL_KEY = "portal.reveal"
 MASK = "••••••"

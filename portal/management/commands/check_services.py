@@ -5,7 +5,7 @@ import redis
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from bankside.health import broker_error, database_error
+from core.health import broker_error, database_error
 
 HOW_TO_START = {
     "postgresql": (

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from bankside.encryption import encrypted_fields
+from core.encryption import encrypted_fields
 from portal.audit import Actor
 from portal.services import audit_record
 

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from bankside.health import broker_description
+from core.health import broker_description
 
 READY_WAIT_SECONDS = 120
 TOTP_PERIOD_SECONDS = 30

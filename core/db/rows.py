@@ -246,7 +246,7 @@ def statements_run(statements: Sequence[Statement], *, at_commit: bool = False) 
     Small statements are prepared (`statement_execute`).
 
     `at_commit`: the statements end the transaction, and nothing in it reads what they
-    write. Where the database backend can (bankside.db.postgresql, the outermost
+    write. Where the database backend can (core.db.postgresql, the outermost
     `atomic()` block) they go with the COMMIT, in its round trip; an error in them fails
     the commit and rolls the transaction back. Elsewhere they run now.
     """

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bankside.cards import card_numbers_masked, holds_card_number
+from core.cards import card_numbers_masked, holds_card_number
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ sit inside a longer run of groups ("call 0800 123 4111 1111 1111 1111"): every s
 whole groups is tried, so one written next to other digits is still found.
 
 The core-banking API refuses such text (`linking.api.validators`), the log redactor masks
-it (`bankside.logging`), what customers write in the chat is stored masked, and what the
+it (`core.logging`), what customers write in the chat is stored masked, and what the
 bank writes for customers to read is refused.
 """
 

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 from gunicorn.config import Config
 
-from bankside.access_log import AccessLogger
+from core.access_log import AccessLogger
 
 ROOT = Path(__file__).resolve().parents[2]
 CARD = "4111111111111111"
@@ -249,4 +249,4 @@ def test_the_configuration_serves_the_application_with_this_access_log(monkeypat
     assert config["wsgi_app"] == "bankside.wsgi:application"
     assert (config["workers"], config["threads"]) == (3, 8)
     assert config["accesslog"] == "-"
-    assert config["logger_class"] == "bankside.access_log.AccessLogger"
+    assert config["logger_class"] == "core.access_log.AccessLogger"

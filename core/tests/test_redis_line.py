@@ -5,8 +5,8 @@ import threading
 import pytest
 import redis
 
-from bankside.redis_line import RedisLine
-from bankside.tests.threads import run_together
+from core.redis_line import RedisLine
+from core.tests.threads import run_together
 
 URL = "redis://127.0.0.1:6379/13"
 
@@ -64,7 +64,7 @@ def test_each_thread_has_a_connection_of_its_own(line):
 
 def test_a_forked_process_makes_its_own_connection(line, monkeypatch):
     parent = client_id(line)
-    monkeypatch.setattr("bankside.redis_line.os.getpid", lambda: -1)  # as in the child
+    monkeypatch.setattr("core.redis_line.os.getpid", lambda: -1)  # as in the child
 
     assert client_id(line) != parent
 

@@ -11,8 +11,8 @@ import logging
 import re
 from collections.abc import Mapping
 
-from bankside import context
-from bankside.cards import card_numbers_masked
+from core import context
+from core.cards import card_numbers_masked
 
 REDACTED = "[redacted]"
 REDACTED_NUMBER = "[redacted-number]"
@@ -125,7 +125,7 @@ def redact_record(record: logging.LogRecord) -> None:
 
 
 _TRACEBACKS = logging.Formatter()
-# Lines that are redacted field by field before they are logged (`bankside.access_log`).
+# Lines that are redacted field by field before they are logged (`core.access_log`).
 _REDACTED_ALREADY = frozenset({"gunicorn.access"})
 _make_record = logging.getLogRecordFactory()
 

@@ -14,8 +14,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 
-from bankside import outbound
-from bankside.tests.csp import assert_nothing_inline, assert_strict_policy
+from core import outbound
+from core.tests.csp import assert_nothing_inline, assert_strict_policy
 from linking.models import IdentityProvider
 from linking.tests.factories import AccountFactory, IntegrationFactory
 from portal.models import Bank

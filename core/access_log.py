@@ -4,7 +4,7 @@ gunicorn's own access log writes the request line, the referer and the user agen
 client sent them. Here those are the bank's customers' and its core's: a card number in a
 path (`/api/v1/events/<an id>`), an account-linking token in a query string or in the
 referer of the linking page, a webhook's verify token. This logger writes each line
-through the same redaction as every other log line (`bankside.logging.redact_text`),
+through the same redaction as every other log line (`core.logging.redact_text`),
 after decoding percent-escapes, so an escaped number cannot slip past it, and with the
 request id the API answered with, so an access line leads to the request's own logs and
 audit entries.
@@ -22,7 +22,7 @@ from urllib.parse import unquote
 
 from gunicorn.glogging import Logger
 
-from bankside.logging import redact_text
+from core.logging import redact_text
 
 REQUEST_ID_HEADER = "x-request-id"
 

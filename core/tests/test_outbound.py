@@ -8,8 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from bankside import outbound
-from bankside.tests.listener import connected
+from core import outbound
+from core.tests.listener import connected
 
 REAL_GETADDRINFO = socket.getaddrinfo
 

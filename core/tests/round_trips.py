@@ -5,7 +5,7 @@ from contextlib import contextmanager
 
 from django.db import connections
 
-from bankside.db.postgresql import base as backend
+from core.db.postgresql import base as backend
 
 
 class RecordingCursor(backend.Cursor):

@@ -5,7 +5,7 @@ from http import HTTPStatus
 from django.http import JsonResponse
 from django.views import defaults
 from drf_spectacular.utils import OpenApiResponse
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -54,6 +54,11 @@ PROBLEM = OpenApiResponse(
 def problem(description: str) -> OpenApiResponse:
     """A refusal documented with what it means for this operation."""
     return OpenApiResponse(response=ProblemSerializer, description=description)
+
+
+def invalid(errors: list[dict[str, str]]) -> exceptions.ValidationError:
+    """A 400 problem whose `errors` are `[{path, reason}]`; raise it."""
+    return exceptions.ValidationError([{"path": e["path"], "reason": e["reason"]} for e in errors])
 
 
 def problem_instance(request) -> str:

@@ -3,7 +3,7 @@ import re
 
 from django.conf import settings
 
-from bankside import context
+from core import context
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")

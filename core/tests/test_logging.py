@@ -5,8 +5,8 @@ import httpx
 import pytest
 from pythonjsonlogger.json import JsonFormatter
 
-from bankside import context
-from bankside.logging import RequestContextFilter, SecretRedactingFilter, redact
+from core import context
+from core.logging import RequestContextFilter, SecretRedactingFilter, redact
 
 
 def render(record: logging.LogRecord) -> str:

@@ -12,8 +12,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.backends.postgresql.base import IsolationLevel
 
-from bankside.db.postgresql.base import DatabaseWrapper
-from bankside.tests.round_trips import round_trips
+from core.db.postgresql.base import DatabaseWrapper
+from core.tests.round_trips import round_trips
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

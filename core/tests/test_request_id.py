@@ -56,7 +56,7 @@ def test_audit_entries_written_during_a_request_carry_its_id_and_address(client,
 
 
 def test_forwarded_addresses_are_ignored_without_a_trusted_proxy(rf, settings):
-    from bankside.middleware import client_ip
+    from core.middleware import client_ip
 
     settings.TRUSTED_PROXY_COUNT = 0
     request = rf.get("/", REMOTE_ADDR="192.0.2.10", HTTP_X_FORWARDED_FOR="203.0.113.66")

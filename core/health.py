@@ -1,9 +1,8 @@
 """Probes of the servers bankside needs, for health checks and for `check_services`."""
 
+from celery import current_app as celery_app
 from django.conf import settings
 from django.db import connections
-
-from bankside.celery import app as celery_app
 
 
 def database_error(alias: str = "default") -> str | None:

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    """What every app may use and that knows no bank rule; it has no models."""
+
+    name = "core"
