@@ -10,7 +10,7 @@ SCHEMA := docs/openapi.yaml
 OIDC_PEER  := linking/tests/oidc_peer
 NODE_STAMP := $(OIDC_PEER)/node_modules/.installed-$(shell cksum < $(OIDC_PEER)/package-lock.json | cut -d' ' -f1)
 
-.PHONY: demo test check schema lint format services compose-config screenshots bench bench-instructions chaos bench-audit clean
+.PHONY: demo test check imports schema lint format services compose-config screenshots bench bench-instructions chaos bench-audit clean
 
 $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "bankside needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
@@ -37,7 +37,7 @@ demo: $(STAMP)
 test: $(STAMP) $(NODE_STAMP) check services
 	@$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
-check: $(STAMP) lint
+check: $(STAMP) lint imports
 	@$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
 	@$(TEST_ENV) $(PY) manage.py check --fail-level WARNING
 	@tmp=$$(mktemp) && $(TEST_ENV) $(PY) manage.py spectacular --validate --fail-on-warn --file $$tmp \
@@ -52,6 +52,10 @@ schema: $(STAMP)
 	@$(TEST_ENV) $(PY) manage.py spectacular --validate --fail-on-warn --file $(SCHEMA)
 	@$(VENV)/bin/openapi-spec-validator $(SCHEMA) >/dev/null
 	@echo "wrote $(SCHEMA)"
+
+## imports: the layers of DESIGN.md (pyproject.toml's import-linter contracts)
+imports: $(STAMP)
+	@$(VENV)/bin/lint-imports --no-cache --no-logo
 
 lint: $(STAMP)
 	@$(VENV)/bin/ruff check .
