@@ -124,7 +124,7 @@ def rate_limit_wait_observe(short: int, seconds: float) -> None:
 
 
 def results_observe(results: Iterable) -> None:
-    """Count a group of recorded delivery results (`services.delivery.Result`).
+    """Count a group of recorded delivery results (`services.delivery.jobs.Result`).
 
     One Redis round trip: sends by outcome class, the latency of each message sent,
     and the rate-limit waits counted since the last group.

@@ -223,7 +223,7 @@ class Notification(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     send_started_at = models.DateTimeField(null=True, blank=True)
     # Behind an earlier open notification of the same person: out of the due index until
-    # that one is done (see `services.delivery._claim`).
+    # that one is done (see `services.delivery.claim.claim_due`).
     waiting = models.BooleanField(default=False)
     window_closed = models.BooleanField(default=False)
     uncertain = models.BooleanField(default=False)

@@ -133,7 +133,7 @@ def delivered_early_outcomes_record(
     *, results: list, applied: set[int], banks: dict[int, Bank]
 ) -> None:
     """`notification.delivered` outcomes for messages whose delivery receipt came before
-    their worker recorded them (`services.delivery.results_record` applies those).
+    their worker recorded them (`services.delivery.record.results_record` applies those).
 
     Runs in that transaction after the `notification.sent` outcomes, so each bank's feed
     lock is already held and the feed shows sent before delivered.

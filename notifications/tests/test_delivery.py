@@ -15,7 +15,8 @@ from linking import services as linking_services
 from notifications import selectors, services
 from notifications.models import DeliveryAttempt, Notification, Outcome, Recipient
 from notifications.page_limits import page_buckets
-from notifications.services.delivery import _claim, lease_owner_new
+from notifications.services.delivery import lease_owner_new
+from notifications.services.delivery.claim import _claim
 from notifications.tests.conftest import graph_error
 from notifications.tests.factories import approved_utility_template, contact_for, event_payload
 from portal.audit import Actor
@@ -493,7 +494,8 @@ def test_a_claim_lost_mid_send_is_resent_flagged_and_counted(linked, linked_api,
 def test_results_after_a_lease_was_taken_over_do_not_overwrite_the_new_owner(
     linked, linked_api, graph
 ):
-    from notifications.services.delivery import Result, _jobs, results_record
+    from notifications.services.delivery import Result, results_record
+    from notifications.services.delivery.claim import _jobs
 
     post(linked_api, event_payload("fraud.alert", account=linked.card))
     (pk,) = _claim(owner="slow-worker", limit=10, now=timezone.now(), lease_seconds=60)

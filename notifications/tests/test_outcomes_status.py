@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from notifications import services
 from notifications.models import Notification, Outcome
-from notifications.services.delivery import Result, _claim, _jobs, results_record
+from notifications.services.delivery import Result, results_record
+from notifications.services.delivery.claim import _claim, _jobs
 from notifications.tests.factories import event_payload
 from notifications.tests.test_status import webhook
 

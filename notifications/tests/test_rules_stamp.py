@@ -6,7 +6,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from notifications.models import Notification
-from notifications.services import outbox
+from notifications.services.outbox import rules as outbox_rules
 from notifications.tests.factories import event_payload
 from portal.models import DeliveryRulesStamp, MessageTemplate, NotificationPolicy
 from portal.tests.factories import BankFactory
@@ -34,13 +34,13 @@ def fraud_alert(linked):
 @pytest.fixture
 def reads(monkeypatch):
     """The banks whose rules were read from the database, one entry per read."""
-    read, banks = outbox._rules_and_templates_read, []
+    read, banks = outbox_rules._rules_and_templates_read, []
 
     def counted(bank, event_types):
         banks.append(bank.pk)
         return read(bank, event_types)
 
-    monkeypatch.setattr(outbox, "_rules_and_templates_read", counted)
+    monkeypatch.setattr(outbox_rules, "_rules_and_templates_read", counted)
     return banks
 
 
@@ -177,7 +177,7 @@ def test_a_new_time_zone_is_used_at_once(linked, linked_api):
 
     post(linked_api, fraud_alert(linked))
 
-    (_, zone, (rules, _)) = outbox._kept_rules[linked.bank.pk]
+    (_, zone, (rules, _)) = outbox_rules._kept_rules[linked.bank.pk]
     assert zone == "Asia/Tokyo" and rules["fraud.alert"].timezone == "Asia/Tokyo"
 
 
@@ -188,13 +188,15 @@ def test_without_a_stamp_the_rules_are_read_for_every_post(linked, linked_api, r
     post(linked_api, fraud_alert(linked))
 
     assert reads == [linked.bank.pk, linked.bank.pk]
-    assert linked.bank.pk not in outbox._kept_rules
+    assert linked.bank.pk not in outbox_rules._kept_rules
 
 
 def test_the_rules_of_at_most_so_many_banks_are_kept(monkeypatch, linked, linked_api):
-    monkeypatch.setattr(outbox, "KEPT_RULES_BANKS", 2)
-    monkeypatch.setattr(outbox, "_kept_rules", {-1: (0, "UTC", ({}, {})), -2: (0, "UTC", ({}, {}))})
+    monkeypatch.setattr(outbox_rules, "KEPT_RULES_BANKS", 2)
+    monkeypatch.setattr(
+        outbox_rules, "_kept_rules", {-1: (0, "UTC", ({}, {})), -2: (0, "UTC", ({}, {}))}
+    )
 
     post(linked_api, fraud_alert(linked))
 
-    assert list(outbox._kept_rules) == [-2, linked.bank.pk]
+    assert list(outbox_rules._kept_rules) == [-2, linked.bank.pk]

@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from notifications import services
 from notifications.models import DeliveryReceipt, Notification, Recipient
-from notifications.services.delivery import Result, _claim, _jobs, results_record
+from notifications.services.delivery import Result, results_record
+from notifications.services.delivery.claim import _claim, _jobs
 from notifications.tests.factories import event_payload
 
 pytestmark = pytest.mark.django_db

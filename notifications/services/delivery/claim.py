@@ -1,0 +1,222 @@
+"""Claiming: due heads of people's queues leased to one worker, `FOR UPDATE SKIP LOCKED`."""
+
+import logging
+import os
+import socket
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from notifications.models import Notification
+from notifications.services.delivery.jobs import Job, State
+from notifications.services.queue import _dt, blocked_sql, waiting_recheck
+from portal.models import MessengerIntegration
+
+log = logging.getLogger(__name__)
+
+FRONT_MAX = 32  # the front a claim clears of waiting rows: 2 to this many times its size
+SEND_DEADLINE_MARGIN = 25.0  # stop starting sends this long before the lease runs out…
+SEND_DEADLINE_SHARE = 0.4  # …or this share of the lease, if that is shorter
+
+
+def lease_owner_new() -> str:
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def _claim(
+    *, owner: str, limit: int, now: datetime, lease_seconds: float, front: int | None = None
+) -> list[int]:
+    """Lease up to `limit` due heads of their people's queues; returns their ids."""
+    return claim_due(
+        owner=owner, limit=limit, now=now, lease_seconds=lease_seconds, front=front
+    ).ids
+
+
+@dataclass(frozen=True)
+class Claim:
+    ids: list[int]
+    set_aside: int  # rows found waiting behind an earlier message, flagged `waiting`
+
+
+def claim_due(
+    *, owner: str, limit: int, now: datetime, lease_seconds: float, front: int | None = None
+) -> Claim:
+    """Lease up to `limit` due heads of their people's queues.
+
+    First, rows among the `front` first of the due queue that sit behind an earlier
+    message of the same person are marked `waiting` (PostgreSQL): they leave the due
+    index until that message is done (`queue.people_wake`), so claims do not step over
+    them again and again however deep a person's queue. Then the heads are leased,
+    `FOR UPDATE SKIP LOCKED` so that workers never wait on each other; only rows that
+    pass the head check are locked.
+    """
+    sql = _ClaimSql.for_now(now)
+    flagged: list[int] = []
+    if sql.postgres:
+        flagged = _waiting_flag(sql, now=now, front=front or 2 * limit)
+    statement, params = sql.claim(owner=owner, limit=limit, now=now, lease_seconds=lease_seconds)
+    for attempt in range(3):
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(statement, params)
+                return Claim([row[0] for row in cursor.fetchall()], len(flagged))
+        except IntegrityError:
+            # Two claims raced for one person's queue (a quiet-hours update fell due
+            # between them); the unique index refused the second. Claim again.
+            log.info("claim raced on one person's queue; claiming again (%d)", attempt + 1)
+    return Claim([], len(flagged))
+
+
+@dataclass(frozen=True)
+class _ClaimSql:
+    """The pieces both claim statements share.
+
+    Both statements pick from the due index in its order, the front or the live banks'
+    ids computed once (an array), so the plan walks the index and stops at the limit
+    instead of checking every due row for a head.
+    """
+
+    n: str  # the notifications table
+    i: str  # the integrations table
+    blocked: str
+    blocked_params: list
+    postgres: bool
+    lock: str
+    pick: str
+    end: str
+
+    @classmethod
+    def for_now(cls, now: datetime) -> "_ClaimSql":
+        blocked, blocked_params = blocked_sql("c", now)
+        postgres = connection.vendor == "postgresql"
+        # PostgreSQL: the picked ids as an array, so the update finds them by primary key.
+        pick, end = ("= ANY(ARRAY(", "))") if postgres else ("IN (", ")")
+        return cls(
+            n=connection.ops.quote_name(Notification._meta.db_table),
+            i=connection.ops.quote_name(MessengerIntegration._meta.db_table),
+            blocked=blocked,
+            blocked_params=blocked_params,
+            postgres=postgres,
+            lock=" FOR UPDATE OF c SKIP LOCKED" if postgres else "",
+            pick=pick,
+            end=end,
+        )
+
+    def flag(self, *, now: datetime, front: int) -> tuple[str, list]:
+        n, pick, end = self.n, self.pick, self.end
+        statement = (
+            f"UPDATE {n} SET waiting = TRUE WHERE id = ANY(ARRAY(SELECT c.id FROM {n} c "  # noqa: S608
+            f"WHERE c.id {pick}SELECT f.id FROM {n} f WHERE f.state = %s AND NOT f.waiting "
+            f"AND f.next_attempt_at <= %s ORDER BY f.next_attempt_at, f.id LIMIT %s{end} "
+            f"AND c.state = %s AND NOT c.waiting AND {self.blocked}{self.lock})) RETURNING id"
+        )
+        return statement, [State.PENDING, _dt(now), front, State.PENDING, *self.blocked_params]
+
+    def claim(
+        self, *, owner: str, limit: int, now: datetime, lease_seconds: float
+    ) -> tuple[str, list]:
+        n, pick, end = self.n, self.pick, self.end
+        statement = (
+            f"UPDATE {n} SET state = %s, lease_owner = %s, lease_expires_at = %s, "  # noqa: S608
+            f"send_started_at = NULL WHERE id {pick}SELECT c.id FROM {n} c "
+            f"WHERE c.state = %s AND NOT c.waiting AND c.next_attempt_at <= %s "
+            f"AND c.bank_id {pick}SELECT i.bank_id FROM {self.i} i WHERE i.status = %s{end} "
+            f"AND NOT {self.blocked} ORDER BY c.next_attempt_at, c.id LIMIT %s{self.lock}{end} "
+            f"RETURNING id"
+        )
+        params = [
+            State.IN_FLIGHT,
+            owner,
+            _dt(now + timedelta(seconds=lease_seconds)),
+            State.PENDING,
+            _dt(now),
+            MessengerIntegration.Status.LIVE,
+            *self.blocked_params,
+            limit,
+        ]
+        return statement, params
+
+
+def _waiting_flag(sql: _ClaimSql, *, now: datetime, front: int) -> list[int]:
+    """Flag `waiting` the rows of the front behind an earlier message; returns their ids."""
+    statement, params = sql.flag(now=now, front=front)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        flagged = [row[0] for row in cursor.fetchall()]
+    # Now that the flags are visible, look again: a message that held one of these
+    # back may have been recorded meanwhile, its wake-up not seeing the flag yet.
+    waiting_recheck(flagged, now=now)
+    return flagged
+
+
+def _jobs(ids: list[int]) -> list[Job]:
+    rows = Notification.objects.filter(pk__in=ids).values_list(
+        "id",
+        "bank_id",
+        "event_id",
+        "event__event_id",
+        "event_type",
+        "consent_id",
+        "account_id",
+        "page_id",
+        "psid",
+        "locale",
+        "text",
+        "attempts",
+        "window_closed",
+        "queued_at",
+        "data_categories",
+        "event__data",
+        "event__customer__name",
+        "account__last4",
+        "account__currency",
+    )
+    return sorted((Job(*row) for row in rows), key=lambda job: job.id)
+
+
+class Claiming:
+    """The pipeline's claims: leased in batches, prepared, queued per Page."""
+
+    owner: str
+    front: int
+    marked: set[int]
+    queues: dict[str, deque[Job]]
+    order: deque[str]
+    running: dict[int, Job]
+
+    def claim(self, size: int) -> int:
+        """Lease up to `size` due notifications and queue the ones that can go out."""
+        lease = settings.NOTIFICATIONS_LEASE_SECONDS
+        claimed_at = time.monotonic()
+        front = self.front or 2 * size
+        claim = claim_due(
+            owner=self.owner, limit=size, now=timezone.now(), lease_seconds=lease, front=front
+        )
+        ids = claim.ids
+        # The claim cleared `send_started_at`: a retry claimed again by this pipeline is
+        # marked afresh before it goes out.
+        self.marked.difference_update(ids)
+        # Deep queues put many waiting rows in front: look further while that lasts.
+        crowded = claim.set_aside * 2 >= front
+        self.front = min(FRONT_MAX * size, front * 2) if crowded else 2 * size
+        if not ids:
+            return 0
+        jobs = _jobs(ids)
+        margin = min(SEND_DEADLINE_MARGIN, lease * SEND_DEADLINE_SHARE)
+        for job in jobs:
+            job.send_until = claimed_at + lease - margin
+        for job in self.prepare(jobs):
+            if job.page_id not in self.queues:
+                self.queues[job.page_id] = deque()
+                self.order.append(job.page_id)
+            self.queues[job.page_id].append(job)
+        return len(ids)
+
+    def backlog(self) -> int:
+        return sum(len(queue) for queue in self.queues.values()) + len(self.running)

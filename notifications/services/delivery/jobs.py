@@ -1,0 +1,80 @@
+"""What every stage of delivery passes along: a claimed notification and what became of it."""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import messenger
+from notifications.models import DeliveryAttempt, Notification
+from portal.audit import Actor
+
+ENGINE = Actor.system("delivery engine")
+State, Reason, Form = Notification.State, Notification.Reason, Notification.Form
+AttemptOutcome = DeliveryAttempt.Outcome
+
+
+@dataclass
+class Job:
+    """A claimed notification on its way out."""
+
+    id: int
+    bank_id: int
+    event_id: int
+    event_ref: str
+    event_type: str
+    consent_id: int
+    account_id: int
+    page_id: str
+    psid: str
+    locale: str
+    text: str
+    attempts: int
+    window_closed: bool
+    queued_at: datetime
+    data_categories: list[str]
+    event_data: dict
+    customer_name: str
+    last4: str
+    currency: str
+    form: str = ""
+    payload: dict | None = None
+    creds: messenger.PageCredentials | None = None
+    send_until: float = 0.0  # monotonic: not handed to the Send API after this
+
+
+@dataclass
+class Result:
+    """What became of one claimed notification; `outcome` is set when a call was made."""
+
+    job: Job
+    state: str
+    reason: str
+    detail: str = ""
+    next_attempt_at: datetime | None = None
+    outcome: str = ""
+    started_at: datetime | None = None
+    latency_ms: int | None = None
+    error_code: int | None = None
+    error_subcode: int | None = None
+    message_id: str = ""
+    window_closed: bool | None = None
+    uncertain: bool = False
+    reached_platform: bool = False
+    unreachable: bool = False
+
+    @property
+    def attempted(self) -> bool:
+        return bool(self.outcome)
+
+
+@dataclass
+class RunReport:
+    """What one `deliveries_run` did, for the task and the benchmarks."""
+
+    batches: int = 0
+    claimed: int = 0
+    outcomes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    more_due: bool = False
+
+    def count(self, state: str) -> int:
+        return self.outcomes.get(state, 0)

@@ -1,0 +1,213 @@
+"""Sending: a thread pool over the pooled httpx client, each call right after its Page's token."""
+
+import contextlib
+import math
+import os
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from queue import Empty, SimpleQueue
+
+from django.conf import settings
+from django.utils import timezone
+
+import messenger
+from notifications.models import Notification
+from notifications.page_limits import LocalPageBuckets, RedisPageBuckets, page_rate
+from notifications.services.delivery.jobs import Job, Reason, State
+
+MAX_TOKEN_WAIT = 2.0  # wait longer for a Page's tokens than this, and the claim is released
+FLUSH_EVERY = 0.25  # seconds between writes of results…
+FLUSH_SIZE = 250  # …or this many results, whichever comes first
+QUEUE_DEPTH = 4  # work the pool holds, in multiples of its threads
+MARK_AHEAD = 4  # marked `send_started_at` a group at a time: this many times the threads
+PAGE_SHARE_SECONDS = 0.1  # per Page, the pool holds this many seconds of its rate
+
+
+# The worker's thread pool: created on first use in each process.
+
+_pool_lock = threading.Lock()
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _send_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():
+            _pool = (
+                os.getpid(),
+                ThreadPoolExecutor(
+                    max_workers=settings.NOTIFICATIONS_SEND_CONCURRENCY,
+                    thread_name_prefix="notifications-send",
+                ),
+            )
+        return _pool[1]
+
+
+@dataclass(frozen=True)
+class _Sent:
+    started_at: datetime | None
+    latency_ms: int | None
+    message_id: str = ""
+    error: BaseException | None = None
+    token_wait: float | None = None  # not sent: the Page had no token in time
+
+
+def _send_one(client: messenger.GraphClient, buckets, job: Job) -> _Sent:
+    """Take a token from the Page's bucket, then make the Send API call at once.
+
+    Runs in a pool thread: no database access here. Waits for a token only briefly
+    (`MAX_TOKEN_WAIT`, and never past the job's lease): a Page that is out of tokens for
+    longer hands the job back.
+    """
+    while True:
+        grant = buckets.take(job.page_id, 1)
+        if grant.granted:
+            break
+        if grant.wait > MAX_TOKEN_WAIT or time.monotonic() + grant.wait >= job.send_until:
+            return _Sent(None, None, token_wait=grant.wait)
+        time.sleep(grant.wait)
+    started_at = timezone.now()
+    started = time.perf_counter()
+    try:
+        answer = client.send(job.creds, job.payload)
+    except Exception as exc:  # noqa: BLE001 - classified by the caller
+        return _Sent(started_at, _ms(started), error=exc)
+    return _Sent(started_at, _ms(started), message_id=answer.message_id)
+
+
+def _ms(started: float) -> int:
+    return max(0, round((time.perf_counter() - started) * 1000))
+
+
+class Sending:
+    """The pipeline's sends: the pool kept fed, Pages taken in turn, answers collected."""
+
+    owner: str
+    limit: int
+    queues: dict[str, deque[Job]]
+    order: deque[str]
+    not_before: dict[str, float]
+    running: dict[int, Job]
+    answers: SimpleQueue[tuple[Job, _Sent]]
+    marked: set[int]
+    in_pool: dict[str, int]
+    paused_banks: set[int]
+    results: list
+    flushed_at: float
+    pool: ThreadPoolExecutor
+    client: messenger.GraphClient
+    buckets: RedisPageBuckets | LocalPageBuckets
+
+    def step(self) -> None:
+        """Keep the thread pool fed, collect answers, record them now and then.
+
+        The pool holds up to `QUEUE_DEPTH` times its threads in work, so sending goes on
+        while this thread talks to the database. Each sending thread takes its token
+        from the Page's bucket just before its call (`_send_one`): a call never waits
+        after its token was granted, which is what keeps every one-second window at the
+        platform within the limit. Per Page, the pool holds at most a tenth of a second
+        of its rate, so a slow Page never occupies every thread. Messages are marked
+        `send_started_at` a group at a time, before they enter the pool.
+        """
+        now_m = time.monotonic()
+        room = QUEUE_DEPTH * self.limit - len(self.running)
+        if self.queues and (room >= max(1, self.limit // 2) or not self.running):
+            starting = self.pick(room, now_m)
+            if starting:
+                self.mark_ahead(starting)
+                for job in starting:
+                    self.in_pool[job.page_id] += 1
+                    self.running[job.id] = job
+                    self.pool.submit(self.send, job)
+        pause = FLUSH_EVERY
+        if self.queues and not self.running:
+            soonest = min(self.not_before.get(page, 0.0) for page in self.queues)
+            pause = min(pause, max(0.001, soonest - now_m))
+        if self.running:
+            with contextlib.suppress(Empty):
+                self.collect(self.answers.get(timeout=pause))
+                while True:
+                    self.collect(self.answers.get_nowait())
+        elif self.queues:
+            time.sleep(pause)
+        if len(self.results) >= FLUSH_SIZE or time.monotonic() - self.flushed_at >= FLUSH_EVERY:
+            self.flush()
+
+    def send(self, job: Job) -> None:
+        """In a pool thread: send, and hand the answer back to the pipeline's thread."""
+        try:
+            sent = _send_one(self.client, self.buckets, job)
+        except BaseException as exc:  # noqa: BLE001 - every job must come back
+            sent = _Sent(None, None, error=exc)
+        self.answers.put((job, sent))
+
+    def collect(self, answer: "tuple[Job, _Sent]") -> None:
+        job, sent = answer
+        del self.running[job.id]
+        self.in_pool[job.page_id] -= 1
+        self.record(job, sent)
+
+    def pick(self, room: int, now_m: float) -> list[Job]:
+        """Up to `room` jobs for the pool, taking Pages in turn, within each Page's share."""
+        starting: list[Job] = []
+        for _ in range(len(self.order)):
+            if not self.order or len(starting) >= room:
+                break
+            page = self.order[0]
+            self.order.rotate(-1)
+            queue = self.queues[page]
+            while queue and queue[0].send_until <= now_m:  # too close to the lease's end
+                self.release(queue.popleft(), Reason.RATE_LIMITED, timezone.now())
+            if queue and queue[0].bank_id in self.paused_banks:
+                self.release_all(queue, Reason.INTEGRATION_PAUSED, 0.0)
+            elif queue and self.not_before.get(page, 0.0) <= now_m:
+                share = max(2, math.ceil(page_rate(page)[0] * PAGE_SHARE_SECONDS))
+                take = min(len(queue), room - len(starting), share - self.in_pool[page])
+                starting += [queue.popleft() for _ in range(max(0, take))]
+            if not queue:
+                del self.queues[page]
+                self.order.remove(page)
+        return starting
+
+    def mark_ahead(self, starting: list[Job]) -> None:
+        """Mark these jobs, and the next ones in line, as handed to the Send API."""
+        unmarked = [job for job in starting if job.id not in self.marked]
+        if not unmarked:
+            return
+        room = MARK_AHEAD * self.limit - len(unmarked)
+        for queue in self.queues.values():
+            for job in queue:
+                if room <= 0:
+                    break
+                if job.id not in self.marked:
+                    unmarked.append(job)
+                    room -= 1
+        self.mark_started(unmarked)
+        self.marked.update(job.id for job in unmarked)
+
+    def close(self) -> None:
+        """Wait for the calls in flight, put back what was not sent, record everything."""
+        try:
+            while self.running:
+                self.collect(self.answers.get())
+            for queue in self.queues.values():
+                self.release_all(queue, Reason.RATE_LIMITED, 0.0)
+            self.queues.clear()
+            self.order.clear()
+        finally:
+            self.flush()
+
+    def mark_started(self, jobs: list[Job]) -> None:
+        """Record that these messages are being handed to the Send API, under our lease."""
+        Notification.objects.filter(
+            pk__in=[job.id for job in jobs], lease_owner=self.owner, state=State.IN_FLIGHT
+        ).update(send_started_at=timezone.now())
+
+    def release_all(self, queue: deque[Job], reason: str, wait_seconds: float) -> None:
+        moment = timezone.now() + timedelta(seconds=wait_seconds)
+        while queue:
+            self.release(queue.popleft(), reason, moment)
