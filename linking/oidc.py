@@ -51,10 +51,14 @@ class Started:
 UNREACHABLE = "The bank's sign-in service is not answering. Try again shortly."
 
 
-def check_issuer(issuer: str) -> str:
-    """The issuer as given, if bankside may call it: https, public, no query or fragment."""
+def check_issuer(issuer: str, *, resolve_host: bool = True) -> str:
+    """The issuer as given, if bankside may call it: https, public, no query or fragment.
+
+    Staff saving it have its name resolved too; a stored one is read without a look-up,
+    since every connection to it vets the addresses again (`outbound.client`).
+    """
     try:
-        outbound.check_url(issuer)
+        outbound.check_url(issuer, resolve_host=resolve_host)
     except outbound.UnsafeURL as exc:
         raise OIDCError(str(exc)) from exc
     parts = urlsplit(issuer)
@@ -83,7 +87,7 @@ def discovery(provider: IdentityProvider) -> dict:
     Its `issuer` must be exactly the configured one, and the endpoints bankside calls
     (`token_endpoint`, `jwks_uri`) must be addresses it may call.
     """
-    issuer = check_issuer(provider.issuer)
+    issuer = check_issuer(provider.issuer, resolve_host=False)
     key = f"linking:oidc:discovery:{issuer}"
     document = cache.get(key)
     if document is None:
