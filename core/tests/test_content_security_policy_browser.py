@@ -13,16 +13,12 @@ import base64
 import re
 
 import pytest
-from django.core.cache import cache
 from django_otp.oath import TOTP
 from playwright.sync_api import expect
 
-from linking import services
 from linking.models import Consent
 from linking.tests import fake_idp
 from linking.tests.conftest import harbour, worker  # noqa: F401  (fixtures)
-from linking.tests.factories import CustomerFactory, IntegrationFactory
-from portal.audit import Actor
 from portal.models import StaffMembership
 from portal.tests.factories import (
     PASSWORD,
@@ -145,19 +141,8 @@ def test_linking_from_messenger_on_another_origin(live_server, harbour, page, wo
 
 
 def test_signing_in_at_an_identity_provider_on_another_origin(live_server, page, settings):
-    settings.ROOT_URLCONF = "linking.tests.idp_urls"
-    settings.PUBLIC_BASE_URL = live_server.url
-    settings.OUTBOUND_ALLOW_PRIVATE_HOSTS = True  # the provider runs on this machine
-    cache.clear()
-    fake_idp.reset()
-    integration = IntegrationFactory(bank__slug="harbour", bank__name="Harbour Bank")
-    CustomerFactory(bank=integration.bank, external_id="cu-ana", name="Ana Souza")
-    services.identity_provider_configure(
-        actor=Actor("staff", "1", "olga"),
-        bank=integration.bank,
-        issuer=f"{elsewhere(live_server.url)}/idp",
-        client_id=fake_idp.CLIENT_ID,
-        client_secret=fake_idp.CLIENT_SECRET,
+    fake_idp.bank_with_provider(
+        settings, site_url=live_server.url, issuer_origin=elsewhere(live_server.url)
     )
 
     page.goto(f"{live_server.url}/link/harbour/login")

@@ -101,3 +101,29 @@ urlpatterns = [
     path("idp/token", token),
     path("idp/jwks", jwks),
 ]
+
+
+def bank_with_provider(settings, *, site_url: str, issuer_origin: str):
+    """Harbour Bank (Ana Souza its customer) signing customers in at this provider, served by
+    the live server at `issuer_origin` (the site's own origin, or another name for it)."""
+    from django.core.cache import cache
+
+    from linking import services
+    from linking.tests.factories import CustomerFactory, IntegrationFactory
+    from portal.audit import Actor
+
+    settings.OUTBOUND_ALLOW_PRIVATE_HOSTS = True  # the provider is the live server
+    settings.ROOT_URLCONF = "linking.tests.idp_urls"
+    settings.PUBLIC_BASE_URL = site_url
+    cache.clear()
+    reset()
+    integration = IntegrationFactory(bank__slug="harbour", bank__name="Harbour Bank")
+    CustomerFactory(bank=integration.bank, external_id="cu-ana", name="Ana Souza")
+    services.identity_provider_configure(
+        actor=Actor("staff", "1", "olga"),
+        bank=integration.bank,
+        issuer=f"{issuer_origin}/idp",
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+    )
+    return integration.bank

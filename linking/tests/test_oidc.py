@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 
 from linking import services
 from linking.tests import fake_idp
-from linking.tests.factories import CustomerFactory, IntegrationFactory
+from linking.tests.factories import IntegrationFactory
 from portal.audit import Actor
 from portal.models import AuditEvent
 
@@ -15,21 +15,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def idp_bank(live_server, settings):
-    settings.OUTBOUND_ALLOW_PRIVATE_HOSTS = True  # the provider is this live server
-    settings.ROOT_URLCONF = "linking.tests.idp_urls"
-    settings.PUBLIC_BASE_URL = live_server.url
-    cache.clear()
-    fake_idp.reset()
-    integration = IntegrationFactory(bank__slug="harbour", bank__name="Harbour Bank")
-    CustomerFactory(bank=integration.bank, external_id="cu-ana", name="Ana Souza")
-    services.identity_provider_configure(
-        actor=Actor("staff", "1", "olga"),
-        bank=integration.bank,
-        issuer=f"{live_server.url}/idp",
-        client_id=fake_idp.CLIENT_ID,
-        client_secret=fake_idp.CLIENT_SECRET,
+    return fake_idp.bank_with_provider(
+        settings, site_url=live_server.url, issuer_origin=live_server.url
     )
-    return integration.bank
 
 
 def sign_in_with_idp(live_server, browser_http):
