@@ -76,6 +76,20 @@ def signed_webhook(client, bank, secret: str, body: dict):
     )
 
 
+def batch_on_b_page(*actions: dict) -> dict:
+    """A webhook batch from B's Page for its customer: `actions` in order, 1 ms apart."""
+    now_ms = int(timezone.now().timestamp() * 1000)
+    messaging = [
+        {"sender": {"id": B_PSID}, "recipient": {"id": B_PAGE}, "timestamp": now_ms + i, **action}
+        for i, action in enumerate(actions)
+    ]
+    return {"object": "page", "entry": [{"id": B_PAGE, "time": now_ms, "messaging": messaging}]}
+
+
+def linked(authorization_code: str) -> dict:
+    return {"account_linking": {"status": "linked", "authorization_code": authorization_code}}
+
+
 def test_a_bank_cannot_take_another_bank_s_page_and_its_customers(
     riverside, harbour_admin, graph, django_capture_on_commit_callbacks
 ):
@@ -98,28 +112,9 @@ def test_a_bank_cannot_take_another_bank_s_page_and_its_customers(
         page_id=MessengerIntegration.objects.get(bank=a_bank).page_id,
         account_linking_token="token-from-a-s-own-log-in",
     )
-    now_ms = int(timezone.now().timestamp() * 1000)
-    event = {"sender": {"id": B_PSID}, "recipient": {"id": B_PAGE}}
-    body = {
-        "object": "page",
-        "entry": [
-            {
-                "id": B_PAGE,
-                "time": now_ms,
-                "messaging": [
-                    {**event, "timestamp": now_ms, "message": {"mid": "m_forged", "text": "hi"}},
-                    {
-                        **event,
-                        "timestamp": now_ms + 1,
-                        "account_linking": {
-                            "status": "linked",
-                            "authorization_code": granted.authorization_code,
-                        },
-                    },
-                ],
-            }
-        ],
-    }
+    body = batch_on_b_page(
+        {"message": {"mid": "m_forged", "text": "hi"}}, linked(granted.authorization_code)
+    )
     with workers_run_at_once(), django_capture_on_commit_callbacks(execute=True):
         answer = signed_webhook(client, a_bank, a_integration.app_secret, body)
 
@@ -164,29 +159,9 @@ def test_a_page_that_moved_to_another_bank_leaves_the_old_bank_s_rows_alone(
         account_linking_token="token-from-b-s-log-in",
     )
     b_integration = MessengerIntegration.objects.get(bank=b_bank)
-    now_ms = int(timezone.now().timestamp() * 1000)
-    event = {"sender": {"id": B_PSID}, "recipient": {"id": B_PAGE}}
-    body = {
-        "object": "page",
-        "entry": [
-            {
-                "id": B_PAGE,
-                "time": now_ms,
-                "messaging": [
-                    {
-                        **event,
-                        "timestamp": now_ms,
-                        "account_linking": {
-                            "status": "linked",
-                            "authorization_code": granted.authorization_code,
-                        },
-                    },
-                    {**event, "timestamp": now_ms + 1, "message": {"mid": "m_b", "text": "hi"}},
-                ],
-            }
-        ],
-    }
-
+    body = batch_on_b_page(
+        linked(granted.authorization_code), {"message": {"mid": "m_b", "text": "hi"}}
+    )
     with workers_run_at_once(), django_capture_on_commit_callbacks(execute=True):
         answer = signed_webhook(client, b_bank, b_integration.app_secret, body)
 
