@@ -13,6 +13,7 @@ from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
+from linking.api.tests.test_customers import account as customer_account
 from linking.api.validators import is_external_id
 from notifications.api.schemas import EXAMPLE_EVENTS
 
@@ -131,14 +132,7 @@ def test_the_events_body_is_one_event_or_a_batch_and_nothing_else(document):
 
 def test_a_customer_body_with_an_unknown_field_is_not_valid(document):
     customer = request_schema(document, "CustomerInputRequest")
-    account = {
-        "id": "chk-001",
-        "kind": "checking",
-        "name": "Everyday account",
-        "last4": "4821",
-        "currency": "EUR",
-        "balance": "1204.50",
-    }
+    account = customer_account()
 
     assert customer.is_valid({"name": "Ana", "accounts": [account]})
     assert not customer.is_valid({"name": "Ana", "accounts": [account], "nickname": "A"})
