@@ -130,10 +130,15 @@ _REDACTED_ALREADY = frozenset({"gunicorn.access"})
 _make_record = logging.getLogRecordFactory()
 
 
+# Set on a record whose message, arguments and traceback are masked already.
+_MASKED = "_secrets_masked"
+
+
 def _redacted_record(*args, **kwargs) -> logging.LogRecord:
     record = _make_record(*args, **kwargs)
     if record.name not in _REDACTED_ALREADY:
         redact_record(record)
+    setattr(record, _MASKED, True)
     return record
 
 
@@ -146,16 +151,22 @@ _install_record_factory()
 
 
 class SecretRedactingFilter(logging.Filter):
-    """Masks secrets in the message, its arguments and any structured `extra` fields."""
+    """Masks secrets in the message, its arguments and any structured `extra` fields.
+
+    A record the record factory made has its message masked already; only its `extra`
+    fields, set after it was made, are left to mask.
+    """
 
     _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
         "message",
         "asctime",
         "request_id",
+        _MASKED,
     }
 
     def filter(self, record: logging.LogRecord) -> bool:
-        redact_record(record)
+        if not getattr(record, _MASKED, False):
+            redact_record(record)
         for key, value in list(vars(record).items()):
             if key in self._STANDARD:
                 continue
