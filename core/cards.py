@@ -19,7 +19,7 @@ _DIGIT_RUN = re.compile(r"\d+(?:[ \-]\d+)*")
 _GROUP = re.compile(r"\d+")
 # 13 digits, each pair at most one space or dash apart: every card number holds such a
 # stretch, so text without one is let through without looking further.
-_THIRTEEN_DIGITS = re.compile(r"\d(?:[ \-]?\d){12}")
+THIRTEEN_DIGITS = re.compile(r"\d(?:[ \-]?\d){12}")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -39,7 +39,7 @@ def card_number_spans(text: str) -> list[tuple[int, int]]:
     overlap make one span: a card number is never left partly visible because a longer
     stretch around it happened to pass the check too.
     """
-    if _THIRTEEN_DIGITS.search(text) is None:
+    if THIRTEEN_DIGITS.search(text) is None:
         return []
     spans: list[tuple[int, int]] = []
     for run in _DIGIT_RUN.finditer(text):

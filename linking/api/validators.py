@@ -11,7 +11,7 @@ from typing import Any
 
 import pycountry
 
-from core.cards import PAN_LENGTHS, luhn_valid
+from core.cards import THIRTEEN_DIGITS, holds_card_number
 
 EXTERNAL_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 EXTERNAL_ID_RULE = "must be 1 to 64 letters, digits, dots, colons, dashes or underscores"
@@ -28,14 +28,8 @@ LAST4_TOO_LONG_REASON = (
     "must be only the last 4 digits; a full card or account number is refused and not stored"
 )
 
-# Digit groups joined by single spaces or dashes, as numbers are written on cards and
-# statements: "4111 1111 1111 1111", "4111-1111-1111-1111", "4111111111111111".
-_DIGIT_RUN = re.compile(r"\d+(?:[ \-]\d+)*")
-_SEPARATOR = re.compile(r"[ \-]")
-# 13 digits, each pair at most one space or dash apart: every number refused below holds
-# such a stretch, so text without one is let through without looking further.
-_THIRTEEN_DIGITS = re.compile(r"\d(?:[ \-]?\d){12}")
-LONGEST_HARMLESS_RUN = 12
+# In free text, an unbroken run longer than this may be an account number.
+_LONG_RUN = re.compile(r"\d{13}")
 # Fields that hold identifiers (the last part of a path, such as `accounts[0].id`). A long
 # run of digits there is an id, unless it is shaped like a card number.
 IDENTIFIER_FIELDS = frozenset(
@@ -52,21 +46,11 @@ def looks_like_card_number(text: str, *, identifier: bool = False) -> bool:
     may be an account number; dates, phone numbers and amounts get through. In an
     identifier (`identifier=True`) other digit runs are allowed: they are ids, not cards.
     """
-    if _THIRTEEN_DIGITS.search(text) is None:
+    if THIRTEEN_DIGITS.search(text) is None:
         return False
-    for match in _DIGIT_RUN.finditer(text):
-        groups = _SEPARATOR.split(match.group())
-        if not identifier and any(len(group) > LONGEST_HARMLESS_RUN for group in groups):
-            return True
-        for start in range(len(groups)):
-            digits = ""
-            for group in groups[start:]:
-                digits += group
-                if len(digits) > PAN_LENGTHS.stop - 1:
-                    break
-                if len(digits) in PAN_LENGTHS and luhn_valid(digits):
-                    return True
-    return False
+    if not identifier and _LONG_RUN.search(text):
+        return True
+    return holds_card_number(text)
 
 
 def is_identifier_path(path: str) -> bool:
@@ -141,7 +125,7 @@ def _scan(
     elif isinstance(value, dict):
         for key, item in value.items():
             if isinstance(item, str):
-                if _THIRTEEN_DIGITS.search(item) is None:  # most strings: no path made
+                if THIRTEEN_DIGITS.search(item) is None:  # most strings: no path made
                     continue
             elif not isinstance(item, dict | list):
                 continue
@@ -154,7 +138,7 @@ def _scan(
     elif isinstance(value, list):
         for index, item in enumerate(value):
             if isinstance(item, str):
-                if _THIRTEEN_DIGITS.search(item) is not None:
+                if THIRTEEN_DIGITS.search(item) is not None:
                     _check(item, f"{path}[{index}]", identifier, skip, found)
             elif isinstance(item, dict | list):
                 _scan(item, f"{path}[{index}]", depth + 1, identifier, skip, found)
@@ -162,7 +146,7 @@ def _scan(
 
 def _check(text: str, path: str, identifier: bool, skip: frozenset[str], found: list[str]) -> None:
     if (
-        _THIRTEEN_DIGITS.search(text) is not None
+        THIRTEEN_DIGITS.search(text) is not None
         and path not in skip
         and path not in found
         and looks_like_card_number(text, identifier=identifier)
