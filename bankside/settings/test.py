@@ -15,6 +15,14 @@ DATABASES = {"default": database_from_env(default="postgres://postgres@127.0.0.1
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/15")
 CELERY_BROKER_URL = REDIS_URL
+# The Page buckets and the API's rate limits get Redis databases of their own in tests, so
+# that two suites run side by side on one Redis set these three apart.
+TEST_PAGE_BUCKETS_REDIS_URL = env.str(
+    "TEST_PAGE_BUCKETS_REDIS_URL", default="redis://127.0.0.1:6379/12"
+)
+TEST_API_LIMITS_REDIS_URL = env.str(
+    "TEST_API_LIMITS_REDIS_URL", default="redis://127.0.0.1:6379/13"
+)
 FIELD_ENCRYPTION_KEYS = [
     "u3rSADol4Lsolz554n6zp4Qfpd7V07BwKxGrIB-kwqU=",
     "sogV-7SYi0a2aq0gaAk1VIwZM6CiuuDPETTXlIaj2s4=",

@@ -4,11 +4,12 @@ import threading
 
 import pytest
 import redis
+from django.conf import settings
 
 from core.redis_line import RedisLine
 from core.tests.threads import run_together
 
-URL = "redis://127.0.0.1:6379/13"
+URL = settings.TEST_API_LIMITS_REDIS_URL
 
 
 @pytest.fixture

@@ -4,17 +4,18 @@ Test modules that call `/api/v1/` import these into their conftest.
 """
 
 import pytest
+from django.conf import settings as django_settings
 from rest_framework.test import APIClient
 
 from linking.tests.factories import AccountFactory, CustomerFactory
 from portal.tests.factories import BankFactory, api_key_for
 
-TEST_REDIS = "redis://127.0.0.1:6379/13"
+TEST_REDIS = django_settings.TEST_API_LIMITS_REDIS_URL
 
 
 @pytest.fixture(autouse=True)
 def _rate_limits_in_test_redis(settings):
-    """The API's rate-limit buckets go to Redis DB 13, away from the broker's DB."""
+    """The API's rate-limit buckets have a Redis database of their own."""
     settings.API_RATE_LIMIT_REDIS_URL = TEST_REDIS
 
 

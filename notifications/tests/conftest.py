@@ -4,6 +4,7 @@ import json
 import httpx
 import pytest
 import redis
+from django.conf import settings as django_settings
 from rest_framework.test import APIClient
 
 import messenger
@@ -14,12 +15,12 @@ from portal.tests.conftest import sign_in  # noqa: F401  (staff sign-in, second 
 from portal.tests.factories import BankFactory, api_key_for
 
 # The delivery engine's per-Page buckets: a Redis database of their own in tests.
-DELIVERY_REDIS = "redis://127.0.0.1:6379/12"
+DELIVERY_REDIS = django_settings.TEST_PAGE_BUCKETS_REDIS_URL
 
 
 @pytest.fixture(autouse=True)
 def _page_buckets_in_test_redis(settings):
-    """Every test starts with full Page buckets in Redis DB 12: none is left throttled."""
+    """Every test starts with full Page buckets: none is left throttled."""
     settings.NOTIFICATIONS_REDIS_URL = DELIVERY_REDIS
     client = redis.Redis.from_url(DELIVERY_REDIS)
     keys = list(client.scan_iter(f"{page_limits.KEY_PREFIX}*"))
