@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.digests import sha256_hex
 from linking import signals
 from linking.models import (
     Account,
@@ -19,7 +20,6 @@ from linking.models import (
     LinkingTokenUse,
 )
 from portal.audit import Actor
-from portal.digests import sha256_hex
 from portal.models import Bank
 from portal.pseudonyms import pseudonym
 from portal.services import audit_record
