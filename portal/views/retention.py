@@ -9,7 +9,8 @@ from portal.access import ADMIN, AUDITOR, bank_staff
 from portal.audit import Actor
 from portal.forms import apply_errors
 from portal.models import RetentionPolicy
-from portal.retention import retention_cutoff, retention_months, retention_policy_update
+from portal.retention import retention_cutoff, retention_months
+from portal.services import retention_policy_update
 
 
 class RetentionForm(forms.Form):
