@@ -61,6 +61,7 @@ def _register_privacy() -> None:
     from linking.sections import register_link_section
     from linking.subject_data import register_subject_data
     from notifications import privacy
+    from notifications.services.privacy import notifications_erase, notifications_purge
     from portal.retention import register_purger
 
     register_link_section(
@@ -73,9 +74,9 @@ def _register_privacy() -> None:
     register_subject_data(
         "notifications.messages",
         export=privacy.notifications_export,
-        erase=privacy.notifications_erase,
+        erase=notifications_erase,
     )
-    register_purger("notifications.messages", privacy.notifications_purge)
+    register_purger("notifications.messages", notifications_purge)
 
 
 def _register_dead_letters() -> None:

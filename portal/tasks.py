@@ -29,6 +29,5 @@ def sign_audit_checkpoints() -> None:
 def purge_retained_data() -> None:
     """Daily: blank each bank's message bodies and event data past its retention period."""
     from portal.audit import Actor
-    from portal.retention import retention_purge_all
 
-    retention_purge_all(actor=Actor.system("daily retention purge"))
+    services.retention_purge_all(actor=Actor.system("daily retention purge"))

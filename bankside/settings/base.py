@@ -238,6 +238,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "expire-consents": {"task": "linking.expire_consents", "schedule": 300.0},
     "remind-expiring-consents": {"task": "linking.remind_expiring_consents", "schedule": 3600.0},
+    # Tells Messenger of ended links whose nudge was lost or whose unlink call failed.
+    "sweep-platform-unlinks": {"task": "linking.sweep_platform_unlinks", "schedule": 30.0},
     "purge-expired-api-records": {
         "task": "notifications.purge_expired_api_records",
         "schedule": 900.0,

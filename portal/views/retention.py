@@ -7,7 +7,8 @@ from django.urls import reverse
 from portal.access import ADMIN, AUDITOR, bank_staff
 from portal.audit import Actor
 from portal.models import RetentionPolicy
-from portal.retention import retention_cutoff, retention_months, retention_policy_update
+from portal.retention import retention_cutoff, retention_months
+from portal.services import retention_policy_update
 from portal.staff_forms import handle_staff_form
 
 
