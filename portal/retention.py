@@ -21,6 +21,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from core.registry import Registry
 from portal.models import Bank, RetentionPolicy
 
 
@@ -30,19 +31,19 @@ class Purger:
     purge: Callable
 
 
-_registry: dict[str, Purger] = {}
+_registry: Registry[Purger] = Registry("retention purger", order_by=lambda p: p.key)
 
 
 def register_purger(key: str, purge: Callable) -> None:
-    _registry[key] = Purger(key=key, purge=purge)
+    _registry.register(key, Purger(key=key, purge=purge))
 
 
 def unregister_purger(key: str) -> None:
-    _registry.pop(key, None)
+    _registry.unregister(key)
 
 
 def purgers() -> list[Purger]:
-    return sorted(_registry.values(), key=lambda p: p.key)
+    return list(_registry)
 
 
 def months_before(moment: datetime, months: int) -> datetime:
