@@ -1,6 +1,12 @@
 """The portal's data, split by sub-domain; every model is importable from `portal.models`."""
 
-from portal.models.api_keys import ApiKey
+from portal.models.api_keys import (
+    ApiKey,
+    ApiKeyRateLimit,
+    ApiSigning,
+    IdempotencyRecord,
+    SignedRequestId,
+)
 from portal.models.audit import AuditChain, AuditCheckpoint, AuditEvent, AuditIntegrityCheck
 from portal.models.banks import (
     Bank,
@@ -25,17 +31,21 @@ from portal.models.integration import (
 __all__ = [
     "PAGE_TAKEN",
     "ApiKey",
+    "ApiKeyRateLimit",
+    "ApiSigning",
     "AuditChain",
     "AuditCheckpoint",
     "AuditEvent",
     "AuditIntegrityCheck",
     "Bank",
     "DeliveryRulesStamp",
+    "IdempotencyRecord",
     "MessageTemplate",
     "MessengerIntegration",
     "NotificationPolicy",
     "NotificationSettings",
     "RetentionPolicy",
+    "SignedRequestId",
     "StaffInvitation",
     "StaffMembership",
     "StaffTOTPDevice",
