@@ -64,16 +64,17 @@ class ApiKeys(Protocol):
         """Store the response of a claimed request."""
 
 
-_registered: list[ApiKeys] = []
+_registered: ApiKeys | None = None
 
 
 def api_keys_register(keys: ApiKeys) -> None:
-    _registered[:] = [keys]
+    global _registered
+    _registered = keys
 
 
 def api_keys() -> ApiKeys:
-    if not _registered:
+    if _registered is None:
         raise ImproperlyConfigured(
             "No app lends the API its keys: the app that owns them calls api_keys_register()."
         )
-    return _registered[0]
+    return _registered

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from portal.audit import Actor
 from portal.models import ApiKey, ApiKeyRateLimit, ApiSigning, Bank
-from portal.services.audit import audit_record
+from portal.services import audit_record
 from portal.services.integration import signing_secret_new
 
 
