@@ -6,10 +6,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from core.encryption import EncryptedTextField
 from linking.models import Account, Consent, Customer
 from portal.events import EventType
-from portal.models import ApiKey, Bank
+from portal.models import Bank
+from portal.models import IdempotencyRecord as IdempotencyRecord  # read here by privacy
 from portal.tenancy import BankScopedQuerySet
 
 
@@ -372,94 +372,6 @@ class OutcomeFeed(models.Model):
 
     def __str__(self) -> str:
         return f"outcome feed of {self.bank}"
-
-
-class IdempotencyRecord(models.Model):
-    """The first response to a write sent with an `Idempotency-Key`, replayed for 24 hours.
-
-    Unique per (bank, key, endpoint). The row is inserted in the same transaction as the
-    write it guards, so a concurrent identical request waits on the unique index and then
-    replays the committed response; `fingerprint` (SHA-256 of the body) tells a retry from
-    a different request reusing the key.
-    """
-
-    LIFETIME_HOURS = 24
-
-    bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="idempotency_records")
-    key = models.CharField(max_length=255)
-    endpoint = models.CharField(max_length=300)
-    fingerprint = models.CharField(max_length=64)
-    status_code = models.PositiveSmallIntegerField()
-    content_type = models.CharField(max_length=100)
-    body = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField(db_index=True)
-
-    objects = BankScopedQuerySet.as_manager()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["bank", "key", "endpoint"], name="one_response_per_idempotency_key"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.endpoint} [{self.key}]"
-
-
-class ApiSigning(models.Model):
-    """A bank's settings for signed API requests (Standard Webhooks style).
-
-    With a secret, requests carrying `webhook-signature` are verified; with `required`,
-    unsigned requests are refused too. The secret is encrypted at rest and shown once.
-    """
-
-    bank = models.OneToOneField(Bank, on_delete=models.CASCADE, related_name="api_signing")
-    secret = EncryptedTextField(blank=True)
-    required = models.BooleanField(default=False)
-    rotated_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    objects = BankScopedQuerySet.as_manager()
-
-    def __str__(self) -> str:
-        return f"API signing of {self.bank} ({'required' if self.required else 'optional'})"
-
-
-class SignedRequestId(models.Model):
-    """A `webhook-id` already seen from a bank: a signed request cannot be replayed.
-
-    Kept for twice the timestamp tolerance; older requests fail the timestamp check anyway.
-    """
-
-    bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="+")
-    webhook_id = models.CharField(max_length=255)
-    received_at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    objects = BankScopedQuerySet.as_manager()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["bank", "webhook_id"], name="one_use_per_webhook_id"),
-        ]
-
-    def __str__(self) -> str:
-        return self.webhook_id
-
-
-class ApiKeyRateLimit(models.Model):
-    """A per-key override of the API rate limit (`API_RATE_LIMIT_PER_SECOND`/`_BURST`)."""
-
-    api_key = models.OneToOneField(ApiKey, on_delete=models.CASCADE, related_name="rate_limit")
-    per_second = models.FloatField()
-    burst = models.PositiveIntegerField()
-
-    bank_path = "api_key__bank"
-    objects = BankScopedQuerySet.as_manager()
-
-    def __str__(self) -> str:
-        return f"{self.api_key}: {self.per_second:g}/s, burst {self.burst}"
 
 
 # Conversation: what customers write to the bank's Page, the answers, and the agent inbox.

@@ -59,7 +59,7 @@ MIDDLEWARE = [
     "core.browser_middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # `Idempotency-Key` on the writes of /api/v1/ (views opt in with `idempotent_methods`).
-    "notifications.api.idempotency.IdempotencyMiddleware",
+    "core.api.idempotency.IdempotencyMiddleware",
     # Last, as django-axes requires: it turns a lockout into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -283,8 +283,8 @@ OUTBOUND_ALLOW_PRIVATE_HOSTS = env.bool("OUTBOUND_ALLOW_PRIVATE_HOSTS", default=
 
 REST_FRAMEWORK = {
     # API keys, plus the Standard Webhooks signature a bank may require.
-    "DEFAULT_AUTHENTICATION_CLASSES": ["notifications.api.auth.SignedApiKeyAuthentication"],
-    "DEFAULT_THROTTLE_CLASSES": ["notifications.api.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["core.api.auth.SignedApiKeyAuthentication"],
+    "DEFAULT_THROTTLE_CLASSES": ["core.api.throttling.ApiKeyRateThrottle"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,

@@ -16,8 +16,8 @@ from django.conf import settings
 from redis.exceptions import NoScriptError
 from rest_framework.throttling import BaseThrottle
 
+from core.api.keys import api_keys
 from core.redis_line import RedisLine
-from notifications.selectors import rate_limit_for
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class ApiKeyRateThrottle(BaseThrottle):
             return True
         # Read with the key by `SignedApiKeyAuthentication`; any other principal, here.
         rate_limit = getattr(request.user, "rate_limit", None)
-        per_second, burst = rate_limit_for(api_key) if rate_limit is None else rate_limit
+        per_second, burst = api_keys().rate_limit(api_key) if rate_limit is None else rate_limit
         allowed, self.seconds_to_wait = buckets().take(
             f"bankside:api-rate:{api_key.prefix}", per_second, burst
         )

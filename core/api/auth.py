@@ -1,19 +1,36 @@
-"""API-key authentication plus the bank's optional request signatures."""
+"""API-key authentication (`Authorization: Bearer <key>`) plus the tenant's optional
+request signatures. The keys themselves are the owner's (`core.api.keys`)."""
 
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import exceptions
+from rest_framework import authentication, exceptions
 
+from core.api.keys import ApiCaller, api_keys
 from core.api.parsers import raw_body
-from notifications.selectors import ApiCaller, api_caller_get
-from notifications.services import SignatureError, SignatureHeaderError, signed_request_verify
-from portal.api_auth import ApiKeyAuthentication, ApiPrincipal
-from portal.services.api_keys import api_key_parse, api_key_verify
+from core.api.signing import SignatureError, SignatureHeaderError, signed_request_verify
+
+
+@dataclass(frozen=True)
+class ApiPrincipal:
+    """Who is calling the API: one API key, acting for its bank. It is never a staff user."""
+
+    api_key: Any
+
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def bank(self) -> Any:
+        return self.api_key.bank
+
+    def __str__(self) -> str:
+        return f"API key {self.api_key.name} of {self.bank.slug}"
 
 
 @dataclass(frozen=True)
@@ -26,6 +43,53 @@ class SignedApiPrincipal(ApiPrincipal):
     rate_limit: tuple[float, int]
 
 
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """Reads `Authorization: Bearer bsk_…`.
+
+    No header, or another scheme, is "not authenticated"; a malformed, unknown or revoked
+    key fails at once. Both answer 401 with `WWW-Authenticate: Bearer`.
+    """
+
+    keyword = "bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed(
+                "Send the API key as “Authorization: Bearer <key>”, with no spaces in the key."
+            )
+        try:
+            presented = header[1].decode("ascii")
+        except UnicodeDecodeError:
+            presented = ""
+        principal = self.principal_for(presented) if presented else None
+        if principal is None:
+            raise exceptions.AuthenticationFailed("The API key is not valid or has been revoked.")
+        return principal, principal.api_key
+
+    def principal_for(self, presented: str) -> ApiPrincipal | None:
+        """The caller whose key `presented` is, or None if it is not an active key."""
+        caller = _caller_verified(presented, api_keys().caller)
+        return None if caller is None else ApiPrincipal(caller.api_key)
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="bankside"'
+
+
+def _caller_verified(presented: str, caller_for) -> ApiCaller | None:
+    keys = api_keys()
+    parsed = keys.parse(presented)
+    if parsed is None:
+        return None
+    prefix, secret = parsed
+    caller = caller_for(prefix)
+    if caller is None or not keys.verify(caller.api_key, secret):
+        return None
+    return caller
+
+
 class KeptCallers:
     """The API keys this process has read lately, each with its bank and their settings
     (`ApiCaller`), kept for `API_CALLER_CACHE_SECONDS`: a busy key costs no query.
@@ -33,9 +97,9 @@ class KeptCallers:
     Kept is what the key's own query reads: the key (revoked or not, its secret's hash),
     its bank, the bank's signing setting and the key's rate limit. Any change to one of
     those rows saved in this process forgets every kept caller, at once and again when it
-    commits (`notifications.receivers`); another process reads it again once its copy is
-    older than the setting. Unknown prefixes are never kept. What events need fresh for
-    each post (the bank's delivery rules, its customers' consents) is read with the post.
+    commits (the keys' owner calls `forget`); another process reads it again once its copy
+    is older than the setting. Unknown prefixes are never kept. What a request needs fresh
+    (an event's delivery rules, say) is read with the request.
     """
 
     LIMIT = 10_000  # keys kept at most; more than any bank issues
@@ -48,13 +112,13 @@ class KeptCallers:
     def caller(self, prefix: str) -> ApiCaller | None:
         seconds = settings.API_CALLER_CACHE_SECONDS
         if seconds <= 0:
-            return api_caller_get(prefix=prefix)
+            return api_keys().caller(prefix)
         now = time.monotonic()
         kept = self._kept.get(prefix)
         if kept is not None and kept[0] > now:
             return kept[1]
         generation = self._generation
-        caller = api_caller_get(prefix=prefix)
+        caller = api_keys().caller(prefix)
         if caller is None:
             return caller
         with self._lock:
@@ -87,12 +151,8 @@ class SignedApiKeyAuthentication(ApiKeyAuthentication):
     signature is a 401 like a bad key."""
 
     def principal_for(self, presented: str) -> SignedApiPrincipal | None:
-        parsed = api_key_parse(presented)
-        if parsed is None:
-            return None
-        prefix, secret = parsed
-        caller = kept_callers.caller(prefix)
-        if caller is None or api_key_verify(api_key=caller.api_key, secret=secret) is None:
+        caller = _caller_verified(presented, kept_callers.caller)
+        if caller is None:
             return None
         return SignedApiPrincipal(
             caller.api_key,
@@ -107,7 +167,7 @@ class SignedApiKeyAuthentication(ApiKeyAuthentication):
         principal, _ = authenticated
         try:
             signed_request_verify(
-                bank=principal.bank,
+                tenant=principal.bank,
                 headers=request.headers,
                 read_body=lambda: raw_body(request),
                 required=principal.signing_required,
@@ -119,8 +179,20 @@ class SignedApiKeyAuthentication(ApiKeyAuthentication):
         return authenticated
 
 
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "core.api.auth.ApiKeyAuthentication"
+    name = "bankApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API key issued to the bank's core systems in the staff portal.",
+        }
+
+
 class SignedApiKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "notifications.api.auth.SignedApiKeyAuthentication"
+    target_class = "core.api.auth.SignedApiKeyAuthentication"
     name = "bankApiKey"
 
     def get_security_definition(self, auto_schema):

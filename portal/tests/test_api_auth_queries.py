@@ -16,15 +16,14 @@ from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
 from bankside.settings.base import api_caller_seconds_from_env
-from notifications.api.auth import SignedApiKeyAuthentication
-from notifications.api.throttling import ApiKeyRateThrottle
-from notifications.models import ApiKeyRateLimit, ApiSigning
-from notifications.selectors import api_caller_get
-from notifications.services import api_signing_disable, api_signing_enable
+from core.api.auth import SignedApiKeyAuthentication
+from core.api.throttling import ApiKeyRateThrottle
 from notifications.tests.problems import assert_problem
+from portal.api_callers import api_caller_get
 from portal.audit import Actor
-from portal.models import ApiKey
+from portal.models import ApiKey, ApiKeyRateLimit, ApiSigning
 from portal.services import api_key_revoke
+from portal.services.api_settings import api_signing_disable, api_signing_enable
 
 pytestmark = pytest.mark.django_db
 

@@ -7,11 +7,11 @@ from rest_framework.test import APIClient
 
 from bankside.celery import app
 from core.tests.threads import run_together
-from notifications.models import Event, IdempotencyRecord
-from notifications.tasks import purge_expired_api_records
+from notifications.models import Event
 from notifications.tests.factories import event_payload
 from notifications.tests.problems import assert_problem
-from portal.models import AuditEvent
+from portal.models import AuditEvent, IdempotencyRecord
+from portal.tasks import purge_expired_api_records
 
 EVENTS = "/api/v1/events"
 

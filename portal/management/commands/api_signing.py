@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from notifications import services
 from portal.audit import Actor
 from portal.models import Bank
+from portal.services import api_settings as services
 
 
 class Command(BaseCommand):

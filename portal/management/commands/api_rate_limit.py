@@ -1,9 +1,9 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from notifications import services
 from portal.audit import Actor
 from portal.models import ApiKey
+from portal.services import api_settings as services
 
 
 class Command(BaseCommand):

@@ -5,9 +5,9 @@ import redis
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from notifications.api.throttling import _buckets
-from notifications.models import ApiKeyRateLimit
+from core.api.throttling import _buckets
 from notifications.tests.problems import assert_problem
+from portal.models import ApiKeyRateLimit
 from portal.tests.factories import api_key_for
 
 pytestmark = pytest.mark.django_db
@@ -63,7 +63,7 @@ def test_a_key_returns_to_the_default_limit(api, tight):
 def test_an_unreachable_redis_lets_requests_through_and_says_so(api, tight, settings, caplog):
     settings.API_RATE_LIMIT_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
 
-    with caplog.at_level(logging.WARNING, logger="notifications.api.throttling"):
+    with caplog.at_level(logging.WARNING, logger="core.api.throttling"):
         answers = [api.get(WHOAMI).status_code for _ in range(5)]
 
     assert answers == [200] * 5

@@ -1,17 +1,16 @@
+"""What the API keeps for a bank's requests: the responses to replay for an
+`Idempotency-Key` and the ids of signed requests already seen (`core.api`)."""
+
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from notifications.models import IdempotencyRecord, SignedRequestId
-from notifications.services.signing import TOLERANCE
-from portal.models import Bank
+from core.api.keys import IdempotencyKeyReusedError
+from core.api.signing import TOLERANCE
+from portal.models import Bank, IdempotencyRecord, SignedRequestId
 
 IN_PROGRESS = 0
-
-
-class IdempotencyKeyReusedError(Exception):
-    """The key was first used with another request body."""
 
 
 def idempotency_claim(
@@ -52,6 +51,16 @@ def idempotency_complete(
 ) -> None:
     record.status_code, record.content_type, record.body = status_code, content_type, body
     record.save(update_fields=["status_code", "content_type", "body"])
+
+
+def signed_request_id_claim(*, bank: Bank, webhook_id: str) -> bool:
+    """Record a signed request's `webhook-id`; False if the bank has used it before."""
+    try:
+        with transaction.atomic():
+            SignedRequestId.objects.create(bank=bank, webhook_id=webhook_id)
+    except IntegrityError:
+        return False
+    return True
 
 
 def api_records_purge(*, now=None) -> tuple[int, int]:

@@ -9,17 +9,14 @@ from django.db import connection
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from notifications.models import ApiSigning, Event, SignedRequestId
-from notifications.services import (
-    api_records_purge,
-    api_signing_enable,
-    api_signing_rotate,
-    signature_for,
-)
+from core.api.signing import signature_for
+from notifications.models import Event
 from notifications.tests.factories import event_payload
 from notifications.tests.problems import assert_problem
 from portal.audit import Actor
-from portal.models import AuditEvent
+from portal.models import ApiSigning, AuditEvent, SignedRequestId
+from portal.services.api_records import api_records_purge
+from portal.services.api_settings import api_signing_enable, api_signing_rotate
 
 pytestmark = pytest.mark.django_db
 

@@ -1,9 +1,10 @@
 """`Idempotency-Key` for the writes of `/api/v1/`: a retry replays the first response.
 
-A view opts in by listing methods in `idempotent_methods`; it needs no import from here,
-so linking's views can take part without depending on notifications.
+A view opts in by listing methods in `idempotent_methods`; it needs no import from here.
+The records are kept by the owner of the API keys (`core.api.keys`).
 """
 
+import hashlib
 import json
 import re
 
@@ -11,14 +12,9 @@ from django.db import transaction
 from django.http import HttpResponse
 from rest_framework import exceptions
 
+from core.api.keys import IdempotencyKeyReusedError, api_keys
 from core.api.parsers import raw_body
 from core.api.problems import invalid
-from notifications.services import (
-    IdempotencyKeyReusedError,
-    idempotency_claim,
-    idempotency_complete,
-)
-from portal.digests import sha256_hex
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -45,7 +41,7 @@ def fingerprint(body: bytes) -> str:
         ).encode()
     except (ValueError, UnicodeDecodeError, RecursionError):
         canonical = body
-    return sha256_hex(canonical)
+    return hashlib.sha256(canonical).hexdigest()
 
 
 class IdempotencyMiddleware:
@@ -83,10 +79,11 @@ def _dispatch(view, http_request, key: str, args, kwargs):
                 [{"path": HEADER, "reason": "must be 1 to 255 printable ASCII characters"}]
             )
         digest = fingerprint(raw_body(request))
+        keys = api_keys()
         with transaction.atomic():
             try:
-                record, claimed = idempotency_claim(
-                    bank=request.user.bank,
+                record, claimed = keys.idempotency_claim(
+                    tenant=request.user.bank,
                     key=key,
                     endpoint=f"{request.method} {request.path}",
                     fingerprint=digest,
@@ -106,7 +103,7 @@ def _dispatch(view, http_request, key: str, args, kwargs):
             if response.status_code >= 500 or response.status_code in _NOT_KEPT:
                 transaction.set_rollback(True)
             else:
-                idempotency_complete(
+                keys.idempotency_complete(
                     record=record,
                     status_code=response.status_code,
                     content_type=response["Content-Type"],
