@@ -9,7 +9,6 @@ from django.utils import timezone
 from linking.models import Account, Consent, Customer
 from portal.events import EventType
 from portal.models import Bank
-from portal.models import IdempotencyRecord as IdempotencyRecord  # read here by privacy
 from portal.tenancy import BankScopedQuerySet
 
 

@@ -11,7 +11,8 @@ from django.db import transaction
 from django.db.models import Q
 
 from linking.models import Consent
-from notifications.models import Event, IdempotencyRecord, Notification, Recipient
+from notifications.models import Event, Notification, Recipient
+from portal.models import IdempotencyRecord
 
 State = Notification.State
 # A notification in these states is done with: the delivery engine never reads it again.
