@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "portal",
     "linking",
     "notifications",
+    "conversation",
 ]
 
 # The machine-to-machine API (requests under API_PATH_PREFIX, with an API key) skips what
