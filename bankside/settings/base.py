@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "linking",
     "notifications",
     "conversation",
+    "demo",
 ]
 
 # The machine-to-machine API (requests under API_PATH_PREFIX, with an API key) skips what

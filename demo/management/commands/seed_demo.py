@@ -3,8 +3,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from notifications.demo import keyfile
-from notifications.demo.roster import (
+from demo import keyfile
+from demo.roster import (
     BANK_SLUG,
     CUSTOMER_PASSWORD,
     PRELINKED_USERNAME,
@@ -12,7 +12,7 @@ from notifications.demo.roster import (
     STAFF,
     STAFF_PASSWORD,
 )
-from notifications.demo.seed import SeedError, refuse_outside_demo, seed, totp_codes
+from demo.seed import SeedError, refuse_outside_demo, seed, totp_codes
 
 
 class Command(BaseCommand):

@@ -7,9 +7,9 @@ from urllib.parse import urlsplit
 import httpx
 from django.core.management.base import BaseCommand, CommandError
 
-from notifications.demo import keyfile
-from notifications.demo.roster import MAX_CUSTOMERS, roster
-from notifications.demo.simulator import (
+from demo import keyfile
+from demo.roster import MAX_CUSTOMERS, roster
+from demo.simulator import (
     DEFAULT_MIX,
     CoreApi,
     CoreApiError,

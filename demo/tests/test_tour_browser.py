@@ -18,9 +18,8 @@ import pytest
 from django.core.management import call_command
 from playwright.sync_api import expect
 
-from linking.tests.conftest import celery_worker
-from notifications.demo import keyfile
-from notifications.demo.roster import (
+from demo import keyfile
+from demo.roster import (
     BANK_NAME,
     BANK_SLUG,
     CUSTOMER_PASSWORD,
@@ -28,10 +27,11 @@ from notifications.demo.roster import (
     STAFF_PASSWORD,
     roster,
 )
-from notifications.demo.seed import totp_codes
-from notifications.demo.simulator import CoreSimulator, parse_mix
+from demo.seed import totp_codes
+from demo.simulator import CoreSimulator, parse_mix
+from demo.tests.test_demo_seed import settled
+from linking.tests.conftest import celery_worker
 from notifications.tests.test_delivery_live import wait_for
-from notifications.tests.test_demo_seed import settled
 from portal.rendering import format_money
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -12,10 +12,8 @@ from django.test import Client
 from django.urls import reverse
 
 from bankside.tests.test_settings import PRODUCTION_ENV, manage
-from linking import services as linking_services
-from linking.models import Consent, Customer
-from notifications.demo import keyfile
-from notifications.demo.roster import (
+from demo import keyfile
+from demo.roster import (
     BANK_SLUG,
     CUSTOMER_PASSWORD,
     PRELINKED_USERNAME,
@@ -23,7 +21,9 @@ from notifications.demo.roster import (
     STAFF,
     STAFF_PASSWORD,
 )
-from notifications.demo.seed import totp_codes
+from demo.seed import totp_codes
+from linking import services as linking_services
+from linking.models import Consent, Customer
 from portal.models import (
     ApiKey,
     AuditEvent,

@@ -21,10 +21,8 @@ from django.db import transaction
 from django.urls import reverse
 from django_otp.oath import TOTP
 
-from linking.models import Consent, Customer
-from messenger import GraphClient
-from notifications.demo import keyfile
-from notifications.demo.roster import (
+from demo import keyfile
+from demo.roster import (
     BANK_NAME,
     BANK_SLUG,
     CUSTOMER_PASSWORD,
@@ -37,7 +35,9 @@ from notifications.demo.roster import (
     DemoCustomer,
     StaffLogin,
 )
-from notifications.demo.simulator import quiet_http_log
+from demo.simulator import quiet_http_log
+from linking.models import Consent, Customer
+from messenger import GraphClient
 from portal import services
 from portal.audit import Actor
 from portal.models import (

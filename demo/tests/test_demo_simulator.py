@@ -9,15 +9,15 @@ import httpx
 import pytest
 from django.core.management import CommandError, call_command
 
-from linking.models import Customer
-from notifications.demo.roster import roster
-from notifications.demo.simulator import (
+from demo.roster import roster
+from demo.simulator import (
     EVENT_TYPES,
     CoreApi,
     CoreApiError,
     CoreSimulator,
     parse_mix,
 )
+from linking.models import Customer
 from notifications.models import Event
 from notifications.validation import event_check
 from portal.tests.factories import BankFactory, api_key_for

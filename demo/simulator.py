@@ -18,7 +18,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import httpx
 
-from notifications.demo.roster import DemoAccount, DemoCustomer
+from demo.roster import DemoAccount, DemoCustomer
 
 EVENT_TYPES = (
     "transaction.posted",
