@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "portal",
     "linking",
     "notifications",
+    "conversation",
+    "demo",
 ]
 
 # The machine-to-machine API (requests under API_PATH_PREFIX, with an API key) skips what
