@@ -70,8 +70,9 @@ mypy: $(STAMP)
 ## mypy-baseline: record mypy's errors outside the strict modules in mypy-baseline.txt. Only
 ## to shrink it after fixing errors: a new error is fixed, never recorded
 mypy-baseline: $(STAMP)
-	@$(TEST_ENV) $(VENV)/bin/mypy --no-pretty --no-error-summary --no-color-output \
-	  | $(VENV)/bin/mypy-baseline sync
+	@out=$$($(TEST_ENV) $(VENV)/bin/mypy --no-pretty --no-error-summary --no-color-output); \
+	  status=$$?; if [ $$status -gt 1 ]; then echo "$$out"; exit $$status; fi; \
+	  echo "$$out" | $(VENV)/bin/mypy-baseline sync
 
 lint: $(STAMP)
 	@$(VENV)/bin/ruff check .
