@@ -1,7 +1,8 @@
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import ValidationError
@@ -87,7 +88,7 @@ class AccountInput:
     balance: Decimal
 
 
-def _account_input(raw: dict, position: int) -> AccountInput:
+def _account_input(raw: dict[str, Any], position: int) -> AccountInput:
     where = f"accounts[{position}]"
     if not isinstance(raw, dict):
         raise ValidationError({where: "must be an object"})
@@ -103,7 +104,8 @@ def _account_input(raw: dict, position: int) -> AccountInput:
         balance = Decimal(str(raw.get("balance")))
     except InvalidOperation as exc:
         raise ValidationError({f"{where}.balance": "must be a decimal amount"}) from exc
-    if not balance.is_finite() or balance.as_tuple().exponent < -2 or abs(balance) >= 10**16:
+    # A finite amount's exponent is a number (the stubs allow the letters of the others).
+    if not balance.is_finite() or balance.as_tuple().exponent < -2 or abs(balance) >= 10**16:  # type: ignore[operator]
         raise ValidationError({f"{where}.balance": "must be an amount with at most 2 decimals"})
     return AccountInput(
         external_id=str(raw.get("id", "")),
@@ -123,7 +125,7 @@ def customer_upsert(
     external_id: str,
     name: str,
     locale: str,
-    accounts: list[dict],
+    accounts: list[dict[str, Any]],
     directory_username: str | None = None,
     directory_password: str | None = None,
 ) -> Customer:
@@ -181,7 +183,9 @@ def customer_upsert(
     return customer
 
 
-def _customer_locked(*, bank: Bank, external_id: str, name: str, locale: str):
+def _customer_locked(
+    *, bank: Bank, external_id: str, name: str, locale: str
+) -> tuple[Customer, bool]:
     """The customer row, locked for this transaction, created first if need be.
 
     Two first upserts of one customer race to insert; the loser waits on the winner's
@@ -238,7 +242,7 @@ def _transition(consent: Consent, to: str, *, actor: Actor, reason: str) -> None
     )
 
 
-def _consent_details(consent: Consent) -> dict:
+def _consent_details(consent: Consent) -> dict[str, Any]:
     return {
         "scopes": consent.scopes,
         "accounts": [a.external_id for a in consent.accounts.all()],
@@ -453,7 +457,7 @@ def consent_platform_unlinked(*, consent: Consent) -> None:
     Consent.objects.filter(pk=consent.pk).update(platform_unlinked_at=timezone.now())
 
 
-def consents_expire_due(*, now=None) -> int:
+def consents_expire_due(*, now: datetime | None = None) -> int:
     """Expire every authorised consent past its end date; each in its own transaction."""
     now = now or timezone.now()
     due = Consent.objects.filter(status=Status.AUTHORISED, expires_at__lte=now).values_list(
@@ -464,14 +468,16 @@ def consents_expire_due(*, now=None) -> int:
     for pk in list(due):
         with transaction.atomic():
             consent = Consent.objects.select_for_update().get(pk=pk)
-            if consent.status != Status.AUTHORISED or consent.expires_at > now:
+            # An authorised consent has an end date.
+            if consent.status != Status.AUTHORISED or consent.expires_at > now:  # type: ignore[operator]
                 continue
             _transition(consent, Status.EXPIRED, actor=system, reason="Reached its end date")
             consent.ended_at = now
             consent.save()
             audit_record(actor=system, action="consent.expired", bank=consent.bank, target=consent)
             transaction.on_commit(
-                lambda pk=pk: signals.link_ended.send(sender=Consent, consent_id=pk)
+                # mypy infers no type for a lambda with a default.
+                lambda pk=pk: signals.link_ended.send(sender=Consent, consent_id=pk)  # type: ignore[misc]
             )
             expired += 1
     return expired
@@ -508,7 +514,7 @@ def consent_renew(*, consent: Consent, actor: Actor) -> Consent:
 REMIND_BEFORE = timedelta(days=7)
 
 
-def consents_remind_expiring(*, now=None) -> int:
+def consents_remind_expiring(*, now: datetime | None = None) -> int:
     """Flag linked consents ending within 7 days, once; listeners send the reminder."""
     now = now or timezone.now()
     due = Consent.objects.filter(
@@ -535,7 +541,8 @@ def consents_remind_expiring(*, now=None) -> int:
                 details={"expires_at": consent.expires_at},
             )
             transaction.on_commit(
-                lambda pk=pk: signals.consent_expiring.send(sender=Consent, consent_id=pk)
+                # mypy infers no type for a lambda with a default.
+                lambda pk=pk: signals.consent_expiring.send(sender=Consent, consent_id=pk)  # type: ignore[misc]
             )
             reminded += 1
     return reminded
@@ -590,7 +597,7 @@ def identity_provider_configure(
     return provider
 
 
-def contact_touch(*, bank: Bank, page_id: str, psid: str, at) -> None:
+def contact_touch(*, bank: Bank, page_id: str, psid: str, at: datetime) -> None:
     """Record that the person acted at `at`; webhooks arrive out of order, the newest wins."""
     from django.db.models import Case, F, Value, When
 
