@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -54,7 +54,7 @@ def idempotency_complete(
     record.save(update_fields=["status_code", "content_type", "body"])
 
 
-def api_records_purge(*, now=None) -> tuple[int, int]:
+def api_records_purge(*, now: datetime | None = None) -> tuple[int, int]:
     """Delete expired idempotency records and signed-request ids past any replay window."""
     now = now or timezone.now()
     records, _ = IdempotencyRecord.objects.filter(expires_at__lte=now).delete()

@@ -3,7 +3,7 @@ import binascii
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 from django.db import IntegrityError, connection, transaction
@@ -99,7 +99,7 @@ def signed_request_verify(
     bank: Bank,
     headers: Mapping[str, str],
     body: bytes | None = None,
-    read_body=None,
+    read_body: Callable[[], bytes] | None = None,
     required: bool | None = None,
 ) -> bool:
     """Check a request's Standard Webhooks signature; returns whether it was signed.
@@ -139,7 +139,8 @@ def signed_request_verify(
         )
     if abs(timezone.now().timestamp() - int(timestamp)) > TOLERANCE.total_seconds():
         raise SignatureError("webhook-timestamp is more than 5 minutes away from now.")
-    body = read_body() if body is None else body
+    # A caller passes `body` or `read_body`.
+    body = read_body() if body is None else body  # type: ignore[misc]
     try:
         expected = signature_for(
             secret=signing.secret, webhook_id=webhook_id, timestamp=timestamp, body=body
