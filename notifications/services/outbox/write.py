@@ -199,7 +199,7 @@ def _notification_insert_parts(vendor: str) -> tuple[list[Any], str, str, str]:
     """
     postgresql = vendor == "postgresql"
 
-    def typed(value: str, field: models.Field[Any, Any]) -> str:
+    def typed(value: str, field: "models.Field[Any, Any]") -> str:
         return f"CAST({value} AS {field.db_type(connection)})" if postgresql else value
 
     meta = Notification._meta
