@@ -24,7 +24,7 @@ urlpatterns = [
     ),
     path("api/v1/", include("linking.api.urls")),
     path("api/v1/", include("notifications.api.urls")),
-    path("", include("notifications.conversation.urls")),
+    path("", include("conversation.urls")),
     path("", include("notifications.staff_urls")),
     path("", include("linking.urls")),
     path("", include("portal.urls")),

@@ -309,8 +309,8 @@ def throughput(machine: Machine, banks: list, people: int, per_person: int) -> N
 
 def latency(machine: Machine, banks: list, people: int, rate: float, seconds: float) -> None:
     from notifications.models import Event
-    from notifications.services import api_key_rate_limit_set
     from portal.audit import Actor
+    from portal.services.api_settings import api_key_rate_limit_set
     from portal.tests.factories import api_key_for
 
     issued = api_key_for(banks[0], name="Benchmark")

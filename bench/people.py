@@ -82,8 +82,8 @@ def bank_on_page(slug: str, page_id: str, customers: int, *, scopes, psid, purpo
 
 def unlimited_api_key(bank, *, name: str, actor: str) -> str:
     """A new API key of `bank` whose rate limit a benchmark never reaches; its secret."""
-    from notifications.services import api_key_rate_limit_set
     from portal.audit import Actor
+    from portal.services.api_settings import api_key_rate_limit_set
     from portal.tests.factories import api_key_for
 
     issued = api_key_for(bank, name=name)

@@ -5,3 +5,6 @@ class CoreConfig(AppConfig):
     """What every app may use and that knows no bank rule; it has no models."""
 
     name = "core"
+
+    def ready(self) -> None:
+        from core.api import auth  # noqa: F401  (describes API-key auth in OpenAPI)

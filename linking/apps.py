@@ -8,8 +8,9 @@ class LinkingConfig(AppConfig):
         from linking import receivers  # noqa: F401  (connects the signal receivers)
         from linking.retention import contacts_purge
         from linking.selectors import linked_customers_panel
+        from linking.services import linking_erase
         from linking.subject_data import register_subject_data
-        from linking.subject_requests import linking_erase, linking_export
+        from linking.subject_requests import linking_export
         from portal.dashboard import register_panel
         from portal.navigation import register_nav
         from portal.retention import register_purger

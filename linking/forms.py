@@ -1,6 +1,7 @@
 from django import forms
 
 from linking.models import Consent, IdentityProvider
+from portal.forms import DateRangeForm
 
 
 class IdentityProviderForm(forms.Form):
@@ -41,7 +42,7 @@ class IdentityProviderForm(forms.Form):
         return cls(data=data, initial=initial)
 
 
-class LinkFilterForm(forms.Form):
+class LinkFilterForm(DateRangeForm):
     """The linked accounts console's filters, read from the query string; all optional."""
 
     customer = forms.CharField(
@@ -58,22 +59,8 @@ class LinkFilterForm(forms.Form):
     )
     scope = forms.ChoiceField(required=False, choices=[("", "Any"), *Consent.Scope.choices])
     status = forms.ChoiceField(required=False, choices=[("", "Any"), *Consent.Status.choices])
-    date_from = forms.DateField(required=False, label="Created from (UTC)", help_text="YYYY-MM-DD")
-    date_to = forms.DateField(required=False, label="Created to (UTC)", help_text="YYYY-MM-DD")
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("label_suffix", "")
-        super().__init__(*args, **kwargs)
-
-    def clean(self):
-        data = super().clean()
-        start, end = data.get("date_from"), data.get("date_to")
-        if start and end and start > end:
-            self.add_error("date_to", "The end date must not be before the start date.")
-        return data
-
-    def filters(self) -> dict:
-        return {name: value for name, value in self.cleaned_data.items() if value}
+    date_from_label = "Created from (UTC)"
+    date_to_label = "Created to (UTC)"
 
 
 class RevokeAllForm(forms.Form):

@@ -261,3 +261,49 @@ class Contact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.psid} on Page {self.page_id}"
+
+
+class PlatformUnlink(models.Model):
+    """Messenger still to be told that a link ended on the bank's side (`unlink_accounts`),
+    written in the transaction that revoked or expired the consent.
+
+    The broker message that nudges a worker is only a nudge: a worker killed between the
+    commit and the call, or a flushed broker, loses it. This row is not lost: the beat
+    sweeper finds it again once its grace period is over, and retries with backoff until
+    Messenger was told. One row per consent, claimed under a row lock before the call, so
+    the nudge, the sweeper and an erasure tell Messenger once between them.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting to tell Messenger"
+        DONE = "done", "Messenger was told"
+        SKIPPED = "skipped", "Not told: the bank has no running integration"
+        FAILED = "failed", "Gave up after too many attempts"
+
+    bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="platform_unlinks")
+    consent = models.OneToOneField(
+        Consent, on_delete=models.CASCADE, related_name="platform_unlink"
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    # When the sweeper may try next: the nudge's head start first, then the backoff.
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    # The goodbye message is said once, even when the unlink itself is retried.
+    farewell_sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = BankScopedQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(state="pending"),
+                name="platform_unlinks_due",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Unlink of consent #{self.consent_id} ({self.get_state_display()})"

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 from django.utils.safestring import SafeString, mark_safe
 
+from core.registry import Registry
+
 logger = logging.getLogger(__name__)
 
 
@@ -47,24 +49,26 @@ class ShownSection:
         return "section-" + "".join(ch if ch.isalnum() else "-" for ch in self.key.lower())
 
 
-_registry: dict[str, LinkSection] = {}
+_registry: Registry[LinkSection] = Registry("link section", order_by=lambda s: (s.order, s.title))
 
 
 def register_link_section(
     key: str, title: str, provider: Callable, *, order: int = 100, empty: str = "Nothing yet."
 ) -> None:
-    """Show `provider`'s section on every link's page; registering a key again replaces it."""
-    _registry[key] = LinkSection(key=key, title=title, provider=provider, order=order, empty=empty)
+    """Show `provider`'s section on every link's page; a key is registered once."""
+    _registry.register(
+        key, LinkSection(key=key, title=title, provider=provider, order=order, empty=empty)
+    )
 
 
 def unregister_link_section(key: str) -> None:
-    _registry.pop(key, None)
+    _registry.unregister(key)
 
 
 def sections_for(consent) -> list[ShownSection]:
     """Each registered section, in order, with its HTML computed for `consent`."""
     shown = []
-    for section in sorted(_registry.values(), key=lambda s: (s.order, s.title)):
+    for section in _registry:
         try:
             html = section.provider(consent)
         except Exception:

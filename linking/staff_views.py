@@ -1,7 +1,6 @@
 """The bank staff's pages that belong to linking, drawn inside the portal's shell."""
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
@@ -15,6 +14,7 @@ from portal import exports
 from portal.access import ADMIN, AUDITOR, bank_staff
 from portal.audit import Actor
 from portal.services import audit_export_record
+from portal.staff_forms import handle_staff_form
 
 
 @bank_staff(view=(ADMIN, AUDITOR), change=(ADMIN,))
@@ -24,31 +24,32 @@ def identity_provider(request, bank):
     form = IdentityProviderForm.for_provider(
         provider, data=request.POST if request.method == "POST" else None
     )
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            saved = services.identity_provider_configure(
-                actor=Actor.staff(request.user),
-                bank=bank,
-                issuer=data["issuer"],
-                client_id=data["client_id"],
-                client_secret=data["client_secret"] or None,
-                customer_claim=data["customer_claim"],
-                scopes=data["scopes"],
-                enabled=data["enabled"],
-            )
-        except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+
+    def configure(data):
+        saved = services.identity_provider_configure(
+            actor=Actor.staff(request.user),
+            bank=bank,
+            issuer=data["issuer"],
+            client_id=data["client_id"],
+            client_secret=data["client_secret"] or None,
+            customer_claim=data["customer_claim"],
+            scopes=data["scopes"],
+            enabled=data["enabled"],
+        )
+        try:  # saved either way; staff learn at once whether the provider answers
+            oidc.discovery(saved)
+        except oidc.OIDCError as exc:
+            messages.warning(request, f"Saved, but the provider did not answer: {exc}")
         else:
-            try:
-                oidc.discovery(saved)
-            except oidc.OIDCError as exc:
-                messages.warning(request, f"Saved, but the provider did not answer: {exc}")
-            else:
-                messages.success(request, "Saved. The provider's discovery document answered.")
-            return redirect("linking:identity_provider", bank=bank.slug)
-    return render(
+            messages.success(request, "Saved. The provider's discovery document answered.")
+
+    done = handle_staff_form(
+        request,
+        form,
+        action=configure,
+        redirect_to=reverse("linking:identity_provider", kwargs={"bank": bank.slug}),
+    )
+    return done or render(
         request,
         "linking/staff/identity_provider.html",
         {

@@ -27,6 +27,8 @@ The whole request (download, erasure, audit) is in `linking.subject_requests`.
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from core.registry import Registry
+
 
 @dataclass(frozen=True)
 class SubjectDataContributor:
@@ -36,19 +38,25 @@ class SubjectDataContributor:
     order: int = 100
 
 
-_registry: dict[str, SubjectDataContributor] = {}
+# A key registered twice raises: a silent replacement would leave one app's data out of
+# the customer's download and unerased.
+_registry: Registry[SubjectDataContributor] = Registry(
+    "subject data contributor", order_by=lambda c: (c.order, c.key)
+)
 
 
 def register_subject_data(
     key: str, *, export: Callable, erase: Callable | None = None, order: int = 100
 ) -> None:
-    """Add `key`'s part to every customer's download (and erasure); registering again replaces."""
-    _registry[key] = SubjectDataContributor(key=key, export=export, erase=erase, order=order)
+    """Add `key`'s part to every customer's download (and erasure); a key is registered once."""
+    _registry.register(
+        key, SubjectDataContributor(key=key, export=export, erase=erase, order=order)
+    )
 
 
 def unregister_subject_data(key: str) -> None:
-    _registry.pop(key, None)
+    _registry.unregister(key)
 
 
 def contributors() -> list[SubjectDataContributor]:
-    return sorted(_registry.values(), key=lambda c: (c.order, c.key))
+    return list(_registry)

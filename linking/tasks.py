@@ -1,32 +1,18 @@
 """Calls to Messenger about links, made by workers after the database has the truth."""
 
-import contextlib
 import logging
 
 from celery import shared_task
-from django.db import transaction
 
 import messenger
 from linking import messages, services
 from linking.models import Consent
-from portal.models import MessengerIntegration
 
 log = logging.getLogger(__name__)
 
 
-def _credentials(consent: Consent) -> messenger.PageCredentials | None:
-    integration = MessengerIntegration.objects.filter(bank_id=consent.bank_id).first()
-    if integration is None or integration.status == MessengerIntegration.Status.PAUSED:
-        return None
-    return messenger.PageCredentials(
-        page_id=integration.page_id,
-        access_token=integration.page_access_token,
-        app_secret=integration.app_secret,
-    )
-
-
 def _say(consent: Consent, text: str) -> None:
-    creds = _credentials(consent)
+    creds = services.page_credentials(consent.bank_id)
     if creds is None or not consent.psid:
         return
     try:
@@ -57,30 +43,18 @@ def send_link_confirmation(consent_id: int) -> None:
     _say_to_linked(consent_id, messages.link_confirmation)
 
 
-@shared_task(
-    name="linking.unlink_in_messenger",
-    ignore_result=True,
-    autoretry_for=(messenger.TransientError, messenger.ThrottledError),
-    retry_backoff=True,
-    retry_backoff_max=3600,
-    retry_jitter=True,
-    max_retries=20,
-)
+@shared_task(name="linking.unlink_in_messenger", ignore_result=True)
 def unlink_in_messenger(consent_id: int) -> None:
-    """Tell Messenger about a link that ended on the bank's side; say goodbye first."""
-    consent = Consent.objects.select_related("bank").filter(pk=consent_id).first()
-    if consent is None or consent.platform_unlinked_at or not consent.psid:
-        return
-    if consent.status not in {Consent.Status.REVOKED, Consent.Status.EXPIRED}:
-        return
-    creds = _credentials(consent)
-    if creds is None:
-        return
-    _say(consent, messages.link_ended(consent))
-    with contextlib.suppress(messenger.PersonUnavailableError):  # nothing left to unlink
-        messenger.get_client().unlink_account(creds, consent.psid)
-    with transaction.atomic():
-        services.consent_platform_unlinked(consent=consent)
+    """The nudge after a link ended on the bank's side: tell Messenger now, saying goodbye
+    first. A failure is recorded on the link's `PlatformUnlink` row and retried by the
+    sweeper; a lost nudge is made up for by it too."""
+    services.platform_unlink_attempt(actor=services.UNLINKER, consent_id=consent_id)
+
+
+@shared_task(name="linking.sweep_platform_unlinks", ignore_result=True)
+def sweep_platform_unlinks() -> int:
+    """Beat: tell Messenger of every ended link whose nudge was lost or whose call failed."""
+    return services.platform_unlinks_sweep(actor=services.UNLINKER)
 
 
 @shared_task(name="linking.expire_consents", ignore_result=True)

@@ -7,7 +7,7 @@ so every web process shares them.
 
 from django.core.cache import cache
 
-from portal.digests import sha256_hex
+from core.digests import sha256_hex
 
 WINDOW_SECONDS = 15 * 60
 PER_USERNAME = 5

@@ -6,7 +6,6 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         from notifications import receivers  # noqa: F401  (connects the signal receivers)
-        from notifications.api import auth  # noqa: F401  (describes signed API keys in OpenAPI)
         from notifications.panels import recent_failures_panel
         from notifications.selectors import deliveries_panel
         from portal.dashboard import register_panel
@@ -15,45 +14,6 @@ class NotificationsConfig(AppConfig):
         _register_dead_letters()
         _register_privacy()
         register_panel("notifications.recent_failures", recent_failures_panel)
-        _register_conversation()
-
-
-def _register_conversation() -> None:
-    from linking.sections import register_link_section
-    from linking.subject_data import register_subject_data
-    from notifications.conversation import privacy, receivers, tasks  # noqa: F401  (signals, Celery)
-    from portal.navigation import register_nav
-    from portal.retention import register_purger
-
-    register_nav(
-        "notifications.inbox",
-        "Agent inbox",
-        "conversation:inbox",
-        roles=("admin", "operator", "auditor"),
-        current=("conversation:inbox_thread",),
-        order=40,
-    )
-    register_nav(
-        "notifications.fraud_answers",
-        "Fraud answers",
-        "conversation:fraud_answers",
-        roles=("admin", "operator", "auditor"),
-        current=("conversation:conversation_texts",),
-        order=45,
-    )
-    register_subject_data(
-        "notifications.conversation",
-        export=privacy.customer_export,
-        erase=privacy.customer_erase,
-    )
-    register_purger("notifications.conversation", privacy.purge)
-    register_link_section(
-        "notifications.conversation",
-        "Messages and replies",
-        privacy.link_section,
-        order=60,
-        empty="The customer has not written to the bank under this link.",
-    )
 
 
 def _register_privacy() -> None:
@@ -61,6 +21,7 @@ def _register_privacy() -> None:
     from linking.sections import register_link_section
     from linking.subject_data import register_subject_data
     from notifications import privacy
+    from notifications.services.privacy import notifications_erase, notifications_purge
     from portal.retention import register_purger
 
     register_link_section(
@@ -73,9 +34,9 @@ def _register_privacy() -> None:
     register_subject_data(
         "notifications.messages",
         export=privacy.notifications_export,
-        erase=privacy.notifications_erase,
+        erase=notifications_erase,
     )
-    register_purger("notifications.messages", privacy.notifications_purge)
+    register_purger("notifications.messages", notifications_purge)
 
 
 def _register_dead_letters() -> None:

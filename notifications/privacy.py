@@ -1,42 +1,19 @@
-"""What notifications shows auditors, hands over on a data-subject request, erases and purges.
+"""What notifications shows auditors and hands over on a data-subject request.
 
 Registered from `NotificationsConfig.ready` into linking's and the portal's registries:
 - the "Notifications sent" section of a link's page in the staff console;
-- the notifications part of a customer's data-subject download, and its erasure;
-- the retention purger of message bodies and event data.
-
-Erasure and purge blank what was said (message texts, event data) and the PSIDs, and keep
-the rows: the outcome feed, the delivery attempts and the audit chain still refer to them,
-and an event id already posted stays a duplicate.
+- the notifications part of a customer's data-subject download.
+Its erasure and the retention purge are writes: `notifications.services.privacy`.
 """
 
-from django.db import transaction
 from django.db.models import Count, Q
 from django.template.loader import render_to_string
 
 from linking.models import Consent
-from notifications.models import (
-    Event,
-    IdempotencyRecord,
-    Notification,
-    Outcome,
-    Recipient,
-)
+from notifications.models import Event, Notification, Outcome
 from portal.events import DataScope
 
-State = Notification.State
 SECTION_LIMIT = 200
-# A notification in these states is done with: the delivery engine never reads it again.
-FINISHED = (
-    State.SENT,
-    State.DELIVERED,
-    State.READ,
-    State.FAILED,
-    State.DEAD,
-    State.CANCELLED,
-    State.SUPERSEDED,
-)
-UNFINISHED = (State.PENDING, State.HELD, State.IN_FLIGHT)
 
 
 def _iso(value):
@@ -66,7 +43,7 @@ def link_notifications_section(consent: Consent):
     )
 
 
-# The data-subject download and erasure
+# The data-subject download
 
 
 def notifications_export(customer) -> dict:
@@ -141,67 +118,3 @@ def notifications_export(customer) -> dict:
             for o in outcomes
         ],
     }
-
-
-def notifications_erase(customer) -> int:
-    """Blank the customer's message texts, event data and PSIDs; forget them as recipients.
-
-    Runs after the customer's links were revoked: anything still open is cancelled here
-    (the same service a revocation calls), so the delivery engine never picks up a blanked
-    notification. A message a worker is sending right now keeps its state and gets a
-    placeholder recipient: the unique in-flight index allows one per person.
-    """
-    from notifications.services.lifecycle import notifications_cancel_for_link
-
-    consents = list(Consent.objects.filter(customer=customer).values_list("pk", "page_id", "psid"))
-    for consent_id, _, _ in consents:
-        notifications_cancel_for_link(consent_id=consent_id)
-    mine = Notification.objects.filter(consent__customer=customer)
-    people = {(page, psid) for _, page, psid in consents if psid}
-    people |= {(page, psid) for page, psid in mine.exclude(psid="").values_list("page_id", "psid")}
-    changed = 0
-    for pk in mine.filter(state=State.IN_FLIGHT).values_list("pk", flat=True):
-        changed += Notification.objects.filter(pk=pk).update(text="", psid=f"erased-{pk}")
-    changed += (
-        mine.exclude(state=State.IN_FLIGHT)
-        .filter(~Q(text="") | ~Q(psid=""))
-        .update(text="", psid="")
-    )
-    changed += Event.objects.filter(customer=customer).exclude(data={}).update(data={})
-    recipients = Q(pk__in=[])
-    for page_id, psid in people:
-        recipients |= Q(page_id=page_id, psid=psid)
-    changed += Recipient.objects.filter(bank=customer.bank).filter(recipients).delete()[0]
-    # A stored reply to the core's PUT of this customer repeats their name.
-    changed += (
-        IdempotencyRecord.objects.filter(bank=customer.bank)
-        .filter(endpoint__endswith=f"/customers/{customer.external_id}")
-        .delete()[0]
-    )
-    return changed
-
-
-# Retention
-
-
-@transaction.atomic
-def notifications_purge(bank, cutoff) -> int:
-    """Blank message texts and event data older than `cutoff`; returns the rows changed.
-
-    Only what the delivery engine is done with: finished notifications, and events none
-    of whose notifications is still open. Rows stay, so outcomes, attempts and audit
-    entries keep pointing at them and an old event id is still a duplicate.
-    """
-    changed = (
-        Notification.objects.filter(bank=bank, created_at__lt=cutoff, state__in=FINISHED)
-        .exclude(text="")
-        .update(text="")
-    )
-    open_events = Notification.objects.filter(bank=bank, state__in=UNFINISHED).values("event_id")
-    changed += (
-        Event.objects.filter(bank=bank, received_at__lt=cutoff, status=Event.Status.PROCESSED)
-        .exclude(data={})
-        .exclude(pk__in=open_events)
-        .update(data={})
-    )
-    return changed

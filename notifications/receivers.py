@@ -1,31 +1,16 @@
-"""What notifications does when linking tells it something, or an API key's settings
-change: receivers stay quick."""
+"""What notifications does when linking tells it something: receivers stay quick."""
 
 import logging
 
-from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 import messenger
 from linking import signals
 from notifications import services
-from notifications.api.auth import kept_callers
-from notifications.models import ApiKeyRateLimit, ApiSigning
-from portal.models import ApiKey, Bank
 
 log = logging.getLogger(__name__)
 
 PERSON_ACTIONS = (messenger.MessageEvent, messenger.PostbackEvent, messenger.OptinEvent)
-
-
-@receiver([post_save, post_delete], sender=ApiKey)
-@receiver([post_save, post_delete], sender=Bank)
-@receiver([post_save, post_delete], sender=ApiSigning)
-@receiver([post_save, post_delete], sender=ApiKeyRateLimit)
-def forget_kept_api_callers(sender, **kwargs) -> None:
-    """A key, its bank, the bank's signing or the key's rate limit changed: the callers
-    this process keeps are read again (`notifications.api.auth.KeptCallers`)."""
-    kept_callers.forget()
 
 
 @receiver(signals.link_ended)

@@ -1,22 +1,14 @@
 """Reads of notifications, always scoped to one bank."""
 
 import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 
-from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models import Count, F
 from django.db.models.functions import TruncDay, TruncHour
 from django.urls import reverse
 from django.utils import timezone
 
-from core.db.rows import read_converter, statement_execute
 from notifications.models import (
-    ApiKeyRateLimit,
-    ApiSigning,
     DeliveryAttempt,
     Event,
     Notification,
@@ -24,7 +16,7 @@ from notifications.models import (
 )
 from portal.charts import Chart, Series
 from portal.dashboard import PanelContent
-from portal.models import ApiKey, Bank
+from portal.models import Bank
 
 FAILED_STATES = (Notification.State.FAILED, Notification.State.DEAD)
 PANEL_GROUP = {
@@ -53,87 +45,6 @@ def event_get(*, bank: Bank, event_id: str) -> Event | None:
 def outcome_list(*, bank: Bank, after_id: int, limit: int) -> list[Outcome]:
     """Up to `limit` outcomes of `bank` with ids above `after_id`, oldest first."""
     return list(Outcome.objects.for_bank(bank).filter(id__gt=after_id).order_by("id")[:limit])
-
-
-def rate_limit_for(api_key: ApiKey) -> tuple[float, int]:
-    """(requests per second, burst) for a key: its own override, or the default."""
-    override = (
-        ApiKeyRateLimit.objects.filter(api_key=api_key).values_list("per_second", "burst").first()
-    )
-    if override is not None:
-        return override
-    return settings.API_RATE_LIMIT_PER_SECOND, settings.API_RATE_LIMIT_BURST
-
-
-@dataclass(frozen=True)
-class ApiCaller:
-    """An API key with its bank, and what every request made with it needs to know:
-    whether the bank requires signed requests and the key's rate limit
-    (`rate_limit_for`)."""
-
-    api_key: ApiKey
-    signing_required: bool
-    rate_limit: tuple[float, int]
-
-
-def api_caller_get(*, prefix: str) -> ApiCaller | None:
-    """The key with `prefix`, revoked or not, its bank and their settings, in one query.
-
-    Plain SQL: it runs for every API request with a key the process has not read lately
-    (`notifications.api.auth.KeptCallers`), and building it with the ORM cost more than
-    running it.
-    """
-    db = connections[DEFAULT_DB_ALIAS]
-    with db.cursor() as cursor:
-        statement_execute(cursor, _api_caller_sql(db.vendor), [prefix])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    key_columns = len(ApiKey._meta.concrete_fields)
-    api_key = _from_db(db, ApiKey, row[:key_columns])
-    bank = _from_db(db, Bank, row[key_columns:-3])
-    ApiKey._meta.get_field("bank").set_cached_value(api_key, bank)
-    required, per_second, burst = row[-3:]
-    if per_second is None:
-        per_second, burst = settings.API_RATE_LIMIT_PER_SECOND, settings.API_RATE_LIMIT_BURST
-    return ApiCaller(
-        api_key,
-        signing_required=bool(required),
-        rate_limit=(per_second, burst),
-    )
-
-
-@cache
-def _api_caller_sql(vendor: str) -> str:
-    """The query of `api_caller_get`, built once per database backend."""
-    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
-    columns = [f"k.{quote(f.column)}" for f in ApiKey._meta.concrete_fields]
-    columns += [f"b.{quote(f.column)}" for f in Bank._meta.concrete_fields]
-    return (
-        f"SELECT {', '.join(columns)}, s.required, r.per_second, r.burst "  # noqa: S608
-        f"FROM {quote(ApiKey._meta.db_table)} k "
-        f"JOIN {quote(Bank._meta.db_table)} b ON b.id = k.bank_id "
-        f"LEFT JOIN {quote(ApiSigning._meta.db_table)} s ON s.bank_id = k.bank_id "
-        f"LEFT JOIN {quote(ApiKeyRateLimit._meta.db_table)} r ON r.api_key_id = k.id "
-        f"WHERE k.prefix = %s"
-    )
-
-
-def _from_db(db, model: type[models.Model], values) -> models.Model:
-    """An instance of `model` from the values of all its columns, as a queryset makes it:
-    with the backend's and the field's converters applied."""
-    fields, values = model._meta.concrete_fields, list(values)
-    for index, convert in _column_converters(db.vendor, model):
-        values[index] = convert(values[index])
-    return model.from_db(db.alias, [f.attname for f in fields], values)
-
-
-@cache
-def _column_converters(vendor: str, model: type[models.Model]) -> tuple[tuple[int, Callable], ...]:
-    """The positions of `model`'s columns that the backend or the field convert on
-    reading, each with its converter (`read_converter`), made once."""
-    found = ((n, read_converter(field)) for n, field in enumerate(model._meta.concrete_fields))
-    return tuple((n, convert) for n, convert in found if convert is not None)
 
 
 def notification_list_for_event(*, event: Event) -> list[Notification]:

@@ -13,38 +13,21 @@ from notifications import selectors, services
 from notifications.models import DeliveryAttempt, Event, Notification
 from portal.access import ADMIN, AUDITOR, OPERATOR, bank_staff
 from portal.audit import Actor
+from portal.forms import DateRangeForm
 
 PAGE_SIZE = 25
 MAX_BULK = 5000  # notifications one bulk replay may queue
 
 
-class DeadLetterFilterForm(forms.Form):
+class DeadLetterFilterForm(DateRangeForm):
     """The dead letters' filters, read from the query string; all optional."""
 
     event_type = forms.ChoiceField(
         required=False, label="Event type", choices=[("", "Any"), *Event.Type.choices]
     )
     reason = forms.ChoiceField(required=False, choices=[("", "Any"), *Notification.Reason.choices])
-    date_from = forms.DateField(
-        required=False, label="Dead-lettered from (UTC)", help_text="YYYY-MM-DD"
-    )
-    date_to = forms.DateField(
-        required=False, label="Dead-lettered to (UTC)", help_text="YYYY-MM-DD"
-    )
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("label_suffix", "")
-        super().__init__(*args, **kwargs)
-
-    def clean(self):
-        data = super().clean()
-        start, end = data.get("date_from"), data.get("date_to")
-        if start and end and start > end:
-            self.add_error("date_to", "The end date must not be before the start date.")
-        return data
-
-    def filters(self) -> dict:
-        return {name: value for name, value in self.cleaned_data.items() if value}
+    date_from_label = "Dead-lettered from (UTC)"
+    date_to_label = "Dead-lettered to (UTC)"
 
     def query(self) -> str:
         """The filters as a query string, for links and redirects back to the list."""

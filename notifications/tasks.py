@@ -9,11 +9,6 @@ from django.conf import settings
 from notifications import services
 
 
-@shared_task(name="notifications.purge_expired_api_records", ignore_result=True)
-def purge_expired_api_records() -> tuple[int, int]:
-    return services.api_records_purge()
-
-
 @shared_task(name="notifications.deliver_due", ignore_result=True)
 def deliver_due() -> int:
     """Send what is due, batch after batch, for up to `NOTIFICATIONS_TASK_SECONDS`.

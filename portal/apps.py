@@ -13,10 +13,9 @@ class PortalConfig(AppConfig):
     name = "portal"
 
     def ready(self) -> None:
-        from portal import (
-            api_auth,  # noqa: F401  (describes API-key auth in OpenAPI)
-            checks,  # noqa: F401  (registers the tenancy system check)
-        )
+        from core.api.keys import api_keys_register
+        from portal import checks  # noqa: F401  (registers the tenancy system check)
+        from portal.api_callers import PortalApiKeys, kept_callers_forgotten_on_change
         from portal.dashboard import TILE, register_panel
         from portal.selectors import audit_integrity_panel
 
@@ -29,3 +28,5 @@ class PortalConfig(AppConfig):
             roles=("admin", "auditor"),
             empty="Not checked yet: the audit log is verified every day.",
         )
+        api_keys_register(PortalApiKeys())
+        kept_callers_forgotten_on_change()

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from django.core.serializers.json import DjangoJSONEncoder
 
+from core.digests import sha256_hex
 from core.logging import redact
-from portal.digests import sha256_hex
 from portal.pseudonyms import pseudonymise
 
 GENESIS_HASH = "0" * 64

@@ -3,7 +3,7 @@ from django.core import checks
 
 from portal.tenancy import BankScopedQuerySet
 
-PROJECT_APPS = {"portal", "linking", "notifications"}
+PROJECT_APPS = {"portal", "linking", "notifications", "conversation", "demo"}
 EXEMPT = {("portal", "auditchain")}
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 
 from django.utils.safestring import SafeString
 
+from core.registry import Registry
 from portal.charts import Chart, bar_chart
 
 logger = logging.getLogger(__name__)
@@ -105,7 +106,8 @@ SLOTS: dict[str, Panel] = {
     ),
 }
 
-_registry: dict[str, Panel] = {}
+# A slot is filled by registering its key: registering a key again replaces its panel.
+_registry: Registry[Panel] = Registry("dashboard panel", replace=True)
 
 
 def register_panel(
@@ -134,16 +136,16 @@ def register_panel(
     )
     if panel.size not in (TILE, WIDE):
         raise ValueError(f"panel size must be {TILE!r} or {WIDE!r}, got {panel.size!r}")
-    _registry[key] = panel
+    _registry.register(key, panel)
 
 
 def unregister_panel(key: str) -> None:
-    _registry.pop(key, None)
+    _registry.unregister(key)
 
 
 def panels() -> list[Panel]:
     """The slots and the registered panels, in display order."""
-    merged = {**SLOTS, **_registry}
+    merged = {**SLOTS, **_registry.as_dict()}
     return sorted(merged.values(), key=lambda p: (p.order, p.title))
 
 

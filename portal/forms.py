@@ -1,5 +1,6 @@
 """Staff forms: they check the shape of the input; the services hold the rules."""
 
+import datetime as dt
 import zoneinfo
 from decimal import Decimal
 
@@ -33,6 +34,51 @@ class StaffForm(forms.Form):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+
+
+EARLIEST_DAY, LATEST_DAY = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
+
+
+def _plausible_day(value: dt.date) -> None:
+    """A day staff could mean: 9999-12-31 has no day after it to end the range, and year 1 is
+    a typo."""
+    if not EARLIEST_DAY <= value <= LATEST_DAY:
+        raise ValidationError(f"Give a date from {EARLIEST_DAY.year} to {LATEST_DAY.year}.")
+
+
+class DateRangeForm(StaffForm):
+    """A list page's filters, read from the query string, ending in an optional range of days.
+
+    `date_from` and `date_to` are the query's names on every page (bookmarked URLs keep
+    working); both are optional and `date_to` is inclusive. A page subclasses this form to
+    add its own filters before the range and names the dates in its own words.
+    """
+
+    date_from_label = "From (UTC)"
+    date_to_label = "To (UTC)"
+
+    date_from = forms.DateField(required=False, help_text="YYYY-MM-DD", validators=[_plausible_day])
+    date_to = forms.DateField(
+        required=False, help_text="YYYY-MM-DD, inclusive", validators=[_plausible_day]
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Declared here, the dates would come first; the pages have always shown them last.
+        for name, label in (("date_from", self.date_from_label), ("date_to", self.date_to_label)):
+            self.fields[name] = self.fields.pop(name)
+            self.fields[name].label = label
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", "The end date must not be before the start date.")
+        return data
+
+    def filters(self) -> dict:
+        """The filters given, without the empty ones (valid forms only)."""
+        return {name: value for name, value in self.cleaned_data.items() if value}
 
 
 class StaffLoginForm(AuthenticationForm):
@@ -292,7 +338,7 @@ class MessageTemplateCreateForm(MessageTemplateForm):
     field_order = ["event_type", "locale", "body"]
 
 
-class AuditLogFilterForm(StaffForm):
+class AuditLogFilterForm(DateRangeForm):
     """The audit log's filters, read from the query string; every field is optional."""
 
     actor = forms.CharField(
@@ -305,22 +351,9 @@ class AuditLogFilterForm(StaffForm):
     )
     target_type = forms.CharField(required=False, max_length=80, label="Target type")
     target_id = forms.CharField(required=False, max_length=64, label="Target id")
-    date_from = forms.DateField(required=False, label="From (UTC)", help_text="YYYY-MM-DD")
-    date_to = forms.DateField(required=False, label="To (UTC)", help_text="YYYY-MM-DD, inclusive")
 
     def clean_action(self):
         action = self.cleaned_data["action"].strip()
         if action and not all(ch.isalnum() or ch in "._" for ch in action):
             raise ValidationError("Use letters, digits, dots and underscores only.")
         return action
-
-    def clean(self):
-        data = super().clean()
-        start, end = data.get("date_from"), data.get("date_to")
-        if start and end and start > end:
-            self.add_error("date_to", "The end date must not be before the start date.")
-        return data
-
-    def filters(self) -> dict:
-        """The filters given, without the empty ones (valid forms only)."""
-        return {name: value for name, value in self.cleaned_data.items() if value}

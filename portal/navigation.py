@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from django.urls import reverse
 
+from core.registry import Registry
+
 
 @dataclass(frozen=True)
 class NavItem:
@@ -20,7 +22,7 @@ class NavItem:
     order: int = 100
 
 
-_registry: dict[str, NavItem] = {}
+_registry: Registry[NavItem] = Registry("sidebar entry", order_by=lambda i: (i.order, i.label))
 
 
 def register_nav(
@@ -32,13 +34,16 @@ def register_nav(
     current: Iterable[str] = (),
     order: int = 100,
 ) -> None:
-    _registry[key] = NavItem(
+    _registry.register(
         key,
-        label,
-        url_name,
-        frozenset(roles) if roles is not None else None,
-        frozenset(current) | {url_name},
-        order,
+        NavItem(
+            key,
+            label,
+            url_name,
+            frozenset(roles) if roles is not None else None,
+            frozenset(current) | {url_name},
+            order,
+        ),
     )
 
 
@@ -47,7 +52,7 @@ def nav_for(staff, view_name: str) -> list[dict]:
     if staff is None or staff.bank is None:
         return []
     items = []
-    for item in sorted(_registry.values(), key=lambda i: (i.order, i.label)):
+    for item in _registry:
         if item.roles is not None and not staff.is_platform_admin and staff.role not in item.roles:
             continue
         items.append(

@@ -10,10 +10,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django_otp import user_has_device
 
+from core.digests import sha256_hex
 from portal import checkpoints
 from portal.audit import GENESIS_HASH, hash_of
 from portal.dashboard import PanelContent
-from portal.digests import sha256_hex
 from portal.events import EventType
 from portal.models import (
     ApiKey,

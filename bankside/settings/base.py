@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "portal",
     "linking",
     "notifications",
+    "conversation",
+    "demo",
 ]
 
 # The machine-to-machine API (requests under API_PATH_PREFIX, with an API key) skips what
@@ -59,7 +61,7 @@ MIDDLEWARE = [
     "core.browser_middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # `Idempotency-Key` on the writes of /api/v1/ (views opt in with `idempotent_methods`).
-    "notifications.api.idempotency.IdempotencyMiddleware",
+    "core.api.idempotency.IdempotencyMiddleware",
     # Last, as django-axes requires: it turns a lockout into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -238,6 +240,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "expire-consents": {"task": "linking.expire_consents", "schedule": 300.0},
     "remind-expiring-consents": {"task": "linking.remind_expiring_consents", "schedule": 3600.0},
+    # Tells Messenger of ended links whose nudge was lost or whose unlink call failed.
+    "sweep-platform-unlinks": {"task": "linking.sweep_platform_unlinks", "schedule": 30.0},
     "purge-expired-api-records": {
         "task": "notifications.purge_expired_api_records",
         "schedule": 900.0,
@@ -281,8 +285,8 @@ OUTBOUND_ALLOW_PRIVATE_HOSTS = env.bool("OUTBOUND_ALLOW_PRIVATE_HOSTS", default=
 
 REST_FRAMEWORK = {
     # API keys, plus the Standard Webhooks signature a bank may require.
-    "DEFAULT_AUTHENTICATION_CLASSES": ["notifications.api.auth.SignedApiKeyAuthentication"],
-    "DEFAULT_THROTTLE_CLASSES": ["notifications.api.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["core.api.auth.SignedApiKeyAuthentication"],
+    "DEFAULT_THROTTLE_CLASSES": ["core.api.throttling.ApiKeyRateThrottle"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,

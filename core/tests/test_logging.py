@@ -102,7 +102,7 @@ def test_an_openid_callbacks_code_and_state_never_reach_the_log(caplog):
 def test_secrets_in_arguments_of_any_type_never_reach_the_log(caplog):
     url = httpx.URL("https://bank.example/callback?token=tk-s3cret&page=2")
     with caplog.at_level(logging.INFO):
-        log = logging.getLogger("notifications.conversation.callbacks")
+        log = logging.getLogger("conversation.callbacks")
         log.info("POST %s answered %d", url, 502)
         log.info("card %d on file", 4111111111111111)
         log.info(httpx.URL("https://bank.example/staff/invitations/inv-s3cret/"))

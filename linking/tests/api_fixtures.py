@@ -32,8 +32,8 @@ class Clock:
 @pytest.fixture
 def kept_callers_clock(monkeypatch) -> Clock:
     """The clock by which a web process ages the API keys it keeps
-    (`notifications.api.auth.KeptCallers`)."""
-    from notifications.api import auth
+    (`core.api.auth.KeptCallers`)."""
+    from core.api import auth
 
     clock = Clock()
     monkeypatch.setattr(auth.time, "monotonic", clock)

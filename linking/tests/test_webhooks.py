@@ -165,7 +165,7 @@ BAD_EVENTS = {
 
 
 def stored():
-    from notifications.models import ConversationMessage
+    from conversation.models import ConversationMessage
 
     return (
         sorted(Contact.objects.values_list("psid", flat=True)),
@@ -218,7 +218,7 @@ def test_an_entry_without_a_usable_page_id_is_skipped_and_the_others_applied(cli
 def test_a_failure_while_applying_one_event_undoes_that_event_only(
     client, integration, monkeypatch
 ):
-    from notifications.conversation import services as conversation
+    from conversation import services as conversation
 
     record = conversation.inbound_record
 

@@ -19,12 +19,6 @@ from notifications.services.events import (
     events_ingest_posts,
     outcomes_record,
 )
-from notifications.services.idempotency import (
-    IdempotencyKeyReusedError,
-    api_records_purge,
-    idempotency_claim,
-    idempotency_complete,
-)
 from notifications.services.lifecycle import (
     ReplayReport,
     dead_letters_replay,
@@ -36,41 +30,21 @@ from notifications.services.lifecycle import (
 )
 from notifications.services.nudge import deliveries_nudge, deliveries_nudge_taken
 from notifications.services.outbox import outbox_plan
-from notifications.services.rate_limits import api_key_rate_limit_set
-from notifications.services.signing import (
-    SignatureError,
-    SignatureHeaderError,
-    api_signing_disable,
-    api_signing_enable,
-    api_signing_rotate,
-    signature_for,
-    signed_request_verify,
-)
 
 __all__ = [
     "MAX_BATCH",
     "EventResult",
-    "IdempotencyKeyReusedError",
     "IngestReport",
     "Post",
     "ReplayReport",
     "RunReport",
-    "SignatureError",
-    "SignatureHeaderError",
     "SweepReport",
-    "api_key_rate_limit_set",
-    "api_records_purge",
-    "api_signing_disable",
-    "api_signing_enable",
-    "api_signing_rotate",
     "dead_letters_replay",
     "deliveries_nudge",
     "deliveries_nudge_taken",
     "deliveries_run",
     "event_ingest",
     "events_ingest_posts",
-    "idempotency_claim",
-    "idempotency_complete",
     "leases_take_over",
     "notifications_cancel_for_link",
     "notifications_mark_delivered",
@@ -80,6 +54,4 @@ __all__ = [
     "outbox_sweep",
     "outcomes_record",
     "recipient_acted",
-    "signature_for",
-    "signed_request_verify",
 ]

@@ -10,10 +10,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bankside.celery import app as celery_app
+from conversation.models import Conversation, ConversationMessage
 from linking import services as linking_services
 from linking.models import Consent, Contact
 from linking.tests.factories import AccountFactory, CustomerFactory, IntegrationFactory
-from notifications.models import Conversation, ConversationMessage
 from notifications.tests.factories import contact_for, link_for
 from portal.models import MessengerIntegration, StaffMembership
 from portal.tests.factories import BankFactory, StaffMembershipFactory, integration_for

@@ -24,8 +24,8 @@ from portal import services as portal_services
 from portal.audit import Actor
 from portal.models import AuditEvent, MessengerIntegration, StaffMembership
 from portal.pseudonyms import pseudonym
-from portal.retention import retention_purge
 from portal.selectors import audit_chains_verify
+from portal.services import retention_purge
 from portal.tests.factories import StaffMembershipFactory
 
 pytestmark = pytest.mark.django_db

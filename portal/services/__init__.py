@@ -37,6 +37,12 @@ from portal.services.notifications import (
     notification_policy_update,
     notification_settings_update,
 )
+from portal.services.retention import (
+    retention_policy_update,
+    retention_purge,
+    retention_purge_all,
+)
+from portal.services.secrets import encryption_keys_rotate
 from portal.services.staff import (
     InvitationInvalidError,
     IssuedInvitation,
@@ -77,6 +83,7 @@ __all__ = [
     "bank_create",
     "bank_onboard",
     "bank_update",
+    "encryption_keys_rotate",
     "integration_check",
     "integration_configure",
     "integration_go_live",
@@ -93,6 +100,9 @@ __all__ = [
     "notification_defaults_create",
     "notification_policy_update",
     "notification_settings_update",
+    "retention_policy_update",
+    "retention_purge",
+    "retention_purge_all",
     "staff_membership_grant",
     "staff_membership_revoke",
     "two_factor_device_confirm",

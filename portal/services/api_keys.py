@@ -11,8 +11,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.digests import sha256_hex
 from portal.audit import Actor
-from portal.digests import sha256_hex
 from portal.models import ApiKey, Bank
 from portal.services.audit import audit_record
 

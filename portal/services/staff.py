@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from core.digests import sha256_hex
 from portal.audit import Actor
-from portal.digests import sha256_hex
 from portal.models import Bank, StaffInvitation, StaffMembership, StaffTOTPDevice
 from portal.services.audit import audit_record
 

@@ -134,10 +134,10 @@ def notification_objects(bank) -> dict:
 
 def conversation_objects(bank) -> dict:
     """A conversation in the agent inbox and a callback to the bank."""
-    conversation = apps.get_model("notifications", "Conversation").objects.create(
+    conversation = apps.get_model("conversation", "Conversation").objects.create(
         bank=bank, page_id="1", psid=f"8{bank.pk}", needs_person=True
     )
-    callback = apps.get_model("notifications", "BankCallback").objects.create(
+    callback = apps.get_model("conversation", "BankCallback").objects.create(
         bank=bank, type="fraud_alert.answered", webhook_id=f"msg_{bank.slug}", body="{}"
     )
     return {"conversation": conversation.pk, "callback": callback.pk}

@@ -107,6 +107,7 @@ def test_filters_return_exactly_the_right_entries(seeded, auditor, params, expec
         ({"date_from": "2026-03-03", "date_to": "2026-03-01"}, "must not be before the start"),
         ({"action": "consent;drop"}, "letters, digits, dots and underscores"),
         ({"actor": "x" * 201}, "at most 200 characters"),
+        ({"date_to": "9999-12-31"}, "Give a date from 2000 to 2099."),
     ],
 )
 def test_an_invalid_filter_is_a_400_with_a_clear_error(seeded, auditor, params, message):

@@ -16,10 +16,8 @@ SVG = "{http://www.w3.org/2000/svg}"
 @pytest.fixture
 def panels():
     """Registrations made by a test are undone after it."""
-    before = dict(dashboard._registry)
-    yield
-    dashboard._registry.clear()
-    dashboard._registry.update(before)
+    with dashboard._registry.preserved():
+        yield
 
 
 @pytest.fixture

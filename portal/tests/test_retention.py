@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 from django.urls import reverse
 
-from portal import retention
+from portal import retention, services
 from portal.audit import Actor
 from portal.models import AuditEvent, RetentionPolicy, StaffMembership
 from portal.retention import months_before, register_purger, unregister_purger
@@ -123,7 +123,7 @@ def test_a_failing_purger_undoes_that_banks_run_and_the_others_go_on(bank, recor
 
     register_purger("test.failing", failing)
     try:
-        results = retention.retention_purge_all(actor=Actor.system("test"))
+        results = services.retention_purge_all(actor=Actor.system("test"))
     finally:
         unregister_purger("test.failing")
 

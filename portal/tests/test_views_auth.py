@@ -3,7 +3,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from portal.digests import sha256_hex as invitation_token_hash
+from core.digests import sha256_hex as invitation_token_hash
 from portal.models import AuditEvent, StaffInvitation, StaffMembership, StaffTOTPDevice
 from portal.tests.factories import (
     PASSWORD,

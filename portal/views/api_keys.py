@@ -1,37 +1,39 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
+from django.urls import reverse
 
 from portal import selectors, services
 from portal.access import ADMIN, AUDITOR, bank_staff
 from portal.audit import Actor
-from portal.forms import ApiKeyCreateForm, apply_errors
+from portal.forms import ApiKeyCreateForm
+from portal.staff_forms import handle_staff_form
 from portal.views._shared import reveal_once, take_reveal
 
 
 @bank_staff(view=[ADMIN, AUDITOR], change=[ADMIN])
 def api_keys(request, bank):
     form = ApiKeyCreateForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            issued = services.api_key_create(
-                actor=Actor.staff(request.user),
-                bank=bank,
-                name=form.cleaned_data["name"],
-                created_by=request.user,
-            )
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            reveal_once(
-                request,
-                title=f"API key “{issued.api_key.name}”",
-                value=issued.secret,
-                note="Store it in your core system's secret store now: it is not shown "
-                "again. Send it as “Authorization: Bearer <key>”.",
-            )
-            return redirect("portal:api_keys", bank=bank.slug)
-    return render(
+
+    def create(data):
+        issued = services.api_key_create(
+            actor=Actor.staff(request.user), bank=bank, name=data["name"], created_by=request.user
+        )
+        reveal_once(
+            request,
+            title=f"API key “{issued.api_key.name}”",
+            value=issued.secret,
+            note="Store it in your core system's secret store now: it is not shown "
+            "again. Send it as “Authorization: Bearer <key>”.",
+        )
+
+    done = handle_staff_form(
+        request,
+        form,
+        action=create,
+        redirect_to=reverse("portal:api_keys", kwargs={"bank": bank.slug}),
+    )
+    return done or render(
         request,
         "portal/api_keys/list.html",
         {

@@ -1,15 +1,15 @@
-from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from portal import exports, selectors, services
 from portal.access import ADMIN, AUDITOR, EVERYONE, bank_staff, platform_admin, staff_account
 from portal.audit import Actor
 from portal.dashboard import TILE, WIDE, panels_for
-from portal.forms import AuditLogFilterForm, BankCreateForm, BankSettingsForm, apply_errors
+from portal.forms import AuditLogFilterForm, BankCreateForm, BankSettingsForm
+from portal.staff_forms import handle_staff_form
 
 BANK_FIELDS = ("name", "default_locale", "support_email", "support_phone", "require_2fa_for_all")
 
@@ -37,21 +37,19 @@ def bank_list(request):
 @require_http_methods(["GET", "POST"])
 def bank_create(request):
     form = BankCreateForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            bank = services.bank_create(
-                actor=Actor.staff(request.user),
-                slug=data["slug"],
-                timezone_name=data["timezone"],
-                **{name: data[name] for name in BANK_FIELDS},
-            )
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            messages.success(request, f"{bank.name} is created. Now invite its first admin.")
-            return redirect("portal:staff_invite", bank=bank.slug)
-    return render(request, "portal/banks/create.html", {"form": form})
+    done = handle_staff_form(
+        request,
+        form,
+        action=lambda data: services.bank_create(
+            actor=Actor.staff(request.user),
+            slug=data["slug"],
+            timezone_name=data["timezone"],
+            **{name: data[name] for name in BANK_FIELDS},
+        ),
+        success_message=lambda bank: f"{bank.name} is created. Now invite its first admin.",
+        redirect_to=lambda bank: reverse("portal:staff_invite", kwargs={"bank": bank.slug}),
+    )
+    return done or render(request, "portal/banks/create.html", {"form": form})
 
 
 @bank_staff(view=EVERYONE)
@@ -74,21 +72,19 @@ def dashboard(request, bank):
 def bank_settings(request, bank):
     initial = {name: getattr(bank, name) for name in BANK_FIELDS}
     form = BankSettingsForm(request.POST or None, initial={**initial, "timezone": bank.timezone})
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            services.bank_update(
-                actor=Actor.staff(request.user),
-                bank=bank,
-                timezone_name=data["timezone"],
-                **{name: data[name] for name in BANK_FIELDS},
-            )
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            messages.success(request, "The bank's settings are saved.")
-            return redirect("portal:bank_settings", bank=bank.slug)
-    return render(request, "portal/banks/settings.html", {"form": form, "bank": bank})
+    done = handle_staff_form(
+        request,
+        form,
+        action=lambda data: services.bank_update(
+            actor=Actor.staff(request.user),
+            bank=bank,
+            timezone_name=data["timezone"],
+            **{name: data[name] for name in BANK_FIELDS},
+        ),
+        success_message="The bank's settings are saved.",
+        redirect_to=reverse("portal:bank_settings", kwargs={"bank": bank.slug}),
+    )
+    return done or render(request, "portal/banks/settings.html", {"form": form, "bank": bank})
 
 
 @bank_staff(view=EVERYONE)

@@ -1,12 +1,14 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
+from django.urls import reverse
 
 import messenger
 from portal import selectors, services
 from portal.access import ADMIN, EVERYONE, OPERATOR, bank_staff
 from portal.audit import Actor
-from portal.forms import IntegrationCredentialsForm, PauseForm, apply_errors
+from portal.forms import IntegrationCredentialsForm, PauseForm
+from portal.staff_forms import handle_staff_form
 from portal.views._shared import masked, reveal_once, take_reveal
 
 OPERATORS = (ADMIN, OPERATOR)
@@ -48,32 +50,32 @@ def integration_credentials(request, bank):
     form = IntegrationCredentialsForm(
         request.POST or None, initial=initial, stored=current is not None, masked=secrets_masked
     )
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            change = services.integration_configure(
-                actor=Actor.staff(request.user),
-                bank=bank,
-                page_id=data["page_id"],
-                page_access_token=data["page_access_token"],
-                app_secret=data["app_secret"],
-                callback_url=data["callback_url"],
+
+    def configure(data):
+        change = services.integration_configure(
+            actor=Actor.staff(request.user),
+            bank=bank,
+            page_id=data["page_id"],
+            page_access_token=data["page_access_token"],
+            app_secret=data["app_secret"],
+            callback_url=data["callback_url"],
+        )
+        if change.signing_secret:
+            reveal_once(
+                request,
+                title="Callback signing secret",
+                value=change.signing_secret,
+                note=SIGNING_SECRET_NOTE,
             )
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            if change.signing_secret:
-                reveal_once(
-                    request,
-                    title="Callback signing secret",
-                    value=change.signing_secret,
-                    note=SIGNING_SECRET_NOTE,
-                )
-            messages.success(
-                request, "The credentials are saved. Check the connection to verify them."
-            )
-            return redirect("portal:integration_credentials", bank=bank.slug)
-    return render(
+
+    done = handle_staff_form(
+        request,
+        form,
+        action=configure,
+        success_message="The credentials are saved. Check the connection to verify them.",
+        redirect_to=reverse("portal:integration_credentials", kwargs={"bank": bank.slug}),
+    )
+    return done or render(
         request,
         "portal/integration/credentials.html",
         {

@@ -1,15 +1,15 @@
 """Notification policies and consent settings: operators and admins edit, everyone reads."""
 
-from django.contrib import messages
-from django.core.exceptions import ValidationError
-from django.shortcuts import redirect, render
+from django.shortcuts import render
+from django.urls import reverse
 
 from portal import selectors, services
 from portal.access import ADMIN, EVERYONE, OPERATOR, bank_staff
 from portal.audit import Actor
 from portal.events import EVENT_SCOPES, DataScope
-from portal.forms import NotificationPolicyForm, NotificationSettingsForm, apply_errors
+from portal.forms import NotificationPolicyForm, NotificationSettingsForm
 from portal.services.notifications import POLICY_FIELDS
+from portal.staff_forms import handle_staff_form
 
 EDITORS = (ADMIN, OPERATOR)
 
@@ -42,24 +42,22 @@ def notification_policy_edit(request, bank, policy: int):
         event_type=target.event_type,
         timezone_name=bank.timezone,
     )
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            services.notification_policy_update(
-                actor=Actor.staff(request.user),
-                policy=target,
-                enabled=data["enabled"],
-                min_amount=data.get("min_amount"),
-                low_balance_below=data.get("low_balance_below"),
-                quiet_hours_start=data.get("quiet_hours_start"),
-                quiet_hours_end=data.get("quiet_hours_end"),
-            )
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            messages.success(request, f"The policy for {target.get_event_type_display()} is saved.")
-            return redirect("portal:notification_policies", bank=bank.slug)
-    return render(
+    done = handle_staff_form(
+        request,
+        form,
+        action=lambda data: services.notification_policy_update(
+            actor=Actor.staff(request.user),
+            policy=target,
+            enabled=data["enabled"],
+            min_amount=data.get("min_amount"),
+            low_balance_below=data.get("low_balance_below"),
+            quiet_hours_start=data.get("quiet_hours_start"),
+            quiet_hours_end=data.get("quiet_hours_end"),
+        ),
+        success_message=f"The policy for {target.get_event_type_display()} is saved.",
+        redirect_to=reverse("portal:notification_policies", kwargs={"bank": bank.slug}),
+    )
+    return done or render(
         request,
         "portal/notifications/policy_edit.html",
         {"bank": bank, "policy": target, "form": form},
@@ -76,17 +74,17 @@ def notification_settings_edit(request, bank):
             "consent_duration_days": current.consent_duration_days,
         },
     )
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.notification_settings_update(
-                actor=Actor.staff(request.user),
-                bank=bank,
-                essential_scopes=form.cleaned_data["essential_scopes"],
-                consent_duration_days=form.cleaned_data["consent_duration_days"],
-            )
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            messages.success(request, "The consent settings are saved.")
-            return redirect("portal:notification_policies", bank=bank.slug)
-    return render(request, "portal/notifications/settings_edit.html", {"bank": bank, "form": form})
+    done = handle_staff_form(
+        request,
+        form,
+        action=lambda data: services.notification_settings_update(
+            actor=Actor.staff(request.user),
+            bank=bank,
+            essential_scopes=data["essential_scopes"],
+            consent_duration_days=data["consent_duration_days"],
+        ),
+        success_message="The consent settings are saved.",
+        redirect_to=reverse("portal:notification_policies", kwargs={"bank": bank.slug}),
+    )
+    context = {"bank": bank, "form": form}
+    return done or render(request, "portal/notifications/settings_edit.html", context)

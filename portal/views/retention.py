@@ -1,15 +1,15 @@
 """How long the bank keeps message bodies and events: the retention setting."""
 
 from django import forms
-from django.contrib import messages
-from django.core.exceptions import ValidationError
-from django.shortcuts import redirect, render
+from django.shortcuts import render
+from django.urls import reverse
 
 from portal.access import ADMIN, AUDITOR, bank_staff
 from portal.audit import Actor
-from portal.forms import apply_errors
 from portal.models import RetentionPolicy
-from portal.retention import retention_cutoff, retention_months, retention_policy_update
+from portal.retention import retention_cutoff, retention_months
+from portal.services import retention_policy_update
+from portal.staff_forms import handle_staff_form
 
 
 class RetentionForm(forms.Form):
@@ -32,17 +32,16 @@ class RetentionForm(forms.Form):
 def retention(request, bank):
     """The retention period, the next cutoff and the last purge; admins change the period."""
     form = RetentionForm(request.POST or None, initial={"months": retention_months(bank)})
-    if request.method == "POST" and form.is_valid():
-        try:
-            retention_policy_update(
-                actor=Actor.staff(request.user), bank=bank, months=form.cleaned_data["months"]
-            )
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            messages.success(request, "The retention period is saved.")
-            return redirect("portal:retention", bank=bank.slug)
-    return render(
+    done = handle_staff_form(
+        request,
+        form,
+        action=lambda data: retention_policy_update(
+            actor=Actor.staff(request.user), bank=bank, months=data["months"]
+        ),
+        success_message="The retention period is saved.",
+        redirect_to=reverse("portal:retention", kwargs={"bank": bank.slug}),
+    )
+    return done or render(
         request,
         "portal/banks/retention.html",
         {

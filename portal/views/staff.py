@@ -7,8 +7,9 @@ from django.urls import reverse
 from portal import selectors, services
 from portal.access import ADMIN, AUDITOR, bank_staff
 from portal.audit import Actor
-from portal.forms import InvitationCreateForm, apply_errors
+from portal.forms import InvitationCreateForm
 from portal.models import StaffMembership
+from portal.staff_forms import handle_staff_form
 from portal.views._shared import reveal_once, take_reveal
 
 
@@ -30,29 +31,31 @@ def staff_list(request, bank):
 def staff_invite(request, bank):
     first_admin = not StaffMembership.objects.for_bank(bank).filter(role=ADMIN).exists()
     form = InvitationCreateForm(request.POST or None, first_admin=first_admin)
-    if request.method == "POST" and form.is_valid():
-        try:
-            issued = services.invitation_create(
-                actor=Actor.staff(request.user),
-                bank=bank,
-                role=form.cleaned_data["role"],
-                email=form.cleaned_data["email"],
-                created_by=request.user,
-            )
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            path = reverse("portal:invitation_accept", kwargs={"token": issued.token})
-            link = f"{settings.PUBLIC_BASE_URL}{path}"
-            reveal_once(
-                request,
-                title=f"Invitation link ({issued.invitation.get_role_display()})",
-                value=link,
-                note="Send it to the person you invite. It works once and expires in 72 "
-                "hours. It is not shown again.",
-            )
-            return redirect("portal:staff_list", bank=bank.slug)
-    return render(
+
+    def invite(data):
+        issued = services.invitation_create(
+            actor=Actor.staff(request.user),
+            bank=bank,
+            role=data["role"],
+            email=data["email"],
+            created_by=request.user,
+        )
+        path = reverse("portal:invitation_accept", kwargs={"token": issued.token})
+        reveal_once(
+            request,
+            title=f"Invitation link ({issued.invitation.get_role_display()})",
+            value=f"{settings.PUBLIC_BASE_URL}{path}",
+            note="Send it to the person you invite. It works once and expires in 72 "
+            "hours. It is not shown again.",
+        )
+
+    done = handle_staff_form(
+        request,
+        form,
+        action=invite,
+        redirect_to=reverse("portal:staff_list", kwargs={"bank": bank.slug}),
+    )
+    return done or render(
         request,
         "portal/staff/invite.html",
         {"bank": bank, "form": form, "first_admin": first_admin},

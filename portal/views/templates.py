@@ -4,14 +4,16 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 
 import messenger
 from portal import rendering, selectors, services
 from portal.access import ADMIN, EVERYONE, OPERATOR, bank_staff
 from portal.audit import Actor
 from portal.events import PLACEHOLDER_HELP, PLACEHOLDERS, SAMPLE_DATA, EventType
-from portal.forms import MessageTemplateCreateForm, MessageTemplateForm, apply_errors
+from portal.forms import MessageTemplateCreateForm, MessageTemplateForm
 from portal.rendering import TEXT_LIMIT, normalise_locale, template_errors
+from portal.staff_forms import handle_staff_form
 from portal.template_defaults import default_template_text
 
 EDITORS = (ADMIN, OPERATOR)
@@ -67,21 +69,21 @@ def message_template_new(request, bank):
             "body": default_template_text(event_type, locale),
         },
     )
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            template = services.message_template_create(
-                actor=Actor.staff(request.user),
-                bank=bank,
-                event_type=data["event_type"],
-                locale=data["locale"],
-                body=data["body"],
-            )
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            messages.success(request, "The template is saved.")
-            return redirect("portal:message_template_edit", bank=bank.slug, template=template.pk)
+    done = handle_staff_form(
+        request,
+        form,
+        action=lambda data: services.message_template_create(
+            actor=Actor.staff(request.user),
+            bank=bank,
+            event_type=data["event_type"],
+            locale=data["locale"],
+            body=data["body"],
+        ),
+        success_message="The template is saved.",
+        redirect_to=lambda template: _edit_url(bank, template),
+    )
+    if done:
+        return done
     body = form["body"].value() or ""
     chosen_event = form["event_type"].value() or event_type
     if chosen_event not in EventType.values:
@@ -106,16 +108,17 @@ def message_template_edit(request, bank, template: int):
     form = MessageTemplateForm(
         request.POST if request.method == "POST" else None, initial={"body": target.body}
     )
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.message_template_update(
-                actor=Actor.staff(request.user), template=target, body=form.cleaned_data["body"]
-            )
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            messages.success(request, "The template is saved.")
-            return redirect("portal:message_template_edit", bank=bank.slug, template=target.pk)
+    done = handle_staff_form(
+        request,
+        form,
+        action=lambda data: services.message_template_update(
+            actor=Actor.staff(request.user), template=target, body=data["body"]
+        ),
+        success_message="The template is saved.",
+        redirect_to=_edit_url(bank, target),
+    )
+    if done:
+        return done
     body = form["body"].value() or ""
     return render(
         request,
@@ -198,6 +201,11 @@ def utility_template_refresh(request, bank, template: int):
         else:
             messages.error(request, f"Could not get the status from Meta: {outcome.error}")
     return redirect("portal:message_template_edit", bank=bank.slug, template=target.pk)
+
+
+def _edit_url(bank, template) -> str:
+    kwargs = {"bank": bank.slug, "template": template.pk}
+    return reverse("portal:message_template_edit", kwargs=kwargs)
 
 
 def _placeholder_sets(current: str, *, every_type: bool = True) -> list[dict]:

@@ -35,7 +35,7 @@ class Command(BaseCommand):
         customer_obj = Customer.objects.for_bank(bank_obj).filter(external_id=customer).first()
         if customer_obj is None:
             raise CommandError(f"No customer {customer!r} at {bank_obj.slug}.")
-        actor = Actor("system", "", "manage.py subject_request")
+        actor = Actor.system("manage.py subject_request")
         if action == "export":
             self._export(customer_obj, actor, output)
         else:

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 import messenger
 from linking.models import Consent, Contact
-from notifications.conversation.texts import fraud_alert_quick_replies
+from notifications.fraud_replies import fraud_alert_quick_replies
 from notifications.models import Notification, Recipient
 from notifications.services.delivery.jobs import Form, Job, Reason, State
 from notifications.services.outbox import data_categories_for, first_name, message_data

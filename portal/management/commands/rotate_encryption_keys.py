@@ -1,9 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
-from core.encryption import encrypted_fields
 from portal.audit import Actor
-from portal.services import audit_record
+from portal.services import encryption_keys_rotate
 
 
 class Command(BaseCommand):
@@ -18,23 +16,11 @@ class Command(BaseCommand):
     def handle(self, *args, batch_size: int, **options):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
-        total = 0
-        for model, field in encrypted_fields():
-            rows = model._base_manager.exclude(**{f"{field.name}__isnull": True})
-            pks = list(rows.order_by("pk").values_list("pk", flat=True))
-            for start in range(0, len(pks), batch_size):
-                with transaction.atomic():
-                    batch = rows.select_for_update().filter(pk__in=pks[start : start + batch_size])
-                    # Reading decrypts with whichever key fits; writing encrypts with the first.
-                    for pk, secret in batch.values_list("pk", field.name):
-                        model._base_manager.filter(pk=pk).update(**{field.name: secret})
-            if pks:
-                self.stdout.write(f"{model._meta.label}.{field.name}: {len(pks)} re-encrypted")
-            total += len(pks)
-        audit_record(
-            actor=Actor.system("rotate_encryption_keys"),
-            action="secrets.keys_rotated",
-            bank=None,
-            details={"secrets_reencrypted": total},
+        counts = encryption_keys_rotate(
+            actor=Actor.system("rotate_encryption_keys"), batch_size=batch_size
         )
+        for name, count in counts.items():
+            if count:
+                self.stdout.write(f"{name}: {count} re-encrypted")
+        total = sum(counts.values())
         self.stdout.write(self.style.SUCCESS(f"{total} secrets re-encrypted with the newest key."))

@@ -1,0 +1,222 @@
+"""Requests to the bank's callback URL, signed the Standard Webhooks way, with retries.
+
+A callback is a row first (`BankCallback`, written in the transaction of what it reports);
+a worker then POSTs it. The body is fixed when the row is written and `webhook-id` is the
+same on every attempt; `webhook-timestamp` and `webhook-signature` are made afresh for
+each attempt. A failed attempt is retried after exponential backoff with jitter, from
+`next_attempt_at` in PostgreSQL, until `NOTIFICATIONS_CALLBACK_MAX_ATTEMPTS`.
+
+The URL is the bank's staff's to type, so calls go through `core.outbound`: https to
+public addresses only, checked on each connection, no redirects. What staff see of a failed
+attempt is its HTTP status or that the server could not be reached, never the connection
+error: that would tell an open port inside the network from a closed one. The detail goes
+to the server log only.
+"""
+
+import json
+import logging
+import time
+import uuid
+from datetime import datetime, timedelta
+
+import httpx
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from conversation.models import BankCallback, BankCallbackAttempt, FraudAlertAnswer
+from core import outbound
+from core.api.signing import signature_for
+from notifications.services.delivery import retry_delay
+from portal.audit import Actor
+from portal.events import DataScope
+from portal.models import MessengerIntegration
+from portal.services import audit_record
+
+log = logging.getLogger(__name__)
+
+SYSTEM = Actor.system("bank callbacks")
+FRAUD_ANSWERED = "fraud_alert.answered"
+LEASE = timedelta(seconds=60)
+UNREACHABLE = "The bank's server could not be reached."
+State = BankCallback.State
+
+
+def callback_queue_for_answer(answer: FraudAlertAnswer) -> BankCallback:
+    """Write the callback for a fraud alert's answer; call it in the answer's transaction."""
+    event = answer.event
+    body = {
+        "type": FRAUD_ANSWERED,
+        "timestamp": answer.answered_at.isoformat().replace("+00:00", "Z"),
+        "data": {
+            "event_id": event.event_id,
+            "alert_id": (event.data or {}).get("alert_id")
+            if isinstance(event.data, dict)
+            else None,
+            "customer_id": event.customer.external_id,
+            "account_id": event.account.external_id,
+            "answer": answer.answer,
+            "answered_at": answer.answered_at.isoformat().replace("+00:00", "Z"),
+        },
+    }
+    integration = MessengerIntegration.objects.filter(bank_id=answer.bank_id).first()
+    url = integration.callback_url if integration is not None else ""
+    configured = bool(url and integration.callback_signing_secret)
+    callback = BankCallback.objects.create(
+        bank_id=answer.bank_id,
+        fraud_answer=answer,
+        type=FRAUD_ANSWERED,
+        webhook_id=f"msg_{uuid.uuid4().hex}",
+        body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        url=url,
+        state=State.PENDING if configured else State.NOT_CONFIGURED,
+        next_attempt_at=timezone.now() if configured else None,
+    )
+    if configured:
+        from conversation import tasks
+
+        transaction.on_commit(lambda: tasks.deliver_bank_callback.delay(callback.pk))
+    return callback
+
+
+def callback_headers(*, secret: str, webhook_id: str, body: bytes, at: datetime) -> dict[str, str]:
+    timestamp = str(int(at.timestamp()))
+    return {
+        "content-type": "application/json",
+        "webhook-id": webhook_id,
+        "webhook-timestamp": timestamp,
+        "webhook-signature": signature_for(
+            secret=secret, webhook_id=webhook_id, timestamp=timestamp, body=body
+        ),
+        "user-agent": "bankside-callbacks",
+    }
+
+
+def callback_deliver(*, callback_id: int, now: datetime | None = None, transport=None) -> str:
+    """POST one due callback once; returns its state afterwards.
+
+    Claimed with a conditional update (due and pending → delivering, under a lease), so
+    two workers never post it at once. A 2xx answer delivers it; anything else, or no
+    answer, is a failed attempt.
+    """
+    now = now or timezone.now()
+    claimed = BankCallback.objects.filter(
+        pk=callback_id, state=State.PENDING, next_attempt_at__lte=now
+    ).update(state=State.DELIVERING, lease_expires_at=now + LEASE, attempts=F("attempts") + 1)
+    if not claimed:
+        return (
+            BankCallback.objects.filter(pk=callback_id).values_list("state", flat=True).first()
+            or ""
+        )
+    callback = BankCallback.objects.select_related("bank").get(pk=callback_id)
+    integration = MessengerIntegration.objects.filter(bank_id=callback.bank_id).first()
+    secret = integration.callback_signing_secret if integration is not None else ""
+    url = (integration.callback_url if integration is not None else "") or callback.url
+    body = callback.body.encode()
+    started_at, started = timezone.now(), time.perf_counter()
+    status_code, error = None, ""
+    if not secret or not url:
+        error = "The bank has no callback URL or signing secret."
+    else:
+        try:
+            outbound.check_url(url, resolve_host=False)
+            headers = callback_headers(
+                secret=secret, webhook_id=callback.webhook_id, body=body, at=started_at
+            )
+            with outbound.client(
+                timeout=settings.NOTIFICATIONS_CALLBACK_TIMEOUT_SECONDS, transport=transport
+            ) as client:
+                response = client.post(url, content=body, headers=headers)
+            status_code = response.status_code
+            if not 200 <= status_code < 300:
+                error = f"The bank's server answered {status_code}."
+        except (httpx.HTTPError, ValueError) as exc:
+            log.warning(
+                "callback %s to bank %s not delivered: %s: %s",
+                callback.webhook_id,
+                callback.bank_id,
+                type(exc).__name__,
+                exc,
+            )
+            error = UNREACHABLE
+    latency = max(0, round((time.perf_counter() - started) * 1000))
+    return _record(callback, started_at, latency, status_code, error, url, now=now)
+
+
+@transaction.atomic
+def _record(callback, started_at, latency, status_code, error, url, *, now: datetime) -> str:
+    BankCallbackAttempt.objects.create(
+        callback=callback,
+        number=callback.attempts,
+        started_at=started_at,
+        latency_ms=latency,
+        status_code=status_code,
+        error=error,
+    )
+    moment = timezone.now()
+    if not error:
+        state, values = State.DELIVERED, {"delivered_at": moment, "next_attempt_at": None}
+    elif callback.attempts >= settings.NOTIFICATIONS_CALLBACK_MAX_ATTEMPTS:
+        state, values = State.DEAD, {"next_attempt_at": None}
+    else:
+        delay = retry_delay(
+            callback.attempts,
+            base=settings.NOTIFICATIONS_CALLBACK_RETRY_BASE_SECONDS,
+            cap=settings.NOTIFICATIONS_CALLBACK_RETRY_MAX_DELAY_SECONDS,
+        )
+        base = max(now, moment)  # a caller's clock may run ahead (the sweeper, tests)
+        state, values = State.PENDING, {"next_attempt_at": base + timedelta(seconds=delay)}
+    BankCallback.objects.filter(pk=callback.pk, state=State.DELIVERING).update(
+        state=state, lease_expires_at=None, url=url, **values
+    )
+    if state != State.PENDING:
+        audit_record(
+            actor=SYSTEM,
+            action="callback.delivered" if state == State.DELIVERED else "callback.abandoned",
+            bank=callback.bank,
+            target=callback,
+            details={
+                "type": callback.type,
+                "webhook_id": callback.webhook_id,
+                "attempts": callback.attempts,
+                "status_code": status_code,
+                "error": error,
+            },
+            data_categories=[DataScope.FRAUD_ALERTS] if state == State.DELIVERED else [],
+        )
+    return state
+
+
+def callbacks_due(*, now: datetime | None = None, limit: int = 100) -> list[int]:
+    now = now or timezone.now()
+    BankCallback.objects.filter(state=State.DELIVERING, lease_expires_at__lt=now).update(
+        state=State.PENDING, lease_expires_at=None, next_attempt_at=now
+    )
+    return list(
+        BankCallback.objects.filter(state=State.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at", "id")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+@transaction.atomic
+def callback_retry_now(*, actor_user, callback: BankCallback) -> BankCallback:
+    """Staff send a dead callback again, with a fresh retry budget."""
+    updated = BankCallback.objects.filter(pk=callback.pk, state=State.DEAD).update(
+        state=State.PENDING, attempts=0, next_attempt_at=timezone.now()
+    )
+    if not updated:
+        raise ValueError("Only a callback that was given up can be sent again.")
+    audit_record(
+        actor=Actor.staff(actor_user),
+        action="callback.retried",
+        bank=callback.bank,
+        target=callback,
+        details={"webhook_id": callback.webhook_id},
+    )
+    from conversation import tasks
+
+    transaction.on_commit(lambda: tasks.deliver_bank_callback.delay(callback.pk))
+    callback.refresh_from_db()
+    return callback

@@ -1,0 +1,84 @@
+"""Every write of the conversation: inbound messages, answers, agent replies and fraud answers.
+
+The webhook request only stores what the customer wrote and nudges a worker; the worker
+answers (`inbound_answer`), and every outbound message is a `ConversationMessage` row
+sent by `message_send`, which records what left the bank with an audit entry.
+
+Where each part lives: `inbound` (storing and answering what a person wrote), `answers`
+(the assistant's replies, and how any reply is queued), `fraud` (answers to fraud
+alerts), `inbox` (staff replies, assignment, the bank's texts), `sending` (outbound
+messages to the Send API, the sweeper's look-ups), `erasure` (retention and erasure).
+"""
+
+from conversation.models import ConversationMessage
+from conversation.services.answers import Reply, dashboard_url
+from conversation.services.erasure import (
+    customer_conversations_erase,
+    message_bodies_purge,
+)
+from conversation.services.fraud import (
+    FRAUD_ANSWER_WINDOW,
+    fraud_answer_record,
+    fraud_denied_text,
+)
+from conversation.services.inbound import (
+    RESPONSE_WINDOW,
+    UNANSWERED_AFTER,
+    inbound_answer,
+    inbound_record,
+    inbound_unanswered,
+)
+from conversation.services.inbox import (
+    AGENT_TEXT,
+    HUMAN_AGENT_WINDOW,
+    ReplyRefusedError,
+    agent_reply,
+    conversation_assign,
+    conversation_resolve,
+    conversation_text_errors,
+    conversation_text_save,
+    conversation_view_record,
+    last_inbound_at,
+)
+from conversation.services.sending import (
+    MAX_SEND_ATTEMPTS,
+    SEND_LEASE,
+    message_send,
+    messages_due,
+    messages_take_over,
+    sender_action,
+)
+from portal.rendering import TEXT_LIMIT
+
+__all__ = [
+    "AGENT_TEXT",
+    "FRAUD_ANSWER_WINDOW",
+    "HUMAN_AGENT_WINDOW",
+    "MAX_SEND_ATTEMPTS",
+    "RESPONSE_WINDOW",
+    "SEND_LEASE",
+    "TEXT_LIMIT",
+    "UNANSWERED_AFTER",
+    "ConversationMessage",
+    "Reply",
+    "ReplyRefusedError",
+    "agent_reply",
+    "conversation_assign",
+    "conversation_resolve",
+    "conversation_text_errors",
+    "conversation_text_save",
+    "conversation_view_record",
+    "customer_conversations_erase",
+    "dashboard_url",
+    "fraud_answer_record",
+    "fraud_denied_text",
+    "inbound_answer",
+    "inbound_record",
+    "inbound_unanswered",
+    "last_inbound_at",
+    "message_bodies_purge",
+    "message_send",
+    "messages_due",
+    "messages_take_over",
+    "sender_action",
+]

@@ -1,0 +1,141 @@
+"""The assistant's answers to what a customer asks, and how any reply is queued."""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
+
+import messenger
+from conversation import texts
+from conversation.models import Conversation, ConversationMessage
+from linking.models import Account, Consent
+from notifications.models import Event
+from portal.events import DataScope, EventType
+from portal.models import Bank
+from portal.rendering import TEXT_LIMIT, clean_text, format_money, mask_numbers
+
+Direction = ConversationMessage.Direction
+State = ConversationMessage.State
+RECENT_TRANSACTIONS = 5
+
+
+@dataclass
+class Reply:
+    text: str
+    payload: dict
+    data_categories: list[str]
+
+
+def _flag(conversation: Conversation, reason: str) -> None:
+    conversation.needs_person = True
+    conversation.reason = reason
+    conversation.resolved_at = None
+
+
+def _text(psid: str, text: str, quick_replies=None, categories=()) -> Reply:
+    text = text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 1] + "…"
+    payload = messenger.builders.text_message(psid, text, quick_replies=quick_replies or None)
+    return Reply(text, payload, sorted(categories))
+
+
+def _not_linked(bank: Bank, psid: str, locale: str) -> Reply:
+    """A Log In button and one line: nothing about any account."""
+    text = texts.say("not_linked", locale, bank=bank.name)
+    url = settings.PUBLIC_BASE_URL + reverse("linking:start", args=[bank.slug])
+    payload = messenger.builders.button_template(psid, text, [messenger.builders.login_button(url)])
+    return Reply(text, payload, [])
+
+
+def dashboard_url(bank: Bank) -> str:
+    return settings.PUBLIC_BASE_URL + reverse("linking:dashboard", args=[bank.slug])
+
+
+def _not_shared(bank: Bank, psid: str, locale: str, what: str, quick) -> Reply:
+    text = texts.say(
+        "not_shared", locale, what=texts.say(f"what_{what}", locale), dashboard=dashboard_url(bank)
+    )
+    return _text(psid, text, quick)
+
+
+def _shared_accounts(consent: Consent) -> list[Account]:
+    return list(consent.accounts.filter(active=True).order_by("kind", "name", "pk"))
+
+
+def _balances(bank, consent, psid, locale, quick) -> Reply:
+    if DataScope.BALANCES not in consent.scopes:
+        return _not_shared(bank, psid, locale, "balances", quick)
+    accounts = _shared_accounts(consent)
+    if not accounts:
+        return _text(psid, texts.say("no_accounts", locale), quick)
+    lines = [texts.say("balance_head", locale)]
+    for account in accounts:
+        balance, currency = _latest_balance(account)
+        amount = format_money(balance, currency, locale=locale)
+        lines.append(f"{mask_numbers(account.name)} •••• {account.last4[-4:]}: {amount}")
+    return _text(psid, "\n".join(lines), quick, [DataScope.BALANCES])
+
+
+def _latest_balance(account: Account) -> tuple[object, str]:
+    """The newest balance the core told: a `balance.updated` event since the account's
+    last update through the customers API, else the account's own balance."""
+    latest = (
+        Event.objects.filter(
+            account=account,
+            type=EventType.BALANCE_UPDATED,
+            occurred_at__gte=account.updated_at,
+        )
+        .order_by("-occurred_at", "-id")
+        .first()
+    )
+    data = latest.data if latest is not None and isinstance(latest.data, dict) else {}
+    told = data.get("ledger") or data.get("available")
+    if told is None:
+        return account.balance, account.currency
+    return told, data.get("currency") or account.currency
+
+
+def _transactions(bank, consent, psid, locale, quick) -> Reply:
+    if DataScope.TRANSACTIONS not in consent.scopes:
+        return _not_shared(bank, psid, locale, "transactions", quick)
+    accounts = {account.pk: account for account in _shared_accounts(consent)}
+    if not accounts:
+        return _text(psid, texts.say("no_accounts", locale), quick)
+    events = list(
+        Event.objects.filter(
+            bank=bank, account_id__in=accounts, type=EventType.TRANSACTION_POSTED
+        ).order_by("-occurred_at", "-id")[:RECENT_TRANSACTIONS]
+    )
+    if not events:
+        return _text(psid, texts.say("no_transactions", locale), quick, [DataScope.TRANSACTIONS])
+    lines = [texts.say("transactions_head", locale)]
+    for event in events:
+        account = accounts[event.account_id]
+        data = event.data if isinstance(event.data, dict) else {}
+        amount = format_money(
+            data.get("amount"), data.get("currency") or account.currency, locale=locale
+        )
+        label = mask_numbers(clean_text(str(data.get("merchant") or data.get("description") or "")))
+        day = (
+            event.occurred_at.strftime("%d.%m.")
+            if locale.startswith("de")
+            else event.occurred_at.strftime("%d/%m")
+        )
+        lines.append(f"{day} · {label[:60] or '—'} · {amount} · •••• {account.last4[-4:]}")
+    return _text(psid, "\n".join(lines), quick, [DataScope.TRANSACTIONS])
+
+
+def _queue(conversation: Conversation, reply: Reply, *, author: str, form: str, sent_by=None):
+    return ConversationMessage.objects.create(
+        bank_id=conversation.bank_id,
+        conversation=conversation,
+        direction=Direction.OUTBOUND,
+        author=author,
+        sent_by=sent_by,
+        text=reply.text,
+        payload=reply.payload,
+        form=form,
+        data_categories=reply.data_categories,
+        state=State.PENDING,
+        next_attempt_at=timezone.now(),
+    )

@@ -1,0 +1,179 @@
+"""The agent inbox: staff replies, assignment, resolving, and the bank's own texts."""
+
+import re
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+import messenger
+from conversation.models import Conversation, ConversationMessage, ConversationText
+from conversation.services.answers import Reply, _queue
+from core.cards import holds_card_number
+from linking.models import Contact
+from portal.audit import Actor
+from portal.events import EventType
+from portal.models import Bank, StaffMembership
+from portal.rendering import CARD_NUMBER_REFUSED, TEXT_LIMIT, clean_text
+from portal.rendering import template_errors as rendering_template_errors
+from portal.services import audit_record
+
+Author = ConversationMessage.Author
+HUMAN_AGENT_WINDOW = timedelta(days=7)
+# What an agent's free text is, in the audit's data categories.
+AGENT_TEXT = "conversation"
+
+
+class ReplyRefusedError(Exception):
+    """An agent's reply that cannot go out; the message says why, for the agent."""
+
+
+def agent_reply(*, actor_user, conversation: Conversation, text: str) -> ConversationMessage:
+    """An operator's reply, sent with the `HUMAN_AGENT` tag within 7 days of the customer's
+    last message; refused with the reason otherwise (nothing is written then)."""
+    text = clean_text(text or "").strip()
+    if not text:
+        raise ReplyRefusedError("Write a reply first.")
+    if len(text) > TEXT_LIMIT:
+        raise ReplyRefusedError(
+            f"A reply is at most {TEXT_LIMIT} characters; this one is {len(text)}."
+        )
+    if holds_card_number(text):
+        raise ReplyRefusedError(CARD_NUMBER_REFUSED)
+    last = last_inbound_at(conversation)
+    if last is None or timezone.now() - last >= HUMAN_AGENT_WINDOW:
+        when = f" (last message {last:%d %b %Y %H:%M} UTC)" if last else ""
+        raise ReplyRefusedError(
+            "This customer last wrote more than 7 days ago"
+            f"{when}: Messenger allows a person's reply only within 7 days of the customer's "
+            "last message. The customer has to write again first."
+        )
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        payload = messenger.builders.human_agent_message(conversation.psid, text)
+        message = _queue(
+            conversation,
+            Reply(text, payload, [AGENT_TEXT]),
+            author=Author.AGENT,
+            form="HUMAN_AGENT",
+            sent_by=actor_user,
+        )
+        conversation.updated_at = timezone.now()
+        conversation.save(update_fields=["updated_at"])
+        audit_record(
+            actor=Actor.staff(actor_user),
+            action="conversation.agent_replied",
+            bank=conversation.bank,
+            target=conversation,
+            details={"message": message.pk, "length": len(text)},
+            data_categories=[AGENT_TEXT],
+        )
+        from conversation import tasks
+
+        transaction.on_commit(lambda: tasks.send_conversation_message.delay(message.pk))
+    return message
+
+
+def conversation_view_record(*, actor_user, conversation: Conversation) -> None:
+    """Staff opened a linked customer's conversation: reading customer data is audited."""
+    if conversation.customer_id is None:
+        return
+    audit_record(
+        actor=Actor.staff(actor_user),
+        action="customer_data.viewed",
+        bank=conversation.bank,
+        target_type="linking.customer",
+        target_id=str(conversation.customer_id),
+        details={"conversation": conversation.pk, "page": "agent inbox"},
+    )
+
+
+def last_inbound_at(conversation: Conversation) -> datetime | None:
+    """The customer's last action on the Page: the later of the contact's and the thread's."""
+    contact = (
+        Contact.objects.filter(
+            bank_id=conversation.bank_id, page_id=conversation.page_id, psid=conversation.psid
+        )
+        .values_list("last_inbound_at", flat=True)
+        .first()
+    )
+    moments = [m for m in (contact, conversation.last_inbound_at) if m is not None]
+    return max(moments) if moments else None
+
+
+@transaction.atomic
+def conversation_assign(*, actor_user, conversation: Conversation, assignee) -> Conversation:
+    """Give the conversation to a bank admin or operator (or to nobody, with None)."""
+    if assignee is not None and not (
+        assignee.is_superuser
+        or StaffMembership.objects.filter(
+            user=assignee,
+            bank_id=conversation.bank_id,
+            role__in=[StaffMembership.Role.ADMIN, StaffMembership.Role.OPERATOR],
+        ).exists()
+    ):
+        raise ValueError("Only the bank's admins and operators can take a conversation.")
+    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    conversation.assigned_to = assignee
+    conversation.updated_at = timezone.now()
+    conversation.save(update_fields=["assigned_to", "updated_at"])
+    audit_record(
+        actor=Actor.staff(actor_user),
+        action="conversation.assigned",
+        bank=conversation.bank,
+        target=conversation,
+        details={"assignee": assignee.get_username() if assignee else None},
+    )
+    return conversation
+
+
+@transaction.atomic
+def conversation_resolve(*, actor_user, conversation: Conversation) -> Conversation:
+    """Take the conversation out of the inbox; the customer's next unanswered ask reopens it."""
+    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if not conversation.needs_person:
+        return conversation  # already resolved: nothing changes, nothing to record
+    conversation.needs_person = False
+    conversation.resolved_at = timezone.now()
+    conversation.updated_at = conversation.resolved_at
+    conversation.save(update_fields=["needs_person", "resolved_at", "updated_at"])
+    audit_record(
+        actor=Actor.staff(actor_user),
+        action="conversation.resolved",
+        bank=conversation.bank,
+        target=conversation,
+        details={"reason": conversation.reason},
+    )
+    return conversation
+
+
+_LOCALE = re.compile(r"^[a-z]{2,3}(?:_[A-Z]{2})?$")
+
+
+def conversation_text_errors(body: str) -> list[str]:
+    """What is wrong with a next-steps text: it may use the fraud alert's placeholders."""
+    return rendering_template_errors(body or "", EventType.FRAUD_ALERT)
+
+
+@transaction.atomic
+def conversation_text_save(
+    *, actor_user, bank: Bank, kind: str, locale: str, body: str
+) -> ConversationText:
+    if kind not in ConversationText.Kind.values:
+        raise ValueError(f"Unknown kind of text “{kind}”.")
+    if not _LOCALE.match(locale or ""):
+        raise ValueError("Use a language code such as en, fr or de_CH.")
+    errors = conversation_text_errors(body)
+    if errors:
+        raise ValueError(" ".join(errors))
+    text, created = ConversationText.objects.update_or_create(
+        bank=bank, kind=kind, locale=locale, defaults={"body": body.strip()}
+    )
+    audit_record(
+        actor=Actor.staff(actor_user),
+        action="conversation_text.saved",
+        bank=bank,
+        target=text,
+        details={"kind": kind, "locale": locale, "created": created},
+    )
+    return text

@@ -1,0 +1,28 @@
+from django.urls import path
+
+from conversation import views
+
+app_name = "conversation"
+
+PREFIX = "staff/banks/<slug:bank>/"
+
+urlpatterns = [
+    path(PREFIX + "inbox/", views.inbox, name="inbox"),
+    path(PREFIX + "inbox/feed.json", views.inbox_feed, name="inbox_feed"),
+    path(PREFIX + "inbox/<int:conversation>/", views.inbox_thread, name="inbox_thread"),
+    path(
+        PREFIX + "inbox/<int:conversation>/feed.json",
+        views.inbox_thread_feed,
+        name="inbox_thread_feed",
+    ),
+    path(PREFIX + "inbox/<int:conversation>/reply", views.inbox_reply, name="inbox_reply"),
+    path(PREFIX + "inbox/<int:conversation>/assign", views.inbox_assign, name="inbox_assign"),
+    path(PREFIX + "inbox/<int:conversation>/resolve", views.inbox_resolve, name="inbox_resolve"),
+    path(PREFIX + "fraud-answers/", views.fraud_answers, name="fraud_answers"),
+    path(
+        PREFIX + "fraud-answers/callbacks/<int:callback>/retry",
+        views.callback_retry,
+        name="callback_retry",
+    ),
+    path(PREFIX + "fraud-answers/next-steps/", views.conversation_texts, name="conversation_texts"),
+]

@@ -1,0 +1,181 @@
+"""Banks, the tenants every other row belongs to, and their staff."""
+
+import zoneinfo
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import (
+    RegexValidator,
+)
+from django.db import models
+from django.utils import timezone
+from django_otp.models import Device, ThrottlingMixin, TimestampMixin
+from django_otp.plugins.otp_totp.models import TOTPDevice, default_key, key_validator
+
+from core.encryption import EncryptedTextField
+from portal.tenancy import BankScopedQuerySet
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"“{value}” is not a known time zone (for example Europe/London).")
+
+
+locale_validator = RegexValidator(
+    r"^[a-z]{2,3}(?:[_-][A-Za-z]{2,4})?$", "Use a locale such as en, fr or pt_BR."
+)
+
+
+class Bank(models.Model):
+    """A bank using bankside: the tenant every other row belongs to."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=50, unique=True)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    default_locale = models.CharField(max_length=10, default="en", validators=[locale_validator])
+    support_email = models.EmailField(blank=True)
+    support_phone = models.CharField(max_length=40, blank=True)
+    require_2fa_for_all = models.BooleanField(
+        "Require two-factor sign-in for all staff",
+        default=False,
+        help_text="Admins always need it; this extends it to operators and auditors.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    bank_path = "pk"
+    objects = BankScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StaffMembership(models.Model):
+    """A staff user's role at one bank. Platform admins are superusers and need none."""
+
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Bank admin"
+        OPERATOR = "operator", "Bank operator"
+        AUDITOR = "auditor", "Bank auditor"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = BankScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "bank"], name="one_membership_per_bank"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_role_display()}) at {self.bank}"
+
+
+class StaffTOTPDevice(TimestampMixin, ThrottlingMixin, Device):
+    """A staff member's authenticator app: django-otp's TOTP device, its seed encrypted.
+
+    The seed is all it takes to produce every future code, so it is stored like the other
+    secrets (`EncryptedTextField`, rotated by `rotate_encryption_keys`): a dump of the
+    database does not yield anyone's second factor. Verification, drift, replay protection
+    and throttling are django-otp's own TOTP device's.
+    """
+
+    key = EncryptedTextField(
+        validators=[key_validator],
+        default=default_key,
+        help_text="A hex-encoded secret key of up to 40 bytes.",
+    )
+    step = models.PositiveSmallIntegerField(default=30)
+    t0 = models.BigIntegerField(default=0)
+    digits = models.PositiveSmallIntegerField(choices=[(6, 6), (8, 8)], default=6)
+    tolerance = models.PositiveSmallIntegerField(default=1)
+    drift = models.SmallIntegerField(default=0)
+    last_t = models.BigIntegerField(default=-1)
+
+    bin_key = TOTPDevice.bin_key
+    verify_token = TOTPDevice.verify_token
+    get_throttle_factor = TOTPDevice.get_throttle_factor
+    config_url = TOTPDevice.config_url
+    _read_str_from_settings = TOTPDevice._read_str_from_settings
+
+    class Meta(Device.Meta):
+        verbose_name = "authenticator app"
+
+
+class StaffInvitation(models.Model):
+    """An invitation to join one bank's staff with a role.
+
+    Single use and valid for 72 hours. Only the SHA-256 of the token is stored: the link
+    is shown once, to the person who created it, and cannot be recovered afterwards.
+    """
+
+    LIFETIME = timedelta(hours=72)
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        REVOKED = "revoked", "Revoked"
+        EXPIRED = "expired", "Expired"
+
+    bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="invitations")
+    role = models.CharField(max_length=16, choices=StaffMembership.Role.choices)
+    email = models.EmailField("Invitee's email", blank=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = BankScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Invitation to {self.bank} as {self.get_role_display()}"
+
+    @property
+    def state(self) -> str:
+        if self.accepted_at:
+            return self.State.ACCEPTED
+        if self.revoked_at:
+            return self.State.REVOKED
+        if self.expires_at <= timezone.now():
+            return self.State.EXPIRED
+        return self.State.PENDING
+
+    def get_state_display(self) -> str:
+        return self.State(self.state).label
+
+
+class WorkerHeartbeat(models.Model):
+    """The last time each Celery worker ran the periodic heartbeat task."""
+
+    hostname = models.CharField(max_length=255, unique=True)
+    last_seen = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.hostname} at {self.last_seen:%Y-%m-%d %H:%M:%S}"
