@@ -15,12 +15,22 @@ Either way a line costs a little less than gunicorn's own format, which builds s
 thirty fields and a dictionary of every header for each request.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import time
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from gunicorn.glogging import Logger
+
+if TYPE_CHECKING:
+    from gunicorn.config import Config
+    from gunicorn.http import Request
+    from gunicorn.http.wsgi import Response
 
 from core.logging import redact_text
 
@@ -40,12 +50,14 @@ def readable(raw: str) -> str:
 class AccessLogger(Logger):
     """gunicorn's `Logger` with its access lines written by `access_line`."""
 
-    def setup(self, cfg) -> None:
+    def setup(self, cfg: Config) -> None:
         super().setup(cfg)
         self.as_json = os.environ.get("LOG_FORMAT", "json") == "json"
         self._stamped = (-1, "")  # (a second, its time formatted): replaced, never changed
 
-    def access(self, resp, req, environ, request_time) -> None:
+    def access(
+        self, resp: Response, req: Request, environ: Mapping[str, Any], request_time: timedelta
+    ) -> None:
         if not self.access_log_enabled:
             return
         try:
@@ -53,7 +65,9 @@ class AccessLogger(Logger):
         except Exception:  # noqa: BLE001 - a line that cannot be written never fails a request
             self.exception("The access line could not be written")
 
-    def access_line(self, resp, environ, request_time) -> str:
+    def access_line(
+        self, resp: Response, environ: Mapping[str, Any], request_time: timedelta
+    ) -> str:
         """The line for one request: who, what, the answer, how long, its request id."""
         get = environ.get
         # The target as sent (PATH_INFO is already decoded once: decoding it again would

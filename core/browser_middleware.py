@@ -14,10 +14,14 @@ API's own middleware (request ids, HTTPS and security headers, idempotency) runs
 every path.
 """
 
+from collections.abc import Callable
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware as _Authentication
 from django.contrib.messages.middleware import MessageMiddleware as _Message
 from django.contrib.sessions.middleware import SessionMiddleware as _Session
+from django.http import HttpRequest
 from django_otp.middleware import OTPMiddleware as _OTP
 from whitenoise.middleware import WhiteNoiseMiddleware as _WhiteNoise
 
@@ -29,13 +33,15 @@ class _BrowserOnly:
     next handler returns, a response or an awaitable one.
     """
 
-    def __call__(self, request):
+    get_response: Callable[[HttpRequest], Any]
+
+    def __call__(self, request: HttpRequest) -> Any:
         if request.path_info.startswith(settings.API_PATH_PREFIX):
             return self.get_response(request)
-        return super().__call__(request)
+        return super().__call__(request)  # type: ignore[misc]  # the middleware mixed with
 
 
-class WhiteNoiseMiddleware(_BrowserOnly, _WhiteNoise):
+class WhiteNoiseMiddleware(_BrowserOnly, _WhiteNoise):  # type: ignore[misc]  # untyped library
     pass
 
 
@@ -47,7 +53,7 @@ class AuthenticationMiddleware(_BrowserOnly, _Authentication):
     pass
 
 
-class OTPMiddleware(_BrowserOnly, _OTP):
+class OTPMiddleware(_BrowserOnly, _OTP):  # type: ignore[misc]  # untyped library
     pass
 
 

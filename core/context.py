@@ -5,7 +5,7 @@ filter, so neither has to be handed the request.
 """
 
 import uuid
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
 
@@ -22,12 +22,12 @@ def current() -> RequestContext | None:
     return _current.get()
 
 
-def bind(context: RequestContext):
+def bind(context: RequestContext) -> Token[RequestContext | None]:
     """Make `context` current; returns the token that `reset` takes."""
     return _current.set(context)
 
 
-def reset(token) -> None:
+def reset(token: Token[RequestContext | None]) -> None:
     _current.reset(token)
 
 

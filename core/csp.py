@@ -13,12 +13,16 @@ module and that setting.
 """
 
 import re
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from csp.constants import HEADER
 from csp.middleware import CSPMiddleware, PolicyParts
 from csp.utils import build_policy
 from django.conf import settings
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 
 _FORM_ACTION = "_csp_form_action"
 _HOSTNAME = re.compile(r"^[a-z0-9-]+(?:\.[a-z0-9-]+)*$")
@@ -35,6 +39,8 @@ _PER_RESPONSE = (
     "_csp_replace_ro",
     _FORM_ACTION,
 )
+
+_Response = TypeVar("_Response", bound=HttpResponseBase)
 
 
 def origin_of(url: str) -> str | None:
@@ -55,7 +61,7 @@ def origin_of(url: str) -> str | None:
     return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
 
 
-def allow_form_action(response, *urls: str):
+def allow_form_action(response: _Response, *urls: str) -> _Response:
     """Let the forms of this page lead (by their action or a redirect) to `urls`' origins."""
     origins = [origin for origin in map(origin_of, urls) if origin]
     setattr(response, _FORM_ACTION, [*getattr(response, _FORM_ACTION, []), *origins])
@@ -69,18 +75,23 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
     built once, as Django's SecurityMiddleware reads its settings once, not per response.
     """
 
-    def __init__(self, get_response):
+    def __init__(
+        self,
+        get_response: Callable[[HttpRequest], HttpResponseBase | Awaitable[HttpResponseBase]],
+    ) -> None:
         super().__init__(get_response)
         self.policy = build_policy()
         self.report_only = bool(getattr(settings, "CONTENT_SECURITY_POLICY_REPORT_ONLY", None))
 
-    def process_response(self, request, response):
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
         if self._plain(request, response):
             response.headers.setdefault(HEADER, self.policy)
             return response
         return super().process_response(request, response)
 
-    def _plain(self, request, response) -> bool:
+    def _plain(self, request: HttpRequest, response: HttpResponseBase) -> bool:
         """Whether `response` gets the settings' policy: no nonce, no per-view changes."""
         return not (
             any(hasattr(response, name) for name in _PER_RESPONSE)
@@ -89,7 +100,9 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
             or self.report_only
         )
 
-    def get_policy_parts(self, request, response, report_only: bool = False) -> PolicyParts:
+    def get_policy_parts(
+        self, request: HttpRequest, response: HttpResponseBase, report_only: bool = False
+    ) -> PolicyParts:
         parts = super().get_policy_parts(request, response, report_only=report_only)
         origins = getattr(response, _FORM_ACTION, None)
         if origins and not report_only:

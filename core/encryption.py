@@ -6,12 +6,14 @@ it, and the old key is removed afterwards.
 """
 
 from functools import cache
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.db import models
+from django.db.models.lookups import Lookup
 
 
 class DecryptionError(Exception):
@@ -53,7 +55,7 @@ def rotate(token: str) -> str:
         raise DecryptionError("A stored secret could not be decrypted for rotation.") from exc
 
 
-def _on_setting_changed(setting, **kwargs):
+def _on_setting_changed(setting: str, **kwargs: Any) -> None:
     if setting == "FIELD_ENCRYPTION_KEYS":
         _cipher.cache_clear()
 
@@ -61,7 +63,7 @@ def _on_setting_changed(setting, **kwargs):
 setting_changed.connect(_on_setting_changed)
 
 
-class EncryptedTextField(models.TextField):
+class EncryptedTextField(models.TextField):  # type: ignore[type-arg]  # generic in the stubs only
     """A text secret stored as a Fernet token; the Python value is the plaintext.
 
     The token is different on every save, so the field cannot be filtered on or indexed:
@@ -70,23 +72,23 @@ class EncryptedTextField(models.TextField):
 
     description = "Text encrypted at rest"
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         if kwargs.get("unique") or kwargs.get("db_index") or kwargs.get("primary_key"):
             raise ImproperlyConfigured("EncryptedTextField cannot be unique, indexed or a key.")
         super().__init__(*args, **kwargs)
 
-    def from_db_value(self, value, expression, connection):
+    def from_db_value(self, value: str | None, expression: Any, connection: Any) -> str | None:
         if value is None or value == "":
             return value
         return decrypt(value)
 
-    def get_prep_value(self, value):
+    def get_prep_value(self, value: Any) -> Any:
         value = super().get_prep_value(value)
         if value is None or value == "":
             return value
         return encrypt(value)
 
-    def get_lookup(self, lookup_name):
+    def get_lookup(self, lookup_name: str) -> "type[Lookup[Any]] | None":
         # A fresh token per encryption means `field=value` could never match: refuse it
         # rather than silently return nothing.
         if lookup_name != "isnull":
@@ -94,7 +96,7 @@ class EncryptedTextField(models.TextField):
         return super().get_lookup(lookup_name)
 
 
-def encrypted_fields():
+def encrypted_fields() -> list[tuple[type[models.Model], EncryptedTextField]]:
     """Every (model, field) pair in the project that holds an encrypted secret."""
     from django.apps import apps
 

@@ -30,4 +30,4 @@ def broker_description() -> str:
     if url.startswith("filesystem://"):
         return "embedded filesystem broker"
     with celery_app.connection_for_write() as connection:
-        return connection.as_uri()  # the password is masked by kombu
+        return str(connection.as_uri())  # the password is masked by kombu

@@ -10,6 +10,7 @@ structured `extra` fields a record gets after it is made.
 import logging
 import re
 from collections.abc import Mapping
+from typing import Any
 
 from core import context
 from core.cards import card_numbers_masked
@@ -73,7 +74,7 @@ def redact_text(text: str) -> str:
     return _LONG_NUMBER.sub(REDACTED_NUMBER, text)
 
 
-def redact(value):
+def redact(value: Any) -> Any:
     """A copy of `value` with secret-named keys masked and `name=value` secrets in text."""
     if isinstance(value, Mapping):
         return {
@@ -134,7 +135,7 @@ _make_record = logging.getLogRecordFactory()
 _MASKED = "_secrets_masked"
 
 
-def _redacted_record(*args, **kwargs) -> logging.LogRecord:
+def _redacted_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
     record = _make_record(*args, **kwargs)
     if record.name not in _REDACTED_ALREADY:
         redact_record(record)

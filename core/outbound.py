@@ -194,7 +194,9 @@ class VettedBackend(httpcore.NetworkBackend):
         assert error is not None
         raise error
 
-    def connect_unix_socket(self, *args, **kwargs) -> httpcore.NetworkStream:
+    def connect_unix_socket(
+        self, *args: typing.Any, **kwargs: typing.Any
+    ) -> httpcore.NetworkStream:
         raise httpcore.ConnectError("outbound calls never use Unix sockets")
 
     def sleep(self, seconds: float) -> None:

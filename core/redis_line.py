@@ -11,9 +11,10 @@ Errors are redis-py's: the connection is dropped on one and made again on the ne
 import os
 import threading
 from collections.abc import Sequence
+from typing import Any, cast
 
 import redis
-from redis.connection import AbstractConnection
+from redis.connection import ConnectionInterface
 
 
 class RedisLine:
@@ -24,11 +25,11 @@ class RedisLine:
         self._local = threading.local()
         self._scripts: dict[str, bytes] = {}  # script text: its SHA1, once loaded
 
-    def pack(self, *args) -> list[bytes]:
+    def pack(self, *args: Any) -> list[bytes]:
         """`args` as the bytes of one command, to send as often as needed."""
-        return self._connection().pack_command(*args)
+        return cast("list[bytes]", self._connection().pack_command(*args))
 
-    def call(self, packed: Sequence[bytes]):
+    def call(self, packed: Sequence[bytes]) -> Any:
         """Send one packed command and return its reply (a Redis error raises)."""
         connection = self._connection()
         try:
@@ -51,7 +52,7 @@ class RedisLine:
         """The server no longer has `script` (it restarted, or was flushed)."""
         self._scripts.pop(script, None)
 
-    def _connection(self) -> AbstractConnection:
+    def _connection(self) -> ConnectionInterface:
         local = self._local
         connection = getattr(local, "connection", None)
         if connection is None or local.pid != os.getpid():

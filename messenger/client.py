@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import select
+import socket
 import ssl
 import threading
 import urllib.request
@@ -529,7 +530,7 @@ class _SendPath:
             conn.close()
 
 
-def _closed_while_idle(sock) -> bool:
+def _closed_while_idle(sock: socket.socket) -> bool:
     """An idle keep-alive socket that is readable has been closed (or broken) by the server."""
     try:
         poller = select.poll()

@@ -7,9 +7,12 @@ foreign key to `Bank` without it, so forgetting the scope fails `manage.py check
 """
 
 from collections.abc import Iterable
+from typing import TypeVar
 
 from django.apps import apps
 from django.db import models
+
+_M = TypeVar("_M", bound=models.Model)
 
 
 def staff_bank_ids(user, roles: Iterable[str] | None = None) -> models.QuerySet | None:
@@ -24,8 +27,8 @@ def staff_bank_ids(user, roles: Iterable[str] | None = None) -> models.QuerySet 
     return memberships.values("bank_id")
 
 
-class BankScopedQuerySet(models.QuerySet):
-    def for_staff(self, user, *, roles: Iterable[str] | None = None) -> "BankScopedQuerySet":
+class BankScopedQuerySet(models.QuerySet[_M]):
+    def for_staff(self, user, *, roles: Iterable[str] | None = None) -> "BankScopedQuerySet[_M]":
         """Only the rows of banks where `user` is staff (with one of `roles`, if given).
 
         Platform admins (superusers) see every bank; anonymous or inactive users see nothing.
@@ -37,6 +40,6 @@ class BankScopedQuerySet(models.QuerySet):
         lookup = "pk__in" if path == "pk" else f"{path}__in"
         return self.filter(**{lookup: bank_ids})
 
-    def for_bank(self, bank) -> "BankScopedQuerySet":
+    def for_bank(self, bank) -> "BankScopedQuerySet[_M]":
         path = getattr(self.model, "bank_path", "bank")
         return self.filter(**{path: bank})

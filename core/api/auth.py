@@ -3,6 +3,7 @@ request signatures. The keys themselves are the owner's (`core.api.keys`)."""
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
+from rest_framework.request import Request
 
 from core.api.keys import ApiCaller, api_keys
 from core.api.parsers import raw_body
@@ -52,7 +54,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     keyword = "bearer"
 
-    def authenticate(self, request):
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower() != self.keyword.encode():
             return None
@@ -74,11 +76,13 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         caller = _caller_verified(presented, api_keys().caller)
         return None if caller is None else ApiPrincipal(caller.api_key)
 
-    def authenticate_header(self, request) -> str:
+    def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="bankside"'
 
 
-def _caller_verified(presented: str, caller_for) -> ApiCaller | None:
+def _caller_verified(
+    presented: str, caller_for: Callable[[str], ApiCaller | None]
+) -> ApiCaller | None:
     keys = api_keys()
     parsed = keys.parse(presented)
     if parsed is None:
@@ -160,7 +164,7 @@ class SignedApiKeyAuthentication(ApiKeyAuthentication):
             rate_limit=caller.rate_limit,
         )
 
-    def authenticate(self, request):
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
         authenticated = super().authenticate(request)
         if authenticated is None:
             return None
@@ -179,11 +183,12 @@ class SignedApiKeyAuthentication(ApiKeyAuthentication):
         return authenticated
 
 
-class ApiKeyScheme(OpenApiAuthenticationExtension):
+# drf-spectacular registers an extension by an unannotated `__init_subclass__`.
+class ApiKeyScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     target_class = "core.api.auth.ApiKeyAuthentication"
     name = "bankApiKey"
 
-    def get_security_definition(self, auto_schema):
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
         return {
             "type": "http",
             "scheme": "bearer",
@@ -191,11 +196,11 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
         }
 
 
-class SignedApiKeyScheme(OpenApiAuthenticationExtension):
+class SignedApiKeyScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     target_class = "core.api.auth.SignedApiKeyAuthentication"
     name = "bankApiKey"
 
-    def get_security_definition(self, auto_schema):
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
         return {
             "type": "http",
             "scheme": "bearer",

@@ -7,14 +7,21 @@ The records are kept by the owner of the API keys (`core.api.keys`).
 import hashlib
 import json
 import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from rest_framework import exceptions
+from rest_framework.request import Request
 
 from core.api.keys import IdempotencyKeyReusedError, api_keys
 from core.api.parsers import raw_body
 from core.api.problems import invalid
+
+if TYPE_CHECKING:
+    from rest_framework.views import APIView
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -45,23 +52,36 @@ def fingerprint(body: bytes) -> str:
 
 
 class IdempotencyMiddleware:
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         return self.get_response(request)
 
-    def process_view(self, request, view_func, view_args, view_kwargs):
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., Any],
+        view_args: tuple[Any, ...],
+        view_kwargs: dict[str, Any],
+    ) -> HttpResponseBase | None:
         view_class = getattr(view_func, "cls", None)
         key = request.headers.get(HEADER)
         if key is None or request.method not in getattr(view_class, "idempotent_methods", ()):
             return None
-        view = view_class(**getattr(view_func, "initkwargs", {}))
+        # A view that lists idempotent methods is a class-based one.
+        view = view_class(**getattr(view_func, "initkwargs", {}))  # type: ignore[misc]
         view.setup(request, *view_args, **view_kwargs)
         return _dispatch(view, request, key, view_args, view_kwargs)
 
 
-def _dispatch(view, http_request, key: str, args, kwargs):
+def _dispatch(
+    view: "APIView",
+    http_request: HttpRequest,
+    key: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> HttpResponseBase:
     """DRF's `APIView.dispatch`, with the key claimed between the gate and the handler.
 
     The gate (authentication, signature, permissions, rate limit) runs first, exactly as
@@ -83,7 +103,7 @@ def _dispatch(view, http_request, key: str, args, kwargs):
         with transaction.atomic():
             try:
                 record, claimed = keys.idempotency_claim(
-                    tenant=request.user.bank,
+                    tenant=request.user.bank,  # type: ignore[union-attr]  # an API principal
                     key=key,
                     endpoint=f"{request.method} {request.path}",
                     fingerprint=digest,
@@ -115,10 +135,12 @@ def _dispatch(view, http_request, key: str, args, kwargs):
     return view.finalize_response(request, response, *args, **kwargs)
 
 
-def _handle(view, request, args, kwargs):
+def _handle(
+    view: "APIView", request: Request, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
     """The handler in a savepoint: a refused request undoes its writes but keeps the claim."""
     try:
         with transaction.atomic():
-            return getattr(view, request.method.lower())(request, *args, **kwargs)
+            return getattr(view, request.method.lower())(request, *args, **kwargs)  # type: ignore[union-attr]
     except Exception as exc:  # noqa: BLE001  (as APIView.dispatch does)
         return view.handle_exception(exc)

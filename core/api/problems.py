@@ -1,11 +1,13 @@
 """Errors of `/api/v1/` as `application/problem+json` (RFC 9457)."""
 
 from http import HTTPStatus
+from typing import Any
 
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -13,7 +15,7 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 API_PREFIX = "/api/v1/"
 
 
-class ProblemErrorSerializer(serializers.Serializer):
+class ProblemErrorSerializer(serializers.Serializer[Any]):
     path = serializers.CharField(
         allow_blank=True,
         help_text="Where: a field such as `accounts[0].kind`, a parameter such as `cursor`, "
@@ -22,7 +24,7 @@ class ProblemErrorSerializer(serializers.Serializer):
     reason = serializers.CharField(help_text="What is wrong there; never repeats the value.")
 
 
-class ProblemSerializer(serializers.Serializer):
+class ProblemSerializer(serializers.Serializer[Any]):
     """The body of every 4xx answer of `/api/v1/`: an RFC 9457 problem document."""
 
     type = serializers.CharField(
@@ -38,7 +40,7 @@ class ProblemSerializer(serializers.Serializer):
     code = serializers.CharField(
         required=False, help_text="The problem's name for programs, e.g. `not_authenticated`."
     )
-    errors = ProblemErrorSerializer(
+    errors = ProblemErrorSerializer(  # type: ignore[assignment]  # a field, not Serializer.errors
         many=True,
         required=False,
         help_text="With `code` `invalid`: every problem found in the request, at once.",
@@ -61,11 +63,11 @@ def invalid(errors: list[dict[str, str]]) -> exceptions.ValidationError:
     return exceptions.ValidationError([{"path": e["path"], "reason": e["reason"]} for e in errors])
 
 
-def problem_instance(request) -> str:
+def problem_instance(request: HttpRequest | Request) -> str:
     return f"urn:bankside:request:{getattr(request, 'request_id', '')}"
 
 
-def problem_exception_handler(exc, context):
+def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handling (status, headers such as WWW-Authenticate), reshaped as a problem.
 
     `type` is `about:blank`, so `title` is the HTTP status phrase; `code` names the
@@ -102,7 +104,7 @@ def problem_exception_handler(exc, context):
     )
 
 
-def page_not_found(request, exception):
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """Django's 404 page, except under `/api/v1/`, where a path that names nothing is a
     problem document like every other refusal of the API."""
     if not request.path.startswith(API_PREFIX):

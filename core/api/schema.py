@@ -1,5 +1,7 @@
 """OpenAPI descriptions drf-spectacular cannot infer on its own."""
 
+from typing import Any
+
 from drf_spectacular.openapi import AutoSchema
 
 from core.api.problems import API_PREFIX, PROBLEM, PROBLEM_CONTENT_TYPE
@@ -9,8 +11,8 @@ class ApiAutoSchema(AutoSchema):
     """drf-spectacular's schema, where an input serializer that refuses unknown fields
     (`refuses_unknown_fields`) says so with `additionalProperties: false`."""
 
-    def _map_basic_serializer(self, serializer, direction):
-        schema = super()._map_basic_serializer(serializer, direction)
+    def _map_basic_serializer(self, serializer: Any, direction: str) -> Any:
+        schema = super()._map_basic_serializer(serializer, direction)  # type: ignore[no-untyped-call]  # unannotated upstream
         if direction == "request" and getattr(serializer, "refuses_unknown_fields", False):
             schema["additionalProperties"] = False
         return schema
@@ -53,7 +55,9 @@ HEADERS = {
 }
 
 
-def problem_responses(result, generator, request, public):
+def problem_responses(
+    result: dict[str, Any], generator: Any, request: Any, public: bool
+) -> dict[str, Any]:
     """Every 4xx answer of `/api/v1/` is a problem document, and documented as one.
 
     Each operation lists the refusals any request can meet, and those of a body or an

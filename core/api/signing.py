@@ -87,7 +87,8 @@ def signed_request_verify(
         )
     if abs(timezone.now().timestamp() - int(timestamp)) > TOLERANCE.total_seconds():
         raise SignatureError("webhook-timestamp is more than 5 minutes away from now.")
-    body = read_body() if body is None else body
+    # A caller passes `body` or `read_body`.
+    body = read_body() if body is None else body  # type: ignore[misc]
     try:
         expected = signature_for(
             secret=secret, webhook_id=webhook_id, timestamp=timestamp, body=body

@@ -10,14 +10,19 @@ import logging
 import threading
 import time
 from functools import cache
+from typing import TYPE_CHECKING, Any
 
 import redis
 from django.conf import settings
 from redis.exceptions import NoScriptError
+from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from core.api.keys import api_keys
 from core.redis_line import RedisLine
+
+if TYPE_CHECKING:
+    from rest_framework.views import APIView
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +62,7 @@ class RedisTokenBuckets:
             return True, 0.0
         return bool(allowed), float(wait)
 
-    def _run(self, key: str, per_second: float, burst: int):
+    def _run(self, key: str, per_second: float, burst: int) -> Any:
         packed = self._packed.get((key, per_second, burst))
         if packed is None:
             if len(self._packed) >= self.PACKED_LIMIT:
@@ -107,7 +112,7 @@ class ApiKeyRateThrottle(BaseThrottle):
     def __init__(self) -> None:
         self.seconds_to_wait = 0.0
 
-    def allow_request(self, request, view) -> bool:
+    def allow_request(self, request: Request, view: "APIView") -> bool:
         api_key = getattr(request.user, "api_key", None)
         if api_key is None:
             return True

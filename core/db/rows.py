@@ -8,18 +8,23 @@ once by its field type. `statements_run` sends statements together, so that a lo
 just before them is held for one round trip until the commit.
 """
 
+from __future__ import annotations
+
 import itertools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from functools import cache
 from operator import attrgetter
+from typing import Any, cast
 from weakref import WeakKeyDictionary
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from psycopg2.extensions import AsIs, adapt, register_adapter
+from psycopg2.extensions import cursor as RawCursor
 
 CHUNK = 500
 
@@ -28,7 +33,7 @@ CHUNK = 500
 json_text = DjangoJSONEncoder().encode
 
 
-def _converter(field: models.Field) -> Callable | None:
+def _converter(field: models.Field[Any, Any]) -> Callable[[Any], Any] | None:
     """How a value of `field` becomes a query parameter; None where it is passed as is."""
     if isinstance(field, models.JSONField):
         return json_text
@@ -40,7 +45,7 @@ def _converter(field: models.Field) -> Callable | None:
     return None
 
 
-Statement = tuple[str, list]
+Statement = tuple[str, Sequence[Any]]
 
 
 class Bound:
@@ -70,12 +75,12 @@ def arrays_usable(rows: int) -> bool:
         return False
     connection.ensure_connection()
     raw = connection.connection
-    return raw.encoding == "UTF8" and (
-        raw.get_parameter_status("standard_conforming_strings") == "on"
+    return bool(
+        raw.encoding == "UTF8" and (raw.get_parameter_status("standard_conforming_strings") == "on")
     )
 
 
-def array_literal(values: Iterable) -> Bound | None:
+def array_literal(values: Iterable[Any]) -> Bound | None:
     """`values` as one PostgreSQL array literal, for a parameter cast to an array of the
     column's type (`%s::bigint[]`); None when one is of a type not written here (then
     the caller writes the rows out, `VALUES`).
@@ -96,7 +101,7 @@ def array_literal(values: Iterable) -> Bound | None:
         distinct = set(values)
     except TypeError:  # a list, a dict: not written here
         return None
-    elements = {}
+    elements: dict[Any, str] = {}
     for value in distinct:  # each distinct value is written once
         element = _element(value)
         if element is None:
@@ -105,7 +110,7 @@ def array_literal(values: Iterable) -> Bound | None:
     return Bound("'{" + ",".join(map(elements.__getitem__, values)).replace("'", "''") + "}'")
 
 
-def _element(value) -> str | None:
+def _element(value: Any) -> str | None:
     """One array element (see `array_literal`); None for a type not written here."""
     kind = type(value)
     if kind is int:
@@ -127,25 +132,25 @@ def _element(value) -> str | None:
 
 
 @cache
-def column_type(field: models.Field) -> str:
+def column_type(field: models.Field[Any, Any]) -> str | None:
     """The SQL type of `field`'s column (PostgreSQL's, where arrays are used), read once:
     a field's type costs a dozen calls (a new field for a foreign key's)."""
     return field.db_type(connection)
 
 
-def array_type(field: models.Field) -> str:
+def array_type(field: models.Field[Any, Any]) -> str:
     """The SQL type of an array of `field`'s column, for `%s::<type>`."""
     return f"{column_type(field)}[]"
 
 
 @cache
-def arrays_of(fields: tuple[models.Field, ...]) -> str:
+def arrays_of(fields: tuple[models.Field[Any, Any], ...]) -> str:
     """One cast parameter a field, `%s::<array type>, …`, for `unnest(…)`."""
     return ", ".join(f"%s::{array_type(field)}" for field in fields)
 
 
 def insert_statements(
-    model: type[models.Model], names: Sequence[str], objs: Iterable
+    model: type[models.Model], names: Sequence[str], objs: Iterable[Any]
 ) -> list[Statement]:
     """The INSERTs of `objs` setting only the fields in `names`.
 
@@ -156,10 +161,11 @@ def insert_statements(
     server to read; elsewhere, and for values not written as array elements, `VALUES`
     of up to `CHUNK` rows.
     """
-    fields = [model._meta.get_field(name) for name in names]
+    fields = [cast("models.Field[Any, Any]", model._meta.get_field(name)) for name in names]
     params_of = row_params(fields)
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in fields)
+    # A field named in an INSERT has a column (the stubs allow one without).
+    columns = ", ".join(quote(field.column) for field in fields)  # type: ignore[arg-type]
     pending = list(objs)
     if not pending:
         return []
@@ -176,7 +182,7 @@ def insert_statements(
                 )
             ]
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    statements = []
+    statements: list[Statement] = []
     for start in range(0, len(pending), CHUNK):
         chunk = pending[start : start + CHUNK]
         params = [value for obj in chunk for value in params_of(obj)]
@@ -190,7 +196,7 @@ def insert_statements(
     return statements
 
 
-def row_params(fields: Sequence[models.Field]) -> Callable[[object], list]:
+def row_params(fields: Sequence[models.Field[Any, Any]]) -> Callable[[object], list[Any]]:
     """A function giving an object's values of `fields` as query parameters, each
     converted by its field's type (the object has the fields' attributes, `bank_id` for
     `bank`). Values passed as they are are read in one go; only the others are converted.
@@ -199,7 +205,7 @@ def row_params(fields: Sequence[models.Field]) -> Callable[[object], list]:
     read = get if len(fields) > 1 else (lambda obj: (get(obj),))  # a tuple either way
     converted = [(n, c) for n, c in enumerate(map(_converter, fields)) if c is not None]
 
-    def params(obj) -> list:
+    def params(obj: object) -> list[Any]:
         values = list(read(obj))
         for n, convert in converted:
             values[n] = convert(values[n])
@@ -208,7 +214,7 @@ def row_params(fields: Sequence[models.Field]) -> Callable[[object], list]:
     return params
 
 
-def read_converter(field: models.Field) -> Callable[[object], object] | None:
+def read_converter(field: models.Field[Any, Any]) -> Callable[[object], object] | None:
     """How a value of `field` read with plain SQL becomes what a queryset gives (the
     backend's converters, then the field's: an aware time on every database, say); None
     where the value is read as it is."""
@@ -217,7 +223,7 @@ def read_converter(field: models.Field) -> Callable[[object], object] | None:
     if not converters:
         return None
 
-    def convert(value):
+    def convert(value: Any) -> Any:
         for converter in converters:
             value = converter(value, col, connection)
         return value
@@ -225,7 +231,7 @@ def read_converter(field: models.Field) -> Callable[[object], object] | None:
     return convert
 
 
-def any_of(column: str, values: Sequence) -> tuple[str, list]:
+def any_of(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
     """`column` is one of `values`, as SQL and its parameters, on any database.
 
     PostgreSQL takes the list as one array parameter (one plan whatever its length);
@@ -260,7 +266,7 @@ def statements_run(statements: Sequence[Statement], *, at_commit: bool = False) 
 
 
 def statement_execute(
-    cursor, sql: str, params: Sequence, *, before: Sequence[Statement] = ()
+    cursor: Any, sql: str, params: Sequence[Any], *, before: Sequence[Statement] = ()
 ) -> None:
     """`cursor.execute(sql, params)`, where a small statement runs prepared on PostgreSQL.
 
@@ -292,7 +298,7 @@ def _at_commit(statements: Sequence[Statement]) -> bool:
     with connection.cursor() as cursor:
         script = prepared.bound(cursor.cursor, statements)
     names, prepared.pending = prepared.pending, {}
-    connection.at_commit(script)
+    connection.at_commit(script)  # type: ignore[attr-defined]  # core.db.postgresql's
     # Prepared for later use once they are: when the commit has succeeded.
     transaction.on_commit(lambda: prepared.names.update(names))
     return True
@@ -306,7 +312,7 @@ _PLACEHOLDER = re.compile(r"%s")
 class _Prepared:
     """The statements prepared on one database connection: {SQL: name}."""
 
-    _by_connection: "WeakKeyDictionary[object, _Prepared]" = WeakKeyDictionary()
+    _by_connection: WeakKeyDictionary[object, _Prepared] = WeakKeyDictionary()
 
     def __init__(self) -> None:
         self.names: dict[str, str] = {}
@@ -314,11 +320,11 @@ class _Prepared:
         self.pending: dict[str, str] = {}
 
     @classmethod
-    def of(cls, db) -> "_Prepared":
+    def of(cls, db: BaseDatabaseWrapper) -> _Prepared:
         db.ensure_connection()
         return cls._by_connection.setdefault(db.connection, cls())
 
-    def text(self, raw_cursor, sql: str, params: Sequence) -> str:
+    def text(self, raw_cursor: RawCursor, sql: str, params: Sequence[Any]) -> str:
         """The statement bound, as `EXECUTE` of its prepared form where it is small (its
         `PREPARE` before it the first time)."""
         params = list(params or ())
@@ -334,7 +340,7 @@ class _Prepared:
         arguments = f"({', '.join(['%s'] * len(params))})" if params else ""
         return prepare + _bound(raw_cursor, f"EXECUTE {name}{arguments}", params)
 
-    def bound(self, raw_cursor, statements: Sequence[Statement]) -> list[str]:
+    def bound(self, raw_cursor: RawCursor, statements: Sequence[Statement]) -> list[str]:
         """`statements` bound (`text`), forgetting first any a failed run left
         half-prepared; `commit` once they have run."""
         self.pending.clear()
@@ -345,8 +351,8 @@ class _Prepared:
         self.names.update(self.pending)
         self.pending.clear()
 
-    def _preparable(self, sql: str, params: list) -> bool:
-        return (
+    def _preparable(self, sql: str, params: list[Any]) -> bool:
+        return bool(
             settings.DATABASE_PREPARED_STATEMENTS
             and len(params) <= PREPARE_MAX_PARAMS
             and len(self.names) + len(self.pending) < PREPARED_PER_CONNECTION
@@ -354,7 +360,7 @@ class _Prepared:
         )
 
 
-def _bound(raw_cursor, sql: str, params: list) -> str:
+def _bound(raw_cursor: RawCursor, sql: str, params: list[Any]) -> str:
     """`raw_cursor.mogrify(sql, params)`, faster for the many repeated values of a batch.
 
     Each distinct text, time or date is quoted once, integers are written as digits, and
@@ -376,7 +382,7 @@ def _bound(raw_cursor, sql: str, params: list) -> str:
     # Equal is not always alike: 06:30+01:00 equals 05:30+00:00 but reads otherwise,
     # hence the zone and fold in these keys (and numbers, whose 1.0 equals 1.00, are
     # never shared).
-    moments: dict[tuple, str] = {}
+    moments: dict[tuple[Any, ...], str] = {}
     literals = []
     for value in params:
         kind = type(value)
@@ -419,14 +425,14 @@ def _text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _quoted(value, raw) -> str:
+def _quoted(value: Any, raw: Any) -> str:
     """`value` as an SQL literal, by psycopg2's adapter for its type."""
     adapter = adapt(value)
     if hasattr(adapter, "prepare"):
         adapter.prepare(raw)
-    return adapter.getquoted().decode()
+    return cast(str, adapter.getquoted().decode())
 
 
-def instances_insert(model: type[models.Model], names: Sequence[str], objs: Iterable) -> None:
+def instances_insert(model: type[models.Model], names: Sequence[str], objs: Iterable[Any]) -> None:
     """INSERT `objs` (model instances, unsaved) setting only the fields in `names`."""
     statements_run(insert_statements(model, names, objs))

@@ -3,7 +3,8 @@ expire, renew and remind; each transition recorded on the consent and audited.""
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -95,7 +96,7 @@ def _transition(consent: Consent, to: str, *, actor: Actor, reason: str) -> None
     )
 
 
-def _consent_details(consent: Consent) -> dict:
+def _consent_details(consent: Consent) -> dict[str, Any]:
     return {
         "scopes": consent.scopes,
         "accounts": [a.external_id for a in consent.accounts.all()],
@@ -307,7 +308,7 @@ def link_unlinked_by_platform(*, bank: Bank, page_id: str, psid: str) -> Consent
     return consent_revoke(consent=consent, actor=PLATFORM, reason="Unlinked in Messenger")
 
 
-def consents_expire_due(*, now=None) -> int:
+def consents_expire_due(*, now: datetime | None = None) -> int:
     """Expire every authorised consent past its end date; each in its own transaction."""
     now = now or timezone.now()
     due = Consent.objects.filter(status=Status.AUTHORISED, expires_at__lte=now).values_list(
@@ -318,7 +319,8 @@ def consents_expire_due(*, now=None) -> int:
     for pk in list(due):
         with transaction.atomic():
             consent = Consent.objects.select_for_update().get(pk=pk)
-            if consent.status != Status.AUTHORISED or consent.expires_at > now:
+            # An authorised consent has an end date.
+            if consent.status != Status.AUTHORISED or consent.expires_at > now:  # type: ignore[operator]
                 continue
             _transition(consent, Status.EXPIRED, actor=system, reason="Reached its end date")
             consent.ended_at = now
@@ -326,7 +328,8 @@ def consents_expire_due(*, now=None) -> int:
             platform_unlink_schedule(consent=consent, now=now)
             audit_record(actor=system, action="consent.expired", bank=consent.bank, target=consent)
             transaction.on_commit(
-                lambda pk=pk: signals.link_ended.send(sender=Consent, consent_id=pk)
+                # mypy infers no type for a lambda with a default.
+                lambda pk=pk: signals.link_ended.send(sender=Consent, consent_id=pk)  # type: ignore[misc]
             )
             expired += 1
     return expired
@@ -363,7 +366,7 @@ def consent_renew(*, consent: Consent, actor: Actor) -> Consent:
 REMIND_BEFORE = timedelta(days=7)
 
 
-def consents_remind_expiring(*, now=None) -> int:
+def consents_remind_expiring(*, now: datetime | None = None) -> int:
     """Flag linked consents ending within 7 days, once; listeners send the reminder."""
     now = now or timezone.now()
     due = Consent.objects.filter(
@@ -390,7 +393,8 @@ def consents_remind_expiring(*, now=None) -> int:
                 details={"expires_at": consent.expires_at},
             )
             transaction.on_commit(
-                lambda pk=pk: signals.consent_expiring.send(sender=Consent, consent_id=pk)
+                # mypy infers no type for a lambda with a default.
+                lambda pk=pk: signals.consent_expiring.send(sender=Consent, consent_id=pk)  # type: ignore[misc]
             )
             reminded += 1
     return reminded

@@ -3,7 +3,9 @@ sign-in, the bank's identity provider, and when people last wrote to the Page.""
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import ValidationError
@@ -25,7 +27,7 @@ class AccountInput:
     balance: Decimal
 
 
-def _account_input(raw: dict, position: int) -> AccountInput:
+def _account_input(raw: dict[str, Any], position: int) -> AccountInput:
     where = f"accounts[{position}]"
     if not isinstance(raw, dict):
         raise ValidationError({where: "must be an object"})
@@ -41,7 +43,8 @@ def _account_input(raw: dict, position: int) -> AccountInput:
         balance = Decimal(str(raw.get("balance")))
     except InvalidOperation as exc:
         raise ValidationError({f"{where}.balance": "must be a decimal amount"}) from exc
-    if not balance.is_finite() or balance.as_tuple().exponent < -2 or abs(balance) >= 10**16:
+    # A finite amount's exponent is a number (the stubs allow the letters of the others).
+    if not balance.is_finite() or balance.as_tuple().exponent < -2 or abs(balance) >= 10**16:  # type: ignore[operator]
         raise ValidationError({f"{where}.balance": "must be an amount with at most 2 decimals"})
     return AccountInput(
         external_id=str(raw.get("id", "")),
@@ -61,7 +64,7 @@ def customer_upsert(
     external_id: str,
     name: str,
     locale: str,
-    accounts: list[dict],
+    accounts: list[dict[str, Any]],
     directory_username: str | None = None,
     directory_password: str | None = None,
 ) -> Customer:
@@ -119,7 +122,9 @@ def customer_upsert(
     return customer
 
 
-def _customer_locked(*, bank: Bank, external_id: str, name: str, locale: str):
+def _customer_locked(
+    *, bank: Bank, external_id: str, name: str, locale: str
+) -> tuple[Customer, bool]:
     """The customer row, locked for this transaction, created first if need be.
 
     Two first upserts of one customer race to insert; the loser waits on the winner's
@@ -205,7 +210,7 @@ def identity_provider_configure(
     return provider
 
 
-def contact_touch(*, bank: Bank, page_id: str, psid: str, at) -> None:
+def contact_touch(*, bank: Bank, page_id: str, psid: str, at: datetime) -> None:
     """Record that the person acted at `at`; webhooks arrive out of order, the newest wins."""
     from django.db.models import Case, F, Value, When
 

@@ -2,6 +2,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -77,7 +78,7 @@ class OutcomeRow:
     occurred_at: datetime
     event_id: int | None = None
     notification_id: int | None = None
-    details: dict = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -87,11 +88,11 @@ class EventResult:
     index: int
     id: str | None
     status: str  # accepted | duplicate | rejected
-    reasons: list[dict] = field(default_factory=list)
-    original: dict | None = None
+    reasons: list[dict[str, Any]] = field(default_factory=list)
+    original: dict[str, Any] | None = None
 
-    def as_dict(self) -> dict:
-        result: dict = {"index": self.index, "id": self.id, "status": self.status}
+    def as_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = {"index": self.index, "id": self.id, "status": self.status}
         if self.status == "rejected":
             result["reasons"] = self.reasons
         if self.status == "duplicate":
@@ -106,7 +107,7 @@ class IngestReport:
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "accepted": self.count("accepted"),
             "duplicates": self.count("duplicate"),
@@ -121,11 +122,11 @@ class Post:
     and source address, for the post's audit entry; None outside a request)."""
 
     actor: Actor
-    events: list
+    events: list[Any]
     context: RequestContext | None = None
 
 
-def event_ingest(*, actor: Actor, bank: Bank, events: list) -> IngestReport:
+def event_ingest(*, actor: Actor, bank: Bank, events: list[Any]) -> IngestReport:
     """Store a batch of posted events; each is accepted, a duplicate or rejected on its own.
 
     `events_ingest_posts` for one post, made in the request being served.
@@ -159,12 +160,14 @@ def events_ingest_posts(*, bank: Bank, posts: Sequence[Post]) -> list[IngestRepo
     every = [item for checked in checked_of for item in checked]
     references = _resolve_references(bank, [c for c in every if c.valid], now)
 
+    # A valid event has its id, its customer's and account's keys and its time (the
+    # checked event's fields are optional for the invalid ones).
     first_of: dict[str, CheckedEvent] = {}
     for item in every:
         if item.valid and item.event_id not in first_of:
-            first_of[item.event_id] = item
+            first_of[item.event_id] = item  # type: ignore[index]
     with transaction.atomic():
-        inserted = _insert(bank, sorted(first_of.values(), key=lambda c: c.event_id), now)
+        inserted = _insert(bank, sorted(first_of.values(), key=lambda c: c.event_id), now)  # type: ignore[arg-type, return-value]
         stored_before = [i for i in first_of if i not in inserted]
         originals = (
             {
@@ -187,11 +190,11 @@ def events_ingest_posts(*, bank: Bank, posts: Sequence[Post]) -> list[IngestRepo
             bank=bank,
             events=[
                 AcceptedEvent(
-                    pk=inserted[item.event_id],
+                    pk=inserted[item.event_id],  # type: ignore[index]
                     type=item.type,
-                    customer_id=item.customer_pk,
-                    account_id=item.account_pk,
-                    occurred_at=item.occurred_at,
+                    customer_id=item.customer_pk,  # type: ignore[arg-type]
+                    account_id=item.account_pk,  # type: ignore[arg-type]
+                    occurred_at=item.occurred_at,  # type: ignore[arg-type]
                     data=item.data,
                 )
                 for item in accepted
@@ -230,8 +233,8 @@ def events_ingest_posts(*, bank: Bank, posts: Sequence[Post]) -> list[IngestRepo
                 OutcomeRow(
                     bank_id=bank.pk,
                     type=Outcome.Type.EVENT_ACCEPTED,
-                    event_id=inserted[item.event_id],
-                    event_ref=item.event_id,
+                    event_id=inserted[item.event_id],  # type: ignore[index]
+                    event_ref=item.event_id,  # type: ignore[arg-type]
                     event_type=item.type,
                     occurred_at=now,
                 )
@@ -269,13 +272,18 @@ def events_ingest_posts(*, bank: Bank, posts: Sequence[Post]) -> list[IngestRepo
     return reports
 
 
-def _result(item: CheckedEvent, first_of: dict, inserted: dict, originals: dict) -> EventResult:
+def _result(
+    item: CheckedEvent,
+    first_of: dict[str, Any],
+    inserted: dict[str, Any],
+    originals: dict[str, Any],
+) -> EventResult:
     """What became of one posted event."""
     if not item.valid:
         return EventResult(item.index, item.event_id, "rejected", item.reasons)
-    if first_of[item.event_id] is item and item.event_id in inserted:
+    if first_of[item.event_id] is item and item.event_id in inserted:  # type: ignore[index]
         return EventResult(item.index, item.event_id, "accepted")
-    original = originals[item.event_id]
+    original = originals[item.event_id]  # type: ignore[index]
     return EventResult(
         item.index,
         item.event_id,
@@ -389,7 +397,8 @@ def _resolve_references(bank: Bank, valid: list[CheckedEvent], now: datetime) ->
 def _insert(bank: Bank, items: list[CheckedEvent], now: datetime) -> dict[str, int]:
     """Insert new events in bulk, skipping ids already stored; returns {event_id: pk}."""
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(Event._meta.get_field(name).column) for name in _INSERTED_FIELDS)
+    # Each of these names a field with a column.
+    columns = ", ".join(quote(Event._meta.get_field(name).column) for name in _INSERTED_FIELDS)  # type: ignore[union-attr, arg-type]
     row = "(" + ", ".join(["%s"] * len(_INSERTED_FIELDS)) + ")"
     received_at = connection.ops.adapt_datetimefield_value(now)
     bank_pk = bank.pk
@@ -418,7 +427,7 @@ def _insert(bank: Bank, items: list[CheckedEvent], now: datetime) -> dict[str, i
     with connection.cursor() as cursor:
         for start in range(0, len(items), INSERT_CHUNK):
             chunk = items[start : start + INSERT_CHUNK]
-            params: list = []
+            params: list[Any] = []
             for item in chunk:
                 params += [bank_pk, *_varying(item), received_at, Event.Status.PROCESSED.value]
             statement_execute(
@@ -431,7 +440,7 @@ def _insert(bank: Bank, items: list[CheckedEvent], now: datetime) -> dict[str, i
     return inserted
 
 
-def _varying(item: CheckedEvent) -> tuple:
+def _varying(item: CheckedEvent) -> tuple[Any, ...]:
     """The values of `_VARYING_FIELDS` of an event's row."""
     return (
         item.event_id,

@@ -22,6 +22,7 @@ Posts made inside a transaction already open are stored alone, in it: a post wit
 """
 
 import threading
+from typing import Any
 
 from django.db import connection
 
@@ -56,7 +57,7 @@ class IngestGroups:
         self._waiting: dict[int, list[_Waiting]] = {}  # by bank
         self._storing: set[int] = set()  # banks with a group being stored
 
-    def ingest(self, *, actor: Actor, bank: Bank, events: list) -> IngestReport:
+    def ingest(self, *, actor: Actor, bank: Bank, events: list[Any]) -> IngestReport:
         """`event_ingest(actor=actor, bank=bank, events=events)`, in a group with the
         posts of the same bank that arrive while another group is stored."""
         if (
@@ -77,13 +78,14 @@ class IngestGroups:
                 if me.alone:
                     (report,) = events_ingest_posts(bank=bank, posts=[me.post])
                     return report
-                return me.report
+                return me.report  # type: ignore[return-value]  # the group's lead set it
         return self._store(bank, me)
 
     def _store(self, bank: Bank, me: _Waiting) -> IngestReport:
         """Store the posts waiting for `bank` (`me` among them) as one group."""
         with self._lock:
             waiting = self._waiting[bank.pk]
+            group: list[_Waiting]
             group, size = [], 0
             while waiting and (not group or size + len(waiting[0].post.events) <= MAX_BATCH):
                 size += len(waiting[0].post.events)
@@ -104,7 +106,7 @@ class IngestGroups:
                 if waiting_post is not me:
                     waiting_post.done.set()
         if served:
-            return me.report
+            return me.report  # type: ignore[return-value]  # set for the whole group
         (report,) = events_ingest_posts(bank=bank, posts=[me.post])
         return report
 

@@ -8,10 +8,11 @@ run inside Messenger's webhook request, so each is a few statements.
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -92,7 +93,7 @@ def notifications_mark_read(*, bank_id: int, page_id: str, psid: str, watermark_
 _StatusRow = tuple[int, int, str, str]  # id, event id, the bank's event id, event type
 
 
-def _lock_for_status(notifications) -> list[_StatusRow]:
+def _lock_for_status(notifications: QuerySet[Notification]) -> list[_StatusRow]:
     """Lock the notifications a receipt changes, in id order, before changing them.
 
     A concurrent receipt for the same messages waits here, then finds them changed and
@@ -130,7 +131,7 @@ def _status_outcomes_record(
 
 
 def delivered_early_outcomes_record(
-    *, results: list, applied: set[int], banks: dict[int, Bank]
+    *, results: list[Any], applied: set[int], banks: dict[int, Bank]
 ) -> None:
     """`notification.delivered` outcomes for messages whose delivery receipt came before
     their worker recorded them (`services.delivery.record.results_record` applies those).
@@ -245,7 +246,7 @@ def dead_letters_replay(
     bank: Bank,
     notification_ids: list[int] | None = None,
     every_dead: bool = False,
-    filters: dict | None = None,
+    filters: dict[str, Any] | None = None,
 ) -> ReplayReport:
     """Queue dead-lettered (or held) notifications of `bank` again, singly or in bulk.
 
@@ -300,7 +301,7 @@ def dead_letters_replay(
     by_type: dict[str, int] = defaultdict(int)
     for notification in replayed:
         by_type[notification.event_type] += 1
-    extra = {"refused": len(refused)} if refused else {}
+    extra: dict[str, Any] = {"refused": len(refused)} if refused else {}
     if filters:
         extra["filters"] = filters
     if len(replayed) == 1:

@@ -7,12 +7,14 @@ keep the rows: the outcome feed, the delivery attempts and the audit chain still
 them, and an event id already posted stays a duplicate.
 """
 
+from datetime import datetime
+
 from django.db import transaction
 from django.db.models import Q
 
-from linking.models import Consent
+from linking.models import Consent, Customer
 from notifications.models import Event, Notification, Recipient
-from portal.models import IdempotencyRecord
+from portal.models import Bank, IdempotencyRecord
 
 State = Notification.State
 # A notification in these states is done with: the delivery engine never reads it again.
@@ -29,7 +31,7 @@ UNFINISHED = (State.PENDING, State.HELD, State.IN_FLIGHT)
 
 
 @transaction.atomic
-def notifications_erase(customer) -> int:
+def notifications_erase(customer: Customer) -> int:
     """Blank the customer's message texts, event data and PSIDs; forget them as recipients.
 
     Runs after the customer's links were revoked: anything still open is cancelled here
@@ -71,7 +73,7 @@ def notifications_erase(customer) -> int:
 
 
 @transaction.atomic
-def notifications_purge(bank, cutoff) -> int:
+def notifications_purge(bank: Bank, cutoff: datetime) -> int:
     """Blank message texts and event data older than `cutoff`; returns the rows changed.
 
     Only what the delivery engine is done with: finished notifications, and events none

@@ -16,6 +16,7 @@ nothing holds back any more.
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
 from django.utils import timezone
@@ -26,11 +27,11 @@ from notifications.models import Notification
 State, Reason = Notification.State, Notification.Reason
 
 
-def _dt(value: datetime | None):
+def _dt(value: datetime | None) -> Any:
     return None if value is None else connection.ops.adapt_datetimefield_value(value)
 
 
-def blocked_sql(alias: str, now: datetime) -> tuple[str, list]:
+def blocked_sql(alias: str, now: datetime) -> tuple[str, list[Any]]:
     """SQL true when an earlier open notification of the same person holds `alias` back.
 
     Holding back: one in flight, or an earlier pending one, unless that one is only
@@ -90,7 +91,7 @@ def waiting_recheck(ids: list[int], *, now: datetime) -> int:
             f"AND state = %s AND NOT {blocked}",
             [*ids, State.PENDING, *params],
         )
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
 
 def waiting_wake_stranded(*, now: datetime | None = None) -> int:
@@ -103,4 +104,4 @@ def waiting_wake_stranded(*, now: datetime | None = None) -> int:
             f"AND NOT {blocked}",
             [State.PENDING, *params],
         )
-        return cursor.rowcount
+        return int(cursor.rowcount)

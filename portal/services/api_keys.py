@@ -1,7 +1,10 @@
+from __future__ import annotations
+
 import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -12,6 +15,9 @@ from core.digests import sha256_hex
 from portal.audit import Actor
 from portal.models import ApiKey, Bank
 from portal.services.audit import audit_record
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 KEY_SCHEME = "bsk"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -26,7 +32,9 @@ class IssuedApiKey:
 
 
 @transaction.atomic
-def api_key_create(*, actor: Actor, bank: Bank, name: str, created_by=None) -> IssuedApiKey:
+def api_key_create(
+    *, actor: Actor, bank: Bank, name: str, created_by: User | None = None
+) -> IssuedApiKey:
     """Issue a key for the bank's core systems: `bsk_<prefix>_<secret>`.
 
     Active keys of one bank have distinct names, so a key is recognisable in the list.

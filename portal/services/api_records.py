@@ -1,7 +1,7 @@
 """What the API keeps for a bank's requests: the responses to replay for an
 `Idempotency-Key` and the ids of signed requests already seen (`core.api`)."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -63,7 +63,7 @@ def signed_request_id_claim(*, bank: Bank, webhook_id: str) -> bool:
     return True
 
 
-def api_records_purge(*, now=None) -> tuple[int, int]:
+def api_records_purge(*, now: datetime | None = None) -> tuple[int, int]:
     """Delete expired idempotency records and signed-request ids past any replay window."""
     now = now or timezone.now()
     records, _ = IdempotencyRecord.objects.filter(expires_at__lte=now).delete()

@@ -8,12 +8,15 @@ one entry per message) with the lock taken once and the rows inserted in one sta
 `audit_append_last` goes with the last writes of a transaction (the events API).
 """
 
+from __future__ import annotations
+
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from types import SimpleNamespace
+from typing import Any, cast
 
 from django.db import connection, models, transaction
 from django.utils import timezone
@@ -63,7 +66,7 @@ class AuditEntry:
     action: str
     target_type: str
     target_id: str
-    details: dict = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
     data_categories: list[str] = field(default_factory=list)
     actor: Actor | None = None
     context: object = CURRENT
@@ -75,10 +78,10 @@ def audit_record(
     actor: Actor,
     action: str,
     bank: Bank | None,
-    target=None,
+    target: models.Model | None = None,
     target_type: str = "",
     target_id: str = "",
-    details: dict | None = None,
+    details: dict[str, Any] | None = None,
     data_categories: list[str] | None = None,
     request_id: str | None = None,
     source_ip: str | None = None,
@@ -227,7 +230,7 @@ def audit_append_statements(*, actor: Actor, bank_id: int, entry: AuditEntry) ->
 
 
 def audit_export_record(
-    *, actor: Actor, bank: Bank, what: str, fmt: str, filters: dict
+    *, actor: Actor, bank: Bank, what: str, fmt: str, filters: dict[str, Any]
 ) -> AuditEvent:
     """Record that `actor` exported `what` of `bank` with `filters`, before it is sent."""
     return audit_record(
@@ -256,11 +259,11 @@ def _head_lock(bank_id: int | None, *, before: Sequence[Statement] = ()) -> tupl
             )
             statement_execute(cursor, head, [key])
             found = cursor.fetchone()
-    return found
+    return cast("tuple[int, int, str]", found)
 
 
 def _chained(
-    bank_id: int | None, chain_id: int, seq: int, prev: str, entries: list[dict]
+    bank_id: int | None, chain_id: int, seq: int, prev: str, entries: list[dict[str, Any]]
 ) -> list[SimpleNamespace]:
     """The rows of `entries` (`_fields`) appended after the head (`seq`, `prev`): each
     numbered and hashed (`entry_hash`), hashing the one before it."""
@@ -285,9 +288,12 @@ def _head_move(chain_id: int, seq: int, digest: str) -> Statement:
 
 def _fields(
     actor: Actor, bank_id: int | None, entry: AuditEntry, occurred_at: datetime | None = None
-) -> dict:
+) -> dict[str, Any]:
     """An entry's fields, except its place in the chain (`seq`, `prev_hash`)."""
-    current = context.current() if entry.context is CURRENT else entry.context
+    current = cast(
+        "context.RequestContext | None",
+        context.current() if entry.context is CURRENT else entry.context,
+    )
     actor = entry.actor or actor
     return {
         "bank_id": bank_id,
@@ -311,13 +317,16 @@ _APPENDED = tuple(
 
 
 @cache
-def _append_sql() -> tuple[str, str, Callable]:
+def _append_sql() -> tuple[str, str, Callable[[object], list[Any]]]:
     """`audit_append_statements`' two statements, and the parameters of an entry's fields
     for the second, made once."""
     quote = connection.ops.quote_name
     chain, event = quote(AuditChain._meta.db_table), quote(AuditEvent._meta.db_table)
-    fields = [AuditEvent._meta.get_field(name) for name in _APPENDED]
-    columns = ", ".join(quote(field.column) for field in fields)
+    fields = [
+        cast("models.Field[Any, Any]", AuditEvent._meta.get_field(name)) for name in _APPENDED
+    ]
+    # Each of these fields has a column (the stubs allow one without).
+    columns = ", ".join(quote(field.column) for field in fields)  # type: ignore[arg-type]
     values = ", ".join(f"%s::{_cast(field)}" for field in fields)
     ensure = (
         f"INSERT INTO {chain} (key, bank_id, head_seq, head_hash) "  # noqa: S608
@@ -336,7 +345,7 @@ def _append_sql() -> tuple[str, str, Callable]:
     return ensure, append, row_params(fields)
 
 
-def _cast(field: models.Field) -> str:
+def _cast(field: models.Field[Any, Any]) -> str | None:
     """The PostgreSQL type of an audit column's parameter in a prepared statement; text
     for a length-limited column (a cast to `varchar(n)` would cut a long value short
     where storing it must fail)."""

@@ -75,7 +75,7 @@ def integration_configure(
             raise ValidationError({"callback_url": str(exc)}) from exc
     integration = MessengerIntegration.objects.select_for_update().filter(bank=bank).first()
     created = integration is None
-    if created:
+    if integration is None:
         integration = MessengerIntegration(bank=bank)
     generated = ""
     if not callback_signing_secret and not integration.callback_signing_secret:

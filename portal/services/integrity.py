@@ -71,7 +71,7 @@ def audit_checkpoint_sign(*, actor: Actor, bank: Bank | None = None) -> list[Aud
         signature, public_key = checkpoints.sign(
             checkpoints.payload(
                 chain=head.key,
-                bank=chain.bank.slug if chain.bank_id else None,
+                bank=chain.bank.slug if chain.bank else None,
                 head_seq=head.head_seq,
                 head_hash=head.head_hash,
                 signed_at=signed_at,

@@ -205,7 +205,12 @@ def message_template_delete(*, actor: Actor, template: MessageTemplate) -> None:
 
 
 def _audit_template(
-    actor: Actor, action: str, template: MessageTemplate, *, body=None, body_before=None
+    actor: Actor,
+    action: str,
+    template: MessageTemplate,
+    *,
+    body: str | None = None,
+    body_before: str | None = None,
 ) -> None:
     details = {"event_type": template.event_type, "locale": template.locale}
     if body_before is not None:

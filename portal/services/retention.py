@@ -60,7 +60,7 @@ def retention_purge(*, bank: Bank, actor: Actor, now: datetime | None = None) ->
     return counts
 
 
-def retention_purge_all(*, actor: Actor, now: datetime | None = None) -> dict[str, dict]:
+def retention_purge_all(*, actor: Actor, now: datetime | None = None) -> dict[str, dict[str, int]]:
     """Purge every bank, each in its own transaction: one failing does not stop the rest."""
     results = {}
     for bank in Bank.objects.order_by("pk"):

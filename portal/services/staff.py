@@ -1,5 +1,8 @@
+from __future__ import annotations
+
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
@@ -11,6 +14,9 @@ from core.digests import sha256_hex
 from portal.audit import Actor
 from portal.models import Bank, StaffInvitation, StaffMembership, StaffTOTPDevice
 from portal.services.audit import audit_record
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 Role = StaffMembership.Role
 
@@ -28,7 +34,7 @@ class IssuedInvitation:
 
 
 @transaction.atomic
-def staff_membership_grant(*, actor: Actor, bank: Bank, user, role: str) -> StaffMembership:
+def staff_membership_grant(*, actor: Actor, bank: Bank, user: User, role: str) -> StaffMembership:
     """Give `user` the `role` at `bank`, replacing any role they held there."""
     if role not in Role.values:
         raise ValueError(f"Unknown staff role {role!r}.")
@@ -74,7 +80,7 @@ def staff_membership_revoke(*, actor: Actor, membership: StaffMembership) -> Non
 
 @transaction.atomic
 def invitation_create(
-    *, actor: Actor, bank: Bank, role: str, email: str = "", created_by=None
+    *, actor: Actor, bank: Bank, role: str, email: str = "", created_by: User | None = None
 ) -> IssuedInvitation:
     """Invite someone to the bank's staff with `role`, valid for 72 hours and once.
 
@@ -137,7 +143,7 @@ def invitation_accept(*, token: str, username: str, password: str) -> StaffMembe
     if invitation is None or invitation.state != StaffInvitation.State.PENDING:
         raise InvitationInvalidError("This invitation link is invalid, expired or already used.")
     user = get_user_model()(username=username.strip(), email=invitation.email)
-    errors: dict[str, list] = {}
+    errors: dict[str, list[str]] = {}
     try:
         user.full_clean(exclude=["password"])
     except ValidationError as exc:
@@ -167,16 +173,18 @@ def invitation_accept(*, token: str, username: str, password: str) -> StaffMembe
     return membership
 
 
-def two_factor_device_start(*, user) -> StaffTOTPDevice:
+def two_factor_device_start(*, user: User) -> StaffTOTPDevice:
     """The user's authenticator device being enrolled, kept across page reloads."""
-    device = StaffTOTPDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
+    device: StaffTOTPDevice | None = (
+        StaffTOTPDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
+    )
     return device or StaffTOTPDevice.objects.create(
         user=user, name="Authenticator app", confirmed=False
     )
 
 
 @transaction.atomic
-def two_factor_device_confirm(*, user, device: StaffTOTPDevice, code: str) -> bool:
+def two_factor_device_confirm(*, user: User, device: StaffTOTPDevice, code: str) -> bool:
     """Confirm enrolment with a first valid code from the app; False if the code is wrong."""
     device = StaffTOTPDevice.objects.select_for_update().get(pk=device.pk, user=user)
     if not device.verify_token(code):

@@ -21,6 +21,7 @@ a transaction is open (libpq's transaction status, read without a round trip).
 """
 
 import select
+from typing import Any
 
 from django.db.backends.postgresql import base
 from django.db.backends.utils import debug_transaction
@@ -40,7 +41,7 @@ class Connection(extensions.connection):
     """A psycopg2 connection, always in autocommit mode, that remembers a transaction
     Django has asked for and not yet begun."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.begin_sql = "BEGIN"
         self.begin_pending = False  # the next statement opens the transaction
@@ -66,7 +67,9 @@ class Connection(extensions.connection):
 class Cursor(extensions.cursor):
     """Sends a pending `BEGIN` with the statement it executes."""
 
-    def execute(self, query, vars=None):
+    connection: Connection
+
+    def execute(self, query: Any, vars: Any = None) -> None:
         connection = self.connection
         if connection.begin_pending:
             if self.name is None and isinstance(query, str):
@@ -75,36 +78,41 @@ class Cursor(extensions.cursor):
             connection.begin_now()
         return super().execute(query, vars)
 
-    def executemany(self, query, vars_list):
+    def executemany(self, query: Any, vars_list: Any) -> None:
         self.connection.begin_now()
         return super().executemany(query, vars_list)
 
-    def callproc(self, procname, parameters=None):
+    def callproc(self, procname: Any, parameters: Any = None) -> None:
         self.connection.begin_now()
         return super().callproc(procname, parameters)
 
-    def copy_expert(self, sql, file, size=8192):
+    def copy_expert(self, sql: Any, file: Any, size: int = 8192) -> None:
         self.connection.begin_now()
         return super().copy_expert(sql, file, size)
 
-    def copy_from(self, *args, **kwargs):
+    def copy_from(self, *args: Any, **kwargs: Any) -> None:
         self.connection.begin_now()
         return super().copy_from(*args, **kwargs)
 
-    def copy_to(self, *args, **kwargs):
+    def copy_to(self, *args: Any, **kwargs: Any) -> None:
         self.connection.begin_now()
         return super().copy_to(*args, **kwargs)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
-    def get_connection_params(self):
+    # Set by Django's backend, not declared by its stubs.
+    isolation_level: int
+    health_check_enabled: bool
+    health_check_done: bool
+
+    def get_connection_params(self) -> dict[str, Any]:
         params = super().get_connection_params()
         params["connection_factory"] = Connection
         params["cursor_factory"] = Cursor
         return params
 
-    def get_new_connection(self, conn_params):
-        connection = super().get_new_connection(conn_params)
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Connection:
+        connection: Connection = super().get_new_connection(conn_params)
         connection.begin_sql = _ISOLATION[self.isolation_level]
         connection.autocommit = True
         return connection

@@ -8,6 +8,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -85,7 +86,7 @@ class _ClaimSql:
     n: str  # the notifications table
     i: str  # the integrations table
     blocked: str
-    blocked_params: list
+    blocked_params: list[Any]
     postgres: bool
     lock: str
     pick: str
@@ -108,7 +109,7 @@ class _ClaimSql:
             end=end,
         )
 
-    def flag(self, *, now: datetime, front: int) -> tuple[str, list]:
+    def flag(self, *, now: datetime, front: int) -> tuple[str, list[Any]]:
         n, pick, end = self.n, self.pick, self.end
         statement = (
             f"UPDATE {n} SET waiting = TRUE WHERE id = ANY(ARRAY(SELECT c.id FROM {n} c "  # noqa: S608
@@ -120,7 +121,7 @@ class _ClaimSql:
 
     def claim(
         self, *, owner: str, limit: int, now: datetime, lease_seconds: float
-    ) -> tuple[str, list]:
+    ) -> tuple[str, list[Any]]:
         n, pick, end = self.n, self.pick, self.end
         statement = (
             f"UPDATE {n} SET state = %s, lease_owner = %s, lease_expires_at = %s, "  # noqa: S608
@@ -189,6 +190,10 @@ class Claiming:
     queues: dict[str, deque[Job]]
     order: deque[str]
     running: dict[int, Job]
+
+    if TYPE_CHECKING:  # the pipeline's other parts
+
+        def prepare(self, jobs: list[Job]) -> list[Job]: ...
 
     def claim(self, size: int) -> int:
         """Lease up to `size` due notifications and queue the ones that can go out."""

@@ -3,6 +3,7 @@
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import messenger
 from notifications.models import DeliveryAttempt, Notification
@@ -32,12 +33,12 @@ class Job:
     window_closed: bool
     queued_at: datetime
     data_categories: list[str]
-    event_data: dict
+    event_data: dict[str, Any]
     customer_name: str
     last4: str
     currency: str
     form: str = ""
-    payload: dict | None = None
+    payload: dict[str, Any] | None = None
     creds: messenger.PageCredentials | None = None
     send_until: float = 0.0  # monotonic: not handed to the Send API after this
 

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -54,7 +55,7 @@ def _facts_read(jobs: list[Job]) -> _Facts:
         for i in MessengerIntegration.objects.filter(bank_id__in={j.bank_id for j in jobs})
     }
     people = {(j.page_id, j.psid) for j in jobs}
-    last_inbound = {
+    last_inbound: dict[tuple[int, str, str], datetime | None] = {
         (bank_id, page_id, psid): at
         for bank_id, page_id, psid, at in Contact.objects.filter(
             bank_id__in={j.bank_id for j in jobs},
@@ -86,6 +87,11 @@ class Preparing:
     """The pipeline's checks before a send: still allowed, to whom, in which form."""
 
     banks: dict[int, Bank]
+
+    if TYPE_CHECKING:  # the pipeline's other parts
+
+        def finish(self, job: Job, state: str, reason: str, *, detail: str = "") -> None: ...
+        def release(self, job: Job, reason: str, at: datetime) -> None: ...
 
     def prepare(self, jobs: list[Job]) -> list[Job]:
         """Re-check consents and choose each message's form; returns the jobs to send."""
@@ -131,7 +137,8 @@ class Preparing:
                 return False
             inbound = facts.last_inbound.get((job.bank_id, job.page_id, job.psid))
             in_window = inbound is not None and now - inbound < WINDOW - WINDOW_MARGIN
-            return self.choose_form(job, in_window, consent[4], utility_cache)
+            # `_link_ended` is true for a job without a consent.
+            return self.choose_form(job, in_window, consent[4], utility_cache)  # type: ignore[index]
         return False
 
     def choose_form(
@@ -191,7 +198,7 @@ class Preparing:
             self.finish(job, State.DEAD, Reason.RENDER_FAILED, detail=str(exc))
             return False
 
-    def render_now(self, job: Job, values: dict, scopes: frozenset[str]) -> bool:
+    def render_now(self, job: Job, values: dict[str, Any], scopes: frozenset[str]) -> bool:
         """Render a notification queued without text (its template was missing then)."""
         template = message_template_for(
             bank=self.banks[job.bank_id], event_type=job.event_type, locale=job.locale

@@ -12,6 +12,7 @@ import time
 from collections import defaultdict, deque
 from datetime import datetime, timedelta
 from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -75,6 +76,14 @@ class Recording:
     queues: dict[str, deque[Job]]
     not_before: dict[str, float]
 
+    if TYPE_CHECKING:  # the pipeline's other parts
+
+        def release_all(self, queue: deque[Job], reason: str, wait_seconds: float) -> None: ...
+        @staticmethod
+        def out_of_budget(
+            job: Job, now: datetime, *, next_attempt: datetime | None = None
+        ) -> bool: ...
+
     def record(self, job: Job, sent: _Sent) -> None:
         """Turn one Send API answer into a result, acting on what it says about the Page."""
         now = timezone.now()
@@ -82,7 +91,7 @@ class Recording:
             self.token_missed(job, sent.token_wait, now)
             return
         exc = sent.error
-        base = {
+        base: dict[str, Any] = {
             "started_at": sent.started_at,
             "latency_ms": sent.latency_ms,
             "error_code": getattr(exc, "code", None),
@@ -106,7 +115,9 @@ class Recording:
             self.release_all(queue, Reason.RATE_LIMITED, token_wait)
         self.release(job, Reason.RATE_LIMITED, now + timedelta(seconds=token_wait))
 
-    def failure_result(self, job: Job, exc: BaseException, now: datetime, base: dict) -> Result:
+    def failure_result(
+        self, job: Job, exc: BaseException, now: datetime, base: dict[str, Any]
+    ) -> Result:
         """By the error's class: retry later, pause the bank's integration, or give up."""
         if isinstance(exc, messenger.ThrottledError):
             page_buckets().throttle(job.page_id, exc.retry_after_seconds)
@@ -141,7 +152,7 @@ class Recording:
         reason: str,
         outcome: str,
         at_least: float | None,
-        base: dict,
+        base: dict[str, Any],
     ) -> Result:
         delay = retry_delay(job.attempts, at_least=at_least or 0.0)
         next_attempt = now + timedelta(seconds=delay)
@@ -182,7 +193,7 @@ class Recording:
                 self.report.outcomes[result.state] += 1
 
 
-def _refusal_result(job: Job, exc: BaseException, base: dict) -> Result:
+def _refusal_result(job: Job, exc: BaseException, base: dict[str, Any]) -> Result:
     """A call the platform will not accept again as it is, or one that may have been sent."""
     if isinstance(exc, messenger.OutsideWindowError):
         return Result(
@@ -244,7 +255,7 @@ ATTEMPT_FIELDS = (
     "error_subcode",
     "detail",
 )
-_OUTCOME_OF = {
+_OUTCOME_OF: dict[str, str] = {
     State.SENT: Outcome.Type.NOTIFICATION_SENT,
     State.FAILED: Outcome.Type.NOTIFICATION_FAILED,
     State.DEAD: Outcome.Type.NOTIFICATION_DEAD,
@@ -278,7 +289,9 @@ def results_record(*, owner: str, results: list[Result], banks: dict[int, Bank])
             )
         for bank_id in sorted(by_bank):
             bank = banks.get(bank_id) or Bank.objects.get(pk=bank_id)
-            outcomes_record(bank=bank, outcomes=_outcomes(bank_id, by_bank[bank_id], applied, now))
+            # A `_Row` has an `OutcomeRow`'s fields.
+            outcomes = _outcomes(bank_id, by_bank[bank_id], applied, now)
+            outcomes_record(bank=bank, outcomes=outcomes)  # type: ignore[arg-type]
         delivered_early_outcomes_record(results=results, applied=early, banks=banks)
     # After commit, so that a claim flagging one of these people's next messages either
     # saw this commit, or flagged them before this wake-up looks (see `queue`).
@@ -352,7 +365,7 @@ def _apply(owner: str, results: list[Result], now: datetime) -> set[int]:
     with connection.cursor() as cursor:
         for start in range(0, len(results), 500):
             chunk = results[start : start + 500]
-            params: list = []
+            params: list[Any] = []
             for r in chunk:
                 final = r.state in _FINAL
                 params += [

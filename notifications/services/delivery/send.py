@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from queue import Empty, SimpleQueue
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -56,7 +57,9 @@ class _Sent:
     token_wait: float | None = None  # not sent: the Page had no token in time
 
 
-def _send_one(client: messenger.GraphClient, buckets, job: Job) -> _Sent:
+def _send_one(
+    client: messenger.GraphClient, buckets: RedisPageBuckets | LocalPageBuckets, job: Job
+) -> _Sent:
     """Take a token from the Page's bucket, then make the Send API call at once.
 
     Runs in a pool thread: no database access here. Waits for a token only briefly
@@ -73,7 +76,8 @@ def _send_one(client: messenger.GraphClient, buckets, job: Job) -> _Sent:
     started_at = timezone.now()
     started = time.perf_counter()
     try:
-        answer = client.send(job.creds, job.payload)
+        # Prepared: a job to send has its credentials and payload.
+        answer = client.send(job.creds, job.payload)  # type: ignore[arg-type]
     except Exception as exc:  # noqa: BLE001 - classified by the caller
         return _Sent(started_at, _ms(started), error=exc)
     return _Sent(started_at, _ms(started), message_id=answer.message_id)
@@ -96,11 +100,17 @@ class Sending:
     marked: set[int]
     in_pool: dict[str, int]
     paused_banks: set[int]
-    results: list
+    results: list[Any]
     flushed_at: float
     pool: ThreadPoolExecutor
     client: messenger.GraphClient
     buckets: RedisPageBuckets | LocalPageBuckets
+
+    if TYPE_CHECKING:  # the pipeline's other parts
+
+        def flush(self) -> None: ...
+        def record(self, job: Job, sent: _Sent) -> None: ...
+        def release(self, job: Job, reason: str, at: datetime) -> None: ...
 
     def step(self) -> None:
         """Keep the thread pool fed, collect answers, record them now and then.

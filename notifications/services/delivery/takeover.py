@@ -4,6 +4,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -69,7 +70,7 @@ def leases_take_over(*, now: datetime | None = None, limit: int = 1000) -> tuple
     return len(lost), len(started)
 
 
-def _requeue(fresh: list[int], started: list[tuple], now: datetime) -> None:
+def _requeue(fresh: list[int], started: list[tuple[Any, ...]], now: datetime) -> None:
     reset = {
         "state": State.PENDING,
         "next_attempt_at": now,
@@ -88,7 +89,7 @@ def _requeue(fresh: list[int], started: list[tuple], now: datetime) -> None:
         )
 
 
-def _lost_attempts_insert(started: list[tuple]) -> None:
+def _lost_attempts_insert(started: list[tuple[Any, ...]]) -> None:
     DeliveryAttempt.objects.bulk_create(
         [
             DeliveryAttempt(
@@ -104,7 +105,7 @@ def _lost_attempts_insert(started: list[tuple]) -> None:
     )
 
 
-def _lost_attempts_audit(started: list[tuple]) -> None:
+def _lost_attempts_audit(started: list[tuple[Any, ...]]) -> None:
     """Data may have left the bank: one `send_uncertain` entry per lost attempt."""
     by_bank: dict[int, list[AuditEntry]] = defaultdict(list)
     for (

@@ -5,6 +5,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
 
@@ -22,7 +23,7 @@ class Link:
     scopes: frozenset[str]
 
 
-def links_join(bank: Bank, now: datetime) -> tuple[str, list]:
+def links_join(bank: Bank, now: datetime) -> tuple[str, list[Any]]:
     """The LEFT JOINs adding, to each row of accounts aliased `a`, its active links
     (authorised, unexpired, bound to a PSID): `l.consent_id, k.page_id, k.psid, k.scopes`,
     NULL `k.page_id` where there is none. SQL and parameters, for `links_collect`."""
@@ -39,7 +40,7 @@ def links_join(bank: Bank, now: datetime) -> tuple[str, list]:
 LINK_COLUMNS = "l.consent_id, k.page_id, k.psid, k.scopes"
 
 
-def links_collect(rows: Iterable[tuple]) -> dict[int, list[Link]]:
+def links_collect(rows: Iterable[tuple[Any, ...]]) -> dict[int, list[Link]]:
     """{account pk: its links, by consent} from `(account pk, *LINK_COLUMNS)` rows."""
     links: dict[int, list[Link]] = defaultdict(list)
     for account_id, consent_id, page_id, psid, scopes in rows:

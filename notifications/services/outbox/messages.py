@@ -1,6 +1,7 @@
 """What a message may show about an event, and which of the consent's scopes that draws on."""
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from portal.events import EVENT_SCOPES, DataScope, EventType
 
@@ -10,13 +11,13 @@ BALANCE_PLACEHOLDERS = frozenset({"balance", "available"})
 
 def message_data(
     event_type: str,
-    data: Mapping,
+    data: Mapping[str, Any],
     *,
     first_name: str,
     last4: str,
     currency: str,
     scopes: Iterable[str],
-) -> dict:
+) -> dict[str, Any]:
     """What a template may show about an event: its data plus the customer and account.
 
     Balance figures are removed unless the consent covers balances: a transaction
@@ -45,7 +46,9 @@ def message_data(
     return values
 
 
-def data_categories_for(event_type: str, placeholders: Iterable[str], scopes: Iterable[str]):
+def data_categories_for(
+    event_type: str, placeholders: Iterable[str], scopes: Iterable[str]
+) -> list[str]:
     """The consent scopes a message about `event_type` showing `placeholders` draws on."""
     categories = {EVENT_SCOPES[event_type]}
     if set(placeholders) & BALANCE_PLACEHOLDERS and DataScope.BALANCES in set(scopes):

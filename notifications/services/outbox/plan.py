@@ -3,6 +3,7 @@
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
 
@@ -32,7 +33,7 @@ class AcceptedEvent:
     customer_id: int
     account_id: int
     occurred_at: datetime
-    data: Mapping
+    data: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,12 @@ def _event_plan(
     return planned
 
 
-def _known(known: Mapping | None, pks: set[int], model, *names: str) -> Mapping:
+def _known(
+    known: Mapping[int, tuple[str, str]] | None,
+    pks: set[int],
+    model: type[Customer] | type[Account],
+    *names: str,
+) -> Mapping[int, tuple[str, str]]:
     """`known` when it covers `pks`; else the `names` of those rows, read in one query."""
     if known is not None and pks <= known.keys():
         return known
@@ -166,7 +172,7 @@ def _known(known: Mapping | None, pks: set[int], model, *names: str) -> Mapping:
 def _render_into(
     notification: Planned,
     template: str | None,
-    values: dict,
+    values: dict[str, Any],
     scopes: frozenset[str],
     locale: str,
 ) -> None:
@@ -227,8 +233,8 @@ def _coalesce_balances(
             _supersede(incoming, now)
     if not older:
         return []
-    # whatever waited behind them may be next now
-    return [_supersede_stored(older, now), people_wake_statement(people)]
+    # whatever waited behind them may be next now (`people` holds the people of `older`)
+    return [_supersede_stored(older, now), people_wake_statement(people)]  # type: ignore[list-item]
 
 
 # The open states written into the SQL, not passed as parameters: the prepared statement's
@@ -236,7 +242,7 @@ def _coalesce_balances(
 OPEN_STATES = ", ".join(f"'{state}'" for state in Notification.OPEN)
 
 
-def _open_balances(consent_ids: set[int]) -> list[tuple]:
+def _open_balances(consent_ids: set[int]) -> list[tuple[Any, ...]]:
     """The stored open balance notifications of these links: (pk, account, consent, when
     its event occurred, event, page, PSID). Plain SQL: a balance update runs it."""
     quote = connection.ops.quote_name
@@ -250,7 +256,7 @@ def _open_balances(consent_ids: set[int]) -> list[tuple]:
             f"WHERE {consents_in} AND n.event_type = %s AND n.state IN ({OPEN_STATES})",
             [*params, EventType.BALANCE_UPDATED.value],
         )
-        rows = cursor.fetchall()
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
     convert = read_converter(Event._meta.get_field("occurred_at"))  # aware everywhere
     if convert is None:
         return rows

@@ -3,8 +3,9 @@
 import threading
 from collections import defaultdict
 from functools import cache
+from typing import Any, cast
 
-from django.db import connection
+from django.db import connection, models
 
 from core.db.rows import any_of, statement_execute
 from portal.events import EventType
@@ -78,6 +79,7 @@ def _rules_and_templates_read(bank: Bank, event_types: set[str] | None) -> Rules
             [bank.pk, bank.pk, *params],
         )
         rows = cursor.fetchall()
+    templates: defaultdict[str, dict[str, str]]
     stored, templates = {}, defaultdict(dict)
     for event_type, enabled, *policy, locale, body in rows:
         if enabled is None:
@@ -97,8 +99,9 @@ def _rules_and_templates_read(bank: Bank, event_types: set[str] | None) -> Rules
 
 
 @cache
-def _policy_defaults() -> tuple:
+def _policy_defaults() -> tuple[Any, ...]:
     """A policy's values after its event type when the bank has stored none."""
     return tuple(
-        NotificationPolicy._meta.get_field(name).get_default() for name in _POLICY_FIELDS[1:]
+        cast("models.Field[Any, Any]", NotificationPolicy._meta.get_field(name)).get_default()
+        for name in _POLICY_FIELDS[1:]
     )

@@ -1,13 +1,14 @@
 """Planned notifications written: each person's next sequence numbers, one round trip."""
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from types import SimpleNamespace
+from typing import Any, cast
 
-from django.db import connection
+from django.db import connection, models
 
 from core.db.rows import (
     CHUNK,
@@ -100,9 +101,12 @@ def _outbox_statements(bank: Bank, planned: list[Planned], now: datetime) -> lis
     people = sorted(wanted)
     fields, select, columns, join = _notification_insert_parts(connection.vendor)
     params_of = row_params(fields)
-    shared = row_params([Notification._meta.get_field(name) for name in SHARED_FIELDS])(
-        SimpleNamespace(bank_id=bank.pk, created_at=now, queued_at=now)
-    )
+    shared = row_params(
+        [
+            cast("models.Field[Any, Any]", Notification._meta.get_field(name))
+            for name in SHARED_FIELDS
+        ]
+    )(SimpleNamespace(bank_id=bank.pk, created_at=now, queued_at=now))
     left = dict(wanted)
     rows = []  # each notification's values, then how many of its person's come after it
     for notification in planned:
@@ -145,8 +149,8 @@ def _outbox_arrays(
     bank: Bank,
     people: list[tuple[str, str]],
     wanted: dict[tuple[str, str], int],
-    shared: list,
-    rows: list[tuple],
+    shared: list[Any],
+    rows: list[tuple[Any, ...]],
 ) -> list[Statement] | None:
     """`_outbox_statements`' two statements on PostgreSQL, each taking its rows as a
     column a parameter (`array_literal`), so each is one prepared statement whatever the
@@ -162,7 +166,7 @@ def _outbox_arrays(
     fields, select, columns, join = _notification_insert_parts(connection.vendor)
     quote = connection.ops.quote_name
     recipients = quote(Recipient._meta.db_table)
-    person = Recipient._meta.get_field
+    person = cast("Callable[[str], models.Field[Any, Any]]", Recipient._meta.get_field)
     sequence = Notification._meta.get_field("sequence")
     names = ", ".join(f"column{n}" for n in range(1, len(fields) + 2))
     return [
@@ -184,7 +188,7 @@ def _outbox_arrays(
 
 
 @cache
-def _notification_insert_parts(vendor: str) -> tuple[list, str, str, str]:
+def _notification_insert_parts(vendor: str) -> tuple[list[Any], str, str, str]:
     """The fixed parts of `_outbox_statements`' INSERT … SELECT on `vendor`: the fields
     from VALUES, the SELECT list (the shared fields as parameters, the fresh row's
     literals, the fields from VALUES, then the sequence from the person's counter `r`),
@@ -195,15 +199,18 @@ def _notification_insert_parts(vendor: str) -> tuple[list, str, str, str]:
     """
     postgresql = vendor == "postgresql"
 
-    def typed(value: str, field) -> str:
+    def typed(value: str, field: "models.Field[Any, Any]") -> str:
         return f"CAST({value} AS {field.db_type(connection)})" if postgresql else value
 
     meta = Notification._meta
-    fields = [meta.get_field(name) for name in PLANNED_FIELDS]
+    fields = [cast("models.Field[Any, Any]", meta.get_field(name)) for name in PLANNED_FIELDS]
     values = {field.name: typed(f"v.column{n}", field) for n, field in enumerate(fields, 1)}
     later = f"v.column{len(fields) + 1}"  # how many of the person's come after this one
     select = [
-        *(typed("%s", meta.get_field(name)) for name in SHARED_FIELDS),
+        *(
+            typed("%s", cast("models.Field[Any, Any]", meta.get_field(name)))
+            for name in SHARED_FIELDS
+        ),
         *FRESH_ROW.values(),
         *values.values(),
         f"r.last_sequence - {typed(later, meta.get_field('sequence'))}",
@@ -212,7 +219,8 @@ def _notification_insert_parts(vendor: str) -> tuple[list, str, str, str]:
     return (
         fields,
         ", ".join(select),
-        ", ".join(connection.ops.quote_name(meta.get_field(name).column) for name in names),
+        # Each of these names a field with a column.
+        ", ".join(connection.ops.quote_name(meta.get_field(name).column) for name in names),  # type: ignore[union-attr, arg-type]
         f"r.page_id = {values['page_id']} AND r.psid = {values['psid']}",
     )
 
@@ -232,7 +240,7 @@ def sequences_assign(bank: Bank, planned: Sequence[Planned | Notification]) -> N
     with connection.cursor() as cursor:
         for start in range(0, len(people), INSERT_CHUNK):
             chunk = people[start : start + INSERT_CHUNK]
-            params: list = []
+            params: list[Any] = []
             for page_id, psid in chunk:
                 params += [bank.pk, page_id, psid, wanted[(page_id, psid)], ""]
             cursor.execute(
