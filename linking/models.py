@@ -307,3 +307,66 @@ class PlatformUnlink(models.Model):
 
     def __str__(self) -> str:
         return f"Unlink of consent #{self.consent_id} ({self.get_state_display()})"
+
+
+class LinkMessage(models.Model):
+    """A message bankside owes a linked customer about their link, written in the
+    transaction of the consent event that calls for it: the confirmation when the link is
+    bound, the reminder when the expiry scan finds the consent ending soon.
+
+    As with `PlatformUnlink`, the broker message after the commit is only a nudge; this row
+    is what the beat sweeper finds again when the nudge was lost or the call failed. One
+    row per message (a renewed consent is reminded again, of its new end date), claimed
+    under a row lock for the call and marked sent with its audit entry, so it goes out at
+    most once. `last_error` holds error kinds and codes, never the message or its recipient.
+    """
+
+    class Kind(models.TextChoices):
+        CONFIRMATION = "confirmation", "Link confirmation"
+        EXPIRY_REMINDER = "expiry_reminder", "Expiry reminder"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
+        SENT = "sent", "Sent"
+        SKIPPED = "skipped", "Not sent: no longer due, or not allowed"
+        UNCERTAIN = "uncertain", "May have been sent: never sent again"
+        FAILED = "failed", "Refused, or gave up after too many attempts"
+
+    bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="link_messages")
+    consent = models.ForeignKey(Consent, on_delete=models.CASCADE, related_name="link_messages")
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    # The consent's end date when the message became due: the one a reminder is about.
+    expires_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    # When the sweeper may try next: the nudge's head start first, then the backoff.
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = BankScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["consent", "kind", "expires_at"], name="one_link_message_per_expiry"
+            ),
+            models.UniqueConstraint(
+                fields=["consent"],
+                condition=Q(kind="confirmation"),
+                name="one_link_confirmation_per_consent",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(state="pending"),
+                name="link_messages_due",
+            )
+        ]
+
+    def __str__(self) -> str:
+        kind, state = self.get_kind_display(), self.get_state_display()
+        return f"{kind} for consent #{self.consent_id} ({state})"

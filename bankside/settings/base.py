@@ -242,6 +242,8 @@ CELERY_BEAT_SCHEDULE = {
     "remind-expiring-consents": {"task": "linking.remind_expiring_consents", "schedule": 3600.0},
     # Tells Messenger of ended links whose nudge was lost or whose unlink call failed.
     "sweep-platform-unlinks": {"task": "linking.sweep_platform_unlinks", "schedule": 30.0},
+    # Sends link confirmations and expiry reminders whose nudge was lost or whose call failed.
+    "sweep-link-messages": {"task": "linking.sweep_link_messages", "schedule": 30.0},
     "purge-expired-api-records": {
         "task": "notifications.purge_expired_api_records",
         "schedule": 900.0,

@@ -2,7 +2,8 @@
 
 Split by sub-domain: `customers` (the core's customers and accounts, the directory sign-in,
 the identity provider, contacts), `consents` (the consent lifecycle and the Messenger
-link), `unlinks` (telling Messenger a link ended, durably), `subject_requests` (audited
+link), `unlinks` (telling Messenger a link ended, durably), `link_messages` (the link
+confirmation and the expiry reminder, durably), `subject_requests` (audited
 reads and erasure). Everything is importable from `linking.services` directly.
 """
 
@@ -34,6 +35,14 @@ from linking.services.customers import (
     directory_authenticate,
     identity_provider_configure,
 )
+from linking.services.link_messages import (
+    SENDER,
+    link_message_attempt,
+    link_message_schedule,
+    link_messages_due,
+    link_messages_send,
+    link_messages_sweep,
+)
 from linking.services.subject_requests import (
     ERASED_NAME,
     Erasure,
@@ -59,6 +68,7 @@ __all__ = [
     "MAX_DURATION_DAYS",
     "PLATFORM",
     "REMIND_BEFORE",
+    "SENDER",
     "UNLINKER",
     "AccountInput",
     "Erasure",
@@ -80,6 +90,11 @@ __all__ = [
     "directory_authenticate",
     "identity_provider_configure",
     "link_bind",
+    "link_message_attempt",
+    "link_message_schedule",
+    "link_messages_due",
+    "link_messages_send",
+    "link_messages_sweep",
     "link_unlinked_by_platform",
     "linking_erase",
     "page_credentials",

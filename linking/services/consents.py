@@ -19,7 +19,9 @@ from linking.models import (
     ConsentEvent,
     Customer,
     LinkingTokenUse,
+    LinkMessage,
 )
+from linking.services.link_messages import link_message_schedule
 from linking.services.unlinks import platform_unlink_schedule
 from portal.audit import Actor
 from portal.models import Bank
@@ -250,6 +252,7 @@ def _link_bind(*, bank: Bank, page_id: str, psid: str, code: str) -> Consent:
         )
     consent.page_id, consent.psid, consent.linked_at = page_id, psid, timezone.now()
     consent.save(update_fields=["page_id", "psid", "linked_at"])
+    link_message_schedule(consent=consent, kind=LinkMessage.Kind.CONFIRMATION)
     audit_record(
         actor=PLATFORM,
         action="link.bound",
@@ -367,7 +370,12 @@ REMIND_BEFORE = timedelta(days=7)
 
 
 def consents_remind_expiring(*, now: datetime | None = None) -> int:
-    """Flag linked consents ending within 7 days, once; listeners send the reminder."""
+    """Flag linked consents ending within 7 days, once, and owe each its reminder.
+
+    `expiry_reminded_at` says the reminder became due, not that it went out: the
+    `LinkMessage` written in the same transaction is sent by the nudged worker or the
+    sweeper, and records when it was sent.
+    """
     now = now or timezone.now()
     due = Consent.objects.filter(
         status=Status.AUTHORISED,
@@ -385,6 +393,7 @@ def consents_remind_expiring(*, now: datetime | None = None) -> int:
             if not updated:
                 continue
             consent = Consent.objects.get(pk=pk)
+            link_message_schedule(consent=consent, kind=LinkMessage.Kind.EXPIRY_REMINDER, now=now)
             audit_record(
                 actor=system,
                 action="consent.expiry_reminded",

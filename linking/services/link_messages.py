@@ -1,0 +1,217 @@
+"""Messages bankside owes a linked customer (the link confirmation, the expiry reminder):
+sent at most once, and never forgotten.
+
+The consent event that calls for a message writes its `LinkMessage` row in its own
+transaction (`link_message_schedule`); after the commit a worker is nudged
+(`linking.receivers`). Whoever comes first — the nudged worker or the beat sweeper once the
+row's grace period is over — locks the row (`SKIP LOCKED`: the other skips it), re-checks
+that the message is still due, calls the Send API and records the outcome on the row in
+that same transaction, with an audit entry when the message went out. A retryable failure
+leaves the row pending with a later `next_attempt_at` (exponential backoff) until
+`MAX_ATTEMPTS`.
+
+The rules the messages always had still hold: a free-form `RESPONSE`, so a closed 24-hour
+window or an unreachable person means the message is skipped, not retried with a tag or a
+template; a consent that ended (or was renewed past the reminder) before the send, or a
+bank whose integration is paused, skips the message.
+
+An uncertain outcome (the connection lost after the request went out, a success that
+cannot be read) is treated as delivery does: the message may have reached the person, so
+it is recorded `uncertain` and audited, and never sent again.
+"""
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+import messenger
+from linking import messages
+from linking.models import Consent, LinkMessage
+from linking.services.unlinks import backoff, page_credentials
+from portal.audit import Actor
+from portal.services import audit_record
+
+log = logging.getLogger(__name__)
+
+Kind = LinkMessage.Kind
+State = LinkMessage.State
+# The nudged worker's head start: the sweeper leaves a fresh row alone this long.
+GRACE = timedelta(seconds=60)
+MAX_ATTEMPTS = 10
+SWEEP_BATCH = 100
+SENDER = Actor.system("link messages")
+COMPOSE: dict[str, Callable[[Consent], str]] = {
+    Kind.CONFIRMATION: messages.link_confirmation,
+    Kind.EXPIRY_REMINDER: messages.expiry_reminder,
+}
+
+
+def link_message_schedule(
+    *, consent: Consent, kind: str, now: datetime | None = None
+) -> LinkMessage:
+    """Record, in the caller's transaction, that the message is owed to the customer.
+
+    A message is owed once: per consent for the confirmation, per consent and end date for
+    the reminder.
+    """
+    message, _ = LinkMessage.objects.get_or_create(
+        consent=consent,
+        kind=kind,
+        expires_at=consent.expires_at,
+        defaults={"bank_id": consent.bank_id, "next_attempt_at": (now or timezone.now()) + GRACE},
+    )
+    return message
+
+
+def link_message_attempt(*, message_id: int, now: datetime | None = None) -> LinkMessage | None:
+    """Send the message unless it was already sent, given up on, or is being sent.
+
+    Only a pending row is tried: its first attempt (the nudge needs no grace period), or a
+    retry whose backoff is over. The row stays locked during the call, so a second runner
+    skips it and finds it finished afterwards. Returns the row, or None if there is none
+    or another runner holds it.
+    """
+    with transaction.atomic():
+        message = (
+            LinkMessage.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("consent__bank")
+            .filter(pk=message_id)
+            .first()
+        )
+        if message is None or message.state != State.PENDING:
+            return message
+        now = now or timezone.now()
+        if message.attempts and message.next_attempt_at > now:
+            return message
+        _attempt(message, now=now)
+    return message
+
+
+def _attempt(message: LinkMessage, *, now: datetime) -> None:
+    consent = message.consent
+    not_due = _not_due(message, consent, now)
+    if not_due:
+        _finish(message, State.SKIPPED, now, not_due)
+        return
+    creds = page_credentials(consent.bank_id)
+    if creds is None:
+        _finish(message, State.SKIPPED, now, "no running integration")
+        return
+    payload = messenger.builders.text_message(consent.psid, COMPOSE[message.kind](consent))
+    message.attempts += 1
+    try:
+        messenger.get_client().send(creds, payload)
+    except (messenger.OutsideWindowError, messenger.PersonUnavailableError) as exc:
+        log.info("%s to consent %s not sent: %s", message.kind, consent.pk, type(exc).__name__)
+        _finish(message, State.SKIPPED, now, _describe(exc))
+    except messenger.ThrottledError as exc:
+        _retry_or_give_up(message, now, exc, at_least=exc.retry_after_seconds)
+    except messenger.TransientError as exc:
+        if exc.maybe_processed:
+            _uncertain(message, now, exc)
+        else:
+            _retry_or_give_up(message, now, exc)
+    except messenger.UnexpectedResponseError as exc:
+        _uncertain(message, now, exc)
+    except messenger.MessengerError as exc:
+        log.warning("%s to consent %s refused: %s", message.kind, consent.pk, type(exc).__name__)
+        _finish(message, State.FAILED, now, _describe(exc))
+    except Exception as exc:
+        log.error("%s to consent %s failed", message.kind, consent.pk, exc_info=exc)
+        _uncertain(message, now, exc)
+    else:
+        message.sent_at = now
+        _finish(message, State.SENT, now, "")
+        audit_record(
+            actor=SENDER,
+            action="link.message_sent",
+            bank=consent.bank,
+            target=consent,
+            details={"kind": message.kind, "attempts": message.attempts},
+        )
+
+
+def _not_due(message: LinkMessage, consent: Consent, now: datetime) -> str:
+    """Why the message is no longer owed, or "" while it is."""
+    if consent.status != Consent.Status.AUTHORISED:
+        return f"consent {consent.status}"
+    if not consent.psid:
+        return "no PSID"
+    if message.kind == Kind.EXPIRY_REMINDER:
+        if consent.expires_at != message.expires_at:
+            return "consent renewed"
+        if consent.expires_at is not None and consent.expires_at <= now:
+            return "consent ended"
+    return ""
+
+
+def _retry_or_give_up(
+    message: LinkMessage, now: datetime, exc: Exception, *, at_least: float | None = None
+) -> None:
+    log.warning("%s to consent %s failed: %s", message.kind, message.consent_id, type(exc).__name__)
+    if message.attempts >= MAX_ATTEMPTS:
+        _finish(message, State.FAILED, now, _describe(exc))
+        return
+    message.last_error = _describe(exc)
+    message.next_attempt_at = now + max(backoff(message.attempts), timedelta(seconds=at_least or 0))
+    message.save()
+
+
+def _uncertain(message: LinkMessage, now: datetime, exc: Exception) -> None:
+    """The message may have gone out: record it so, audit it, and never resend it."""
+    _finish(message, State.UNCERTAIN, now, _describe(exc))
+    audit_record(
+        actor=SENDER,
+        action="link.message_uncertain",
+        bank=message.consent.bank,
+        target=message.consent,
+        details={"kind": message.kind, "attempts": message.attempts},
+    )
+
+
+def _finish(message: LinkMessage, state: str, now: datetime, error: str) -> None:
+    message.state, message.finished_at, message.last_error = state, now, error[:200]
+    message.save()
+
+
+def _describe(exc: Exception) -> str:
+    """The error's kind and codes, never its text: it could quote the message."""
+    codes = []
+    if isinstance(exc, messenger.MessengerError):
+        codes += [f"#{exc.code}"] if exc.code is not None else []
+        codes += [f"HTTP {exc.http_status}"] if exc.http_status is not None else []
+    return (type(exc).__name__ + (f" ({', '.join(codes)})" if codes else ""))[:200]
+
+
+def link_messages_send(*, consent_id: int, kind: str, now: datetime | None = None) -> int:
+    """The nudge: try the consent's pending messages of this kind now; how many were tried."""
+    pending = list(
+        LinkMessage.objects.filter(consent_id=consent_id, kind=kind, state=State.PENDING)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    for message_id in pending:
+        link_message_attempt(message_id=message_id, now=now)
+    return len(pending)
+
+
+def link_messages_due(*, now: datetime | None = None, limit: int = SWEEP_BATCH) -> list[int]:
+    """The messages pending and due: past their grace period or backoff."""
+    now = now or timezone.now()
+    return list(
+        LinkMessage.objects.filter(state=State.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def link_messages_sweep(*, now: datetime | None = None) -> int:
+    """Try every due message (lost nudges, retries); how many were tried. Safe to run
+    alongside another sweep or a nudge: each row is claimed under its lock."""
+    due = link_messages_due(now=now)
+    for message_id in due:
+        link_message_attempt(message_id=message_id, now=now)
+    return len(due)
