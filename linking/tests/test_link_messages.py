@@ -173,6 +173,9 @@ def test_a_lost_nudge_is_made_up_by_the_sweeper_exactly_once(platform, nudges):
     assert sweep_after(GRACE + timedelta(seconds=1)) == 1
     assert sweep_after(timedelta(days=1)) == 0
     tasks.send_link_confirmation(consent.pk)  # the nudge, redelivered late
+    message = LinkMessage.objects.get(consent=consent)
+    later = timezone.now() + timedelta(days=2)
+    services.link_message_attempt(message_id=message.pk, now=later)  # one that saw it pending
 
     assert len(platform.confirmations) == 1
     assert len(platform.calls) == 1
