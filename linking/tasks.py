@@ -10,7 +10,9 @@ from linking.models import LinkMessage
 def send_link_confirmation(consent_id: int) -> None:
     """The nudge after a link was bound: confirm it now. A failure is recorded on the
     link's `LinkMessage` row and retried by the sweeper; a lost nudge is made up for by it."""
-    services.link_messages_send(consent_id=consent_id, kind=LinkMessage.Kind.CONFIRMATION)
+    services.link_messages_send(
+        actor=services.MESSAGE_SENDER, consent_id=consent_id, kind=LinkMessage.Kind.CONFIRMATION
+    )
 
 
 @shared_task(name="linking.unlink_in_messenger", ignore_result=True)
@@ -32,7 +34,7 @@ def sweep_platform_unlinks() -> int:
 def sweep_link_messages() -> int:
     """Beat: send every link confirmation and expiry reminder whose nudge was lost or whose
     call failed."""
-    return services.link_messages_sweep()
+    return services.link_messages_sweep(actor=services.MESSAGE_SENDER)
 
 
 @shared_task(name="linking.expire_consents", ignore_result=True)
@@ -48,4 +50,8 @@ def remind_expiring_consents() -> int:
 @shared_task(name="linking.send_expiry_reminder", ignore_result=True)
 def send_expiry_reminder(consent_id: int) -> None:
     """The nudge after the expiry scan owed the customer a reminder: send it now."""
-    services.link_messages_send(consent_id=consent_id, kind=LinkMessage.Kind.EXPIRY_REMINDER)
+    services.link_messages_send(
+        actor=services.MESSAGE_SENDER,
+        consent_id=consent_id,
+        kind=LinkMessage.Kind.EXPIRY_REMINDER,
+    )

@@ -36,7 +36,7 @@ from linking.services.customers import (
     identity_provider_configure,
 )
 from linking.services.link_messages import (
-    SENDER,
+    MESSAGE_SENDER,
     link_message_attempt,
     link_message_schedule,
     link_messages_due,
@@ -66,9 +66,9 @@ __all__ = [
     "CONSENT_ACTOR",
     "ERASED_NAME",
     "MAX_DURATION_DAYS",
+    "MESSAGE_SENDER",
     "PLATFORM",
     "REMIND_BEFORE",
-    "SENDER",
     "UNLINKER",
     "AccountInput",
     "Erasure",

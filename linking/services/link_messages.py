@@ -42,7 +42,7 @@ State = LinkMessage.State
 GRACE = timedelta(seconds=60)
 MAX_ATTEMPTS = 10
 SWEEP_BATCH = 100
-SENDER = Actor.system("link messages")
+MESSAGE_SENDER = Actor.system("link messages")
 COMPOSE: dict[str, Callable[[Consent], str]] = {
     Kind.CONFIRMATION: messages.link_confirmation,
     Kind.EXPIRY_REMINDER: messages.expiry_reminder,
@@ -66,7 +66,9 @@ def link_message_schedule(
     return message
 
 
-def link_message_attempt(*, message_id: int, now: datetime | None = None) -> LinkMessage | None:
+def link_message_attempt(
+    *, actor: Actor, message_id: int, now: datetime | None = None
+) -> LinkMessage | None:
     """Send the message unless it was already sent, given up on, or is being sent.
 
     Only a pending row is tried: its first attempt (the nudge needs no grace period), or a
@@ -86,11 +88,11 @@ def link_message_attempt(*, message_id: int, now: datetime | None = None) -> Lin
         now = now or timezone.now()
         if message.attempts and message.next_attempt_at > now:
             return message
-        _attempt(message, now=now)
+        _attempt(message, actor=actor, now=now)
     return message
 
 
-def _attempt(message: LinkMessage, *, now: datetime) -> None:
+def _attempt(message: LinkMessage, *, actor: Actor, now: datetime) -> None:
     consent = message.consent
     not_due = _not_due(message, consent, now)
     if not_due:
@@ -111,22 +113,22 @@ def _attempt(message: LinkMessage, *, now: datetime) -> None:
         _retry_or_give_up(message, now, exc, at_least=exc.retry_after_seconds)
     except messenger.TransientError as exc:
         if exc.maybe_processed:
-            _uncertain(message, now, exc)
+            _uncertain(message, actor, now, exc)
         else:
             _retry_or_give_up(message, now, exc)
     except messenger.UnexpectedResponseError as exc:
-        _uncertain(message, now, exc)
+        _uncertain(message, actor, now, exc)
     except messenger.MessengerError as exc:
         log.warning("%s to consent %s refused: %s", message.kind, consent.pk, type(exc).__name__)
         _finish(message, State.FAILED, now, _describe(exc))
-    except Exception as exc:
+    except Exception as exc:  # an unknown failure mid-call may hide a sent message
         log.error("%s to consent %s failed", message.kind, consent.pk, exc_info=exc)
-        _uncertain(message, now, exc)
+        _uncertain(message, actor, now, exc)
     else:
         message.sent_at = now
         _finish(message, State.SENT, now, "")
         audit_record(
-            actor=SENDER,
+            actor=actor,
             action="link.message_sent",
             bank=consent.bank,
             target=consent,
@@ -160,11 +162,11 @@ def _retry_or_give_up(
     message.save()
 
 
-def _uncertain(message: LinkMessage, now: datetime, exc: Exception) -> None:
+def _uncertain(message: LinkMessage, actor: Actor, now: datetime, exc: Exception) -> None:
     """The message may have gone out: record it so, audit it, and never resend it."""
     _finish(message, State.UNCERTAIN, now, _describe(exc))
     audit_record(
-        actor=SENDER,
+        actor=actor,
         action="link.message_uncertain",
         bank=message.consent.bank,
         target=message.consent,
@@ -186,7 +188,9 @@ def _describe(exc: Exception) -> str:
     return (type(exc).__name__ + (f" ({', '.join(codes)})" if codes else ""))[:200]
 
 
-def link_messages_send(*, consent_id: int, kind: str, now: datetime | None = None) -> int:
+def link_messages_send(
+    *, actor: Actor, consent_id: int, kind: str, now: datetime | None = None
+) -> int:
     """The nudge: try the consent's pending messages of this kind now; how many were tried."""
     pending = list(
         LinkMessage.objects.filter(consent_id=consent_id, kind=kind, state=State.PENDING)
@@ -194,7 +198,7 @@ def link_messages_send(*, consent_id: int, kind: str, now: datetime | None = Non
         .values_list("pk", flat=True)
     )
     for message_id in pending:
-        link_message_attempt(message_id=message_id, now=now)
+        link_message_attempt(actor=actor, message_id=message_id, now=now)
     return len(pending)
 
 
@@ -208,10 +212,10 @@ def link_messages_due(*, now: datetime | None = None, limit: int = SWEEP_BATCH) 
     )
 
 
-def link_messages_sweep(*, now: datetime | None = None) -> int:
+def link_messages_sweep(*, actor: Actor, now: datetime | None = None) -> int:
     """Try every due message (lost nudges, retries); how many were tried. Safe to run
     alongside another sweep or a nudge: each row is claimed under its lock."""
     due = link_messages_due(now=now)
     for message_id in due:
-        link_message_attempt(message_id=message_id, now=now)
+        link_message_attempt(actor=actor, message_id=message_id, now=now)
     return len(due)

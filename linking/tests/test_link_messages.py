@@ -128,7 +128,7 @@ def ending_soon(consent: Consent) -> LinkMessage:
 
 
 def sweep_after(delay: timedelta) -> int:
-    return services.link_messages_sweep(now=timezone.now() + delay)
+    return services.link_messages_sweep(actor=services.MESSAGE_SENDER, now=timezone.now() + delay)
 
 
 @pytest.mark.django_db
@@ -175,7 +175,9 @@ def test_a_lost_nudge_is_made_up_by_the_sweeper_exactly_once(platform, nudges):
     tasks.send_link_confirmation(consent.pk)  # the nudge, redelivered late
     message = LinkMessage.objects.get(consent=consent)
     later = timezone.now() + timedelta(days=2)
-    services.link_message_attempt(message_id=message.pk, now=later)  # one that saw it pending
+    services.link_message_attempt(
+        actor=services.MESSAGE_SENDER, message_id=message.pk, now=later
+    )  # one that saw it pending
 
     assert len(platform.confirmations) == 1
     assert len(platform.calls) == 1
@@ -345,7 +347,7 @@ def test_the_expiry_scan_owes_a_reminder_in_its_own_transaction(
 @pytest.mark.django_db
 def test_the_reminder_is_recorded_as_sent_only_once_it_was_sent(platform, nudges):
     consent = linked_consent()
-    services.link_messages_sweep(now=timezone.now() + GRACE * 2)  # the confirmation
+    sweep_after(GRACE * 2)  # the confirmation
     reminder = ending_soon(consent)
     platform.failures = ["transient"]
 
