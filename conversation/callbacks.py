@@ -201,7 +201,7 @@ def callbacks_due(*, now: datetime | None = None, limit: int = 100) -> list[int]
 
 
 @transaction.atomic
-def callback_retry_now(*, actor_user, callback: BankCallback) -> BankCallback:
+def callback_retry_now(*, actor: Actor, callback: BankCallback) -> BankCallback:
     """Staff send a dead callback again, with a fresh retry budget."""
     updated = BankCallback.objects.filter(pk=callback.pk, state=State.DEAD).update(
         state=State.PENDING, attempts=0, next_attempt_at=timezone.now()
@@ -209,7 +209,7 @@ def callback_retry_now(*, actor_user, callback: BankCallback) -> BankCallback:
     if not updated:
         raise ValueError("Only a callback that was given up can be sent again.")
     audit_record(
-        actor=Actor.staff(actor_user),
+        actor=actor,
         action="callback.retried",
         bank=callback.bank,
         target=callback,

@@ -11,6 +11,7 @@ from django.utils import timezone
 from conversation import callbacks, selectors, services
 from conversation.models import BankCallback, Conversation, ConversationText
 from portal.access import ADMIN, AUDITOR, OPERATOR, bank_staff
+from portal.audit import Actor
 from portal.models import StaffMembership
 
 VIEW = (ADMIN, OPERATOR, AUDITOR)
@@ -133,7 +134,7 @@ def _thread_context(request, bank, conversation, form=None) -> dict:
 @bank_staff(view=VIEW)
 def inbox_thread(request, bank, conversation):
     conversation = _conversation(bank, conversation)
-    services.conversation_view_record(actor_user=request.user, conversation=conversation)
+    services.conversation_view_record(actor=Actor.staff(request.user), conversation=conversation)
     return render(
         request, "conversation/inbox/thread.html", _thread_context(request, bank, conversation)
     )
@@ -164,7 +165,9 @@ def inbox_reply(request, bank, conversation):
     if form.is_valid():
         try:
             services.agent_reply(
-                actor_user=request.user, conversation=conversation, text=form.cleaned_data["text"]
+                actor=Actor.staff(request.user),
+                conversation=conversation,
+                text=form.cleaned_data["text"],
             )
         except services.ReplyRefusedError as refused:
             form.add_error("text", str(refused))
@@ -197,7 +200,7 @@ def inbox_assign(request, bank, conversation):
             )
     try:
         services.conversation_assign(
-            actor_user=request.user, conversation=conversation, assignee=assignee
+            actor=Actor.staff(request.user), conversation=conversation, assignee=assignee
         )
     except ValueError as exc:
         messages.error(request, str(exc))
@@ -211,7 +214,7 @@ def inbox_assign(request, bank, conversation):
 @bank_staff(change=CHANGE)
 def inbox_resolve(request, bank, conversation):
     conversation = _conversation(bank, conversation)
-    services.conversation_resolve(actor_user=request.user, conversation=conversation)
+    services.conversation_resolve(actor=Actor.staff(request.user), conversation=conversation)
     messages.success(request, "Resolved: the conversation left the inbox.")
     return redirect("conversation:inbox", bank=bank.slug)
 
@@ -236,7 +239,7 @@ def callback_retry(request, bank, callback):
     if found is None:
         raise Http404("No such callback.")
     try:
-        callbacks.callback_retry_now(actor_user=request.user, callback=found)
+        callbacks.callback_retry_now(actor=Actor.staff(request.user), callback=found)
     except ValueError as exc:
         messages.error(request, str(exc))
     else:
@@ -251,7 +254,7 @@ def conversation_texts(request, bank):
     if request.method == "POST" and form.is_valid():
         try:
             services.conversation_text_save(
-                actor_user=request.user,
+                actor=Actor.staff(request.user),
                 bank=bank,
                 kind=ConversationText.Kind.FRAUD_DENIED,
                 locale=form.cleaned_data["locale"],

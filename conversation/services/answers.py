@@ -125,13 +125,20 @@ def _transactions(bank, consent, psid, locale, quick) -> Reply:
     return _text(psid, "\n".join(lines), quick, [DataScope.TRANSACTIONS])
 
 
-def _queue(conversation: Conversation, reply: Reply, *, author: str, form: str, sent_by=None):
+def _queue(
+    conversation: Conversation,
+    reply: Reply,
+    *,
+    author: str,
+    form: str,
+    sent_by_id: int | None = None,
+) -> ConversationMessage:
     return ConversationMessage.objects.create(
         bank_id=conversation.bank_id,
         conversation=conversation,
         direction=Direction.OUTBOUND,
         author=author,
-        sent_by=sent_by,
+        sent_by_id=sent_by_id,
         text=reply.text,
         payload=reply.payload,
         form=form,

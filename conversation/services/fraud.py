@@ -8,8 +8,8 @@ from django.utils import timezone
 from conversation import matcher, texts
 from conversation.models import Conversation, ConversationText, FraudAlertAnswer
 from conversation.services.answers import Reply, _flag, _text
+from linking.services import customer_actor
 from notifications.models import Notification
-from portal.audit import Actor
 from portal.events import DataScope, EventType
 from portal.models import Bank
 from portal.rendering import render
@@ -122,7 +122,7 @@ def fraud_answer_record(
     except IntegrityError:
         return FraudAlertAnswer.objects.get(notification=notification), False
     audit_record(
-        actor=Actor("customer", str(notification.event.customer_id), "Customer in Messenger"),
+        actor=customer_actor(notification.event.customer),
         action="fraud_alert.answered",
         bank=notification.bank,
         target_type="linking.consent",
