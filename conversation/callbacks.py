@@ -62,7 +62,7 @@ def callback_queue_for_answer(answer: FraudAlertAnswer) -> BankCallback:
     }
     integration = MessengerIntegration.objects.filter(bank_id=answer.bank_id).first()
     url = integration.callback_url if integration is not None else ""
-    configured = bool(url and integration.callback_signing_secret)
+    configured = bool(url and integration is not None and integration.callback_signing_secret)
     callback = BankCallback.objects.create(
         bank_id=answer.bank_id,
         fraud_answer=answer,
@@ -93,7 +93,9 @@ def callback_headers(*, secret: str, webhook_id: str, body: bytes, at: datetime)
     }
 
 
-def callback_deliver(*, callback_id: int, now: datetime | None = None, transport=None) -> str:
+def callback_deliver(
+    *, callback_id: int, now: datetime | None = None, transport: httpx.BaseTransport | None = None
+) -> str:
     """POST one due callback once; returns its state afterwards.
 
     Claimed with a conditional update (due and pending → delivering, under a lease), so
@@ -145,7 +147,16 @@ def callback_deliver(*, callback_id: int, now: datetime | None = None, transport
 
 
 @transaction.atomic
-def _record(callback, started_at, latency, status_code, error, url, *, now: datetime) -> str:
+def _record(
+    callback: BankCallback,
+    started_at: datetime,
+    latency: int,
+    status_code: int | None,
+    error: str,
+    url: str,
+    *,
+    now: datetime,
+) -> str:
     BankCallbackAttempt.objects.create(
         callback=callback,
         number=callback.attempts,

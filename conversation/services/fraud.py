@@ -8,6 +8,7 @@ from django.utils import timezone
 from conversation import matcher, texts
 from conversation.models import Conversation, ConversationText, FraudAlertAnswer
 from conversation.services.answers import Reply, _flag, _text
+from linking.models import Consent
 from linking.services import customer_actor
 from notifications.models import Notification
 from portal.events import DataScope, EventType
@@ -18,7 +19,9 @@ from portal.services import audit_record
 FRAUD_ANSWER_WINDOW = timedelta(days=7)
 
 
-def _fraud_answer(bank, conversation, consent, found: matcher.Match, locale) -> list[Reply] | None:
+def _fraud_answer(
+    bank: Bank, conversation: Conversation, consent: Consent, found: matcher.Match, locale: str
+) -> list[Reply] | None:
     """Record a yes or no to a fraud alert; None when there is no alert it can answer.
 
     A quick reply names its alert; a typed yes or no answers the person's newest

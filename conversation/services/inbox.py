@@ -1,7 +1,10 @@
 """The agent inbox: staff replies, assignment, resolving, and the bank's own texts."""
 
+from __future__ import annotations
+
 import re
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.utils import timezone
@@ -17,6 +20,9 @@ from portal.models import Bank, StaffMembership
 from portal.rendering import CARD_NUMBER_REFUSED, TEXT_LIMIT, clean_text
 from portal.rendering import template_errors as rendering_template_errors
 from portal.services import audit_record
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 Author = ConversationMessage.Author
 HUMAN_AGENT_WINDOW = timedelta(days=7)
@@ -108,7 +114,9 @@ def last_inbound_at(conversation: Conversation) -> datetime | None:
 
 
 @transaction.atomic
-def conversation_assign(*, actor: Actor, conversation: Conversation, assignee) -> Conversation:
+def conversation_assign(
+    *, actor: Actor, conversation: Conversation, assignee: User | None
+) -> Conversation:
     """Give the conversation to a bank admin or operator (or to nobody, with None)."""
     if assignee is not None and not (
         assignee.is_superuser
