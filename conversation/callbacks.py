@@ -62,7 +62,7 @@ def callback_queue_for_answer(answer: FraudAlertAnswer) -> BankCallback:
     }
     integration = MessengerIntegration.objects.filter(bank_id=answer.bank_id).first()
     url = integration.callback_url if integration is not None else ""
-    configured = bool(url and integration.callback_signing_secret)
+    configured = bool(url and integration is not None and integration.callback_signing_secret)
     callback = BankCallback.objects.create(
         bank_id=answer.bank_id,
         fraud_answer=answer,
@@ -93,7 +93,9 @@ def callback_headers(*, secret: str, webhook_id: str, body: bytes, at: datetime)
     }
 
 
-def callback_deliver(*, callback_id: int, now: datetime | None = None, transport=None) -> str:
+def callback_deliver(
+    *, callback_id: int, now: datetime | None = None, transport: httpx.BaseTransport | None = None
+) -> str:
     """POST one due callback once; returns its state afterwards.
 
     Claimed with a conditional update (due and pending → delivering, under a lease), so
@@ -145,7 +147,16 @@ def callback_deliver(*, callback_id: int, now: datetime | None = None, transport
 
 
 @transaction.atomic
-def _record(callback, started_at, latency, status_code, error, url, *, now: datetime) -> str:
+def _record(
+    callback: BankCallback,
+    started_at: datetime,
+    latency: int,
+    status_code: int | None,
+    error: str,
+    url: str,
+    *,
+    now: datetime,
+) -> str:
     BankCallbackAttempt.objects.create(
         callback=callback,
         number=callback.attempts,
@@ -201,7 +212,7 @@ def callbacks_due(*, now: datetime | None = None, limit: int = 100) -> list[int]
 
 
 @transaction.atomic
-def callback_retry_now(*, actor_user, callback: BankCallback) -> BankCallback:
+def callback_retry_now(*, actor: Actor, callback: BankCallback) -> BankCallback:
     """Staff send a dead callback again, with a fresh retry budget."""
     updated = BankCallback.objects.filter(pk=callback.pk, state=State.DEAD).update(
         state=State.PENDING, attempts=0, next_attempt_at=timezone.now()
@@ -209,7 +220,7 @@ def callback_retry_now(*, actor_user, callback: BankCallback) -> BankCallback:
     if not updated:
         raise ValueError("Only a callback that was given up can be sent again.")
     audit_record(
-        actor=Actor.staff(actor_user),
+        actor=actor,
         action="callback.retried",
         bank=callback.bank,
         target=callback,

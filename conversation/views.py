@@ -11,7 +11,9 @@ from django.utils import timezone
 from conversation import callbacks, selectors, services
 from conversation.models import BankCallback, Conversation, ConversationText
 from portal.access import ADMIN, AUDITOR, OPERATOR, bank_staff
+from portal.audit import Actor
 from portal.models import StaffMembership
+from portal.staff_forms import handle_staff_form
 
 VIEW = (ADMIN, OPERATOR, AUDITOR)
 CHANGE = (ADMIN, OPERATOR)
@@ -133,7 +135,7 @@ def _thread_context(request, bank, conversation, form=None) -> dict:
 @bank_staff(view=VIEW)
 def inbox_thread(request, bank, conversation):
     conversation = _conversation(bank, conversation)
-    services.conversation_view_record(actor_user=request.user, conversation=conversation)
+    services.conversation_view_record(actor=Actor.staff(request.user), conversation=conversation)
     return render(
         request, "conversation/inbox/thread.html", _thread_context(request, bank, conversation)
     )
@@ -161,18 +163,20 @@ def inbox_thread_feed(request, bank, conversation):
 def inbox_reply(request, bank, conversation):
     conversation = _conversation(bank, conversation)
     form = ReplyForm(request.POST)
-    if form.is_valid():
-        try:
-            services.agent_reply(
-                actor_user=request.user, conversation=conversation, text=form.cleaned_data["text"]
-            )
-        except services.ReplyRefusedError as refused:
-            form.add_error("text", str(refused))
-        else:
-            messages.success(request, "Reply queued: it goes out with the HUMAN_AGENT tag.")
-            return redirect(
-                "conversation:inbox_thread", bank=bank.slug, conversation=conversation.pk
-            )
+    if sent := handle_staff_form(
+        request,
+        form,
+        action=lambda data: services.agent_reply(
+            actor=Actor.staff(request.user), conversation=conversation, text=data["text"]
+        ),
+        success_message="Reply queued: it goes out with the HUMAN_AGENT tag.",
+        redirect_to=reverse(
+            "conversation:inbox_thread", kwargs={"bank": bank.slug, "conversation": conversation.pk}
+        ),
+        refusals=services.ReplyRefusedError,
+        error_field="text",
+    ):
+        return sent
     context = _thread_context(request, bank, conversation, form=form)
     return render(request, "conversation/inbox/thread.html", context, status=400)
 
@@ -197,7 +201,7 @@ def inbox_assign(request, bank, conversation):
             )
     try:
         services.conversation_assign(
-            actor_user=request.user, conversation=conversation, assignee=assignee
+            actor=Actor.staff(request.user), conversation=conversation, assignee=assignee
         )
     except ValueError as exc:
         messages.error(request, str(exc))
@@ -211,7 +215,7 @@ def inbox_assign(request, bank, conversation):
 @bank_staff(change=CHANGE)
 def inbox_resolve(request, bank, conversation):
     conversation = _conversation(bank, conversation)
-    services.conversation_resolve(actor_user=request.user, conversation=conversation)
+    services.conversation_resolve(actor=Actor.staff(request.user), conversation=conversation)
     messages.success(request, "Resolved: the conversation left the inbox.")
     return redirect("conversation:inbox", bank=bank.slug)
 
@@ -236,7 +240,7 @@ def callback_retry(request, bank, callback):
     if found is None:
         raise Http404("No such callback.")
     try:
-        callbacks.callback_retry_now(actor_user=request.user, callback=found)
+        callbacks.callback_retry_now(actor=Actor.staff(request.user), callback=found)
     except ValueError as exc:
         messages.error(request, str(exc))
     else:
@@ -248,20 +252,21 @@ def callback_retry(request, bank, callback):
 def conversation_texts(request, bank):
     """The bank's next steps after a customer says a payment was not theirs, per language."""
     form = ConversationTextForm(request.POST or None, initial={"locale": bank.default_locale})
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.conversation_text_save(
-                actor_user=request.user,
-                bank=bank,
-                kind=ConversationText.Kind.FRAUD_DENIED,
-                locale=form.cleaned_data["locale"],
-                body=form.cleaned_data["body"],
-            )
-        except ValueError as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, "Saved.")
-            return redirect("conversation:conversation_texts", bank=bank.slug)
+    if done := handle_staff_form(
+        request,
+        form,
+        action=lambda data: services.conversation_text_save(
+            actor=Actor.staff(request.user),
+            bank=bank,
+            kind=ConversationText.Kind.FRAUD_DENIED,
+            locale=data["locale"],
+            body=data["body"],
+        ),
+        success_message="Saved.",
+        redirect_to=reverse("conversation:conversation_texts", kwargs={"bank": bank.slug}),
+        refusals=ValueError,
+    ):
+        return done
     saved = list(
         ConversationText.objects.for_bank(bank).filter(kind=ConversationText.Kind.FRAUD_DENIED)
     )

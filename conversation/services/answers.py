@@ -1,6 +1,8 @@
 """The assistant's answers to what a customer asks, and how any reply is queued."""
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
@@ -23,7 +25,7 @@ RECENT_TRANSACTIONS = 5
 @dataclass
 class Reply:
     text: str
-    payload: dict
+    payload: dict[str, Any]
     data_categories: list[str]
 
 
@@ -33,7 +35,15 @@ def _flag(conversation: Conversation, reason: str) -> None:
     conversation.resolved_at = None
 
 
-def _text(psid: str, text: str, quick_replies=None, categories=()) -> Reply:
+QuickReplies = Sequence[Mapping[str, Any]]
+
+
+def _text(
+    psid: str,
+    text: str,
+    quick_replies: QuickReplies | None = None,
+    categories: Iterable[str] = (),
+) -> Reply:
     text = text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 1] + "…"
     payload = messenger.builders.text_message(psid, text, quick_replies=quick_replies or None)
     return Reply(text, payload, sorted(categories))
@@ -48,10 +58,11 @@ def _not_linked(bank: Bank, psid: str, locale: str) -> Reply:
 
 
 def dashboard_url(bank: Bank) -> str:
-    return settings.PUBLIC_BASE_URL + reverse("linking:dashboard", args=[bank.slug])
+    base: str = settings.PUBLIC_BASE_URL
+    return base + reverse("linking:dashboard", args=[bank.slug])
 
 
-def _not_shared(bank: Bank, psid: str, locale: str, what: str, quick) -> Reply:
+def _not_shared(bank: Bank, psid: str, locale: str, what: str, quick: QuickReplies) -> Reply:
     text = texts.say(
         "not_shared", locale, what=texts.say(f"what_{what}", locale), dashboard=dashboard_url(bank)
     )
@@ -62,7 +73,7 @@ def _shared_accounts(consent: Consent) -> list[Account]:
     return list(consent.accounts.filter(active=True).order_by("kind", "name", "pk"))
 
 
-def _balances(bank, consent, psid, locale, quick) -> Reply:
+def _balances(bank: Bank, consent: Consent, psid: str, locale: str, quick: QuickReplies) -> Reply:
     if DataScope.BALANCES not in consent.scopes:
         return _not_shared(bank, psid, locale, "balances", quick)
     accounts = _shared_accounts(consent)
@@ -95,7 +106,9 @@ def _latest_balance(account: Account) -> tuple[object, str]:
     return told, data.get("currency") or account.currency
 
 
-def _transactions(bank, consent, psid, locale, quick) -> Reply:
+def _transactions(
+    bank: Bank, consent: Consent, psid: str, locale: str, quick: QuickReplies
+) -> Reply:
     if DataScope.TRANSACTIONS not in consent.scopes:
         return _not_shared(bank, psid, locale, "transactions", quick)
     accounts = {account.pk: account for account in _shared_accounts(consent)}
@@ -125,13 +138,20 @@ def _transactions(bank, consent, psid, locale, quick) -> Reply:
     return _text(psid, "\n".join(lines), quick, [DataScope.TRANSACTIONS])
 
 
-def _queue(conversation: Conversation, reply: Reply, *, author: str, form: str, sent_by=None):
+def _queue(
+    conversation: Conversation,
+    reply: Reply,
+    *,
+    author: str,
+    form: str,
+    sent_by_id: int | None = None,
+) -> ConversationMessage:
     return ConversationMessage.objects.create(
         bank_id=conversation.bank_id,
         conversation=conversation,
         direction=Direction.OUTBOUND,
         author=author,
-        sent_by=sent_by,
+        sent_by_id=sent_by_id,
         text=reply.text,
         payload=reply.payload,
         form=form,

@@ -5,7 +5,7 @@ from datetime import datetime
 from django.db.models import Q
 
 from conversation.models import Conversation, ConversationMessage
-from linking.models import Consent
+from linking.models import Consent, Customer
 from portal.models import Bank
 
 
@@ -18,7 +18,7 @@ def message_bodies_purge(bank: Bank, cutoff: datetime) -> int:
     )
 
 
-def customer_conversations_erase(customer) -> int:
+def customer_conversations_erase(customer: Customer) -> int:
     """Remove a customer's PSIDs and message texts: the conversations become anonymous.
 
     The rows stay (pseudonymous, for the bank's records and the audit log's references);

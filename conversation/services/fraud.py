@@ -8,8 +8,9 @@ from django.utils import timezone
 from conversation import matcher, texts
 from conversation.models import Conversation, ConversationText, FraudAlertAnswer
 from conversation.services.answers import Reply, _flag, _text
+from linking.models import Consent
+from linking.services import customer_actor
 from notifications.models import Notification
-from portal.audit import Actor
 from portal.events import DataScope, EventType
 from portal.models import Bank
 from portal.rendering import render
@@ -18,7 +19,9 @@ from portal.services import audit_record
 FRAUD_ANSWER_WINDOW = timedelta(days=7)
 
 
-def _fraud_answer(bank, conversation, consent, found: matcher.Match, locale) -> list[Reply] | None:
+def _fraud_answer(
+    bank: Bank, conversation: Conversation, consent: Consent, found: matcher.Match, locale: str
+) -> list[Reply] | None:
     """Record a yes or no to a fraud alert; None when there is no alert it can answer.
 
     A quick reply names its alert; a typed yes or no answers the person's newest
@@ -122,7 +125,7 @@ def fraud_answer_record(
     except IntegrityError:
         return FraudAlertAnswer.objects.get(notification=notification), False
     audit_record(
-        actor=Actor("customer", str(notification.event.customer_id), "Customer in Messenger"),
+        actor=customer_actor(notification.event.customer),
         action="fraud_alert.answered",
         bank=notification.bank,
         target_type="linking.consent",

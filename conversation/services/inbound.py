@@ -37,7 +37,9 @@ def _now(now: datetime | None) -> datetime:
     return now or timezone.now()
 
 
-def inbound_record(*, bank_id: int, page_id: str, event) -> ConversationMessage | None:
+def inbound_record(
+    *, bank_id: int, page_id: str, event: messenger.Event
+) -> ConversationMessage | None:
     """Store what a person wrote (a message or a postback) and nudge a worker to answer.
 
     Quick and idempotent: Messenger retries webhooks, so a `mid` already stored is
@@ -191,7 +193,9 @@ def inbound_answer(*, message_id: int) -> list[int]:
     return ids
 
 
-def _answer(bank, conversation, consent, found: matcher.Match, locale: str) -> list[Reply]:
+def _answer(
+    bank: Bank, conversation: Conversation, consent: Consent, found: matcher.Match, locale: str
+) -> list[Reply]:
     psid = conversation.psid
     quick = texts.common_quick_replies(locale)
     intent = found.intent

@@ -1,7 +1,10 @@
 """The agent inbox: staff replies, assignment, resolving, and the bank's own texts."""
 
+from __future__ import annotations
+
 import re
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.utils import timezone
@@ -18,6 +21,9 @@ from portal.rendering import CARD_NUMBER_REFUSED, TEXT_LIMIT, clean_text
 from portal.rendering import template_errors as rendering_template_errors
 from portal.services import audit_record
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 Author = ConversationMessage.Author
 HUMAN_AGENT_WINDOW = timedelta(days=7)
 # What an agent's free text is, in the audit's data categories.
@@ -28,9 +34,15 @@ class ReplyRefusedError(Exception):
     """An agent's reply that cannot go out; the message says why, for the agent."""
 
 
-def agent_reply(*, actor_user, conversation: Conversation, text: str) -> ConversationMessage:
+def agent_reply(*, actor: Actor, conversation: Conversation, text: str) -> ConversationMessage:
     """An operator's reply, sent with the `HUMAN_AGENT` tag within 7 days of the customer's
-    last message; refused with the reason otherwise (nothing is written then)."""
+    last message; refused with the reason otherwise (nothing is written then).
+
+    The message is signed by the staff member `actor` names (`Actor.staff`), as they are
+    the one who wrote it.
+    """
+    if actor.type != "staff":
+        raise ValueError("An agent reply is written by a staff member.")
     text = clean_text(text or "").strip()
     if not text:
         raise ReplyRefusedError("Write a reply first.")
@@ -56,12 +68,12 @@ def agent_reply(*, actor_user, conversation: Conversation, text: str) -> Convers
             Reply(text, payload, [AGENT_TEXT]),
             author=Author.AGENT,
             form="HUMAN_AGENT",
-            sent_by=actor_user,
+            sent_by_id=int(actor.id),
         )
         conversation.updated_at = timezone.now()
         conversation.save(update_fields=["updated_at"])
         audit_record(
-            actor=Actor.staff(actor_user),
+            actor=actor,
             action="conversation.agent_replied",
             bank=conversation.bank,
             target=conversation,
@@ -74,12 +86,12 @@ def agent_reply(*, actor_user, conversation: Conversation, text: str) -> Convers
     return message
 
 
-def conversation_view_record(*, actor_user, conversation: Conversation) -> None:
+def conversation_view_record(*, actor: Actor, conversation: Conversation) -> None:
     """Staff opened a linked customer's conversation: reading customer data is audited."""
     if conversation.customer_id is None:
         return
     audit_record(
-        actor=Actor.staff(actor_user),
+        actor=actor,
         action="customer_data.viewed",
         bank=conversation.bank,
         target_type="linking.customer",
@@ -102,7 +114,9 @@ def last_inbound_at(conversation: Conversation) -> datetime | None:
 
 
 @transaction.atomic
-def conversation_assign(*, actor_user, conversation: Conversation, assignee) -> Conversation:
+def conversation_assign(
+    *, actor: Actor, conversation: Conversation, assignee: User | None
+) -> Conversation:
     """Give the conversation to a bank admin or operator (or to nobody, with None)."""
     if assignee is not None and not (
         assignee.is_superuser
@@ -118,7 +132,7 @@ def conversation_assign(*, actor_user, conversation: Conversation, assignee) -> 
     conversation.updated_at = timezone.now()
     conversation.save(update_fields=["assigned_to", "updated_at"])
     audit_record(
-        actor=Actor.staff(actor_user),
+        actor=actor,
         action="conversation.assigned",
         bank=conversation.bank,
         target=conversation,
@@ -128,7 +142,7 @@ def conversation_assign(*, actor_user, conversation: Conversation, assignee) -> 
 
 
 @transaction.atomic
-def conversation_resolve(*, actor_user, conversation: Conversation) -> Conversation:
+def conversation_resolve(*, actor: Actor, conversation: Conversation) -> Conversation:
     """Take the conversation out of the inbox; the customer's next unanswered ask reopens it."""
     conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
     if not conversation.needs_person:
@@ -138,7 +152,7 @@ def conversation_resolve(*, actor_user, conversation: Conversation) -> Conversat
     conversation.updated_at = conversation.resolved_at
     conversation.save(update_fields=["needs_person", "resolved_at", "updated_at"])
     audit_record(
-        actor=Actor.staff(actor_user),
+        actor=actor,
         action="conversation.resolved",
         bank=conversation.bank,
         target=conversation,
@@ -157,7 +171,7 @@ def conversation_text_errors(body: str) -> list[str]:
 
 @transaction.atomic
 def conversation_text_save(
-    *, actor_user, bank: Bank, kind: str, locale: str, body: str
+    *, actor: Actor, bank: Bank, kind: str, locale: str, body: str
 ) -> ConversationText:
     if kind not in ConversationText.Kind.values:
         raise ValueError(f"Unknown kind of text “{kind}”.")
@@ -170,7 +184,7 @@ def conversation_text_save(
         bank=bank, kind=kind, locale=locale, defaults={"body": body.strip()}
     )
     audit_record(
-        actor=Actor.staff(actor_user),
+        actor=actor,
         action="conversation_text.saved",
         bank=bank,
         target=text,

@@ -2,7 +2,9 @@
 
 import logging
 import time
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from django.db import transaction
 from django.db.models import F
@@ -11,7 +13,7 @@ from django.utils import timezone
 import messenger
 from conversation.models import Conversation, ConversationMessage
 from conversation.services.inbound import _now
-from notifications.page_limits import page_buckets
+from notifications.page_limits import LocalPageBuckets, RedisPageBuckets, page_buckets
 from notifications.services.delivery import retry_delay
 from portal.audit import Actor
 from portal.models import MessengerIntegration
@@ -64,7 +66,9 @@ def message_send(*, message_id: int, now: datetime | None = None) -> str:
     if not _take_token(buckets, integration.page_id):
         return _retry(message, "Waiting for the Page's rate limit.", seconds=1.0, count=False)
     try:
-        result = messenger.get_client().send(creds, message.payload)
+        # Written with every outbound row; only the purge of old rows empties it.
+        payload = cast(Mapping[str, Any], message.payload)
+        result = messenger.get_client().send(creds, payload)
     except messenger.ThrottledError as exc:
         buckets.throttle(integration.page_id, exc.retry_after_seconds)
         return _retry(message, str(exc)[:300], seconds=exc.retry_after_seconds or 0.0)
@@ -82,7 +86,7 @@ def message_send(*, message_id: int, now: datetime | None = None) -> str:
     return _finish(message, State.SENT, "", message_id=result.message_id)
 
 
-def _take_token(buckets, page_id: str) -> bool:
+def _take_token(buckets: RedisPageBuckets | LocalPageBuckets, page_id: str) -> bool:
     deadline = time.monotonic() + MAX_TOKEN_WAIT
     while True:
         grant = buckets.take(page_id, 1)
@@ -151,7 +155,7 @@ def _finish(message: ConversationMessage, state: str, detail: str, *, message_id
     return state
 
 
-def sender_action(*, conversation: Conversation, action: str) -> bool:
+def sender_action(*, conversation: Conversation, action: messenger.builders.SenderAction) -> bool:
     """Show the customer `mark_seen` or typing; best effort, never retried (it is a hint)."""
     integration = MessengerIntegration.objects.filter(bank_id=conversation.bank_id).first()
     if integration is None or integration.status != MessengerIntegration.Status.LIVE:

@@ -249,9 +249,10 @@ def test_a_callback_is_given_up_after_the_retry_budget_and_can_be_sent_again(
 
     assert final == "dead"
     assert AuditEvent.objects.filter(action="callback.abandoned").count() == 1
+    from portal.audit import Actor
     from portal.tests.factories import UserFactory
 
-    callbacks.callback_retry_now(actor_user=UserFactory(), callback=callback)
+    callbacks.callback_retry_now(actor=Actor.staff(UserFactory()), callback=callback)
     callback.refresh_from_db()
     assert (callback.state, callback.attempts) == ("pending", 0)
 

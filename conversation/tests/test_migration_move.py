@@ -4,8 +4,8 @@ the conversation's models out of `notifications` and keeps every row as it was."
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from core.tests.migrations import migrate_to_latest, schema_at
 
 BEFORE_THE_MOVE = [("notifications", "0008_people_are_per_bank")]
 
@@ -15,17 +15,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def old_apps():
     """The schema of the code before the move; put back to the latest whatever happens."""
-    executor = MigrationExecutor(connection)
-    executor.migrate([*BEFORE_THE_MOVE, ("conversation", None)])
-    executor.loader.build_graph()
-    yield executor.loader.project_state(BEFORE_THE_MOVE).apps
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
-
-
-def migrate_to_latest() -> None:
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
+    with schema_at([*BEFORE_THE_MOVE, ("conversation", None)]) as apps:
+        yield apps
 
 
 def test_conversations_and_bank_callbacks_are_read_back_unchanged_after_the_move(old_apps):

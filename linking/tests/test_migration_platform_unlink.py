@@ -1,9 +1,9 @@
 """The migration that keeps unlinks as rows: links that ended untold get theirs, no other."""
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
+
+from core.tests.migrations import migrate_to, schema_at
 
 BEFORE = [("linking", "0006_people_are_per_bank")]
 AFTER = [("linking", "0007_platform_unlink")]
@@ -12,12 +12,8 @@ AFTER = [("linking", "0007_platform_unlink")]
 @pytest.fixture
 def before_the_rows(transactional_db):
     """The schema as it was before; put back to the latest whatever happens."""
-    executor = MigrationExecutor(connection)
-    executor.migrate(BEFORE)
-    executor.loader.build_graph()
-    yield executor.loader.project_state(BEFORE).apps
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
+    with schema_at(BEFORE) as apps:
+        yield apps
 
 
 def test_links_that_ended_untold_get_a_pending_unlink(before_the_rows):
@@ -45,7 +41,7 @@ def test_links_that_ended_untold_get_a_pending_unlink(before_the_rows):
     consent("revoked", "")  # erased, or never bound
     consent("authorised", "74")
 
-    MigrationExecutor(connection).migrate(AFTER)
+    migrate_to(AFTER)
 
     from linking.models import PlatformUnlink
 

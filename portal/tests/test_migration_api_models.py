@@ -4,9 +4,9 @@ notifications to the portal: a database migrated by the old code keeps every row
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
+
+from core.tests.migrations import migrate_to_latest, schema_at
 
 BEFORE = [
     ("portal", "0014_one_bank_per_page"),
@@ -19,16 +19,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def before_the_move():
     """The schema as notifications held the models; put back to the latest whatever happens."""
-    executor = MigrationExecutor(connection)
-    executor.migrate(BEFORE)
-    executor.loader.build_graph()
-    yield executor.loader.project_state(BEFORE).apps
-    migrate_to_latest()
-
-
-def migrate_to_latest():
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
+    with schema_at(BEFORE) as apps:
+        yield apps
 
 
 def test_rows_written_before_the_move_read_back_through_the_portal(before_the_move):

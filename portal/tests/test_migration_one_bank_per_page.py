@@ -1,8 +1,8 @@
 """The migration that makes a Page one bank's: it keeps every row, and stops on a shared Page."""
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from core.tests.migrations import migrate_to, schema_at
 
 BEFORE = [("portal", "0013_audit_log_cannot_be_wiped")]
 AFTER = [("portal", "0014_one_bank_per_page")]
@@ -11,14 +11,9 @@ AFTER = [("portal", "0014_one_bank_per_page")]
 @pytest.fixture
 def before_the_rule(transactional_db):
     """The schema as it was before the rule; put back to the latest whatever happens."""
-    executor = MigrationExecutor(connection)
-    executor.migrate(BEFORE)
-    executor.loader.build_graph()
-    apps = executor.loader.project_state(BEFORE).apps
-    yield apps
-    apps.get_model("portal", "MessengerIntegration").objects.all().delete()
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
+    with schema_at(BEFORE) as apps:
+        yield apps
+        apps.get_model("portal", "MessengerIntegration").objects.all().delete()
 
 
 def integration(apps, slug: str, page_id: str):
@@ -29,8 +24,7 @@ def integration(apps, slug: str, page_id: str):
 
 
 def migrate_forward():
-    executor = MigrationExecutor(connection)
-    executor.migrate(AFTER)
+    migrate_to(AFTER)
 
 
 def test_a_page_shared_by_two_banks_stops_the_migration_and_keeps_both(before_the_rule):
