@@ -3,9 +3,9 @@
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
+
+from core.tests.migrations import migrate_to, schema_at
 
 BEFORE = [("linking", "0007_platform_unlink")]
 AFTER = [("linking", "0008_link_messages")]
@@ -14,12 +14,8 @@ AFTER = [("linking", "0008_link_messages")]
 @pytest.fixture
 def before_the_rows(transactional_db):
     """The schema as it was before; put back to the latest whatever happens."""
-    executor = MigrationExecutor(connection)
-    executor.migrate(BEFORE)
-    executor.loader.build_graph()
-    yield executor.loader.project_state(BEFORE).apps
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
+    with schema_at(BEFORE) as apps:
+        yield apps
 
 
 def test_consents_marked_reminded_get_no_rows_and_are_not_reminded_again(before_the_rows):
@@ -48,7 +44,7 @@ def test_consents_marked_reminded_get_no_rows_and_are_not_reminded_again(before_
     consent("71", reminded=now - timedelta(days=1))  # sent or lost: unknowable
     not_yet = consent("72")
 
-    MigrationExecutor(connection).migrate(AFTER)
+    migrate_to(AFTER)
 
     from linking import services
     from linking.models import LinkMessage
