@@ -9,6 +9,9 @@ SCHEMA := docs/openapi.yaml
 # whenever its lock file changes.
 OIDC_PEER  := linking/tests/oidc_peer
 NODE_STAMP := $(OIDC_PEER)/node_modules/.installed-$(shell cksum < $(OIDC_PEER)/package-lock.json | cut -d' ' -f1)
+# axe-core, which the browser tests inject into the customer pages, installed the same way.
+AXE       := core/tests/axe
+AXE_STAMP := $(AXE)/node_modules/.installed-$(shell cksum < $(AXE)/package-lock.json | cut -d' ' -f1)
 
 .PHONY: demo test check imports mypy mypy-baseline schema lint format services compose-config screenshots bench bench-instructions chaos bench-audit clean
 
@@ -28,13 +31,22 @@ $(NODE_STAMP): $(OIDC_PEER)/package-lock.json
 	  echo "npm ci failed in $(OIDC_PEER): the tests that run a real OpenID provider will fail"; \
 	fi
 
+$(AXE_STAMP): $(AXE)/package-lock.json
+	@if ! command -v npm >/dev/null; then \
+	  echo "npm not found: the browser tests' accessibility checks (axe-core) will fail"; \
+	elif npm ci --prefix $(AXE) --no-audit --no-fund --loglevel=error; then \
+	  touch $@; \
+	else \
+	  echo "npm ci failed in $(AXE): the browser tests' accessibility checks will fail"; \
+	fi
+
 ## demo: install, migrate, then run the portal, worker, beat, demo seed and simulated core
 demo: $(STAMP)
 	@$(PY) manage.py migrate --noinput
 	@$(PY) manage.py run_demo
 
 ## test: install, check, and run the whole suite against real PostgreSQL and Redis
-test: $(STAMP) $(NODE_STAMP) check services
+test: $(STAMP) $(NODE_STAMP) $(AXE_STAMP) check services
 	@$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
 check: $(STAMP) lint imports mypy
@@ -90,7 +102,7 @@ services: $(STAMP)
 	@$(TEST_ENV) $(PY) manage.py check_services
 
 ## screenshots: run the browser tests and keep their screenshots in docs/screenshots
-screenshots: $(STAMP) services
+screenshots: $(STAMP) $(AXE_STAMP) services
 	@$(TEST_ENV) BANKSIDE_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -m browser -q
 
 ## bench: measure events ingest, the API under gunicorn, then delivery by Celery workers,
@@ -121,4 +133,4 @@ compose-config:
 	  && echo "docker-compose.yml: valid (with .env.example as .env)"; status=$$?; rm -rf $$tmp; exit $$status
 
 clean:
-	rm -rf $(VENV) var .pytest_cache $(OIDC_PEER)/node_modules
+	rm -rf $(VENV) var .pytest_cache $(OIDC_PEER)/node_modules $(AXE)/node_modules

@@ -3,10 +3,11 @@
 import datetime as dt
 import logging
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.http import HttpResponseRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -34,11 +35,37 @@ PURPOSE = (
 )
 
 
-def _problem(request, bank: Bank | None, title: str, detail: str, status: int = 400):
+def messenger_url(bank: Bank | None) -> str:
+    """The bank's conversation in Messenger (an m.me link to its Page): every customer page
+    leads back there, where Messenger opened it."""
+    integration = MessengerIntegration.objects.filter(bank=bank).first() if bank else None
+    return f"https://m.me/{integration.page_id}" if integration else "https://m.me/"
+
+
+def _page(
+    request: HttpRequest, template: str, context: dict[str, Any], status: int = 200
+) -> HttpResponse:
+    """A customer page: the given context, and the way back to the bank's Messenger chat."""
     return render(
         request,
+        template,
+        {"messenger_url": messenger_url(context.get("bank")), **context},
+        status=status,
+    )
+
+
+def _problem(
+    request: HttpRequest,
+    bank: Bank | None,
+    title: str,
+    detail: str,
+    status: int = 400,
+    **extra: Any,
+) -> HttpResponse:
+    return _page(
+        request,
         "linking/problem.html",
-        {"bank": bank, "title": title, "detail": detail},
+        {"bank": bank, "title": title, "detail": detail, **extra},
         status=status,
     )
 
@@ -60,9 +87,22 @@ def _flow(request, bank: Bank) -> dict | None:
     return flow if flow and flow.get("bank") == bank.slug else None
 
 
-def _flow_expired(flow: dict) -> bool:
-    started = dt.datetime.fromisoformat(flow["started_at"])
-    return timezone.now() - started > LINKING_TOKEN_LIFETIME
+def _flow_expires_at(flow: dict[str, Any]) -> dt.datetime:
+    """When Messenger's linking token runs out: its 5 minutes, counted from Log In."""
+    return dt.datetime.fromisoformat(flow["started_at"]) + LINKING_TOKEN_LIFETIME
+
+
+def _flow_expired(flow: dict[str, Any]) -> bool:
+    return timezone.now() > _flow_expires_at(flow)
+
+
+def _flow_context(flow: dict[str, Any] | None) -> dict[str, Any]:
+    """What the pages of a running link flow show of its time limit."""
+    if flow is None:
+        return {}
+    expires_at = _flow_expires_at(flow)
+    left = max(0, int((expires_at - timezone.now()).total_seconds()))
+    return {"flow_expires_at": expires_at, "flow_minutes_left": max(1, -(-left // 60))}
 
 
 @never_cache
@@ -116,24 +156,31 @@ def link_start(request, bank):
 def customer_login(request, bank):
     bank, _ = _bank(bank)
     flow = _flow(request, bank)
+    if flow is not None and _flow_expired(flow):
+        return _restart(request, bank)
     error = ""
+    username = ""
     if request.method == "POST":
         username = request.POST.get("username", "")[:150]
         ip = client_ip(request)
         if throttle.blocked(bank.slug, username, ip):
-            return render(
+            return _page(
                 request,
                 "linking/login.html",
                 {
                     "bank": bank,
                     "flow": flow,
+                    "username": username,
                     "error": "Too many attempts. For your security, "
                     "sign-in is paused for 15 minutes.",
+                    **_flow_context(flow),
                 },
                 status=429,
             )
         customer = services.directory_authenticate(
-            bank=bank, username=username, password=request.POST.get("password", "")[:512]
+            bank=bank,
+            username=selectors.directory_username(bank, username),
+            password=request.POST.get("password", "")[:512],
         )
         if customer is None:
             throttle.failed(bank.slug, username, ip)
@@ -142,10 +189,17 @@ def customer_login(request, bank):
             throttle.succeeded(bank.slug, username, ip)
             return _sign_in(request, bank, customer)
     provider = _provider(bank)
-    response = render(
+    response = _page(
         request,
         "linking/login.html",
-        {"bank": bank, "error": error, "flow": flow, "provider": provider},
+        {
+            "bank": bank,
+            "error": error,
+            "flow": flow,
+            "provider": provider,
+            "username": username,
+            **_flow_context(flow),
+        },
         status=401 if error else 200,
     )
     return _allow_provider(response, provider) if provider else response
@@ -266,6 +320,7 @@ def _restart(request, bank: Bank):
         "For your security, linking must be finished within 5 minutes. Go back to "
         f"{bank.name} in Messenger and tap Log In again.",
         status=410,
+        restart=True,
     )
 
 
@@ -314,6 +369,7 @@ def consent(request, bank):
         "chosen_accounts": set(),
         "chosen_scopes": essential,
         "essential_scopes": essential,
+        **_flow_context(flow),
     }
     if request.method == "GET":
         return _consent_page(request, context, flow)
@@ -358,7 +414,7 @@ def consent(request, bank):
 
 def _consent_page(request, context: dict, flow: dict, status: int = 200):
     """The consent screen, whose answer is a redirect back to Messenger (`redirect_uri`)."""
-    response = render(request, "linking/consent.html", context, status=status)
+    response = _page(request, "linking/consent.html", context, status=status)
     return allow_form_action(response, flow["redirect_uri"])
 
 
@@ -380,7 +436,7 @@ def dashboard(request, bank):
     for consent in active:
         consent.last_shared = last_shared.get(str(consent.pk))
         consent.ends_soon = consent.expires_at is not None and consent.expires_at <= soon
-    return render(
+    return _page(
         request,
         "linking/dashboard.html",
         {

@@ -181,3 +181,59 @@ def test_the_dashboard_counts_linked_customers(linked):
     assert linked_customers_panel(linked.bank).value == 1
     Consent.objects.update(status=Consent.Status.REVOKED)
     assert linked_customers_panel(linked.bank) is None  # the slot shows its empty state
+
+
+def test_usernames_match_whatever_the_case(client, linked):
+    response = client.post("/link/harbour/login", {"username": "ANA", "password": "open sesame 42"})
+
+    assert response.status_code == 302 and response.url == "/my/harbour/"
+
+
+def test_usernames_differing_only_by_case_each_match_exactly_only(client, linked):
+    from linking.tests.factories import CustomerFactory
+
+    CustomerFactory(bank=linked.bank, directory_username="Ana", external_id="cu-other")
+
+    wrong = client.post("/link/harbour/login", {"username": "aNa", "password": "open sesame 42"})
+    assert wrong.status_code == 401
+    assert sign_in(client).url == "/my/harbour/"
+
+
+def test_a_wrong_password_keeps_the_username_and_every_page_leads_back_to_messenger(client, linked):
+    response = client.post("/link/harbour/login", {"username": "Ana", "password": "nope"})
+    page = response.content.decode()
+
+    assert response.status_code == 401
+    assert 'name="username" value="Ana"' in page
+    assert 'autocapitalize="none" autocorrect="off" spellcheck="false"' in page
+    assert f'href="https://m.me/{linked.page_id}"' in page
+    sign_in(client)
+    assert f'href="https://m.me/{linked.page_id}"' in client.get("/my/harbour/").content.decode()
+
+
+def test_the_log_in_from_messenger_shows_its_time_left_then_offers_to_start_again(client, linked):
+    session = client.session
+    session["link_flow"] = {
+        "bank": "harbour",
+        "token": "t2",
+        "redirect_uri": "https://www.facebook.com/x",
+        "page_id": linked.page_id,
+        "started_at": (timezone.now() - timedelta(minutes=2, seconds=30)).isoformat(),
+    }
+    session.save()
+    login = client.get("/link/harbour/login").content.decode()
+    assert "Finish linking within 3 minutes" in login and "data-expires-at=" in login
+    sign_in(client)
+    consent = client.get("/link/harbour/consent").content.decode()
+    assert "Finish linking within 3 minutes" in consent
+    assert "linking/countdown" in consent
+
+    session = client.session
+    session["link_flow"]["started_at"] = (timezone.now() - timedelta(minutes=6)).isoformat()
+    session.save()
+    expired = client.get("/link/harbour/consent")
+
+    assert expired.status_code == 410
+    page = expired.content.decode()
+    assert "This Log In has expired" in page
+    assert f'href="https://m.me/{linked.page_id}">Start again in Messenger' in page
