@@ -43,8 +43,14 @@ def event_get(*, bank: Bank, event_id: str) -> Event | None:
 
 
 def outcome_list(*, bank: Bank, after_id: int, limit: int) -> list[Outcome]:
-    """Up to `limit` outcomes of `bank` with ids above `after_id`, oldest first."""
-    return list(Outcome.objects.for_bank(bank).filter(id__gt=after_id).order_by("id")[:limit])
+    """Up to `limit` outcomes of `bank` with ids above `after_id`, oldest first, each
+    with its notification's class (`notification_urgency`, None for event outcomes)."""
+    return list(
+        Outcome.objects.for_bank(bank)
+        .filter(id__gt=after_id)
+        .annotate(notification_urgency=F("notification__urgency"))
+        .order_by("id")[:limit]
+    )
 
 
 def notification_list_for_event(*, event: Event) -> list[Notification]:
