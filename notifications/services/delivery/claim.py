@@ -15,8 +15,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from notifications.models import Notification
-from notifications.services.delivery.jobs import Job, State
-from notifications.services.queue import Urgency, _dt, blocked_sql, waiting_recheck
+from notifications.services.delivery.jobs import Job, State, Urgency
+from notifications.services.queue import _dt, blocked_sql, waiting_recheck
 from portal.models import MessengerIntegration
 
 log = logging.getLogger(__name__)
