@@ -8,6 +8,10 @@ A scrape reads the hash and counts the outbox in PostgreSQL at that moment:
 
 - `bankside_outbox_notifications{state}`: notifications pending, held, in flight or
   dead-lettered (a gauge);
+- `bankside_outbox_queue_notifications{urgency}` and
+  `bankside_outbox_oldest_due_seconds{urgency}`: pending notifications by class, urgent
+  or routine, and how long the oldest due one at the head of its person's queue has been
+  due (gauges);
 - `bankside_notification_sends_total{outcome}`: Send API calls by outcome class;
 - `bankside_notification_send_latency_seconds`: from the event accepted (or the
   notification replayed) to the Send API's answer, for messages sent (a histogram);
@@ -168,16 +172,36 @@ class DeliveryCollector(Collector):
     """The delivery metrics at the moment of a scrape (see the module's docstring)."""
 
     def collect(self):
-        from notifications.selectors import outbox_depth
+        from notifications.models import Notification
+        from notifications.selectors import outbox_depth, outbox_queue_by_class
 
         depth = GaugeMetricFamily(
             "bankside_outbox_notifications",
             "Notifications in the outbox by state: pending, held, in flight, dead-lettered.",
             labels=["state"],
         )
-        for state, count in outbox_depth().items():
+        states = outbox_depth()
+        for state, count in states.items():
             depth.add_metric([state], count)
         yield depth
+
+        queue = GaugeMetricFamily(
+            "bankside_outbox_queue_notifications",
+            "Pending notifications by class: urgent or routine.",
+            labels=["urgency"],
+        )
+        oldest = GaugeMetricFamily(
+            "bankside_outbox_oldest_due_seconds",
+            "By class, how long the oldest due notification at the head of its person's "
+            "queue has been due (0 with none due).",
+            labels=["urgency"],
+        )
+        pending = states[Notification.State.PENDING]
+        for urgency, by_class in outbox_queue_by_class(pending=pending).items():
+            queue.add_metric([urgency], by_class.depth)
+            oldest.add_metric([urgency], by_class.oldest_due_seconds)
+        yield queue
+        yield oldest
 
         values = counters().read()
         sends = CounterMetricFamily(

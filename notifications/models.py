@@ -148,7 +148,17 @@ class Notification(models.Model):
     at most one of them in flight. `send_started_at` marks a claim whose message was
     handed to the Send API: if its worker dies before recording the answer, the message
     may have been sent, and the notification is flagged `uncertain` when it is resent.
+
+    `urgency` is its class, fixed when the row is written (fraud alerts, and the types
+    the bank's policy marks urgent, are `urgent`), so a later change of policy does not
+    reclassify what is queued. Claims serve due urgent notifications first, and a
+    person's urgent message goes before their routine ones; within a class their
+    `sequence` order holds (`services.queue`).
     """
+
+    class Urgency(models.TextChoices):
+        URGENT = "urgent", "Urgent"
+        ROUTINE = "routine", "Routine"
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -204,6 +214,7 @@ class Notification(models.Model):
     )
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
     event_type = models.CharField(max_length=32, choices=EventType.choices)
+    urgency = models.CharField(max_length=8, choices=Urgency.choices, default=Urgency.ROUTINE)
     page_id = models.CharField(max_length=32)
     psid = models.CharField(max_length=32)
     sequence = models.PositiveBigIntegerField()
@@ -248,11 +259,21 @@ class Notification(models.Model):
             ),
         ]
         indexes = [
-            # The claim: due pending rows, oldest first…
+            # The claim: due pending rows, urgent ones first, oldest first…
+            models.Index(
+                fields=["next_attempt_at", "id"],
+                condition=Q(state="pending", waiting=False, urgency="urgent"),
+                name="notification_due_urgent",
+            ),
             models.Index(
                 fields=["next_attempt_at", "id"],
                 condition=Q(state="pending", waiting=False),
                 name="notification_due",
+            ),
+            models.Index(
+                fields=["page_id", "psid", "sequence"],
+                condition=Q(waiting=True, urgency="urgent"),
+                name="notification_waiting_urgent",
             ),
             models.Index(
                 fields=["page_id", "psid", "sequence"],

@@ -1,6 +1,7 @@
 """Reads of notifications, always scoped to one bank."""
 
 import datetime as dt
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import Count, F
@@ -43,8 +44,14 @@ def event_get(*, bank: Bank, event_id: str) -> Event | None:
 
 
 def outcome_list(*, bank: Bank, after_id: int, limit: int) -> list[Outcome]:
-    """Up to `limit` outcomes of `bank` with ids above `after_id`, oldest first."""
-    return list(Outcome.objects.for_bank(bank).filter(id__gt=after_id).order_by("id")[:limit])
+    """Up to `limit` outcomes of `bank` with ids above `after_id`, oldest first, each
+    with its notification's class (`notification_urgency`, None for event outcomes)."""
+    return list(
+        Outcome.objects.for_bank(bank)
+        .filter(id__gt=after_id)
+        .annotate(notification_urgency=F("notification__urgency"))
+        .order_by("id")[:limit]
+    )
 
 
 def notification_list_for_event(*, event: Event) -> list[Notification]:
@@ -123,6 +130,60 @@ def outbox_depth(*, bank: Bank | None = None) -> dict[str, int]:
     return {state: rows.filter(state=state).count() for state in DEPTH_STATES}
 
 
+@dataclass(frozen=True)
+class ClassQueue:
+    """One class's queue: notifications waiting to go out, and how long the oldest one
+    that could go now (due, at the head of its person's queue) has been due."""
+
+    depth: int
+    oldest_due_seconds: float
+
+
+def outbox_queue_by_class(
+    *, bank: Bank | None = None, pending: int | None = None, now: datetime | None = None
+) -> dict[str, ClassQueue]:
+    """The pending queue of each class, urgent and routine (`ClassQueue`), for `/metrics`
+    (every bank) and the deliveries panel (one bank).
+
+    Urgent rows are counted through their own partial indexes (due, and waiting behind
+    a message of the same person); routine ones are the other pending rows (`pending`
+    counts them all when the caller has counted them already, `outbox_depth`). The oldest
+    due head of each class is the first of its due index, so a growing routine age with
+    a flat urgent one is a Page at its limit doing what it should.
+    """
+    now = now or timezone.now()
+    rows = Notification.objects.all() if bank is None else Notification.objects.for_bank(bank)
+    pending_rows = rows.filter(state=Notification.State.PENDING)
+    urgent = pending_rows.filter(urgency=Notification.Urgency.URGENT)
+    urgent_depth = urgent.filter(waiting=False).count() + urgent.filter(waiting=True).count()
+    depth = {
+        Notification.Urgency.URGENT: urgent_depth,
+        # Counted a moment apart from the urgent ones: never below zero.
+        Notification.Urgency.ROUTINE: max(
+            0, (pending_rows.count() if pending is None else pending) - urgent_depth
+        ),
+    }
+    queues = {}
+    for urgency in Notification.Urgency:
+        oldest = (
+            pending_rows.filter(waiting=False, urgency=urgency, next_attempt_at__lte=now)
+            .order_by("next_attempt_at", "id")
+            .values_list("next_attempt_at", flat=True)
+            .first()
+        )
+        waited = 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())
+        queues[urgency.value] = ClassQueue(depth[urgency], waited)
+    return queues
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.0f} h"
+
+
 def deliveries_panel(bank: Bank) -> PanelContent | None:
     """The dashboard's deliveries panel: the last 24 hours by hour, 30 days by day.
 
@@ -186,7 +247,14 @@ def deliveries_panel(bank: Bank) -> PanelContent | None:
         caption=(
             f"messages sent in the last 24 hours; {day_totals['failed']} failed, "
             f"{dead_waiting} dead-lettered in all; {waiting} on their way, "
-            f"{depth[Notification.State.HELD]} held"
+            f"{depth[Notification.State.HELD]} held; "
+            + "; ".join(
+                f"{urgency}: {queue.depth} waiting"
+                + (f", oldest due {_age(queue.oldest_due_seconds)}" if queue.depth else "")
+                for urgency, queue in outbox_queue_by_class(
+                    bank=bank, pending=depth[Notification.State.PENDING]
+                ).items()
+            )
         ),
         charts=charts,
         link_url=reverse("deliveries:dead_letters", kwargs={"bank": bank.slug}),

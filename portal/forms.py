@@ -286,6 +286,13 @@ class NotificationPolicyForm(StaffForm):
         label="Quiet hours end",
         widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
     )
+    urgent = forms.BooleanField(
+        required=False,
+        label="Urgent: send before routine updates",
+        help_text="Urgent notifications overtake any backlog of routine ones, such as a "
+        "daily balance run. Keep it for what a customer must see at once: if everything is "
+        "urgent, nothing is. Quiet hours still apply.",
+    )
 
     def __init__(self, *args, event_type: str, timezone_name: str, **kwargs):
         super().__init__(*args, **kwargs)
@@ -296,6 +303,7 @@ class NotificationPolicyForm(StaffForm):
         if event_type == EventType.FRAUD_ALERT:
             del self.fields["quiet_hours_start"]
             del self.fields["quiet_hours_end"]
+            del self.fields["urgent"]  # always urgent
         else:
             self.fields["quiet_hours_end"].help_text = (
                 f"Times in the bank's time zone ({timezone_name}). A start after the end "

@@ -30,6 +30,7 @@ class PolicyRules:
 
     `quiet_start`/`quiet_end` are wall-clock times in `timezone`; a start later than the
     end wraps midnight (22:00 to 07:00). Fraud alerts ignore quiet hours whatever is set.
+    `urgent` is the bank's mark; fraud alerts are urgent without it (`is_urgent`).
     """
 
     event_type: str
@@ -38,7 +39,12 @@ class PolicyRules:
     low_balance_below: Decimal | None = None
     quiet_start: time | None = None
     quiet_end: time | None = None
+    urgent: bool = False
     timezone: str = "UTC"
+
+    @property
+    def is_urgent(self) -> bool:
+        return self.urgent or self.event_type == EventType.FRAUD_ALERT
 
     @property
     def has_quiet_hours(self) -> bool:

@@ -369,6 +369,7 @@ SPECTACULAR_SETTINGS = {
         "EventResultStatusEnum": "notifications.api.schemas.RESULT_STATUSES",
         "ShipmentStatusEnum": "notifications.validation.SHIPMENT_STATUSES",
         "NotificationReasonEnum": "notifications.models.Notification.Reason",
+        "NotificationUrgencyEnum": "notifications.models.Notification.Urgency",
     },
 }
 

@@ -146,9 +146,16 @@ class IngestResponse(serializers.Serializer):
     results = EventResult(many=True)
 
 
+URGENCY_HELP = (
+    "Its class, fixed when it was queued: `urgent` ones (fraud alerts, and the event types "
+    "the bank's policy marks urgent) go out before `routine` ones."
+)
+
+
 class NotificationSummary(serializers.Serializer):
     id = serializers.CharField()
     state = serializers.ChoiceField(choices=Notification.State.choices)
+    urgency = serializers.ChoiceField(choices=Notification.Urgency.choices, help_text=URGENCY_HELP)
     reason = serializers.ChoiceField(
         choices=Notification.Reason.choices,
         allow_null=True,
@@ -203,6 +210,11 @@ class OutcomeRow(serializers.Serializer):
         choices=Notification.Reason.choices,
         allow_null=True,
         help_text="Why a notification failed or was dead-lettered; null otherwise.",
+    )
+    notification_urgency = serializers.ChoiceField(
+        choices=Notification.Urgency.choices,
+        allow_null=True,
+        help_text=f"{URGENCY_HELP} Set on notification outcomes; null for event outcomes.",
     )
 
 

@@ -144,6 +144,7 @@ def notification_row(notification) -> dict:
     return {
         "id": str(notification.pk),
         "state": notification.state,
+        "urgency": notification.urgency,
         "reason": notification.reason or None,
         "detail": notification.detail or None,
         "form": notification.form or None,
@@ -243,4 +244,5 @@ class OutcomeListApi(APIView):
             "notification_reason": outcome.details.get("reason") or None
             if outcome.notification_id
             else None,
+            "notification_urgency": outcome.notification_urgency,
         }

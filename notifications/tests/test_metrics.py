@@ -210,3 +210,44 @@ def test_a_scrape_while_redis_is_down_is_a_clear_503(client, monkeypatch):
 
     assert response.status_code == 503
     assert "unavailable" in response.content.decode()
+
+
+def test_the_queue_of_each_class_shows_its_depth_and_oldest_due_age(
+    client, linked, linked_api, graph
+):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    people = [linked.person() for _ in range(2)]
+    linked_api.post(
+        "/api/v1/events",
+        {
+            "events": [
+                *[event_payload("transaction.posted", account=a) for a, _ in people for _ in "ab"],
+                event_payload("fraud.alert", account=linked.card),
+            ]
+        },
+        format="json",
+    )
+    Notification.objects.filter(event_type="transaction.posted").update(
+        next_attempt_at=timezone.now() - dt.timedelta(minutes=5)
+    )
+
+    found = samples(scrape(client))
+    caption = deliveries_panel(linked.bank).caption
+
+    assert value(found, "bankside_outbox_queue_notifications", urgency="urgent") == 1
+    assert value(found, "bankside_outbox_queue_notifications", urgency="routine") == 4
+    urgent_age = value(found, "bankside_outbox_oldest_due_seconds", urgency="urgent")
+    routine_age = value(found, "bankside_outbox_oldest_due_seconds", urgency="routine")
+    assert 0 <= urgent_age < 60 and 300 <= routine_age < 400
+    assert "urgent: 1 waiting, oldest due " in caption
+    assert "routine: 4 waiting, oldest due 5 min" in caption
+
+    services.deliveries_run(seconds=5)
+    found = samples(scrape(client))
+
+    assert value(found, "bankside_outbox_queue_notifications", urgency="urgent") == 0
+    assert value(found, "bankside_outbox_oldest_due_seconds", urgency="routine") == 0
+    assert "urgent: 0 waiting; routine: 0 waiting" in deliveries_panel(linked.bank).caption

@@ -147,6 +147,10 @@ class NotificationPolicy(models.Model):
     bank's time zone and may wrap midnight. Fraud alerts can never be held by quiet
     hours: the database refuses them on that row, and `portal.policies.decide` ignores
     them for fraud alerts whatever it is given.
+
+    `urgent` marks the type's notifications urgent: they go out before routine ones
+    whenever both are due. Fraud alerts are urgent whatever the row says (`is_urgent`);
+    an urgent type other than fraud alerts still keeps its quiet hours.
     """
 
     bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="notification_policies")
@@ -171,6 +175,12 @@ class NotificationPolicy(models.Model):
     )
     quiet_hours_start = models.TimeField(null=True, blank=True)
     quiet_hours_end = models.TimeField(null=True, blank=True)
+    urgent = models.BooleanField(
+        "Urgent",
+        default=False,
+        help_text="Urgent notifications go out before routine ones, even when a large "
+        "backlog of routine updates is waiting. Fraud alerts are always urgent.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = BankScopedQuerySet.as_manager()
@@ -229,6 +239,10 @@ class NotificationPolicy(models.Model):
     def has_quiet_hours(self) -> bool:
         return self.quiet_hours_start is not None and self.quiet_hours_end is not None
 
+    @property
+    def is_urgent(self) -> bool:
+        return self.urgent or self.event_type == EventType.FRAUD_ALERT
+
     def rules(self) -> PolicyRules:
         """This policy as the plain values `portal.policies.decide` works on."""
         return PolicyRules(
@@ -238,6 +252,7 @@ class NotificationPolicy(models.Model):
             low_balance_below=self.low_balance_below,
             quiet_start=self.quiet_hours_start,
             quiet_end=self.quiet_hours_end,
+            urgent=self.urgent,
             timezone=self.bank.timezone,
         )
 

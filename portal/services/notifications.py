@@ -19,6 +19,7 @@ POLICY_FIELDS = (
     "low_balance_below",
     "quiet_hours_start",
     "quiet_hours_end",
+    "urgent",
 )
 
 
@@ -88,8 +89,12 @@ def notification_policy_update(
     low_balance_below: Decimal | None = None,
     quiet_hours_start: time | None = None,
     quiet_hours_end: time | None = None,
+    urgent: bool = False,
 ) -> NotificationPolicy:
     """Change one event type's policy. Invalid combinations raise ValidationError by field.
+
+    Marking a type `urgent` applies to its notifications written from then on: those
+    already queued keep the class they were written with.
 
     The rules that make a combination invalid (a threshold on the wrong event type,
     half a quiet-hours window, quiet hours on fraud alerts) live on the model and in
@@ -102,6 +107,7 @@ def notification_policy_update(
         "low_balance_below": low_balance_below,
         "quiet_hours_start": quiet_hours_start,
         "quiet_hours_end": quiet_hours_end,
+        "urgent": urgent,
     }
     changed = {}
     for field, value in values.items():

@@ -191,3 +191,19 @@ def test_a_model_row_works_through_its_rules():
             return rules(enabled=False)
 
     assert decide(Row(), TXN, {}, NOON).reason == Reason.DISABLED
+
+
+def test_fraud_alerts_are_urgent_and_other_types_only_when_the_bank_marks_them():
+    assert rules(FRAUD).is_urgent and rules(FRAUD, urgent=False).is_urgent
+    assert not rules(TXN).is_urgent and rules(TXN, urgent=True).is_urgent
+
+
+def test_quiet_hours_hold_a_type_the_bank_marked_urgent_but_never_a_fraud_alert():
+    late = at(LONDON, 2026, 1, 15, 23, 30)
+
+    held = decide(night(TXN, urgent=True), TXN, {"amount": "1"}, late)
+    fraud = decide(night(FRAUD), FRAUD, {}, late)
+
+    assert (held.send, held.reason) == (False, Reason.QUIET_HOURS)
+    assert held.defer_until == at(LONDON, 2026, 1, 16, 7, 0)
+    assert fraud == Decision(True, Reason.SEND)

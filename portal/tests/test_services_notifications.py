@@ -84,6 +84,18 @@ def test_a_policy_change_is_audited_with_before_and_after(bank):
     }
 
 
+def test_marking_a_type_urgent_is_audited_and_reaches_the_rules(bank):
+    policy = services.notification_policy_update(
+        actor=SEED, policy=policy_of(bank, TXN), enabled=True, urgent=True
+    )
+
+    entry = last_audit(bank)
+    assert entry.action == "notification_policy.updated"
+    assert entry.details == {"event_type": TXN, "changed": {"urgent": [False, True]}}
+    assert policy_of(bank, TXN).urgent and policy.rules().is_urgent
+    assert not policy_of(bank, BALANCE).is_urgent and policy_of(bank, FRAUD).is_urgent
+
+
 def test_saving_an_unchanged_policy_writes_no_audit_entry(bank):
     before = AuditEvent.objects.count()
 

@@ -53,6 +53,7 @@ def notification_policy_edit(request, bank, policy: int):
             low_balance_below=data.get("low_balance_below"),
             quiet_hours_start=data.get("quiet_hours_start"),
             quiet_hours_end=data.get("quiet_hours_end"),
+            urgent=data.get("urgent", target.urgent),
         ),
         success_message=f"The policy for {target.get_event_type_display()} is saved.",
         redirect_to=reverse("portal:notification_policies", kwargs={"bank": bank.slug}),

@@ -15,7 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from notifications.models import Notification
-from notifications.services.delivery.jobs import Job, State
+from notifications.services.delivery.jobs import Job, State, Urgency
 from notifications.services.queue import _dt, blocked_sql, waiting_recheck
 from portal.models import MessengerIntegration
 
@@ -122,26 +122,52 @@ class _ClaimSql:
     def claim(
         self, *, owner: str, limit: int, now: datetime, lease_seconds: float
     ) -> tuple[str, list[Any]]:
+        """The claim: due urgent heads first, oldest first, then routine ones.
+
+        On PostgreSQL each class is picked from its own range of the due indexes
+        (`notification_due_urgent`, then `notification_due`), the routine ones up to what
+        the urgent ones left of `limit`: two index walks that stop at their limits, where
+        one walk in class order would step over every routine row not yet due. Elsewhere
+        (one writer at a time) one ordered pick does.
+        """
         n, pick, end = self.n, self.pick, self.end
-        statement = (
+        set_lease = (
             f"UPDATE {n} SET state = %s, lease_owner = %s, lease_expires_at = %s, "  # noqa: S608
-            f"send_started_at = NULL WHERE id {pick}SELECT c.id FROM {n} c "
-            f"WHERE c.state = %s AND NOT c.waiting AND c.next_attempt_at <= %s "
-            f"AND c.bank_id {pick}SELECT i.bank_id FROM {self.i} i WHERE i.status = %s{end} "
-            f"AND NOT {self.blocked} ORDER BY c.next_attempt_at, c.id LIMIT %s{self.lock}{end} "
-            f"RETURNING id"
+            f"send_started_at = NULL WHERE id "
         )
-        params = [
-            State.IN_FLIGHT,
-            owner,
-            _dt(now + timedelta(seconds=lease_seconds)),
-            State.PENDING,
-            _dt(now),
-            MessengerIntegration.Status.LIVE,
-            *self.blocked_params,
-            limit,
-        ]
-        return statement, params
+        lease = [State.IN_FLIGHT, owner, _dt(now + timedelta(seconds=lease_seconds))]
+
+        def due(urgency: str | None, limit_sql: str) -> tuple[str, list[Any]]:
+            of_class = "" if urgency is None else f"AND c.urgency = '{urgency}' "
+            order = (
+                "c.next_attempt_at, c.id"
+                if urgency is not None
+                else f"CASE WHEN c.urgency = '{Urgency.URGENT.value}' THEN 0 ELSE 1 END, "
+                "c.next_attempt_at, c.id"
+            )
+            return (
+                f"SELECT c.id FROM {n} c WHERE c.state = %s AND NOT c.waiting "  # noqa: S608
+                f"{of_class}AND c.next_attempt_at <= %s "
+                f"AND c.bank_id {pick}SELECT i.bank_id FROM {self.i} i WHERE i.status = %s{end} "
+                f"AND NOT {self.blocked} ORDER BY {order} LIMIT {limit_sql}{self.lock}",
+                [
+                    State.PENDING,
+                    _dt(now),
+                    MessengerIntegration.Status.LIVE,
+                    *self.blocked_params,
+                ],
+            )
+
+        if not self.postgres:
+            picked, params = due(None, "%s")
+            return f"{set_lease}{pick}{picked}{end} RETURNING id", [*lease, *params, limit]
+        urgent, urgent_params = due(Urgency.URGENT.value, "%s")
+        routine, routine_params = due(Urgency.ROUTINE.value, "%s - (SELECT count(*) FROM u)")
+        statement = (
+            f"WITH u AS ({urgent}) {set_lease}= ANY(ARRAY(SELECT id FROM u) "  # noqa: S608
+            f"|| ARRAY({routine})) RETURNING id"
+        )
+        return statement, [*urgent_params, limit, *lease, *routine_params, limit]
 
 
 def _waiting_flag(sql: _ClaimSql, *, now: datetime, front: int) -> list[int]:
@@ -177,6 +203,7 @@ def _jobs(ids: list[int]) -> list[Job]:
         "event__customer__name",
         "account__last4",
         "account__currency",
+        "urgency",
     )
     return sorted((Job(*row) for row in rows), key=lambda job: job.id)
 
@@ -216,11 +243,19 @@ class Claiming:
         margin = min(SEND_DEADLINE_MARGIN, lease * SEND_DEADLINE_SHARE)
         for job in jobs:
             job.send_until = claimed_at + lease - margin
+        overtaking: set[str] = set()
         for job in self.prepare(jobs):
             if job.page_id not in self.queues:
                 self.queues[job.page_id] = deque()
                 self.order.append(job.page_id)
             self.queues[job.page_id].append(job)
+            if job.urgency == Urgency.URGENT:
+                overtaking.add(job.page_id)
+        for page in overtaking:
+            # Urgent jobs go ahead of the routine ones this worker already holds for the
+            # Page (a stable sort: each class keeps its order).
+            queue = self.queues[page]
+            self.queues[page] = deque(sorted(queue, key=lambda job: job.urgency != Urgency.URGENT))
         return len(ids)
 
     def backlog(self) -> int:

@@ -11,6 +11,7 @@ from portal.audit import Actor
 
 ENGINE = Actor.system("delivery engine")
 State, Reason, Form = Notification.State, Notification.Reason, Notification.Form
+Urgency = Notification.Urgency
 AttemptOutcome = DeliveryAttempt.Outcome
 
 
@@ -37,6 +38,7 @@ class Job:
     customer_name: str
     last4: str
     currency: str
+    urgency: str
     form: str = ""
     payload: dict[str, Any] | None = None
     creds: messenger.PageCredentials | None = None

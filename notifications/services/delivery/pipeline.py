@@ -83,6 +83,7 @@ class _Pipeline(Claiming, Preparing, Sending, Recording):
         self.answers: SimpleQueue[tuple[Job, _Sent]] = SimpleQueue()  # from the pool
         self.marked: set[int] = set()
         self.in_pool: dict[str, int] = defaultdict(int)
+        self.urgent_in_pool: dict[str, int] = defaultdict(int)
         self.front = 0
         self.limit = settings.NOTIFICATIONS_SEND_CONCURRENCY
         self.client = messenger.get_client()

@@ -18,7 +18,7 @@ from django.utils import timezone
 import messenger
 from notifications.models import Notification
 from notifications.page_limits import LocalPageBuckets, RedisPageBuckets, page_rate
-from notifications.services.delivery.jobs import Job, Reason, State
+from notifications.services.delivery.jobs import Job, Reason, State, Urgency
 
 MAX_TOKEN_WAIT = 2.0  # wait longer for a Page's tokens than this, and the claim is released
 FLUSH_EVERY = 0.25  # seconds between writes of results…
@@ -99,6 +99,7 @@ class Sending:
     answers: SimpleQueue[tuple[Job, _Sent]]
     marked: set[int]
     in_pool: dict[str, int]
+    urgent_in_pool: dict[str, int]
     paused_banks: set[int]
     results: list[Any]
     flushed_at: float
@@ -131,6 +132,7 @@ class Sending:
                 self.mark_ahead(starting)
                 for job in starting:
                     self.in_pool[job.page_id] += 1
+                    self.urgent_in_pool[job.page_id] += job.urgency == Urgency.URGENT
                     self.running[job.id] = job
                     self.pool.submit(self.send, job)
         pause = FLUSH_EVERY
@@ -159,10 +161,16 @@ class Sending:
         job, sent = answer
         del self.running[job.id]
         self.in_pool[job.page_id] -= 1
+        self.urgent_in_pool[job.page_id] -= job.urgency == Urgency.URGENT
         self.record(job, sent)
 
     def pick(self, room: int, now_m: float) -> list[Job]:
-        """Up to `room` jobs for the pool, taking Pages in turn, within each Page's share."""
+        """Up to `room` jobs for the pool, taking Pages in turn, within each Page's share.
+
+        A Page's urgent jobs lead its queue (`Claiming.claim`). While any of them is in
+        the pool, none of the Page's routine jobs joins it: the threads would race for
+        the Page's next tokens, and a routine call could win.
+        """
         starting: list[Job] = []
         for _ in range(len(self.order)):
             if not self.order or len(starting) >= room:
@@ -177,7 +185,13 @@ class Sending:
             elif queue and self.not_before.get(page, 0.0) <= now_m:
                 share = max(2, math.ceil(page_rate(page)[0] * PAGE_SHARE_SECONDS))
                 take = min(len(queue), room - len(starting), share - self.in_pool[page])
-                starting += [queue.popleft() for _ in range(max(0, take))]
+                urgent = self.urgent_in_pool[page] > 0
+                for _ in range(max(0, take)):
+                    if queue[0].urgency == Urgency.URGENT:
+                        urgent = True
+                    elif urgent:
+                        break
+                    starting.append(queue.popleft())
             if not queue:
                 del self.queues[page]
                 self.order.remove(page)

@@ -21,7 +21,7 @@ from portal.policies import PolicyRules, decide
 from portal.rendering import TemplateError, placeholders_in, render
 from portal.selectors import template_pick
 
-State, Reason = Notification.State, Notification.Reason
+State, Reason, Urgency = Notification.State, Notification.Reason, Notification.Urgency
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ def _event_plan(
     now: datetime,
 ) -> list[Planned]:
     """One event's notifications: one per link whose consent covers its scope, where the
-    bank's policy sends it now or after quiet hours."""
+    bank's policy sends it now or after quiet hours, in the class the policy gives it."""
     last4, currency = account
     planned: list[Planned] = []
     for link in links:
@@ -148,6 +148,7 @@ def _event_plan(
             next_attempt_at=decision.defer_until or now,
             reason=Reason.QUIET_HOURS if decision.defer_until else Reason.QUEUED,
             data_categories=[scope],
+            urgency=Urgency.URGENT if policy.is_urgent else Urgency.ROUTINE,
         )
         _render_into(notification, template, values, link.scopes, locale)
         planned.append(notification)

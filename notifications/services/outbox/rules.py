@@ -19,11 +19,12 @@ _POLICY_FIELDS = (
     "low_balance_below",
     "quiet_hours_start",
     "quiet_hours_end",
+    "urgent",
 )
 
 
 # `_POLICY_FIELDS` after the event type, as `PolicyRules` names them.
-_RULE_NAMES = ("enabled", "min_amount", "low_balance_below", "quiet_start", "quiet_end")
+_RULE_NAMES = ("enabled", "min_amount", "low_balance_below", "quiet_start", "quiet_end", "urgent")
 
 
 Rules = tuple[dict[str, PolicyRules], dict[str, dict[str, str]]]
@@ -74,7 +75,7 @@ def _rules_and_templates_read(bank: Bank, event_types: set[str] | None) -> Rules
             cursor,
             f"SELECT {', '.join(_POLICY_FIELDS)}, NULL, NULL "  # noqa: S608
             f"FROM {quote(NotificationPolicy._meta.db_table)} WHERE bank_id = %s "
-            f"UNION ALL SELECT event_type, NULL, NULL, NULL, NULL, NULL, locale, body "
+            f"UNION ALL SELECT event_type, NULL, NULL, NULL, NULL, NULL, NULL, locale, body "
             f"FROM {quote(MessageTemplate._meta.db_table)} WHERE bank_id = %s AND {types_in}",
             [bank.pk, bank.pk, *params],
         )

@@ -53,6 +53,7 @@ class Planned:
     text: str = ""
     finished_at: datetime | None = None
     sequence: int = 0
+    urgency: str = Notification.Urgency.ROUTINE
 
 
 # The columns of a planned notification's own (`Planned`'s attributes), the sequence aside.
@@ -61,6 +62,7 @@ PLANNED_FIELDS = (
     "consent",
     "account",
     "event_type",
+    "urgency",
     "page_id",
     "psid",
     "state",
