@@ -26,6 +26,7 @@ from messenger.errors import (
     TransientError,
     UnexpectedResponseError,
     classify,
+    error_kind,
 )
 from messenger.webhooks import (
     AccountLinkingEvent,
@@ -81,6 +82,7 @@ __all__ = [
     "WebhookPayloadError",
     "builders",
     "classify",
+    "error_kind",
     "get_client",
     "parse_envelope",
     "verify_handshake",

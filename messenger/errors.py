@@ -235,6 +235,16 @@ _BY_CODE: dict[int, type[MessengerError]] = {
 }
 
 
+def error_kind(exc: BaseException) -> str:
+    """The error's class and codes, never its text: for a row that outlives the person (the
+    text of a platform error can quote the message or name the person)."""
+    codes = []
+    if isinstance(exc, MessengerError):
+        codes += [f"#{exc.code}"] if exc.code is not None else []
+        codes += [f"HTTP {exc.http_status}"] if exc.http_status is not None else []
+    return (type(exc).__name__ + (f" ({', '.join(codes)})" if codes else ""))[:200]
+
+
 def classify(
     status_code: int,
     body: bytes | str | Mapping[str, Any] | None,

@@ -108,7 +108,7 @@ def _attempt(message: LinkMessage, *, actor: Actor, now: datetime) -> None:
         messenger.get_client().send(creds, payload)
     except (messenger.OutsideWindowError, messenger.PersonUnavailableError) as exc:
         log.info("%s to consent %s not sent: %s", message.kind, consent.pk, type(exc).__name__)
-        _finish(message, State.SKIPPED, now, _describe(exc))
+        _finish(message, State.SKIPPED, now, messenger.error_kind(exc))
     except messenger.ThrottledError as exc:
         _retry_or_give_up(message, now, exc, at_least=exc.retry_after_seconds)
     except messenger.TransientError as exc:
@@ -120,7 +120,7 @@ def _attempt(message: LinkMessage, *, actor: Actor, now: datetime) -> None:
         _uncertain(message, actor, now, exc)
     except messenger.MessengerError as exc:
         log.warning("%s to consent %s refused: %s", message.kind, consent.pk, type(exc).__name__)
-        _finish(message, State.FAILED, now, _describe(exc))
+        _finish(message, State.FAILED, now, messenger.error_kind(exc))
     except Exception as exc:  # an unknown failure mid-call may hide a sent message
         log.error("%s to consent %s failed", message.kind, consent.pk, exc_info=exc)
         _uncertain(message, actor, now, exc)
@@ -155,16 +155,16 @@ def _retry_or_give_up(
 ) -> None:
     log.warning("%s to consent %s failed: %s", message.kind, message.consent_id, type(exc).__name__)
     if message.attempts >= MAX_ATTEMPTS:
-        _finish(message, State.FAILED, now, _describe(exc))
+        _finish(message, State.FAILED, now, messenger.error_kind(exc))
         return
-    message.last_error = _describe(exc)
+    message.last_error = messenger.error_kind(exc)
     message.next_attempt_at = now + max(backoff(message.attempts), timedelta(seconds=at_least or 0))
     message.save()
 
 
 def _uncertain(message: LinkMessage, actor: Actor, now: datetime, exc: Exception) -> None:
     """The message may have gone out: record it so, audit it, and never resend it."""
-    _finish(message, State.UNCERTAIN, now, _describe(exc))
+    _finish(message, State.UNCERTAIN, now, messenger.error_kind(exc))
     audit_record(
         actor=actor,
         action="link.message_uncertain",
@@ -177,15 +177,6 @@ def _uncertain(message: LinkMessage, actor: Actor, now: datetime, exc: Exception
 def _finish(message: LinkMessage, state: str, now: datetime, error: str) -> None:
     message.state, message.finished_at, message.last_error = state, now, error[:200]
     message.save()
-
-
-def _describe(exc: Exception) -> str:
-    """The error's kind and codes, never its text: it could quote the message."""
-    codes = []
-    if isinstance(exc, messenger.MessengerError):
-        codes += [f"#{exc.code}"] if exc.code is not None else []
-        codes += [f"HTTP {exc.http_status}"] if exc.http_status is not None else []
-    return (type(exc).__name__ + (f" ({', '.join(codes)})" if codes else ""))[:200]
 
 
 def link_messages_send(

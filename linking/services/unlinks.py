@@ -115,7 +115,7 @@ def _attempt(unlink: PlatformUnlink, *, actor: Actor, now: datetime) -> Exceptio
             messenger.get_client().unlink_account(creds, consent.psid)
     except messenger.MessengerError as exc:
         log.warning("unlink of consent %s failed: %s", consent.pk, type(exc).__name__)
-        unlink.last_error = _describe(exc)
+        unlink.last_error = messenger.error_kind(exc)
         if unlink.attempts >= MAX_ATTEMPTS:
             _finish(unlink, State.FAILED, now)
         else:
@@ -147,13 +147,6 @@ def _say_goodbye(creds: messenger.PageCredentials, consent: Consent) -> None:
 def _finish(unlink: PlatformUnlink, state: str, now: datetime) -> None:
     unlink.state, unlink.finished_at = state, now
     unlink.save()
-
-
-def _describe(exc: messenger.MessengerError) -> str:
-    """The error's kind and codes, never its text: the row outlives the PSID."""
-    codes = [f"#{exc.code}"] if exc.code is not None else []
-    codes += [f"HTTP {exc.http_status}"] if exc.http_status is not None else []
-    return (type(exc).__name__ + (f" ({', '.join(codes)})" if codes else ""))[:200]
 
 
 def backoff(attempts: int) -> timedelta:

@@ -5,11 +5,13 @@ import pytest
 from messenger.errors import (
     BadRequestError,
     ConfigError,
+    OutsideWindowError,
     PersonUnavailableError,
     TagOveruseError,
     ThrottledError,
     TransientError,
     classify,
+    error_kind,
     retry_after_from_headers,
 )
 
@@ -128,3 +130,11 @@ def test_missing_access_token_is_a_token_error():
     )
 
     assert isinstance(error, BadTokenError)
+
+
+def test_an_error_kind_names_the_class_and_codes_but_never_the_text():
+    error = OutsideWindowError(
+        "Message to Ana Silva failed: (#10) outside the window", code=10, http_status=400
+    )
+    assert error_kind(error) == "OutsideWindowError (#10, HTTP 400)"
+    assert error_kind(TimeoutError("read timed out for Ana")) == "TimeoutError"
