@@ -15,24 +15,14 @@ from notifications.models import Notification
 from notifications.services.delivery.claim import Claiming, _claim
 from notifications.services.queue import people_wake
 from notifications.tests.factories import approved_utility_template, contact_for, event_payload
+from notifications.tests.test_delivery import EVENTS, deliver, post
 from notifications.tests.test_outbox import always_quiet
 from portal.models import AuditEvent, NotificationPolicy, StaffMembership
 from portal.tests.factories import StaffMembershipFactory
 
 pytestmark = pytest.mark.django_db
 
-EVENTS = "/api/v1/events"
 State, Reason, Urgency = Notification.State, Notification.Reason, Notification.Urgency
-
-
-def post(api, *events):
-    response = api.post(EVENTS, {"events": list(events)}, format="json")
-    assert response.status_code == 202, response.content
-    return response.json()
-
-
-def deliver(**kwargs):
-    return services.deliveries_run(seconds=0, **kwargs)
 
 
 def shop(account, name, minutes_ago=10):
