@@ -9,7 +9,14 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
 from portal.events import DataScope, EventType
-from portal.models import Bank, NotificationPolicy, StaffMembership, locale_validator
+from portal.models import (
+    SEND_RATE_LIMIT_ERROR,
+    SEND_RATE_LIMIT_MAX,
+    Bank,
+    NotificationPolicy,
+    StaffMembership,
+    locale_validator,
+)
 from portal.rendering import TEMPLATE_MAX_LENGTH
 
 
@@ -189,6 +196,20 @@ class IntegrationCredentialsForm(StaffForm):
         assume_scheme="https",
         help_text="Where bankside relays customers' answers (for example to fraud alerts). "
         "Calls are signed with the signing secret.",
+    )
+    send_rate_limit = forms.IntegerField(
+        label="Send API calls per second",
+        required=False,
+        min_value=1,
+        max_value=SEND_RATE_LIMIT_MAX,
+        error_messages={
+            "invalid": SEND_RATE_LIMIT_ERROR,
+            "min_value": SEND_RATE_LIMIT_ERROR,
+            "max_value": SEND_RATE_LIMIT_ERROR,
+        },
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+        help_text="Send API calls per second for this Page. Meta allows 300; set less if "
+        "other systems send from this Page.",
     )
 
     def __init__(self, *args, stored: bool = False, masked: dict | None = None, **kwargs):

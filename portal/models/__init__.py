@@ -19,6 +19,8 @@ from portal.models.banks import (
 )
 from portal.models.integration import (
     PAGE_TAKEN,
+    SEND_RATE_LIMIT_ERROR,
+    SEND_RATE_LIMIT_MAX,
     DeliveryRulesStamp,
     MessageTemplate,
     MessengerIntegration,
@@ -30,6 +32,8 @@ from portal.models.integration import (
 
 __all__ = [
     "PAGE_TAKEN",
+    "SEND_RATE_LIMIT_ERROR",
+    "SEND_RATE_LIMIT_MAX",
     "ApiKey",
     "ApiKeyRateLimit",
     "ApiSigning",

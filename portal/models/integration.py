@@ -17,6 +17,12 @@ from portal.models.banks import Bank, locale_validator
 from portal.policies import PolicyRules
 from portal.tenancy import BankScopedQuerySet
 
+SEND_RATE_LIMIT_MAX = 300  # the Send API's calls per second per Page (messenger-platform §4)
+SEND_RATE_LIMIT_ERROR = (
+    "Enter a whole number of calls per second from 1 to 300: Meta allows at most 300 "
+    "Send API calls per second per Page."
+)
+
 PAGE_TAKEN = (
     "This Page is already connected to another bank. A Page can serve one bank only: check "
     "the Page ID, or ask the platform team to release the Page first."
@@ -29,6 +35,10 @@ class MessengerIntegration(models.Model):
     A Page serves one bank only: Messenger's webhooks, PSIDs and Send API calls are keyed
     by the Page, so a Page two banks could name would let one bank speak for the other and
     reach its customers. The database holds that rule (`one_bank_per_page`).
+
+    `send_rate_limit` is the share of the Page's Send API limit bankside may use: a bank
+    lowers it to leave room for other systems that send from the same Page, and can never
+    raise it past the platform's 300 calls per second.
     """
 
     class Status(models.TextChoices):
@@ -51,6 +61,16 @@ class MessengerIntegration(models.Model):
     paused_from = models.CharField(max_length=16, choices=Status.choices, blank=True)
     page_name = models.CharField(max_length=200, blank=True)
     checked_at = models.DateTimeField(null=True, blank=True)
+    send_rate_limit = models.PositiveSmallIntegerField(
+        "Send API calls per second",
+        default=SEND_RATE_LIMIT_MAX,
+        validators=[
+            MinValueValidator(1, SEND_RATE_LIMIT_ERROR),
+            MaxValueValidator(SEND_RATE_LIMIT_MAX, SEND_RATE_LIMIT_ERROR),
+        ],
+        help_text="Send API calls per second for this Page. Meta allows 300; set less if "
+        "other systems send from this Page.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -58,6 +78,13 @@ class MessengerIntegration(models.Model):
 
     class Meta:
         constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    send_rate_limit__gte=1, send_rate_limit__lte=SEND_RATE_LIMIT_MAX
+                ),
+                name="send_rate_limit_1_to_300",
+                violation_error_message=SEND_RATE_LIMIT_ERROR,
+            ),
             models.UniqueConstraint(
                 fields=["page_id"],
                 condition=~models.Q(page_id=""),

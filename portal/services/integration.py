@@ -57,6 +57,7 @@ def integration_configure(
     verify_token: str | None = None,
     callback_url: str = "",
     callback_signing_secret: str = "",
+    send_rate_limit: int | None = None,
 ) -> IntegrationChange:
     """Store the bank's Page credentials (encrypted at rest).
 
@@ -65,7 +66,10 @@ def integration_configure(
     A signing secret for callbacks to the bank is generated with the integration.
     The callback URL must be https and public (`core.outbound`): staff must not be able
     to point bankside's calls at the network it runs in.
-    The audit entry records which fields changed, never their values.
+    The audit entry records which fields changed, never their values, except the Page's
+    `send_rate_limit` (no secret), whose old and new values it records. None keeps the
+    stored limit (300, the platform's, for a new integration); the delivery workers pick a
+    change up with their next claim (`notifications.page_limits`).
     """
     callback_url = callback_url.strip()
     if callback_url:
@@ -87,7 +91,11 @@ def integration_configure(
         "verify_token": verify_token or integration.verify_token or verify_token_new(),
         "callback_url": callback_url,
         "callback_signing_secret": callback_signing_secret or integration.callback_signing_secret,
+        "send_rate_limit": integration.send_rate_limit
+        if send_rate_limit is None
+        else send_rate_limit,
     }
+    old_rate_limit = integration.send_rate_limit
     changed = ["created"] if created else []
     for name, value in values.items():
         if getattr(integration, name, None) != value:
@@ -113,12 +121,15 @@ def integration_configure(
     except IntegrityError:
         _refuse_another_bank_s_page(bank=bank, page_id=integration.page_id)  # a concurrent save
         raise
+    details: dict[str, object] = {"page_id": integration.page_id, "fields_changed": changed}
+    if "send_rate_limit" in changed:
+        details["send_rate_limit"] = [old_rate_limit, integration.send_rate_limit]
     audit_record(
         actor=actor,
         action="integration.configured",
         bank=bank,
         target=integration,
-        details={"page_id": integration.page_id, "fields_changed": changed},
+        details=details,
     )
     return IntegrationChange(integration, signing_secret=generated)
 

@@ -1,10 +1,13 @@
 import httpx
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import escape
 
 from messenger import BadTokenError, GraphClient, TransientError
-from portal.models import MessengerIntegration, StaffMembership
+from portal import services
+from portal.audit import Actor
+from portal.models import AuditEvent, MessengerIntegration, StaffMembership
 from portal.tests.factories import BankFactory, StaffMembershipFactory, integration_for
 from portal.views import integration as integration_views
 
@@ -316,3 +319,104 @@ def test_first_credentials_naming_another_bank_s_page_are_refused(admin):
 
     assert PAGE_TAKEN in response.content.decode()
     assert not MessengerIntegration.objects.filter(bank=bank).exists()
+
+
+# The Page's Send API limit (admins)
+
+RATE_REFUSED = (
+    "Enter a whole number of calls per second from 1 to 300: Meta allows at most 300 "
+    "Send API calls per second per Page."
+)
+
+
+def rate_changes(bank) -> list[dict]:
+    return [
+        event.details
+        for event in AuditEvent.objects.filter(bank=bank, action="integration.configured")
+        if "send_rate_limit" in event.details["fields_changed"]
+    ]
+
+
+def test_the_send_rate_is_300_by_default_and_shown_with_its_help(admin):
+    client, bank = admin
+    save_credentials(client, bank, page_access_token="t" * 20, app_secret="a" * 32)
+
+    page = client.get(url("integration_credentials", bank)).content.decode()
+
+    assert MessengerIntegration.objects.get(bank=bank).send_rate_limit == 300
+    assert "Send API calls per second" in page
+    assert escape("Meta allows 300; set less if other systems send from this Page.") in page
+    assert 'name="send_rate_limit" value="300"' in page
+
+
+def test_an_admin_lowers_the_send_rate_and_the_audit_log_records_it(admin, monkeypatch):
+    client, bank = admin
+    graph_answering(monkeypatch, page_found)
+    save_credentials(client, bank, page_access_token="t" * 20, app_secret="a" * 32)
+    client.post(url("integration_check", bank))
+    client.post(url("integration_go_live", bank))
+
+    response = save_credentials(client, bank, send_rate_limit="120")
+
+    integration = MessengerIntegration.objects.get(bank=bank)
+    assert integration.send_rate_limit == 120
+    assert integration.status == Status.LIVE  # not a credential: the Page keeps sending
+    assert 'name="send_rate_limit" value="120"' in response.content.decode()
+    assert rate_changes(bank) == [
+        {"page_id": PAGE_ID, "fields_changed": ["send_rate_limit"], "send_rate_limit": [300, 120]}
+    ]
+
+
+def test_a_blank_send_rate_keeps_the_stored_one(admin):
+    client, bank = admin
+    save_credentials(client, bank, page_access_token="t" * 20, app_secret="a" * 32)
+    save_credentials(client, bank, send_rate_limit="50")
+
+    save_credentials(client, bank, send_rate_limit="", callback_url="https://core.example/cb")
+
+    assert MessengerIntegration.objects.get(bank=bank).send_rate_limit == 50
+
+
+@pytest.mark.parametrize("value", ["0", "301", "-5", "fast", "1.5"])
+def test_a_send_rate_outside_1_to_300_is_refused_and_nothing_is_written(admin, value):
+    client, bank = admin
+    save_credentials(client, bank, page_access_token="t" * 20, app_secret="a" * 32)
+    before = AuditEvent.objects.count()
+
+    response = save_credentials(
+        client, bank, send_rate_limit=value, callback_url="https://core.example/cb"
+    )
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["send_rate_limit"] == [RATE_REFUSED]
+    integration = MessengerIntegration.objects.get(bank=bank)
+    assert (integration.send_rate_limit, integration.callback_url) == (300, "")
+    assert AuditEvent.objects.count() == before
+
+
+def test_the_service_refuses_a_send_rate_above_the_platform_s(admin):
+    client, bank = admin
+    save_credentials(client, bank, page_access_token="t" * 20, app_secret="a" * 32)
+    before = AuditEvent.objects.count()
+
+    with pytest.raises(ValidationError) as refused:
+        services.integration_configure(
+            actor=Actor.system("test"), bank=bank, page_id=PAGE_ID, send_rate_limit=301
+        )
+
+    assert refused.value.message_dict == {"send_rate_limit": [RATE_REFUSED]}
+    assert MessengerIntegration.objects.get(bank=bank).send_rate_limit == 300
+    assert AuditEvent.objects.count() == before
+
+
+def test_an_operator_cannot_change_the_send_rate(operator):
+    client, bank = operator
+    before = AuditEvent.objects.count()
+
+    response = client.post(
+        url("integration_credentials", bank), {"page_id": PAGE_ID, "send_rate_limit": "10"}
+    )
+
+    assert response.status_code == 403
+    assert MessengerIntegration.objects.get(bank=bank).send_rate_limit == 300
+    assert AuditEvent.objects.count() == before

@@ -8,6 +8,7 @@ from portal import selectors, services
 from portal.access import ADMIN, EVERYONE, OPERATOR, bank_staff
 from portal.audit import Actor
 from portal.forms import IntegrationCredentialsForm, PauseForm
+from portal.models import SEND_RATE_LIMIT_MAX
 from portal.staff_forms import handle_staff_form
 from portal.views._shared import masked, reveal_once, take_reveal
 
@@ -46,7 +47,15 @@ def integration_credentials(request, bank):
         "app_secret": masked(current.app_secret) if current else "",
         "callback_signing_secret": masked(current.callback_signing_secret) if current else "",
     }
-    initial = {"page_id": current.page_id, "callback_url": current.callback_url} if current else {}
+    initial = (
+        {
+            "page_id": current.page_id,
+            "callback_url": current.callback_url,
+            "send_rate_limit": current.send_rate_limit,
+        }
+        if current
+        else {"send_rate_limit": SEND_RATE_LIMIT_MAX}
+    )
     form = IntegrationCredentialsForm(
         request.POST or None, initial=initial, stored=current is not None, masked=secrets_masked
     )
@@ -59,6 +68,7 @@ def integration_credentials(request, bank):
             page_access_token=data["page_access_token"],
             app_secret=data["app_secret"],
             callback_url=data["callback_url"],
+            send_rate_limit=data["send_rate_limit"],
         )
         if change.signing_secret:
             reveal_once(
@@ -72,7 +82,8 @@ def integration_credentials(request, bank):
         request,
         form,
         action=configure,
-        success_message="The credentials are saved. Check the connection to verify them.",
+        success_message="The Page settings are saved. After new credentials, check the "
+        "connection to verify them.",
         redirect_to=reverse("portal:integration_credentials", kwargs={"bank": bank.slug}),
     )
     return done or render(
