@@ -6,14 +6,21 @@ tokens from one bucket per Page, kept in Redis (`NOTIFICATIONS_REDIS_URL`, defau
 however many workers run. A worker asks for up to n tokens at once (one round trip for a
 whole wave of sends) and gets the number granted and, if short, how long until the next.
 
+A Page's limit is its bank's setting (`MessengerIntegration.send_rate_limit`, 300 calls/s
+unless the bank's staff lowered it; see `page_limit`). The delivery pipeline reads it with
+the integration at every claim and hands it to `take`, so a change reaches every worker
+within one claim, and sending threads never read the database; other callers (a
+conversation's reply) leave it out and `take` reads it, kept for `SETTING_TTL` seconds.
+
 The bucket hands out `NOTIFICATIONS_PAGE_RATE_HEADROOM` of the Page's limit (90%) and holds
 at most 50 ms of tokens: calls reach the platform a little after their token was taken,
 and the headroom keeps any one-second window at the platform under the limit.
 
 When the platform throttles anyway, `throttle` stops the Page for the wait it gave (or a
-second) and halves its rate for a cool-down, repeatedly if it keeps happening. Throttles
-reported while the Page is already stopped are answers to calls that were in flight when
-the first came back: they extend the stop but do not halve the rate again.
+second) and halves its rate, whatever the Page's limit, for a cool-down, repeatedly if it
+keeps happening. Throttles reported while the Page is already stopped are answers to calls
+that were in flight when the first came back: they extend the stop but do not halve the
+rate again.
 
 Without Redis (the demo's embedded mode) each process keeps its buckets in memory, which
 holds the limit for a single worker process. If Redis fails mid-run the bucket fails
@@ -31,6 +38,7 @@ import redis
 from django.conf import settings
 
 from notifications import metrics
+from portal.models import SEND_RATE_LIMIT_MAX, MessengerIntegration
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +47,7 @@ BURST_SECONDS = 0.05
 THROTTLE_FACTOR = 0.5
 MIN_FACTOR = 1 / 64
 REDIS_DOWN_WAIT = 0.5
+SETTING_TTL = 5.0  # seconds a Page's setting read by `take` itself is kept
 
 # KEYS[1]: the Page's bucket. ARGV: rate/s, burst, tokens wanted.
 # Returns {tokens granted, seconds until the next token}.
@@ -94,13 +103,51 @@ class Grant:
     wait: float
 
 
-def page_rate(page_id: str) -> tuple[float, float]:
+def page_limit(page_id: str, setting: int | None = None) -> float:
+    """The Page's limit in Send API calls per second.
+
+    `NOTIFICATIONS_PAGE_RATE_LIMIT` is the platform's limit (Meta's 300, or a fake Send
+    API's in tests and benchmarks), and a Page's entry in `NOTIFICATIONS_PAGE_RATE_LIMITS`
+    replaces it for that Page. The bank's `setting` only ever lowers it: left at the
+    platform's 300 (the default), the Page has the whole of the deployment's figure.
+    `setting` None reads the Page's setting (`page_setting`).
+    """
+    override = settings.NOTIFICATIONS_PAGE_RATE_LIMITS.get(page_id)
+    if override is not None:
+        return float(override)
+    platform = float(settings.NOTIFICATIONS_PAGE_RATE_LIMIT)
+    if setting is None:
+        setting = page_setting(page_id)
+    if setting is None or setting >= SEND_RATE_LIMIT_MAX:
+        return platform
+    return min(float(setting), platform)
+
+
+def page_rate(page_id: str, setting: int | None = None) -> tuple[float, float]:
     """(tokens per second, burst) of a Page's bucket: its limit less the headroom."""
-    limit = settings.NOTIFICATIONS_PAGE_RATE_LIMITS.get(
-        page_id, settings.NOTIFICATIONS_PAGE_RATE_LIMIT
-    )
-    rate = max(0.1, float(limit) * settings.NOTIFICATIONS_PAGE_RATE_HEADROOM)
+    rate = max(0.1, page_limit(page_id, setting) * settings.NOTIFICATIONS_PAGE_RATE_HEADROOM)
     return rate, max(1.0, rate * BURST_SECONDS)
+
+
+_settings_read: dict[str, tuple[float, int | None]] = {}
+
+
+def page_setting(page_id: str) -> int | None:
+    """The Page's `send_rate_limit` as its bank set it, read again after `SETTING_TTL`.
+
+    For callers that do not hold the integration; None for a Page no bank has.
+    """
+    now = time.monotonic()
+    kept = _settings_read.get(page_id)
+    if kept is not None and now < kept[0]:
+        return kept[1]
+    value = (
+        MessengerIntegration.objects.filter(page_id=page_id)
+        .values_list("send_rate_limit", flat=True)
+        .first()
+    )
+    _settings_read[page_id] = (now + SETTING_TTL, value)
+    return value
 
 
 class RedisPageBuckets:
@@ -109,8 +156,9 @@ class RedisPageBuckets:
         self._take = self.client.register_script(TAKE)
         self._throttle = self.client.register_script(THROTTLE)
 
-    def take(self, page_id: str, wanted: int) -> Grant:
-        rate, burst = page_rate(page_id)
+    def take(self, page_id: str, wanted: int, *, setting: int | None = None) -> Grant:
+        """Up to `wanted` tokens; `setting` is the Page's own limit if the caller has it."""
+        rate, burst = page_rate(page_id, setting)
         try:
             granted, wait = self._take(keys=[KEY_PREFIX + page_id], args=[rate, burst, wanted])
         except redis.RedisError:
@@ -136,8 +184,8 @@ class LocalPageBuckets:
         self.lock = threading.Lock()
         self.state: dict[str, dict[str, float]] = {}
 
-    def take(self, page_id: str, wanted: int) -> Grant:
-        rate, burst = page_rate(page_id)
+    def take(self, page_id: str, wanted: int, *, setting: int | None = None) -> Grant:
+        rate, burst = page_rate(page_id, setting)
         now = time.monotonic()
         with self.lock:
             s = self.state.setdefault(page_id, {})

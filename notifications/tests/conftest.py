@@ -28,6 +28,7 @@ def _page_buckets_in_test_redis(settings):
         client.delete(*keys)
     client.close()
     page_limits._buckets.cache_clear()
+    page_limits._settings_read.clear()
 
 
 _psids = itertools.count(7_000_000_000_000_001)

@@ -8,6 +8,7 @@ from typing import Any
 import messenger
 from notifications.models import DeliveryAttempt, Notification
 from portal.audit import Actor
+from portal.models import SEND_RATE_LIMIT_MAX
 
 ENGINE = Actor.system("delivery engine")
 State, Reason, Form = Notification.State, Notification.Reason, Notification.Form
@@ -43,6 +44,7 @@ class Job:
     payload: dict[str, Any] | None = None
     creds: messenger.PageCredentials | None = None
     send_until: float = 0.0  # monotonic: not handed to the Send API after this
+    send_rate_limit: int = SEND_RATE_LIMIT_MAX  # the Page's setting, read with the claim
 
 
 @dataclass

@@ -132,6 +132,7 @@ class Preparing:
                 except ValueError:
                     credentials[job.bank_id] = None
             job.creds = credentials[job.bank_id]
+            job.send_rate_limit = integration.send_rate_limit
             if job.creds is None:
                 self.release(job, Reason.INTEGRATION_PAUSED, now + timedelta(minutes=1))
                 return False

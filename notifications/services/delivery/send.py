@@ -67,7 +67,7 @@ def _send_one(
     longer hands the job back.
     """
     while True:
-        grant = buckets.take(job.page_id, 1)
+        grant = buckets.take(job.page_id, 1, setting=job.send_rate_limit)
         if grant.granted:
             break
         if grant.wait > MAX_TOKEN_WAIT or time.monotonic() + grant.wait >= job.send_until:
@@ -183,7 +183,8 @@ class Sending:
             if queue and queue[0].bank_id in self.paused_banks:
                 self.release_all(queue, Reason.INTEGRATION_PAUSED, 0.0)
             elif queue and self.not_before.get(page, 0.0) <= now_m:
-                share = max(2, math.ceil(page_rate(page)[0] * PAGE_SHARE_SECONDS))
+                rate = page_rate(page, queue[0].send_rate_limit)[0]
+                share = max(2, math.ceil(rate * PAGE_SHARE_SECONDS))
                 take = min(len(queue), room - len(starting), share - self.in_pool[page])
                 urgent = self.urgent_in_pool[page] > 0
                 for _ in range(max(0, take)):
