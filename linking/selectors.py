@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from linking.models import Account, Consent, Customer, LinkingTokenUse
 from portal.dashboard import PanelContent
-from portal.models import AuditEvent, Bank
+from portal.models import AuditEvent
 
 PLATFORM_NAME = "Messenger, operated by Meta Platforms"
 
@@ -16,18 +16,6 @@ PLATFORM_NAME = "Messenger, operated by Meta Platforms"
 def linking_token_used(token: str) -> bool:
     """Whether this `account_linking_token` has already completed a Log In."""
     return LinkingTokenUse.objects.filter(token_digest=LinkingTokenUse.digest(token)).exists()
-
-
-def directory_username(bank: Bank, typed: str) -> str:
-    """The demo directory's spelling of the username the customer typed: usernames match
-    whatever the case, as at a bank's sign-in, except where the directory holds two that
-    differ only by case, which then match exactly only."""
-    found = list(
-        Customer.objects.filter(bank=bank, directory_username__iexact=typed).values_list(
-            "directory_username", flat=True
-        )
-    )
-    return found[0] if len(found) == 1 and found[0] else typed
 
 
 def consent_receipt(consent: Consent) -> dict:

@@ -179,7 +179,7 @@ def customer_login(request, bank):
             )
         customer = services.directory_authenticate(
             bank=bank,
-            username=selectors.directory_username(bank, username),
+            username=username,
             password=request.POST.get("password", "")[:512],
         )
         if customer is None:

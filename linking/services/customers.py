@@ -153,8 +153,14 @@ _DUMMY_PASSWORD = make_password(secrets.token_urlsafe(16))
 
 
 def directory_authenticate(*, bank: Bank, username: str, password: str) -> Customer | None:
-    """The customer whose demo-directory login this is, or None; timing does not tell which."""
-    customer = Customer.objects.filter(bank=bank, directory_username=username).first()
+    """The customer whose demo-directory login this is, or None; timing does not tell which.
+
+    Usernames match whatever the case, as at a bank's sign-in, except where the directory
+    holds two that differ only by case: then only the exact spelling matches.
+    """
+    found = list(Customer.objects.filter(bank=bank, directory_username__iexact=username))
+    exact = (c for c in found if c.directory_username == username)
+    customer = found[0] if len(found) == 1 else next(exact, None)
     if customer is None or not customer.directory_password:
         check_password(password, _DUMMY_PASSWORD)
         return None
