@@ -31,7 +31,8 @@ class Customer(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # Set when the customer's personal data was erased on their request (see
-    # `linking.subject_requests`); the row stays so consents and audit entries keep a target.
+    # `linking.services.subject_requests`); the row stays so consents and audit entries
+    # keep a target.
     erased_at = models.DateTimeField(null=True, blank=True)
 
     objects = BankScopedQuerySet.as_manager()

@@ -21,7 +21,8 @@ returns how many rows it changed. Erasure runs every contributor inside one tran
 one failing undoes them all. Parts are exported in ascending `order` and erased in
 descending `order`: linking's part (order 10) comes first in the download and is erased
 last, so the apps above it can still find the customer's PSIDs when they erase theirs.
-The whole request (download, erasure, audit) is in `linking.subject_requests`.
+The download is `linking.subject_requests`; erasure and the audited reads are
+`linking.services.subject_requests`.
 """
 
 from collections.abc import Callable

@@ -3,7 +3,7 @@
 The download gathers every app's part through `linking.subject_data` (linking's own part
 is registered from `LinkingConfig.ready`) plus the audit entries about the customer, and
 streams it as one JSON document. The writes — the audited reads, and erasure — are in
-`linking.services.subject_requests`; the staff pages reach them through this module too.
+`linking.services.subject_requests`.
 """
 
 import json
@@ -15,26 +15,10 @@ from django.utils import timezone
 
 from linking.models import Consent, Contact, Customer
 from linking.selectors import PLATFORM_NAME, consent_receipt
-from linking.services.subject_requests import (
-    ErasureBlockedError,
-    people_q,
-    subject_erase,
-    subject_export_record,
-    subject_page_view_record,
-)
+from linking.services.subject_requests import people_q
 from linking.subject_data import contributors
 from portal.models import AuditEvent
 from portal.pseudonyms import pseudonyms
-
-__all__ = [
-    "ErasureBlockedError",
-    "audit_entries_about",
-    "linking_export",
-    "subject_erase",
-    "subject_export_lines",
-    "subject_export_record",
-    "subject_page_view_record",
-]
 
 FORMAT_VERSION = 1
 

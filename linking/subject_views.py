@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 
-from linking import selectors, subject_requests
+from linking import selectors, services, subject_requests
 from linking.models import Consent
 from linking.subject_data import contributors
 from portal.access import ADMIN, AUDITOR, bank_staff
@@ -61,9 +61,7 @@ def _page(request, bank, customer, form, *, status=200):
 def subject_request(request, bank, customer: int):
     """A customer's data-subject request: what is held, the download, and (admins) erasure."""
     customer_obj = selectors.customer_get_for_console(bank=bank, pk=customer)
-    subject_requests.subject_page_view_record(
-        customer=customer_obj, actor=Actor.staff(request.user)
-    )
+    services.subject_page_view_record(customer=customer_obj, actor=Actor.staff(request.user))
     return _page(request, bank, customer_obj, ErasureForm(customer=customer_obj))
 
 
@@ -71,7 +69,7 @@ def subject_request(request, bank, customer: int):
 def subject_export(request, bank, customer: int):
     """Everything held about the customer as one JSON document, streamed; audited first."""
     customer_obj = selectors.customer_get_for_console(bank=bank, pk=customer)
-    subject_requests.subject_export_record(customer=customer_obj, actor=Actor.staff(request.user))
+    services.subject_export_record(customer=customer_obj, actor=Actor.staff(request.user))
     response = StreamingHttpResponse(
         (piece.encode() for piece in subject_requests.subject_export_lines(customer_obj)),
         content_type="application/json; charset=utf-8",
@@ -89,14 +87,14 @@ def subject_erase(request, bank, customer: int):
     if not form.is_valid():
         return _page(request, bank, customer_obj, form, status=400)
     try:
-        erasure = subject_requests.subject_erase(
+        erasure = services.subject_erase(
             customer=customer_obj,
             actor=Actor.staff(request.user),
             reason=form.cleaned_data["reason"],
         )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
-    except subject_requests.ErasureBlockedError as exc:
+    except services.ErasureBlockedError as exc:
         messages.error(request, str(exc))
     else:
         told = len(erasure.messenger_told)

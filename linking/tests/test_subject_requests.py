@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from linking import services
 from linking.models import Consent, ConsentEvent, Contact, Customer
-from linking.subject_requests import subject_erase
+from linking.services import subject_erase
 from linking.tests.factories import AccountFactory, CustomerFactory, IntegrationFactory
 from portal.audit import Actor
 from portal.models import AuditEvent, StaffMembership

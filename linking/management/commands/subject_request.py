@@ -4,7 +4,7 @@ import sys
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from linking import subject_requests
+from linking import services, subject_requests
 from linking.models import Customer
 from portal.audit import Actor
 from portal.models import Bank
@@ -42,7 +42,7 @@ class Command(BaseCommand):
             self._erase(customer_obj, actor, reason, confirm)
 
     def _export(self, customer, actor, output):
-        subject_requests.subject_export_record(customer=customer, actor=actor)
+        services.subject_export_record(customer=customer, actor=actor)
         stream = open(output, "w", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
         try:
             for piece in subject_requests.subject_export_lines(customer):
@@ -59,10 +59,10 @@ class Command(BaseCommand):
         if not reason.strip():
             raise CommandError("Pass --reason: it is recorded in the audit log.")
         try:
-            erasure = subject_requests.subject_erase(customer=customer, actor=actor, reason=reason)
+            erasure = services.subject_erase(customer=customer, actor=actor, reason=reason)
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from exc
-        except subject_requests.ErasureBlockedError as exc:
+        except services.ErasureBlockedError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(
             json.dumps(
