@@ -154,6 +154,12 @@ class Notification(models.Model):
     reclassify what is queued. Claims serve due urgent notifications first, and a
     person's urgent message goes before their routine ones; within a class their
     `sequence` order holds (`services.queue`).
+
+    `digest` is set on each of the notifications a digest carried (a Page under backlog
+    sends one person's several routine updates as one message, `services.delivery.
+    digest`): the id of the notification whose claim sent it, the same for every original
+    of one digest. While that message is on its way, the other originals are in flight
+    beside it, so the one-in-flight rule counts only rows without `digest`.
     """
 
     class Urgency(models.TextChoices):
@@ -238,6 +244,8 @@ class Notification(models.Model):
     uncertain = models.BooleanField(default=False)
     form = models.CharField(max_length=16, choices=Form.choices, blank=True)
     message_id = models.CharField(max_length=128, blank=True)
+    # The notification whose message carried this one in a digest (itself included).
+    digest = models.PositiveBigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     # When it (re-)entered the queue: the retry budget's hours count from here.
     queued_at = models.DateTimeField(default=timezone.now)
@@ -254,7 +262,7 @@ class Notification(models.Model):
             models.UniqueConstraint(fields=["event", "consent"], name="one_notification_per_link"),
             models.UniqueConstraint(
                 fields=["page_id", "psid"],
-                condition=Q(state="in_flight"),
+                condition=Q(state="in_flight", digest__isnull=True),
                 name="one_in_flight_per_person",
             ),
         ]
