@@ -152,6 +152,13 @@ URGENCY_HELP = (
 )
 
 
+DIGEST_HELP = (
+    "Set when it was sent in a digest (a Page under backlog sends a person's several "
+    "routine updates as one message): the id of the notification whose message carried "
+    "it, the same for every notification of that digest. Null otherwise."
+)
+
+
 class NotificationSummary(serializers.Serializer):
     id = serializers.CharField()
     state = serializers.ChoiceField(choices=Notification.State.choices)
@@ -176,6 +183,7 @@ class NotificationSummary(serializers.Serializer):
     sent_at = serializers.DateTimeField(allow_null=True)
     delivered_at = serializers.DateTimeField(allow_null=True)
     read_at = serializers.DateTimeField(allow_null=True)
+    digest_id = serializers.CharField(allow_null=True, help_text=DIGEST_HELP)
 
 
 class EventDetail(serializers.Serializer):
@@ -215,6 +223,9 @@ class OutcomeRow(serializers.Serializer):
         choices=Notification.Urgency.choices,
         allow_null=True,
         help_text=f"{URGENCY_HELP} Set on notification outcomes; null for event outcomes.",
+    )
+    digest_id = serializers.CharField(
+        allow_null=True, help_text=f"On `notification.sent`: {DIGEST_HELP}"
     )
 
 

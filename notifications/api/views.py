@@ -157,6 +157,7 @@ def notification_row(notification) -> dict:
         "sent_at": _time(notification.sent_at),
         "delivered_at": _time(notification.delivered_at),
         "read_at": _time(notification.read_at),
+        "digest_id": str(notification.digest) if notification.digest else None,
     }
 
 
@@ -245,4 +246,5 @@ class OutcomeListApi(APIView):
             if outcome.notification_id
             else None,
             "notification_urgency": outcome.notification_urgency,
+            "digest_id": str(outcome.details["digest"]) if outcome.details.get("digest") else None,
         }
