@@ -336,6 +336,14 @@ NOTIFICATIONS_MAX_ATTEMPTS = 10  # the retry budget: attempts…
 NOTIFICATIONS_MAX_AGE_HOURS = 24  # …and hours from creation; then dead-lettered
 NOTIFICATIONS_RETRY_BASE_SECONDS = 5.0  # exponential backoff with jitter from here…
 NOTIFICATIONS_RETRY_MAX_DELAY_SECONDS = 900.0  # …up to this
+# Digests (notifications/services/delivery/digest.py): on a Page under backlog, one
+# person's several due routine updates go out as one message. On unless
+# NOTIFICATIONS_DIGESTS=false; a Page is under backlog while its due routine notifications
+# are at least what its Send API limit sends in NOTIFICATIONS_DIGEST_BACKLOG_SECONDS.
+NOTIFICATIONS_DIGESTS = env.bool("NOTIFICATIONS_DIGESTS", default=True)
+NOTIFICATIONS_DIGEST_BACKLOG_SECONDS = env.float(
+    "NOTIFICATIONS_DIGEST_BACKLOG_SECONDS", default=10.0
+)
 # Signed callbacks to the bank (a fraud alert's answer): retried with backoff and jitter.
 NOTIFICATIONS_CALLBACK_MAX_ATTEMPTS = 12
 NOTIFICATIONS_CALLBACK_RETRY_BASE_SECONDS = 10.0

@@ -133,7 +133,7 @@ class _ClaimSql:
         n, pick, end = self.n, self.pick, self.end
         set_lease = (
             f"UPDATE {n} SET state = %s, lease_owner = %s, lease_expires_at = %s, "  # noqa: S608
-            f"send_started_at = NULL WHERE id "
+            f"send_started_at = NULL, digest = NULL WHERE id "
         )
         lease = [State.IN_FLIGHT, owner, _dt(now + timedelta(seconds=lease_seconds))]
 
@@ -221,6 +221,7 @@ class Claiming:
     if TYPE_CHECKING:  # the pipeline's other parts
 
         def prepare(self, jobs: list[Job]) -> list[Job]: ...
+        def digests_gather(self, jobs: list[Job]) -> list[Job]: ...
 
     def claim(self, size: int) -> int:
         """Lease up to `size` due notifications and queue the ones that can go out."""
@@ -244,7 +245,7 @@ class Claiming:
         for job in jobs:
             job.send_until = claimed_at + lease - margin
         overtaking: set[str] = set()
-        for job in self.prepare(jobs):
+        for job in self.digests_gather(self.prepare(jobs)):
             if job.page_id not in self.queues:
                 self.queues[job.page_id] = deque()
                 self.order.append(job.page_id)

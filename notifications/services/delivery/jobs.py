@@ -45,6 +45,10 @@ class Job:
     creds: messenger.PageCredentials | None = None
     send_until: float = 0.0  # monotonic: not handed to the Send API after this
     send_rate_limit: int = SEND_RATE_LIMIT_MAX  # the Page's setting, read with the claim
+    # A digest (`digest`): on the notification whose claim sends it, the others it carries…
+    digest: list["Job"] = field(default_factory=list)
+    # …and on each of those, the id of the one that carries it.
+    digest_lead: int | None = None
 
 
 @dataclass
@@ -66,6 +70,7 @@ class Result:
     uncertain: bool = False
     reached_platform: bool = False
     unreachable: bool = False
+    digest_id: int | None = None  # sent in the digest of this notification
 
     @property
     def attempted(self) -> bool:

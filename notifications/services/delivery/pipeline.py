@@ -9,6 +9,7 @@ from django.conf import settings
 import messenger
 from notifications.page_limits import page_buckets
 from notifications.services.delivery.claim import Claiming, lease_owner_new
+from notifications.services.delivery.digest import Digesting
 from notifications.services.delivery.jobs import Job, Result, RunReport
 from notifications.services.delivery.prepare import Preparing
 from notifications.services.delivery.record import Recording
@@ -61,10 +62,10 @@ def deliveries_run(*, seconds: float | None = None, batch_size: int | None = Non
     return report
 
 
-class _Pipeline(Claiming, Preparing, Sending, Recording):
+class _Pipeline(Claiming, Preparing, Digesting, Sending, Recording):
     """One worker's deliveries: claims prepared, sent under the Pages' limits, recorded.
 
-    Each stage is a part of its own (`claim`, `prepare`, `send`, `record`); they share
+    Each stage is a part of its own (`claim`, `prepare`, `digest`, `send`, `record`); they share
     the state set up here, which only the pipeline's own thread changes: the pool's
     threads read `client` and `buckets` and hand back what they sent through `answers`.
     """
@@ -79,6 +80,7 @@ class _Pipeline(Claiming, Preparing, Sending, Recording):
         self.queues: dict[str, deque[Job]] = {}
         self.order: deque[str] = deque()
         self.not_before: dict[str, float] = {}
+        self.backlogs: dict[str, tuple[float, bool]] = {}  # per Page: (until, under backlog)
         self.running: dict[int, Job] = {}  # in the pool, by id
         self.answers: SimpleQueue[tuple[Job, _Sent]] = SimpleQueue()  # from the pool
         self.marked: set[int] = set()

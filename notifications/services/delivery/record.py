@@ -2,7 +2,8 @@
 
 One transaction per group: the notification's new state, one `DeliveryAttempt` per call,
 one audit entry per message that reached the platform, and sent/failed/dead entries in
-the bank's outcome feed.
+the bank's outcome feed. A digest's answer is its every original's (`digest`): each gets
+its attempt and its outcome, and the one audit entry lists them all.
 """
 
 import contextlib
@@ -24,6 +25,11 @@ from core.db.rows import instances_insert
 from notifications import metrics
 from notifications.models import DeliveryAttempt, DeliveryReceipt, Notification, Outcome, Recipient
 from notifications.page_limits import page_buckets
+from notifications.services.delivery.digest import (
+    digest_data_categories,
+    digest_listing,
+    digest_results_expand,
+)
 from notifications.services.delivery.jobs import (
     ENGINE,
     AttemptOutcome,
@@ -182,7 +188,7 @@ class Recording:
         self.results.append(Result(job, State.PENDING, reason, next_attempt_at=at))
 
     def flush(self) -> None:
-        results, self.results = self.results, []
+        results, self.results = digest_results_expand(self.results), []
         self.flushed_at = time.monotonic()
         if not results:
             return
@@ -242,6 +248,7 @@ _UPDATED = (  # (column, kind) written from a result, after the id
     ("sent_at", "time"),
     ("finished_at", "time"),
     ("window_closed", "bool"),
+    ("digest", "bigint"),
 )
 _FINAL = {State.SENT, State.FAILED, State.DEAD, State.CANCELLED}
 ATTEMPT_FIELDS = (
@@ -285,7 +292,11 @@ def results_record(*, owner: str, results: list[Result], banks: dict[int, Bank])
             audit_record_many(
                 actor=ENGINE,
                 bank_id=bank_id,
-                entries=[_audit_entry(r) for r in by_bank[bank_id] if r.reached_platform],
+                entries=[
+                    _audit_entry(r)
+                    for r in by_bank[bank_id]
+                    if r.reached_platform and r.job.digest_lead is None  # a digest: one entry
+                ],
             )
         for bank_id in sorted(by_bank):
             bank = banks.get(bank_id) or Bank.objects.get(pk=bank_id)
@@ -296,7 +307,7 @@ def results_record(*, owner: str, results: list[Result], banks: dict[int, Bank])
     # After commit, so that a claim flagging one of these people's next messages either
     # saw this commit, or flagged them before this wake-up looks (see `queue`).
     people_wake((r.job.page_id, r.job.psid) for r in results if r.state != State.PENDING)
-    metrics.results_observe(results)
+    metrics.results_observe(r for r in results if r.job.digest_lead is None)  # Send API calls
 
 
 class _Row(SimpleNamespace):
@@ -337,7 +348,12 @@ def _outcomes(bank_id: int, results: list[Result], applied: set[int], now: datet
             notification_id=r.job.id,
             event_ref=r.job.event_ref,
             event_type=r.job.event_type,
-            details={"reason": r.reason, "form": r.job.form, "attempts": r.job.attempts},
+            details={
+                "reason": r.reason,
+                "form": r.job.form,
+                "attempts": r.job.attempts,
+                **({"digest": r.digest_id} if r.digest_id else {}),
+            },
             occurred_at=now,
         )
         for r in results
@@ -352,6 +368,7 @@ def _apply(owner: str, results: list[Result], now: datetime) -> set[int]:
         "text": "text",
         "time": "timestamptz" if pg else "text",
         "int": "integer",
+        "bigint": "bigint",
         "bool": "boolean" if pg else "integer",
     }
     table = connection.ops.quote_name(Notification._meta.db_table)
@@ -380,6 +397,7 @@ def _apply(owner: str, results: list[Result], now: datetime) -> set[int]:
                     _dt(r.started_at if r.state == State.SENT else None),
                     _dt(now if final else None),
                     r.job.window_closed if r.window_closed is None else r.window_closed,
+                    r.digest_id,
                     r.uncertain,
                 ]
             cursor.execute(
@@ -418,7 +436,9 @@ def _mark_unreachable(results: list[Result], now: datetime) -> None:
 def _apply_early_receipts(results: list[Result]) -> set[int]:
     """Delivery receipts that arrived before the message id was committed; returns the
     notifications they marked delivered."""
-    by_mid = {r.message_id: r.job.id for r in results}
+    by_mid: dict[str, list[int]] = defaultdict(list)  # a digest's originals share one id
+    for r in results:
+        by_mid[r.message_id].append(r.job.id)
     if not by_mid:
         return set()
     receipts = list(
@@ -427,17 +447,20 @@ def _apply_early_receipts(results: list[Result]) -> set[int]:
         )
     )
     for message_id, delivered_at in receipts:
-        Notification.objects.filter(pk=by_mid[message_id], state=State.SENT).update(
+        Notification.objects.filter(pk__in=by_mid[message_id], state=State.SENT).update(
             state=State.DELIVERED, delivered_at=delivered_at
         )
     if receipts:
         DeliveryReceipt.objects.filter(message_id__in=[m for m, _ in receipts]).delete()
-    return {by_mid[message_id] for message_id, _ in receipts}
+    return {pk for message_id, _ in receipts for pk in by_mid[message_id]}
 
 
 def _audit_entry(result: Result) -> AuditEntry:
     """Data left the bank: a message sent, refused by the platform, or perhaps sent."""
     job = result.job
+    details: dict[str, Any] = {}
+    if job.digest:  # the send of a digest: every original it carried, and their data
+        details["digest"] = digest_listing(job)
     if result.state == State.SENT:
         action = "notification.sent"
     elif result.uncertain:
@@ -458,6 +481,7 @@ def _audit_entry(result: Result) -> AuditEntry:
             "message_id": result.message_id,
             "page_id": job.page_id,
             "psid": job.psid,
+            **details,
         },
-        data_categories=job.data_categories,
+        data_categories=digest_data_categories(job) if job.digest else job.data_categories,
     )

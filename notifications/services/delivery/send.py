@@ -227,9 +227,11 @@ class Sending:
             self.flush()
 
     def mark_started(self, jobs: list[Job]) -> None:
-        """Record that these messages are being handed to the Send API, under our lease."""
+        """Record that these messages are being handed to the Send API, under our lease
+        (a digest's, for each notification it carries)."""
+        ids = [original.id for job in jobs for original in (job, *job.digest)]
         Notification.objects.filter(
-            pk__in=[job.id for job in jobs], lease_owner=self.owner, state=State.IN_FLIGHT
+            pk__in=ids, lease_owner=self.owner, state=State.IN_FLIGHT
         ).update(send_started_at=timezone.now())
 
     def release_all(self, queue: deque[Job], reason: str, wait_seconds: float) -> None:

@@ -77,6 +77,7 @@ def _requeue(fresh: list[int], started: list[tuple[Any, ...]], now: datetime) ->
         "lease_owner": "",
         "lease_expires_at": None,
         "send_started_at": None,
+        "digest": None,
     }
     Notification.objects.filter(pk__in=fresh).update(**reset)
     for pk, _, _, _, _, _, _, attempts, *_ in started:
