@@ -153,9 +153,9 @@ URGENCY_HELP = (
 
 
 DIGEST_HELP = (
-    "Set when it was sent in a digest (a Page under backlog sends a person's several "
-    "routine updates as one message): the id of the notification whose message carried "
-    "it, the same for every notification of that digest. Null otherwise."
+    "Set when it was (or is being) sent in a digest (a Page under backlog sends a "
+    "person's several routine updates as one message): the id of the notification whose "
+    "message carried it, the same for every notification of that digest. Null otherwise."
 )
 
 
