@@ -87,6 +87,8 @@ def notifications_export(customer) -> dict:
                 "detail": n.detail,
                 "form": n.form,
                 "message_id": n.message_id,
+                # Sent in one message with others (a digest): the notification leading it.
+                "digest": n.digest,
                 "created_at": _iso(n.created_at),
                 "sent_at": _iso(n.sent_at),
                 "delivered_at": _iso(n.delivered_at),

@@ -393,3 +393,43 @@ def test_a_digest_lost_with_its_worker_is_resent_and_each_original_flagged(
     (body,) = graph.sent
     assert body["message"]["text"].startswith("4 transactions:")
     assert {n.digest for n in notifications} == {notifications[0].pk}
+
+
+# What auditors and the customer see
+
+
+def test_the_link_page_and_the_download_show_each_original_in_its_digest(
+    linked, linked_api, graph, sign_in
+):
+    import json
+
+    from django.urls import reverse
+
+    from portal.models import StaffMembership
+    from portal.tests.factories import StaffMembershipFactory
+
+    post(linked_api, *[shop(linked.card, f"Shop {n}", 20 - n) for n in range(4)])
+    deliver()
+    lead = ordered()[0]
+    auditor = sign_in(
+        StaffMembershipFactory(bank=linked.bank, role=StaffMembership.Role.AUDITOR).user
+    )
+
+    html = auditor.get(
+        reverse(
+            "linking:link_detail", kwargs={"bank": linked.bank.slug, "consent": linked.consent.pk}
+        )
+    ).content.decode()
+    response = auditor.get(
+        reverse(
+            "linking:subject_export",
+            kwargs={"bank": linked.bank.slug, "customer": linked.customer.pk},
+        )
+    )
+
+    section = html[html.index('id="section-notifications-sent"') :]
+    section = section[: section.index("</section>")]
+    assert section.count(f"digest of notification {lead.pk}") == 4
+    document = json.loads(b"".join(response.streaming_content))
+    rows = document["parts"]["notifications.messages"]["notifications"]
+    assert [(r["state"], r["digest"]) for r in rows] == [("sent", lead.pk)] * 4
