@@ -433,3 +433,32 @@ def test_the_link_page_and_the_download_show_each_original_in_its_digest(
     document = json.loads(b"".join(response.streaming_content))
     rows = document["parts"]["notifications.messages"]["notifications"]
     assert [(r["state"], r["digest"]) for r in rows] == [("sent", lead.pk)] * 4
+
+
+def test_a_balance_in_a_digest_on_its_way_is_not_superseded_and_the_newer_one_follows(
+    linked, linked_api, graph
+):
+    from notifications.services.delivery import lease_owner_new
+    from notifications.services.delivery.pipeline import _Pipeline
+
+    post(
+        linked_api,
+        *[shop(linked.card, f"Shop {n}", 30 - n) for n in range(3)],
+        balance(linked.checking, "100.00", 20),
+    )
+    pipeline = _Pipeline(lease_owner_new(), report=None)
+    try:
+        assert pipeline.claim(10) == 1
+        post(linked_api, balance(linked.checking, "80.00", 1))  # while the digest is on its way
+        while pipeline.backlog():
+            pipeline.step()
+    finally:
+        pipeline.close()
+    deliver_all()
+
+    first, second = graph.texts()
+    assert first.startswith("4 updates:") and "100.00" in first and "80.00" not in first
+    assert "80.00" in second and not second.startswith(("2 ", "4 "))
+    old, new = Notification.objects.filter(event_type="balance.updated").order_by("pk")
+    assert (old.state, new.state) == (State.SENT, State.SENT)
+    assert old.digest == ordered()[0].pk and new.digest is None
