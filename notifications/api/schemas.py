@@ -225,7 +225,11 @@ class OutcomeRow(serializers.Serializer):
         help_text=f"{URGENCY_HELP} Set on notification outcomes; null for event outcomes.",
     )
     digest_id = serializers.CharField(
-        allow_null=True, help_text=f"On `notification.sent`: {DIGEST_HELP}"
+        allow_null=True,
+        help_text="On `notification.sent`, set when it went out in a digest (a Page under "
+        "backlog sends a person's several routine updates as one message): the id of the "
+        "notification whose message carried it, the same for every notification of that "
+        "digest, each of which has its own `notification.sent`. Null otherwise.",
     )
 
 
