@@ -21,7 +21,7 @@ from linking.models import (
     LinkingTokenUse,
     LinkMessage,
 )
-from linking.services.link_messages import link_message_schedule
+from linking.services.link_messages import link_message_about_schedule, link_message_schedule
 from linking.services.unlinks import platform_unlink_schedule
 from portal.audit import Actor
 from portal.models import Bank
@@ -44,6 +44,30 @@ CONSENT_ACTOR = {
     "api_key": ConsentEvent.Actor.SYSTEM,
 }
 MAX_DURATION_DAYS = 365
+MESSENGER_NAME_MAX = 80
+LINK_CREATED = "link.created"
+LINK_ENDED = "link.ended"
+
+
+class EndedBecause:
+    """Why a link ended, as `link.ended` tells the bank (its `reason`)."""
+
+    CUSTOMER_STOPPED = "customer_stopped"
+    NOT_MADE_BY_CUSTOMER = "not_made_by_customer"
+    UNLINKED_IN_MESSENGER = "unlinked_in_messenger"
+    REPLACED = "replaced"
+    EXPIRED = "expired"
+    BANK_STAFF = "bank_staff"
+    BANK = "bank"
+
+
+ENDED_BY_ACTOR = {
+    "customer": EndedBecause.CUSTOMER_STOPPED,
+    "staff": EndedBecause.BANK_STAFF,
+    "platform": EndedBecause.UNLINKED_IN_MESSENGER,
+    "system": EndedBecause.BANK,
+    "api_key": EndedBecause.BANK,
+}
 
 
 class LinkRefusedError(Exception):
@@ -122,12 +146,17 @@ def consent_authorise(
     purpose: str,
     page_id: str,
     account_linking_token: str,
+    messenger_name: str = "",
 ) -> GrantedConsent:
     """The customer allows: store the consent and mint its single-use authorization code.
 
     The Log In's `account_linking_token` is spent here: a token that already completed a
-    Log In raises LinkingTokenUsedError and nothing is written.
+    Log In raises LinkingTokenUsedError and nothing is written. `messenger_name` is the
+    Messenger account's minimised name the consent screen showed, if it could.
     """
+    messenger_name = " ".join(messenger_name.split())
+    if len(messenger_name) > MESSENGER_NAME_MAX:
+        raise ValidationError(f"A Messenger name has at most {MESSENGER_NAME_MAX} characters.")
     if not accounts:
         raise ValidationError("Choose at least one account to share.")
     if any(a.customer_id != customer.pk or not a.active for a in accounts):
@@ -147,6 +176,7 @@ def consent_authorise(
         purpose=purpose,
         duration_days=duration_days,
         page_id=page_id,
+        messenger_name=messenger_name,
     )
     _transition(consent, Status.AWAITING_AUTHORISATION, actor=actor, reason="Log In from Messenger")
     consent.accounts.set(accounts)
@@ -249,10 +279,16 @@ def _link_bind(*, bank: Bank, page_id: str, psid: str, code: str) -> Consent:
             actor=PLATFORM,
             reason="Replaced: the same Messenger user linked again",
             platform_knows=True,
+            ended_because=EndedBecause.REPLACED,
         )
     consent.page_id, consent.psid, consent.linked_at = page_id, psid, timezone.now()
     consent.save(update_fields=["page_id", "psid", "linked_at"])
     link_message_schedule(consent=consent, kind=LinkMessage.Kind.CONFIRMATION)
+    others = _other_links(consent)
+    for other in others:
+        link_message_about_schedule(
+            consent=other, kind=LinkMessage.Kind.NEW_LINK_NOTICE, about=consent
+        )
     audit_record(
         actor=PLATFORM,
         action="link.bound",
@@ -261,11 +297,66 @@ def _link_bind(*, bank: Bank, page_id: str, psid: str, code: str) -> Consent:
         details={"psid": psid, "page_id": page_id, **_consent_details(consent)},
         data_categories=consent.scopes,
     )
+    _link_changed(
+        consent,
+        LINK_CREATED,
+        consent.linked_at,
+        active_links=len(others) + 1,
+        accounts=[a.external_id for a in consent.accounts.all()],
+        scopes=consent.scopes,
+    )
     transaction.on_commit(lambda: signals.link_bound.send(sender=Consent, consent_id=consent.pk))
     return consent
 
 
-def _revoke(consent: Consent, *, actor: Actor, reason: str, platform_knows: bool) -> None:
+def _other_links(consent: Consent) -> list[Consent]:
+    """The customer's other live links, each a chat that hears of this new one."""
+    return list(
+        Consent.objects.filter(
+            bank_id=consent.bank_id, customer_id=consent.customer_id, status=Status.AUTHORISED
+        )
+        .exclude(psid="")
+        .exclude(pk=consent.pk)
+        .exclude(page_id=consent.page_id, psid=consent.psid)
+        .order_by("pk")
+    )
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat().replace("+00:00", "Z") if at is not None else None
+
+
+def _link_changed(consent: Consent, type_: str, at: datetime | None, **extra: Any) -> None:
+    """Tell the apps above, inside this transaction, that the bank is owed `type_`."""
+    data = {
+        "link_id": str(consent.pk),
+        "customer_id": consent.customer.external_id,
+        "messenger_name": consent.messenger_name or None,
+        "linked_at": _iso(consent.linked_at),
+        **extra,
+    }
+    signals.link_changed.send(
+        sender=Consent, bank_id=consent.bank_id, type=type_, data=data, occurred_at=at
+    )
+
+
+def _link_ended(consent: Consent, because: str) -> None:
+    """A link that was bound has ended: the bank hears why (`link.ended`)."""
+    if consent.linked_at is None:
+        return
+    _link_changed(
+        consent, LINK_ENDED, consent.ended_at, ended_at=_iso(consent.ended_at), reason=because
+    )
+
+
+def _revoke(
+    consent: Consent,
+    *,
+    actor: Actor,
+    reason: str,
+    platform_knows: bool,
+    ended_because: str | None = None,
+) -> None:
     _transition(consent, Status.REVOKED, actor=actor, reason=reason)
     consent.ended_at = timezone.now()
     if platform_knows:
@@ -279,12 +370,15 @@ def _revoke(consent: Consent, *, actor: Actor, reason: str, platform_knows: bool
         target=consent,
         details={"reason": reason, "psid": consent.psid, "platform_knows": platform_knows},
     )
+    _link_ended(consent, ended_because or ENDED_BY_ACTOR[actor.type])
     consent_id = consent.pk
     transaction.on_commit(lambda: signals.link_ended.send(sender=Consent, consent_id=consent_id))
 
 
 @transaction.atomic
-def consent_revoke(*, consent: Consent, actor: Actor, reason: str) -> Consent:
+def consent_revoke(
+    *, consent: Consent, actor: Actor, reason: str, ended_because: str | None = None
+) -> Consent:
     """Withdraw a consent from any side; idempotent once it has ended.
 
     Messenger's own `unlinked` event passes `actor=PLATFORM`: the platform already knows.
@@ -297,7 +391,13 @@ def consent_revoke(*, consent: Consent, actor: Actor, reason: str) -> Consent:
         return consent
     if consent.status != Status.AUTHORISED:
         raise ValueError(f"A consent that is {consent.status} cannot be revoked.")
-    _revoke(consent, actor=actor, reason=reason, platform_knows=actor.type == "platform")
+    _revoke(
+        consent,
+        actor=actor,
+        reason=reason,
+        platform_knows=actor.type == "platform",
+        ended_because=ended_because,
+    )
     return consent
 
 
@@ -330,6 +430,7 @@ def consents_expire_due(*, now: datetime | None = None) -> int:
             consent.save()
             platform_unlink_schedule(consent=consent, now=now)
             audit_record(actor=system, action="consent.expired", bank=consent.bank, target=consent)
+            _link_ended(consent, EndedBecause.EXPIRED)
             transaction.on_commit(
                 # mypy infers no type for a lambda with a default.
                 lambda pk=pk: signals.link_ended.send(sender=Consent, consent_id=pk)  # type: ignore[misc]

@@ -77,6 +77,7 @@ def linking_erase(customer: Customer) -> int:
     people = {(page, psid) for page, psid in consents.values_list("page_id", "psid") if psid}
     changed = Contact.objects.filter(bank=customer.bank).filter(people_q(people)).delete()[0]
     changed += consents.exclude(psid="").update(psid="")
+    changed += consents.exclude(messenger_name="").update(messenger_name="")
     changed += (
         ConsentEvent.objects.filter(consent__customer=customer)
         .exclude(actor_label="")
