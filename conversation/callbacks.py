@@ -31,6 +31,7 @@ from django.utils import timezone
 from conversation.models import BankCallback, BankCallbackAttempt, FraudAlertAnswer
 from core import outbound
 from core.api.signing import signature_for
+from linking.models import Customer
 from notifications.services.delivery import retry_delay
 from portal.audit import Actor
 from portal.events import DataScope
@@ -107,6 +108,33 @@ def callback_queue(
 
         transaction.on_commit(lambda: tasks.deliver_bank_callback.delay(callback.pk))
     return callback
+
+
+LINK_TYPES = ("link.created", "link.ended")
+
+
+def link_callbacks_erase(customer: Customer) -> int:
+    """Take the customer's Messenger name out of the link callbacks kept for them (a
+    data-subject erasure); the rest stays, naming the customer by the bank's id only."""
+    changed = 0
+    rows = BankCallback.objects.filter(
+        bank_id=customer.bank_id,
+        type__in=LINK_TYPES,
+        body__contains=json.dumps({"customer_id": customer.external_id}, separators=(",", ":"))[
+            1:-1
+        ],
+    )
+    for callback in rows:
+        body = json.loads(callback.body)
+        data = body.get("data") or {}
+        if data.get("customer_id") != customer.external_id or not data.get("messenger_name"):
+            continue
+        data["messenger_name"] = None
+        BankCallback.objects.filter(pk=callback.pk).update(
+            body=json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+        )
+        changed += 1
+    return changed
 
 
 def callback_headers(*, secret: str, webhook_id: str, body: bytes, at: datetime) -> dict[str, str]:

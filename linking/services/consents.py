@@ -59,6 +59,7 @@ class EndedBecause:
     EXPIRED = "expired"
     BANK_STAFF = "bank_staff"
     BANK = "bank"
+    ERASED = "erased"
 
 
 ENDED_BY_ACTOR = {
@@ -344,6 +345,8 @@ def _link_ended(consent: Consent, because: str) -> None:
     """A link that was bound has ended: the bank hears why (`link.ended`)."""
     if consent.linked_at is None:
         return
+    if because == EndedBecause.ERASED:  # the name is about to be erased: never sent on
+        consent.messenger_name = ""
     _link_changed(
         consent, LINK_ENDED, consent.ended_at, ended_at=_iso(consent.ended_at), reason=because
     )
@@ -511,14 +514,19 @@ def consents_remind_expiring(*, now: datetime | None = None) -> int:
 
 
 @transaction.atomic
-def customer_links_revoke(*, customer: Customer, actor: Actor, reason: str) -> list[Consent]:
+def customer_links_revoke(
+    *, customer: Customer, actor: Actor, reason: str, ended_because: str | None = None
+) -> list[Consent]:
     """Revoke every authorised consent of `customer` (bank staff's bulk action).
 
     Each goes through `consent_revoke`, so each is locked, recorded and audited on its own
     and the platform is told of each link; consents that already ended are left as they are.
     """
     active = Consent.objects.filter(customer=customer, status=Status.AUTHORISED).order_by("pk")
-    return [consent_revoke(consent=consent, actor=actor, reason=reason) for consent in active]
+    return [
+        consent_revoke(consent=consent, actor=actor, reason=reason, ended_because=ended_because)
+        for consent in active
+    ]
 
 
 def customer_data_view_record(*, consent: Consent, actor: Actor) -> None:

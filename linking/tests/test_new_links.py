@@ -548,3 +548,22 @@ def test_the_dashboard_tells_links_apart_by_name_link_time_and_last_update(clien
     assert local(second.linked_at).strftime("%-d %B %Y, %H:%M") in second_card
     assert local(sent_at).strftime("%-d %B %Y, %H:%M") in first_card
     assert "None yet" in second_card
+
+
+def test_an_erasure_ends_the_link_as_erased_and_leaves_no_messenger_name_behind(
+    meta, account, integration
+):
+    consent = link(account, ANA_PSID, token="t1", name="Ana S.")
+    assert link_callbacks("link.created")[0]["data"]["messenger_name"] == "Ana S."
+
+    services.subject_erase(
+        customer=account.customer, actor=Actor("staff", "1", "admin"), reason="Asked by letter"
+    )
+
+    (ended,) = link_callbacks("link.ended")
+    assert ended["data"]["reason"] == "erased"
+    assert ended["data"]["messenger_name"] is None
+    assert link_callbacks("link.created")[0]["data"]["messenger_name"] is None
+    consent.refresh_from_db()
+    assert consent.messenger_name == ""
+    assert "Ana S." not in "".join(BankCallback.objects.values_list("body", flat=True))
