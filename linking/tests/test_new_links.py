@@ -223,7 +223,7 @@ def test_the_consent_screen_names_the_messenger_account_from_the_psid_and_its_pr
 
     page = open_consent_screen(client, meta).content.decode()
 
-    assert "Updates will go to the Messenger account of <strong>Ana S.</strong>" in page
+    assert "Updates will go to the Messenger account of <strong>Ana S.</strong> If" in page
     lookup, profile = meta.requests
     assert lookup.url.params["account_linking_token"] == "T"
     assert profile.url.path == f"/v27.0/{ANA_PSID}"
@@ -246,6 +246,14 @@ def test_the_name_shown_is_kept_with_the_link_minimised(client, meta, account):
     assert consent.messenger_name == "Ana S."
     # Asked once per Log In: the allow did not ask Meta again.
     assert len(meta.requests) == 2
+
+
+def test_a_first_name_alone_is_shown_as_a_sentence_of_its_own(client, meta, account):
+    meta.people["T"] = (ANA_PSID, "Ana", "")
+
+    page = open_consent_screen(client, meta).content.decode()
+
+    assert "Updates will go to the Messenger account of <strong>Ana</strong>. If" in page
 
 
 @pytest.mark.parametrize("failure", ["lookup", "profile", "timeout"])
