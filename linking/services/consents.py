@@ -231,7 +231,9 @@ def link_bind(*, bank: Bank, page_id: str, psid: str, authorization_code: str) -
     """Bind a Messenger PSID to the consent behind `authorization_code`, once.
 
     The code must be this bank's, unused and unexpired. A person already linked on this
-    Page has their old link revoked and replaced, explicitly. A refused code raises
+    Page has their old link revoked and replaced, explicitly. Each of the customer's other
+    linked chats is owed a notice of the new link (with "That wasn't me", `new_links`), and
+    the bank a `link.created`, all in this transaction. A refused code raises
     LinkRefusedError after auditing the attempt.
     """
     try:
@@ -264,6 +266,10 @@ def _link_bind(*, bank: Bank, page_id: str, psid: str, code: str) -> Consent:
         raise LinkRefusedError("authorization code was already used")
     if found.expires_at <= timezone.now():
         raise LinkRefusedError("authorization code has expired")
+    # One bind at a time per customer, so a link bound at the same moment as another still
+    # finds it and announces itself there (`_other_links`); the customer before the
+    # consents, as an erasure locks them.
+    Customer.objects.select_for_update().filter(pk=found.consent.customer_id).first()
     consent = Consent.objects.select_for_update().get(pk=found.consent_id)
     if consent.status != Status.AUTHORISED:
         raise LinkRefusedError(f"consent is {consent.status}")
@@ -327,12 +333,14 @@ def _iso(at: datetime | None) -> str | None:
     return at.isoformat().replace("+00:00", "Z") if at is not None else None
 
 
-def _link_changed(consent: Consent, type_: str, at: datetime | None, **extra: Any) -> None:
+def _link_changed(
+    consent: Consent, type_: str, at: datetime | None, *, name: bool = True, **extra: Any
+) -> None:
     """Tell the apps above, inside this transaction, that the bank is owed `type_`."""
     data = {
         "link_id": str(consent.pk),
         "customer_id": consent.customer.external_id,
-        "messenger_name": consent.messenger_name or None,
+        "messenger_name": (consent.messenger_name or None) if name else None,
         "linked_at": _iso(consent.linked_at),
         **extra,
     }
@@ -345,10 +353,14 @@ def _link_ended(consent: Consent, because: str) -> None:
     """A link that was bound has ended: the bank hears why (`link.ended`)."""
     if consent.linked_at is None:
         return
-    if because == EndedBecause.ERASED:  # the name is about to be erased: never sent on
-        consent.messenger_name = ""
     _link_changed(
-        consent, LINK_ENDED, consent.ended_at, ended_at=_iso(consent.ended_at), reason=because
+        consent,
+        LINK_ENDED,
+        consent.ended_at,
+        # The name is about to be erased: it is never sent on.
+        name=because != EndedBecause.ERASED,
+        ended_at=_iso(consent.ended_at),
+        reason=because,
     )
 
 
