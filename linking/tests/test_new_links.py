@@ -575,3 +575,16 @@ def test_an_erasure_ends_the_link_as_erased_and_leaves_no_messenger_name_behind(
     consent.refresh_from_db()
     assert consent.messenger_name == ""
     assert "Ana S." not in "".join(BankCallback.objects.values_list("body", flat=True))
+
+
+def test_an_ended_link_is_listed_with_its_messenger_name(client, meta, account):
+    link(account, ANA_PSID, token="t1", name="Ana S.")
+    new = link(account, ATTACKER_PSID, token="t2", name="Max M.")
+    end_by_customer(new)
+    client.post("/link/harbour/login", {"username": "ana", "password": "open sesame 42"})
+
+    page = client.get("/my/harbour/").content.decode()
+
+    ended = page.split("<h2>Ended</h2>")[1]
+    assert "Max M.: Revoked on" in ended
+    assert "Ana S." not in ended
