@@ -121,7 +121,7 @@ class Consent(models.Model):
     linked_at = models.DateTimeField(null=True, blank=True)
     # The Messenger account's name as the consent screen showed it before Allow, minimised
     # to a first name and an initial ("Ana S."); blank where the platform did not tell.
-    messenger_name = models.CharField(max_length=80, blank=True)
+    messenger_name = models.CharField(max_length=80, blank=True, default="", db_default="")
     platform_unlinked_at = models.DateTimeField(null=True, blank=True)
     expiry_reminded_at = models.DateTimeField(null=True, blank=True)
 
