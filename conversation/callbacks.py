@@ -1,4 +1,6 @@
-"""Requests to the bank's callback URL, signed the Standard Webhooks way, with retries.
+"""Requests to the bank's callback URL, signed the Standard Webhooks way, with retries:
+fraud answers (`fraud_alert.answered`) and links that began or ended (`link.created`,
+`link.ended`, written when linking says so inside its transaction: `receivers.py`).
 
 A callback is a row first (`BankCallback`, written in the transaction of what it reports);
 a worker then POSTs it. The body is fixed when the row is written and `webhook-id` is the
@@ -18,6 +20,7 @@ import logging
 import time
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 from django.conf import settings
@@ -28,6 +31,7 @@ from django.utils import timezone
 from conversation.models import BankCallback, BankCallbackAttempt, FraudAlertAnswer
 from core import outbound
 from core.api.signing import signature_for
+from linking.models import Customer
 from notifications.services.delivery import retry_delay
 from portal.audit import Actor
 from portal.events import DataScope
@@ -43,13 +47,19 @@ UNREACHABLE = "The bank's server could not be reached."
 State = BankCallback.State
 
 
+def _iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
 def callback_queue_for_answer(answer: FraudAlertAnswer) -> BankCallback:
     """Write the callback for a fraud alert's answer; call it in the answer's transaction."""
     event = answer.event
-    body = {
-        "type": FRAUD_ANSWERED,
-        "timestamp": answer.answered_at.isoformat().replace("+00:00", "Z"),
-        "data": {
+    callback = callback_queue(
+        bank_id=answer.bank_id,
+        type=FRAUD_ANSWERED,
+        at=answer.answered_at,
+        fraud_answer=answer,
+        data={
             "event_id": event.event_id,
             "alert_id": (event.data or {}).get("alert_id")
             if isinstance(event.data, dict)
@@ -57,16 +67,36 @@ def callback_queue_for_answer(answer: FraudAlertAnswer) -> BankCallback:
             "customer_id": event.customer.external_id,
             "account_id": event.account.external_id,
             "answer": answer.answer,
-            "answered_at": answer.answered_at.isoformat().replace("+00:00", "Z"),
+            "answered_at": _iso(answer.answered_at),
         },
-    }
-    integration = MessengerIntegration.objects.filter(bank_id=answer.bank_id).first()
+    )
+    assert callback is not None  # kept even unconfigured
+    return callback
+
+
+def callback_queue(
+    *,
+    bank_id: int,
+    type: str,
+    data: dict[str, Any],
+    at: datetime,
+    fraud_answer: FraudAlertAnswer | None = None,
+    keep_unconfigured: bool = True,
+) -> BankCallback | None:
+    """Write a callback to the bank (`{"type", "timestamp", "data"}`), in the transaction
+    of what it reports; a worker is nudged after the commit. Without a callback URL and
+    signing secret it is kept as `not_configured` for the staff to see, or, without
+    `keep_unconfigured`, not written at all (None)."""
+    body = {"type": type, "timestamp": _iso(at), "data": data}
+    integration = MessengerIntegration.objects.filter(bank_id=bank_id).first()
     url = integration.callback_url if integration is not None else ""
     configured = bool(url and integration is not None and integration.callback_signing_secret)
+    if not configured and not keep_unconfigured:
+        return None
     callback = BankCallback.objects.create(
-        bank_id=answer.bank_id,
-        fraud_answer=answer,
-        type=FRAUD_ANSWERED,
+        bank_id=bank_id,
+        fraud_answer=fraud_answer,
+        type=type,
         webhook_id=f"msg_{uuid.uuid4().hex}",
         body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
         url=url,
@@ -78,6 +108,33 @@ def callback_queue_for_answer(answer: FraudAlertAnswer) -> BankCallback:
 
         transaction.on_commit(lambda: tasks.deliver_bank_callback.delay(callback.pk))
     return callback
+
+
+LINK_TYPES = ("link.created", "link.ended")
+
+
+def link_callbacks_erase(customer: Customer) -> int:
+    """Take the customer's Messenger name out of the link callbacks kept for them (a
+    data-subject erasure); the rest stays, naming the customer by the bank's id only."""
+    changed = 0
+    rows = BankCallback.objects.filter(
+        bank_id=customer.bank_id,
+        type__in=LINK_TYPES,
+        body__contains=json.dumps({"customer_id": customer.external_id}, separators=(",", ":"))[
+            1:-1
+        ],
+    )
+    for callback in rows:
+        body = json.loads(callback.body)
+        data = body.get("data") or {}
+        if data.get("customer_id") != customer.external_id or not data.get("messenger_name"):
+            continue
+        data["messenger_name"] = None
+        BankCallback.objects.filter(pk=callback.pk).update(
+            body=json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+        )
+        changed += 1
+    return changed
 
 
 def callback_headers(*, secret: str, webhook_id: str, body: bytes, at: datetime) -> dict[str, str]:
@@ -194,7 +251,9 @@ def _record(
                 "status_code": status_code,
                 "error": error,
             },
-            data_categories=[DataScope.FRAUD_ALERTS] if state == State.DELIVERED else [],
+            data_categories=[DataScope.FRAUD_ALERTS]
+            if state == State.DELIVERED and callback.type == FRAUD_ANSWERED
+            else [],
         )
     return state
 

@@ -2,7 +2,7 @@
 
 from django.template.loader import render_to_string
 
-from conversation import services
+from conversation import callbacks, services
 from conversation.models import Conversation, ConversationMessage, FraudAlertAnswer
 from linking.models import Consent
 
@@ -48,7 +48,8 @@ def customer_export(customer) -> dict:
 
 
 def customer_erase(customer) -> int:
-    return services.customer_conversations_erase(customer)
+    erased = services.customer_conversations_erase(customer)
+    return erased + callbacks.link_callbacks_erase(customer)
 
 
 def link_section(consent):

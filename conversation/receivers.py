@@ -1,11 +1,14 @@
 """The conversation's share of Messenger's webhook: store what people write, quickly."""
 
 import logging
+from datetime import datetime
+from typing import Any
 
 from django.dispatch import receiver
+from django.utils import timezone
 
 import messenger
-from conversation import services
+from conversation import callbacks, services
 from linking import signals
 
 log = logging.getLogger(__name__)
@@ -21,3 +24,24 @@ def record_inbound_message(sender, bank_id: int, page_id: str, event, **kwargs) 
     if not isinstance(event, (messenger.MessageEvent, messenger.PostbackEvent)) or event.standby:
         return
     services.inbound_record(bank_id=bank_id, page_id=page_id, event=event)
+
+
+@receiver(signals.link_changed)
+def queue_link_callback(
+    sender: object,
+    bank_id: int,
+    type: str,
+    data: dict[str, Any],
+    occurred_at: datetime | None,
+    **kwargs: Any,
+) -> None:
+    """`link.created` and `link.ended`: written in the link's own transaction, delivered
+    signed and retried like every callback to the bank; nothing is kept for a bank with
+    no callback URL (every link would leave a row no one can send)."""
+    callbacks.callback_queue(
+        bank_id=bank_id,
+        type=type,
+        data=data,
+        at=occurred_at or timezone.now(),
+        keep_unconfigured=False,
+    )

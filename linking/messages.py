@@ -1,6 +1,14 @@
 """The words bankside itself says to a customer in Messenger about their link."""
 
+import datetime as dt
+
+from django.utils.translation import gettext
+
 from linking.models import Consent
+
+# The payload of the "That wasn't me" button on a new-link notice, followed by the
+# notice's id; it is honoured only from the chat the notice was sent to.
+NOT_ME_PAYLOAD = "LINK_NOT_ME:"
 
 
 def scope_list(consent: Consent) -> str:
@@ -37,3 +45,46 @@ def dashboard_url(consent: Consent) -> str:
     from django.urls import reverse
 
     return settings.PUBLIC_BASE_URL + reverse("linking:dashboard", args=[consent.bank.slug])
+
+
+def _moment(at: dt.datetime | None) -> str:
+    return f"{(at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC):%d %b %Y at %H:%M} UTC"
+
+
+def new_link_notice(new: Consent) -> str:
+    """To each of the customer's other linked chats: a new Messenger account was linked."""
+    values = {"bank": new.bank.name, "when": _moment(new.linked_at)}
+    if new.messenger_name:
+        text = gettext(
+            "Security notice from %(bank)s: another Messenger account (%(name)s) was linked "
+            "to your account on %(when)s and will receive your updates too."
+        ) % {**values, "name": new.messenger_name}
+    else:
+        text = (
+            gettext(
+                "Security notice from %(bank)s: another Messenger account was linked to your "
+                "account on %(when)s and will receive your updates too."
+            )
+            % values
+        )
+    return (
+        text
+        + " "
+        + gettext(
+            "If that wasn't you, tap “That wasn't me”: we end that link at once and tell %(bank)s."
+        )
+        % {"bank": new.bank.name}
+    )
+
+
+def not_me_button_title() -> str:
+    return gettext("That wasn't me")
+
+
+def not_me_answer(new: Consent) -> str:
+    """To the chat that tapped "That wasn't me": the new link has ended."""
+    return gettext(
+        "Done: the Messenger account linked on %(when)s no longer receives anything from "
+        "%(bank)s, and %(bank)s has been told. If someone else knows your password, "
+        "change it now."
+    ) % {"bank": new.bank.name, "when": _moment(new.linked_at)}

@@ -119,6 +119,9 @@ class Consent(models.Model):
     page_id = models.CharField(max_length=32, blank=True)
     psid = models.CharField(max_length=32, blank=True)
     linked_at = models.DateTimeField(null=True, blank=True)
+    # The Messenger account's name as the consent screen showed it before Allow, minimised
+    # to a first name and an initial ("Ana S."); blank where the platform did not tell.
+    messenger_name = models.CharField(max_length=80, blank=True, default="", db_default="")
     platform_unlinked_at = models.DateTimeField(null=True, blank=True)
     expiry_reminded_at = models.DateTimeField(null=True, blank=True)
 
@@ -313,7 +316,9 @@ class PlatformUnlink(models.Model):
 class LinkMessage(models.Model):
     """A message bankside owes a linked customer about their link, written in the
     transaction of the consent event that calls for it: the confirmation when the link is
-    bound, the reminder when the expiry scan finds the consent ending soon.
+    bound, the reminder when the expiry scan finds the consent ending soon, the notice to
+    each of the customer's other linked chats that a new Messenger account was linked
+    (`about` is that new link), and the answer to that chat's "That wasn't me".
 
     As with `PlatformUnlink`, the broker message after the commit is only a nudge; this row
     is what the beat sweeper finds again when the nudge was lost or the call failed. One
@@ -325,6 +330,8 @@ class LinkMessage(models.Model):
     class Kind(models.TextChoices):
         CONFIRMATION = "confirmation", "Link confirmation"
         EXPIRY_REMINDER = "expiry_reminder", "Expiry reminder"
+        NEW_LINK_NOTICE = "new_link_notice", "Another Messenger account was linked"
+        NOT_ME_ANSWER = "not_me_answer", "Answer to “That wasn't me”"
 
     class State(models.TextChoices):
         PENDING = "pending", "Waiting to be sent"
@@ -336,6 +343,11 @@ class LinkMessage(models.Model):
     bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="link_messages")
     consent = models.ForeignKey(Consent, on_delete=models.CASCADE, related_name="link_messages")
     kind = models.CharField(max_length=24, choices=Kind.choices)
+    # The other link a message is about: the new link a notice announces or that the
+    # customer said was not theirs.
+    about = models.ForeignKey(
+        Consent, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     # The consent's end date when the message became due: the one a reminder is about.
     expires_at = models.DateTimeField(null=True, blank=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
@@ -358,6 +370,11 @@ class LinkMessage(models.Model):
                 fields=["consent"],
                 condition=Q(kind="confirmation"),
                 name="one_link_confirmation_per_consent",
+            ),
+            models.UniqueConstraint(
+                fields=["consent", "kind", "about"],
+                condition=Q(about__isnull=False),
+                name="one_link_message_per_other_link",
             ),
         ]
         indexes = [

@@ -6,6 +6,7 @@ from linking import signals, tasks
 @receiver(signals.link_bound)
 def confirm_link(sender, consent_id: int, **kwargs) -> None:
     tasks.send_link_confirmation.delay(consent_id)
+    tasks.send_new_link_notices.delay(consent_id)
 
 
 @receiver(signals.link_ended)

@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
@@ -6,11 +7,32 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
+from core.registry import Registry
 from linking.models import Account, Consent, Customer, LinkingTokenUse
 from portal.dashboard import PanelContent
 from portal.models import AuditEvent
 
 PLATFORM_NAME = "Messenger, operated by Meta Platforms"
+
+# When the last update went out under each link: the updates belong to `notifications`,
+# which linking must not import, so that app registers a source from its
+# `AppConfig.ready`. A source takes consent ids and answers {consent id: when}.
+LastUpdateSource = Callable[[list[int]], dict[int, datetime]]
+_last_update_sources: Registry[LastUpdateSource] = Registry("last update source")
+
+
+def register_last_update_source(key: str, source: LastUpdateSource) -> None:
+    _last_update_sources.register(key, source)
+
+
+def last_update_sent(consent_ids: list[int]) -> dict[int, datetime]:
+    """For each consent, when the last update was sent under it (absent: none yet)."""
+    latest: dict[int, datetime] = {}
+    for source in _last_update_sources:
+        for consent_id, at in source(consent_ids).items():
+            if consent_id not in latest or at > latest[consent_id]:
+                latest[consent_id] = at
+    return latest
 
 
 def linking_token_used(token: str) -> bool:

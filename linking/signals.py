@@ -14,3 +14,9 @@ consent_expiring = Signal()
 # template status, unknown kinds): sent during the webhook request with `bank_id`,
 # `page_id` and the parsed `event`. Receivers must be quick and defer work to workers.
 messenger_event = Signal()
+# A Messenger link began or ended, for the bank to hear of it (`link.created`,
+# `link.ended`): sent INSIDE the transaction that bound or ended it, with `bank_id`,
+# `type`, `data` (the callback's documented fields) and `occurred_at`, so that a receiver
+# writes what it owes the bank durably, with the change or not at all. Receivers must
+# only write rows and defer the rest until after the commit.
+link_changed = Signal()

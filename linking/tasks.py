@@ -15,6 +15,23 @@ def send_link_confirmation(consent_id: int) -> None:
     )
 
 
+@shared_task(name="linking.send_new_link_notices", ignore_result=True)  # type: ignore[untyped-decorator]
+def send_new_link_notices(consent_id: int) -> None:
+    """The nudge after a link was bound: tell the customer's other linked chats now."""
+    services.link_messages_send(
+        actor=services.MESSAGE_SENDER,
+        consent_id=consent_id,
+        kind=LinkMessage.Kind.NEW_LINK_NOTICE,
+        about=True,
+    )
+
+
+@shared_task(name="linking.send_link_message", ignore_result=True)  # type: ignore[untyped-decorator]
+def send_link_message(message_id: int) -> None:
+    """The nudge for one owed message (the answer to "That wasn't me")."""
+    services.link_message_attempt(actor=services.MESSAGE_SENDER, message_id=message_id)
+
+
 @shared_task(name="linking.unlink_in_messenger", ignore_result=True)
 def unlink_in_messenger(consent_id: int) -> None:
     """The nudge after a link ended on the bank's side: tell Messenger now, saying goodbye

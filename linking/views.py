@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from core.csp import allow_form_action
 from core.middleware import client_ip
-from linking import oidc, selectors, services, throttle
+from linking import messenger_identity, oidc, selectors, services, throttle
 from linking.models import Consent, Customer, IdentityProvider
 from linking.redirects import UnsafeRedirect, check_redirect_uri, with_params
 from portal.models import Bank, MessengerIntegration
@@ -355,6 +355,7 @@ def consent(request, bank):
     if _flow_expired(flow):
         return _restart(request, bank)
     accounts = list(customer.accounts.filter(active=True))
+    messenger_name = _messenger_name(request, bank, flow)
     consent_settings = notification_settings_for(bank)
     duration = consent_settings.consent_duration_days
     essential = set(consent_settings.essential_scopes or [])
@@ -369,6 +370,7 @@ def consent(request, bank):
         "chosen_accounts": set(),
         "chosen_scopes": essential,
         "essential_scopes": essential,
+        "messenger_name": messenger_name,
         **_flow_context(flow),
     }
     if request.method == "GET":
@@ -397,6 +399,7 @@ def consent(request, bank):
             purpose=PURPOSE,
             page_id=flow["page_id"],
             account_linking_token=flow["token"],
+            messenger_name=messenger_name,
         )
     except services.LinkingTokenUsedError:
         return _token_used(request, bank)
@@ -410,6 +413,17 @@ def consent(request, bank):
     request.session.pop(FLOW_KEY, None)
     target = with_params(flow["redirect_uri"], {"authorization_code": granted.authorization_code})
     return HttpResponseRedirect(target)
+
+
+def _messenger_name(request: HttpRequest, bank: Bank, flow: dict[str, Any]) -> str:
+    """The minimised name of the Messenger account this Log In came from ("Ana S."), or ""
+    where the platform could not say. Asked once per flow (at most ~2 seconds) and kept
+    with it, so a second look at the screen shows the same answer at once."""
+    if "messenger_name" not in flow:
+        found = messenger_identity.messenger_account_for(bank, flow["token"])
+        flow["messenger_name"] = found.display_name if found is not None else ""
+        request.session[FLOW_KEY] = flow
+    return str(flow["messenger_name"])
 
 
 def _consent_page(request, context: dict, flow: dict, status: int = 200):
@@ -432,6 +446,8 @@ def dashboard(request, bank):
     active = [c for c in consents if c.status == Consent.Status.AUTHORISED]
     ended = [c for c in consents if c.status != Consent.Status.AUTHORISED]
     last_shared = selectors.last_shared_at(customer)
+    sent = selectors.last_update_sent([c.pk for c in active])
+    last_update = {c.pk: sent.get(c.pk) for c in active}
     soon = timezone.now() + services.REMIND_BEFORE
     for consent in active:
         consent.last_shared = last_shared.get(str(consent.pk))
@@ -444,6 +460,7 @@ def dashboard(request, bank):
             "customer": customer,
             "active": active,
             "ended": ended,
+            "last_update": last_update,
             "scope_labels": dict(Consent.Scope.choices),
         },
     )

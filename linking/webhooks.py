@@ -83,6 +83,13 @@ def _event_apply(bank, integration, event) -> bool:
                 )
             if isinstance(event, messenger.AccountLinkingEvent):
                 _account_linking(bank, integration, event)
+            elif (notice_id := _not_me_notice(event)) is not None:
+                services.link_report_not_me(
+                    bank=bank,
+                    page_id=integration.page_id,
+                    psid=event.sender_id or "",
+                    notice_id=notice_id,
+                )
             else:
                 signals.messenger_event.send(
                     sender=messenger_webhook,
@@ -94,6 +101,18 @@ def _event_apply(bank, integration, event) -> bool:
         log.exception("webhook for bank %s: a %s not applied", bank.slug, type(event).__name__)
         return False
     return True
+
+
+def _not_me_notice(event: messenger.Event) -> int | None:
+    """The new-link notice a "That wasn't me" tap names (a postback, or a quick reply);
+    None for every other event, which goes on to the conversation."""
+    if isinstance(event, messenger.PostbackEvent) and not event.standby:
+        payload = event.payload or ""
+    elif isinstance(event, messenger.MessageEvent) and not event.standby:
+        payload = event.quick_reply_payload or ""
+    else:
+        return None
+    return services.not_me_notice_id(payload)
 
 
 def _account_linking(bank, integration, event) -> None:

@@ -9,6 +9,7 @@ from messenger.client import (
     SendResult,
     SubscribedApp,
     TemplateInfo,
+    UserProfile,
     get_client,
 )
 from messenger.errors import (
@@ -79,6 +80,7 @@ __all__ = [
     "TransientError",
     "UnexpectedResponseError",
     "UnknownEvent",
+    "UserProfile",
     "WebhookPayloadError",
     "builders",
     "classify",

@@ -50,6 +50,7 @@ __all__ = [
     "SendResult",
     "SubscribedApp",
     "TemplateInfo",
+    "UserProfile",
     "get_client",
 ]
 
@@ -96,6 +97,15 @@ class SendResult:
 class PageInfo:
     id: str
     name: str | None
+
+
+@dataclass(frozen=True)
+class UserProfile:
+    """A Messenger user's name as the User Profile API gives it to the Page: either part
+    may be missing (the Page may read a name only once the person opted in)."""
+
+    first_name: str | None
+    last_name: str | None
 
 
 @dataclass(frozen=True)
@@ -206,8 +216,14 @@ class GraphClient:
 
     # Account linking
 
-    def psid_for_linking_token(self, creds: PageCredentials, account_linking_token: str) -> str:
-        """Look up the PSID behind an account-linking token (valid 5 minutes)."""
+    def psid_for_linking_token(
+        self, creds: PageCredentials, account_linking_token: str, *, timeout: float | None = None
+    ) -> str:
+        """Look up the PSID behind an account-linking token (valid 5 minutes).
+
+        `timeout` (seconds) bounds each phase of this one call, for a caller that must not
+        keep a person waiting (the consent screen); the client's own timeouts otherwise.
+        """
         if not account_linking_token:
             raise ValueError("account_linking_token must not be empty")
         data = self._call(
@@ -215,6 +231,7 @@ class GraphClient:
             creds,
             "me",
             params={"fields": "recipient", "account_linking_token": account_linking_token},
+            timeout=timeout,
         )
         # The response shape is unconfirmed: accept a string, an object with an id, and
         # a bare `id` as long as it is not the Page's own id (which `/me` also returns).
@@ -227,6 +244,32 @@ class GraphClient:
         if isinstance(fallback, str) and fallback and fallback != creds.page_id:
             return fallback
         raise UnexpectedResponseError("PSID lookup answered without a recipient")
+
+    def user_profile(
+        self, creds: PageCredentials, psid: str, *, timeout: float | None = None
+    ) -> UserProfile:
+        """The person's first and last name (User Profile API: `GET /<PSID>?fields=…`).
+
+        Meta answers only where the Page may read the profile (the person opted in, and a
+        business app has the profile access feature); otherwise it answers an error, which
+        is raised as its class. A success without either name is an UnexpectedResponseError.
+        """
+        data = self._call(
+            "GET",
+            creds,
+            _segment(_check_psid(psid)),
+            params={"fields": "first_name,last_name"},
+            timeout=timeout,
+        )
+
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            return value.strip() if isinstance(value, str) and value.strip() else None
+
+        profile = UserProfile(first_name=text("first_name"), last_name=text("last_name"))
+        if profile.first_name is None and profile.last_name is None:
+            raise UnexpectedResponseError("user profile answered without a name")
+        return profile
 
     def unlink_account(self, creds: PageCredentials, psid: str) -> None:
         if not psid:
@@ -372,12 +415,23 @@ class GraphClient:
         *,
         params: Mapping[str, str] | None = None,
         json: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
     ) -> dict[str, Any]:
         query = {**(params or {}), "appsecret_proof": creds.appsecret_proof}
         url = f"/{self.api_version}/{path}"
+        extra: dict[str, Any] = {}
+        if timeout is not None:
+            if not 0 < timeout <= MAX_TIMEOUT_SECONDS:
+                raise ValueError(f"timeout must be above 0 and at most 30 seconds, got {timeout}")
+            extra["timeout"] = httpx.Timeout(timeout)
         try:
             response = self._http.request(
-                method, url, params=query, json=json, headers={"Authorization": _bearer(creds)}
+                method,
+                url,
+                params=query,
+                json=json,
+                headers={"Authorization": _bearer(creds)},
+                **extra,
             )
         except httpx.UnsupportedProtocol as exc:
             raise ConfigError(
@@ -578,6 +632,15 @@ def _template_info(data: Mapping[str, Any], *, default_name: str | None) -> Temp
 def _data_list(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     items = data.get("data")
     return [i for i in items if isinstance(i, Mapping)] if isinstance(items, list) else []
+
+
+_PSID = re.compile(r"^[0-9]{1,32}$")
+
+
+def _check_psid(psid: str) -> str:
+    if not isinstance(psid, str) or not _PSID.match(psid):
+        raise ValueError(f"a PSID is 1 to 32 digits, got {psid!r}")
+    return psid
 
 
 def _segment(value: str) -> str:

@@ -5,12 +5,14 @@ class NotificationsConfig(AppConfig):
     name = "notifications"
 
     def ready(self) -> None:
+        from linking.selectors import register_last_update_source
         from notifications import receivers  # noqa: F401  (connects the signal receivers)
         from notifications.panels import recent_failures_panel
-        from notifications.selectors import deliveries_panel
+        from notifications.selectors import deliveries_panel, last_sent_by_consent
         from portal.dashboard import register_panel
 
         register_panel("notifications.deliveries", deliveries_panel)
+        register_last_update_source("notifications.sent", last_sent_by_consent)
         _register_dead_letters()
         _register_privacy()
         register_panel("notifications.recent_failures", recent_failures_panel)

@@ -34,6 +34,19 @@ PANEL_SERIES = (
 )
 
 
+def last_sent_by_consent(consent_ids: list[int]) -> dict[int, datetime]:
+    """When the last update was sent under each of these consents (the customer's
+    dashboard tells links apart by it)."""
+    from django.db.models import Max
+
+    rows = (
+        Notification.objects.filter(consent_id__in=consent_ids, sent_at__isnull=False)
+        .values("consent_id")
+        .annotate(last=Max("sent_at"))
+    )
+    return {row["consent_id"]: row["last"] for row in rows}
+
+
 def event_get(*, bank: Bank, event_id: str) -> Event | None:
     return (
         Event.objects.for_bank(bank)

@@ -52,8 +52,15 @@ class GraphError(Exception):
     """An error answered in Meta's shape: `{"error": {message, type, code, …}}`."""
 
     def __init__(
-        self, code, message, *, subcode=None, status=400, error_type="OAuthException", headers=None
-    ):
+        self,
+        code: int,
+        message: str,
+        *,
+        subcode: int | None = None,
+        status: int = 400,
+        error_type: str = "OAuthException",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code, self.subcode, self.status = code, subcode, status
         self.error_type, self.headers = error_type, headers or {}
@@ -129,6 +136,9 @@ class Faults:
     throttle: bool = False
     throttle_minutes: int = 1
     seed: int | None = None
+    # The app lacks profile access (Meta's "Business Asset User Profile Access" feature):
+    # the User Profile API refuses every person.
+    profile_denied: bool = False
 
     FIELDS = (
         "error_rate",
@@ -138,6 +148,7 @@ class Faults:
         "throttle",
         "throttle_minutes",
         "seed",
+        "profile_denied",
     )
 
     @classmethod
@@ -173,10 +184,11 @@ class Faults:
                 ):
                     raise ValueError(f"{name} must be a number from 0 to {upper}")
                 setattr(faults, name, value)
-        if "throttle" in raw:
-            if not isinstance(raw["throttle"], bool):
-                raise ValueError("throttle must be true or false")
-            faults.throttle = raw["throttle"]
+        for name in ("throttle", "profile_denied"):
+            if name in raw:
+                if not isinstance(raw[name], bool):
+                    raise ValueError(f"{name} must be true or false")
+                setattr(faults, name, raw[name])
         if "seed" in raw:
             if raw["seed"] is not None and (
                 isinstance(raw["seed"], bool) or not isinstance(raw["seed"], int)
@@ -585,6 +597,41 @@ def subscribed_apps(request, page, body, page_ref):
     return {"success": True}
 
 
+PROFILE_FIELDS = {"id", "first_name", "last_name", "name", "profile_pic", "locale"}
+
+
+def _user_profile(page: Page, user: User, fields: str) -> dict[str, str]:
+    """The User Profile API: the person's name, once they opened the conversation (wrote,
+    tapped Get Started or a button) and only if the app has profile access."""
+    if Faults.parse(page.faults or {}).profile_denied:
+        raise GraphError(
+            200,
+            "(#200) This app does not have permission to access this user's profile "
+            "(Business Asset User Profile Access)",
+        )
+    if user.last_inbound_at is None:
+        raise bad_parameter(
+            f"Unsupported get request. Object with ID '{user.psid}' does not exist, cannot be "
+            "loaded due to missing permissions, or does not support this operation",
+            subcode=33,
+        )
+    asked = [f.strip() for f in fields.split(",") if f.strip()]
+    unknown = [f for f in asked if f not in PROFILE_FIELDS]
+    if unknown:
+        raise bad_parameter(f"(#100) Tried accessing nonexisting field ({unknown[0]})")
+    first, _, last = user.name.strip().partition(" ")
+    known = {
+        "id": user.psid,
+        "first_name": first,
+        "last_name": last.strip(),
+        "name": user.name.strip(),
+        "profile_pic": "https://platform-lookaside.fbsbx.com/platform/profilepic/?psid="
+        + user.psid,
+        "locale": user.locale,
+    }
+    return {"id": user.psid, **{key: known[key] for key in asked if known[key]}}
+
+
 @graph_view
 def node(request, page, body, node_id):
     if request.method != "GET":
@@ -593,6 +640,9 @@ def node(request, page, body, node_id):
         fields = request.GET.get("fields", "id,name").split(",")
         known = {"id": page.page_id, "name": page.name}
         return {key: known[key] for key in fields if key in known} or {"id": page.page_id}
+    user = User.objects.filter(page=page, psid=node_id).first()
+    if user is not None:
+        return _user_profile(page, user, request.GET.get("fields", "first_name,last_name"))
     template = (
         Template.objects.select_related("page").filter(page=page, template_id=node_id).first()
     )

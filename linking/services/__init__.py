@@ -3,16 +3,20 @@
 Split by sub-domain: `customers` (the core's customers and accounts, the directory sign-in,
 the identity provider, contacts), `consents` (the consent lifecycle and the Messenger
 link), `unlinks` (telling Messenger a link ended, durably), `link_messages` (the link
-confirmation and the expiry reminder, durably), `subject_requests` (audited
+confirmation, the expiry reminder and the new-link notice, durably), `new_links` (a
+customer's "That wasn't me" about a new link), `subject_requests` (audited
 reads and erasure). Everything is importable from `linking.services` directly.
 """
 
 from linking.services.consents import (
     ALLOWED_TRANSITIONS,
     CONSENT_ACTOR,
+    LINK_CREATED,
+    LINK_ENDED,
     MAX_DURATION_DAYS,
     PLATFORM,
     REMIND_BEFORE,
+    EndedBecause,
     GrantedConsent,
     LinkingTokenUsedError,
     LinkRefusedError,
@@ -37,12 +41,14 @@ from linking.services.customers import (
 )
 from linking.services.link_messages import (
     MESSAGE_SENDER,
+    link_message_about_schedule,
     link_message_attempt,
     link_message_schedule,
     link_messages_due,
     link_messages_send,
     link_messages_sweep,
 )
+from linking.services.new_links import link_report_not_me, not_me_notice_id
 from linking.services.subject_requests import (
     ERASED_NAME,
     Erasure,
@@ -65,12 +71,15 @@ __all__ = [
     "ALLOWED_TRANSITIONS",
     "CONSENT_ACTOR",
     "ERASED_NAME",
+    "LINK_CREATED",
+    "LINK_ENDED",
     "MAX_DURATION_DAYS",
     "MESSAGE_SENDER",
     "PLATFORM",
     "REMIND_BEFORE",
     "UNLINKER",
     "AccountInput",
+    "EndedBecause",
     "Erasure",
     "ErasureBlockedError",
     "GrantedConsent",
@@ -90,13 +99,16 @@ __all__ = [
     "directory_authenticate",
     "identity_provider_configure",
     "link_bind",
+    "link_message_about_schedule",
     "link_message_attempt",
     "link_message_schedule",
     "link_messages_due",
     "link_messages_send",
     "link_messages_sweep",
+    "link_report_not_me",
     "link_unlinked_by_platform",
     "linking_erase",
+    "not_me_notice_id",
     "page_credentials",
     "platform_unlink_attempt",
     "platform_unlink_schedule",

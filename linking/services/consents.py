@@ -21,7 +21,7 @@ from linking.models import (
     LinkingTokenUse,
     LinkMessage,
 )
-from linking.services.link_messages import link_message_schedule
+from linking.services.link_messages import link_message_about_schedule, link_message_schedule
 from linking.services.unlinks import platform_unlink_schedule
 from portal.audit import Actor
 from portal.models import Bank
@@ -44,6 +44,31 @@ CONSENT_ACTOR = {
     "api_key": ConsentEvent.Actor.SYSTEM,
 }
 MAX_DURATION_DAYS = 365
+MESSENGER_NAME_MAX = 80
+LINK_CREATED = "link.created"
+LINK_ENDED = "link.ended"
+
+
+class EndedBecause:
+    """Why a link ended, as `link.ended` tells the bank (its `reason`)."""
+
+    CUSTOMER_STOPPED = "customer_stopped"
+    NOT_MADE_BY_CUSTOMER = "not_made_by_customer"
+    UNLINKED_IN_MESSENGER = "unlinked_in_messenger"
+    REPLACED = "replaced"
+    EXPIRED = "expired"
+    BANK_STAFF = "bank_staff"
+    BANK = "bank"
+    ERASED = "erased"
+
+
+ENDED_BY_ACTOR = {
+    "customer": EndedBecause.CUSTOMER_STOPPED,
+    "staff": EndedBecause.BANK_STAFF,
+    "platform": EndedBecause.UNLINKED_IN_MESSENGER,
+    "system": EndedBecause.BANK,
+    "api_key": EndedBecause.BANK,
+}
 
 
 class LinkRefusedError(Exception):
@@ -122,12 +147,17 @@ def consent_authorise(
     purpose: str,
     page_id: str,
     account_linking_token: str,
+    messenger_name: str = "",
 ) -> GrantedConsent:
     """The customer allows: store the consent and mint its single-use authorization code.
 
     The Log In's `account_linking_token` is spent here: a token that already completed a
-    Log In raises LinkingTokenUsedError and nothing is written.
+    Log In raises LinkingTokenUsedError and nothing is written. `messenger_name` is the
+    Messenger account's minimised name the consent screen showed, if it could.
     """
+    messenger_name = " ".join(messenger_name.split())
+    if len(messenger_name) > MESSENGER_NAME_MAX:
+        raise ValidationError(f"A Messenger name has at most {MESSENGER_NAME_MAX} characters.")
     if not accounts:
         raise ValidationError("Choose at least one account to share.")
     if any(a.customer_id != customer.pk or not a.active for a in accounts):
@@ -147,6 +177,7 @@ def consent_authorise(
         purpose=purpose,
         duration_days=duration_days,
         page_id=page_id,
+        messenger_name=messenger_name,
     )
     _transition(consent, Status.AWAITING_AUTHORISATION, actor=actor, reason="Log In from Messenger")
     consent.accounts.set(accounts)
@@ -200,7 +231,9 @@ def link_bind(*, bank: Bank, page_id: str, psid: str, authorization_code: str) -
     """Bind a Messenger PSID to the consent behind `authorization_code`, once.
 
     The code must be this bank's, unused and unexpired. A person already linked on this
-    Page has their old link revoked and replaced, explicitly. A refused code raises
+    Page has their old link revoked and replaced, explicitly. Each of the customer's other
+    linked chats is owed a notice of the new link (with "That wasn't me", `new_links`), and
+    the bank a `link.created`, all in this transaction. A refused code raises
     LinkRefusedError after auditing the attempt.
     """
     try:
@@ -233,6 +266,10 @@ def _link_bind(*, bank: Bank, page_id: str, psid: str, code: str) -> Consent:
         raise LinkRefusedError("authorization code was already used")
     if found.expires_at <= timezone.now():
         raise LinkRefusedError("authorization code has expired")
+    # One bind at a time per customer, so a link bound at the same moment as another still
+    # finds it and announces itself there (`_other_links`); the customer before the
+    # consents, as an erasure locks them.
+    Customer.objects.select_for_update().filter(pk=found.consent.customer_id).first()
     consent = Consent.objects.select_for_update().get(pk=found.consent_id)
     if consent.status != Status.AUTHORISED:
         raise LinkRefusedError(f"consent is {consent.status}")
@@ -249,10 +286,16 @@ def _link_bind(*, bank: Bank, page_id: str, psid: str, code: str) -> Consent:
             actor=PLATFORM,
             reason="Replaced: the same Messenger user linked again",
             platform_knows=True,
+            ended_because=EndedBecause.REPLACED,
         )
     consent.page_id, consent.psid, consent.linked_at = page_id, psid, timezone.now()
     consent.save(update_fields=["page_id", "psid", "linked_at"])
     link_message_schedule(consent=consent, kind=LinkMessage.Kind.CONFIRMATION)
+    others = _other_links(consent)
+    for other in others:
+        link_message_about_schedule(
+            consent=other, kind=LinkMessage.Kind.NEW_LINK_NOTICE, about=consent
+        )
     audit_record(
         actor=PLATFORM,
         action="link.bound",
@@ -261,11 +304,74 @@ def _link_bind(*, bank: Bank, page_id: str, psid: str, code: str) -> Consent:
         details={"psid": psid, "page_id": page_id, **_consent_details(consent)},
         data_categories=consent.scopes,
     )
+    _link_changed(
+        consent,
+        LINK_CREATED,
+        consent.linked_at,
+        active_links=len(others) + 1,
+        accounts=[a.external_id for a in consent.accounts.all()],
+        scopes=consent.scopes,
+    )
     transaction.on_commit(lambda: signals.link_bound.send(sender=Consent, consent_id=consent.pk))
     return consent
 
 
-def _revoke(consent: Consent, *, actor: Actor, reason: str, platform_knows: bool) -> None:
+def _other_links(consent: Consent) -> list[Consent]:
+    """The customer's other live links, each a chat that hears of this new one."""
+    return list(
+        Consent.objects.filter(
+            bank_id=consent.bank_id, customer_id=consent.customer_id, status=Status.AUTHORISED
+        )
+        .exclude(psid="")
+        .exclude(pk=consent.pk)
+        .exclude(page_id=consent.page_id, psid=consent.psid)
+        .order_by("pk")
+    )
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat().replace("+00:00", "Z") if at is not None else None
+
+
+def _link_changed(
+    consent: Consent, type_: str, at: datetime | None, *, name: bool = True, **extra: Any
+) -> None:
+    """Tell the apps above, inside this transaction, that the bank is owed `type_`."""
+    data = {
+        "link_id": str(consent.pk),
+        "customer_id": consent.customer.external_id,
+        "messenger_name": (consent.messenger_name or None) if name else None,
+        "linked_at": _iso(consent.linked_at),
+        **extra,
+    }
+    signals.link_changed.send(
+        sender=Consent, bank_id=consent.bank_id, type=type_, data=data, occurred_at=at
+    )
+
+
+def _link_ended(consent: Consent, because: str) -> None:
+    """A link that was bound has ended: the bank hears why (`link.ended`)."""
+    if consent.linked_at is None:
+        return
+    _link_changed(
+        consent,
+        LINK_ENDED,
+        consent.ended_at,
+        # The name is about to be erased: it is never sent on.
+        name=because != EndedBecause.ERASED,
+        ended_at=_iso(consent.ended_at),
+        reason=because,
+    )
+
+
+def _revoke(
+    consent: Consent,
+    *,
+    actor: Actor,
+    reason: str,
+    platform_knows: bool,
+    ended_because: str | None = None,
+) -> None:
     _transition(consent, Status.REVOKED, actor=actor, reason=reason)
     consent.ended_at = timezone.now()
     if platform_knows:
@@ -279,12 +385,15 @@ def _revoke(consent: Consent, *, actor: Actor, reason: str, platform_knows: bool
         target=consent,
         details={"reason": reason, "psid": consent.psid, "platform_knows": platform_knows},
     )
+    _link_ended(consent, ended_because or ENDED_BY_ACTOR[actor.type])
     consent_id = consent.pk
     transaction.on_commit(lambda: signals.link_ended.send(sender=Consent, consent_id=consent_id))
 
 
 @transaction.atomic
-def consent_revoke(*, consent: Consent, actor: Actor, reason: str) -> Consent:
+def consent_revoke(
+    *, consent: Consent, actor: Actor, reason: str, ended_because: str | None = None
+) -> Consent:
     """Withdraw a consent from any side; idempotent once it has ended.
 
     Messenger's own `unlinked` event passes `actor=PLATFORM`: the platform already knows.
@@ -297,7 +406,13 @@ def consent_revoke(*, consent: Consent, actor: Actor, reason: str) -> Consent:
         return consent
     if consent.status != Status.AUTHORISED:
         raise ValueError(f"A consent that is {consent.status} cannot be revoked.")
-    _revoke(consent, actor=actor, reason=reason, platform_knows=actor.type == "platform")
+    _revoke(
+        consent,
+        actor=actor,
+        reason=reason,
+        platform_knows=actor.type == "platform",
+        ended_because=ended_because,
+    )
     return consent
 
 
@@ -330,6 +445,7 @@ def consents_expire_due(*, now: datetime | None = None) -> int:
             consent.save()
             platform_unlink_schedule(consent=consent, now=now)
             audit_record(actor=system, action="consent.expired", bank=consent.bank, target=consent)
+            _link_ended(consent, EndedBecause.EXPIRED)
             transaction.on_commit(
                 # mypy infers no type for a lambda with a default.
                 lambda pk=pk: signals.link_ended.send(sender=Consent, consent_id=pk)  # type: ignore[misc]
@@ -410,14 +526,19 @@ def consents_remind_expiring(*, now: datetime | None = None) -> int:
 
 
 @transaction.atomic
-def customer_links_revoke(*, customer: Customer, actor: Actor, reason: str) -> list[Consent]:
+def customer_links_revoke(
+    *, customer: Customer, actor: Actor, reason: str, ended_because: str | None = None
+) -> list[Consent]:
     """Revoke every authorised consent of `customer` (bank staff's bulk action).
 
     Each goes through `consent_revoke`, so each is locked, recorded and audited on its own
     and the platform is told of each link; consents that already ended are left as they are.
     """
     active = Consent.objects.filter(customer=customer, status=Status.AUTHORISED).order_by("pk")
-    return [consent_revoke(consent=consent, actor=actor, reason=reason) for consent in active]
+    return [
+        consent_revoke(consent=consent, actor=actor, reason=reason, ended_because=ended_because)
+        for consent in active
+    ]
 
 
 def customer_data_view_record(*, consent: Consent, actor: Actor) -> None:

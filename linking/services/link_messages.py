@@ -23,6 +23,7 @@ it is recorded `uncertain` and audited, and never sent again.
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -47,6 +48,11 @@ COMPOSE: dict[str, Callable[[Consent], str]] = {
     Kind.CONFIRMATION: messages.link_confirmation,
     Kind.EXPIRY_REMINDER: messages.expiry_reminder,
 }
+# Messages about another of the customer's links (`LinkMessage.about`).
+COMPOSE_ABOUT: dict[str, Callable[[Consent], str]] = {
+    Kind.NEW_LINK_NOTICE: messages.new_link_notice,
+    Kind.NOT_ME_ANSWER: messages.not_me_answer,
+}
 
 
 def link_message_schedule(
@@ -66,6 +72,39 @@ def link_message_schedule(
     return message
 
 
+def link_message_about_schedule(
+    *, consent: Consent, kind: str, about: Consent, now: datetime | None = None
+) -> LinkMessage:
+    """Record, in the caller's transaction, a message to `consent`'s chat about another
+    link of the same customer (`about`); owed once per chat, kind and other link."""
+    message, _ = LinkMessage.objects.get_or_create(
+        consent=consent,
+        kind=kind,
+        about=about,
+        defaults={
+            "bank_id": consent.bank_id,
+            "expires_at": None,
+            "next_attempt_at": (now or timezone.now()) + GRACE,
+        },
+    )
+    return message
+
+
+def _payload(message: LinkMessage) -> dict[str, Any]:
+    """The Send API body of the message: text, or for a new-link notice a button template
+    whose "That wasn't me" names the notice (honoured only from this chat)."""
+    consent = message.consent
+    if message.about is None:
+        return messenger.builders.text_message(consent.psid, COMPOSE[message.kind](consent))
+    text = COMPOSE_ABOUT[message.kind](message.about)
+    if message.kind == Kind.NEW_LINK_NOTICE:
+        button = messenger.builders.postback_button(
+            messages.not_me_button_title(), f"{messages.NOT_ME_PAYLOAD}{message.pk}"
+        )
+        return messenger.builders.button_template(consent.psid, text, [button])
+    return messenger.builders.text_message(consent.psid, text)
+
+
 def link_message_attempt(
     *, actor: Actor, message_id: int, now: datetime | None = None
 ) -> LinkMessage | None:
@@ -79,7 +118,7 @@ def link_message_attempt(
     with transaction.atomic():
         message = (
             LinkMessage.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("consent__bank")
+            .select_related("consent__bank", "about__bank")
             .filter(pk=message_id)
             .first()
         )
@@ -102,7 +141,7 @@ def _attempt(message: LinkMessage, *, actor: Actor, now: datetime) -> None:
     if creds is None:
         _finish(message, State.SKIPPED, now, "no running integration")
         return
-    payload = messenger.builders.text_message(consent.psid, COMPOSE[message.kind](consent))
+    payload = _payload(message)
     message.attempts += 1
     try:
         messenger.get_client().send(creds, payload)
@@ -142,6 +181,10 @@ def _not_due(message: LinkMessage, consent: Consent, now: datetime) -> str:
         return f"consent {consent.status}"
     if not consent.psid:
         return "no PSID"
+    if message.kind == Kind.NEW_LINK_NOTICE and (
+        message.about is None or message.about.status != Consent.Status.AUTHORISED
+    ):
+        return "the new link already ended"
     if message.kind == Kind.EXPIRY_REMINDER:
         if consent.expires_at != message.expires_at:
             return "consent renewed"
@@ -180,11 +223,13 @@ def _finish(message: LinkMessage, state: str, now: datetime, error: str) -> None
 
 
 def link_messages_send(
-    *, actor: Actor, consent_id: int, kind: str, now: datetime | None = None
+    *, actor: Actor, consent_id: int, kind: str, about: bool = False, now: datetime | None = None
 ) -> int:
-    """The nudge: try the consent's pending messages of this kind now; how many were tried."""
+    """The nudge: try the consent's pending messages of this kind now; how many were tried.
+    With `about`, the messages about that consent (to the customer's other chats)."""
+    mine = {"about_id": consent_id} if about else {"consent_id": consent_id}
     pending = list(
-        LinkMessage.objects.filter(consent_id=consent_id, kind=kind, state=State.PENDING)
+        LinkMessage.objects.filter(**mine, kind=kind, state=State.PENDING)
         .order_by("pk")
         .values_list("pk", flat=True)
     )

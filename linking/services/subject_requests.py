@@ -18,7 +18,7 @@ from django.utils import timezone
 
 import messenger
 from linking.models import Account, Consent, ConsentEvent, Contact, Customer
-from linking.services.consents import customer_links_revoke
+from linking.services.consents import EndedBecause, customer_links_revoke
 from linking.services.unlinks import platform_unlink_attempt, platform_unlink_schedule
 from linking.subject_data import contributors
 from portal.audit import Actor
@@ -77,6 +77,7 @@ def linking_erase(customer: Customer) -> int:
     people = {(page, psid) for page, psid in consents.values_list("page_id", "psid") if psid}
     changed = Contact.objects.filter(bank=customer.bank).filter(people_q(people)).delete()[0]
     changed += consents.exclude(psid="").update(psid="")
+    changed += consents.exclude(messenger_name="").update(messenger_name="")
     changed += (
         ConsentEvent.objects.filter(consent__customer=customer)
         .exclude(actor_label="")
@@ -163,7 +164,10 @@ def subject_erase(*, customer: Customer, actor: Actor, reason: str) -> Erasure:
     if customer.erased_at is not None:
         raise ValidationError("This customer's data was already erased.")
     revoked = customer_links_revoke(
-        customer=customer, actor=actor, reason="Erasure requested by the customer"
+        customer=customer,
+        actor=actor,
+        reason="Erasure requested by the customer",
+        ended_because=EndedBecause.ERASED,
     )
     told = _tell_platform(customer, actor=actor)
     with transaction.atomic():

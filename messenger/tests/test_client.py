@@ -10,7 +10,14 @@ import pytest
 
 from messenger import builders
 from messenger import client as client_module
-from messenger.client import GraphClient, PageCredentials, PageInfo, SendResult, TemplateInfo
+from messenger.client import (
+    GraphClient,
+    PageCredentials,
+    PageInfo,
+    SendResult,
+    TemplateInfo,
+    UserProfile,
+)
 from messenger.errors import (
     BadRequestError,
     BadTokenError,
@@ -236,6 +243,49 @@ def test_psid_lookup_with_expired_token_raises_linking_token_error():
         client.psid_for_linking_token(CREDS, "ALT-old")
     assert info.value.code == 10303
     assert "Log In" in info.value.user_message
+
+
+def test_psid_lookup_with_a_short_timeout_gives_up_as_a_transient_error():
+    client, recorder = make_client(httpx.ReadTimeout("slow"))
+    with pytest.raises(TransientError):
+        client.psid_for_linking_token(CREDS, "ALT-123", timeout=1.5)
+    assert recorder.last.extensions["timeout"]["read"] == 1.5
+
+
+def test_user_profile_reads_the_first_and_last_name_of_the_psid():
+    client, recorder = make_client(ok({"first_name": "Ana", "last_name": "Souza", "id": "2468"}))
+    assert client.user_profile(CREDS, "2468", timeout=1.0) == UserProfile("Ana", "Souza")
+    request = recorder.last
+    assert request.method == "GET"
+    assert request.url.path == "/v23.0/2468"
+    assert request.url.params["fields"] == "first_name,last_name"
+    assert request.extensions["timeout"]["connect"] == 1.0
+    assert_authenticated(request)
+
+
+def test_user_profile_keeps_a_missing_last_name_missing():
+    client, _ = make_client(ok({"first_name": "Ana", "id": "2468"}))
+    assert client.user_profile(CREDS, "2468") == UserProfile("Ana", None)
+
+
+def test_user_profile_without_any_name_raises():
+    client, _ = make_client(ok({"id": "2468"}))
+    with pytest.raises(UnexpectedResponseError):
+        client.user_profile(CREDS, "2468")
+
+
+def test_user_profile_the_page_may_not_read_raises_its_error():
+    client, _ = make_client(meta_error(200, message="(#200) Missing permission"))
+    with pytest.raises(MessengerError):
+        client.user_profile(CREDS, "2468")
+
+
+@pytest.mark.parametrize("psid", ["", "../me", "12 34", "1" * 33])
+def test_user_profile_refuses_what_is_not_a_psid(psid):
+    client, recorder = make_client(ok({"first_name": "Ana"}))
+    with pytest.raises(ValueError):
+        client.user_profile(CREDS, psid)
+    assert recorder.requests == []
 
 
 @pytest.mark.parametrize("body", [{"result": "unlink account success"}, {"success": True}])

@@ -12,6 +12,7 @@ from messenger import (
     ConfigError,
     GraphClient,
     LinkingTokenError,
+    MessengerError,
     OutsideWindowError,
     PageCredentials,
     PersonUnavailableError,
@@ -215,6 +216,41 @@ def test_a_bad_linking_token_is_a_linking_token_error(graph, creds, sandbox_page
     with pytest.raises(LinkingTokenError) as caught:
         graph.psid_for_linking_token(creds, "not-a-real-token")
     assert caught.value.code == 10303
+
+
+def test_a_live_linking_token_gives_the_psid_of_the_person_who_tapped_log_in(
+    graph, creds, customer, control
+):
+    tapped = control.post(
+        f"/pages/{PAGE_ID}/users/{customer['psid']}/link",
+        json={"url": "https://bank.example/link"},
+    ).json()
+
+    assert graph.psid_for_linking_token(creds, tapped["account_linking_token"]) == customer["psid"]
+
+
+def test_the_profile_of_a_person_who_wrote_gives_their_name(graph, creds, customer):
+    profile = graph.user_profile(creds, customer["psid"])
+
+    assert (profile.first_name, profile.last_name) == ("Ana", "Souza")
+
+
+def test_the_profile_of_a_person_who_never_opened_the_conversation_is_refused(
+    graph, creds, control, sandbox_page
+):
+    silent = control.post(f"/pages/{PAGE_ID}/users", json={"name": "Ben Carter"}).json()
+
+    with pytest.raises(MessengerError):
+        graph.user_profile(creds, silent["psid"])
+
+
+def test_an_app_without_profile_access_reads_no_name(graph, creds, customer, control):
+    assert control.put(f"/pages/{PAGE_ID}/faults", json={"profile_denied": True}).is_success
+
+    with pytest.raises(MessengerError) as refused:
+        graph.user_profile(creds, customer["psid"])
+
+    assert refused.value.code == 200
 
 
 def test_page_check_names_the_page(graph, creds, sandbox_page):
