@@ -28,6 +28,7 @@ from messenger.errors import (
     classify,
     error_kind,
 )
+from messenger.references import Reference, reference, reference_parse
 from messenger.webhooks import (
     AccountLinkingEvent,
     Attachment,
@@ -69,6 +70,7 @@ __all__ = [
     "PersonUnavailableError",
     "PostbackEvent",
     "ReadEvent",
+    "Reference",
     "SendResult",
     "SubscribedApp",
     "TagOveruseError",
@@ -85,6 +87,8 @@ __all__ = [
     "error_kind",
     "get_client",
     "parse_envelope",
+    "reference",
+    "reference_parse",
     "verify_handshake",
     "verify_request_signature",
     "verify_signature",

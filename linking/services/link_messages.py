@@ -102,7 +102,11 @@ def _attempt(message: LinkMessage, *, actor: Actor, now: datetime) -> None:
     if creds is None:
         _finish(message, State.SKIPPED, now, "no running integration")
         return
-    payload = messenger.builders.text_message(consent.psid, COMPOSE[message.kind](consent))
+    payload = messenger.builders.text_message(
+        consent.psid,
+        COMPOSE[message.kind](consent),
+        metadata=messenger.reference("l", message.pk),
+    )
     message.attempts += 1
     try:
         messenger.get_client().send(creds, payload)
