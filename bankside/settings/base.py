@@ -336,6 +336,10 @@ NOTIFICATIONS_MAX_ATTEMPTS = 10  # the retry budget: attempts…
 NOTIFICATIONS_MAX_AGE_HOURS = 24  # …and hours from creation; then dead-lettered
 NOTIFICATIONS_RETRY_BASE_SECONDS = 5.0  # exponential backoff with jitter from here…
 NOTIFICATIONS_RETRY_MAX_DELAY_SECONDS = 900.0  # …up to this
+# An uncertain send (its worker died mid-call, the connection dropped after the request
+# went out, an unreadable answer) waits this long for its echo; without one it is resent
+# once (README "Echoes").
+NOTIFICATIONS_ECHO_WAIT_SECONDS = env.float("NOTIFICATIONS_ECHO_WAIT_SECONDS", default=60.0)
 # Signed callbacks to the bank (a fraud alert's answer): retried with backoff and jitter.
 NOTIFICATIONS_CALLBACK_MAX_ATTEMPTS = 12
 NOTIFICATIONS_CALLBACK_RETRY_BASE_SECONDS = 10.0

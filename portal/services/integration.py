@@ -58,6 +58,7 @@ def integration_configure(
     callback_url: str = "",
     callback_signing_secret: str = "",
     send_rate_limit: int | None = None,
+    app_id: str | None = None,
 ) -> IntegrationChange:
     """Store the bank's Page credentials (encrypted at rest).
 
@@ -94,6 +95,7 @@ def integration_configure(
         "send_rate_limit": integration.send_rate_limit
         if send_rate_limit is None
         else send_rate_limit,
+        "app_id": integration.app_id if app_id is None else app_id.strip(),
     }
     old_rate_limit = integration.send_rate_limit
     changed = ["created"] if created else []

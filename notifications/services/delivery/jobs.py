@@ -40,11 +40,14 @@ class Job:
     last4: str
     currency: str
     urgency: str
+    reason: str  # why it was queued: `awaiting_echo` when its last send may have gone out
+    resent: bool  # sent again once already, for want of an echo
     form: str = ""
     payload: dict[str, Any] | None = None
     creds: messenger.PageCredentials | None = None
     send_until: float = 0.0  # monotonic: not handed to the Send API after this
     send_rate_limit: int = SEND_RATE_LIMIT_MAX  # the Page's setting, read with the claim
+    resending: bool = False  # no echo came for its uncertain send: this is the one resend
 
 
 @dataclass
@@ -66,6 +69,7 @@ class Result:
     uncertain: bool = False
     reached_platform: bool = False
     unreachable: bool = False
+    echo_settled: bool = False  # made sent by the message's echo, whatever the call said
 
     @property
     def attempted(self) -> bool:

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from notifications.models import DeliveryAttempt, DeliveryReceipt, Notification
 from notifications.services.delivery.jobs import ENGINE, AttemptOutcome, Reason, State
+from notifications.services.echoes import echoes_for
 from notifications.services.queue import waiting_wake_stranded
 from portal.models import MessengerIntegration
 from portal.services.audit import AuditEntry, audit_record_many
@@ -46,9 +47,11 @@ def leases_take_over(*, now: datetime | None = None, limit: int = 1000) -> tuple
     """Put claims whose lease ran out back in the queue; returns (taken over, uncertain).
 
     A claim whose message was never handed to the Send API simply goes back. One whose
-    message was (`send_started_at`) may have reached the person before its worker died;
-    it is queued again, since losing it is worse than a possible duplicate, but flagged
-    `uncertain`, its lost attempt recorded and audited, and counted.
+    message was (`send_started_at`) may have reached the person before its worker died:
+    it is flagged `uncertain`, its lost attempt recorded and audited, and counted, and it
+    waits for the message's echo (`awaiting_echo`) up to `NOTIFICATIONS_ECHO_WAIT_SECONDS`
+    before it may be sent again, once; if the echo came already, it is due at once, and
+    the claim finds the echo and records it sent (`Claiming.echo_wait_over`).
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -66,11 +69,15 @@ def leases_take_over(*, now: datetime | None = None, limit: int = 1000) -> tuple
         _lost_attempts_insert(started)
         _lost_attempts_audit(started)
     if started:
-        log.warning("%d notifications resent after their worker died mid-send", len(started))
+        log.warning(
+            "%d notifications wait for their echo after their worker died mid-send", len(started)
+        )
     return len(lost), len(started)
 
 
 def _requeue(fresh: list[int], started: list[tuple[Any, ...]], now: datetime) -> None:
+    echoed = echoes_for([row[0] for row in started])
+    wait = timedelta(seconds=settings.NOTIFICATIONS_ECHO_WAIT_SECONDS)
     reset = {
         "state": State.PENDING,
         "next_attempt_at": now,
@@ -81,11 +88,12 @@ def _requeue(fresh: list[int], started: list[tuple[Any, ...]], now: datetime) ->
     Notification.objects.filter(pk__in=fresh).update(**reset)
     for pk, _, _, _, _, _, _, attempts, *_ in started:
         Notification.objects.filter(pk=pk).update(
-            **reset,
+            **{**reset, "next_attempt_at": now if pk in echoed else now + wait},
             attempts=attempts + 1,
             uncertain=True,
-            reason=Reason.WORKER_LOST,
-            detail="The worker sending it died; resent, so it may arrive twice.",
+            reason=Reason.AWAITING_ECHO,
+            detail="The worker sending it died mid-send: waiting for the message's echo "
+            "before sending it again.",
         )
 
 
