@@ -166,6 +166,15 @@ def integration_go_live(request, bank):
         messages.error(request, " ".join(exc.messages))
     else:
         messages.success(request, "The integration is live: customers' updates will be sent.")
+        error = services.integration_subscribe(
+            actor=Actor.staff(request.user), integration=current, client=graph_client()
+        )
+        if error:
+            messages.warning(
+                request,
+                "The Page's webhook subscription could not be set, so Messenger may not send "
+                f"every event bankside needs: {error}",
+            )
     return redirect("portal:integration", bank=bank.slug)
 
 
