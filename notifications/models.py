@@ -322,6 +322,9 @@ class Notification(models.Model):
                 condition=Q(state__in=["failed", "dead"]),
                 name="notification_failed",
             ),
+            models.Index(
+                fields=["bank", "queued_at"], condition=Q(resent=True), name="notification_resent"
+            ),
         ]
 
     def __str__(self) -> str:
