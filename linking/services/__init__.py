@@ -38,6 +38,7 @@ from linking.services.customers import (
 from linking.services.link_messages import (
     MESSAGE_SENDER,
     link_message_attempt,
+    link_message_echoed,
     link_message_schedule,
     link_messages_due,
     link_messages_send,
@@ -91,6 +92,7 @@ __all__ = [
     "identity_provider_configure",
     "link_bind",
     "link_message_attempt",
+    "link_message_echoed",
     "link_message_schedule",
     "link_messages_due",
     "link_messages_send",

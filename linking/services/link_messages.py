@@ -183,6 +183,34 @@ def _finish(message: LinkMessage, state: str, now: datetime, error: str) -> None
     message.save()
 
 
+@transaction.atomic
+def link_message_echoed(
+    *, actor: Actor, bank_id: int, message_id: int, psid: str, sent_at: datetime
+) -> bool:
+    """Messenger echoed the message (its reference `bankside:l:<id>` came back): one
+    recorded `uncertain` did go out, and is recorded sent, audited once. Whether this
+    bank sent such a message to this person."""
+    message = (
+        LinkMessage.objects.select_for_update(of=("self",))
+        .select_related("consent", "consent__bank")
+        .filter(pk=message_id, bank_id=bank_id, consent__psid=psid)
+        .first()
+    )
+    if message is None:
+        return False
+    if message.state == State.UNCERTAIN:
+        message.state, message.sent_at, message.last_error = State.SENT, sent_at, ""
+        message.save(update_fields=["state", "sent_at", "last_error"])
+        audit_record(
+            actor=actor,
+            action="link.message_sent",
+            bank=message.consent.bank,
+            target=message.consent,
+            details={"kind": message.kind, "attempts": message.attempts, "settled_by": "echo"},
+        )
+    return True
+
+
 def link_messages_send(
     *, actor: Actor, consent_id: int, kind: str, now: datetime | None = None
 ) -> int:

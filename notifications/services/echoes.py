@@ -29,6 +29,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import messenger
+from linking import services as linking_services
+from linking.models import Consent
 from notifications import metrics
 from notifications.models import DeliveryReceipt, MessageEcho, Notification, Outcome
 from notifications.services.events import OutcomeRow, outcomes_record
@@ -85,8 +87,20 @@ def echo_record(
         outcome = _notification_echo(echo, event, reference.id)
     elif reference.kind == "r":
         outcome = _to_conversation(echo, event, reference) or EchoOutcome.UNKNOWN
-    else:  # a link message or the goodbye of an unlink: sent at most once, nothing to settle
-        outcome = EchoOutcome.LINK
+    elif reference.kind == "l":
+        found = linking_services.link_message_echoed(
+            actor=ENGINE,
+            bank_id=bank_id,
+            message_id=reference.id,
+            psid=event.recipient_id,
+            sent_at=echo.sent_at,
+        )
+        outcome = EchoOutcome.LINK if found else EchoOutcome.UNKNOWN
+    else:  # the goodbye of an unlink, by consent: sent at most once, nothing to settle
+        known = Consent.objects.filter(
+            pk=reference.id, bank_id=bank_id, psid=event.recipient_id
+        ).exists()
+        outcome = EchoOutcome.LINK if known else EchoOutcome.UNKNOWN
     echo.outcome = outcome
     MessageEcho.objects.filter(pk=echo.pk).update(
         outcome=outcome, notification_id=echo.notification_id
