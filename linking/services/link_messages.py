@@ -16,8 +16,9 @@ template; a consent that ended (or was renewed past the reminder) before the sen
 bank whose integration is paused, skips the message.
 
 An uncertain outcome (the connection lost after the request went out, a success that
-cannot be read) is treated as delivery does: the message may have reached the person, so
-it is recorded `uncertain` and audited, and never sent again.
+cannot be read) means the message may have reached the person: it is recorded
+`uncertain` and audited, and never sent again. Its echo (the reference `bankside:l:<id>`
+it carries comes back in it) records it sent (`link_message_echoed`).
 """
 
 import logging

@@ -328,3 +328,22 @@ def test_a_dead_lettered_uncertain_send_is_made_sent_by_its_echo(alert, graph, b
     notification = Notification.objects.get()
     assert (notification.state, notification.message_id) == (State.SENT, "m_meta_80")
     assert notification.sent_at is not None and notification.finished_at is not None
+
+
+def test_echoes_go_with_the_retention_purge_and_with_the_customers_erasure(alert, graph, bank_app):
+    from notifications.services.privacy import notifications_erase
+    from portal.audit import Actor
+    from portal.services import retention_purge
+
+    deliver()
+    post_echo(bank_app, metadata=reference(alert), mid="m_old")
+    post_echo(bank_app, metadata=reference(alert), mid="m_recent")
+    MessageEcho.objects.filter(mid="m_old").update(
+        received_at=timezone.now() - dt.timedelta(days=500)
+    )
+
+    retention_purge(bank=bank_app.bank, actor=Actor.system("test"))
+    assert list(MessageEcho.objects.values_list("mid", flat=True)) == ["m_recent"]
+
+    notifications_erase(bank_app.customer)
+    assert MessageEcho.objects.count() == 0
