@@ -18,6 +18,7 @@ import pytest
 import redis
 from django.db import connection
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from notifications import services
@@ -28,6 +29,7 @@ from notifications.tests.conftest import DELIVERY_REDIS
 from notifications.tests.factories import event_payload
 from notifications.tests.test_metrics import TOKEN, samples, scrape, value
 from portal.models import AuditEvent
+from portal.tests.factories import StaffMembershipFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -213,7 +215,7 @@ def test_a_call_never_answered_and_no_echo_is_resent_once_after_the_wait(
 
 
 def test_a_resend_that_is_uncertain_too_is_dead_lettered_after_its_wait(
-    alert, graph, bank_app, settings
+    alert, graph, bank_app, settings, sign_in
 ):
     settings.NOTIFICATIONS_ECHO_WAIT_SECONDS = 0.2
     graph.answers = [httpx.ReadTimeout("dropped"), httpx.ReadTimeout("dropped again")]
@@ -227,6 +229,10 @@ def test_a_resend_that_is_uncertain_too_is_dead_lettered_after_its_wait(
     assert len(graph.sent) == 2  # once, then resent once: never a third time
     notification = Notification.objects.get()
     assert (notification.state, notification.reason) == (State.DEAD, Reason.UNCERTAIN)
+    staff = sign_in(StaffMembershipFactory(bank=bank_app.bank, role="operator").user)
+    page = staff.get(reverse("deliveries:dead_letters", kwargs={"bank": bank_app.bank.slug}))
+    assert "may have been sent" in page.content.decode()
+    assert "resent once: no echo came" in page.content.decode()
 
 
 @pytest.mark.django_db(transaction=True)
