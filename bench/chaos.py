@@ -22,9 +22,10 @@ record of calls and prints the tally:
   did): must be 0;
 - duplicates (a message that reached the platform twice);
 - uncertain sends the engine detected: a message whose worker died after handing it to
-  the Send API and before recording the answer is resent, flagged `uncertain`, and its
-  lost attempt recorded. Every duplicate must be one of these, and the workers found lost
-  mid-send must be no more than the kills.
+  the Send API and before recording the answer is flagged `uncertain`, its lost attempt
+  recorded, and waits for its echo; this run posts no echoes yet, so after the wait
+  (half a lease) it is resent once, flagged `resent`. Every duplicate must be one of
+  these, and the workers found lost mid-send must be no more than the kills.
 
 It exits non-zero if an invariant fails. `--json PATH` also writes the tally as JSON.
 
@@ -247,6 +248,9 @@ class ChaosRun:
             "BENCH_RETRY_MAX_DELAY_SECONDS": "4",
             "BENCH_THROTTLE_COOLDOWN_SECONDS": "2",
             "BENCH_SWEEP_SECONDS": "1",
+            # No webhook endpoint runs here, so no echo comes: an uncertain send is resent
+            # once after this wait (README "Echoes").
+            "BENCH_ECHO_WAIT_SECONDS": str(max(1.0, lease / 2)),
             "PYTHONPATH": str(ROOT),
             "LOG_LEVEL": "ERROR",
         }

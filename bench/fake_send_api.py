@@ -16,23 +16,42 @@ error (HTTP 500, code 2, or HTTP 503, code 1: not processed, to be retried);
 to this API have exceeded the rate limit") for a moment at that interval, each Page at
 its own phase.
 
+It echoes what it accepts, as Meta does (messenger-platform §2): with `--echo-targets
+FILE`, a JSON object `{"<Page id>": {"url": webhook URL, "app_secret": …, "app_id": …}}`
+(read again whenever a Page is missing from it, so the run can write it once its banks
+exist), each accepted message's echo (`is_echo`, `app_id`, `mid` and the message's
+`metadata`) is POSTed to that Page's webhook, signed with the app secret in
+`X-Hub-Signature-256`, retried a few times if the bank does not answer 200.
+`--echo-drop SHARE` drops that share of echoes, at random, and `--echo-delay SECONDS`
+holds each one back that long. Every echo is logged to `LOGFILE.echoes`:
+
+    <time> <Page id> <mid> <metadata or -> <posted|dropped|failed>
+
     python bench/fake_send_api.py PORT LOGFILE [--transient 0.15]
         [--throttle-every 4 --throttle-for 0.25] [--seed 1]
+        [--echo-targets FILE [--echo-drop 0.05] [--echo-delay 0.5]]
 """
 
 import argparse
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import itertools
+import json
+import os
 import random
 import re
 import signal
 import time
 import zlib
+from urllib.parse import urlsplit
 
 _PAGE = re.compile(rb"^POST /v[0-9.]+/([^/?]+)/messages")
 _RECIPIENT = re.compile(rb'"recipient":\s*\{"id":\s*"([^"]+)"')
 _MARK = re.compile(rb"bench-[0-9]+")
+_METADATA = re.compile(rb'"metadata":\s*"([^"\\]{1,999})"')
+ECHO_RETRIES = (0.5, 1.0, 2.0, 4.0)  # seconds before each retry of an echo not answered 200
 _ids = itertools.count(1)
 
 TRANSIENT = (
@@ -71,7 +90,91 @@ class Faults:
         return None
 
 
-async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, log, faults) -> None:
+class Echoes:
+    """Echoes of accepted messages, POSTed to the banks' webhooks as Meta would."""
+
+    def __init__(self, targets: str, drop: float, delay: float, log, seed: int | None) -> None:
+        self.path = targets
+        self.drop = drop
+        self.delay = delay
+        self.log = log
+        self.random = random.Random(None if seed is None else seed + 1)  # noqa: S311
+        self.targets: dict[str, dict] = {}
+        self.read_at = 0.0
+        self.tasks: set[asyncio.Task] = set()
+
+    def target(self, page: str) -> dict | None:
+        if page not in self.targets and time.monotonic() - self.read_at > 0.5:
+            self.read_at = time.monotonic()
+            with contextlib.suppress(OSError, ValueError), open(self.path) as file:
+                self.targets = json.load(file)
+        return self.targets.get(page)
+
+    def send(self, page: str, psid: str, mid: str, metadata: str | None) -> None:
+        target = self.target(page)
+        if target is None:
+            return
+        if self.drop > 0 and self.random.random() < self.drop:
+            self.write(page, mid, metadata, "dropped")
+            return
+        task = asyncio.create_task(self.post(target, page, psid, mid, metadata))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def post(self, target: dict, page: str, psid: str, mid: str, metadata: str | None):
+        if self.delay > 0:
+            await asyncio.sleep(self.delay)
+        now = int(time.time() * 1000)
+        message = {"is_echo": True, "app_id": int(target["app_id"]), "mid": mid}
+        if metadata is not None:
+            message["metadata"] = metadata
+        event = {
+            "sender": {"id": page},
+            "recipient": {"id": psid},
+            "timestamp": now,
+            "message": message,
+        }
+        body = json.dumps(
+            {"object": "page", "entry": [{"id": page, "time": now, "messaging": [event]}]},
+            separators=(",", ":"),
+        ).encode()
+        signature = hmac.new(target["app_secret"].encode(), body, hashlib.sha256).hexdigest()
+        for wait in (0.0, *ECHO_RETRIES):
+            await asyncio.sleep(wait)
+            with contextlib.suppress(OSError, asyncio.IncompleteReadError, ValueError):
+                if await _post(target["url"], body, signature) == 200:
+                    self.write(page, mid, metadata, "posted")
+                    return
+        self.write(page, mid, metadata, "failed")
+
+    def write(self, page: str, mid: str, metadata: str | None, what: str) -> None:
+        self.log.write(f"{time.time():.6f} {page} {mid} {metadata or '-'} {what}\n")
+
+
+async def _post(url: str, body: bytes, signature: str) -> int:
+    """POST over plain HTTP/1.1, one connection per echo; returns the status code."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise ValueError("echo targets are plain http:// URLs")
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port or 80)
+    try:
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            f"X-Hub-Signature-256: sha256={signature}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), timeout=10)
+        return int(status_line.split()[1])
+    finally:
+        writer.close()
+
+
+async def handle(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, log, faults, echoes=None
+) -> None:
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
@@ -94,13 +197,22 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, log
                 status, payload = failure[1], failure[2]
             else:
                 status = b"200 OK"
+                mid = f"m_{os.getpid()}_{next(_ids)}"
                 payload = (
                     b'{"recipient_id":"'
                     + (recipient.group(1) if recipient else b"")
-                    + b'","message_id":"m_'
-                    + str(next(_ids)).encode()
+                    + b'","message_id":"'
+                    + mid.encode()
                     + b'"}'
                 )
+                if echoes is not None and page and recipient:
+                    metadata = _METADATA.search(body)
+                    echoes.send(
+                        page.group(1).decode(),
+                        recipient.group(1).decode(),
+                        mid,
+                        metadata.group(1).decode() if metadata else None,
+                    )
             writer.write(
                 b"HTTP/1.1 "
                 + status
@@ -115,18 +227,25 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, log
         writer.close()
 
 
-async def main(port: int, path: str, faults: Faults | None) -> None:
+async def main(port: int, path: str, faults: Faults | None, args=None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    with open(path, "a", buffering=1 << 16) as log:
+    targets = getattr(args, "echo_targets", None)
+    with open(path, "a", buffering=1 << 16) as log, open(path + ".echoes", "a") as echo_log:
+        echoes = (
+            Echoes(targets, args.echo_drop, args.echo_delay, echo_log, args.seed)
+            if targets
+            else None
+        )
         server = await asyncio.start_server(
-            lambda r, w: handle(r, w, log, faults), "127.0.0.1", port, backlog=1024
+            lambda r, w: handle(r, w, log, faults, echoes), "127.0.0.1", port, backlog=1024
         )
         async with server:
             while not stop.is_set():
                 log.flush()
+                echo_log.flush()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=0.5)
         log.flush()
@@ -140,11 +259,16 @@ if __name__ == "__main__":
     parser.add_argument("--throttle-every", type=float, default=0.0)
     parser.add_argument("--throttle-for", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--echo-targets", default=None)
+    parser.add_argument("--echo-drop", type=float, default=0.0)
+    parser.add_argument("--echo-delay", type=float, default=0.0)
     args = parser.parse_args()
+    if not 0 <= args.echo_drop <= 1 or args.echo_delay < 0:
+        parser.error("--echo-drop is a share from 0 to 1, --echo-delay seconds from 0")
     injecting = args.transient > 0 or args.throttle_every > 0
     faults = (
         Faults(args.transient, args.throttle_every, args.throttle_for, args.seed)
         if injecting
         else None
     )
-    asyncio.run(main(args.port, args.log, faults))
+    asyncio.run(main(args.port, args.log, faults, args))

@@ -92,6 +92,7 @@ class ConversationMessage(models.Model):
         CUSTOMER = "customer", "Customer"
         ASSISTANT = "assistant", "Automatic answer"
         AGENT = "agent", "Bank staff"
+        PAGE_INBOX = "page_inbox", "Page inbox"  # sent from Meta's Page inbox, not bankside
 
     class State(models.TextChoices):
         RECEIVED = "received", "Received"

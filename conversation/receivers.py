@@ -10,6 +10,8 @@ from django.utils import timezone
 import messenger
 from conversation import callbacks, services
 from linking import signals
+from notifications.models import MessageEcho
+from notifications.signals import message_echoed
 
 log = logging.getLogger(__name__)
 
@@ -45,3 +47,32 @@ def queue_link_callback(
         at=occurred_at or timezone.now(),
         keep_unconfigured=False,
     )
+
+
+@receiver(message_echoed)
+def record_echo(
+    sender: object,
+    bank_id: int,
+    page_id: str,
+    echo: MessageEcho,
+    event: messenger.EchoEvent,
+    reference: messenger.Reference | None,
+    **kwargs: object,
+) -> str | None:
+    """A reply's echo settles the reply; a message from Meta's Page inbox joins the thread.
+
+    Answers the echo's outcome, or None for an echo naming no reply of ours.
+    """
+    if echo.source == MessageEcho.Source.PAGE_INBOX:
+        services.page_inbox_message_record(bank_id=bank_id, page_id=page_id, event=event)
+        return MessageEcho.Outcome.PAGE_INBOX
+    if reference is not None and reference.kind == "r":
+        return services.reply_echo_record(
+            bank_id=bank_id,
+            page_id=page_id,
+            psid=event.recipient_id,
+            reply_id=reference.id,
+            mid=echo.mid,
+            sent_at=echo.sent_at,
+        )
+    return None

@@ -29,6 +29,7 @@ from messenger.errors import (
     classify,
     error_kind,
 )
+from messenger.references import Reference, reference, reference_parse
 from messenger.webhooks import (
     AccountLinkingEvent,
     Attachment,
@@ -70,6 +71,7 @@ __all__ = [
     "PersonUnavailableError",
     "PostbackEvent",
     "ReadEvent",
+    "Reference",
     "SendResult",
     "SubscribedApp",
     "TagOveruseError",
@@ -87,6 +89,8 @@ __all__ = [
     "error_kind",
     "get_client",
     "parse_envelope",
+    "reference",
+    "reference_parse",
     "verify_handshake",
     "verify_request_signature",
     "verify_signature",

@@ -125,18 +125,20 @@ def text_message(
     message: Json = {"text": text}
     if quick_replies is not None:
         message["quick_replies"] = _quick_replies(quick_replies)
-    if metadata is not None:
-        _check_text("metadata", metadata, max_len=METADATA_MAX)
-        message["metadata"] = metadata
+    _metadata(message, metadata)
     return _envelope(psid, message, messaging_type, tag, notification_type)
 
 
-def human_agent_message(psid: str, text: str, *, persona_id: str | None = None) -> Json:
+def human_agent_message(
+    psid: str, text: str, *, persona_id: str | None = None, metadata: str | None = None
+) -> Json:
     """A manual reply by bank staff, allowed up to 7 days after the customer's last message.
 
     Never use this for automated sends: the HUMAN_AGENT tag is for people only.
     """
-    body = text_message(psid, text, messaging_type="MESSAGE_TAG", tag="HUMAN_AGENT")
+    body = text_message(
+        psid, text, messaging_type="MESSAGE_TAG", tag="HUMAN_AGENT", metadata=metadata
+    )
     if persona_id is not None:
         body["persona_id"] = _check_id("persona_id", persona_id)
     return body
@@ -150,6 +152,7 @@ def button_template(
     messaging_type: MessagingType = "RESPONSE",
     tag: str | None = None,
     notification_type: NotificationType | None = None,
+    metadata: str | None = None,
 ) -> Json:
     _check_text("button template text", text, max_len=BUTTON_TEXT_MAX, inclusive=True)
     if not 1 <= len(buttons) <= 3:
@@ -158,7 +161,8 @@ def button_template(
         if not isinstance(button, Mapping) or not isinstance(button.get("type"), str):
             raise ValueError(f"each button must be a dict with a 'type', got {button!r}")
     payload = {"template_type": "button", "text": text, "buttons": [dict(b) for b in buttons]}
-    message = {"attachment": {"type": "template", "payload": payload}}
+    message: Json = {"attachment": {"type": "template", "payload": payload}}
+    _metadata(message, metadata)
     return _envelope(psid, message, messaging_type, tag, notification_type)
 
 
@@ -252,6 +256,7 @@ def utility_template_message(
     *,
     messaging_type: Literal["UTILITY", "UPDATE"] = "UTILITY",
     notification_type: NotificationType | None = None,
+    metadata: str | None = None,
 ) -> Json:
     """An approved utility template: the way to reach a customer outside the 24-hour window.
 
@@ -273,10 +278,12 @@ def utility_template_message(
             _check_text(f"body parameter {index}", param, max_len=None)
             parameters.append({"type": "text", "text": param})
         template["components"] = [{"type": "body", "parameters": parameters}]
+    message: Json = {"template": template}
+    _metadata(message, metadata)
     body: Json = {
         "recipient": {"id": _check_id("psid", psid)},
         "messaging_type": messaging_type,
-        "message": {"template": template},
+        "message": message,
     }
     if notification_type is not None:
         body["notification_type"] = _check_notification_type(notification_type)
@@ -334,6 +341,13 @@ def _envelope(
         body["notification_type"] = _check_notification_type(notification_type)
     body["message"] = message
     return body
+
+
+def _metadata(message: Json, metadata: str | None) -> None:
+    """`message.metadata`: returned in the message's echo (messenger-platform §3)."""
+    if metadata is not None:
+        _check_text("metadata", metadata, max_len=METADATA_MAX)
+        message["metadata"] = metadata
 
 
 def _quick_replies(replies: Sequence[Mapping[str, Any]]) -> list[Json]:

@@ -15,6 +15,11 @@ A scrape reads the hash and counts the outbox in PostgreSQL at that moment:
 - `bankside_notification_sends_total{outcome}`: Send API calls by outcome class;
 - `bankside_notification_send_latency_seconds`: from the event accepted (or the
   notification replayed) to the Send API's answer, for messages sent (a histogram);
+- `bankside_message_echoes_total{outcome}`: echoes by what they did (`settled` an
+  uncertain send, `confirmed` a recorded one, `unknown` reference, `duplicate`, …), and
+  `bankside_notification_settled_by_echo_total`: notifications made sent by their echo,
+  `bankside_notification_resent_after_no_echo_total`: uncertain sends sent again, once,
+  because no echo came within `NOTIFICATIONS_ECHO_WAIT_SECONDS`;
 - `bankside_page_rate_limit_waits_total` and `bankside_page_rate_limit_wait_seconds_total`:
   how often and how long senders waited for a Page's rate limit.
 
@@ -51,6 +56,9 @@ SENDS = "sends:"  # + the attempt's outcome class
 LATENCY_BUCKET = "latency:le:"  # + the bucket's bound, or "+Inf"
 LATENCY_SUM, LATENCY_COUNT = "latency:sum", "latency:count"
 WAITS, WAIT_SECONDS = "waits:count", "waits:seconds"
+ECHOES = "echoes:"  # + what the echo did (`MessageEcho.Outcome`, or "duplicate")
+RESENT = "resent:no_echo"  # uncertain sends sent again after no echo came
+SETTLED = "settled:echo"  # notifications made sent by their message's echo
 SENT = "sent"
 
 
@@ -165,6 +173,29 @@ def results_observe(results: Iterable) -> None:
         )
 
 
+def echo_observe(outcome: str, n: int = 1) -> None:
+    """Count echoes by what they did: `settled` an uncertain send, `confirmed` a recorded
+    one, an `unknown` reference, a `duplicate`, a `page_inbox` message, …"""
+    _add({ECHOES + outcome: n})
+
+
+def settled_observe(n: int) -> None:
+    """`n` notifications were made sent by their message's echo, whatever their call said."""
+    _add({SETTLED: n})
+
+
+def resend_observe(n: int) -> None:
+    """`n` uncertain sends were handed to the Send API again: no echo came in time."""
+    _add({RESENT: n})
+
+
+def _add(counts: dict[str, int]) -> None:
+    try:
+        counters().add(counts, {})
+    except Exception:
+        log.warning("delivery metrics not recorded: %s dropped", counts, exc_info=True)
+
+
 # Reading, for a scrape
 
 
@@ -224,6 +255,26 @@ class DeliveryCollector(Collector):
             "for messages sent.",
             buckets=buckets,
             sum_value=values.get(LATENCY_SUM, 0.0),
+        )
+        echoes = CounterMetricFamily(
+            "bankside_message_echoes",
+            "Echoes of messages the Page sent, by what they did: settled (an uncertain send "
+            "found sent), confirmed, early, extra, reply, link, page_inbox, unknown, duplicate.",
+            labels=["outcome"],
+        )
+        for name in sorted(values):
+            if name.startswith(ECHOES):
+                echoes.add_metric([name.removeprefix(ECHOES)], values[name])
+        yield echoes
+        yield CounterMetricFamily(
+            "bankside_notification_settled_by_echo",
+            "Notifications made sent by their message's echo, whatever the call recorded.",
+            value=values.get(SETTLED, 0.0),
+        )
+        yield CounterMetricFamily(
+            "bankside_notification_resent_after_no_echo",
+            "Uncertain sends sent again, once, because no echo came within the wait.",
+            value=values.get(RESENT, 0.0),
         )
         yield CounterMetricFamily(
             "bankside_page_rate_limit_waits",

@@ -147,7 +147,9 @@ class Notification(models.Model):
     `psid`) notifications go out in `sequence` order, and a partial unique index keeps
     at most one of them in flight. `send_started_at` marks a claim whose message was
     handed to the Send API: if its worker dies before recording the answer, the message
-    may have been sent, and the notification is flagged `uncertain` when it is resent.
+    may have been sent: the notification is flagged `uncertain` and waits for the
+    message's echo (`awaiting_echo`, up to `NOTIFICATIONS_ECHO_WAIT_SECONDS`), which makes
+    it sent; without an echo it is sent again once, flagged `resent` (`services.echoes`).
 
     `urgency` is its class, fixed when the row is written (fraud alerts, and the types
     the bank's policy marks urgent, are `urgent`), so a later change of policy does not
@@ -200,6 +202,7 @@ class Notification(models.Model):
         BUDGET_EXHAUSTED = "budget_exhausted", "The retry budget ran out"
         REFUSED = "refused", "Messenger refused the message"
         UNCERTAIN = "uncertain", "It may have been sent: check before replaying"
+        AWAITING_ECHO = "awaiting_echo", "It may have been sent: waiting for its echo"
         WORKER_LOST = "worker_lost", "Its worker died mid-send; resent, maybe twice"
         PAGE_CHANGED = "page_changed", "The bank's Facebook Page changed"
         RENDER_FAILED = "render_failed", "The message could not be built"
@@ -242,6 +245,9 @@ class Notification(models.Model):
     waiting = models.BooleanField(default=False)
     window_closed = models.BooleanField(default=False)
     uncertain = models.BooleanField(default=False)
+    # Sent again because no echo came for a send that may have gone out: it may have
+    # reached the person twice.
+    resent = models.BooleanField(default=False)
     form = models.CharField(max_length=16, choices=Form.choices, blank=True)
     message_id = models.CharField(max_length=128, blank=True)
     # The notification whose message carried this one in a digest (itself included).
@@ -324,6 +330,9 @@ class Notification(models.Model):
                 condition=Q(state__in=["failed", "dead"]),
                 name="notification_failed",
             ),
+            models.Index(
+                fields=["bank", "queued_at"], condition=Q(resent=True), name="notification_resent"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -387,6 +396,57 @@ class DeliveryReceipt(models.Model):
 
     def __str__(self) -> str:
         return self.message_id
+
+
+class MessageEcho(models.Model):
+    """A copy of a message the bank's Page sent, as Meta echoes it (`message_echoes`).
+
+    Stored once per (bank, `mid`): webhooks are retried, and a retried echo changes
+    nothing. The metadata carries bankside's reference (`messenger.references`), which
+    says which notification or reply the echo is the copy of; the echo proves that
+    message went out, whatever its worker recorded (`services.echoes`). The person is
+    held as a pseudonym of their PSID, never the PSID; no message text is kept.
+    """
+
+    class Source(models.TextChoices):
+        BANKSIDE = "bankside", "bankside"
+        PAGE_INBOX = "page_inbox", "Page inbox or another app"
+
+    class Outcome(models.TextChoices):
+        SETTLED = "settled", "Settled a send that may have gone out"
+        CONFIRMED = "confirmed", "Confirmed a recorded send"
+        EARLY = "early", "Arrived before its send was recorded"
+        EXTRA = "extra", "A second copy of a message already sent"
+        REPLY = "reply", "A conversation reply"
+        LINK = "link", "A link message"
+        PAGE_INBOX = "page_inbox", "Written in Meta's Page inbox"
+        UNKNOWN = "unknown", "No message of ours has this reference"
+
+    bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="+", db_index=False)
+    page_id = models.CharField(max_length=32)
+    recipient_ref = models.CharField(max_length=64)  # `portal.pseudonyms.pseudonym(psid)`
+    app_id = models.CharField(max_length=32, blank=True)
+    metadata = models.CharField(max_length=1000, blank=True)
+    mid = models.CharField(max_length=128)
+    source = models.CharField(max_length=12, choices=Source.choices)
+    outcome = models.CharField(max_length=12, choices=Outcome.choices)
+    notification = models.ForeignKey(
+        Notification, null=True, blank=True, on_delete=models.SET_NULL, related_name="echoes"
+    )
+    sent_at = models.DateTimeField()  # the echo's timestamp: when the Page sent it
+    received_at = models.DateTimeField(default=timezone.now)
+
+    objects = BankScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["bank", "mid"], name="one_echo_per_mid"),
+        ]
+        indexes = [models.Index(fields=["bank", "received_at"], name="echo_received")]
+
+    def __str__(self) -> str:
+        return f"echo {self.mid} ({self.get_outcome_display()})"
 
 
 class OutcomeFeed(models.Model):

@@ -7,6 +7,8 @@ from django.dispatch import receiver
 import messenger
 from linking import signals
 from notifications import services
+from notifications.services.echoes import echo_record
+from portal.models import MessengerIntegration
 
 log = logging.getLogger(__name__)
 
@@ -20,12 +22,20 @@ def cancel_pending_notifications(sender, consent_id: int, **kwargs) -> None:
 
 @receiver(signals.messenger_event)
 def record_messenger_event(sender, bank_id: int, page_id: str, event, **kwargs) -> None:
-    """Delivery and read receipts update notifications; a person writing releases holds.
+    """Delivery and read receipts update notifications; a person writing releases holds;
+    an echo settles the message it is the copy of (`services.echoes`).
 
     Runs inside Messenger's webhook request, in the event's own transaction: a failure
     undoes the whole event, and the webhook logs it and still answers 200.
     """
-    if isinstance(event, messenger.DeliveryEvent):
+    if isinstance(event, messenger.EchoEvent):
+        app_id = (
+            MessengerIntegration.objects.filter(bank_id=bank_id)
+            .values_list("app_id", flat=True)
+            .first()
+        )
+        echo_record(bank_id=bank_id, page_id=page_id, app_id=app_id or "", event=event)
+    elif isinstance(event, messenger.DeliveryEvent):
         services.notifications_mark_delivered(
             bank_id=bank_id,
             page_id=page_id,

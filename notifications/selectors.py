@@ -12,6 +12,7 @@ from django.utils import timezone
 from notifications.models import (
     DeliveryAttempt,
     Event,
+    MessageEcho,
     Notification,
     Outcome,
 )
@@ -78,6 +79,28 @@ def uncertain_send_count(*, bank: Bank | None = None) -> int:
     if bank is not None:
         attempts = attempts.for_bank(bank)
     return attempts.count()
+
+
+@dataclass(frozen=True)
+class EchoCounts:
+    """What echoes decided for the bank's uncertain sends since a moment."""
+
+    settled: int  # found sent by their message's echo
+    resent: int  # sent again, once, because no echo came within the wait
+    waiting: int  # waiting for their echo now
+
+
+def echo_counts(*, bank: Bank, since: datetime) -> EchoCounts:
+    mine = Notification.objects.for_bank(bank)
+    return EchoCounts(
+        settled=MessageEcho.objects.for_bank(bank)
+        .filter(outcome=MessageEcho.Outcome.SETTLED, received_at__gte=since)
+        .count(),
+        resent=mine.filter(resent=True, queued_at__gte=since).count(),
+        waiting=mine.filter(
+            state=Notification.State.PENDING, reason=Notification.Reason.AWAITING_ECHO
+        ).count(),
+    )
 
 
 def dead_letter_list(*, bank: Bank, limit: int = 100) -> list[Notification]:
@@ -252,6 +275,7 @@ def deliveries_panel(bank: Bank) -> PanelContent | None:
         )
     day_totals = totals["Last 24 hours"]
     sent_today = day_totals["read"] + day_totals["delivered"] + day_totals["sent"]
+    echoes = echo_counts(bank=bank, since=days[0])
     depth = outbox_depth(bank=bank)
     dead_waiting = depth[Notification.State.DEAD]
     waiting = depth[Notification.State.PENDING] + depth[Notification.State.IN_FLIGHT]
@@ -268,6 +292,9 @@ def deliveries_panel(bank: Bank) -> PanelContent | None:
                     bank=bank, pending=depth[Notification.State.PENDING]
                 ).items()
             )
+            + f"; uncertain sends in 30 days: {echoes.settled} found sent by their echo, "
+            f"{echoes.resent} resent once for want of one"
+            + (f", {echoes.waiting} waiting for their echo" if echoes.waiting else "")
         ),
         charts=charts,
         link_url=reverse("deliveries:dead_letters", kwargs={"bank": bank.slug}),

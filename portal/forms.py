@@ -211,6 +211,17 @@ class IntegrationCredentialsForm(StaffForm):
         help_text="Send API calls per second for this Page. Meta allows 300; set less if "
         "other systems send from this Page.",
     )
+    app_id = forms.RegexField(
+        label="App ID",
+        required=False,
+        regex=r"^\d{1,32}$",
+        max_length=32,
+        strip=True,
+        error_messages={"invalid": "An App ID is all digits."},
+        help_text="The ID of the Meta app whose secret is entered above (App Dashboard, "
+        "Settings, Basic). Messages that people send from Meta's Page inbox are then shown "
+        "in the agent inbox.",
+    )
 
     def __init__(self, *args, stored: bool = False, masked: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)

@@ -4,10 +4,12 @@ JSON in, JSON out, errors as `{"error": "…"}` with a 4xx status. Documented in
 """
 
 import json
+from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
 import httpx
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -22,8 +24,11 @@ class BadRequest(Exception):
     pass
 
 
-def control(*methods):
-    def decorate(view):
+View = Callable[..., Any]
+
+
+def control(*methods: str) -> Callable[[View], View]:
+    def decorate(view: View) -> View:
         @csrf_exempt
         @require_http_methods(list(methods))
         @wraps(view)
@@ -66,6 +71,7 @@ def page_json(page: Page) -> dict:
         "page_id": page.page_id,
         "name": page.name,
         "webhook_url": page.webhook_url,
+        "app_id": page.app_id,
         "subscribed_fields": page.subscribed_fields,
         "rate_limit_per_second": page.rate_limit_per_second,
         "faults": Faults.parse(page.faults or {}).as_dict(),
@@ -112,6 +118,9 @@ def pages(request, body):
     fields = body.get("subscribed_fields", DEFAULT_FIELDS)
     if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
         raise BadRequest("'subscribed_fields' must be a list of field names.")
+    app_id = _string(body, "app_id", required=False, limit=32)
+    if app_id and not app_id.isdigit():
+        raise BadRequest("'app_id' must be all digits.")
     webhook_url = _string(body, "webhook_url", required=False)
     if webhook_url and not webhook_url.startswith(("http://", "https://")):
         raise BadRequest("'webhook_url' must be an http(s) URL.")
@@ -127,6 +136,8 @@ def pages(request, body):
         "webhook_failing_since": None,
         "webhook_alerted_at": None,
     }
+    if app_id:
+        values["app_id"] = app_id
     if Page.objects.exclude(page_id=page_id).filter(access_token=values["access_token"]).exists():
         raise BadRequest("That access_token already belongs to another Page.")
     page, created = Page.objects.update_or_create(page_id=page_id, defaults=values)
@@ -204,6 +215,17 @@ def user_postbacks(request, body, page_id, psid):
     message = services.user_postback(
         user=user, title=_string(body, "title", limit=640), payload=_string(body, "payload")
     )
+    return message_json(message), 201
+
+
+@control("POST")
+def user_page_inbox(
+    request: HttpRequest, body: dict[str, Any], page_id: str, psid: str
+) -> tuple[dict[str, Any], int]:
+    """Someone at the bank answers the user from Meta's Page inbox, not through bankside:
+    the bank receives the message's echo, from the Page Inbox app."""
+    user = _user(page_id, psid)
+    message = services.page_inbox_send(user=user, text=_string(body, "text", limit=2000))
     return message_json(message), 201
 
 

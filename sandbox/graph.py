@@ -14,6 +14,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
@@ -139,6 +140,8 @@ class Faults:
     # The app lacks profile access (Meta's "Business Asset User Profile Access" feature):
     # the User Profile API refuses every person.
     profile_denied: bool = False
+    echo_drop_rate: float = 0.0  # share of sent messages whose echo never comes
+    echo_delay_seconds: float = 0.0  # how late the echoes that do come arrive
 
     FIELDS = (
         "error_rate",
@@ -149,6 +152,8 @@ class Faults:
         "throttle_minutes",
         "seed",
         "profile_denied",
+        "echo_drop_rate",
+        "echo_delay_seconds",
     )
 
     @classmethod
@@ -160,7 +165,7 @@ class Faults:
         if unknown:
             raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
         faults = cls()
-        for name in ("error_rate", "timeout_rate"):
+        for name in ("error_rate", "timeout_rate", "echo_drop_rate"):
             if name in raw:
                 value = raw[name]
                 if (
@@ -174,6 +179,7 @@ class Faults:
             ("latency_ms", 60_000),
             ("timeout_seconds", 120),
             ("throttle_minutes", 1440),
+            ("echo_delay_seconds", 600),
         ):
             if name in raw:
                 value = raw[name]
@@ -455,6 +461,7 @@ def messages(request, page, body, page_ref):
         messaging_type=body["messaging_type"],
         tag=body.get("tag", ""),
     )
+    _echo(page, user, message, sent.mid)
     webhooks.enqueue_messaging(
         page,
         "message_deliveries",
@@ -462,6 +469,26 @@ def messages(request, page, body, page_ref):
         delivery={"mids": [sent.mid], "watermark": webhooks.now_ms()},
     )
     return {"recipient_id": user.psid, "message_id": sent.mid}
+
+
+def _echo(page: Page, user: User, message: dict[str, Any], mid: str) -> None:
+    """Echo the message to the bank as Meta does, unless the Page's faults drop this one
+    (`echo_drop_rate`) or hold it back (`echo_delay_seconds`)."""
+    faults = Faults.parse(page.faults or {})
+    if faults.echo_drop_rate:
+        rng = _page_random(page, faults)
+        with _random_lock:
+            dropped = rng.random() < faults.echo_drop_rate
+        if dropped:
+            return
+    webhooks.enqueue_echo(
+        page,
+        user.psid,
+        message,
+        mid=mid,
+        app_id=page.app_id,
+        delay_seconds=faults.echo_delay_seconds,
+    )
 
 
 @graph_view

@@ -15,6 +15,7 @@ DEFAULT_FIELDS = [
     "messaging_postbacks",
     "message_deliveries",
     "message_reads",
+    "message_echoes",
     "messaging_account_linking",
     "messaging_optins",
     "messenger_template_status_update",
@@ -23,6 +24,9 @@ DEFAULT_FIELDS = [
 
 def new_psid() -> str:
     return str(secrets.randbelow(9 * 10**15) + 10**15)
+
+
+PAGE_INBOX_APP_ID = "263902037430900"  # the Page Inbox app, as libraries know it (U)
 
 
 def new_mid() -> str:

@@ -7,8 +7,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from sandbox import webhooks
-from sandbox.models import LinkingToken, Message, Page, User
-from sandbox.webhooks import enqueue_messaging
+from sandbox.models import PAGE_INBOX_APP_ID, LinkingToken, Message, Page, User
+from sandbox.webhooks import enqueue_echo, enqueue_messaging
 
 
 class SandboxError(ValueError):
@@ -81,6 +81,22 @@ def user_read(*, user: User) -> int:
             read={"watermark": int(moment.timestamp() * 1000)},
         )
     return count
+
+
+@transaction.atomic
+def page_inbox_send(*, user: User, text: str) -> Message:
+    """A person at the bank writes from Meta's Page inbox: the message reaches the user and
+    its echo reaches the bank, from the Page Inbox app (webhook `message_echoes`)."""
+    content = {"text": _text(text, "text")}
+    message = Message.objects.create(
+        page=user.page,
+        user=user,
+        direction=Message.Direction.OUTBOUND,
+        body=content,
+        messaging_type="RESPONSE",
+    )
+    enqueue_echo(user.page, user.psid, content, mid=message.mid, app_id=PAGE_INBOX_APP_ID)
+    return message
 
 
 @transaction.atomic

@@ -25,6 +25,7 @@ urlpatterns = [
     path("api/pages/<str:page_id>/users/<str:psid>/messages", api.user_messages),
     path("api/pages/<str:page_id>/users/<str:psid>/postbacks", api.user_postbacks),
     path("api/pages/<str:page_id>/users/<str:psid>/read", api.user_read),
+    path("api/pages/<str:page_id>/users/<str:psid>/page-inbox", api.user_page_inbox),
     path("api/pages/<str:page_id>/users/<str:psid>/logout", api.user_logout),
     path("api/pages/<str:page_id>/users/<str:psid>/link", api.user_link),
     path("api/pages/<str:page_id>/users/<str:psid>/age", api.user_age),

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from django.db import close_old_connections, transaction
@@ -62,17 +63,48 @@ def messaging_event(page: Page, psid: str, **content) -> dict:
     }
 
 
-def enqueue(page: Page, field: str, body: dict) -> WebhookDelivery | None:
-    """Queue one webhook if the Page is subscribed to `field`; delivery starts after commit."""
+def enqueue(
+    page: Page, field: str, body: dict, *, delay_seconds: float = 0.0
+) -> WebhookDelivery | None:
+    """Queue one webhook if the Page is subscribed to `field`; delivery starts after commit
+    (and after `delay_seconds`)."""
     if not page.webhook_url or page.webhook_disabled_at or field not in page.subscribed_fields:
         return None
-    delivery = WebhookDelivery.objects.create(page=page, field=field, body=encode(body))
+    delivery = WebhookDelivery.objects.create(
+        page=page,
+        field=field,
+        body=encode(body),
+        next_attempt_at=timezone.now() + timedelta(seconds=delay_seconds),
+    )
     transaction.on_commit(dispatcher.wake)
     return delivery
 
 
 def enqueue_messaging(page: Page, field: str, psid: str, **content) -> WebhookDelivery | None:
     return enqueue(page, field, messaging_envelope(page, [messaging_event(page, psid, **content)]))
+
+
+def enqueue_echo(
+    page: Page,
+    psid: str,
+    message: dict[str, Any],
+    *,
+    mid: str,
+    app_id: str,
+    delay_seconds: float = 0.0,
+) -> WebhookDelivery | None:
+    """The echo of a message the Page sent (`message_echoes`): from the Page to the person,
+    with `is_echo`, the sending app's id, the `mid` and the sender's `metadata`."""
+    content = {key: value for key, value in message.items() if key != "quick_replies"}
+    event = {
+        "sender": {"id": page.page_id},
+        "recipient": {"id": psid},
+        "timestamp": now_ms(),
+        "message": {"is_echo": True, "app_id": int(app_id), "mid": mid, **content},
+    }
+    return enqueue(
+        page, "message_echoes", messaging_envelope(page, [event]), delay_seconds=delay_seconds
+    )
 
 
 def _next_delay(attempts: int) -> float:

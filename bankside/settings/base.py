@@ -344,6 +344,10 @@ NOTIFICATIONS_DIGESTS = env.bool("NOTIFICATIONS_DIGESTS", default=True)
 NOTIFICATIONS_DIGEST_BACKLOG_SECONDS = env.float(
     "NOTIFICATIONS_DIGEST_BACKLOG_SECONDS", default=10.0
 )
+# An uncertain send (its worker died mid-call, the connection dropped after the request
+# went out, an unreadable answer) waits this long for its echo; without one it is resent
+# once (README "Echoes").
+NOTIFICATIONS_ECHO_WAIT_SECONDS = env.float("NOTIFICATIONS_ECHO_WAIT_SECONDS", default=60.0)
 # Signed callbacks to the bank (a fraud alert's answer): retried with backoff and jitter.
 NOTIFICATIONS_CALLBACK_MAX_ATTEMPTS = 12
 NOTIFICATIONS_CALLBACK_RETRY_BASE_SECONDS = 10.0

@@ -12,6 +12,7 @@ messages to the Send API, the sweeper's look-ups), `erasure` (retention and eras
 
 from conversation.models import ConversationMessage
 from conversation.services.answers import Reply, dashboard_url
+from conversation.services.echoes import page_inbox_message_record, reply_echo_record
 from conversation.services.erasure import (
     customer_conversations_erase,
     message_bodies_purge,
@@ -80,5 +81,7 @@ __all__ = [
     "message_send",
     "messages_due",
     "messages_take_over",
+    "page_inbox_message_record",
+    "reply_echo_record",
     "sender_action",
 ]

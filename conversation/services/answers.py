@@ -146,7 +146,9 @@ def _queue(
     form: str,
     sent_by_id: int | None = None,
 ) -> ConversationMessage:
-    return ConversationMessage.objects.create(
+    """Write an outbound message to be sent, its Send API body carrying its own reference
+    (`bankside:r:<id>`) in `message.metadata`, so its echo can be told apart."""
+    message = ConversationMessage.objects.create(
         bank_id=conversation.bank_id,
         conversation=conversation,
         direction=Direction.OUTBOUND,
@@ -159,3 +161,11 @@ def _queue(
         state=State.PENDING,
         next_attempt_at=timezone.now(),
     )
+    message.payload = with_reference(reply.payload, messenger.reference("r", message.pk))
+    ConversationMessage.objects.filter(pk=message.pk).update(payload=message.payload)
+    return message
+
+
+def with_reference(payload: dict[str, Any], metadata: str) -> dict[str, Any]:
+    """A copy of a Send API body with `metadata` on its message."""
+    return {**payload, "message": {**payload["message"], "metadata": metadata}}

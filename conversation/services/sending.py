@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -73,7 +74,10 @@ def message_send(*, message_id: int, now: datetime | None = None) -> str:
         buckets.throttle(integration.page_id, exc.retry_after_seconds)
         return _retry(message, str(exc)[:300], seconds=exc.retry_after_seconds or 0.0)
     except messenger.TransientError as exc:
-        return _retry(message, str(exc)[:300])
+        # A call that may have gone out waits for its echo before it is sent again: the
+        # echo, if it comes, makes the message sent (`reply_echo_record`).
+        wait = settings.NOTIFICATIONS_ECHO_WAIT_SECONDS if exc.maybe_processed else 0.0
+        return _retry(message, str(exc)[:300], seconds=wait)
     except messenger.OutsideWindowError:
         window = "7 days" if message.form == "HUMAN_AGENT" else "24 hours"
         return _finish(
@@ -184,13 +188,15 @@ def sender_action(*, conversation: Conversation, action: messenger.builders.Send
 
 
 def messages_take_over(*, now: datetime | None = None) -> int:
-    """Claims whose worker died mid-send go back to the queue (they may be resent)."""
+    """Claims whose worker died mid-send go back to the queue, after the wait for their
+    echo: the echo, if it comes, makes the message sent, and it is not sent again."""
     now = _now(now)
+    wait = timedelta(seconds=settings.NOTIFICATIONS_ECHO_WAIT_SECONDS)
     return ConversationMessage.objects.filter(state=State.SENDING, lease_expires_at__lt=now).update(
         state=State.PENDING,
         lease_expires_at=None,
-        next_attempt_at=now,
-        detail="Its worker stopped mid-send; sent again.",
+        next_attempt_at=now + wait,
+        detail="Its worker stopped mid-send; sent again unless its echo shows it went out.",
     )
 
 

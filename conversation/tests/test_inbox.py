@@ -97,7 +97,10 @@ def test_an_operators_reply_goes_out_with_the_human_agent_tag(
     assert response.status_code == 302 and len(nudges) == 1
     (body,) = graph.sent
     assert body["messaging_type"] == "MESSAGE_TAG" and body["tag"] == "HUMAN_AGENT"
-    assert body["message"] == {"text": "Hello Ana, Marta from the card team."}
+    assert body["message"] == {
+        "text": "Hello Ana, Marta from the card team.",
+        "metadata": f"bankside:r:{queued.pk}",  # its own reference, returned in its echo
+    }
     reply = ConversationMessage.objects.get(author="agent")
     assert (reply.state, reply.sent_by, reply.form) == ("sent", operator, "HUMAN_AGENT")
     actions = list(

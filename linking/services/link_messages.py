@@ -16,8 +16,9 @@ template; a consent that ended (or was renewed past the reminder) before the sen
 bank whose integration is paused, skips the message.
 
 An uncertain outcome (the connection lost after the request went out, a success that
-cannot be read) is treated as delivery does: the message may have reached the person, so
-it is recorded `uncertain` and audited, and never sent again.
+cannot be read) means the message may have reached the person: it is recorded
+`uncertain` and audited, and never sent again. Its echo (the reference `bankside:l:<id>`
+it carries comes back in it) records it sent (`link_message_echoed`).
 """
 
 import logging
@@ -94,15 +95,18 @@ def _payload(message: LinkMessage) -> dict[str, Any]:
     """The Send API body of the message: text, or for a new-link notice a button template
     whose "That wasn't me" names the notice (honoured only from this chat)."""
     consent = message.consent
+    metadata = messenger.reference("l", message.pk)
     if message.about is None:
-        return messenger.builders.text_message(consent.psid, COMPOSE[message.kind](consent))
+        return messenger.builders.text_message(
+            consent.psid, COMPOSE[message.kind](consent), metadata=metadata
+        )
     text = COMPOSE_ABOUT[message.kind](message.about)
     if message.kind == Kind.NEW_LINK_NOTICE:
         button = messenger.builders.postback_button(
             messages.not_me_button_title(), f"{messages.NOT_ME_PAYLOAD}{message.pk}"
         )
-        return messenger.builders.button_template(consent.psid, text, [button])
-    return messenger.builders.text_message(consent.psid, text)
+        return messenger.builders.button_template(consent.psid, text, [button], metadata=metadata)
+    return messenger.builders.text_message(consent.psid, text, metadata=metadata)
 
 
 def link_message_attempt(
@@ -220,6 +224,34 @@ def _uncertain(message: LinkMessage, actor: Actor, now: datetime, exc: Exception
 def _finish(message: LinkMessage, state: str, now: datetime, error: str) -> None:
     message.state, message.finished_at, message.last_error = state, now, error[:200]
     message.save()
+
+
+@transaction.atomic
+def link_message_echoed(
+    *, actor: Actor, bank_id: int, message_id: int, psid: str, sent_at: datetime
+) -> bool:
+    """Messenger echoed the message (its reference `bankside:l:<id>` came back): one
+    recorded `uncertain` did go out, and is recorded sent, audited once. Whether this
+    bank sent such a message to this person."""
+    message = (
+        LinkMessage.objects.select_for_update(of=("self",))
+        .select_related("consent", "consent__bank")
+        .filter(pk=message_id, bank_id=bank_id, consent__psid=psid)
+        .first()
+    )
+    if message is None:
+        return False
+    if message.state == State.UNCERTAIN:
+        message.state, message.sent_at, message.last_error = State.SENT, sent_at, ""
+        message.save(update_fields=["state", "sent_at", "last_error"])
+        audit_record(
+            actor=actor,
+            action="link.message_sent",
+            bank=message.consent.bank,
+            target=message.consent,
+            details={"kind": message.kind, "attempts": message.attempts, "settled_by": "echo"},
+        )
+    return True
 
 
 def link_messages_send(

@@ -139,7 +139,12 @@ def _attempt(unlink: PlatformUnlink, *, actor: Actor, now: datetime) -> Exceptio
 def _say_goodbye(creds: messenger.PageCredentials, consent: Consent) -> None:
     text = messages.link_ended(consent)
     try:
-        messenger.get_client().send(creds, messenger.builders.text_message(consent.psid, text))
+        messenger.get_client().send(
+            creds,
+            messenger.builders.text_message(
+                consent.psid, text, metadata=messenger.reference("u", consent.pk)
+            ),
+        )
     except (messenger.OutsideWindowError, messenger.PersonUnavailableError) as exc:
         log.info("link message to consent %s not sent: %s", consent.pk, type(exc).__name__)
 

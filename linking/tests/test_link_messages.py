@@ -9,6 +9,7 @@ import json
 import threading
 import time
 from datetime import timedelta
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -410,3 +411,24 @@ def test_a_renewed_consent_is_reminded_again_of_its_new_end_date(platform, nudge
     reminders = LinkMessage.objects.filter(consent=consent, kind=Kind.EXPIRY_REMINDER)
     assert [r.state for r in reminders.order_by("pk")] == [State.SENT, State.SENT]
     assert len(platform.reminders) == 2
+
+
+@pytest.mark.django_db
+def test_the_echo_of_a_send_that_may_have_gone_out_records_it_sent(platform, nudges):
+    from notifications.tests.test_echoes import echo, post_signed
+
+    consent = linked_consent()
+    platform.failures = ["timeout"]
+    tasks.send_link_confirmation(consent.pk)
+    message = LinkMessage.objects.get(consent=consent)
+    integration = MessengerIntegration.objects.get(bank=consent.bank)
+    meta = SimpleNamespace(integration=integration, bank=consent.bank, consent=consent)
+
+    response = post_signed(meta, echo(meta, metadata=f"bankside:l:{message.pk}", text=None))
+
+    assert response.status_code == 200
+    message.refresh_from_db()
+    assert message.state == State.SENT and message.sent_at is not None
+    assert len(platform.calls) == 1  # never sent again
+    entry = AuditEvent.objects.get(action="link.message_sent")
+    assert entry.details["settled_by"] == "echo"

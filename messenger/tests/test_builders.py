@@ -324,3 +324,16 @@ def test_plain_http_login_url_is_allowed_for_loopback_development_only():
     assert builders.login_button("http://127.0.0.1:8000/link/harbour/")["url"].startswith("http://")
     with pytest.raises(ValueError):
         builders.login_button("http://10.0.0.5/link/harbour/")
+
+
+def test_every_message_builder_puts_metadata_on_the_message():
+    url = "https://bank.example/authorize"
+    bodies = [
+        b.human_agent_message("PSID1", "Ana from the card team.", metadata="bankside:r:7"),
+        b.button_template("PSID1", "Link your account", [b.login_button(url)], metadata="m"),
+        b.utility_template_message("PSID1", "bank_card_alert", "en", ["€1"], metadata="x"),
+    ]
+
+    assert [body["message"]["metadata"] for body in bodies] == ["bankside:r:7", "m", "x"]
+    with pytest.raises(ValueError, match="metadata must be under 1000"):
+        b.utility_template_message("PSID1", "bank_card_alert", "en", metadata="m" * 1000)

@@ -13,8 +13,9 @@ from django.db import transaction
 from django.db.models import Q
 
 from linking.models import Consent, Customer
-from notifications.models import Event, Notification, Recipient
+from notifications.models import Event, MessageEcho, Notification, Recipient
 from portal.models import Bank, IdempotencyRecord
+from portal.pseudonyms import pseudonyms
 
 State = Notification.State
 # A notification in these states is done with: the delivery engine never reads it again.
@@ -60,6 +61,9 @@ def notifications_erase(customer: Customer) -> int:
     for page_id, psid in people:
         recipients |= Q(page_id=page_id, psid=psid)
     changed += Recipient.objects.filter(bank=customer.bank).filter(recipients).delete()[0]
+    # Echoes hold the person as a pseudonym only, but nothing needs them any more.
+    refs = [ref for _, psid in people for ref in pseudonyms(psid)]
+    changed += MessageEcho.objects.filter(bank=customer.bank, recipient_ref__in=refs).delete()[0]
     # A stored reply to the core's PUT of this customer repeats their name.
     changed += (
         IdempotencyRecord.objects.filter(bank=customer.bank)
@@ -78,7 +82,8 @@ def notifications_purge(bank: Bank, cutoff: datetime) -> int:
 
     Only what the delivery engine is done with: finished notifications, and events none
     of whose notifications is still open. Rows stay, so outcomes, attempts and audit
-    entries keep pointing at them and an old event id is still a duplicate.
+    entries keep pointing at them and an old event id is still a duplicate. Echoes older
+    than `cutoff` go: they only served to settle their sends.
     """
     changed = (
         Notification.objects.filter(bank=bank, created_at__lt=cutoff, state__in=FINISHED)
@@ -92,4 +97,5 @@ def notifications_purge(bank: Bank, cutoff: datetime) -> int:
         .exclude(pk__in=open_events)
         .update(data={})
     )
+    changed += MessageEcho.objects.filter(bank=bank, received_at__lt=cutoff).delete()[0]
     return changed

@@ -284,8 +284,10 @@ def test_an_answer_that_may_hide_a_sent_message_is_never_resent_blindly(
 
     assert len(graph.sent) == 1
     notification = one()
-    assert (notification.state, notification.reason) == (State.DEAD, Reason.UNCERTAIN)
-    assert notification.uncertain
+    # It waits for the message's echo (tests/test_echoes.py), not resent, not dead-lettered.
+    assert (notification.state, notification.reason) == (State.PENDING, Reason.AWAITING_ECHO)
+    assert notification.uncertain and not notification.resent
+    assert notification.next_attempt_at >= timezone.now() + dt.timedelta(seconds=55)
     assert selectors.uncertain_send_count(bank=linked.bank) == 1
     entry = AuditEvent.objects.get(action="notification.send_uncertain")
     assert entry.data_categories == ["fraud_alerts"]
@@ -465,7 +467,10 @@ def test_a_dead_workers_claim_is_taken_over_and_sent_once(linked, linked_api, gr
     assert notification.state == State.SENT and not notification.uncertain
 
 
-def test_a_claim_lost_mid_send_is_resent_flagged_and_counted(linked, linked_api, graph):
+def test_a_claim_lost_mid_send_is_resent_flagged_and_counted_when_no_echo_came(
+    linked, linked_api, graph, settings
+):
+    settings.NOTIFICATIONS_ECHO_WAIT_SECONDS = 0  # the wait for its echo is over at once
     post(linked_api, event_payload("fraud.alert", account=linked.card))
     _claim(owner=lease_owner_new(), limit=10, now=timezone.now(), lease_seconds=60)
     Notification.objects.update(
@@ -478,11 +483,12 @@ def test_a_claim_lost_mid_send_is_resent_flagged_and_counted(linked, linked_api,
 
     assert (report.taken_over, report.uncertain) == (1, 1)
     notification = one()
-    assert (notification.state, notification.uncertain, notification.attempts) == (
-        State.SENT,
-        True,
-        2,
-    )
+    assert (
+        notification.state,
+        notification.uncertain,
+        notification.resent,
+        notification.attempts,
+    ) == (State.SENT, True, True, 2)
     assert list(DeliveryAttempt.objects.order_by("number").values_list("outcome", flat=True)) == [
         "worker_lost",
         "sent",

@@ -180,3 +180,34 @@ def test_several_workers_share_one_pages_rate_limit(live_server, settings):
         for start in moments
     )
     assert busiest <= 20
+
+
+def test_a_call_whose_answer_is_lost_is_settled_by_the_sandboxs_echo(harbour, monkeypatch):
+    """Meta takes the message, but its answer comes after the client gave up: the message
+    is neither resent nor dead-lettered; the sandbox's echo, like Meta's, settles it."""
+    import messenger
+    from notifications.models import MessageEcho
+
+    card, psid = harbour.linked_customer()
+    impatient = messenger.GraphClient(
+        f"{harbour.url}/sandbox/graph", "v23.0", timeout_connect=0.5, timeout_total=0.5
+    )
+    monkeypatch.setattr(messenger, "get_client", lambda: impatient)
+    harbour.sandbox(f"/pages/{harbour.page}/faults", "PUT", json={"latency_ms": 1500})
+    harbour.post_events(event_payload("fraud.alert", account=card))
+
+    services.deliveries_run(seconds=0)
+    waiting = Notification.objects.get()
+    assert waiting.reason == Notification.Reason.AWAITING_ECHO and waiting.uncertain
+    settled = wait_for(
+        lambda: Notification.objects.filter(state__in=State_SENT, message_id__gt="").first()
+    )
+    services.deliveries_run(seconds=0)
+    impatient.close()
+
+    assert settled is not None
+    (echo,) = MessageEcho.objects.all()
+    assert (echo.outcome, echo.notification_id) == ("settled", settled.pk)
+    assert settled.message_id == echo.mid
+    assert len([t for t in harbour.thread_texts(psid) if "Security alert" in t]) == 1
+    assert len(harbour.notification_calls()) == 1  # never resent

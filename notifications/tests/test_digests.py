@@ -369,8 +369,9 @@ def test_balance_updates_keep_superseding_older_ones(linked, linked_api, graph):
 
 
 def test_a_digest_lost_with_its_worker_is_resent_and_each_original_flagged(
-    linked, linked_api, graph
+    linked, linked_api, graph, settings
 ):
+    settings.NOTIFICATIONS_ECHO_WAIT_SECONDS = 0  # no echo came: the wait is over at once
     from notifications import services
     from notifications.services.delivery import lease_owner_new
     from notifications.services.delivery.pipeline import _Pipeline
@@ -384,15 +385,46 @@ def test_a_digest_lost_with_its_worker_is_resent_and_each_original_flagged(
     Notification.objects.update(lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
 
     report = services.outbox_sweep()
-    deliver()
+    deliver_all()
 
     assert (report.taken_over, report.uncertain) == (4, 4)
     assert AuditEvent.objects.filter(action="notification.send_uncertain").count() == 4
     notifications = ordered()
-    assert {(n.state, n.uncertain, n.attempts) for n in notifications} == {(State.SENT, True, 2)}
-    (body,) = graph.sent
-    assert body["message"]["text"].startswith("4 transactions:")
-    assert {n.digest for n in notifications} == {notifications[0].pk}
+    assert {(n.state, n.uncertain, n.resent, n.attempts) for n in notifications} == {
+        (State.SENT, True, True, 2)
+    }
+    # Each may have reached the person in the lost digest: each is resent once, by itself
+    # (its own reference, so that its own echo could settle it), in the person's order.
+    assert [b["message"]["metadata"] for b in graph.sent] == [
+        f"bankside:n:{n.pk}" for n in notifications
+    ]
+    assert not any(b["message"]["text"].startswith("4 transactions:") for b in graph.sent)
+
+
+def test_a_lost_digests_echo_settles_every_original_it_carried(linked, linked_api, graph):
+    from notifications import services
+    from notifications.services.delivery import lease_owner_new
+    from notifications.services.delivery.pipeline import _Pipeline
+    from notifications.tests.test_echoes import post_echo
+
+    post(linked_api, *[shop(linked.card, f"Shop {n}", 20 - n) for n in range(4)])
+    pipeline = _Pipeline(lease_owner_new(), report=None)
+    assert pipeline.claim(10) == 1
+    (lead,) = pipeline.queues[linked.integration.page_id]
+    pipeline.mark_started([lead])  # the digest reached Messenger, then the worker died
+    Notification.objects.update(lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
+    services.outbox_sweep()
+    assert {(n.state, n.reason) for n in ordered()} == {(State.PENDING, Reason.AWAITING_ECHO)}
+
+    # Meta echoes the digest: its metadata names the notification that led it.
+    post_echo(linked, metadata=f"bankside:n:{lead.id}", mid="m_digest_echo", app_id="1")
+    deliver_all()
+
+    notifications = ordered()
+    assert {(n.state, n.message_id) for n in notifications} == {(State.SENT, "m_digest_echo")}
+    assert not any(n.resent for n in notifications)
+    assert graph.sent == []  # nothing sent twice
+    assert Outcome.objects.filter(type="notification.sent").count() == 4
 
 
 # What auditors and the customer see

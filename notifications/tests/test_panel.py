@@ -131,3 +131,34 @@ def test_no_recent_failure_shows_the_empty_state(linked):
     ]
 
     assert panel.content is None and "No notification failed" in panel.empty
+
+
+def test_the_panel_counts_uncertain_sends_settled_by_their_echo_and_resent(linked, linked_api):
+    from notifications.models import MessageEcho
+
+    for _ in range(3):
+        linked_api.post(
+            "/api/v1/events",
+            event_payload("fraud.alert", account=linked.card),
+            format="json",
+        )
+    first, second, third = Notification.objects.order_by("id")
+    MessageEcho.objects.create(
+        bank=linked.bank,
+        page_id=first.page_id,
+        recipient_ref="psid:x",
+        mid="m_settled",
+        source=MessageEcho.Source.BANKSIDE,
+        outcome=MessageEcho.Outcome.SETTLED,
+        notification=first,
+        sent_at=timezone.now(),
+    )
+    Notification.objects.filter(pk=second.pk).update(resent=True)
+    Notification.objects.filter(pk=third.pk).update(reason=Notification.Reason.AWAITING_ECHO)
+
+    panel = deliveries_panel(linked.bank)
+
+    assert (
+        "uncertain sends in 30 days: 1 found sent by their echo, 1 resent once for want of "
+        "one, 1 waiting for their echo" in panel.caption
+    )

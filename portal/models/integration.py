@@ -53,6 +53,18 @@ class MessengerIntegration(models.Model):
     )
     page_access_token = EncryptedTextField()
     app_secret = EncryptedTextField()
+    # The Meta app bankside sends as: an echo from any other app is a person answering in
+    # Meta's Page inbox (or another tool on the Page). Blank: only our reference in an
+    # echo's metadata tells our messages apart.
+    app_id = models.CharField(
+        "App ID",
+        max_length=32,
+        blank=True,
+        validators=[RegexValidator(r"^\d{1,32}$", "An App ID is all digits.")],
+        help_text="The ID of the Meta app whose secret is entered here (App Dashboard, "
+        "Settings, Basic). Messages that other apps or people in Meta's Page inbox send from "
+        "the Page are then shown in the agent inbox as theirs.",
+    )
     verify_token = models.CharField(max_length=128)
     callback_url = models.URLField(blank=True)
     callback_signing_secret = EncryptedTextField(blank=True)

@@ -26,6 +26,7 @@ from portal.services.integration import (
     integration_pause,
     integration_resume,
     integration_signing_secret_rotate,
+    integration_subscribe,
 )
 from portal.services.integrity import audit_checkpoint_sign, audit_integrity_check
 from portal.services.notifications import (
@@ -90,6 +91,7 @@ __all__ = [
     "integration_pause",
     "integration_resume",
     "integration_signing_secret_rotate",
+    "integration_subscribe",
     "invitation_accept",
     "invitation_create",
     "invitation_revoke",

@@ -120,6 +120,7 @@ def bank_onboard(
     verify_token: str | None = None,
     callback_url: str = "",
     api_key_name: str = "Core banking",
+    app_id: str = "",
 ) -> OnboardedBank:
     """Create a bank, its Messenger integration and a first API key in one transaction.
 
@@ -134,6 +135,7 @@ def bank_onboard(
         app_secret=app_secret,
         verify_token=verify_token,
         callback_url=callback_url,
+        app_id=app_id,
     )
     issued = api_key_create(actor=actor, bank=bank, name=api_key_name)
     return OnboardedBank(

@@ -14,6 +14,17 @@ from portal.services.audit import audit_record
 
 Status = MessengerIntegration.Status
 CREDENTIAL_FIELDS = ("page_id", "page_access_token", "app_secret")
+# The webhook fields bankside acts on: going live subscribes the Page to them
+# (`message_echoes` carries back the reference every send puts in its metadata).
+WEBHOOK_FIELDS = (
+    "messages",
+    "messaging_postbacks",
+    "message_deliveries",
+    "message_reads",
+    "message_echoes",
+    "messaging_account_linking",
+    "messaging_optins",
+)
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,7 @@ def integration_configure(
     callback_url: str = "",
     callback_signing_secret: str = "",
     send_rate_limit: int | None = None,
+    app_id: str | None = None,
 ) -> IntegrationChange:
     """Store the bank's Page credentials (encrypted at rest).
 
@@ -94,6 +106,7 @@ def integration_configure(
         "send_rate_limit": integration.send_rate_limit
         if send_rate_limit is None
         else send_rate_limit,
+        "app_id": integration.app_id if app_id is None else app_id.strip(),
     }
     old_rate_limit = integration.send_rate_limit
     changed = ["created"] if created else []
@@ -211,6 +224,27 @@ def integration_go_live(*, actor: Actor, integration: MessengerIntegration) -> M
         actor=actor, action="integration.went_live", bank=integration.bank, target=integration
     )
     return integration
+
+
+def integration_subscribe(
+    *, actor: Actor, integration: MessengerIntegration, client: GraphClient
+) -> str:
+    """Subscribe the Page to the webhook fields bankside acts on (`WEBHOOK_FIELDS`);
+    returns "" on success, else the platform's reason for staff. The call runs outside
+    any transaction; its outcome is audited either way."""
+    error = ""
+    try:
+        client.subscribed_apps_set(page_credentials(integration), list(WEBHOOK_FIELDS))
+    except MessengerError as exc:
+        error = exc.user_message
+    audit_record(
+        actor=actor,
+        action="integration.subscribed",
+        bank=integration.bank,
+        target=integration,
+        details={"fields": list(WEBHOOK_FIELDS), "outcome": "failed" if error else "ok"},
+    )
+    return error
 
 
 @transaction.atomic

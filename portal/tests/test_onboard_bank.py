@@ -129,3 +129,13 @@ def test_a_missing_option_is_refused():
         )
 
     assert not Bank.objects.exists()
+
+
+def test_the_app_id_is_stored_and_must_be_digits():
+    with pytest.raises(CommandError, match="--app-id"):
+        onboard(**{"--app-id": "my-app"})
+    assert nothing_written()
+
+    onboard(**{"--app-id": "1517776481860111"})
+
+    assert MessengerIntegration.objects.get().app_id == "1517776481860111"

@@ -117,6 +117,25 @@ def test_go_live_is_offered_only_once_verified(operator, monkeypatch):
     assert status_of(bank) == Status.LIVE
 
 
+def test_going_live_subscribes_the_page_to_its_echoes(operator, monkeypatch):
+    client, bank = operator
+
+    def page_and_subscription(request):
+        if request.url.path.endswith("/subscribed_apps"):
+            return httpx.Response(200, json={"success": True})
+        return page_found(request)
+
+    seen = graph_answering(monkeypatch, page_and_subscription)
+    client.post(url("integration_check", bank))
+    client.post(url("integration_go_live", bank))
+
+    (subscribe,) = [r for r in seen if r.url.path.endswith("/subscribed_apps")]
+    assert subscribe.method == "POST" and subscribe.url.path == f"/v23.0/{PAGE_ID}/subscribed_apps"
+    fields = subscribe.url.params["subscribed_fields"].split(",")
+    assert "message_echoes" in fields and "messages" in fields
+    assert AuditEvent.objects.get(action="integration.subscribed").details["outcome"] == "ok"
+
+
 def test_pause_and_resume_return_a_live_integration_to_live(operator, monkeypatch):
     client, bank = operator
     graph_answering(monkeypatch, page_found)
@@ -196,6 +215,17 @@ def test_a_blank_secret_on_edit_keeps_the_stored_one(admin):
     integration = MessengerIntegration.objects.get(bank=bank)
     assert integration.page_access_token == "token-one-0123456789"
     assert integration.app_secret == "b" * 32
+
+
+def test_the_app_id_is_kept_and_must_be_digits(admin):
+    client, bank = admin
+    save_credentials(client, bank, page_access_token="t" * 20, app_secret="a" * 32)
+
+    refused = save_credentials(client, bank, app_id="my-app")
+    save_credentials(client, bank, app_id="1517776481860111")
+
+    assert "An App ID is all digits." in refused.content.decode()
+    assert MessengerIntegration.objects.get(bank=bank).app_id == "1517776481860111"
 
 
 def test_the_signing_secret_is_shown_once_when_generated(admin):

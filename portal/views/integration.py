@@ -52,6 +52,7 @@ def integration_credentials(request, bank):
             "page_id": current.page_id,
             "callback_url": current.callback_url,
             "send_rate_limit": current.send_rate_limit,
+            "app_id": current.app_id,
         }
         if current
         else {"send_rate_limit": SEND_RATE_LIMIT_MAX}
@@ -69,6 +70,7 @@ def integration_credentials(request, bank):
             app_secret=data["app_secret"],
             callback_url=data["callback_url"],
             send_rate_limit=data["send_rate_limit"],
+            app_id=data["app_id"],
         )
         if change.signing_secret:
             reveal_once(
@@ -164,6 +166,15 @@ def integration_go_live(request, bank):
         messages.error(request, " ".join(exc.messages))
     else:
         messages.success(request, "The integration is live: customers' updates will be sent.")
+        error = services.integration_subscribe(
+            actor=Actor.staff(request.user), integration=current, client=graph_client()
+        )
+        if error:
+            messages.warning(
+                request,
+                "The Page's webhook subscription could not be set, so Messenger may not send "
+                f"every event bankside needs: {error}",
+            )
     return redirect("portal:integration", bank=bank.slug)
 
 

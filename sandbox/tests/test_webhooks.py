@@ -7,9 +7,16 @@ import httpx
 import pytest
 from django.utils import timezone
 
-from messenger import AccountLinkingEvent, MessageEvent, parse_envelope, verify_signature
+from messenger import (
+    AccountLinkingEvent,
+    DeliveryEvent,
+    EchoEvent,
+    MessageEvent,
+    parse_envelope,
+    verify_signature,
+)
 from sandbox import webhooks
-from sandbox.models import Page, WebhookDelivery
+from sandbox.models import PAGE_INBOX_APP_ID, Page, WebhookDelivery
 from sandbox.tests import bank_stub
 from sandbox.tests.conftest import PAGE_ID, SECRET, wait_for
 
@@ -181,3 +188,55 @@ def test_control_api_refuses_bad_input(control, sandbox_page):
     ).json()["error"] == ("'page_id' must be all digits.")
     assert control.post(f"/pages/{PAGE_ID}/users", json={"name": ""}).status_code == 400
     assert control.get("/calls", params={"after": "x"}).status_code == 400
+
+
+def echoes_received():
+    return [e for e in received_events() if isinstance(e, EchoEvent)]
+
+
+def test_a_sent_message_comes_back_as_an_echo_with_its_metadata(graph, creds, customer):
+    from messenger import builders
+
+    sent = graph.send(
+        creds,
+        builders.text_message(customer["psid"], "Balance: €10.00", metadata="bankside:n:41"),
+    )
+
+    (echo,) = wait_for(echoes_received)
+    assert (echo.mid, echo.metadata, echo.text) == (
+        sent.message_id,
+        "bankside:n:41",
+        "Balance: €10.00",
+    )
+    assert (echo.sender_id, echo.recipient_id) == (PAGE_ID, customer["psid"])
+    assert echo.app_id == Page.objects.get(page_id=PAGE_ID).app_id
+    assert wait_for(lambda: [e for e in received_events() if isinstance(e, DeliveryEvent)])
+
+
+def test_the_page_can_be_told_to_drop_or_delay_echoes(graph, creds, customer, control):
+    from messenger import builders
+
+    assert control.put(f"/pages/{PAGE_ID}/faults", json={"echo_drop_rate": 1}).status_code == 200
+    dropped = graph.send(creds, builders.text_message(customer["psid"], "one", metadata="m1"))
+    control.put(f"/pages/{PAGE_ID}/faults", json={"echo_delay_seconds": 30})
+    late = graph.send(creds, builders.text_message(customer["psid"], "two", metadata="m2"))
+
+    deliveries = wait_for(
+        lambda: len([e for e in received_events() if isinstance(e, DeliveryEvent)]) >= 2
+    )
+    assert deliveries and echoes_received() == []  # the first dropped, the second not yet
+    (held,) = WebhookDelivery.objects.filter(field="message_echoes")
+    assert late.message_id in held.body and dropped.message_id not in held.body
+    assert held.next_attempt_at > timezone.now() + timedelta(seconds=20)
+    bad = control.put(f"/pages/{PAGE_ID}/faults", json={"echo_drop_rate": 2})
+    assert bad.status_code == 400
+
+
+def test_a_reply_from_the_page_inbox_echoes_from_the_page_inbox_app(control, customer):
+    response = control.post(
+        f"/pages/{PAGE_ID}/users/{customer['psid']}/page-inbox", json={"text": "Marta here"}
+    )
+
+    assert response.status_code == 201
+    (echo,) = wait_for(echoes_received)
+    assert (echo.app_id, echo.text, echo.metadata) == (PAGE_INBOX_APP_ID, "Marta here", None)

@@ -15,7 +15,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from notifications.models import Notification
-from notifications.services.delivery.jobs import Job, State, Urgency
+from notifications.services.delivery.jobs import Job, Reason, Result, State, Urgency
+from notifications.services.echoes import SETTLED_DETAIL, echoes_for
 from notifications.services.queue import _dt, blocked_sql, waiting_recheck
 from portal.models import MessengerIntegration
 
@@ -204,6 +205,8 @@ def _jobs(ids: list[int]) -> list[Job]:
         "account__last4",
         "account__currency",
         "urgency",
+        "reason",
+        "resent",
     )
     return sorted((Job(*row) for row in rows), key=lambda job: job.id)
 
@@ -217,11 +220,13 @@ class Claiming:
     queues: dict[str, deque[Job]]
     order: deque[str]
     running: dict[int, Job]
+    results: list[Result]
 
     if TYPE_CHECKING:  # the pipeline's other parts
 
         def prepare(self, jobs: list[Job]) -> list[Job]: ...
         def digests_gather(self, jobs: list[Job]) -> list[Job]: ...
+        def finish(self, job: Job, state: str, reason: str, *, detail: str = "") -> None: ...
 
     def claim(self, size: int) -> int:
         """Lease up to `size` due notifications and queue the ones that can go out."""
@@ -240,7 +245,7 @@ class Claiming:
         self.front = min(FRONT_MAX * size, front * 2) if crowded else 2 * size
         if not ids:
             return 0
-        jobs = _jobs(ids)
+        jobs = self.echo_wait_over(_jobs(ids))
         margin = min(SEND_DEADLINE_MARGIN, lease * SEND_DEADLINE_SHARE)
         for job in jobs:
             job.send_until = claimed_at + lease - margin
@@ -258,6 +263,47 @@ class Claiming:
             queue = self.queues[page]
             self.queues[page] = deque(sorted(queue, key=lambda job: job.urgency != Urgency.URGENT))
         return len(ids)
+
+    def echo_wait_over(self, jobs: list[Job]) -> list[Job]:
+        """Uncertain sends whose wait for an echo is over: settled by an echo that came
+        meanwhile, else sent again once (`resending`), or, if this was the resend already,
+        dead-lettered as uncertain for staff to check. Returns the jobs to send."""
+        awaiting = [job.id for job in jobs if job.reason == Reason.AWAITING_ECHO]
+        if not awaiting:
+            return jobs
+        echoed = echoes_for(awaiting)
+        forms = dict(Notification.objects.filter(pk__in=list(echoed)).values_list("pk", "form"))
+        going: list[Job] = []
+        for job in jobs:
+            if job.reason != Reason.AWAITING_ECHO:
+                going.append(job)
+            elif job.id in echoed:
+                mid, sent_at = echoed[job.id]
+                job.form = forms.get(job.id, "")
+                self.results.append(
+                    Result(
+                        job,
+                        State.SENT,
+                        "",
+                        detail=SETTLED_DETAIL,
+                        message_id=mid,
+                        started_at=sent_at,
+                        reached_platform=True,
+                        echo_settled=True,
+                    )
+                )
+            elif job.resent:
+                self.finish(
+                    job,
+                    State.DEAD,
+                    Reason.UNCERTAIN,
+                    detail="No echo came for it, nor for the one resend: it may have reached "
+                    "the person. Check before replaying.",
+                )
+            else:
+                job.resending = True
+                going.append(job)
+        return going
 
     def backlog(self) -> int:
         return sum(len(queue) for queue in self.queues.values()) + len(self.running)

@@ -205,6 +205,7 @@ def _run(lead: Job, following: Iterable[_Next], now: datetime) -> list[_Next]:
             continue  # parked until quiet hours end: it holds back nothing behind it
         if (
             candidate.consent_id != lead.consent_id
+            or candidate.reason == Reason.AWAITING_ECHO  # may have reached the person
             or candidate.next_attempt_at > now
             or candidate.window_closed
             or not candidate.text
@@ -225,6 +226,8 @@ def _may_lead(job: Job) -> bool:
         and job.event_type != EventType.FRAUD_ALERT
         and bool(job.text)
         and not job.window_closed
+        and job.reason != Reason.AWAITING_ECHO  # its one resend is the message it was
+        and not job.resending
     )
 
 
@@ -361,7 +364,9 @@ def _digest_into(lead: Job, members: list[Job]) -> None:
         member.form = Form.UPDATE
         member.send_until = lead.send_until
     lead.digest = members
-    lead.payload = messenger.builders.text_message(lead.psid, text, messaging_type="UPDATE")
+    lead.payload = messenger.builders.text_message(
+        lead.psid, text, messaging_type="UPDATE", metadata=messenger.reference("n", lead.id)
+    )
 
 
 def digest_results_expand(results: list[Result]) -> list[Result]:

@@ -40,6 +40,8 @@ class Job:
     last4: str
     currency: str
     urgency: str
+    reason: str  # why it was queued: `awaiting_echo` when its last send may have gone out
+    resent: bool  # sent again once already, for want of an echo
     form: str = ""
     payload: dict[str, Any] | None = None
     creds: messenger.PageCredentials | None = None
@@ -49,6 +51,7 @@ class Job:
     digest: list["Job"] = field(default_factory=list)
     # …and on each of those, the id of the one that carries it.
     digest_lead: int | None = None
+    resending: bool = False  # no echo came for its uncertain send: this is the one resend
 
 
 @dataclass
@@ -71,6 +74,7 @@ class Result:
     reached_platform: bool = False
     unreachable: bool = False
     digest_id: int | None = None  # sent in the digest of this notification
+    echo_settled: bool = False  # made sent by the message's echo, whatever the call said
 
     @property
     def attempted(self) -> bool:

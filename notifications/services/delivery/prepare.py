@@ -168,6 +168,7 @@ class Preparing:
                     job.text,
                     messaging_type="UPDATE",
                     quick_replies=fraud_alert_quick_replies(job.event_type, job.id, job.locale),
+                    metadata=messenger.reference("n", job.id),
                 )
                 return True
             key = (job.bank_id, job.event_type, job.locale)
@@ -192,6 +193,7 @@ class Preparing:
                 utility.name,
                 utility.language,
                 utility_params(utility.param_names, job.event_type, values, locale=job.locale),
+                metadata=messenger.reference("n", job.id),
             )
             job.data_categories = data_categories_for(job.event_type, utility.param_names, scopes)
             return True

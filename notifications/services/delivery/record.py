@@ -41,6 +41,7 @@ from notifications.services.delivery.jobs import (
     State,
 )
 from notifications.services.delivery.send import MAX_TOKEN_WAIT, _Sent
+from notifications.services.echoes import SETTLED_DETAIL, echoes_for, echoes_settled
 from notifications.services.events import outcomes_record
 from notifications.services.lifecycle import delivered_early_outcomes_record
 from notifications.services.queue import _dt, people_wake
@@ -149,7 +150,7 @@ class Recording:
                 outcome=AttemptOutcome.BAD_TOKEN if bad_token else AttemptOutcome.PAGE_RESTRICTED,
                 **base,
             )
-        return _refusal_result(job, exc, base)
+        return _refusal_result(job, exc, base, now)
 
     def retry(
         self,
@@ -199,7 +200,7 @@ class Recording:
                 self.report.outcomes[result.state] += 1
 
 
-def _refusal_result(job: Job, exc: BaseException, base: dict[str, Any]) -> Result:
+def _refusal_result(job: Job, exc: BaseException, base: dict[str, Any], now: datetime) -> Result:
     """A call the platform will not accept again as it is, or one that may have been sent."""
     if isinstance(exc, messenger.OutsideWindowError):
         return Result(
@@ -223,14 +224,17 @@ def _refusal_result(job: Job, exc: BaseException, base: dict[str, Any]) -> Resul
     if isinstance(exc, messenger.BadRequestError):
         return Result(job, State.DEAD, Reason.REFUSED, outcome=AttemptOutcome.BAD_REQUEST, **base)
     # A lost connection after the request went out, an unreadable success or an
-    # unknown failure: the message may have been sent. Never resend it blindly.
+    # unknown failure: the message may have been sent. Never resend it blindly: its echo,
+    # or the lack of one within the wait, decides (`services.echoes`).
     if not isinstance(exc, messenger.MessengerError):
         log.error("send of notification %s failed unexpectedly", job.id, exc_info=exc)
         base["detail"] = f"{type(exc).__name__} while sending"
+    wait = settings.NOTIFICATIONS_ECHO_WAIT_SECONDS
     return Result(
         job,
-        State.DEAD,
-        Reason.UNCERTAIN,
+        State.PENDING,
+        Reason.AWAITING_ECHO,
+        next_attempt_at=now + timedelta(seconds=wait),
         outcome=AttemptOutcome.UNCERTAIN,
         uncertain=True,
         **{**base, "reached_platform": True},
@@ -280,7 +284,10 @@ def results_record(*, owner: str, results: list[Result], banks: dict[int, Bank])
     """
     now = timezone.now()
     with transaction.atomic():
+        _settle_echoed(results)
         applied = _apply(owner, results, now)
+        settled = [r.job.id for r in results if r.echo_settled and r.job.id in applied]
+        echoes_settled(settled)
         _attempts_insert(results)
         _recategorise([r for r in results if r.job.id in applied and r.attempted])
         _mark_unreachable([r for r in results if r.unreachable], now)
@@ -308,6 +315,31 @@ def results_record(*, owner: str, results: list[Result], banks: dict[int, Bank])
     # saw this commit, or flagged them before this wake-up looks (see `queue`).
     people_wake((r.job.page_id, r.job.psid) for r in results if r.state != State.PENDING)
     metrics.results_observe(r for r in results if r.job.digest_lead is None)  # Send API calls
+    if settled:
+        metrics.settled_observe(len(settled))
+
+
+def _settle_echoed(results: list[Result]) -> None:
+    """A call whose message's echo has come (before its answer was recorded) was sent,
+    whatever the answer said: a dropped connection, an unreadable success, an error."""
+    echoed = echoes_for([r.job.id for r in results if r.attempted and r.state != State.SENT])
+    for result in results:
+        if result.job.id in echoed and result.attempted and result.state != State.SENT:
+            result.message_id = echoed[result.job.id][0]
+            if result.job.digest:
+                result.digest_id = result.job.id
+            result.state, result.reason, result.detail = State.SENT, "", SETTLED_DETAIL
+            result.next_attempt_at, result.unreachable = None, False
+            result.reached_platform = result.echo_settled = True
+    # A digest's echo names its lead: the others it carried were sent in the same message.
+    lead_ids = {r.job.id: r for r in results if r.echo_settled}
+    for result in results:
+        lead = lead_ids.get(result.job.digest_lead or 0)
+        if lead is not None and result.state != State.SENT:
+            result.message_id, result.digest_id = lead.message_id, lead.job.id
+            result.state, result.reason, result.detail = State.SENT, "", SETTLED_DETAIL
+            result.next_attempt_at, result.unreachable = None, False
+            result.reached_platform = result.echo_settled = True
 
 
 class _Row(SimpleNamespace):
@@ -458,11 +490,23 @@ def _apply_early_receipts(results: list[Result]) -> set[int]:
 def _audit_entry(result: Result) -> AuditEntry:
     """Data left the bank: a message sent, refused by the platform, or perhaps sent."""
     job = result.job
-    details: dict[str, Any] = {}
+    details: dict[str, Any] = {
+        "notification": job.id,
+        "event": job.event_ref,
+        "event_type": job.event_type,
+        "form": job.form,
+        "attempt": job.attempts,
+        "outcome": result.outcome,
+        "message_id": result.message_id,
+        "page_id": job.page_id,
+        "psid": job.psid,
+    }
     if job.digest:  # the send of a digest: every original it carried, and their data
         details["digest"] = digest_listing(job)
     if result.state == State.SENT:
         action = "notification.sent"
+        if result.echo_settled:
+            details["settled_by"] = "echo"
     elif result.uncertain:
         action = "notification.send_uncertain"
     else:
@@ -471,17 +515,6 @@ def _audit_entry(result: Result) -> AuditEntry:
         action=action,
         target_type="linking.consent",
         target_id=str(job.consent_id),
-        details={
-            "notification": job.id,
-            "event": job.event_ref,
-            "event_type": job.event_type,
-            "form": job.form,
-            "attempt": job.attempts,
-            "outcome": result.outcome,
-            "message_id": result.message_id,
-            "page_id": job.page_id,
-            "psid": job.psid,
-            **details,
-        },
+        details=details,
         data_categories=digest_data_categories(job) if job.digest else job.data_categories,
     )

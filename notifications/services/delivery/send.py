@@ -16,6 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 
 import messenger
+from notifications import metrics
 from notifications.models import Notification
 from notifications.page_limits import LocalPageBuckets, RedisPageBuckets, page_rate
 from notifications.services.delivery.jobs import Job, Reason, State, Urgency
@@ -233,6 +234,13 @@ class Sending:
         Notification.objects.filter(
             pk__in=ids, lease_owner=self.owner, state=State.IN_FLIGHT
         ).update(send_started_at=timezone.now())
+        resending = [job.id for job in jobs if job.resending]
+        if resending:
+            # No echo came for their uncertain send: this is their one resend, flagged.
+            flagged = Notification.objects.filter(
+                pk__in=resending, lease_owner=self.owner, state=State.IN_FLIGHT
+            ).update(resent=True)
+            metrics.resend_observe(flagged)
 
     def release_all(self, queue: deque[Job], reason: str, wait_seconds: float) -> None:
         moment = timezone.now() + timedelta(seconds=wait_seconds)

@@ -10,8 +10,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from notifications import metrics
 from notifications.models import DeliveryAttempt, DeliveryReceipt, Notification
 from notifications.services.delivery.jobs import ENGINE, AttemptOutcome, Reason, State
+from notifications.services.echoes import echoes_for, echoes_settled, notification_settle
 from notifications.services.queue import waiting_wake_stranded
 from portal.models import MessengerIntegration
 from portal.services.audit import AuditEntry, audit_record_many
@@ -46,9 +48,11 @@ def leases_take_over(*, now: datetime | None = None, limit: int = 1000) -> tuple
     """Put claims whose lease ran out back in the queue; returns (taken over, uncertain).
 
     A claim whose message was never handed to the Send API simply goes back. One whose
-    message was (`send_started_at`) may have reached the person before its worker died;
-    it is queued again, since losing it is worse than a possible duplicate, but flagged
-    `uncertain`, its lost attempt recorded and audited, and counted.
+    message was (`send_started_at`) may have reached the person before its worker died:
+    it is flagged `uncertain`, its lost attempt recorded and audited, and counted, and it
+    waits for the message's echo (`awaiting_echo`) up to `NOTIFICATIONS_ECHO_WAIT_SECONDS`
+    before it may be sent again, once; if the echo came already, it is due at once, and
+    the claim finds the echo and records it sent (`Claiming.echo_wait_over`).
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -62,15 +66,25 @@ def leases_take_over(*, now: datetime | None = None, limit: int = 1000) -> tuple
             return 0, 0
         started = [row for row in lost if row[9] is not None]
         fresh = [row[0] for row in lost if row[9] is None]
-        _requeue(fresh, started, now)
+        echoed = _requeue(fresh, started, now)
         _lost_attempts_insert(started)
         _lost_attempts_audit(started)
+        _settle_echoed(echoed)
     if started:
-        log.warning("%d notifications resent after their worker died mid-send", len(started))
+        log.warning(
+            "%d notifications wait for their echo after their worker died mid-send", len(started)
+        )
     return len(lost), len(started)
 
 
-def _requeue(fresh: list[int], started: list[tuple[Any, ...]], now: datetime) -> None:
+def _requeue(
+    fresh: list[int], started: list[tuple[Any, ...]], now: datetime
+) -> dict[int, tuple[str, datetime]]:
+    """Back in the queue; the ones whose message's echo came already are returned, the
+    others wait for it. A digest's originals keep `digest`, the notification whose
+    reference its echo will carry."""
+    echoed = echoes_for([row[0] for row in started])
+    wait = timedelta(seconds=settings.NOTIFICATIONS_ECHO_WAIT_SECONDS)
     reset = {
         "state": State.PENDING,
         "next_attempt_at": now,
@@ -80,14 +94,30 @@ def _requeue(fresh: list[int], started: list[tuple[Any, ...]], now: datetime) ->
         "digest": None,
     }
     Notification.objects.filter(pk__in=fresh).update(**reset)
+    digests = dict(
+        Notification.objects.filter(pk__in=[row[0] for row in started]).values_list("pk", "digest")
+    )
     for pk, _, _, _, _, _, _, attempts, *_ in started:
         Notification.objects.filter(pk=pk).update(
-            **reset,
+            **{**reset, "digest": digests.get(pk), "next_attempt_at": now + wait},
             attempts=attempts + 1,
             uncertain=True,
-            reason=Reason.WORKER_LOST,
-            detail="The worker sending it died; resent, so it may arrive twice.",
+            reason=Reason.AWAITING_ECHO,
+            detail="The worker sending it died mid-send: waiting for the message's echo "
+            "before sending it again.",
         )
+    return echoed
+
+
+def _settle_echoed(echoed: dict[int, tuple[str, datetime]]) -> None:
+    """Lost claims whose message's echo came before the take-over: sent, as the echo says
+    (after their lost attempt was recorded and audited as uncertain)."""
+    for pk in sorted(echoed):
+        notification = Notification.objects.select_related("event").get(pk=pk)
+        notification_settle(notification=notification, mid=echoed[pk][0], sent_at=echoed[pk][1])
+    echoes_settled(list(echoed))
+    if echoed:
+        metrics.settled_observe(len(echoed))
 
 
 def _lost_attempts_insert(started: list[tuple[Any, ...]]) -> None:

@@ -83,6 +83,7 @@ FRESH_ROW = {
     "waiting": "FALSE",
     "window_closed": "FALSE",
     "uncertain": "FALSE",
+    "resent": "FALSE",
     "form": "''",
     "message_id": "''",
 }

@@ -23,6 +23,11 @@ class Command(BaseCommand):
         parser.add_argument("--app-secret", required=True, help="The Meta app secret.")
         parser.add_argument("--verify-token", help="Webhook verify token (default: generated).")
         parser.add_argument("--callback-url", default="", help="Where answers are relayed.")
+        parser.add_argument(
+            "--app-id",
+            default="",
+            help="The Meta app's ID (digits): tells the bank's own echoes from the Page inbox.",
+        )
 
     def handle(self, *args, **options):
         verify_token = options["verify_token"]
@@ -38,6 +43,7 @@ class Command(BaseCommand):
                 app_secret=options["app_secret"],
                 verify_token=verify_token,
                 callback_url=options["callback_url"],
+                app_id=options["app_id"],
             )
         except ValidationError as exc:
             raise CommandError(f"Nothing was created: {_describe(exc)}") from None
@@ -62,6 +68,7 @@ OPTION_NAMES = {
     "app_secret": "--app-secret",
     "page_id": "--page-id",
     "callback_url": "--callback-url",
+    "app_id": "--app-id",
     "verify_token": "--verify-token",
     "slug": "--slug",
     "name": "--name",
