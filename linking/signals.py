@@ -14,3 +14,7 @@ consent_expiring = Signal()
 # template status, unknown kinds): sent during the webhook request with `bank_id`,
 # `page_id` and the parsed `event`. Receivers must be quick and defer work to workers.
 messenger_event = Signal()
+# Someone brought an m.me invitation's ref that cannot link them (another person's, used,
+# expired, another Page's): they are told in the chat. Sent after commit with `bank_id`,
+# `psid` and `reason`.
+referral_refused = Signal()

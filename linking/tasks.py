@@ -55,3 +55,9 @@ def send_expiry_reminder(consent_id: int) -> None:
         consent_id=consent_id,
         kind=LinkMessage.Kind.EXPIRY_REMINDER,
     )
+
+
+@shared_task(name="linking.send_referral_refusal", ignore_result=True)  # type: ignore[untyped-decorator]
+def send_referral_refusal(bank_id: int, psid: str, reason: str) -> None:
+    """The nudge after an m.me ref was refused: tell the person who brought it, once."""
+    services.referral_refusal_send(bank_id=bank_id, psid=psid, reason=reason)

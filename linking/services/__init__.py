@@ -4,7 +4,8 @@ Split by sub-domain: `customers` (the core's customers and accounts, the directo
 the identity provider, contacts), `consents` (the consent lifecycle and the Messenger
 link), `unlinks` (telling Messenger a link ended, durably), `link_messages` (the link
 confirmation and the expiry reminder, durably), `subject_requests` (audited
-reads and erasure). Everything is importable from `linking.services` directly.
+reads and erasure), `invitations` (linking from the bank's own channel: m.me invitations).
+Everything is importable from `linking.services` directly.
 """
 
 from linking.services.consents import (
@@ -17,6 +18,7 @@ from linking.services.consents import (
     LinkingTokenUsedError,
     LinkRefusedError,
     consent_authorise,
+    consent_choice_check,
     consent_reject,
     consent_renew,
     consent_revoke,
@@ -26,6 +28,7 @@ from linking.services.consents import (
     customer_data_view_record,
     customer_links_revoke,
     link_bind,
+    link_psid_bind,
     link_unlinked_by_platform,
 )
 from linking.services.customers import (
@@ -34,6 +37,22 @@ from linking.services.customers import (
     customer_upsert,
     directory_authenticate,
     identity_provider_configure,
+)
+from linking.services.invitations import (
+    AuthorisedInvitation,
+    InvitationRefusedError,
+    InvitationUnavailableError,
+    IssuedInvitation,
+    ReferralRefusedError,
+    is_invitation_ref,
+    link_invitation_authorise,
+    link_invitation_issue,
+    link_invitation_open,
+    link_invitation_reject,
+    link_referral_bind,
+    linking_flows_for,
+    linking_flows_update,
+    referral_refusal_send,
 )
 from linking.services.link_messages import (
     MESSAGE_SENDER,
@@ -71,12 +90,18 @@ __all__ = [
     "REMIND_BEFORE",
     "UNLINKER",
     "AccountInput",
+    "AuthorisedInvitation",
     "Erasure",
     "ErasureBlockedError",
     "GrantedConsent",
+    "InvitationRefusedError",
+    "InvitationUnavailableError",
+    "IssuedInvitation",
     "LinkRefusedError",
     "LinkingTokenUsedError",
+    "ReferralRefusedError",
     "consent_authorise",
+    "consent_choice_check",
     "consent_reject",
     "consent_renew",
     "consent_revoke",
@@ -89,19 +114,29 @@ __all__ = [
     "customer_upsert",
     "directory_authenticate",
     "identity_provider_configure",
+    "is_invitation_ref",
     "link_bind",
+    "link_invitation_authorise",
+    "link_invitation_issue",
+    "link_invitation_open",
+    "link_invitation_reject",
     "link_message_attempt",
     "link_message_schedule",
     "link_messages_due",
     "link_messages_send",
     "link_messages_sweep",
+    "link_psid_bind",
+    "link_referral_bind",
     "link_unlinked_by_platform",
     "linking_erase",
+    "linking_flows_for",
+    "linking_flows_update",
     "page_credentials",
     "platform_unlink_attempt",
     "platform_unlink_schedule",
     "platform_unlinks_due",
     "platform_unlinks_sweep",
+    "referral_refusal_send",
     "subject_erase",
     "subject_export_record",
     "subject_page_view_record",
