@@ -173,7 +173,7 @@ def chat_logout(request, page_id, psid):
 
 
 M_ME = re.compile(
-    r"^https?://[^/]+(?:/sandbox)?/m\.me/(?P<page>[^/?#]+)/?\?(?:.*&)?ref=(?P<ref>[^&#]+)"
+    r"^https?://(?:m\.me|[^/]+/sandbox/m\.me)/(?P<page>[^/?#]+)/?\?(?:[^#]*&)?ref=(?P<ref>[^&#]+)"
 )
 
 
