@@ -40,6 +40,8 @@ class Platform:
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
+        if "message" not in body:  # the unlink API
+            return httpx.Response(200, json={"result": "unlink account success"})
         self.sent.append((body["recipient"]["id"], body["message"]["text"]))
         answer = {"recipient_id": body["recipient"]["id"], "message_id": "m_1"}
         return httpx.Response(200, json=answer)
@@ -439,6 +441,18 @@ def test_a_made_up_ref_of_our_shape_is_refused(
 
     assert platform.to(ANA_PSID)[0].startswith("Sorry, this link can't link an account here.")
     assert AuditEvent.objects.get(action="link.refused").details["reason"] == "unknown m.me ref"
+
+
+def test_erasing_the_customer_erases_the_psid_that_brought_the_ref(
+    client, ana, nudges, platform, django_capture_on_commit_callbacks
+):
+    ref = ref_of(allow(client, ana))
+    bring(client, existing_thread(ANA_PSID, ref), django_capture_on_commit_callbacks)
+
+    services.subject_erase(customer=ana, actor=CORE, reason="The customer asked")
+
+    assert LinkInvitation.objects.get().bound_psid == ""
+    assert not LinkInvitation.objects.filter(bound_psid=ANA_PSID).exists()
 
 
 # The bank's linking flows
