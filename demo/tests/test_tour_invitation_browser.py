@@ -27,6 +27,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 CHLOE = roster(3)[2]
 
 
+def linked_psid(customer_id: str) -> str:
+    return Consent.objects.get(customer__external_id=customer_id, status="authorised").psid
+
+
 def test_the_tour_links_a_customer_through_an_m_me_invitation(
     live_server,
     browser,
@@ -71,6 +75,7 @@ def test_the_tour_links_a_customer_through_an_m_me_invitation(
                 tab.get_by_role("heading", name=f"Open {BANK_NAME} in Messenger")
             ).to_be_visible()
             assert f"/sandbox/m.me/{PAGE_ID}?ref=link_" in tab.url
+            m_me_link = tab.url
             newcomer = tab.locator("section.sb-card", has_text="Someone new")
             newcomer.get_by_label("Name").fill(CHLOE.name)
             screenshot(tab, "8-m-me")
@@ -78,11 +83,19 @@ def test_the_tour_links_a_customer_through_an_m_me_invitation(
             expect(bubble(tab, f"You're linked to {BANK_NAME}")).to_be_visible()
             screenshot(tab, "8-linked")
 
+            # Ben, who has a thread already, opens the same link: it is Chloé's, used.
+            chloe_psid = linked_psid(CHLOE.id)
+            other = context.new_page()
+            other.goto(m_me_link)
+            other.get_by_role("button", name="Open as Ben Carter").click()
+            expect(bubble(other, "Sorry, this link was already used")).to_be_visible()
+            assert linked_psid(CHLOE.id) == chloe_psid
+
             # The invitation's URL opened once: a second visit shares nothing.
             again = context.new_page()
             again.goto(answer.json()["url"])
             expect(again.get_by_role("heading", name="This link was already used")).to_be_visible()
             linked = Consent.objects.get(customer__external_id=CHLOE.id, status="authorised")
-            assert linked.psid and linked.page_id == PAGE_ID
+            assert (linked.psid, linked.page_id) == (chloe_psid, PAGE_ID)
     finally:
         context.close()
