@@ -240,6 +240,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "expire-consents": {"task": "linking.expire_consents", "schedule": 300.0},
     "remind-expiring-consents": {"task": "linking.remind_expiring_consents", "schedule": 3600.0},
+    # Ends the consents of m.me invitations whose link nobody opened before its ref expired.
+    "expire-unused-invitations": {"task": "linking.expire_unused_invitations", "schedule": 300.0},
     # Tells Messenger of ended links whose nudge was lost or whose unlink call failed.
     "sweep-platform-unlinks": {"task": "linking.sweep_platform_unlinks", "schedule": 30.0},
     # Sends link confirmations and expiry reminders whose nudge was lost or whose call failed.

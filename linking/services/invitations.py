@@ -364,6 +364,45 @@ def _referral_bind(
     )
 
 
+def link_invitations_expire_unused(*, now: datetime | None = None) -> int:
+    """End the consent of every invitation whose ref expired before anyone brought it.
+
+    Such a consent was allowed but never became a link: nothing was shared, and nothing
+    can be any more. It is expired, recorded and audited, each in its own transaction, so
+    the customer's dashboard does not list it as sharing; how many were ended.
+    """
+    now = now or timezone.now()
+    due = LinkInvitation.objects.filter(
+        ref_expires_at__lte=now,
+        bound_at__isnull=True,
+        consent__status=Status.AUTHORISED,
+        consent__psid="",
+    ).values_list("consent_id", flat=True)
+    ended = 0
+    for consent_id in list(due):
+        with transaction.atomic():
+            consent = Consent.objects.select_for_update().get(pk=consent_id)
+            if consent.status != Status.AUTHORISED or consent.psid:
+                continue
+            _transition(
+                consent,
+                Status.EXPIRED,
+                actor=REFERRAL_SENDER,
+                reason="The m.me link was not opened in time",
+            )
+            consent.ended_at = now
+            consent.save()
+            audit_record(
+                actor=REFERRAL_SENDER,
+                action="consent.expired",
+                bank=consent.bank,
+                target=consent,
+                details={"reason": "m.me invitation not used"},
+            )
+            ended += 1
+    return ended
+
+
 def _tell_refused(bank_id: int, psid: str, reason: str) -> None:
     from linking import signals
 

@@ -455,6 +455,36 @@ def test_erasing_the_customer_erases_the_psid_that_brought_the_ref(
     assert not LinkInvitation.objects.filter(bound_psid=ANA_PSID).exists()
 
 
+def test_a_consent_whose_link_was_never_opened_ends_when_its_ref_expires(
+    client, ana, django_capture_on_commit_callbacks
+):
+    ref_of(allow(client, ana))
+    LinkInvitation.objects.update(ref_expires_at=timezone.now() - timedelta(seconds=1))
+
+    assert services.link_invitations_expire_unused() == 1
+
+    consent = Consent.objects.get(customer=ana)
+    assert consent.status == "expired" and consent.ended_at is not None
+    assert consent.events.last().reason == "The m.me link was not opened in time"
+    assert AuditEvent.objects.filter(action="consent.expired", target_id=str(consent.pk)).exists()
+    assert services.link_invitations_expire_unused() == 0
+
+
+def test_a_linked_consent_outlives_its_ref(client, ana, django_capture_on_commit_callbacks):
+    ref = ref_of(allow(client, ana))
+    bring(client, existing_thread(ANA_PSID, ref), django_capture_on_commit_callbacks)
+    LinkInvitation.objects.update(ref_expires_at=timezone.now() - timedelta(seconds=1))
+
+    assert services.link_invitations_expire_unused() == 0
+    assert Consent.objects.get(customer=ana).is_linked
+
+
+def test_unused_invitations_are_ended_on_beat(settings):
+    schedule = settings.CELERY_BEAT_SCHEDULE["expire-unused-invitations"]
+
+    assert schedule["task"] == tasks.expire_unused_invitations.name
+
+
 # The bank's linking flows
 
 
