@@ -78,6 +78,6 @@ class LinkingFlowsForm(forms.Form):
         required=False,
         label="m.me invitations from your app",
         help_text="Your online banking or app asks for an invitation for a signed-in customer "
-        "(POST /api/v1/customers/<id>/link-invitations); after the consent screen an m.me link "
+        "(POST /api/v1/customers/{id}/link-invitations); after the consent screen an m.me link "
         "opens the chat and links it. Works everywhere, Europe and Japan included.",
     )
