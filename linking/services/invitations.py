@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
 import messenger
-from linking import messages
+from linking import messages, signals
 from linking.models import Account, Consent, Customer, LinkingFlows, LinkInvitation
 from linking.services.consents import (
     PLATFORM,
@@ -90,8 +91,6 @@ def linking_flows_for(bank: Bank) -> LinkingFlows:
 @transaction.atomic
 def linking_flows_update(*, actor: Actor, bank: Bank, log_in: bool, invitations: bool) -> None:
     """Choose how the bank's customers can link; at least one way stays open."""
-    from django.core.exceptions import ValidationError
-
     if not (log_in or invitations):
         raise ValidationError("Offer at least one way to link, or customers cannot link at all.")
     flows, _ = LinkingFlows.objects.select_for_update().get_or_create(bank=bank)
@@ -404,8 +403,6 @@ def link_invitations_expire_unused(*, now: datetime | None = None) -> int:
 
 
 def _tell_refused(bank_id: int, psid: str, reason: str) -> None:
-    from linking import signals
-
     transaction.on_commit(
         lambda: signals.referral_refused.send(
             sender=LinkInvitation, bank_id=bank_id, psid=psid, reason=reason
