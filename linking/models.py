@@ -415,7 +415,9 @@ class LinkInvitation(models.Model):
     postback's `referral`) links their PSID, once, before `ref_expires_at`.
 
     Both secrets are credentials while they live: only keyed digests are stored, and the
-    unique digests are the look-ups.
+    unique digests are the look-ups. The invitation's token is derived from `token_seed`
+    with the server's secret key, so that a retry with the same `Idempotency-Key` can be
+    answered the same URL without the URL itself being stored anywhere.
     """
 
     TOKEN_SALT = "bankside.linking.invitation_token"
@@ -427,6 +429,11 @@ class LinkInvitation(models.Model):
         Customer, on_delete=models.CASCADE, related_name="link_invitations"
     )
     token_digest = models.CharField(max_length=64, unique=True)
+    token_seed = models.CharField(max_length=64)
+    # The bank's `Idempotency-Key` and what it was sent with: a retry within
+    # `IDEMPOTENCY_HOURS` answers this invitation again.
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    request_fingerprint = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     opened_at = models.DateTimeField(null=True, blank=True)
@@ -447,11 +454,24 @@ class LinkInvitation(models.Model):
 
     objects = BankScopedQuerySet.as_manager()
 
+    IDEMPOTENCY_HOURS = 24
+
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bank", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="one_invitation_per_idempotency_key",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Link invitation #{self.pk} for customer #{self.customer_id}"
+
+    @classmethod
+    def token_from_seed(cls, seed: str) -> str:
+        return salted_hmac(cls.TOKEN_SALT + ".seed", seed, algorithm="sha256").hexdigest()
 
     @classmethod
     def token_digest_of(cls, token: str) -> str:

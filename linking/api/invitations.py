@@ -1,5 +1,6 @@
 """The core-banking API's link invitations: linking from the bank's own channel."""
 
+import re
 from typing import Any
 
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_serializer
@@ -8,7 +9,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api.parsers import JSONBodyParser
+from core.api import idempotency
+from core.api.parsers import JSONBodyParser, raw_body
 from core.api.problems import PROBLEM, invalid, problem
 from linking.api.common import (
     IDEMPOTENCY_KEY,
@@ -19,9 +21,14 @@ from linking.api.common import (
 )
 from linking.api.validators import EXTERNAL_ID_RULE, is_external_id
 from linking.models import Customer, LinkInvitation
-from linking.services import InvitationUnavailableError, link_invitation_issue
+from linking.services import (
+    InvitationKeyReusedError,
+    InvitationUnavailableError,
+    link_invitation_issue,
+)
 
 MAX_SECONDS = LinkInvitation.MAX_LIFETIME_SECONDS
+KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
 class CustomerNotFound(exceptions.NotFound):
@@ -38,7 +45,8 @@ class InvitationsUnavailable(exceptions.APIException):
 class LinkInvitationCreateApi(APIView):
     """Invite a customer, already signed in to the bank's app, to link Messenger."""
 
-    idempotent_methods = ("POST",)
+    # `Idempotency-Key` is honoured by the service, not by the API's generic store of
+    # answers, which would keep the invitation's URL (a credential) as it was sent.
     parser_classes = [JSONBodyParser]
 
     @extend_schema_serializer(component_name="LinkInvitationInput")
@@ -121,6 +129,16 @@ class LinkInvitationCreateApi(APIView):
         serializer = self.InputSerializer(data=data)
         if not serializer.is_valid():
             raise invalid(serializer_errors(serializer.errors))
+        key = request.headers.get(idempotency.HEADER)
+        if key is not None and not KEY.fullmatch(key):
+            raise invalid(
+                [
+                    {
+                        "path": idempotency.HEADER,
+                        "reason": "must be 1 to 255 printable ASCII characters",
+                    }
+                ]
+            )
         bank = request.user.bank  # type: ignore[union-attr]
         customer = Customer.objects.filter(bank=bank, external_id=customer_id).first()
         if customer is None:
@@ -130,10 +148,19 @@ class LinkInvitationCreateApi(APIView):
                 actor=api_actor(request.user),
                 customer=customer,
                 lifetime_seconds=serializer.validated_data["expires_in"],
+                idempotency_key=key or "",
+                fingerprint=idempotency.fingerprint(
+                    customer_id.encode() + b"\n" + raw_body(request)
+                ),
             )
         except InvitationUnavailableError as exc:
             raise InvitationsUnavailable(str(exc)) from exc
+        except InvitationKeyReusedError as exc:
+            raise idempotency.IdempotencyKeyReused() from exc
         output = self.OutputSerializer(
             {"url": issued.url, "expires_at": issued.invitation.expires_at}
         )
-        return Response(output.data, status=status.HTTP_201_CREATED)
+        response = Response(output.data, status=status.HTTP_201_CREATED)
+        if issued.replayed:
+            response[idempotency.REPLAYED_HEADER] = "true"
+        return response

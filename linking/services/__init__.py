@@ -40,6 +40,7 @@ from linking.services.customers import (
 )
 from linking.services.invitations import (
     AuthorisedInvitation,
+    InvitationKeyReusedError,
     InvitationRefusedError,
     InvitationUnavailableError,
     IssuedInvitation,
@@ -95,6 +96,7 @@ __all__ = [
     "Erasure",
     "ErasureBlockedError",
     "GrantedConsent",
+    "InvitationKeyReusedError",
     "InvitationRefusedError",
     "InvitationUnavailableError",
     "IssuedInvitation",

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -71,10 +71,15 @@ class ReferralRefusedError(Exception):
         self.reason = reason
 
 
+class InvitationKeyReusedError(Exception):
+    """An `Idempotency-Key` first sent with another request."""
+
+
 @dataclass(frozen=True)
 class IssuedInvitation:
     invitation: LinkInvitation
     url: str
+    replayed: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,14 +120,80 @@ def _integration(bank: Bank) -> MessengerIntegration:
     return integration
 
 
-@transaction.atomic
+def _invitation_url(invitation: LinkInvitation) -> str:
+    token = LinkInvitation.token_from_seed(invitation.token_seed)
+    base: str = settings.PUBLIC_BASE_URL
+    return base + reverse("linking:invitation", args=[invitation.bank.slug, token])
+
+
+def _replay(
+    bank: Bank, idempotency_key: str, fingerprint: str, now: datetime
+) -> IssuedInvitation | None:
+    since = now - timedelta(hours=LinkInvitation.IDEMPOTENCY_HOURS)
+    found = (
+        LinkInvitation.objects.select_related("bank")
+        .filter(bank=bank, idempotency_key=idempotency_key, created_at__gt=since)
+        .first()
+    )
+    if found is None:
+        return None
+    if found.request_fingerprint != fingerprint:
+        raise InvitationKeyReusedError("this Idempotency-Key was sent with another request")
+    return IssuedInvitation(found, _invitation_url(found), replayed=True)
+
+
 def link_invitation_issue(
-    *, actor: Actor, customer: Customer, lifetime_seconds: int = LinkInvitation.MAX_LIFETIME_SECONDS
+    *,
+    actor: Actor,
+    customer: Customer,
+    lifetime_seconds: int = LinkInvitation.MAX_LIFETIME_SECONDS,
+    idempotency_key: str = "",
+    fingerprint: str = "",
 ) -> IssuedInvitation:
     """Mint a single-use invitation URL for `customer`, whom the bank has signed in.
 
-    Only the token's keyed digest is stored; the URL is shown this once.
+    Idempotent by the bank's `Idempotency-Key` for 24 hours: a retry with the same
+    request answers the same invitation (`replayed`), another request with the key raises
+    InvitationKeyReusedError. Neither the URL nor its token is stored, only the seed the
+    token is derived from with the server's key, and the token's keyed digest: the generic
+    store of idempotent answers would keep the URL itself, so it is not used here. Of two
+    identical requests at once, the second waits on the unique key and replays the first.
     """
+    now = timezone.now()
+    if idempotency_key:
+        replayed = _replay(customer.bank, idempotency_key, fingerprint, now)
+        if replayed is not None:
+            return replayed
+        # The key's earlier invitation is past its 24 hours: the key is free again.
+        LinkInvitation.objects.filter(bank=customer.bank, idempotency_key=idempotency_key).update(
+            idempotency_key=""
+        )
+    try:
+        with transaction.atomic():
+            return _issue(
+                actor=actor,
+                customer=customer,
+                lifetime_seconds=lifetime_seconds,
+                idempotency_key=idempotency_key,
+                fingerprint=fingerprint,
+                now=now,
+            )
+    except IntegrityError:
+        replayed = _replay(customer.bank, idempotency_key, fingerprint, now)
+        if not idempotency_key or replayed is None:
+            raise
+        return replayed
+
+
+def _issue(
+    *,
+    actor: Actor,
+    customer: Customer,
+    lifetime_seconds: int,
+    idempotency_key: str,
+    fingerprint: str,
+    now: datetime,
+) -> IssuedInvitation:
     bank = customer.bank
     if not linking_flows_for(bank).invitations:
         raise InvitationUnavailableError("The bank does not offer linking by m.me invitation.")
@@ -130,12 +201,14 @@ def link_invitation_issue(
     if customer.erased_at is not None:
         raise InvitationUnavailableError("This customer's data was erased.")
     lifetime = min(max(lifetime_seconds, 60), LinkInvitation.MAX_LIFETIME_SECONDS)
-    token = secrets.token_urlsafe(32)
-    now = timezone.now()
+    seed = secrets.token_hex(32)
     invitation = LinkInvitation.objects.create(
         bank=bank,
         customer=customer,
-        token_digest=LinkInvitation.token_digest_of(token),
+        token_seed=seed,
+        token_digest=LinkInvitation.token_digest_of(LinkInvitation.token_from_seed(seed)),
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint if idempotency_key else "",
         created_at=now,
         expires_at=now + timedelta(seconds=lifetime),
     )
@@ -146,8 +219,7 @@ def link_invitation_issue(
         target=customer,
         details={"invitation": invitation.pk, "expires_at": invitation.expires_at},
     )
-    url = settings.PUBLIC_BASE_URL + reverse("linking:invitation", args=[bank.slug, token])
-    return IssuedInvitation(invitation, url)
+    return IssuedInvitation(invitation, _invitation_url(invitation))
 
 
 def _invitation_locked(bank: Bank, invitation_id: int) -> LinkInvitation:

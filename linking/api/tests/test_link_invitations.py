@@ -102,8 +102,8 @@ def test_the_token_is_stored_only_as_a_keyed_digest(api, ana):
 
     invitation = LinkInvitation.objects.get()
 
-    assert len(token) >= 43  # 32 random bytes
-    assert token not in invitation.token_digest
+    assert len(token) == 64  # 256 bits
+    assert token not in invitation.token_digest and token not in invitation.token_seed
     assert invitation.token_digest == LinkInvitation.token_digest_of(token)
 
 
@@ -216,4 +216,78 @@ def test_a_retry_with_the_same_idempotency_key_answers_the_same_invitation(api, 
     assert again.status_code == 201
     assert again.json() == first.json()
     assert again["Idempotent-Replayed"] == "true"
+    assert LinkInvitation.objects.count() == 1
+
+
+def test_a_retry_stores_the_url_nowhere(api, ana):
+    from portal.models import IdempotencyRecord
+
+    url = invite(api, HTTP_IDEMPOTENCY_KEY="invite-ana-1").json()["url"]
+    token = path_of(url).rsplit("/", 1)[1]
+
+    assert not IdempotencyRecord.objects.filter(body__contains=token).exists()
+    invitation = LinkInvitation.objects.get()
+    assert token not in " ".join(str(v) for v in vars(invitation).values())
+
+
+def test_the_replayed_url_still_opens_once(api, ana, client):
+    invite(api, HTTP_IDEMPOTENCY_KEY="invite-ana-1")
+    url = invite(api, HTTP_IDEMPOTENCY_KEY="invite-ana-1").json()["url"]
+
+    assert client.get(path_of(url)).status_code == 302
+    assert client.get(path_of(url)).status_code == 410
+
+
+def test_the_same_key_with_another_body_is_a_422(api, ana):
+    invite(api, HTTP_IDEMPOTENCY_KEY="invite-ana-1")
+
+    response = invite(api, data={"expires_in": 300}, HTTP_IDEMPOTENCY_KEY="invite-ana-1")
+
+    assert_problem(response, 422)
+    assert LinkInvitation.objects.count() == 1
+
+
+def test_the_same_key_for_another_customer_is_a_422(api, ana, bank):
+    CustomerFactory(bank=bank, external_id="cu-ben")
+    invite(api, HTTP_IDEMPOTENCY_KEY="invite-1")
+
+    response = invite(api, customer_id="cu-ben", HTTP_IDEMPOTENCY_KEY="invite-1")
+
+    assert_problem(response, 422)
+    assert LinkInvitation.objects.count() == 1
+
+
+def test_a_key_after_its_24_hours_mints_a_new_invitation(api, ana):
+    first = invite(api, HTTP_IDEMPOTENCY_KEY="invite-ana-1").json()
+    LinkInvitation.objects.update(created_at=timezone.now() - timedelta(hours=25))
+
+    again = invite(api, HTTP_IDEMPOTENCY_KEY="invite-ana-1")
+
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again
+    assert again.json()["url"] != first["url"]
+    assert LinkInvitation.objects.count() == 2
+
+
+def test_a_malformed_idempotency_key_is_a_400_problem(api, ana):
+    body = assert_problem(invite(api, HTTP_IDEMPOTENCY_KEY="two words"), 400)
+
+    assert body["errors"][0]["path"] == "Idempotency-Key"
+    assert not LinkInvitation.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_identical_requests_issue_one_invitation(issued, ana):
+    from core.tests.threads import run_together
+
+    answers = []
+
+    def call(_):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
+        answers.append(invite(client, HTTP_IDEMPOTENCY_KEY="same"))
+
+    assert run_together(call, range(3)) == []
+
+    assert [a.status_code for a in answers] == [201, 201, 201]
+    assert len({a.json()["url"] for a in answers}) == 1
     assert LinkInvitation.objects.count() == 1
