@@ -29,6 +29,13 @@ class LinkingConfig(AppConfig):
             order=50,
         )
         register_nav(
+            "linking.flows",
+            "Linking flows",
+            "linking:flows",
+            roles=("admin", "auditor"),
+            order=55,
+        )
+        register_nav(
             "linking.identity_provider",
             "Customer sign-in",
             "linking:identity_provider",

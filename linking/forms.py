@@ -65,3 +65,19 @@ class LinkFilterForm(DateRangeForm):
 
 class RevokeAllForm(forms.Form):
     reason = forms.CharField(max_length=300, help_text="Recorded on every link revoked.")
+
+
+class LinkingFlowsForm(forms.Form):
+    log_in = forms.BooleanField(
+        required=False,
+        label="Log In linking from Messenger",
+        help_text="Customers tap Log In in the chat. Unavailable for people and Pages in the "
+        "EEA, the UK and Japan.",
+    )
+    invitations = forms.BooleanField(
+        required=False,
+        label="m.me invitations from your app",
+        help_text="Your online banking or app asks for an invitation for a signed-in customer "
+        "(POST /api/v1/customers/{id}/link-invitations); after the consent screen an m.me link "
+        "opens the chat and links it. Works everywhere, Europe and Japan included.",
+    )

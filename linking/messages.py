@@ -4,7 +4,8 @@ import datetime as dt
 
 from django.utils.translation import gettext
 
-from linking.models import Consent
+from linking.models import Consent, LinkInvitation
+from portal.models import Bank
 
 # The payload of the "That wasn't me" button on a new-link notice, followed by the
 # notice's id; it is honoured only from the chat the notice was sent to.
@@ -17,6 +18,9 @@ def scope_list(consent: Consent) -> str:
 
 
 def link_confirmation(consent: Consent) -> str:
+    if LinkInvitation.objects.filter(consent=consent).exists():
+        # Linked from the bank's app, where Messenger has no Log Out button to tap.
+        return link_confirmation_via_invitation(consent)
     accounts = ", ".join(f"{a.name} •••• {a.last4}" for a in consent.accounts.all())
     return (
         f"You're linked to {consent.bank.name}. We'll send {scope_list(consent)} for "
@@ -88,3 +92,28 @@ def not_me_answer(new: Consent) -> str:
         "%(bank)s, and %(bank)s has been told. If someone else knows your password, "
         "change it now."
     ) % {"bank": new.bank.name, "when": _moment(new.linked_at)}
+
+
+REFERRAL_REFUSALS = {
+    "used": "this link was already used to link an account, so it can't link yours.",
+    "expired": "this link has expired: for your security, a link works for a short time only.",
+}
+
+
+def referral_refused(bank: Bank, reason: str) -> str:
+    """The polite answer to someone whose m.me link cannot link them; never says whose
+    account the link was for."""
+    first = REFERRAL_REFUSALS.get(reason, "this link can't link an account here.")
+    return (
+        f"Sorry, {first} Nothing was shared. To link your {bank.name} account, sign in to "
+        f"{bank.name}'s app or online banking and choose Messenger updates again."
+    )
+
+
+def link_confirmation_via_invitation(consent: Consent) -> str:
+    accounts = ", ".join(f"{a.name} •••• {a.last4}" for a in consent.accounts.all())
+    return (
+        f"You're linked to {consent.bank.name}. We'll send {scope_list(consent)} for "
+        f"{accounts} until {consent.expires_at:%d %b %Y}. Nothing is used for advertising. "
+        f"To stop at any time, manage sharing on your dashboard: {dashboard_url(consent)}"
+    )

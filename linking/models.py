@@ -388,3 +388,112 @@ class LinkMessage(models.Model):
     def __str__(self) -> str:
         kind, state = self.get_kind_display(), self.get_state_display()
         return f"{kind} for consent #{self.consent_id} ({state})"
+
+
+class LinkingFlows(models.Model):
+    """Which ways of linking a bank offers its customers.
+
+    Messenger's Log In linking starts from a button in the chat; Meta lists it as
+    unavailable for people and Pages in Europe (EEA, UK) and Japan. There a bank links from
+    its own signed-in channel instead: an invitation its app opens, whose consent screen
+    sends the customer to the Page through an m.me link with a single-use `ref`. A bank
+    without a row offers both.
+    """
+
+    bank = models.OneToOneField(Bank, on_delete=models.CASCADE, related_name="linking_flows")
+    log_in = models.BooleanField(
+        "Log In linking from Messenger",
+        default=True,
+        help_text="The Log In button in the chat. Unavailable for people and Pages in the "
+        "EEA, the UK and Japan.",
+    )
+    invitations = models.BooleanField(
+        "m.me invitations from the bank's app",
+        default=True,
+        help_text="Your online banking or app asks for an invitation for a signed-in "
+        "customer; after the consent screen, an m.me link opens the chat and links it.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = BankScopedQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"Linking flows of {self.bank}"
+
+
+class LinkInvitation(models.Model):
+    """A link started from the bank's own channel: the invitation, then its m.me `ref`.
+
+    The bank's backend asks for it for a customer already signed in to its app, and the
+    URL it gets back is the bank's word that this browser is that customer: it opens the
+    consent screen once (`opened_at`), within at most 15 minutes. *Allow* records the
+    consent and mints the `ref` of the m.me link, bound to the Page it was issued for; the
+    first person to bring it to the Page (`messaging_referrals`, or the *Get Started*
+    postback's `referral`) links their PSID, once, before `ref_expires_at`.
+
+    Both secrets are credentials while they live: only keyed digests are stored, and the
+    unique digests are the look-ups. The invitation's token is derived from `token_seed`
+    with the server's secret key, so that a retry with the same `Idempotency-Key` can be
+    answered the same URL without the URL itself being stored anywhere.
+    """
+
+    TOKEN_SALT = "bankside.linking.invitation_token"
+    REF_SALT = "bankside.linking.invitation_ref"
+    MAX_LIFETIME_SECONDS = 15 * 60
+
+    bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="link_invitations")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="link_invitations"
+    )
+    token_digest = models.CharField(max_length=64, unique=True)
+    token_seed = models.CharField(max_length=64)
+    # The bank's `Idempotency-Key` and what it was sent with: a retry within
+    # `IDEMPOTENCY_HOURS` answers this invitation again.
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    request_fingerprint = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    opened_at = models.DateTimeField(null=True, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    consent = models.OneToOneField(
+        Consent,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="invitation",
+    )
+    page_id = models.CharField(max_length=32, blank=True)
+    # NULL until Allow: the unique constraint skips NULLs.
+    ref_digest = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    ref_expires_at = models.DateTimeField(null=True, blank=True)
+    bound_at = models.DateTimeField(null=True, blank=True)
+    bound_psid = models.CharField(max_length=32, blank=True)
+
+    objects = BankScopedQuerySet.as_manager()
+
+    IDEMPOTENCY_HOURS = 24
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bank", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="one_invitation_per_idempotency_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Link invitation #{self.pk} for customer #{self.customer_id}"
+
+    @classmethod
+    def token_from_seed(cls, seed: str) -> str:
+        return salted_hmac(cls.TOKEN_SALT + ".seed", seed, algorithm="sha256").hexdigest()
+
+    @classmethod
+    def token_digest_of(cls, token: str) -> str:
+        return salted_hmac(cls.TOKEN_SALT, token, algorithm="sha256").hexdigest()
+
+    @classmethod
+    def ref_digest_of(cls, ref: str) -> str:
+        return salted_hmac(cls.REF_SALT, ref, algorithm="sha256").hexdigest()

@@ -17,3 +17,10 @@ def tell_messenger(sender, consent_id: int, **kwargs) -> None:
 @receiver(signals.consent_expiring)
 def remind(sender, consent_id: int, **kwargs) -> None:
     tasks.send_expiry_reminder.delay(consent_id)
+
+
+@receiver(signals.referral_refused)
+def tell_referral_refused(
+    sender: object, bank_id: int, psid: str, reason: str, **kwargs: object
+) -> None:
+    tasks.send_referral_refusal.delay(bank_id, psid, reason)

@@ -20,3 +20,7 @@ messenger_event = Signal()
 # writes what it owes the bank durably, with the change or not at all. Receivers must
 # only write rows and defer the rest until after the commit.
 link_changed = Signal()
+# Someone brought an m.me invitation's ref that cannot link them (another person's, used,
+# expired, another Page's): they are told in the chat. Sent after commit with `bank_id`,
+# `psid` and `reason`.
+referral_refused = Signal()

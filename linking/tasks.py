@@ -72,3 +72,15 @@ def send_expiry_reminder(consent_id: int) -> None:
         consent_id=consent_id,
         kind=LinkMessage.Kind.EXPIRY_REMINDER,
     )
+
+
+@shared_task(name="linking.send_referral_refusal", ignore_result=True)  # type: ignore[untyped-decorator]
+def send_referral_refusal(bank_id: int, psid: str, reason: str) -> None:
+    """The nudge after an m.me ref was refused: tell the person who brought it, once."""
+    services.referral_refusal_send(bank_id=bank_id, psid=psid, reason=reason)
+
+
+@shared_task(name="linking.expire_unused_invitations", ignore_result=True)  # type: ignore[untyped-decorator]
+def expire_unused_invitations() -> int:
+    """Beat: end the consents of m.me invitations whose link was never opened in time."""
+    return services.link_invitations_expire_unused()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from linking import staff_views, subject_views, views
+from linking import flows_views, invitation_views, staff_views, subject_views, views
 
 app_name = "linking"
 
@@ -47,6 +47,17 @@ urlpatterns = [
         "staff/banks/<slug:bank>/customers/<int:customer>/data/erase/",
         subject_views.subject_erase,
         name="subject_erase",
+    ),
+    path("staff/banks/<slug:bank>/linking-flows/", flows_views.linking_flows, name="flows"),
+    path(
+        "link/<slug:bank>/invitation/<str:token>",
+        invitation_views.invitation_open,
+        name="invitation",
+    ),
+    path(
+        "link/<slug:bank>/invitation",
+        invitation_views.invitation_consent,
+        name="invitation-consent",
     ),
     path("link/<slug:bank>/", views.link_start, name="start"),
     path("link/<slug:bank>/login", views.customer_login, name="login"),

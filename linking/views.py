@@ -131,6 +131,15 @@ def link_start(request, bank):
         )
     if selectors.linking_token_used(token):
         return _token_used(request, bank)
+    if not services.linking_flows_for(bank).log_in:
+        return _problem(
+            request,
+            bank,
+            "Link from your bank's app",
+            f"{bank.name} links Messenger from its own app or online banking: sign in there "
+            "and choose Messenger updates.",
+            status=403,
+        )
     if integration is None or integration.status == MessengerIntegration.Status.PAUSED:
         return _problem(
             request,

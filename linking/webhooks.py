@@ -21,6 +21,7 @@ PERSON_ACTIONS = (
     messenger.PostbackEvent,
     messenger.OptinEvent,
     messenger.AccountLinkingEvent,
+    messenger.ReferralEvent,
 )
 
 
@@ -91,6 +92,7 @@ def _event_apply(bank, integration, event) -> bool:
                     notice_id=notice_id,
                 )
             else:
+                _referral(bank, integration, event)
                 signals.messenger_event.send(
                     sender=messenger_webhook,
                     bank_id=bank.pk,
@@ -130,3 +132,19 @@ def _account_linking(bank, integration, event) -> None:
         services.link_unlinked_by_platform(
             bank=bank, page_id=integration.page_id, psid=event.sender_id
         )
+
+
+def _referral(bank: Bank, integration: MessengerIntegration, event: messenger.Event) -> None:
+    """An m.me invitation's ref, brought into an existing thread (`messaging_referrals`) or
+    a new one (*Get Started*): it links the person, or they are told why not."""
+    if not isinstance(event, messenger.ReferralEvent | messenger.PostbackEvent):
+        return
+    ref = event.referral.ref if event.referral else None
+    if ref is None or not services.is_invitation_ref(ref):
+        return
+    try:
+        services.link_referral_bind(
+            bank=bank, page_id=integration.page_id, psid=event.sender_id, ref=ref
+        )
+    except services.ReferralRefusedError as refused:
+        log.warning("m.me link refused for bank %s: %s", bank.slug, refused)

@@ -30,6 +30,8 @@ __all__ = [
     "OptinEvent",
     "PostbackEvent",
     "ReadEvent",
+    "Referral",
+    "ReferralEvent",
     "TemplateStatusEvent",
     "UnknownEvent",
     "WebhookPayloadError",
@@ -173,12 +175,40 @@ class EchoEvent(_BaseEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Referral:
+    """How a person came into the conversation: an m.me link's `ref`, an ad, a QR code.
+
+    `source` is absent for people in Europe and Japan, and Meta's examples write it as
+    `SHORTLINK`, `SHORT-URL` or `SHORT_URL`: nothing may depend on it.
+    """
+
+    ref: str | None
+    source: str | None = None
+    type: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class PostbackEvent(_BaseEvent):
+    """A tapped button; a *Get Started* that opened a new thread from an m.me link
+    carries the link's `referral`."""
+
     sender_id: str
     recipient_id: str
     payload: str | None = None
     title: str | None = None
     mid: str | None = None
+    referral: Referral | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReferralEvent(_BaseEvent):
+    """`messaging_referrals`: a person with a thread already came back to it through an
+    m.me link (or an ad, a QR code); for a new thread the referral rides on the *Get
+    Started* postback instead."""
+
+    sender_id: str
+    recipient_id: str
+    referral: Referral
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -243,6 +273,7 @@ Event = (
     | PostbackEvent
     | DeliveryEvent
     | ReadEvent
+    | ReferralEvent
     | AccountLinkingEvent
     | OptinEvent
     | TemplateStatusEvent
@@ -321,6 +352,7 @@ _KINDS = (
     "read",
     "account_linking",
     "optin",
+    "referral",
     TEMPLATE_STATUS_FIELD,
 )
 
@@ -414,6 +446,19 @@ def _postback(common: dict[str, Any], postback: Mapping[str, Any]) -> Event:
         payload=_str(postback.get("payload")),
         title=_str(postback.get("title")),
         mid=_str(postback.get("mid")),
+        referral=_referral(postback["referral"]) if "referral" in postback else None,
+    )
+
+
+def _referral_event(common: dict[str, Any], referral: Mapping[str, Any]) -> Event:
+    return ReferralEvent(**common, referral=_referral(referral))
+
+
+def _referral(value: Any) -> Referral:
+    if not isinstance(value, Mapping):
+        raise _Malformed("'referral' is not an object")
+    return Referral(
+        ref=_str(value.get("ref")), source=_str(value.get("source")), type=_str(value.get("type"))
     )
 
 
@@ -514,6 +559,7 @@ _PARSERS: dict[str, Callable[[dict[str, Any], Mapping[str, Any]], Event]] = {
     "delivery": _delivery,
     "read": _read,
     "account_linking": _account_linking,
+    "referral": _referral_event,
 }
 
 

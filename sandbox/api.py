@@ -218,6 +218,18 @@ def user_postbacks(request, body, page_id, psid):
     return message_json(message), 201
 
 
+# The control decorator has no types; the baseline of mypy's errors only shrinks.
+@control("POST")  # type: ignore[untyped-decorator,no-untyped-call]
+def user_referrals(
+    request: HttpRequest, body: dict[str, Any], page_id: str, psid: str
+) -> tuple[dict[str, Any], int]:
+    """Open an m.me link with a `ref`: a referral into an existing thread, or Get Started."""
+    message = services.user_open_link(
+        user=_user(page_id, psid), ref=_string(body, "ref", limit=250)
+    )
+    return message_json(message), 201
+
+
 @control("POST")
 def user_page_inbox(
     request: HttpRequest, body: dict[str, Any], page_id: str, psid: str

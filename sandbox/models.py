@@ -13,6 +13,7 @@ from django.utils import timezone
 DEFAULT_FIELDS = [
     "messages",
     "messaging_postbacks",
+    "messaging_referrals",
     "message_deliveries",
     "message_reads",
     "message_echoes",

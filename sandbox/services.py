@@ -108,6 +108,51 @@ def user_logout(*, user: User) -> None:
     )
 
 
+M_ME_NOTE = "You entered this conversation by following a link."
+GET_STARTED = "Get Started"
+
+
+def _ref(value: object) -> str:
+    ref = _text(value, "ref", limit=250)
+    if not all(ch.isalnum() or ch in "-_=+/.:" for ch in ref):
+        raise SandboxError("An m.me ref holds letters, digits and - _ = + / . : only")
+    return ref
+
+
+@transaction.atomic
+def user_open_link(*, user: User, ref: str) -> Message:
+    """The user opens `m.me/<page>?ref=<ref>`, as Messenger delivers it to the bank.
+
+    Into an existing thread (the user has written to the Page before) it is a
+    `messaging_referrals` event; into a new one the user taps *Get Started*, and the
+    `messaging_postbacks` event carries the referral. Either opens the 24-hour window.
+    """
+    referral = {"ref": _ref(ref), "source": "SHORTLINK", "type": "OPEN_THREAD"}
+    existing = user.messages.filter(direction=Message.Direction.INBOUND).exists()
+    if existing:
+        message = Message.objects.create(
+            page=user.page,
+            user=user,
+            direction=Message.Direction.INBOUND,
+            body={"text": M_ME_NOTE, "referral": referral},
+        )
+        _touch(user)
+        enqueue_messaging(user.page, "messaging_referrals", user.psid, referral=referral)
+        return message
+    postback = {"title": GET_STARTED, "payload": "GET_STARTED", "referral": referral}
+    message = Message.objects.create(
+        page=user.page,
+        user=user,
+        direction=Message.Direction.INBOUND,
+        body={"text": GET_STARTED, "postback": postback},
+    )
+    _touch(user)
+    enqueue_messaging(
+        user.page, "messaging_postbacks", user.psid, postback={"mid": message.mid, **postback}
+    )
+    return message
+
+
 def _with_query(url: str, params: dict) -> str:
     parts = urlsplit(url)
     query = f"{parts.query}&{urlencode(params)}" if parts.query else urlencode(params)

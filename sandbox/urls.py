@@ -16,6 +16,9 @@ urlpatterns = [
     path("chat/<str:page_id>/<str:psid>/login", views.chat_login, name="chat-login"),
     path("chat/<str:page_id>/<str:psid>/logout", views.chat_logout, name="chat-logout"),
     path("link/done", views.link_done, name="link-done"),
+    # m.me links (MESSENGER_ME_URL in local settings): who opens this one?
+    path("m.me/<str:page_ref>", views.m_me, name="m-me"),
+    path("chat/<str:page_id>/<str:psid>/open-link", views.chat_open_link, name="chat-open-link"),
     # The control API
     path("api/pages", api.pages, name="api-pages"),
     path("api/pages/<str:page_id>/verify-webhook", api.page_verify_webhook),
@@ -24,6 +27,7 @@ urlpatterns = [
     path("api/pages/<str:page_id>/users/<str:psid>/thread", api.user_thread),
     path("api/pages/<str:page_id>/users/<str:psid>/messages", api.user_messages),
     path("api/pages/<str:page_id>/users/<str:psid>/postbacks", api.user_postbacks),
+    path("api/pages/<str:page_id>/users/<str:psid>/referrals", api.user_referrals),
     path("api/pages/<str:page_id>/users/<str:psid>/read", api.user_read),
     path("api/pages/<str:page_id>/users/<str:psid>/page-inbox", api.user_page_inbox),
     path("api/pages/<str:page_id>/users/<str:psid>/logout", api.user_logout),

@@ -2,12 +2,14 @@
 return leg of account linking."""
 
 import re
+from urllib.parse import unquote, urlencode
 
 from django.conf import settings
 from django.contrib import messages as flash
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.csp import allow_form_action
 from sandbox import services
@@ -167,6 +169,59 @@ def chat_login(request, page_id, psid):
 def chat_logout(request, page_id, psid):
     services.user_logout(user=_user(page_id, psid))
     flash.info(request, "Logged out: the bank was told this account is unlinked.")
+    return redirect("sandbox:chat", page_id=page_id, psid=psid)
+
+
+M_ME = re.compile(
+    r"^https?://(?:m\.me|[^/]+/sandbox/m\.me)/(?P<page>[^/?#]+)/?\?(?:[^#]*&)?ref=(?P<ref>[^&#]+)"
+)
+
+
+@require_http_methods(["GET", "POST"])
+def m_me(request: HttpRequest, page_ref: str) -> HttpResponse:
+    """An m.me link, as Messenger opens it: the sandbox asks who is opening it, then shows
+    the thread. Someone who has written to the Page before comes back to their thread (the
+    bank hears `messaging_referrals`); someone new taps Get Started (a postback carrying
+    the referral)."""
+    page = get_object_or_404(Page, page_id=page_ref)
+    ref = request.GET.get("ref", "") or request.POST.get("ref", "")
+    if request.method == "POST":
+        try:
+            if request.POST.get("psid"):
+                user = _user(page.page_id, request.POST["psid"])
+            else:
+                user = services.user_create(page=page, name=request.POST.get("name", ""))
+            services.user_open_link(user=user, ref=ref)
+        except services.SandboxError as exc:
+            flash.error(request, str(exc))
+            return redirect(
+                f"{reverse('sandbox:m-me', args=[page.page_id])}?{urlencode({'ref': ref})}"
+            )
+        return redirect("sandbox:chat", page_id=page.page_id, psid=user.psid)
+    users = [
+        {
+            "user": user,
+            "existing": user.messages.filter(direction=Message.Direction.INBOUND).exists(),
+        }
+        for user in page.users.all()
+    ]
+    return render(request, "sandbox/m_me.html", {"page": page, "ref": ref, "users": users})
+
+
+@require_POST
+def chat_open_link(request: HttpRequest, page_id: str, psid: str) -> HttpResponse:
+    """Paste an m.me link into the chat and open it as this user."""
+    user = _user(page_id, psid)
+    found = M_ME.match(request.POST.get("url", "").strip())
+    if found is None or found.group("page") not in {user.page.page_id, user.page.name}:
+        flash.error(
+            request, f"Paste an m.me link to this Page: https://m.me/{user.page.page_id}?ref=…"
+        )
+        return redirect("sandbox:chat", page_id=page_id, psid=psid)
+    try:
+        services.user_open_link(user=user, ref=unquote(found.group("ref")))
+    except services.SandboxError as exc:
+        flash.error(request, str(exc))
     return redirect("sandbox:chat", page_id=page_id, psid=psid)
 
 

@@ -240,6 +240,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "expire-consents": {"task": "linking.expire_consents", "schedule": 300.0},
     "remind-expiring-consents": {"task": "linking.remind_expiring_consents", "schedule": 3600.0},
+    # Ends the consents of m.me invitations whose link nobody opened before its ref expired.
+    "expire-unused-invitations": {"task": "linking.expire_unused_invitations", "schedule": 300.0},
     # Tells Messenger of ended links whose nudge was lost or whose unlink call failed.
     "sweep-platform-unlinks": {"task": "linking.sweep_platform_unlinks", "schedule": 30.0},
     # Sends link confirmations and expiry reminders whose nudge was lost or whose call failed.
@@ -278,6 +280,11 @@ LINK_REDIRECT_ALLOWED_PATHS = env.list(
     "LINK_REDIRECT_ALLOWED_PATHS",
     default=["/messenger_platform/account_linking", "/messenger_platform/account_linking/"],
 )
+# Where an m.me link leads: Messenger's own short links. The sandbox stands in for it in
+# local settings, so the demo's m.me invitations open its chat.
+MESSENGER_ME_URL = env.url("MESSENGER_ME_URL", default="https://m.me").geturl().rstrip("/")
+# How long the `ref` of an m.me invitation's link can still link the person who opens it.
+LINK_INVITATION_REF_HOURS = env.int("LINK_INVITATION_REF_HOURS", default=24)
 # Paths on loopback hosts, over http too, while the sandbox is enabled (local and test only).
 LINK_REDIRECT_LOCAL_PATHS: list[str] = []
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)

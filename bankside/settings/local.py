@@ -21,6 +21,8 @@ if SANDBOX_ENABLED:
     # The sandbox runs on this machine: let the link flow send browsers back to it.
     LINK_REDIRECT_ALLOWED_HOSTS = [*LINK_REDIRECT_ALLOWED_HOSTS, "localhost", "127.0.0.1"]  # noqa: F405
     LINK_REDIRECT_LOCAL_PATHS = ["/sandbox/link/done"]
+    # m.me links open the sandbox's chat, as they would open Messenger.
+    MESSENGER_ME_URL = env.str("MESSENGER_ME_URL", default=f"{PUBLIC_BASE_URL}/sandbox/m.me")  # noqa: F405
 LOG_FORMAT = env.str("LOG_FORMAT", default="console")
 LOGGING["handlers"]["default"]["formatter"] = "json" if LOG_FORMAT == "json" else "console"  # noqa: F405
 

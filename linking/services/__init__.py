@@ -5,7 +5,8 @@ the identity provider, contacts), `consents` (the consent lifecycle and the Mess
 link), `unlinks` (telling Messenger a link ended, durably), `link_messages` (the link
 confirmation, the expiry reminder and the new-link notice, durably), `new_links` (a
 customer's "That wasn't me" about a new link), `subject_requests` (audited
-reads and erasure). Everything is importable from `linking.services` directly.
+reads and erasure), `invitations` (linking from the bank's own channel: m.me invitations).
+Everything is importable from `linking.services` directly.
 """
 
 from linking.services.consents import (
@@ -21,6 +22,7 @@ from linking.services.consents import (
     LinkingTokenUsedError,
     LinkRefusedError,
     consent_authorise,
+    consent_choice_check,
     consent_reject,
     consent_renew,
     consent_revoke,
@@ -30,6 +32,7 @@ from linking.services.consents import (
     customer_data_view_record,
     customer_links_revoke,
     link_bind,
+    link_psid_bind,
     link_unlinked_by_platform,
 )
 from linking.services.customers import (
@@ -38,6 +41,24 @@ from linking.services.customers import (
     customer_upsert,
     directory_authenticate,
     identity_provider_configure,
+)
+from linking.services.invitations import (
+    AuthorisedInvitation,
+    InvitationKeyReusedError,
+    InvitationRefusedError,
+    InvitationUnavailableError,
+    IssuedInvitation,
+    ReferralRefusedError,
+    is_invitation_ref,
+    link_invitation_authorise,
+    link_invitation_issue,
+    link_invitation_open,
+    link_invitation_reject,
+    link_invitations_expire_unused,
+    link_referral_bind,
+    linking_flows_for,
+    linking_flows_update,
+    referral_refusal_send,
 )
 from linking.services.link_messages import (
     MESSAGE_SENDER,
@@ -80,13 +101,20 @@ __all__ = [
     "REMIND_BEFORE",
     "UNLINKER",
     "AccountInput",
+    "AuthorisedInvitation",
     "EndedBecause",
     "Erasure",
     "ErasureBlockedError",
     "GrantedConsent",
+    "InvitationKeyReusedError",
+    "InvitationRefusedError",
+    "InvitationUnavailableError",
+    "IssuedInvitation",
     "LinkRefusedError",
     "LinkingTokenUsedError",
+    "ReferralRefusedError",
     "consent_authorise",
+    "consent_choice_check",
     "consent_reject",
     "consent_renew",
     "consent_revoke",
@@ -99,7 +127,13 @@ __all__ = [
     "customer_upsert",
     "directory_authenticate",
     "identity_provider_configure",
+    "is_invitation_ref",
     "link_bind",
+    "link_invitation_authorise",
+    "link_invitation_issue",
+    "link_invitation_open",
+    "link_invitation_reject",
+    "link_invitations_expire_unused",
     "link_message_about_schedule",
     "link_message_attempt",
     "link_message_echoed",
@@ -107,15 +141,20 @@ __all__ = [
     "link_messages_due",
     "link_messages_send",
     "link_messages_sweep",
+    "link_psid_bind",
+    "link_referral_bind",
     "link_report_not_me",
     "link_unlinked_by_platform",
     "linking_erase",
+    "linking_flows_for",
+    "linking_flows_update",
     "not_me_notice_id",
     "page_credentials",
     "platform_unlink_attempt",
     "platform_unlink_schedule",
     "platform_unlinks_due",
     "platform_unlinks_sweep",
+    "referral_refusal_send",
     "subject_erase",
     "subject_export_record",
     "subject_page_view_record",

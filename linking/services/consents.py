@@ -131,6 +131,22 @@ def _consent_details(consent: Consent) -> dict[str, Any]:
     }
 
 
+def consent_choice_check(
+    *, customer: Customer, accounts: list[Account], scopes: list[str], duration_days: int
+) -> list[str]:
+    """What the customer chose on the consent screen, checked; the scopes, sorted."""
+    if not accounts:
+        raise ValidationError("Choose at least one account to share.")
+    if any(a.customer_id != customer.pk or not a.active for a in accounts):
+        raise ValidationError("Only your own active accounts can be shared.")
+    scopes = sorted(set(scopes))
+    if not scopes or not set(scopes) <= set(Consent.Scope.values):
+        raise ValidationError("Choose at least one kind of update.")
+    if not 1 <= duration_days <= MAX_DURATION_DAYS:
+        raise ValidationError(f"A consent lasts from 1 to {MAX_DURATION_DAYS} days.")
+    return scopes
+
+
 @dataclass(frozen=True)
 class GrantedConsent:
     consent: Consent
@@ -158,15 +174,9 @@ def consent_authorise(
     messenger_name = " ".join(messenger_name.split())
     if len(messenger_name) > MESSENGER_NAME_MAX:
         raise ValidationError(f"A Messenger name has at most {MESSENGER_NAME_MAX} characters.")
-    if not accounts:
-        raise ValidationError("Choose at least one account to share.")
-    if any(a.customer_id != customer.pk or not a.active for a in accounts):
-        raise ValidationError("Only your own active accounts can be shared.")
-    scopes = sorted(set(scopes))
-    if not scopes or not set(scopes) <= set(Consent.Scope.values):
-        raise ValidationError("Choose at least one kind of update.")
-    if not 1 <= duration_days <= MAX_DURATION_DAYS:
-        raise ValidationError(f"A consent lasts from 1 to {MAX_DURATION_DAYS} days.")
+    scopes = consent_choice_check(
+        customer=customer, accounts=accounts, scopes=scopes, duration_days=duration_days
+    )
     token_digest = _linking_token_spend(bank=customer.bank, token=account_linking_token)
     actor = customer_actor(customer)
     now = timezone.now()
@@ -277,6 +287,16 @@ def _link_bind(*, bank: Bank, page_id: str, psid: str, code: str) -> Consent:
         raise LinkRefusedError("authorization code was issued for another Page")
     found.used_at = timezone.now()
     found.save(update_fields=["used_at"])
+    return link_psid_bind(consent=consent, bank=bank, page_id=page_id, psid=psid)
+
+
+def link_psid_bind(
+    *, consent: Consent, bank: Bank, page_id: str, psid: str, via: str = "log_in"
+) -> Consent:
+    """Make the locked, authorised `consent` the link of `psid` on `page_id`, in the
+    caller's transaction: whatever proved the person (a Log In's code, an m.me link's ref)
+    was checked and spent by the caller. The person's previous link on the Page is
+    revoked and replaced; the confirmation is owed; the binding is audited."""
     previous = Consent.objects.select_for_update().filter(
         bank=bank, page_id=page_id, psid=psid, status=Status.AUTHORISED
     )
@@ -301,7 +321,7 @@ def _link_bind(*, bank: Bank, page_id: str, psid: str, code: str) -> Consent:
         action="link.bound",
         bank=bank,
         target=consent,
-        details={"psid": psid, "page_id": page_id, **_consent_details(consent)},
+        details={"psid": psid, "page_id": page_id, "via": via, **_consent_details(consent)},
         data_categories=consent.scopes,
     )
     _link_changed(

@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 import messenger
-from linking.models import Account, Consent, ConsentEvent, Contact, Customer
+from linking.models import Account, Consent, ConsentEvent, Contact, Customer, LinkInvitation
 from linking.services.consents import EndedBecause, customer_links_revoke
 from linking.services.unlinks import platform_unlink_attempt, platform_unlink_schedule
 from linking.subject_data import contributors
@@ -78,6 +78,12 @@ def linking_erase(customer: Customer) -> int:
     changed = Contact.objects.filter(bank=customer.bank).filter(people_q(people)).delete()[0]
     changed += consents.exclude(psid="").update(psid="")
     changed += consents.exclude(messenger_name="").update(messenger_name="")
+    # An m.me invitation keeps the PSID that brought its ref: erased with the rest.
+    changed += (
+        LinkInvitation.objects.filter(customer=customer)
+        .exclude(bound_psid="")
+        .update(bound_psid="")
+    )
     changed += (
         ConsentEvent.objects.filter(consent__customer=customer)
         .exclude(actor_label="")

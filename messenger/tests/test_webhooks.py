@@ -11,6 +11,8 @@ from messenger.webhooks import (
     OptinEvent,
     PostbackEvent,
     ReadEvent,
+    Referral,
+    ReferralEvent,
     TemplateStatusEvent,
     UnknownEvent,
     WebhookPayloadError,
@@ -212,6 +214,50 @@ def test_batched_entries_and_items_are_all_kept_and_sorted_by_timestamp():
     postback = events[0]
     assert (postback.title, postback.payload, postback.mid) == ("Start", "GET_STARTED", "m0")
     assert events[2].watermark == 150
+
+
+def test_an_m_me_link_into_an_existing_thread_is_a_referral_event():
+    referral = {"ref": "link_abc", "source": "SHORTLINK", "type": "OPEN_THREAD"}
+
+    (event,) = parse_envelope(envelope(entry(item(1, referral=referral))))
+
+    assert isinstance(event, ReferralEvent)
+    assert (event.sender_id, event.page_id) == (PSID, PAGE)
+    assert event.referral == Referral(ref="link_abc", source="SHORTLINK", type="OPEN_THREAD")
+
+
+def test_get_started_from_an_m_me_link_carries_the_referral_on_the_postback():
+    postback = {
+        "title": "Get Started",
+        "payload": "GET_STARTED",
+        "mid": "m0",
+        "referral": {"ref": "link_abc", "source": "SHORT-URL", "type": "OPEN_THREAD"},
+    }
+
+    (event,) = parse_envelope(envelope(entry(item(1, postback=postback))))
+
+    assert isinstance(event, PostbackEvent)
+    assert event.referral == Referral(ref="link_abc", source="SHORT-URL", type="OPEN_THREAD")
+
+
+def test_a_referral_without_its_source_is_read_as_people_in_europe_send_it():
+    (event,) = parse_envelope(envelope(entry(item(1, referral={"ref": "link_abc"}))))
+
+    assert isinstance(event, ReferralEvent)
+    assert event.referral == Referral(ref="link_abc", source=None, type=None)
+
+
+def test_a_postback_without_a_referral_has_none():
+    (event,) = parse_envelope(envelope(entry(item(1, postback={"payload": "BAL"}))))
+
+    assert event.referral is None
+
+
+def test_a_referral_that_is_not_an_object_is_an_unreadable_event():
+    (event,) = parse_envelope(envelope(entry(item(1, referral="link_abc"))))
+
+    assert isinstance(event, UnknownEvent)
+    assert event.error
 
 
 def test_account_linking_events():

@@ -12,6 +12,8 @@ from messenger import (
     DeliveryEvent,
     EchoEvent,
     MessageEvent,
+    PostbackEvent,
+    ReferralEvent,
     parse_envelope,
     verify_signature,
 )
@@ -141,6 +143,39 @@ def test_linking_round_trip_through_the_bank_page(live, control, graph, creds, c
     linked = wait_for(lambda: [e for e in received_events() if isinstance(e, AccountLinkingEvent)])
     assert (linked[0].status, linked[0].authorization_code) == ("linked", f"code-for-{token[:8]}")
     assert linked[0].sender_id == customer["psid"]
+
+
+def test_an_m_me_link_into_an_existing_thread_is_a_signed_referral(control, customer):
+    psid = customer["psid"]
+
+    response = control.post(f"/pages/{PAGE_ID}/users/{psid}/referrals", json={"ref": "link_abc"})
+
+    assert response.status_code == 201, response.text
+    referrals = wait_for(lambda: [e for e in received_events() if isinstance(e, ReferralEvent)])
+    assert (referrals[0].sender_id, referrals[0].referral.ref) == (psid, "link_abc")
+    assert referrals[0].referral.type == "OPEN_THREAD"
+    hook = next(h for h in bank_stub.received if b'"referral"' in h["body"])
+    assert verify_signature(hook["body"], hook["headers"]["X-Hub-Signature-256"], SECRET)
+    assert b'"postback"' not in hook["body"]
+
+
+def test_an_m_me_link_into_a_new_thread_is_get_started_with_the_referral(control, sandbox_page):
+    user = control.post(f"/pages/{PAGE_ID}/users", json={"name": "Bea"}).json()
+
+    control.post(f"/pages/{PAGE_ID}/users/{user['psid']}/referrals", json={"ref": "link_abc"})
+
+    postbacks = wait_for(lambda: [e for e in received_events() if isinstance(e, PostbackEvent)])
+    assert (postbacks[0].title, postbacks[0].payload) == ("Get Started", "GET_STARTED")
+    assert postbacks[0].referral.ref == "link_abc"
+    assert not [e for e in received_events() if isinstance(e, ReferralEvent)]
+
+
+def test_an_m_me_ref_of_the_wrong_shape_is_refused(control, customer):
+    psid = customer["psid"]
+
+    response = control.post(f"/pages/{PAGE_ID}/users/{psid}/referrals", json={"ref": "a b<"})
+
+    assert response.status_code == 400
 
 
 def test_the_linking_token_is_single_use(live, control, customer):

@@ -1,0 +1,176 @@
+"""The customer's pages of an m.me invitation: the single-use URL the bank's app opens, and
+the consent screen it leads to, whose *Allow* goes on to the bank's Page in Messenger."""
+
+import datetime as dt
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from core.csp import allow_form_action
+from linking import services
+from linking.models import Consent, LinkInvitation
+from linking.views import PURPOSE, _bank, _page, _problem
+from portal.models import Bank
+from portal.selectors import notification_settings_for
+
+INVITATION_KEY = "link_invitation"
+REFUSED = {
+    "unknown": (
+        "This link can't be used",
+        "It is not a link from {bank} to Messenger. Open {bank}'s app or online banking and "
+        "choose Messenger updates again.",
+    ),
+    "used": (
+        "This link was already used",
+        "For your security, each link opens once. Nothing more was shared. To link again, "
+        "choose Messenger updates in {bank}'s app or online banking.",
+    ),
+    "expired": (
+        "This link has expired",
+        "For your security, a link from {bank} works for 15 minutes. Choose Messenger "
+        "updates in {bank}'s app or online banking again.",
+    ),
+}
+
+
+def _refused(request: HttpRequest, bank: Bank, reason: str) -> HttpResponse:
+    request.session.pop(INVITATION_KEY, None)
+    title, detail = REFUSED[reason]
+    return _problem(request, bank, title, detail.format(bank=bank.name), status=410)
+
+
+@never_cache
+@require_http_methods(["GET"])
+def invitation_open(request: HttpRequest, bank: str, token: str) -> HttpResponse:
+    """The URL the bank's app opens: spent at once, then the consent screen, so the token
+    stays out of the browser's history of pages and out of any Referer."""
+    found, _ = _bank(bank)
+    if len(token) > 100:
+        return _refused(request, found, "unknown")
+    try:
+        invitation = services.link_invitation_open(bank=found, token=token)
+    except services.InvitationRefusedError as refused:
+        return _refused(request, found, refused.reason)
+    request.session.cycle_key()
+    request.session[INVITATION_KEY] = {"bank": found.slug, "id": invitation.pk}
+    return redirect("linking:invitation-consent", bank=found.slug)
+
+
+def _invitation(request: HttpRequest, bank: Bank) -> LinkInvitation | None:
+    held = request.session.get(INVITATION_KEY) or {}
+    invitation_id = held.get("id")
+    if held.get("bank") != bank.slug or not isinstance(invitation_id, int):
+        return None
+    return (
+        LinkInvitation.objects.select_related("customer")
+        .filter(pk=invitation_id, bank=bank)
+        .first()
+    )
+
+
+def _timer(expires_at: dt.datetime) -> dict[str, Any]:
+    left = max(0, int((expires_at - timezone.now()).total_seconds()))
+    return {
+        "flow_expires_at": expires_at,
+        "flow_minutes_left": max(1, -(-left // 60)),
+        "invitation": True,
+    }
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def invitation_consent(request: HttpRequest, bank: str) -> HttpResponse:
+    """The consent screen of an opened invitation: the same choices as Log In's."""
+    found, _ = _bank(bank)
+    invitation = _invitation(request, found)
+    if invitation is None:
+        return _problem(
+            request,
+            found,
+            "Start from your bank",
+            f"Open {found.name}'s app or online banking and choose Messenger updates.",
+        )
+    if invitation.answered_at is not None:
+        return _refused(request, found, "used")
+    if invitation.expires_at <= timezone.now():
+        return _refused(request, found, "expired")
+    customer = invitation.customer
+    accounts = list(customer.accounts.filter(active=True))
+    consent_settings = notification_settings_for(found)
+    duration = consent_settings.consent_duration_days
+    essential = set(consent_settings.essential_scopes or [])
+    context = {
+        "bank": found,
+        "customer": customer,
+        "accounts": accounts,
+        "scopes": Consent.Scope.choices,
+        "duration_days": duration,
+        "expires_on": timezone.now() + timedelta(days=duration),
+        "purpose": PURPOSE,
+        "chosen_accounts": set(),
+        "chosen_scopes": essential,
+        "essential_scopes": essential,
+        **_timer(invitation.expires_at),
+    }
+    if request.method == "GET":
+        return _consent_page(request, context)
+    decision = request.POST.get("decision")
+    if decision == "deny":
+        try:
+            services.link_invitation_reject(bank=found, invitation_id=invitation.pk)
+        except services.InvitationRefusedError as refused:
+            return _refused(request, found, refused.reason)
+        request.session.pop(INVITATION_KEY, None)
+        return _problem(
+            request,
+            found,
+            "Nothing was shared",
+            f"You chose not to link {found.name} to Messenger. You can close this page.",
+            status=200,
+        )
+    if decision != "allow":
+        return _problem(request, found, "Choose Allow or Deny", "Please choose Allow or Deny.")
+    chosen_ids = set(request.POST.getlist("accounts"))
+    chosen = [a for a in accounts if str(a.pk) in chosen_ids]
+    scopes = [s for s in request.POST.getlist("scopes") if s in Consent.Scope.values]
+    try:
+        authorised = services.link_invitation_authorise(
+            bank=found,
+            invitation_id=invitation.pk,
+            accounts=chosen,
+            scopes=scopes,
+            duration_days=duration,
+            purpose=PURPOSE,
+        )
+    except services.InvitationRefusedError as refused:
+        return _refused(request, found, refused.reason)
+    except services.InvitationUnavailableError:
+        return _problem(
+            request,
+            found,
+            "Linking is not available right now",
+            f"{found.name} has paused Messenger updates. Please try again later.",
+            status=503,
+        )
+    except ValidationError as exc:
+        context.update(
+            error=" ".join(exc.messages),
+            chosen_accounts={a.pk for a in chosen},
+            chosen_scopes=set(scopes),
+        )
+        return _consent_page(request, context, status=400)
+    request.session.pop(INVITATION_KEY, None)
+    return HttpResponseRedirect(authorised.m_me_url)
+
+
+def _consent_page(request: HttpRequest, context: dict[str, Any], status: int = 200) -> HttpResponse:
+    """The consent screen, whose *Allow* is answered with a redirect to m.me."""
+    response = _page(request, "linking/consent.html", context, status=status)
+    return allow_form_action(response, settings.MESSENGER_ME_URL)
