@@ -10,7 +10,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from notifications.fraud_replies import FRAUD_NO, FRAUD_YES, language_of
+from notifications.fraud_replies import FRAUD_NO, FRAUD_YES
+from portal.languages import language_of
 
 BALANCE = "balance"
 TRANSACTIONS = "transactions"

@@ -9,6 +9,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.digests import sha256_hex
 from linking import signals
@@ -129,14 +130,16 @@ def consent_authorise(
     Log In raises LinkingTokenUsedError and nothing is written.
     """
     if not accounts:
-        raise ValidationError("Choose at least one account to share.")
+        raise ValidationError(_("Choose at least one account to share."))
     if any(a.customer_id != customer.pk or not a.active for a in accounts):
-        raise ValidationError("Only your own active accounts can be shared.")
+        raise ValidationError(_("Only your own active accounts can be shared."))
     scopes = sorted(set(scopes))
     if not scopes or not set(scopes) <= set(Consent.Scope.values):
-        raise ValidationError("Choose at least one kind of update.")
+        raise ValidationError(_("Choose at least one kind of update."))
     if not 1 <= duration_days <= MAX_DURATION_DAYS:
-        raise ValidationError(f"A consent lasts from 1 to {MAX_DURATION_DAYS} days.")
+        raise ValidationError(
+            _("A consent lasts from 1 to %(days)d days.") % {"days": MAX_DURATION_DAYS}
+        )
     token_digest = _linking_token_spend(bank=customer.bank, token=account_linking_token)
     actor = customer_actor(customer)
     now = timezone.now()

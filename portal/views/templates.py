@@ -12,6 +12,7 @@ from portal.access import ADMIN, EVERYONE, OPERATOR, bank_staff
 from portal.audit import Actor
 from portal.events import PLACEHOLDER_HELP, PLACEHOLDERS, SAMPLE_DATA, EventType
 from portal.forms import MessageTemplateCreateForm, MessageTemplateForm
+from portal.languages import language_of, supported_languages
 from portal.rendering import TEXT_LIMIT, normalise_locale, template_errors
 from portal.staff_forms import handle_staff_form
 from portal.template_defaults import default_template_text
@@ -33,6 +34,14 @@ def preview_of(body: str, event_type: str, locale: str) -> dict:
     return {"text": text, "errors": errors, "length": len(text), "limit": TEXT_LIMIT}
 
 
+def languages_missing(locales: list[str]) -> list[str]:
+    """The languages bankside speaks to customers in (`settings.LANGUAGES`) that none of
+    `locales` (one event type's templates) covers: customers reading them get the text in
+    the bank's default language, with that language's formats."""
+    covered = {language_of(locale) for locale in locales}
+    return [language for language in supported_languages() if language not in covered]
+
+
 @bank_staff(view=EVERYONE)
 def message_templates(request, bank):
     templates = selectors.message_template_list(bank=bank)
@@ -45,6 +54,9 @@ def message_templates(request, bank):
                 for t in templates
                 if t.event_type == event_type
             ],
+            "missing": languages_missing(
+                [t.locale for t in templates if t.event_type == event_type]
+            ),
         }
         for event_type, label in EventType.choices
     ]
