@@ -23,6 +23,7 @@ from conversation.services.answers import (
 from conversation.services.fraud import _fraud_answer
 from core.cards import card_numbers_masked, holds_card_number
 from linking.models import Consent
+from linking.services import consent_revoke, customer_actor
 from portal.languages import speaking_locale
 from portal.models import Bank
 from portal.rendering import TEXT_LIMIT, clean_text
@@ -223,6 +224,19 @@ def _answer(
         return [_text(psid, texts.say("greeting", locale, name=name), quick)]
     if intent == matcher.THANKS:
         return [_text(psid, texts.say("thanks", locale), quick)]
+    if intent == matcher.STOP:
+        text = texts.say("stop_confirm", locale, bank=bank.name)
+        return [_text(psid, text, texts.stop_quick_replies(locale))]
+    if intent == matcher.STOP_CONFIRMED:
+        # The farewell the unlink sends (`linking.messages.link_ended`) confirms it.
+        consent_revoke(
+            consent=consent,
+            actor=customer_actor(consent.customer),
+            reason="Stopped from Messenger: the customer confirmed “stop”",
+        )
+        return []
+    if intent == matcher.STOP_CANCELLED:
+        return [_text(psid, texts.say("stop_kept", locale), quick)]
     if intent == matcher.UNLINK:
         text = texts.say("unlink", locale, bank=bank.name)
         payload = messenger.builders.button_template(
