@@ -5,7 +5,7 @@ it, else the bank's default), with dates in the same locale.
 """
 
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 
 from linking.models import Consent
 from portal.languages import format_date, speaking, speaking_locale
@@ -22,9 +22,15 @@ def _day(consent: Consent, locale: str) -> str:
 
 
 def scope_list(consent: Consent) -> str:
-    """The consent's scopes as a phrase in the active language: "balances, fraud alerts"."""
+    """The consent's scopes as a phrase in the active language: "balances, fraud alerts"
+    (German keeps its nouns capitalised: "Kontostände, Betrugswarnungen")."""
     labels = dict(Consent.Scope.choices)
-    return ", ".join(str(labels[s]).lower() for s in consent.scopes if s in labels)
+    keep_case = get_language() == "de"
+    return ", ".join(
+        str(labels[s]) if keep_case else str(labels[s]).lower()
+        for s in consent.scopes
+        if s in labels
+    )
 
 
 def link_confirmation(consent: Consent) -> str:

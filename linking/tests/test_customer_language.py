@@ -191,3 +191,16 @@ def test_staff_pages_stay_in_english_whatever_the_browser_says(client, account):
     response = client.get("/staff/login/", HTTP_ACCEPT_LANGUAGE="fr-FR")
 
     assert response.get("Content-Language") in (None, "en")
+
+
+def test_the_german_link_confirmation_keeps_its_nouns_capitalised(account):
+    customer = account.customer
+    customer.locale = "de"
+    customer.save()
+    consent = link(account)
+
+    text = messages.link_confirmation(consent)
+
+    assert text.startswith("Sie sind mit Harbour Bank verknüpft. Wir senden Ihnen ")
+    assert "Kontostände, Betrugswarnungen für Everyday account •••• 4821 bis zum " in text
+    assert format_date(timezone.localtime(consent.expires_at), "de") in text  # "6. März 2027"
