@@ -193,3 +193,24 @@ def test_the_template_list_names_the_languages_without_a_template(bank, member_c
     assert f"?event_type={TXN}&amp;locale=de" in missing  # one click to add it
     (balances,) = [s for s in sections if "balance.updated" in s]
     assert "<strong>French (fr)</strong>" in balances
+
+
+def test_the_default_transaction_text_shows_how_each_kind_of_transaction_reads(bank, member_client):
+    page = member_client(Role.AUDITOR).get(edit_url(template_of(bank))).content.decode()
+
+    assert "While this default text is kept" in page
+    assert (
+        "<dt>A card payment</dt><dd>You paid €4.61 at Corner Coffee with your card •••• 4037.</dd>"
+        in page
+    )
+    assert (
+        "<dt>Money arriving</dt><dd>€250.00 arrived in your account •••• 4821: Salary.</dd>" in page
+    )
+
+
+def test_a_banks_own_transaction_text_shows_no_kinds(bank, member_client):
+    services.message_template_update(actor=SEED, template=template_of(bank), body="{amount}")
+
+    page = member_client(Role.AUDITOR).get(edit_url(template_of(bank))).content.decode()
+
+    assert "While this default text is kept" not in page
