@@ -285,8 +285,8 @@ def oidc_callback(request, bank):
             bank,
             gettext("Sign-in could not be completed"),
             gettext(
-                "The answer did not come from the sign-in service of %(bank)s. Nothing was "
-                "shared. Please start again."
+                "The answer did not come from %(bank)s's sign-in service. Nothing was shared. "
+                "Please start again."
             )
             % {"bank": bank.name},
         )
