@@ -13,7 +13,7 @@ NODE_STAMP := $(OIDC_PEER)/node_modules/.installed-$(shell cksum < $(OIDC_PEER)/
 AXE       := core/tests/axe
 AXE_STAMP := $(AXE)/node_modules/.installed-$(shell cksum < $(AXE)/package-lock.json | cut -d' ' -f1)
 
-.PHONY: demo test check imports mypy mypy-baseline schema lint format services compose-config screenshots bench bench-instructions chaos bench-audit clean
+.PHONY: demo test check imports mypy mypy-baseline schema messages lint format services compose-config screenshots bench bench-instructions chaos bench-audit clean
 
 $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "bankside needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
@@ -64,6 +64,14 @@ schema: $(STAMP)
 	@$(TEST_ENV) $(PY) manage.py spectacular --validate --fail-on-warn --file $(SCHEMA)
 	@$(VENV)/bin/openapi-spec-validator $(SCHEMA) >/dev/null
 	@echo "wrote $(SCHEMA)"
+
+## messages: extract bankside's words for customers into locale/<language>/LC_MESSAGES/django.po
+## (GNU gettext's xgettext, a translator's tool) and compile them to the .mo files beside
+## them with Babel (pure Python). Commit both: a fresh machine needs no gettext.
+messages: $(STAMP)
+	@$(TEST_ENV) $(PY) manage.py makemessages -l fr -l de -l es --no-obsolete --no-location \
+	  --ignore=var --ignore=sandbox --ignore=bench --ignore='*/tests/*'
+	@$(VENV)/bin/pybabel compile -d locale -D django --statistics
 
 ## imports: the layers of DESIGN.md (pyproject.toml's import-linter contracts)
 imports: $(STAMP)

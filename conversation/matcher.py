@@ -10,12 +10,17 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from notifications.fraud_replies import FRAUD_NO, FRAUD_YES, language_of
+from conversation.texts import STOP_NO, STOP_YES
+from notifications.fraud_replies import FRAUD_NO, FRAUD_YES
+from portal.languages import language_of
 
 BALANCE = "balance"
 TRANSACTIONS = "transactions"
 HELP = "help"
 UNLINK = "unlink"
+STOP = "stop"  # stop the updates: asked to confirm
+STOP_CONFIRMED = "stop_confirmed"
+STOP_CANCELLED = "stop_cancelled"
 AGENT = "agent"
 GREETING = "greeting"
 THANKS = "thanks"
@@ -30,6 +35,8 @@ PAYLOADS = {
     "HELP": HELP,
     "AGENT": AGENT,
     "UNLINK": UNLINK,
+    STOP_YES: STOP_CONFIRMED,
+    STOP_NO: STOP_CANCELLED,
 }
 
 # Phrases per language and intent, already normalised. A phrase of several words matches
@@ -50,7 +57,17 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
             "speak to",
             "talk to",
         ),
-        UNLINK: ("unlink", "log out", "logout", "disconnect", "stop sharing", "remove my account"),
+        STOP: (
+            "stop",
+            "unsubscribe",
+            "opt out",
+            "stop updates",
+            "stop messages",
+            "stop sharing",
+            "no more updates",
+            "no more messages",
+        ),
+        UNLINK: ("unlink", "log out", "logout", "disconnect", "remove my account"),
         TRANSACTIONS: (
             "transactions",
             "transaction",
@@ -89,7 +106,20 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
             "parler a",
             "appelez moi",
         ),
-        UNLINK: ("delier", "deconnecter", "deconnexion", "arreter le partage", "se deconnecter"),
+        STOP: (
+            "stop",
+            "arret",
+            "arreter",
+            "arrete",
+            "arretez",
+            "desabonner",
+            "desabonnement",
+            "desinscrire",
+            "desinscription",
+            "arreter le partage",
+            "ne plus recevoir",
+        ),
+        UNLINK: ("delier", "deconnecter", "deconnexion", "se deconnecter"),
         TRANSACTIONS: (
             "transactions",
             "operations",
@@ -127,7 +157,17 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
             "sprechen mit",
             "rufen sie mich an",
         ),
-        UNLINK: ("trennen", "abmelden", "verknupfung aufheben", "freigabe beenden"),
+        STOP: (
+            "stopp",
+            "stop",
+            "abmelden",
+            "abbestellen",
+            "abmeldung",
+            "keine nachrichten mehr",
+            "freigabe beenden",
+            "benachrichtigungen beenden",
+        ),
+        UNLINK: ("trennen", "verknupfung aufheben", "ausloggen"),
         TRANSACTIONS: (
             "umsatze",
             "umsatz",
@@ -155,7 +195,19 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "es": {
         AGENT: ("agente", "humano", "persona", "asesor", "hablar con"),
-        UNLINK: ("desvincular", "cerrar sesion", "dejar de compartir"),
+        STOP: (
+            "stop",
+            "parar",
+            "baja",
+            "darme de baja",
+            "dar de baja",
+            "cancelar suscripcion",
+            "cancelar la suscripcion",
+            "detener",
+            "dejar de compartir",
+            "no quiero mas mensajes",
+        ),
+        UNLINK: ("desvincular", "cerrar sesion"),
         TRANSACTIONS: ("movimientos", "transacciones", "pagos", "compras", "gastos", "historial"),
         BALANCE: ("saldo", "saldos", "cuanto tengo", "cuanto dinero", "disponible"),
         HELP: ("ayuda", "menu", "opciones"),
@@ -168,7 +220,7 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
 
 # When several intents match, the first in this order wins: "no, I want to talk to a
 # person" is a request for a person; "what's my balance history" is about transactions.
-PRIORITY = (AGENT, UNLINK, TRANSACTIONS, BALANCE, HELP, NO, YES, THANKS, GREETING)
+PRIORITY = (AGENT, STOP, UNLINK, TRANSACTIONS, BALANCE, HELP, NO, YES, THANKS, GREETING)
 # Yes and no answer a question only when the message says little else.
 SHORT_ANSWER_WORDS = 6
 

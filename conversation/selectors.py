@@ -18,6 +18,11 @@ from portal.rendering import normalise_locale
 def conversation_text_for(*, bank: Bank, kind: str, locale: str) -> str:
     """The bank's text for `kind`: the exact locale, its language, the bank's default, then
     the built-in default in the customer's language."""
+    return conversation_text_pick(bank=bank, kind=kind, locale=locale)[1]
+
+
+def conversation_text_pick(*, bank: Bank, kind: str, locale: str) -> tuple[str, str]:
+    """`conversation_text_for`, with the locale the text is written in first."""
     locale = normalise_locale(locale)
     language = locale.split("_", 1)[0]
     candidates = [c for c in dict.fromkeys([locale, language, bank.default_locale]) if c]
@@ -27,8 +32,8 @@ def conversation_text_for(*, bank: Bank, kind: str, locale: str) -> str:
     }
     for candidate in candidates:
         if candidate in found:
-            return found[candidate]
-    return texts.fraud_denied_default(locale)
+            return candidate, found[candidate]
+    return locale, texts.fraud_denied_default(locale)
 
 
 def inbox_list(*, bank: Bank, show: str = "open") -> QuerySet[Conversation]:

@@ -1,180 +1,116 @@
-"""What the bank's automatic answers say, in English, French and German (else English).
+"""What the bank's automatic answers say, translated with Django's i18n (`locale/`).
 
-Plain sentences with `{name}` fields filled by `say`. The bank's own editable text (its
-next steps after a denied payment) lives in `ConversationText`; `FRAUD_DENIED_DEFAULTS`
-is what a bank starts with.
+Each answer is an English sentence with `{name}` fields, translated into the customer's
+language and filled by `say`. The caller passes the locale bankside speaks in to that
+customer (`portal.languages.speaking_locale`: theirs, else the bank's default), and
+formats any amount or date in the same locale. The bank's own editable text (its next
+steps after a denied payment) lives in `ConversationText`; `FRAUD_DENIED_DEFAULT` is what
+a bank starts with.
 """
 
-from notifications.fraud_replies import LABELS, language_of
+from django.utils.translation import gettext, gettext_noop
 
-TEXTS: dict[str, dict[str, str]] = {
-    "en": {
-        "not_linked": "Link your {bank} account to check your balance and get updates here.",
-        "log_in": "Log In",
-        "balance_head": "Your balances:",
-        "transactions_head": "Your latest transactions:",
-        "no_transactions": "No recent transactions on the accounts you share.",
-        "no_accounts": "No account is shared with Messenger at the moment.",
-        "not_shared": (
-            "You have not chosen to share {what} in Messenger, so I can't show them here. "
-            "To change what you share, open {dashboard}"
-        ),
-        "what_balances": "balances",
-        "what_transactions": "transactions",
-        "help": (
-            "You can ask me for your balance or your latest transactions, talk to a person, "
-            "or stop sharing. Pick one below or type your question."
-        ),
-        "agent": "Thanks. A person from {bank} will answer here as soon as possible.",
-        "not_understood": (
-            "Sorry, I didn't understand that. A person from {bank} will read your message. "
-            "Meanwhile you can pick one of these."
-        ),
-        "unlink": "To stop sharing your {bank} accounts with Messenger, tap Log Out below.",
-        "log_out": "Log Out",
-        "greeting": "Hello {name}! How can I help?",
-        "thanks": "You're welcome.",
-        "fraud_confirmed": "Thanks, we've noted that the payment was yours. Nothing else to do.",
-        "fraud_already": "Your answer to this alert was already recorded: “{answer}”.",
-        "fraud_none": "There is no security alert waiting for an answer.",
-        "qr_balance": "Balance",
-        "qr_transactions": "Transactions",
-        "qr_agent": "Talk to a person",
-        "qr_help": "Help",
-        **LABELS["en"],
-        "card_number_warning": (
-            "For your safety, never send card numbers in this chat: we have hidden the one "
-            "you sent. {bank} will never ask you for your full card number here."
-        ),
-    },
-    "fr": {
-        "not_linked": (
-            "Associez votre compte {bank} pour consulter votre solde et recevoir vos alertes ici."
-        ),
-        "log_in": "Se connecter",
-        "balance_head": "Vos soldes :",
-        "transactions_head": "Vos dernières opérations :",
-        "no_transactions": "Aucune opération récente sur les comptes que vous partagez.",
-        "no_accounts": "Aucun compte n'est partagé avec Messenger pour le moment.",
-        "not_shared": (
-            "Vous n'avez pas choisi de partager vos {what} dans Messenger : je ne peux donc pas "
-            "les afficher ici. Pour modifier ce que vous partagez, ouvrez {dashboard}"
-        ),
-        "what_balances": "soldes",
-        "what_transactions": "opérations",
-        "help": (
-            "Demandez-moi votre solde ou vos dernières opérations, parlez à un conseiller, "
-            "ou arrêtez le partage. Choisissez ci-dessous ou écrivez votre question."
-        ),
-        "agent": "Merci. Un conseiller de {bank} vous répondra ici dès que possible.",
-        "not_understood": (
-            "Désolé, je n'ai pas compris. Un conseiller de {bank} lira votre message. "
-            "En attendant, vous pouvez choisir ci-dessous."
-        ),
-        "unlink": "Pour ne plus partager vos comptes {bank} avec Messenger, touchez Déconnexion.",
-        "log_out": "Déconnexion",
-        "greeting": "Bonjour {name} ! Comment puis-je vous aider ?",
-        "thanks": "Avec plaisir.",
-        "fraud_confirmed": "Merci, nous avons noté que ce paiement venait bien de vous.",
-        "fraud_already": "Votre réponse à cette alerte est déjà enregistrée : « {answer} ».",
-        "fraud_none": "Aucune alerte de sécurité n'attend de réponse.",
-        "qr_balance": "Solde",
-        "qr_transactions": "Opérations",
-        "qr_agent": "Un conseiller",
-        "qr_help": "Aide",
-        **LABELS["fr"],
-        "card_number_warning": (
-            "Pour votre sécurité, n'envoyez jamais de numéro de carte dans cette conversation : "
-            "nous avons masqué celui que vous avez envoyé. {bank} ne vous demandera jamais votre "
-            "numéro de carte complet ici."
-        ),
-    },
-    "de": {
-        "not_linked": (
-            "Verknüpfen Sie Ihr Konto bei {bank}, um hier Ihren Kontostand und Hinweise zu sehen."
-        ),
-        "log_in": "Anmelden",
-        "balance_head": "Ihre Kontostände:",
-        "transactions_head": "Ihre letzten Umsätze:",
-        "no_transactions": "Keine neuen Umsätze auf den Konten, die Sie teilen.",
-        "no_accounts": "Derzeit ist kein Konto mit Messenger geteilt.",
-        "not_shared": (
-            "Sie teilen Ihre {what} nicht in Messenger, daher kann ich sie hier nicht zeigen. "
-            "Um zu ändern, was Sie teilen, öffnen Sie {dashboard}"
-        ),
-        "what_balances": "Kontostände",
-        "what_transactions": "Umsätze",
-        "help": (
-            "Fragen Sie mich nach Ihrem Kontostand oder Ihren letzten Umsätzen, sprechen Sie "
-            "mit einem Menschen oder beenden Sie die Freigabe. Wählen Sie unten oder schreiben Sie."
-        ),
-        "agent": "Danke. Eine Person von {bank} antwortet Ihnen hier so bald wie möglich.",
-        "not_understood": (
-            "Das habe ich leider nicht verstanden. Eine Person von {bank} liest Ihre Nachricht. "
-            "Bis dahin können Sie unten wählen."
-        ),
-        "unlink": (
-            "Um Ihre Konten bei {bank} nicht mehr mit Messenger zu teilen, tippen Sie auf Abmelden."
-        ),
-        "log_out": "Abmelden",
-        "greeting": "Hallo {name}! Wie kann ich helfen?",
-        "thanks": "Gern geschehen.",
-        "fraud_confirmed": "Danke, wir haben vermerkt, dass die Zahlung von Ihnen war.",
-        "fraud_already": "Ihre Antwort auf diesen Hinweis ist bereits gespeichert: „{answer}“.",
-        "fraud_none": "Es wartet kein Sicherheitshinweis auf eine Antwort.",
-        "qr_balance": "Kontostand",
-        "qr_transactions": "Umsätze",
-        "qr_agent": "Mit Person sprechen",
-        "qr_help": "Hilfe",
-        **LABELS["de"],
-        "card_number_warning": (
-            "Senden Sie zu Ihrer Sicherheit niemals Kartennummern in diesem Chat: Wir haben "
-            "die gesendete Nummer unkenntlich gemacht. {bank} fragt Sie hier nie nach Ihrer "
-            "vollständigen Kartennummer."
-        ),
-    },
-}
+from notifications.fraud_replies import LABELS
+from portal.languages import speaking
 
-FRAUD_DENIED_DEFAULTS: dict[str, str] = {
-    "en": (
-        "Thank you. We have blocked your card to protect you. Our fraud team will contact "
-        "you, and any disputed amount will be reviewed. If you need us sooner, call the "
-        "number on the back of your card."
+TEXTS: dict[str, str] = {
+    "not_linked": gettext_noop(
+        "Link your {bank} account to check your balance and get updates here."
     ),
-    "fr": (
-        "Merci. Nous avons bloqué votre carte pour vous protéger. Notre équipe fraude vous "
-        "contactera et le montant contesté sera examiné. En cas d'urgence, appelez le numéro "
-        "au dos de votre carte."
+    "log_in": gettext_noop("Log In"),
+    "balance_head": gettext_noop("Your balances:"),
+    "transactions_head": gettext_noop("Your latest transactions:"),
+    "no_transactions": gettext_noop("No recent transactions on the accounts you share."),
+    "no_accounts": gettext_noop("No account is shared with Messenger at the moment."),
+    "not_shared": gettext_noop(
+        "You have not chosen to share {what} in Messenger, so I can't show them here. "
+        "To change what you share, open {dashboard}"
     ),
-    "de": (
-        "Danke. Wir haben Ihre Karte zu Ihrem Schutz gesperrt. Unser Betrugsteam meldet sich "
-        "bei Ihnen, und der strittige Betrag wird geprüft. Im Notfall rufen Sie die Nummer "
-        "auf der Rückseite Ihrer Karte an."
+    "what_balances": gettext_noop("balances"),
+    "what_transactions": gettext_noop("transactions"),
+    "help": gettext_noop(
+        "You can ask me for your balance or your latest transactions, talk to a person, "
+        "or stop sharing. Pick one below or type your question."
+    ),
+    "agent": gettext_noop("Thanks. A person from {bank} will answer here as soon as possible."),
+    "not_understood": gettext_noop(
+        "Sorry, I didn't understand that. A person from {bank} will read your message. "
+        "Meanwhile you can pick one of these."
+    ),
+    "unlink": gettext_noop(
+        "To stop sharing your {bank} accounts with Messenger, tap Log Out below."
+    ),
+    "log_out": gettext_noop("Log Out"),
+    "greeting": gettext_noop("Hello {name}! How can I help?"),
+    "thanks": gettext_noop("You're welcome."),
+    "fraud_confirmed": gettext_noop(
+        "Thanks, we've noted that the payment was yours. Nothing else to do."
+    ),
+    "fraud_already": gettext_noop("Your answer to this alert was already recorded: “{answer}”."),
+    "fraud_none": gettext_noop("There is no security alert waiting for an answer."),
+    "qr_balance": gettext_noop("Balance"),
+    "qr_transactions": gettext_noop("Transactions"),
+    "qr_agent": gettext_noop("Talk to a person"),
+    "qr_help": gettext_noop("Help"),
+    **LABELS,
+    "card_number_warning": gettext_noop(
+        "For your safety, never send card numbers in this chat: we have hidden the one "
+        "you sent. {bank} will never ask you for your full card number here."
+    ),
+    # "stop", "unsubscribe", "arrêt", "abmelden", "baja"…: asked, then done on a tap.
+    "stop_confirm": gettext_noop(
+        "Do you want to stop your {bank} updates in Messenger? Your accounts will no longer "
+        "be shared here, and updates not yet sent will not be sent."
+    ),
+    "qr_stop_yes": gettext_noop("Yes, stop updates"),
+    "qr_stop_no": gettext_noop("No, keep them"),
+    "stop_kept": gettext_noop(
+        "All right, your updates continue. Write “stop” whenever you want to end them."
     ),
 }
 
+FRAUD_DENIED_DEFAULT = gettext_noop(
+    "Thank you. We have blocked your card to protect you. Our fraud team will contact "
+    "you, and any disputed amount will be reviewed. If you need us sooner, call the "
+    "number on the back of your card."
+)
 
-def texts_for(locale: str) -> dict[str, str]:
-    return TEXTS.get(language_of(locale), TEXTS["en"])
+# Quick-reply payloads of the stop confirmation (read by `conversation.matcher`).
+STOP_YES = "STOP_CONFIRM"
+STOP_NO = "STOP_CANCEL"
 
 
 def say(key: str, locale: str, **values: object) -> str:
-    """One of the answers in `locale`'s language (English if it has none), filled in."""
-    template = texts_for(locale)[key]
+    """One of the answers in `locale`'s language (English if bankside has none), filled in."""
+    with speaking(locale):
+        template = gettext(TEXTS[key])
     return template.format(**values) if values else template
 
 
 def fraud_denied_default(locale: str) -> str:
-    return FRAUD_DENIED_DEFAULTS.get(language_of(locale), FRAUD_DENIED_DEFAULTS["en"])
+    with speaking(locale):
+        return gettext(FRAUD_DENIED_DEFAULT)
 
 
-def common_quick_replies(locale: str) -> list[dict]:
+def _quick(pairs: tuple[tuple[str, str], ...], locale: str) -> list[dict[str, str]]:
     return [
         {"content_type": "text", "title": say(key, locale), "payload": payload}
-        for key, payload in (
+        for key, payload in pairs
+    ]
+
+
+def common_quick_replies(locale: str) -> list[dict[str, str]]:
+    return _quick(
+        (
             ("qr_balance", "BALANCE"),
             ("qr_transactions", "TRANSACTIONS"),
             ("qr_agent", "AGENT"),
             ("qr_help", "HELP"),
-        )
-    ]
+        ),
+        locale,
+    )
+
+
+def stop_quick_replies(locale: str) -> list[dict[str, str]]:
+    """The confirmation's two answers: stop now, or keep the updates."""
+    return _quick((("qr_stop_yes", STOP_YES), ("qr_stop_no", STOP_NO)), locale)

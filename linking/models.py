@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext_lazy as _
 
 from core.encryption import EncryptedTextField
 from portal.events import DataScope
@@ -54,9 +55,9 @@ class Account(models.Model):
     """One of a customer's accounts or cards: only its last 4 digits are ever stored."""
 
     class Kind(models.TextChoices):
-        CHECKING = "checking", "Current account"
-        SAVINGS = "savings", "Savings account"
-        CREDIT_CARD = "credit_card", "Credit card"
+        CHECKING = "checking", _("Current account")
+        SAVINGS = "savings", _("Savings account")
+        CREDIT_CARD = "credit_card", _("Credit card")
 
     bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="accounts")
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="accounts")
@@ -92,11 +93,11 @@ class Consent(models.Model):
     """
 
     class Status(models.TextChoices):
-        AWAITING_AUTHORISATION = "awaiting_authorisation", "Awaiting authorisation"
-        AUTHORISED = "authorised", "Authorised"
-        REJECTED = "rejected", "Rejected"
-        REVOKED = "revoked", "Revoked"
-        EXPIRED = "expired", "Expired"
+        AWAITING_AUTHORISATION = "awaiting_authorisation", _("Awaiting authorisation")
+        AUTHORISED = "authorised", _("Authorised")
+        REJECTED = "rejected", _("Rejected")
+        REVOKED = "revoked", _("Revoked")
+        EXPIRED = "expired", _("Expired")
 
     # What a customer can agree to share: one list, kept with the bank's policies.
     Scope = DataScope

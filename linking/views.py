@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -29,7 +30,7 @@ FLOW_KEY = "link_flow"
 CUSTOMER_KEY = "customer"
 OIDC_KEY = "oidc"
 LINKING_TOKEN_LIFETIME = timedelta(minutes=5)
-PURPOSE = (
+PURPOSE = gettext_lazy(
     "to send you real-time updates about the accounts you choose, in Messenger, and to "
     "answer you when you ask about them there"
 )
@@ -118,16 +119,18 @@ def link_start(request, bank):
         return _problem(
             request,
             bank,
-            "This link can't be used",
-            "The link did not come from Messenger. Open your bank's chat in Messenger and "
-            "tap Log In again.",
+            gettext("This link can't be used"),
+            gettext(
+                "The link did not come from Messenger. Open your bank's chat in Messenger and "
+                "tap Log In again."
+            ),
         )
     if not token or len(token) > 1024:
         return _problem(
             request,
             bank,
-            "This link can't be used",
-            "The link is incomplete. Tap Log In again in Messenger.",
+            gettext("This link can't be used"),
+            gettext("The link is incomplete. Tap Log In again in Messenger."),
         )
     if selectors.linking_token_used(token):
         return _token_used(request, bank)
@@ -144,8 +147,9 @@ def link_start(request, bank):
         return _problem(
             request,
             bank,
-            "Linking is not available right now",
-            f"{bank.name} has paused Messenger updates. Please try again later.",
+            gettext("Linking is not available right now"),
+            gettext("%(bank)s has paused Messenger updates. Please try again later.")
+            % {"bank": bank.name},
             status=503,
         )
     request.session[FLOW_KEY] = {
@@ -180,8 +184,9 @@ def customer_login(request, bank):
                     "bank": bank,
                     "flow": flow,
                     "username": username,
-                    "error": "Too many attempts. For your security, "
-                    "sign-in is paused for 15 minutes.",
+                    "error": gettext(
+                        "Too many attempts. For your security, sign-in is paused for 15 minutes."
+                    ),
                     **_flow_context(flow),
                 },
                 status=429,
@@ -193,7 +198,7 @@ def customer_login(request, bank):
         )
         if customer is None:
             throttle.failed(bank.slug, username, ip)
-            error = "That username and password don't match. Please try again."
+            error = gettext("That username and password don't match. Please try again.")
         else:
             throttle.succeeded(bank.slug, username, ip)
             return _sign_in(request, bank, customer)
@@ -252,7 +257,7 @@ def oidc_start(request, bank):
     try:
         started = oidc.start(provider, _oidc_redirect_uri(bank))
     except oidc.OIDCError as exc:
-        return _problem(request, bank, "Sign-in is not available right now", str(exc), 503)
+        return _problem(request, bank, gettext("Sign-in is not available right now"), str(exc), 503)
     request.session[OIDC_KEY] = {
         "bank": bank.slug,
         "state": started.state,
@@ -278,8 +283,8 @@ def oidc_callback(request, bank):
         return _problem(
             request,
             bank,
-            "Sign-in could not be completed",
-            "This sign-in was not started here, or was already used. Please start again.",
+            gettext("Sign-in could not be completed"),
+            gettext("This sign-in was not started here, or was already used. Please start again."),
         )
     try:
         oidc.check_authorization_response(provider, request.GET.get("iss"))
@@ -287,16 +292,19 @@ def oidc_callback(request, bank):
         return _problem(
             request,
             bank,
-            "Sign-in could not be completed",
-            f"The answer did not come from {bank.name}'s sign-in service. Nothing was shared. "
-            "Please start again.",
+            gettext("Sign-in could not be completed"),
+            gettext(
+                "The answer did not come from %(bank)s's sign-in service. Nothing was shared. "
+                "Please start again."
+            )
+            % {"bank": bank.name},
         )
     if request.GET.get("error") or not request.GET.get("code"):
         return _problem(
             request,
             bank,
-            "Sign-in was cancelled",
-            "Nothing was shared. You can start again whenever you like.",
+            gettext("Sign-in was cancelled"),
+            gettext("Nothing was shared. You can start again whenever you like."),
         )
     try:
         external_id = oidc.finish(
@@ -307,14 +315,15 @@ def oidc_callback(request, bank):
             code_verifier=pending["verifier"],
         )
     except oidc.OIDCError as exc:
-        return _problem(request, bank, "Sign-in could not be completed", str(exc))
+        return _problem(request, bank, gettext("Sign-in could not be completed"), str(exc))
     customer = Customer.objects.filter(bank=bank, external_id=external_id).first()
     if customer is None:
         return _problem(
             request,
             bank,
-            "Your account isn't set up for Messenger yet",
-            f"{bank.name} has not enabled Messenger updates for your account.",
+            gettext("Your account isn't set up for Messenger yet"),
+            gettext("%(bank)s has not enabled Messenger updates for your account.")
+            % {"bank": bank.name},
             status=403,
         )
     return _sign_in(request, bank, customer)
@@ -325,9 +334,12 @@ def _restart(request, bank: Bank):
     return _problem(
         request,
         bank,
-        "This Log In has expired",
-        "For your security, linking must be finished within 5 minutes. Go back to "
-        f"{bank.name} in Messenger and tap Log In again.",
+        gettext("This Log In has expired"),
+        gettext(
+            "For your security, linking must be finished within 5 minutes. Go back to "
+            "%(bank)s in Messenger and tap Log In again."
+        )
+        % {"bank": bank.name},
         status=410,
         restart=True,
     )
@@ -339,9 +351,12 @@ def _token_used(request, bank: Bank):
     return _problem(
         request,
         bank,
-        "This Log In was already used",
-        "Each Log In from Messenger links once. Nothing more was shared. To link again, go "
-        f"back to {bank.name} in Messenger and tap Log In.",
+        gettext("This Log In was already used"),
+        gettext(
+            "Each Log In from Messenger links once. Nothing more was shared. To link again, go "
+            "back to %(bank)s in Messenger and tap Log In."
+        )
+        % {"bank": bank.name},
         status=410,
     )
 
@@ -355,8 +370,9 @@ def consent(request, bank):
         return _problem(
             request,
             bank,
-            "Start from Messenger",
-            f"Open {bank.name} in Messenger and tap Log In to link your account.",
+            gettext("Start from Messenger"),
+            gettext("Open %(bank)s in Messenger and tap Log In to link your account.")
+            % {"bank": bank.name},
         )
     customer = current_customer(request, bank)
     if customer is None:
@@ -395,7 +411,9 @@ def consent(request, bank):
         request.session.pop(FLOW_KEY, None)
         return HttpResponseRedirect(flow["redirect_uri"])
     if decision != "allow":
-        return _problem(request, bank, "Choose Allow or Deny", "Please choose Allow or Deny.")
+        return _problem(
+            request, bank, gettext("Choose Allow or Deny"), gettext("Please choose Allow or Deny.")
+        )
     chosen_ids = set(request.POST.getlist("accounts"))
     chosen = [a for a in accounts if str(a.pk) in chosen_ids]
     scopes = [s for s in request.POST.getlist("scopes") if s in Consent.Scope.values]
@@ -405,7 +423,7 @@ def consent(request, bank):
             accounts=chosen,
             scopes=scopes,
             duration_days=duration,
-            purpose=PURPOSE,
+            purpose=str(PURPOSE),  # in the words the customer read
             page_id=flow["page_id"],
             account_linking_token=flow["token"],
             messenger_name=messenger_name,
@@ -505,8 +523,8 @@ def consent_renew(request, bank, consent_id):
         return _problem(
             request,
             bank,
-            "This consent has ended",
-            "Link again from Messenger to start sharing.",
+            gettext("This consent has ended"),
+            gettext("Link again from Messenger to start sharing."),
             status=409,
         )
     return redirect("linking:dashboard", bank=bank.slug)

@@ -2,38 +2,31 @@
 
 Delivery attaches them to the alert it sends; the conversation reads a tap back by its
 payload and repeats the label when an alert was already answered. They live here, below
-the conversation, so that delivery never reaches up into it.
+the conversation, so that delivery never reaches up into it. The labels are translated
+with Django's i18n (`locale/`), in the language of the alert they go with.
 """
+
+from django.utils.translation import gettext, gettext_noop
+
+from portal.languages import speaking
 
 FRAUD_YES = "FRAUD_YES"
 FRAUD_NO = "FRAUD_NO"
 
-# Per language, under the keys the conversation's texts use for them.
-LABELS: dict[str, dict[str, str]] = {
-    "en": {"qr_fraud_yes": "Yes, it was me", "qr_fraud_no": "No, it wasn't me"},
-    "fr": {"qr_fraud_yes": "Oui, c'était moi", "qr_fraud_no": "Non, pas moi"},
-    "de": {"qr_fraud_yes": "Ja, das war ich", "qr_fraud_no": "Nein, nicht ich"},
+# The English labels, under the keys the conversation's texts use for them.
+LABELS: dict[str, str] = {
+    "qr_fraud_yes": gettext_noop("Yes, it was me"),
+    "qr_fraud_no": gettext_noop("No, it wasn't me"),
 }
-
-
-def language_of(locale: str) -> str:
-    return (locale or "").replace("-", "_").split("_", 1)[0].lower()
 
 
 def fraud_quick_replies(notification_id: int, locale: str) -> list[dict]:
     """The two answers a fraud alert offers, carrying the alert they answer."""
-    labels = LABELS.get(language_of(locale), LABELS["en"])
+    with speaking(locale):
+        yes, no = gettext(LABELS["qr_fraud_yes"]), gettext(LABELS["qr_fraud_no"])
     return [
-        {
-            "content_type": "text",
-            "title": labels["qr_fraud_yes"],
-            "payload": f"{FRAUD_YES}:{notification_id}",
-        },
-        {
-            "content_type": "text",
-            "title": labels["qr_fraud_no"],
-            "payload": f"{FRAUD_NO}:{notification_id}",
-        },
+        {"content_type": "text", "title": yes, "payload": f"{FRAUD_YES}:{notification_id}"},
+        {"content_type": "text", "title": no, "payload": f"{FRAUD_NO}:{notification_id}"},
     ]
 
 

@@ -6,6 +6,7 @@ template for it may use, and the sample data the staff preview renders.
 """
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class EventType(models.TextChoices):
@@ -19,10 +20,10 @@ class EventType(models.TextChoices):
 class DataScope(models.TextChoices):
     """What a customer can agree to share; the same values as `linking.Consent.Scope`."""
 
-    BALANCES = "balances", "Balances"
-    TRANSACTIONS = "transactions", "Card and account transactions"
-    FRAUD_ALERTS = "fraud_alerts", "Fraud alerts"
-    RECEIPTS_SHIPPING = "receipts_shipping", "Receipts and shipping updates"
+    BALANCES = "balances", _("Balances")
+    TRANSACTIONS = "transactions", _("Card and account transactions")
+    FRAUD_ALERTS = "fraud_alerts", _("Fraud alerts")
+    RECEIPTS_SHIPPING = "receipts_shipping", _("Receipts and shipping updates")
 
 
 # The consent scope an event needs before anything about it may leave the bank.
@@ -72,9 +73,10 @@ SAMPLE_DATA: dict[str, dict[str, str]] = {
         "customer_first_name": "Ana",
         "last4": "4821",
         "currency": "EUR",
-        "amount": "42.50",
+        "amount": "-42.50",
         "merchant": "Café Lumière",
         "description": "Contactless payment, card 4929 1234 5678 4821",
+        "card_last4": "4821",
     },
     EventType.BALANCE_UPDATED: {
         "customer_first_name": "Ana",

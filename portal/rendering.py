@@ -35,6 +35,7 @@ from django.core.exceptions import ValidationError
 from core.cards import holds_card_number
 from messenger.builders import BUTTON_TEXT_MAX, TEXT_MAX
 from portal.events import MONEY_PLACEHOLDERS, PLACEHOLDERS, SAMPLE_DATA, EventType
+from portal.template_defaults import bank_style_transaction
 
 TEXT_LIMIT = TEXT_MAX - 1  # Messenger: text must be under 2000 characters
 BUTTON_LIMIT = BUTTON_TEXT_MAX  # button template text: at most 640
@@ -196,8 +197,14 @@ def render(
     and account (`customer_first_name`, `last4`, `currency`). A placeholder missing
     from it renders as nothing. `button=True` keeps to the 640-character limit of a
     button template's text. Raises TemplateError for a template that does not parse or
-    uses a placeholder `event_type` does not offer.
+    uses a placeholder `event_type` does not offer. A transaction template the bank
+    left as the default is written by the transaction's kind (`bank_style_transaction`).
     """
+    if event_type == EventType.TRANSACTION_POSTED:
+        # A default transaction text left as it was: the words of this transaction's kind.
+        styled = bank_style_transaction(template_text, data)
+        if styled is not None:
+            template_text, data = styled
     parts = _parse(template_text)
     allowed = PLACEHOLDERS.get(event_type)
     if allowed is None:

@@ -415,21 +415,33 @@ def message_template_for(*, bank: Bank, event_type: str, locale: str) -> Message
 
 
 def template_pick(candidates: Mapping[str, T], *, locale: str, default_locale: str) -> T | None:
-    """Of one event type's templates by locale, the one for a customer who reads `locale`.
+    """Of one event type's templates by locale, the one for a customer who reads `locale`
+    (see `template_locale_pick`)."""
+    picked = template_locale_pick(candidates, locale=locale, default_locale=default_locale)
+    return None if picked is None else candidates[picked]
+
+
+def template_locale_pick(
+    candidates: Mapping[str, object], *, locale: str, default_locale: str
+) -> str | None:
+    """Of one event type's templates by locale, the locale of the one for a customer who
+    reads `locale`.
 
     The exact locale (`pt_BR`), else its language (`pt`), else any regional variant of
-    that language, else the bank's default locale.
+    that language, else the bank's default locale. A text in another language than the
+    customer's is formatted in its own locale (`portal.languages.formatting_locale`).
     """
     wanted = normalise_locale(locale)
     language = wanted.split("_", 1)[0]
     if wanted in candidates:
-        return candidates[wanted]
+        return wanted
     if language in candidates:
-        return candidates[language]
+        return language
     regional = sorted(code for code in candidates if code.split("_", 1)[0] == language)
     if regional:
-        return candidates[regional[0]]
-    return candidates.get(normalise_locale(default_locale))
+        return regional[0]
+    default = normalise_locale(default_locale)
+    return default if default in candidates else None
 
 
 def utility_template_for(*, template: MessageTemplate) -> UtilityTemplate | None:

@@ -1,78 +1,178 @@
-"""The message templates a new bank starts with, in English, French and German.
+"""The message templates a new bank starts with, translated with Django's i18n.
 
 Plain, factual utility wording: nothing that reads as marketing, which Meta would refuse
 for a utility template. Migrations import this module, so it must stay free of models.
+
+A transaction template the bank has left as it started (`is_default_transaction_text`)
+is written the way a careful bank writes it, by the sign and kind of each transaction
+(`bank_style_transaction`): "You paid €4.61 at Corner Coffee with your card •••• 4037",
+"€250.00 arrived in your account •••• 4321", refunds and cash withdrawals. Outside the
+24-hour window the approved utility template (its one registered text) is sent instead.
 """
 
-DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
-    "en": {
-        "transaction.posted": (
-            "Hi {customer_first_name}, a transaction of {amount} was posted on your "
-            "card or account •••• {last4}: {description}."
-        ),
-        "balance.updated": (
-            "Hi {customer_first_name}, the balance of your account •••• {last4} is now "
-            "{balance} ({available} available)."
-        ),
-        "fraud.alert": (
-            "Security alert: a payment of {amount} at {merchant} with your card •••• {last4} "
-            "looks unusual. Was this you? Reply Yes or No."
-        ),
-        "receipt.issued": (
-            "Thanks {customer_first_name}. Receipt for order {order_number} at {merchant}: "
-            "{amount}, paid with •••• {last4}."
-        ),
-        "shipment.updated": (
-            "Hi {customer_first_name}, your order {order_number} with {carrier}: {status}."
-        ),
-    },
-    "fr": {
-        "transaction.posted": (
-            "Bonjour {customer_first_name}, une opération de {amount} a été passée sur "
-            "votre carte ou compte •••• {last4} : {description}."
-        ),
-        "balance.updated": (
-            "Bonjour {customer_first_name}, le solde de votre compte •••• {last4} est "
-            "maintenant de {balance} ({available} disponible)."
-        ),
-        "fraud.alert": (
-            "Alerte de sécurité : un paiement de {amount} chez {merchant} avec votre carte "
-            "•••• {last4} semble inhabituel. Est-ce bien vous ? Répondez Oui ou Non."
-        ),
-        "receipt.issued": (
-            "Merci {customer_first_name}. Reçu de la commande {order_number} chez {merchant} : "
-            "{amount}, payé avec •••• {last4}."
-        ),
-        "shipment.updated": (
-            "Bonjour {customer_first_name}, votre commande {order_number} avec {carrier} : "
-            "{status}."
-        ),
-    },
-    "de": {
-        "transaction.posted": (
-            "Hallo {customer_first_name}, auf Ihrer Karte oder Ihrem Konto •••• {last4} "
-            "wurde ein Umsatz von {amount} gebucht: {description}."
-        ),
-        "balance.updated": (
-            "Hallo {customer_first_name}, der Kontostand Ihres Kontos •••• {last4} beträgt "
-            "jetzt {balance} ({available} verfügbar)."
-        ),
-        "fraud.alert": (
-            "Sicherheitswarnung: Eine Zahlung von {amount} bei {merchant} mit Ihrer Karte "
-            "•••• {last4} wirkt ungewöhnlich. Waren Sie das? Antworten Sie mit Ja oder Nein."
-        ),
-        "receipt.issued": (
-            "Danke, {customer_first_name}. Beleg für Bestellung {order_number} bei {merchant}: "
-            "{amount}, bezahlt mit •••• {last4}."
-        ),
-        "shipment.updated": (
-            "Hallo {customer_first_name}, Ihre Bestellung {order_number} mit {carrier}: {status}."
-        ),
-    },
+from collections.abc import Iterator, Mapping
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+
+from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext_noop
+
+TRANSACTION = "transaction.posted"
+
+# The English texts; `locale/<language>/LC_MESSAGES/django.po` holds the others.
+_TEXTS: dict[str, str] = {
+    TRANSACTION: gettext_noop(
+        "Hi {customer_first_name}, a transaction of {amount} was posted on your "
+        "card or account •••• {last4}: {description}."
+    ),
+    "balance.updated": gettext_noop(
+        "Hi {customer_first_name}, the balance of your account •••• {last4} is now "
+        "{balance} ({available} available)."
+    ),
+    "fraud.alert": gettext_noop(
+        "Security alert: a payment of {amount} at {merchant} with your card •••• {last4} "
+        "looks unusual. Was this you? Reply Yes or No."
+    ),
+    "receipt.issued": gettext_noop(
+        "Thanks {customer_first_name}. Receipt for order {order_number} at {merchant}: "
+        "{amount}, paid with •••• {last4}."
+    ),
+    "shipment.updated": gettext_noop(
+        "Hi {customer_first_name}, your order {order_number} with {carrier}: {status}."
+    ),
 }
+
+# A transaction by its kind, as a bank writes it; `{amount}` is shown without its sign.
+TRANSACTION_KINDS: dict[str, str] = {
+    "card_payment": gettext_noop("You paid {amount} at {merchant} with your card •••• {last4}."),
+    "card_payment_plain": gettext_noop(
+        "You paid {amount} with your card •••• {last4}: {description}."
+    ),
+    "account_payment": gettext_noop(
+        "You paid {amount} at {merchant} from your account •••• {last4}."
+    ),
+    "debit": gettext_noop("{amount} left your account •••• {last4}: {description}."),
+    "credit": gettext_noop("{amount} arrived in your account •••• {last4}: {description}."),
+    "card_refund": gettext_noop("{merchant} refunded {amount} to your card •••• {last4}."),
+    "account_refund": gettext_noop("{merchant} refunded {amount} to your account •••• {last4}."),
+    "refund_plain": gettext_noop(
+        "You received a refund of {amount} on •••• {last4}: {description}."
+    ),
+    "card_withdrawal": gettext_noop("You withdrew {amount} in cash with your card •••• {last4}."),
+    "account_withdrawal": gettext_noop(
+        "You withdrew {amount} in cash from your account •••• {last4}."
+    ),
+}
+
+# The `category` values (case ignored) that make a transaction a refund or a withdrawal.
+REFUND_CATEGORIES = frozenset({"refund", "refunds", "chargeback", "reversal"})
+WITHDRAWAL_CATEGORIES = frozenset({"atm", "cash", "cash_withdrawal", "withdrawal"})
+
+
+def _language(locale: str) -> str:
+    return (locale or "").replace("-", "_").split("_", 1)[0].lower()
+
+
+def _translated(text: str, language: str) -> str:
+    with translation.override(language):
+        return translation.gettext(text)
 
 
 def default_template_text(event_type: str, locale: str) -> str:
     """The starting text for `event_type` in `locale`'s language, else in English."""
-    language = locale.replace("-", "_").split("_", 1)[0].lower()
-    return DEFAULT_TEMPLATES.get(language, DEFAULT_TEMPLATES["en"])[event_type]
+    language = _language(locale)
+    if language not in dict(settings.LANGUAGES):
+        language = "en"
+    return _translated(_TEXTS[event_type], language)
+
+
+class _DefaultTemplates(Mapping[str, dict[str, str]]):
+    """{language: {event type: text}} for every language bankside is translated into."""
+
+    def __getitem__(self, language: str) -> dict[str, str]:
+        if language not in dict(settings.LANGUAGES):
+            raise KeyError(language)
+        return {event_type: _translated(text, language) for event_type, text in _TEXTS.items()}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(code for code, _ in settings.LANGUAGES)
+
+    def __len__(self) -> int:
+        return len(settings.LANGUAGES)
+
+
+DEFAULT_TEMPLATES: Mapping[str, dict[str, str]] = _DefaultTemplates()
+
+# What a bank's transaction template said by default before the texts above; a bank that
+# kept it gets the bank-style texts too.
+_EARLIER_TRANSACTION_DEFAULTS = {
+    "fr": (
+        "Bonjour {customer_first_name}, une opération de {amount} a été passée sur "
+        "votre carte ou compte •••• {last4} : {description}."
+    ),
+    "de": (
+        "Hallo {customer_first_name}, auf Ihrer Karte oder Ihrem Konto •••• {last4} "
+        "wurde ein Umsatz von {amount} gebucht: {description}."
+    ),
+}
+
+
+@lru_cache(maxsize=1)
+def _default_transaction_texts() -> dict[str, str]:
+    """{a default transaction text: its language}."""
+    texts = {text: language for language, text in _EARLIER_TRANSACTION_DEFAULTS.items()}
+    for language, _ in settings.LANGUAGES:
+        texts[_translated(_TEXTS[TRANSACTION], language)] = language
+    return texts
+
+
+def is_default_transaction_text(text: str) -> bool:
+    return text in _default_transaction_texts()
+
+
+def transaction_kind(data: Mapping[str, object]) -> str | None:
+    """Which of `TRANSACTION_KINDS` a posted transaction is, from its sign, whether a card
+    made it, its merchant and its category; None when it has no usable amount (or 0)."""
+    try:
+        amount = Decimal(str(data.get("amount", "")).strip())
+    except InvalidOperation:
+        return None
+    if not amount.is_finite() or amount == 0:
+        return None
+    card = bool(data.get("card_last4"))
+    merchant = bool(str(data.get("merchant") or "").strip())
+    category = str(data.get("category") or "").strip().lower()
+    if amount > 0:
+        if category in REFUND_CATEGORIES or (card and merchant):
+            if not merchant:
+                return "refund_plain"
+            return "card_refund" if card else "account_refund"
+        return "credit"
+    if category in WITHDRAWAL_CATEGORIES:
+        return "card_withdrawal" if card else "account_withdrawal"
+    if card:
+        return "card_payment" if merchant else "card_payment_plain"
+    return "account_payment" if merchant else "debit"
+
+
+def bank_style_transaction(
+    template_text: str, data: Mapping[str, object]
+) -> tuple[str, Mapping[str, object]] | None:
+    """For a transaction template left as the default: the bank-style text of this
+    transaction's kind, in the template's language, and the data it shows (the amount
+    without its sign, which the words carry). None for any other template."""
+    language = _default_transaction_texts().get(template_text)
+    if language is None:
+        return None
+    kind = transaction_kind(data)
+    if kind is None:
+        return None
+    values = dict(data)
+    values["amount"] = str(abs(Decimal(str(data["amount"]).strip())))
+    return _kind_text(kind, language), values
+
+
+@lru_cache(maxsize=256)
+def _kind_text(kind: str, language: str) -> str:
+    return _translated(TRANSACTION_KINDS[kind], language)

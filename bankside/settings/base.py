@@ -59,6 +59,8 @@ MIDDLEWARE = [
     "core.browser_middleware.AuthenticationMiddleware",
     "core.browser_middleware.OTPMiddleware",
     "core.browser_middleware.MessageMiddleware",
+    # The customer pages (/link/, /my/) in the customer's language; staff pages stay English.
+    "linking.middleware.CustomerLanguageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # `Idempotency-Key` on the writes of /api/v1/ (views opt in with `idempotent_methods`).
     "core.api.idempotency.IdempotencyMiddleware",
@@ -155,6 +157,12 @@ AXES_LOCKOUT_CALLABLE = "portal.views.auth.lockout_response"
 AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en"
+# The languages bankside's own words (customer pages, the bot, default templates) are
+# translated into: `locale/<language>/LC_MESSAGES/django.po`, compiled to the `.mo` files
+# committed beside them (`make messages`). A customer is spoken to in their locale's
+# language when it is one of these, else in their bank's default (`portal.languages`).
+LANGUAGES = [("en", "English"), ("fr", "Français"), ("de", "Deutsch"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -1,5 +1,6 @@
 """The assistant's answers to what a customer asks, and how any reply is queued."""
 
+import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from conversation.models import Conversation, ConversationMessage
 from linking.models import Account, Consent
 from notifications.models import Event
 from portal.events import DataScope, EventType
+from portal.languages import format_day_month
 from portal.models import Bank
 from portal.rendering import TEXT_LIMIT, clean_text, format_money, mask_numbers
 
@@ -122,6 +124,7 @@ def _transactions(
     if not events:
         return _text(psid, texts.say("no_transactions", locale), quick, [DataScope.TRANSACTIONS])
     lines = [texts.say("transactions_head", locale)]
+    bank_zone = zoneinfo.ZoneInfo(bank.timezone)
     for event in events:
         account = accounts[event.account_id]
         data = event.data if isinstance(event.data, dict) else {}
@@ -129,11 +132,7 @@ def _transactions(
             data.get("amount"), data.get("currency") or account.currency, locale=locale
         )
         label = mask_numbers(clean_text(str(data.get("merchant") or data.get("description") or "")))
-        day = (
-            event.occurred_at.strftime("%d.%m.")
-            if locale.startswith("de")
-            else event.occurred_at.strftime("%d/%m")
-        )
+        day = format_day_month(timezone.localtime(event.occurred_at, bank_zone), locale)
         lines.append(f"{day} · {label[:60] or '—'} · {amount} · •••• {account.last4[-4:]}")
     return _text(psid, "\n".join(lines), quick, [DataScope.TRANSACTIONS])
 

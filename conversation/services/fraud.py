@@ -12,6 +12,7 @@ from linking.models import Consent
 from linking.services import customer_actor
 from notifications.models import Notification
 from portal.events import DataScope, EventType
+from portal.languages import formatting_locale
 from portal.models import Bank
 from portal.rendering import render
 from portal.services import audit_record
@@ -82,10 +83,12 @@ def _fraud_answer(
 
 def fraud_denied_text(bank: Bank, alert: Notification, locale: str) -> str:
     """The bank's next steps after a "No", in the customer's language, filled for the alert."""
-    from conversation.selectors import conversation_text_for
+    from conversation.selectors import conversation_text_pick
     from notifications.services.outbox import first_name, message_data
 
-    body = conversation_text_for(bank=bank, kind=ConversationText.Kind.FRAUD_DENIED, locale=locale)
+    written_in, body = conversation_text_pick(
+        bank=bank, kind=ConversationText.Kind.FRAUD_DENIED, locale=locale
+    )
     event = alert.event
     account = alert.account
     values = message_data(
@@ -96,7 +99,8 @@ def fraud_denied_text(bank: Bank, alert: Notification, locale: str) -> str:
         currency=account.currency,
         scopes=alert.consent.scopes,
     )
-    return render(body, EventType.FRAUD_ALERT, values, locale=locale)
+    # A text in the bank's default language carries that language's formats.
+    return render(body, EventType.FRAUD_ALERT, values, locale=formatting_locale(locale, written_in))
 
 
 @transaction.atomic

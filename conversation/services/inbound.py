@@ -23,6 +23,8 @@ from conversation.services.answers import (
 from conversation.services.fraud import _fraud_answer
 from core.cards import card_numbers_masked, holds_card_number
 from linking.models import Consent
+from linking.services import consent_revoke, customer_actor
+from portal.languages import speaking_locale
 from portal.models import Bank
 from portal.rendering import TEXT_LIMIT, clean_text
 
@@ -121,7 +123,7 @@ def _card_number_warn(conversation: Conversation) -> None:
         )
         .first()
     )
-    locale = consent.customer.locale if consent is not None else bank.default_locale
+    locale = _speaking_locale(bank, consent)
     text = texts.say("card_number_warning", locale, bank=bank.name)
     message = _queue(
         conversation, _text(conversation.psid, text), author=Author.ASSISTANT, form="RESPONSE"
@@ -129,6 +131,13 @@ def _card_number_warn(conversation: Conversation) -> None:
     from conversation import tasks
 
     transaction.on_commit(lambda: tasks.send_conversation_message.delay(message.pk))
+
+
+def _speaking_locale(bank: Bank, consent: Consent | None) -> str:
+    """The customer's locale when bankside speaks its language, else the bank's default:
+    the answer's words and its amounts and dates both follow it."""
+    customer_locale = consent.customer.locale if consent is not None else ""
+    return speaking_locale(customer_locale, bank.default_locale)
 
 
 def _conversation_for(*, bank_id: int, page_id: str, psid: str) -> Conversation:
@@ -173,7 +182,7 @@ def inbound_answer(*, message_id: int) -> list[int]:
             consent = None
         if consent is not None:
             conversation.consent, conversation.customer = consent, consent.customer
-        locale = consent.customer.locale if consent is not None else bank.default_locale
+        locale = _speaking_locale(bank, consent)
         if consent is None:
             inbound.intent = "not_linked"
             replies = [_not_linked(bank, conversation.psid, locale)]
@@ -215,6 +224,19 @@ def _answer(
         return [_text(psid, texts.say("greeting", locale, name=name), quick)]
     if intent == matcher.THANKS:
         return [_text(psid, texts.say("thanks", locale), quick)]
+    if intent == matcher.STOP:
+        text = texts.say("stop_confirm", locale, bank=bank.name)
+        return [_text(psid, text, texts.stop_quick_replies(locale))]
+    if intent == matcher.STOP_CONFIRMED:
+        # The farewell the unlink sends (`linking.messages.link_ended`) confirms it.
+        consent_revoke(
+            consent=consent,
+            actor=customer_actor(consent.customer),
+            reason="Stopped from Messenger: the customer confirmed “stop”",
+        )
+        return []
+    if intent == matcher.STOP_CANCELLED:
+        return [_text(psid, texts.say("stop_kept", locale), quick)]
     if intent == matcher.UNLINK:
         text = texts.say("unlink", locale, bank=bank.name)
         payload = messenger.builders.button_template(

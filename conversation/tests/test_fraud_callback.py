@@ -363,3 +363,26 @@ def test_the_fraud_answers_page_tells_an_open_port_from_a_closed_one_by_nothing(
     assert text.count(escape(UNREACHABLE)) == 2
     for detail in ("ConnectError", "Timeout", "refused", "Errno", "timed out", "SSL", "EOF"):
         assert detail not in text
+
+
+def test_the_banks_next_steps_in_its_default_language_keep_that_languages_formats(
+    linked, alert, graph
+):
+    ConversationText.objects.create(
+        bank=linked.bank, kind="fraud_denied", locale="en", body="We blocked {amount}."
+    )
+    linked.customer.locale = "fr"  # the bank wrote its next steps in English only
+    linked.customer.save()
+
+    write(linked, "Non, pas moi", payload=f"FRAUD_NO:{alert.pk}")
+
+    assert sent(graph)[0]["message"]["text"] == "We blocked -€899.00."  # not "-899,00 €"
+
+
+def test_without_the_banks_own_text_the_next_steps_are_bankside_s_in_french(linked, alert, graph):
+    linked.customer.locale = "fr"
+    linked.customer.save()
+
+    write(linked, "Non, pas moi", payload=f"FRAUD_NO:{alert.pk}")
+
+    assert sent(graph)[0]["message"]["text"].startswith("Merci. Nous avons bloqué votre carte")

@@ -180,7 +180,10 @@ def test_the_readme_tour(live_server, browser, settings, tmp_path, patient_expec
                 customers=1, count=2, mix="transaction.posted=1,balance.updated=1", seed=12
             )
             assert (posted["type"], balance["type"]) == ("transaction.posted", "balance.updated")
-            expect(bubble(chat, posted["data"]["description"])).to_be_visible()
+            # Written as a bank writes it: a payment names its merchant, a transfer its
+            # description.
+            named = posted["data"].get("merchant") or posted["data"]["description"]
+            expect(bubble(chat, named)).to_be_visible()
             told = format_money(balance["data"]["ledger"], balance["data"]["currency"], locale="en")
             update = bubble(chat, "the balance of your account")
             expect(update).to_contain_text(f"•••• {_last4(balance)} is now {told}")
@@ -254,7 +257,7 @@ def test_the_readme_tour(live_server, browser, settings, tmp_path, patient_expec
             for_ben = [e for e in posted if e["customer_id"] == BEN.id]
             assert for_ana and for_ben
             # Ben, still linked, gets his: the worker is delivering, and Ana's stay away.
-            last = for_ben[-1]["data"]["description"]
+            last = for_ben[-1]["data"].get("merchant") or for_ben[-1]["data"]["description"]
             assert wait_for(lambda: _in_thread(base, BEN.name, last))
             chat.reload()
             expect(messages).to_have_count(before)

@@ -9,6 +9,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.digests import sha256_hex
 from linking import signals
@@ -136,14 +137,16 @@ def consent_choice_check(
 ) -> list[str]:
     """What the customer chose on the consent screen, checked; the scopes, sorted."""
     if not accounts:
-        raise ValidationError("Choose at least one account to share.")
+        raise ValidationError(_("Choose at least one account to share."))
     if any(a.customer_id != customer.pk or not a.active for a in accounts):
-        raise ValidationError("Only your own active accounts can be shared.")
+        raise ValidationError(_("Only your own active accounts can be shared."))
     scopes = sorted(set(scopes))
     if not scopes or not set(scopes) <= set(Consent.Scope.values):
-        raise ValidationError("Choose at least one kind of update.")
+        raise ValidationError(_("Choose at least one kind of update."))
     if not 1 <= duration_days <= MAX_DURATION_DAYS:
-        raise ValidationError(f"A consent lasts from 1 to {MAX_DURATION_DAYS} days.")
+        raise ValidationError(
+            _("A consent lasts from 1 to %(days)d days.") % {"days": MAX_DURATION_DAYS}
+        )
     return scopes
 
 

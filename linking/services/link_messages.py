@@ -49,8 +49,8 @@ COMPOSE: dict[str, Callable[[Consent], str]] = {
     Kind.CONFIRMATION: messages.link_confirmation,
     Kind.EXPIRY_REMINDER: messages.expiry_reminder,
 }
-# Messages about another of the customer's links (`LinkMessage.about`).
-COMPOSE_ABOUT: dict[str, Callable[[Consent], str]] = {
+# Messages about another of the customer's links (`LinkMessage.about`), then the chat's own.
+COMPOSE_ABOUT: dict[str, Callable[[Consent, Consent], str]] = {
     Kind.NEW_LINK_NOTICE: messages.new_link_notice,
     Kind.NOT_ME_ANSWER: messages.not_me_answer,
 }
@@ -100,10 +100,10 @@ def _payload(message: LinkMessage) -> dict[str, Any]:
         return messenger.builders.text_message(
             consent.psid, COMPOSE[message.kind](consent), metadata=metadata
         )
-    text = COMPOSE_ABOUT[message.kind](message.about)
+    text = COMPOSE_ABOUT[message.kind](message.about, consent)
     if message.kind == Kind.NEW_LINK_NOTICE:
         button = messenger.builders.postback_button(
-            messages.not_me_button_title(), f"{messages.NOT_ME_PAYLOAD}{message.pk}"
+            messages.not_me_button_title(consent), f"{messages.NOT_ME_PAYLOAD}{message.pk}"
         )
         return messenger.builders.button_template(consent.psid, text, [button], metadata=metadata)
     return messenger.builders.text_message(consent.psid, text, metadata=metadata)

@@ -366,7 +366,8 @@ def test_the_reminder_is_recorded_as_sent_only_once_it_was_sent(platform, nudges
     assert reminder.sent_at is not None
     assert len(platform.reminders) == 1
     consent.refresh_from_db()
-    assert f"{consent.expires_at:%d %b %Y}" in platform.reminders[0]
+    until = consent.expires_at
+    assert f"{until:%B} {until.day}, {until.year}" in platform.reminders[0]  # in English
     entry = AuditEvent.objects.get(action="link.message_sent", details__kind="expiry_reminder")
     assert entry.target_id == str(consent.pk)
 

@@ -28,6 +28,7 @@ from linking.tests.factories import AccountFactory, IntegrationFactory
 from notifications.models import Notification
 from notifications.tests.factories import EventFactory
 from portal.audit import Actor
+from portal.languages import format_datetime
 from portal.models import AuditEvent
 from portal.services.integration import signing_secret_new
 
@@ -294,7 +295,10 @@ def test_a_second_link_is_announced_in_the_first_chat_with_that_wasnt_me(meta, a
 
     notice = meta.to(ANA_PSID)[-1]["attachment"]["payload"]
     assert "another Messenger account (Max M.) was linked" in notice["text"]
-    assert f"{new.linked_at:%d %b %Y at %H:%M} UTC" in notice["text"]
+    assert (
+        format_datetime(new.linked_at, "en", tzinfo=timezone.get_current_timezone())
+        in (notice["text"])
+    )
     (button,) = notice["buttons"]
     row = LinkMessage.objects.get(kind=Kind.NEW_LINK_NOTICE)
     assert button == {
@@ -551,10 +555,10 @@ def test_the_dashboard_tells_links_apart_by_name_link_time_and_last_update(clien
     second_card = page.split(f'data-consent="{second.pk}"')[1].split("</section>")[0]
     assert "Messenger · Ana S." in first_card
     assert "Messenger · name not known" in second_card
-    local = timezone.localtime
-    assert local(first.linked_at).strftime("%-d %B %Y, %H:%M") in first_card
-    assert local(second.linked_at).strftime("%-d %B %Y, %H:%M") in second_card
-    assert local(sent_at).strftime("%-d %B %Y, %H:%M") in first_card
+    zone = timezone.get_current_timezone()
+    assert format_datetime(first.linked_at, "en", tzinfo=zone) in first_card
+    assert format_datetime(second.linked_at, "en", tzinfo=zone) in second_card
+    assert format_datetime(sent_at, "en", tzinfo=zone) in first_card
     assert "None yet" in second_card
 
 

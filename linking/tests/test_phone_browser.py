@@ -253,3 +253,65 @@ def test_axe_runs_in_the_page_and_finds_what_is_wrong(live_server, harbour, page
     page.goto(f"{live_server.url}/link/harbour/login")
     page.evaluate("() => document.querySelector('main').append(document.createElement('img'))")
     assert "image-alt" in {violation["id"] for violation in axe_violations(page)}
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_a_french_customer_links_in_french_and_the_pages_pass_axe(
+    live_server, harbour, browser, viewport
+):
+    """The same walk in French: the phone's language before sign-in, the customer's own
+    after it, each page checked by axe-core and the consent screen still within reach."""
+    _, integration, customer = harbour
+    customer.locale = "fr"
+    customer.save()
+    tab = new_page(browser, viewport, locale="fr-FR")  # Accept-Language: fr-FR
+    found = {}
+    try:
+        token = secrets.token_urlsafe(24)
+        done = f"{live_server.url}/sandbox/link/done?account_linking_token={token}"
+        tab.goto(
+            f"{live_server.url}/link/harbour/?account_linking_token={token}&redirect_uri={done}"
+        )
+        tab.get_by_role("heading", name="Connectez-vous à Harbour Bank").wait_for()
+        expect(tab.locator("html")).to_have_attribute("lang", "fr")
+        tab.get_by_label("Identifiant").fill("ana")
+        tab.get_by_label("Mot de passe").fill("pas le bon")
+        tab.get_by_role("button", name="Se connecter").click()
+        expect(tab.get_by_role("alert")).to_have_text(
+            "L'identifiant et le mot de passe ne correspondent pas. Veuillez réessayer."
+        )
+        expect(tab.get_by_label("Identifiant")).to_have_value("ana")
+        found["connexion"] = axe_violations(tab)
+        tab.get_by_label("Mot de passe").fill("open sesame 42")
+        tab.get_by_role("button", name="Se connecter").click()
+
+        tab.get_by_role("heading", name="Associer Harbour Bank à Messenger ?").wait_for()
+        expect(tab.locator(".c-timer-left")).to_have_text(
+            re.compile(r"^Il reste [0-5]:\d\d pour terminer l'association$")
+        )
+        expect(tab.locator(".c-terms dd").first).to_have_text(
+            re.compile(r"^90 jours, jusqu'au \d{1,2} \S+ 20\d\d\. Nous vous préviendrons")
+        )
+        assert small_targets(tab) == []
+        if viewport == PHONE:
+            allow = tab.get_by_role("button", name="Autoriser").bounding_box()
+            assert allow["y"] + allow["height"] <= PHONE["height"]  # no scrolling to Allow
+            assert bottom(tab.locator("label.c-choice").last) <= PHONE["height"] * 1.2
+            screenshot(tab, "consent-screen-phone-fr")
+        back = tab.get_by_role("link", name="Retour à Messenger")
+        expect(back).to_have_attribute("href", f"https://m.me/{integration.page_id}")
+        found["consentement"] = axe_violations(tab)
+        tab.get_by_label("Everyday account").check()
+        tab.get_by_label("Soldes").check()
+        tab.get_by_role("button", name="Autoriser").click()
+        tab.wait_for_url(re.compile("/sandbox/link/done"))
+
+        tab.goto(f"{live_server.url}/my/harbour/")
+        tab.get_by_role("heading", name="Ce que vous partagez avec Messenger").wait_for()
+        expect(tab.get_by_role("button", name="Arrêter le partage")).to_be_visible()
+        found["tableau de bord"] = axe_violations(tab)
+    finally:
+        tab.context.close()
+    assert not any(found.values()), "\n".join(
+        f"{name}:\n{describe(violations)}" for name, violations in found.items() if violations
+    )

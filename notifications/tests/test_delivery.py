@@ -399,6 +399,7 @@ def test_a_second_message_in_flight_to_one_person_is_refused_by_the_database(lin
 def test_messages_to_one_person_go_out_in_event_order(linked, linked_api, graph):
     events = [event_payload("transaction.posted", account=linked.card) for _ in range(4)]
     for n, payload in enumerate(events):
+        del payload["data"]["merchant"]  # the message then ends with the description
         payload["data"]["description"] = f"Shop {n}"
         payload["occurred_at"] = (timezone.now() - dt.timedelta(minutes=10 - n)).isoformat()
     post(linked_api, *reversed(events))
@@ -417,6 +418,7 @@ def test_messages_to_one_person_go_out_in_event_order(linked, linked_api, graph)
 def test_one_run_sends_a_persons_next_message_once_the_first_is_recorded(linked, linked_api, graph):
     first, second = (event_payload("transaction.posted", account=linked.card) for _ in "ab")
     first["data"]["description"], second["data"]["description"] = "Shop 1", "Shop 2"
+    del first["data"]["merchant"], second["data"]["merchant"]  # the messages end with them
     post(linked_api, first, second)
 
     report = services.deliveries_run(seconds=5)

@@ -34,6 +34,7 @@ def _small_backlog(settings):
 
 def shop(account, name, minutes_ago=10):
     payload = event_payload("transaction.posted", account=account)
+    del payload["data"]["merchant"]  # the message then names the description
     payload["data"]["description"] = name
     payload["occurred_at"] = (timezone.now() - dt.timedelta(minutes=minutes_ago)).isoformat()
     return payload

@@ -291,15 +291,24 @@ def test_a_reposted_event_writes_no_second_notification(linked, linked_api):
     assert Notification.objects.count() == 1
 
 
-def test_a_transaction_message_shows_the_posted_amount_and_description(linked, linked_api):
-    payload = event_payload("transaction.posted", account=linked.card)
+def test_a_card_payment_message_names_the_amount_the_merchant_and_the_card(linked, linked_api):
+    payload = event_payload("transaction.posted", account=linked.card)  # -42.10 EUR, card 9012
 
     post(linked_api, payload)
 
     (notification,) = Notification.objects.all()
     assert notification.data_categories == ["transactions"]
-    assert notification.text.startswith("Hi Ana, a transaction of ")
-    assert f"•••• {linked.card.last4}: " in notification.text
+    assert notification.text == "You paid €42.10 at Mercado Central with your card •••• 9012."
+
+
+def test_a_payment_without_a_merchant_shows_its_description(linked, linked_api):
+    payload = event_payload("transaction.posted", account=linked.card)
+    del payload["data"]["merchant"]
+
+    post(linked_api, payload)
+
+    (notification,) = Notification.objects.all()
+    assert notification.text == "You paid €42.10 with your card •••• 9012: Groceries."
     assert "{" not in notification.text and ": ." not in notification.text
 
 
@@ -338,7 +347,7 @@ def test_a_large_batch_is_stored_as_the_same_events_posted_one_by_one(linked, li
 
     odd = 'Caf\u00e9 "Le {Coin}", 50% \\ off; it\'s NULL'
     shown = {  # a text field each type's message shows
-        "transaction.posted": "description",
+        "transaction.posted": "merchant",
         "fraud.alert": "merchant",
         "shipment.updated": "carrier",
         "receipt.issued": "merchant",

@@ -27,6 +27,7 @@ State, Reason, Urgency = Notification.State, Notification.Reason, Notification.U
 
 def shop(account, name, minutes_ago=10):
     payload = event_payload("transaction.posted", account=account)
+    del payload["data"]["merchant"]  # the message then ends with the description
     payload["data"]["description"] = name
     payload["occurred_at"] = (timezone.now() - dt.timedelta(minutes=minutes_ago)).isoformat()
     return payload

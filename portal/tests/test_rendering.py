@@ -198,5 +198,11 @@ def test_every_default_template_is_valid(language, event_type):
 
 
 def test_a_language_without_defaults_starts_from_english():
-    assert default_template_text(TXN, "es") == DEFAULT_TEMPLATES["en"][TXN]
+    assert default_template_text(TXN, "it") == DEFAULT_TEMPLATES["en"][TXN]
     assert default_template_text(TXN, "fr-CA") == DEFAULT_TEMPLATES["fr"][TXN]
+
+
+def test_the_defaults_are_translated_into_every_language_bankside_speaks():
+    assert sorted(DEFAULT_TEMPLATES) == ["de", "en", "es", "fr"]
+    assert default_template_text(TXN, "es").startswith("Hola, {customer_first_name}: ")
+    assert default_template_text(TXN, "de_AT").startswith("Hallo {customer_first_name}, ")

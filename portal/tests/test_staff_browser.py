@@ -187,9 +187,9 @@ def test_a_bank_is_onboarded_and_configured_through_the_staff_pages(portal, new_
     editor.fill("Hi {customer_first_name}: {amount} at {merchant}. ")
     editor.press_sequentially("{description}")
     preview = admin_tab.locator("#template-preview")
-    preview.get_by_text("Hi Ana: €42.50 at Café Lumière.").wait_for()
+    preview.get_by_text("Hi Ana: -€42.50 at Café Lumière.").wait_for()
     assert preview.inner_text() == (
-        "Hi Ana: €42.50 at Café Lumière. Contactless payment, card •••• 4821"
+        "Hi Ana: -€42.50 at Café Lumière. Contactless payment, card •••• 4821"
     )
     editor.press_sequentially(" {nickname}")
     admin_tab.get_by_text("Unknown placeholder {nickname}.").wait_for()

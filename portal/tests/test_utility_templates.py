@@ -87,7 +87,7 @@ def test_registering_sends_numbered_placeholders_with_masked_examples(template):
                     "body_text": [
                         [
                             "Ana",
-                            "€42.50",
+                            "-€42.50",
                             "Café Lumière",
                             "Contactless payment, card •••• 4821",
                         ]

@@ -44,10 +44,9 @@ def test_the_editor_shows_the_preview_rendered_from_sample_data(bank, member_cli
     page = member_client(Role.OPERATOR).get(edit_url(template_of(bank))).content.decode()
 
     assert (
-        'id="template-preview" aria-live="polite">Hi Ana, a transaction of €42.50 was posted'
-        in page
-    )
-    assert "•••• 4821: Contactless payment, card •••• 4821" in page
+        'id="template-preview" aria-live="polite">'
+        "You paid €42.50 at Café Lumière with your card •••• 4821."
+    ) in page  # the default text, written by the kind of the sample transaction
     assert 'data-insert="{merchant}"' in page
 
 
@@ -58,7 +57,7 @@ def test_the_preview_endpoint_renders_what_is_typed_with_masking(bank, member_cl
     )
 
     assert response.status_code == 200
-    text = "42,50\xa0€ : Contactless payment, card •••• 4821"
+    text = "-42,50\xa0€ : Contactless payment, card •••• 4821"
     assert response.json() == {"text": text, "errors": [], "length": len(text), "limit": TEXT_LIMIT}
 
 
@@ -173,3 +172,45 @@ def test_a_template_holding_a_card_number_is_refused_with_a_form_error(
         assert "holds a full card number" in response.content.decode()
     assert template_of(bank).body == template.body
     assert not MessageTemplate.objects.filter(bank=bank, locale="fr").exists()
+
+
+def test_the_template_list_names_the_languages_without_a_template(bank, member_client):
+    services.message_template_create(
+        actor=SEED, bank=bank, event_type=TXN, locale="fr", body="{amount} : {description}"
+    )
+    url = reverse("portal:message_templates", kwargs={"bank": "harbour"})
+
+    page = member_client(Role.OPERATOR).get(url).content.decode()
+
+    sections = page.split('<section class="card table-card"')[1:]
+    (transactions,) = [s for s in sections if TXN in s]
+    missing = transactions.split('class="small missing-languages"')[1].split("</p>")[0]
+    assert "<strong>German (de)</strong>" in missing
+    assert "<strong>Spanish (es)</strong>" in missing
+    assert "<strong>French (fr)</strong>" not in missing
+    assert "<strong>English (en)</strong>" not in missing
+    assert "get the English (en) text, with its number and date formats" in missing
+    assert f"?event_type={TXN}&amp;locale=de" in missing  # one click to add it
+    (balances,) = [s for s in sections if "balance.updated" in s]
+    assert "<strong>French (fr)</strong>" in balances
+
+
+def test_the_default_transaction_text_shows_how_each_kind_of_transaction_reads(bank, member_client):
+    page = member_client(Role.AUDITOR).get(edit_url(template_of(bank))).content.decode()
+
+    assert "While this default text is kept" in page
+    assert (
+        "<dt>A card payment</dt><dd>You paid €4.61 at Corner Coffee with your card •••• 4037.</dd>"
+        in page
+    )
+    assert (
+        "<dt>Money arriving</dt><dd>€250.00 arrived in your account •••• 4821: Salary.</dd>" in page
+    )
+
+
+def test_a_banks_own_transaction_text_shows_no_kinds(bank, member_client):
+    services.message_template_update(actor=SEED, template=template_of(bank), body="{amount}")
+
+    page = member_client(Role.AUDITOR).get(edit_url(template_of(bank))).content.decode()
+
+    assert "While this default text is kept" not in page

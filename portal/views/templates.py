@@ -12,9 +12,10 @@ from portal.access import ADMIN, EVERYONE, OPERATOR, bank_staff
 from portal.audit import Actor
 from portal.events import PLACEHOLDER_HELP, PLACEHOLDERS, SAMPLE_DATA, EventType
 from portal.forms import MessageTemplateCreateForm, MessageTemplateForm
+from portal.languages import language_of, supported_languages
 from portal.rendering import TEXT_LIMIT, normalise_locale, template_errors
 from portal.staff_forms import handle_staff_form
-from portal.template_defaults import default_template_text
+from portal.template_defaults import default_template_text, is_default_transaction_text
 
 EDITORS = (ADMIN, OPERATOR)
 
@@ -33,6 +34,14 @@ def preview_of(body: str, event_type: str, locale: str) -> dict:
     return {"text": text, "errors": errors, "length": len(text), "limit": TEXT_LIMIT}
 
 
+def languages_missing(locales: list[str]) -> list[str]:
+    """The languages bankside speaks to customers in (`settings.LANGUAGES`) that none of
+    `locales` (one event type's templates) covers: customers reading them get the text in
+    the bank's default language, with that language's formats."""
+    covered = {language_of(locale) for locale in locales}
+    return [language for language in supported_languages() if language not in covered]
+
+
 @bank_staff(view=EVERYONE)
 def message_templates(request, bank):
     templates = selectors.message_template_list(bank=bank)
@@ -45,6 +54,9 @@ def message_templates(request, bank):
                 for t in templates
                 if t.event_type == event_type
             ],
+            "missing": languages_missing(
+                [t.locale for t in templates if t.event_type == event_type]
+            ),
         }
         for event_type, label in EventType.choices
     ]
@@ -102,6 +114,32 @@ def message_template_new(request, bank):
     )
 
 
+# What a default transaction text becomes, by kind (`portal.template_defaults`).
+BANK_STYLE_EXAMPLES = (
+    ("A card payment", {"amount": "-4.61", "merchant": "Corner Coffee", "card_last4": "4037"}),
+    ("Money arriving", {"amount": "250.00", "description": "Salary"}),
+    ("A direct debit", {"amount": "-45.00", "description": "Electricity"}),
+    ("A refund", {"amount": "12.00", "merchant": "Bookshop Lyon", "card_last4": "4037"}),
+    ("A cash withdrawal", {"amount": "-100.00", "category": "atm", "card_last4": "4037"}),
+)
+
+
+def bank_style_examples(body: str, event_type: str, locale: str) -> list[tuple[str, str]]:
+    """For a transaction text left as the default: how each kind of transaction reads."""
+    if event_type != EventType.TRANSACTION_POSTED or not is_default_transaction_text(body):
+        return []
+    sample = SAMPLE_DATA[event_type]
+
+    def card(data: dict[str, str]) -> dict[str, str]:  # a card's own number, as delivery shows
+        return {"last4": data["card_last4"]} if "card_last4" in data else {}
+
+    base = {k: sample[k] for k in ("customer_first_name", "last4", "currency")}
+    return [
+        (label, rendering.render(body, event_type, {**base, **data, **card(data)}, locale=locale))
+        for label, data in BANK_STYLE_EXAMPLES
+    ]
+
+
 @bank_staff(view=EVERYONE, change=EDITORS)
 def message_template_edit(request, bank, template: int):
     target = selectors.message_template_get(bank=bank, pk=template)
@@ -131,6 +169,7 @@ def message_template_edit(request, bank, template: int):
             "is_default_locale": target.locale == normalise_locale(bank.default_locale),
             "placeholder_sets": _placeholder_sets(target.event_type, every_type=False),
             "preview": preview_of(body, target.event_type, target.locale),
+            "bank_style": bank_style_examples(target.body, target.event_type, target.locale),
             "utility": selectors.utility_template_latest(template=target),
             "approved": selectors.utility_template_for(template=target),
         },

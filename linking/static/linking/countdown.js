@@ -9,6 +9,8 @@
   const expiresAt = Date.parse(timer.dataset.expiresAt);
   const left = timer.querySelector(".c-timer-left");
   const over = timer.querySelector(".c-timer-over");
+  // The sentence in the page's language, with "{time}" where the minutes and seconds go.
+  const sentence = timer.dataset.leftText || "{time} left to finish linking";
   let shown = "";
 
   function tick() {
@@ -23,7 +25,7 @@
       return;
     }
     const minutes = Math.floor(seconds / 60);
-    const text = `${minutes}:${String(seconds % 60).padStart(2, "0")} left to finish linking`;
+    const text = sentence.replace("{time}", `${minutes}:${String(seconds % 60).padStart(2, "0")}`);
     if (text !== shown) {
       left.textContent = text;
       shown = text;

@@ -53,7 +53,6 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 import messenger
-from notifications.fraud_replies import language_of
 from notifications.models import Notification
 from notifications.page_limits import page_limit
 from notifications.services.delivery.claim import _jobs
@@ -61,6 +60,7 @@ from notifications.services.delivery.jobs import Form, Job, Reason, Result, Stat
 from notifications.services.delivery.prepare import _facts_read, _link_ended
 from notifications.services.queue import _dt
 from portal.events import EventType
+from portal.languages import language_of
 from portal.rendering import TEXT_LIMIT
 
 LOOKAHEAD = 50  # of a person's next routine notifications, this many are looked at
@@ -89,6 +89,13 @@ HEADERS: dict[str, dict[str, str]] = {
         EventType.RECEIPT_ISSUED: "{n} Belege:",
         EventType.SHIPMENT_UPDATED: "{n} Versand-Updates:",
         "": "{n} Mitteilungen:",
+    },
+    "es": {
+        EventType.TRANSACTION_POSTED: "{n} movimientos:",
+        EventType.BALANCE_UPDATED: "{n} actualizaciones de saldo:",
+        EventType.RECEIPT_ISSUED: "{n} recibos:",
+        EventType.SHIPMENT_UPDATED: "{n} actualizaciones de envío:",
+        "": "{n} avisos:",
     },
 }
 

@@ -14,6 +14,7 @@ from notifications.models import Notification, Recipient
 from notifications.services.delivery.jobs import Form, Job, Reason, State
 from notifications.services.outbox import data_categories_for, first_name, message_data
 from portal.events import EVENT_SCOPES
+from portal.languages import formatting_locale
 from portal.models import Bank, MessageTemplate, MessengerIntegration, UtilityTemplate
 from portal.rendering import TemplateError, placeholders_in, render, utility_params
 from portal.selectors import message_template_for, utility_template_for
@@ -192,7 +193,12 @@ class Preparing:
                 job.psid,
                 utility.name,
                 utility.language,
-                utility_params(utility.param_names, job.event_type, values, locale=job.locale),
+                utility_params(
+                    utility.param_names,
+                    job.event_type,
+                    values,
+                    locale=formatting_locale(job.locale, utility.locale),
+                ),
                 metadata=messenger.reference("n", job.id),
             )
             job.data_categories = data_categories_for(job.event_type, utility.param_names, scopes)
@@ -214,7 +220,12 @@ class Preparing:
                 detail=f"The bank has no {job.event_type} message template.",
             )
             return False
-        job.text = render(template.body, job.event_type, values, locale=job.locale)
+        job.text = render(
+            template.body,
+            job.event_type,
+            values,
+            locale=formatting_locale(job.locale, template.locale),
+        )
         job.data_categories = data_categories_for(
             job.event_type, placeholders_in(template.body), scopes
         )

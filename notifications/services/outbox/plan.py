@@ -16,10 +16,11 @@ from notifications.services.outbox.rules import _rules_and_templates
 from notifications.services.outbox.write import Planned, _outbox_statements
 from notifications.services.queue import people_wake_statement
 from portal.events import EVENT_SCOPES, EventType
+from portal.languages import formatting_locale
 from portal.models import Bank
 from portal.policies import PolicyRules, decide
 from portal.rendering import TemplateError, placeholders_in, render
-from portal.selectors import template_pick
+from portal.selectors import template_locale_pick
 
 State, Reason, Urgency = Notification.State, Notification.Reason, Notification.Urgency
 
@@ -78,7 +79,7 @@ def outbox_plan(
     customers = _known(customers, {e.customer_id for e in events}, Customer, "name", "locale")
     accounts = _known(accounts, {e.account_id for e in events}, Account, "last4", "currency")
     rules, templates = _rules_and_templates(bank, {e.type for e in events}, rules_stamp)
-    chosen: dict[tuple[str, str], str | None] = {}
+    chosen: dict[tuple[str, str], tuple[str, str | None]] = {}
     planned: list[Planned] = []
     occurred: dict[int, tuple[datetime, int]] = {}
     for event in sorted(events, key=lambda e: (e.occurred_at, e.pk)):
@@ -90,12 +91,11 @@ def outbox_plan(
         account = accounts[event.account_id]
         key = (event.type, locale)
         if key not in chosen:
-            chosen[key] = template_pick(
-                templates.get(event.type, {}), locale=locale, default_locale=bank.default_locale
-            )
+            chosen[key] = _template_chosen(templates.get(event.type, {}), locale, bank)
+        text_locale, template = chosen[key]
         event_links = links.get(event.account_id, ())
         for notification in _event_plan(
-            event, scope, policy, event_links, name, locale, account, chosen[key], now
+            event, scope, policy, event_links, name, text_locale, account, template, now
         ):
             occurred[id(notification)] = (event.occurred_at, event.pk)
             planned.append(notification)
@@ -106,6 +106,18 @@ def outbox_plan(
         superseding + _outbox_statements(bank, planned, now),
         due=sum(1 for n in planned if n.state == State.PENDING and n.next_attempt_at <= now),
     )
+
+
+def _template_chosen(
+    templates: Mapping[str, str], locale: str, bank: Bank
+) -> tuple[str, str | None]:
+    """The template text for a customer who reads `locale`, and the locale its message is
+    written and formatted in: theirs, or, where the bank has no template in their language,
+    the fallback template's own (text and formats together). Without any template, theirs."""
+    picked = template_locale_pick(templates, locale=locale, default_locale=bank.default_locale)
+    if picked is None:
+        return locale, None
+    return formatting_locale(locale, picked), templates[picked]
 
 
 def _event_plan(
