@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from notifications import services
 from notifications.models import Notification
+from notifications.page_limits import page_buckets
 from notifications.services.delivery.claim import Claiming, _claim
 from notifications.services.queue import people_wake
 from notifications.tests.factories import approved_utility_template, contact_for, event_payload
@@ -229,6 +230,27 @@ def test_no_routine_call_joins_the_pool_while_a_pages_urgent_one_waits_for_a_tok
         assert pick(routine) == [Urgency.ROUTINE]
     finally:
         pipeline.close()
+
+
+def test_an_urgent_call_takes_its_token_from_the_page_s_reserve_when_routine_ones_wait(
+    linked, linked_api, graph, settings
+):
+    """Routine calls have spent the Page's budget for longer than a sender waits; the
+    fraud alert still goes out at once, from the reserve only urgent calls may use."""
+    page = linked.integration.page_id
+    settings.NOTIFICATIONS_PAGE_RATE_LIMITS = {page: 10}
+    settings.NOTIFICATIONS_PAGE_RATE_JITTER_SECONDS = 5.0  # grants count for 6 s
+    assert page_buckets().take(page, 9, urgent=True).granted == 9  # all but the reserve
+    assert page_buckets().take(page, 1).granted == 0
+    account, _ = linked.person()
+    post(linked_api, shop(account, "Shop"), event_payload("fraud.alert", account=linked.card))
+
+    deliver()
+
+    assert shops(graph.texts()) == ["FRAUD"]
+    assert Notification.objects.get(event_type="fraud.alert").state == State.SENT
+    routine = Notification.objects.get(event_type="transaction.posted")
+    assert (routine.state, routine.reason) == (State.PENDING, Reason.RATE_LIMITED)
 
 
 @pytest.mark.parametrize("queued", [False, True], ids=["someone_else", "a_person_with_a_backlog"])

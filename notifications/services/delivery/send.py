@@ -17,7 +17,7 @@ from django.utils import timezone
 
 import messenger
 from notifications.models import Notification
-from notifications.page_limits import LocalPageBuckets, RedisPageBuckets, page_rate
+from notifications.page_limits import LocalPageBuckets, RedisPageBuckets, page_budget
 from notifications.services.delivery.jobs import Job, Reason, State, Urgency
 
 MAX_TOKEN_WAIT = 2.0  # wait longer for a Page's tokens than this, and the claim is released
@@ -60,14 +60,16 @@ class _Sent:
 def _send_one(
     client: messenger.GraphClient, buckets: RedisPageBuckets | LocalPageBuckets, job: Job
 ) -> _Sent:
-    """Take a token from the Page's bucket, then make the Send API call at once.
+    """Take a token from the Page's bucket, in the job's lane, then make the call at once.
 
     Runs in a pool thread: no database access here. Waits for a token only briefly
     (`MAX_TOKEN_WAIT`, and never past the job's lease): a Page that is out of tokens for
     longer hands the job back.
     """
     while True:
-        grant = buckets.take(job.page_id, 1, setting=job.send_rate_limit)
+        grant = buckets.take(
+            job.page_id, 1, setting=job.send_rate_limit, urgent=job.urgency == Urgency.URGENT
+        )
         if grant.granted:
             break
         if grant.wait > MAX_TOKEN_WAIT or time.monotonic() + grant.wait >= job.send_until:
@@ -183,7 +185,7 @@ class Sending:
             if queue and queue[0].bank_id in self.paused_banks:
                 self.release_all(queue, Reason.INTEGRATION_PAUSED, 0.0)
             elif queue and self.not_before.get(page, 0.0) <= now_m:
-                rate = page_rate(page, queue[0].send_rate_limit)[0]
+                rate = page_budget(page, queue[0].send_rate_limit).rate
                 share = max(2, math.ceil(rate * PAGE_SHARE_SECONDS))
                 take = min(len(queue), room - len(starting), share - self.in_pool[page])
                 urgent = self.urgent_in_pool[page] > 0
