@@ -12,30 +12,40 @@ the integration at every claim and hands it to `take`, so a change reaches every
 within one claim, and sending threads never read the database; other callers (a
 conversation's reply) leave it out and `take` reads it, kept for `SETTING_TTL` seconds.
 
-**The whole budget, and never more.** The platform counts calls as they arrive, and a
-call arrives a little after its token was granted: a few milliseconds later, more when a
-worker's thread waits for the interpreter or the machine is busy. A plain token bucket
-grants, in any second, its rate plus its burst, so it had to hand out only 90% of the
-limit (`NOTIFICATIONS_PAGE_RATE_HEADROOM` was 0.9, with 50 ms of burst) to keep those
-late arrivals and the burst under the limit: a tenth of the Page's budget was never used.
-Here every grant is counted instead, in a log of the grants of the last
-`1 s + NOTIFICATIONS_PAGE_RATE_JITTER_SECONDS` (a Redis sorted set; a deque in memory):
-no take is granted that would put more than the Page's limit in that log. Grants within
-any such window are at most the limit, so arrivals within any one second are too, as long
-as calls reach the platform within the jitter of each other; the price is the jitter's
-share of a second (1% for 10 ms) rather than a tenth. A token bucket at the limit's pace
-(`limit / window`, with `BURST_SECONDS` of burst) still spreads the grants over the
-second, so the log's own window never fills in one burst.
+**The whole budget, and never more.** The platform counts calls when they arrive, and a
+call arrives some time after its token was granted: a few milliseconds, more when the
+worker's thread waits for the interpreter or the machine is busy, and calls that wait
+longer land in the next second together with calls granted there. A token bucket grants,
+in any second, its rate plus its burst, so it had to hand out only 90% of the limit (the
+old `NOTIFICATIONS_PAGE_RATE_HEADROOM`, with 50 ms of burst) for those late arrivals and
+the burst to stay under the limit; a tenth of the Page's budget was never used.
+
+Here each call is counted instead, in a log of the Page's calls (a Redis sorted set; a
+dict in memory), at the latest moment it can reach the platform: once the platform has
+answered it, the moment of the answer (a call cannot arrive after its answer; the
+sending thread reports it with `answered`, and the next take for the Page writes it);
+until then, its grant plus `NOTIFICATIONS_PAGE_ARRIVAL_SECONDS` (20 s, the call's own
+timeout: a thread held back for a second is still counted). A call stays in
+the count until a second after that moment, and no take is granted while the Page's
+limit is counted. So no second at the platform holds more than the limit, however late
+calls leave a busy machine: of two calls that arrive within a second of each other, the
+one granted later was granted while the other was still counted. What this costs is the
+time calls take to be answered, in place of a tenth: against the benchmarks' Send API on
+the same machine, a few milliseconds in a second. Against a Send API that answers in
+100 ms, calls would be counted 1.1 s each, a tenth again: there, counting from the
+moment a call was written rather than answered is what would win the budget back. A
+token bucket at the limit's pace (with `BURST_SECONDS` of burst) still spreads the calls
+over the second, so the count never fills in one burst.
 
 **A reserved lane for urgent sends.** Urgent and routine sends share the Page's budget,
-but routine takes may only fill the log to the limit less a reserve
-(`NOTIFICATIONS_PAGE_URGENT_RESERVE`, 1% of the limit, at least one call), and they alone
+but routine takes may only fill the count to the limit less a reserve
+(`NOTIFICATIONS_PAGE_URGENT_RESERVE`, 1% of the limit, at least one call), and only they
 are paced by the bucket: an urgent take may use the reserve and is granted at once, its
-tokens borrowed from the bucket for routine takes to repay. Why a reserve rather than
-urgent-first queues alone: a saturated Page has every token spoken for by routine calls
-that threads of every worker are already waiting to make, so an urgent call would queue
-behind them for the next free slot; with the reserve, free slots are always there for it.
-When urgent takes outrun the reserve and must wait, routine takes stand aside until then
+tokens borrowed from the bucket for routine takes to repay. Why a reserve, and not only
+urgent-first claims: a saturated Page has every free slot raced for by routine calls
+that threads of every worker already wait to make, so an urgent call would wait its turn
+among them, over and over; with the reserve, there is always a slot for it. When urgent
+takes outrun the reserve and must wait, routine takes stand aside until then
 (`URGENT_HOLD`), so the next slots that free go to the urgent ones. The reserve costs
 routine sends 1% of the limit, and only while urgent sends leave it unused.
 
@@ -54,36 +64,48 @@ import logging
 import math
 import threading
 import time
-from collections import deque
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 
 import redis
 from django.conf import settings
 
+import messenger
 from notifications import metrics
 from portal.models import SEND_RATE_LIMIT_MAX, MessengerIntegration
 
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "bankside:page-rate:"
-LOG_SUFFIX = ":grants"  # the Page's log of grants, beside its state
+LOG_SUFFIX = ":calls"  # the Page's count of calls, beside its state
 BURST_SECONDS = 0.05  # the pacing bucket holds this much of the Page's rate
 URGENT_HOLD = 0.05  # routine takes stand aside this long past an urgent take's wait
+ANSWERS_KEPT = 1000  # per Page, answers waiting for its next take
 THROTTLE_FACTOR = 0.5
 MIN_FACTOR = 1 / 64
 REDIS_DOWN_WAIT = 0.5
 SETTING_TTL = 5.0  # seconds a Page's setting read by `take` itself is kept
 
-# KEYS[1]: the Page's state, KEYS[2]: its log of grants (a sorted set by time).
-# ARGV: limit in the window, window seconds, burst seconds, tokens wanted, urgent (1/0),
-# reserve share, urgent hold seconds. Returns {tokens granted, seconds until the next}.
+# KEYS[1]: the Page's state, KEYS[2]: its count of calls (a sorted set: each call at the
+# latest moment it can reach the platform). ARGV: limit, arrival seconds, burst seconds,
+# tokens wanted, urgent (1/0), reserve share, urgent hold seconds, then pairs of (call,
+# moment of its answer) to count answered calls at. Returns {tokens granted, seconds until
+# the next, the last call granted, now}.
 TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local limit, window, burst_s = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local limit, arrival, burst_s = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local want, urgent = tonumber(ARGV[4]), ARGV[5] == '1'
 local share, hold = tonumber(ARGV[6]), tonumber(ARGV[7])
+if #ARGV > 8 then
+  for i = 8, #ARGV - 1, 2 do
+    redis.call('ZADD', KEYS[2], ARGV[i + 1], ARGV[i])
+  end
+  redis.call('PEXPIRE', KEYS[2], math.ceil((arrival + 2) * 1000))
+end
 local s = redis.call('HMGET', KEYS[1], 'tokens', 'at', 'factor', 'factor_until',
   'paused_until', 'urgent_until', 'seq')
 local tokens, at = tonumber(s[1]), tonumber(s[2])
@@ -91,55 +113,55 @@ local factor, factor_until = tonumber(s[3]) or 1, tonumber(s[4]) or 0
 local paused_until, urgent_until = tonumber(s[5]) or 0, tonumber(s[6]) or 0
 local seq = tonumber(s[7]) or 0
 if now >= factor_until then factor = 1 end
-if now < paused_until then return {0, tostring(paused_until - now)} end
+if now < paused_until then return {0, tostring(paused_until - now), '', tostring(now)} end
 local cap = math.max(1, math.floor(limit * factor))
 local reserve = 0
 if share > 0 and cap > 1 then reserve = math.min(cap - 1, math.max(1, math.floor(cap * share))) end
-local rate = cap / window
-local burst = math.max(1, rate * burst_s)
+local burst = math.max(1, cap * burst_s)
 if tokens == nil then tokens, at = burst, now end
-tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
+tokens = math.min(burst, tokens + math.max(0, now - at) * cap)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 1)
 local count = redis.call('ZCARD', KEYS[2])
-local granted, room = 0, cap - count
+local full = cap
+if not urgent then full = cap - reserve end
+local room = full - count
 if not urgent then
-  room = cap - reserve - count
   if now < urgent_until then room = 0 end
   room = math.min(room, math.floor(tokens))
 end
-granted = math.max(0, math.min(want, room))
+local granted = math.max(0, math.min(want, room))
 tokens = tokens - granted
 local wait = 0
 if granted < want then
-  local full = cap
-  if not urgent then full = cap - reserve end
   local over = count + granted - full
   if over >= count then
-    wait = window
+    wait = arrival + 1
   elseif over >= 0 then
     local oldest = redis.call('ZRANGE', KEYS[2], over, over, 'WITHSCORES')
-    wait = tonumber(oldest[2]) + window - now
+    wait = tonumber(oldest[2]) + 1 - now
   end
   if urgent then
     urgent_until = math.max(urgent_until, now + wait + hold)
   else
-    wait = math.max(wait, (1 - tokens) / rate, urgent_until - now)
+    wait = math.max(wait, (1 - tokens) / cap, urgent_until - now)
   end
 end
+local last = ''
 if granted > 0 then
-  local members = {}
+  local calls = {}
   for i = 1, granted do
-    members[2 * i - 1] = now
-    members[2 * i] = string.format('%.6f:%d', now, seq + i)
+    last = string.format('%.6f:%d', now, seq + i)
+    calls[2 * i - 1] = now + arrival
+    calls[2 * i] = last
   end
-  redis.call('ZADD', KEYS[2], unpack(members))
-  redis.call('PEXPIRE', KEYS[2], math.ceil((window + 1) * 1000))
+  redis.call('ZADD', KEYS[2], unpack(calls))
+  redis.call('PEXPIRE', KEYS[2], math.ceil((arrival + 2) * 1000))
 end
 redis.call('HSET', KEYS[1], 'tokens', tokens, 'at', now, 'urgent_until', urgent_until,
   'seq', seq + granted)
-local keep = math.max(window, factor_until - now, paused_until - now, urgent_until - now) + 1
-redis.call('PEXPIRE', KEYS[1], math.ceil(keep * 1000))
-return {granted, tostring(math.max(0, wait))}
+local keep = math.max(arrival + 1, factor_until - now, paused_until - now, urgent_until - now)
+redis.call('PEXPIRE', KEYS[1], math.ceil((keep + 1) * 1000))
+return {granted, tostring(math.max(0, wait)), last, tostring(now)}
 """
 
 # KEYS[1]: the Page's state. ARGV: pause seconds, limit factor, min factor, cool-down seconds.
@@ -164,24 +186,31 @@ return tostring(factor)
 
 @dataclass(frozen=True)
 class Grant:
-    """Tokens granted now, and how long until the next one when fewer than asked."""
+    """Tokens granted now, and how long until the next one when fewer than asked.
+
+    `call` names the last call granted and `at` is when, on the budget's clock: hand
+    them back with `answered` once the platform answered it.
+    """
 
     granted: int
     wait: float
+    call: str = ""
+    at: float = 0.0
 
 
 @dataclass(frozen=True)
 class Budget:
-    """What a Page may be granted: `limit` calls in any `window` seconds, `reserve` of
-    them for urgent takes only, routine ones paced at `rate` with `burst`."""
+    """What a Page may be granted: `limit` calls counted in any second, `reserve` of them
+    for urgent takes only, each counted from `arrival` seconds after its grant until
+    answered, and a second more."""
 
     limit: int
-    window: float
     reserve: int
+    arrival: float
 
     @property
     def rate(self) -> float:
-        return self.limit / self.window
+        return float(self.limit)
 
     @property
     def burst(self) -> float:
@@ -191,7 +220,7 @@ class Budget:
         """The budget while a throttle has cut the limit to `factor` of it."""
         if factor >= 1:
             return self
-        return page_budget_of(self.limit * factor, self.window, _reserve_share())
+        return _budget(self.limit * factor, self.arrival)
 
 
 def page_limit(page_id: str, setting: int | None = None) -> float:
@@ -215,17 +244,17 @@ def page_limit(page_id: str, setting: int | None = None) -> float:
 
 
 def page_budget(page_id: str, setting: int | None = None) -> Budget:
-    """The Page's budget: its limit (less `NOTIFICATIONS_PAGE_RATE_HEADROOM`, whole by
-    default) in any window of a second and the jitter, and its urgent reserve."""
+    """The Page's budget: its limit (all of it unless `NOTIFICATIONS_PAGE_RATE_HEADROOM`
+    says otherwise) and its urgent reserve."""
     limit = page_limit(page_id, setting) * settings.NOTIFICATIONS_PAGE_RATE_HEADROOM
-    window = 1.0 + float(settings.NOTIFICATIONS_PAGE_RATE_JITTER_SECONDS)
-    return page_budget_of(limit, window, _reserve_share())
+    return _budget(limit, float(settings.NOTIFICATIONS_PAGE_ARRIVAL_SECONDS))
 
 
-def page_budget_of(limit: float, window: float, share: float) -> Budget:
+def _budget(limit: float, arrival: float) -> Budget:
+    share = _reserve_share()
     cap = max(1, math.floor(limit))
     reserve = min(cap - 1, max(1, math.floor(cap * share))) if share > 0 and cap > 1 else 0
-    return Budget(cap, window, reserve)
+    return Budget(cap, reserve, arrival)
 
 
 def _reserve_share() -> float:
@@ -258,31 +287,48 @@ class RedisPageBuckets:
         self.client = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
         self._take = self.client.register_script(TAKE)
         self._throttle = self.client.register_script(THROTTLE)
+        self._lock = threading.Lock()
+        self._answers: defaultdict[str, list[str | float]] = defaultdict(list)
 
     def take(
         self, page_id: str, wanted: int, *, setting: int | None = None, urgent: bool = False
     ) -> Grant:
         """Up to `wanted` tokens; `setting` is the Page's own limit if the caller has it,
-        `urgent` takes from the urgent lane (the reserve, granted ahead of routine takes)."""
+        `urgent` takes from the urgent lane (the reserve, and ahead of routine takes)."""
         budget = page_budget(page_id, setting)
+        with self._lock:
+            answers = self._answers.pop(page_id, [])
         try:
-            granted, wait = self._take(
+            granted, wait, call, now = self._take(
                 keys=[KEY_PREFIX + page_id, KEY_PREFIX + page_id + LOG_SUFFIX],
                 args=[
                     budget.limit,
-                    budget.window,
+                    budget.arrival,
                     BURST_SECONDS,
                     wanted,
                     1 if urgent else 0,
                     _reserve_share(),
                     URGENT_HOLD,
+                    *answers,
                 ],
             )
         except redis.RedisError:
             log.warning("page rate limit: Redis unavailable, holding sends", exc_info=True)
             return Grant(0, REDIS_DOWN_WAIT)
         metrics.rate_limit_wait_observe(wanted - int(granted), float(wait))
-        return Grant(int(granted), float(wait))
+        return Grant(int(granted), float(wait), _text(call), float(now))
+
+    def answered(self, page_id: str, grant: Grant, seconds: float) -> None:
+        """The platform answered the call of `grant` at most `seconds` after the take that
+        granted it began: the call reached it by then, so count it until a second after
+        (sooner or later than its `arrival` bound). Written with the next take for the
+        Page, whichever thread makes it."""
+        if not grant.call:
+            return
+        with self._lock:
+            answers = self._answers[page_id]
+            if len(answers) < 2 * ANSWERS_KEPT:
+                answers += [grant.call, grant.at + seconds]
 
     def throttle(self, page_id: str, seconds: float | None) -> None:
         try:
@@ -294,6 +340,10 @@ class RedisPageBuckets:
             log.warning("page rate limit: Redis unavailable, throttle not recorded", exc_info=True)
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 @dataclass
 class _LocalPage:
     tokens: float | None = None
@@ -302,7 +352,8 @@ class _LocalPage:
     factor_until: float = 0.0
     paused_until: float = 0.0
     urgent_until: float = 0.0
-    grants: deque[float] = field(default_factory=deque)
+    seq: int = 0
+    calls: dict[str, float] = field(default_factory=dict)  # call: counted until a second after
 
 
 class LocalPageBuckets:
@@ -326,28 +377,37 @@ class LocalPageBuckets:
             budget = whole.slowed(s.factor)
             tokens = budget.burst if s.tokens is None else s.tokens
             tokens = min(budget.burst, tokens + max(0.0, now - s.at) * budget.rate)
-            while s.grants and s.grants[0] <= now - budget.window:
-                s.grants.popleft()
+            s.calls = {call: moment for call, moment in s.calls.items() if moment > now - 1}
             full = budget.limit if urgent else budget.limit - budget.reserve
-            room = full - len(s.grants)
+            room = full - len(s.calls)
             if not urgent:
                 room = 0 if now < s.urgent_until else min(room, math.floor(tokens))
             granted = max(0, min(wanted, room))
             tokens -= granted
             wait = 0.0
             if granted < wanted:
-                over = len(s.grants) + granted - full
-                if over >= len(s.grants):
-                    wait = budget.window
+                over = len(s.calls) + granted - full
+                if over >= len(s.calls):
+                    wait = budget.arrival + 1
                 elif over >= 0:
-                    wait = s.grants[over] + budget.window - now
+                    wait = sorted(s.calls.values())[over] + 1 - now
                 if urgent:
                     s.urgent_until = max(s.urgent_until, now + wait + URGENT_HOLD)
                 else:
                     wait = max(wait, (1 - tokens) / budget.rate, s.urgent_until - now)
-            s.grants.extend([now] * granted)
+            call = ""
+            for _ in range(granted):
+                s.seq += 1
+                call = str(s.seq)
+                s.calls[call] = now + budget.arrival
             s.tokens, s.at = tokens, now
-            return Grant(granted, max(0.0, wait))
+            return Grant(granted, max(0.0, wait), call, now)
+
+    def answered(self, page_id: str, grant: Grant, seconds: float) -> None:
+        with self.lock:
+            calls = self.state.setdefault(page_id, _LocalPage()).calls
+            if grant.call:
+                calls[grant.call] = grant.at + seconds
 
     def throttle(self, page_id: str, seconds: float | None) -> None:
         now = time.monotonic()
@@ -359,6 +419,24 @@ class LocalPageBuckets:
             s.paused_until = max(s.paused_until, now + max(1.0, seconds or 0.0))
             s.tokens, s.at, s.factor = 0.0, s.paused_until, factor
             s.factor_until = s.paused_until + _cooldown()
+
+
+@contextmanager
+def call_counted(
+    buckets: "RedisPageBuckets | LocalPageBuckets", page_id: str, taken: tuple[Grant, float]
+) -> Iterator[None]:
+    """Around the Send API call of `taken` (a grant, and the monotonic moment its take
+    began): once the platform answers, success or error, the call is counted as having
+    reached it by then (`answered`). A call without an answer (the connection failed or
+    was lost) stays counted as on its way."""
+    grant, asked = taken
+    try:
+        yield
+    except messenger.MessengerError as exc:
+        if exc.http_status is not None:
+            buckets.answered(page_id, grant, time.monotonic() - asked)
+        raise
+    buckets.answered(page_id, grant, time.monotonic() - asked)
 
 
 def _cooldown() -> float:

@@ -239,7 +239,7 @@ def test_an_urgent_call_takes_its_token_from_the_page_s_reserve_when_routine_one
     fraud alert still goes out at once, from the reserve only urgent calls may use."""
     page = linked.integration.page_id
     settings.NOTIFICATIONS_PAGE_RATE_LIMITS = {page: 10}
-    settings.NOTIFICATIONS_PAGE_RATE_JITTER_SECONDS = 5.0  # grants count for 6 s
+    settings.NOTIFICATIONS_PAGE_ARRIVAL_SECONDS = 5.0  # unanswered calls count for 6 s
     assert page_buckets().take(page, 9, urgent=True).granted == 9  # all but the reserve
     assert page_buckets().take(page, 1).granted == 0
     account, _ = linked.person()
@@ -280,17 +280,17 @@ def test_a_fraud_alert_overtakes_a_pages_routine_backlog_under_a_tight_limit(
     claims = 0
     claim = Claiming.claim
 
-    def claim_then_alert(self, size):
+    def claim_then_alert(self, size, urgent_only=False):
         nonlocal claims
-        claims += 1
-        if claims == 3:  # the Page is busy with the backlog when the alert comes in
+        claims += not urgent_only  # the batches, not the looks for urgent ones between them
+        if claims == 3 and not urgent_only:  # the Page is busy with the backlog…
             post(linked_api, fraud)
             backlog.update(
                 Notification.objects.filter(
                     event_type="transaction.posted", state=State.PENDING
                 ).values_list("pk", flat=True)
             )
-        return claim(self, size)
+        return claim(self, size, urgent_only=urgent_only)
 
     monkeypatch.setattr(Claiming, "claim", claim_then_alert)
 

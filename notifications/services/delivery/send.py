@@ -17,7 +17,12 @@ from django.utils import timezone
 
 import messenger
 from notifications.models import Notification
-from notifications.page_limits import LocalPageBuckets, RedisPageBuckets, page_budget
+from notifications.page_limits import (
+    LocalPageBuckets,
+    RedisPageBuckets,
+    call_counted,
+    page_budget,
+)
 from notifications.services.delivery.jobs import Job, Reason, State, Urgency
 
 MAX_TOKEN_WAIT = 2.0  # wait longer for a Page's tokens than this, and the claim is released
@@ -67,6 +72,7 @@ def _send_one(
     longer hands the job back.
     """
     while True:
+        asked = time.monotonic()
         grant = buckets.take(
             job.page_id, 1, setting=job.send_rate_limit, urgent=job.urgency == Urgency.URGENT
         )
@@ -78,8 +84,9 @@ def _send_one(
     started_at = timezone.now()
     started = time.perf_counter()
     try:
-        # Prepared: a job to send has its credentials and payload.
-        answer = client.send(job.creds, job.payload)  # type: ignore[arg-type]
+        with call_counted(buckets, job.page_id, (grant, asked)):
+            # Prepared: a job to send has its credentials and payload.
+            answer = client.send(job.creds, job.payload)  # type: ignore[arg-type]
     except Exception as exc:  # noqa: BLE001 - classified by the caller
         return _Sent(started_at, _ms(started), error=exc)
     return _Sent(started_at, _ms(started), message_id=answer.message_id)
@@ -106,6 +113,8 @@ class Sending:
     results: list[Any]
     flushed_at: float
     pool: ThreadPoolExecutor
+    ready: tuple[deque[Job], deque[Job]]  # for the pool's threads: urgent, then routine
+    ready_lock: threading.Lock
     client: messenger.GraphClient
     buckets: RedisPageBuckets | LocalPageBuckets
 
@@ -136,7 +145,8 @@ class Sending:
                     self.in_pool[job.page_id] += 1
                     self.urgent_in_pool[job.page_id] += job.urgency == Urgency.URGENT
                     self.running[job.id] = job
-                    self.pool.submit(self.send, job)
+                    self.ready[job.urgency != Urgency.URGENT].append(job)
+                    self.pool.submit(self.send_next)
         pause = FLUSH_EVERY
         if self.queues and not self.running:
             soonest = min(self.not_before.get(page, 0.0) for page in self.queues)
@@ -150,6 +160,17 @@ class Sending:
             time.sleep(pause)
         if len(self.results) >= FLUSH_SIZE or time.monotonic() - self.flushed_at >= FLUSH_EVERY:
             self.flush()
+
+    def send_next(self) -> None:
+        """In a pool thread: send the next job, urgent ones first.
+
+        The pool's own queue is first come, first served; a job is put in `ready` just
+        before each submit, so a pool thread always finds one, and an urgent job handed
+        to the pool after routine ones still goes ahead of them.
+        """
+        with self.ready_lock:
+            job = (self.ready[0] or self.ready[1]).popleft()
+        self.send(job)
 
     def send(self, job: Job) -> None:
         """In a pool thread: send, and hand the answer back to the pipeline's thread."""
