@@ -253,6 +253,31 @@ def test_an_urgent_call_takes_its_token_from_the_page_s_reserve_when_routine_one
     assert (routine.state, routine.reason) == (State.PENDING, Reason.RATE_LIMITED)
 
 
+def test_a_claimed_message_that_holds_back_the_persons_urgent_one_goes_first_as_urgent(
+    linked, linked_api, graph
+):
+    """Ana's card transaction is claimed, behind other people's, when her fraud alert
+    comes in: the alert waits for it, so it goes ahead of the others, in the urgent lane."""
+    from notifications.services.delivery import lease_owner_new
+    from notifications.services.delivery.pipeline import _Pipeline
+
+    others = [linked.person()[0] for _ in range(3)]
+    post(linked_api, *[shop(a, f"Shop {n}") for n, a in enumerate(others)])
+    post(linked_api, shop(linked.card, "Ana's shop"))
+    pipeline = _Pipeline(lease_owner_new(), report=None)
+    try:
+        assert pipeline.claim(10) == 4
+        post(linked_api, event_payload("fraud.alert", account=linked.card))
+
+        pipeline.promote_for_urgent()
+
+        (queue,) = pipeline.queues.values()
+        assert shops([job.text for job in queue]) == ["Ana's shop", "Shop 0", "Shop 1", "Shop 2"]
+        assert [job.urgent_lane for job in queue] == [True, False, False, False]
+    finally:
+        pipeline.close()
+
+
 @pytest.mark.parametrize("queued", [False, True], ids=["someone_else", "a_person_with_a_backlog"])
 def test_a_fraud_alert_overtakes_a_pages_routine_backlog_under_a_tight_limit(
     linked, linked_api, graph, settings, monkeypatch, queued

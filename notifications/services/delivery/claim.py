@@ -21,6 +21,7 @@ from portal.models import MessengerIntegration
 
 log = logging.getLogger(__name__)
 
+PROMOTE_MAX = 500  # people with urgent notifications pending, looked up at a time
 FRONT_MAX = 32  # the front a claim clears of waiting rows: 2 to this many times its size
 SEND_DEADLINE_MARGIN = 25.0  # stop starting sends this long before the lease runs out…
 SEND_DEADLINE_SHARE = 0.4  # …or this share of the lease, if that is shorter
@@ -284,6 +285,37 @@ class Claiming:
             queue = self.queues[page]
             self.queues[page] = deque(sorted(queue, key=lambda job: job.urgency != Urgency.URGENT))
         return len(ids)
+
+    def promote_for_urgent(self) -> None:
+        """Routine jobs held here whose person has an urgent notification pending go
+        first, in the urgent lane.
+
+        A person's urgent notification waits for the one message of theirs already
+        claimed; on a saturated Page that one may sit behind hundreds of others in this
+        pipeline's queue, then wait for a routine slot. Like a lock holder inheriting the
+        priority of whoever waits for it, it goes ahead as if it were urgent
+        (`Job.holds_back_urgent`), and its result is recorded at once so the urgent one
+        can be claimed. Two small index scans find the people with urgent ones pending.
+        """
+        if not self.queues:
+            return
+        pending = Notification.objects.filter(state=State.PENDING, urgency=Urgency.URGENT)
+        people = {
+            *pending.filter(waiting=False, next_attempt_at__lte=timezone.now()).values_list(
+                "page_id", "psid"
+            )[:PROMOTE_MAX],
+            *pending.filter(waiting=True).values_list("page_id", "psid")[:PROMOTE_MAX],
+        }
+        for page, queue in self.queues.items():
+            for job in queue:
+                job.holds_back_urgent = (page, job.psid) in people
+            if any(job.holds_back_urgent for job in queue):
+                self.queues[page] = deque(
+                    sorted(
+                        queue,
+                        key=lambda job: (job.urgency != Urgency.URGENT, not job.holds_back_urgent),
+                    )
+                )
 
     def backlog(self) -> int:
         return sum(len(queue) for queue in self.queues.values()) + len(self.running)

@@ -45,6 +45,12 @@ class Job:
     creds: messenger.PageCredentials | None = None
     send_until: float = 0.0  # monotonic: not handed to the Send API after this
     send_rate_limit: int = SEND_RATE_LIMIT_MAX  # the Page's setting, read with the claim
+    holds_back_urgent: bool = False  # the person's urgent notification waits for this one
+
+    @property
+    def urgent_lane(self) -> bool:
+        """Sent as urgent: urgent itself, or holding back the person's urgent one."""
+        return self.urgency == Urgency.URGENT or self.holds_back_urgent
 
 
 @dataclass

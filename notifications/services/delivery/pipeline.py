@@ -52,6 +52,7 @@ def deliveries_run(*, seconds: float | None = None, batch_size: int | None = Non
                 # A fraud alert posted now would otherwise wait for this backlog to run
                 # down to the next claim: a second or more on a saturated Page.
                 report.claimed += pipeline.claim(size, urgent_only=True)
+                pipeline.promote_for_urgent()
                 next_urgent_look = now_m + URGENT_LOOK
             if not pipeline.backlog():
                 # A message finished since the last claim may have been all that held back

@@ -5,7 +5,7 @@ import math
 import os
 import threading
 import time
-from collections import deque
+from collections import defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -53,6 +53,10 @@ def _send_pool() -> ThreadPoolExecutor:
         return _pool[1]
 
 
+_waiting_lock = threading.Lock()
+_waiting: defaultdict[str, int] = defaultdict(int)  # per Page, threads waiting for a token
+
+
 @dataclass(frozen=True)
 class _Sent:
     started_at: datetime | None
@@ -69,18 +73,26 @@ def _send_one(
 
     Runs in a pool thread: no database access here. Waits for a token only briefly
     (`MAX_TOKEN_WAIT`, and never past the job's lease): a Page that is out of tokens for
-    longer hands the job back.
+    longer hands the job back. Every routine thread of a saturated Page is told the same
+    wait, for the Page's next free slot; each sleeps a slot longer per thread of this
+    process already waiting, so that they do not all ask again at once.
     """
+    urgent = job.urgent_lane
     while True:
         asked = time.monotonic()
-        grant = buckets.take(
-            job.page_id, 1, setting=job.send_rate_limit, urgent=job.urgency == Urgency.URGENT
-        )
+        grant = buckets.take(job.page_id, 1, setting=job.send_rate_limit, urgent=urgent)
         if grant.granted:
             break
         if grant.wait > MAX_TOKEN_WAIT or time.monotonic() + grant.wait >= job.send_until:
             return _Sent(None, None, token_wait=grant.wait)
-        time.sleep(grant.wait)
+        with _waiting_lock:
+            place = 0 if urgent else _waiting[job.page_id]
+            _waiting[job.page_id] += 1
+        try:
+            time.sleep(grant.wait + place / page_budget(job.page_id, job.send_rate_limit).rate)
+        finally:
+            with _waiting_lock:
+                _waiting[job.page_id] -= 1
     started_at = timezone.now()
     started = time.perf_counter()
     try:
@@ -145,7 +157,7 @@ class Sending:
                     self.in_pool[job.page_id] += 1
                     self.urgent_in_pool[job.page_id] += job.urgency == Urgency.URGENT
                     self.running[job.id] = job
-                    self.ready[job.urgency != Urgency.URGENT].append(job)
+                    self.ready[not job.urgent_lane].append(job)
                     self.pool.submit(self.send_next)
         pause = FLUSH_EVERY
         if self.queues and not self.running:
@@ -186,6 +198,8 @@ class Sending:
         self.in_pool[job.page_id] -= 1
         self.urgent_in_pool[job.page_id] -= job.urgency == Urgency.URGENT
         self.record(job, sent)
+        if job.holds_back_urgent:
+            self.flush()  # the person's urgent notification can be claimed now
 
     def pick(self, room: int, now_m: float) -> list[Job]:
         """Up to `room` jobs for the pool, taking Pages in turn, within each Page's share.
