@@ -28,6 +28,9 @@ _env_float = {
     "BENCH_TASK_SECONDS": "NOTIFICATIONS_TASK_SECONDS",
     "BENCH_THROTTLE_COOLDOWN_SECONDS": "NOTIFICATIONS_PAGE_THROTTLE_COOLDOWN_SECONDS",
     "BENCH_ECHO_WAIT_SECONDS": "NOTIFICATIONS_ECHO_WAIT_SECONDS",
+    # bench/urgent.py's design of before: 90% of the limit, no urgent reserve.
+    "BENCH_PAGE_RATE_HEADROOM": "NOTIFICATIONS_PAGE_RATE_HEADROOM",
+    "BENCH_PAGE_URGENT_RESERVE": "NOTIFICATIONS_PAGE_URGENT_RESERVE",
 }
 for _variable, _setting in _env_float.items():
     if _variable in os.environ:

@@ -14,7 +14,13 @@ from django.utils import timezone
 import messenger
 from conversation.models import Conversation, ConversationMessage
 from conversation.services.inbound import _now
-from notifications.page_limits import LocalPageBuckets, RedisPageBuckets, page_buckets
+from notifications.page_limits import (
+    Grant,
+    LocalPageBuckets,
+    RedisPageBuckets,
+    call_counted,
+    page_buckets,
+)
 from notifications.services.delivery import retry_delay
 from portal.audit import Actor
 from portal.models import MessengerIntegration
@@ -64,12 +70,14 @@ def message_send(*, message_id: int, now: datetime | None = None) -> str:
     except ValueError:
         return _finish(message, State.FAILED, "The Page credentials are incomplete.")
     buckets = page_buckets()
-    if not _take_token(buckets, integration.page_id):
+    taken = _take_token(buckets, integration.page_id)
+    if taken is None:
         return _retry(message, "Waiting for the Page's rate limit.", seconds=1.0, count=False)
     try:
         # Written with every outbound row; only the purge of old rows empties it.
         payload = cast(Mapping[str, Any], message.payload)
-        result = messenger.get_client().send(creds, payload)
+        with call_counted(buckets, integration.page_id, taken):
+            result = messenger.get_client().send(creds, payload)
     except messenger.ThrottledError as exc:
         buckets.throttle(integration.page_id, exc.retry_after_seconds)
         return _retry(message, str(exc)[:300], seconds=exc.retry_after_seconds or 0.0)
@@ -90,14 +98,19 @@ def message_send(*, message_id: int, now: datetime | None = None) -> str:
     return _finish(message, State.SENT, "", message_id=result.message_id)
 
 
-def _take_token(buckets: RedisPageBuckets | LocalPageBuckets, page_id: str) -> bool:
+def _take_token(
+    buckets: RedisPageBuckets | LocalPageBuckets, page_id: str
+) -> tuple[Grant, float] | None:
+    """A token of the Page's, and when the take that granted it began (for
+    `call_counted`); None if none came within `MAX_TOKEN_WAIT`."""
     deadline = time.monotonic() + MAX_TOKEN_WAIT
     while True:
+        asked = time.monotonic()
         grant = buckets.take(page_id, 1)
         if grant.granted:
-            return True
+            return grant, asked
         if time.monotonic() + grant.wait > deadline:
-            return False
+            return None
         time.sleep(grant.wait)
 
 
@@ -172,10 +185,13 @@ def sender_action(*, conversation: Conversation, action: messenger.builders.Send
         )
     except ValueError:
         return False
-    if not _take_token(page_buckets(), integration.page_id):
+    buckets = page_buckets()
+    taken = _take_token(buckets, integration.page_id)
+    if taken is None:
         return False
     try:
-        messenger.get_client().sender_action(creds, conversation.psid, action)
+        with call_counted(buckets, integration.page_id, taken):
+            messenger.get_client().sender_action(creds, conversation.psid, action)
     except messenger.MessengerError as exc:
         log.info(
             "sender action %s for conversation %s not shown: %s",

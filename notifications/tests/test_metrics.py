@@ -132,11 +132,11 @@ def test_counters_add_up_across_runs_as_they_would_across_workers(
 
 
 def test_waits_for_a_pages_rate_limit_are_counted(client, linked, linked_api, graph, settings):
-    settings.NOTIFICATIONS_PAGE_RATE_LIMIT = 20  # 18 tokens a second, one at a time
+    settings.NOTIFICATIONS_PAGE_RATE_LIMIT = 20  # routine calls: 20 a second, one at a time
     people = [linked.person() for _ in range(4)]
     linked_api.post(
         "/api/v1/events",
-        {"events": [event_payload("fraud.alert", account=a) for a, _ in people]},
+        {"events": [event_payload("transaction.posted", account=a) for a, _ in people]},
         format="json",
     )
 

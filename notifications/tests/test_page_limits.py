@@ -6,7 +6,12 @@ import pytest
 
 from linking.tests.factories import IntegrationFactory
 from notifications import page_limits, services
-from notifications.page_limits import LocalPageBuckets, RedisPageBuckets, page_limit, page_rate
+from notifications.page_limits import (
+    LocalPageBuckets,
+    RedisPageBuckets,
+    page_budget,
+    page_limit,
+)
 from notifications.tests.conftest import DELIVERY_REDIS
 from notifications.tests.factories import event_payload
 from notifications.tests.test_delivery import post
@@ -20,12 +25,14 @@ def buckets(request, settings):
     return RedisPageBuckets(DELIVERY_REDIS) if request.param == "redis" else LocalPageBuckets()
 
 
-def test_the_bucket_hands_out_the_limit_less_its_headroom(settings):
-    settings.NOTIFICATIONS_PAGE_RATE_LIMITS = {"p1": 300}
+def test_the_page_s_budget_is_its_whole_limit_with_a_reserve_for_urgent_calls(settings):
+    settings.NOTIFICATIONS_PAGE_RATE_LIMITS = {"p1": 300, "p2": 10}
 
-    rate, burst = page_rate("p1")
+    budget = page_budget("p1")
 
-    assert rate == pytest.approx(270) and burst == pytest.approx(13.5)
+    assert (budget.limit, budget.reserve, budget.arrival) == (300, 3, 20.0)
+    assert (budget.rate, budget.burst) == (300, 15)
+    assert page_budget("p2").reserve == 1  # at least one call, on a small Page too
 
 
 def test_a_small_burst_is_granted_then_tokens_come_at_the_rate(buckets):
@@ -36,15 +43,16 @@ def test_a_small_burst_is_granted_then_tokens_come_at_the_rate(buckets):
         granted += grant.granted
         time.sleep(0.01)
 
-    assert first.granted == 4  # 50 ms worth of 90/s
-    assert 38 <= granted <= 50  # 0.5 s at 90/s
-    assert 0 < grant.wait <= 1 / 90 + 0.001
+    assert first.granted == 5  # 50 ms worth of 100/s
+    assert 44 <= granted <= 51  # 0.5 s at 100/s
+    assert 0 < grant.wait <= 1 / 100 + 0.001
 
 
 def test_pages_have_their_own_buckets(buckets):
-    buckets.take("p1", 50)
+    assert buckets.take("p1", 100, urgent=True).granted == 100
 
-    assert buckets.take("p2", 4).granted == 4
+    assert buckets.take("p1", 1, urgent=True).granted == 0
+    assert buckets.take("p2", 1, urgent=True).granted == 1
 
 
 def test_a_throttle_stops_the_page_for_its_wait_then_halves_its_rate(buckets):
@@ -55,16 +63,18 @@ def test_a_throttle_stops_the_page_for_its_wait_then_halves_its_rate(buckets):
     after = buckets.take("p1", 100)
 
     assert stopped.granted == 0 and 1.1 < stopped.wait <= 1.2
-    assert 1 <= after.granted <= 2  # half the burst (2 tokens) after the pause
+    assert 1 <= after.granted <= 2  # the burst of half the limit, 50 ms of 50/s
+    assert buckets.take("p1", 100, urgent=True).granted == 50 - after.granted  # halved
 
 
 def test_the_redis_bucket_is_one_for_every_worker(settings):
-    settings.NOTIFICATIONS_PAGE_RATE_LIMITS = {"p1": 100}
+    settings.NOTIFICATIONS_PAGE_RATE_LIMITS = {"p1": 300}
     one, two = RedisPageBuckets(DELIVERY_REDIS), RedisPageBuckets(DELIVERY_REDIS)
 
-    granted = one.take("p1", 50).granted + two.take("p1", 50).granted
+    granted = one.take("p1", 300, urgent=True).granted
 
-    assert granted == 4
+    assert granted == 300
+    assert two.take("p1", 1, urgent=True).granted == 0  # the other worker finds it spent
 
 
 def test_an_unreachable_redis_fails_closed(settings):
@@ -91,7 +101,7 @@ def test_a_page_set_to_n_gets_no_more_than_n_grants_in_a_second(buckets):
         stamps += [time.monotonic()] * grant.granted
         time.sleep(0.005)
 
-    assert 30 <= busiest_second(stamps) <= 40  # 90% of 40, and 50 ms of burst
+    assert 36 <= busiest_second(stamps) <= 39  # 40 less the urgent reserve of one
 
 
 def test_a_throttle_halves_the_rate_the_page_is_set_to(buckets):
@@ -102,7 +112,7 @@ def test_a_throttle_halves_the_rate_the_page_is_set_to(buckets):
         granted += buckets.take("p3", 50, setting=40).granted
         time.sleep(0.01)
 
-    assert 14 <= granted <= 20  # half of 36/s
+    assert 15 <= granted <= 20  # half of 40/s, less the urgent reserve of one
 
 
 def test_the_page_s_setting_only_ever_lowers_the_platform_s_limit(settings):
@@ -147,3 +157,119 @@ def test_delivery_keeps_a_page_within_the_limit_its_bank_set(linked, linked_api,
 
     assert len(stamps) >= 15  # sending went on…
     assert busiest_second(stamps) <= 10  # …at no more than the Page's 10 calls a second
+
+
+# The whole budget, and a reserved lane for urgent sends
+
+
+def saturate(buckets, page: str, seconds: float, *, stamps: list[float] | None = None) -> int:
+    """Routine calls as fast as they are granted for `seconds`, each answered at once, as
+    the delivery pipeline makes them; returns how many were granted."""
+    granted, started = 0, time.monotonic()
+    while time.monotonic() - started < seconds:
+        asked = time.monotonic()
+        grant = buckets.take(page, 1)
+        if grant.granted:
+            buckets.answered(page, grant, time.monotonic() - asked)
+            granted += 1
+            if stamps is not None:
+                stamps.append(time.monotonic())
+        else:
+            time.sleep(min(grant.wait, 0.002))
+    return granted
+
+
+def answered_calls(buckets, page: str, most: int) -> int:
+    """Routine calls one at a time, each answered at once, until one must wait."""
+    for n in range(most):
+        asked = time.monotonic()
+        grant = buckets.take(page, 1)
+        if not grant.granted:
+            return n
+        buckets.answered(page, grant, time.monotonic() - asked)
+    return most
+
+
+def test_routine_calls_have_the_whole_limit_less_the_urgent_reserve_every_second(
+    buckets, settings, monkeypatch
+):
+    monkeypatch.setattr(page_limits, "BURST_SECONDS", 1.0)  # the pace out of the way
+    settings.NOTIFICATIONS_PAGE_RATE_LIMITS = {"p4": 300}
+
+    first = answered_calls(buckets, "p4", 400)
+    time.sleep(1.1)
+    second = answered_calls(buckets, "p4", 400)
+
+    assert first == second == 297  # 99% of the limit: no headroom, a reserve of 3
+
+
+def test_an_urgent_take_is_granted_at_once_while_routine_takes_saturate_the_page(buckets, settings):
+    settings.NOTIFICATIONS_PAGE_RATE_LIMITS = {"p5": 10}
+    saturate(buckets, "p5", 1.2)
+    while buckets.take("p5", 1).granted:  # routine takes until they must wait…
+        pass
+
+    urgent = buckets.take("p5", 1, urgent=True)
+
+    assert urgent.granted == 1  # …and the urgent one is granted from the reserve
+
+
+def test_urgent_takes_beyond_the_reserve_get_the_next_free_slot_before_routine_ones(
+    buckets, settings, monkeypatch
+):
+    monkeypatch.setattr(page_limits, "URGENT_HOLD", 0.5)
+    settings.NOTIFICATIONS_PAGE_ARRIVAL_SECONDS = 0.05  # calls never answered: counted 1.05 s
+    settings.NOTIFICATIONS_PAGE_RATE_LIMITS = {"p5": 10}
+    assert buckets.take("p5", 10, urgent=True).granted == 10  # the whole second spent
+
+    waiting = buckets.take("p5", 1, urgent=True)
+    time.sleep(waiting.wait)
+    routine = buckets.take("p5", 1)
+    urgent = buckets.take("p5", 1, urgent=True)
+
+    assert waiting.granted == 0 and 1.0 < waiting.wait <= 1.05
+    assert routine.granted == 0 and routine.wait > 0  # standing aside for the urgent one
+    assert urgent.granted == 1
+
+
+def test_urgent_and_routine_takes_together_never_exceed_the_limit_in_any_second(buckets):
+    stamps: list[float] = []
+    urgent_granted = 0
+    started = time.monotonic()
+    while time.monotonic() - started < 2.5:
+        saturate(buckets, "p1", 0.05, stamps=stamps)
+        for _ in range(3):
+            asked = time.monotonic()
+            grant = buckets.take("p1", 1, urgent=True)
+            if grant.granted:
+                buckets.answered("p1", grant, time.monotonic() - asked)
+                urgent_granted += 1
+                stamps.append(time.monotonic())
+
+    assert urgent_granted >= 10  # more than the reserve of one a second: they went first
+    assert busiest_second(stamps) <= 100
+
+
+def test_a_throttle_halves_the_limit_of_both_lanes_then_it_comes_back(buckets, settings):
+    settings.NOTIFICATIONS_PAGE_THROTTLE_COOLDOWN_SECONDS = 0.5
+    settings.NOTIFICATIONS_PAGE_ARRIVAL_SECONDS = 0.05  # calls never answered: counted 1.05 s
+    buckets.throttle("p1", 1.0)
+    time.sleep(1.05)
+
+    halved = buckets.take("p1", 100, urgent=True).granted
+    time.sleep(1.15)  # the cool-down is over, the calls have left the count
+    whole = buckets.take("p1", 200, urgent=True).granted
+
+    assert (halved, whole) == (50, 100)
+
+
+def test_an_answered_call_leaves_the_count_a_second_after_its_answer(buckets, settings):
+    settings.NOTIFICATIONS_PAGE_ARRIVAL_SECONDS = 0.5
+    settings.NOTIFICATIONS_PAGE_RATE_LIMITS = {"p5": 10}
+    answered = buckets.take("p5", 1, urgent=True)
+    buckets.answered("p5", answered, 0.01)
+    assert buckets.take("p5", 9, urgent=True).granted == 9  # unanswered: counted 1.5 s
+
+    time.sleep(1.1)
+
+    assert buckets.take("p5", 10, urgent=True).granted == 1

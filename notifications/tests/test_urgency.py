@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from notifications import services
 from notifications.models import Notification
+from notifications.page_limits import page_buckets
 from notifications.services.delivery.claim import Claiming, _claim
 from notifications.services.queue import people_wake
 from notifications.tests.factories import approved_utility_template, contact_for, event_payload
@@ -232,6 +233,52 @@ def test_no_routine_call_joins_the_pool_while_a_pages_urgent_one_waits_for_a_tok
         pipeline.close()
 
 
+def test_an_urgent_call_takes_its_token_from_the_page_s_reserve_when_routine_ones_wait(
+    linked, linked_api, graph, settings
+):
+    """Routine calls have spent the Page's budget for longer than a sender waits; the
+    fraud alert still goes out at once, from the reserve only urgent calls may use."""
+    page = linked.integration.page_id
+    settings.NOTIFICATIONS_PAGE_RATE_LIMITS = {page: 10}
+    settings.NOTIFICATIONS_PAGE_ARRIVAL_SECONDS = 5.0  # unanswered calls count for 6 s
+    assert page_buckets().take(page, 9, urgent=True).granted == 9  # all but the reserve
+    assert page_buckets().take(page, 1).granted == 0
+    account, _ = linked.person()
+    post(linked_api, shop(account, "Shop"), event_payload("fraud.alert", account=linked.card))
+
+    deliver()
+
+    assert shops(graph.texts()) == ["FRAUD"]
+    assert Notification.objects.get(event_type="fraud.alert").state == State.SENT
+    routine = Notification.objects.get(event_type="transaction.posted")
+    assert (routine.state, routine.reason) == (State.PENDING, Reason.RATE_LIMITED)
+
+
+def test_a_claimed_message_that_holds_back_the_persons_urgent_one_goes_first_as_urgent(
+    linked, linked_api, graph
+):
+    """Ana's card transaction is claimed, behind other people's, when her fraud alert
+    comes in: the alert waits for it, so it goes ahead of the others, in the urgent lane."""
+    from notifications.services.delivery import lease_owner_new
+    from notifications.services.delivery.pipeline import _Pipeline
+
+    others = [linked.person()[0] for _ in range(3)]
+    post(linked_api, *[shop(a, f"Shop {n}") for n, a in enumerate(others)])
+    post(linked_api, shop(linked.card, "Ana's shop"))
+    pipeline = _Pipeline(lease_owner_new(), report=None)
+    try:
+        assert pipeline.claim(10) == 4
+        post(linked_api, event_payload("fraud.alert", account=linked.card))
+
+        pipeline.promote_for_urgent()
+
+        (queue,) = pipeline.queues.values()
+        assert shops([job.text for job in queue]) == ["Ana's shop", "Shop 0", "Shop 1", "Shop 2"]
+        assert [job.urgent_lane for job in queue] == [True, False, False, False]
+    finally:
+        pipeline.close()
+
+
 @pytest.mark.parametrize("queued", [False, True], ids=["someone_else", "a_person_with_a_backlog"])
 def test_a_fraud_alert_overtakes_a_pages_routine_backlog_under_a_tight_limit(
     linked, linked_api, graph, settings, monkeypatch, queued
@@ -259,17 +306,17 @@ def test_a_fraud_alert_overtakes_a_pages_routine_backlog_under_a_tight_limit(
     claims = 0
     claim = Claiming.claim
 
-    def claim_then_alert(self, size):
+    def claim_then_alert(self, size, urgent_only=False):
         nonlocal claims
-        claims += 1
-        if claims == 3:  # the Page is busy with the backlog when the alert comes in
+        claims += not urgent_only  # the batches, not the looks for urgent ones between them
+        if claims == 3 and not urgent_only:  # the Page is busy with the backlog…
             post(linked_api, fraud)
             backlog.update(
                 Notification.objects.filter(
                     event_type="transaction.posted", state=State.PENDING
                 ).values_list("pk", flat=True)
             )
-        return claim(self, size)
+        return claim(self, size, urgent_only=urgent_only)
 
     monkeypatch.setattr(Claiming, "claim", claim_then_alert)
 

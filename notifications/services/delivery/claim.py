@@ -22,6 +22,7 @@ from portal.models import MessengerIntegration
 
 log = logging.getLogger(__name__)
 
+PROMOTE_MAX = 500  # people with urgent notifications pending, looked up at a time
 FRONT_MAX = 32  # the front a claim clears of waiting rows: 2 to this many times its size
 SEND_DEADLINE_MARGIN = 25.0  # stop starting sends this long before the lease runs out…
 SEND_DEADLINE_SHARE = 0.4  # …or this share of the lease, if that is shorter
@@ -47,9 +48,15 @@ class Claim:
 
 
 def claim_due(
-    *, owner: str, limit: int, now: datetime, lease_seconds: float, front: int | None = None
+    *,
+    owner: str,
+    limit: int,
+    now: datetime,
+    lease_seconds: float,
+    front: int | None = None,
+    urgent_only: bool = False,
 ) -> Claim:
-    """Lease up to `limit` due heads of their people's queues.
+    """Lease up to `limit` due heads of their people's queues (`urgent_only`: urgent ones).
 
     First, rows among the `front` first of the due queue that sit behind an earlier
     message of the same person are marked `waiting` (PostgreSQL): they leave the due
@@ -60,9 +67,11 @@ def claim_due(
     """
     sql = _ClaimSql.for_now(now)
     flagged: list[int] = []
-    if sql.postgres:
+    if sql.postgres and not urgent_only:
         flagged = _waiting_flag(sql, now=now, front=front or 2 * limit)
-    statement, params = sql.claim(owner=owner, limit=limit, now=now, lease_seconds=lease_seconds)
+    statement, params = sql.claim(
+        owner=owner, limit=limit, now=now, lease_seconds=lease_seconds, urgent_only=urgent_only
+    )
     for attempt in range(3):
         try:
             with transaction.atomic(), connection.cursor() as cursor:
@@ -121,7 +130,13 @@ class _ClaimSql:
         return statement, [State.PENDING, _dt(now), front, State.PENDING, *self.blocked_params]
 
     def claim(
-        self, *, owner: str, limit: int, now: datetime, lease_seconds: float
+        self,
+        *,
+        owner: str,
+        limit: int,
+        now: datetime,
+        lease_seconds: float,
+        urgent_only: bool = False,
     ) -> tuple[str, list[Any]]:
         """The claim: due urgent heads first, oldest first, then routine ones.
 
@@ -160,9 +175,12 @@ class _ClaimSql:
             )
 
         if not self.postgres:
-            picked, params = due(None, "%s")
+            picked, params = due(Urgency.URGENT.value if urgent_only else None, "%s")
             return f"{set_lease}{pick}{picked}{end} RETURNING id", [*lease, *params, limit]
         urgent, urgent_params = due(Urgency.URGENT.value, "%s")
+        if urgent_only:
+            statement = f"{set_lease}{pick}{urgent}{end} RETURNING id"
+            return statement, [*lease, *urgent_params, limit]
         routine, routine_params = due(Urgency.ROUTINE.value, "%s - (SELECT count(*) FROM u)")
         statement = (
             f"WITH u AS ({urgent}) {set_lease}= ANY(ARRAY(SELECT id FROM u) "  # noqa: S608
@@ -228,21 +246,31 @@ class Claiming:
         def digests_gather(self, jobs: list[Job]) -> list[Job]: ...
         def finish(self, job: Job, state: str, reason: str, *, detail: str = "") -> None: ...
 
-    def claim(self, size: int) -> int:
-        """Lease up to `size` due notifications and queue the ones that can go out."""
+    def claim(self, size: int, *, urgent_only: bool = False) -> int:
+        """Lease up to `size` due notifications and queue the ones that can go out.
+
+        `urgent_only`: only urgent ones, which a pipeline that holds a backlog looks for
+        between its claims, so that they need not wait for its next one.
+        """
         lease = settings.NOTIFICATIONS_LEASE_SECONDS
         claimed_at = time.monotonic()
         front = self.front or 2 * size
         claim = claim_due(
-            owner=self.owner, limit=size, now=timezone.now(), lease_seconds=lease, front=front
+            owner=self.owner,
+            limit=size,
+            now=timezone.now(),
+            lease_seconds=lease,
+            front=front,
+            urgent_only=urgent_only,
         )
         ids = claim.ids
         # The claim cleared `send_started_at`: a retry claimed again by this pipeline is
         # marked afresh before it goes out.
         self.marked.difference_update(ids)
-        # Deep queues put many waiting rows in front: look further while that lasts.
-        crowded = claim.set_aside * 2 >= front
-        self.front = min(FRONT_MAX * size, front * 2) if crowded else 2 * size
+        if not urgent_only:
+            # Deep queues put many waiting rows in front: look further while that lasts.
+            crowded = claim.set_aside * 2 >= front
+            self.front = min(FRONT_MAX * size, front * 2) if crowded else 2 * size
         if not ids:
             return 0
         jobs = self.echo_wait_over(_jobs(ids))
@@ -304,6 +332,37 @@ class Claiming:
                 job.resending = True
                 going.append(job)
         return going
+
+    def promote_for_urgent(self) -> None:
+        """Routine jobs held here whose person has an urgent notification pending go
+        first, in the urgent lane.
+
+        A person's urgent notification waits for the one message of theirs already
+        claimed; on a saturated Page that one may sit behind hundreds of others in this
+        pipeline's queue, then wait for a routine slot. Like a lock holder inheriting the
+        priority of whoever waits for it, it goes ahead as if it were urgent
+        (`Job.holds_back_urgent`), and its result is recorded at once so the urgent one
+        can be claimed. Two small index scans find the people with urgent ones pending.
+        """
+        if not self.queues:
+            return
+        pending = Notification.objects.filter(state=State.PENDING, urgency=Urgency.URGENT)
+        people = {
+            *pending.filter(waiting=False, next_attempt_at__lte=timezone.now()).values_list(
+                "page_id", "psid"
+            )[:PROMOTE_MAX],
+            *pending.filter(waiting=True).values_list("page_id", "psid")[:PROMOTE_MAX],
+        }
+        for page, queue in self.queues.items():
+            for job in queue:
+                job.holds_back_urgent = (page, job.psid) in people
+            if any(job.holds_back_urgent for job in queue):
+                self.queues[page] = deque(
+                    sorted(
+                        queue,
+                        key=lambda job: (job.urgency != Urgency.URGENT, not job.holds_back_urgent),
+                    )
+                )
 
     def backlog(self) -> int:
         return sum(len(queue) for queue in self.queues.values()) + len(self.running)

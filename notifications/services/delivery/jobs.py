@@ -52,6 +52,12 @@ class Job:
     # …and on each of those, the id of the one that carries it.
     digest_lead: int | None = None
     resending: bool = False  # no echo came for its uncertain send: this is the one resend
+    holds_back_urgent: bool = False  # the person's urgent notification waits for this one
+
+    @property
+    def urgent_lane(self) -> bool:
+        """Sent as urgent: urgent itself, or holding back the person's urgent one."""
+        return self.urgency == Urgency.URGENT or self.holds_back_urgent
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """One worker's pipeline: claims prepared, sent under the Pages' limits, recorded."""
 
+import threading
 import time
 from collections import defaultdict, deque
 from queue import SimpleQueue
@@ -18,6 +19,7 @@ from notifications.services.queue import waiting_wake_stranded
 from portal.models import Bank
 
 CLAIM_PAUSE = 0.02  # after a claim that was not full, look again this much later
+URGENT_LOOK = 0.1  # holding a backlog, look for due urgent notifications this often
 
 
 def deliveries_run(*, seconds: float | None = None, batch_size: int | None = None) -> RunReport:
@@ -35,6 +37,7 @@ def deliveries_run(*, seconds: float | None = None, batch_size: int | None = Non
     report = RunReport()
     pipeline = _Pipeline(lease_owner_new(), report=report)
     next_claim, last_claimed, done_at_claim = 0.0, 0, 0
+    next_urgent_look = 0.0
     try:
         while True:
             now_m = time.monotonic()
@@ -45,6 +48,13 @@ def deliveries_run(*, seconds: float | None = None, batch_size: int | None = Non
                 report.batches += 1
                 report.claimed += last_claimed
                 next_claim = now_m + (0.0 if last_claimed >= size else CLAIM_PAUSE)
+                next_urgent_look = now_m + URGENT_LOOK
+            elif may_claim and now_m >= next_urgent_look and pipeline.backlog():
+                # A fraud alert posted now would otherwise wait for this backlog to run
+                # down to the next claim: a second or more on a saturated Page.
+                report.claimed += pipeline.claim(size, urgent_only=True)
+                pipeline.promote_for_urgent()
+                next_urgent_look = now_m + URGENT_LOOK
             if not pipeline.backlog():
                 # A message finished since the last claim may have been all that held back
                 # its person's next one: record it, then claim once more before stopping.
@@ -83,6 +93,8 @@ class _Pipeline(Claiming, Preparing, Digesting, Sending, Recording):
         self.backlogs: dict[str, tuple[float, bool]] = {}  # per Page: (until, under backlog)
         self.running: dict[int, Job] = {}  # in the pool, by id
         self.answers: SimpleQueue[tuple[Job, _Sent]] = SimpleQueue()  # from the pool
+        self.ready: tuple[deque[Job], deque[Job]] = (deque(), deque())  # for the pool
+        self.ready_lock = threading.Lock()
         self.marked: set[int] = set()
         self.in_pool: dict[str, int] = defaultdict(int)
         self.urgent_in_pool: dict[str, int] = defaultdict(int)

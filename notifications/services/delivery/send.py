@@ -5,7 +5,7 @@ import math
 import os
 import threading
 import time
-from collections import deque
+from collections import defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,7 +18,12 @@ from django.utils import timezone
 import messenger
 from notifications import metrics
 from notifications.models import Notification
-from notifications.page_limits import LocalPageBuckets, RedisPageBuckets, page_rate
+from notifications.page_limits import (
+    LocalPageBuckets,
+    RedisPageBuckets,
+    call_counted,
+    page_budget,
+)
 from notifications.services.delivery.jobs import Job, Reason, State, Urgency
 
 MAX_TOKEN_WAIT = 2.0  # wait longer for a Page's tokens than this, and the claim is released
@@ -49,6 +54,10 @@ def _send_pool() -> ThreadPoolExecutor:
         return _pool[1]
 
 
+_waiting_lock = threading.Lock()
+_waiting: defaultdict[str, int] = defaultdict(int)  # per Page, threads waiting for a token
+
+
 @dataclass(frozen=True)
 class _Sent:
     started_at: datetime | None
@@ -61,24 +70,36 @@ class _Sent:
 def _send_one(
     client: messenger.GraphClient, buckets: RedisPageBuckets | LocalPageBuckets, job: Job
 ) -> _Sent:
-    """Take a token from the Page's bucket, then make the Send API call at once.
+    """Take a token from the Page's bucket, in the job's lane, then make the call at once.
 
     Runs in a pool thread: no database access here. Waits for a token only briefly
     (`MAX_TOKEN_WAIT`, and never past the job's lease): a Page that is out of tokens for
-    longer hands the job back.
+    longer hands the job back. Every routine thread of a saturated Page is told the same
+    wait, for the Page's next free slot; each sleeps a slot longer per thread of this
+    process already waiting, so that they do not all ask again at once.
     """
+    urgent = job.urgent_lane
     while True:
-        grant = buckets.take(job.page_id, 1, setting=job.send_rate_limit)
+        asked = time.monotonic()
+        grant = buckets.take(job.page_id, 1, setting=job.send_rate_limit, urgent=urgent)
         if grant.granted:
             break
         if grant.wait > MAX_TOKEN_WAIT or time.monotonic() + grant.wait >= job.send_until:
             return _Sent(None, None, token_wait=grant.wait)
-        time.sleep(grant.wait)
+        with _waiting_lock:
+            place = 0 if urgent else _waiting[job.page_id]
+            _waiting[job.page_id] += 1
+        try:
+            time.sleep(grant.wait + place / page_budget(job.page_id, job.send_rate_limit).rate)
+        finally:
+            with _waiting_lock:
+                _waiting[job.page_id] -= 1
     started_at = timezone.now()
     started = time.perf_counter()
     try:
-        # Prepared: a job to send has its credentials and payload.
-        answer = client.send(job.creds, job.payload)  # type: ignore[arg-type]
+        with call_counted(buckets, job.page_id, (grant, asked)):
+            # Prepared: a job to send has its credentials and payload.
+            answer = client.send(job.creds, job.payload)  # type: ignore[arg-type]
     except Exception as exc:  # noqa: BLE001 - classified by the caller
         return _Sent(started_at, _ms(started), error=exc)
     return _Sent(started_at, _ms(started), message_id=answer.message_id)
@@ -105,6 +126,8 @@ class Sending:
     results: list[Any]
     flushed_at: float
     pool: ThreadPoolExecutor
+    ready: tuple[deque[Job], deque[Job]]  # for the pool's threads: urgent, then routine
+    ready_lock: threading.Lock
     client: messenger.GraphClient
     buckets: RedisPageBuckets | LocalPageBuckets
 
@@ -135,7 +158,8 @@ class Sending:
                     self.in_pool[job.page_id] += 1
                     self.urgent_in_pool[job.page_id] += job.urgency == Urgency.URGENT
                     self.running[job.id] = job
-                    self.pool.submit(self.send, job)
+                    self.ready[not job.urgent_lane].append(job)
+                    self.pool.submit(self.send_next)
         pause = FLUSH_EVERY
         if self.queues and not self.running:
             soonest = min(self.not_before.get(page, 0.0) for page in self.queues)
@@ -149,6 +173,17 @@ class Sending:
             time.sleep(pause)
         if len(self.results) >= FLUSH_SIZE or time.monotonic() - self.flushed_at >= FLUSH_EVERY:
             self.flush()
+
+    def send_next(self) -> None:
+        """In a pool thread: send the next job, urgent ones first.
+
+        The pool's own queue is first come, first served; a job is put in `ready` just
+        before each submit, so a pool thread always finds one, and an urgent job handed
+        to the pool after routine ones still goes ahead of them.
+        """
+        with self.ready_lock:
+            job = (self.ready[0] or self.ready[1]).popleft()
+        self.send(job)
 
     def send(self, job: Job) -> None:
         """In a pool thread: send, and hand the answer back to the pipeline's thread."""
@@ -164,6 +199,8 @@ class Sending:
         self.in_pool[job.page_id] -= 1
         self.urgent_in_pool[job.page_id] -= job.urgency == Urgency.URGENT
         self.record(job, sent)
+        if job.holds_back_urgent:
+            self.flush()  # the person's urgent notification can be claimed now
 
     def pick(self, room: int, now_m: float) -> list[Job]:
         """Up to `room` jobs for the pool, taking Pages in turn, within each Page's share.
@@ -184,7 +221,7 @@ class Sending:
             if queue and queue[0].bank_id in self.paused_banks:
                 self.release_all(queue, Reason.INTEGRATION_PAUSED, 0.0)
             elif queue and self.not_before.get(page, 0.0) <= now_m:
-                rate = page_rate(page, queue[0].send_rate_limit)[0]
+                rate = page_budget(page, queue[0].send_rate_limit).rate
                 share = max(2, math.ceil(rate * PAGE_SHARE_SECONDS))
                 take = min(len(queue), room - len(starting), share - self.in_pool[page])
                 urgent = self.urgent_in_pool[page] > 0
