@@ -3,13 +3,16 @@
 import datetime as dt
 import zoneinfo
 from decimal import Decimal
+from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
 from portal.events import DataScope, EventType
 from portal.models import (
+    DEFAULT_IDLE_TIMEOUT_MINUTES,
     SEND_RATE_LIMIT_ERROR,
     SEND_RATE_LIMIT_MAX,
     Bank,
@@ -38,7 +41,7 @@ def apply_errors(form: forms.Form, error: ValidationError, *, rename: dict | Non
 class StaffForm(forms.Form):
     """The portal's forms: labels without a trailing colon."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
 
@@ -102,6 +105,16 @@ class StaffLoginForm(AuthenticationForm):
         self.fields["password"].widget.attrs.update({"autocomplete": "current-password"})
 
 
+class RecoveryCodeForm(StaffForm):
+    code = forms.CharField(
+        label="Recovery code",
+        max_length=40,
+        help_text="One of the codes you saved when you set up two-factor sign-in, "
+        "for example abcd-efgh-jkmn-pqrs.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True}),
+    )
+
+
 class OneTimeCodeForm(StaffForm):
     code = forms.RegexField(
         label="6-digit code",
@@ -160,6 +173,24 @@ class BankSettingsForm(StaffForm):
         label=Bank._meta.get_field("require_2fa_for_all").verbose_name.capitalize(),
         help_text=Bank._meta.get_field("require_2fa_for_all").help_text,
     )
+    idle_timeout_minutes = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=480,
+        initial=15,
+        label=Bank._meta.get_field("idle_timeout_minutes").verbose_name.capitalize(),
+        help_text=Bank._meta.get_field("idle_timeout_minutes").help_text,
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if settings.STAFF_TWO_FACTOR_FOR_ALL:
+            # Every staff member needs it already: the box would promise a choice there is not.
+            del self.fields["require_2fa_for_all"]
+
+    def clean_idle_timeout_minutes(self) -> int:
+        value = self.cleaned_data.get("idle_timeout_minutes")
+        return DEFAULT_IDLE_TIMEOUT_MINUTES if value is None else int(value)
 
 
 class BankCreateForm(BankSettingsForm):

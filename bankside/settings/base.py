@@ -133,8 +133,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# Staff sign in at /staff/login/ with a password and, for admins (or everyone at banks
-# that require it), a TOTP code. The Django admin is for platform superusers only.
+# Staff sign in at /staff/login/ with a password and a TOTP code (or a single-use recovery
+# code). The Django admin is for platform superusers only.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -142,6 +142,14 @@ AUTHENTICATION_BACKENDS = [
 LOGIN_URL = "portal:login"
 LOGIN_REDIRECT_URL = "portal:staff_home"
 OTP_TOTP_ISSUER = "bankside"
+# Every staff member signs in with a second factor. Only a development or demo machine may
+# relax this (`STAFF_TWO_FACTOR_FOR_ALL=false`): then admins, staff of banks that require it
+# for all, and anyone who enrolled an authenticator still need it. Production refuses it.
+STAFF_TWO_FACTOR_FOR_ALL = env.bool("STAFF_TWO_FACTOR_FOR_ALL", default=True)
+# A staff session with no request for this long is signed out. Each bank sets its own (15
+# minutes unless changed); this one is for platform admins, who belong to no bank. A member
+# of several banks gets the shortest. SESSION_COOKIE_AGE stays the absolute limit.
+STAFF_IDLE_TIMEOUT_DEFAULT_MINUTES = 15
 
 # Login throttling: 5 failures for one username from one address lock that pair out for
 # 15 minutes, counted from the last failure before the lock.

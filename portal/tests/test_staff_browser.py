@@ -136,6 +136,8 @@ def test_a_bank_is_onboarded_and_configured_through_the_staff_pages(portal, new_
     setup_key = admin_tab.locator("#totp-secret").inner_text()
     admin_tab.get_by_label("6-digit code").fill(code_for_key(setup_key))
     admin_tab.get_by_role("button", name="Confirm and continue").click()
+    admin_tab.get_by_role("heading", name="Save your recovery codes").wait_for()
+    admin_tab.get_by_role("link", name="I have saved them, continue").click()
     admin_tab.get_by_role("heading", name="Harbour Bank").wait_for()
     admin_tab.get_by_role("button", name="Sign out").click()
     sign_in(
