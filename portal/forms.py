@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
+from core.api.scopes import SCOPES, networks_parse
 from portal.events import DataScope, EventType
 from portal.models import (
     DEFAULT_IDLE_TIMEOUT_MINUTES,
@@ -266,12 +267,77 @@ class PauseForm(StaffForm):
     )
 
 
+API_KEY_EXPIRY_CHOICES = [
+    ("", "Never"),
+    ("30", "In 30 days"),
+    ("90", "In 90 days"),
+    ("180", "In 180 days"),
+    ("365", "In a year"),
+]
+ROLL_OVERLAP_CHOICES = [
+    ("1h", "1 hour"),
+    ("24h", "24 hours"),
+    ("3d", "3 days"),
+    ("7d", "7 days"),
+    ("30d", "30 days"),
+]
+ROLL_OVERLAPS = {
+    "1h": dt.timedelta(hours=1),
+    "24h": dt.timedelta(hours=24),
+    "3d": dt.timedelta(days=3),
+    "7d": dt.timedelta(days=7),
+    "30d": dt.timedelta(days=30),
+}
+
+
 class ApiKeyCreateForm(StaffForm):
     name = forms.CharField(
         max_length=100,
         label="Key name",
         help_text="What uses this key, for example “Core banking (production)”.",
     )
+    scopes = forms.MultipleChoiceField(
+        choices=[(scope, f"{scope}: {label}") for scope, label in SCOPES.items()],
+        initial=list(SCOPES),
+        widget=forms.CheckboxSelectMultiple,
+        help_text="What the key may call; anything else is refused with 403.",
+        error_messages={"required": "Choose at least one scope."},
+    )
+    expires_after = forms.ChoiceField(
+        choices=API_KEY_EXPIRY_CHOICES,
+        required=False,
+        label="Expires",
+        help_text="After it expires the key is refused with 401; roll it before then.",
+    )
+    allowed_networks = forms.CharField(
+        required=False,
+        label="Allowed source addresses (optional)",
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+        help_text="IP addresses or CIDR blocks, one per line, such as 203.0.113.0/24. Calls "
+        "from anywhere else are refused with 403. Empty allows any address.",
+    )
+
+    def clean_allowed_networks(self) -> list[str]:
+        raw = self.cleaned_data.get("allowed_networks") or ""
+        try:
+            return networks_parse(raw.replace(",", "\n").splitlines())
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+    def clean_expires_after(self) -> dt.timedelta | None:
+        days = self.cleaned_data.get("expires_after")
+        return dt.timedelta(days=int(days)) if days else None
+
+
+class ApiKeyRollForm(StaffForm):
+    overlap = forms.ChoiceField(
+        choices=ROLL_OVERLAP_CHOICES,
+        initial="24h",
+        label="Keep the old key working for",
+    )
+
+    def clean_overlap(self) -> dt.timedelta:
+        return ROLL_OVERLAPS[self.cleaned_data["overlap"]]
 
 
 ROLE_DESCRIPTIONS = {

@@ -308,7 +308,7 @@ def link_url(bank: Bank) -> str:
 
 
 def api_key_list(*, bank: Bank) -> QuerySet[ApiKey]:
-    return ApiKey.objects.for_bank(bank).select_related("created_by")
+    return ApiKey.objects.for_bank(bank).select_related("created_by", "rolled_from", "successor")
 
 
 def api_key_get(*, bank: Bank, pk: int) -> ApiKey:

@@ -54,6 +54,7 @@ bank_urls = [
     ),
     path("api-keys/", api_keys.api_keys, name="api_keys"),
     path("api-keys/<int:key>/revoke/", api_keys.api_key_revoke, name="api_key_revoke"),
+    path("api-keys/<int:key>/roll/", api_keys.api_key_roll, name="api_key_roll"),
     path("notifications/", notifications.notification_policies, name="notification_policies"),
     path(
         "notifications/<int:policy>/",

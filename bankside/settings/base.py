@@ -297,7 +297,11 @@ REST_FRAMEWORK = {
     # API keys, plus the Standard Webhooks signature a bank may require.
     "DEFAULT_AUTHENTICATION_CLASSES": ["core.api.auth.SignedApiKeyAuthentication"],
     "DEFAULT_THROTTLE_CLASSES": ["core.api.throttling.ApiKeyRateThrottle"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Then the key's scope for the operation and its allowed addresses (core/api/scopes.py).
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "core.api.scopes.KeyScopeAndAddress",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "core.api.problems.problem_exception_handler",

@@ -8,6 +8,7 @@ from portal.services.api_keys import (
     api_key_authenticate,
     api_key_create,
     api_key_revoke,
+    api_key_roll,
 )
 from portal.services.audit import (
     AuditEntry,
@@ -77,6 +78,7 @@ __all__ = [
     "api_key_authenticate",
     "api_key_create",
     "api_key_revoke",
+    "api_key_roll",
     "audit_append_last",
     "audit_checkpoint_sign",
     "audit_export_record",
