@@ -329,6 +329,32 @@ class ApiKeyCreateForm(StaffForm):
         return dt.timedelta(days=int(days)) if days else None
 
 
+SIGNING_OVERLAPS = {
+    "0": dt.timedelta(0),
+    "1h": dt.timedelta(hours=1),
+    "24h": dt.timedelta(hours=24),
+    "3d": dt.timedelta(days=3),
+    "7d": dt.timedelta(days=7),
+}
+
+
+class SigningSecretRotateForm(StaffForm):
+    overlap = forms.ChoiceField(
+        choices=[
+            ("0", "No overlap: the old secret stops at once"),
+            ("1h", "1 hour"),
+            ("24h", "24 hours"),
+            ("3d", "3 days"),
+            ("7d", "7 days"),
+        ],
+        initial="24h",
+        label="Keep signing with the old secret too for",
+    )
+
+    def clean_overlap(self) -> dt.timedelta:
+        return SIGNING_OVERLAPS[self.cleaned_data["overlap"]]
+
+
 class ApiKeyRollForm(StaffForm):
     overlap = forms.ChoiceField(
         choices=ROLL_OVERLAP_CHOICES,
