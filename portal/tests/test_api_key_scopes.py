@@ -239,6 +239,7 @@ def test_a_key_works_until_it_expires_and_is_refused_with_401_after(bank, monkey
     assert after.status_code == 401
     assert after["Content-Type"] == "application/problem+json"
     assert after["WWW-Authenticate"].startswith("Bearer")
+    assert "has expired" in after.json()["detail"]
 
 
 def test_an_expiry_in_the_past_is_refused(bank):
@@ -259,3 +260,19 @@ def test_a_key_needs_at_least_one_known_scope(bank):
         key_with(bank, scopes=["events:delete"])
 
     assert not ApiKey.objects.exists()
+
+
+def test_the_api_description_names_each_operation_s_scope_and_its_403():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+
+    for (route, method), scope in EXPECTED.items():
+        operation = schema["paths"]["/" + _PARAM.sub(_openapi_param, route)][method.lower()]
+        assert operation["x-required-scope"] == (scope or None), route
+        assert "403" in operation["responses"], route
+        assert (f"`{scope}` scope" if scope else "Any valid API key") in operation["description"]
+
+
+def _openapi_param(match) -> str:
+    return "{" + match.group(0).strip("<>").split(":")[-1] + "}"
