@@ -396,3 +396,11 @@ def test_accepting_refuses_a_username_already_taken(client):
 
     assert "already exists" in response.content.decode()
     assert StaffInvitation.objects.get(pk=issued.invitation.pk).accepted_at is None
+
+
+def test_an_operator_s_invitation_says_two_factor_sign_in_comes_next(client):
+    issued = invitation_for(BankFactory(), role=Role.OPERATOR)
+
+    page = client.get(reverse("portal:invitation_accept", kwargs={"token": issued.token}))
+
+    assert "Next you will set up two-factor sign-in" in page.content.decode()

@@ -266,8 +266,15 @@ def invitation_accept(request, token: str):
                 _start_pending(request, user, dashboard, backend=MODEL_BACKEND)
                 return redirect("portal:two_factor_setup")
             return _finish_login(request, user, backend=MODEL_BACKEND, next_url=dashboard)
+    two_factor_next = (
+        settings.STAFF_TWO_FACTOR_FOR_ALL
+        or invitation.role == "admin"
+        or invitation.bank.require_2fa_for_all
+    )
     return render(
-        request, "portal/auth/invitation_accept.html", {"form": form, "invitation": invitation}
+        request,
+        "portal/auth/invitation_accept.html",
+        {"form": form, "invitation": invitation, "two_factor_next": two_factor_next},
     )
 
 
