@@ -210,9 +210,17 @@ def activity_mark(request: HttpRequest) -> None:
     request.session[LAST_ACTIVITY_KEY] = int(time.time())
 
 
+def _polling(request: HttpRequest) -> bool:
+    """A read asking for JSON: what a page's script sends on a timer, not a person."""
+    return request.method in SAFE_METHODS and "application/json" in request.headers.get(
+        "Accept", ""
+    )
+
+
 def _idle_refusal(request: HttpRequest, login_url: str) -> HttpResponseRedirect | None:
     """Sign out a session idle for longer than its banks allow (`Bank.idle_timeout_minutes`);
-    otherwise count this request as activity."""
+    otherwise count this request as activity, unless it is a page polling a JSON feed by
+    itself (the agent inbox): a tab left open must not keep a session alive."""
     now = int(time.time())
     last = request.session.get(LAST_ACTIVITY_KEY)
     if isinstance(last, int):
@@ -226,7 +234,7 @@ def _idle_refusal(request: HttpRequest, login_url: str) -> HttpResponseRedirect 
                 "without activity. Sign in again.",
             )
             return redirect_to_login(request.get_full_path(), login_url)
-        if now - last < ACTIVITY_RESOLUTION:
+        if now - last < ACTIVITY_RESOLUTION or _polling(request):
             return None
     request.session[LAST_ACTIVITY_KEY] = now
     return None

@@ -76,6 +76,21 @@ def test_activity_keeps_the_session(client, clock):
     assert "_auth_user_id" in client.session
 
 
+def test_a_page_polling_its_feed_does_not_keep_an_idle_session(client, clock):
+    member = StaffMembershipFactory(role=Role.OPERATOR)
+    signed_in_through_the_form(client, member)
+    feed = reverse("conversation:inbox_feed", kwargs={"bank": member.bank.slug})
+
+    polls = []
+    for _ in range(6):  # the inbox left open on a screen, polling every few minutes
+        clock.wait(minutes=3)
+        polls.append(client.get(feed, HTTP_ACCEPT="application/json").status_code)
+
+    assert polls[:5] == [200] * 5
+    assert polls[5] == 302
+    assert "_auth_user_id" not in client.session
+
+
 def test_the_bank_s_own_idle_timeout_applies(client, clock):
     member = StaffMembershipFactory(role=Role.OPERATOR, bank__idle_timeout_minutes=5)
     signed_in_through_the_form(client, member)
