@@ -191,3 +191,16 @@ def test_regenerating_needs_a_signed_in_staff_member(client):
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("portal:login"))
     assert not AuditEvent.objects.filter(action__startswith="staff.recovery_codes").exists()
+
+
+def test_right_after_a_wrong_code_the_page_says_to_wait(client):
+    member = StaffMembershipFactory(role=Role.OPERATOR)
+    codes = enrolled_with_codes(member.user)
+    password_step(client, member.user)
+    client.post(reverse("portal:login_recovery"), {"code": "abcd-efgh-jkmn-pqrs"})
+
+    response = client.post(reverse("portal:login_recovery"), {"code": codes[0]})
+
+    assert "Wait a few seconds" in response.content.decode()
+    assert not signed_in(client)
+    assert StaffRecoveryCode.objects.count() == 10, "the right code is not spent"

@@ -35,7 +35,7 @@ from portal.forms import (
     StaffLoginForm,
     apply_errors,
 )
-from portal.models import StaffTOTPDevice
+from portal.models import StaffRecoveryDevice, StaffTOTPDevice
 from portal.views._shared import reveal_once, take_reveal
 
 PENDING_KEY = "portal.pending_login"
@@ -185,6 +185,16 @@ def login_recovery(request: HttpRequest) -> HttpResponse:
     user, backend, next_url = pending
     form = RecoveryCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        kept = StaffRecoveryDevice.objects.filter(user=user).order_by("pk").first()
+        if kept is not None and not kept.verify_is_allowed()[0]:
+            form.add_error(
+                "code", "Too many wrong codes in a row. Wait a few seconds, then try again."
+            )
+            return render(
+                request,
+                "portal/auth/recovery.html",
+                {"form": form, "username": user.get_username()},
+            )
         device = services.recovery_code_sign_in(user=user, code=form.cleaned_data["code"])
         if device is not None:
             remaining = services.recovery_codes_remaining(user=user) or 0
