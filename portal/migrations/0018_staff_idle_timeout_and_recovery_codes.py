@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='bank',
             name='idle_timeout_minutes',
-            field=models.PositiveSmallIntegerField(default=15, help_text='1 to 480 (15 if left empty). A staff session with no activity for this long is signed out; the absolute session limit applies as well.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(480)], verbose_name='Sign staff out after this many idle minutes'),
+            field=models.PositiveSmallIntegerField(db_default=15, default=15, help_text='1 to 480 (15 if left empty). A staff session with no activity for this long is signed out; the absolute session limit applies as well.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(480)], verbose_name='Sign staff out after this many idle minutes'),
         ),
         migrations.CreateModel(
             name='StaffRecoveryDevice',

@@ -50,6 +50,9 @@ class Bank(models.Model):
     idle_timeout_minutes = models.PositiveSmallIntegerField(
         "Sign staff out after this many idle minutes",
         default=DEFAULT_IDLE_TIMEOUT_MINUTES,
+        # Also the column's default: code written against an older schema (a migration's
+        # historical models) can still insert a bank.
+        db_default=DEFAULT_IDLE_TIMEOUT_MINUTES,
         validators=[MinValueValidator(1), MaxValueValidator(480)],
         help_text="1 to 480 (15 if left empty). A staff session with no activity for this "
         "long is signed out; the absolute session limit applies as well.",
