@@ -137,15 +137,22 @@ def link_callbacks_erase(customer: Customer) -> int:
     return changed
 
 
-def callback_headers(*, secret: str, webhook_id: str, body: bytes, at: datetime) -> dict[str, str]:
+def callback_headers(
+    *, secret: str, webhook_id: str, body: bytes, at: datetime, also: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """The Standard Webhooks headers of a callback. `webhook-signature` carries one
+    signature per secret, space-separated: the current secret's, then any in `also` (the
+    previous secret while a rotation's overlap lasts)."""
     timestamp = str(int(at.timestamp()))
+    signatures = [
+        signature_for(secret=key, webhook_id=webhook_id, timestamp=timestamp, body=body)
+        for key in (secret, *also)
+    ]
     return {
         "content-type": "application/json",
         "webhook-id": webhook_id,
         "webhook-timestamp": timestamp,
-        "webhook-signature": signature_for(
-            secret=secret, webhook_id=webhook_id, timestamp=timestamp, body=body
-        ),
+        "webhook-signature": " ".join(signatures),
         "user-agent": "bankside-callbacks",
     }
 
@@ -170,10 +177,11 @@ def callback_deliver(
         )
     callback = BankCallback.objects.select_related("bank").get(pk=callback_id)
     integration = MessengerIntegration.objects.filter(bank_id=callback.bank_id).first()
-    secret = integration.callback_signing_secret if integration is not None else ""
     url = (integration.callback_url if integration is not None else "") or callback.url
     body = callback.body.encode()
     started_at, started = timezone.now(), time.perf_counter()
+    signing = integration.callback_signing_secrets(started_at) if integration is not None else []
+    secret, *also = signing or [""]
     status_code, error = None, ""
     if not secret or not url:
         error = "The bank has no callback URL or signing secret."
@@ -181,7 +189,11 @@ def callback_deliver(
         try:
             outbound.check_url(url, resolve_host=False)
             headers = callback_headers(
-                secret=secret, webhook_id=callback.webhook_id, body=body, at=started_at
+                secret=secret,
+                webhook_id=callback.webhook_id,
+                body=body,
+                at=started_at,
+                also=tuple(also),
             )
             with outbound.client(
                 timeout=settings.NOTIFICATIONS_CALLBACK_TIMEOUT_SECONDS, transport=transport

@@ -147,7 +147,7 @@ def invitation_consent(request: HttpRequest, bank: str) -> HttpResponse:
             accounts=chosen,
             scopes=scopes,
             duration_days=duration,
-            purpose=PURPOSE,
+            purpose=str(PURPOSE),  # in the words the customer read
         )
     except services.InvitationRefusedError as refused:
         return _refused(request, found, refused.reason)

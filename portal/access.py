@@ -9,6 +9,7 @@ GET and HEAD need a role in `view`, POST a role in `change`; platform admins may
 """
 
 import functools
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -17,17 +18,21 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseNotAllowed
+from django.http import Http404, HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import resolve_url
 from django.utils.cache import add_never_cache_headers
 
 from portal.models import Bank, StaffMembership
-from portal.selectors import staff_has_access, two_factor_required
+from portal.selectors import staff_has_access, staff_idle_timeout, two_factor_required
 
 Role = StaffMembership.Role
 ADMIN, OPERATOR, AUDITOR = Role.ADMIN, Role.OPERATOR, Role.AUDITOR
 EVERYONE = (ADMIN, OPERATOR, AUDITOR)
 PLATFORM_ADMIN = "platform_admin"
+LAST_ACTIVITY_KEY = "portal.last_activity"
+# The last activity is written at most this often (seconds): a page and the requests it
+# makes right after cost one session write, not one each.
+ACTIVITY_RESOLUTION = 10
 SAFE_METHODS = ("GET", "HEAD")
 
 
@@ -197,4 +202,39 @@ def _session_refusal(request):
         logout(request)
         messages.info(request, "Your account now needs two-factor sign-in. Sign in again.")
         return redirect_to_login(request.get_full_path(), login_url)
+    return _idle_refusal(request, login_url)
+
+
+def activity_mark(request: HttpRequest) -> None:
+    """Record that the signed-in staff member did something now (sign-in, a page)."""
+    request.session[LAST_ACTIVITY_KEY] = int(time.time())
+
+
+def _polling(request: HttpRequest) -> bool:
+    """A read asking for JSON: what a page's script sends on a timer, not a person."""
+    return request.method in SAFE_METHODS and "application/json" in request.headers.get(
+        "Accept", ""
+    )
+
+
+def _idle_refusal(request: HttpRequest, login_url: str) -> HttpResponseRedirect | None:
+    """Sign out a session idle for longer than its banks allow (`Bank.idle_timeout_minutes`);
+    otherwise count this request as activity, unless it is a page polling a JSON feed by
+    itself (the agent inbox): a tab left open must not keep a session alive."""
+    now = int(time.time())
+    last = request.session.get(LAST_ACTIVITY_KEY)
+    if isinstance(last, int):
+        timeout = staff_idle_timeout(request.user)
+        if now - last > timeout.total_seconds():
+            minutes = int(timeout.total_seconds() // 60)
+            logout(request)
+            messages.info(
+                request,
+                f"You were signed out after {minutes} minute{'s' if minutes != 1 else ''} "
+                "without activity. Sign in again.",
+            )
+            return redirect_to_login(request.get_full_path(), login_url)
+        if now - last < ACTIVITY_RESOLUTION or _polling(request):
+            return None
+    request.session[LAST_ACTIVITY_KEY] = now
     return None

@@ -3,13 +3,17 @@
 import datetime as dt
 import zoneinfo
 from decimal import Decimal
+from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
+from core.api.scopes import SCOPES, networks_parse
 from portal.events import DataScope, EventType
 from portal.models import (
+    DEFAULT_IDLE_TIMEOUT_MINUTES,
     SEND_RATE_LIMIT_ERROR,
     SEND_RATE_LIMIT_MAX,
     Bank,
@@ -38,7 +42,7 @@ def apply_errors(form: forms.Form, error: ValidationError, *, rename: dict | Non
 class StaffForm(forms.Form):
     """The portal's forms: labels without a trailing colon."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
 
@@ -102,6 +106,16 @@ class StaffLoginForm(AuthenticationForm):
         self.fields["password"].widget.attrs.update({"autocomplete": "current-password"})
 
 
+class RecoveryCodeForm(StaffForm):
+    code = forms.CharField(
+        label="Recovery code",
+        max_length=40,
+        help_text="One of the codes you saved when you set up two-factor sign-in, "
+        "for example abcd-efgh-jkmn-pqrs.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True}),
+    )
+
+
 class OneTimeCodeForm(StaffForm):
     code = forms.RegexField(
         label="6-digit code",
@@ -160,6 +174,24 @@ class BankSettingsForm(StaffForm):
         label=Bank._meta.get_field("require_2fa_for_all").verbose_name.capitalize(),
         help_text=Bank._meta.get_field("require_2fa_for_all").help_text,
     )
+    idle_timeout_minutes = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=480,
+        initial=15,
+        label=Bank._meta.get_field("idle_timeout_minutes").verbose_name.capitalize(),
+        help_text=Bank._meta.get_field("idle_timeout_minutes").help_text,
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if settings.STAFF_TWO_FACTOR_FOR_ALL:
+            # Every staff member needs it already: the box would promise a choice there is not.
+            del self.fields["require_2fa_for_all"]
+
+    def clean_idle_timeout_minutes(self) -> int:
+        value = self.cleaned_data.get("idle_timeout_minutes")
+        return DEFAULT_IDLE_TIMEOUT_MINUTES if value is None else int(value)
 
 
 class BankCreateForm(BankSettingsForm):
@@ -246,12 +278,103 @@ class PauseForm(StaffForm):
     )
 
 
+API_KEY_EXPIRY_CHOICES = [
+    ("", "Never"),
+    ("30", "In 30 days"),
+    ("90", "In 90 days"),
+    ("180", "In 180 days"),
+    ("365", "In a year"),
+]
+ROLL_OVERLAP_CHOICES = [
+    ("1h", "1 hour"),
+    ("24h", "24 hours"),
+    ("3d", "3 days"),
+    ("7d", "7 days"),
+    ("30d", "30 days"),
+]
+ROLL_OVERLAPS = {
+    "1h": dt.timedelta(hours=1),
+    "24h": dt.timedelta(hours=24),
+    "3d": dt.timedelta(days=3),
+    "7d": dt.timedelta(days=7),
+    "30d": dt.timedelta(days=30),
+}
+
+
 class ApiKeyCreateForm(StaffForm):
     name = forms.CharField(
         max_length=100,
         label="Key name",
         help_text="What uses this key, for example “Core banking (production)”.",
     )
+    scopes = forms.MultipleChoiceField(
+        choices=[(scope, f"{scope}: {label}") for scope, label in SCOPES.items()],
+        initial=list(SCOPES),
+        widget=forms.CheckboxSelectMultiple,
+        help_text="What the key may call; anything else is refused with 403.",
+        error_messages={"required": "Choose at least one scope."},
+    )
+    expires_after = forms.ChoiceField(
+        choices=API_KEY_EXPIRY_CHOICES,
+        required=False,
+        label="Expires",
+        help_text="After it expires the key is refused with 401; roll it before then.",
+    )
+    allowed_networks = forms.CharField(
+        required=False,
+        label="Allowed source addresses (optional)",
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+        help_text="IP addresses or CIDR blocks, one per line, such as 203.0.113.0/24. Calls "
+        "from anywhere else are refused with 403. Empty allows any address.",
+    )
+
+    def clean_allowed_networks(self) -> list[str]:
+        raw = self.cleaned_data.get("allowed_networks") or ""
+        try:
+            return networks_parse(raw.replace(",", "\n").splitlines())
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+    def clean_expires_after(self) -> dt.timedelta | None:
+        days = self.cleaned_data.get("expires_after")
+        return dt.timedelta(days=int(days)) if days else None
+
+
+SIGNING_OVERLAPS = {
+    "0": dt.timedelta(0),
+    "1h": dt.timedelta(hours=1),
+    "24h": dt.timedelta(hours=24),
+    "3d": dt.timedelta(days=3),
+    "7d": dt.timedelta(days=7),
+}
+
+
+class SigningSecretRotateForm(StaffForm):
+    overlap = forms.ChoiceField(
+        choices=[
+            ("0", "No overlap: the old secret stops at once"),
+            ("1h", "1 hour"),
+            ("24h", "24 hours"),
+            ("3d", "3 days"),
+            ("7d", "7 days"),
+        ],
+        initial="24h",
+        label="Keep signing with the old secret too for",
+    )
+
+    def clean_overlap(self) -> dt.timedelta:
+        return SIGNING_OVERLAPS[self.cleaned_data["overlap"]]
+
+
+class ApiKeyRollForm(StaffForm):
+    overlap = forms.ChoiceField(
+        choices=ROLL_OVERLAP_CHOICES,
+        initial="24h",
+        label="Keep the old key working for",
+    )
+
+    def clean_overlap(self) -> dt.timedelta:
+        return ROLL_OVERLAPS[self.cleaned_data["overlap"]]
 
 
 ROLE_DESCRIPTIONS = {

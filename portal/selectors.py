@@ -1,10 +1,10 @@
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Min, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
@@ -223,14 +223,31 @@ def staff_has_access(user) -> bool:
 
 
 def two_factor_required(user) -> bool:
-    """Platform admins, bank admins, staff of banks that require it for everyone, and
-    anyone who has enrolled an authenticator must sign in with a TOTP code."""
-    if user.is_superuser:
+    """Every staff member signs in with a second factor (`STAFF_TWO_FACTOR_FOR_ALL`).
+
+    Where a development or demo machine relaxes that, platform admins, bank admins, staff
+    of banks that require it for everyone, and anyone who has enrolled an authenticator
+    still must."""
+    if user.is_superuser or settings.STAFF_TWO_FACTOR_FOR_ALL:
         return True
     required = StaffMembership.objects.filter(user=user).filter(
         Q(role=StaffMembership.Role.ADMIN) | Q(bank__require_2fa_for_all=True)
     )
     return required.exists() or user_has_device(user, confirmed=True)
+
+
+def staff_idle_timeout(user: Any) -> timedelta:
+    """How long a staff member's session may sit idle: the shortest of their banks'
+    settings, or the deployment's default for platform admins."""
+    minutes = StaffMembership.objects.filter(user=user).aggregate(
+        shortest=Min("bank__idle_timeout_minutes")
+    )["shortest"]
+    default = settings.STAFF_IDLE_TIMEOUT_DEFAULT_MINUTES
+    if minutes is None:
+        minutes = default
+    elif user.is_superuser:
+        minutes = min(minutes, default)
+    return timedelta(minutes=minutes)
 
 
 def bank_list_for_staff(user) -> QuerySet[Bank]:
@@ -291,7 +308,7 @@ def link_url(bank: Bank) -> str:
 
 
 def api_key_list(*, bank: Bank) -> QuerySet[ApiKey]:
-    return ApiKey.objects.for_bank(bank).select_related("created_by")
+    return ApiKey.objects.for_bank(bank).select_related("created_by", "rolled_from", "successor")
 
 
 def api_key_get(*, bank: Bank, pk: int) -> ApiKey:

@@ -54,6 +54,7 @@ bank_urls = [
     ),
     path("api-keys/", api_keys.api_keys, name="api_keys"),
     path("api-keys/<int:key>/revoke/", api_keys.api_key_revoke, name="api_key_revoke"),
+    path("api-keys/<int:key>/roll/", api_keys.api_key_roll, name="api_key_roll"),
     path("notifications/", notifications.notification_policies, name="notification_policies"),
     path(
         "notifications/<int:policy>/",
@@ -101,6 +102,8 @@ staff_urls = [
     path("login/", auth.login, name="login"),
     path("login/verify/", auth.login_verify, name="login_verify"),
     path("login/two-factor/", auth.two_factor_setup, name="two_factor_setup"),
+    path("login/recovery/", auth.login_recovery, name="login_recovery"),
+    path("account/recovery-codes/", auth.recovery_codes, name="recovery_codes"),
     path("logout/", auth.logout, name="logout"),
     path("account/", auth.account, name="account"),
     path("invitations/<str:token>/", auth.invitation_accept, name="invitation_accept"),

@@ -219,7 +219,7 @@ def user_postbacks(request, body, page_id, psid):
 
 
 # The control decorator has no types; the baseline of mypy's errors only shrinks.
-@control("POST")  # type: ignore[untyped-decorator,no-untyped-call]
+@control("POST")
 def user_referrals(
     request: HttpRequest, body: dict[str, Any], page_id: str, psid: str
 ) -> tuple[dict[str, Any], int]:

@@ -135,8 +135,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# Staff sign in at /staff/login/ with a password and, for admins (or everyone at banks
-# that require it), a TOTP code. The Django admin is for platform superusers only.
+# Staff sign in at /staff/login/ with a password and a TOTP code (or a single-use recovery
+# code). The Django admin is for platform superusers only.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -144,6 +144,14 @@ AUTHENTICATION_BACKENDS = [
 LOGIN_URL = "portal:login"
 LOGIN_REDIRECT_URL = "portal:staff_home"
 OTP_TOTP_ISSUER = "bankside"
+# Every staff member signs in with a second factor. Only a development or demo machine may
+# relax this (`STAFF_TWO_FACTOR_FOR_ALL=false`): then admins, staff of banks that require it
+# for all, and anyone who enrolled an authenticator still need it. Production refuses it.
+STAFF_TWO_FACTOR_FOR_ALL = env.bool("STAFF_TWO_FACTOR_FOR_ALL", default=True)
+# A staff session with no request for this long is signed out. Each bank sets its own (15
+# minutes unless changed); this one is for platform admins, who belong to no bank. A member
+# of several banks gets the shortest. SESSION_COOKIE_AGE stays the absolute limit.
+STAFF_IDLE_TIMEOUT_DEFAULT_MINUTES = 15
 
 # Login throttling: 5 failures for one username from one address lock that pair out for
 # 15 minutes, counted from the last failure before the lock.
@@ -304,7 +312,11 @@ REST_FRAMEWORK = {
     # API keys, plus the Standard Webhooks signature a bank may require.
     "DEFAULT_AUTHENTICATION_CLASSES": ["core.api.auth.SignedApiKeyAuthentication"],
     "DEFAULT_THROTTLE_CLASSES": ["core.api.throttling.ApiKeyRateThrottle"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Then the key's scope for the operation and its allowed addresses (core/api/scopes.py).
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "core.api.scopes.KeyScopeAndAddress",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "core.api.problems.problem_exception_handler",

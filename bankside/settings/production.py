@@ -55,6 +55,12 @@ if len(_checkpoint_key) != 32:
     )
 if any(len(key) < 32 for key in PSEUDONYM_KEYS):
     raise ImproperlyConfigured("Each of PSEUDONYM_KEYS must be at least 32 random characters.")
+if not env.bool("STAFF_TWO_FACTOR_FOR_ALL", default=True):
+    raise ImproperlyConfigured(
+        "STAFF_TWO_FACTOR_FOR_ALL=false relaxes staff sign-in for development and demos only; "
+        "production requires a second factor of every staff member."
+    )
+STAFF_TWO_FACTOR_FOR_ALL = True
 if len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("SECRET_KEY must be at least 50 random characters.")
 # Prometheus scrapes /metrics with `Authorization: Bearer <METRICS_TOKEN>`. Optional: without

@@ -112,6 +112,16 @@ def test_production_refuses_a_malformed_checkpoint_signing_key():
     assert "raw 32-byte Ed25519 private key" in result.stderr
 
 
+def test_production_refuses_to_relax_two_factor_sign_in_for_staff():
+    keys = Fernet.generate_key().decode()
+    env = {**PRODUCTION_ENV, "FIELD_ENCRYPTION_KEYS": keys, "STAFF_TWO_FACTOR_FOR_ALL": "false"}
+
+    result = manage("check", env_overrides=env)
+
+    assert result.returncode != 0
+    assert "production requires a second factor of every staff member" in result.stderr
+
+
 def test_production_never_mounts_the_sandbox():
     keys = Fernet.generate_key().decode()
     env = {**PRODUCTION_ENV, "FIELD_ENCRYPTION_KEYS": keys, "SANDBOX_ENABLED": "true"}

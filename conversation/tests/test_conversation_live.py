@@ -185,10 +185,12 @@ def test_a_no_to_a_fraud_alert_reaches_the_bank_signed_after_two_failures(harbou
     assert FraudAlertAnswer.objects.get().answer == "denied" and next_steps
 
 
-def test_an_agents_reply_goes_out_with_human_agent_and_is_refused_after_seven_days(harbour, client):
+def test_an_agents_reply_goes_out_with_human_agent_and_is_refused_after_seven_days(
+    harbour, sign_in
+):
     _, psid = harbour.linked_customer("Ana Souza")
     operator = StaffMembershipFactory(bank=harbour.bank, role=StaffMembership.Role.OPERATOR).user
-    client.force_login(operator)
+    client = sign_in(operator)
 
     with celery_worker():
         say(harbour, psid, "I'd like to speak to a person")

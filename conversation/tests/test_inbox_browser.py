@@ -14,7 +14,7 @@ from conversation.tests.test_conversation_live import say
 from linking.tests.conftest import celery_worker
 from notifications.tests.test_delivery_live import Harbour, wait_for
 from portal.models import StaffMembership
-from portal.tests.factories import PASSWORD, StaffMembershipFactory
+from portal.tests.factories import PASSWORD, StaffMembershipFactory, TOTPDeviceFactory, totp_code
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -46,10 +46,13 @@ def test_an_operator_answers_from_the_inbox_and_the_customer_sees_it(
             say(harbour, ana, "My card was swallowed by the cash machine, can someone call me?")
             assert wait_for(lambda: Conversation.objects.filter(needs_person=True).exists())
 
+            device = TOTPDeviceFactory(user=operator)  # every staff member signs in with a code
             tab.goto(f"{live_server.url}/staff/login/")
             tab.get_by_label("Username").fill(operator.username)
             tab.get_by_label("Password").fill(PASSWORD)
             tab.get_by_role("button", name="Continue").click()
+            tab.get_by_label("6-digit code").fill(totp_code(device))
+            tab.get_by_role("button", name="Sign in").click()
             tab.get_by_role("button", name="Sign out").wait_for()
             tab.get_by_role("link", name="Agent inbox").click()
             tab.get_by_role("link", name="Ana Souza").wait_for()

@@ -68,7 +68,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             presented = ""
         principal = self.principal_for(presented) if presented else None
         if principal is None:
-            raise exceptions.AuthenticationFailed("The API key is not valid or has been revoked.")
+            raise exceptions.AuthenticationFailed(
+                "The API key is not valid, has expired or has been revoked."
+            )
         return principal, principal.api_key
 
     def principal_for(self, presented: str) -> ApiPrincipal | None:
@@ -183,6 +185,14 @@ class SignedApiKeyAuthentication(ApiKeyAuthentication):
         return authenticated
 
 
+SCOPES_SAID = (
+    "A key holds scopes (`customers:write`, `events:write`, `events:read`, `outcomes:read`); "
+    "each operation names the one it needs (`x-required-scope`) and refuses a key without it "
+    "with 403. A key may also expire (then 401) and be limited to some source addresses "
+    "(from elsewhere, 403)."
+)
+
+
 # drf-spectacular registers an extension by an unannotated `__init_subclass__`.
 class ApiKeyScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     target_class = "core.api.auth.ApiKeyAuthentication"
@@ -192,7 +202,8 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-c
         return {
             "type": "http",
             "scheme": "bearer",
-            "description": "An API key issued to the bank's core systems in the staff portal.",
+            "description": "An API key issued to the bank's core systems in the staff portal. "
+            + SCOPES_SAID,
         }
 
 
@@ -205,8 +216,9 @@ class SignedApiKeyScheme(OpenApiAuthenticationExtension):  # type: ignore[no-unt
             "type": "http",
             "scheme": "bearer",
             "description": (
-                "An API key issued to the bank's core systems in the staff portal. A bank "
-                "may also require every request to be signed the Standard Webhooks way: "
+                "An API key issued to the bank's core systems in the staff portal. "
+                + SCOPES_SAID
+                + " A bank may also require every request to be signed the Standard Webhooks way: "
                 "`webhook-id` (unique per request), `webhook-timestamp` (Unix seconds, "
                 "within 5 minutes) and `webhook-signature: v1,<base64 HMAC-SHA256 of "
                 '"{id}.{timestamp}.{body}">` keyed with the bytes of its `whsec_` secret.'

@@ -197,9 +197,12 @@ def test_the_django_admin(client):
 
 
 def test_error_pages(client):
-    operator = StaffMembershipFactory(role="operator").user  # no second factor needed
+    operator = StaffMembershipFactory(role="operator").user
     staff = Client()
     staff.force_login(operator)
+    session = staff.session
+    session[DEVICE_ID_SESSION_KEY] = TOTPDeviceFactory(user=operator).persistent_id
+    session.save()
 
     page(client.get("/no/such/page/"), status=404)
     page(staff.get(reverse("portal:api_keys", args=[operator.memberships.get().bank.slug])), 403)

@@ -60,6 +60,11 @@ def test_two_factor_enrolment_and_the_dashboard_charts(live_server, page):
     page.get_by_role("button", name="Copy setup key").wait_for()
     page.get_by_label("6-digit code").fill(code_for_key(page.locator("#totp-secret").inner_text()))
     page.get_by_role("button", name="Confirm and continue").click()
+    page.get_by_role("heading", name="Save your recovery codes").wait_for()
+    expect(page.get_by_role("list", name="Recovery codes").get_by_role("listitem")).to_have_count(
+        10
+    )
+    page.get_by_role("link", name="I have saved them, continue").click()
 
     page.get_by_role("heading", name="Harbour Bank").wait_for()
     chart = page.locator("svg.chart").first

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from core.api import idempotency
 from core.api.parsers import JSONBodyParser, raw_body
 from core.api.problems import PROBLEM, invalid, problem
+from core.api.scopes import CUSTOMERS_WRITE
 from linking.api.common import (
     IDEMPOTENCY_KEY,
     StrictInputSerializer,
@@ -48,6 +49,8 @@ class LinkInvitationCreateApi(APIView):
     # `Idempotency-Key` is honoured by the service, not by the API's generic store of
     # answers, which would keep the invitation's URL (a credential) as it was sent.
     parser_classes = [JSONBodyParser]
+    # An invitation links a customer the bank keeps: the customers' write scope.
+    required_scopes = {"POST": CUSTOMERS_WRITE}
 
     @extend_schema_serializer(component_name="LinkInvitationInput")
     class InputSerializer(StrictInputSerializer):

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from core.api.parsers import JSONBodyParser
 from core.api.problems import PROBLEM, invalid
+from core.api.scopes import CUSTOMERS_WRITE
 from linking.api.common import (
     IDEMPOTENCY_KEY,
     DecimalTextField,
@@ -115,6 +116,7 @@ class CustomerUpsertApi(APIView):
 
     # Read by the API's idempotency middleware: these methods honour `Idempotency-Key`.
     idempotent_methods = ("PUT",)
+    required_scopes = {"PUT": CUSTOMERS_WRITE}
     parser_classes = [JSONBodyParser]
 
     @extend_schema_serializer(component_name="CustomerInput")

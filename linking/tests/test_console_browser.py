@@ -17,7 +17,13 @@ from linking.tests.factories import AccountFactory, CustomerFactory
 from portal.audit import Actor
 from portal.models import AuditEvent, StaffMembership
 from portal.services import audit_integrity_check, audit_record
-from portal.tests.factories import PASSWORD, BankFactory, StaffMembershipFactory
+from portal.tests.factories import (
+    PASSWORD,
+    BankFactory,
+    StaffMembershipFactory,
+    TOTPDeviceFactory,
+    totp_code,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -83,10 +89,13 @@ def test_an_auditor_goes_from_search_to_a_timeline_to_an_export(live_server, bro
     tab.set_default_timeout(10_000)
     base = live_server.url
     try:
+        device = TOTPDeviceFactory(user=auditor)  # every staff member signs in with a code
         tab.goto(f"{base}/staff/login/")
         tab.get_by_label("Username").fill(auditor.username)
         tab.get_by_label("Password").fill(PASSWORD)
         tab.get_by_role("button", name="Continue").click()
+        tab.get_by_label("6-digit code").fill(totp_code(device))
+        tab.get_by_role("button", name="Sign in").click()
         tab.get_by_role("button", name="Sign out").wait_for()
 
         tab.get_by_role("link", name="Linked accounts").click()

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from core.api.cursors import CURSOR, cursor_decode, cursor_encode
 from core.api.parsers import JSONBodyParser, raw_body
 from core.api.problems import PROBLEM, invalid, problem
+from core.api.scopes import EVENTS_READ, EVENTS_WRITE, OUTCOMES_READ
 from linking.api.common import IDEMPOTENCY_KEY, api_actor, external_id_parameter
 from linking.api.validators import field_name
 from notifications import selectors
@@ -62,6 +63,7 @@ class EventIngestApi(APIView):
 
     idempotent_methods = ("POST",)
     parser_classes = [JSONBodyParser]
+    required_scopes = {"POST": EVENTS_WRITE}
 
     @extend_schema(
         operation_id="events_ingest",
@@ -99,6 +101,8 @@ class EventIngestApi(APIView):
 
 class EventDetailApi(APIView):
     """An event this bank posted: its status and the notifications it produced."""
+
+    required_scopes = {"GET": EVENTS_READ}
 
     @extend_schema(
         operation_id="event_get",
@@ -168,6 +172,7 @@ class OutcomeListApi(APIView):
     """What became of the bank's events (and, with delivery, of their notifications)."""
 
     DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
+    required_scopes = {"GET": OUTCOMES_READ}
 
     @extend_schema(
         operation_id="outcomes_list",

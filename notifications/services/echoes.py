@@ -263,7 +263,7 @@ def echoes_for(notification_ids: list[int]) -> dict[int, tuple[str, datetime]]:
             echoes.setdefault(pk, (mid, sent_at))
     found: dict[int, tuple[str, datetime]] = {}
     for pk in notification_ids:
-        echo = echoes.get(pk) or echoes.get(leads.get(pk, 0))
+        echo = echoes.get(pk) or echoes.get(leads.get(pk) or 0)
         if echo is not None:
             found[pk] = echo
     return found

@@ -16,7 +16,7 @@ from notifications.tests.conftest import graph_error
 from notifications.tests.factories import event_payload
 from portal.audit import Actor
 from portal.models import AuditEvent, StaffMembership
-from portal.tests.factories import PASSWORD, StaffMembershipFactory
+from portal.tests.factories import PASSWORD, StaffMembershipFactory, TOTPDeviceFactory, totp_code
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -57,10 +57,13 @@ def test_an_operator_filters_reads_and_replays_dead_letters(
     tab = context.new_page()
     tab.set_default_timeout(10_000)
     try:
+        device = TOTPDeviceFactory(user=operator)  # every staff member signs in with a code
         tab.goto(f"{live_server.url}/staff/login/")
         tab.get_by_label("Username").fill(operator.username)
         tab.get_by_label("Password").fill(PASSWORD)
         tab.get_by_role("button", name="Continue").click()
+        tab.get_by_label("6-digit code").fill(totp_code(device))
+        tab.get_by_role("button", name="Sign in").click()
         tab.get_by_role("button", name="Sign out").wait_for()
 
         tab.get_by_role("link", name="Dead letters").first.click()

@@ -4,10 +4,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.problems import PROBLEM
+from core.api.scopes import ANY_KEY
 
 
 class WhoamiApi(APIView):
     """Which bank and key the caller authenticated as: a smoke test for API keys."""
+
+    required_scopes = {"GET": ANY_KEY}
 
     class OutputSerializer(serializers.Serializer):
         bank = serializers.CharField(source="bank.slug")

@@ -9,12 +9,17 @@ from portal.models.api_keys import (
 )
 from portal.models.audit import AuditChain, AuditCheckpoint, AuditEvent, AuditIntegrityCheck
 from portal.models.banks import (
+    DEFAULT_IDLE_TIMEOUT_MINUTES,
+    RECOVERY_CODE_ALPHABET,
     Bank,
     StaffInvitation,
     StaffMembership,
+    StaffRecoveryCode,
+    StaffRecoveryDevice,
     StaffTOTPDevice,
     WorkerHeartbeat,
     locale_validator,
+    recovery_code_normalise,
     validate_timezone,
 )
 from portal.models.integration import (
@@ -31,7 +36,9 @@ from portal.models.integration import (
 )
 
 __all__ = [
+    "DEFAULT_IDLE_TIMEOUT_MINUTES",
     "PAGE_TAKEN",
+    "RECOVERY_CODE_ALPHABET",
     "SEND_RATE_LIMIT_ERROR",
     "SEND_RATE_LIMIT_MAX",
     "ApiKey",
@@ -52,9 +59,12 @@ __all__ = [
     "SignedRequestId",
     "StaffInvitation",
     "StaffMembership",
+    "StaffRecoveryCode",
+    "StaffRecoveryDevice",
     "StaffTOTPDevice",
     "UtilityTemplate",
     "WorkerHeartbeat",
     "locale_validator",
+    "recovery_code_normalise",
     "validate_timezone",
 ]

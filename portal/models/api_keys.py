@@ -8,9 +8,14 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from core.api.scopes import ALL_SCOPES
 from core.encryption import EncryptedTextField
 from portal.models.banks import Bank
 from portal.tenancy import BankScopedQuerySet
+
+
+def all_scopes() -> list[str]:
+    return list(ALL_SCOPES)
 
 
 class ApiKey(models.Model):
@@ -19,6 +24,11 @@ class ApiKey(models.Model):
     The key is `bsk_<prefix>_<secret>`: the prefix finds the row, and only the SHA-256 of
     the 32-byte random secret is stored, compared in constant time. The full key is shown
     once, when it is created.
+
+    A key holds the scopes of what it may call (`core.api.scopes`), may expire, and may be
+    limited to some source addresses. Rolling a key issues its successor (`rolled_from`
+    names the old key) with the same name, scopes and addresses; the old key (`rolled_at`)
+    keeps working until the end of the overlap chosen (`expires_at`).
     """
 
     bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="api_keys")
@@ -35,6 +45,15 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    scopes = models.JSONField(default=all_scopes)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    allowed_networks = models.JSONField(
+        default=list, blank=True, help_text="Addresses and CIDR blocks; empty allows any."
+    )
+    rolled_at = models.DateTimeField(null=True, blank=True)
+    rolled_from = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="successor"
+    )
 
     objects = BankScopedQuerySet.as_manager()
 
@@ -43,7 +62,7 @@ class ApiKey(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["bank", "name"],
-                condition=models.Q(revoked_at__isnull=True),
+                condition=models.Q(revoked_at__isnull=True, rolled_at__isnull=True),
                 name="one_active_api_key_name_per_bank",
                 violation_error_message="An active API key with this name already exists.",
             ),
@@ -58,7 +77,17 @@ class ApiKey(models.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        """Not revoked and not expired: requests made with it are accepted."""
+        return self.revoked_at is None and not self.is_expired
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
+    def is_rolling_over(self) -> bool:
+        """Replaced by a successor, and still working until `expires_at`."""
+        return self.rolled_at is not None and self.is_active
 
 
 class IdempotencyRecord(models.Model):

@@ -6,6 +6,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import (
+    MaxValueValidator,
+    MinValueValidator,
     RegexValidator,
 )
 from django.db import models
@@ -13,6 +15,7 @@ from django.utils import timezone
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 from django_otp.plugins.otp_totp.models import TOTPDevice, default_key, key_validator
 
+from core.digests import sha256_hex
 from core.encryption import EncryptedTextField
 from portal.tenancy import BankScopedQuerySet
 
@@ -25,6 +28,9 @@ def validate_timezone(value: str) -> None:
 locale_validator = RegexValidator(
     r"^[a-z]{2,3}(?:[_-][A-Za-z]{2,4})?$", "Use a locale such as en, fr or pt_BR."
 )
+
+
+DEFAULT_IDLE_TIMEOUT_MINUTES = 15
 
 
 class Bank(models.Model):
@@ -40,6 +46,16 @@ class Bank(models.Model):
         "Require two-factor sign-in for all staff",
         default=False,
         help_text="Admins always need it; this extends it to operators and auditors.",
+    )
+    idle_timeout_minutes = models.PositiveSmallIntegerField(
+        "Sign staff out after this many idle minutes",
+        default=DEFAULT_IDLE_TIMEOUT_MINUTES,
+        # Also the column's default: code written against an older schema (a migration's
+        # historical models) can still insert a bank.
+        db_default=DEFAULT_IDLE_TIMEOUT_MINUTES,
+        validators=[MinValueValidator(1), MaxValueValidator(480)],
+        help_text="1 to 480 (15 if left empty). A staff session with no activity for this "
+        "long is signed out; the absolute session limit applies as well.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -109,6 +125,58 @@ class StaffTOTPDevice(TimestampMixin, ThrottlingMixin, Device):
 
     class Meta(Device.Meta):
         verbose_name = "authenticator app"
+
+
+RECOVERY_CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i
+
+
+def recovery_code_normalise(code: str) -> str:
+    """A recovery code as stored: lowercase, without the spaces and dashes typed around it."""
+    return "".join(ch for ch in code.lower() if ch not in " -\t")
+
+
+class StaffRecoveryDevice(TimestampMixin, ThrottlingMixin, Device):  # type: ignore[misc]  # untyped library
+    """A staff member's recovery codes, for signing in when the authenticator is lost.
+
+    django-otp's static device, except that a code is kept only as its SHA-256 (the codes
+    are 16 random characters, about 79 bits, shown once at enrolment or regeneration): a
+    dump of the database yields none of them. Each code signs in once: it is deleted by
+    the same statement that matches it, so two requests racing with one code cannot both
+    win. Wrong codes are throttled like the authenticator's.
+    """
+
+    def verify_token(self, token: object) -> bool:
+        if not self.verify_is_allowed()[0]:
+            return False
+        code_hash = sha256_hex(recovery_code_normalise(str(token)))
+        used, _ = StaffRecoveryCode.objects.filter(device=self, code_hash=code_hash).delete()
+        if used:
+            self.throttle_reset()
+            self.set_last_used_timestamp(commit=True)
+            return True
+        self.throttle_increment()
+        return False
+
+    def get_throttle_factor(self) -> int:
+        return 1
+
+    class Meta(Device.Meta):  # type: ignore[misc]  # untyped library
+        verbose_name = "set of recovery codes"
+
+
+class StaffRecoveryCode(models.Model):
+    """One unused recovery code of a `StaffRecoveryDevice`, as its SHA-256."""
+
+    device = models.ForeignKey(StaffRecoveryDevice, on_delete=models.CASCADE, related_name="codes")
+    code_hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["device", "code_hash"], name="one_recovery_code_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"recovery code of {self.device.user}"
 
 
 class StaffInvitation(models.Model):

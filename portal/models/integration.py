@@ -1,5 +1,6 @@
 """A bank's Messenger integration, retention, and its notification policies and templates."""
 
+from datetime import datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -68,6 +69,10 @@ class MessengerIntegration(models.Model):
     verify_token = models.CharField(max_length=128)
     callback_url = models.URLField(blank=True)
     callback_signing_secret = EncryptedTextField(blank=True)
+    # The secret before the last rotation, which still signs callbacks (beside the new one)
+    # until `..._previous_until`, so the bank's receiver can switch without missing any.
+    callback_signing_secret_previous = EncryptedTextField(blank=True)
+    callback_signing_secret_previous_until = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     status_reason = models.CharField(max_length=300, blank=True)
     paused_from = models.CharField(max_length=16, choices=Status.choices, blank=True)
@@ -107,6 +112,15 @@ class MessengerIntegration(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bank} → Page {self.page_id}"
+
+    def callback_signing_secrets(self, at: datetime) -> list[str]:
+        """The secrets that sign a callback sent `at`: the current one, and the previous
+        one while its overlap lasts (Standard Webhooks lets a header carry both)."""
+        secrets = [self.callback_signing_secret] if self.callback_signing_secret else []
+        until = self.callback_signing_secret_previous_until
+        if self.callback_signing_secret_previous and until is not None and at < until:
+            secrets.append(self.callback_signing_secret_previous)
+        return secrets
 
 
 class RetentionPolicy(models.Model):

@@ -24,6 +24,7 @@ def bank_create(
     support_email: str = "",
     support_phone: str = "",
     require_2fa_for_all: bool = False,
+    idle_timeout_minutes: int = 15,
 ) -> Bank:
     """Create a bank with its notification defaults; invalid fields raise ValidationError
     and nothing is written."""
@@ -35,6 +36,7 @@ def bank_create(
         support_email=support_email,
         support_phone=support_phone,
         require_2fa_for_all=require_2fa_for_all,
+        idle_timeout_minutes=idle_timeout_minutes,
     )
     bank.full_clean()
     bank.save()
@@ -49,6 +51,7 @@ def bank_create(
             "timezone": timezone_name,
             "default_locale": default_locale,
             "require_2fa_for_all": require_2fa_for_all,
+            "idle_timeout_minutes": idle_timeout_minutes,
         },
     )
     notification_defaults_create(actor=actor, bank=bank)
@@ -65,7 +68,8 @@ def bank_update(
     default_locale: str,
     support_email: str = "",
     support_phone: str = "",
-    require_2fa_for_all: bool = False,
+    require_2fa_for_all: bool | None = None,
+    idle_timeout_minutes: int | None = None,
 ) -> Bank:
     """Change a bank's settings. The slug never changes: Meta and the bank hold URLs with it.
 
@@ -78,7 +82,12 @@ def bank_update(
         "default_locale": default_locale,
         "support_email": support_email,
         "support_phone": support_phone,
-        "require_2fa_for_all": require_2fa_for_all,
+        "require_2fa_for_all": bank.require_2fa_for_all
+        if require_2fa_for_all is None
+        else require_2fa_for_all,
+        "idle_timeout_minutes": bank.idle_timeout_minutes
+        if idle_timeout_minutes is None
+        else idle_timeout_minutes,
     }
     changed = {}
     for field, value in values.items():

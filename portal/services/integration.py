@@ -1,6 +1,7 @@
 import base64
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -154,19 +155,46 @@ def _refuse_another_bank_s_page(*, bank: Bank, page_id: str) -> None:
         raise ValidationError({"page_id": PAGE_TAKEN})
 
 
+SIGNING_OVERLAP_MAX = timedelta(days=30)
+
+
 @transaction.atomic
 def integration_signing_secret_rotate(
-    *, actor: Actor, integration: MessengerIntegration
+    *, actor: Actor, integration: MessengerIntegration, overlap: timedelta = timedelta(0)
 ) -> IntegrationChange:
-    """Replace the secret that signs calls to the bank; the old one stops working at once."""
+    """Replace the secret that signs calls to the bank.
+
+    With an `overlap` (up to 30 days), callbacks are signed with both the new and the old
+    secret until it ends, so the bank's receiver keeps accepting them whichever secret it
+    holds while it switches; without one, the old secret stops signing at once. A secret
+    still in an earlier overlap is dropped: only the last two ever sign.
+    """
+    if not timedelta(0) <= overlap <= SIGNING_OVERLAP_MAX:
+        raise ValidationError({"overlap": "Choose an overlap from none to 30 days."})
     integration = _locked(integration)
+    previous = integration.callback_signing_secret
+    now = timezone.now()
+    until = now + overlap if overlap and previous else None
+    integration.callback_signing_secret_previous = previous if until else ""
+    integration.callback_signing_secret_previous_until = until
     integration.callback_signing_secret = secret = signing_secret_new()
-    integration.save(update_fields=["callback_signing_secret", "updated_at"])
+    integration.save(
+        update_fields=[
+            "callback_signing_secret",
+            "callback_signing_secret_previous",
+            "callback_signing_secret_previous_until",
+            "updated_at",
+        ]
+    )
     audit_record(
         actor=actor,
         action="integration.signing_secret_rotated",
         bank=integration.bank,
         target=integration,
+        details={
+            "overlap_seconds": int(overlap.total_seconds()) if until else 0,
+            "old_signature_sent_until": until.isoformat() if until else None,
+        },
     )
     return IntegrationChange(integration, signing_secret=secret)
 

@@ -12,7 +12,16 @@ from django.utils import timezone
 
 from core.digests import sha256_hex
 from portal.audit import Actor
-from portal.models import Bank, StaffInvitation, StaffMembership, StaffTOTPDevice
+from portal.models import (
+    RECOVERY_CODE_ALPHABET,
+    Bank,
+    StaffInvitation,
+    StaffMembership,
+    StaffRecoveryCode,
+    StaffRecoveryDevice,
+    StaffTOTPDevice,
+    recovery_code_normalise,
+)
 from portal.services.audit import audit_record
 
 if TYPE_CHECKING:
@@ -200,3 +209,65 @@ def two_factor_device_confirm(*, user: User, device: StaffTOTPDevice, code: str)
         details={"user": user.get_username(), "device": device.name},
     )
     return True
+
+
+RECOVERY_CODE_COUNT = 10
+
+
+def _recovery_code_new() -> str:
+    raw = "".join(secrets.choice(RECOVERY_CODE_ALPHABET) for _ in range(16))
+    return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
+
+
+@transaction.atomic
+def recovery_codes_generate(*, actor: Actor, user: User) -> list[str]:
+    """A fresh set of recovery codes for `user`, replacing any earlier set (whose codes stop
+    working). The codes are returned this once, to be shown; only their hashes are kept."""
+    device = (
+        StaffRecoveryDevice.objects.select_for_update().filter(user=user).order_by("pk").first()
+    )
+    replaced = device is not None
+    if device is None:
+        device = StaffRecoveryDevice.objects.create(user=user, name="Recovery codes")
+    else:
+        device.codes.all().delete()
+        device.throttle_reset(commit=True)
+    codes = [_recovery_code_new() for _ in range(RECOVERY_CODE_COUNT)]
+    StaffRecoveryCode.objects.bulk_create(
+        StaffRecoveryCode(device=device, code_hash=sha256_hex(recovery_code_normalise(code)))
+        for code in codes
+    )
+    audit_record(
+        actor=actor,
+        action="staff.recovery_codes_regenerated" if replaced else "staff.recovery_codes_generated",
+        bank=None,
+        target=user,
+        details={"user": user.get_username(), "codes": len(codes)},
+    )
+    return codes
+
+
+@transaction.atomic
+def recovery_code_sign_in(*, user: User, code: str) -> StaffRecoveryDevice | None:
+    """Use one of `user`'s recovery codes to pass the second factor; None if it is wrong,
+    already used or the device is throttled. The code can never be used again."""
+    device: StaffRecoveryDevice | None = (
+        StaffRecoveryDevice.objects.select_for_update().filter(user=user).order_by("pk").first()
+    )
+    if device is None or not device.verify_token(code):
+        return None
+    remaining = device.codes.count()
+    audit_record(
+        actor=Actor.staff(user),
+        action="staff.recovery_code_used",
+        bank=None,
+        target=user,
+        details={"user": user.get_username(), "remaining": remaining},
+    )
+    return device
+
+
+def recovery_codes_remaining(*, user: User) -> int | None:
+    """How many unused recovery codes `user` has, or None if they never had any."""
+    device = StaffRecoveryDevice.objects.filter(user=user).order_by("pk").first()
+    return None if device is None else device.codes.count()

@@ -278,7 +278,22 @@ def test_an_admin_signed_in_without_a_second_factor_is_signed_out(world, client)
     assert "_auth_user_id" not in client.session
 
 
-def test_an_operator_does_not_need_a_second_factor(world, client):
+@pytest.mark.parametrize("role", [OPERATOR, AUDITOR])
+def test_operators_and_auditors_signed_in_without_a_second_factor_are_signed_out(
+    world, client, role
+):
+    client.force_login(world["a"].members[role])
+
+    response = client.get(reverse("portal:dashboard", kwargs={"bank": "bank-a"}))
+
+    assert response.status_code == 302
+    assert "_auth_user_id" not in client.session
+
+
+def test_where_the_deployment_relaxes_it_an_operator_needs_no_second_factor(
+    world, client, settings
+):
+    settings.STAFF_TWO_FACTOR_FOR_ALL = False
     client.force_login(world["a"].members[OPERATOR])
 
     response = client.get(reverse("portal:dashboard", kwargs={"bank": "bank-a"}))

@@ -111,7 +111,7 @@ def test_a_key_revoked_in_this_process_is_refused_at_once(api, issued):
     api_key_revoke(actor=ADMIN, api_key=ApiKey.objects.get(pk=issued.api_key.pk))
 
     assert assert_problem(api.get(WHOAMI), 401)["detail"] == (
-        "The API key is not valid or has been revoked."
+        "The API key is not valid, has expired or has been revoked."
     )
 
 

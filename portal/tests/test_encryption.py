@@ -74,7 +74,7 @@ def test_secrets_survive_key_rotation(settings):
     assert after != before
     reread = MessengerIntegration.objects.get(pk=integration.pk)
     assert (reread.page_access_token, reread.app_secret) == (PAGE_TOKEN, APP_SECRET)
-    assert "3 secrets re-encrypted" in out.getvalue()
+    assert "4 secrets re-encrypted" in out.getvalue()  # each encrypted column of the row
     assert AuditEvent.objects.filter(action="secrets.keys_rotated", bank=None).exists()
 
 

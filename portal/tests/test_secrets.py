@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from portal.audit import Actor
 from portal.models import (
+    ApiKey,
     AuditEvent,
     Bank,
     MessageTemplate,
@@ -58,10 +59,14 @@ def onboarded(sign_in):
         follow=True,
     )
     shown["first signing secret"] = revealed(response)
-    response = client.post(reverse("portal:signing_secret_rotate", kwargs=base), follow=True)
+    response = client.post(
+        reverse("portal:signing_secret_rotate", kwargs=base), {"overlap": "24h"}, follow=True
+    )
     shown["rotated signing secret"] = revealed(response)
     response = client.post(
-        reverse("portal:api_keys", kwargs=base), {"name": "Core banking"}, follow=True
+        reverse("portal:api_keys", kwargs=base),
+        {"name": "Core banking", "scopes": ["events:write", "outcomes:read"]},
+        follow=True,
     )
     shown["api key"] = revealed(response)
     shown["api key secret part"] = shown["api key"].split("_", 2)[2]
@@ -69,6 +74,18 @@ def onboarded(sign_in):
         reverse("portal:staff_invite", kwargs=base), {"role": "admin"}, follow=True
     )
     shown["invitation token"] = revealed(response).rstrip("/").rsplit("/", 1)[1]
+    key = ApiKey.objects.get(bank__slug="harbour")
+    response = client.post(
+        reverse("portal:api_key_roll", kwargs={**base, "key": key.pk}),
+        {"overlap": "1h"},
+        follow=True,
+    )
+    shown["rolled api key"] = revealed(response)
+    codes = re.findall(
+        r"<code>([a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4})</code>",
+        client.post(reverse("portal:recovery_codes"), follow=True).content.decode(),
+    )
+    shown["recovery code"] = codes[0]
     secrets = {"page token": PAGE_TOKEN, "app secret": APP_SECRET, **shown}
     return client, secrets
 

@@ -136,6 +136,8 @@ def test_a_bank_is_onboarded_and_configured_through_the_staff_pages(portal, new_
     setup_key = admin_tab.locator("#totp-secret").inner_text()
     admin_tab.get_by_label("6-digit code").fill(code_for_key(setup_key))
     admin_tab.get_by_role("button", name="Confirm and continue").click()
+    admin_tab.get_by_role("heading", name="Save your recovery codes").wait_for()
+    admin_tab.get_by_role("link", name="I have saved them, continue").click()
     admin_tab.get_by_role("heading", name="Harbour Bank").wait_for()
     admin_tab.get_by_role("button", name="Sign out").click()
     sign_in(
@@ -223,7 +225,8 @@ def test_a_bank_is_onboarded_and_configured_through_the_staff_pages(portal, new_
         bank=bank, role=StaffMembership.Role.OPERATOR, user__username="olu.operator"
     ).user
     operator_tab = new_tab()
-    sign_in(operator_tab, base, operator.username, PASSWORD)
+    operator_device = TOTPDeviceFactory(user=operator)
+    sign_in(operator_tab, base, operator.username, PASSWORD, code=totp_code(operator_device))
     assert operator_tab.get_by_role("link", name="Page credentials").count() == 0
     response = operator_tab.goto(f"{base}/staff/banks/harbour/integration/credentials/")
     assert response.status == 403
@@ -234,7 +237,8 @@ def test_a_bank_is_onboarded_and_configured_through_the_staff_pages(portal, new_
         bank=bank, role=StaffMembership.Role.AUDITOR, user__username="aud.auditor"
     ).user
     auditor_tab = new_tab()
-    sign_in(auditor_tab, base, auditor.username, PASSWORD)
+    auditor_device = TOTPDeviceFactory(user=auditor)
+    sign_in(auditor_tab, base, auditor.username, PASSWORD, code=totp_code(auditor_device))
     auditor_tab.get_by_role("link", name="Notifications").click()
     auditor_tab.get_by_text("amount is at least 250.00").wait_for()
     assert auditor_tab.get_by_role("link", name="Edit Card and account transactions").count() == 0

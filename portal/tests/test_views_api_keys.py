@@ -1,6 +1,7 @@
 import pytest
 from django.urls import reverse
 
+from core.api.scopes import ALL_SCOPES
 from portal.models import ApiKey, AuditEvent, StaffMembership
 from portal.tests.factories import BankFactory, StaffMembershipFactory, api_key_for
 
@@ -22,7 +23,9 @@ def keys_url(bank):
 def test_a_new_key_is_shown_once_then_only_its_prefix(admin):
     client, bank = admin
 
-    shown = client.post(keys_url(bank), {"name": "Core banking"}, follow=True).content.decode()
+    shown = client.post(
+        keys_url(bank), {"name": "Core banking", "scopes": ALL_SCOPES}, follow=True
+    ).content.decode()
     later = client.get(keys_url(bank)).content.decode()
 
     key = ApiKey.objects.get(bank=bank)
@@ -45,7 +48,7 @@ def test_two_active_keys_cannot_share_a_name(admin):
     client, bank = admin
     api_key_for(bank, name="Core banking")
 
-    response = client.post(keys_url(bank), {"name": "Core banking"})
+    response = client.post(keys_url(bank), {"name": "Core banking", "scopes": ALL_SCOPES})
 
     assert "already exists" in response.content.decode()
     assert ApiKey.objects.filter(bank=bank).count() == 1

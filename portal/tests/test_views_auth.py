@@ -36,7 +36,35 @@ def signed_in(client) -> bool:
 # Password and throttling
 
 
-def test_an_operator_signs_in_with_a_password_alone(client):
+@pytest.mark.parametrize("role", [Role.OPERATOR, Role.AUDITOR])
+def test_operators_and_auditors_need_a_second_factor_by_default(client, role):
+    member = StaffMembershipFactory(role=role)
+
+    response = post_login(client, member.user.username)
+
+    assert response["Location"] == reverse("portal:two_factor_setup")
+    assert not signed_in(client)
+    assert client.get(dashboard_of(member.bank)).status_code == 302
+
+
+@pytest.mark.parametrize("role", [Role.OPERATOR, Role.AUDITOR])
+def test_operators_and_auditors_with_an_authenticator_are_asked_for_its_code(client, role):
+    member = StaffMembershipFactory(role=role)
+    device = TOTPDeviceFactory(user=member.user)
+
+    password_step = post_login(client, member.user.username)
+    code_step = client.post(reverse("portal:login_verify"), {"code": totp_code(device)})
+
+    assert password_step["Location"] == reverse("portal:login_verify")
+    assert code_step.status_code == 302
+    assert signed_in(client)
+    assert client.get(dashboard_of(member.bank)).status_code == 200
+
+
+def test_where_the_deployment_relaxes_it_an_operator_signs_in_with_a_password_alone(
+    client, settings
+):
+    settings.STAFF_TWO_FACTOR_FOR_ALL = False
     member = StaffMembershipFactory(role=Role.OPERATOR)
 
     response = post_login(client, member.user.username)
@@ -72,14 +100,14 @@ def test_five_wrong_passwords_lock_the_username_out_for_15_minutes(client):
 
 def test_the_lockout_is_for_the_username_from_that_address_only(client):
     member = StaffMembershipFactory(role=Role.OPERATOR)
+    TOTPDeviceFactory(user=member.user)
     for _ in range(5):
         post_login(client, member.user.username, "wrong", REMOTE_ADDR="198.51.100.7")
 
     other_address = Client(REMOTE_ADDR="198.51.100.8")
     response = post_login(other_address, member.user.username, REMOTE_ADDR="198.51.100.8")
 
-    assert response.status_code == 302
-    assert signed_in(other_address)
+    assert response["Location"] == reverse("portal:login_verify")
 
 
 def test_a_user_without_any_bank_role_cannot_sign_in(client):
@@ -93,11 +121,13 @@ def test_a_user_without_any_bank_role_cannot_sign_in(client):
 
 def test_next_must_stay_on_this_site(client):
     member = StaffMembershipFactory(role=Role.OPERATOR)
+    device = TOTPDeviceFactory(user=member.user)
 
-    response = client.post(
+    client.post(
         LOGIN,
         {"username": member.user.username, "password": PASSWORD, "next": "https://evil.example/"},
     )
+    response = client.post(reverse("portal:login_verify"), {"code": totp_code(device)})
 
     assert response["Location"] == reverse("portal:staff_home")
 
@@ -266,7 +296,23 @@ def test_an_invitation_stores_only_a_hash_of_its_token():
     assert issued.token not in stored.token_hash
 
 
-def test_accepting_an_operator_invitation_creates_the_account_and_signs_in(client):
+def test_accepting_an_operator_invitation_creates_the_account_and_leads_to_enrolment(client):
+    bank = BankFactory()
+    issued = invitation_for(bank, role=Role.OPERATOR)
+    url = reverse("portal:invitation_accept", kwargs={"token": issued.token})
+
+    response = client.post(
+        url, {"username": "olivia", "password1": PASSWORD, "password2": PASSWORD}
+    )
+
+    assert response["Location"] == reverse("portal:two_factor_setup")
+    membership = StaffMembership.objects.get(user__username="olivia")
+    assert (membership.bank, membership.role) == (bank, Role.OPERATOR)
+    assert not signed_in(client)
+
+
+def test_where_the_deployment_relaxes_it_an_invited_operator_is_signed_in_at_once(client, settings):
+    settings.STAFF_TWO_FACTOR_FOR_ALL = False
     bank = BankFactory()
     issued = invitation_for(bank, role=Role.OPERATOR)
     url = reverse("portal:invitation_accept", kwargs={"token": issued.token})
@@ -276,8 +322,6 @@ def test_accepting_an_operator_invitation_creates_the_account_and_signs_in(clien
     )
 
     assert response["Location"] == dashboard_of(bank)
-    membership = StaffMembership.objects.get(user__username="olivia")
-    assert (membership.bank, membership.role) == (bank, Role.OPERATOR)
     assert signed_in(client)
 
 
@@ -352,3 +396,11 @@ def test_accepting_refuses_a_username_already_taken(client):
 
     assert "already exists" in response.content.decode()
     assert StaffInvitation.objects.get(pk=issued.invitation.pk).accepted_at is None
+
+
+def test_an_operator_s_invitation_says_two_factor_sign_in_comes_next(client):
+    issued = invitation_for(BankFactory(), role=Role.OPERATOR)
+
+    page = client.get(reverse("portal:invitation_accept", kwargs={"token": issued.token}))
+
+    assert "Next you will set up two-factor sign-in" in page.content.decode()

@@ -112,7 +112,8 @@ def test_staff_of_one_bank_go_straight_to_its_dashboard(sign_in):
     assert response["Location"] == reverse("portal:dashboard", kwargs={"bank": member.bank.slug})
 
 
-def test_an_admin_can_require_two_factor_for_all_staff(sign_in):
+def test_an_admin_can_require_two_factor_for_all_staff(sign_in, settings):
+    settings.STAFF_TWO_FACTOR_FOR_ALL = False
     member = StaffMembershipFactory(role=Role.ADMIN)
     bank = member.bank
 
@@ -129,7 +130,10 @@ def test_an_admin_can_require_two_factor_for_all_staff(sign_in):
     assert Bank.objects.get(pk=bank.pk).require_2fa_for_all
 
 
-def test_staff_signed_in_without_a_code_are_signed_out_once_the_bank_requires_one(sign_in, client):
+def test_staff_signed_in_without_a_code_are_signed_out_once_the_bank_requires_one(
+    sign_in, client, settings
+):
+    settings.STAFF_TWO_FACTOR_FOR_ALL = False
     operator = StaffMembershipFactory(role=Role.OPERATOR)
     sign_in(operator.user)
     Bank.objects.filter(pk=operator.bank.pk).update(require_2fa_for_all=True)

@@ -282,7 +282,9 @@ def test_rotating_the_signing_secret_shows_the_new_one_once(admin):
     save_credentials(client, bank, page_access_token="t" * 20, app_secret="a" * 32)
     old = MessengerIntegration.objects.get(bank=bank).callback_signing_secret
 
-    shown = client.post(url("signing_secret_rotate", bank), follow=True).content.decode()
+    shown = client.post(
+        url("signing_secret_rotate", bank), {"overlap": "0"}, follow=True
+    ).content.decode()
     later = client.get(url("integration_credentials", bank)).content.decode()
 
     new = MessengerIntegration.objects.get(bank=bank).callback_signing_secret

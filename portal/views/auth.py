@@ -7,6 +7,7 @@ with the password alone.
 
 import time
 from base64 import b32encode
+from typing import Any
 
 import django_otp
 import segno
@@ -16,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
 from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -24,11 +26,20 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from portal import selectors, services
-from portal.access import public, staff_account
-from portal.forms import InvitationAcceptForm, OneTimeCodeForm, StaffLoginForm, apply_errors
-from portal.models import StaffTOTPDevice
+from portal.access import activity_mark, public, staff_account
+from portal.audit import Actor
+from portal.forms import (
+    InvitationAcceptForm,
+    OneTimeCodeForm,
+    RecoveryCodeForm,
+    StaffLoginForm,
+    apply_errors,
+)
+from portal.models import StaffRecoveryDevice, StaffTOTPDevice
+from portal.views._shared import reveal_once, take_reveal
 
 PENDING_KEY = "portal.pending_login"
+AFTER_CODES_KEY = "portal.after_recovery_codes"
 PENDING_SECONDS = 10 * 60
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 WRONG_CODE = (
@@ -133,11 +144,11 @@ def two_factor_setup(request):
             device.refresh_from_db()
             messages.success(request, "Two-factor sign-in is set up.")
             if pending is not None:
-                return _finish_login(
-                    request, user, backend=backend, next_url=next_url, device=device
-                )
-            django_otp.login(request, device)
-            return redirect(next_url)
+                backend = backend or MODEL_BACKEND  # a pending sign-in always names one
+                _finish_login(request, user, backend=backend, next_url=next_url, device=device)
+            else:
+                django_otp.login(request, device)
+            return _show_recovery_codes(request, user, next_url=next_url)
         device.refresh_from_db()
         form.add_error("code", THROTTLED if throttled else WRONG_CODE)
     secret = b32encode(device.bin_key).decode("ascii")
@@ -160,6 +171,71 @@ def two_factor_setup(request):
             "during_sign_in": pending is not None,
         },
     )
+
+
+@public  # type: ignore[untyped-decorator]
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def login_recovery(request: HttpRequest) -> HttpResponse:
+    """The second factor from a recovery code, for someone whose authenticator is lost."""
+    pending = _pending(request)
+    if pending is None:
+        messages.info(request, "Your sign-in timed out. Sign in again.")
+        return redirect("portal:login")
+    user, backend, next_url = pending
+    form = RecoveryCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        kept = StaffRecoveryDevice.objects.filter(user=user).order_by("pk").first()
+        if kept is not None and not kept.verify_is_allowed()[0]:
+            form.add_error(
+                "code", "Too many wrong codes in a row. Wait a few seconds, then try again."
+            )
+            return render(
+                request,
+                "portal/auth/recovery.html",
+                {"form": form, "username": user.get_username()},
+            )
+        device = services.recovery_code_sign_in(user=user, code=form.cleaned_data["code"])
+        if device is not None:
+            remaining = services.recovery_codes_remaining(user=user) or 0
+            messages.warning(
+                request,
+                f"You signed in with a recovery code; it cannot be used again. "
+                f"{remaining} recovery code{'s' if remaining != 1 else ''} left: set up your "
+                "authenticator again or generate new codes on your account page.",
+            )
+            return _finish_login(request, user, backend=backend, next_url=next_url, device=device)
+        form.add_error(
+            "code",
+            "That recovery code is not right, or it was used already. Check it and try again.",
+        )
+    return render(
+        request, "portal/auth/recovery.html", {"form": form, "username": user.get_username()}
+    )
+
+
+@staff_account  # type: ignore[untyped-decorator]
+@require_http_methods(["GET", "POST"])
+def recovery_codes(request: HttpRequest) -> HttpResponse:
+    """New recovery codes (POST, audited), or the ones just made, shown this once (GET)."""
+    if request.method == "POST":
+        return _show_recovery_codes(request, request.user, next_url=reverse("portal:account"))
+    reveal = take_reveal(request)
+    next_url = request.session.pop(AFTER_CODES_KEY, None) or reverse("portal:account")
+    if reveal is None:
+        return redirect("portal:account")
+    return render(
+        request,
+        "portal/auth/recovery_codes.html",
+        {"codes": reveal["value"].split("\n"), "next_url": next_url},
+    )
+
+
+def _show_recovery_codes(request: HttpRequest, user: Any, *, next_url: str) -> HttpResponse:
+    codes = services.recovery_codes_generate(actor=Actor.staff(user), user=user)
+    reveal_once(request, title="Recovery codes", value="\n".join(codes))
+    request.session[AFTER_CODES_KEY] = next_url
+    return redirect("portal:recovery_codes")
 
 
 @public
@@ -200,8 +276,15 @@ def invitation_accept(request, token: str):
                 _start_pending(request, user, dashboard, backend=MODEL_BACKEND)
                 return redirect("portal:two_factor_setup")
             return _finish_login(request, user, backend=MODEL_BACKEND, next_url=dashboard)
+    two_factor_next = (
+        settings.STAFF_TWO_FACTOR_FOR_ALL
+        or invitation.role == "admin"
+        or invitation.bank.require_2fa_for_all
+    )
     return render(
-        request, "portal/auth/invitation_accept.html", {"form": form, "invitation": invitation}
+        request,
+        "portal/auth/invitation_accept.html",
+        {"form": form, "invitation": invitation, "two_factor_next": two_factor_next},
     )
 
 
@@ -212,7 +295,10 @@ def account(request):
         request,
         "portal/auth/account.html",
         {
-            "has_device": django_otp.user_has_device(request.user, confirmed=True),
+            "has_device": StaffTOTPDevice.objects.filter(
+                user=request.user, confirmed=True
+            ).exists(),
+            "recovery_codes_left": services.recovery_codes_remaining(user=request.user),
             "two_factor_required": selectors.two_factor_required(request.user),
             "memberships": request.user.memberships.select_related("bank").order_by("bank__name"),
         },
@@ -244,7 +330,7 @@ def _start_pending(request, user, next_url: str, backend: str | None = None) -> 
     }
 
 
-def _pending(request):
+def _pending(request: HttpRequest) -> tuple[Any, str, str] | None:
     """(user, backend, next URL) of a sign-in waiting for its second factor, or None."""
     data = request.session.get(PENDING_KEY)
     if not data or time.time() - data.get("since", 0) > PENDING_SECONDS:
@@ -256,9 +342,12 @@ def _pending(request):
     return user, data["backend"], data["next"]
 
 
-def _finish_login(request, user, *, backend: str, next_url: str, device=None):
+def _finish_login(
+    request: HttpRequest, user: Any, *, backend: str, next_url: str, device: Any = None
+) -> HttpResponse:
     request.session.pop(PENDING_KEY, None)
     auth_login(request, user, backend=backend)
+    activity_mark(request)
     if device is not None:
         django_otp.login(request, device)
     return redirect(next_url)

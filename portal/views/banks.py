@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
@@ -11,7 +12,14 @@ from portal.dashboard import TILE, WIDE, panels_for
 from portal.forms import AuditLogFilterForm, BankCreateForm, BankSettingsForm
 from portal.staff_forms import handle_staff_form
 
-BANK_FIELDS = ("name", "default_locale", "support_email", "support_phone", "require_2fa_for_all")
+BANK_FIELDS = (
+    "name",
+    "default_locale",
+    "support_email",
+    "support_phone",
+    "require_2fa_for_all",
+    "idle_timeout_minutes",
+)
 
 
 @staff_account
@@ -44,7 +52,7 @@ def bank_create(request):
             actor=Actor.staff(request.user),
             slug=data["slug"],
             timezone_name=data["timezone"],
-            **{name: data[name] for name in BANK_FIELDS},
+            **{name: data[name] for name in BANK_FIELDS if name in data},
         ),
         success_message=lambda bank: f"{bank.name} is created. Now invite its first admin.",
         redirect_to=lambda bank: reverse("portal:staff_invite", kwargs={"bank": bank.slug}),
@@ -79,12 +87,16 @@ def bank_settings(request, bank):
             actor=Actor.staff(request.user),
             bank=bank,
             timezone_name=data["timezone"],
-            **{name: data[name] for name in BANK_FIELDS},
+            **{name: data[name] for name in BANK_FIELDS if name in data},
         ),
         success_message="The bank's settings are saved.",
         redirect_to=reverse("portal:bank_settings", kwargs={"bank": bank.slug}),
     )
-    return done or render(request, "portal/banks/settings.html", {"form": form, "bank": bank})
+    return done or render(
+        request,
+        "portal/banks/settings.html",
+        {"form": form, "bank": bank, "two_factor_for_all": settings.STAFF_TWO_FACTOR_FOR_ALL},
+    )
 
 
 @bank_staff(view=EVERYONE)

@@ -2,13 +2,14 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 
 import messenger
 from portal import selectors, services
 from portal.access import ADMIN, EVERYONE, OPERATOR, bank_staff
 from portal.audit import Actor
-from portal.forms import IntegrationCredentialsForm, PauseForm
-from portal.models import SEND_RATE_LIMIT_MAX
+from portal.forms import IntegrationCredentialsForm, PauseForm, SigningSecretRotateForm
+from portal.models import SEND_RATE_LIMIT_MAX, MessengerIntegration
 from portal.staff_forms import handle_staff_form
 from portal.views._shared import masked, reveal_once, take_reveal
 
@@ -96,11 +97,28 @@ def integration_credentials(request, bank):
             "integration": current,
             "form": form,
             "masked": secrets_masked,
+            "rotate_form": SigningSecretRotateForm(),
+            **_signing_overlap(current),
             "webhook_url": selectors.webhook_url(bank),
             "link_url": selectors.link_url(bank),
             "reveal": take_reveal(request),
         },
     )
+
+
+def _signing_overlap(integration: MessengerIntegration | None) -> dict[str, object]:
+    """The previous signing secret (masked) and until when it signs, while it does."""
+    if integration is None:
+        return {}
+    until = integration.callback_signing_secret_previous_until
+    if not integration.callback_signing_secret_previous or until is None:
+        return {}
+    if until <= timezone.now():
+        return {}
+    return {
+        "signing_overlap_until": until,
+        "previous_masked": masked(integration.callback_signing_secret_previous),
+    }
 
 
 @bank_staff(change=[ADMIN])
@@ -109,14 +127,30 @@ def signing_secret_rotate(request, bank):
     if current is None:
         messages.error(request, "Enter the Page credentials first.")
         return redirect("portal:integration_credentials", bank=bank.slug)
+    form = SigningSecretRotateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose how long the old secret keeps signing: none to 7 days.")
+        return redirect("portal:integration_credentials", bank=bank.slug)
     change = services.integration_signing_secret_rotate(
-        actor=Actor.staff(request.user), integration=current
+        actor=Actor.staff(request.user),
+        integration=current,
+        overlap=form.cleaned_data["overlap"],
     )
+    until = change.integration.callback_signing_secret_previous_until
+    if until is None:
+        said = "The previous secret no longer signs callbacks. "
+    else:
+        said = (
+            "Until "
+            f"{timezone.localtime(until):%d %b %Y %H:%M %Z} callbacks carry two signatures, "
+            "one with each secret, so your receiver accepts them with either: switch it to "
+            "the new secret before then. "
+        )
     reveal_once(
         request,
         title="New callback signing secret",
         value=change.signing_secret,
-        note="The previous secret no longer works. " + SIGNING_SECRET_NOTE,
+        note=said + SIGNING_SECRET_NOTE,
     )
     return redirect("portal:integration_credentials", bank=bank.slug)
 
