@@ -19,8 +19,9 @@ all its own, so that nothing it restarts disturbs anyone else:
 - `--workers` real Celery worker processes and Celery beat (the outbox sweeper).
 
 Then it posts `--events` fraud alerts to `--customers` linked customers on `--pages` Pages
-through the events API over HTTP, in order per customer, each failed request retried with
-the same event ids, as a core-banking system does (`simulate_core`). Digests are off, so
+through the events API over HTTP (one poster per bank, batches of 100), in order per
+customer, each failed request retried with the same event ids, as a core-banking system
+does (`simulate_core`). Digests are off, so
 each notification is one message. While the core posts, it SIGKILLs a gunicorn worker
 serving it (`--web-kills`; gunicorn starts another). While delivery runs, it SIGKILLs a
 busy Celery worker process `--kills` times, restarts Redis with its data gone
@@ -60,6 +61,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -460,6 +462,7 @@ class ChaosRun:
         self.web_restarts = 0
         self.worker_restarts = 0
         self.post_retries: Counter[str] = Counter()
+        self.lock = threading.Lock()
         self.actions: list[str] = []
         self.started = time.monotonic()
 
@@ -700,8 +703,9 @@ class ChaosRun:
         return [(0.15 + 0.6 * (i + 0.5) / count, strike) for i, strike in enumerate(strikes)]
 
     def post(self, banks, keys, customers, plan) -> dict[str, tuple[int, str]]:
-        """Post the events through the API in rounds (event k of every customer, then
-        k + 1); returns mark -> (bank index, psid) of each accepted event."""
+        """Post the events through the API, one poster per bank, each in rounds (event k of
+        every customer, then k + 1) in batches of 100; returns mark -> (bank index, psid)
+        of each accepted event."""
         from notifications.api.schemas import EXAMPLE_EVENTS
 
         total = self.args.customers
@@ -730,31 +734,45 @@ class ChaosRun:
                 )
                 payload["data"]["merchant"] = mark
                 queue.append((b, payload, mark, f"{b + 1}{n:09d}"))
-        # The web kills, spread over the posting (at 40% of it for one).
+        # Each bank's events are posted by a poster of its own (a core-banking system per
+        # bank), in order, at its share of `--rate`; the first one's posts take the web kills,
+        # spread over its posting (at 50% of it for one).
+        queues = [[item for item in queue if item[0] == b] for b in range(len(banks))]
         web_kills = [
-            int(len(queue) * (0.2 + 0.6 * (i + 0.5) / self.args.web_kills))
+            int(len(queues[0]) * (0.2 + 0.6 * (i + 0.5) / self.args.web_kills))
             for i in range(self.args.web_kills)
         ]
         accepted: dict[str, tuple[int, str]] = {}
-        batch = 50
-        position = 0
-        started = time.monotonic()
-        while position < len(queue):
-            due = started + position / self.args.rate
+        errors: list[BaseException] = []
+        batch = 100
+
+        def poster(b: int) -> None:
+            items = queues[b]
+            rate = self.args.rate * len(items) / len(queue)
+            started = time.monotonic()
+            try:
+                for position in range(0, len(items), batch):
+                    time.sleep(max(0.0, started + position / rate - time.monotonic()))
+                    kill_web = b == 0 and bool(web_kills) and position >= web_kills[0]
+                    if kill_web:
+                        web_kills.pop(0)
+                    chunk = items[position : position + batch]
+                    self.post_batch(keys[b], [item[1] for item in chunk], kill_web=kill_web)
+                    for _, _, mark, psid in chunk:
+                        accepted[mark] = (b, psid)
+            except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+                errors.append(exc)
+
+        posters = [threading.Thread(target=poster, args=(b,)) for b in range(len(banks))]
+        for thread in posters:
+            thread.start()
+        while any(thread.is_alive() for thread in posters):
             self.strike(plan)
-            time.sleep(max(0.0, due - time.monotonic()))
-            chunk = queue[position : position + batch]
-            kill_web = bool(web_kills) and position >= web_kills[0]
-            if kill_web:
-                web_kills.pop(0)
-            # One post per bank for this slice, in order.
-            for b in sorted({item[0] for item in chunk}):
-                mine = [item for item in chunk if item[0] == b]
-                self.post_batch(keys[b], [item[1] for item in mine], kill_web=kill_web)
-                kill_web = False
-                for _, _, mark, psid in mine:
-                    accepted[mark] = (b, psid)
-            position += batch
+            if self.workers.poll() is not None:
+                self.supervise()
+            time.sleep(0.25)
+        if errors:
+            raise SystemExit(f"posting failed: {errors[0]!r}")
         return accepted
 
     def post_batch(self, secret: str, events: list[dict], *, kill_web: bool = False) -> None:
@@ -776,7 +794,8 @@ class ChaosRun:
                 response = client.getresponse()
                 status, content = response.status, response.read()
             except (OSError, http.client.HTTPException) as exc:
-                self.post_retries[type(exc).__name__] += 1
+                with self.lock:
+                    self.post_retries[type(exc).__name__] += 1
                 time.sleep(0.2)
                 continue
             finally:
@@ -787,7 +806,8 @@ class ChaosRun:
                 if len(results) == len(events) and statuses <= {"accepted", "duplicate"}:
                     return
                 raise SystemExit(f"events refused: {content[:300]!r}")
-            self.post_retries[f"HTTP {status}"] += 1
+            with self.lock:
+                self.post_retries[f"HTTP {status}"] += 1
             time.sleep(0.2)
         raise SystemExit("the events API did not accept a batch after 600 tries")
 
