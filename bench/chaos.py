@@ -942,6 +942,9 @@ class ChaosRun:
         resent_marks = {mark for mark, (_, _, r) in by_mark.items() if r}
         settled_by_echo = {m for m in uncertain - resent_marks if by_mark[m][0] in echoed}
         resent_once = {m for m in uncertain & resent_marks if len(copies.get(m, [])) <= 2}
+        # A resend whose first copy never reached the Send API (the worker died before the
+        # call, or the call failed): the person got it once.
+        resent_first_lost = {m for m in resent_once if len(copies.get(m, [])) == 1}
         worker_lost = DeliveryAttempt.objects.filter(
             notification__bank__in=banks, outcome=DeliveryAttempt.Outcome.WORKER_LOST
         ).count()
@@ -1001,6 +1004,7 @@ class ChaosRun:
             "uncertain": len(uncertain),
             "uncertain_settled_by_echo": len(settled_by_echo),
             "uncertain_resent_once": len(resent_once),
+            "resent_first_copy_never_arrived": len(resent_first_lost),
             "resent": len(resent_marks),
             "worker_lost_attempts": worker_lost,
             "workers_lost_mid_send": len(lost_workers),
@@ -1060,6 +1064,10 @@ def print_tally(t: dict) -> None:
         f"  uncertain sends       {t['uncertain']:8d}  detected by the engine: settled by "
         f"their echo {t['uncertain_settled_by_echo']}, resent once "
         f"{t['uncertain_resent_once']} ({t['worker_lost_attempts']} worker-lost attempts)"
+    )
+    print(
+        f"  resent, first lost    {t['resent_first_copy_never_arrived']:8d}  (their first copy "
+        "never reached the Send API: the person got them once)"
     )
     print(
         f"  workers lost mid-send {t['workers_lost_mid_send']:8d}  "
