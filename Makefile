@@ -118,7 +118,8 @@ bench: $(STAMP) services
 bench-instructions: $(STAMP) services
 	@$(TEST_ENV) $(PY) bench/instructions.py $(INSTRUCTIONS_BENCH_ARGS)
 
-## chaos: deliver 10,000 events while workers are killed, Redis is flushed and the Send API fails calls
+## chaos: deliver 10,000 events while workers and a web process are killed, Redis and PostgreSQL
+## restart and the Send API fails calls and drops echoes; each reaches its person once, in order
 chaos: $(STAMP) services
 	@$(TEST_ENV) $(PY) bench/chaos.py $(CHAOS_ARGS)
 
