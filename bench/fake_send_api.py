@@ -4,10 +4,11 @@ Answers every `POST …/messages` with `{"recipient_id", "message_id"}` over HTT
 keep-alive, and logs one line per call to the file given, so the benchmarks can measure
 rates and latencies, and the chaos run can check what arrived, afterwards:
 
-    <arrival time> <Page id> <mark> <recipient PSID> <answer>
+    <arrival time> <Page id> <mark> <recipient PSID> <answer> <message id>
 
 The mark is the `bench-N` found in the message (its text or template parameters), `-`
-if none; the answer is `ok`, `transient` or `throttled`.
+if none; the answer is `ok`, `transient` or `throttled`; the message id (`mid`) is the
+one answered and echoed, `-` for a failed call.
 
 For the chaos run it can also fail calls the way the platform does, and reports them
 in the log: `--transient SHARE` answers that share of calls, at random, with a transient
@@ -23,13 +24,15 @@ exist), each accepted message's echo (`is_echo`, `app_id`, `mid` and the message
 `metadata`) is POSTed to that Page's webhook, signed with the app secret in
 `X-Hub-Signature-256`, retried a few times if the bank does not answer 200.
 `--echo-drop SHARE` drops that share of echoes, at random, and `--echo-delay SECONDS`
-holds each one back that long. Every echo is logged to `LOGFILE.echoes`:
+holds echoes back that long (`--echo-delay-share`: that share of them, at random; all by
+default). Echoes are posted as through the bank's TLS proxy (`X-Forwarded-Proto: https`).
+Every echo is logged to `LOGFILE.echoes`:
 
     <time> <Page id> <mid> <metadata or -> <posted|dropped|failed>
 
     python bench/fake_send_api.py PORT LOGFILE [--transient 0.15]
         [--throttle-every 4 --throttle-for 0.25] [--seed 1]
-        [--echo-targets FILE [--echo-drop 0.05] [--echo-delay 0.5]]
+        [--echo-targets FILE [--echo-drop 0.05] [--echo-delay 0.5] [--echo-delay-share 1]]
 """
 
 import argparse
@@ -51,7 +54,9 @@ _PAGE = re.compile(rb"^POST /v[0-9.]+/([^/?]+)/messages")
 _RECIPIENT = re.compile(rb'"recipient":\s*\{"id":\s*"([^"]+)"')
 _MARK = re.compile(rb"bench-[0-9]+")
 _METADATA = re.compile(rb'"metadata":\s*"([^"\\]{1,999})"')
-ECHO_RETRIES = (0.5, 1.0, 2.0, 4.0)  # seconds before each retry of an echo not answered 200
+# Seconds before each retry of an echo not answered 200 (Meta keeps retrying far longer):
+# enough to outlast a database restart or a web process being restarted.
+ECHO_RETRIES = (0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0)
 _ids = itertools.count(1)
 
 TRANSIENT = (
@@ -93,10 +98,19 @@ class Faults:
 class Echoes:
     """Echoes of accepted messages, POSTed to the banks' webhooks as Meta would."""
 
-    def __init__(self, targets: str, drop: float, delay: float, log, seed: int | None) -> None:
+    def __init__(
+        self,
+        targets: str,
+        drop: float,
+        delay: float,
+        log,
+        seed: int | None,
+        delay_share: float = 1.0,
+    ) -> None:
         self.path = targets
         self.drop = drop
         self.delay = delay
+        self.delay_share = delay_share
         self.log = log
         self.random = random.Random(None if seed is None else seed + 1)  # noqa: S311
         self.targets: dict[str, dict] = {}
@@ -117,13 +131,16 @@ class Echoes:
         if self.drop > 0 and self.random.random() < self.drop:
             self.write(page, mid, metadata, "dropped")
             return
-        task = asyncio.create_task(self.post(target, page, psid, mid, metadata))
+        delay = self.delay if self.random.random() < self.delay_share else 0.0
+        task = asyncio.create_task(self.post(target, page, psid, mid, metadata, delay))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def post(self, target: dict, page: str, psid: str, mid: str, metadata: str | None):
-        if self.delay > 0:
-            await asyncio.sleep(self.delay)
+    async def post(
+        self, target: dict, page: str, psid: str, mid: str, metadata: str | None, delay: float
+    ):
+        if delay > 0:
+            await asyncio.sleep(delay)
         now = int(time.time() * 1000)
         message = {"is_echo": True, "app_id": int(target["app_id"]), "mid": mid}
         if metadata is not None:
@@ -141,7 +158,8 @@ class Echoes:
         signature = hmac.new(target["app_secret"].encode(), body, hashlib.sha256).hexdigest()
         for wait in (0.0, *ECHO_RETRIES):
             await asyncio.sleep(wait)
-            with contextlib.suppress(OSError, asyncio.IncompleteReadError, ValueError):
+            # A web process killed mid-request closes the connection without an answer.
+            with contextlib.suppress(OSError, asyncio.IncompleteReadError, ValueError, IndexError):
                 if await _post(target["url"], body, signature) == 200:
                     self.write(page, mid, metadata, "posted")
                     return
@@ -162,7 +180,8 @@ async def _post(url: str, body: bytes, signature: str) -> int:
         writer.write(
             f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-            f"X-Hub-Signature-256: sha256={signature}\r\nConnection: close\r\n\r\n".encode()
+            f"X-Hub-Signature-256: sha256={signature}\r\nX-Forwarded-Proto: https\r\n"
+            "Connection: close\r\n\r\n".encode()
             + body
         )
         await writer.drain()
@@ -187,17 +206,17 @@ async def handle(
             recipient = _RECIPIENT.search(body)
             mark = _MARK.search(body)
             failure = faults.answer(page.group(1) if page else b"-") if faults else None
+            mid = None if failure else f"m_{os.getpid()}_{next(_ids)}"
             log.write(
                 f"{time.time():.6f} {page.group(1).decode() if page else '-'} "
                 f"{mark.group(0).decode() if mark else '-'} "
                 f"{recipient.group(1).decode() if recipient else '-'} "
-                f"{failure[0] if failure else 'ok'}\n"
+                f"{failure[0] if failure else 'ok'} {mid or '-'}\n"
             )
             if failure:
                 status, payload = failure[1], failure[2]
             else:
                 status = b"200 OK"
-                mid = f"m_{os.getpid()}_{next(_ids)}"
                 payload = (
                     b'{"recipient_id":"'
                     + (recipient.group(1) if recipient else b"")
@@ -235,7 +254,14 @@ async def main(port: int, path: str, faults: Faults | None, args=None) -> None:
     targets = getattr(args, "echo_targets", None)
     with open(path, "a", buffering=1 << 16) as log, open(path + ".echoes", "a") as echo_log:
         echoes = (
-            Echoes(targets, args.echo_drop, args.echo_delay, echo_log, args.seed)
+            Echoes(
+                targets,
+                args.echo_drop,
+                args.echo_delay,
+                echo_log,
+                args.seed,
+                args.echo_delay_share,
+            )
             if targets
             else None
         )
@@ -262,9 +288,12 @@ if __name__ == "__main__":
     parser.add_argument("--echo-targets", default=None)
     parser.add_argument("--echo-drop", type=float, default=0.0)
     parser.add_argument("--echo-delay", type=float, default=0.0)
+    parser.add_argument("--echo-delay-share", type=float, default=1.0)
     args = parser.parse_args()
-    if not 0 <= args.echo_drop <= 1 or args.echo_delay < 0:
-        parser.error("--echo-drop is a share from 0 to 1, --echo-delay seconds from 0")
+    if not 0 <= args.echo_drop <= 1 or args.echo_delay < 0 or not 0 <= args.echo_delay_share <= 1:
+        parser.error(
+            "--echo-drop and --echo-delay-share are shares from 0 to 1, --echo-delay seconds"
+        )
     injecting = args.transient > 0 or args.throttle_every > 0
     faults = (
         Faults(args.transient, args.throttle_every, args.throttle_for, args.seed)

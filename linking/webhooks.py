@@ -3,7 +3,7 @@
 import datetime as dt
 import logging
 
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.http import HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
@@ -62,6 +62,12 @@ def _event_apply(bank, integration, event) -> bool:
     else, then unsubscribes the app from the Page, and the batch would fail the same way
     each time. So an event that cannot be read, names another Page, or fails on the way in
     is logged and skipped, in its own transaction, and the others still go through.
+
+    The database being out of reach (restarting, failing over) is not the batch's fault
+    and passes: the answer is a 500 and Meta delivers the batch again, where skipping
+    would lose its events for good (an echo among them would leave its send unsettled).
+    The events applied before it are applied again then, which changes nothing: each is
+    stored once (a message or echo by its `mid`, a window by its newest time).
     """
     if isinstance(event, messenger.UnknownEvent) and event.error:
         log.warning(
@@ -99,6 +105,8 @@ def _event_apply(bank, integration, event) -> bool:
                     page_id=integration.page_id,
                     event=event,
                 )
+    except (OperationalError, InterfaceError):
+        raise
     except Exception:
         log.exception("webhook for bank %s: a %s not applied", bank.slug, type(event).__name__)
         return False

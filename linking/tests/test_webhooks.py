@@ -234,3 +234,30 @@ def test_a_failure_while_applying_one_event_undoes_that_event_only(
 
     assert response.status_code == 200
     assert stored() == (["555"], ["m_good"])  # no Contact for 777: its window was not opened
+
+
+def test_a_database_outage_while_applying_an_event_is_a_500_and_meta_s_retry_applies_it(
+    client, integration, monkeypatch
+):
+    from django.db import OperationalError
+
+    from conversation import services as conversation
+
+    record = conversation.inbound_record
+
+    def database_restarting(**kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(conversation, "inbound_record", database_restarting)
+    client.raise_request_exception = False
+
+    refused = post(client, integration, envelope(integration, GOOD))
+
+    assert refused.status_code == 500  # Meta delivers the batch again
+    assert stored() == ([], [])
+    monkeypatch.setattr(conversation, "inbound_record", record)
+
+    retried = post(client, integration, envelope(integration, GOOD))
+
+    assert retried.status_code == 200
+    assert stored() == (["555"], ["m_good"])
