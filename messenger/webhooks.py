@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
+    "TEMPLATE_STATUS_FIELDS",
     "AccountLinkingEvent",
     "Attachment",
     "DeliveryEvent",
@@ -29,10 +30,13 @@ __all__ = [
     "MessageEvent",
     "OptinEvent",
     "PostbackEvent",
+    "ReactionEvent",
     "ReadEvent",
+    "ReferralEvent",
     "TemplateStatusEvent",
     "UnknownEvent",
     "WebhookPayloadError",
+    "opens_window",
     "parse_envelope",
     "verify_handshake",
     "verify_request_signature",
@@ -42,7 +46,10 @@ __all__ = [
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 LEGACY_SIGNATURE_HEADER = "X-Hub-Signature"
-TEMPLATE_STATUS_FIELD = "messenger_template_status_update"
+# Meta's utility-messages page names the field `message_template_status_update`; an older
+# reading said `messenger_template_status_update`. Both are read (messenger-platform.md §2).
+TEMPLATE_STATUS_FIELD = "message_template_status_update"
+TEMPLATE_STATUS_FIELDS = (TEMPLATE_STATUS_FIELD, "messenger_template_status_update")
 # Milliseconds since the epoch, up to 2100-01-01: anything later is no Meta timestamp, and
 # keeps clear of the end of the calendar (datetime's year 9999) when a window is added.
 MAX_TIMESTAMP_MS = 4_102_444_800_000
@@ -182,6 +189,29 @@ class PostbackEvent(_BaseEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ReferralEvent(_BaseEvent):
+    """A person followed an m.me link (or an ad, or a chat plugin) into an existing thread."""
+
+    sender_id: str
+    recipient_id: str
+    ref: str | None = None
+    source: str | None = None
+    referral_type: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReactionEvent(_BaseEvent):
+    """A person reacted to a message (`action` "react") or took the reaction back ("unreact")."""
+
+    sender_id: str
+    recipient_id: str
+    mid: str | None = None
+    action: str | None = None
+    reaction: str | None = None
+    emoji: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class DeliveryEvent(_BaseEvent):
     sender_id: str
     recipient_id: str
@@ -241,6 +271,8 @@ Event = (
     MessageEvent
     | EchoEvent
     | PostbackEvent
+    | ReferralEvent
+    | ReactionEvent
     | DeliveryEvent
     | ReadEvent
     | AccountLinkingEvent
@@ -248,6 +280,17 @@ Event = (
     | TemplateStatusEvent
     | UnknownEvent
 )
+
+
+# What counts as the person acting, which opens the platform's 24-hour window
+# (messenger-platform.md §2): a message, a postback, a referral, a reaction, an opt-in.
+# Deliveries, reads and echoes do not; neither does anything this module cannot read.
+WINDOW_OPENING = (MessageEvent, PostbackEvent, ReferralEvent, ReactionEvent, OptinEvent)
+
+
+def opens_window(event: Event) -> bool:
+    """Whether `event` is the person acting, with a PSID whose 24-hour window it opens."""
+    return isinstance(event, WINDOW_OPENING) and bool(event.sender_id)
 
 
 class _Malformed(Exception):
@@ -321,7 +364,9 @@ _KINDS = (
     "read",
     "account_linking",
     "optin",
-    TEMPLATE_STATUS_FIELD,
+    "referral",
+    "reaction",
+    *TEMPLATE_STATUS_FIELDS,
 )
 
 
@@ -350,7 +395,7 @@ def _messaging_event(page_id: str, entry_time: int, item: Any, standby: bool) ->
         timestamp = _timestamp(item.get("timestamp"), "timestamp")
         if timestamp is not None:
             common["timestamp"] = timestamp
-        if kind == TEMPLATE_STATUS_FIELD:
+        if kind in TEMPLATE_STATUS_FIELDS:
             return _template_status(common, item.get(kind))
         if timestamp is None:
             raise _Malformed("no integer timestamp")
@@ -417,6 +462,25 @@ def _postback(common: dict[str, Any], postback: Mapping[str, Any]) -> Event:
     )
 
 
+def _referral(common: dict[str, Any], referral: Mapping[str, Any]) -> Event:
+    return ReferralEvent(
+        **common,
+        ref=_str(referral.get("ref")),
+        source=_str(referral.get("source")),
+        referral_type=_str(referral.get("type")),
+    )
+
+
+def _reaction(common: dict[str, Any], reaction: Mapping[str, Any]) -> Event:
+    return ReactionEvent(
+        **common,
+        mid=_str(reaction.get("mid")),
+        action=_str(reaction.get("action")),
+        reaction=_str(reaction.get("reaction")),
+        emoji=_str(reaction.get("emoji")),
+    )
+
+
 def _delivery(common: dict[str, Any], delivery: Mapping[str, Any]) -> Event:
     watermark = _timestamp(delivery.get("watermark"), "watermark")
     if watermark is None:
@@ -471,7 +535,7 @@ def _optin(
 def _template_status(common: dict[str, Any], value: Any) -> Event:
     """Meta's shape for this event is unconfirmed: read the likely field names of both."""
     if not isinstance(value, Mapping):
-        raise _Malformed(f"'{TEMPLATE_STATUS_FIELD}' is not an object")
+        raise _Malformed("the template status update is not an object")
     status = _first_str(value, "event", "status")
     template_id = _first_id(value, "message_template_id", "template_id", "id")
     name = _first_str(value, "message_template_name", "template_name", "name")
@@ -500,7 +564,7 @@ def _change_event(page_id: str, entry_time: int, change: Any) -> Event:
         field_name = _str(change.get("field")) or "unknown"
     except _Malformed as exc:
         return UnknownEvent(**common, raw=change, kind="invalid", error=str(exc))
-    if field_name != TEMPLATE_STATUS_FIELD:
+    if field_name not in TEMPLATE_STATUS_FIELDS:
         return UnknownEvent(**common, raw=change, kind=field_name)
     try:
         return _template_status(common | {"raw": change}, change.get("value"))
@@ -511,6 +575,8 @@ def _change_event(page_id: str, entry_time: int, change: Any) -> Event:
 _PARSERS: dict[str, Callable[[dict[str, Any], Mapping[str, Any]], Event]] = {
     "message": _message,
     "postback": _postback,
+    "referral": _referral,
+    "reaction": _reaction,
     "delivery": _delivery,
     "read": _read,
     "account_linking": _account_linking,
