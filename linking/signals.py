@@ -14,3 +14,6 @@ consent_expiring = Signal()
 # template status, unknown kinds): sent during the webhook request with `bank_id`,
 # `page_id` and the parsed `event`. Receivers must be quick and defer work to workers.
 messenger_event = Signal()
+# A verified webhook event that the product does not model (`readable`) or could not read:
+# sent with `bank_id` and `event_type` (a safe label, never who sent it), to be counted.
+messenger_event_not_applied = Signal()

@@ -16,7 +16,10 @@ A scrape reads the hash and counts the outbox in PostgreSQL at that moment:
 - `bankside_notification_send_latency_seconds`: from the event accepted (or the
   notification replayed) to the Send API's answer, for messages sent (a histogram);
 - `bankside_page_rate_limit_waits_total` and `bankside_page_rate_limit_wait_seconds_total`:
-  how often and how long senders waited for a Page's rate limit.
+  how often and how long senders waited for a Page's rate limit;
+- `bankside_webhook_events_unmodelled_total{type}` and
+  `bankside_webhook_events_unreadable_total{type}`: signed webhook events the product does
+  not model (a `message_edit`, a `policy_enforcement`…) or could not read, by event type.
 
 Metrics never stop delivery: when Redis fails, the numbers are dropped and logged.
 Without Redis (the demo) each process counts for itself.
@@ -51,6 +54,7 @@ SENDS = "sends:"  # + the attempt's outcome class
 LATENCY_BUCKET = "latency:le:"  # + the bucket's bound, or "+Inf"
 LATENCY_SUM, LATENCY_COUNT = "latency:sum", "latency:count"
 WAITS, WAIT_SECONDS = "waits:count", "waits:seconds"
+UNMODELLED, UNREADABLE = "webhook:unmodelled:", "webhook:unreadable:"  # + the event type
 SENT = "sent"
 
 
@@ -165,6 +169,15 @@ def results_observe(results: Iterable) -> None:
         )
 
 
+def webhook_event_not_applied_observe(event_type: str, *, readable: bool) -> None:
+    """Count one webhook event the product does not model (or could not read), by type."""
+    name = (UNMODELLED if readable else UNREADABLE) + event_type
+    try:
+        counters().add({name: 1}, {})
+    except Exception:
+        log.warning("webhook metrics not recorded: one %s event dropped", event_type, exc_info=True)
+
+
 # Reading, for a scrape
 
 
@@ -235,6 +248,17 @@ class DeliveryCollector(Collector):
             "Seconds senders were told to wait for a Page's rate limit.",
             value=values.get(WAIT_SECONDS, 0.0),
         )
+        for prefix, metric, text in (
+            (UNMODELLED, "bankside_webhook_events_unmodelled", "not modelled"),
+            (UNREADABLE, "bankside_webhook_events_unreadable", "that could not be read"),
+        ):
+            family = CounterMetricFamily(
+                metric, f"Signed webhook events {text}, by event type.", labels=["type"]
+            )
+            for name in sorted(values):
+                if name.startswith(prefix):
+                    family.add_metric([name.removeprefix(prefix)], values[name])
+            yield family
 
 
 def exposition() -> bytes:
