@@ -17,7 +17,7 @@ DEFAULT_FIELDS = [
     "message_reads",
     "messaging_account_linking",
     "messaging_optins",
-    "messenger_template_status_update",
+    "message_template_status_update",
 ]
 
 
