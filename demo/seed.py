@@ -176,7 +176,7 @@ def _live(integration: MessengerIntegration, graph: GraphClient, say) -> None:
             raise SeedError(f"The sandbox refused the Page credentials: {check.error}")
         integration = check.integration
     if integration.status == Status.VERIFIED:
-        services.integration_go_live(actor=ACTOR, integration=integration)
+        services.integration_go_live(actor=ACTOR, integration=integration, client=graph)
         say("Checked the connection with the sandbox; the integration is live.")
     elif integration.status == Status.PAUSED:
         say(f"The integration is paused ({integration.status_reason}); resume it in the portal.")

@@ -18,6 +18,7 @@ from portal.services.audit import (
 )
 from portal.services.banks import OnboardedBank, bank_create, bank_onboard, bank_update
 from portal.services.integration import (
+    SUBSCRIBED_FIELDS,
     ConnectionCheck,
     IntegrationChange,
     integration_check,
@@ -26,6 +27,7 @@ from portal.services.integration import (
     integration_pause,
     integration_resume,
     integration_signing_secret_rotate,
+    integration_subscribe,
 )
 from portal.services.integrity import audit_checkpoint_sign, audit_integrity_check
 from portal.services.notifications import (
@@ -63,6 +65,7 @@ from portal.services.utility_templates import (
 )
 
 __all__ = [
+    "SUBSCRIBED_FIELDS",
     "AuditEntry",
     "ConnectionCheck",
     "IntegrationChange",
@@ -90,6 +93,7 @@ __all__ = [
     "integration_pause",
     "integration_resume",
     "integration_signing_secret_rotate",
+    "integration_subscribe",
     "invitation_accept",
     "invitation_create",
     "invitation_revoke",
