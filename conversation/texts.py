@@ -1,8 +1,10 @@
 """What the bank's automatic answers say, in English, French and German (else English).
 
-Plain sentences with `{name}` fields filled by `say`. The bank's own editable text (its
-next steps after a denied payment) lives in `ConversationText`; `FRAUD_DENIED_DEFAULTS`
-is what a bank starts with.
+Plain sentences with `{name}` fields filled by `say`. None promises what the bank has not
+confirmed: after a "No" the customer hears `fraud_denied_neutral` (the bank's fraud team
+has the answer, and the bank's phone number) unless the bank's fraud callback answered
+that it acted. Then the bank's own editable text (`ConversationText`, or the text the
+callback's answer carried) is sent; `FRAUD_DENIED_DEFAULTS` is what a bank starts with.
 """
 
 from notifications.fraud_replies import LABELS, language_of
@@ -37,6 +39,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "fraud_confirmed": "Thanks, we've noted that the payment was yours. Nothing else to do.",
         "fraud_already": "Your answer to this alert was already recorded: “{answer}”.",
         "fraud_none": "There is no security alert waiting for an answer.",
+        "fraud_denied_neutral": (
+            "Thank you. We have passed your answer to the {bank} fraud team. If you need "
+            "help now, for example to block your card, call {bank} on {phone}."
+        ),
+        "phone_unknown": "the number on the back of your card",
         "qr_balance": "Balance",
         "qr_transactions": "Transactions",
         "qr_agent": "Talk to a person",
@@ -78,6 +85,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "fraud_confirmed": "Merci, nous avons noté que ce paiement venait bien de vous.",
         "fraud_already": "Votre réponse à cette alerte est déjà enregistrée : « {answer} ».",
         "fraud_none": "Aucune alerte de sécurité n'attend de réponse.",
+        "fraud_denied_neutral": (
+            "Merci. Nous avons transmis votre réponse à l'équipe fraude de {bank}. Si vous "
+            "avez besoin d'aide maintenant, par exemple pour bloquer votre carte, appelez "
+            "{bank} au {phone}."
+        ),
+        "phone_unknown": "numéro au dos de votre carte",
         "qr_balance": "Solde",
         "qr_transactions": "Opérations",
         "qr_agent": "Un conseiller",
@@ -122,6 +135,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "fraud_confirmed": "Danke, wir haben vermerkt, dass die Zahlung von Ihnen war.",
         "fraud_already": "Ihre Antwort auf diesen Hinweis ist bereits gespeichert: „{answer}“.",
         "fraud_none": "Es wartet kein Sicherheitshinweis auf eine Antwort.",
+        "fraud_denied_neutral": (
+            "Danke. Wir haben Ihre Antwort an das Betrugsteam von {bank} weitergegeben. "
+            "Wenn Sie jetzt Hilfe brauchen, etwa um Ihre Karte zu sperren, rufen Sie {bank} "
+            "unter {phone} an."
+        ),
+        "phone_unknown": "der Nummer auf der Rückseite Ihrer Karte",
         "qr_balance": "Kontostand",
         "qr_transactions": "Umsätze",
         "qr_agent": "Mit Person sprechen",

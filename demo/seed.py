@@ -118,6 +118,10 @@ def _portal_answers(http: httpx.Client, url: str) -> None:
         )
 
 
+# A number from Ofcom's range for drama: it reaches no one.
+SUPPORT_PHONE = "+44 20 7946 0018"
+
+
 def _bank(say, key_file: Path) -> tuple[Bank, str]:
     bank = Bank.objects.filter(slug=BANK_SLUG).first()
     if bank is None:
@@ -128,6 +132,7 @@ def _bank(say, key_file: Path) -> tuple[Bank, str]:
             page_id=PAGE_ID,
             page_access_token=f"EAAdemo{secrets.token_urlsafe(32)}",
             app_secret=secrets.token_hex(16),
+            support_phone=SUPPORT_PHONE,
         )
         keyfile.write(key_file, onboarded.api_key_secret)
         say(f"Onboarded {BANK_NAME} ({BANK_SLUG}) with its policies and templates.")
