@@ -358,3 +358,38 @@ def test_bank_side_unlink_succeeds_for_a_known_person(graph, creds, customer):
 
     with pytest.raises(PersonUnavailableError):
         graph.unlink_account(creds, "1234")
+
+
+def test_going_live_subscribes_the_page_in_the_sandbox_and_a_check_renews_it(
+    graph, creds, control, sandbox_page
+):
+    """The portal against the sandbox over HTTP: every field it subscribes is one Meta takes."""
+    from portal import services
+    from portal.audit import Actor
+    from portal.models import MessengerIntegration
+    from portal.tests.factories import BankFactory, integration_for
+
+    integration = integration_for(
+        BankFactory(), page_id=PAGE_ID, page_access_token=TOKEN, app_secret=SECRET
+    )
+    ada = Actor("staff", "1", "ada")
+    services.integration_check(actor=ada, integration=integration, client=graph)
+    services.integration_go_live(actor=ada, integration=integration, client=graph)
+    control.delete("/calls")
+    # Meta unsubscribed the app after an hour of failing webhooks.
+    response = httpx.delete(
+        f"{graph.base_url}/v27.0/{PAGE_ID}/subscribed_apps",
+        params={"appsecret_proof": creds.appsecret_proof},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert response.json() == {"success": True}
+
+    check = services.integration_check(actor=ada, integration=integration, client=graph)
+
+    assert check.ok
+    [app] = graph.subscribed_apps_get(creds)
+    assert app.subscribed_fields == services.SUBSCRIBED_FIELDS
+    stored = MessengerIntegration.objects.get(pk=integration.pk)
+    assert (stored.status, tuple(stored.subscribed_fields)) == ("live", services.SUBSCRIBED_FIELDS)
+    posts = [c for c in control.get("/calls").json()["calls"] if c["method"] == "POST"]
+    assert [c["path"] for c in posts] == [f"/v27.0/{PAGE_ID}/subscribed_apps"]
