@@ -154,21 +154,24 @@ TEXTS: dict[str, dict[str, str]] = {
     },
 }
 
+# Sent only once the bank's fraud callback answered that it acted (`action_taken`), which
+# says no more than that: so these say no more either. A bank that knows what its fraud
+# system does (blocks the card, opens a dispute) writes that in its own text.
 FRAUD_DENIED_DEFAULTS: dict[str, str] = {
     "en": (
-        "Thank you. We have blocked your card to protect you. Our fraud team will contact "
-        "you, and any disputed amount will be reviewed. If you need us sooner, call the "
+        "Thank you. Our fraud team has acted on your answer to protect your account, and "
+        "will contact you if anything more is needed. If you need us sooner, call the "
         "number on the back of your card."
     ),
     "fr": (
-        "Merci. Nous avons bloqué votre carte pour vous protéger. Notre équipe fraude vous "
-        "contactera et le montant contesté sera examiné. En cas d'urgence, appelez le numéro "
-        "au dos de votre carte."
+        "Merci. Notre équipe fraude a donné suite à votre réponse pour protéger votre "
+        "compte et vous contactera si nécessaire. En cas d'urgence, appelez le numéro au "
+        "dos de votre carte."
     ),
     "de": (
-        "Danke. Wir haben Ihre Karte zu Ihrem Schutz gesperrt. Unser Betrugsteam meldet sich "
-        "bei Ihnen, und der strittige Betrag wird geprüft. Im Notfall rufen Sie die Nummer "
-        "auf der Rückseite Ihrer Karte an."
+        "Danke. Unser Betrugsteam hat auf Ihre Antwort hin gehandelt, um Ihr Konto zu "
+        "schützen, und meldet sich, falls noch etwas nötig ist. Im Notfall rufen Sie die "
+        "Nummer auf der Rückseite Ihrer Karte an."
     ),
 }
 

@@ -173,7 +173,7 @@ def test_a_no_to_a_fraud_alert_reaches_the_bank_signed_after_two_failures(harbou
             lambda: [
                 m
                 for m in outbound(harbour, psid)
-                if "blocked your card" in m["body"].get("text", "")
+                if "has acted on your answer" in m["body"].get("text", "")
             ]
         )
         told = [

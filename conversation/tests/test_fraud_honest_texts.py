@@ -173,6 +173,19 @@ def test_a_confirming_callback_sends_the_banks_next_steps(
     assert AuditEvent.objects.filter(action="fraud_alert.bank_confirmed").count() == 1
 
 
+def test_a_confirmation_without_any_text_of_the_bank_says_no_more_than_that_it_acted(
+    client, linked, linked_api, graph
+):
+    alert = posted_alert(linked, linked_api, graph, callback=True)
+    tap_no(client, linked, alert)
+
+    deliver_callback(Receiver([{"action_taken": True}]))
+
+    (said,) = texts(graph)
+    assert said.startswith("Thank you. Our fraud team has acted on your answer")
+    assert "block" not in said.lower()
+
+
 def test_the_text_the_bank_sends_back_is_what_the_customer_reads(
     client, bank_with_phone, linked_api, graph
 ):
