@@ -12,7 +12,7 @@ says it did it. The bank's callback endpoint says so in the body of its 2xx answ
   your fraud system confirms" is sent. A message out of these bounds is not sent (the
   confirmation still stands); staff see why on the callback's attempt.
 
-The body is read up to 8 KiB; a larger one is no confirmation.
+A body over 8 KiB confirms nothing.
 """
 
 import json
@@ -40,7 +40,7 @@ def fraud_answer_response_read(content: bytes) -> BankAnswer:
     if not content.strip():
         return BankAnswer(False, None, "No confirmation in the bank's answer.")
     if len(content) > MAX_BODY_BYTES:
-        return BankAnswer(False, None, "The bank's answer is over 8 KiB: not read.")
+        return BankAnswer(False, None, "The bank's answer is over 8 KiB: no confirmation.")
     try:
         data = json.loads(content)
     except (ValueError, RecursionError):

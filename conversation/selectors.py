@@ -148,13 +148,12 @@ def fraud_answers_panel(bank: Bank) -> PanelContent | None:
         return PanelContent(
             value=kept,
             caption=(
-                "Fraud answers have nowhere to go: no callback URL is set, so your fraud "
-                "systems never hear a customer's “No, it wasn't me” and customers are only "
-                f"given your phone number. Answers kept here in the last {FRAUD_PANEL_DAYS} "
-                "days; set the callback URL under Page credentials."
+                f"answers in {FRAUD_PANEL_DAYS} days kept here only: no callback URL is "
+                "set, so fraud answers have nowhere to go and customers who say “No” are only "
+                "given your phone number. Set it under Page credentials."
             ),
             link_url=reverse("conversation:fraud_answers", args=[bank.slug]),
-            link_text="Fraud answers",
+            link_text="Answers and the callback log",
             alarm=True,
         )
     count = answers.count()
@@ -164,5 +163,5 @@ def fraud_answers_panel(bank: Bank) -> PanelContent | None:
         value=count,
         caption=f"fraud answers in the last {FRAUD_PANEL_DAYS} days, passed to your callback",
         link_url=reverse("conversation:fraud_answers", args=[bank.slug]),
-        link_text="Fraud answers",
+        link_text="Answers and the callback log",
     )

@@ -200,8 +200,15 @@ def test_the_text_the_bank_sends_back_is_what_the_customer_reads(
 
 @pytest.mark.parametrize(
     "answer",
-    [204, {"action_taken": False}, {"action_taken": "yes"}, {"received": True}, 200],
-    ids=["empty-204", "false", "not-a-boolean", "other-fields", "empty-200"],
+    [
+        204,
+        {"action_taken": False},
+        {"action_taken": "yes"},
+        {"received": True},
+        200,
+        {"action_taken": True, "padding": "x" * 9000},
+    ],
+    ids=["empty-204", "false", "not-a-boolean", "other-fields", "empty-200", "over-8-kib"],
 )
 def test_an_answer_that_confirms_nothing_gets_the_neutral_text(
     client, bank_with_phone, linked_api, graph, answer
