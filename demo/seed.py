@@ -154,17 +154,17 @@ def _sandbox_page(http, url, bank, integration, say) -> None:
     pages = http.get("/sandbox/api/pages").json()["pages"]
     current = next((p for p in pages if p["page_id"] == integration.page_id), None)
     if current is None or current.get("webhook_url") != webhook or current.get("name") != PAGE_NAME:
-        answer = http.post(
-            "/sandbox/api/pages",
-            json={
-                "page_id": creds.page_id,
-                "name": PAGE_NAME,
-                "access_token": creds.access_token,
-                "app_secret": creds.app_secret,
-                "webhook_url": webhook,
-                "verify_token": integration.verify_token,
-            },
-        )
+        page: dict[str, object] = {
+            "page_id": creds.page_id,
+            "name": PAGE_NAME,
+            "access_token": creds.access_token,
+            "app_secret": creds.app_secret,
+            "webhook_url": webhook,
+            "verify_token": integration.verify_token,
+        }
+        if integration.subscribed_fields:  # a live bank's Page keeps the subscription it made
+            page["subscribed_fields"] = integration.subscribed_fields
+        answer = http.post("/sandbox/api/pages", json=page)
         if answer.status_code not in {200, 201}:
             raise SeedError(f"The sandbox refused the Page: {answer.text[:300]}")
         say(f"Registered the Page in the sandbox, webhook {webhook}.")
