@@ -134,12 +134,14 @@ def callback_configured(bank: Bank) -> bool:
 
 
 def fraud_answers_panel(bank: Bank) -> PanelContent | None:
-    """The dashboard's tile on fraud answers: a warning, while the bank has no callback URL,
-    that customers' answers have nowhere to go (and how many went nowhere lately)."""
+    """The dashboard's tile on fraud answers: a warning, while the bank's Page is connected
+    but no callback URL is set, that customers' answers have nowhere to go (and how many
+    went nowhere lately)."""
+    if not MessengerIntegration.objects.for_bank(bank).exists():
+        return None  # no Page yet: no fraud alert can be answered
     since = timezone.now() - timedelta(days=FRAUD_PANEL_DAYS)
-    configured = callback_configured(bank)
     answers = FraudAlertAnswer.objects.for_bank(bank).filter(answered_at__gte=since)
-    if not configured:
+    if not callback_configured(bank):
         kept = (
             BankCallback.objects.for_bank(bank)
             .filter(state=BankCallback.State.NOT_CONFIGURED, created_at__gte=since)
