@@ -6,10 +6,21 @@ class ConversationConfig(AppConfig):
 
     def ready(self) -> None:
         from conversation import privacy, receivers, tasks  # noqa: F401  (signals, Celery)
+        from conversation.selectors import fraud_answers_panel
         from linking.sections import register_link_section
         from linking.subject_data import register_subject_data
+        from portal.dashboard import TILE, register_panel
         from portal.navigation import register_nav
         from portal.retention import register_purger
+
+        register_panel(
+            "conversation.fraud_answers",
+            fraud_answers_panel,
+            title="Fraud answers",
+            size=TILE,
+            order=12,
+            empty="No customer has answered a fraud alert in the last 30 days.",
+        )
 
         register_nav(
             "notifications.inbox",

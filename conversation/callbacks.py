@@ -28,6 +28,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from conversation.callback_responses import fraud_answer_response_read
 from conversation.models import BankCallback, BankCallbackAttempt, FraudAlertAnswer
 from core import outbound
 from core.api.signing import signature_for
@@ -182,7 +183,7 @@ def callback_deliver(
     started_at, started = timezone.now(), time.perf_counter()
     signing = integration.callback_signing_secrets(started_at) if integration is not None else []
     secret, *also = signing or [""]
-    status_code, error = None, ""
+    status_code, error, answered = None, "", b""
     if not secret or not url:
         error = "The bank has no callback URL or signing secret."
     else:
@@ -202,6 +203,8 @@ def callback_deliver(
             status_code = response.status_code
             if not 200 <= status_code < 300:
                 error = f"The bank's server answered {status_code}."
+            else:
+                answered = response.content
         except (httpx.HTTPError, ValueError) as exc:
             log.warning(
                 "callback %s to bank %s not delivered: %s: %s",
@@ -212,7 +215,9 @@ def callback_deliver(
             )
             error = UNREACHABLE
     latency = max(0, round((time.perf_counter() - started) * 1000))
-    return _record(callback, started_at, latency, status_code, error, url, now=now)
+    return _record(
+        callback, started_at, latency, status_code, error, url, now=now, answered=answered
+    )
 
 
 @transaction.atomic
@@ -225,7 +230,13 @@ def _record(
     url: str,
     *,
     now: datetime,
+    answered: bytes = b"",
 ) -> str:
+    bank_answer = (
+        fraud_answer_response_read(answered)
+        if callback.fraud_answer_id is not None and not error
+        else None
+    )
     BankCallbackAttempt.objects.create(
         callback=callback,
         number=callback.attempts,
@@ -233,6 +244,7 @@ def _record(
         latency_ms=latency,
         status_code=status_code,
         error=error,
+        response_note=bank_answer.note[:300] if bank_answer is not None else "",
     )
     moment = timezone.now()
     if not error:
@@ -267,6 +279,10 @@ def _record(
             if state == State.DELIVERED and callback.type == FRAUD_ANSWERED
             else [],
         )
+    if callback.fraud_answer_id is not None:
+        from conversation.services import fraud_denied_follow_up
+
+        fraud_denied_follow_up(answer_id=callback.fraud_answer_id, bank_answer=bank_answer)
     return state
 
 

@@ -168,6 +168,13 @@ class FraudAlertAnswer(models.Model):
         CONFIRMED = "confirmed", "Yes, it was me"
         DENIED = "denied", "No, it wasn't me"
 
+    class Told(models.TextChoices):
+        """What the customer was told after a "No": never more than the bank confirmed."""
+
+        NOTHING = "", "Nothing yet"
+        NEUTRAL = "neutral", "Passed to the fraud team, with the bank's phone number"
+        BANK_ACTION = "bank_action", "What the bank did, as its fraud system confirmed"
+
     bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="fraud_answers")
     notification = models.OneToOneField(
         Notification, on_delete=models.CASCADE, related_name="fraud_answer"
@@ -176,6 +183,8 @@ class FraudAlertAnswer(models.Model):
     consent = models.ForeignKey(Consent, on_delete=models.CASCADE, related_name="+")
     answer = models.CharField(max_length=10, choices=Answer.choices)
     answered_at = models.DateTimeField(default=timezone.now)
+    customer_told = models.CharField(max_length=12, choices=Told.choices, blank=True, default="")
+    bank_action_confirmed_at = models.DateTimeField(null=True, blank=True)
 
     objects = BankScopedQuerySet.as_manager()
 
@@ -244,6 +253,8 @@ class BankCallbackAttempt(models.Model):
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     error = models.CharField(max_length=300, blank=True)
+    # What bankside read in the bank's answer (`conversation.callback_responses`).
+    response_note = models.CharField(max_length=300, blank=True)
 
     bank_path = "callback__bank"
     objects = BankScopedQuerySet.as_manager()
@@ -261,7 +272,7 @@ class ConversationText(models.Model):
     customer says a flagged payment was not theirs. Checked like message templates."""
 
     class Kind(models.TextChoices):
-        FRAUD_DENIED = "fraud_denied", "After “No, it wasn't me”"
+        FRAUD_DENIED = "fraud_denied", "After “No, it wasn't me”, once your fraud system confirms"
 
     bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="conversation_texts")
     kind = models.CharField(max_length=24, choices=Kind.choices)

@@ -1,6 +1,10 @@
 """Reads for the conversation and the agent inbox, always through the bank."""
 
+from datetime import timedelta
+
 from django.db.models import Prefetch, QuerySet
+from django.urls import reverse
+from django.utils import timezone
 
 from conversation import texts
 from conversation.models import (
@@ -11,7 +15,8 @@ from conversation.models import (
     FraudAlertAnswer,
 )
 from linking.models import Consent
-from portal.models import Bank
+from portal.dashboard import PanelContent
+from portal.models import Bank, MessengerIntegration
 from portal.rendering import normalise_locale
 
 
@@ -120,3 +125,50 @@ def callbacks_list(*, bank: Bank) -> QuerySet[BankCallback]:
 
 def unanswered_count(bank: Bank) -> int:
     return Conversation.objects.for_bank(bank).filter(needs_person=True).count()
+
+
+FRAUD_PANEL_DAYS = 30
+
+
+def callback_configured(bank: Bank) -> bool:
+    """Whether fraud answers have somewhere to go: a callback URL and its signing secret."""
+    integration = MessengerIntegration.objects.for_bank(bank).first()
+    return integration is not None and bool(
+        integration.callback_url and integration.callback_signing_secret
+    )
+
+
+def fraud_answers_panel(bank: Bank) -> PanelContent | None:
+    """The dashboard's tile on fraud answers: a warning, while the bank's Page is connected
+    but no callback URL is set, that customers' answers have nowhere to go (and how many
+    went nowhere lately)."""
+    if not MessengerIntegration.objects.for_bank(bank).exists():
+        return None  # no Page yet: no fraud alert can be answered
+    since = timezone.now() - timedelta(days=FRAUD_PANEL_DAYS)
+    answers = FraudAlertAnswer.objects.for_bank(bank).filter(answered_at__gte=since)
+    if not callback_configured(bank):
+        kept = (
+            BankCallback.objects.for_bank(bank)
+            .filter(state=BankCallback.State.NOT_CONFIGURED, created_at__gte=since)
+            .count()
+        )
+        return PanelContent(
+            value=kept,
+            caption=(
+                f"answers in {FRAUD_PANEL_DAYS} days kept here only: no callback URL is "
+                "set, so fraud answers have nowhere to go and customers who say “No” are only "
+                "given your phone number. Set it under Page credentials."
+            ),
+            link_url=reverse("conversation:fraud_answers", args=[bank.slug]),
+            link_text="Answers and the callback log",
+            alarm=True,
+        )
+    count = answers.count()
+    if not count:
+        return None
+    return PanelContent(
+        value=count,
+        caption=f"fraud answers in the last {FRAUD_PANEL_DAYS} days, passed to your callback",
+        link_url=reverse("conversation:fraud_answers", args=[bank.slug]),
+        link_text="Answers and the callback log",
+    )

@@ -3,9 +3,11 @@
 Each answer is an English sentence with `{name}` fields, translated into the customer's
 language and filled by `say`. The caller passes the locale bankside speaks in to that
 customer (`portal.languages.speaking_locale`: theirs, else the bank's default), and
-formats any amount or date in the same locale. The bank's own editable text (its next
-steps after a denied payment) lives in `ConversationText`; `FRAUD_DENIED_DEFAULT` is what
-a bank starts with.
+formats any amount or date in the same locale. None promises what the bank has not
+confirmed: after a "No" the customer hears `fraud_denied_neutral` (the bank's fraud team
+has the answer, and the bank's phone number) unless the bank's fraud callback answered
+that it acted. Then the bank's own editable text (`ConversationText`, or the text the
+callback's answer carried) is sent; `FRAUD_DENIED_DEFAULT` is what a bank starts with.
 """
 
 from django.utils.translation import gettext, gettext_noop
@@ -67,11 +69,20 @@ TEXTS: dict[str, str] = {
     "stop_kept": gettext_noop(
         "All right, your updates continue. Write “stop” whenever you want to end them."
     ),
+    # After a "No", until the bank's fraud callback confirms that it acted.
+    "fraud_denied_neutral": gettext_noop(
+        "Thank you. We have passed your answer to the {bank} fraud team. If you need "
+        "help now, for example to block your card, call {bank} on {phone}."
+    ),
+    "phone_unknown": gettext_noop("the number on the back of your card"),
 }
 
+# Sent only once the bank's fraud callback answered that it acted (`action_taken`), which
+# says no more than that: so this says no more either. A bank that knows what its fraud
+# system does (blocks the card, opens a dispute) writes that in its own text.
 FRAUD_DENIED_DEFAULT = gettext_noop(
-    "Thank you. We have blocked your card to protect you. Our fraud team will contact "
-    "you, and any disputed amount will be reviewed. If you need us sooner, call the "
+    "Thank you. Our fraud team has acted on your answer to protect your account, and "
+    "will contact you if anything more is needed. If you need us sooner, call the "
     "number on the back of your card."
 )
 

@@ -230,6 +230,7 @@ def fraud_answers(request, bank):
             "bank": bank,
             "answers": list(selectors.fraud_answers_list(bank=bank)[:200]),
             "callbacks": list(selectors.callbacks_list(bank=bank)[:200]),
+            "callback_configured": selectors.callback_configured(bank),
         },
     )
 

@@ -118,6 +118,10 @@ def _portal_answers(http: httpx.Client, url: str) -> None:
         )
 
 
+# A number from Ofcom's range for drama: it reaches no one.
+SUPPORT_PHONE = "+44 20 7946 0018"
+
+
 def _bank(say, key_file: Path) -> tuple[Bank, str]:
     bank = Bank.objects.filter(slug=BANK_SLUG).first()
     if bank is None:
@@ -128,6 +132,7 @@ def _bank(say, key_file: Path) -> tuple[Bank, str]:
             page_id=PAGE_ID,
             page_access_token=f"EAAdemo{secrets.token_urlsafe(32)}",
             app_secret=secrets.token_hex(16),
+            support_phone=SUPPORT_PHONE,
         )
         keyfile.write(key_file, onboarded.api_key_secret)
         say(f"Onboarded {BANK_NAME} ({BANK_SLUG}) with its policies and templates.")
@@ -149,17 +154,17 @@ def _sandbox_page(http, url, bank, integration, say) -> None:
     pages = http.get("/sandbox/api/pages").json()["pages"]
     current = next((p for p in pages if p["page_id"] == integration.page_id), None)
     if current is None or current.get("webhook_url") != webhook or current.get("name") != PAGE_NAME:
-        answer = http.post(
-            "/sandbox/api/pages",
-            json={
-                "page_id": creds.page_id,
-                "name": PAGE_NAME,
-                "access_token": creds.access_token,
-                "app_secret": creds.app_secret,
-                "webhook_url": webhook,
-                "verify_token": integration.verify_token,
-            },
-        )
+        page: dict[str, object] = {
+            "page_id": creds.page_id,
+            "name": PAGE_NAME,
+            "access_token": creds.access_token,
+            "app_secret": creds.app_secret,
+            "webhook_url": webhook,
+            "verify_token": integration.verify_token,
+        }
+        if integration.subscribed_fields:  # a live bank's Page keeps the subscription it made
+            page["subscribed_fields"] = integration.subscribed_fields
+        answer = http.post("/sandbox/api/pages", json=page)
         if answer.status_code not in {200, 201}:
             raise SeedError(f"The sandbox refused the Page: {answer.text[:300]}")
         say(f"Registered the Page in the sandbox, webhook {webhook}.")
@@ -176,7 +181,7 @@ def _live(integration: MessengerIntegration, graph: GraphClient, say) -> None:
             raise SeedError(f"The sandbox refused the Page credentials: {check.error}")
         integration = check.integration
     if integration.status == Status.VERIFIED:
-        services.integration_go_live(actor=ACTOR, integration=integration)
+        services.integration_go_live(actor=ACTOR, integration=integration, client=graph)
         say("Checked the connection with the sandbox; the integration is live.")
     elif integration.status == Status.PAUSED:
         say(f"The integration is paused ({integration.status_reason}); resume it in the portal.")

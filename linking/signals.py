@@ -24,3 +24,6 @@ link_changed = Signal()
 # expired, another Page's): they are told in the chat. Sent after commit with `bank_id`,
 # `psid` and `reason`.
 referral_refused = Signal()
+# A verified webhook event that the product does not model (`readable`) or could not read:
+# sent with `bank_id` and `event_type` (a safe label, never who sent it), to be counted.
+messenger_event_not_applied = Signal()

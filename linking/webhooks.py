@@ -2,6 +2,7 @@
 
 import datetime as dt
 import logging
+import re
 
 from django.db import InterfaceError, OperationalError, transaction
 from django.http import HttpResponse, HttpResponseForbidden
@@ -11,18 +12,16 @@ from django.views.decorators.http import require_http_methods
 
 import messenger
 from linking import services, signals
+from portal.audit import Actor
 from portal.models import Bank, MessengerIntegration
+from portal.services import utility_template_status_record
 
 log = logging.getLogger(__name__)
 
-# What counts as the person acting, which opens the platform's 24-hour window.
-PERSON_ACTIONS = (
-    messenger.MessageEvent,
-    messenger.PostbackEvent,
-    messenger.OptinEvent,
-    messenger.AccountLinkingEvent,
-    messenger.ReferralEvent,
-)
+TEMPLATE_REVIEW = Actor.system("messenger template review")
+# An event's type as a metric label and in logs: the platform's own names are short
+# lowercase words; anything else is counted as "other".
+_EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
 @csrf_exempt
@@ -73,6 +72,7 @@ def _event_apply(bank, integration, event) -> bool:
         log.warning(
             "webhook for bank %s: a %s event skipped: %s", bank.slug, event.kind, event.error
         )
+        _event_not_applied(bank, event, readable=False)
         return False
     # Only the bank's own Page speaks for it: an event naming any other Page (or a bank
     # with no Page yet) is ignored, and every look-up below is this bank's.
@@ -81,7 +81,7 @@ def _event_apply(bank, integration, event) -> bool:
         return False
     try:
         with transaction.atomic():
-            if isinstance(event, PERSON_ACTIONS) and event.sender_id:
+            if messenger.opens_window(event) and event.sender_id:
                 services.contact_touch(
                     bank=bank,
                     page_id=integration.page_id,
@@ -97,7 +97,11 @@ def _event_apply(bank, integration, event) -> bool:
                     psid=event.sender_id or "",
                     notice_id=notice_id,
                 )
+            elif isinstance(event, messenger.TemplateStatusEvent):
+                _template_status(bank, event)
             else:
+                if isinstance(event, messenger.UnknownEvent):
+                    _event_not_applied(bank, event, readable=True)
                 _referral(bank, integration, event)
                 signals.messenger_event.send(
                     sender=messenger_webhook,
@@ -156,3 +160,38 @@ def _referral(bank: Bank, integration: MessengerIntegration, event: messenger.Ev
         )
     except services.ReferralRefusedError as refused:
         log.warning("m.me link refused for bank %s: %s", bank.slug, refused)
+
+
+def _template_status(bank: Bank, event: messenger.TemplateStatusEvent) -> None:
+    """Meta's review of a utility template (either name of its webhook field)."""
+    if not event.template_id:
+        log.warning("webhook for bank %s: a template status without a template id", bank.slug)
+        return
+    utility_template_status_record(
+        actor=TEMPLATE_REVIEW,
+        bank=bank,
+        platform_template_id=event.template_id,
+        status=event.status or "",
+        reason=event.reason or "",
+    )
+
+
+def event_type_label(kind: str) -> str:
+    return kind if _EVENT_TYPE.match(kind or "") else "other"
+
+
+def _event_not_applied(bank: Bank, event: messenger.UnknownEvent, *, readable: bool) -> None:
+    """An event the product does not model (or cannot read) leaves a trace: a log line with
+    its type and Page, never who sent it or what it says, and a count by type in /metrics."""
+    kind = event_type_label(event.kind)
+    if readable:
+        log.warning(
+            "webhook for bank %s: a %s event on Page %s is not modelled; counted, not applied",
+            bank.slug,
+            kind,
+            event.page_id,
+            extra={"event_type": kind, "page_id": event.page_id},
+        )
+    signals.messenger_event_not_applied.send(
+        sender=messenger_webhook, bank_id=bank.pk, event_type=kind, readable=readable
+    )

@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 DEFAULT_GRAPH_API_URL = "https://graph.facebook.com"
-DEFAULT_GRAPH_API_VERSION = "v23.0"
+DEFAULT_GRAPH_API_VERSION = "v27.0"
 MAX_TIMEOUT_SECONDS = 30.0
 
 _API_VERSION = re.compile(r"^v\d+\.\d+$")
@@ -151,7 +151,7 @@ class GraphClient:
         if not isinstance(base_url, str) or not base_url.startswith(("https://", "http://")):
             raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
         if not isinstance(api_version, str) or not _API_VERSION.match(api_version):
-            raise ValueError(f"api_version must look like 'v23.0', got {api_version!r}")
+            raise ValueError(f"api_version must look like 'v27.0', got {api_version!r}")
         for name, value in (("timeout_connect", timeout_connect), ("timeout_total", timeout_total)):
             if not 0 < value <= MAX_TIMEOUT_SECONDS:
                 raise ValueError(f"{name} must be above 0 and at most 30 seconds, got {value}")

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
+    "TEMPLATE_STATUS_FIELDS",
     "AccountLinkingEvent",
     "Attachment",
     "DeliveryEvent",
@@ -29,12 +30,14 @@ __all__ = [
     "MessageEvent",
     "OptinEvent",
     "PostbackEvent",
+    "ReactionEvent",
     "ReadEvent",
     "Referral",
     "ReferralEvent",
     "TemplateStatusEvent",
     "UnknownEvent",
     "WebhookPayloadError",
+    "opens_window",
     "parse_envelope",
     "verify_handshake",
     "verify_request_signature",
@@ -44,7 +47,10 @@ __all__ = [
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 LEGACY_SIGNATURE_HEADER = "X-Hub-Signature"
-TEMPLATE_STATUS_FIELD = "messenger_template_status_update"
+# Meta's utility-messages page names the field `message_template_status_update`; an older
+# reading said `messenger_template_status_update`. Both are read (messenger-platform.md §2).
+TEMPLATE_STATUS_FIELD = "message_template_status_update"
+TEMPLATE_STATUS_FIELDS = (TEMPLATE_STATUS_FIELD, "messenger_template_status_update")
 # Milliseconds since the epoch, up to 2100-01-01: anything later is no Meta timestamp, and
 # keeps clear of the end of the calendar (datetime's year 9999) when a window is added.
 MAX_TIMESTAMP_MS = 4_102_444_800_000
@@ -212,6 +218,18 @@ class ReferralEvent(_BaseEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ReactionEvent(_BaseEvent):
+    """A person reacted to a message (`action` "react") or took the reaction back ("unreact")."""
+
+    sender_id: str
+    recipient_id: str
+    mid: str | None = None
+    action: str | None = None
+    reaction: str | None = None
+    emoji: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class DeliveryEvent(_BaseEvent):
     sender_id: str
     recipient_id: str
@@ -271,14 +289,26 @@ Event = (
     MessageEvent
     | EchoEvent
     | PostbackEvent
+    | ReferralEvent
+    | ReactionEvent
     | DeliveryEvent
     | ReadEvent
-    | ReferralEvent
     | AccountLinkingEvent
     | OptinEvent
     | TemplateStatusEvent
     | UnknownEvent
 )
+
+
+# What counts as the person acting, which opens the platform's 24-hour window
+# (messenger-platform.md §2): a message, a postback, a referral, a reaction, an opt-in.
+# Deliveries, reads and echoes do not; neither does anything this module cannot read.
+WINDOW_OPENING = (MessageEvent, PostbackEvent, ReferralEvent, ReactionEvent, OptinEvent)
+
+
+def opens_window(event: Event) -> bool:
+    """Whether `event` is the person acting, with a PSID whose 24-hour window it opens."""
+    return isinstance(event, WINDOW_OPENING) and bool(event.sender_id)
 
 
 class _Malformed(Exception):
@@ -353,7 +383,8 @@ _KINDS = (
     "account_linking",
     "optin",
     "referral",
-    TEMPLATE_STATUS_FIELD,
+    "reaction",
+    *TEMPLATE_STATUS_FIELDS,
 )
 
 
@@ -382,7 +413,7 @@ def _messaging_event(page_id: str, entry_time: int, item: Any, standby: bool) ->
         timestamp = _timestamp(item.get("timestamp"), "timestamp")
         if timestamp is not None:
             common["timestamp"] = timestamp
-        if kind == TEMPLATE_STATUS_FIELD:
+        if kind in TEMPLATE_STATUS_FIELDS:
             return _template_status(common, item.get(kind))
         if timestamp is None:
             raise _Malformed("no integer timestamp")
@@ -462,6 +493,16 @@ def _referral(value: Any) -> Referral:
     )
 
 
+def _reaction(common: dict[str, Any], reaction: Mapping[str, Any]) -> Event:
+    return ReactionEvent(
+        **common,
+        mid=_str(reaction.get("mid")),
+        action=_str(reaction.get("action")),
+        reaction=_str(reaction.get("reaction")),
+        emoji=_str(reaction.get("emoji")),
+    )
+
+
 def _delivery(common: dict[str, Any], delivery: Mapping[str, Any]) -> Event:
     watermark = _timestamp(delivery.get("watermark"), "watermark")
     if watermark is None:
@@ -516,7 +557,7 @@ def _optin(
 def _template_status(common: dict[str, Any], value: Any) -> Event:
     """Meta's shape for this event is unconfirmed: read the likely field names of both."""
     if not isinstance(value, Mapping):
-        raise _Malformed(f"'{TEMPLATE_STATUS_FIELD}' is not an object")
+        raise _Malformed("the template status update is not an object")
     status = _first_str(value, "event", "status")
     template_id = _first_id(value, "message_template_id", "template_id", "id")
     name = _first_str(value, "message_template_name", "template_name", "name")
@@ -545,7 +586,7 @@ def _change_event(page_id: str, entry_time: int, change: Any) -> Event:
         field_name = _str(change.get("field")) or "unknown"
     except _Malformed as exc:
         return UnknownEvent(**common, raw=change, kind="invalid", error=str(exc))
-    if field_name != TEMPLATE_STATUS_FIELD:
+    if field_name not in TEMPLATE_STATUS_FIELDS:
         return UnknownEvent(**common, raw=change, kind=field_name)
     try:
         return _template_status(common | {"raw": change}, change.get("value"))
@@ -556,6 +597,7 @@ def _change_event(page_id: str, entry_time: int, change: Any) -> Event:
 _PARSERS: dict[str, Callable[[dict[str, Any], Mapping[str, Any]], Event]] = {
     "message": _message,
     "postback": _postback,
+    "reaction": _reaction,
     "delivery": _delivery,
     "read": _read,
     "account_linking": _account_linking,

@@ -21,7 +21,10 @@ A scrape reads the hash and counts the outbox in PostgreSQL at that moment:
   `bankside_notification_resent_after_no_echo_total`: uncertain sends sent again, once,
   because no echo came within `NOTIFICATIONS_ECHO_WAIT_SECONDS`;
 - `bankside_page_rate_limit_waits_total` and `bankside_page_rate_limit_wait_seconds_total`:
-  how often and how long senders waited for a Page's rate limit.
+  how often and how long senders waited for a Page's rate limit;
+- `bankside_webhook_events_unmodelled_total{type}` and
+  `bankside_webhook_events_unreadable_total{type}`: signed webhook events the product does
+  not model (a `message_edit`, a `policy_enforcement`…) or could not read, by event type.
 
 Metrics never stop delivery: when Redis fails, the numbers are dropped and logged.
 Without Redis (the demo) each process counts for itself.
@@ -59,6 +62,7 @@ WAITS, WAIT_SECONDS = "waits:count", "waits:seconds"
 ECHOES = "echoes:"  # + what the echo did (`MessageEcho.Outcome`, or "duplicate")
 RESENT = "resent:no_echo"  # uncertain sends sent again after no echo came
 SETTLED = "settled:echo"  # notifications made sent by their message's echo
+UNMODELLED, UNREADABLE = "webhook:unmodelled:", "webhook:unreadable:"  # + the event type
 SENT = "sent"
 
 
@@ -196,6 +200,15 @@ def _add(counts: dict[str, int]) -> None:
         log.warning("delivery metrics not recorded: %s dropped", counts, exc_info=True)
 
 
+def webhook_event_not_applied_observe(event_type: str, *, readable: bool) -> None:
+    """Count one webhook event the product does not model (or could not read), by type."""
+    name = (UNMODELLED if readable else UNREADABLE) + event_type
+    try:
+        counters().add({name: 1}, {})
+    except Exception:
+        log.warning("webhook metrics not recorded: one %s event dropped", event_type, exc_info=True)
+
+
 # Reading, for a scrape
 
 
@@ -286,6 +299,17 @@ class DeliveryCollector(Collector):
             "Seconds senders were told to wait for a Page's rate limit.",
             value=values.get(WAIT_SECONDS, 0.0),
         )
+        for prefix, metric, text in (
+            (UNMODELLED, "bankside_webhook_events_unmodelled", "not modelled"),
+            (UNREADABLE, "bankside_webhook_events_unreadable", "that could not be read"),
+        ):
+            family = CounterMetricFamily(
+                metric, f"Signed webhook events {text}, by event type.", labels=["type"]
+            )
+            for name in sorted(values):
+                if name.startswith(prefix):
+                    family.add_metric([name.removeprefix(prefix)], values[name])
+            yield family
 
 
 def exposition() -> bytes:

@@ -6,13 +6,11 @@ from django.dispatch import receiver
 
 import messenger
 from linking import signals
-from notifications import services
+from notifications import metrics, services
 from notifications.services.echoes import echo_record
 from portal.models import MessengerIntegration
 
 log = logging.getLogger(__name__)
-
-PERSON_ACTIONS = (messenger.MessageEvent, messenger.PostbackEvent, messenger.OptinEvent)
 
 
 @receiver(signals.link_ended)
@@ -22,7 +20,8 @@ def cancel_pending_notifications(sender, consent_id: int, **kwargs) -> None:
 
 @receiver(signals.messenger_event)
 def record_messenger_event(sender, bank_id: int, page_id: str, event, **kwargs) -> None:
-    """Delivery and read receipts update notifications; a person writing releases holds;
+    """Delivery and read receipts update notifications; the person acting (whatever opens
+    the 24-hour window: a message, postback, referral, reaction or opt-in) releases holds;
     an echo settles the message it is the copy of (`services.echoes`).
 
     Runs inside Messenger's webhook request, in the event's own transaction: a failure
@@ -47,5 +46,12 @@ def record_messenger_event(sender, bank_id: int, page_id: str, event, **kwargs) 
         services.notifications_mark_read(
             bank_id=bank_id, page_id=page_id, psid=event.sender_id, watermark_ms=event.watermark
         )
-    elif isinstance(event, PERSON_ACTIONS) and event.sender_id:
+    elif messenger.opens_window(event) and event.sender_id:
         services.recipient_acted(bank_id=bank_id, page_id=page_id, psid=event.sender_id)
+
+
+@receiver(signals.messenger_event_not_applied)
+def count_event_not_applied(
+    sender: object, bank_id: int, event_type: str, readable: bool, **kwargs: object
+) -> None:
+    metrics.webhook_event_not_applied_observe(event_type, readable=readable)

@@ -246,6 +246,36 @@ def apply_faults(page: Page) -> None:
         )
 
 
+# From v27.0, new apps cannot use these (messenger-platform.md §0); bankside is a new app.
+V27_REMOVED_PARAMS = {
+    "ids": "multi-ID requests",
+    "batch": "batch requests",
+    "method": "HTTP method override",
+    "callback": "JSONP",
+}
+
+
+def _version_number(version: str) -> float:
+    try:
+        return float(version.removeprefix("v"))
+    except ValueError:
+        return 0.0
+
+
+def refuse_removed_features(request: HttpRequest, version: str) -> None:
+    """Refuse, from v27.0, what Meta removed for new apps: multi-ID and batch requests,
+    field aliases, HTTP method override and JSONP (the error's exact shape is the sandbox's)."""
+    if _version_number(version) < 27:
+        return
+    for param, feature in V27_REMOVED_PARAMS.items():
+        if param in request.GET or param in request.POST:
+            raise bad_parameter(f"{feature} are not available to new apps from v27.0")
+    if request.headers.get("X-HTTP-Method-Override"):
+        raise bad_parameter("HTTP method override is not available to new apps from v27.0")
+    if ".as(" in request.GET.get("fields", ""):
+        raise bad_parameter("field aliases are not available to new apps from v27.0")
+
+
 def authenticate(request: HttpRequest) -> Page:
     """The Page behind the access token, with `appsecret_proof` checked as Meta checks it.
 
@@ -311,6 +341,7 @@ def graph_view(handler):
                 body = request_body(request)
             page = authenticate(request)
             started_page_id = page.page_id
+            refuse_removed_features(request, version)
             apply_faults(page)
             allowed, count = rate_limiter.allow(page.page_id, page.rate_limit_per_second)
             if not allowed:
@@ -530,7 +561,7 @@ def _template_status(template: Template) -> str:
         template.save(update_fields=["status", "rejected_reason"])
         webhooks.enqueue(
             template.page,
-            "messenger_template_status_update",
+            webhooks.TEMPLATE_STATUS_FIELD,
             {
                 "object": "page",
                 "entry": [
@@ -539,7 +570,7 @@ def _template_status(template: Template) -> str:
                         "time": int(time.time()),
                         "changes": [
                             {
-                                "field": "messenger_template_status_update",
+                                "field": webhooks.TEMPLATE_STATUS_FIELD,
                                 "value": {
                                     "event": template.status,
                                     "message_template_id": template.template_id,
@@ -605,22 +636,95 @@ def message_templates(request, page, body, page_ref):
     return {"id": template.template_id, "status": template.status, "category": category}
 
 
+# The Page webhook fields Meta takes in `subscribed_fields` (messaging ones, and the
+# Page's own that a bank might try); anything else is refused the way Meta refuses it.
+PAGE_WEBHOOK_FIELDS = (
+    "messages",
+    "messaging_postbacks",
+    "messaging_optins",
+    "messaging_referrals",
+    "messaging_handovers",
+    "messaging_policy_enforcement",
+    "messaging_account_linking",
+    "messaging_game_plays",
+    "messaging_customer_information",
+    "messaging_feedback",
+    "messaging_in_thread_lead_form_submit",
+    "message_deliveries",
+    "message_reads",
+    "message_echoes",
+    "message_reactions",
+    "message_edits",
+    "message_template_status_update",
+    "standby",
+    "inbox_labels",
+    "response_feedback",
+    "feed",
+    "mention",
+    "name",
+    "picture",
+    "category",
+    "description",
+    "conversations",
+    "ratings",
+    "leadgen",
+)
+
+
+def _subscribed_fields(request: HttpRequest, body: dict[str, object]) -> list[str]:
+    raw: object = request.GET.get("subscribed_fields")
+    if raw is None:
+        raw = body.get("subscribed_fields", "")
+    names = raw if isinstance(raw, list) else str(raw).split(",")
+    fields = [str(name).strip() for name in names]
+    if not any(fields):
+        raise bad_parameter("The parameter subscribed_fields is required.")
+    for index, name in enumerate(fields):
+        if name not in PAGE_WEBHOOK_FIELDS:
+            raise bad_parameter(
+                f"Param subscribed_fields[{index}] must be one of "
+                f'{{{", ".join(PAGE_WEBHOOK_FIELDS)}}} - got "{name}"'
+            )
+    return list(dict.fromkeys(fields))
+
+
 @graph_view
 def subscribed_apps(request, page, body, page_ref):
+    """The app's webhook subscription on the Page, as Meta keeps it: a POST sets the fields
+    (the list given replaces the one before), a GET lists the apps subscribed (none once
+    the app is unsubscribed), a DELETE unsubscribes the app."""
     if page_ref != page.page_id:
         raise bad_parameter(f"Object with ID '{page_ref}' does not exist or cannot be used.")
     if request.method == "GET":
+        if not page.subscribed_fields or page.webhook_disabled_at:
+            return {"data": []}
         return {
             "data": [
-                {"id": page.app_id, "name": "bankside", "subscribed_fields": page.subscribed_fields}
+                {
+                    "category": "Business",
+                    "link": "https://bank.example/",
+                    "name": "bankside",
+                    "id": page.app_id,
+                    "subscribed_fields": page.subscribed_fields,
+                }
             ]
         }
-    raw = request.GET.get("subscribed_fields") or body.get("subscribed_fields") or ""
-    fields = [f.strip() for f in str(raw).split(",") if f.strip()]
-    if not fields:
-        raise bad_parameter("param subscribed_fields must be non-empty")
-    page.subscribed_fields = sorted(set(page.subscribed_fields) | set(fields))
-    page.save(update_fields=["subscribed_fields"])
+    if request.method == "DELETE":
+        page.subscribed_fields = []
+        page.save(update_fields=["subscribed_fields"])
+        return {"success": True}
+    page.subscribed_fields = _subscribed_fields(request, body or {})
+    page.webhook_disabled_at = None
+    page.webhook_failing_since = None
+    page.webhook_alerted_at = None
+    page.save(
+        update_fields=[
+            "subscribed_fields",
+            "webhook_disabled_at",
+            "webhook_failing_since",
+            "webhook_alerted_at",
+        ]
+    )
     return {"success": True}
 
 

@@ -19,7 +19,7 @@ DEFAULT_FIELDS = [
     "message_echoes",
     "messaging_account_linking",
     "messaging_optins",
-    "messenger_template_status_update",
+    "message_template_status_update",
 ]
 
 

@@ -29,6 +29,8 @@ IMMEDIATE_RETRIES = 3
 BACKOFF_SECONDS = [5, 15, 30, 60, 120, 300, 600]
 ALERT_AFTER = timedelta(minutes=15)
 UNSUBSCRIBE_AFTER = timedelta(hours=1)
+# The field Meta's utility-messages page names for template reviews (messenger-platform.md §2).
+TEMPLATE_STATUS_FIELD = "message_template_status_update"
 
 
 def now_ms() -> int:

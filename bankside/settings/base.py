@@ -279,7 +279,7 @@ CELERY_BEAT_SCHEDULE = {
 MESSENGER_GRAPH_API_URL = (
     env.url("MESSENGER_GRAPH_API_URL", default="https://graph.facebook.com").geturl().rstrip("/")
 )
-MESSENGER_GRAPH_API_VERSION = env.str("MESSENGER_GRAPH_API_VERSION", default="v23.0")
+MESSENGER_GRAPH_API_VERSION = env.str("MESSENGER_GRAPH_API_VERSION", default="v27.0")
 LINK_REDIRECT_ALLOWED_HOSTS = env.list(
     "LINK_REDIRECT_ALLOWED_HOSTS",
     default=[

@@ -20,6 +20,8 @@ from conversation.services.erasure import (
 from conversation.services.fraud import (
     FRAUD_ANSWER_WINDOW,
     fraud_answer_record,
+    fraud_denied_follow_up,
+    fraud_denied_neutral_text,
     fraud_denied_text,
 )
 from conversation.services.inbound import (
@@ -72,6 +74,8 @@ __all__ = [
     "customer_conversations_erase",
     "dashboard_url",
     "fraud_answer_record",
+    "fraud_denied_follow_up",
+    "fraud_denied_neutral_text",
     "fraud_denied_text",
     "inbound_answer",
     "inbound_record",

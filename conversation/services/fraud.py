@@ -1,4 +1,6 @@
-"""Fraud alerts: a customer's yes or no, recorded once, and the bank's next steps after a no."""
+"""Fraud alerts: a customer's yes or no, recorded once, and what the customer is told
+after a no: what the bank did only once the bank's fraud callback answered that it did it,
+otherwise that the fraud team has the answer, with the bank's phone number."""
 
 from datetime import timedelta
 
@@ -6,11 +8,19 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conversation import matcher, texts
-from conversation.models import Conversation, ConversationText, FraudAlertAnswer
-from conversation.services.answers import Reply, _flag, _text
+from conversation.callback_responses import BankAnswer
+from conversation.models import (
+    BankCallback,
+    Conversation,
+    ConversationMessage,
+    ConversationText,
+    FraudAlertAnswer,
+)
+from conversation.services.answers import Reply, _flag, _queue, _text
 from linking.models import Consent
 from linking.services import customer_actor
 from notifications.models import Notification
+from portal.audit import Actor
 from portal.events import DataScope, EventType
 from portal.languages import formatting_locale
 from portal.models import Bank
@@ -18,6 +28,7 @@ from portal.rendering import render
 from portal.services import audit_record
 
 FRAUD_ANSWER_WINDOW = timedelta(days=7)
+Told = FraudAlertAnswer.Told
 
 
 def _fraud_answer(
@@ -72,17 +83,96 @@ def _fraud_answer(
             )
         ]
     _flag(conversation, Conversation.Reason.FRAUD_DENIED)
+    if _awaits_the_bank(recorded):
+        return []  # the bank's answer to the callback decides (`fraud_denied_follow_up`)
+    FraudAlertAnswer.objects.filter(pk=recorded.pk).update(customer_told=Told.NEUTRAL)
     return [
         _text(
             conversation.psid,
-            fraud_denied_text(bank, alert, locale),
+            fraud_denied_neutral_text(bank, locale),
             categories=[DataScope.FRAUD_ALERTS],
         )
     ]
 
 
+def _awaits_the_bank(answer: FraudAlertAnswer) -> bool:
+    return BankCallback.objects.filter(
+        fraud_answer=answer, state__in=(BankCallback.State.PENDING, BankCallback.State.DELIVERING)
+    ).exists()
+
+
+def fraud_denied_neutral_text(bank: Bank, locale: str) -> str:
+    """What the customer hears after a "No" while the bank has confirmed nothing: their
+    answer is with the fraud team, and the bank's phone number (its support phone)."""
+    phone = bank.support_phone.strip() or texts.say("phone_unknown", locale)
+    return texts.say("fraud_denied_neutral", locale, bank=bank.name, phone=phone)
+
+
+@transaction.atomic
+def fraud_denied_follow_up(*, answer_id: int, bank_answer: BankAnswer | None) -> int | None:
+    """Tell the customer what is true once the bank's fraud callback was answered or failed.
+
+    A confirmation (`action_taken`) sends the bank's text (the one its answer carried, or
+    its own "After No" text) once; anything else (no confirmation, a failed attempt) sends
+    the neutral text, unless the customer was already told something. The answer row is
+    locked, so two workers never both tell. Returns the id of the message queued, if any.
+    """
+    answer = (
+        FraudAlertAnswer.objects.select_for_update()
+        .filter(pk=answer_id, answer=FraudAlertAnswer.Answer.DENIED)
+        .first()
+    )
+    if answer is None:
+        return None
+    alert = Notification.objects.select_related("bank", "event__customer", "account").get(
+        pk=answer.notification_id
+    )
+    bank, locale = alert.bank, alert.event.customer.locale or alert.bank.default_locale
+    if bank_answer is not None and bank_answer.action_taken:
+        if answer.customer_told == Told.BANK_ACTION:
+            return None
+        text = bank_answer.customer_message or fraud_denied_text(bank, alert, locale)
+        answer.customer_told, answer.bank_action_confirmed_at = Told.BANK_ACTION, timezone.now()
+        audit_record(
+            actor=Actor.system("bank callbacks"),
+            action="fraud_alert.bank_confirmed",
+            bank=bank,
+            target_type="linking.consent",
+            target_id=str(answer.consent_id),
+            details={
+                "event": alert.event.event_id,
+                "notification": alert.pk,
+                "text_from_callback": bool(bank_answer.customer_message),
+            },
+            data_categories=[DataScope.FRAUD_ALERTS],
+        )
+    elif answer.customer_told:
+        return None
+    else:
+        text, answer.customer_told = fraud_denied_neutral_text(bank, locale), Told.NEUTRAL
+    answer.save(update_fields=["customer_told", "bank_action_confirmed_at"])
+    conversation, _ = Conversation.objects.get_or_create(
+        bank_id=alert.bank_id, page_id=alert.page_id, psid=alert.psid
+    )
+    message = _queue(
+        conversation,
+        _text(alert.psid, text, categories=[DataScope.FRAUD_ALERTS]),
+        author=ConversationMessage.Author.ASSISTANT,
+        form="RESPONSE",
+    )
+    transaction.on_commit(lambda: _send_soon(message.pk))
+    return message.pk
+
+
+def _send_soon(message_id: int) -> None:
+    from conversation import tasks
+
+    tasks.send_conversation_message.delay(message_id)
+
+
 def fraud_denied_text(bank: Bank, alert: Notification, locale: str) -> str:
-    """The bank's next steps after a "No", in the customer's language, filled for the alert."""
+    """The bank's next steps after a "No", in the customer's language, filled for the alert:
+    sent only once the bank's fraud callback confirmed that it acted."""
     from conversation.selectors import conversation_text_pick
     from notifications.services.outbox import first_name, message_data
 

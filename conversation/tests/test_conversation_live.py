@@ -88,9 +88,10 @@ def test_an_unlinked_user_gets_the_log_in_button(harbour):
 
 
 class BankReceiver:
-    """The bank's callback endpoint: fails the first `failures` requests, then accepts."""
+    """The bank's callback endpoint: fails the first `failures` requests, then accepts,
+    answering `answer` (JSON bytes) or nothing."""
 
-    def __init__(self, failures: int) -> None:
+    def __init__(self, failures: int, answer: bytes = b"") -> None:
         self.failures = failures
         self.requests: list[tuple[dict, bytes]] = []
         receiver = self
@@ -99,10 +100,13 @@ class BankReceiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                status = 500 if len(receiver.requests) <= receiver.failures else 200
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
+                failed = len(receiver.requests) <= receiver.failures
+                content = b"" if failed else answer
+                self.send_response(500 if failed else 200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(content)))
                 self.end_headers()
+                self.wfile.write(content)
 
             def log_message(self, *args):
                 pass
@@ -141,7 +145,8 @@ def test_a_no_to_a_fraud_alert_reaches_the_bank_signed_after_two_failures(harbou
     card, psid = harbour.linked_customer("Ana Souza")
     secret = signing_secret_new()
 
-    with BankReceiver(failures=2) as bank, celery_worker():
+    confirmed = json.dumps({"action_taken": True}).encode()
+    with BankReceiver(failures=2, answer=confirmed) as bank, celery_worker():
         harbour.integration.callback_url = bank.url
         harbour.integration.callback_signing_secret = secret
         harbour.integration.save()
@@ -168,9 +173,14 @@ def test_a_no_to_a_fraud_alert_reaches_the_bank_signed_after_two_failures(harbou
             lambda: [
                 m
                 for m in outbound(harbour, psid)
-                if "blocked your card" in m["body"].get("text", "")
+                if "has acted on your answer" in m["body"].get("text", "")
             ]
         )
+        told = [
+            m["body"].get("text", "")
+            for m in outbound(harbour, psid)
+            if "fraud team" in m["body"].get("text", "")
+        ]
 
     assert callback is not None and len(bank.requests) == 3
     assert [t.status_code for t in callback.tries.all()] == [500, 500, 200]
@@ -183,6 +193,8 @@ def test_a_no_to_a_fraud_alert_reaches_the_bank_signed_after_two_failures(harbou
     assert data["answer"] == "denied"
     assert data["event_id"] == Notification.objects.get().event.event_id
     assert FraudAlertAnswer.objects.get().answer == "denied" and next_steps
+    # The first failure gave Ana the neutral text; the bank's confirmation, its next steps.
+    assert len(told) == 2 and "passed your answer" in told[0]
 
 
 def test_an_agents_reply_goes_out_with_human_agent_and_is_refused_after_seven_days(

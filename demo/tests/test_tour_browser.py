@@ -195,7 +195,8 @@ def test_the_readme_tour(live_server, browser, settings, tmp_path, patient_expec
             expect(chat.get_by_role("button", name="Yes, it was me")).to_be_visible()
             screenshot(chat, "3-fraud-alert")
             chat.get_by_role("button", name="No, it wasn't me").click()
-            expect(bubble(chat, "We have blocked your card")).to_be_visible()
+            answered = bubble(chat, "passed your answer to the Harbour Bank fraud team")
+            expect(answered).to_contain_text("+44 20 7946 0018")
             expect(chat.get_by_role("button", name="Yes, it was me")).to_have_count(0)
             screenshot(chat, "3-fraud-answered")
 

@@ -33,7 +33,7 @@ def test_link_from_the_chat_then_stop_sharing_from_the_dashboard(
     creds = PageCredentials(
         integration.page_id, integration.page_access_token, integration.app_secret
     )
-    with GraphClient(f"{live_server.url}/sandbox/graph", "v23.0") as graph:
+    with GraphClient(f"{live_server.url}/sandbox/graph", "v27.0") as graph:
         graph.send(
             creds,
             builders.button_template(

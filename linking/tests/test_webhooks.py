@@ -10,6 +10,7 @@ import pytest
 from linking import signals
 from linking.models import Contact
 from linking.tests.factories import IntegrationFactory
+from portal.audit import Actor
 
 pytestmark = pytest.mark.django_db
 
@@ -99,6 +100,25 @@ def test_messages_open_the_window_and_the_newest_time_wins(client, integration):
     assert contact.last_inbound_at == dt.datetime.fromtimestamp(newer / 1000, tz=dt.UTC)
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        {"reaction": {"mid": "m1", "action": "react", "reaction": "like"}},
+        {"referral": {"ref": "r1", "source": "SHORTLINK", "type": "OPEN_THREAD"}},
+        {"postback": {"title": "Get Started", "payload": "GET_STARTED"}},
+        {"optin": {"type": "notification_messages", "payload": "p"}},
+    ],
+    ids=["reaction", "referral", "postback", "optin"],
+)
+def test_what_meta_counts_as_acting_opens_the_window(client, integration, content):
+    at = 1_767_225_600_000
+
+    post(client, integration, envelope(integration, ("555", at, content)))
+
+    contact = Contact.objects.get(psid="555", page_id=integration.page_id)
+    assert contact.last_inbound_at == dt.datetime.fromtimestamp(at / 1000, tz=dt.UTC)
+
+
 def test_reads_and_deliveries_do_not_open_the_window(client, integration):
     body = envelope(integration, ("555", 1_767_225_600_000, {"read": {"watermark": 1}}))
 
@@ -122,13 +142,14 @@ def test_other_events_are_handed_on_including_unknown_kinds(client, integration)
                 integration,
                 ("555", 1, {"message": {"mid": "m1", "text": "balance"}}),
                 ("555", 2, {"reaction": {"mid": "m1", "action": "react", "emoji": "👍"}}),
+                ("555", 3, {"message_edit": {"mid": "m1", "text": "balance?"}}),
             ),
         )
     finally:
         signals.messenger_event.disconnect(listen)
 
     kinds = [type(k["event"]).__name__ for k in received]
-    assert kinds == ["MessageEvent", "UnknownEvent"]
+    assert kinds == ["MessageEvent", "ReactionEvent", "UnknownEvent"]
     assert {k["bank_id"] for k in received} == {integration.bank_id}
 
 
@@ -261,3 +282,38 @@ def test_a_database_outage_while_applying_an_event_is_a_500_and_meta_s_retry_app
 
     assert retried.status_code == 200
     assert stored() == (["555"], ["m_good"])
+
+
+@pytest.mark.parametrize(
+    "field", ["message_template_status_update", "messenger_template_status_update"]
+)
+def test_a_template_review_is_recorded_under_either_field_name(client, integration, field):
+    from notifications.tests.factories import approved_utility_template
+    from portal.models import AuditEvent, UtilityTemplate
+    from portal.services import notification_defaults_create
+
+    notification_defaults_create(actor=Actor.system("test"), bank=integration.bank)
+    utility = approved_utility_template(integration.bank, "fraud.alert")
+    UtilityTemplate.objects.filter(pk=utility.pk).update(
+        platform_template_id="778899", status="PENDING"
+    )
+    change = {
+        "field": field,
+        "value": {
+            "event": "REJECTED",
+            "message_template_id": 778899,
+            "message_template_name": utility.name,
+            "message_template_language": "en",
+            "reason": "PROMOTIONAL",
+        },
+    }
+    body = {
+        "object": "page",
+        "entry": [{"id": integration.page_id, "time": 1767225600, "changes": [change]}],
+    }
+
+    assert post(client, integration, body).status_code == 200
+
+    utility = UtilityTemplate.objects.get(pk=utility.pk)
+    assert (utility.status, utility.rejected_reason) == ("REJECTED", "PROMOTIONAL")
+    assert AuditEvent.objects.filter(action="utility_template.status_changed").count() == 1

@@ -684,7 +684,7 @@ def test_get_client_falls_back_to_defaults(graph_settings, monkeypatch):
     monkeypatch.setattr(graph_settings, "MESSENGER_GRAPH_API_URL", "")
     monkeypatch.delattr(graph_settings, "MESSENGER_GRAPH_API_VERSION")
     client = client_module.get_client()
-    assert (client.base_url, client.api_version) == ("https://graph.facebook.com", "v23.0")
+    assert (client.base_url, client.api_version) == ("https://graph.facebook.com", "v27.0")
 
 
 def test_get_client_builds_a_new_pool_in_another_process(graph_settings, monkeypatch):

@@ -10,12 +10,14 @@ from messenger.webhooks import (
     MessageEvent,
     OptinEvent,
     PostbackEvent,
+    ReactionEvent,
     ReadEvent,
     Referral,
     ReferralEvent,
     TemplateStatusEvent,
     UnknownEvent,
     WebhookPayloadError,
+    opens_window,
     parse_envelope,
     verify_handshake,
     verify_request_signature,
@@ -322,13 +324,73 @@ def test_standby_items_are_parsed_and_flagged():
 
 
 def test_unknown_kinds_are_kept_not_dropped():
-    body = envelope(entry(item(4, reaction={"mid": "m1", "action": "react", "emoji": "👍"})))
+    body = envelope(entry(item(4, message_edit={"mid": "m1", "text": "edited", "num_edit": 1})))
     (event,) = parse_envelope(body)
     assert isinstance(event, UnknownEvent)
-    assert event.kind == "reaction"
+    assert event.kind == "message_edit"
     assert event.error is None
     assert event.sender_id == PSID
-    assert event.raw["reaction"]["emoji"] == "👍"
+    assert event.raw["message_edit"]["text"] == "edited"
+
+
+def test_a_reaction_is_its_own_event():
+    body = envelope(
+        entry(item(4, reaction={"mid": "m1", "action": "react", "reaction": "love", "emoji": "❤"}))
+    )
+    (event,) = parse_envelope(body)
+    assert isinstance(event, ReactionEvent)
+    assert (event.sender_id, event.mid, event.action, event.reaction, event.emoji) == (
+        PSID,
+        "m1",
+        "react",
+        "love",
+        "❤",
+    )
+
+
+def test_an_m_me_referral_into_an_existing_thread_is_its_own_event():
+    referral = {"ref": "inv_abc", "source": "SHORTLINK", "type": "OPEN_THREAD"}
+    (event,) = parse_envelope(envelope(entry(item(4, referral=referral))))
+    assert isinstance(event, ReferralEvent)
+    assert event.sender_id == PSID
+    assert event.referral == Referral(ref="inv_abc", source="SHORTLINK", type="OPEN_THREAD")
+
+
+def test_a_referral_without_a_source_is_read():
+    """Meta leaves `source` out for people in Europe and Japan (messenger-platform.md §1a)."""
+    (event,) = parse_envelope(envelope(entry(item(4, referral={"ref": "r1"}))))
+    assert isinstance(event, ReferralEvent)
+    assert (event.referral.ref, event.referral.source) == ("r1", None)
+
+
+@pytest.mark.parametrize(
+    ("kind", "content", "opens"),
+    [
+        ("message", {"mid": "m1", "text": "hi"}, True),
+        ("postback", {"title": "Get Started", "payload": "GET_STARTED"}, True),
+        ("referral", {"ref": "r1", "source": "SHORTLINK", "type": "OPEN_THREAD"}, True),
+        ("reaction", {"mid": "m1", "action": "react", "reaction": "like"}, True),
+        ("optin", {"type": "notification_messages", "payload": "p"}, True),
+        ("delivery", {"mids": ["m1"], "watermark": 3}, False),
+        ("read", {"watermark": 3}, False),
+        ("message", {"mid": "m2", "is_echo": True, "app_id": 42, "text": "sent"}, False),
+        ("message_edit", {"mid": "m1", "text": "x"}, False),
+    ],
+)
+def test_what_opens_the_24_hour_window_is_what_meta_counts(kind, content, opens):
+    (event,) = parse_envelope(envelope(entry(item(4, **{kind: content}))))
+    assert opens_window(event) is opens
+
+
+def test_an_opt_in_by_user_ref_alone_opens_no_window():
+    optin = {
+        "sender": {"user_ref": "UREF"},
+        "recipient": {"id": PAGE},
+        "timestamp": 7,
+        "optin": {"ref": "signup", "user_ref": "UREF"},
+    }
+    (event,) = parse_envelope(envelope(entry(optin)))
+    assert opens_window(event) is False
 
 
 @pytest.mark.parametrize(
@@ -418,9 +480,12 @@ def test_non_object_item_becomes_unknown():
     assert events[1].timestamp == 5000  # the entry's time, read as seconds
 
 
-def test_template_status_from_changes_array():
+@pytest.mark.parametrize(
+    "field", ["message_template_status_update", "messenger_template_status_update"]
+)
+def test_template_status_from_changes_array(field):
     change = {
-        "field": "messenger_template_status_update",
+        "field": field,
         "value": {
             "event": "APPROVED",
             "message_template_id": 778899,
@@ -442,12 +507,15 @@ def test_template_status_from_changes_array():
     assert (event.sender_id, event.recipient_id) == (None, None)
 
 
-def test_template_status_inside_messaging_array():
+@pytest.mark.parametrize(
+    "field", ["message_template_status_update", "messenger_template_status_update"]
+)
+def test_template_status_inside_messaging_array(field):
     status = {
         "sender": {"id": PAGE},
         "recipient": {"id": PAGE},
         "timestamp": 11,
-        "messenger_template_status_update": {
+        field: {
             "status": "REJECTED",
             "template_id": "5",
             "name": "alert",

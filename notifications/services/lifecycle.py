@@ -155,7 +155,8 @@ def delivered_early_outcomes_record(
 
 
 def recipient_acted(*, bank_id: int, page_id: str, psid: str) -> int:
-    """The person wrote to the Page: they are reachable, and the 24-hour window is open.
+    """The person acted (wrote, tapped, followed a link, reacted, opted in): they are
+    reachable, and the 24-hour window is open.
 
     Notifications held for want of an allowed form go back in the queue (as long as the
     retry budget's hours allow), and ones that had switched to the utility template try

@@ -328,10 +328,14 @@ def test_a_paused_bank_sends_nothing_until_resumed(linked, linked_api, graph, ad
     assert entry.details["reason"] == "Incident 1432"
 
     page = linked.integration.page_id
+
+    def graph_api(request):  # the Page look-up, then the webhook subscription of a live Page
+        if request.url.path.endswith("/subscribed_apps"):
+            return httpx.Response(200, json={"success": True})
+        return httpx.Response(200, json={"id": page})
+
     check = messenger.GraphClient(
-        "https://graph.test",
-        "v23.0",
-        transport=httpx.MockTransport(lambda r: httpx.Response(200, json={"id": page})),
+        "https://graph.test", "v27.0", transport=httpx.MockTransport(graph_api)
     )
     resumed = portal_services.integration_resume(
         actor=Actor.system("test"), integration=integration, client=check

@@ -78,6 +78,11 @@ class MessengerIntegration(models.Model):
     paused_from = models.CharField(max_length=16, choices=Status.choices, blank=True)
     page_name = models.CharField(max_length=200, blank=True)
     checked_at = models.DateTimeField(null=True, blank=True)
+    # The Page's webhook subscription for the app, as last set: made on going live and
+    # again on each check of a live integration (`integration_subscribe`).
+    subscribed_fields = models.JSONField(default=list, blank=True)
+    subscribed_at = models.DateTimeField(null=True, blank=True)
+    subscribed_by = models.CharField(max_length=200, blank=True)
     send_rate_limit = models.PositiveSmallIntegerField(
         "Send API calls per second",
         default=SEND_RATE_LIMIT_MAX,

@@ -19,6 +19,7 @@ from portal.services.audit import (
 )
 from portal.services.banks import OnboardedBank, bank_create, bank_onboard, bank_update
 from portal.services.integration import (
+    SUBSCRIBED_FIELDS,
     ConnectionCheck,
     IntegrationChange,
     integration_check,
@@ -68,6 +69,7 @@ from portal.services.utility_templates import (
 )
 
 __all__ = [
+    "SUBSCRIBED_FIELDS",
     "AuditEntry",
     "ConnectionCheck",
     "IntegrationChange",

@@ -130,12 +130,13 @@ def bank_onboard(
     callback_url: str = "",
     api_key_name: str = "Core banking",
     app_id: str = "",
+    support_phone: str = "",
 ) -> OnboardedBank:
     """Create a bank, its Messenger integration and a first API key in one transaction.
 
     Any invalid value raises ValidationError and nothing at all is written.
     """
-    bank = bank_create(actor=actor, name=name, slug=slug)
+    bank = bank_create(actor=actor, name=name, slug=slug, support_phone=support_phone)
     configured = integration_configure(
         actor=actor,
         bank=bank,

@@ -8,23 +8,38 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core import outbound
-from messenger import BadTokenError, GraphClient, MessengerError, PageCredentials
+from messenger import (
+    BadRequestError,
+    BadTokenError,
+    GraphClient,
+    MessengerError,
+    PageCredentials,
+)
 from portal.audit import Actor
 from portal.models import PAGE_TAKEN, Bank, MessengerIntegration
 from portal.services.audit import audit_record
 
 Status = MessengerIntegration.Status
 CREDENTIAL_FIELDS = ("page_id", "page_access_token", "app_secret")
-# The webhook fields bankside acts on: going live subscribes the Page to them
-# (`message_echoes` carries back the reference every send puts in its metadata).
-WEBHOOK_FIELDS = (
+# Every Page webhook field the product uses (messenger-platform.md §2): what people write
+# and tap, m.me referrals, delivery and read receipts, echoes of what the Page sent,
+# reactions, account linking, opt-ins, Meta's policy actions, the standby channel and
+# utility templates' reviews.
+TEMPLATE_STATUS_FIELD = "message_template_status_update"
+TEMPLATE_STATUS_FIELD_OLDER = "messenger_template_status_update"
+SUBSCRIBED_FIELDS = (
     "messages",
     "messaging_postbacks",
+    "messaging_referrals",
     "message_deliveries",
     "message_reads",
     "message_echoes",
+    "message_reactions",
     "messaging_account_linking",
     "messaging_optins",
+    "messaging_policy_enforcement",
+    "standby",
+    TEMPLATE_STATUS_FIELD,
 )
 
 
@@ -205,16 +220,113 @@ def integration_check(
     """Check the Page ID, token and app secret against the Graph API and record the outcome.
 
     The HTTP call runs outside any transaction, so a slow Graph API never holds a lock.
-    Success verifies a draft (a live or paused integration keeps its status). A bad token
-    pauses the integration, since nothing can be sent with it; any other failure is
-    reported and changes nothing.
+    Success verifies a draft (a live or paused integration keeps its status), and a live
+    integration's Page is subscribed to its webhooks again: Meta unsubscribes an app whose
+    webhook failed for an hour. A bad token pauses the integration, since nothing can be
+    sent with it; any other failure is reported and changes nothing.
     """
     try:
         page = client.page_check(page_credentials(integration))
     except MessengerError as exc:
         return _check_failed(actor=actor, integration=integration, error=exc)
-    return _check_passed(
+    checked = _check_passed(
         actor=actor, integration=integration, page_name=page.name or "", resume=False
+    )
+    return _subscribed_if_live(actor=actor, check=checked, client=client)
+
+
+def _subscribed_if_live(
+    *, actor: Actor, check: ConnectionCheck, client: GraphClient
+) -> ConnectionCheck:
+    if check.integration.status != Status.LIVE:
+        return check
+    try:
+        integration = integration_subscribe(
+            actor=actor, integration=check.integration, client=client
+        )
+    except MessengerError as exc:
+        return ConnectionCheck(
+            check.integration,
+            ok=False,
+            page_name=check.page_name,
+            error="The Page's credentials work, but subscribing it to webhooks failed: "
+            + exc.user_message,
+        )
+    return ConnectionCheck(integration, ok=True, page_name=check.page_name)
+
+
+def integration_subscribe(
+    *, actor: Actor, integration: MessengerIntegration, client: GraphClient
+) -> MessengerIntegration:
+    """Subscribe the Page to every webhook field the product uses, and record it.
+
+    The call runs outside any transaction. Meta's utility-messages page names the
+    template-status field `message_template_status_update`; should the Graph API refuse
+    that name, the older `messenger_template_status_update` is tried once. A failure is
+    audited and raised (a bad token also pauses the integration).
+    """
+    try:
+        fields = _subscribe_call(client, page_credentials(integration))
+    except MessengerError as exc:
+        _subscription_failed(actor=actor, integration=integration, error=exc)
+        raise
+    return _subscription_record(actor=actor, integration=integration, fields=fields)
+
+
+def _subscribe_call(client: GraphClient, creds: PageCredentials) -> list[str]:
+    fields = list(SUBSCRIBED_FIELDS)
+    try:
+        client.subscribed_apps_set(creds, fields)
+    except BadRequestError as exc:
+        if exc.code != 100 or TEMPLATE_STATUS_FIELD not in str(exc):
+            raise
+        fields = [TEMPLATE_STATUS_FIELD_OLDER if f == TEMPLATE_STATUS_FIELD else f for f in fields]
+        client.subscribed_apps_set(creds, fields)
+    return fields
+
+
+@transaction.atomic
+def _subscription_record(
+    *, actor: Actor, integration: MessengerIntegration, fields: list[str]
+) -> MessengerIntegration:
+    integration = _locked(integration)
+    integration.subscribed_fields = fields
+    integration.subscribed_at = timezone.now()
+    integration.subscribed_by = (actor.label or actor.type)[:200]
+    integration.save(
+        update_fields=["subscribed_fields", "subscribed_at", "subscribed_by", "updated_at"]
+    )
+    audit_record(
+        actor=actor,
+        action="integration.subscribed",
+        bank=integration.bank,
+        target=integration,
+        details={"page_id": integration.page_id, "fields": fields},
+    )
+    return integration
+
+
+@transaction.atomic
+def _subscription_failed(
+    *, actor: Actor, integration: MessengerIntegration, error: MessengerError
+) -> None:
+    integration = _locked(integration)
+    previous = integration.status
+    if isinstance(error, BadTokenError):
+        _pause(integration, reason=error.user_message[:300])
+        integration.save()
+    audit_record(
+        actor=actor,
+        action="integration.subscription_failed",
+        bank=integration.bank,
+        target=integration,
+        details={
+            "error": type(error).__name__,
+            "code": error.code,
+            "subcode": error.subcode,
+            "fbtrace_id": error.fbtrace_id,
+            "status": [previous, integration.status],
+        },
     )
 
 
@@ -232,14 +344,34 @@ def integration_resume(
         page = client.page_check(page_credentials(integration))
     except MessengerError as exc:
         return _check_failed(actor=actor, integration=integration, error=exc)
-    return _check_passed(
+    checked = _check_passed(
         actor=actor, integration=integration, page_name=page.name or "", resume=True
     )
+    return _subscribed_if_live(actor=actor, check=checked, client=client)
+
+
+def integration_go_live(
+    *, actor: Actor, integration: MessengerIntegration, client: GraphClient
+) -> MessengerIntegration:
+    """Start sending to customers. Only a verified integration can go live, and only once
+    its Page is subscribed to every webhook field the product uses (`SUBSCRIBED_FIELDS`):
+    without them, what customers write and what Meta reports would never arrive."""
+    integration = MessengerIntegration.objects.select_related("bank").get(pk=integration.pk)
+    if integration.status != Status.VERIFIED:
+        raise ValidationError(
+            "Only a verified integration can go live: check the connection first."
+        )
+    try:
+        integration = integration_subscribe(actor=actor, integration=integration, client=client)
+    except MessengerError as exc:
+        raise ValidationError(
+            f"The Page could not be subscribed to webhooks, so it is not live: {exc.user_message}"
+        ) from exc
+    return _went_live(actor=actor, integration=integration)
 
 
 @transaction.atomic
-def integration_go_live(*, actor: Actor, integration: MessengerIntegration) -> MessengerIntegration:
-    """Start sending to customers. Only a verified integration can go live."""
+def _went_live(*, actor: Actor, integration: MessengerIntegration) -> MessengerIntegration:
     integration = _locked(integration)
     if integration.status != Status.VERIFIED:
         raise ValidationError(
@@ -252,27 +384,6 @@ def integration_go_live(*, actor: Actor, integration: MessengerIntegration) -> M
         actor=actor, action="integration.went_live", bank=integration.bank, target=integration
     )
     return integration
-
-
-def integration_subscribe(
-    *, actor: Actor, integration: MessengerIntegration, client: GraphClient
-) -> str:
-    """Subscribe the Page to the webhook fields bankside acts on (`WEBHOOK_FIELDS`);
-    returns "" on success, else the platform's reason for staff. The call runs outside
-    any transaction; its outcome is audited either way."""
-    error = ""
-    try:
-        client.subscribed_apps_set(page_credentials(integration), list(WEBHOOK_FIELDS))
-    except MessengerError as exc:
-        error = exc.user_message
-    audit_record(
-        actor=actor,
-        action="integration.subscribed",
-        bank=integration.bank,
-        target=integration,
-        details={"fields": list(WEBHOOK_FIELDS), "outcome": "failed" if error else "ok"},
-    )
-    return error
 
 
 @transaction.atomic

@@ -35,13 +35,51 @@ Role = StaffMembership.Role
 def client_answering(status, body) -> GraphClient:
     return GraphClient(
         "https://graph.example",
-        "v23.0",
+        "v27.0",
         transport=httpx.MockTransport(lambda request: httpx.Response(status, json=body)),
     )
 
 
-PAGE_OK = client_answering(200, {"id": "1234567890", "name": "Harbour Help"})
+class Graph:
+    """The Graph API at the client boundary: the Page look-up and the webhook subscription."""
+
+    def __init__(self, subscribe=None) -> None:
+        self.requests: list[httpx.Request] = []
+        self.subscribe = subscribe or (lambda request: httpx.Response(200, json={"success": True}))
+        self.client = GraphClient(
+            "https://graph.example", "v27.0", transport=httpx.MockTransport(self.answer)
+        )
+
+    def answer(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if request.url.path.endswith("/subscribed_apps"):
+            return self.subscribe(request)
+        return httpx.Response(200, json={"id": "1234567890", "name": "Harbour Help"})
+
+    def subscriptions(self) -> list[list[str]]:
+        return [
+            r.url.params["subscribed_fields"].split(",")
+            for r in self.requests
+            if r.method == "POST" and r.url.path.endswith("/subscribed_apps")
+        ]
+
+
+PAGE_OK = Graph().client
 TOKEN_BAD = client_answering(400, {"error": {"code": 190, "message": "expired"}})
+ALL_FIELDS = [
+    "messages",
+    "messaging_postbacks",
+    "messaging_referrals",
+    "message_deliveries",
+    "message_reads",
+    "message_echoes",
+    "message_reactions",
+    "messaging_account_linking",
+    "messaging_optins",
+    "messaging_policy_enforcement",
+    "standby",
+    "message_template_status_update",
+]
 
 
 @pytest.fixture
@@ -58,7 +96,7 @@ def test_a_draft_that_checks_out_becomes_verified(integration):
 
 def test_a_live_integration_stays_live_after_a_good_check(integration):
     integration_check(actor=ADA, integration=integration, client=PAGE_OK)
-    integration_go_live(actor=ADA, integration=integration)
+    integration_go_live(actor=ADA, integration=integration, client=PAGE_OK)
 
     integration_check(actor=ADA, integration=integration, client=PAGE_OK)
 
@@ -67,7 +105,7 @@ def test_a_live_integration_stays_live_after_a_good_check(integration):
 
 def test_a_bad_token_pauses_even_a_live_integration_and_resume_restores_it(integration):
     integration_check(actor=ADA, integration=integration, client=PAGE_OK)
-    integration_go_live(actor=ADA, integration=integration)
+    integration_go_live(actor=ADA, integration=integration, client=PAGE_OK)
 
     integration_check(actor=ADA, integration=integration, client=TOKEN_BAD)
     paused = MessengerIntegration.objects.get(pk=integration.pk)
@@ -87,7 +125,118 @@ def test_a_good_check_does_not_resume_a_paused_integration(integration):
 
 def test_go_live_is_refused_from_draft(integration):
     with pytest.raises(ValidationError, match="Only a verified integration"):
-        integration_go_live(actor=ADA, integration=integration)
+        integration_go_live(actor=ADA, integration=integration, client=PAGE_OK)
+
+
+def test_going_live_subscribes_the_page_to_every_field_the_product_uses(integration):
+    graph = Graph()
+    integration_check(actor=ADA, integration=integration, client=graph.client)
+
+    integration_go_live(actor=ADA, integration=integration, client=graph.client)
+
+    assert graph.subscriptions() == [ALL_FIELDS]
+    (request,) = [r for r in graph.requests if r.url.path.endswith("/subscribed_apps")]
+    assert request.url.path == f"/v27.0/{integration.page_id}/subscribed_apps"
+    assert "appsecret_proof" in request.url.params
+    live = MessengerIntegration.objects.get(pk=integration.pk)
+    assert (live.status, live.subscribed_fields, live.subscribed_by) == (
+        Status.LIVE,
+        ALL_FIELDS,
+        "ada",
+    )
+    assert live.subscribed_at is not None
+    entry = AuditEvent.objects.get(action="integration.subscribed")
+    assert (entry.actor_label, entry.details["fields"]) == ("ada", ALL_FIELDS)
+
+
+def test_a_refused_subscription_keeps_the_integration_from_going_live(integration):
+    refused = Graph(
+        subscribe=lambda request: httpx.Response(
+            400, json={"error": {"code": 200, "message": "(#200) pages_manage_metadata"}}
+        )
+    )
+    integration_check(actor=ADA, integration=integration, client=refused.client)
+
+    with pytest.raises(ValidationError, match="could not be subscribed to webhooks"):
+        integration_go_live(actor=ADA, integration=integration, client=refused.client)
+
+    stored = MessengerIntegration.objects.get(pk=integration.pk)
+    assert (stored.status, stored.subscribed_at) == (Status.VERIFIED, None)
+    entry = AuditEvent.objects.get(action="integration.subscription_failed")
+    assert entry.details["code"] == 200
+
+
+def test_a_check_of_a_live_integration_subscribes_the_page_again(integration):
+    graph = Graph()
+    integration_check(actor=ADA, integration=integration, client=graph.client)
+    integration_go_live(actor=ADA, integration=integration, client=graph.client)
+    other = Actor("staff", "2", "ben")
+
+    result = integration_check(actor=other, integration=integration, client=graph.client)
+
+    assert result.ok
+    assert graph.subscriptions() == [ALL_FIELDS, ALL_FIELDS]
+    assert MessengerIntegration.objects.get(pk=integration.pk).subscribed_by == "ben"
+    actors = list(
+        AuditEvent.objects.filter(action="integration.subscribed")
+        .order_by("id")
+        .values_list("actor_label", flat=True)
+    )
+    assert actors == ["ada", "ben"]
+
+
+def test_a_check_before_going_live_subscribes_nothing(integration):
+    graph = Graph()
+
+    integration_check(actor=ADA, integration=integration, client=graph.client)
+
+    assert graph.subscriptions() == []
+
+
+def test_a_failed_re_subscription_is_reported_by_the_check(integration):
+    calls = []
+
+    def subscribe(request):
+        calls.append(request)
+        if len(calls) == 1:
+            return httpx.Response(200, json={"success": True})
+        return httpx.Response(500, json={"error": {"code": 2, "message": "try later"}})
+
+    graph = Graph(subscribe=subscribe)
+    integration_check(actor=ADA, integration=integration, client=graph.client)
+    integration_go_live(actor=ADA, integration=integration, client=graph.client)
+
+    result = integration_check(actor=ADA, integration=integration, client=graph.client)
+
+    assert not result.ok and "subscribing it to webhooks failed" in result.error
+    assert MessengerIntegration.objects.get(pk=integration.pk).status == Status.LIVE
+
+
+def test_the_older_template_status_field_name_is_tried_when_meta_refuses_the_documented_one(
+    integration,
+):
+    def subscribe(request):
+        if "message_template_status_update" in request.url.params["subscribed_fields"]:
+            return httpx.Response(
+                400,
+                json={
+                    "error": {
+                        "code": 100,
+                        "message": "(#100) Param subscribed_fields[11] must be one of {…} - got "
+                        '"message_template_status_update"',
+                    }
+                },
+            )
+        return httpx.Response(200, json={"success": True})
+
+    graph = Graph(subscribe=subscribe)
+    integration_check(actor=ADA, integration=integration, client=graph.client)
+
+    integration_go_live(actor=ADA, integration=integration, client=graph.client)
+
+    older = [*ALL_FIELDS[:-1], "messenger_template_status_update"]
+    assert graph.subscriptions() == [ALL_FIELDS, older]
+    assert MessengerIntegration.objects.get(pk=integration.pk).subscribed_fields == older
 
 
 def test_resume_is_refused_unless_paused(integration):

@@ -1,5 +1,6 @@
 import httpx
 import pytest
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import escape
@@ -26,12 +27,14 @@ def graph_answering(monkeypatch, handler) -> list[httpx.Request]:
         seen.append(request)
         return handler(request)
 
-    client = GraphClient("https://graph.example", "v23.0", transport=httpx.MockTransport(transport))
+    client = GraphClient("https://graph.example", "v27.0", transport=httpx.MockTransport(transport))
     monkeypatch.setattr(integration_views, "graph_client", lambda: client)
     return seen
 
 
 def page_found(request):
+    if request.url.path.endswith("/subscribed_apps"):
+        return httpx.Response(200, json={"success": True})
     return httpx.Response(200, json={"id": PAGE_ID, "name": "Harbour Bank Help"})
 
 
@@ -76,7 +79,7 @@ def test_a_successful_check_verifies_and_shows_the_page_name(operator, monkeypat
     page = response.content.decode()
     assert "Connected to Harbour Bank Help" in page
     assert status_of(bank) == Status.VERIFIED
-    assert seen[0].url.path == f"/v23.0/{PAGE_ID}"
+    assert seen[0].url.path == f"/v27.0/{PAGE_ID}"
     assert "appsecret_proof" in seen[0].url.params
 
 
@@ -130,10 +133,13 @@ def test_going_live_subscribes_the_page_to_its_echoes(operator, monkeypatch):
     client.post(url("integration_go_live", bank))
 
     (subscribe,) = [r for r in seen if r.url.path.endswith("/subscribed_apps")]
-    assert subscribe.method == "POST" and subscribe.url.path == f"/v23.0/{PAGE_ID}/subscribed_apps"
+    assert subscribe.method == "POST"
+    assert (
+        subscribe.url.path == f"/{settings.MESSENGER_GRAPH_API_VERSION}/{PAGE_ID}/subscribed_apps"
+    )
     fields = subscribe.url.params["subscribed_fields"].split(",")
     assert "message_echoes" in fields and "messages" in fields
-    assert AuditEvent.objects.get(action="integration.subscribed").details["outcome"] == "ok"
+    assert AuditEvent.objects.filter(action="integration.subscribed").count() == 1
 
 
 def test_pause_and_resume_return_a_live_integration_to_live(operator, monkeypatch):
@@ -168,6 +174,54 @@ def test_the_overview_shows_the_webhook_and_log_in_urls(operator, settings):
 
     assert f"{settings.PUBLIC_BASE_URL}/webhooks/messenger/harbour/" in page
     assert f"{settings.PUBLIC_BASE_URL}/link/harbour/" in page
+
+
+def subscriptions(seen) -> list[str]:
+    return [
+        r.url.params["subscribed_fields"]
+        for r in seen
+        if r.method == "POST" and r.url.path == f"/v27.0/{PAGE_ID}/subscribed_apps"
+    ]
+
+
+def test_going_live_shows_the_subscription_and_a_check_renews_it(operator, monkeypatch):
+    client, bank = operator
+    seen = graph_answering(monkeypatch, page_found)
+    before = client.get(url("integration", bank)).content.decode()
+    client.post(url("integration_check", bank))
+
+    client.post(url("integration_go_live", bank))
+    page = client.get(url("integration", bank)).content.decode()
+    checked = client.post(url("integration_check", bank), follow=True).content.decode()
+
+    assert "not subscribed to webhooks yet" in before
+    fields = services.SUBSCRIBED_FIELDS
+    assert subscriptions(seen) == [",".join(fields)] * 2
+    assert all(f"<code>{field}</code>" in page for field in fields)
+    operator_name = MessengerIntegration.objects.get(bank=bank).subscribed_by
+    assert operator_name and f"by {operator_name}" in page
+    assert "subscribed again" in checked
+    entries = AuditEvent.objects.filter(bank=bank, action="integration.subscribed")
+    assert [e.actor_label for e in entries] == [operator_name, operator_name]
+
+
+def test_going_live_is_refused_while_the_page_cannot_be_subscribed(operator, monkeypatch):
+    client, bank = operator
+
+    def no_permission(request):
+        if request.url.path.endswith("/subscribed_apps"):
+            return httpx.Response(
+                400, json={"error": {"code": 200, "message": "(#200) Permissions error"}}
+            )
+        return page_found(request)
+
+    graph_answering(monkeypatch, no_permission)
+    client.post(url("integration_check", bank))
+
+    response = client.post(url("integration_go_live", bank), follow=True)
+
+    assert "could not be subscribed to webhooks" in response.content.decode()
+    assert status_of(bank) == Status.VERIFIED
 
 
 # Credentials (admins)

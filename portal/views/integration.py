@@ -36,6 +36,7 @@ def integration(request, bank):
             "webhook_url": selectors.webhook_url(bank),
             "link_url": selectors.link_url(bank),
             "pause_form": PauseForm(),
+            "fields_wanted": services.SUBSCRIBED_FIELDS,
         },
     )
 
@@ -195,20 +196,17 @@ def integration_go_live(request, bank):
     try:
         if current is None:
             raise ValidationError("Enter the Page credentials first.")
-        services.integration_go_live(actor=Actor.staff(request.user), integration=current)
+        services.integration_go_live(
+            actor=Actor.staff(request.user), integration=current, client=graph_client()
+        )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, "The integration is live: customers' updates will be sent.")
-        error = services.integration_subscribe(
-            actor=Actor.staff(request.user), integration=current, client=graph_client()
+        messages.success(
+            request,
+            "The integration is live: the Page is subscribed to its webhooks and customers' "
+            "updates will be sent.",
         )
-        if error:
-            messages.warning(
-                request,
-                "The Page's webhook subscription could not be set, so Messenger may not send "
-                f"every event bankside needs: {error}",
-            )
     return redirect("portal:integration", bank=bank.slug)
 
 
@@ -237,6 +235,11 @@ def _report_check(request, result: services.ConnectionCheck) -> None:
     if result.ok:
         name = result.page_name or "the Page"
         status = result.integration.get_status_display().lower()
-        messages.success(request, f"Connected to {name}. The integration is {status}.")
+        subscribed = (
+            " Its webhooks are subscribed again."
+            if result.integration.status == MessengerIntegration.Status.LIVE
+            else ""
+        )
+        messages.success(request, f"Connected to {name}. The integration is {status}.{subscribed}")
     else:
         messages.error(request, result.error)

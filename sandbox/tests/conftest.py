@@ -49,7 +49,7 @@ def creds():
 
 @pytest.fixture
 def graph(live):
-    with GraphClient(f"{live.url}/sandbox/graph", "v23.0", timeout_total=10) as client:
+    with GraphClient(f"{live.url}/sandbox/graph", "v27.0", timeout_total=10) as client:
         yield client
 
 

@@ -44,7 +44,7 @@ def test_every_call_is_recorded_with_its_proof(graph, creds, customer, control):
     call = last_call(control)
     assert (call["method"], call["path"], call["status"]) == (
         "POST",
-        f"/v23.0/{PAGE_ID}/messages",
+        f"/v27.0/{PAGE_ID}/messages",
         200,
     )
     assert call["query"] == {"appsecret_proof": creds.appsecret_proof}
@@ -67,7 +67,7 @@ def test_the_page_token_never_travels_in_a_url(graph, creds, customer, control):
 
 def test_the_token_as_a_parameter_is_still_accepted_as_meta_accepts_it(live, creds, sandbox_page):
     response = httpx.get(
-        f"{live.url}/sandbox/graph/v23.0/{PAGE_ID}",
+        f"{live.url}/sandbox/graph/v27.0/{PAGE_ID}",
         params={"access_token": TOKEN, "appsecret_proof": creds.appsecret_proof},
     )
 
@@ -188,7 +188,7 @@ def test_injected_timeouts_surface_as_transient_maybe_processed(live, creds, cus
 
     with (
         GraphClient(
-            f"{live.url}/sandbox/graph", "v23.0", timeout_connect=0.5, timeout_total=0.5
+            f"{live.url}/sandbox/graph", "v27.0", timeout_connect=0.5, timeout_total=0.5
         ) as impatient,
         pytest.raises(TransientError) as caught,
     ):
@@ -299,7 +299,89 @@ def test_subscribed_apps_round_trip(graph, creds, sandbox_page):
     graph.subscribed_apps_set(creds, ["messages", "messaging_account_linking"])
 
     [app] = graph.subscribed_apps_get(creds)
-    assert {"messages", "messaging_account_linking"} <= set(app.subscribed_fields)
+    assert set(app.subscribed_fields) == {"messages", "messaging_account_linking"}
+
+
+def test_a_subscription_replaces_the_fields_before_it(graph, creds, sandbox_page):
+    graph.subscribed_apps_set(creds, ["messages", "message_reads"])
+    graph.subscribed_apps_set(creds, ["messages", "message_reactions", "messaging_referrals"])
+
+    [app] = graph.subscribed_apps_get(creds)
+    assert app.subscribed_fields == ("messages", "message_reactions", "messaging_referrals")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        ["messages", "message_reaction"],
+        ["messages", "messenger_template_status_update_x"],
+        ["messages", "message_opens"],
+    ],
+)
+def test_an_unknown_field_name_is_refused_and_changes_nothing(
+    graph, creds, sandbox_page, control, fields
+):
+    graph.subscribed_apps_set(creds, ["messages"])
+
+    with pytest.raises(BadRequestError) as refused:
+        graph.subscribed_apps_set(creds, fields)
+
+    assert refused.value.code == 100
+    assert f'got "{fields[1]}"' in str(refused.value)
+    [app] = graph.subscribed_apps_get(creds)
+    assert app.subscribed_fields == ("messages",)
+    call = last_call(control)
+    assert (call["method"], call["error_code"]) == ("GET", None)
+
+
+def test_an_empty_subscription_is_refused(live, creds, sandbox_page):
+    response = httpx.post(
+        f"{live.url}/sandbox/graph/v27.0/{PAGE_ID}/subscribed_apps",
+        params={"subscribed_fields": "", "appsecret_proof": creds.appsecret_proof},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == 100
+
+
+def test_an_unsubscribed_app_is_not_listed(live, graph, creds, sandbox_page):
+    graph.subscribed_apps_set(creds, ["messages"])
+    response = httpx.delete(
+        f"{live.url}/sandbox/graph/v27.0/{PAGE_ID}/subscribed_apps",
+        params={"appsecret_proof": creds.appsecret_proof},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+
+    assert response.json() == {"success": True}
+    assert graph.subscribed_apps_get(creds) == []
+
+
+@pytest.mark.parametrize(
+    ("params", "headers"),
+    [
+        ({"ids": f"{PAGE_ID},1029384757"}, {}),
+        ({"fields": "id,name.as(title)"}, {}),
+        ({"method": "delete"}, {}),
+        ({"callback": "cb"}, {}),
+        ({}, {"X-HTTP-Method-Override": "DELETE"}),
+    ],
+    ids=["multi-id", "field-alias", "method-override", "jsonp", "method-override-header"],
+)
+def test_from_v27_what_meta_removed_for_new_apps_is_refused(
+    live, creds, sandbox_page, params, headers
+):
+    def get(version):
+        return httpx.get(
+            f"{live.url}/sandbox/graph/{version}/{PAGE_ID}",
+            params={**params, "appsecret_proof": creds.appsecret_proof},
+            headers={"Authorization": f"Bearer {TOKEN}", **headers},
+        )
+
+    assert get("v26.0").status_code == 200
+    refused = get("v27.0")
+    assert refused.status_code == 400
+    assert "v27.0" in refused.json()["error"]["message"]
 
 
 def test_sender_actions_are_accepted(graph, creds, customer):
@@ -312,3 +394,38 @@ def test_bank_side_unlink_succeeds_for_a_known_person(graph, creds, customer):
 
     with pytest.raises(PersonUnavailableError):
         graph.unlink_account(creds, "1234")
+
+
+def test_going_live_subscribes_the_page_in_the_sandbox_and_a_check_renews_it(
+    graph, creds, control, sandbox_page
+):
+    """The portal against the sandbox over HTTP: every field it subscribes is one Meta takes."""
+    from portal import services
+    from portal.audit import Actor
+    from portal.models import MessengerIntegration
+    from portal.tests.factories import BankFactory, integration_for
+
+    integration = integration_for(
+        BankFactory(), page_id=PAGE_ID, page_access_token=TOKEN, app_secret=SECRET
+    )
+    ada = Actor("staff", "1", "ada")
+    services.integration_check(actor=ada, integration=integration, client=graph)
+    services.integration_go_live(actor=ada, integration=integration, client=graph)
+    control.delete("/calls")
+    # Meta unsubscribed the app after an hour of failing webhooks.
+    response = httpx.delete(
+        f"{graph.base_url}/v27.0/{PAGE_ID}/subscribed_apps",
+        params={"appsecret_proof": creds.appsecret_proof},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert response.json() == {"success": True}
+
+    check = services.integration_check(actor=ada, integration=integration, client=graph)
+
+    assert check.ok
+    [app] = graph.subscribed_apps_get(creds)
+    assert app.subscribed_fields == services.SUBSCRIBED_FIELDS
+    stored = MessengerIntegration.objects.get(pk=integration.pk)
+    assert (stored.status, tuple(stored.subscribed_fields)) == ("live", services.SUBSCRIBED_FIELDS)
+    posts = [c for c in control.get("/calls").json()["calls"] if c["method"] == "POST"]
+    assert [c["path"] for c in posts] == [f"/v27.0/{PAGE_ID}/subscribed_apps"]
