@@ -2,7 +2,6 @@
 the consent screen it leads to, whose *Allow* goes on to the bank's Page in Messenger."""
 
 import datetime as dt
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -16,9 +15,8 @@ from django.views.decorators.http import require_http_methods
 from core.csp import allow_form_action
 from linking import services
 from linking.models import Consent, LinkInvitation
-from linking.views import PURPOSE, _bank, _page, _problem
+from linking.views import PURPOSE, _bank, _page, _problem, consent_screen_context
 from portal.models import Bank
-from portal.selectors import notification_settings_for
 
 INVITATION_KEY = "link_invitation"
 REFUSED = {
@@ -101,24 +99,11 @@ def invitation_consent(request: HttpRequest, bank: str) -> HttpResponse:
         return _refused(request, found, "used")
     if invitation.expires_at <= timezone.now():
         return _refused(request, found, "expired")
-    customer = invitation.customer
-    accounts = list(customer.accounts.filter(active=True))
-    consent_settings = notification_settings_for(found)
-    duration = consent_settings.consent_duration_days
-    essential = set(consent_settings.essential_scopes or [])
     context = {
-        "bank": found,
-        "customer": customer,
-        "accounts": accounts,
-        "scopes": Consent.Scope.choices,
-        "duration_days": duration,
-        "expires_on": timezone.now() + timedelta(days=duration),
-        "purpose": PURPOSE,
-        "chosen_accounts": set(),
-        "chosen_scopes": essential,
-        "essential_scopes": essential,
+        **consent_screen_context(found, invitation.customer),
         **_timer(invitation.expires_at),
     }
+    accounts, duration = context["accounts"], context["duration_days"]
     if request.method == "GET":
         return _consent_page(request, context)
     decision = request.POST.get("decision")

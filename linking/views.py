@@ -361,6 +361,27 @@ def _token_used(request, bank: Bank):
     )
 
 
+def consent_screen_context(bank: Bank, customer: Customer) -> dict[str, Any]:
+    """What the consent screen shows a signed-in customer, whichever flow brought them:
+    their active accounts, the kinds of update, for how long, and nothing chosen beyond
+    the bank's essential updates."""
+    consent_settings = notification_settings_for(bank)
+    duration = consent_settings.consent_duration_days
+    essential = set(consent_settings.essential_scopes or [])
+    return {
+        "bank": bank,
+        "customer": customer,
+        "accounts": list(customer.accounts.filter(active=True)),
+        "scopes": Consent.Scope.choices,
+        "duration_days": duration,
+        "expires_on": timezone.now() + timedelta(days=duration),
+        "purpose": PURPOSE,
+        "chosen_accounts": set(),
+        "chosen_scopes": essential,
+        "essential_scopes": essential,
+    }
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 def consent(request, bank):
@@ -379,25 +400,12 @@ def consent(request, bank):
         return redirect("linking:login", bank=bank.slug)
     if _flow_expired(flow):
         return _restart(request, bank)
-    accounts = list(customer.accounts.filter(active=True))
-    messenger_name = _messenger_name(request, bank, flow)
-    consent_settings = notification_settings_for(bank)
-    duration = consent_settings.consent_duration_days
-    essential = set(consent_settings.essential_scopes or [])
     context = {
-        "bank": bank,
-        "customer": customer,
-        "accounts": accounts,
-        "scopes": Consent.Scope.choices,
-        "duration_days": duration,
-        "expires_on": timezone.now() + timedelta(days=duration),
-        "purpose": PURPOSE,
-        "chosen_accounts": set(),
-        "chosen_scopes": essential,
-        "essential_scopes": essential,
-        "messenger_name": messenger_name,
+        **consent_screen_context(bank, customer),
+        "messenger_name": _messenger_name(request, bank, flow),
         **_flow_context(flow),
     }
+    accounts, duration = context["accounts"], context["duration_days"]
     if request.method == "GET":
         return _consent_page(request, context, flow)
     decision = request.POST.get("decision")
@@ -426,7 +434,7 @@ def consent(request, bank):
             purpose=str(PURPOSE),  # in the words the customer read
             page_id=flow["page_id"],
             account_linking_token=flow["token"],
-            messenger_name=messenger_name,
+            messenger_name=context["messenger_name"],
         )
     except services.LinkingTokenUsedError:
         return _token_used(request, bank)
