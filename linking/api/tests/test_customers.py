@@ -219,7 +219,9 @@ def test_an_unknown_field_whose_name_is_a_card_number_is_refused_without_echoing
     assert "4111" not in response.content.decode()
 
 
-@pytest.mark.parametrize("customer_id", ["cu%2Fana", "cu%2F", "a" * 65, "cu%20ana"])
+@pytest.mark.parametrize(
+    "customer_id", ["cu%2Fana", "cu%2F", "a" * 65, "cu%20ana", "a%0Ab", "a%0D%0Ab", "a%E2%80%A8b"]
+)
 def test_a_customer_id_the_api_cannot_hold_is_a_400_problem_naming_it(api, bank, customer_id):
     problem = assert_problem(put(api, customer_id=customer_id), 400)
 
