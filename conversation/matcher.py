@@ -37,6 +37,8 @@ PAYLOADS = {
     "UNLINK": UNLINK,
     STOP_YES: STOP_CONFIRMED,
     STOP_NO: STOP_CANCELLED,
+    # Messenger's *Get Started* button, the first tap of a new thread (an m.me link's too).
+    "GET_STARTED": GREETING,
 }
 
 # Phrases per language and intent, already normalised. A phrase of several words matches

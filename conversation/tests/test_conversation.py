@@ -389,3 +389,24 @@ def test_a_paused_integration_sends_nothing_and_says_why(linked, graph):
     reply = ConversationMessage.objects.get(direction="out")
     assert reply.state == "failed" and "not live" in reply.detail
     assert graph.sent == []
+
+
+def test_get_started_is_greeted_not_misunderstood(linked, graph):
+    """The first tap of a new thread (an m.me invitation's too) is Messenger's *Get
+    Started* postback: the bot says hello instead of "Sorry, I didn't understand"."""
+    event = messenger.PostbackEvent(
+        page_id=linked.integration.page_id,
+        timestamp=int(timezone.now().timestamp() * 1000),
+        raw={},
+        sender_id=linked.consent.psid,
+        recipient_id=linked.integration.page_id,
+        title="Get Started",
+        payload="GET_STARTED",
+    )
+    message = services.inbound_record(
+        bank_id=linked.bank.pk, page_id=linked.integration.page_id, event=event
+    )
+    tasks.answer_inbound(message.pk)
+
+    text = sent_text(graph)
+    assert text.startswith("Hello") and "didn't understand" not in text

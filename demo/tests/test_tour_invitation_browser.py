@@ -80,7 +80,8 @@ def test_the_tour_links_a_customer_through_an_m_me_invitation(
             newcomer.get_by_label("Name").fill(CHLOE.name)
             screenshot(tab, "8-m-me")
             newcomer.get_by_role("button", name="Open and tap Get Started").click()
-            expect(bubble(tab, f"You're linked to {BANK_NAME}")).to_be_visible()
+            # Chloé reads French: the bank confirms in her language.
+            expect(bubble(tab, f"Votre compte {BANK_NAME} est associé")).to_be_visible()
             screenshot(tab, "8-linked")
 
             # Ben, who has a thread already, opens the same link: it is Chloé's, used.
