@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -21,19 +22,25 @@ from portal.models import Bank
 INVITATION_KEY = "link_invitation"
 REFUSED = {
     "unknown": (
-        "This link can't be used",
-        "It is not a link from {bank} to Messenger. Open {bank}'s app or online banking and "
-        "choose Messenger updates again.",
+        gettext_noop("This link can't be used"),
+        gettext_noop(
+            "It is not a link from %(bank)s to Messenger. Open %(bank)s's app or online "
+            "banking and choose Messenger updates again."
+        ),
     ),
     "used": (
-        "This link was already used",
-        "For your security, each link opens once. Nothing more was shared. To link again, "
-        "choose Messenger updates in {bank}'s app or online banking.",
+        gettext_noop("This link was already used"),
+        gettext_noop(
+            "For your security, each link opens once. Nothing more was shared. To link "
+            "again, choose Messenger updates in %(bank)s's app or online banking."
+        ),
     ),
     "expired": (
-        "This link has expired",
-        "For your security, a link from {bank} works for 15 minutes. Choose Messenger "
-        "updates in {bank}'s app or online banking again.",
+        gettext_noop("This link has expired"),
+        gettext_noop(
+            "For your security, a link from %(bank)s works for 15 minutes. Choose Messenger "
+            "updates in %(bank)s's app or online banking again."
+        ),
     ),
 }
 
@@ -41,7 +48,9 @@ REFUSED = {
 def _refused(request: HttpRequest, bank: Bank, reason: str) -> HttpResponse:
     request.session.pop(INVITATION_KEY, None)
     title, detail = REFUSED[reason]
-    return _problem(request, bank, title, detail.format(bank=bank.name), status=410)
+    return _problem(
+        request, bank, gettext(title), gettext(detail) % {"bank": bank.name}, status=410
+    )
 
 
 @never_cache
@@ -92,8 +101,9 @@ def invitation_consent(request: HttpRequest, bank: str) -> HttpResponse:
         return _problem(
             request,
             found,
-            "Start from your bank",
-            f"Open {found.name}'s app or online banking and choose Messenger updates.",
+            gettext("Start from your bank"),
+            gettext("Open %(bank)s's app or online banking and choose Messenger updates.")
+            % {"bank": found.name},
         )
     if invitation.answered_at is not None:
         return _refused(request, found, "used")
@@ -116,12 +126,18 @@ def invitation_consent(request: HttpRequest, bank: str) -> HttpResponse:
         return _problem(
             request,
             found,
-            "Nothing was shared",
-            f"You chose not to link {found.name} to Messenger. You can close this page.",
+            gettext("Nothing was shared"),
+            gettext("You chose not to link %(bank)s to Messenger. You can close this page.")
+            % {"bank": found.name},
             status=200,
         )
     if decision != "allow":
-        return _problem(request, found, "Choose Allow or Deny", "Please choose Allow or Deny.")
+        return _problem(
+            request,
+            found,
+            gettext("Choose Allow or Deny"),
+            gettext("Please choose Allow or Deny."),
+        )
     chosen_ids = set(request.POST.getlist("accounts"))
     chosen = [a for a in accounts if str(a.pk) in chosen_ids]
     scopes = [s for s in request.POST.getlist("scopes") if s in Consent.Scope.values]
@@ -140,8 +156,9 @@ def invitation_consent(request: HttpRequest, bank: str) -> HttpResponse:
         return _problem(
             request,
             found,
-            "Linking is not available right now",
-            f"{found.name} has paused Messenger updates. Please try again later.",
+            gettext("Linking is not available right now"),
+            gettext("%(bank)s has paused Messenger updates. Please try again later.")
+            % {"bank": found.name},
             status=503,
         )
     except ValidationError as exc:

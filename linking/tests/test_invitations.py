@@ -565,3 +565,16 @@ def test_an_operator_cannot_change_the_flows(staff, harbour):
 
     assert response.status_code in {403, 404}
     assert not LinkingFlows.objects.exists()
+
+
+def test_a_used_invitation_is_refused_in_the_customers_language(client, ana):
+    issued = services.link_invitation_issue(actor=CORE, customer=ana)
+    path = urlsplit(issued.url).path
+    client.get(path)
+
+    again = client.get(path, headers={"Accept-Language": "fr-FR,fr;q=0.9"})
+
+    assert again.status_code == 410
+    page = again.content.decode()
+    assert "Ce lien a déjà été utilisé" in page
+    assert "This link was already used" not in page
