@@ -25,7 +25,8 @@ _PARAM = re.compile(r"<(?:\w+:)?\w+>")
 NOT_KEYED = {"api/v1/schema/", "api/v1/docs/"}  # the API's description, public
 # What each operation needs, as the bank's integrators are told (README, OpenAPI).
 EXPECTED = {
-    ("api/v1/customers/<path:customer_id>", "PUT"): "customers:write",
+    ("api/v1/customers/<anytext:customer_id>", "PUT"): "customers:write",
+    ("api/v1/customers/<anytext:customer_id>/link-invitations", "POST"): "customers:write",
     ("api/v1/events", "POST"): "events:write",
     ("api/v1/events/<path:event_id>", "GET"): "events:read",
     ("api/v1/outcomes", "GET"): "outcomes:read",
