@@ -51,6 +51,8 @@ class Conversation(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     # When the customer was told not to send card numbers here: once per conversation.
     card_number_warned_at = models.DateTimeField(null=True, blank=True)
+    # When the assistant last said it is automated (`Bank.disclose_automation`).
+    disclosed_at = models.DateTimeField(null=True, blank=True)
 
     objects = BankScopedQuerySet.as_manager()
 
