@@ -2,6 +2,7 @@
 of a conversation, after 7 days without contact, and when a person hands the conversation
 back to it; never when the bank turned it off. Only the bank's admins change the setting."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -186,3 +187,31 @@ def test_operators_and_auditors_cannot_change_it(sign_in, role):
     assert response.status_code == 403
     assert Bank.objects.get(pk=member.bank.pk).disclose_automation is False
     assert not AuditEvent.objects.filter(bank=member.bank, action="bank.updated").exists()
+
+
+def test_an_auditor_sees_the_setting_without_a_form(sign_in):
+    member = StaffMembershipFactory(role=StaffMembership.Role.AUDITOR)
+    Bank.objects.filter(pk=member.bank.pk).update(disclose_automation=True)
+
+    response = sign_in(member.user).get(
+        reverse("portal:bank_settings", kwargs={"bank": member.bank.slug})
+    )
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "<dt>Tell customers the chat is automated</dt><dd>Yes</dd>" in body
+    assert 'name="disclose_automation"' not in body
+
+
+def test_an_admin_sees_the_box_ticked_when_it_is_on(sign_in):
+    member = StaffMembershipFactory(role=StaffMembership.Role.ADMIN)
+    Bank.objects.filter(pk=member.bank.pk).update(disclose_automation=True)
+
+    response = sign_in(member.user).get(
+        reverse("portal:bank_settings", kwargs={"bank": member.bank.slug})
+    )
+
+    body = response.content.decode()
+    (box,) = re.findall(r'<input[^>]*name="disclose_automation"[^>]*>', body)
+    assert "checked" in box
+    assert "Tell customers the chat is automated" in body
