@@ -12,7 +12,7 @@ from django.utils import timezone
 
 import messenger
 from conversation import texts
-from conversation.models import Conversation, ConversationMessage
+from conversation.models import Conversation, ConversationMessage, ConversationText
 from linking.models import Account, Consent
 from notifications.models import Event
 from portal.events import DataScope, EventType
@@ -84,8 +84,12 @@ def disclosure_due(bank: Bank, conversation: Conversation, inbound: Conversation
 
 
 def disclosure(bank: Bank, psid: str, locale: str) -> Reply:
-    """One sentence saying the chat is automated, sent before the assistant's answer."""
-    return _text(psid, texts.say("automated", locale, bank=bank.name))
+    """One sentence saying the chat is automated, sent before the assistant's answer: the
+    bank's own text in the customer's language, else the built-in one."""
+    from conversation.selectors import conversation_text_for
+
+    text = conversation_text_for(bank=bank, kind=ConversationText.Kind.AUTOMATED, locale=locale)
+    return _text(psid, text)
 
 
 def _not_linked(bank: Bank, psid: str, locale: str) -> Reply:

@@ -9,7 +9,7 @@ import pytest
 from django.db.models import F
 from django.urls import reverse
 
-from conversation.models import Conversation, ConversationMessage
+from conversation.models import Conversation, ConversationMessage, ConversationText
 from conversation.tests.test_conversation import sent, write
 from portal.audit import Actor
 from portal.models import AuditEvent, Bank, StaffMembership
@@ -215,3 +215,49 @@ def test_an_admin_sees_the_box_ticked_when_it_is_on(sign_in):
     (box,) = re.findall(r'<input[^>]*name="disclose_automation"[^>]*>', body)
     assert "checked" in box
     assert "Tell customers the chat is automated" in body
+
+
+def automated_text_posted(client, bank, locale, body):
+    return client.post(
+        reverse("conversation:automated_texts", kwargs={"bank": bank.slug}),
+        {"locale": locale, "body": body},
+    )
+
+
+def test_an_admin_writes_the_sentence_and_the_customer_gets_it(disclosing, graph, sign_in):
+    admin = StaffMembershipFactory(bank=disclosing.bank, role=StaffMembership.Role.ADMIN).user
+    disclosing.customer.locale = "fr"
+    disclosing.customer.save()
+    own = "Bonjour, je suis le robot de la banque Harbour."
+
+    response = automated_text_posted(sign_in(admin), disclosing.bank, "fr", own)
+    write(disclosing, "Quel est mon solde ?")
+
+    assert response.status_code == 302
+    assert texts_sent(graph)[0] == own
+    entry = AuditEvent.objects.filter(
+        bank=disclosing.bank, action="conversation_text.saved"
+    ).latest("pk")
+    assert entry.details["kind"] == "automated" and entry.actor_label == admin.username
+
+
+def test_the_sentence_takes_no_placeholders(disclosing, sign_in):
+    admin = StaffMembershipFactory(bank=disclosing.bank, role=StaffMembership.Role.ADMIN).user
+
+    response = automated_text_posted(sign_in(admin), disclosing.bank, "en", "I am {bank}'s bot")
+
+    assert response.status_code == 400
+    assert "takes no placeholders" in response.content.decode()
+    assert not ConversationText.objects.exists()
+
+
+def test_an_operator_sees_the_sentence_but_cannot_change_it(disclosing, sign_in):
+    operator = StaffMembershipFactory(bank=disclosing.bank, role=StaffMembership.Role.OPERATOR).user
+    client = sign_in(operator)
+
+    page = client.get(reverse("conversation:automated_texts", args=[disclosing.bank.slug]))
+    response = automated_text_posted(client, disclosing.bank, "en", "A robot answers here.")
+
+    assert page.status_code == 200 and the_disclosure(disclosing) in page.content.decode()
+    assert response.status_code == 403
+    assert not ConversationText.objects.exists()
