@@ -51,6 +51,8 @@ class Conversation(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     # When the customer was told not to send card numbers here: once per conversation.
     card_number_warned_at = models.DateTimeField(null=True, blank=True)
+    # When the assistant last said it is automated (`Bank.disclose_automation`).
+    disclosed_at = models.DateTimeField(null=True, blank=True)
 
     objects = BankScopedQuerySet.as_manager()
 
@@ -269,10 +271,12 @@ class BankCallbackAttempt(models.Model):
 
 class ConversationText(models.Model):
     """A text the bank writes for the conversation, per language: its next steps after a
-    customer says a flagged payment was not theirs. Checked like message templates."""
+    customer says a flagged payment was not theirs (checked like message templates), or
+    the sentence saying the chat is automated (plain text)."""
 
     class Kind(models.TextChoices):
         FRAUD_DENIED = "fraud_denied", "After “No, it wasn't me”, once your fraud system confirms"
+        AUTOMATED = "automated", "Telling the customer the chat is automated"
 
     bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="conversation_texts")
     kind = models.CharField(max_length=24, choices=Kind.choices)

@@ -38,6 +38,8 @@ def conversation_text_pick(*, bank: Bank, kind: str, locale: str) -> tuple[str, 
     for candidate in candidates:
         if candidate in found:
             return candidate, found[candidate]
+    if kind == ConversationText.Kind.AUTOMATED:
+        return locale, texts.say("automated", locale, bank=bank.name)
     return locale, texts.fraud_denied_default(locale)
 
 

@@ -75,6 +75,8 @@ TEXTS: dict[str, str] = {
         "help now, for example to block your card, call {bank} on {phone}."
     ),
     "phone_unknown": gettext_noop("the number on the back of your card"),
+    # Where the bank tells customers the chat is automated (`Bank.disclose_automation`).
+    "automated": gettext_noop("You are chatting with an automated assistant of {bank}."),
 }
 
 # Sent only once the bank's fraud callback answered that it acted (`action_taken`), which

@@ -25,4 +25,5 @@ urlpatterns = [
         name="callback_retry",
     ),
     path(PREFIX + "fraud-answers/next-steps/", views.conversation_texts, name="conversation_texts"),
+    path(PREFIX + "automated-chat-texts/", views.automated_texts, name="automated_texts"),
 ]

@@ -3,7 +3,7 @@
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -12,7 +12,7 @@ from conversation import callbacks, selectors, services
 from conversation.models import BankCallback, Conversation, ConversationText
 from portal.access import ADMIN, AUDITOR, OPERATOR, bank_staff
 from portal.audit import Actor
-from portal.models import StaffMembership
+from portal.models import Bank, StaffMembership
 from portal.staff_forms import handle_staff_form
 
 VIEW = (ADMIN, OPERATOR, AUDITOR)
@@ -50,6 +50,21 @@ class ConversationTextForm(forms.Form):
         if errors:
             raise forms.ValidationError(errors)
         return self.cleaned_data["body"]
+
+
+class AutomatedTextForm(ConversationTextForm):
+    body = forms.CharField(
+        label="Sentence saying the chat is automated",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Plain text, sent before the assistant's answer; write the bank's name out.",
+    )
+
+    def clean_body(self) -> str:
+        body: str = self.cleaned_data["body"]
+        errors = services.conversation_text_errors(body, ConversationText.Kind.AUTOMATED)
+        if errors:
+            raise forms.ValidationError(errors)
+        return body
 
 
 def _conversation(bank, pk: int) -> Conversation:
@@ -280,6 +295,41 @@ def conversation_texts(request, bank):
             "saved": saved,
             "default_text": selectors.conversation_text_for(
                 bank=bank, kind=ConversationText.Kind.FRAUD_DENIED, locale=bank.default_locale
+            ),
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@bank_staff(view=VIEW, change=[ADMIN])  # type: ignore[untyped-decorator]
+def automated_texts(request: HttpRequest, bank: Bank) -> HttpResponse:
+    """The sentence saying the chat is automated (`Bank.disclose_automation`), per language."""
+    kind = ConversationText.Kind.AUTOMATED
+    form = AutomatedTextForm(request.POST or None, initial={"locale": bank.default_locale})
+    if done := handle_staff_form(
+        request,
+        form,
+        action=lambda data: services.conversation_text_save(
+            actor=Actor.staff(request.user),
+            bank=bank,
+            kind=kind,
+            locale=data["locale"],
+            body=data["body"],
+        ),
+        success_message="Saved.",
+        redirect_to=reverse("conversation:automated_texts", kwargs={"bank": bank.slug}),
+        refusals=ValueError,
+    ):
+        return done
+    return render(
+        request,
+        "conversation/automated_texts.html",
+        {
+            "bank": bank,
+            "form": form,
+            "saved": list(ConversationText.objects.for_bank(bank).filter(kind=kind)),
+            "default_text": selectors.conversation_text_for(
+                bank=bank, kind=kind, locale=bank.default_locale
             ),
         },
         status=400 if form.errors else 200,

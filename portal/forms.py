@@ -182,6 +182,11 @@ class BankSettingsForm(StaffForm):
         label=Bank._meta.get_field("idle_timeout_minutes").verbose_name.capitalize(),
         help_text=Bank._meta.get_field("idle_timeout_minutes").help_text,
     )
+    disclose_automation = forms.BooleanField(
+        required=False,
+        label=Bank._meta.get_field("disclose_automation").verbose_name.capitalize(),
+        help_text=Bank._meta.get_field("disclose_automation").help_text,
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -201,6 +206,11 @@ class BankCreateForm(BankSettingsForm):
         "URLs, so it cannot change later.",
     )
     field_order = ["name", "slug"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A new bank starts with the disclosure its region requires; admins change it later.
+        del self.fields["disclose_automation"]
 
 
 class IntegrationCredentialsForm(StaffForm):

@@ -3,6 +3,7 @@
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -11,7 +12,7 @@ from django.utils import timezone
 
 import messenger
 from conversation import texts
-from conversation.models import Conversation, ConversationMessage
+from conversation.models import Conversation, ConversationMessage, ConversationText
 from linking.models import Account, Consent
 from notifications.models import Event
 from portal.events import DataScope, EventType
@@ -21,7 +22,10 @@ from portal.rendering import TEXT_LIMIT, clean_text, format_money, mask_numbers
 
 Direction = ConversationMessage.Direction
 State = ConversationMessage.State
+Author = ConversationMessage.Author
 RECENT_TRANSACTIONS = 5
+# After this long without any message either way, the assistant says again it is automated.
+DISCLOSURE_GAP = timedelta(days=7)
 
 
 @dataclass
@@ -49,6 +53,43 @@ def _text(
     text = text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 1] + "…"
     payload = messenger.builders.text_message(psid, text, quick_replies=quick_replies or None)
     return Reply(text, payload, sorted(categories))
+
+
+def disclosure_due(bank: Bank, conversation: Conversation, inbound: ConversationMessage) -> bool:
+    """Whether the assistant must say it is automated before answering `inbound`: the bank
+    tells its customers so, and this is the conversation's start, or it follows
+    `DISCLOSURE_GAP` without contact, or a person took part since the last disclosure (a
+    staff reply, or the inbox handing the conversation back to the assistant)."""
+    if not bank.disclose_automation:
+        return False
+    disclosed_at = conversation.disclosed_at
+    if disclosed_at is None:
+        return True
+    if conversation.resolved_at is not None and conversation.resolved_at > disclosed_at:
+        return True
+    thread = ConversationMessage.objects.filter(conversation=conversation).exclude(pk=inbound.pk)
+    if thread.filter(
+        direction=Direction.OUTBOUND,
+        author__in=(Author.AGENT, Author.PAGE_INBOX),
+        created_at__gt=disclosed_at,
+    ).exists():
+        return True
+    before: datetime | None = (
+        thread.filter(created_at__lte=inbound.created_at)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    return before is None or inbound.created_at - before > DISCLOSURE_GAP
+
+
+def disclosure(bank: Bank, psid: str, locale: str) -> Reply:
+    """One sentence saying the chat is automated, sent before the assistant's answer: the
+    bank's own text in the customer's language, else the built-in one."""
+    from conversation.selectors import conversation_text_for
+
+    text = conversation_text_for(bank=bank, kind=ConversationText.Kind.AUTOMATED, locale=locale)
+    return _text(psid, text)
 
 
 def _not_linked(bank: Bank, psid: str, locale: str) -> Reply:

@@ -19,6 +19,8 @@ from conversation.services.answers import (
     _queue,
     _text,
     _transactions,
+    disclosure,
+    disclosure_due,
 )
 from conversation.services.fraud import _fraud_answer
 from core.cards import card_numbers_masked, holds_card_number
@@ -194,6 +196,9 @@ def inbound_answer(*, message_id: int) -> list[int]:
             replies = _answer(bank, conversation, consent, found, locale)
         inbound.save(update_fields=["intent"])
         conversation.updated_at = timezone.now()
+        if replies and disclosure_due(bank, conversation, inbound):
+            replies = [disclosure(bank, conversation.psid, locale), *replies]
+            conversation.disclosed_at = conversation.updated_at
         conversation.save()
         ids = [
             _queue(conversation, reply, author=Author.ASSISTANT, form="RESPONSE").pk

@@ -161,11 +161,24 @@ def conversation_resolve(*, actor: Actor, conversation: Conversation) -> Convers
     return conversation
 
 
+AUTOMATED_TEXT_LIMIT = 300
 _LOCALE = re.compile(r"^[a-z]{2,3}(?:_[A-Z]{2})?$")
 
 
-def conversation_text_errors(body: str) -> list[str]:
-    """What is wrong with a next-steps text: it may use the fraud alert's placeholders."""
+def conversation_text_errors(
+    body: str, kind: str = ConversationText.Kind.FRAUD_DENIED
+) -> list[str]:
+    """What is wrong with a text: next steps may use the fraud alert's placeholders; the
+    sentence saying the chat is automated is plain text, one short Messenger message."""
+    if kind == ConversationText.Kind.AUTOMATED:
+        body = (body or "").strip()
+        if not body:
+            return ["Write the sentence."]
+        if "{" in body or "}" in body:
+            return ["This text takes no placeholders: write the bank's name out."]
+        if len(body) > AUTOMATED_TEXT_LIMIT:
+            return [f"Keep it to {AUTOMATED_TEXT_LIMIT} characters."]
+        return []
     return rendering_template_errors(body or "", EventType.FRAUD_ALERT)
 
 
@@ -177,7 +190,7 @@ def conversation_text_save(
         raise ValueError(f"Unknown kind of text “{kind}”.")
     if not _LOCALE.match(locale or ""):
         raise ValueError("Use a language code such as en, fr or de_CH.")
-    errors = conversation_text_errors(body)
+    errors = conversation_text_errors(body, kind)
     if errors:
         raise ValueError(" ".join(errors))
     text, created = ConversationText.objects.update_or_create(

@@ -32,6 +32,15 @@ locale_validator = RegexValidator(
 
 DEFAULT_IDLE_TIMEOUT_MINUTES = 15
 
+# Where the law requires a bot to say it is automated (Meta names California and Germany):
+# a bank in one of these time zones starts with the disclosure on.
+DISCLOSURE_REQUIRED_TIMEZONES = frozenset({"America/Los_Angeles", "US/Pacific", "Europe/Berlin"})
+
+
+def disclosure_required(timezone_name: str) -> bool:
+    """Whether a bank in this time zone is in a region that requires the disclosure."""
+    return timezone_name in DISCLOSURE_REQUIRED_TIMEZONES
+
 
 class Bank(models.Model):
     """A bank using bankside: the tenant every other row belongs to."""
@@ -56,6 +65,14 @@ class Bank(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(480)],
         help_text="1 to 480 (15 if left empty). A staff session with no activity for this "
         "long is signed out; the absolute session limit applies as well.",
+    )
+    disclose_automation = models.BooleanField(
+        "Tell customers the chat is automated",
+        default=False,
+        db_default=False,
+        help_text="The assistant says it is automated at the start of a conversation, after "
+        "7 days without contact, and when a person hands the conversation back to it. "
+        "Required by law in some regions (California, Germany), where it starts on.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

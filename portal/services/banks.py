@@ -4,6 +4,7 @@ from django.db import transaction
 
 from portal.audit import Actor
 from portal.models import ApiKey, Bank, MessengerIntegration
+from portal.models.banks import disclosure_required
 from portal.services.api_keys import api_key_create
 from portal.services.audit import audit_record
 from portal.services.integration import integration_configure
@@ -25,9 +26,13 @@ def bank_create(
     support_phone: str = "",
     require_2fa_for_all: bool = False,
     idle_timeout_minutes: int = 15,
+    disclose_automation: bool | None = None,
 ) -> Bank:
     """Create a bank with its notification defaults; invalid fields raise ValidationError
-    and nothing is written."""
+    and nothing is written. The automated-chat disclosure starts on where the bank's
+    region requires it, unless `disclose_automation` says otherwise."""
+    if disclose_automation is None:
+        disclose_automation = disclosure_required(timezone_name)
     bank = Bank(
         name=name,
         slug=slug,
@@ -37,6 +42,7 @@ def bank_create(
         support_phone=support_phone,
         require_2fa_for_all=require_2fa_for_all,
         idle_timeout_minutes=idle_timeout_minutes,
+        disclose_automation=disclose_automation,
     )
     bank.full_clean()
     bank.save()
@@ -52,6 +58,7 @@ def bank_create(
             "default_locale": default_locale,
             "require_2fa_for_all": require_2fa_for_all,
             "idle_timeout_minutes": idle_timeout_minutes,
+            "disclose_automation": disclose_automation,
         },
     )
     notification_defaults_create(actor=actor, bank=bank)
@@ -70,6 +77,7 @@ def bank_update(
     support_phone: str = "",
     require_2fa_for_all: bool | None = None,
     idle_timeout_minutes: int | None = None,
+    disclose_automation: bool | None = None,
 ) -> Bank:
     """Change a bank's settings. The slug never changes: Meta and the bank hold URLs with it.
 
@@ -88,6 +96,9 @@ def bank_update(
         "idle_timeout_minutes": bank.idle_timeout_minutes
         if idle_timeout_minutes is None
         else idle_timeout_minutes,
+        "disclose_automation": bank.disclose_automation
+        if disclose_automation is None
+        else disclose_automation,
     }
     changed = {}
     for field, value in values.items():

@@ -19,6 +19,7 @@ BANK_FIELDS = (
     "support_phone",
     "require_2fa_for_all",
     "idle_timeout_minutes",
+    "disclose_automation",
 )
 
 

@@ -1,0 +1,263 @@
+"""A bank that tells its customers the chat is automated: the assistant says so at the start
+of a conversation, after 7 days without contact, and when a person hands the conversation
+back to it; never when the bank turned it off. Only the bank's admins change the setting."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.db.models import F
+from django.urls import reverse
+
+from conversation.models import Conversation, ConversationMessage, ConversationText
+from conversation.tests.test_conversation import sent, write
+from portal.audit import Actor
+from portal.models import AuditEvent, Bank, StaffMembership
+from portal.services import bank_create
+from portal.tests.factories import StaffMembershipFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+DISCLOSURE = "You are chatting with an automated assistant of {bank}."
+
+
+@pytest.fixture
+def disclosing(linked):
+    Bank.objects.filter(pk=linked.bank.pk).update(disclose_automation=True)
+    linked.bank.refresh_from_db()
+    return linked
+
+
+def texts_sent(graph) -> list[str]:
+    return [
+        body["message"].get("text") or body["message"]["attachment"]["payload"]["text"]
+        for body in sent(graph)
+    ]
+
+
+def the_disclosure(linked) -> str:
+    return DISCLOSURE.format(bank=linked.bank.name)
+
+
+def days_pass(days: int) -> None:
+    """Everything said so far in the conversation happened `days` earlier."""
+    gap = timedelta(days=days)
+    ConversationMessage.objects.update(created_at=F("created_at") - gap)
+    Conversation.objects.update(
+        disclosed_at=F("disclosed_at") - gap, last_inbound_at=F("last_inbound_at") - gap
+    )
+
+
+def test_the_assistant_says_it_is_automated_before_its_first_answer(disclosing, graph):
+    write(disclosing, "balance")
+
+    said = texts_sent(graph)
+    assert said[0] == the_disclosure(disclosing)
+    assert said[1].startswith("Your balances:")
+    assert len(said) == 2
+
+
+def test_not_again_on_the_next_answer_within_seven_days(disclosing, graph):
+    write(disclosing, "balance")
+    days_pass(6)
+    graph.sent.clear()
+
+    write(disclosing, "thanks")
+
+    assert texts_sent(graph) == ["You're welcome."]
+
+
+def test_again_after_more_than_seven_days_without_contact(disclosing, graph):
+    write(disclosing, "balance")
+    days_pass(8)
+    graph.sent.clear()
+
+    write(disclosing, "thanks")
+
+    assert texts_sent(graph) == [the_disclosure(disclosing), "You're welcome."]
+
+
+def test_again_when_a_person_hands_the_conversation_back(disclosing, graph, sign_in):
+    operator = StaffMembershipFactory(bank=disclosing.bank, role=StaffMembership.Role.OPERATOR).user
+    staff = sign_in(operator)
+    write(disclosing, "Can I talk to a person please?")
+    conversation = Conversation.objects.get()
+    # The person resolves the conversation (it leaves the inbox): the assistant answers again.
+    staff.post(reverse("conversation:inbox_resolve", args=[disclosing.bank.slug, conversation.pk]))
+    graph.sent.clear()
+
+    write(disclosing, "thanks")
+
+    assert texts_sent(graph) == [the_disclosure(disclosing), "You're welcome."]
+
+
+def test_again_when_a_person_replied_since(disclosing, graph, sign_in):
+    operator = StaffMembershipFactory(bank=disclosing.bank, role=StaffMembership.Role.OPERATOR).user
+    write(disclosing, "Can I talk to a person please?")
+    conversation = Conversation.objects.get()
+    sign_in(operator).post(
+        reverse("conversation:inbox_reply", args=[disclosing.bank.slug, conversation.pk]),
+        {"text": "Hello Ana, Marta here."},
+    )
+    graph.sent.clear()
+
+    write(disclosing, "balance")
+
+    said = texts_sent(graph)
+    assert said[0] == the_disclosure(disclosing) and said[1].startswith("Your balances:")
+
+
+def test_never_when_the_bank_turned_it_off(linked, graph):
+    write(linked, "balance")
+    days_pass(8)
+    write(linked, "thanks")
+
+    said = texts_sent(graph)
+    assert len(said) == 2
+    assert not any("automated" in text for text in said)
+
+
+def test_in_french_for_a_french_customer(disclosing, graph):
+    disclosing.customer.locale = "fr"
+    disclosing.customer.save()
+
+    write(disclosing, "Quel est mon solde ?")
+
+    assert texts_sent(graph)[0] == (
+        f"Vous discutez avec un assistant automatisé de {disclosing.bank.name}."
+    )
+
+
+@pytest.mark.parametrize(
+    ("timezone_name", "on"),
+    [
+        ("America/Los_Angeles", True),
+        ("Europe/Berlin", True),
+        ("Europe/Paris", False),
+        ("UTC", False),
+    ],
+)
+def test_a_new_bank_starts_on_where_its_region_requires_it(timezone_name, on):
+    root = UserFactory(is_superuser=True, is_staff=True)
+    bank = bank_create(
+        actor=Actor.staff(root), name="New bank", slug="new-bank", timezone_name=timezone_name
+    )
+
+    assert bank.disclose_automation is on
+
+
+def settings_posted(client, bank, *, disclose: bool):
+    data = {"name": bank.name, "timezone": bank.timezone, "default_locale": "en"}
+    if disclose:
+        data["disclose_automation"] = "on"
+    return client.post(reverse("portal:bank_settings", kwargs={"bank": bank.slug}), data)
+
+
+def test_an_admin_turns_it_on_and_it_is_audited(sign_in):
+    member = StaffMembershipFactory(role=StaffMembership.Role.ADMIN)
+
+    response = settings_posted(sign_in(member.user), member.bank, disclose=True)
+
+    assert response.status_code == 302
+    assert Bank.objects.get(pk=member.bank.pk).disclose_automation is True
+    entry = AuditEvent.objects.filter(bank=member.bank, action="bank.updated").latest("pk")
+    assert entry.details == {"changed": {"disclose_automation": True}}
+    assert entry.actor_label == member.user.username
+
+
+def test_an_admin_turns_it_off(sign_in):
+    member = StaffMembershipFactory(role=StaffMembership.Role.ADMIN)
+    Bank.objects.filter(pk=member.bank.pk).update(disclose_automation=True)
+    member.bank.refresh_from_db()
+
+    response = settings_posted(sign_in(member.user), member.bank, disclose=False)
+
+    assert response.status_code == 302
+    assert Bank.objects.get(pk=member.bank.pk).disclose_automation is False
+    entry = AuditEvent.objects.filter(bank=member.bank, action="bank.updated").latest("pk")
+    assert entry.details == {"changed": {"disclose_automation": False}}
+
+
+@pytest.mark.parametrize("role", [StaffMembership.Role.OPERATOR, StaffMembership.Role.AUDITOR])
+def test_operators_and_auditors_cannot_change_it(sign_in, role):
+    member = StaffMembershipFactory(role=role)
+
+    response = settings_posted(sign_in(member.user), member.bank, disclose=True)
+
+    assert response.status_code == 403
+    assert Bank.objects.get(pk=member.bank.pk).disclose_automation is False
+    assert not AuditEvent.objects.filter(bank=member.bank, action="bank.updated").exists()
+
+
+def test_an_auditor_sees_the_setting_without_a_form(sign_in):
+    member = StaffMembershipFactory(role=StaffMembership.Role.AUDITOR)
+    Bank.objects.filter(pk=member.bank.pk).update(disclose_automation=True)
+
+    response = sign_in(member.user).get(
+        reverse("portal:bank_settings", kwargs={"bank": member.bank.slug})
+    )
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "<dt>Tell customers the chat is automated</dt><dd>Yes</dd>" in body
+    assert 'name="disclose_automation"' not in body
+
+
+def test_an_admin_sees_the_box_ticked_when_it_is_on(sign_in):
+    member = StaffMembershipFactory(role=StaffMembership.Role.ADMIN)
+    Bank.objects.filter(pk=member.bank.pk).update(disclose_automation=True)
+
+    response = sign_in(member.user).get(
+        reverse("portal:bank_settings", kwargs={"bank": member.bank.slug})
+    )
+
+    body = response.content.decode()
+    (box,) = re.findall(r'<input[^>]*name="disclose_automation"[^>]*>', body)
+    assert "checked" in box
+    assert "Tell customers the chat is automated" in body
+
+
+def automated_text_posted(client, bank, locale, body):
+    return client.post(
+        reverse("conversation:automated_texts", kwargs={"bank": bank.slug}),
+        {"locale": locale, "body": body},
+    )
+
+
+def test_an_admin_writes_the_sentence_and_the_customer_gets_it(disclosing, graph, sign_in):
+    admin = StaffMembershipFactory(bank=disclosing.bank, role=StaffMembership.Role.ADMIN).user
+    disclosing.customer.locale = "fr"
+    disclosing.customer.save()
+    own = "Bonjour, je suis le robot de la banque Harbour."
+
+    response = automated_text_posted(sign_in(admin), disclosing.bank, "fr", own)
+    write(disclosing, "Quel est mon solde ?")
+
+    assert response.status_code == 302
+    assert texts_sent(graph)[0] == own
+    entry = AuditEvent.objects.filter(
+        bank=disclosing.bank, action="conversation_text.saved"
+    ).latest("pk")
+    assert entry.details["kind"] == "automated" and entry.actor_label == admin.username
+
+
+def test_the_sentence_takes_no_placeholders(disclosing, sign_in):
+    admin = StaffMembershipFactory(bank=disclosing.bank, role=StaffMembership.Role.ADMIN).user
+
+    response = automated_text_posted(sign_in(admin), disclosing.bank, "en", "I am {bank}'s bot")
+
+    assert response.status_code == 400
+    assert "takes no placeholders" in response.content.decode()
+    assert not ConversationText.objects.exists()
+
+
+def test_an_operator_sees_the_sentence_but_cannot_change_it(disclosing, sign_in):
+    operator = StaffMembershipFactory(bank=disclosing.bank, role=StaffMembership.Role.OPERATOR).user
+    client = sign_in(operator)
+
+    page = client.get(reverse("conversation:automated_texts", args=[disclosing.bank.slug]))
+    response = automated_text_posted(client, disclosing.bank, "en", "A robot answers here.")
+
+    assert page.status_code == 200 and the_disclosure(disclosing) in page.content.decode()
+    assert response.status_code == 403
+    assert not ConversationText.objects.exists()
