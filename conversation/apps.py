@@ -7,7 +7,9 @@ class ConversationConfig(AppConfig):
     def ready(self) -> None:
         from conversation import privacy, receivers, tasks  # noqa: F401  (signals, Celery)
         from conversation.selectors import fraud_answers_panel
+        from conversation.services.inbound import link_message_preface
         from linking.sections import register_link_section
+        from linking.services.link_messages import register_link_message_preface
         from linking.subject_data import register_subject_data
         from portal.dashboard import TILE, register_panel
         from portal.navigation import register_nav
@@ -22,6 +24,7 @@ class ConversationConfig(AppConfig):
             empty="No customer has answered a fraud alert in the last 30 days.",
         )
 
+        register_link_message_preface("conversation.disclosure", link_message_preface)
         register_nav(
             "notifications.inbox",
             "Agent inbox",

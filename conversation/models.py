@@ -5,6 +5,9 @@ The tables keep the names they had when these models lived in `notifications`
 (migration 0001 adopts them as they are).
 """
 
+import json
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -51,6 +54,8 @@ class Conversation(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     # When the customer was told not to send card numbers here: once per conversation.
     card_number_warned_at = models.DateTimeField(null=True, blank=True)
+    # The inbound message whose answer carries that warning (first, after any disclosure).
+    card_number_warned_for = models.PositiveBigIntegerField(null=True, blank=True)
     # When the assistant last said it is automated (`Bank.disclose_automation`).
     disclosed_at = models.DateTimeField(null=True, blank=True)
 
@@ -244,6 +249,15 @@ class BankCallback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} callback {self.webhook_id} ({self.get_state_display()})"
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The body's `data`, for the staff's log (a body that does not parse gives {})."""
+        try:
+            data = json.loads(self.body).get("data")
+        except (ValueError, AttributeError):
+            return {}
+        return data if isinstance(data, dict) else {}
 
 
 class BankCallbackAttempt(models.Model):

@@ -55,9 +55,16 @@ def _text(
     return Reply(text, payload, sorted(categories))
 
 
-def disclosure_due(bank: Bank, conversation: Conversation, inbound: ConversationMessage) -> bool:
-    """Whether the assistant must say it is automated before answering `inbound`: the bank
-    tells its customers so, and this is the conversation's start, or it follows
+def disclosure_due(
+    bank: Bank,
+    conversation: Conversation,
+    inbound: ConversationMessage | None = None,
+    *,
+    at: datetime | None = None,
+) -> bool:
+    """Whether the assistant must say it is automated before its next message (the answer
+    to `inbound`, or a message of its own at `at`: a warning, a link confirmation): the
+    bank tells its customers so, and this is the conversation's start, or it follows
     `DISCLOSURE_GAP` without contact, or a person took part since the last disclosure (a
     staff reply, or the inbox handing the conversation back to the assistant)."""
     if not bank.disclose_automation:
@@ -67,20 +74,28 @@ def disclosure_due(bank: Bank, conversation: Conversation, inbound: Conversation
         return True
     if conversation.resolved_at is not None and conversation.resolved_at > disclosed_at:
         return True
-    thread = ConversationMessage.objects.filter(conversation=conversation).exclude(pk=inbound.pk)
+    thread = ConversationMessage.objects.filter(conversation=conversation)
+    if inbound is not None:
+        thread = thread.exclude(pk=inbound.pk)
     if thread.filter(
         direction=Direction.OUTBOUND,
         author__in=(Author.AGENT, Author.PAGE_INBOX),
         created_at__gt=disclosed_at,
     ).exists():
         return True
+    moment = inbound.created_at if inbound is not None else (at or timezone.now())
+    if disclosed_at >= moment:
+        return False  # said already for this message (before a warning it caused)
     before: datetime | None = (
-        thread.filter(created_at__lte=inbound.created_at)
+        thread.filter(created_at__lte=moment)
         .order_by("-created_at")
         .values_list("created_at", flat=True)
         .first()
     )
-    return before is None or inbound.created_at - before > DISCLOSURE_GAP
+    # The disclosure itself was contact, also when it went before a message kept outside
+    # the thread (a link confirmation).
+    last = disclosed_at if before is None else max(before, disclosed_at)
+    return moment - last > DISCLOSURE_GAP
 
 
 def disclosure(bank: Bank, psid: str, locale: str) -> Reply:

@@ -26,6 +26,7 @@ from conversation.services.fraud import _fraud_answer
 from core.cards import card_numbers_masked, holds_card_number
 from linking.models import Consent
 from linking.services import consent_revoke, customer_actor
+from linking.services.link_messages import Preface
 from portal.languages import speaking_locale
 from portal.models import Bank
 from portal.rendering import TEXT_LIMIT, clean_text
@@ -97,42 +98,21 @@ def inbound_record(
 
         transaction.on_commit(lambda: tasks.answer_inbound.delay(message.pk))
         if held_card_number:
-            _card_number_warn(conversation)
+            _card_number_warn(conversation, message)
     return message
 
 
-def _card_number_warn(conversation: Conversation) -> None:
+def _card_number_warn(conversation: Conversation, inbound: ConversationMessage) -> None:
     """Tell the customer, once per conversation, never to send card numbers in the chat.
 
-    The number they sent is stored masked; the warning is an ordinary reply, queued and
-    sent like any other, in the customer's language. Marking the conversation and queuing
-    the reply happen together, so two messages with card numbers arriving at once still
-    give one warning.
+    The number they sent is stored masked. The warning goes with the answer to the message
+    that held it, first (after the disclosure where the bank makes one), so the customer
+    reads it before anything else; marking the conversation here, with the message it is
+    for, means two messages with card numbers arriving at once still give one warning.
     """
-    now = timezone.now()
-    if not Conversation.objects.filter(
-        pk=conversation.pk, card_number_warned_at__isnull=True
-    ).update(card_number_warned_at=now):
-        return
-    bank = Bank.objects.get(pk=conversation.bank_id)
-    consent = (
-        Consent.objects.select_related("customer")
-        .filter(
-            bank=bank,
-            page_id=conversation.page_id,
-            psid=conversation.psid,
-            status=Consent.Status.AUTHORISED,
-        )
-        .first()
+    Conversation.objects.filter(pk=conversation.pk, card_number_warned_at__isnull=True).update(
+        card_number_warned_at=timezone.now(), card_number_warned_for=inbound.pk
     )
-    locale = _speaking_locale(bank, consent)
-    text = texts.say("card_number_warning", locale, bank=bank.name)
-    message = _queue(
-        conversation, _text(conversation.psid, text), author=Author.ASSISTANT, form="RESPONSE"
-    )
-    from conversation import tasks
-
-    transaction.on_commit(lambda: tasks.send_conversation_message.delay(message.pk))
 
 
 def _speaking_locale(bank: Bank, consent: Consent | None) -> str:
@@ -194,6 +174,9 @@ def inbound_answer(*, message_id: int) -> list[int]:
             )
             inbound.intent = found.intent
             replies = _answer(bank, conversation, consent, found, locale)
+        if conversation.card_number_warned_for == inbound.pk:
+            text = texts.say("card_number_warning", locale, bank=bank.name)
+            replies = [_text(conversation.psid, text), *replies]
         inbound.save(update_fields=["intent"])
         conversation.updated_at = timezone.now()
         if replies and disclosure_due(bank, conversation, inbound):
@@ -268,3 +251,22 @@ def inbound_unanswered(*, now: datetime | None = None, limit: int = 100) -> list
         .order_by("created_at")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+def link_message_preface(consent: Consent, now: datetime) -> Preface | None:
+    """The disclosure before a link message (a confirmation, a reminder, a new-link notice)
+    when the bank tells its customers the chat is automated and that message opens the
+    conversation, follows a long silence, or follows a person: the same rules as before an
+    answer, recorded once the message went out."""
+    bank = consent.bank
+    if not bank.disclose_automation or not consent.psid:
+        return None
+    conversation = _conversation_for(bank_id=bank.pk, page_id=consent.page_id, psid=consent.psid)
+    if not disclosure_due(bank, conversation, at=now):
+        return None
+    text = disclosure(bank, consent.psid, _speaking_locale(bank, consent)).text
+
+    def said() -> None:
+        Conversation.objects.filter(pk=conversation.pk).update(disclosed_at=now)
+
+    return Preface(text=text, said=said)

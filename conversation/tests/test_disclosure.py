@@ -261,3 +261,69 @@ def test_an_operator_sees_the_sentence_but_cannot_change_it(disclosing, sign_in)
     assert page.status_code == 200 and the_disclosure(disclosing) in page.content.decode()
     assert response.status_code == 403
     assert not ConversationText.objects.exists()
+
+
+# Before the assistant's own messages, not only its answers
+
+
+def link_confirmation_sent(linked) -> None:
+    from linking.models import LinkMessage
+    from linking.services.link_messages import (
+        MESSAGE_SENDER,
+        link_message_attempt,
+        link_message_schedule,
+    )
+
+    message = link_message_schedule(consent=linked.consent, kind=LinkMessage.Kind.CONFIRMATION)
+    link_message_attempt(actor=MESSAGE_SENDER, message_id=message.pk)
+    message.refresh_from_db()
+    assert message.state == LinkMessage.State.SENT
+
+
+def test_a_link_confirmation_that_opens_the_chat_says_first_that_it_is_automated(disclosing, graph):
+    link_confirmation_sent(disclosing)
+
+    (said,) = texts_sent(graph)
+    assert said.startswith(the_disclosure(disclosing) + "\n\n")
+    assert "linked" in said.split("\n\n", 1)[1]
+
+
+def test_the_answer_after_a_disclosed_link_confirmation_does_not_repeat_it(disclosing, graph):
+    link_confirmation_sent(disclosing)
+    graph.sent.clear()
+
+    write(disclosing, "thanks")
+
+    assert texts_sent(graph) == ["You're welcome."]
+
+
+def test_a_link_confirmation_within_a_running_chat_is_not_prefaced(disclosing, graph):
+    write(disclosing, "balance")
+    graph.sent.clear()
+
+    link_confirmation_sent(disclosing)
+
+    (said,) = texts_sent(graph)
+    assert not said.startswith(the_disclosure(disclosing))
+
+
+def test_a_link_confirmation_of_a_bank_that_does_not_disclose_is_not_prefaced(linked, graph):
+    link_confirmation_sent(linked)
+
+    (said,) = texts_sent(graph)
+    assert "automated" not in said
+
+
+def test_a_card_number_warning_that_opens_the_chat_comes_after_the_disclosure(
+    disclosing, graph, client, django_capture_on_commit_callbacks
+):
+    from conversation.tests.test_card_numbers_in_chat import meta_posts, worker_runs
+
+    with django_capture_on_commit_callbacks():
+        meta_posts(client, disclosing, ("text", "my card 4111 1111 1111 1111 was stolen"))
+    worker_runs()
+
+    said = texts_sent(graph)
+    assert said[0] == the_disclosure(disclosing)
+    assert "never send card numbers" in said[1]
+    assert said.count(the_disclosure(disclosing)) == 1

@@ -23,6 +23,7 @@ it carries comes back in it) records it sent (`link_message_echoed`).
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,10 +31,12 @@ from django.db import transaction
 from django.utils import timezone
 
 import messenger
+from core.registry import Registry
 from linking import messages
 from linking.models import Consent, LinkMessage
 from linking.services.unlinks import backoff, page_credentials
 from portal.audit import Actor
+from portal.rendering import BUTTON_LIMIT, TEXT_LIMIT
 from portal.services import audit_record
 
 log = logging.getLogger(__name__)
@@ -91,22 +94,61 @@ def link_message_about_schedule(
     return message
 
 
-def _payload(message: LinkMessage) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Preface:
+    """A sentence to say before a link message, and what to record once it was said."""
+
+    text: str
+    said: Callable[[], None]
+
+
+# Apps above may put a sentence before a link message: the conversation says the chat is
+# automated where the bank tells its customers so, when the message opens the chat or
+# follows a long silence. A provider takes the consent and the moment and answers a
+# `Preface`, or None.
+_prefaces: Registry[Callable[[Consent, datetime], Preface | None]] = Registry(
+    "link message preface"
+)
+
+
+def register_link_message_preface(
+    key: str, provider: Callable[[Consent, datetime], Preface | None]
+) -> None:
+    _prefaces.register(key, provider)
+
+
+def _preface(consent: Consent, now: datetime) -> list[Preface]:
+    return [p for p in (provider(consent, now) for provider in _prefaces) if p is not None]
+
+
+def _payload(
+    message: LinkMessage, prefaces: list[Preface] | None = None
+) -> tuple[dict[str, Any], list[Preface]]:
     """The Send API body of the message: text, or for a new-link notice a button template
-    whose "That wasn't me" names the notice (honoured only from this chat)."""
+    whose "That wasn't me" names the notice (honoured only from this chat); and the
+    `prefaces` put before its text (those that keep it within the platform's limit)."""
     consent = message.consent
     metadata = messenger.reference("l", message.pk)
+    button = message.kind == Kind.NEW_LINK_NOTICE
     if message.about is None:
-        return messenger.builders.text_message(
-            consent.psid, COMPOSE[message.kind](consent), metadata=metadata
-        )
-    text = COMPOSE_ABOUT[message.kind](message.about, consent)
-    if message.kind == Kind.NEW_LINK_NOTICE:
-        button = messenger.builders.postback_button(
+        text = COMPOSE[message.kind](consent)
+    else:
+        text = COMPOSE_ABOUT[message.kind](message.about, consent)
+    limit = BUTTON_LIMIT if button else TEXT_LIMIT
+    used: list[Preface] = []
+    for preface in reversed(prefaces or []):
+        prefaced = f"{preface.text}\n\n{text}"
+        if len(prefaced) <= limit:
+            text = prefaced
+            used.append(preface)
+    if button:
+        not_me = messenger.builders.postback_button(
             messages.not_me_button_title(consent), f"{messages.NOT_ME_PAYLOAD}{message.pk}"
         )
-        return messenger.builders.button_template(consent.psid, text, [button], metadata=metadata)
-    return messenger.builders.text_message(consent.psid, text, metadata=metadata)
+        body = messenger.builders.button_template(consent.psid, text, [not_me], metadata=metadata)
+    else:
+        body = messenger.builders.text_message(consent.psid, text, metadata=metadata)
+    return body, used
 
 
 def link_message_attempt(
@@ -145,7 +187,7 @@ def _attempt(message: LinkMessage, *, actor: Actor, now: datetime) -> None:
     if creds is None:
         _finish(message, State.SKIPPED, now, "no running integration")
         return
-    payload = _payload(message)
+    payload, prefaced = _payload(message, _preface(consent, now))
     message.attempts += 1
     try:
         messenger.get_client().send(creds, payload)
@@ -169,6 +211,8 @@ def _attempt(message: LinkMessage, *, actor: Actor, now: datetime) -> None:
         _uncertain(message, actor, now, exc)
     else:
         message.sent_at = now
+        for preface in prefaced:
+            preface.said()
         _finish(message, State.SENT, now, "")
         audit_record(
             actor=actor,
