@@ -173,18 +173,30 @@ def test_the_callback_is_signed_and_retried_with_backoff_until_the_bank_accepts_
 
     moment = timezone.now()
     for _ in range(3):
+        before = timezone.now()
         states.append(
             callbacks.callback_deliver(
                 callback_id=callback.pk, now=moment, transport=receiver.transport
             )
         )
+        after = timezone.now()
         callback.refresh_from_db()
         if callback.next_attempt_at:
-            delays.append((callback.next_attempt_at - moment).total_seconds())
-            moment = callback.next_attempt_at
+            # The backoff counts from when the attempt was recorded, during the call (or
+            # from `moment`, when the caller's clock is ahead): within these bounds.
+            due = callback.next_attempt_at
+            delays.append(
+                (
+                    (due - max(moment, after)).total_seconds(),
+                    (due - max(moment, before)).total_seconds(),
+                )
+            )
+            moment = due
 
     assert states == ["pending", "pending", "delivered"]
-    assert 5 <= delays[0] <= 10 and 10 <= delays[1] <= 20  # base 10 s, doubling, jittered
+    (low_1, high_1), (low_2, high_2) = delays  # base 10 s, doubling, jittered
+    assert high_1 >= 5 and low_1 <= 10
+    assert high_2 >= 10 and low_2 <= 20
     assert len(receiver.requests) == 3
     assert {r.headers["webhook-id"] for r in receiver.requests} == {callback.webhook_id}
     for request in receiver.requests:
