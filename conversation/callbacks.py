@@ -1,6 +1,8 @@
 """Requests to the bank's callback URL, signed the Standard Webhooks way, with retries:
-fraud answers (`fraud_alert.answered`) and links that began or ended (`link.created`,
-`link.ended`, written when linking says so inside its transaction: `receivers.py`).
+fraud answers (`fraud_alert.answered`), links that began or ended (`link.created`,
+`link.ended`, written when linking says so inside its transaction: `receivers.py`), and
+updates Messenger cannot carry (`notification.undeliverable`, written by the
+notifications' hand-back inside its transaction).
 
 A callback is a row first (`BankCallback`, written in the transaction of what it reports);
 a worker then POSTs it. The body is fixed when the row is written and `webhook-id` is the
@@ -43,6 +45,7 @@ log = logging.getLogger(__name__)
 
 SYSTEM = Actor.system("bank callbacks")
 FRAUD_ANSWERED = "fraud_alert.answered"
+UNDELIVERABLE = "notification.undeliverable"
 LEASE = timedelta(seconds=60)
 UNREACHABLE = "The bank's server could not be reached."
 State = BankCallback.State
@@ -109,6 +112,48 @@ def callback_queue(
 
         transaction.on_commit(lambda: tasks.deliver_bank_callback.delay(callback.pk))
     return callback
+
+
+def callbacks_queue_many(
+    *, bank_id: int, type: str, items: list[dict[str, Any]], at: datetime
+) -> list[str]:
+    """Write one callback per `data` in `items`, of one type, in the caller's transaction
+    (a hand-back writes hundreds at once); returns their `webhook-id`s in order, or none
+    if the bank has no callback URL and signing secret. Each is nudged after the commit."""
+    integration = MessengerIntegration.objects.filter(bank_id=bank_id).first()
+    if integration is None or not (
+        integration.callback_url and integration.callback_signing_secret
+    ):
+        return []
+    stamp = _iso(at)
+    rows = BankCallback.objects.bulk_create(
+        [
+            BankCallback(
+                bank_id=bank_id,
+                type=type,
+                webhook_id=f"msg_{uuid.uuid4().hex}",
+                body=json.dumps(
+                    {"type": type, "timestamp": stamp, "data": data},
+                    separators=(",", ":"),
+                    ensure_ascii=False,
+                ),
+                url=integration.callback_url,
+                state=State.PENDING,
+                next_attempt_at=at,
+            )
+            for data in items
+        ]
+    )
+    from conversation import tasks
+
+    ids = [row.pk for row in rows]
+
+    def nudge() -> None:
+        for pk in ids:
+            tasks.deliver_bank_callback.delay(pk)
+
+    transaction.on_commit(nudge, robust=True)
+    return [row.webhook_id for row in rows]
 
 
 LINK_TYPES = ("link.created", "link.ended")

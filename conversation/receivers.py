@@ -11,7 +11,7 @@ import messenger
 from conversation import callbacks, services
 from linking import signals
 from notifications.models import MessageEcho
-from notifications.signals import message_echoed
+from notifications.signals import message_echoed, notifications_undeliverable
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,18 @@ def queue_link_callback(
         data=data,
         at=occurred_at or timezone.now(),
         keep_unconfigured=False,
+    )
+
+
+@receiver(notifications_undeliverable)
+def queue_undeliverable_callbacks(
+    sender: object, bank_id: int, items: list[dict[str, Any]], at: datetime, **kwargs: Any
+) -> list[str]:
+    """`notification.undeliverable`: one signed callback per update handed back, written in
+    the hand-back's transaction; answers their `webhook-id`s (none without a callback URL,
+    which undoes the hand-back)."""
+    return callbacks.callbacks_queue_many(
+        bank_id=bank_id, type=callbacks.UNDELIVERABLE, items=items, at=at
     )
 
 

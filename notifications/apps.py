@@ -7,15 +7,23 @@ class NotificationsConfig(AppConfig):
     def ready(self) -> None:
         from linking.selectors import register_last_update_source
         from notifications import receivers  # noqa: F401  (connects the signal receivers)
-        from notifications.panels import recent_failures_panel
+        from notifications.panels import hand_back_panel, recent_failures_panel
         from notifications.selectors import deliveries_panel, last_sent_by_consent
-        from portal.dashboard import register_panel
+        from portal.dashboard import TILE, register_panel
 
         register_panel("notifications.deliveries", deliveries_panel)
         register_last_update_source("notifications.sent", last_sent_by_consent)
         _register_dead_letters()
         _register_privacy()
         register_panel("notifications.recent_failures", recent_failures_panel)
+        register_panel(
+            "notifications.hand_back",
+            hand_back_panel,
+            title="Handed back",
+            size=TILE,
+            order=14,
+            empty="Every update went out on Messenger: none was handed back in the last 30 days.",
+        )
 
 
 def _register_privacy() -> None:

@@ -62,6 +62,7 @@ WAITS, WAIT_SECONDS = "waits:count", "waits:seconds"
 ECHOES = "echoes:"  # + what the echo did (`MessageEcho.Outcome`, or "duplicate")
 RESENT = "resent:no_echo"  # uncertain sends sent again after no echo came
 SETTLED = "settled:echo"  # notifications made sent by their message's echo
+HANDED_BACK = "handed_back:"  # + why (`HandBackReason`): notification.undeliverable callbacks
 UNMODELLED, UNREADABLE = "webhook:unmodelled:", "webhook:unreadable:"  # + the event type
 SENT = "sent"
 
@@ -193,6 +194,11 @@ def resend_observe(n: int) -> None:
     _add({RESENT: n})
 
 
+def handed_back_observe(by_reason: dict[str, int]) -> None:
+    """Notifications handed back to the bank (`notification.undeliverable`), by reason."""
+    _add({HANDED_BACK + reason: n for reason, n in by_reason.items()})
+
+
 def _add(counts: dict[str, int]) -> None:
     try:
         counters().add(counts, {})
@@ -289,6 +295,16 @@ class DeliveryCollector(Collector):
             "Uncertain sends sent again, once, because no echo came within the wait.",
             value=values.get(RESENT, 0.0),
         )
+        handed_back = CounterMetricFamily(
+            "bankside_notifications_handed_back",
+            "Notifications Messenger could not carry, handed back to the bank's own channels "
+            "(notification.undeliverable), by reason.",
+            labels=["reason"],
+        )
+        for name in sorted(values):
+            if name.startswith(HANDED_BACK):
+                handed_back.add_metric([name.removeprefix(HANDED_BACK)], values[name])
+        yield handed_back
         yield CounterMetricFamily(
             "bankside_page_rate_limit_waits",
             "Times a sender waited for a Page's rate limit.",

@@ -71,6 +71,7 @@ class Outcome(models.Model):
         NOTIFICATION_READ = "notification.read", "Notification read"
         NOTIFICATION_FAILED = "notification.failed", "Notification failed"
         NOTIFICATION_DEAD = "notification.dead", "Notification dead-lettered"
+        NOTIFICATION_HANDED_BACK = "notification.handed_back", "Notification handed back"
 
     # Led by the `outcome_feed` index, which serves the bank's look-ups too.
     bank = models.ForeignKey(
@@ -138,6 +139,20 @@ class Recipient(models.Model):
         return f"{self.psid} on Page {self.page_id}"
 
 
+class HandBackReason(models.TextChoices):
+    """Why Messenger could not carry a notification handed back to the bank (the `reason`
+    of a `notification.undeliverable` callback)."""
+
+    OUTSIDE_WINDOW_NO_TEMPLATE = (
+        "outside_window_no_template",
+        "Outside the 24-hour window, with no approved utility template",
+    )
+    PERSON_UNREACHABLE = "person_unreachable", "The person cannot be reached on Messenger"
+    CONSENT_ENDED = "consent_ended", "The customer's consent ended"
+    DEAD_LETTERED = "dead_lettered", "Dead-lettered"
+    INTEGRATION_PAUSED = "integration_paused", "The Messenger integration is paused"
+
+
 class Notification(models.Model):
     """One message to one linked person about one event: the outbox row and its fate.
 
@@ -162,6 +177,12 @@ class Notification(models.Model):
     digest`): the id of the notification whose claim sent it, the same for every original
     of one digest. While that message is on its way, the other originals are in flight
     beside it, so the one-in-flight rule counts only rows without `digest`.
+
+    What Messenger cannot carry (held outside the window, the person unreachable, the
+    consent ended, dead-lettered, or waiting on a paused integration) is `handed_back` to
+    the bank's own channels: a signed `notification.undeliverable` callback, urgent ones at
+    once, routine ones after the bank's grace period (`services.hand_back`). That state is
+    final: `reason` keeps why, and nothing is sent on Messenger afterwards.
     """
 
     class Urgency(models.TextChoices):
@@ -179,6 +200,7 @@ class Notification(models.Model):
         DEAD = "dead", "Dead-lettered"
         CANCELLED = "cancelled", "Cancelled"
         SUPERSEDED = "superseded", "Superseded"
+        HANDED_BACK = "handed_back", "Handed back to the bank"
 
     class Form(models.TextChoices):
         RESPONSE = "response", "Free-form reply (RESPONSE)"
@@ -250,6 +272,10 @@ class Notification(models.Model):
     resent = models.BooleanField(default=False)
     form = models.CharField(max_length=16, choices=Form.choices, blank=True)
     message_id = models.CharField(max_length=128, blank=True)
+    # Set when handed back to the bank: why Messenger could not carry it (`HandBackReason`).
+    hand_back_reason = models.CharField(
+        max_length=32, choices=HandBackReason.choices, blank=True, db_default=""
+    )
     # The notification whose message carried this one in a digest (itself included).
     digest = models.PositiveBigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -327,11 +353,20 @@ class Notification(models.Model):
             ),
             models.Index(
                 fields=["bank", "finished_at"],
-                condition=Q(state__in=["failed", "dead"]),
+                condition=Q(state__in=["failed", "dead", "handed_back"]),
                 name="notification_failed",
             ),
             models.Index(
                 fields=["bank", "queued_at"], condition=Q(resent=True), name="notification_resent"
+            ),
+            # What Messenger cannot carry, by age: the hand-back's sweep (`services.
+            # hand_back`) and the dashboard's warning. Pending ones of a paused
+            # integration are found through `notification_queue` instead.
+            models.Index(
+                fields=["bank", "created_at"],
+                condition=Q(state__in=["held", "failed", "dead"])
+                | Q(state="cancelled", reason="link_ended"),
+                name="notification_hand_back",
             ),
         ]
 

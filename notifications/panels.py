@@ -4,11 +4,13 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from django.db.models import Prefetch
+from django.urls import reverse
 from django.utils import timezone
 
-from notifications.models import DeliveryAttempt, Notification
+from notifications.models import DeliveryAttempt, HandBackReason, Notification
+from notifications.services.hand_back import hand_back_waiting, handed_back_by_reason
 from portal.dashboard import PanelContent, PanelTable
-from portal.models import Bank
+from portal.models import Bank, MessengerIntegration
 
 RECENT_FAILURES = 8
 RECENT_FAILURES_DAYS = 30
@@ -66,4 +68,53 @@ def recent_failures_panel(bank: Bank) -> PanelContent | None:
             rows=rows,
             caption="Recent delivery failures",
         ),
+    )
+
+
+HAND_BACK_DAYS = 30
+
+
+def hand_back_panel(bank: Bank) -> PanelContent | None:
+    """What Messenger could not carry: handed back to the bank's own channels lately, or,
+    while the bank has no callback URL to receive them, a warning that such updates are
+    waiting with nowhere to go."""
+    integration = MessengerIntegration.objects.for_bank(bank).first()
+    if integration is None:
+        return None
+    if not (integration.callback_url and integration.callback_signing_secret):
+        waiting = hand_back_waiting(bank.pk, integration=integration)
+        if not waiting:
+            return None
+        return PanelContent(
+            value=waiting,
+            caption=(
+                f"update{'s' if waiting != 1 else ''} Messenger cannot carry "
+                f"{'are' if waiting != 1 else 'is'} being held: no callback URL is set, so "
+                "they cannot be handed back to your own channels (SMS, app push). Set it "
+                "under Page credentials."
+            ),
+            link_url=reverse("portal:integration_credentials", args=[bank.slug]),
+            link_text="Page credentials",
+            alarm=True,
+        )
+    since = timezone.now() - timedelta(days=HAND_BACK_DAYS)
+    counts = handed_back_by_reason(bank, since=since)
+    total = sum(counts.values())
+    if not total:
+        return None
+    return PanelContent(
+        value=total,
+        caption=f"updates handed back to your callback in the last {HAND_BACK_DAYS} days, "
+        "for your own channels to deliver",
+        table=PanelTable(
+            columns=("Why Messenger could not carry them", "Updates"),
+            rows=[
+                (HandBackReason(reason).label, str(counts[reason]))
+                for reason in HandBackReason.values
+                if counts.get(reason)
+            ],
+            caption="Handed back, by reason",
+        ),
+        link_url=reverse("conversation:fraud_answers", args=[bank.slug]) + "#callback-log",
+        link_text="The callback log",
     )

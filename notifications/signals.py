@@ -12,3 +12,8 @@ events_accepted = Signal()
 # the parsed `event` and the `reference`. A receiver that recognises the message answers
 # the echo's outcome (`MessageEcho.Outcome`), else None.
 message_echoed = Signal()
+# Notifications Messenger cannot carry are being handed back to the bank. Sent inside the
+# hand-back's transaction with `bank_id`, `items` (one `notification.undeliverable`
+# callback's `data` each) and `at`. The receiver that writes the callbacks answers their
+# `webhook-id`s in the same order; if none does, the hand-back is undone.
+notifications_undeliverable = Signal()

@@ -36,3 +36,10 @@ def sweep_outbox() -> int:
         for _ in range(nudges):
             deliver_due.delay()
     return report.due
+
+
+@shared_task(name="notifications.hand_back", ignore_result=True)
+def hand_back() -> int:
+    """Beat, every few seconds, and a nudge when an urgent update cannot be carried: hand
+    back to the bank what Messenger cannot carry (`services.hand_back`)."""
+    return services.hand_backs_run().total

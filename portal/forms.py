@@ -14,6 +14,7 @@ from core.api.scopes import SCOPES, networks_parse
 from portal.events import DataScope, EventType
 from portal.models import (
     DEFAULT_IDLE_TIMEOUT_MINUTES,
+    HAND_BACK_GRACE_MAX_MINUTES,
     SEND_RATE_LIMIT_ERROR,
     SEND_RATE_LIMIT_MAX,
     Bank,
@@ -489,6 +490,20 @@ class NotificationSettingsForm(StaffForm):
         max_value=365,
         label="Consent lasts (days)",
         help_text="From 1 to 365. Customers are asked to confirm again when it runs out.",
+    )
+
+
+class HandBackForm(StaffForm):
+    hand_back_grace_minutes = forms.IntegerField(
+        min_value=0,
+        max_value=HAND_BACK_GRACE_MAX_MINUTES,
+        label="Hand back routine updates after (minutes)",
+        help_text=(
+            f"From 0 to {HAND_BACK_GRACE_MAX_MINUTES} (a day). How long a routine update that "
+            "Messenger cannot carry waits for it (the customer may write and open the 24-hour "
+            "window, the integration may resume) before it is handed back to your own "
+            "channels. Urgent updates are handed back at once."
+        ),
     )
 
 

@@ -62,6 +62,11 @@ bank_urls = [
         name="notification_policy_edit",
     ),
     path(
+        "notifications/hand-back/",
+        notifications.hand_back_edit,
+        name="hand_back_edit",
+    ),
+    path(
         "notifications/consent/",
         notifications.notification_settings_edit,
         name="notification_settings_edit",

@@ -269,6 +269,9 @@ CELERY_BEAT_SCHEDULE = {
     # Re-enqueues due deliveries and takes over expired leases: a broker that loses its
     # messages delays delivery by at most this long, never loses it.
     "sweep-outbox": {"task": "notifications.sweep_outbox", "schedule": 5.0},
+    # Hands back to the bank what Messenger cannot carry (urgent at once, routine after the
+    # bank's grace period) as signed `notification.undeliverable` callbacks.
+    "hand-back": {"task": "notifications.hand_back", "schedule": 5.0},
     # Conversation replies and bank callbacks that are due (retries, lost nudges).
     "sweep-conversations": {"task": "notifications.sweep_conversations", "schedule": 5.0},
     "verify-audit-chains": {"task": "portal.verify_audit_chains", "schedule": 86400.0},
@@ -377,6 +380,11 @@ NOTIFICATIONS_DIGEST_BACKLOG_SECONDS = env.float(
 # went out, an unreadable answer) waits this long for its echo; without one it is resent
 # once (README "Echoes").
 NOTIFICATIONS_ECHO_WAIT_SECONDS = env.float("NOTIFICATIONS_ECHO_WAIT_SECONDS", default=60.0)
+# What Messenger cannot carry is handed back to the bank (`notification.undeliverable`):
+# urgent updates at once, routine ones after the bank's grace period. Only notifications
+# written within this many hours are handed back (a day more than the longest grace).
+NOTIFICATIONS_HAND_BACK_HORIZON_HOURS = env.int("NOTIFICATIONS_HAND_BACK_HORIZON_HOURS", default=48)
+NOTIFICATIONS_HAND_BACK_BATCH = 200  # notifications handed back in one transaction
 # Signed callbacks to the bank (a fraud alert's answer): retried with backoff and jitter.
 NOTIFICATIONS_CALLBACK_MAX_ATTEMPTS = 12
 NOTIFICATIONS_CALLBACK_RETRY_BASE_SECONDS = 10.0

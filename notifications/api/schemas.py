@@ -5,7 +5,7 @@ from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer
 from rest_framework import serializers
 
 from linking.api.common import StrictInputSerializer
-from notifications.models import Event, Notification, Outcome
+from notifications.models import Event, HandBackReason, Notification, Outcome
 from notifications.services import MAX_BATCH
 from notifications.validation import SHIPMENT_STATUSES
 
@@ -205,7 +205,8 @@ class OutcomeRow(serializers.Serializer):
     type = serializers.ChoiceField(
         choices=Outcome.Type.choices,
         help_text="`subject.outcome`: an event accepted or rejected, a notification sent, "
-        "delivered, read, failed or dead-lettered.",
+        "delivered, read, failed, dead-lettered, or handed back to the bank's own channels "
+        "(a `notification.undeliverable` callback went to the bank with it).",
     )
     occurred_at = serializers.DateTimeField()
     event_id = serializers.CharField(allow_null=True)
@@ -223,6 +224,12 @@ class OutcomeRow(serializers.Serializer):
         choices=Notification.Urgency.choices,
         allow_null=True,
         help_text=f"{URGENCY_HELP} Set on notification outcomes; null for event outcomes.",
+    )
+    hand_back_reason = serializers.ChoiceField(
+        choices=HandBackReason.choices,
+        allow_null=True,
+        help_text="On `notification.handed_back`: why Messenger could not carry it, the "
+        "`reason` of its `notification.undeliverable` callback. Null otherwise.",
     )
     digest_id = serializers.CharField(
         allow_null=True,

@@ -251,5 +251,6 @@ class OutcomeListApi(APIView):
             if outcome.notification_id
             else None,
             "notification_urgency": outcome.notification_urgency,
+            "hand_back_reason": outcome.details.get("hand_back_reason") or None,
             "digest_id": str(outcome.details["digest"]) if outcome.details.get("digest") else None,
         }

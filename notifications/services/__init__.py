@@ -19,6 +19,7 @@ from notifications.services.events import (
     events_ingest_posts,
     outcomes_record,
 )
+from notifications.services.hand_back import hand_back_waiting, hand_backs_run
 from notifications.services.lifecycle import (
     ReplayReport,
     dead_letters_replay,
@@ -45,6 +46,8 @@ __all__ = [
     "deliveries_run",
     "event_ingest",
     "events_ingest_posts",
+    "hand_back_waiting",
+    "hand_backs_run",
     "leases_take_over",
     "notifications_cancel_for_link",
     "notifications_mark_delivered",

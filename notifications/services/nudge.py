@@ -87,3 +87,19 @@ def deliveries_nudge(*, copies: int = 1) -> None:
                 return
 
     transaction.on_commit(send, robust=True)
+
+
+def hand_back_nudge() -> None:
+    """After commit, ask a worker to hand back at once what Messenger cannot carry (an
+    urgent update is not kept waiting for the next sweep). A lost nudge delays it by
+    one beat at most."""
+
+    def send() -> None:
+        from notifications.tasks import hand_back
+
+        try:
+            hand_back.apply_async(retry=False)
+        except Exception:  # any broker failure: the beat catches up
+            log.warning("hand-back nudge not sent; the beat will catch up", exc_info=True)
+
+    transaction.on_commit(send, robust=True)

@@ -23,6 +23,7 @@ from portal.models.banks import (
     validate_timezone,
 )
 from portal.models.integration import (
+    HAND_BACK_GRACE_MAX_MINUTES,
     PAGE_TAKEN,
     SEND_RATE_LIMIT_ERROR,
     SEND_RATE_LIMIT_MAX,
@@ -37,6 +38,7 @@ from portal.models.integration import (
 
 __all__ = [
     "DEFAULT_IDLE_TIMEOUT_MINUTES",
+    "HAND_BACK_GRACE_MAX_MINUTES",
     "PAGE_TAKEN",
     "RECOVERY_CODE_ALPHABET",
     "SEND_RATE_LIMIT_ERROR",

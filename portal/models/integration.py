@@ -157,6 +157,9 @@ class RetentionPolicy(models.Model):
         return f"{self.bank}: {self.months} months"
 
 
+HAND_BACK_GRACE_MAX_MINUTES = 1440  # a day: a routine update older than that is stale
+
+
 class NotificationSettings(models.Model):
     """A bank's settings for customer consent: the scopes pre-selected and how long it lasts."""
 
@@ -171,6 +174,13 @@ class NotificationSettings(models.Model):
     consent_duration_days = models.PositiveSmallIntegerField(
         default=90, validators=[MinValueValidator(1), MaxValueValidator(365)]
     )
+    # How long a routine update Messenger cannot carry waits for it (the window may open,
+    # the integration resume) before it is handed back to the bank's own channels. Urgent
+    # ones are handed back at once.
+    hand_back_grace_minutes = models.PositiveSmallIntegerField(
+        default=60,
+        validators=[MinValueValidator(0), MaxValueValidator(HAND_BACK_GRACE_MAX_MINUTES)],
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = BankScopedQuerySet.as_manager()
@@ -181,6 +191,10 @@ class NotificationSettings(models.Model):
             models.CheckConstraint(
                 condition=models.Q(consent_duration_days__gte=1, consent_duration_days__lte=365),
                 name="consent_duration_1_to_365_days",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(hand_back_grace_minutes__lte=HAND_BACK_GRACE_MAX_MINUTES),
+                name="hand_back_grace_at_most_a_day",
             ),
         ]
 

@@ -32,6 +32,7 @@ from portal.services.integration import (
 )
 from portal.services.integrity import audit_checkpoint_sign, audit_integrity_check
 from portal.services.notifications import (
+    hand_back_grace_update,
     message_template_create,
     message_template_delete,
     message_template_update,
@@ -92,6 +93,7 @@ __all__ = [
     "bank_onboard",
     "bank_update",
     "encryption_keys_rotate",
+    "hand_back_grace_update",
     "integration_check",
     "integration_configure",
     "integration_go_live",

@@ -162,6 +162,28 @@ def notification_settings_update(
 
 
 @transaction.atomic
+def hand_back_grace_update(*, actor: Actor, bank: Bank, minutes: int) -> NotificationSettings:
+    """Set how long a routine update Messenger cannot carry waits before it is handed back
+    to the bank's own channels (`notification.undeliverable`)."""
+    NotificationSettings.objects.get_or_create(bank=bank)
+    settings_row = NotificationSettings.objects.select_for_update().get(bank=bank)
+    before = settings_row.hand_back_grace_minutes
+    settings_row.hand_back_grace_minutes = minutes
+    settings_row.full_clean()
+    if before == minutes:
+        return settings_row
+    settings_row.save(update_fields=["hand_back_grace_minutes", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="notification_settings.updated",
+        bank=bank,
+        target=settings_row,
+        details={"changed": {"hand_back_grace_minutes": [before, minutes]}},
+    )
+    return settings_row
+
+
+@transaction.atomic
 def message_template_create(
     *, actor: Actor, bank: Bank, event_type: str, locale: str, body: str
 ) -> MessageTemplate:

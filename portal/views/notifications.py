@@ -1,5 +1,6 @@
 """Notification policies and consent settings: operators and admins edit, everyone reads."""
 
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
@@ -7,7 +8,8 @@ from portal import selectors, services
 from portal.access import ADMIN, EVERYONE, OPERATOR, bank_staff
 from portal.audit import Actor
 from portal.events import EVENT_SCOPES, DataScope
-from portal.forms import NotificationPolicyForm, NotificationSettingsForm
+from portal.forms import HandBackForm, NotificationPolicyForm, NotificationSettingsForm
+from portal.models import Bank
 from portal.services.notifications import POLICY_FIELDS
 from portal.staff_forms import handle_staff_form
 
@@ -89,3 +91,26 @@ def notification_settings_edit(request, bank):
     )
     context = {"bank": bank, "form": form}
     return done or render(request, "portal/notifications/settings_edit.html", context)
+
+
+@bank_staff(view=(ADMIN,), change=(ADMIN,))
+def hand_back_edit(request: HttpRequest, bank: Bank) -> HttpResponse:
+    """How long routine updates Messenger cannot carry wait before they are handed back."""
+    current = selectors.notification_settings_for(bank)
+    form = HandBackForm(
+        request.POST if request.method == "POST" else None,
+        initial={"hand_back_grace_minutes": current.hand_back_grace_minutes},
+    )
+    done = handle_staff_form(
+        request,
+        form,
+        action=lambda data: services.hand_back_grace_update(
+            actor=Actor.staff(request.user),
+            bank=bank,
+            minutes=data["hand_back_grace_minutes"],
+        ),
+        success_message="The hand-back setting is saved.",
+        redirect_to=reverse("portal:notification_policies", kwargs={"bank": bank.slug}),
+    )
+    context = {"bank": bank, "form": form}
+    return done or render(request, "portal/notifications/hand_back_edit.html", context)

@@ -43,7 +43,9 @@ from notifications.services.delivery.jobs import (
 from notifications.services.delivery.send import MAX_TOKEN_WAIT, _Sent
 from notifications.services.echoes import SETTLED_DETAIL, echoes_for, echoes_settled
 from notifications.services.events import outcomes_record
+from notifications.services.hand_back import hand_back_wanted
 from notifications.services.lifecycle import delivered_early_outcomes_record
+from notifications.services.nudge import hand_back_nudge
 from notifications.services.queue import _dt, people_wake
 from portal.models import Bank, MessengerIntegration
 from portal.services import integration_pause
@@ -314,6 +316,8 @@ def results_record(*, owner: str, results: list[Result], banks: dict[int, Bank])
     # After commit, so that a claim flagging one of these people's next messages either
     # saw this commit, or flagged them before this wake-up looks (see `queue`).
     people_wake((r.job.page_id, r.job.psid) for r in results if r.state != State.PENDING)
+    if hand_back_wanted([(r.state, r.reason, r.job.urgency) for r in results]):
+        hand_back_nudge()
     metrics.results_observe(r for r in results if r.job.digest_lead is None)  # Send API calls
     if settled:
         metrics.settled_observe(len(settled))
