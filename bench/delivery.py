@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 from bisect import bisect_left
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +39,7 @@ import django  # noqa: E402
 django.setup()
 
 QUEUE = f"bench-delivery-{os.getpid()}"
+PAGE_PREFIX = "90000000"
 
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
@@ -196,6 +199,40 @@ class Machine:
         self.api.send_signal(signal.SIGTERM)
         self.api.wait(10)
 
+    @classmethod
+    @contextmanager
+    def running(cls, bench: str, title: str, *, page_prefix: str) -> Iterator["Machine"]:
+        """A database of the benchmark's own, the fake Send API and room for workers.
+
+        The database is `<DATABASE_URL's name>_bench_<bench>`, created empty and dropped
+        on the way out; the Page buckets of Pages starting with `page_prefix` are
+        forgotten, so a run never inherits the last one's calls.
+        """
+        database = settings.DATABASES["default"]
+        if database["ENGINE"] != settings.POSTGRESQL_ENGINE:
+            raise SystemExit("The benchmark runs against PostgreSQL: set DATABASE_URL=postgres://…")
+        if not settings.REDIS_URL:
+            raise SystemExit(
+                "The benchmark needs Redis (REDIS_URL) for the broker and the buckets."
+            )
+        database["CONN_MAX_AGE"] = 60
+        database["TEST"] = {**database.get("TEST", {}), "NAME": f"{database['NAME']}_bench_{bench}"}
+        setup_test_environment()
+        settings.DEBUG = False
+        from bankside.celery import app
+
+        app.conf.task_default_queue = QUEUE
+        name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+        forget_page_buckets(page_prefix)
+        print(f"bankside {title} benchmark on PostgreSQL database {name}, {os.cpu_count()} CPUs")
+        machine = cls(name)
+        try:
+            yield machine
+        finally:
+            machine.close()
+            connection.close()
+            connection.creation.destroy_test_db(name, verbosity=0)
+
 
 def setup_pages(pages: int, people: int) -> list:
     """`pages` banks, each live on its own Page with `people` linked customers."""
@@ -204,7 +241,7 @@ def setup_pages(pages: int, people: int) -> list:
     return [
         bank_on_page(
             f"bench-{p}",
-            f"90000000{p}",
+            f"{PAGE_PREFIX}{p}",
             people,
             scopes=["fraud_alerts", "transactions"],
             psid=lambda n, p=p: f"{p + 1}{n:09d}",
@@ -390,13 +427,13 @@ def limit(machine: Machine, bank, people: int, per_person: int) -> None:
     print(f"  busiest second  {busiest:10d} calls (limit 300)")
 
 
-def _forget_page_buckets() -> None:
+def forget_page_buckets(page_prefix: str) -> None:
     import redis
 
     from notifications.page_limits import KEY_PREFIX
 
     client = redis.Redis.from_url(settings.NOTIFICATIONS_REDIS_URL or settings.REDIS_URL)
-    for key in client.scan_iter(f"{KEY_PREFIX}90000000*"):
+    for key in client.scan_iter(f"{KEY_PREFIX}{page_prefix}*"):
         client.delete(key)
 
 
@@ -411,33 +448,13 @@ def main() -> None:
     parser.add_argument("--skip-limit", action="store_true")
     args = parser.parse_args()
 
-    database = settings.DATABASES["default"]
-    if database["ENGINE"] != settings.POSTGRESQL_ENGINE:
-        raise SystemExit("The benchmark runs against PostgreSQL: set DATABASE_URL=postgres://…")
-    if not settings.REDIS_URL:
-        raise SystemExit("The benchmark needs Redis (REDIS_URL) for the broker and the buckets.")
-    database["CONN_MAX_AGE"] = 60
-    database["TEST"] = {**database.get("TEST", {}), "NAME": f"{database['NAME']}_bench_delivery"}
-    setup_test_environment()
-    settings.DEBUG = False
-    from bankside.celery import app
-
-    app.conf.task_default_queue = QUEUE
-    name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    _forget_page_buckets()
-    print(f"bankside delivery benchmark on PostgreSQL database {name}, {os.cpu_count()} CPUs")
-    machine = Machine(name)
-    try:
+    with Machine.running("delivery", "delivery", page_prefix=PAGE_PREFIX) as machine:
         banks = setup_pages(args.pages, args.people)
         throughput(machine, banks, args.people, args.per_person)
         if not args.skip_latency:
             latency(machine, banks, args.people, args.rate, args.seconds)
         if not args.skip_limit:
             limit(machine, banks[-1], args.people, 3)
-    finally:
-        machine.close()
-        connection.close()
-        connection.creation.destroy_test_db(name, verbosity=0)
 
 
 if __name__ == "__main__":

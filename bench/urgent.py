@@ -47,13 +47,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bankside.settings.test")
 
-from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
-from django.test.utils import setup_test_environment  # noqa: E402
 
 from bench.delivery import (  # noqa: E402 - sets Django up
-    QUEUE,
     Machine,
     event,
     open_left,
@@ -257,16 +254,6 @@ def report(figures: list[Figures], args: argparse.Namespace) -> None:
         print(f"{name:<{width}}" + "".join(f"{cell(f):>22}" for f in figures))
 
 
-def _forget_page_buckets() -> None:
-    import redis
-
-    from notifications.page_limits import KEY_PREFIX
-
-    client = redis.Redis.from_url(settings.NOTIFICATIONS_REDIS_URL or settings.REDIS_URL)
-    for key in client.scan_iter(f"{KEY_PREFIX}{PAGE_PREFIX}*"):
-        client.delete(key)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notifications", type=int, default=30_000)
@@ -285,29 +272,9 @@ def main() -> None:
     if args.people < 1 or args.notifications < args.people or args.alerts < 1:
         parser.error("need at least one person, a notification per person and one alert")
 
-    database = settings.DATABASES["default"]
-    if database["ENGINE"] != settings.POSTGRESQL_ENGINE:
-        raise SystemExit("The benchmark runs against PostgreSQL: set DATABASE_URL=postgres://…")
-    if not settings.REDIS_URL:
-        raise SystemExit("The benchmark needs Redis (REDIS_URL) for the broker and the buckets.")
-    database["CONN_MAX_AGE"] = 60
-    database["TEST"] = {**database.get("TEST", {}), "NAME": f"{database['NAME']}_bench_urgent"}
-    setup_test_environment()
-    settings.DEBUG = False
-    from bankside.celery import app
-
-    app.conf.task_default_queue = QUEUE
-    name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    _forget_page_buckets()
-    print(f"bankside urgent-first benchmark on PostgreSQL database {name}, {os.cpu_count()} CPUs")
-    machine = Machine(name)
-    try:
+    with Machine.running("urgent", "urgent-first", page_prefix=PAGE_PREFIX) as machine:
         figures = [run(machine, design, i, args) for i, design in enumerate(designs)]
         report(figures, args)
-    finally:
-        machine.close()
-        connection.close()
-        connection.creation.destroy_test_db(name, verbosity=0)
 
 
 if __name__ == "__main__":

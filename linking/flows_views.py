@@ -11,8 +11,19 @@ from portal.audit import Actor
 from portal.models import Bank
 from portal.staff_forms import handle_staff_form
 
-# Time zones of the places where Meta lists Log In linking as unavailable (EEA, UK,
-# Japan): the bank's own time zone is the hint the portal has of where its customers are.
+# Where Meta lists Log In linking as unavailable: the EEA (the EU, Iceland, Liechtenstein,
+# Norway), the UK and Japan, by the bank's country (ISO 3166-1)...
+LOG_IN_UNAVAILABLE_COUNTRIES = frozenset(
+    {
+        *("AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE"),
+        *("IT", "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE"),
+        *("IS", "LI", "NO"),
+        "GB",
+        "JP",
+    }
+)
+# ...or, for a bank whose country is not set, by its time zone: the hint the portal has
+# then of where its customers are.
 LOG_IN_UNAVAILABLE_ZONES = (
     "Europe/",
     "Atlantic/Reykjavik",
@@ -25,7 +36,9 @@ LOG_IN_UNAVAILABLE_ZONES = (
 )
 
 
-def log_in_unavailable_hint(time_zone: str) -> bool:
+def log_in_unavailable_hint(time_zone: str, country: str = "") -> bool:
+    if country:
+        return country in LOG_IN_UNAVAILABLE_COUNTRIES
     return any(time_zone.startswith(zone) for zone in LOG_IN_UNAVAILABLE_ZONES)
 
 
@@ -57,6 +70,6 @@ def linking_flows(request: HttpRequest, bank: Bank) -> HttpResponse:
             "bank": bank,
             "form": form,
             "flows": flows,
-            "region_hint": log_in_unavailable_hint(bank.timezone),
+            "region_hint": log_in_unavailable_hint(bank.timezone, bank.country),
         },
     )

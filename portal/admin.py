@@ -9,7 +9,7 @@ from portal.models import AuditEvent, Bank, StaffMembership, StaffTOTPDevice
 
 @admin.register(Bank)
 class BankAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "timezone", "default_locale", "created_at")
+    list_display = ("name", "slug", "country", "timezone", "default_locale", "created_at")
     search_fields = ("name", "slug")
 
 

@@ -11,6 +11,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
 from core.api.scopes import SCOPES, networks_parse
+from portal.countries import country_choices
 from portal.events import DataScope, EventType
 from portal.models import (
     DEFAULT_IDLE_TIMEOUT_MINUTES,
@@ -165,6 +166,11 @@ class InvitationAcceptForm(StaffForm):
 class BankSettingsForm(StaffForm):
     name = forms.CharField(max_length=200)
     timezone = forms.ChoiceField(choices=_timezone_choices, initial="UTC")
+    country = forms.ChoiceField(
+        choices=country_choices,
+        required=False,
+        help_text=Bank._meta.get_field("country").help_text,
+    )
     default_locale = forms.CharField(
         max_length=10, initial="en", help_text="The customers' default language, e.g. en or pt_BR."
     )

@@ -5,7 +5,8 @@ the identity provider, contacts), `consents` (the consent lifecycle and the Mess
 link), `unlinks` (telling Messenger a link ended, durably), `link_messages` (the link
 confirmation, the expiry reminder and the new-link notice, durably), `new_links` (a
 customer's "That wasn't me" about a new link), `subject_requests` (audited
-reads and erasure), `invitations` (linking from the bank's own channel: m.me invitations).
+reads and erasure), `invitations` (linking from the bank's own channel: m.me invitations),
+`sweeps` (the beat sweep of the durable rows, shared by unlinks and link messages).
 Everything is importable from `linking.services` directly.
 """
 

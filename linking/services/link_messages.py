@@ -28,12 +28,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 import messenger
 from core.registry import Registry
 from linking import messages
 from linking.models import Consent, LinkMessage
+from linking.services.sweeps import durable_rows_due, durable_rows_sweep
 from linking.services.unlinks import backoff, page_credentials
 from portal.audit import Actor
 from portal.rendering import BUTTON_LIMIT, TEXT_LIMIT
@@ -316,18 +318,22 @@ def link_messages_send(
 
 def link_messages_due(*, now: datetime | None = None, limit: int = SWEEP_BATCH) -> list[int]:
     """The messages pending and due: past their grace period or backoff."""
-    now = now or timezone.now()
-    return list(
-        LinkMessage.objects.filter(state=State.PENDING, next_attempt_at__lte=now)
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
-    )
+    return durable_rows_due(_pending(), id_field="pk", now=now, limit=limit)
 
 
 def link_messages_sweep(*, actor: Actor, now: datetime | None = None) -> int:
     """Try every due message (lost nudges, retries); how many were tried. Safe to run
     alongside another sweep or a nudge: each row is claimed under its lock."""
-    due = link_messages_due(now=now)
-    for message_id in due:
-        link_message_attempt(actor=actor, message_id=message_id, now=now)
-    return len(due)
+    return durable_rows_sweep(
+        _pending(),
+        id_field="pk",
+        attempt=lambda message_id: link_message_attempt(
+            actor=actor, message_id=message_id, now=now
+        ),
+        now=now,
+        limit=SWEEP_BATCH,
+    )
+
+
+def _pending() -> QuerySet[LinkMessage]:
+    return LinkMessage.objects.filter(state=State.PENDING)

@@ -14,11 +14,13 @@ import logging
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 import messenger
 from linking import messages
 from linking.models import Consent, PlatformUnlink
+from linking.services.sweeps import durable_rows_due, durable_rows_sweep
 from portal.audit import Actor
 from portal.models import MessengerIntegration
 from portal.services import audit_record
@@ -162,18 +164,22 @@ def backoff(attempts: int) -> timedelta:
 
 def platform_unlinks_due(*, now: datetime | None = None, limit: int = SWEEP_BATCH) -> list[int]:
     """The consents whose unlink is pending and due: past its grace period or backoff."""
-    now = now or timezone.now()
-    return list(
-        PlatformUnlink.objects.filter(state=State.PENDING, next_attempt_at__lte=now)
-        .order_by("next_attempt_at")
-        .values_list("consent_id", flat=True)[:limit]
-    )
+    return durable_rows_due(_pending(), id_field="consent_id", now=now, limit=limit)
 
 
 def platform_unlinks_sweep(*, actor: Actor, now: datetime | None = None) -> int:
     """Try every due unlink (lost nudges, retries); how many were tried. Safe to run
     alongside another sweep or a nudge: each row is claimed under its lock."""
-    due = platform_unlinks_due(now=now)
-    for consent_id in due:
-        platform_unlink_attempt(actor=actor, consent_id=consent_id, now=now)
-    return len(due)
+    return durable_rows_sweep(
+        _pending(),
+        id_field="consent_id",
+        attempt=lambda consent_id: platform_unlink_attempt(
+            actor=actor, consent_id=consent_id, now=now
+        ),
+        now=now,
+        limit=SWEEP_BATCH,
+    )
+
+
+def _pending() -> QuerySet[PlatformUnlink]:
+    return PlatformUnlink.objects.filter(state=State.PENDING)

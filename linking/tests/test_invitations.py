@@ -558,6 +558,27 @@ def test_a_european_bank_is_told_log_in_does_not_work_there(staff, harbour):
     assert "Europe/Lisbon" in page
 
 
+def test_a_bank_in_japan_by_its_country_is_told_log_in_does_not_work_there(staff, harbour):
+    harbour.country, harbour.timezone = "JP", "UTC"
+    harbour.save()
+    as_role, Role = staff
+
+    page = as_role(Role.ADMIN).get("/staff/banks/harbour/linking-flows/").content.decode()
+
+    assert 'id="region-hint"' in page
+    assert "Your bank's country (Japan) is in the EEA, the UK or Japan" in page
+
+
+def test_a_banks_country_outweighs_its_european_time_zone(staff, harbour):
+    harbour.country, harbour.timezone = "US", "Europe/Lisbon"
+    harbour.save()
+    as_role, Role = staff
+
+    page = as_role(Role.ADMIN).get("/staff/banks/harbour/linking-flows/").content.decode()
+
+    assert 'id="region-hint"' not in page
+
+
 def test_an_operator_cannot_change_the_flows(staff, harbour):
     as_role, Role = staff
 

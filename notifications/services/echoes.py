@@ -23,6 +23,8 @@ it recorded or failed to record:
 
 import datetime as dt
 import logging
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
@@ -150,7 +152,6 @@ def _notification_echo(echo: MessageEcho, event: messenger.EchoEvent, pk: int) -
         return EchoOutcome.CONFIRMED
     if notification.state == State.IN_FLIGHT:
         return EchoOutcome.EARLY  # its worker, or the take-over, applies it
-    notification_settle(notification=notification, mid=echo.mid, sent_at=echo.sent_at)
     # A digest's message names the notification that led it: the others it carried went
     # out in that same message (those still in flight are their worker's to record).
     carried = (
@@ -161,85 +162,134 @@ def _notification_echo(echo: MessageEcho, event: messenger.EchoEvent, pk: int) -
         .exclude(state__in=[*Notification.SENT_STATES, State.IN_FLIGHT])
         .order_by("pk")
     )
-    settled = 1
-    for original in carried:
-        notification_settle(notification=original, mid=echo.mid, sent_at=echo.sent_at)
-        settled += 1
-    metrics.settled_observe(settled)
+    settled = [(n, echo.mid, echo.sent_at) for n in [notification, *carried]]
+    notifications_settle(settled=settled)
+    metrics.settled_observe(len(settled))
     return EchoOutcome.SETTLED
 
 
-def notification_settle(*, notification: Notification, mid: str, sent_at: datetime) -> None:
-    """Make a notification sent on the evidence of its echo; the caller holds its row lock.
+def notifications_settle(*, settled: Sequence[tuple[Notification, str, datetime]]) -> None:
+    """Make notifications sent on the evidence of their echoes: each with the `mid` and
+    sending time of its echo, in this order; the caller holds their row locks.
 
-    Whatever state the worker left it in (waiting for its echo, retrying, dead-lettered,
+    Whatever state the worker left each in (waiting for its echo, retrying, dead-lettered,
     held), the message reached Messenger: it is recorded sent once, audited once, reported
-    once in the bank's outcome feed, and its person's next message may go.
+    once in the bank's outcome feed, and its person's next message may go. Settled as one
+    batch: one statement updates the rows, one look-up finds their waiting delivery
+    receipts, and each bank gets one audit append and one outcome append. A receipt makes
+    the first notification of its `mid` delivered (a digest's lead, before the others it
+    carried).
     """
+    if not settled:
+        return
     now = timezone.now()
-    receipt = DeliveryReceipt.objects.filter(message_id=mid).first()
-    state = State.DELIVERED if receipt is not None else State.SENT
-    Notification.objects.filter(pk=notification.pk).update(
-        state=state,
-        reason="",
-        detail=SETTLED_DETAIL,
-        message_id=mid,
-        sent_at=min(sent_at, now),
-        delivered_at=receipt.delivered_at if receipt is not None else None,
-        finished_at=now,
-        next_attempt_at=None,
-        lease_owner="",
-        lease_expires_at=None,
-        send_started_at=None,
-        waiting=False,
-    )
-    if receipt is not None:
-        receipt.delete()
-    audit_record_many(
-        actor=ENGINE,
-        bank_id=notification.bank_id,
-        entries=[
-            AuditEntry(
-                action="notification.sent",
-                target_type="linking.consent",
-                target_id=str(notification.consent_id),
-                details={
-                    "notification": notification.pk,
-                    "event": notification.event.event_id,
-                    "event_type": notification.event_type,
-                    "form": notification.form,
-                    "attempt": notification.attempts,
-                    "outcome": "echo",
-                    "message_id": mid,
-                    "page_id": notification.page_id,
-                    "psid": notification.psid,
-                    "settled_by": "echo",
-                },
-                data_categories=notification.data_categories,
+    receipts = {
+        receipt.message_id: receipt
+        for receipt in DeliveryReceipt.objects.filter(message_id__in={mid for _, mid, _ in settled})
+    }
+    delivered: dict[int, DeliveryReceipt] = {}
+    for notification, mid, _ in settled:
+        receipt = receipts.pop(mid, None)
+        if receipt is not None:
+            delivered[notification.pk] = receipt
+    Notification.objects.bulk_update(
+        [
+            Notification(
+                pk=notification.pk,
+                state=State.DELIVERED if notification.pk in delivered else State.SENT,
+                reason="",
+                detail=SETTLED_DETAIL,
+                message_id=mid,
+                sent_at=min(sent_at, now),
+                delivered_at=(
+                    delivered[notification.pk].delivered_at
+                    if notification.pk in delivered
+                    else None
+                ),
+                finished_at=now,
+                next_attempt_at=None,
+                lease_owner="",
+                lease_expires_at=None,
+                send_started_at=None,
+                waiting=False,
             )
+            for notification, mid, sent_at in settled
         ],
+        _SETTLED_FIELDS,
     )
-    kinds = [Outcome.Type.NOTIFICATION_SENT]
-    if receipt is not None:
-        kinds.append(Outcome.Type.NOTIFICATION_DELIVERED)
-    outcomes_record(
-        bank=Bank.objects.get(pk=notification.bank_id),
-        outcomes=[
-            OutcomeRow(
-                bank_id=notification.bank_id,
-                type=kind,
-                event_id=notification.event_id,
-                notification_id=notification.pk,
-                event_ref=notification.event.event_id,
-                event_type=notification.event_type,
-                details={"reason": "echo", "form": notification.form},
-                occurred_at=now,
-            )
-            for kind in kinds
-        ],
+    if delivered:
+        DeliveryReceipt.objects.filter(pk__in=[r.pk for r in delivered.values()]).delete()
+    by_bank: dict[int, list[tuple[Notification, str]]] = defaultdict(list)
+    for notification, mid, _ in settled:
+        by_bank[notification.bank_id].append((notification, mid))
+    for bank_id in sorted(by_bank):
+        audit_record_many(
+            actor=ENGINE,
+            bank_id=bank_id,
+            entries=[_settled_entry(notification, mid) for notification, mid in by_bank[bank_id]],
+        )
+    banks = Bank.objects.in_bulk(list(by_bank))
+    for bank_id in sorted(by_bank):
+        outcomes_record(
+            bank=banks[bank_id],
+            outcomes=[
+                OutcomeRow(
+                    bank_id=bank_id,
+                    type=kind,
+                    event_id=notification.event_id,
+                    notification_id=notification.pk,
+                    event_ref=notification.event.event_id,
+                    event_type=notification.event_type,
+                    details={"reason": "echo", "form": notification.form},
+                    occurred_at=now,
+                )
+                for notification, _ in by_bank[bank_id]
+                for kind in (
+                    [Outcome.Type.NOTIFICATION_SENT, Outcome.Type.NOTIFICATION_DELIVERED]
+                    if notification.pk in delivered
+                    else [Outcome.Type.NOTIFICATION_SENT]
+                )
+            ],
+        )
+    people = {(notification.page_id, notification.psid) for notification, _, _ in settled}
+    transaction.on_commit(lambda: people_wake(people))
+
+
+_SETTLED_FIELDS = [
+    "state",
+    "reason",
+    "detail",
+    "message_id",
+    "sent_at",
+    "delivered_at",
+    "finished_at",
+    "next_attempt_at",
+    "lease_owner",
+    "lease_expires_at",
+    "send_started_at",
+    "waiting",
+]
+
+
+def _settled_entry(notification: Notification, mid: str) -> AuditEntry:
+    return AuditEntry(
+        action="notification.sent",
+        target_type="linking.consent",
+        target_id=str(notification.consent_id),
+        details={
+            "notification": notification.pk,
+            "event": notification.event.event_id,
+            "event_type": notification.event_type,
+            "form": notification.form,
+            "attempt": notification.attempts,
+            "outcome": "echo",
+            "message_id": mid,
+            "page_id": notification.page_id,
+            "psid": notification.psid,
+            "settled_by": "echo",
+        },
+        data_categories=notification.data_categories,
     )
-    person = (notification.page_id, notification.psid)
-    transaction.on_commit(lambda: people_wake([person]))
 
 
 def echoes_for(notification_ids: list[int]) -> dict[int, tuple[str, datetime]]:

@@ -18,11 +18,18 @@ import pytest
 import redis
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from notifications import services
-from notifications.models import DeliveryAttempt, MessageEcho, Notification, Outcome
+from notifications.models import (
+    DeliveryAttempt,
+    DeliveryReceipt,
+    MessageEcho,
+    Notification,
+    Outcome,
+)
 from notifications.services.delivery import lease_owner_new
 from notifications.services.delivery.claim import _claim
 from notifications.tests.conftest import DELIVERY_REDIS
@@ -178,6 +185,65 @@ def test_an_echo_that_came_while_the_worker_held_the_claim_settles_it_once_taken
     assert (notification.state, notification.message_id) == (State.SENT, "m_meta_78")
     assert graph.sent == []
     assert sent_entries().count() == 1
+
+
+def test_one_take_over_settles_every_claim_whose_echo_came_each_once(bank_app, linked_api, graph):
+    accounts = [bank_app.card, bank_app.person()[0], bank_app.person()[0]]
+    response = linked_api.post(
+        "/api/v1/events",
+        {"events": [event_payload("fraud.alert", account=account) for account in accounts]},
+        format="json",
+    )
+    assert response.status_code == 202
+    first, second, third = Notification.objects.order_by("pk")
+    now = timezone.now()
+    # A worker handed all three to the Send API and died; Meta echoed each meanwhile, and
+    # Messenger's receipt for the second came before anyone recorded its id.
+    Notification.objects.update(
+        state=State.IN_FLIGHT,
+        lease_owner="dead-worker",
+        lease_expires_at=now + dt.timedelta(seconds=30),
+        send_started_at=now - dt.timedelta(seconds=61),
+    )
+    for notification, mid in ((first, "m_a"), (second, "m_b"), (third, "m_c")):
+        post_echo(bank_app, metadata=reference(notification), mid=mid, psid=notification.psid)
+    DeliveryReceipt.objects.create(bank=bank_app.bank, message_id="m_b", delivered_at=now)
+    Notification.objects.update(lease_expires_at=now - dt.timedelta(seconds=1))
+
+    with CaptureQueriesContext(connection) as queries:
+        assert services.leases_take_over() == (3, 3)
+
+    assert list(Notification.objects.order_by("pk").values_list("state", "message_id")) == [
+        (State.SENT, "m_a"),
+        (State.DELIVERED, "m_b"),
+        (State.SENT, "m_c"),
+    ]
+    assert sorted(e.details["notification"] for e in sent_entries()) == [
+        first.pk,
+        second.pk,
+        third.pk,
+    ]
+    outcomes = Outcome.objects.filter(notification__isnull=False).values_list(
+        "notification_id", "type"
+    )
+    assert sorted(outcomes) == sorted(
+        [
+            (first.pk, "notification.sent"),
+            (second.pk, "notification.sent"),
+            (second.pk, "notification.delivered"),
+            (third.pk, "notification.sent"),
+        ]
+    )
+    assert not DeliveryReceipt.objects.exists()
+    assert set(MessageEcho.objects.values_list("outcome", flat=True)) == {
+        MessageEcho.Outcome.SETTLED
+    }
+    assert graph.sent == []
+    # Settled together: one look-up of waiting receipts for the three.
+    receipt_reads = [
+        q for q in queries if q["sql"].startswith("SELECT") and "deliveryreceipt" in q["sql"]
+    ]
+    assert len(receipt_reads) == 1
 
 
 def test_a_call_never_answered_and_no_echo_is_resent_once_after_the_wait(

@@ -17,12 +17,21 @@ from django_otp.plugins.otp_totp.models import TOTPDevice, default_key, key_vali
 
 from core.digests import sha256_hex
 from core.encryption import EncryptedTextField
+from portal.countries import countries, country_name
 from portal.tenancy import BankScopedQuerySet
 
 
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(f"“{value}” is not a known time zone (for example Europe/London).")
+
+
+def validate_country(value: str) -> None:
+    if value not in countries():
+        raise ValidationError(
+            f"“{value}” is not a country code: use ISO 3166-1's two capital letters "
+            "(for example DE, GB or US)."
+        )
 
 
 locale_validator = RegexValidator(
@@ -33,13 +42,22 @@ locale_validator = RegexValidator(
 DEFAULT_IDLE_TIMEOUT_MINUTES = 15
 
 # Where the law requires a bot to say it is automated (Meta names California and Germany):
-# a bank in one of these time zones starts with the disclosure on.
-DISCLOSURE_REQUIRED_TIMEZONES = frozenset({"America/Los_Angeles", "US/Pacific", "Europe/Berlin"})
+# a bank there starts with the disclosure on. Germany is a country; California is a state,
+# so a bank in the United States is read by its time zone, and so is a bank whose country
+# is not set.
+DISCLOSURE_REQUIRED_COUNTRIES = frozenset({"DE"})
+CALIFORNIA_TIMEZONES = frozenset({"America/Los_Angeles", "US/Pacific"})
+DISCLOSURE_REQUIRED_TIMEZONES = CALIFORNIA_TIMEZONES | {"Europe/Berlin"}
 
 
-def disclosure_required(timezone_name: str) -> bool:
-    """Whether a bank in this time zone is in a region that requires the disclosure."""
-    return timezone_name in DISCLOSURE_REQUIRED_TIMEZONES
+def disclosure_required(timezone_name: str, country: str = "") -> bool:
+    """Whether a bank in this country (ISO 3166-1 alpha-2, blank when not known) and time
+    zone is in a region that requires the disclosure."""
+    if not country:
+        return timezone_name in DISCLOSURE_REQUIRED_TIMEZONES
+    if country == "US":
+        return timezone_name in CALIFORNIA_TIMEZONES
+    return country in DISCLOSURE_REQUIRED_COUNTRIES
 
 
 class Bank(models.Model):
@@ -48,6 +66,15 @@ class Bank(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=50, unique=True)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    country = models.CharField(
+        max_length=2,
+        blank=True,
+        default="",
+        db_default="",
+        validators=[validate_country],
+        help_text="Where the bank and its customers are, as an ISO 3166-1 code (DE, GB, US). "
+        "Decides the defaults that depend on the law there; without it, the time zone does.",
+    )
     default_locale = models.CharField(max_length=10, default="en", validators=[locale_validator])
     support_email = models.EmailField(blank=True)
     support_phone = models.CharField(max_length=40, blank=True)
@@ -85,6 +112,11 @@ class Bank(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def country_name(self) -> str:
+        """The country's English name; blank when it is not set."""
+        return country_name(self.country) if self.country else ""
 
 
 class StaffMembership(models.Model):

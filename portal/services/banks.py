@@ -21,6 +21,7 @@ def bank_create(
     name: str,
     slug: str,
     timezone_name: str = "UTC",
+    country: str = "",
     default_locale: str = "en",
     support_email: str = "",
     support_phone: str = "",
@@ -30,13 +31,16 @@ def bank_create(
 ) -> Bank:
     """Create a bank with its notification defaults; invalid fields raise ValidationError
     and nothing is written. The automated-chat disclosure starts on where the bank's
-    region requires it, unless `disclose_automation` says otherwise."""
+    region requires it (by its country, else its time zone), unless `disclose_automation`
+    says otherwise."""
+    country = country.strip().upper()
     if disclose_automation is None:
-        disclose_automation = disclosure_required(timezone_name)
+        disclose_automation = disclosure_required(timezone_name, country)
     bank = Bank(
         name=name,
         slug=slug,
         timezone=timezone_name,
+        country=country,
         default_locale=default_locale,
         support_email=support_email,
         support_phone=support_phone,
@@ -55,6 +59,7 @@ def bank_create(
             "name": name,
             "slug": slug,
             "timezone": timezone_name,
+            "country": country,
             "default_locale": default_locale,
             "require_2fa_for_all": require_2fa_for_all,
             "idle_timeout_minutes": idle_timeout_minutes,
@@ -78,15 +83,18 @@ def bank_update(
     require_2fa_for_all: bool | None = None,
     idle_timeout_minutes: int | None = None,
     disclose_automation: bool | None = None,
+    country: str | None = None,
 ) -> Bank:
     """Change a bank's settings. The slug never changes: Meta and the bank hold URLs with it.
 
-    A new default locale gets a template for every event type that lacks one in it.
+    A new default locale gets a template for every event type that lacks one in it. A
+    new country leaves the disclosure as it is: it is the admins' to change.
     """
     bank = Bank.objects.select_for_update().get(pk=bank.pk)
     values = {
         "name": name,
         "timezone": timezone_name,
+        "country": bank.country if country is None else country.strip().upper(),
         "default_locale": default_locale,
         "support_email": support_email,
         "support_phone": support_phone,
@@ -142,12 +150,15 @@ def bank_onboard(
     api_key_name: str = "Core banking",
     app_id: str = "",
     support_phone: str = "",
+    country: str = "",
 ) -> OnboardedBank:
     """Create a bank, its Messenger integration and a first API key in one transaction.
 
     Any invalid value raises ValidationError and nothing at all is written.
     """
-    bank = bank_create(actor=actor, name=name, slug=slug, support_phone=support_phone)
+    bank = bank_create(
+        actor=actor, name=name, slug=slug, support_phone=support_phone, country=country
+    )
     configured = integration_configure(
         actor=actor,
         bank=bank,

@@ -14,6 +14,7 @@ from portal.staff_forms import handle_staff_form
 
 BANK_FIELDS = (
     "name",
+    "country",
     "default_locale",
     "support_email",
     "support_phone",

@@ -13,7 +13,7 @@ from django.utils import timezone
 from notifications import metrics
 from notifications.models import DeliveryAttempt, DeliveryReceipt, Notification
 from notifications.services.delivery.jobs import ENGINE, AttemptOutcome, Reason, State
-from notifications.services.echoes import echoes_for, echoes_settled, notification_settle
+from notifications.services.echoes import echoes_for, echoes_settled, notifications_settle
 from notifications.services.queue import waiting_wake_stranded
 from portal.models import MessengerIntegration
 from portal.services.audit import AuditEntry, audit_record_many
@@ -112,12 +112,17 @@ def _requeue(
 def _settle_echoed(echoed: dict[int, tuple[str, datetime]]) -> None:
     """Lost claims whose message's echo came before the take-over: sent, as the echo says
     (after their lost attempt was recorded and audited as uncertain)."""
-    for pk in sorted(echoed):
-        notification = Notification.objects.select_related("event").get(pk=pk)
-        notification_settle(notification=notification, mid=echoed[pk][0], sent_at=echoed[pk][1])
+    if not echoed:
+        return
+    notifications = (
+        Notification.objects.select_for_update(of=("self",))
+        .select_related("event")
+        .filter(pk__in=list(echoed))
+        .order_by("pk")
+    )
+    notifications_settle(settled=[(n, *echoed[n.pk]) for n in notifications])
     echoes_settled(list(echoed))
-    if echoed:
-        metrics.settled_observe(len(echoed))
+    metrics.settled_observe(len(echoed))
 
 
 def _lost_attempts_insert(started: list[tuple[Any, ...]]) -> None:

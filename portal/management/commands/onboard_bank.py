@@ -24,6 +24,12 @@ class Command(BaseCommand):
         parser.add_argument("--verify-token", help="Webhook verify token (default: generated).")
         parser.add_argument("--callback-url", default="", help="Where answers are relayed.")
         parser.add_argument(
+            "--country",
+            default="",
+            help="Where the bank is, as an ISO 3166-1 alpha-2 code (DE, GB, US): decides the "
+            "defaults that depend on the law there (saying the chat is automated in Germany).",
+        )
+        parser.add_argument(
             "--app-id",
             default="",
             help="The Meta app's ID (digits): tells the bank's own echoes from the Page inbox.",
@@ -44,6 +50,7 @@ class Command(BaseCommand):
                 verify_token=verify_token,
                 callback_url=options["callback_url"],
                 app_id=options["app_id"],
+                country=options["country"],
             )
         except ValidationError as exc:
             raise CommandError(f"Nothing was created: {_describe(exc)}") from None
@@ -51,6 +58,7 @@ class Command(BaseCommand):
         result = {
             "bank": bank.slug,
             "bank_name": bank.name,
+            "country": bank.country,
             "api_key": onboarded.api_key_secret,
             "api_key_name": onboarded.api_key.name,
             "webhook_url": selectors.webhook_url(bank),
@@ -69,6 +77,7 @@ OPTION_NAMES = {
     "page_id": "--page-id",
     "callback_url": "--callback-url",
     "app_id": "--app-id",
+    "country": "--country",
     "verify_token": "--verify-token",
     "slug": "--slug",
     "name": "--name",
