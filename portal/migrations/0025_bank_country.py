@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portal', '0023_bank_disclose_automation'),
+        ('portal', '0024_hand_back_grace'),
     ]
 
     operations = [
