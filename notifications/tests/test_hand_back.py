@@ -25,7 +25,12 @@ from notifications.models import Notification, Outcome
 from notifications.services.hand_back import hand_backs_run
 from notifications.tests.conftest import graph_error
 from notifications.tests.factories import contact_for, event_payload
-from notifications.tests.test_window_events import alert_sent, webhook
+from notifications.tests.test_window_events import (  # noqa: F401  (a fixture)
+    alert_sent,
+    own_metrics,
+    scraped,
+    webhook,
+)
 from portal.audit import Actor
 from portal.models import AuditEvent, MessengerIntegration, NotificationSettings
 from portal.services import integration_pause
@@ -452,3 +457,15 @@ def test_two_banks_each_get_only_their_own_updates_back(linked, linked_api, grap
     assert row.bank_id == linked.bank.pk and row.url == CALLBACK_URL
     assert not BankCallback.objects.filter(bank=rival).exists()
     assert MessengerIntegration.objects.count() == 2
+
+
+@pytest.mark.usefixtures("own_metrics")
+def test_operators_count_hand_backs_by_reason_in_metrics(
+    client, linked, linked_api, graph, callback
+):
+    held_outside_window(linked, linked_api)
+
+    hand_backs_run()
+
+    key = ("bankside_notifications_handed_back_total", (("reason", "outside_window_no_template"),))
+    assert scraped(client)[key] == 1
