@@ -172,7 +172,9 @@ class Events:
 
 
 class Server:
-    def __init__(self, database: str, workers: int, threads: int) -> None:
+    def __init__(
+        self, database: str, workers: int, threads: int, env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.log = Path(tempfile.mkdtemp(prefix="bankside-bench-api-")) / "gunicorn.log"
         self.output = self.log.open("w")
@@ -201,6 +203,7 @@ class Server:
                 "BENCH_DATABASE_NAME": database,
                 "BENCH_QUEUE": QUEUE,
                 "PYTHONPATH": str(ROOT),
+                **(env or {}),
             },
             stdout=self.output,
             stderr=subprocess.STDOUT,

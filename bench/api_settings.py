@@ -27,6 +27,10 @@ from bankside.settings.production import *  # noqa: F403
 from bankside.settings.production import DATABASES
 
 DATABASES["default"]["NAME"] = os.environ["BENCH_DATABASE_NAME"]
+# The scale benchmark (bench/scale.py) reaches PostgreSQL through a latency proxy.
+if os.environ.get("BENCH_DATABASE_PORT"):
+    DATABASES["default"]["HOST"] = "127.0.0.1"
+    DATABASES["default"]["PORT"] = os.environ["BENCH_DATABASE_PORT"]
 DATABASES["default"]["CONN_MAX_AGE"] = 600
 # The benchmark's own queue: its delivery nudges never reach anyone else's workers.
 CELERY_TASK_DEFAULT_QUEUE = os.environ["BENCH_QUEUE"]

@@ -1,0 +1,391 @@
+"""Benchmark: does one bank's ingest queue on a lock that four banks would not share?
+
+A large bank is one Page and one audit chain, served by many web processes against a
+PostgreSQL that is a network hop away. On this machine the CPU runs out long before a
+per-bank lock shows, so the database is put "across a network" by a latency proxy
+(bench/latency_proxy.py, adding `--rtt-ms` to every round trip), and the same single-event
+load is sent twice: all of it to one bank, then spread over four banks. A lock that
+serialises one bank's writers (its audit chain's head, its outcome feed) shows as the gap
+between the two rates, and in the lock waits sampled from `pg_stat_activity` meanwhile.
+
+Each configuration: 1, 2 and 4 web processes (gunicorn workers, `--threads` threads
+each), at 0 ms added round trip (direct) and at `--rtt-ms`. Printed for each: events/s,
+p50/p99 per request, CPU per event (gunicorn and PostgreSQL), lock waits (the share of
+samples with a backend waiting on a lock, the mean number waiting, and on what), and the
+ratio one bank / four banks. Figures only: nothing here asserts a time.
+
+    python bench/scale.py [--web 1,2,4] [--rtt-ms 1] [--singles 2000] [--concurrency 16]
+                          [--threads 8] [--customers 200] [--history 5000]
+"""
+
+import argparse
+import asyncio
+import collections
+import itertools
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bankside.settings.test")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test.utils import setup_test_environment  # noqa: E402
+
+from bench.api import (  # noqa: E402
+    QUEUE,
+    Server,
+    cpu_seconds,
+    drive,
+    http_request,
+    load_average,
+    percentile,
+    server_pids,
+    statistics_refresh,
+)
+
+BANKS = 4
+
+
+# --- the world ------------------------------------------------------------------------
+
+
+def banks_create(customers: int) -> list[tuple[str, str]]:
+    """Four live banks on their own Pages with `customers` linked customers each; returns
+    (slug, API key) for each."""
+    from bench.people import bank_on_page, unlimited_api_key
+    from portal.events import DataScope
+
+    made = []
+    for n in range(BANKS):
+        bank = bank_on_page(
+            f"scale{n}",
+            f"91000000{n}",
+            customers,
+            scopes=DataScope.values,
+            psid=lambda i, n=n: f"8{n}{i:08d}",
+            purpose="bench",
+        )
+        made.append((bank.slug, unlimited_api_key(bank, name="Scale", actor="benchmark")))
+    return made
+
+
+class Events:
+    """New events for a bank's customers, cycling through every event type."""
+
+    counter = itertools.count(1)
+
+    def __init__(self, customers: int) -> None:
+        from notifications.api.schemas import EXAMPLE_EVENTS
+
+        self.templates = [json.loads(json.dumps(e)) for e in EXAMPLE_EVENTS.values()]
+        self.customers = customers
+
+    def next(self) -> dict:
+        n = next(self.counter)
+        return {
+            **self.templates[n % len(self.templates)],
+            "id": f"scale-{n}",
+            "customer_id": f"cu-{n % self.customers}",
+            "account_id": "visa",
+        }
+
+
+def history_seed(banks: list[tuple[str, str]], events: Events, count: int) -> None:
+    """`count` events per bank already posted and delivered: production's tables are not
+    empty, and plans made on empty tables would measure something else."""
+    from notifications.models import Notification
+    from notifications.services import event_ingest
+    from portal.audit import Actor
+    from portal.models import Bank
+
+    actor = Actor.system("benchmark history")
+    for slug, _ in banks:
+        bank = Bank.objects.get(slug=slug)
+        for start in range(0, count, 1000):
+            batch = [events.next() for _ in range(min(1000, count - start))]
+            event_ingest(actor=actor, bank=bank, events=batch)
+    Notification.objects.filter(state__in=Notification.OPEN).update(
+        state=Notification.State.DELIVERED
+    )
+    statistics_refresh()
+
+
+# --- the database across a network ---------------------------------------------------
+
+
+class Proxy:
+    """bench/latency_proxy.py in its own process, in front of the benchmark's PostgreSQL."""
+
+    def __init__(self, rtt_ms: float) -> None:
+        db = settings.DATABASES["default"]
+        target = f"{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}"
+        self.process = subprocess.Popen(  # noqa: S603 - fixed argv
+            [
+                sys.executable,
+                str(ROOT / "bench" / "latency_proxy.py"),
+                "--target",
+                target,
+                "--delay-ms",
+                str(rtt_ms),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        line = self.process.stdout.readline() if self.process.stdout else ""
+        if not line.startswith("ready "):
+            raise SystemExit("the latency proxy did not start")
+        self.port = int(line.split()[1])
+
+    def measured_rtt_ms(self) -> float:
+        """What a round trip through the proxy costs more than a direct one."""
+        import psycopg2
+
+        db = settings.DATABASES["default"]
+
+        def per_trip(port: int) -> float:
+            conn = psycopg2.connect(host="127.0.0.1", port=port, user=db["USER"], dbname=db["NAME"])
+            cursor = conn.cursor()
+            started = time.perf_counter()
+            for _ in range(200):
+                cursor.execute("SELECT 1")
+                cursor.fetchone()
+            elapsed = (time.perf_counter() - started) / 200
+            conn.close()
+            return elapsed
+
+        return (per_trip(self.port) - per_trip(int(db.get("PORT") or 5432))) * 1000
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+# --- lock waits ----------------------------------------------------------------------
+
+
+@dataclass
+class LockWaits:
+    samples: int = 0
+    with_waiters: int = 0
+    waiting: int = 0
+    on: collections.Counter = field(default_factory=collections.Counter)
+
+    def line(self) -> str:
+        if not self.samples:
+            return "lock waits: not sampled"
+        top = ", ".join(f"{what} {n / self.samples:.2f}" for what, n in self.on.most_common(3))
+        return (
+            f"lock waits: {self.with_waiters / self.samples:4.0%} of samples, "
+            f"{self.waiting / self.samples:.2f} backends waiting on average"
+            + (f" ({top})" if top else "")
+        )
+
+
+_TABLE = re.compile(r'\b(?:UPDATE|INTO|FROM)\s+"?(\w+)"?', re.IGNORECASE)
+
+
+def _table_of(query: str) -> str:
+    """The first table a waiting statement names: which lock it queues on, roughly (the
+    audit chain's head, a person's `Recipient` row, the outcome feed…)."""
+    if (query or "").lstrip().upper().startswith("EXECUTE"):
+        return "a prepared statement"  # its text is its session's own (core.db.rows)
+    found = _TABLE.search(query or "")
+    return found.group(1) if found else "?"
+
+
+class LockSampler:
+    """Every 10 ms, which backends of the benchmark's database wait on a lock, and on what
+    (`pg_stat_activity.wait_event`: `transactionid` and `tuple` are row locks, `advisory`
+    advisory locks, `relation` table locks)."""
+
+    def __init__(self) -> None:
+        import psycopg2
+
+        db = settings.DATABASES["default"]
+        self.conn = psycopg2.connect(
+            host=db.get("HOST") or "127.0.0.1",
+            port=db.get("PORT") or 5432,
+            user=db["USER"],
+            dbname=db["NAME"],
+        )
+        self.conn.autocommit = True
+        self.waits = LockWaits()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        cursor = self.conn.cursor()
+        while not self.stop.is_set():
+            cursor.execute(
+                "SELECT wait_event, query FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock' "
+                "AND pid <> pg_backend_pid()"
+            )
+            rows = [f"{event} in {_table_of(query)}" for event, query in cursor.fetchall()]
+            self.waits.samples += 1
+            self.waits.with_waiters += bool(rows)
+            self.waits.waiting += len(rows)
+            self.waits.on.update(rows)
+            self.stop.wait(0.01)
+
+    def __enter__(self) -> LockWaits:
+        self.thread.start()
+        return self.waits
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.conn.close()
+
+
+# --- one measure ---------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    app_cpu_ms: float
+    db_cpu_ms: float
+    waits: LockWaits
+
+
+def requests_for(banks: list[tuple[str, str]], events: Events, count: int) -> list[bytes]:
+    """`count` single-event posts, each bank's key for its own events, in turn."""
+    keys = itertools.cycle(secret for _, secret in banks)
+    return [
+        http_request(
+            "/api/v1/events",
+            json.dumps(events.next()).encode(),
+            {"Authorization": f"Bearer {next(keys)}"},
+        )
+        for _ in range(count)
+    ]
+
+
+def measure(server: Server, requests: list[bytes], concurrency: int) -> Result:
+    statistics_refresh()
+    app, db = server_pids(server)
+    app_before, db_before = cpu_seconds(app), cpu_seconds(db)
+    with LockSampler() as waits:
+        wall, latencies = asyncio.run(drive(server.port, requests, concurrency, 202))
+    count = len(requests)
+    return Result(
+        rate=count / wall,
+        p50_ms=percentile(latencies, 0.5) * 1000,
+        p99_ms=percentile(latencies, 0.99) * 1000,
+        app_cpu_ms=(cpu_seconds(app) - app_before) / count * 1000,
+        db_cpu_ms=(cpu_seconds(db) - db_before) / count * 1000,
+        waits=waits,
+    )
+
+
+def print_result(label: str, result: Result) -> None:
+    print(
+        f"    {label:<11} {result.rate:7.0f} events/s   p50 {result.p50_ms:6.1f} ms   "
+        f"p99 {result.p99_ms:6.1f} ms   CPU per event: gunicorn {result.app_cpu_ms:.2f} ms, "
+        f"PostgreSQL {result.db_cpu_ms:.2f} ms"
+    )
+    print(f"    {'':<11} {result.waits.line()}")
+
+
+def run(args, database: str) -> list[tuple[str, int, float]]:
+    banks = banks_create(args.customers)
+    events = Events(args.customers)
+    history_seed(banks, events, args.history)
+    connection.close()
+    ratios = []
+    for rtt in (0.0, args.rtt_ms):
+        proxy = Proxy(rtt) if rtt else None
+        try:
+            if proxy is not None:
+                print(
+                    f"\n{rtt:g} ms added round trip (measured: "
+                    f"{proxy.measured_rtt_ms():.2f} ms more than direct)"
+                )
+            else:
+                print("\n0 ms added round trip (PostgreSQL on loopback)")
+            env = {"BENCH_DATABASE_PORT": str(proxy.port)} if proxy is not None else {}
+            for web in args.web:
+                server = Server(database, web, args.threads, env=env)
+                try:
+                    print(f"  {web} web process{'es' if web > 1 else ''}; {load_average()}")
+                    # Warm-up: each worker imports, connects and fills its caches.
+                    measure(server, requests_for(banks, events, 100 * web), args.concurrency)
+                    one = measure(
+                        server, requests_for(banks[:1], events, args.singles), args.concurrency
+                    )
+                    print_result("one bank", one)
+                    four = measure(
+                        server, requests_for(banks, events, args.singles), args.concurrency
+                    )
+                    print_result("four banks", four)
+                    ratio = one.rate / four.rate
+                    print(f"    {'':<11} one bank reaches {ratio:.0%} of four banks' rate")
+                    ratios.append((f"{rtt:g} ms", web, ratio))
+                finally:
+                    server.close()
+        finally:
+            if proxy is not None:
+                proxy.close()
+    return ratios
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--web", default="1,2,4", help="web process counts, comma-separated")
+    parser.add_argument("--rtt-ms", type=float, default=1.0)
+    parser.add_argument("--singles", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--customers", type=int, default=200)
+    parser.add_argument("--history", type=int, default=5000, help="events per bank before")
+    args = parser.parse_args()
+    try:
+        args.web = [int(n) for n in args.web.split(",")]
+    except ValueError:
+        parser.error("--web takes numbers separated by commas, e.g. 1,2,4")
+    if any(n < 1 for n in args.web) or args.singles < 1 or args.concurrency < 1:
+        parser.error("--web, --singles and --concurrency take 1 or more")
+    if args.rtt_ms <= 0 or args.history < 0 or args.customers < 1:
+        parser.error("--rtt-ms must be positive, --history not negative, --customers 1 or more")
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] != settings.POSTGRESQL_ENGINE:
+        raise SystemExit("The benchmark runs against PostgreSQL: set DATABASE_URL=postgres://…")
+    database["TEST"] = {**database.get("TEST", {}), "NAME": f"{database['NAME']}_bench_scale"}
+    setup_test_environment()
+    name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    print(
+        f"bankside scale benchmark on PostgreSQL database {name}: single events, "
+        f"{args.concurrency} in flight, one bank against four; {os.cpu_count()} CPUs"
+    )
+    try:
+        ratios = run(args, name)
+    finally:
+        connection.close()
+        connection.creation.destroy_test_db(name, verbosity=0)
+        import redis
+
+        redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(QUEUE)
+    print("\none bank / four banks, by added round trip and web processes:")
+    for rtt, web, ratio in ratios:
+        print(f"  {rtt:>6}  {web} web  {ratio:5.0%}")
+
+
+if __name__ == "__main__":
+    main()
