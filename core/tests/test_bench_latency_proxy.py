@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def proxy():
     db = settings.DATABASES["default"]
-    process = subprocess.Popen(  # noqa: S603 - fixed argv
+    process = subprocess.Popen(
         [
             sys.executable,
             str(ROOT / "bench" / "latency_proxy.py"),
