@@ -9,6 +9,10 @@ from bankside.settings.test import DATABASES
 
 DATABASES["default"]["NAME"] = os.environ["BENCH_DATABASE_NAME"]
 DATABASES["default"]["CONN_MAX_AGE"] = 60
+# The scale benchmark (bench/scale.py) reaches PostgreSQL through a latency proxy.
+if os.environ.get("BENCH_DATABASE_PORT"):
+    DATABASES["default"]["HOST"] = "127.0.0.1"
+    DATABASES["default"]["PORT"] = os.environ["BENCH_DATABASE_PORT"]
 MESSENGER_GRAPH_API_URL = os.environ["BENCH_GRAPH_API_URL"]
 NOTIFICATIONS_PAGE_RATE_LIMIT = float(os.environ.get("BENCH_PAGE_RATE_LIMIT", "100000"))
 NOTIFICATIONS_PAGE_RATE_LIMITS = json.loads(os.environ.get("BENCH_PAGE_RATE_LIMITS", "{}"))

@@ -9,13 +9,18 @@ serialises one bank's writers (its audit chain's head, its outcome feed) shows a
 between the two rates, and in the lock waits sampled from `pg_stat_activity` meanwhile.
 
 Each configuration: 1, 2 and 4 web processes (gunicorn workers, `--threads` threads
-each), at 0 ms added round trip (direct) and at `--rtt-ms`. Printed for each: events/s,
-p50/p99 per request, CPU per event (gunicorn and PostgreSQL), lock waits (the share of
+each), at 0 ms added round trip (direct) and at `--rtt-ms`. Then delivery the same way:
+1, 2 and 4 Celery worker processes draining one bank's backlog on its Page, then the same
+backlog spread over four banks' Pages, to the fake Send API (bench/fake_send_api.py).
+Printed for each: events/s (messages/s), p50/p99 per request, CPU per event (gunicorn
+and PostgreSQL; workers, PostgreSQL and Redis per message), lock waits (the share of
 samples with a backend waiting on a lock, the mean number waiting, and on what), and the
 ratio one bank / four banks. Figures only: nothing here asserts a time.
 
     python bench/scale.py [--web 1,2,4] [--rtt-ms 1] [--singles 2000] [--concurrency 16]
                           [--threads 8] [--customers 200] [--history 5000]
+                          [--workers 1,2,4] [--people 500] [--per-person 2]
+                          [--skip-ingest] [--skip-delivery]
 """
 
 import argparse
@@ -345,6 +350,66 @@ def run(args, database: str) -> list[tuple[str, int, float]]:
     return ratios
 
 
+def delivery_run(args) -> list[tuple[str, int, float]]:
+    """Delivery by 1, 2 and 4 worker processes to the fake Send API: one bank's backlog on
+    one Page against the same backlog spread over four banks' Pages; messages/s, CPU per
+    message and lock waits, PostgreSQL direct and behind the proxy."""
+    from bench import delivery
+
+    ratios = []
+    with delivery.Machine.running(
+        "scale_delivery", "scale (delivery)", page_prefix=delivery.PAGE_PREFIX
+    ) as machine:
+        banks = delivery.setup_pages(BANKS, args.people)
+        sent = 0
+        for rtt in (0.0, args.rtt_ms):
+            proxy = Proxy(rtt) if rtt else None
+            try:
+                print(
+                    f"\nDelivery, {rtt:g} ms added round trip"
+                    + (f" (measured: {proxy.measured_rtt_ms():.2f} ms)" if proxy else "")
+                )
+                env = {"BENCH_DATABASE_PORT": str(proxy.port)} if proxy is not None else {}
+                for workers in args.workers:
+                    rates = {}
+                    print(f"  {workers} worker process{'es' if workers > 1 else ''}")
+                    for label, targets, per in (
+                        ("one bank", banks[:1], args.per_person * BANKS),
+                        ("four banks", banks, args.per_person),
+                    ):
+                        total = delivery.load(targets, args.people, per)
+                        machine.start_workers(workers, **env)
+                        time.sleep(1)  # the workers open their connections
+                        before = delivery.cpu_seconds(machine.workers.pid)
+                        redis_before = delivery.redis_cpu_seconds()
+                        database = delivery.DatabaseCpu()
+                        database.sample()
+                        with LockSampler() as waits:
+                            elapsed = delivery.drain(sent + total, database=database)
+                        sent += total
+                        workers_cpu = delivery.cpu_seconds(machine.workers.pid) - before
+                        redis_cpu = delivery.redis_cpu_seconds() - redis_before
+                        machine.stop_workers()
+                        rates[label] = total / elapsed
+                        per_message = 1e6 / total
+                        cpu = workers_cpu + database.seconds() + redis_cpu
+                        print(
+                            f"    {label:<11} {total / elapsed:7.0f} messages/s   CPU per "
+                            f"message {cpu * per_message:.0f} us: "
+                            f"workers {workers_cpu * per_message:.0f}, PostgreSQL "
+                            f"{database.seconds() * per_message:.0f}, Redis "
+                            f"{redis_cpu * per_message:.0f}"
+                        )
+                        print(f"    {'':<11} {waits.line()}")
+                    ratio = rates["one bank"] / rates["four banks"]
+                    print(f"    {'':<11} one bank reaches {ratio:.0%} of four banks' rate")
+                    ratios.append((f"{rtt:g} ms", workers, ratio))
+            finally:
+                if proxy is not None:
+                    proxy.close()
+    return ratios
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--web", default="1,2,4", help="web process counts, comma-separated")
@@ -354,37 +419,58 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--customers", type=int, default=200)
     parser.add_argument("--history", type=int, default=5000, help="events per bank before")
+    parser.add_argument("--workers", default="1,2,4", help="worker process counts")
+    parser.add_argument("--people", type=int, default=500, help="per bank, for delivery")
+    parser.add_argument(
+        "--per-person", type=int, default=2, help="notifications per person and bank"
+    )
+    parser.add_argument("--skip-ingest", action="store_true")
+    parser.add_argument("--skip-delivery", action="store_true")
     args = parser.parse_args()
     try:
         args.web = [int(n) for n in args.web.split(",")]
+        args.workers = [int(n) for n in args.workers.split(",")]
     except ValueError:
-        parser.error("--web takes numbers separated by commas, e.g. 1,2,4")
-    if any(n < 1 for n in args.web) or args.singles < 1 or args.concurrency < 1:
-        parser.error("--web, --singles and --concurrency take 1 or more")
+        parser.error("--web and --workers take numbers separated by commas, e.g. 1,2,4")
+    if (
+        any(n < 1 for n in [*args.web, *args.workers])
+        or min(args.singles, args.concurrency, args.people, args.per_person) < 1
+    ):
+        parser.error(
+            "--web, --workers, --singles, --concurrency, --people and --per-person take 1 or more"
+        )
     if args.rtt_ms <= 0 or args.history < 0 or args.customers < 1:
         parser.error("--rtt-ms must be positive, --history not negative, --customers 1 or more")
 
     database = settings.DATABASES["default"]
     if database["ENGINE"] != settings.POSTGRESQL_ENGINE:
         raise SystemExit("The benchmark runs against PostgreSQL: set DATABASE_URL=postgres://…")
-    database["TEST"] = {**database.get("TEST", {}), "NAME": f"{database['NAME']}_bench_scale"}
-    setup_test_environment()
-    name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    print(
-        f"bankside scale benchmark on PostgreSQL database {name}: single events, "
-        f"{args.concurrency} in flight, one bank against four; {os.cpu_count()} CPUs"
-    )
-    try:
-        ratios = run(args, name)
-    finally:
-        connection.close()
-        connection.creation.destroy_test_db(name, verbosity=0)
-        import redis
+    ratios, delivery_ratios = [], []
+    if not args.skip_ingest:
+        base = database["NAME"]
+        database["TEST"] = {**database.get("TEST", {}), "NAME": f"{base}_bench_scale"}
+        setup_test_environment()
+        name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+        print(
+            f"bankside scale benchmark on PostgreSQL database {name}: single events, "
+            f"{args.concurrency} in flight, one bank against four; {os.cpu_count()} CPUs"
+        )
+        try:
+            ratios = run(args, name)
+        finally:
+            connection.close()
+            connection.creation.destroy_test_db(name, verbosity=0)
+            database["NAME"] = base
+            import redis
 
-        redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(QUEUE)
-    print("\none bank / four banks, by added round trip and web processes:")
+            redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(QUEUE)
+    if not args.skip_delivery:
+        delivery_ratios = delivery_run(args)
+    print("\nOne bank / four banks:")
     for rtt, web, ratio in ratios:
-        print(f"  {rtt:>6}  {web} web  {ratio:5.0%}")
+        print(f"  ingest    {rtt:>6} added round trip, {web} web process(es):    {ratio:5.0%}")
+    for rtt, workers, ratio in delivery_ratios:
+        print(f"  delivery  {rtt:>6} added round trip, {workers} worker process(es): {ratio:5.0%}")
 
 
 if __name__ == "__main__":
