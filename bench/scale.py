@@ -352,15 +352,28 @@ def run(args, database: str) -> list[tuple[str, int, float]]:
 
 def delivery_run(args) -> list[tuple[str, int, float]]:
     """Delivery by 1, 2 and 4 worker processes to the fake Send API: one bank's backlog on
-    one Page against the same backlog spread over four banks' Pages; messages/s, CPU per
-    message and lock waits, PostgreSQL direct and behind the proxy."""
+    its Page against a backlog as large, for as many people, spread over four banks'
+    Pages; messages/s, CPU per message and lock waits, PostgreSQL direct and behind the
+    proxy."""
     from bench import delivery
 
     ratios = []
     with delivery.Machine.running(
         "scale_delivery", "scale (delivery)", page_prefix=delivery.PAGE_PREFIX
     ) as machine:
+        from bench.people import bank_on_page
+
         banks = delivery.setup_pages(BANKS, args.people)
+        # One bank with as many people as the four together: per person, the same number of
+        # messages (a person's messages go one at a time, whatever the bank).
+        big = bank_on_page(
+            "bench-one",
+            f"{delivery.PAGE_PREFIX}9",
+            args.people * BANKS,
+            scopes=["fraud_alerts", "transactions"],
+            psid=lambda n: f"9{n:09d}",
+            purpose="bench",
+        )
         sent = 0
         for rtt in (0.0, args.rtt_ms):
             proxy = Proxy(rtt) if rtt else None
@@ -373,11 +386,11 @@ def delivery_run(args) -> list[tuple[str, int, float]]:
                 for workers in args.workers:
                     rates = {}
                     print(f"  {workers} worker process{'es' if workers > 1 else ''}")
-                    for label, targets, per in (
-                        ("one bank", banks[:1], args.per_person * BANKS),
-                        ("four banks", banks, args.per_person),
+                    for label, targets, people in (
+                        ("one bank", [big], args.people * BANKS),
+                        ("four banks", banks, args.people),
                     ):
-                        total = delivery.load(targets, args.people, per)
+                        total = delivery.load(targets, people, args.per_person)
                         machine.start_workers(workers, **env)
                         time.sleep(1)  # the workers open their connections
                         before = delivery.cpu_seconds(machine.workers.pid)
