@@ -234,12 +234,19 @@ class LockSampler:
     def run(self) -> None:
         cursor = self.conn.cursor()
         while not self.stop.is_set():
+            # A backend waiting for a row holds the row's tuple lock meanwhile: its table
+            # says which row it queues on, where the statement (prepared) does not.
             cursor.execute(
-                "SELECT wait_event, query FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock' "
-                "AND pid <> pg_backend_pid()"
+                "SELECT a.wait_event, a.query, (SELECT min(c.relname) FROM pg_locks l "
+                "JOIN pg_class c ON c.oid = l.relation WHERE l.pid = a.pid "
+                "AND l.locktype = 'tuple') FROM pg_stat_activity a "
+                "WHERE a.datname = current_database() AND a.wait_event_type = 'Lock' "
+                "AND a.pid <> pg_backend_pid()"
             )
-            rows = [f"{event} in {_table_of(query)}" for event, query in cursor.fetchall()]
+            rows = [
+                f"{event} in {table or _table_of(query)}"
+                for event, query, table in cursor.fetchall()
+            ]
             self.waits.samples += 1
             self.waits.with_waiters += bool(rows)
             self.waits.waiting += len(rows)

@@ -42,6 +42,7 @@ MONEY_PLACEHOLDERS = frozenset({"amount", "balance", "available"})
 PLACEHOLDER_HELP: dict[str, str] = {
     "customer_first_name": "the customer's first name",
     "last4": "the last 4 digits of the card or account",
+    "account_name": "the account's name at the bank, such as Everyday",
     "amount": "the amount, formatted in the account's currency",
     "currency": "the currency code, such as EUR",
     "merchant": "the merchant or counterparty",
@@ -59,8 +60,8 @@ _COMMON = ("customer_first_name", "last4", "currency")
 PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     # Only what the event's data carries: a transaction says nothing of the balance, a
     # shipment nothing of the merchant (the core sends balance.updated and receipts).
-    EventType.TRANSACTION_POSTED: (*_COMMON, "amount", "merchant", "description"),
-    EventType.BALANCE_UPDATED: (*_COMMON, "balance", "available"),
+    EventType.TRANSACTION_POSTED: (*_COMMON, "account_name", "amount", "merchant", "description"),
+    EventType.BALANCE_UPDATED: (*_COMMON, "account_name", "balance", "available"),
     EventType.FRAUD_ALERT: (*_COMMON, "amount", "merchant", "description"),
     EventType.RECEIPT_ISSUED: (*_COMMON, "amount", "merchant", "description", "order_number"),
     EventType.SHIPMENT_UPDATED: ("customer_first_name", "order_number", "carrier", "status"),
@@ -77,11 +78,13 @@ SAMPLE_DATA: dict[str, dict[str, str]] = {
         "merchant": "Café Lumière",
         "description": "Contactless payment, card 4929 1234 5678 4821",
         "card_last4": "4821",
+        "account_name": "Everyday",
     },
     EventType.BALANCE_UPDATED: {
         "customer_first_name": "Ana",
         "last4": "4821",
         "currency": "EUR",
+        "account_name": "Everyday",
         "balance": "1204.50",
         "available": "1154.50",
     },

@@ -6,7 +6,8 @@ for a utility template. Migrations import this module, so it must stay free of m
 A transaction template the bank has left as it started (`is_default_transaction_text`)
 is written the way a careful bank writes it, by the sign and kind of each transaction
 (`bank_style_transaction`): "You paid €4.61 at Corner Coffee with your card •••• 4037",
-"€250.00 arrived in your account •••• 4321", refunds and cash withdrawals. Outside the
+"€250.00 arrived in your Everyday account •••• 4321" (the account's name where the bank gave
+it one), refunds and cash withdrawals. Outside the
 24-hour window the approved utility template (its one registered text) is sent instead.
 """
 
@@ -63,7 +64,30 @@ TRANSACTION_KINDS: dict[str, str] = {
     "account_withdrawal": gettext_noop(
         "You withdrew {amount} in cash from your account •••• {last4}."
     ),
+    # The same, for an account the bank has named ("your Everyday account •••• 4321").
+    "account_payment_named": gettext_noop(
+        "You paid {amount} at {merchant} from your {account_name} account •••• {last4}."
+    ),
+    "debit_named": gettext_noop(
+        "{amount} left your {account_name} account •••• {last4}: {description}."
+    ),
+    "credit_named": gettext_noop(
+        "{amount} arrived in your {account_name} account •••• {last4}: {description}."
+    ),
+    "account_refund_named": gettext_noop(
+        "{merchant} refunded {amount} to your {account_name} account •••• {last4}."
+    ),
+    "account_withdrawal_named": gettext_noop(
+        "You withdrew {amount} in cash from your {account_name} account •••• {last4}."
+    ),
 }
+# The kinds that name the account rather than a card, and the word each language puts
+# beside the account's name already ("your Everyday account"): a name that carries it
+# ("Everyday Account", "Compte Courant") is shown without it.
+NAMED_KINDS = frozenset(
+    {"account_payment", "debit", "credit", "account_refund", "account_withdrawal"}
+)
+ACCOUNT_WORDS = {"en": "account", "fr": "compte", "de": "konto", "es": "cuenta"}
 
 # The `category` values (case ignored) that make a transaction a refund or a withdrawal.
 REFUND_CATEGORIES = frozenset({"refund", "refunds", "chargeback", "reversal"})
@@ -170,7 +194,26 @@ def bank_style_transaction(
         return None
     values = dict(data)
     values["amount"] = str(abs(Decimal(str(data["amount"]).strip())))
+    name = account_name_shown(str(data.get("account_name") or ""), language)
+    if kind in NAMED_KINDS and name:
+        kind = f"{kind}_named"
+        values["account_name"] = name
     return _kind_text(kind, language), values
+
+
+def account_name_shown(name: str, language: str) -> str:
+    """The account's name as the bank-style texts show it beside the word for account:
+    "Everyday Account" is "Everyday" in English, "Compte courant" is "courant" in French;
+    a name that is only that word, or none, is not shown."""
+    words = name.split()
+    word = ACCOUNT_WORDS.get(language, "")
+    if len(words) > 1 and word:
+        if words[-1].lower() == word:
+            words = words[:-1]
+        elif words[0].lower() == word:
+            words = words[1:]
+    shown = " ".join(words)
+    return "" if shown.lower() == word else shown
 
 
 @lru_cache(maxsize=256)

@@ -187,6 +187,7 @@ def fraud_denied_text(bank: Bank, alert: Notification, locale: str) -> str:
         first_name=first_name(event.customer.name),
         last4=account.last4,
         currency=account.currency,
+        account_name=account.name,
         scopes=alert.consent.scopes,
     )
     # A text in the bank's default language carries that language's formats.

@@ -299,7 +299,7 @@ class References:
     or nothing was read)."""
 
     customers: dict[int, tuple[str, str]]  # pk: (name, locale)
-    accounts: dict[int, tuple[str, str]]  # pk: (last4, currency)
+    accounts: dict[int, tuple[str, str, str]]  # pk: (last4, currency, name)
     links: dict[int, list[Link]]  # account pk: its active links
     rules_stamp: int | None = None
 
@@ -319,7 +319,7 @@ def _resolve_references(bank: Bank, valid: list[CheckedEvent], now: datetime) ->
     join, join_params = links_join(bank, now)
     columns = (
         "a.id, a.external_id, a.customer_id, c.external_id, a.last4, a.currency, c.name, "
-        "c.locale, {stamp}, " + LINK_COLUMNS
+        "c.locale, a.name, {stamp}, " + LINK_COLUMNS
     )
     if connection.vendor == "postgresql":
         # Driven by the (customer, account) pairs named, each looked up through its unique
@@ -333,7 +333,7 @@ def _resolve_references(bank: Bank, valid: list[CheckedEvent], now: datetime) ->
             f"FROM unnest(%s::varchar[], %s::varchar[]) AS r(cu, ac) "
             f"JOIN LATERAL (SELECT id, external_id, name, locale FROM {customer} "
             f"WHERE bank_id = %s AND external_id = r.cu LIMIT 1) c ON TRUE "
-            f"JOIN LATERAL (SELECT id, external_id, customer_id, last4, currency, active "
+            f"JOIN LATERAL (SELECT id, external_id, customer_id, last4, currency, name, active "
             f"FROM {account} WHERE customer_id = c.id AND external_id = r.ac AND bank_id = %s "
             f"LIMIT 1) a ON TRUE {join}"
         )
@@ -366,11 +366,11 @@ def _resolve_references(bank: Bank, valid: list[CheckedEvent], now: datetime) ->
     for row in rows:
         account_pk, account_ref, customer_pk, customer_ref, last4, currency, name, locale = row[:8]
         accounts[(customer_ref, account_ref)] = (customer_pk, account_pk)
-        references.accounts[account_pk] = (last4, currency)
+        references.accounts[account_pk] = (last4, currency, row[8])
         references.customers[customer_pk] = (name, locale)
     if rows:  # the same stamp on every row
-        references.rules_stamp = rows[0][8]
-    references.links.update(links_collect((row[0], *row[9:]) for row in rows))
+        references.rules_stamp = rows[0][9]
+    references.links.update(links_collect((row[0], *row[10:]) for row in rows))
     unresolved = []
     for item in valid:
         found = accounts.get((item.customer_ref, item.account_ref))

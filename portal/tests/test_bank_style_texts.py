@@ -121,3 +121,66 @@ def test_a_banks_own_text_is_left_as_written():
     assert render(own, TXN, {**values, "description": "Coffee"}, locale="en") == (
         "Ana: -€4.61 (Coffee)"
     )
+
+
+# The account's name, where the bank gave it one
+
+NAMED = [
+    (
+        {"amount": "250.00", "description": "Salary"},
+        {
+            "en": "€250.00 arrived in your Everyday account •••• 4321: Salary.",
+            "fr": "Vous avez reçu 250,00 € sur votre compte Everyday •••• 4321 : Salary.",
+            "de": "Sie haben 250,00 € auf Ihr Konto Everyday •••• 4321 erhalten: Salary.",
+            "es": "Ha recibido 250,00 € en su cuenta Everyday •••• 4321: Salary.",
+        },
+    ),
+    (
+        {"amount": "-45.00", "description": "Electricity"},
+        {"en": "€45.00 left your Everyday account •••• 4321: Electricity."},
+    ),
+    (
+        {"amount": "-20.00", "merchant": "Corner Shop", "description": "x"},
+        {"en": "You paid €20.00 at Corner Shop from your Everyday account •••• 4321."},
+    ),
+    (
+        {"amount": "12.00", "merchant": "Bookshop Lyon", "category": "refund"},
+        {"en": "Bookshop Lyon refunded €12.00 to your Everyday account •••• 4321."},
+    ),
+    (
+        {"amount": "-50.00", "category": "atm"},
+        {"en": "You withdrew €50.00 in cash from your Everyday account •••• 4321."},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "language", "expected"),
+    [(data, language, text) for data, texts in NAMED for language, text in texts.items()],
+)
+def test_an_account_the_bank_named_is_called_by_its_name(data, language, expected):
+    assert text_for({**data, "account_name": "Everyday"}, language) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "language", "expected"),
+    [
+        ("Everyday Account", "en", "€250.00 arrived in your Everyday account •••• 4321: x."),
+        ("Compte courant", "fr", "Vous avez reçu 250,00 € sur votre compte courant •••• 4321 : x."),
+        ("Account", "en", "€250.00 arrived in your account •••• 4321: x."),
+        ("", "en", "€250.00 arrived in your account •••• 4321: x."),
+    ],
+)
+def test_the_word_for_account_is_not_said_twice(name, language, expected):
+    data = {"amount": "250.00", "description": "x", "account_name": name}
+    assert text_for(data, language) == expected
+
+
+def test_a_card_payment_names_the_card_not_the_account():
+    data = {"amount": "-4.61", "merchant": "Corner Coffee", "account_name": "Everyday", **CARD}
+    assert text_for(data) == "You paid €4.61 at Corner Coffee with your card •••• 4037."
+
+
+def test_a_name_that_looks_like_a_card_number_is_masked():
+    data = {"amount": "250.00", "description": "x", "account_name": "4929 1234 5678 4821"}
+    assert "4929 1234" not in text_for(data)

@@ -134,7 +134,7 @@ def test_template_errors_name_the_unknown_placeholders_and_the_allowed_ones():
 
     assert errors == [
         "Unknown placeholders {name}, {carrier}. For balance updates you can use: "
-        "{customer_first_name}, {last4}, {currency}, {balance}, {available}."
+        "{customer_first_name}, {last4}, {currency}, {account_name}, {balance}, {available}."
     ]
 
 

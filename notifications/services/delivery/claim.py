@@ -222,6 +222,7 @@ def _jobs(ids: list[int]) -> list[Job]:
         "event__customer__name",
         "account__last4",
         "account__currency",
+        "account__name",
         "urgency",
         "reason",
         "resent",

@@ -39,6 +39,7 @@ class Job:
     customer_name: str
     last4: str
     currency: str
+    account_name: str
     urgency: str
     reason: str  # why it was queued: `awaiting_echo` when its last send may have gone out
     resent: bool  # sent again once already, for want of an echo

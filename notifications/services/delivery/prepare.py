@@ -158,6 +158,7 @@ class Preparing:
                 first_name=first_name(job.customer_name),
                 last4=job.last4,
                 currency=job.currency,
+                account_name=job.account_name,
                 scopes=scopes,
             )
             if in_window and not job.window_closed:

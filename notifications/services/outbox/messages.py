@@ -17,6 +17,7 @@ def message_data(
     last4: str,
     currency: str,
     scopes: Iterable[str],
+    account_name: str = "",
 ) -> dict[str, Any]:
     """What a template may show about an event: its data plus the customer and account.
 
@@ -28,6 +29,7 @@ def message_data(
     values["customer_first_name"] = first_name
     values["last4"] = data.get("card_last4") or last4
     values["currency"] = data.get("currency") or currency
+    values["account_name"] = account_name
     if event_type == EventType.BALANCE_UPDATED:
         values.setdefault("balance", data.get("ledger") or data.get("available"))
     elif event_type == EventType.RECEIPT_ISSUED:

@@ -3,7 +3,7 @@
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django.db import connection
 
@@ -53,7 +53,7 @@ def outbox_plan(
     events: list[AcceptedEvent],
     now: datetime,
     customers: Mapping[int, tuple[str, str]] | None = None,
-    accounts: Mapping[int, tuple[str, str]] | None = None,
+    accounts: Mapping[int, tuple[str, str, str]] | None = None,
     links: Mapping[int, list[Link]] | None = None,
     rules_stamp: int | None = None,
 ) -> OutboxPlan:
@@ -64,7 +64,7 @@ def outbox_plan(
     the order the events occurred. A balance update supersedes the open (pending or held)
     balance notification of the same account and link when it is newer, and is itself
     dropped as superseded when an open one is newer. A caller that has already read the
-    events' customers (`{pk: (name, locale)}`), accounts (`{pk: (last4, currency)}`) and
+    events' customers (`{pk: (name, locale)}`), accounts (`{pk: (last4, currency, name)}`) and
     the accounts' links (`links_join`, `links_collect`) passes them, saving their queries.
     One that has read the stamp of the bank's delivery rules (`rules_stamp`, see
     `portal.models.DeliveryRulesStamp`) passes it too: the rules kept for that stamp
@@ -76,8 +76,10 @@ def outbox_plan(
         links = _links(bank, {e.account_id for e in events}, now)
     if not links:
         return OutboxPlan([], 0)
-    customers = _known(customers, {e.customer_id for e in events}, Customer, "name", "locale")
-    accounts = _known(accounts, {e.account_id for e in events}, Account, "last4", "currency")
+    people = _known(customers, {e.customer_id for e in events}, Customer, "name", "locale")
+    account_rows = _known(
+        accounts, {e.account_id for e in events}, Account, "last4", "currency", "name"
+    )
     rules, templates = _rules_and_templates(bank, {e.type for e in events}, rules_stamp)
     chosen: dict[tuple[str, str], tuple[str, str | None]] = {}
     planned: list[Planned] = []
@@ -87,8 +89,8 @@ def outbox_plan(
         policy = rules.get(event.type)
         if scope is None or policy is None:
             continue
-        name, locale = customers[event.customer_id]
-        account = accounts[event.account_id]
+        name, locale = people[event.customer_id]
+        account = account_rows[event.account_id]
         key = (event.type, locale)
         if key not in chosen:
             chosen[key] = _template_chosen(templates.get(event.type, {}), locale, bank)
@@ -127,13 +129,13 @@ def _event_plan(
     links: Iterable[Link],
     name: str,
     locale: str,
-    account: tuple[str, str],
+    account: tuple[str, str, str],
     template: str | None,
     now: datetime,
 ) -> list[Planned]:
     """One event's notifications: one per link whose consent covers its scope, where the
     bank's policy sends it now or after quiet hours, in the class the policy gives it."""
-    last4, currency = account
+    last4, currency, account_name = account
     planned: list[Planned] = []
     for link in links:
         if scope not in link.scopes:
@@ -145,6 +147,7 @@ def _event_plan(
             last4=last4,
             currency=currency,
             scopes=link.scopes,
+            account_name=account_name,
         )
         decision = decide(policy, event.type, values, now)
         if not decision.send and decision.defer_until is None:
@@ -167,17 +170,20 @@ def _event_plan(
     return planned
 
 
+Row = TypeVar("Row", bound=tuple[str, ...])
+
+
 def _known(
-    known: Mapping[int, tuple[str, str]] | None,
+    known: Mapping[int, Row] | None,
     pks: set[int],
     model: type[Customer] | type[Account],
     *names: str,
-) -> Mapping[int, tuple[str, str]]:
+) -> Mapping[int, Row]:
     """`known` when it covers `pks`; else the `names` of those rows, read in one query."""
     if known is not None and pks <= known.keys():
         return known
     return {
-        pk: tuple(values)
+        pk: cast(Row, tuple(values))
         for pk, *values in model.objects.filter(pk__in=pks).values_list("pk", *names)
     }
 
