@@ -352,6 +352,14 @@ CELERY_BEAT_SCHEDULE = {
     "sign-audit-checkpoints": {"task": "portal.sign_audit_checkpoints", "schedule": 86400.0},
     "purge-retained-data": {"task": "portal.purge_retained_data", "schedule": 86400.0},
 }
+# The heartbeat above comes from the default queue's workers; each other queue's workers
+# send their own, so the status panel sees every kind of worker (queue names as in
+# bankside/celery.py).
+for _queue_class in ("urgent", "routine", "conversation"):
+    CELERY_BEAT_SCHEDULE[f"worker-heartbeat-{_queue_class}"] = {
+        **CELERY_BEAT_SCHEDULE["worker-heartbeat"],
+        "options": {"queue": f"{CELERY_TASK_DEFAULT_QUEUE}.{_queue_class}"},
+    }
 
 MESSENGER_GRAPH_API_URL = (
     env.url("MESSENGER_GRAPH_API_URL", default="https://graph.facebook.com").geturl().rstrip("/")

@@ -61,11 +61,26 @@ def test_the_routes_name_only_tasks_that_exist():
     assert named <= our_tasks()
 
 
+def beat_queue(entry: dict) -> str:
+    """Where beat sends `entry`: Celery's routing, with the entry's own options."""
+    return app.amqp.router.route(dict(entry.get("options", {})), entry["task"])["queue"].name
+
+
 def test_every_beat_task_exists_and_lands_on_a_queue_a_worker_consumes():
     consumed = set(app.amqp.queues.consume_from)
     for entry in settings.CELERY_BEAT_SCHEDULE.values():
         assert entry["task"] in our_tasks()
-        assert queue_of(entry["task"]) in consumed
+        assert beat_queue(entry) in consumed
+
+
+def test_the_workers_of_every_queue_send_a_heartbeat():
+    heartbeats = [
+        beat_queue(entry)
+        for entry in settings.CELERY_BEAT_SCHEDULE.values()
+        if entry["task"] == "portal.record_worker_heartbeat"
+    ]
+
+    assert sorted(heartbeats) == sorted(app.amqp.queues)
 
 
 def test_a_worker_given_no_queues_consumes_every_routed_queue():
