@@ -151,7 +151,7 @@ bench-audit: $(STAMP) services
 
 compose-config:
 	@command -v docker-compose >/dev/null || { echo "docker-compose is not installed (Debian: apt-get install docker-compose)"; exit 1; }
-	@tmp=$$(mktemp -d) && cp docker-compose.yml Dockerfile $$tmp/ && cp .env.example $$tmp/.env \
+	@tmp=$$(mktemp -d) && cp -r docker-compose.yml Dockerfile docker $$tmp/ && cp .env.example $$tmp/.env \
 	  && docker-compose -f $$tmp/docker-compose.yml config --quiet \
 	  && echo "docker-compose.yml: valid (with .env.example as .env)"; status=$$?; rm -rf $$tmp; exit $$status
 

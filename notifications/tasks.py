@@ -16,16 +16,32 @@ def deliver_due() -> int:
     If the last batch was full there is more to do: the task enqueues itself again
     rather than hold the worker, so other tasks get their turn.
     """
-    services.deliveries_nudge_taken()
+    services.deliveries_nudge_taken(urgent=False)
     report = services.deliveries_run()
     if report.more_due:
         deliver_due.delay()
     return report.claimed
 
 
+@shared_task(name="notifications.deliver_urgent", ignore_result=True)  # type: ignore[untyped-decorator]
+def deliver_urgent() -> int:
+    """`deliver_due` for urgent notifications only: the urgent queue's task, so that a
+    fraud alert never waits behind a routine backlog, not even for a free worker.
+
+    Routine workers still take urgent notifications first whenever they claim, and the
+    sweeper nudges both queues, so nothing urgent waits while the urgent workers are down.
+    """
+    services.deliveries_nudge_taken(urgent=True)
+    report = services.deliveries_run(urgent_only=True)
+    if report.more_due:
+        deliver_urgent.delay()
+    return report.claimed
+
+
 @shared_task(name="notifications.sweep_outbox", ignore_result=True)
 def sweep_outbox() -> int:
-    """Beat, every few seconds: take over dead workers' claims and nudge delivery.
+    """Beat, every few seconds: take over dead workers' claims and nudge delivery (the
+    urgent queue too while urgent notifications are due).
 
     Whatever the broker lost (Redis restarted or flushed) is found here, from the rows.
     A large backlog gets two nudges, so that two worker processes drain it together.
@@ -35,6 +51,8 @@ def sweep_outbox() -> int:
         nudges = 2 if report.due > settings.NOTIFICATIONS_CLAIM_BATCH else 1
         for _ in range(nudges):
             deliver_due.delay()
+    if report.urgent_due:
+        deliver_urgent.delay()
     return report.due
 
 

@@ -6,6 +6,7 @@ Every variable is documented in `.env.example`. Environment-specific modules
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 from cryptography.fernet import Fernet
@@ -94,6 +95,39 @@ TEMPLATES = [
 POSTGRESQL_ENGINE = "core.db.postgresql"
 
 
+POOLERS = ("", "pgbouncer")
+
+
+def database_pooler_from_env() -> str:
+    """Validate `DATABASE_POOLER`: what `DATABASE_URL` points at, when it is not PostgreSQL
+    itself. `pgbouncer`: PgBouncer in transaction mode, which hands the server's sessions
+    to other clients between transactions (README "Scaling out")."""
+    pooler = str(env.str("DATABASE_POOLER", default="")).strip().lower()
+    if pooler not in POOLERS:
+        raise ImproperlyConfigured(
+            f"DATABASE_POOLER must be empty (PostgreSQL itself) or pgbouncer; got {pooler!r}."
+        )
+    return pooler
+
+
+DATABASE_POOLER = database_pooler_from_env()
+
+
+def database_pooled(config: dict[str, Any], pooler: str) -> dict[str, Any]:
+    """A PostgreSQL database's settings for a connection through `pooler`."""
+    if pooler != "pgbouncer":
+        return config
+    config = {**config, "OPTIONS": dict(config.get("OPTIONS", {}))}
+    # A server session is this client's for one transaction only: a cursor kept open
+    # across transactions (Django's `.iterator()` outside `atomic()`) would be looked for
+    # in another session. Such rows are then read in one go, client-side.
+    config["DISABLE_SERVER_SIDE_CURSORS"] = True
+    # PgBouncer refuses the `options` startup parameter, and with no statement prepared
+    # (DATABASE_PREPARED_STATEMENTS is off) the plan setting has nothing to act on.
+    config["OPTIONS"].pop("options", None)
+    return config
+
+
 def database_from_env(default: str | None) -> dict:
     """Parse `DATABASE_URL`; only PostgreSQL and SQLite are supported."""
     config = env.db_url("DATABASE_URL", default=default) if default else env.db_url("DATABASE_URL")
@@ -106,6 +140,7 @@ def database_from_env(default: str | None) -> dict:
         # written to have one good plan whatever their parameters, so they are planned
         # once, not again at each run. Queries that are not prepared are unaffected.
         config.setdefault("OPTIONS", {})["options"] = "-c plan_cache_mode=force_generic_plan"
+        config = database_pooled(config, DATABASE_POOLER)
     elif engine == "django.db.backends.sqlite3":
         # Every transaction takes the write lock up front, so two writers can never
         # read the same audit chain head.
@@ -120,9 +155,17 @@ def database_from_env(default: str | None) -> dict:
 
 DATABASES = {"default": database_from_env(default=None)} if env.str("DATABASE_URL", "") else {}
 # Small statements on the API's hot paths are prepared once per PostgreSQL connection
-# (core.db.rows.statement_execute). Turn off behind a pooler that hands
-# sessions around between transactions (PgBouncer in transaction mode).
-DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
+# (core.db.rows.statement_execute). Off behind a pooler that hands sessions around
+# between transactions (DATABASE_POOLER=pgbouncer): a statement prepared in one server
+# session is unknown in the next.
+DATABASE_PREPARED_STATEMENTS = env.bool(
+    "DATABASE_PREPARED_STATEMENTS", default=DATABASE_POOLER != "pgbouncer"
+)
+if DATABASE_PREPARED_STATEMENTS and DATABASE_POOLER == "pgbouncer":
+    raise ImproperlyConfigured(
+        "DATABASE_PREPARED_STATEMENTS=true cannot work behind PgBouncer in transaction mode "
+        "(DATABASE_POOLER=pgbouncer): leave it unset or set it to false."
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -249,6 +292,37 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
+# The queues (bankside/celery.py; README "Scaling out"): `bankside.urgent`,
+# `bankside.routine` and `bankside.conversation` for the tasks named below, `bankside` for
+# the rest (beat's housekeeping). Each can have workers of its own (`celery worker -Q …`);
+# a worker given no -Q consumes all four.
+CELERY_TASK_DEFAULT_QUEUE = "bankside"
+CELERY_TASK_ROUTES = ["bankside.celery.route_task"]
+TASK_QUEUE_CLASSES = {
+    # Urgent notifications only: never behind a routine backlog.
+    "urgent": ["notifications.deliver_urgent"],
+    # The rest of delivery and its sweeps, the hand-back, the link lifecycle's platform calls.
+    "routine": [
+        "notifications.deliver_due",
+        "notifications.sweep_outbox",
+        "notifications.hand_back",
+        "linking.unlink_in_messenger",
+        "linking.sweep_platform_unlinks",
+        "linking.send_expiry_reminder",
+        "linking.sweep_link_messages",
+    ],
+    # What a person in a chat waits for, and the bank's callbacks.
+    "conversation": [
+        "notifications.answer_inbound",
+        "notifications.send_conversation_message",
+        "notifications.deliver_bank_callback",
+        "notifications.sweep_conversations",
+        "linking.send_link_confirmation",
+        "linking.send_new_link_notices",
+        "linking.send_link_message",
+        "linking.send_referral_refusal",
+    ],
+}
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {
         "task": "portal.record_worker_heartbeat",
@@ -278,6 +352,14 @@ CELERY_BEAT_SCHEDULE = {
     "sign-audit-checkpoints": {"task": "portal.sign_audit_checkpoints", "schedule": 86400.0},
     "purge-retained-data": {"task": "portal.purge_retained_data", "schedule": 86400.0},
 }
+# The heartbeat above comes from the default queue's workers; each other queue's workers
+# send their own, so the status panel sees every kind of worker (queue names as in
+# bankside/celery.py).
+for _queue_class in ("urgent", "routine", "conversation"):
+    CELERY_BEAT_SCHEDULE[f"worker-heartbeat-{_queue_class}"] = {
+        **CELERY_BEAT_SCHEDULE["worker-heartbeat"],
+        "options": {"queue": f"{CELERY_TASK_DEFAULT_QUEUE}.{_queue_class}"},
+    }
 
 MESSENGER_GRAPH_API_URL = (
     env.url("MESSENGER_GRAPH_API_URL", default="https://graph.facebook.com").geturl().rstrip("/")

@@ -154,6 +154,45 @@ def test_production_never_calls_private_addresses_and_the_demo_does():
     assert local.stdout.strip() == "True", local.stderr
 
 
+READ_DATABASE = (
+    "shell",
+    "--no-imports",
+    "-c",
+    "from django.conf import settings; d = settings.DATABASES['default']; "
+    "print(d.get('DISABLE_SERVER_SIDE_CURSORS', False), 'options' in d.get('OPTIONS', {}), "
+    "settings.DATABASE_PREPARED_STATEMENTS, d['CONN_MAX_AGE'])",
+)
+
+
+def test_behind_pgbouncer_nothing_outlives_a_transaction_on_the_server():
+    """Transaction pooling: no cursor held across transactions, no statement prepared for
+    a session, no startup parameter PgBouncer refuses; connections to it still kept."""
+    production = {**PRODUCTION_ENV, "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode()}
+
+    pooled = manage(*READ_DATABASE, env_overrides={**production, "DATABASE_POOLER": "pgbouncer"})
+    direct = manage(*READ_DATABASE, env_overrides=production)
+
+    assert pooled.stdout.split() == ["True", "False", "False", "60"], pooled.stderr
+    assert direct.stdout.split() == ["False", "True", "True", "60"], direct.stderr
+
+
+def test_prepared_statements_behind_pgbouncer_are_refused():
+    production = {**PRODUCTION_ENV, "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode()}
+    env = {**production, "DATABASE_POOLER": "pgbouncer", "DATABASE_PREPARED_STATEMENTS": "true"}
+
+    result = manage("check", env_overrides=env)
+
+    assert result.returncode != 0
+    assert "cannot work behind PgBouncer in transaction mode" in result.stderr
+
+
+def test_an_unknown_pooler_is_refused():
+    result = manage("check", env_overrides={"DATABASE_POOLER": "pgpool"})
+
+    assert result.returncode != 0
+    assert "DATABASE_POOLER must be empty (PostgreSQL itself) or pgbouncer" in result.stderr
+
+
 def test_unsupported_database_is_refused():
     result = manage("check", env_overrides={"DATABASE_URL": "mysql://root@127.0.0.1/bankside"})
 

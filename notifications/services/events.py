@@ -268,7 +268,8 @@ def events_ingest_posts(*, bank: Bank, posts: Sequence[Post]) -> list[IngestRepo
         if event_ids:
             transaction.on_commit(lambda: events_accepted.send(sender=Event, event_ids=event_ids))
         if plan.due:
-            deliveries_nudge()
+            # An urgent update wakes the urgent queue's workers, which hold no backlog.
+            deliveries_nudge(urgent=plan.urgent_due > 0, routine=plan.due > plan.urgent_due)
     return reports
 
 

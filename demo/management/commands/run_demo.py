@@ -7,6 +7,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from celery import current_app
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
@@ -101,6 +102,8 @@ class Command(BaseCommand):
         )
 
     def _worker_argv(self, var) -> list[str]:
+        """One worker process does everything: beat, and every queue work is routed to
+        (urgent, routine and conversation delivery, and the housekeeping)."""
         return [
             sys.executable,
             "-m",
@@ -109,6 +112,8 @@ class Command(BaseCommand):
             "bankside",
             "worker",
             "--beat",
+            "--queues",
+            ",".join(current_app.amqp.queues),
             "--loglevel",
             "WARNING",
             "--concurrency",

@@ -22,14 +22,18 @@ CLAIM_PAUSE = 0.02  # after a claim that was not full, look again this much late
 URGENT_LOOK = 0.1  # holding a backlog, look for due urgent notifications this often
 
 
-def deliveries_run(*, seconds: float | None = None, batch_size: int | None = None) -> RunReport:
+def deliveries_run(
+    *, seconds: float | None = None, batch_size: int | None = None, urgent_only: bool = False
+) -> RunReport:
     """Claim and send until nothing is due or `seconds` have passed; safe in any number
     of workers at once.
 
     One pipeline per call: it claims another batch whenever fewer than half a batch is
     waiting or in flight, so sending never stops for a batch boundary and a new event is
     picked up within milliseconds. `more_due` says whether work was still coming in when
-    the time ran out, in which case the caller should run again.
+    the time ran out, in which case the caller should run again. `urgent_only`: claim
+    urgent notifications only (the urgent queue's workers), so a routine backlog is
+    never in this pipeline's hands.
     """
     budget = settings.NOTIFICATIONS_TASK_SECONDS if seconds is None else seconds
     size = batch_size or settings.NOTIFICATIONS_CLAIM_BATCH
@@ -44,12 +48,12 @@ def deliveries_run(*, seconds: float | None = None, batch_size: int | None = Non
             may_claim = now_m < ends or not report.batches  # always at least one claim
             if may_claim and now_m >= next_claim and pipeline.backlog() <= size // 2:
                 done_at_claim = sum(report.outcomes.values())
-                last_claimed = pipeline.claim(size)
+                last_claimed = pipeline.claim(size, urgent_only=urgent_only)
                 report.batches += 1
                 report.claimed += last_claimed
                 next_claim = now_m + (0.0 if last_claimed >= size else CLAIM_PAUSE)
                 next_urgent_look = now_m + URGENT_LOOK
-            elif may_claim and now_m >= next_urgent_look and pipeline.backlog():
+            elif not urgent_only and may_claim and now_m >= next_urgent_look and pipeline.backlog():
                 # A fraud alert posted now would otherwise wait for this backlog to run
                 # down to the next claim: a second or more on a saturated Page.
                 report.claimed += pipeline.claim(size, urgent_only=True)

@@ -42,6 +42,7 @@ class SweepReport:
     taken_over: int
     uncertain: int
     due: int
+    urgent_due: bool = False  # urgent notifications among the due ones
 
 
 def leases_take_over(*, now: datetime | None = None, limit: int = 1000) -> tuple[int, int]:
@@ -188,13 +189,11 @@ def outbox_sweep(*, now: datetime | None = None) -> SweepReport:
     waiting_wake_stranded(now=now)
     DeliveryReceipt.objects.filter(received_at__lt=now - RECEIPT_LIFETIME).delete()
     cap = settings.NOTIFICATIONS_CLAIM_BATCH + 1
-    due = (
-        Notification.objects.filter(
-            state=State.PENDING,
-            next_attempt_at__lte=now,
-            bank__integration__status=MessengerIntegration.Status.LIVE,
-        )
-        .values("pk")[:cap]
-        .count()
+    pending = Notification.objects.filter(
+        state=State.PENDING,
+        next_attempt_at__lte=now,
+        bank__integration__status=MessengerIntegration.Status.LIVE,
     )
-    return SweepReport(taken_over=taken, uncertain=uncertain, due=due)
+    due = pending.values("pk")[:cap].count()
+    urgent_due = bool(due) and pending.filter(urgency=Notification.Urgency.URGENT).exists()
+    return SweepReport(taken_over=taken, uncertain=uncertain, due=due, urgent_due=urgent_due)

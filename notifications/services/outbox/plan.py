@@ -41,10 +41,12 @@ class AcceptedEvent:
 class OutboxPlan:
     """What `outbox_plan` decided: the statements writing the notifications (first
     superseding the stored balance notifications they replace, then raising their
-    people's sequence counters), and how many of them are due now."""
+    people's sequence counters), how many of them are due now, and how many of those are
+    urgent."""
 
     statements: list[Statement]
     due: int
+    urgent_due: int = 0
 
 
 def outbox_plan(
@@ -104,9 +106,11 @@ def outbox_plan(
     if not planned:
         return OutboxPlan([], 0)
     superseding = _coalesce_balances(planned, occurred, now)
+    due = [n for n in planned if n.state == State.PENDING and n.next_attempt_at <= now]
     return OutboxPlan(
         superseding + _outbox_statements(bank, planned, now),
-        due=sum(1 for n in planned if n.state == State.PENDING and n.next_attempt_at <= now),
+        due=len(due),
+        urgent_due=sum(1 for n in due if n.urgency == Urgency.URGENT),
     )
 
 
