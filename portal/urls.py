@@ -70,6 +70,26 @@ bank_urls = [
     path("templates/new/", templates.message_template_new, name="message_template_new"),
     path("templates/preview/", templates.message_template_preview, name="message_template_preview"),
     path(
+        "templates/versions/<int:version>/",
+        templates.message_template_version,
+        name="message_template_version",
+    ),
+    path(
+        "templates/versions/<int:version>/approve/",
+        templates.message_template_version_approve,
+        name="message_template_version_approve",
+    ),
+    path(
+        "templates/versions/<int:version>/reject/",
+        templates.message_template_version_reject,
+        name="message_template_version_reject",
+    ),
+    path(
+        "templates/versions/<int:version>/rollback/",
+        templates.message_template_version_rollback,
+        name="message_template_version_rollback",
+    ),
+    path(
         "templates/<int:template>/", templates.message_template_edit, name="message_template_edit"
     ),
     path(

@@ -34,6 +34,7 @@ from portal.models.integration import (
     RetentionPolicy,
     UtilityTemplate,
 )
+from portal.models.versions import TextVersion
 
 __all__ = [
     "DEFAULT_IDLE_TIMEOUT_MINUTES",
@@ -62,6 +63,7 @@ __all__ = [
     "StaffRecoveryCode",
     "StaffRecoveryDevice",
     "StaffTOTPDevice",
+    "TextVersion",
     "UtilityTemplate",
     "WorkerHeartbeat",
     "locale_validator",

@@ -1,4 +1,7 @@
-"""Notification policies, consent settings and message templates: every write, audited."""
+"""Notification policies, consent settings and message templates: every write, audited.
+
+A template's text changes only through its maker-checker history (`portal.services.versions`).
+"""
 
 from datetime import time
 from decimal import Decimal
@@ -8,9 +11,23 @@ from django.db import transaction
 
 from portal.audit import Actor
 from portal.events import EventType
-from portal.models import Bank, MessageTemplate, NotificationPolicy, NotificationSettings
+from portal.models import (
+    Bank,
+    MessageTemplate,
+    NotificationPolicy,
+    NotificationSettings,
+    TextVersion,
+    locale_validator,
+)
 from portal.rendering import normalise_locale, validate_template
 from portal.services.audit import audit_record
+from portal.services.versions import (
+    text_version_approve,
+    text_version_draft,
+    text_version_record_live,
+    text_version_reject,
+    text_version_rollback,
+)
 from portal.template_defaults import default_template_text
 
 POLICY_FIELDS = (
@@ -67,7 +84,7 @@ def _default_locale_templates_create(bank: Bank) -> list[MessageTemplate]:
         .filter(locale=locale)
         .values_list("event_type", flat=True)
     )
-    return [
+    created = [
         MessageTemplate.objects.create(
             bank=bank,
             event_type=event_type,
@@ -77,6 +94,14 @@ def _default_locale_templates_create(bank: Bank) -> list[MessageTemplate]:
         for event_type in EventType.values
         if event_type not in existing
     ]
+    for template in created:  # each default text is the first version of its history
+        text_version_record_live(
+            bank=bank,
+            subject=TEMPLATE_SUBJECT,
+            key=message_template_key(template.event_type, template.locale),
+            body=template.body,
+        )
+    return created
 
 
 @transaction.atomic
@@ -161,39 +186,101 @@ def notification_settings_update(
     return settings_row
 
 
+TEMPLATE_SUBJECT = "message_template"
+
+
+def message_template_key(event_type: str, locale: str) -> str:
+    """The name of one template's history (`TextVersion.key`): its event type and locale."""
+    return f"{event_type}:{locale}"
+
+
+def message_template_key_split(key: str) -> tuple[str, str]:
+    event_type, _, locale = key.partition(":")
+    return event_type, locale
+
+
 @transaction.atomic
-def message_template_create(
+def message_template_draft(
     *, actor: Actor, bank: Bank, event_type: str, locale: str, body: str
-) -> MessageTemplate:
-    """Add a template for another language; its placeholders must suit the event type."""
+) -> TextVersion:
+    """Write a template's next text (in a new language, or a change) as a draft.
+
+    Customers keep reading the live template, or the default language's, until an admin
+    other than the author approves the draft (`message_template_approve`). The text must
+    suit the event type's placeholders and hold no card number.
+    """
     if event_type not in EventType.values:
         raise ValidationError({"event_type": "Choose an event type."})
     locale = normalise_locale(locale)
+    try:
+        locale_validator(locale)
+    except ValidationError as exc:
+        raise ValidationError({"locale": exc.messages}) from None
     validate_template(body, event_type)
-    template = MessageTemplate(bank=bank, event_type=event_type, locale=locale, body=body)
+    key = message_template_key(event_type, locale)
+    return text_version_draft(
+        actor=actor,
+        bank=bank,
+        subject=TEMPLATE_SUBJECT,
+        key=key,
+        body=body,
+        live_body=message_template_live_body(bank=bank, key=key),
+    )
+
+
+def message_template_live_body(*, bank: Bank, key: str) -> str | None:
+    event_type, locale = message_template_key_split(key)
+    live = MessageTemplate.objects.for_bank(bank).filter(event_type=event_type, locale=locale)
+    return live.values_list("body", flat=True).first()
+
+
+def message_template_publish(version: TextVersion) -> MessageTemplate:
+    """Write an approved version to its live template (a new language's is created)."""
+    event_type, locale = message_template_key_split(version.key)
+    template = (
+        MessageTemplate.objects.select_for_update()
+        .filter(bank=version.bank, event_type=event_type, locale=locale)
+        .first()
+    )
+    if template is None:
+        template = MessageTemplate(
+            bank=version.bank, event_type=event_type, locale=locale, body=version.body
+        )
+    template.body = version.body
     template.full_clean()
     template.save()
-    _audit_template(actor, "message_template.created", template, body=body)
     return template
+
+
+def _template_version(version: TextVersion) -> TextVersion:
+    if version.subject != TEMPLATE_SUBJECT:
+        raise ValidationError("This is not a version of a message template.")
+    return version
 
 
 @transaction.atomic
-def message_template_update(
-    *, actor: Actor, template: MessageTemplate, body: str
-) -> MessageTemplate:
-    """Change a template's text. Unknown placeholders are refused with the ones allowed."""
-    template = (
-        MessageTemplate.objects.select_for_update().select_related("bank").get(pk=template.pk)
+def message_template_approve(*, actor: Actor, version: TextVersion) -> TextVersion:
+    """Make a template draft live: from now on customers get its text."""
+    version = _template_version(version)
+    validate_template(version.body, message_template_key_split(version.key)[0])
+    return text_version_approve(actor=actor, version=version, publish=message_template_publish)
+
+
+@transaction.atomic
+def message_template_reject(*, actor: Actor, version: TextVersion) -> TextVersion:
+    return text_version_reject(actor=actor, version=_template_version(version))
+
+
+@transaction.atomic
+def message_template_rollback(*, actor: Actor, version: TextVersion) -> TextVersion:
+    """Draft a return to an earlier live text of a template; it is approved like any draft."""
+    version = _template_version(version)
+    validate_template(version.body, message_template_key_split(version.key)[0])
+    return text_version_rollback(
+        actor=actor,
+        version=version,
+        live_body=message_template_live_body(bank=version.bank, key=version.key),
     )
-    validate_template(body, template.event_type)
-    if body == template.body:
-        return template
-    old = template.body
-    template.body = body
-    template.full_clean()
-    template.save()
-    _audit_template(actor, "message_template.updated", template, body=body, body_before=old)
-    return template
 
 
 @transaction.atomic

@@ -15,7 +15,13 @@ from django.utils import timezone
 
 from portal.access import ADMIN, AUDITOR, OPERATOR, Access
 from portal.audit import Actor
-from portal.models import AuditEvent, MessageTemplate, NotificationPolicy, StaffMembership
+from portal.models import (
+    AuditEvent,
+    MessageTemplate,
+    NotificationPolicy,
+    StaffMembership,
+    TextVersion,
+)
 from portal.services import audit_checkpoint_sign, audit_record
 from portal.tests.factories import (
     BankFactory,
@@ -67,6 +73,7 @@ def world():
             "membership": StaffMembership.objects.get(user=members[OPERATOR]).pk,
             "policy": NotificationPolicy.objects.filter(bank=bank).first().pk,
             "template": MessageTemplate.objects.filter(bank=bank).first().pk,
+            "version": TextVersion.objects.filter(bank=bank, subject="message_template").first().pk,
             "checkpoint": audit_checkpoint_sign(actor=Actor.system("test"), bank=bank)[0].pk,
             "entry": audit_record(actor=Actor.system("test"), action="test.seeded", bank=bank).pk,
             **linking_objects(bank),
