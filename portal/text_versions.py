@@ -22,7 +22,7 @@ from portal.audit import Actor
 from portal.models import Bank, TextVersion
 from portal.services.versions import text_version_may_approve
 
-_TOKENS = re.compile(r"\s+|[^\s]+")
+_TOKENS = re.compile(r"\S+\s*|\s+")
 
 
 def text_diff(before: str, after: str) -> list[tuple[str, str]]:
