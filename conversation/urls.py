@@ -24,6 +24,25 @@ urlpatterns = [
         views.callback_retry,
         name="callback_retry",
     ),
-    path(PREFIX + "fraud-answers/next-steps/", views.conversation_texts, name="conversation_texts"),
-    path(PREFIX + "automated-chat-texts/", views.automated_texts, name="automated_texts"),
+    path(PREFIX + "texts/<str:kind>/", views.conversation_texts, name="conversation_texts"),
+    path(
+        PREFIX + "texts/versions/<int:text_version>/",
+        views.conversation_text_version,
+        name="conversation_text_version",
+    ),
+    path(
+        PREFIX + "texts/versions/<int:text_version>/approve/",
+        views.conversation_text_version_approve,
+        name="conversation_text_version_approve",
+    ),
+    path(
+        PREFIX + "texts/versions/<int:text_version>/reject/",
+        views.conversation_text_version_reject,
+        name="conversation_text_version_reject",
+    ),
+    path(
+        PREFIX + "texts/versions/<int:text_version>/rollback/",
+        views.conversation_text_version_rollback,
+        name="conversation_text_version_rollback",
+    ),
 ]

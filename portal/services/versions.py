@@ -269,6 +269,7 @@ def text_version_rollback(
 ) -> TextVersion:
     """Draft a return to `version`, a version that was live before: a new draft with its
     text, approved like any other."""
+    version = TextVersion.objects.select_related("bank").get(pk=version.pk)
     if not version.was_live:
         raise ValidationError("Only a version that was live can be rolled back to.")
     if version.state == TextVersion.State.APPROVED:

@@ -40,7 +40,9 @@ ROLES = (ADMIN, OPERATOR, AUDITOR)
 BANK_URLS = [url for url in STAFF_URLS if url.access and url.access.scope == "bank"]
 SIGNED_IN_URLS = [url for url in STAFF_URLS if url.access and url.access.scope != "public"]
 PLATFORM_URLS = [url for url in STAFF_URLS if url.access and url.access.scope == "platform"]
-OBJECT_URLS = [url for url in BANK_URLS if set(url.params) - {"bank"}]
+# Parameters that name no row of a bank (a kind of text is the same word at every bank).
+NOT_OBJECTS = {"bank", "kind"}
+OBJECT_URLS = [url for url in BANK_URLS if set(url.params) - NOT_OBJECTS]
 # Whatever holds credentials, keys or staff is for admins (and, read-only, auditors).
 ADMIN_ONLY_NAMES = re.compile(r"credential|secret|api_key|staff_|invitation|membership")
 
@@ -147,7 +149,27 @@ def conversation_objects(bank) -> dict:
     callback = apps.get_model("conversation", "BankCallback").objects.create(
         bank=bank, type="fraud_alert.answered", webhook_id=f"msg_{bank.slug}", body="{}"
     )
-    return {"conversation": conversation.pk, "callback": callback.pk}
+    text = apps.get_model("conversation", "ConversationText").objects.create(
+        bank=bank, kind="fraud_denied", locale="en", body="We blocked the card."
+    )
+    version = TextVersion.objects.create(
+        bank=bank,
+        subject="conversation_text",
+        key=f"{text.kind}:{text.locale}",
+        number=1,
+        body=text.body,
+        state=TextVersion.State.APPROVED,
+        author_label="system",
+        reviewer_label="system",
+        reviewed_at=timezone.now(),
+        live_from=timezone.now(),
+    )
+    return {
+        "conversation": conversation.pk,
+        "callback": callback.pk,
+        "kind": text.kind,
+        "text_version": version.pk,
+    }
 
 
 def url_of(url: StaffUrl, *, bank_slug: str, objects: dict) -> str:
