@@ -61,6 +61,8 @@ class VersionedText:
     reject: Service
     rollback: Service
     url_param: str = "version"
+    # How a stored body reads to staff (a policy's values, one per line); texts as they are.
+    display: Callable[[str], str] = str
 
     def url(self, bank: Bank, version: TextVersion, action: str = "") -> str:
         name = f"{self.url_name}_{action}" if action else self.url_name
@@ -84,6 +86,7 @@ class VersionRow:
     """One version in a text's history, with what the signed-in staff member may do to it."""
 
     version: TextVersion
+    text: str
     url: str
     may_approve: bool
     may_roll_back: bool
@@ -99,6 +102,7 @@ def version_rows(
     return [
         VersionRow(
             version=version,
+            text=text.display(version.body),
             url=text.url(bank, version),
             may_approve=text_version_may_approve(actor=actor, version=version),
             may_roll_back=can_operate
@@ -129,7 +133,12 @@ def version_review(
             "editor_url": text.editor_url(bank, version.key),
             "version": version,
             "live": live,
-            "diff": None if is_live else text_diff(live or "", version.body),
+            "body": text.display(version.body),
+            "diff": None
+            if is_live
+            else text_diff(
+                text.display(live) if live is not None else "", text.display(version.body)
+            ),
             "rows": rows,
             "this": this,
             "is_author": str(version.author_id) == str(request.user.pk),

@@ -62,6 +62,26 @@ bank_urls = [
         name="notification_policy_edit",
     ),
     path(
+        "notifications/versions/<int:policy_version>/",
+        notifications.notification_policy_version,
+        name="notification_policy_version",
+    ),
+    path(
+        "notifications/versions/<int:policy_version>/approve/",
+        notifications.notification_policy_version_approve,
+        name="notification_policy_version_approve",
+    ),
+    path(
+        "notifications/versions/<int:policy_version>/reject/",
+        notifications.notification_policy_version_reject,
+        name="notification_policy_version_reject",
+    ),
+    path(
+        "notifications/versions/<int:policy_version>/rollback/",
+        notifications.notification_policy_version_rollback,
+        name="notification_policy_version_rollback",
+    ),
+    path(
         "notifications/consent/",
         notifications.notification_settings_edit,
         name="notification_settings_edit",

@@ -32,6 +32,7 @@ from portal.services.integration import (
 )
 from portal.services.integrity import audit_checkpoint_sign, audit_integrity_check
 from portal.services.notifications import (
+    POLICY_SUBJECT,
     TEMPLATE_SUBJECT,
     message_template_approve,
     message_template_delete,
@@ -44,6 +45,13 @@ from portal.services.notifications import (
     message_template_rollback,
     message_templates_ensure_default_locale,
     notification_defaults_create,
+    notification_policy_approve,
+    notification_policy_body,
+    notification_policy_describe,
+    notification_policy_draft,
+    notification_policy_live_body,
+    notification_policy_reject,
+    notification_policy_rollback,
     notification_policy_update,
     notification_settings_update,
 )
@@ -84,6 +92,7 @@ from portal.services.versions import (
 )
 
 __all__ = [
+    "POLICY_SUBJECT",
     "SUBSCRIBED_FIELDS",
     "TEMPLATE_SUBJECT",
     "AuditEntry",
@@ -129,6 +138,13 @@ __all__ = [
     "message_template_rollback",
     "message_templates_ensure_default_locale",
     "notification_defaults_create",
+    "notification_policy_approve",
+    "notification_policy_body",
+    "notification_policy_describe",
+    "notification_policy_draft",
+    "notification_policy_live_body",
+    "notification_policy_reject",
+    "notification_policy_rollback",
     "notification_policy_update",
     "notification_settings_update",
     "recovery_code_sign_in",

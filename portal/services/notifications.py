@@ -3,8 +3,12 @@
 A template's text changes only through its maker-checker history (`portal.services.versions`).
 """
 
+import copy
+import json
+from collections.abc import Callable, Mapping
 from datetime import time
 from decimal import Decimal
+from typing import TypedDict
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -55,6 +59,10 @@ def notification_defaults_create(*, actor: Actor, bank: Bank) -> None:
         _, new = NotificationPolicy.objects.get_or_create(bank=bank, event_type=event_type)
         if new:
             created.append(f"policy:{event_type}")
+            live = notification_policy_live_body(bank=bank, key=event_type)
+            text_version_record_live(
+                bank=bank, subject=POLICY_SUBJECT, key=event_type, body=live or ""
+            )
     created += [
         f"template:{t.event_type}:{t.locale}" for t in _default_locale_templates_create(bank)
     ]
@@ -152,6 +160,153 @@ def notification_policy_update(
         details={"event_type": policy.event_type, "changed": changed},
     )
     return policy
+
+
+POLICY_SUBJECT = "notification_policy"
+
+
+def notification_policy_body(values: Mapping[str, object]) -> str:
+    """A policy's values as a version stores them: JSON, one field a line, in form order."""
+
+    def stored(value: object) -> object:
+        if isinstance(value, Decimal):
+            return str(value.quantize(Decimal("0.01")))  # as the column holds it
+        if isinstance(value, time):
+            return value.isoformat(timespec="minutes")
+        return value
+
+    return json.dumps({field: stored(values[field]) for field in POLICY_FIELDS}, indent=1)
+
+
+class PolicyValues(TypedDict):
+    enabled: bool
+    min_amount: Decimal | None
+    low_balance_below: Decimal | None
+    quiet_hours_start: time | None
+    quiet_hours_end: time | None
+    urgent: bool
+
+
+def notification_policy_values(body: str) -> PolicyValues:
+    """The values a stored policy version holds (`notification_policy_body` read back)."""
+    raw = json.loads(body)
+
+    def amount(name: str) -> Decimal | None:
+        return None if raw[name] is None else Decimal(raw[name])
+
+    def clock(name: str) -> time | None:
+        return None if raw[name] is None else time.fromisoformat(raw[name])
+
+    return PolicyValues(
+        enabled=bool(raw["enabled"]),
+        min_amount=amount("min_amount"),
+        low_balance_below=amount("low_balance_below"),
+        quiet_hours_start=clock("quiet_hours_start"),
+        quiet_hours_end=clock("quiet_hours_end"),
+        urgent=bool(raw["urgent"]),
+    )
+
+
+def notification_policy_describe(body: str) -> str:
+    """A stored policy version as staff read it, a line per rule."""
+    values = notification_policy_values(body)
+    lines = [f"Sent: {'yes' if values['enabled'] else 'no'}"]
+    if values["min_amount"] is not None:
+        lines.append(f"Only for amounts of at least {values['min_amount']}")
+    if values["low_balance_below"] is not None:
+        lines.append(f"Only when the balance is below {values['low_balance_below']}")
+    start, end = values["quiet_hours_start"], values["quiet_hours_end"]
+    if start is not None and end is not None:
+        lines.append(f"Quiet hours: {start:%H:%M} to {end:%H:%M}")
+    else:
+        lines.append("Quiet hours: none")
+    lines.append(f"Urgent: {'yes' if values['urgent'] else 'no'}")
+    return "\n".join(lines)
+
+
+def notification_policy_live_body(*, bank: Bank, key: str) -> str | None:
+    policy = NotificationPolicy.objects.for_bank(bank).filter(event_type=key).first()
+    if policy is None:
+        return None
+    return notification_policy_body({field: getattr(policy, field) for field in POLICY_FIELDS})
+
+
+@transaction.atomic
+def notification_policy_draft(
+    *,
+    actor: Actor,
+    policy: NotificationPolicy,
+    enabled: bool,
+    min_amount: Decimal | None = None,
+    low_balance_below: Decimal | None = None,
+    quiet_hours_start: time | None = None,
+    quiet_hours_end: time | None = None,
+    urgent: bool = False,
+) -> TextVersion:
+    """Write a policy's next rules as a draft: the live policy decides what is sent until an
+    admin other than the author approves it (`notification_policy_approve`). Invalid
+    combinations are refused now, by field, as the model would refuse them."""
+    policy = NotificationPolicy.objects.select_related("bank").get(pk=policy.pk)
+    values = {
+        "enabled": enabled,
+        "min_amount": min_amount,
+        "low_balance_below": low_balance_below,
+        "quiet_hours_start": quiet_hours_start,
+        "quiet_hours_end": quiet_hours_end,
+        "urgent": urgent,
+    }
+    candidate = copy.copy(policy)  # the live row with the draft's values, never saved
+    for field, value in values.items():
+        setattr(candidate, field, value)
+    candidate.full_clean()
+    return text_version_draft(
+        actor=actor,
+        bank=policy.bank,
+        subject=POLICY_SUBJECT,
+        key=policy.event_type,
+        body=notification_policy_body(values),
+        live_body=notification_policy_live_body(bank=policy.bank, key=policy.event_type),
+    )
+
+
+def _policy_publisher(actor: Actor) -> Callable[[TextVersion], NotificationPolicy]:
+    def publish(version: TextVersion) -> NotificationPolicy:
+        policy = NotificationPolicy.objects.for_bank(version.bank).get(event_type=version.key)
+        return notification_policy_update(
+            actor=actor, policy=policy, **notification_policy_values(version.body)
+        )
+
+    return publish
+
+
+def _policy_version(version: TextVersion) -> TextVersion:
+    if version.subject != POLICY_SUBJECT:
+        raise ValidationError("This is not a version of a notification policy.")
+    return version
+
+
+@transaction.atomic
+def notification_policy_approve(*, actor: Actor, version: TextVersion) -> TextVersion:
+    """Make a policy draft live: events from now on are decided by its rules."""
+    return text_version_approve(
+        actor=actor, version=_policy_version(version), publish=_policy_publisher(actor)
+    )
+
+
+@transaction.atomic
+def notification_policy_reject(*, actor: Actor, version: TextVersion) -> TextVersion:
+    return text_version_reject(actor=actor, version=_policy_version(version))
+
+
+@transaction.atomic
+def notification_policy_rollback(*, actor: Actor, version: TextVersion) -> TextVersion:
+    """Draft a return to a policy's earlier live rules; approved like any draft."""
+    version = _policy_version(version)
+    return text_version_rollback(
+        actor=actor,
+        version=version,
+        live_body=notification_policy_live_body(bank=version.bank, key=version.key),
+    )
 
 
 @transaction.atomic

@@ -75,7 +75,8 @@ def world():
             "membership": StaffMembership.objects.get(user=members[OPERATOR]).pk,
             "policy": NotificationPolicy.objects.filter(bank=bank).first().pk,
             "template": MessageTemplate.objects.filter(bank=bank).first().pk,
-            "version": TextVersion.objects.filter(bank=bank, subject="message_template").first().pk,
+            "version": text_version_of(bank, "message_template"),
+            "policy_version": text_version_of(bank, "notification_policy"),
             "checkpoint": audit_checkpoint_sign(actor=Actor.system("test"), bank=bank)[0].pk,
             "entry": audit_record(actor=Actor.system("test"), action="test.seeded", bank=bank).pk,
             **linking_objects(bank),
@@ -84,6 +85,10 @@ def world():
         }
         banks[label] = SimpleNamespace(bank=bank, members=members, objects=objects)
     return banks
+
+
+def text_version_of(bank, subject: str) -> int:
+    return TextVersion.objects.filter(bank=bank, subject=subject).values_list("pk", flat=True)[0]
 
 
 def linking_objects(bank) -> dict:

@@ -10,7 +10,7 @@ BEFORE = [
     ("conversation", "0005_conversation_text_automated"),
 ]
 AFTER = [
-    ("portal", "0025_message_template_first_versions"),
+    ("portal", "0026_notification_policy_first_versions"),
     ("conversation", "0006_conversation_text_first_versions"),
 ]
 
@@ -28,6 +28,9 @@ def test_live_texts_become_version_one_approved_by_the_system(before_histories):
     apps.get_model("portal", "MessageTemplate").objects.create(
         bank=bank, event_type="transaction.posted", locale="fr", body="{amount} chez {merchant}"
     )
+    apps.get_model("portal", "NotificationPolicy").objects.create(
+        bank=bank, event_type="transaction.posted", min_amount="250.00", urgent=True
+    )
     apps.get_model("conversation", "ConversationText").objects.create(
         bank=bank, kind="automated", locale="de", body="Hier antwortet ein Assistent."
     )
@@ -35,6 +38,7 @@ def test_live_texts_become_version_one_approved_by_the_system(before_histories):
     migrate_to(AFTER)
 
     from conversation.models import ConversationText
+    from portal import services
     from portal.models import MessageTemplate, TextVersion
 
     versions = {(v.subject, v.key): v for v in TextVersion.objects.filter(bank__slug="harbour")}
@@ -46,3 +50,11 @@ def test_live_texts_become_version_one_approved_by_the_system(before_histories):
         assert version.was_live and version.author is None
     assert template.body == MessageTemplate.objects.get(bank__slug="harbour").body
     assert text.body == ConversationText.objects.get(bank__slug="harbour").body
+    policy = versions[("notification_policy", "transaction.posted")]
+    assert policy.state == TextVersion.State.APPROVED and policy.number == 1
+    assert policy.body == services.notification_policy_live_body(
+        bank=policy.bank, key="transaction.posted"
+    )  # as the service writes it, so a draft of the same rules is "nothing changed"
+    assert "Only for amounts of at least 250.00" in services.notification_policy_describe(
+        policy.body
+    )

@@ -1,5 +1,8 @@
-"""Maker-checker on message templates: who may draft and approve, four eyes, history,
-diffs and rollback, and that a draft never reaches customers before it is approved."""
+"""Maker-checker on message templates and notification policies: who may draft and
+approve, four eyes, history, diffs and rollback, and that a draft never reaches customers
+before it is approved."""
+
+from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -9,7 +12,13 @@ from django.urls import reverse
 from portal import selectors, services
 from portal.audit import Actor
 from portal.events import EventType
-from portal.models import AuditEvent, MessageTemplate, StaffMembership, TextVersion
+from portal.models import (
+    AuditEvent,
+    MessageTemplate,
+    NotificationPolicy,
+    StaffMembership,
+    TextVersion,
+)
 from portal.tests.factories import SEED, StaffMembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -296,3 +305,45 @@ def test_a_version_of_another_bank_is_not_found(bank, people, sign_in):
     )
 
     assert client.post(address).status_code == 404
+
+
+# Notification policies follow the same maker-checker
+
+
+def policy_draft_by(user, bank, **rules):
+    policy = NotificationPolicy.objects.get(bank=bank, event_type=TXN)
+    return services.notification_policy_draft(
+        actor=Actor.staff(user), policy=policy, enabled=True, **rules
+    )
+
+
+def test_a_policy_draft_decides_nothing_until_an_admin_approves_it(bank, people):
+    draft = policy_draft_by(people["operator"], bank, min_amount=Decimal("250"))
+
+    assert selectors.policy_rules_for(bank)[TXN].min_amount is None
+    services.notification_policy_approve(actor=Actor.staff(people["admin"]), version=draft)
+    assert selectors.policy_rules_for(bank)[TXN].min_amount == Decimal("250.00")
+
+
+def test_a_policy_draft_is_checked_like_the_policy(bank, people):
+    with pytest.raises(ValidationError) as caught:
+        policy_draft_by(people["operator"], bank, low_balance_below=Decimal("10"))
+
+    assert "low_balance_below" in caught.value.message_dict
+    assert not TextVersion.objects.filter(state=TextVersion.State.DRAFT).exists()
+
+
+def test_the_same_rules_again_are_nothing_to_approve(bank, people):
+    with pytest.raises(ValidationError, match="Nothing changed"):
+        policy_draft_by(people["operator"], bank)
+
+
+def test_a_policy_author_cannot_approve_it_nor_can_an_operator(bank, people):
+    draft = policy_draft_by(people["admin"], bank, urgent=True)
+
+    with pytest.raises(ValidationError, match="four eyes"):
+        services.notification_policy_approve(actor=Actor.staff(people["admin"]), version=draft)
+    with pytest.raises(PermissionDenied):
+        services.notification_policy_approve(actor=Actor.staff(people["operator"]), version=draft)
+
+    assert not NotificationPolicy.objects.get(bank=bank, event_type=TXN).urgent
