@@ -20,7 +20,7 @@ from django.urls import reverse
 
 from portal.audit import Actor
 from portal.models import Bank, TextVersion
-from portal.services.versions import text_version_may_approve
+from portal.services.versions import staff_role, text_version_may_approve
 
 _TOKENS = re.compile(r"\S+\s*|\s+")
 
@@ -97,6 +97,7 @@ def version_rows(
 ) -> list[VersionRow]:
     """A text's history, newest first."""
     actor = Actor.staff(request.user)
+    role = staff_role(actor, bank)
     staff = getattr(request, "staff", None)
     can_operate = bool(staff and staff.can_operate)
     return [
@@ -104,7 +105,7 @@ def version_rows(
             version=version,
             text=text.display(version.body),
             url=text.url(bank, version),
-            may_approve=text_version_may_approve(actor=actor, version=version),
+            may_approve=text_version_may_approve(actor=actor, version=version, role=role),
             may_roll_back=can_operate
             and version.was_live
             and version.state != TextVersion.State.APPROVED,

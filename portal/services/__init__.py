@@ -88,6 +88,7 @@ from portal.services.versions import (
     text_version_may_approve,
     text_version_record_live,
     text_version_reject,
+    text_version_retire,
     text_version_rollback,
 )
 
@@ -160,6 +161,7 @@ __all__ = [
     "text_version_may_approve",
     "text_version_record_live",
     "text_version_reject",
+    "text_version_retire",
     "text_version_rollback",
     "two_factor_device_confirm",
     "two_factor_device_start",

@@ -30,6 +30,7 @@ from portal.services.versions import (
     text_version_draft,
     text_version_record_live,
     text_version_reject,
+    text_version_retire,
     text_version_rollback,
 )
 from portal.template_defaults import default_template_text
@@ -450,6 +451,11 @@ def message_template_delete(*, actor: Actor, template: MessageTemplate) -> None:
         )
     _audit_template(actor, "message_template.deleted", template, body_before=template.body)
     template.delete()
+    text_version_retire(
+        bank=template.bank,
+        subject=TEMPLATE_SUBJECT,
+        key=message_template_key(template.event_type, template.locale),
+    )
 
 
 def _audit_template(

@@ -49,13 +49,14 @@ def staff_role(actor: Actor, bank: Bank) -> str:
     return role or ""
 
 
-def text_version_may_approve(*, actor: Actor, version: TextVersion) -> bool:
-    """Whether `actor` may approve (or reject) the draft `version` right now."""
-    return (
-        version.state == TextVersion.State.DRAFT
-        and staff_role(actor, version.bank) in APPROVERS
-        and not _is_author(actor, version)
-    )
+def text_version_may_approve(
+    *, actor: Actor, version: TextVersion, role: str | None = None
+) -> bool:
+    """Whether `actor` (whose `role` at the bank may be given) may approve or reject the
+    draft `version` right now."""
+    if version.state != TextVersion.State.DRAFT or _is_author(actor, version):
+        return False
+    return (staff_role(actor, version.bank) if role is None else role) in APPROVERS
 
 
 def _is_author(actor: Actor, version: TextVersion) -> bool:
@@ -145,6 +146,15 @@ def text_version_record_live(
         reviewer_label=SYSTEM_LABEL,
         reviewed_at=now,
         live_from=now,
+    )
+
+
+@transaction.atomic
+def text_version_retire(*, bank: Bank, subject: str, key: str) -> None:
+    """A text's live row is gone (a template's language deleted): its live version ends."""
+    _lock(bank, subject, key)
+    _history(bank, subject, key).filter(state=TextVersion.State.APPROVED).update(
+        state=TextVersion.State.SUPERSEDED, live_until=timezone.now()
     )
 
 

@@ -347,3 +347,17 @@ def test_a_policy_author_cannot_approve_it_nor_can_an_operator(bank, people):
         services.notification_policy_approve(actor=Actor.staff(people["operator"]), version=draft)
 
     assert not NotificationPolicy.objects.get(bank=bank, event_type=TXN).urgent
+
+
+def test_a_deleted_language_ends_its_live_version_and_can_be_drafted_again(bank, people):
+    approve_by(people["admin"], draft_by(people["operator"], bank, body="{amount}", locale="fr"))
+    template = MessageTemplate.objects.get(bank=bank, event_type=TXN, locale="fr")
+
+    services.message_template_delete(actor=Actor.staff(people["operator"]), template=template)
+
+    ended = TextVersion.objects.get(bank=bank, key=f"{TXN}:fr")
+    assert ended.state == TextVersion.State.SUPERSEDED and ended.live_until is not None
+    again = draft_by(people["operator"], bank, body="{amount}", locale="fr")
+    assert again.number == 2
+    approve_by(people["admin"], again)
+    assert live(bank, "fr") == "{amount}"
