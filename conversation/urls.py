@@ -1,6 +1,7 @@
 from django.urls import path
 
 from conversation import views
+from conversation.models import ConversationText
 
 app_name = "conversation"
 
@@ -24,7 +25,19 @@ urlpatterns = [
         views.callback_retry,
         name="callback_retry",
     ),
-    path(PREFIX + "texts/<str:kind>/", views.conversation_texts, name="conversation_texts"),
+    # One editor for every kind of the bank's texts, at the address each kind always had.
+    path(
+        PREFIX + "fraud-answers/next-steps/",
+        views.conversation_texts,
+        {"kind": ConversationText.Kind.FRAUD_DENIED},
+        name="conversation_texts",
+    ),
+    path(
+        PREFIX + "automated-chat-texts/",
+        views.conversation_texts,
+        {"kind": ConversationText.Kind.AUTOMATED},
+        name="automated_texts",
+    ),
     path(
         PREFIX + "texts/versions/<int:text_version>/",
         views.conversation_text_version,

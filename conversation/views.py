@@ -36,8 +36,9 @@ class ReplyForm(forms.Form):
 
 @dataclass(frozen=True)
 class TextKindPage:
-    """How the editor of one kind of `ConversationText` reads."""
+    """How the editor of one kind of `ConversationText` reads, and where it is."""
 
+    url_name: str
     title: str
     body_label: str
     body_help: str
@@ -46,6 +47,7 @@ class TextKindPage:
 
 TEXT_PAGES = {
     ConversationText.Kind.FRAUD_DENIED: TextKindPage(
+        url_name="conversation:conversation_texts",
         title="Next steps after “No, it wasn't me”",
         body_label="Next steps after “No, it wasn't me”",
         body_help="You can use {customer_first_name}, {amount}, {merchant}, {last4} and "
@@ -53,6 +55,7 @@ TEXT_PAGES = {
         rows=4,
     ),
     ConversationText.Kind.AUTOMATED: TextKindPage(
+        url_name="conversation:automated_texts",
         title="Telling customers the chat is automated",
         body_label="Sentence saying the chat is automated",
         body_help="Plain text, sent before the assistant's answer; write the bank's name out.",
@@ -294,8 +297,8 @@ def _text_title(key: str) -> str:
 
 
 def _text_editor_url(bank: Bank, key: str) -> str:
-    kind = services.conversation_text_key_split(key)[0]
-    return reverse("conversation:conversation_texts", kwargs={"bank": bank.slug, "kind": kind})
+    page = TEXT_PAGES[ConversationText.Kind(services.conversation_text_key_split(key)[0])]
+    return reverse(page.url_name, kwargs={"bank": bank.slug})
 
 
 TEXT_VERSIONS = text_versions.VersionedText(
@@ -311,17 +314,11 @@ TEXT_VERSIONS = text_versions.VersionedText(
 )
 
 
-def _text_kind(kind: str) -> ConversationText.Kind:
-    if kind not in ConversationText.Kind.values:
-        raise Http404("No such kind of text.")
-    return ConversationText.Kind(kind)
-
-
 @bank_staff(view=VIEW, change=CHANGE)  # type: ignore[untyped-decorator]
 def conversation_texts(request: HttpRequest, bank: Bank, kind: str) -> HttpResponse:
-    """The bank's texts of one kind, per language: the live ones, the drafts waiting for an
-    admin's approval, and the form that writes a draft."""
-    text_kind = _text_kind(kind)
+    """The bank's texts of one kind (named by the URL), per language: the live ones, the
+    drafts waiting for an admin's approval, and the form that writes a draft."""
+    text_kind = ConversationText.Kind(kind)
     form = ConversationTextForm(
         request.POST or None, kind=text_kind, initial={"locale": bank.default_locale}
     )

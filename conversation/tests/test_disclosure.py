@@ -218,12 +218,12 @@ def test_an_admin_sees_the_box_ticked_when_it_is_on(sign_in):
     assert "Tell customers the chat is automated" in body
 
 
-AUTOMATED_TEXTS = "conversation:conversation_texts"
+AUTOMATED_TEXTS = "conversation:automated_texts"
 
 
 def automated_text_posted(client, bank, locale, body):
     return client.post(
-        reverse(AUTOMATED_TEXTS, kwargs={"bank": bank.slug, "kind": "automated"}),
+        reverse(AUTOMATED_TEXTS, kwargs={"bank": bank.slug}),
         {"locale": locale, "body": body},
     )
 
@@ -279,7 +279,7 @@ def test_an_operator_drafts_the_sentence_but_cannot_make_it_live(disclosing, sig
     operator = StaffMembershipFactory(bank=disclosing.bank, role=StaffMembership.Role.OPERATOR).user
     client = sign_in(operator)
 
-    page = client.get(reverse(AUTOMATED_TEXTS, args=[disclosing.bank.slug, "automated"]))
+    page = client.get(reverse(AUTOMATED_TEXTS, args=[disclosing.bank.slug]))
     response = automated_text_posted(client, disclosing.bank, "en", "A robot answers here.")
     approval = approved_by(client, disclosing.bank, "en")
 

@@ -187,7 +187,7 @@ def test_the_thread_feed_lists_new_messages_after_an_id(linked, asked, staff, gr
 
 def test_the_bank_writes_its_next_steps_after_a_no_per_language(linked, staff, sign_in):
     response = staff.post(
-        url("conversation_texts", linked, "fraud_denied"),
+        url("conversation_texts", linked),
         {"locale": "fr", "body": "Nous avons bloqué la carte •••• {last4}."},
     )
 
@@ -204,7 +204,7 @@ def test_the_bank_writes_its_next_steps_after_a_no_per_language(linked, staff, s
 
 def test_a_next_steps_text_with_an_unknown_placeholder_is_refused(linked, staff):
     response = staff.post(
-        url("conversation_texts", linked, "fraud_denied"),
+        url("conversation_texts", linked),
         {"locale": "en", "body": "Call us about {balance}."},
     )
 
@@ -215,7 +215,7 @@ def test_a_next_steps_text_with_an_unknown_placeholder_is_refused(linked, staff)
 
 def test_a_next_steps_text_holding_a_card_number_is_refused(linked, staff):
     response = staff.post(
-        url("conversation_texts", linked, "fraud_denied"),
+        url("conversation_texts", linked),
         {"locale": "en", "body": "We blocked card 4111 1111 1111 1111. Call us."},
     )
 

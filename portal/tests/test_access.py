@@ -40,9 +40,7 @@ ROLES = (ADMIN, OPERATOR, AUDITOR)
 BANK_URLS = [url for url in STAFF_URLS if url.access and url.access.scope == "bank"]
 SIGNED_IN_URLS = [url for url in STAFF_URLS if url.access and url.access.scope != "public"]
 PLATFORM_URLS = [url for url in STAFF_URLS if url.access and url.access.scope == "platform"]
-# Parameters that name no row of a bank (a kind of text is the same word at every bank).
-NOT_OBJECTS = {"bank", "kind"}
-OBJECT_URLS = [url for url in BANK_URLS if set(url.params) - NOT_OBJECTS]
+OBJECT_URLS = [url for url in BANK_URLS if set(url.params) - {"bank"}]
 # Whatever holds credentials, keys or staff is for admins (and, read-only, auditors).
 ADMIN_ONLY_NAMES = re.compile(r"credential|secret|api_key|staff_|invitation|membership")
 
@@ -172,7 +170,6 @@ def conversation_objects(bank) -> dict:
     return {
         "conversation": conversation.pk,
         "callback": callback.pk,
-        "kind": text.kind,
         "text_version": version.pk,
     }
 
