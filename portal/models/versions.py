@@ -8,7 +8,8 @@ from portal.tenancy import BankScopedQuerySet
 
 
 class TextVersion(models.Model):
-    """One version of a text customers read: a message template, a conversation text.
+    """One version of a text customers read (a message template, a conversation text) or
+    of the rules that decide what they are sent (a notification policy, as JSON).
 
     A text is named by its `subject` (what kind of text: "message_template") and its `key`
     within the bank ("transaction.posted:fr"), so its history outlives the live row and a

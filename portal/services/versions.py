@@ -1,9 +1,10 @@
 """Maker-checker for what customers read: drafts, approval by a second person, rollback.
 
-A text's live row (a `MessageTemplate`, a `ConversationText`) is changed by
-`text_version_approve` only: the caller passes `publish`, which writes the approved body
-to its live row, and it runs inside the transaction that marks the version approved and
-the one before it superseded, with its audit entry. Drafting is for a bank's admins and
+A text's live row (a `MessageTemplate`, a `ConversationText`, a `NotificationPolicy`
+whose rules a version holds as JSON) is changed by `text_version_approve` only: the caller
+passes `publish`, which writes the approved body to its live row, and it runs inside the
+transaction that marks the version approved and the one before it superseded, with its
+audit entry. Drafting is for a bank's admins and
 operators; approving and rejecting for its admins (and platform admins), and never for
 the person who wrote the draft: four eyes see every text before customers do.
 """
