@@ -30,7 +30,7 @@ DRAFTERS = frozenset({Role.ADMIN, Role.OPERATOR, PLATFORM_ADMIN})
 APPROVERS = frozenset({Role.ADMIN, PLATFORM_ADMIN})
 SYSTEM_LABEL = "system"
 
-NOTHING_CHANGED = "Nothing changed: this is the text customers read now."
+NOTHING_CHANGED = "Nothing changed: this is what customers get now."
 OWN_DRAFT = "You wrote this draft: another admin must approve it (four eyes)."
 NOT_A_DRAFT = "This version is no longer waiting for approval."
 

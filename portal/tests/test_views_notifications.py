@@ -204,3 +204,11 @@ def test_an_auditor_reads_the_policies_without_any_way_to_change_them(bank, memb
     assert "Card and account transactions" in page and "90 days" in page
     assert "Edit" not in page and '<form method="post" class' not in page
     assert "none: sent at once, day or night" in page
+
+
+def test_saving_the_live_rules_unchanged_says_so_and_drafts_nothing(bank, member_client):
+    response = member_client(Role.OPERATOR).post(policy_url(bank, TXN), {"enabled": "on"})
+
+    assert response.status_code == 200
+    assert "Nothing changed: this is what customers get now." in response.content.decode()
+    assert not TextVersion.objects.filter(state=TextVersion.State.DRAFT).exists()
