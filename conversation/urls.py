@@ -1,6 +1,7 @@
 from django.urls import path
 
 from conversation import views
+from conversation.models import ConversationText
 
 app_name = "conversation"
 
@@ -24,6 +25,37 @@ urlpatterns = [
         views.callback_retry,
         name="callback_retry",
     ),
-    path(PREFIX + "fraud-answers/next-steps/", views.conversation_texts, name="conversation_texts"),
-    path(PREFIX + "automated-chat-texts/", views.automated_texts, name="automated_texts"),
+    # One editor for every kind of the bank's texts, at the address each kind always had.
+    path(
+        PREFIX + "fraud-answers/next-steps/",
+        views.conversation_texts,
+        {"kind": ConversationText.Kind.FRAUD_DENIED},
+        name="conversation_texts",
+    ),
+    path(
+        PREFIX + "automated-chat-texts/",
+        views.conversation_texts,
+        {"kind": ConversationText.Kind.AUTOMATED},
+        name="automated_texts",
+    ),
+    path(
+        PREFIX + "texts/versions/<int:text_version>/",
+        views.conversation_text_version,
+        name="conversation_text_version",
+    ),
+    path(
+        PREFIX + "texts/versions/<int:text_version>/approve/",
+        views.conversation_text_version_approve,
+        name="conversation_text_version_approve",
+    ),
+    path(
+        PREFIX + "texts/versions/<int:text_version>/reject/",
+        views.conversation_text_version_reject,
+        name="conversation_text_version_reject",
+    ),
+    path(
+        PREFIX + "texts/versions/<int:text_version>/rollback/",
+        views.conversation_text_version_rollback,
+        name="conversation_text_version_rollback",
+    ),
 ]

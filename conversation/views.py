@@ -1,5 +1,8 @@
 """The agent inbox and the fraud answers, staff pages drawn inside the portal's shell."""
 
+from dataclasses import dataclass
+from typing import Any
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -10,13 +13,15 @@ from django.utils import timezone
 
 from conversation import callbacks, selectors, services
 from conversation.models import BankCallback, Conversation, ConversationText
+from portal import text_versions
 from portal.access import ADMIN, AUDITOR, OPERATOR, bank_staff
 from portal.audit import Actor
-from portal.models import Bank, StaffMembership
+from portal.models import Bank, StaffMembership, TextVersion
 from portal.staff_forms import handle_staff_form
 
 VIEW = (ADMIN, OPERATOR, AUDITOR)
 CHANGE = (ADMIN, OPERATOR)
+APPROVERS = (ADMIN,)
 INBOX_LIMIT = 100
 
 
@@ -29,7 +34,39 @@ class ReplyForm(forms.Form):
     )
 
 
+@dataclass(frozen=True)
+class TextKindPage:
+    """How the editor of one kind of `ConversationText` reads, and where it is."""
+
+    url_name: str
+    title: str
+    body_label: str
+    body_help: str
+    rows: int
+
+
+TEXT_PAGES = {
+    ConversationText.Kind.FRAUD_DENIED: TextKindPage(
+        url_name="conversation:conversation_texts",
+        title="Next steps after “No, it wasn't me”",
+        body_label="Next steps after “No, it wasn't me”",
+        body_help="You can use {customer_first_name}, {amount}, {merchant}, {last4} and "
+        "{currency}.",
+        rows=4,
+    ),
+    ConversationText.Kind.AUTOMATED: TextKindPage(
+        url_name="conversation:automated_texts",
+        title="Telling customers the chat is automated",
+        body_label="Sentence saying the chat is automated",
+        body_help="Plain text, sent before the assistant's answer; write the bank's name out.",
+        rows=2,
+    ),
+}
+
+
 class ConversationTextForm(forms.Form):
+    """One language's text of one kind, as a draft for an admin to approve."""
+
     locale = forms.RegexField(
         regex=r"^[a-z]{2,3}(?:_[A-Z]{2})?$",
         max_length=10,
@@ -37,31 +74,20 @@ class ConversationTextForm(forms.Form):
         help_text="A language code such as en, fr or de_CH.",
         error_messages={"invalid": "Use a language code such as en, fr or de_CH."},
     )
-    body = forms.CharField(
-        label="Next steps after “No, it wasn't me”",
-        widget=forms.Textarea(attrs={"rows": 4}),
-        help_text=(
-            "You can use {customer_first_name}, {amount}, {merchant}, {last4} and {currency}."
-        ),
-    )
+    body = forms.CharField(widget=forms.Textarea)
 
-    def clean_body(self):
-        errors = services.conversation_text_errors(self.cleaned_data["body"])
-        if errors:
-            raise forms.ValidationError(errors)
-        return self.cleaned_data["body"]
-
-
-class AutomatedTextForm(ConversationTextForm):
-    body = forms.CharField(
-        label="Sentence saying the chat is automated",
-        widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Plain text, sent before the assistant's answer; write the bank's name out.",
-    )
+    def __init__(self, *args: Any, kind: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.kind = kind
+        page = TEXT_PAGES[ConversationText.Kind(kind)]
+        body = self.fields["body"]
+        body.label = page.body_label
+        body.help_text = page.body_help
+        body.widget.attrs["rows"] = page.rows
 
     def clean_body(self) -> str:
         body: str = self.cleaned_data["body"]
-        errors = services.conversation_text_errors(body, ConversationText.Kind.AUTOMATED)
+        errors = services.conversation_text_errors(body, self.kind)
         if errors:
             raise forms.ValidationError(errors)
         return body
@@ -264,73 +290,116 @@ def callback_retry(request, bank, callback):
     return redirect("conversation:fraud_answers", bank=bank.slug)
 
 
-@bank_staff(view=VIEW, change=CHANGE)
-def conversation_texts(request, bank):
-    """The bank's next steps after a customer says a payment was not theirs, per language."""
-    form = ConversationTextForm(request.POST or None, initial={"locale": bank.default_locale})
+def _text_title(key: str) -> str:
+    kind, locale = services.conversation_text_key_split(key)
+    title = TEXT_PAGES[ConversationText.Kind(kind)].title if kind in TEXT_PAGES else kind
+    return f"{title} · {locale}"
+
+
+def _text_editor_url(bank: Bank, key: str) -> str:
+    page = TEXT_PAGES[ConversationText.Kind(services.conversation_text_key_split(key)[0])]
+    return reverse(page.url_name, kwargs={"bank": bank.slug})
+
+
+TEXT_VERSIONS = text_versions.VersionedText(
+    subject=services.TEXT_SUBJECT,
+    url_name="conversation:conversation_text_version",
+    url_param="text_version",
+    title=_text_title,
+    editor_url=_text_editor_url,
+    live_body=lambda bank, key: services.conversation_text_live_body(bank=bank, key=key),
+    approve=services.conversation_text_approve,
+    reject=services.conversation_text_reject,
+    rollback=services.conversation_text_rollback,
+)
+
+
+@bank_staff(view=VIEW, change=CHANGE)  # type: ignore[untyped-decorator]
+def conversation_texts(request: HttpRequest, bank: Bank, kind: str) -> HttpResponse:
+    """The bank's texts of one kind (named by the URL), per language: the live ones, the
+    drafts waiting for an admin's approval, and the form that writes a draft."""
+    text_kind = ConversationText.Kind(kind)
+    form = ConversationTextForm(
+        request.POST or None, kind=text_kind, initial={"locale": bank.default_locale}
+    )
     if done := handle_staff_form(
         request,
         form,
-        action=lambda data: services.conversation_text_save(
+        action=lambda data: services.conversation_text_draft(
             actor=Actor.staff(request.user),
             bank=bank,
-            kind=ConversationText.Kind.FRAUD_DENIED,
+            kind=text_kind,
             locale=data["locale"],
             body=data["body"],
         ),
-        success_message="Saved.",
-        redirect_to=reverse("conversation:conversation_texts", kwargs={"bank": bank.slug}),
-        refusals=ValueError,
+        success_message=lambda version: (
+            f"Draft saved as version {version.number}. Customers keep reading the live text "
+            "until an admin other than you approves it."
+        ),
+        redirect_to=lambda version: TEXT_VERSIONS.url(bank, version),
     ):
         return done
-    saved = list(
-        ConversationText.objects.for_bank(bank).filter(kind=ConversationText.Kind.FRAUD_DENIED)
+    versions = TextVersion.objects.for_bank(bank).filter(
+        subject=services.TEXT_SUBJECT, key__startswith=f"{text_kind}:"
     )
+    live_versions = {v.key: v for v in versions if v.state == TextVersion.State.APPROVED}
+    saved = [
+        {
+            "text": text,
+            "url": TEXT_VERSIONS.url(bank, live_versions[key])
+            if (key := services.conversation_text_key(text.kind, text.locale)) in live_versions
+            else "",
+        }
+        for text in ConversationText.objects.for_bank(bank).filter(kind=text_kind)
+    ]
+    drafts = [
+        {
+            "version": v,
+            "locale": services.conversation_text_key_split(v.key)[1],
+            "url": TEXT_VERSIONS.url(bank, v),
+        }
+        for v in versions
+        if v.state == TextVersion.State.DRAFT
+    ]
     return render(
         request,
         "conversation/texts.html",
         {
             "bank": bank,
+            "kind": text_kind,
+            "page": TEXT_PAGES[text_kind],
             "form": form,
             "saved": saved,
+            "drafts": drafts,
             "default_text": selectors.conversation_text_for(
-                bank=bank, kind=ConversationText.Kind.FRAUD_DENIED, locale=bank.default_locale
+                bank=bank, kind=text_kind, locale=bank.default_locale
             ),
         },
         status=400 if form.errors else 200,
     )
 
 
-@bank_staff(view=VIEW, change=[ADMIN])  # type: ignore[untyped-decorator]
-def automated_texts(request: HttpRequest, bank: Bank) -> HttpResponse:
-    """The sentence saying the chat is automated (`Bank.disclose_automation`), per language."""
-    kind = ConversationText.Kind.AUTOMATED
-    form = AutomatedTextForm(request.POST or None, initial={"locale": bank.default_locale})
-    if done := handle_staff_form(
-        request,
-        form,
-        action=lambda data: services.conversation_text_save(
-            actor=Actor.staff(request.user),
-            bank=bank,
-            kind=kind,
-            locale=data["locale"],
-            body=data["body"],
-        ),
-        success_message="Saved.",
-        redirect_to=reverse("conversation:automated_texts", kwargs={"bank": bank.slug}),
-        refusals=ValueError,
-    ):
-        return done
-    return render(
-        request,
-        "conversation/automated_texts.html",
-        {
-            "bank": bank,
-            "form": form,
-            "saved": list(ConversationText.objects.for_bank(bank).filter(kind=kind)),
-            "default_text": selectors.conversation_text_for(
-                bank=bank, kind=kind, locale=bank.default_locale
-            ),
-        },
-        status=400 if form.errors else 200,
-    )
+@bank_staff(view=VIEW)  # type: ignore[untyped-decorator]
+def conversation_text_version(request: HttpRequest, bank: Bank, text_version: int) -> HttpResponse:
+    return text_versions.version_review(request, bank, TEXT_VERSIONS, text_version)
+
+
+@bank_staff(change=APPROVERS)  # type: ignore[untyped-decorator]
+def conversation_text_version_approve(
+    request: HttpRequest, bank: Bank, text_version: int
+) -> HttpResponse:
+    return text_versions.version_decide(request, bank, TEXT_VERSIONS, text_version, approve=True)
+
+
+@bank_staff(change=APPROVERS)  # type: ignore[untyped-decorator]
+def conversation_text_version_reject(
+    request: HttpRequest, bank: Bank, text_version: int
+) -> HttpResponse:
+    return text_versions.version_decide(request, bank, TEXT_VERSIONS, text_version, approve=False)
+
+
+@bank_staff(change=CHANGE)  # type: ignore[untyped-decorator]
+def conversation_text_version_rollback(
+    request: HttpRequest, bank: Bank, text_version: int
+) -> HttpResponse:
+    return text_versions.version_rollback(request, bank, TEXT_VERSIONS, text_version)

@@ -67,6 +67,26 @@ bank_urls = [
         name="hand_back_edit",
     ),
     path(
+        "notifications/versions/<int:policy_version>/",
+        notifications.notification_policy_version,
+        name="notification_policy_version",
+    ),
+    path(
+        "notifications/versions/<int:policy_version>/approve/",
+        notifications.notification_policy_version_approve,
+        name="notification_policy_version_approve",
+    ),
+    path(
+        "notifications/versions/<int:policy_version>/reject/",
+        notifications.notification_policy_version_reject,
+        name="notification_policy_version_reject",
+    ),
+    path(
+        "notifications/versions/<int:policy_version>/rollback/",
+        notifications.notification_policy_version_rollback,
+        name="notification_policy_version_rollback",
+    ),
+    path(
         "notifications/consent/",
         notifications.notification_settings_edit,
         name="notification_settings_edit",
@@ -74,6 +94,26 @@ bank_urls = [
     path("templates/", templates.message_templates, name="message_templates"),
     path("templates/new/", templates.message_template_new, name="message_template_new"),
     path("templates/preview/", templates.message_template_preview, name="message_template_preview"),
+    path(
+        "templates/versions/<int:version>/",
+        templates.message_template_version,
+        name="message_template_version",
+    ),
+    path(
+        "templates/versions/<int:version>/approve/",
+        templates.message_template_version_approve,
+        name="message_template_version_approve",
+    ),
+    path(
+        "templates/versions/<int:version>/reject/",
+        templates.message_template_version_reject,
+        name="message_template_version_reject",
+    ),
+    path(
+        "templates/versions/<int:version>/rollback/",
+        templates.message_template_version_rollback,
+        name="message_template_version_rollback",
+    ),
     path(
         "templates/<int:template>/", templates.message_template_edit, name="message_template_edit"
     ),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -10,15 +9,13 @@ from django.db import transaction
 from django.utils import timezone
 
 import messenger
-from conversation.models import Conversation, ConversationMessage, ConversationText
+from conversation.models import Conversation, ConversationMessage
 from conversation.services.answers import Reply, _queue
 from core.cards import holds_card_number
 from linking.models import Contact
 from portal.audit import Actor
-from portal.events import EventType
-from portal.models import Bank, StaffMembership
+from portal.models import StaffMembership
 from portal.rendering import CARD_NUMBER_REFUSED, TEXT_LIMIT, clean_text
-from portal.rendering import template_errors as rendering_template_errors
 from portal.services import audit_record
 
 if TYPE_CHECKING:
@@ -159,48 +156,3 @@ def conversation_resolve(*, actor: Actor, conversation: Conversation) -> Convers
         details={"reason": conversation.reason},
     )
     return conversation
-
-
-AUTOMATED_TEXT_LIMIT = 300
-_LOCALE = re.compile(r"^[a-z]{2,3}(?:_[A-Z]{2})?$")
-
-
-def conversation_text_errors(
-    body: str, kind: str = ConversationText.Kind.FRAUD_DENIED
-) -> list[str]:
-    """What is wrong with a text: next steps may use the fraud alert's placeholders; the
-    sentence saying the chat is automated is plain text, one short Messenger message."""
-    if kind == ConversationText.Kind.AUTOMATED:
-        body = (body or "").strip()
-        if not body:
-            return ["Write the sentence."]
-        if "{" in body or "}" in body:
-            return ["This text takes no placeholders: write the bank's name out."]
-        if len(body) > AUTOMATED_TEXT_LIMIT:
-            return [f"Keep it to {AUTOMATED_TEXT_LIMIT} characters."]
-        return []
-    return rendering_template_errors(body or "", EventType.FRAUD_ALERT)
-
-
-@transaction.atomic
-def conversation_text_save(
-    *, actor: Actor, bank: Bank, kind: str, locale: str, body: str
-) -> ConversationText:
-    if kind not in ConversationText.Kind.values:
-        raise ValueError(f"Unknown kind of text “{kind}”.")
-    if not _LOCALE.match(locale or ""):
-        raise ValueError("Use a language code such as en, fr or de_CH.")
-    errors = conversation_text_errors(body, kind)
-    if errors:
-        raise ValueError(" ".join(errors))
-    text, created = ConversationText.objects.update_or_create(
-        bank=bank, kind=kind, locale=locale, defaults={"body": body.strip()}
-    )
-    audit_record(
-        actor=actor,
-        action="conversation_text.saved",
-        bank=bank,
-        target=text,
-        details={"kind": kind, "locale": locale, "created": created},
-    )
-    return text

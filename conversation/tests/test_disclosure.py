@@ -7,12 +7,13 @@ from datetime import timedelta
 
 import pytest
 from django.db.models import F
+from django.test import Client
 from django.urls import reverse
 
 from conversation.models import Conversation, ConversationMessage, ConversationText
 from conversation.tests.test_conversation import sent, write
 from portal.audit import Actor
-from portal.models import AuditEvent, Bank, StaffMembership
+from portal.models import AuditEvent, Bank, StaffMembership, TextVersion
 from portal.services import bank_create
 from portal.tests.factories import StaffMembershipFactory, UserFactory
 
@@ -217,28 +218,51 @@ def test_an_admin_sees_the_box_ticked_when_it_is_on(sign_in):
     assert "Tell customers the chat is automated" in body
 
 
+AUTOMATED_TEXTS = "conversation:automated_texts"
+
+
 def automated_text_posted(client, bank, locale, body):
     return client.post(
-        reverse("conversation:automated_texts", kwargs={"bank": bank.slug}),
+        reverse(AUTOMATED_TEXTS, kwargs={"bank": bank.slug}),
         {"locale": locale, "body": body},
     )
 
 
-def test_an_admin_writes_the_sentence_and_the_customer_gets_it(disclosing, graph, sign_in):
-    admin = StaffMembershipFactory(bank=disclosing.bank, role=StaffMembership.Role.ADMIN).user
+def approved_by(client, bank, locale):
+    draft = TextVersion.objects.get(
+        bank=bank, subject="conversation_text", key=f"automated:{locale}", state="draft"
+    )
+    return client.post(
+        reverse(
+            "conversation:conversation_text_version_approve",
+            kwargs={"bank": bank.slug, "text_version": draft.pk},
+        )
+    )
+
+
+def test_an_admin_writes_the_sentence_and_the_customer_gets_it_once_approved(
+    disclosing, graph, sign_in
+):
+    author = StaffMembershipFactory(bank=disclosing.bank, role=StaffMembership.Role.ADMIN).user
+    approver = StaffMembershipFactory(bank=disclosing.bank, role=StaffMembership.Role.ADMIN).user
     disclosing.customer.locale = "fr"
     disclosing.customer.save()
     own = "Bonjour, je suis le robot de la banque Harbour."
 
-    response = automated_text_posted(sign_in(admin), disclosing.bank, "fr", own)
+    response = automated_text_posted(sign_in(author), disclosing.bank, "fr", own)
+    write(disclosing, "Quel est mon solde ?")
+    assert response.status_code == 302
+    assert texts_sent(graph)[0] != own  # a draft: the built-in sentence is still sent
+
+    approved_by(sign_in(approver, http_client=Client()), disclosing.bank, "fr")
+    Conversation.objects.update(disclosed_at=None)
+    graph.sent.clear()
     write(disclosing, "Quel est mon solde ?")
 
-    assert response.status_code == 302
     assert texts_sent(graph)[0] == own
-    entry = AuditEvent.objects.filter(
-        bank=disclosing.bank, action="conversation_text.saved"
-    ).latest("pk")
-    assert entry.details["kind"] == "automated" and entry.actor_label == admin.username
+    entry = AuditEvent.objects.filter(bank=disclosing.bank, action="text_version.approved").get()
+    assert entry.details["key"] == "automated:fr" and entry.actor_label == approver.username
+    assert entry.details["author"] == author.username
 
 
 def test_the_sentence_takes_no_placeholders(disclosing, sign_in):
@@ -251,16 +275,38 @@ def test_the_sentence_takes_no_placeholders(disclosing, sign_in):
     assert not ConversationText.objects.exists()
 
 
-def test_an_operator_sees_the_sentence_but_cannot_change_it(disclosing, sign_in):
+def test_an_operator_drafts_the_sentence_but_cannot_make_it_live(disclosing, sign_in):
     operator = StaffMembershipFactory(bank=disclosing.bank, role=StaffMembership.Role.OPERATOR).user
     client = sign_in(operator)
 
-    page = client.get(reverse("conversation:automated_texts", args=[disclosing.bank.slug]))
+    page = client.get(reverse(AUTOMATED_TEXTS, args=[disclosing.bank.slug]))
     response = automated_text_posted(client, disclosing.bank, "en", "A robot answers here.")
+    approval = approved_by(client, disclosing.bank, "en")
 
     assert page.status_code == 200 and the_disclosure(disclosing) in page.content.decode()
-    assert response.status_code == 403
+    assert response.status_code == 302 and approval.status_code == 403
     assert not ConversationText.objects.exists()
+
+
+def test_an_auditor_writes_no_sentence(disclosing, sign_in):
+    auditor = StaffMembershipFactory(bank=disclosing.bank, role=StaffMembership.Role.AUDITOR).user
+
+    response = automated_text_posted(sign_in(auditor), disclosing.bank, "en", "A robot.")
+
+    assert response.status_code == 403
+    assert not TextVersion.objects.filter(subject="conversation_text").exists()
+
+
+def test_the_sentence_holding_a_card_number_is_refused(disclosing, sign_in):
+    admin = StaffMembershipFactory(bank=disclosing.bank, role=StaffMembership.Role.ADMIN).user
+
+    response = automated_text_posted(
+        sign_in(admin), disclosing.bank, "en", "Our bot. Test card 4111 1111 1111 1111."
+    )
+
+    assert response.status_code == 400
+    assert "holds a full card number" in response.content.decode()
+    assert not TextVersion.objects.filter(subject="conversation_text").exists()
 
 
 # Before the assistant's own messages, not only its answers

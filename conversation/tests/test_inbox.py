@@ -10,7 +10,7 @@ from conversation import tasks
 from conversation.models import Conversation, ConversationMessage, ConversationText
 from conversation.tests.test_conversation import write
 from notifications.tests.factories import contact_for
-from portal.models import AuditEvent, StaffMembership
+from portal.models import AuditEvent, StaffMembership, TextVersion
 from portal.tests.factories import BankFactory, StaffMembershipFactory
 
 pytestmark = pytest.mark.django_db
@@ -185,22 +185,27 @@ def test_the_thread_feed_lists_new_messages_after_an_id(linked, asked, staff, gr
     assert staff.get(url("inbox_thread_feed", linked, asked.pk) + "?after=x").status_code == 400
 
 
-def test_the_bank_writes_its_next_steps_after_a_no_per_language(linked, staff):
+def test_the_bank_writes_its_next_steps_after_a_no_per_language(linked, staff, sign_in):
     response = staff.post(
         url("conversation_texts", linked),
         {"locale": "fr", "body": "Nous avons bloqué la carte •••• {last4}."},
     )
 
     assert response.status_code == 302
+    assert not ConversationText.objects.exists()  # a draft until an admin approves it
+    draft = TextVersion.objects.get(subject="conversation_text", key="fraud_denied:fr")
+    admin = StaffMembershipFactory(bank=linked.bank, role=StaffMembership.Role.ADMIN).user
+    sign_in(admin).post(url("conversation_text_version_approve", linked, draft.pk))
     assert (
         ConversationText.objects.get(locale="fr").body == "Nous avons bloqué la carte •••• {last4}."
     )
-    assert AuditEvent.objects.filter(action="conversation_text.saved").exists()
+    assert AuditEvent.objects.filter(action="text_version.approved").exists()
 
 
 def test_a_next_steps_text_with_an_unknown_placeholder_is_refused(linked, staff):
     response = staff.post(
-        url("conversation_texts", linked), {"locale": "en", "body": "Call us about {balance}."}
+        url("conversation_texts", linked),
+        {"locale": "en", "body": "Call us about {balance}."},
     )
 
     assert response.status_code == 400

@@ -6,9 +6,9 @@ import pytest
 from notifications.models import Notification
 from notifications.tests.factories import event_payload
 from notifications.tests.test_delivery import deliver, post
-from portal import services as portal_services
 from portal.audit import Actor
 from portal.template_defaults import default_template_text
+from portal.tests.factories import template_text_approved
 
 pytestmark = pytest.mark.django_db
 
@@ -37,9 +37,8 @@ def coffee(linked) -> dict:
 def templates_in(bank, locale: str, *event_types: str) -> None:
     """The bank adds its templates in `locale`, starting from bankside's defaults."""
     for event_type in event_types:
-        portal_services.message_template_create(
-            actor=STAFF,
-            bank=bank,
+        template_text_approved(
+            bank,
             event_type=event_type,
             locale=locale,
             body=default_template_text(event_type, locale),

@@ -7,6 +7,7 @@ import datetime as dt
 import time
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -18,7 +19,7 @@ from notifications.services.queue import people_wake
 from notifications.tests.factories import approved_utility_template, contact_for, event_payload
 from notifications.tests.test_delivery import EVENTS, deliver, post
 from notifications.tests.test_outbox import always_quiet
-from portal.models import AuditEvent, NotificationPolicy, StaffMembership
+from portal.models import AuditEvent, NotificationPolicy, StaffMembership, TextVersion
 from portal.tests.factories import StaffMembershipFactory
 
 pytestmark = pytest.mark.django_db
@@ -73,6 +74,7 @@ def test_a_fraud_alert_stays_urgent_whatever_its_policy_row_says(linked, linked_
 def test_a_bank_marks_another_type_urgent_on_the_staff_page(linked, linked_api, sign_in):
     post(linked_api, shop(linked.card, "Before"))
     operator = StaffMembershipFactory(bank=linked.bank, role=StaffMembership.Role.OPERATOR).user
+    admin = StaffMembershipFactory(bank=linked.bank, role=StaffMembership.Role.ADMIN).user
     staff = sign_in(operator)
     policy = NotificationPolicy.objects.get(bank=linked.bank, event_type="transaction.posted")
     url = reverse(
@@ -81,21 +83,38 @@ def test_a_bank_marks_another_type_urgent_on_the_staff_page(linked, linked_api, 
     form = staff.get(url).content.decode()
 
     response = staff.post(url, {"enabled": "on", "urgent": "on"}, follow=True)
+    post(linked_api, shop(linked.card, "Drafted"))  # the draft decides nothing yet
+    draft = TextVersion.objects.get(bank=linked.bank, state=TextVersion.State.DRAFT)
+    approved = sign_in(admin, http_client=Client()).post(
+        reverse(
+            "portal:notification_policy_version_approve",
+            kwargs={"bank": linked.bank.slug, "policy_version": draft.pk},
+        ),
+        follow=True,
+    )
     post(linked_api, shop(linked.card, "After"))
 
     assert "Urgent: send before routine updates" in form and "Quiet hours still apply" in form
-    page = response.content.decode()
-    assert "The policy for Card and account transactions is saved." in page
-    row = page.split('id="policy-transactionposted"', 1)[1].split("</tr>", 1)[0]
+    assert "Draft saved as version 2." in response.content.decode()
+    assert "Version 2 is approved" in approved.content.decode()
+    listing = sign_in(operator).get(
+        reverse("portal:notification_policies", kwargs={"bank": linked.bank.slug})
+    )
+    row = listing.content.decode().split('id="policy-transactionposted"', 1)[1].split("</tr>")[0]
     assert "Urgent" in row
     entry = AuditEvent.objects.get(action="notification_policy.updated")
     assert entry.details["changed"] == {"urgent": [False, True]}
-    assert (entry.actor_type, entry.actor_id) == ("staff", str(operator.pk))
-    # The next event's notification is urgent; the one already queued keeps its class.
+    assert (entry.actor_type, entry.actor_id) == ("staff", str(admin.pk))
+    assert AuditEvent.objects.get(action="text_version.drafted").actor_id == str(operator.pk)
+    # The next event after approval is urgent; those before keep the class they had.
     classes = {
         n.event.data["description"]: n.urgency for n in Notification.objects.select_related("event")
     }
-    assert classes == {"Before": Urgency.ROUTINE, "After": Urgency.URGENT}
+    assert classes == {
+        "Before": Urgency.ROUTINE,
+        "Drafted": Urgency.ROUTINE,
+        "After": Urgency.URGENT,
+    }
 
 
 def test_the_fraud_alert_policy_page_says_it_is_always_urgent(linked, sign_in):

@@ -35,6 +35,7 @@ from portal.models.integration import (
     RetentionPolicy,
     UtilityTemplate,
 )
+from portal.models.versions import TextVersion
 
 __all__ = [
     "DEFAULT_IDLE_TIMEOUT_MINUTES",
@@ -64,6 +65,7 @@ __all__ = [
     "StaffRecoveryCode",
     "StaffRecoveryDevice",
     "StaffTOTPDevice",
+    "TextVersion",
     "UtilityTemplate",
     "WorkerHeartbeat",
     "locale_validator",

@@ -1,16 +1,38 @@
-"""Notification policies, consent settings and message templates: every write, audited."""
+"""Notification policies, consent settings and message templates: every write, audited.
 
+A template's text changes only through its maker-checker history (`portal.services.versions`).
+"""
+
+import copy
+import json
+from collections.abc import Callable, Mapping
 from datetime import time
 from decimal import Decimal
+from typing import TypedDict
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from portal.audit import Actor
 from portal.events import EventType
-from portal.models import Bank, MessageTemplate, NotificationPolicy, NotificationSettings
+from portal.models import (
+    Bank,
+    MessageTemplate,
+    NotificationPolicy,
+    NotificationSettings,
+    TextVersion,
+    locale_validator,
+)
 from portal.rendering import normalise_locale, validate_template
 from portal.services.audit import audit_record
+from portal.services.versions import (
+    text_version_approve,
+    text_version_draft,
+    text_version_record_live,
+    text_version_reject,
+    text_version_retire,
+    text_version_rollback,
+)
 from portal.template_defaults import default_template_text
 
 POLICY_FIELDS = (
@@ -38,6 +60,10 @@ def notification_defaults_create(*, actor: Actor, bank: Bank) -> None:
         _, new = NotificationPolicy.objects.get_or_create(bank=bank, event_type=event_type)
         if new:
             created.append(f"policy:{event_type}")
+            live = notification_policy_live_body(bank=bank, key=event_type)
+            text_version_record_live(
+                bank=bank, subject=POLICY_SUBJECT, key=event_type, body=live or ""
+            )
     created += [
         f"template:{t.event_type}:{t.locale}" for t in _default_locale_templates_create(bank)
     ]
@@ -67,7 +93,7 @@ def _default_locale_templates_create(bank: Bank) -> list[MessageTemplate]:
         .filter(locale=locale)
         .values_list("event_type", flat=True)
     )
-    return [
+    created = [
         MessageTemplate.objects.create(
             bank=bank,
             event_type=event_type,
@@ -77,6 +103,14 @@ def _default_locale_templates_create(bank: Bank) -> list[MessageTemplate]:
         for event_type in EventType.values
         if event_type not in existing
     ]
+    for template in created:  # each default text is the first version of its history
+        text_version_record_live(
+            bank=bank,
+            subject=TEMPLATE_SUBJECT,
+            key=message_template_key(template.event_type, template.locale),
+            body=template.body,
+        )
+    return created
 
 
 @transaction.atomic
@@ -129,6 +163,153 @@ def notification_policy_update(
     return policy
 
 
+POLICY_SUBJECT = "notification_policy"
+
+
+def notification_policy_body(values: Mapping[str, object]) -> str:
+    """A policy's values as a version stores them: JSON, one field a line, in form order."""
+
+    def stored(value: object) -> object:
+        if isinstance(value, Decimal):
+            return str(value.quantize(Decimal("0.01")))  # as the column holds it
+        if isinstance(value, time):
+            return value.isoformat(timespec="minutes")
+        return value
+
+    return json.dumps({field: stored(values[field]) for field in POLICY_FIELDS}, indent=1)
+
+
+class PolicyValues(TypedDict):
+    enabled: bool
+    min_amount: Decimal | None
+    low_balance_below: Decimal | None
+    quiet_hours_start: time | None
+    quiet_hours_end: time | None
+    urgent: bool
+
+
+def notification_policy_values(body: str) -> PolicyValues:
+    """The values a stored policy version holds (`notification_policy_body` read back)."""
+    raw = json.loads(body)
+
+    def amount(name: str) -> Decimal | None:
+        return None if raw[name] is None else Decimal(raw[name])
+
+    def clock(name: str) -> time | None:
+        return None if raw[name] is None else time.fromisoformat(raw[name])
+
+    return PolicyValues(
+        enabled=bool(raw["enabled"]),
+        min_amount=amount("min_amount"),
+        low_balance_below=amount("low_balance_below"),
+        quiet_hours_start=clock("quiet_hours_start"),
+        quiet_hours_end=clock("quiet_hours_end"),
+        urgent=bool(raw["urgent"]),
+    )
+
+
+def notification_policy_describe(body: str) -> str:
+    """A stored policy version as staff read it, a line per rule."""
+    values = notification_policy_values(body)
+    lines = [f"Sent: {'yes' if values['enabled'] else 'no'}"]
+    if values["min_amount"] is not None:
+        lines.append(f"Only for amounts of at least {values['min_amount']}")
+    if values["low_balance_below"] is not None:
+        lines.append(f"Only when the balance is below {values['low_balance_below']}")
+    start, end = values["quiet_hours_start"], values["quiet_hours_end"]
+    if start is not None and end is not None:
+        lines.append(f"Quiet hours: {start:%H:%M} to {end:%H:%M}")
+    else:
+        lines.append("Quiet hours: none")
+    lines.append(f"Urgent: {'yes' if values['urgent'] else 'no'}")
+    return "\n".join(lines)
+
+
+def notification_policy_live_body(*, bank: Bank, key: str) -> str | None:
+    policy = NotificationPolicy.objects.for_bank(bank).filter(event_type=key).first()
+    if policy is None:
+        return None
+    return notification_policy_body({field: getattr(policy, field) for field in POLICY_FIELDS})
+
+
+@transaction.atomic
+def notification_policy_draft(
+    *,
+    actor: Actor,
+    policy: NotificationPolicy,
+    enabled: bool,
+    min_amount: Decimal | None = None,
+    low_balance_below: Decimal | None = None,
+    quiet_hours_start: time | None = None,
+    quiet_hours_end: time | None = None,
+    urgent: bool = False,
+) -> TextVersion:
+    """Write a policy's next rules as a draft: the live policy decides what is sent until an
+    admin other than the author approves it (`notification_policy_approve`). Invalid
+    combinations are refused now, by field, as the model would refuse them."""
+    policy = NotificationPolicy.objects.select_related("bank").get(pk=policy.pk)
+    values = {
+        "enabled": enabled,
+        "min_amount": min_amount,
+        "low_balance_below": low_balance_below,
+        "quiet_hours_start": quiet_hours_start,
+        "quiet_hours_end": quiet_hours_end,
+        "urgent": urgent,
+    }
+    candidate = copy.copy(policy)  # the live row with the draft's values, never saved
+    for field, value in values.items():
+        setattr(candidate, field, value)
+    candidate.full_clean()
+    return text_version_draft(
+        actor=actor,
+        bank=policy.bank,
+        subject=POLICY_SUBJECT,
+        key=policy.event_type,
+        body=notification_policy_body(values),
+        live_body=notification_policy_live_body(bank=policy.bank, key=policy.event_type),
+    )
+
+
+def _policy_publisher(actor: Actor) -> Callable[[TextVersion], NotificationPolicy]:
+    def publish(version: TextVersion) -> NotificationPolicy:
+        policy = NotificationPolicy.objects.for_bank(version.bank).get(event_type=version.key)
+        return notification_policy_update(
+            actor=actor, policy=policy, **notification_policy_values(version.body)
+        )
+
+    return publish
+
+
+def _policy_version(version: TextVersion) -> TextVersion:
+    if version.subject != POLICY_SUBJECT:
+        raise ValidationError("This is not a version of a notification policy.")
+    return version
+
+
+@transaction.atomic
+def notification_policy_approve(*, actor: Actor, version: TextVersion) -> TextVersion:
+    """Make a policy draft live: events from now on are decided by its rules."""
+    return text_version_approve(
+        actor=actor, version=_policy_version(version), publish=_policy_publisher(actor)
+    )
+
+
+@transaction.atomic
+def notification_policy_reject(*, actor: Actor, version: TextVersion) -> TextVersion:
+    return text_version_reject(actor=actor, version=_policy_version(version))
+
+
+@transaction.atomic
+def notification_policy_rollback(*, actor: Actor, version: TextVersion) -> TextVersion:
+    """Draft a return to a policy's earlier live rules; approved like any draft."""
+    version = _policy_version(version)
+    return text_version_rollback(
+        actor=actor,
+        version=version,
+        live_body=notification_policy_live_body(bank=version.bank, key=version.key),
+    )
+
+
 @transaction.atomic
 def notification_settings_update(
     *, actor: Actor, bank: Bank, essential_scopes: list[str], consent_duration_days: int
@@ -161,6 +342,19 @@ def notification_settings_update(
     return settings_row
 
 
+TEMPLATE_SUBJECT = "message_template"
+
+
+def message_template_key(event_type: str, locale: str) -> str:
+    """The name of one template's history (`TextVersion.key`): its event type and locale."""
+    return f"{event_type}:{locale}"
+
+
+def message_template_key_split(key: str) -> tuple[str, str]:
+    event_type, _, locale = key.partition(":")
+    return event_type, locale
+
+
 @transaction.atomic
 def hand_back_grace_update(*, actor: Actor, bank: Bank, minutes: int) -> NotificationSettings:
     """Set how long a routine update Messenger cannot carry waits before it is handed back
@@ -184,38 +378,87 @@ def hand_back_grace_update(*, actor: Actor, bank: Bank, minutes: int) -> Notific
 
 
 @transaction.atomic
-def message_template_create(
+def message_template_draft(
     *, actor: Actor, bank: Bank, event_type: str, locale: str, body: str
-) -> MessageTemplate:
-    """Add a template for another language; its placeholders must suit the event type."""
+) -> TextVersion:
+    """Write a template's next text (in a new language, or a change) as a draft.
+
+    Customers keep reading the live template, or the default language's, until an admin
+    other than the author approves the draft (`message_template_approve`). The text must
+    suit the event type's placeholders and hold no card number.
+    """
     if event_type not in EventType.values:
         raise ValidationError({"event_type": "Choose an event type."})
     locale = normalise_locale(locale)
+    try:
+        locale_validator(locale)
+    except ValidationError as exc:
+        raise ValidationError({"locale": exc.messages}) from None
     validate_template(body, event_type)
-    template = MessageTemplate(bank=bank, event_type=event_type, locale=locale, body=body)
+    key = message_template_key(event_type, locale)
+    return text_version_draft(
+        actor=actor,
+        bank=bank,
+        subject=TEMPLATE_SUBJECT,
+        key=key,
+        body=body,
+        live_body=message_template_live_body(bank=bank, key=key),
+    )
+
+
+def message_template_live_body(*, bank: Bank, key: str) -> str | None:
+    event_type, locale = message_template_key_split(key)
+    live = MessageTemplate.objects.for_bank(bank).filter(event_type=event_type, locale=locale)
+    return live.values_list("body", flat=True).first()
+
+
+def message_template_publish(version: TextVersion) -> MessageTemplate:
+    """Write an approved version to its live template (a new language's is created)."""
+    event_type, locale = message_template_key_split(version.key)
+    template = (
+        MessageTemplate.objects.select_for_update()
+        .filter(bank=version.bank, event_type=event_type, locale=locale)
+        .first()
+    )
+    if template is None:
+        template = MessageTemplate(
+            bank=version.bank, event_type=event_type, locale=locale, body=version.body
+        )
+    template.body = version.body
     template.full_clean()
     template.save()
-    _audit_template(actor, "message_template.created", template, body=body)
     return template
+
+
+def _template_version(version: TextVersion) -> TextVersion:
+    if version.subject != TEMPLATE_SUBJECT:
+        raise ValidationError("This is not a version of a message template.")
+    return version
 
 
 @transaction.atomic
-def message_template_update(
-    *, actor: Actor, template: MessageTemplate, body: str
-) -> MessageTemplate:
-    """Change a template's text. Unknown placeholders are refused with the ones allowed."""
-    template = (
-        MessageTemplate.objects.select_for_update().select_related("bank").get(pk=template.pk)
+def message_template_approve(*, actor: Actor, version: TextVersion) -> TextVersion:
+    """Make a template draft live: from now on customers get its text."""
+    version = _template_version(version)
+    validate_template(version.body, message_template_key_split(version.key)[0])
+    return text_version_approve(actor=actor, version=version, publish=message_template_publish)
+
+
+@transaction.atomic
+def message_template_reject(*, actor: Actor, version: TextVersion) -> TextVersion:
+    return text_version_reject(actor=actor, version=_template_version(version))
+
+
+@transaction.atomic
+def message_template_rollback(*, actor: Actor, version: TextVersion) -> TextVersion:
+    """Draft a return to an earlier live text of a template; it is approved like any draft."""
+    version = _template_version(version)
+    validate_template(version.body, message_template_key_split(version.key)[0])
+    return text_version_rollback(
+        actor=actor,
+        version=version,
+        live_body=message_template_live_body(bank=version.bank, key=version.key),
     )
-    validate_template(body, template.event_type)
-    if body == template.body:
-        return template
-    old = template.body
-    template.body = body
-    template.full_clean()
-    template.save()
-    _audit_template(actor, "message_template.updated", template, body=body, body_before=old)
-    return template
 
 
 @transaction.atomic
@@ -230,6 +473,11 @@ def message_template_delete(*, actor: Actor, template: MessageTemplate) -> None:
         )
     _audit_template(actor, "message_template.deleted", template, body_before=template.body)
     template.delete()
+    text_version_retire(
+        bank=template.bank,
+        subject=TEMPLATE_SUBJECT,
+        key=message_template_key(template.event_type, template.locale),
+    )
 
 
 def _audit_template(

@@ -3,11 +3,13 @@ from django.contrib.auth import get_user_model
 from django_otp.oath import TOTP
 
 from portal.audit import Actor
-from portal.models import Bank, StaffMembership, StaffTOTPDevice
+from portal.models import Bank, MessageTemplate, StaffMembership, StaffTOTPDevice
 from portal.services import (
     api_key_create,
     integration_configure,
     invitation_create,
+    message_template_approve,
+    message_template_draft,
     notification_defaults_create,
 )
 
@@ -84,3 +86,16 @@ def api_key_for(bank, name: str = "Core banking"):
 
 def invitation_for(bank, role=StaffMembership.Role.OPERATOR, email: str = ""):
     return invitation_create(actor=SEED, bank=bank, role=role, email=email)
+
+
+def template_text_approved(bank, *, event_type: str, locale: str, body: str):
+    """A template text as staff make it live: an operator drafts it, an admin approves it."""
+
+    author = StaffMembershipFactory(bank=bank, role=StaffMembership.Role.OPERATOR).user
+    approver = StaffMembershipFactory(bank=bank, role=StaffMembership.Role.ADMIN).user
+    draft = message_template_draft(
+        actor=Actor.staff(author), bank=bank, event_type=event_type, locale=locale, body=body
+    )
+    message_template_approve(actor=Actor.staff(approver), version=draft)
+    written_in = draft.key.partition(":")[2]
+    return MessageTemplate.objects.get(bank=bank, event_type=event_type, locale=written_in)

@@ -15,7 +15,13 @@ from django.utils import timezone
 
 from portal.access import ADMIN, AUDITOR, OPERATOR, Access
 from portal.audit import Actor
-from portal.models import AuditEvent, MessageTemplate, NotificationPolicy, StaffMembership
+from portal.models import (
+    AuditEvent,
+    MessageTemplate,
+    NotificationPolicy,
+    StaffMembership,
+    TextVersion,
+)
 from portal.services import audit_checkpoint_sign, audit_record
 from portal.tests.factories import (
     BankFactory,
@@ -67,6 +73,8 @@ def world():
             "membership": StaffMembership.objects.get(user=members[OPERATOR]).pk,
             "policy": NotificationPolicy.objects.filter(bank=bank).first().pk,
             "template": MessageTemplate.objects.filter(bank=bank).first().pk,
+            "version": text_version_of(bank, "message_template"),
+            "policy_version": text_version_of(bank, "notification_policy"),
             "checkpoint": audit_checkpoint_sign(actor=Actor.system("test"), bank=bank)[0].pk,
             "entry": audit_record(actor=Actor.system("test"), action="test.seeded", bank=bank).pk,
             **linking_objects(bank),
@@ -75,6 +83,10 @@ def world():
         }
         banks[label] = SimpleNamespace(bank=bank, members=members, objects=objects)
     return banks
+
+
+def text_version_of(bank, subject: str) -> int:
+    return TextVersion.objects.filter(bank=bank, subject=subject).values_list("pk", flat=True)[0]
 
 
 def linking_objects(bank) -> dict:
@@ -140,7 +152,26 @@ def conversation_objects(bank) -> dict:
     callback = apps.get_model("conversation", "BankCallback").objects.create(
         bank=bank, type="fraud_alert.answered", webhook_id=f"msg_{bank.slug}", body="{}"
     )
-    return {"conversation": conversation.pk, "callback": callback.pk}
+    text = apps.get_model("conversation", "ConversationText").objects.create(
+        bank=bank, kind="fraud_denied", locale="en", body="We blocked the card."
+    )
+    version = TextVersion.objects.create(
+        bank=bank,
+        subject="conversation_text",
+        key=f"{text.kind}:{text.locale}",
+        number=1,
+        body=text.body,
+        state=TextVersion.State.APPROVED,
+        author_label="system",
+        reviewer_label="system",
+        reviewed_at=timezone.now(),
+        live_from=timezone.now(),
+    )
+    return {
+        "conversation": conversation.pk,
+        "callback": callback.pk,
+        "text_version": version.pk,
+    }
 
 
 def url_of(url: StaffUrl, *, bank_slug: str, objects: dict) -> str:

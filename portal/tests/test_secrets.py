@@ -20,7 +20,12 @@ from portal.models import (
 )
 from portal.services import audit_checkpoint_sign
 from portal.tests.factories import StaffMembershipFactory, UserFactory
-from portal.tests.test_access import conversation_objects, linking_objects, notification_objects
+from portal.tests.test_access import (
+    conversation_objects,
+    linking_objects,
+    notification_objects,
+    text_version_of,
+)
 from portal.tests.urlmap import STAFF_URLS
 
 pytestmark = pytest.mark.django_db
@@ -108,6 +113,8 @@ def test_no_staff_page_shows_a_secret_again(onboarded, url):
         template=MessageTemplate.objects.filter(bank=bank).first().pk,
         checkpoint=audit_checkpoint_sign(actor=Actor.system("test"), bank=bank)[0].pk,
         entry=AuditEvent.objects.filter(bank=bank).first().pk,
+        version=text_version_of(bank, "message_template"),
+        policy_version=text_version_of(bank, "notification_policy"),
         **linking_objects(bank),
         **notification_objects(bank),
         **conversation_objects(bank),

@@ -6,16 +6,23 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from portal import selectors, services
+from portal.audit import Actor
 from portal.events import DataScope, EventType
 from portal.models import (
     AuditEvent,
     MessageTemplate,
     NotificationPolicy,
     NotificationSettings,
+    StaffMembership,
 )
 from portal.policies import Reason, decide
 from portal.template_defaults import DEFAULT_TEMPLATES
-from portal.tests.factories import SEED, BankFactory
+from portal.tests.factories import (
+    SEED,
+    BankFactory,
+    StaffMembershipFactory,
+    template_text_approved,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -35,6 +42,10 @@ def policy_of(bank, event_type) -> NotificationPolicy:
 
 def template_of(bank, event_type, locale="en") -> MessageTemplate:
     return MessageTemplate.objects.get(bank=bank, event_type=event_type, locale=locale)
+
+
+def operator_of(bank):
+    return StaffMembershipFactory(bank=bank, role=StaffMembership.Role.OPERATOR).user
 
 
 def last_audit(bank) -> AuditEvent:
@@ -217,7 +228,13 @@ def test_a_template_with_an_unknown_placeholder_is_refused_with_the_allowed_ones
     template = template_of(bank, BALANCE)
 
     with pytest.raises(ValidationError) as caught:
-        services.message_template_update(actor=SEED, template=template, body="Hi {nickname}")
+        services.message_template_draft(
+            actor=Actor.staff(operator_of(bank)),
+            bank=bank,
+            event_type=template.event_type,
+            locale=template.locale,
+            body="Hi {nickname}",
+        )
 
     assert "Unknown placeholder {nickname}" in caught.value.message_dict["body"][0]
     assert "{balance}" in caught.value.message_dict["body"][0]
@@ -225,19 +242,17 @@ def test_a_template_with_an_unknown_placeholder_is_refused_with_the_allowed_ones
 
 
 def test_a_template_edit_is_audited_with_the_old_and_new_text(bank):
-    template = template_of(bank, BALANCE)
-
-    services.message_template_update(actor=SEED, template=template, body="Now {balance}.")
+    template_text_approved(bank, event_type=BALANCE, locale="en", body="Now {balance}.")
 
     entry = last_audit(bank)
-    assert entry.action == "message_template.updated"
+    assert entry.action == "text_version.approved"
     assert entry.details["body_before"] == DEFAULT_TEMPLATES["en"][BALANCE]
     assert entry.details["body"] == "Now {balance}."
 
 
 def test_a_template_in_another_language_is_added_and_can_be_deleted(bank):
-    template = services.message_template_create(
-        actor=SEED, bank=bank, event_type=TXN, locale="de-de", body="{amount} bei {merchant}"
+    template = template_text_approved(
+        bank, event_type=TXN, locale="de-de", body="{amount} bei {merchant}"
     )
 
     assert template.locale == "de_DE"
@@ -246,11 +261,17 @@ def test_a_template_in_another_language_is_added_and_can_be_deleted(bank):
     assert last_audit(bank).action == "message_template.deleted"
 
 
-def test_a_second_template_for_the_same_language_is_refused(bank):
-    with pytest.raises(ValidationError, match="already has a template"):
-        services.message_template_create(
-            actor=SEED, bank=bank, event_type=TXN, locale="en", body="{amount}"
-        )
+def test_a_new_text_for_a_language_that_has_one_is_a_draft_of_that_template(bank):
+    draft = services.message_template_draft(
+        actor=Actor.staff(operator_of(bank)),
+        bank=bank,
+        event_type=TXN,
+        locale="en",
+        body="{amount}",
+    )
+
+    assert draft.key == f"{TXN}:en" and draft.number == 2
+    assert MessageTemplate.objects.filter(bank=bank, event_type=TXN).count() == 1
 
 
 def test_the_default_languages_template_cannot_be_deleted(bank):
@@ -275,9 +296,7 @@ def test_the_template_for_a_customer_falls_back_by_language_then_to_the_default(
     bank, locale, expected
 ):
     for extra in ("fr", "pt_PT"):
-        services.message_template_create(
-            actor=SEED, bank=bank, event_type=TXN, locale=extra, body="{amount}"
-        )
+        template_text_approved(bank, event_type=TXN, locale=extra, body="{amount}")
 
     found = selectors.message_template_for(bank=bank, event_type=TXN, locale=locale)
 

@@ -2,8 +2,9 @@
 
 One walk through onboarding as the people who do it: a platform admin creates a bank and
 invites its admin; the admin joins, enrols an authenticator, signs in with a code, connects
-the Page, issues an API key, sets a policy and a template; then an operator and an
-auditor find the doors they may not open closed. Screenshots of the main pages go to
+the Page, issues an API key, drafts a policy and a template that the platform admin
+approves (four eyes); then an operator and an auditor find the doors they may not open
+closed. Screenshots of the main pages go to
 `BANKSIDE_SCREENSHOT_DIR` (`make screenshots` points it at docs/screenshots).
 """
 
@@ -174,7 +175,12 @@ def test_a_bank_is_onboarded_and_configured_through_the_staff_pages(portal, new_
     admin_tab.get_by_label("Only for amounts of at least").fill("250")
     admin_tab.get_by_label("Quiet hours start").fill("22:00")
     admin_tab.get_by_label("Quiet hours end").fill("07:00")
-    admin_tab.get_by_role("button", name="Save policy").click()
+    admin_tab.get_by_role("button", name="Save draft").click()
+    admin_tab.get_by_text("Draft saved as version 2.").wait_for()
+    platform_tab.goto(admin_tab.url)  # a second person approves it
+    platform_tab.get_by_role("button", name="Approve and make live").click()
+    platform_tab.get_by_text("Version 2 is approved").wait_for()
+    admin_tab.get_by_role("link", name="Notifications").click()
     row = admin_tab.locator("#policy-transactionposted")
     row.get_by_text("amount is at least 250.00").wait_for()
     row.get_by_text("22:00 to 07:00").wait_for()
@@ -197,8 +203,16 @@ def test_a_bank_is_onboarded_and_configured_through_the_staff_pages(portal, new_
     admin_tab.get_by_text("Unknown placeholder {nickname}.").wait_for()
     editor.fill("Hi {customer_first_name}: {amount} at {merchant}. {description}")
     admin_tab.locator("#template-form[data-preview-state=ready]").wait_for()
-    admin_tab.get_by_role("button", name="Save template").click()
-    admin_tab.get_by_text("The template is saved.").wait_for()
+    admin_tab.get_by_role("button", name="Save draft").click()
+    admin_tab.get_by_text("Draft saved as version 2.").wait_for()
+
+    # The admin cannot approve their own draft: the platform admin, a second person, does.
+    assert admin_tab.get_by_role("button", name="Approve and make live").count() == 0
+    draft_url = admin_tab.url
+    platform_tab.goto(draft_url)
+    platform_tab.get_by_role("button", name="Approve and make live").click()
+    platform_tab.get_by_text("Version 2 is approved").wait_for()
+    admin_tab.get_by_role("link", name="Card and account transactions · English (en)").click()
 
     # Registered with Meta as a utility template, then approved a second later.
     admin_tab.get_by_role("button", name="Register with Meta").click()

@@ -9,7 +9,12 @@ from messenger import GraphClient
 from portal import selectors, services
 from portal.events import EventType
 from portal.models import AuditEvent, MessageTemplate, StaffMembership, UtilityTemplate
-from portal.tests.factories import SEED, StaffMembershipFactory, integration_for
+from portal.tests.factories import (
+    SEED,
+    StaffMembershipFactory,
+    integration_for,
+    template_text_approved,
+)
 from portal.views import templates as template_views
 
 pytestmark = pytest.mark.django_db
@@ -58,9 +63,10 @@ def bank():
 
 @pytest.fixture
 def template(bank):
-    return services.message_template_update(
-        actor=SEED,
-        template=MessageTemplate.objects.get(bank=bank, event_type=TXN, locale="en"),
+    return template_text_approved(
+        bank,
+        event_type=TXN,
+        locale="en",
         body="Hi {customer_first_name}: {amount} at {merchant} ({description}). {amount} again.",
     )
 
@@ -187,7 +193,7 @@ def test_an_edited_text_marks_the_registration_outdated(template):
         actor=SEED, template=template, client=FakeGraph().client()
     ).utility_template
 
-    services.message_template_update(actor=SEED, template=template, body="Only {amount}.")
+    template_text_approved(template.bank, event_type=TXN, locale="en", body="Only {amount}.")
 
     utility.refresh_from_db()
     assert not utility.is_current

@@ -6,7 +6,13 @@ from django.urls import reverse
 
 from portal import services
 from portal.events import EventType
-from portal.models import AuditEvent, NotificationPolicy, NotificationSettings, StaffMembership
+from portal.models import (
+    AuditEvent,
+    NotificationPolicy,
+    NotificationSettings,
+    StaffMembership,
+    TextVersion,
+)
 from portal.tests.factories import SEED, StaffMembershipFactory
 
 pytestmark = pytest.mark.django_db
@@ -38,6 +44,16 @@ def policy_url(bank, event_type):
     )
 
 
+def approve_draft(bank, client) -> str:
+    """The bank's one draft, approved by `client`'s staff member: the page they land on."""
+    draft = TextVersion.objects.get(bank=bank, state=TextVersion.State.DRAFT)
+    address = reverse(
+        "portal:notification_policy_version_approve",
+        kwargs={"bank": bank.slug, "policy_version": draft.pk},
+    )
+    return client.post(address, follow=True).content.decode()
+
+
 def test_an_operator_sets_a_threshold_and_quiet_hours(bank, member_client):
     client = member_client(Role.OPERATOR)
 
@@ -54,9 +70,17 @@ def test_an_operator_sets_a_threshold_and_quiet_hours(bank, member_client):
 
     page = response.content.decode()
     policy = NotificationPolicy.objects.get(bank=bank, event_type=TXN)
+    assert policy.min_amount is None and not policy.has_quiet_hours  # a draft so far
+    assert "Draft saved as version 2." in page
+    assert "Only for amounts of at least 250.00" in page and "Quiet hours: 22:00 to 07:00" in page
+
+    approved = approve_draft(bank, member_client(Role.ADMIN))
+
+    policy.refresh_from_db()
     assert (policy.min_amount, policy.quiet_hours_start) == (Decimal("250.00"), time(22))
-    assert "The policy for Card and account transactions is saved." in page
-    assert "amount is at least 250.00" in page and "22:00 to 07:00" in page
+    assert "Version 2 is approved" in approved
+    listing = client.get(reverse("portal:notification_policies", kwargs={"bank": "harbour"}))
+    assert "amount is at least 250.00" in listing.content.decode()
     assert AuditEvent.objects.filter(action="notification_policy.updated").count() == 1
 
 
@@ -64,8 +88,52 @@ def test_switching_a_kind_of_update_off(bank, member_client):
     client = member_client(Role.ADMIN)
 
     client.post(policy_url(bank, "balance.updated"), {})
+    assert NotificationPolicy.objects.get(bank=bank, event_type="balance.updated").enabled
+    approve_draft(bank, member_client(Role.ADMIN))
 
     assert not NotificationPolicy.objects.get(bank=bank, event_type="balance.updated").enabled
+
+
+def test_an_admin_cannot_approve_their_own_policy_draft(bank, member_client):
+    client = member_client(Role.ADMIN)
+    client.post(policy_url(bank, "balance.updated"), {})
+
+    page = approve_draft(bank, client)
+
+    assert "another admin must approve it (four eyes)" in page
+    assert NotificationPolicy.objects.get(bank=bank, event_type="balance.updated").enabled
+
+
+def test_an_operator_cannot_approve_a_policy_draft(bank, member_client):
+    member_client(Role.ADMIN).post(policy_url(bank, "balance.updated"), {})
+    draft = TextVersion.objects.get(bank=bank, state=TextVersion.State.DRAFT)
+
+    response = member_client(Role.OPERATOR).post(
+        reverse(
+            "portal:notification_policy_version_approve",
+            kwargs={"bank": "harbour", "policy_version": draft.pk},
+        )
+    )
+
+    assert response.status_code == 403
+    assert NotificationPolicy.objects.get(bank=bank, event_type="balance.updated").enabled
+
+
+def test_a_policy_rolls_back_to_its_earlier_rules_once_approved(bank, member_client):
+    member_client(Role.OPERATOR).post(policy_url(bank, "balance.updated"), {})
+    approve_draft(bank, member_client(Role.ADMIN))
+    first = TextVersion.objects.get(bank=bank, key="balance.updated", number=1)
+
+    member_client(Role.OPERATOR).post(
+        reverse(
+            "portal:notification_policy_version_rollback",
+            kwargs={"bank": "harbour", "policy_version": first.pk},
+        )
+    )
+    assert not NotificationPolicy.objects.get(bank=bank, event_type="balance.updated").enabled
+    approve_draft(bank, member_client(Role.ADMIN))
+
+    assert NotificationPolicy.objects.get(bank=bank, event_type="balance.updated").enabled
 
 
 def test_the_fraud_alert_form_offers_no_quiet_hours(bank, member_client):
@@ -136,3 +204,11 @@ def test_an_auditor_reads_the_policies_without_any_way_to_change_them(bank, memb
     assert "Card and account transactions" in page and "90 days" in page
     assert "Edit" not in page and '<form method="post" class' not in page
     assert "none: sent at once, day or night" in page
+
+
+def test_saving_the_live_rules_unchanged_says_so_and_drafts_nothing(bank, member_client):
+    response = member_client(Role.OPERATOR).post(policy_url(bank, TXN), {"enabled": "on"})
+
+    assert response.status_code == 200
+    assert "Nothing changed: this is what customers get now." in response.content.decode()
+    assert not TextVersion.objects.filter(state=TextVersion.State.DRAFT).exists()

@@ -3,9 +3,9 @@ from django.urls import reverse
 
 from portal import services
 from portal.events import EventType
-from portal.models import AuditEvent, MessageTemplate, StaffMembership
+from portal.models import AuditEvent, MessageTemplate, StaffMembership, TextVersion
 from portal.rendering import TEXT_LIMIT
-from portal.tests.factories import SEED, StaffMembershipFactory
+from portal.tests.factories import SEED, StaffMembershipFactory, template_text_approved
 
 pytestmark = pytest.mark.django_db
 
@@ -35,6 +35,11 @@ def edit_url(template):
         "portal:message_template_edit",
         kwargs={"bank": template.bank.slug, "template": template.pk},
     )
+
+
+def version_url(version, action=""):
+    name = f"portal:message_template_version{'_' + action if action else ''}"
+    return reverse(name, kwargs={"bank": version.bank.slug, "version": version.pk})
 
 
 PREVIEW = reverse("portal:message_template_preview", kwargs={"bank": "harbour"})
@@ -88,14 +93,34 @@ def test_saving_a_template_with_an_unknown_placeholder_shows_a_form_error(bank, 
     assert template_of(bank).body == template.body
 
 
-def test_an_operator_saves_a_template_and_it_is_audited(bank, member_client):
+def test_an_operator_saves_a_draft_that_stays_off_the_live_template(bank, member_client):
+    live = template_of(bank).body
+
     response = member_client(Role.OPERATOR).post(
         edit_url(template_of(bank)), {"body": "Paid {amount} at {merchant}."}, follow=True
     )
 
-    assert "The template is saved." in response.content.decode()
+    page = response.content.decode()
+    assert "Draft saved as version 2." in page and "Approve and make live" not in page
+    assert "You wrote this draft: another admin approves it." in page
+    assert template_of(bank).body == live
+    assert AuditEvent.objects.filter(action="text_version.drafted").count() == 1
+
+
+def test_an_admin_approves_an_operators_draft_and_it_goes_live(bank, member_client):
+    member_client(Role.OPERATOR).post(
+        edit_url(template_of(bank)), {"body": "Paid {amount} at {merchant}."}
+    )
+    draft = TextVersion.objects.get(bank=bank, state=TextVersion.State.DRAFT)
+    admin = member_client(Role.ADMIN)
+    review = admin.get(version_url(draft)).content.decode()
+    assert "<del>" in review and "<ins>" in review and "Approve and make live" in review
+
+    response = admin.post(version_url(draft, "approve"), follow=True)
+
+    assert "Version 2 is approved: customers read it from now on." in response.content.decode()
     assert template_of(bank).body == "Paid {amount} at {merchant}."
-    assert AuditEvent.objects.filter(action="message_template.updated").count() == 1
+    assert AuditEvent.objects.filter(action="text_version.approved").count() == 1
 
 
 def test_adding_a_language_starts_from_that_languages_default_text(bank, member_client):
@@ -108,14 +133,15 @@ def test_adding_a_language_starts_from_that_languages_default_text(bank, member_
     response = client.post(
         new, {"event_type": TXN, "locale": "de", "body": "{amount} bei {merchant}"}, follow=True
     )
-    assert response.redirect_chain[-1][0] == edit_url(template_of(bank, locale="de"))
+    draft = TextVersion.objects.get(bank=bank, key=f"{TXN}:de")
+    assert response.redirect_chain[-1][0] == version_url(draft)
+    assert "Nothing in this language is live yet" in response.content.decode()
+    assert not MessageTemplate.objects.filter(bank=bank, locale="de").exists()
 
 
 def test_a_language_is_deleted_but_not_the_default_one(bank, member_client):
     client = member_client(Role.OPERATOR)
-    extra = services.message_template_create(
-        actor=SEED, bank=bank, event_type=TXN, locale="fr", body="{amount}"
-    )
+    extra = template_text_approved(bank, event_type=TXN, locale="fr", body="{amount}")
 
     client.post(
         reverse("portal:message_template_delete", kwargs={"bank": "harbour", "template": extra.pk})
@@ -172,12 +198,11 @@ def test_a_template_holding_a_card_number_is_refused_with_a_form_error(
         assert "holds a full card number" in response.content.decode()
     assert template_of(bank).body == template.body
     assert not MessageTemplate.objects.filter(bank=bank, locale="fr").exists()
+    assert not TextVersion.objects.filter(bank=bank, state=TextVersion.State.DRAFT).exists()
 
 
 def test_the_template_list_names_the_languages_without_a_template(bank, member_client):
-    services.message_template_create(
-        actor=SEED, bank=bank, event_type=TXN, locale="fr", body="{amount} : {description}"
-    )
+    template_text_approved(bank, event_type=TXN, locale="fr", body="{amount} : {description}")
     url = reverse("portal:message_templates", kwargs={"bank": "harbour"})
 
     page = member_client(Role.OPERATOR).get(url).content.decode()
@@ -209,7 +234,7 @@ def test_the_default_transaction_text_shows_how_each_kind_of_transaction_reads(b
 
 
 def test_a_banks_own_transaction_text_shows_no_kinds(bank, member_client):
-    services.message_template_update(actor=SEED, template=template_of(bank), body="{amount}")
+    template_text_approved(bank, event_type=TXN, locale="en", body="{amount}")
 
     page = member_client(Role.AUDITOR).get(edit_url(template_of(bank))).content.decode()
 

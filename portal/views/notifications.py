@@ -4,30 +4,70 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from portal import selectors, services
+from portal import selectors, services, text_versions
 from portal.access import ADMIN, EVERYONE, OPERATOR, bank_staff
 from portal.audit import Actor
-from portal.events import EVENT_SCOPES, DataScope
+from portal.events import EVENT_SCOPES, DataScope, EventType
 from portal.forms import HandBackForm, NotificationPolicyForm, NotificationSettingsForm
-from portal.models import Bank
+from portal.models import Bank, TextVersion
 from portal.services.notifications import POLICY_FIELDS
 from portal.staff_forms import handle_staff_form
 
 EDITORS = (ADMIN, OPERATOR)
+APPROVERS = (ADMIN,)
+
+
+def _policy_title(key: str) -> str:
+    label = EventType(key).label if key in EventType.values else key
+    return f"Policy: {label}"
+
+
+def _policy_editor_url(bank: Bank, key: str) -> str:
+    return reverse("portal:notification_policies", kwargs={"bank": bank.slug})
+
+
+POLICY_VERSIONS = text_versions.VersionedText(
+    subject=services.POLICY_SUBJECT,
+    url_name="portal:notification_policy_version",
+    url_param="policy_version",
+    title=_policy_title,
+    editor_url=_policy_editor_url,
+    live_body=lambda bank, key: services.notification_policy_live_body(bank=bank, key=key),
+    approve=services.notification_policy_approve,
+    reject=services.notification_policy_reject,
+    rollback=services.notification_policy_rollback,
+    display=services.notification_policy_describe,
+)
 
 
 @bank_staff(view=EVERYONE)
 def notification_policies(request, bank):
     settings_row = selectors.notification_settings_for(bank)
+    versions = TextVersion.objects.for_bank(bank).filter(subject=services.POLICY_SUBJECT)
+    live = {v.key: POLICY_VERSIONS.url(bank, v) for v in versions if v.state == "approved"}
+    drafts = [
+        {
+            "version": v,
+            "title": _policy_title(v.key),
+            "text": services.notification_policy_describe(v.body),
+            "url": POLICY_VERSIONS.url(bank, v),
+        }
+        for v in versions.filter(state=TextVersion.State.DRAFT).order_by("created_at")
+    ]
     return render(
         request,
         "portal/notifications/policies.html",
         {
             "bank": bank,
             "rows": [
-                (policy, DataScope(EVENT_SCOPES[policy.event_type]).label)
+                (
+                    policy,
+                    DataScope(EVENT_SCOPES[policy.event_type]).label,
+                    live.get(policy.event_type),
+                )
                 for policy in selectors.notification_policy_list(bank=bank)
             ],
+            "drafts": drafts,
             "settings": settings_row,
             "essential_labels": [DataScope(s).label for s in settings_row.essential_scopes],
         },
@@ -47,7 +87,7 @@ def notification_policy_edit(request, bank, policy: int):
     done = handle_staff_form(
         request,
         form,
-        action=lambda data: services.notification_policy_update(
+        action=lambda data: services.notification_policy_draft(
             actor=Actor.staff(request.user),
             policy=target,
             enabled=data["enabled"],
@@ -57,14 +97,49 @@ def notification_policy_edit(request, bank, policy: int):
             quiet_hours_end=data.get("quiet_hours_end"),
             urgent=data.get("urgent", target.urgent),
         ),
-        success_message=f"The policy for {target.get_event_type_display()} is saved.",
-        redirect_to=reverse("portal:notification_policies", kwargs={"bank": bank.slug}),
+        success_message=lambda version: (
+            f"Draft saved as version {version.number}. Until an admin other than you approves "
+            "it, the live policy decides what is sent."
+        ),
+        redirect_to=lambda version: POLICY_VERSIONS.url(bank, version),
     )
     return done or render(
         request,
         "portal/notifications/policy_edit.html",
         {"bank": bank, "policy": target, "form": form},
     )
+
+
+@bank_staff(view=EVERYONE)  # type: ignore[untyped-decorator]
+def notification_policy_version(
+    request: HttpRequest, bank: Bank, policy_version: int
+) -> HttpResponse:
+    return text_versions.version_review(request, bank, POLICY_VERSIONS, policy_version)
+
+
+@bank_staff(change=APPROVERS)  # type: ignore[untyped-decorator]
+def notification_policy_version_approve(
+    request: HttpRequest, bank: Bank, policy_version: int
+) -> HttpResponse:
+    return text_versions.version_decide(
+        request, bank, POLICY_VERSIONS, policy_version, approve=True
+    )
+
+
+@bank_staff(change=APPROVERS)  # type: ignore[untyped-decorator]
+def notification_policy_version_reject(
+    request: HttpRequest, bank: Bank, policy_version: int
+) -> HttpResponse:
+    return text_versions.version_decide(
+        request, bank, POLICY_VERSIONS, policy_version, approve=False
+    )
+
+
+@bank_staff(change=EDITORS)  # type: ignore[untyped-decorator]
+def notification_policy_version_rollback(
+    request: HttpRequest, bank: Bank, policy_version: int
+) -> HttpResponse:
+    return text_versions.version_rollback(request, bank, POLICY_VERSIONS, policy_version)
 
 
 @bank_staff(view=EDITORS, change=EDITORS)

@@ -2,22 +2,73 @@
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
 import messenger
-from portal import rendering, selectors, services
+from portal import rendering, selectors, services, text_versions
 from portal.access import ADMIN, EVERYONE, OPERATOR, bank_staff
 from portal.audit import Actor
 from portal.events import PLACEHOLDER_HELP, PLACEHOLDERS, SAMPLE_DATA, EventType
 from portal.forms import MessageTemplateCreateForm, MessageTemplateForm
 from portal.languages import language_of, supported_languages
+from portal.models import Bank, TextVersion
 from portal.rendering import TEXT_LIMIT, normalise_locale, template_errors
 from portal.staff_forms import handle_staff_form
 from portal.template_defaults import default_template_text, is_default_transaction_text
+from portal.templatetags.portal_tags import locale_name
 
 EDITORS = (ADMIN, OPERATOR)
+APPROVERS = (ADMIN,)
+DRAFT_SAVED = (
+    "Draft saved as version {number}. Customers keep reading the live text until an admin "
+    "other than you approves it."
+)
+
+
+def _template_title(key: str) -> str:
+    event_type, locale = services.message_template_key_split(key)
+    label = EventType(event_type).label if event_type in EventType.values else event_type
+    return f"{label} · {locale_name(locale)}"
+
+
+def _template_editor_url(bank: Bank, key: str) -> str:
+    event_type, locale = services.message_template_key_split(key)
+    live = selectors.message_template_list(bank=bank)
+    found = next((t for t in live if t.event_type == event_type and t.locale == locale), None)
+    if found is None:
+        return reverse("portal:message_templates", kwargs={"bank": bank.slug})
+    return _edit_url(bank, found)
+
+
+TEMPLATE_VERSIONS = text_versions.VersionedText(
+    subject=services.TEMPLATE_SUBJECT,
+    url_name="portal:message_template_version",
+    title=_template_title,
+    editor_url=_template_editor_url,
+    live_body=lambda bank, key: services.message_template_live_body(bank=bank, key=key),
+    approve=services.message_template_approve,
+    reject=services.message_template_reject,
+    rollback=services.message_template_rollback,
+)
+
+
+def _draft_saved(version: TextVersion) -> str:
+    return DRAFT_SAVED.format(number=version.number)
+
+
+def _pending_drafts(bank: Bank) -> list[dict[str, object]]:
+    return [
+        {
+            "version": version,
+            "title": _template_title(version.key),
+            "url": TEMPLATE_VERSIONS.url(bank, version),
+        }
+        for version in TextVersion.objects.for_bank(bank)
+        .filter(subject=services.TEMPLATE_SUBJECT, state=TextVersion.State.DRAFT)
+        .order_by("created_at")
+    ]
 
 
 def graph_client() -> messenger.GraphClient:
@@ -63,7 +114,12 @@ def message_templates(request, bank):
     return render(
         request,
         "portal/templates/list.html",
-        {"bank": bank, "rows": rows, "default_locale": normalise_locale(bank.default_locale)},
+        {
+            "bank": bank,
+            "rows": rows,
+            "default_locale": normalise_locale(bank.default_locale),
+            "drafts": _pending_drafts(bank),
+        },
     )
 
 
@@ -84,15 +140,15 @@ def message_template_new(request, bank):
     done = handle_staff_form(
         request,
         form,
-        action=lambda data: services.message_template_create(
+        action=lambda data: services.message_template_draft(
             actor=Actor.staff(request.user),
             bank=bank,
             event_type=data["event_type"],
             locale=data["locale"],
             body=data["body"],
         ),
-        success_message="The template is saved.",
-        redirect_to=lambda template: _edit_url(bank, template),
+        success_message=_draft_saved,
+        redirect_to=lambda version: TEMPLATE_VERSIONS.url(bank, version),
     )
     if done:
         return done
@@ -143,17 +199,25 @@ def bank_style_examples(body: str, event_type: str, locale: str) -> list[tuple[s
 @bank_staff(view=EVERYONE, change=EDITORS)
 def message_template_edit(request, bank, template: int):
     target = selectors.message_template_get(bank=bank, pk=template)
+    key = services.message_template_key(target.event_type, target.locale)
+    rows = text_versions.version_rows(request, bank, TEMPLATE_VERSIONS, key)
+    draft = next((r for r in rows if r.version.state == TextVersion.State.DRAFT), None)
     form = MessageTemplateForm(
-        request.POST if request.method == "POST" else None, initial={"body": target.body}
+        request.POST if request.method == "POST" else None,
+        initial={"body": draft.version.body if draft else target.body},
     )
     done = handle_staff_form(
         request,
         form,
-        action=lambda data: services.message_template_update(
-            actor=Actor.staff(request.user), template=target, body=data["body"]
+        action=lambda data: services.message_template_draft(
+            actor=Actor.staff(request.user),
+            bank=bank,
+            event_type=target.event_type,
+            locale=target.locale,
+            body=data["body"],
         ),
-        success_message="The template is saved.",
-        redirect_to=_edit_url(bank, target),
+        success_message=_draft_saved,
+        redirect_to=lambda version: TEMPLATE_VERSIONS.url(bank, version),
     )
     if done:
         return done
@@ -172,8 +236,34 @@ def message_template_edit(request, bank, template: int):
             "bank_style": bank_style_examples(target.body, target.event_type, target.locale),
             "utility": selectors.utility_template_latest(template=target),
             "approved": selectors.utility_template_for(template=target),
+            "rows": rows,
+            "draft": draft,
         },
     )
+
+
+@bank_staff(view=EVERYONE)  # type: ignore[untyped-decorator]
+def message_template_version(request: HttpRequest, bank: Bank, version: int) -> HttpResponse:
+    return text_versions.version_review(request, bank, TEMPLATE_VERSIONS, version)
+
+
+@bank_staff(change=APPROVERS)  # type: ignore[untyped-decorator]
+def message_template_version_approve(
+    request: HttpRequest, bank: Bank, version: int
+) -> HttpResponse:
+    return text_versions.version_decide(request, bank, TEMPLATE_VERSIONS, version, approve=True)
+
+
+@bank_staff(change=APPROVERS)  # type: ignore[untyped-decorator]
+def message_template_version_reject(request: HttpRequest, bank: Bank, version: int) -> HttpResponse:
+    return text_versions.version_decide(request, bank, TEMPLATE_VERSIONS, version, approve=False)
+
+
+@bank_staff(change=EDITORS)  # type: ignore[untyped-decorator]
+def message_template_version_rollback(
+    request: HttpRequest, bank: Bank, version: int
+) -> HttpResponse:
+    return text_versions.version_rollback(request, bank, TEMPLATE_VERSIONS, version)
 
 
 @bank_staff(change=EDITORS)
