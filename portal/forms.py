@@ -560,7 +560,7 @@ class AuditLogFilterForm(DateRangeForm):
         required=False,
         max_length=200,
         label="Who",
-        help_text="A customer's or staff member's name (part of it will do), or an id.",
+        help_text="A customer's or staff member's name, or part of it, or an id.",
     )
     actor_type = forms.ChoiceField(
         required=False,
@@ -572,7 +572,7 @@ class AuditLogFilterForm(DateRangeForm):
         required=False,
         max_length=64,
         label="Messenger id (PSID)",
-        help_text="Finds the entries about this person, which hold it only pseudonymously.",
+        help_text="Finds the entries about this person (they hold it as a pseudonym).",
     )
     target_type = forms.CharField(required=False, max_length=80, label="Target type")
     target_id = forms.CharField(required=False, max_length=64, label="Target id")
