@@ -27,6 +27,8 @@ from portal.events import DataScope, EventType
 from portal.models import AuditEvent, Bank, StaffMembership
 
 MAX_ACTOR_MATCHES = 200
+# Actors whose label is a name (written as its owner wrote it), not a description.
+NAMED_ACTORS = {"staff", "api_key"}
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,20 @@ def _update(said: Said) -> str:
     return f"a {kind} update" if kind else "an update"
 
 
+ROLES = set(StaffMembership.Role.values)
+
+
+def _role(said: Said) -> str:
+    """A staff role as a person says it, "a bank admin" ("" when not a role)."""
+    role = said.text("role")
+    return f"a {str(StaffMembership.Role(role).label).lower()}" if role in ROLES else ""
+
+
+def _event_label(said: Said) -> str:
+    kind = said.text("event_type")
+    return str(EventType(kind).label).lower() if kind in EventType.values else kind
+
+
 def _because(said: Said, key: str = "reason") -> str:
     reason = said.text(key)
     return f" ({reason})" if reason else ""
@@ -321,7 +337,7 @@ ACTIONS: dict[str, Action] = {
         "Link reported as not the customer's",
         lambda s: f"{s.actor} said a new link was not theirs",
     ),
-    "link.not_me_refused": Action("“That wasn't me” refused"),
+    "link.not_me_refused": Action("Not-me report refused"),
     "link_invitation.issued": Action("Link invitation issued"),
     "link_invitation.opened": Action("Link invitation opened"),
     "customer.created": Action("Customer created"),
@@ -373,7 +389,7 @@ ACTIONS: dict[str, Action] = {
     "notifications.defaults_created": Action("Notification defaults created"),
     "notification_policy.updated": Action(
         "Notification policy changed",
-        lambda s: _changed(s, "the policy for " + _update(s).split(" ", 1)[1]),
+        lambda s: _changed(s, f"the policy for {_event_label(s) or 'an update'}"),
     ),
     "notification_settings.updated": Action(
         "Notification settings changed", lambda s: _changed(s, "the notification settings")
@@ -404,7 +420,7 @@ ACTIONS: dict[str, Action] = {
         "Staff invited",
         lambda s: (
             f"{s.actor} invited {s.text('email') or 'someone'}"
-            + (f" as {s.text('role')}" if s.text("role") else "")
+            + (f" as {_role(s)}" if _role(s) else "")
         ),
     ),
     "staff.invitation_revoked": Action("Staff invitation revoked"),
@@ -412,12 +428,12 @@ ACTIONS: dict[str, Action] = {
         "Staff invitation accepted",
         lambda s: (
             f"{s.text('user') or s.actor} joined the bank's staff"
-            + (f" as {s.text('role')}" if s.text("role") else "")
+            + (f" as {_role(s)}" if _role(s) else "")
         ),
     ),
     "staff.role_granted": Action(
         "Staff role granted",
-        lambda s: f"{s.actor} made {s.text('user') or 'a user'} {s.text('role') or 'staff'}",
+        lambda s: f"{s.actor} made {s.text('user') or 'a user'} {_role(s) or 'staff'}",
     ),
     "staff.removed": Action(
         "Staff removed",
@@ -518,7 +534,10 @@ def action_choices() -> list[tuple[str, str | list[Choice]]]:
 
 def action_label(action: str) -> str:
     spec = ACTIONS.get(action)
-    return spec.label if spec else action.replace("_", " ").replace(".", ": ", 1)
+    if spec is not None:
+        return spec.label
+    words = action.replace("_", " ").replace(".", ": ", 1)
+    return words[:1].upper() + words[1:]
 
 
 def actor_name(event: AuditEvent, names: Mapping[tuple[str, str], str] | None = None) -> str:
@@ -536,15 +555,18 @@ def sentence(event: AuditEvent, names: Mapping[tuple[str, str], str] | None = No
         target_id=event.target_id,
     )
     spec = ACTIONS.get(event.action)
+    text = ""
     if spec is not None and spec.sentence is not None:
         try:
             text = spec.sentence(said)
         except (TypeError, ValueError, AttributeError, KeyError):
             text = ""
-        if text:
-            return text[0].upper() + text[1:] + "."
-    text = f"{said.actor}: {action_label(event.action).lower()}."
-    return text[0].upper() + text[1:]
+    if not text:
+        return f"{action_label(event.action)} by {said.actor}."
+    named = event.actor_type in NAMED_ACTORS or (event.actor_type, event.actor_id) in (names or {})
+    if not (named and text.startswith(said.actor)):
+        text = text[0].upper() + text[1:]  # a person's name or username stays as written
+    return text + "."
 
 
 @dataclass(frozen=True)

@@ -103,13 +103,26 @@ def test_common_actions_read_as_sentences(harbour, action, details, expected):
 
 
 def test_an_unknown_action_gets_a_generic_sentence(harbour):
-    assert said(harbour, "ledger.reconciled", n=1) == "Daily check: ledger: reconciled."
+    assert said(harbour, "ledger.reconciled", n=1) == "Ledger: reconciled by daily check."
+    assert said(harbour, "integration.went_live") == "Messenger integration live by daily check."
 
 
 def test_details_of_an_unexpected_shape_fall_back_to_the_generic_sentence(harbour):
     text = said(harbour, "consent.authorised", scopes="balances", accounts={"a": 1})
 
     assert text == "Daily check allowed sharing."
+
+
+def test_a_staff_members_username_stays_as_written_at_the_start_of_a_sentence(harbour):
+    admin = member(harbour, Role.ADMIN, username="ana.admin")
+    entry = audit_record(
+        actor=Actor.staff(admin),
+        action="staff.role_granted",
+        bank=harbour,
+        details={"user": "bruno", "role": "auditor"},
+    )
+
+    assert sentence(entry) == "ana.admin made bruno a bank auditor."
 
 
 def test_every_known_action_has_a_label_and_a_sentence_that_never_fails(harbour):
