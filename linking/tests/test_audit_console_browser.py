@@ -242,5 +242,18 @@ def test_an_auditor_reads_filters_and_verifies_the_audit_log(live_server, browse
 
         tab.get_by_role("link", name="Audit log", exact=True).click()
         tab.get_by_text("verified the audit chain: intact").wait_for()
+
+        # On a narrow window, whatever scrolls sideways can be reached by the keyboard.
+        tab.set_viewport_size({"width": 700, "height": 900})
+        for name in ("Audit log", "Staff", "Linked accounts"):
+            tab.get_by_role("link", name=name, exact=True).click()
+            tab.wait_for_load_state()
+            unreachable = tab.evaluate(
+                """() => [...document.querySelectorAll('.table-card, .scroll-box')]
+                    .filter(box => box.scrollWidth > box.clientWidth && box.tabIndex < 0)
+                    .map(box => box.className)"""
+            )
+            assert unreachable == [], f"{tab.url}: {unreachable}"
+            accessible(tab)
     finally:
         context.close()
