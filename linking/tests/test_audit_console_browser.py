@@ -201,6 +201,11 @@ def test_an_auditor_reads_filters_and_verifies_the_audit_log(live_server, browse
         accessible(tab)
         fits(tab)
         screenshot(tab, "auditor-audit-log")
+        rows.first.get_by_role("link", name="consent.authorised").click()
+        tab.get_by_role("heading", name="Audit entry #1: consent.authorised").wait_for()
+        assert tab.locator("p.sentence").inner_text().startswith("Ana Souza allowed balances")
+        accessible(tab)
+        tab.go_back()
 
         # A PSID typed in finds the entries that hold only its pseudonym.
         tab.get_by_label("Who").fill("")
