@@ -7,19 +7,28 @@ class LinkingConfig(AppConfig):
     def ready(self) -> None:
         from linking import receivers  # noqa: F401  (connects the signal receivers)
         from linking.retention import contacts_purge
-        from linking.selectors import linked_customers_panel
+        from linking.selectors import (
+            customer_actor_names,
+            customer_actor_search,
+            linked_customers_panel,
+        )
         from linking.services import linking_erase
         from linking.subject_data import register_subject_data
         from linking.subject_requests import linking_export
         from portal.dashboard import register_panel
         from portal.navigation import register_nav
         from portal.retention import register_purger
+        from portal.timeline import ActorDirectory, register_actor_directory
 
         register_panel("linking.linked_customers", linked_customers_panel)
         register_subject_data(
             "linking.customer", export=linking_export, erase=linking_erase, order=10
         )
         register_purger("linking.contacts", contacts_purge)
+        register_actor_directory(
+            "customer",
+            ActorDirectory(names=customer_actor_names, search=customer_actor_search),
+        )
         register_nav(
             "linking.links",
             "Linked accounts",

@@ -1,4 +1,4 @@
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
@@ -10,7 +10,7 @@ from django.urls import reverse
 from core.registry import Registry
 from linking.models import Account, Consent, Customer, LinkingTokenUse
 from portal.dashboard import PanelContent
-from portal.models import AuditEvent
+from portal.models import AuditEvent, Bank
 
 PLATFORM_NAME = "Messenger, operated by Meta Platforms"
 
@@ -215,3 +215,18 @@ def consent_get_for_console(*, bank, pk: int) -> Consent:
 
 def customer_get_for_console(*, bank, pk: int) -> Customer:
     return get_object_or_404(Customer.objects.for_bank(bank), pk=pk)
+
+
+def customer_actor_names(bank: Bank, ids: Collection[str]) -> dict[str, str]:
+    """The names of the bank's customers among audit actors `ids` (erased ones have none)."""
+    numeric = [i for i in ids if str(i).isdigit()]
+    customers = Customer.objects.for_bank(bank).filter(pk__in=numeric).exclude(name="")
+    return {str(pk): name for pk, name in customers.values_list("pk", "name")}
+
+
+def customer_actor_search(bank: Bank, text: str) -> list[str]:
+    """The audit actor ids of the bank's customers named like `text`, or with that id."""
+    customers = Customer.objects.for_bank(bank).filter(
+        Q(name__icontains=text) | Q(external_id=text)
+    )
+    return [str(pk) for pk in customers.order_by("pk").values_list("pk", flat=True)[:200]]

@@ -18,6 +18,7 @@ from portal.models import (
     HAND_BACK_GRACE_MAX_MINUTES,
     SEND_RATE_LIMIT_ERROR,
     SEND_RATE_LIMIT_MAX,
+    AuditEvent,
     Bank,
     NotificationPolicy,
     StaffMembership,
@@ -75,7 +76,7 @@ class DateRangeForm(StaffForm):
         required=False, help_text="YYYY-MM-DD, inclusive", validators=[_plausible_day]
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Declared here, the dates would come first; the pages have always shown them last.
         for name, label in (("date_from", self.date_from_label), ("date_to", self.date_to_label)):
@@ -532,22 +533,70 @@ class MessageTemplateCreateForm(MessageTemplateForm):
     field_order = ["event_type", "locale", "body"]
 
 
+class DateInput(forms.DateInput):
+    """A date picker (`<input type="date">`): it sends YYYY-MM-DD, what DateField reads."""
+
+    input_type = "date"
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs, format="%Y-%m-%d")
+
+
+def _action_choices() -> list[Any]:
+    from portal.timeline import action_choices
+
+    return list(action_choices())
+
+
 class AuditLogFilterForm(DateRangeForm):
-    """The audit log's filters, read from the query string; every field is optional."""
+    """The audit log's filters, read from the query string; every field is optional.
+
+    The action is picked from the known actions (a family such as every consent action, or
+    one action); any other well-formed action or prefix is still accepted, so bookmarked
+    URLs and exports keep working, and shown as picked.
+    """
 
     actor = forms.CharField(
-        required=False, max_length=200, help_text="A name, username or id; part of a name matches."
-    )
-    action = forms.CharField(
         required=False,
-        max_length=80,
-        help_text="An action such as consent.revoked, or its start such as consent.",
+        max_length=200,
+        label="Who",
+        help_text="A customer's or staff member's name, or part of it, or an id.",
+    )
+    actor_type = forms.ChoiceField(
+        required=False,
+        label="Kind of actor",
+        choices=[("", "Anyone"), *AuditEvent.ActorType.choices],
+    )
+    action = forms.CharField(required=False, max_length=80, widget=forms.Select)
+    psid = forms.CharField(
+        required=False,
+        max_length=64,
+        label="Messenger id (PSID)",
+        help_text="Finds the entries about this person (they hold it as a pseudonym).",
     )
     target_type = forms.CharField(required=False, max_length=80, label="Target type")
     target_id = forms.CharField(required=False, max_length=64, label="Target id")
 
-    def clean_action(self):
-        action = self.cleaned_data["action"].strip()
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choices = _action_choices()
+        known = {value for _, group in choices[1:] for value, _ in group} | {""}
+        current = (self.data.get("action") or "").strip() if self.is_bound else ""
+        if current not in known:
+            choices.append((current, current))
+        self.fields["action"].widget.choices = choices
+        for name in ("date_from", "date_to"):
+            self.fields[name].widget = DateInput()
+            self.fields[name].help_text = "Inclusive" if name == "date_to" else ""
+
+    def clean_action(self) -> str:
+        action = str(self.cleaned_data["action"]).strip()
         if action and not all(ch.isalnum() or ch in "._" for ch in action):
             raise ValidationError("Use letters, digits, dots and underscores only.")
         return action
+
+    def clean_psid(self) -> str:
+        psid = str(self.cleaned_data["psid"]).strip()
+        if psid and not psid.isdigit():
+            raise ValidationError("A PSID is made of digits only.")
+        return psid

@@ -32,6 +32,7 @@ from portal.models import (
     WorkerHeartbeat,
 )
 from portal.policies import PolicyRules
+from portal.pseudonyms import PERSONAL_KEYS, pseudonyms
 from portal.rendering import normalise_locale
 
 
@@ -322,13 +323,19 @@ def audit_events_for_bank(*, bank: Bank) -> QuerySet[AuditEvent]:
 def audit_event_list(*, bank: Bank, filters: dict | None = None) -> QuerySet[AuditEvent]:
     """The bank's entries matching `filters` (the keys of `AuditLogFilterForm`), newest first.
 
-    `actor` matches an actor's id exactly or part of their name; `action` matches an action
-    or any action it starts; dates are whole UTC days, both ends included.
+    `actor` matches an actor's id exactly, part of their label, or part of the name of a
+    customer or staff member (their ids, through `portal.timeline`'s actor directories);
+    `psid` matches the entries holding that person's pseudonymous reference; `action`
+    matches an action or any action it starts; dates are whole UTC days, both ends included.
     """
     filters = filters or {}
     events = audit_events_for_bank(bank=bank)
     if actor := filters.get("actor"):
-        events = events.filter(Q(actor_id=actor) | Q(actor_label__icontains=actor))
+        events = events.filter(_actor_matching(bank, actor))
+    if actor_type := filters.get("actor_type"):
+        events = events.filter(actor_type=actor_type)
+    if psid := filters.get("psid"):
+        events = events.filter(_about_psid(psid))
     if action := filters.get("action"):
         events = events.filter(action__startswith=action)
     if target_type := filters.get("target_type"):
@@ -340,6 +347,25 @@ def audit_event_list(*, bank: Bank, filters: dict | None = None) -> QuerySet[Aud
     if date_to := filters.get("date_to"):
         events = events.filter(occurred_at__lt=_utc_midnight(date_to) + timedelta(days=1))
     return events
+
+
+def _actor_matching(bank: Bank, text: str) -> Q:
+    from portal.timeline import actor_ids_named
+
+    matching = Q(actor_id=text) | Q(actor_label__icontains=text)
+    for actor_type, ids in actor_ids_named(bank, text).items():
+        matching |= Q(actor_type=actor_type, actor_id__in=ids)
+    return matching
+
+
+def _about_psid(psid: str) -> Q:
+    """Entries about the person with this PSID: they hold its reference under any key of
+    PSEUDONYM_KEYS (`portal.pseudonyms`), as a detail or as their target."""
+    references = pseudonyms(psid)
+    about = Q(target_type="messenger.psid", target_id__in=references)
+    for key in PERSONAL_KEYS.values():
+        about |= Q(**{f"details__{key}__in": references})
+    return about
 
 
 def _utc_midnight(day) -> datetime:

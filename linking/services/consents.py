@@ -210,7 +210,7 @@ def consent_authorise(
         action="consent.authorised",
         bank=customer.bank,
         target=consent,
-        details=_consent_details(consent),
+        details={**_consent_details(consent), "expires_at": consent.expires_at},
         data_categories=scopes,
     )
     return GrantedConsent(consent, code)

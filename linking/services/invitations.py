@@ -329,6 +329,7 @@ def link_invitation_authorise(
         target=consent,
         details={
             **_consent_details(consent),
+            "expires_at": consent.expires_at,
             "via": "m.me invitation",
             "invitation": invitation.pk,
             "ref_expires_at": invitation.ref_expires_at,

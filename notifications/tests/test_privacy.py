@@ -92,7 +92,7 @@ def test_the_link_page_lists_every_notification_with_its_data_and_delivery(
     assert "Fraud alerts" in section and "Balances" in section  # the data categories shared
     assert "Sent" in section and "Dead-lettered" in section
     sent = Notification.objects.get(event_type="fraud.alert")
-    assert f"{sent.sent_at:%-d %b %Y %H:%M:%S}" in section
+    assert f"{sent.sent_at:%-d %b %Y}<br>{sent.sent_at:%H:%M:%S}" in section
     assert section.count("<tr>") == 1 + 2  # the header row and one per notification
 
 

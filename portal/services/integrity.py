@@ -48,10 +48,16 @@ def audit_integrity_check(
             action="audit.integrity_verified",
             bank=bank,
             details={
+                "intact": all(c.intact for c in checks),
                 "chains": [
-                    {"chain": c.chain.key, "intact": c.intact, "broken_seq": c.broken_seq}
+                    {
+                        "chain": c.chain.key,
+                        "intact": c.intact,
+                        "entries": c.entries,
+                        "broken_seq": c.broken_seq,
+                    }
                     for c in checks
-                ]
+                ],
             },
         )
     return checks

@@ -1,6 +1,9 @@
+import json
+
 from babel import Locale, UnknownLocaleError
 from django import template
 
+from portal.models import AuditEvent
 from portal.rendering import normalise_locale
 
 register = template.Library()
@@ -34,3 +37,15 @@ def locale_name(code: str) -> str:
 def status_tone(status: str) -> str:
     """The pill colour for a utility template's review status."""
     return {"APPROVED": "ok", "PENDING": "warn", "REJECTED": "bad"}.get(status, "neutral")
+
+
+@register.filter
+def audit_raw(event: AuditEvent) -> str:
+    """What an entry recorded beyond who, what and when, as indented JSON (escaped when
+    drawn like any text): its target, details and the data categories shared."""
+    record = {
+        "target": [event.target_type, event.target_id] if event.target_type else None,
+        "details": event.details,
+        "data_categories": event.data_categories,
+    }
+    return json.dumps(record, indent=2, ensure_ascii=False, sort_keys=True, default=str)

@@ -41,6 +41,9 @@ BANK_URLS = [url for url in STAFF_URLS if url.access and url.access.scope == "ba
 SIGNED_IN_URLS = [url for url in STAFF_URLS if url.access and url.access.scope != "public"]
 PLATFORM_URLS = [url for url in STAFF_URLS if url.access and url.access.scope == "platform"]
 OBJECT_URLS = [url for url in BANK_URLS if set(url.params) - {"bank"}]
+# What an auditor may post: proofs that only read what they check and record themselves
+# (Verify now). Anything else an auditor posts is refused.
+AUDITOR_PROOFS = {"portal:audit_integrity": "audit.integrity_verified"}
 # Whatever holds credentials, keys or staff is for admins (and, read-only, auditors).
 ADMIN_ONLY_NAMES = re.compile(r"credential|secret|api_key|staff_|invitation|membership")
 
@@ -234,7 +237,24 @@ def test_a_role_without_the_permission_gets_403(world, sign_in, url, role, metho
     assert AuditEvent.objects.count() == before
 
 
-@pytest.mark.parametrize("url", BANK_URLS, ids=str)
+def test_auditors_may_post_only_the_listed_proofs():
+    assert {url.name for url in BANK_URLS if AUDITOR in url.access.change} == set(AUDITOR_PROOFS)
+
+
+@pytest.mark.parametrize("url", [u for u in BANK_URLS if u.name in AUDITOR_PROOFS], ids=str)
+def test_an_auditors_proof_records_only_itself(world, sign_in, url):
+    client = sign_in(world["a"].members[AUDITOR])
+    before = AuditEvent.objects.count()
+
+    response = client.post(bank_url(url, world["a"]))
+
+    assert response.status_code == 302
+    (entry,) = AuditEvent.objects.order_by("pk")[before:]
+    assert entry.action == AUDITOR_PROOFS[url.name]
+    assert entry.bank == world["a"].bank
+
+
+@pytest.mark.parametrize("url", [u for u in BANK_URLS if u.name not in AUDITOR_PROOFS], ids=str)
 def test_an_auditor_cannot_post_any_change(world, sign_in, url):
     client = sign_in(world["a"].members[AUDITOR])
     before = AuditEvent.objects.count()

@@ -149,3 +149,15 @@ def test_a_series_needs_a_value_per_label():
 )
 def test_the_axis_ends_on_a_round_number(value, ceiling):
     assert nice_ceiling(value) == ceiling
+
+
+def test_a_bar_chart_shows_its_title_and_labels_large_enough_to_read():
+    chart = Chart("Deliveries, last 24 hours", ["00", "01"], [Series("Sent", [1, 2], "ok")])
+
+    root = ET.fromstring(str(bar_chart(chart)))
+
+    (title,) = [t for t in root.iter(f"{SVG}text") if t.get("class") == "chart-title"]
+    assert title.text == "Deliveries, last 24 hours"
+    labels = [t for t in root.iter(f"{SVG}text") if t.get("class") != "chart-title"]
+    assert {t.text for t in labels} >= {"00", "01", "Sent"}
+    assert min(int(t.get("font-size")) for t in labels) >= 14

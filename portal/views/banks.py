@@ -5,7 +5,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from portal import exports, selectors, services
+from portal import exports, selectors, services, timeline
 from portal.access import ADMIN, AUDITOR, EVERYONE, bank_staff, platform_admin, staff_account
 from portal.audit import Actor
 from portal.dashboard import TILE, WIDE, panels_for
@@ -67,11 +67,13 @@ def dashboard(request, bank):
     panels = panels_for(
         bank, role=request.staff.role, platform_admin=request.staff.is_platform_admin
     )
+    dashboard = selectors.bank_dashboard(bank=bank)
     return render(
         request,
         "portal/banks/dashboard.html",
         {
-            "dashboard": selectors.bank_dashboard(bank=bank),
+            "dashboard": dashboard,
+            "recent_entries": timeline.timeline(bank, dashboard.recent_events),
             "tile_panels": [p for p in panels if p.size == TILE],
             "wide_panels": [p for p in panels if p.size == WIDE],
         },
@@ -103,10 +105,11 @@ def bank_settings(request, bank):
 
 @bank_staff(view=EVERYONE)
 def audit_log(request, bank):
-    """The bank's audit log, filtered by actor, action, target and dates from the query."""
+    """The bank's audit log as a timeline of sentences, filtered by the query's actor, kind
+    of actor, action, PSID, target and dates."""
     form = AuditLogFilterForm(request.GET or None)
     if form.is_bound and not form.is_valid():
-        context = {"page": None, "bank": bank, "form": form, "query": ""}
+        context = {"page": None, "entries": [], "bank": bank, "form": form, "query": ""}
         return render(request, "portal/banks/audit_log.html", context, status=400)
     filters = form.filters() if form.is_bound else {}
     page = Paginator(selectors.audit_event_list(bank=bank, filters=filters), 50).get_page(
@@ -119,6 +122,7 @@ def audit_log(request, bank):
         "portal/banks/audit_log.html",
         {
             "page": page,
+            "entries": timeline.timeline(bank, page.object_list),
             "bank": bank,
             "form": form,
             "filtered": bool(filters),
@@ -129,10 +133,11 @@ def audit_log(request, bank):
 
 @bank_staff(view=EVERYONE)
 def audit_entry(request, bank, entry: int):
+    (said,) = timeline.timeline(bank, [selectors.audit_event_get(bank=bank, pk=entry)])
     return render(
         request,
         "portal/banks/audit_entry.html",
-        {"bank": bank, "event": selectors.audit_event_get(bank=bank, pk=entry)},
+        {"bank": bank, "event": said.event, "entry": said},
     )
 
 

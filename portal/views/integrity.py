@@ -32,9 +32,14 @@ def _report_outcome(request, checks: list[AuditIntegrityCheck]) -> None:
         messages.success(request, f"Verified {len(checks)} chain(s): intact.")
 
 
-@bank_staff(view=(ADMIN, AUDITOR), change=(ADMIN,))
+@bank_staff(view=(ADMIN, AUDITOR), change=(ADMIN, AUDITOR))
 def audit_integrity(request, bank):
-    """The state of the bank's chain as last checked; POST verifies it now."""
+    """The state of the bank's chain as last checked; POST verifies it now.
+
+    Verifying only reads the chain, so auditors may ask for it too: it records the check
+    and its own audit entry, and changes nothing else. Operators see neither the chain nor
+    the button (they have no part in auditing); signing checkpoints stays with admins.
+    """
     if request.method == "POST":
         checks = services.audit_integrity_check(
             actor=Actor.staff(request.user),

@@ -17,6 +17,22 @@
     if (question && !window.confirm(question)) event.preventDefault();
   });
 
+  // A card whose table is wider than the card scrolls sideways; the keyboard must reach it
+  // to scroll it. Tables drawn in a `.scroll-box` already are; this covers the others.
+  function reachScrollingCards() {
+    document.querySelectorAll(".table-card").forEach(function (card) {
+      if (card.hasAttribute("tabindex") || card.scrollWidth <= card.clientWidth) return;
+      var heading = card.querySelector("h2, h3");
+      card.setAttribute("tabindex", "0");
+      if (!card.hasAttribute("aria-labelledby") && !card.hasAttribute("aria-label")) {
+        card.setAttribute("role", "region");
+        card.setAttribute("aria-label", (heading ? heading.textContent.trim() : "Table") + ", scrolls sideways");
+      }
+    });
+  }
+  reachScrollingCards();
+  window.addEventListener("resize", reachScrollingCards);
+
   // Message template editor: insert placeholders, and preview the text as it is typed.
   var editor = document.getElementById("template-form");
   if (!editor) return;
