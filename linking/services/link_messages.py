@@ -43,11 +43,51 @@ State = LinkMessage.State
 # The nudged worker's head start: the sweeper leaves a fresh row alone this long.
 GRACE = timedelta(seconds=60)
 MAX_ATTEMPTS = 10
+# An answer to *Manage sharing* that could not go out within this long is not wanted any more.
+MANAGE_LINK_STALE = timedelta(minutes=30)
 SWEEP_BATCH = 100
 MESSAGE_SENDER = Actor.system("link messages")
 COMPOSE: dict[str, Callable[[Consent], str]] = {
     Kind.CONFIRMATION: messages.link_confirmation,
     Kind.EXPIRY_REMINDER: messages.expiry_reminder,
+    Kind.MANAGE_LINK: messages.manage_link,
+}
+
+
+def _manage_button(consent: Consent) -> dict[str, Any]:
+    from linking.services.sharing import MANAGE_SHARING_PAYLOAD
+
+    return messenger.builders.postback_button(
+        messages.manage_sharing_title(consent), MANAGE_SHARING_PAYLOAD
+    )
+
+
+def _confirmation(consent: Consent) -> tuple[str, list[dict[str, Any]]]:
+    return messages.link_confirmation(consent), [_manage_button(consent)]
+
+
+def _reminder(consent: Consent) -> tuple[str, list[dict[str, Any]]]:
+    renew = messenger.builders.url_button(
+        messages.renew_title(consent), messages.renew_url(consent)
+    )
+    return messages.expiry_reminder_with_buttons(consent), [renew, _manage_button(consent)]
+
+
+def _manage_link(consent: Consent) -> tuple[str, list[dict[str, Any]]]:
+    from linking.services.sharing import dashboard_pass_issue
+
+    token = dashboard_pass_issue(consent=consent)
+    button = messenger.builders.url_button(
+        messages.open_dashboard_title(consent), messages.pass_url(consent, token)
+    )
+    return messages.manage_link(consent), [button]
+
+
+# The messages sent as a button template (falling back to COMPOSE's text if too long).
+BUTTONED: dict[str, Callable[[Consent], tuple[str, list[dict[str, Any]]]]] = {
+    Kind.CONFIRMATION: _confirmation,
+    Kind.EXPIRY_REMINDER: _reminder,
+    Kind.MANAGE_LINK: _manage_link,
 }
 # Messages about another of the customer's links (`LinkMessage.about`), then the chat's own.
 COMPOSE_ABOUT: dict[str, Callable[[Consent, Consent], str]] = {
@@ -92,10 +132,18 @@ def link_message_about_schedule(
 
 
 def _payload(message: LinkMessage) -> dict[str, Any]:
-    """The Send API body of the message: text, or for a new-link notice a button template
-    whose "That wasn't me" names the notice (honoured only from this chat)."""
+    """The Send API body of the message: text, or a button template: for a new-link notice
+    "That wasn't me", which names the notice (honoured only from this chat); for the
+    confirmation *Manage sharing*; for the reminder *Renew* and *Manage sharing*; for the
+    answer to *Manage sharing* a button to a fresh, single-use dashboard pass."""
     consent = message.consent
     metadata = messenger.reference("l", message.pk)
+    if message.kind in BUTTONED:
+        text, buttons = BUTTONED[message.kind](consent)
+        if len(text) <= messenger.builders.BUTTON_TEXT_MAX:
+            return messenger.builders.button_template(
+                consent.psid, text, buttons, metadata=metadata
+            )
     if message.about is None:
         return messenger.builders.text_message(
             consent.psid, COMPOSE[message.kind](consent), metadata=metadata
@@ -189,6 +237,8 @@ def _not_due(message: LinkMessage, consent: Consent, now: datetime) -> str:
         message.about is None or message.about.status != Consent.Status.AUTHORISED
     ):
         return "the new link already ended"
+    if message.kind == Kind.MANAGE_LINK and now - message.created_at > MANAGE_LINK_STALE:
+        return "asked for too long ago"
     if message.kind == Kind.EXPIRY_REMINDER:
         if consent.expires_at != message.expires_at:
             return "consent renewed"

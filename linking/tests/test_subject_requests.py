@@ -79,10 +79,8 @@ def test_the_download_holds_the_customer_consents_receipts_and_audit_entries(ban
         (None, "awaiting_authorisation"),
         ("awaiting_authorisation", "authorised"),
     ]
-    assert consent["receipt"]["version"] == "KI-CR-v1.1.0"
-    assert consent["receipt"]["services"][0]["purposes"][0]["thirdPartyName"].startswith(
-        "Messenger"
-    )
+    assert consent["receipt"]["receipt_format"] == "bankside-consent-receipt/2"
+    assert consent["receipt"]["shared_with"]["name"].startswith("Messenger")
     assert part["messenger_contacts"] == [
         {"page_id": "1029384756", "psid": PSID, "last_message_at": consent["created_at"]}
     ]
