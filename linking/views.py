@@ -273,8 +273,24 @@ def authenticated_at(request: HttpRequest, bank: Bank) -> dt.datetime | None:
 
 
 def sign_in_again(request: HttpRequest, bank: Bank, path: str) -> HttpResponse:
-    """Send the customer to the bank's sign-in, to come back to `path` afterwards."""
+    """Send the customer to the bank's sign-in, to come back to `path` afterwards: straight
+    to its identity provider, asked to sign them in again (`prompt=login`), when it has
+    one; else (or when it cannot be reached) to the sign-in page."""
     request.session[AFTER_SIGN_IN_KEY] = {"bank": bank.slug, "path": path}
+    provider = _provider(bank)
+    if provider is not None:
+        try:
+            started = oidc.start(provider, _oidc_redirect_uri(bank), reauthenticate=True)
+        except oidc.OIDCError:
+            log.warning("bank %s: identity provider unavailable for a new sign-in", bank.slug)
+        else:
+            request.session[OIDC_KEY] = {
+                "bank": bank.slug,
+                "state": started.state,
+                "nonce": started.nonce,
+                "verifier": started.code_verifier,
+            }
+            return HttpResponseRedirect(started.url)
     return HttpResponseRedirect(reverse("linking:login", args=[bank.slug]) + "?again=1")
 
 
