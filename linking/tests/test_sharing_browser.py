@@ -125,3 +125,42 @@ def test_changing_renewing_and_stopping_sharing(live_server, harbour, browser, l
     assert consent.status == Consent.Status.REVOKED
     assert AuditEvent.objects.filter(action="consent.changed", target_id=str(consent.pk)).exists()
     tab.context.close()
+
+
+def test_manage_sharing_from_the_chats_menu_opens_the_dashboard(
+    live_server, harbour, browser, worker, settings
+):
+    """End to end through the sandbox: the menu bankside sets on the Page, the postback,
+    the worker's answer with a single-use button, and the dashboard it opens."""
+    from linking.tests.test_link_flow import sandbox
+    from messenger import GraphClient
+    from portal.audit import Actor
+    from portal.services.integration import integration_menu_set
+
+    _, integration, customer = harbour
+    settings.PUBLIC_BASE_URL = live_server.url  # the button's link, and Messenger's way to it
+    with GraphClient(settings.MESSENGER_GRAPH_API_URL, "v27.0") as graph:
+        assert integration_menu_set(
+            actor=Actor.system("test"), integration=integration, client=graph
+        )
+    user = sandbox(
+        live_server, f"/pages/{integration.page_id}/users", "POST", json={"name": "Ana Souza"}
+    )
+    consent = authorised_consent(integration, customer)
+    Consent.objects.filter(pk=consent.pk).update(psid=user["psid"])
+    tab = new_page(browser, PHONE)
+
+    tab.goto(f"{live_server.url}/sandbox/chat/{integration.page_id}/{user['psid']}/")
+    tab.locator(".sb-menu summary").click()
+    tab.locator(".sb-menu").get_by_role("button", name="Manage sharing").click()
+    answer = tab.locator(".sb-msg.out", has_text="works once")
+    expect(answer).to_be_visible(timeout=30_000)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(SCREENSHOTS / "tour-9-chat-manage-sharing.png"))
+    with tab.expect_popup() as opened:
+        answer.get_by_role("link", name="Open my dashboard").click()
+    dashboard = opened.value
+
+    expect(dashboard.get_by_role("heading", name=WORDS["en"]["dashboard"])).to_be_visible()
+    expect(dashboard.locator(".c-accounts")).to_contain_text("4821")
+    tab.context.close()
