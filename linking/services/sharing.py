@@ -145,12 +145,20 @@ def manage_link_schedule(*, consent: Consent, now: datetime | None = None) -> Li
 
 def link_manage_requested(*, bank: Bank, page_id: str, psid: str) -> LinkMessage | None:
     """*Manage sharing* from a chat: its live link is owed a dashboard pass; a chat with no
-    live link gets nothing here (the conversation answers it as unlinked)."""
-    consent = Consent.objects.filter(
-        bank=bank, page_id=page_id, psid=psid, status=Status.AUTHORISED
-    ).first()
+    live link gets nothing here (the conversation answers it as unlinked). Taps while an
+    answer is still waiting to go out share that answer."""
+    consent = (
+        Consent.objects.select_for_update()
+        .filter(bank=bank, page_id=page_id, psid=psid, status=Status.AUTHORISED)
+        .first()
+    )
     if consent is None:
         return None
+    waiting = LinkMessage.objects.filter(
+        consent=consent, kind=LinkMessage.Kind.MANAGE_LINK, state=LinkMessage.State.PENDING
+    ).first()
+    if waiting is not None:
+        return waiting
     message = manage_link_schedule(consent=consent)
     audit_record(
         actor=Actor("customer", str(consent.customer_id), "customer in Messenger"),

@@ -428,3 +428,16 @@ def test_the_confirmation_carries_manage_sharing_and_the_reminder_renew(linked, 
     assert renew["url"].endswith(f"/my/harbour/consents/{linked.pk}/renew")
     assert manage["payload"] == "MANAGE_SHARING"
     assert "tap Renew and sign in with Harbour Bank" in reminder["text"]
+
+
+def test_taps_while_the_answer_waits_share_it(client, linked, django_capture_on_commit_callbacks):
+    integration = linked.bank.integration
+    taps = [
+        ("777", 1_767_225_600_000 + n, {"postback": {"payload": "MANAGE_SHARING", "mid": f"m{n}"}})
+        for n in range(3)
+    ]
+    with django_capture_on_commit_callbacks():
+        post(client, integration, envelope(integration, *taps))
+
+    assert LinkMessage.objects.filter(kind=LinkMessage.Kind.MANAGE_LINK).count() == 1
+    assert AuditEvent.objects.filter(action="dashboard_pass.requested").count() == 1
