@@ -130,6 +130,15 @@ def manage_link(consent: Consent) -> str:
         ) % {"bank": consent.bank.name, "minutes": DashboardPass.LIFETIME_MINUTES}
 
 
+def manage_link_as_text(consent: Consent) -> str:
+    """The answer to *Manage sharing* where no button can be sent: the dashboard itself."""
+    with speaking(_locale(consent)):
+        return gettext("Manage what you share with %(bank)s on your sharing dashboard: %(url)s") % {
+            "bank": consent.bank.name,
+            "url": dashboard_url(consent),
+        }
+
+
 def expiry_reminder_with_buttons(consent: Consent) -> str:
     """The reminder when it carries its buttons (Renew, Manage sharing)."""
     locale = _locale(consent)

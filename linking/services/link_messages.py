@@ -50,7 +50,7 @@ MESSAGE_SENDER = Actor.system("link messages")
 COMPOSE: dict[str, Callable[[Consent], str]] = {
     Kind.CONFIRMATION: messages.link_confirmation,
     Kind.EXPIRY_REMINDER: messages.expiry_reminder,
-    Kind.MANAGE_LINK: messages.manage_link,
+    Kind.MANAGE_LINK: messages.manage_link_as_text,
 }
 
 
@@ -139,11 +139,14 @@ def _payload(message: LinkMessage) -> dict[str, Any]:
     consent = message.consent
     metadata = messenger.reference("l", message.pk)
     if message.kind in BUTTONED:
-        text, buttons = BUTTONED[message.kind](consent)
-        if len(text) <= messenger.builders.BUTTON_TEXT_MAX:
-            return messenger.builders.button_template(
-                consent.psid, text, buttons, metadata=metadata
-            )
+        try:
+            text, buttons = BUTTONED[message.kind](consent)
+            if len(text) <= messenger.builders.BUTTON_TEXT_MAX:
+                return messenger.builders.button_template(
+                    consent.psid, text, buttons, metadata=metadata
+                )
+        except ValueError as exc:  # a button Messenger would refuse (a URL not https)
+            log.warning("%s to consent %s sent as text: %s", message.kind, consent.pk, exc)
     if message.about is None:
         return messenger.builders.text_message(
             consent.psid, COMPOSE[message.kind](consent), metadata=metadata

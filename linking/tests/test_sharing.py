@@ -441,3 +441,15 @@ def test_taps_while_the_answer_waits_share_it(client, linked, django_capture_on_
 
     assert LinkMessage.objects.filter(kind=LinkMessage.Kind.MANAGE_LINK).count() == 1
     assert AuditEvent.objects.filter(action="dashboard_pass.requested").count() == 1
+
+
+def test_where_no_button_can_be_sent_the_answer_names_the_dashboard(linked, platform, settings):
+    settings.PUBLIC_BASE_URL = "http://bank.example"  # Messenger takes https buttons only
+    message = services.manage_link_schedule(consent=linked)
+
+    services.link_message_attempt(actor=services.MESSAGE_SENDER, message_id=message.pk)
+
+    (body,) = platform.sent
+    assert body["message"]["text"].endswith("sharing dashboard: http://bank.example/my/harbour/")
+    message.refresh_from_db()
+    assert message.state == LinkMessage.State.SENT
