@@ -236,6 +236,8 @@ def consent_stopped(request: HttpRequest, bank: str, consent_id: int) -> HttpRes
     consent = _own_consent(customer, consent_id)
     if consent.status == Consent.Status.AUTHORISED:
         return redirect("linking:stop", bank=found.slug, consent_id=consent.pk)
+    if consent.status != Consent.Status.REVOKED:  # it ended otherwise: the dashboard says how
+        return redirect("linking:dashboard", bank=found.slug)
     return _page(request, "linking/sharing/stopped.html", {"bank": found, "consent": consent})
 
 
