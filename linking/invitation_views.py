@@ -9,14 +9,14 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import get_language, gettext, gettext_noop
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from core.csp import allow_form_action
 from linking import services
 from linking.models import Consent, LinkInvitation
-from linking.views import PURPOSE, _bank, _page, _problem, consent_screen_context
+from linking.views import PURPOSE, _bank, _page, _problem, consent_screen_context, consent_text
 from portal.models import Bank
 
 INVITATION_KEY = "link_invitation"
@@ -149,6 +149,8 @@ def invitation_consent(request: HttpRequest, bank: str) -> HttpResponse:
             scopes=scopes,
             duration_days=duration,
             purpose=str(PURPOSE),  # in the words the customer read
+            text=consent_text({**context, "invitation": True}, chosen, scopes),
+            language=get_language(),
         )
     except services.InvitationRefusedError as refused:
         return _refused(request, found, refused.reason)

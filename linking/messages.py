@@ -9,7 +9,7 @@ import datetime as dt
 from django.utils import timezone
 from django.utils.translation import get_language, gettext
 
-from linking.models import Consent, LinkInvitation
+from linking.models import Consent, DashboardPass, LinkInvitation
 from portal.languages import format_date, format_datetime, speaking, speaking_locale
 from portal.models import Bank
 
@@ -85,6 +85,68 @@ def dashboard_url(consent: Consent) -> str:
     from django.urls import reverse
 
     return settings.PUBLIC_BASE_URL + reverse("linking:dashboard", args=[consent.bank.slug])
+
+
+def renew_url(consent: Consent) -> str:
+    """The renewal page of this consent: it asks for the bank's sign-in first."""
+    from django.conf import settings
+    from django.urls import reverse
+
+    return str(settings.PUBLIC_BASE_URL) + reverse(
+        "linking:renew", args=[consent.bank.slug, consent.pk]
+    )
+
+
+def pass_url(consent: Consent, token: str) -> str:
+    from django.conf import settings
+    from django.urls import reverse
+
+    return str(settings.PUBLIC_BASE_URL) + reverse("linking:pass", args=[consent.bank.slug, token])
+
+
+def manage_sharing_title(consent: Consent) -> str:
+    """The *Manage sharing* button (at most 20 characters: Messenger's button titles)."""
+    with speaking(_locale(consent)):
+        return gettext("Manage sharing")
+
+
+def renew_title(consent: Consent) -> str:
+    with speaking(_locale(consent)):
+        return gettext("Renew")
+
+
+def open_dashboard_title(consent: Consent) -> str:
+    with speaking(_locale(consent)):
+        return gettext("Open my dashboard")
+
+
+def manage_link(consent: Consent) -> str:
+    """The answer to *Manage sharing*: the button under it signs them in, once, briefly."""
+    with speaking(_locale(consent)):
+        return gettext(
+            "Here is your sharing dashboard at %(bank)s: see and change which accounts and "
+            "updates you share, renew or stop. For your security, this button works once, "
+            "within %(minutes)d minutes."
+        ) % {"bank": consent.bank.name, "minutes": DashboardPass.LIFETIME_MINUTES}
+
+
+def manage_link_as_text(consent: Consent) -> str:
+    """The answer to *Manage sharing* where no button can be sent: the dashboard itself."""
+    with speaking(_locale(consent)):
+        return gettext("Manage what you share with %(bank)s on your sharing dashboard: %(url)s") % {
+            "bank": consent.bank.name,
+            "url": dashboard_url(consent),
+        }
+
+
+def expiry_reminder_with_buttons(consent: Consent) -> str:
+    """The reminder when it carries its buttons (Renew, Manage sharing)."""
+    locale = _locale(consent)
+    with speaking(locale):
+        return gettext(
+            "Your Messenger updates from %(bank)s stop on %(until)s. To keep them, tap "
+            "Renew and sign in with %(bank)s."
+        ) % {"bank": consent.bank.name, "until": _day(consent, locale)}
 
 
 def _moment(at: dt.datetime | None, locale: str) -> str:

@@ -125,6 +125,11 @@ class Consent(models.Model):
     messenger_name = models.CharField(max_length=80, blank=True, default="", db_default="")
     platform_unlinked_at = models.DateTimeField(null=True, blank=True)
     expiry_reminded_at = models.DateTimeField(null=True, blank=True)
+    # The words the customer agreed to, as the consent screen showed them (GDPR art. 7:
+    # proof of consent); NULL for consents given before texts were kept.
+    text = models.ForeignKey(
+        "ConsentText", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     objects = BankScopedQuerySet.as_manager()
 
@@ -145,6 +150,87 @@ class Consent(models.Model):
     @property
     def is_linked(self) -> bool:
         return self.status == self.Status.AUTHORISED and bool(self.psid)
+
+
+class ConsentText(models.Model):
+    """The exact text a customer was shown when they agreed, kept once per distinct text.
+
+    Proof of consent (GDPR art. 7(1)): each consent and each change of what it shares
+    points to the words the customer read, in their language. `digest` is the SHA-256 of
+    `body` (UTF-8), so the same words are stored once and a stored text can be checked
+    against its digest.
+    """
+
+    bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="consent_texts")
+    digest = models.CharField(max_length=64)
+    body = models.TextField()
+    language = models.CharField(max_length=10)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = BankScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["bank", "digest"], name="one_consent_text_per_digest")
+        ]
+
+    def __str__(self) -> str:
+        return f"Consent text {self.digest[:12]} ({self.language})"
+
+
+class ConsentVersion(models.Model):
+    """What one consent shared from a moment on: version 1 when it was given, one more
+    each time the customer changed its accounts or updates without linking again."""
+
+    consent = models.ForeignKey(Consent, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    scopes = models.JSONField(default=list)
+    accounts = models.ManyToManyField(Account, related_name="+", blank=True)
+    text = models.ForeignKey(
+        ConsentText, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    bank_path = "consent__bank"
+    objects = BankScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["consent", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["consent", "number"], name="one_consent_version_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"Consent #{self.consent_id}, version {self.number}"
+
+
+class DashboardPass(models.Model):
+    """A short-lived, single-use sign-in to the sharing dashboard, sent in the chat when the
+    customer taps *Manage sharing*.
+
+    The chat is the customer's own (the link's PSID), so the pass signs them in to look at
+    and change what they share, and to stop; renewing still asks for the bank's sign-in.
+    Only a keyed digest of the token is kept: it is a credential while it lives.
+    """
+
+    SALT = "bankside.linking.dashboard_pass"
+    LIFETIME_MINUTES = 10
+
+    bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="+")
+    consent = models.ForeignKey(Consent, on_delete=models.CASCADE, related_name="+")
+    token_digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    objects = BankScopedQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"Dashboard pass for consent #{self.consent_id}"
+
+    @classmethod
+    def digest(cls, token: str) -> str:
+        return salted_hmac(cls.SALT, token, algorithm="sha256").hexdigest()
 
 
 class ConsentEvent(models.Model):
@@ -333,6 +419,7 @@ class LinkMessage(models.Model):
         EXPIRY_REMINDER = "expiry_reminder", "Expiry reminder"
         NEW_LINK_NOTICE = "new_link_notice", "Another Messenger account was linked"
         NOT_ME_ANSWER = "not_me_answer", "Answer to “That wasn't me”"
+        MANAGE_LINK = "manage_link", "Link to manage sharing"
 
     class State(models.TextChoices):
         PENDING = "pending", "Waiting to be sent"

@@ -130,12 +130,19 @@ def _client_secret_basic(client_id: str, client_secret: str) -> str:
     return "Basic " + base64.b64encode(joined.encode()).decode("ascii")
 
 
-def start(provider: IdentityProvider, redirect_uri: str) -> Started:
+def start(
+    provider: IdentityProvider, redirect_uri: str, *, reauthenticate: bool = False
+) -> Started:
+    """The authorization request. With `reauthenticate` the provider is asked to have the
+    customer sign in again even when it has a session (`prompt=login`, `max_age=0`), as
+    renewing a consent calls for."""
     document = discovery(provider)
     state, nonce, verifier = generate_token(32), generate_token(32), generate_token(64)
+    again = {"prompt": "login", "max_age": "0"} if reauthenticate else {}
     url = add_params_to_uri(
         document["authorization_endpoint"],
         {
+            **again,
             "response_type": "code",
             "client_id": provider.client_id,
             "redirect_uri": redirect_uri,

@@ -1,24 +1,22 @@
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime, time, timedelta
 
-from django.conf import settings
 from django.db import connection
 from django.db.models import Q
 from django.shortcuts import get_object_or_404
-from django.urls import reverse
 
 from core.registry import Registry
 from linking.models import Account, Consent, Customer, LinkingTokenUse
+from linking.receipts import PLATFORM_NAME, consent_receipt, customer_shared_export
 from portal.dashboard import PanelContent
 from portal.models import AuditEvent, Bank
-
-PLATFORM_NAME = "Messenger, operated by Meta Platforms"
 
 # When the last update went out under each link: the updates belong to `notifications`,
 # which linking must not import, so that app registers a source from its
 # `AppConfig.ready`. A source takes consent ids and answers {consent id: when}.
 LastUpdateSource = Callable[[list[int]], dict[int, datetime]]
 _last_update_sources: Registry[LastUpdateSource] = Registry("last update source")
+__all__ = ["PLATFORM_NAME", "consent_receipt", "customer_shared_export"]
 
 
 def register_last_update_source(key: str, source: LastUpdateSource) -> None:
@@ -38,94 +36,6 @@ def last_update_sent(consent_ids: list[int]) -> dict[int, datetime]:
 def linking_token_used(token: str) -> bool:
     """Whether this `account_linking_token` has already completed a Log In."""
     return LinkingTokenUse.objects.filter(token_digest=LinkingTokenUse.digest(token)).exists()
-
-
-def consent_receipt(consent: Consent) -> dict:
-    """A consent receipt in the spirit of the Kantara Consent Receipt specification.
-
-    Who holds the data, what was agreed, for which purpose, since and until when, with
-    whom it is shared, and how to withdraw it.
-    """
-    bank = consent.bank
-    labels = dict(Consent.Scope.choices)
-    dashboard = settings.PUBLIC_BASE_URL + reverse("linking:dashboard", args=[bank.slug])
-    return {
-        "version": "KI-CR-v1.1.0",
-        "consentReceiptID": f"{bank.slug}-consent-{consent.pk}",
-        "consentTimestamp": int(consent.granted_at.timestamp()) if consent.granted_at else None,
-        "collectionMethod": "Web consent screen opened from Messenger's Log In button",
-        "language": consent.customer.locale,
-        "piiPrincipalId": consent.customer.external_id,
-        "piiControllers": [
-            {
-                "piiController": bank.name,
-                "contact": bank.support_email or bank.support_phone,
-                "url": settings.PUBLIC_BASE_URL,
-            }
-        ],
-        "services": [
-            {
-                "service": "Account updates in Messenger",
-                "purposes": [
-                    {
-                        "purpose": consent.purpose,
-                        "consentType": "EXPLICIT",
-                        "purposeCategory": ["Service provision"],
-                        "piiCategory": [labels.get(s, s) for s in consent.scopes],
-                        "accounts": [
-                            {"name": a.name, "kind": a.kind, "last4": a.last4}
-                            for a in consent.accounts.all()
-                        ],
-                        "primaryPurpose": True,
-                        "termination": consent.expires_at.isoformat()
-                        if consent.expires_at
-                        else None,
-                        "thirdPartyDisclosure": True,
-                        "thirdPartyName": PLATFORM_NAME,
-                        "notUsedFor": ["advertising", "profiling", "sharing with others"],
-                    }
-                ],
-            }
-        ],
-        "status": consent.status,
-        "history": [
-            {
-                "from": event.from_status or None,
-                "to": event.to_status,
-                "by": event.actor,
-                "reason": event.reason,
-                "at": event.occurred_at.isoformat(),
-            }
-            for event in consent.events.all()
-        ],
-        "howToWithdraw": (
-            f"Tap Log Out in {bank.name}'s Messenger conversation, or stop sharing on "
-            f"{dashboard} at any time."
-        ),
-    }
-
-
-def customer_shared_export(customer: Customer) -> dict:
-    """Everything bankside recorded as shared with the platform about this customer."""
-    consents = list(customer.consents.prefetch_related("accounts", "events"))
-    consent_ids = [str(c.pk) for c in consents]
-    entries = AuditEvent.objects.filter(
-        bank=customer.bank, target_type="linking.consent", target_id__in=consent_ids
-    ).order_by("occurred_at")
-    return {
-        "customer": {"id": customer.external_id, "name": customer.name},
-        "bank": customer.bank.name,
-        "consents": [consent_receipt(c) for c in consents],
-        "records": [
-            {
-                "at": entry.occurred_at.isoformat(),
-                "action": entry.action,
-                "consent": entry.target_id,
-                "data_categories": entry.data_categories,
-            }
-            for entry in entries
-        ],
-    }
 
 
 def last_shared_at(customer: Customer) -> dict[str, object]:

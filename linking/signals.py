@@ -27,3 +27,8 @@ referral_refused = Signal()
 # A verified webhook event that the product does not model (`readable`) or could not read:
 # sent with `bank_id` and `event_type` (a safe label, never who sent it), to be counted.
 messenger_event_not_applied = Signal()
+# A live consent's accounts or updates changed (`consent_change`): sent INSIDE its
+# transaction with `consent_id`, `scopes` and `account_ids` (what is shared from now on),
+# so that a receiver cancels what was queued for anything else with the change or not at
+# all. Receivers must only write rows and defer the rest until after the commit.
+sharing_changed = Signal()

@@ -150,6 +150,7 @@ def link_detail(request, bank, consent: int):
             .exclude(pk=consent_obj.pk)
             .order_by("-created_at"),
             "sections": sections_for(consent_obj),
+            "versions": consent_obj.versions.select_related("text").prefetch_related("accounts"),
         },
     )
 

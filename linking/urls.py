@@ -1,6 +1,13 @@
 from django.urls import path
 
-from linking import flows_views, invitation_views, staff_views, subject_views, views
+from linking import (
+    flows_views,
+    invitation_views,
+    sharing_views,
+    staff_views,
+    subject_views,
+    views,
+)
 
 app_name = "linking"
 
@@ -65,13 +72,37 @@ urlpatterns = [
     path("link/<slug:bank>/oidc/start", views.oidc_start, name="oidc-start"),
     path("link/<slug:bank>/oidc/callback", views.oidc_callback, name="oidc-callback"),
     path("my/<slug:bank>/", views.dashboard, name="dashboard"),
-    path("my/<slug:bank>/consents/<int:consent_id>/revoke", views.consent_revoke, name="revoke"),
-    path("my/<slug:bank>/consents/<int:consent_id>/renew", views.consent_renew, name="renew"),
+    path("my/<slug:bank>/pass/<str:token>", sharing_views.dashboard_pass, name="pass"),
+    path(
+        "my/<slug:bank>/consents/<int:consent_id>/change",
+        sharing_views.consent_change,
+        name="change",
+    ),
+    path(
+        "my/<slug:bank>/consents/<int:consent_id>/renew", sharing_views.consent_renew, name="renew"
+    ),
+    path("my/<slug:bank>/consents/<int:consent_id>/stop", sharing_views.consent_stop, name="stop"),
+    path(
+        "my/<slug:bank>/consents/<int:consent_id>/revoke",
+        sharing_views.consent_revoke,
+        name="revoke",
+    ),
+    path(
+        "my/<slug:bank>/consents/<int:consent_id>/stopped",
+        sharing_views.consent_stopped,
+        name="stopped",
+    ),
+    path(
+        "my/<slug:bank>/consents/<int:consent_id>/receipt",
+        sharing_views.consent_receipt_page,
+        name="receipt-page",
+    ),
     path(
         "my/<slug:bank>/consents/<int:consent_id>/receipt.json",
-        views.consent_receipt,
+        sharing_views.consent_receipt,
         name="receipt",
     ),
-    path("my/<slug:bank>/shared.json", views.shared_export, name="export"),
+    path("my/<slug:bank>/shared", sharing_views.shared_page, name="shared"),
+    path("my/<slug:bank>/shared.json", sharing_views.shared_export, name="export"),
     path("my/<slug:bank>/logout", views.customer_logout, name="logout"),
 ]

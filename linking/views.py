@@ -7,19 +7,20 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import get_language, gettext, gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from core.csp import allow_form_action
 from core.middleware import client_ip
-from linking import messenger_identity, oidc, selectors, services, throttle
-from linking.models import Consent, Customer, IdentityProvider
+from linking import messenger_identity, oidc, receipts, selectors, services, throttle
+from linking.models import Account, Consent, Customer, IdentityProvider
 from linking.redirects import UnsafeRedirect, check_redirect_uri, with_params
 from portal.models import Bank, MessengerIntegration
 from portal.selectors import notification_settings_for
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 FLOW_KEY = "link_flow"
 CUSTOMER_KEY = "customer"
 OIDC_KEY = "oidc"
+AFTER_SIGN_IN_KEY = "after_sign_in"
 LINKING_TOKEN_LIFETIME = timedelta(minutes=5)
 PURPOSE = gettext_lazy(
     "to send you real-time updates about the accounts you choose, in Messenger, and to "
@@ -212,6 +214,7 @@ def customer_login(request, bank):
             "flow": flow,
             "provider": provider,
             "username": username,
+            "again": bool(request.session.get(AFTER_SIGN_IN_KEY)),
             **_flow_context(flow),
         },
         status=401 if error else 200,
@@ -235,11 +238,60 @@ def _provider(bank: Bank) -> IdentityProvider | None:
 
 
 def _sign_in(request, bank: Bank, customer: Customer):
+    """The customer proved who they are with the bank (its identity provider or its
+    directory): signed in, with the moment kept, since renewing asks for a fresh one."""
+    after = request.session.pop(AFTER_SIGN_IN_KEY, None)
     request.session.cycle_key()
-    request.session[CUSTOMER_KEY] = {"id": customer.pk, "bank": bank.slug}
-    return redirect(
-        "linking:consent" if _flow(request, bank) else "linking:dashboard", bank=bank.slug
-    )
+    request.session[CUSTOMER_KEY] = {
+        "id": customer.pk,
+        "bank": bank.slug,
+        "authenticated_at": timezone.now().isoformat(),
+    }
+    if _flow(request, bank):
+        return redirect("linking:consent", bank=bank.slug)
+    if after and after.get("bank") == bank.slug and _own_path(after.get("path"), bank):
+        return HttpResponseRedirect(after["path"])
+    return redirect("linking:dashboard", bank=bank.slug)
+
+
+def _own_path(path: object, bank: Bank) -> bool:
+    """Whether `path` is one of this bank's customer pages (never another site)."""
+    prefix = reverse("linking:dashboard", args=[bank.slug])
+    return isinstance(path, str) and path.startswith(prefix) and "//" not in path
+
+
+def authenticated_at(request: HttpRequest, bank: Bank) -> dt.datetime | None:
+    """When the signed-in customer last proved who they are with the bank; None when they
+    came in with a dashboard pass from the chat."""
+    who = request.session.get(CUSTOMER_KEY) or {}
+    if who.get("bank") != bank.slug or not who.get("authenticated_at"):
+        return None
+    try:
+        return dt.datetime.fromisoformat(who["authenticated_at"])
+    except (TypeError, ValueError):
+        return None
+
+
+def sign_in_again(request: HttpRequest, bank: Bank, path: str) -> HttpResponse:
+    """Send the customer to the bank's sign-in, to come back to `path` afterwards: straight
+    to its identity provider, asked to sign them in again (`prompt=login`), when it has
+    one; else (or when it cannot be reached) to the sign-in page."""
+    request.session[AFTER_SIGN_IN_KEY] = {"bank": bank.slug, "path": path}
+    provider = _provider(bank)
+    if provider is not None:
+        try:
+            started = oidc.start(provider, _oidc_redirect_uri(bank), reauthenticate=True)
+        except oidc.OIDCError:
+            log.warning("bank %s: identity provider unavailable for a new sign-in", bank.slug)
+        else:
+            request.session[OIDC_KEY] = {
+                "bank": bank.slug,
+                "state": started.state,
+                "nonce": started.nonce,
+                "verifier": started.code_verifier,
+            }
+            return HttpResponseRedirect(started.url)
+    return HttpResponseRedirect(reverse("linking:login", args=[bank.slug]) + "?again=1")
 
 
 def _oidc_redirect_uri(bank: Bank) -> str:
@@ -254,8 +306,9 @@ def oidc_start(request, bank):
     provider = _provider(bank)
     if provider is None:
         return redirect("linking:login", bank=bank.slug)
+    again = bool(request.session.get(AFTER_SIGN_IN_KEY))
     try:
-        started = oidc.start(provider, _oidc_redirect_uri(bank))
+        started = oidc.start(provider, _oidc_redirect_uri(bank), reauthenticate=again)
     except oidc.OIDCError as exc:
         return _problem(request, bank, gettext("Sign-in is not available right now"), str(exc), 503)
     request.session[OIDC_KEY] = {
@@ -435,6 +488,8 @@ def consent(request, bank):
             page_id=flow["page_id"],
             account_linking_token=flow["token"],
             messenger_name=context["messenger_name"],
+            text=consent_text(context, chosen, scopes),
+            language=get_language(),
         )
     except services.LinkingTokenUsedError:
         return _token_used(request, bank)
@@ -448,6 +503,20 @@ def consent(request, bank):
     request.session.pop(FLOW_KEY, None)
     target = with_params(flow["redirect_uri"], {"authorization_code": granted.authorization_code})
     return HttpResponseRedirect(target)
+
+
+def consent_text(context: dict[str, Any], accounts: list[Account], scopes: list[str]) -> str:
+    """The words of the consent screen the customer answered, with what they chose, as
+    they read them (their language): kept as the proof of consent."""
+    labels = dict(Consent.Scope.choices)
+    return render_to_string(
+        "linking/consent_text.txt",
+        {
+            **context,
+            "accounts": accounts,
+            "scope_labels": [labels[s] for s in sorted(set(scopes)) if s in labels],
+        },
+    ).strip()
 
 
 def _messenger_name(request: HttpRequest, bank: Bank, flow: dict[str, Any]) -> str:
@@ -487,6 +556,10 @@ def dashboard(request, bank):
     for consent in active:
         consent.last_shared = last_shared.get(str(consent.pk))
         consent.ends_soon = consent.expires_at is not None and consent.expires_at <= soon
+    done = {
+        "changed": gettext("Saved. From now on, only what you chose is shared."),
+        "renewed": gettext("Renewed. Your updates continue."),
+    }.get(request.GET.get("done", ""), "")
     return _page(
         request,
         "linking/dashboard.html",
@@ -497,72 +570,10 @@ def dashboard(request, bank):
             "ended": ended,
             "last_update": last_update,
             "scope_labels": dict(Consent.Scope.choices),
+            "done": done,
+            "timelines": {c.pk: receipts.timeline(c) for c in active},
         },
     )
-
-
-@require_http_methods(["POST"])
-def consent_revoke(request, bank, consent_id):
-    bank, _ = _bank(bank)
-    customer = current_customer(request, bank)
-    if customer is None:
-        return redirect("linking:login", bank=bank.slug)
-    found = get_object_or_404(Consent, pk=consent_id, customer=customer)
-    services.consent_revoke(
-        consent=found, actor=services.customer_actor(customer), reason="Withdrawn by the customer"
-    )
-    return redirect("linking:dashboard", bank=bank.slug)
-
-
-def _customer_or_login(request, slug):
-    bank, _ = _bank(slug)
-    return bank, current_customer(request, bank)
-
-
-@require_http_methods(["POST"])
-def consent_renew(request, bank, consent_id):
-    bank, customer = _customer_or_login(request, bank)
-    if customer is None:
-        return redirect("linking:login", bank=bank.slug)
-    found = get_object_or_404(Consent, pk=consent_id, customer=customer)
-    try:
-        services.consent_renew(consent=found, actor=services.customer_actor(customer))
-    except ValueError:
-        return _problem(
-            request,
-            bank,
-            gettext("This consent has ended"),
-            gettext("Link again from Messenger to start sharing."),
-            status=409,
-        )
-    return redirect("linking:dashboard", bank=bank.slug)
-
-
-def _download(payload: dict, filename: str) -> JsonResponse:
-    response = JsonResponse(payload, json_dumps_params={"indent": 2, "ensure_ascii": False})
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
-@never_cache
-@require_http_methods(["GET"])
-def consent_receipt(request, bank, consent_id):
-    bank, customer = _customer_or_login(request, bank)
-    if customer is None:
-        return redirect("linking:login", bank=bank.slug)
-    found = get_object_or_404(
-        Consent.objects.select_related("bank", "customer"), pk=consent_id, customer=customer
-    )
-    return _download(selectors.consent_receipt(found), f"consent-receipt-{found.pk}.json")
-
-
-@never_cache
-@require_http_methods(["GET"])
-def shared_export(request, bank):
-    bank, customer = _customer_or_login(request, bank)
-    if customer is None:
-        return redirect("linking:login", bank=bank.slug)
-    return _download(selectors.customer_shared_export(customer), "shared-with-messenger.json")
 
 
 @require_http_methods(["POST"])

@@ -97,6 +97,8 @@ def _event_apply(bank, integration, event) -> bool:
                     psid=event.sender_id or "",
                     notice_id=notice_id,
                 )
+            elif _manage_sharing(bank, integration, event):
+                pass
             elif isinstance(event, messenger.TemplateStatusEvent):
                 _template_status(bank, event)
             else:
@@ -127,6 +129,20 @@ def _not_me_notice(event: messenger.Event) -> int | None:
     else:
         return None
     return services.not_me_notice_id(payload)
+
+
+def _manage_sharing(bank: Bank, integration: MessengerIntegration, event: messenger.Event) -> bool:
+    """*Manage sharing* (the persistent menu, or the confirmation's button) from a linked
+    chat: its answer, a button to a fresh dashboard pass, is owed. Whether it was; from a
+    chat without a live link the postback goes on to the conversation."""
+    if not isinstance(event, messenger.PostbackEvent) or event.standby or not event.sender_id:
+        return False
+    if (event.payload or "") != services.MANAGE_SHARING_PAYLOAD:
+        return False
+    owed = services.link_manage_requested(
+        bank=bank, page_id=integration.page_id, psid=event.sender_id
+    )
+    return owed is not None
 
 
 def _account_linking(bank, integration, event) -> None:

@@ -108,6 +108,55 @@ def url_button(title: str, url: str) -> Json:
     return {"type": "web_url", "title": title, "url": url}
 
 
+# The Messenger profile: the persistent menu (Messenger Profile API)
+
+PERSISTENT_MENU_TITLE_MAX = 30
+PERSISTENT_MENU_ITEMS_MAX = 20
+
+
+def persistent_menu(
+    menus: Mapping[str, Sequence[Mapping[str, Any]]], *, composer_input_disabled: bool = False
+) -> list[Json]:
+    """The `persistent_menu` property: one menu per locale (`default` required, others as
+    `fr_FR`), each a list of postback or web_url buttons (titles up to 30 characters, at
+    most 20 buttons)."""
+    if "default" not in menus:
+        raise ValueError("a persistent menu needs a 'default' locale")
+    result: list[Json] = []
+    for locale, items in menus.items():
+        if locale != "default" and not re.fullmatch(r"[a-z]{2}_[A-Z]{2}", locale):
+            raise ValueError(f"invalid persistent menu locale {locale!r}")
+        if not 1 <= len(items) <= PERSISTENT_MENU_ITEMS_MAX:
+            raise ValueError(f"a persistent menu has 1 to 20 items, got {len(items)}")
+        actions: list[Json] = []
+        for item in items:
+            kind = item.get("type")
+            title = _check_text(
+                "menu item title",
+                item.get("title"),
+                max_len=PERSISTENT_MENU_TITLE_MAX,
+                inclusive=True,
+            )
+            if kind == "postback":
+                payload = _check_text(
+                    "menu item payload", item.get("payload"), max_len=PAYLOAD_MAX, inclusive=True
+                )
+                actions.append({"type": "postback", "title": title, "payload": payload})
+            elif kind == "web_url":
+                url = _check_https("menu item url", item.get("url"))
+                actions.append({"type": "web_url", "title": title, "url": url})
+            else:
+                raise ValueError(f"a menu item is a postback or web_url, got {kind!r}")
+        result.append(
+            {
+                "locale": locale,
+                "composer_input_disabled": composer_input_disabled,
+                "call_to_actions": actions,
+            }
+        )
+    return result
+
+
 # Messages
 
 

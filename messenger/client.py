@@ -311,6 +311,16 @@ class GraphClient:
         if data.get("success") is not True:
             raise UnexpectedResponseError("subscription answered without success")
 
+    def messenger_profile_set(self, creds: PageCredentials, profile: Mapping[str, Any]) -> None:
+        """Set properties of the Page's Messenger profile (`get_started`,
+        `persistent_menu`, ...): `POST /me/messenger_profile`, answered
+        `{"result": "success"}`. Build the menu with `builders.persistent_menu`."""
+        if not isinstance(profile, Mapping) or not profile:
+            raise ValueError("profile must be a non-empty mapping of profile properties")
+        data = self._call("POST", creds, "me/messenger_profile", json=dict(profile))
+        if data.get("result") != "success":
+            raise UnexpectedResponseError("messenger profile answered without success")
+
     def subscribed_apps_get(self, creds: PageCredentials) -> list[SubscribedApp]:
         data = self._call("GET", creds, f"{_segment(creds.page_id)}/subscribed_apps")
         apps = []

@@ -220,6 +220,7 @@ class Notification(models.Model):
         INTEGRATION_PAUSED = "integration_paused", "The Messenger integration was paused"
         PERSON_UNAVAILABLE = "person_unavailable", "The person cannot be reached on Messenger"
         LINK_ENDED = "link_ended", "The customer's consent ended"
+        NO_LONGER_SHARED = "no_longer_shared", "The customer stopped sharing this account or update"
         SUPERSEDED = "superseded", "A newer balance update replaced it"
         BUDGET_EXHAUSTED = "budget_exhausted", "The retry budget ran out"
         REFUSED = "refused", "Messenger refused the message"

@@ -18,6 +18,15 @@ def cancel_pending_notifications(sender, consent_id: int, **kwargs) -> None:
     services.notifications_cancel_for_link(consent_id=consent_id)
 
 
+@receiver(signals.sharing_changed)
+def cancel_notifications_no_longer_shared(
+    sender: object, consent_id: int, scopes: list[str], account_ids: list[int], **kwargs: object
+) -> None:
+    services.notifications_cancel_out_of_scope(
+        consent_id=consent_id, scopes=scopes, account_ids=account_ids
+    )
+
+
 @receiver(signals.messenger_event)
 def record_messenger_event(sender, bank_id: int, page_id: str, event, **kwargs) -> None:
     """Delivery and read receipts update notifications; the person acting (whatever opens

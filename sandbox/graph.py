@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import random
+import re
 import secrets
 import threading
 import time
@@ -549,6 +550,112 @@ def unlink_accounts(request, page, body):
             page, "messaging_account_linking", user.psid, account_linking={"status": "unlinked"}
         )
     return {"result": "unlink account success"}
+
+
+PROFILE_PROPERTIES = (
+    "get_started",
+    "greeting",
+    "ice_breakers",
+    "persistent_menu",
+    "whitelisted_domains",
+    "account_linking_url",
+)
+MENU_TITLE_MAX = 30
+MENU_ITEMS_MAX = 20
+MENU_LOCALE = re.compile(r"^(default|[a-z]{2}_[A-Z]{2})$")
+
+
+def _check_persistent_menu(menus: object) -> None:
+    """The checks Meta makes of `persistent_menu`: a list of menus, one `default`, each with
+    1 to 20 postback or web_url buttons whose titles have at most 30 characters."""
+    if not isinstance(menus, list) or not menus:
+        raise bad_parameter("param persistent_menu must be a non-empty array")
+    locales = []
+    for index, menu in enumerate(menus):
+        if not isinstance(menu, dict):
+            raise bad_parameter(f"param persistent_menu[{index}] must be an object")
+        locale = menu.get("locale")
+        if not isinstance(locale, str) or not MENU_LOCALE.match(locale):
+            raise bad_parameter(f"param persistent_menu[{index}][locale] is not a valid locale")
+        locales.append(locale)
+        actions = menu.get("call_to_actions")
+        if menu.get("composer_input_disabled") and not actions:
+            continue
+        if not isinstance(actions, list) or not 1 <= len(actions) <= MENU_ITEMS_MAX:
+            raise bad_parameter(
+                f"param persistent_menu[{index}][call_to_actions] must have 1 to 20 items"
+            )
+        for n, action in enumerate(actions):
+            where = f"persistent_menu[{index}][call_to_actions][{n}]"
+            if not isinstance(action, dict) or action.get("type") not in {"postback", "web_url"}:
+                raise bad_parameter(f"param {where}[type] must be one of {{postback, web_url}}")
+            title = action.get("title")
+            if not isinstance(title, str) or not title or len(title) > MENU_TITLE_MAX:
+                raise bad_parameter(f"param {where}[title] must be 1 to 30 characters")
+            if action["type"] == "postback":
+                payload = action.get("payload")
+                if not isinstance(payload, str) or not payload or len(payload) > 1000:
+                    raise bad_parameter(f"param {where}[payload] must be 1 to 1000 characters")
+            elif not isinstance(action.get("url"), str) or not action["url"].startswith(
+                ("https://", "http://")
+            ):
+                raise bad_parameter(f"param {where}[url] must be a URL")
+    if "default" not in locales:
+        raise bad_parameter("persistent_menu must have a menu for the 'default' locale")
+    if len(set(locales)) != len(locales):
+        raise bad_parameter("persistent_menu has two menus for one locale")
+
+
+@graph_view  # type: ignore[untyped-decorator]
+def messenger_profile(
+    request: HttpRequest, page: Page, body: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The Messenger Profile API (`/me/messenger_profile`): a POST sets the properties it
+    names (each replacing the one before), a GET with `fields` reads them, a DELETE with
+    `fields` removes them. As Meta does, a persistent menu needs a Get Started button."""
+    profile = dict(page.messenger_profile or {})
+    if request.method == "GET":
+        names = [f for f in request.GET.get("fields", "").split(",") if f]
+        if not names:
+            raise bad_parameter("The parameter fields is required.")
+        found = {name: profile[name] for name in names if name in profile}
+        return {"data": [found] if found else []}
+    body = body or {}
+    if request.method == "DELETE":
+        names = body.get("fields") or request.GET.get("fields", "").split(",")
+        if not isinstance(names, list) or not any(names):
+            raise bad_parameter("The parameter fields is required.")
+        if (
+            "get_started" in names
+            and "persistent_menu" in profile
+            and ("persistent_menu" not in names)
+        ):
+            raise bad_parameter("You must delete the persistent menu before Get Started.")
+        for name in names:
+            profile.pop(name, None)
+    elif request.method == "POST":
+        given = {k: v for k, v in body.items() if k in PROFILE_PROPERTIES}
+        unknown = [k for k in body if k not in PROFILE_PROPERTIES]
+        if unknown:
+            raise bad_parameter(f"Unknown profile property {unknown[0]!r}")
+        if not given:
+            raise bad_parameter("At least one profile property must be set.")
+        if "get_started" in given:
+            started = given["get_started"]
+            if not isinstance(started, dict) or not isinstance(started.get("payload"), str):
+                raise bad_parameter("param get_started must be an object with a payload")
+        if "persistent_menu" in given:
+            _check_persistent_menu(given["persistent_menu"])
+            if "get_started" not in given and "get_started" not in profile:
+                raise bad_parameter(
+                    "You must set a Get Started button if you also wish to use persistent menu."
+                )
+        profile.update(given)
+    else:
+        raise bad_parameter(f"Unsupported {(request.method or '').lower()} request.")
+    page.messenger_profile = profile
+    page.save(update_fields=["messenger_profile"])
+    return {"result": "success"}
 
 
 def _template_status(template: Template) -> str:

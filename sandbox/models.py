@@ -45,6 +45,9 @@ class Page(models.Model):
     webhook_url = models.URLField(max_length=500, blank=True)
     verify_token = models.CharField(max_length=255, blank=True)
     subscribed_fields = models.JSONField(default=list, blank=True)
+    # The Page's Messenger profile as the Messenger Profile API keeps it (get_started,
+    # persistent_menu, greeting, ...).
+    messenger_profile = models.JSONField(default=dict, blank=True)
     rate_limit_per_second = models.PositiveIntegerField(default=300)
     faults = models.JSONField(default=dict, blank=True)
     webhook_failing_since = models.DateTimeField(null=True, blank=True)

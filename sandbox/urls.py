@@ -38,6 +38,7 @@ urlpatterns = [
     # The Graph API, at MESSENGER_GRAPH_API_URL = <portal>/sandbox/graph
     re_path(rf"^graph/{VERSION}/me/messages$", graph.messages, {"page_ref": "me"}),
     re_path(rf"^graph/{VERSION}/me/unlink_accounts$", graph.unlink_accounts),
+    re_path(rf"^graph/{VERSION}/me/messenger_profile$", graph.messenger_profile),
     re_path(rf"^graph/{VERSION}/me$", graph.me),
     re_path(rf"^graph/{VERSION}/(?P<page_ref>\d+)/messages$", graph.messages),
     re_path(rf"^graph/{VERSION}/(?P<page_ref>\d+)/message_templates$", graph.message_templates),

@@ -2,6 +2,7 @@
 return leg of account linking."""
 
 import re
+from typing import Any
 from urllib.parse import unquote, urlencode
 
 from django.conf import settings
@@ -116,8 +117,17 @@ def chat(request, page_id, psid):
         for button in shown["buttons"]
         if button.get("type") == "account_link"
     ]
+    context["menu"] = _persistent_menu(user.page)
     response = render(request, "sandbox/chat.html", context)
     return allow_form_action(response, settings.PUBLIC_BASE_URL, *login_urls)
+
+
+def _persistent_menu(page: Page) -> list[dict[str, Any]]:
+    """The Page's persistent menu as Messenger draws it: the `default` locale's items (the
+    sandbox's people have no locale of their own)."""
+    menus = (page.messenger_profile or {}).get("persistent_menu") or []
+    default = next((m for m in menus if isinstance(m, dict) and m.get("locale") == "default"), {})
+    return [a for a in default.get("call_to_actions") or [] if isinstance(a, dict)]
 
 
 @require_GET

@@ -141,8 +141,9 @@ def test_linking_from_messenger_on_another_origin(live_server, harbour, page, wo
 
     page.goto(f"{live_server.url}/my/harbour/")
     page.get_by_role("heading", name="What you share with Messenger").wait_for()
+    page.get_by_role("link", name="Stop sharing").click()
     page.get_by_role("button", name="Stop sharing").click()
-    page.get_by_text("You are not sharing anything with Messenger.").wait_for()
+    page.get_by_role("heading", name="You have stopped sharing").wait_for()
 
 
 def test_signing_in_at_an_identity_provider_on_another_origin(live_server, page, settings):

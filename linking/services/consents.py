@@ -23,6 +23,7 @@ from linking.models import (
     LinkMessage,
 )
 from linking.services.link_messages import link_message_about_schedule, link_message_schedule
+from linking.services.texts import consent_terms_record
 from linking.services.unlinks import platform_unlink_schedule
 from portal.audit import Actor
 from portal.models import Bank
@@ -167,12 +168,15 @@ def consent_authorise(
     page_id: str,
     account_linking_token: str,
     messenger_name: str = "",
+    text: str = "",
+    language: str = "",
 ) -> GrantedConsent:
     """The customer allows: store the consent and mint its single-use authorization code.
 
     The Log In's `account_linking_token` is spent here: a token that already completed a
     Log In raises LinkingTokenUsedError and nothing is written. `messenger_name` is the
-    Messenger account's minimised name the consent screen showed, if it could.
+    Messenger account's minimised name the consent screen showed, if it could; `text` the
+    words it showed, in `language`, kept as the proof of consent (`ConsentText`).
     """
     messenger_name = " ".join(messenger_name.split())
     if len(messenger_name) > MESSENGER_NAME_MAX:
@@ -197,6 +201,7 @@ def consent_authorise(
     _transition(consent, Status.AUTHORISED, actor=actor, reason="Allowed on the consent screen")
     consent.granted_at, consent.expires_at = now, now + timedelta(days=duration_days)
     consent.save()
+    consent_terms_record(consent=consent, text=text, language=language)
     code = secrets.token_urlsafe(32)
     AuthorizationCode.objects.create(
         consent=consent,
@@ -477,13 +482,31 @@ def consents_expire_due(*, now: datetime | None = None) -> int:
     return expired
 
 
+# How recent the customer's sign-in with the bank must be to renew: PSD2's strong customer
+# authentication, asked again at least every 180 days, is asked at each renewal.
+RENEW_REAUTHENTICATED_WITHIN = timedelta(minutes=15)
+
+
+class ReauthenticationRequiredError(Exception):
+    """Renewing needs a fresh sign-in with the bank (its identity provider or directory)."""
+
+
 @transaction.atomic
-def consent_renew(*, consent: Consent, actor: Actor) -> Consent:
-    """The customer re-confirms: the same consent runs for its full duration from today."""
+def consent_renew(*, consent: Consent, actor: Actor, authenticated_at: datetime | None) -> Consent:
+    """The customer re-confirms: the same consent runs for its full duration from today.
+
+    Only after a fresh sign-in with the bank (`authenticated_at`, within
+    `RENEW_REAUTHENTICATED_WITHIN`): a dashboard pass from the chat is not enough, as PSD2
+    asks the customer to authenticate again before access goes on.
+    """
+    now = timezone.now()
+    if authenticated_at is None or not (
+        now - RENEW_REAUTHENTICATED_WITHIN <= authenticated_at <= now
+    ):
+        raise ReauthenticationRequiredError("renewing needs a fresh sign-in with the bank")
     consent = Consent.objects.select_for_update().get(pk=consent.pk)
     if consent.status != Status.AUTHORISED:
         raise ValueError(f"A consent that is {consent.status} cannot be renewed.")
-    now = timezone.now()
     consent.expires_at = now + timedelta(days=consent.duration_days)
     consent.expiry_reminded_at = None
     consent.save(update_fields=["expires_at", "expiry_reminded_at"])
@@ -500,7 +523,7 @@ def consent_renew(*, consent: Consent, actor: Actor) -> Consent:
         action="consent.renewed",
         bank=consent.bank,
         target=consent,
-        details={"expires_at": consent.expires_at},
+        details={"expires_at": consent.expires_at, "authenticated_at": authenticated_at},
     )
     return consent
 

@@ -33,6 +33,7 @@ from linking.services.consents import (
     customer_actor,
     link_psid_bind,
 )
+from linking.services.texts import consent_terms_record
 from linking.services.unlinks import page_credentials
 from portal.audit import Actor
 from portal.models import Bank, MessengerIntegration
@@ -283,8 +284,12 @@ def link_invitation_authorise(
     scopes: list[str],
     duration_days: int,
     purpose: str,
+    text: str = "",
+    language: str = "",
 ) -> AuthorisedInvitation:
     """The customer allows: record the consent and mint the m.me link's ref.
+
+    `text` is the words the consent screen showed, in `language`: the proof of consent.
 
     The ref is bound to the bank's Page at this moment, good for
     `LINK_INVITATION_REF_HOURS`, and stored as a keyed digest only.
@@ -315,6 +320,7 @@ def link_invitation_authorise(
     _transition(consent, Status.AUTHORISED, actor=actor, reason="Allowed on the consent screen")
     consent.granted_at, consent.expires_at = now, now + timedelta(days=duration_days)
     consent.save()
+    consent_terms_record(consent=consent, text=text, language=language)
     ref = REF_PREFIX + secrets.token_urlsafe(24)
     invitation.answered_at = now
     invitation.consent = consent

@@ -48,11 +48,51 @@ State = LinkMessage.State
 # The nudged worker's head start: the sweeper leaves a fresh row alone this long.
 GRACE = timedelta(seconds=60)
 MAX_ATTEMPTS = 10
+# An answer to *Manage sharing* that could not go out within this long is not wanted any more.
+MANAGE_LINK_STALE = timedelta(minutes=30)
 SWEEP_BATCH = 100
 MESSAGE_SENDER = Actor.system("link messages")
 COMPOSE: dict[str, Callable[[Consent], str]] = {
     Kind.CONFIRMATION: messages.link_confirmation,
     Kind.EXPIRY_REMINDER: messages.expiry_reminder,
+    Kind.MANAGE_LINK: messages.manage_link_as_text,
+}
+
+
+def _manage_button(consent: Consent) -> dict[str, Any]:
+    from linking.services.sharing import MANAGE_SHARING_PAYLOAD
+
+    return messenger.builders.postback_button(
+        messages.manage_sharing_title(consent), MANAGE_SHARING_PAYLOAD
+    )
+
+
+def _confirmation(consent: Consent) -> tuple[str, list[dict[str, Any]]]:
+    return messages.link_confirmation(consent), [_manage_button(consent)]
+
+
+def _reminder(consent: Consent) -> tuple[str, list[dict[str, Any]]]:
+    renew = messenger.builders.url_button(
+        messages.renew_title(consent), messages.renew_url(consent)
+    )
+    return messages.expiry_reminder_with_buttons(consent), [renew, _manage_button(consent)]
+
+
+def _manage_link(consent: Consent) -> tuple[str, list[dict[str, Any]]]:
+    from linking.services.sharing import dashboard_pass_issue
+
+    token = dashboard_pass_issue(consent=consent)
+    button = messenger.builders.url_button(
+        messages.open_dashboard_title(consent), messages.pass_url(consent, token)
+    )
+    return messages.manage_link(consent), [button]
+
+
+# The messages sent as a button template (falling back to COMPOSE's text if too long).
+BUTTONED: dict[str, Callable[[Consent], tuple[str, list[dict[str, Any]]]]] = {
+    Kind.CONFIRMATION: _confirmation,
+    Kind.EXPIRY_REMINDER: _reminder,
+    Kind.MANAGE_LINK: _manage_link,
 }
 # Messages about another of the customer's links (`LinkMessage.about`), then the chat's own.
 COMPOSE_ABOUT: dict[str, Callable[[Consent, Consent], str]] = {
@@ -126,28 +166,45 @@ def _preface(consent: Consent, now: datetime) -> list[Preface]:
 def _payload(
     message: LinkMessage, prefaces: list[Preface] | None = None
 ) -> tuple[dict[str, Any], list[Preface]]:
-    """The Send API body of the message: text, or for a new-link notice a button template
-    whose "That wasn't me" names the notice (honoured only from this chat); and the
-    `prefaces` put before its text (those that keep it within the platform's limit)."""
+    """The Send API body of the message, and the `prefaces` put before its text (those
+    that keep it within the platform's limit).
+
+    Text, or a button template: for a new-link notice "That wasn't me", which names the
+    notice (honoured only from this chat); for the confirmation *Manage sharing*; for the
+    reminder *Renew* and *Manage sharing*; for the answer to *Manage sharing* a button to a
+    fresh, single-use dashboard pass. A message whose buttons Messenger would refuse (a URL
+    not https), or whose text is too long for a button template, goes as text."""
     consent = message.consent
     metadata = messenger.reference("l", message.pk)
-    button = message.kind == Kind.NEW_LINK_NOTICE
-    if message.about is None:
+    buttons: list[dict[str, Any]] = []
+    if message.kind in BUTTONED:
+        try:
+            text, buttons = BUTTONED[message.kind](consent)
+        except ValueError as exc:  # a button Messenger would refuse (a URL not https)
+            log.warning("%s to consent %s sent as text: %s", message.kind, consent.pk, exc)
+            text, buttons = COMPOSE[message.kind](consent), []
+        if buttons and len(text) > BUTTON_LIMIT:
+            text, buttons = COMPOSE[message.kind](consent), []
+    elif message.about is None:
         text = COMPOSE[message.kind](consent)
     else:
         text = COMPOSE_ABOUT[message.kind](message.about, consent)
-    limit = BUTTON_LIMIT if button else TEXT_LIMIT
+        if message.kind == Kind.NEW_LINK_NOTICE:
+            buttons = [
+                messenger.builders.postback_button(
+                    messages.not_me_button_title(consent),
+                    f"{messages.NOT_ME_PAYLOAD}{message.pk}",
+                )
+            ]
+    limit = BUTTON_LIMIT if buttons else TEXT_LIMIT
     used: list[Preface] = []
     for preface in reversed(prefaces or []):
-        prefaced = f"{preface.text}\n\n{text}"
-        if len(prefaced) <= limit:
-            text = prefaced
+        joined = f"{preface.text}\n\n{text}"
+        if len(joined) <= limit:
+            text = joined
             used.append(preface)
-    if button:
-        not_me = messenger.builders.postback_button(
-            messages.not_me_button_title(consent), f"{messages.NOT_ME_PAYLOAD}{message.pk}"
-        )
-        body = messenger.builders.button_template(consent.psid, text, [not_me], metadata=metadata)
+    if buttons:
+        body = messenger.builders.button_template(consent.psid, text, buttons, metadata=metadata)
     else:
         body = messenger.builders.text_message(consent.psid, text, metadata=metadata)
     return body, used
@@ -235,6 +292,8 @@ def _not_due(message: LinkMessage, consent: Consent, now: datetime) -> str:
         message.about is None or message.about.status != Consent.Status.AUTHORISED
     ):
         return "the new link already ended"
+    if message.kind == Kind.MANAGE_LINK and now - message.created_at > MANAGE_LINK_STALE:
+        return "asked for too long ago"
     if message.kind == Kind.EXPIRY_REMINDER:
         if consent.expires_at != message.expires_at:
             return "consent renewed"

@@ -17,7 +17,16 @@ from django.db.models import Q
 from django.utils import timezone
 
 import messenger
-from linking.models import Account, Consent, ConsentEvent, Contact, Customer, LinkInvitation
+from linking.models import (
+    Account,
+    Consent,
+    ConsentEvent,
+    ConsentText,
+    ConsentVersion,
+    Contact,
+    Customer,
+    LinkInvitation,
+)
 from linking.services.consents import EndedBecause, customer_links_revoke
 from linking.services.unlinks import platform_unlink_attempt, platform_unlink_schedule
 from linking.subject_data import contributors
@@ -90,6 +99,7 @@ def linking_erase(customer: Customer) -> int:
         .filter(actor=ConsentEvent.Actor.CUSTOMER)
         .update(actor_label="")
     )
+    changed += _consent_texts_erase(customer)
     changed += Account.objects.filter(customer=customer).update(name="", active=False)
     changed += Customer.objects.filter(pk=customer.pk).update(
         name=ERASED_NAME,
@@ -97,6 +107,42 @@ def linking_erase(customer: Customer) -> int:
         directory_password="",
         erased_at=timezone.now(),
     )
+    return changed
+
+
+def _consent_texts_erase(customer: Customer) -> int:
+    """The words the customer agreed to name them (and their accounts and Messenger name):
+    those names are taken out of the texts only this customer's consents point to. The
+    digest stays: it still proves what the original words were to whoever holds them."""
+    own = Consent.objects.filter(customer=customer)
+    ids = set(own.exclude(text=None).values_list("text_id", flat=True)) | set(
+        ConsentVersion.objects.filter(consent__customer=customer)
+        .exclude(text=None)
+        .values_list("text_id", flat=True)
+    )
+    others = set(
+        Consent.objects.filter(text_id__in=ids)
+        .exclude(customer=customer)
+        .values_list("text_id", flat=True)
+    ) | set(
+        ConsentVersion.objects.filter(text_id__in=ids)
+        .exclude(consent__customer=customer)
+        .values_list("text_id", flat=True)
+    )
+    names = [
+        customer.name,
+        *own.exclude(messenger_name="").values_list("messenger_name", flat=True),
+    ]
+    names += list(Account.objects.filter(customer=customer).values_list("name", flat=True))
+    names = sorted({n for n in names if n and n.strip()}, key=len, reverse=True)
+    changed = 0
+    for text in ConsentText.objects.filter(pk__in=ids - others):
+        body = text.body
+        for name in names:
+            body = body.replace(name, ERASED_NAME)
+        if body != text.body:
+            ConsentText.objects.filter(pk=text.pk).update(body=body)
+            changed += 1
     return changed
 
 

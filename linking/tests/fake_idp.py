@@ -25,7 +25,7 @@ state = {"subject": "cu-ana", "tamper": None, "codes": {}, "token_requests": []}
 
 
 def reset(subject="cu-ana", tamper=None) -> None:
-    state.update(subject=subject, tamper=tamper, codes={}, token_requests=[])
+    state.update(subject=subject, tamper=tamper, codes={}, token_requests=[], prompts=[])
 
 
 def _issuer(request) -> str:
@@ -51,6 +51,7 @@ def authorize(request):
         return HttpResponseBadRequest("bad client or response_type")
     if q.get("code_challenge_method") != "S256" or not q.get("code_challenge"):
         return HttpResponseBadRequest("PKCE S256 required")
+    state["prompts"].append((q.get("prompt"), q.get("max_age")))
     code = secrets.token_urlsafe(16)
     state["codes"][code] = {
         "nonce": q.get("nonce"),

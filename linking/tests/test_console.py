@@ -7,6 +7,7 @@ import pytest
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 
+from linking import services
 from linking.models import Consent, ConsentEvent
 from linking.tests.factories import AccountFactory, CustomerFactory
 from portal.models import AuditEvent, StaffMembership
@@ -325,3 +326,21 @@ def test_a_link_page_shows_the_sections_other_apps_add_and_survives_a_broken_one
     page = response.content.decode()
     assert "Sent here" in page and f"Sent under consent {consent.pk}" in page
     assert "Broken here" in page and "This section could not be loaded." in page
+
+
+def test_a_link_page_shows_each_version_with_the_words_agreed_to(seeded, auditor):
+    bank, _, consents = seeded
+    consent = consents[1]
+    services.consent_terms_record(
+        consent=consent,
+        text="Link Harbour Bank to Messenger? Which updates? Balances",
+        language="en",
+    )
+
+    page = auditor.get(
+        reverse("linking:link_detail", kwargs={"bank": bank.slug, "consent": consent.pk})
+    ).content.decode()
+
+    assert "Versions and the words agreed to" in page
+    assert "Link Harbour Bank to Messenger? Which updates? Balances" in page
+    assert consent.versions.get().text.digest in page

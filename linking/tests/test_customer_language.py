@@ -184,7 +184,7 @@ def test_the_dashboard_is_in_the_customers_language(client, account):
 
     assert "Was Sie mit Messenger teilen" in html
     assert "Kontostände" in html and "Freigabe beenden" in html
-    assert "Einwilligungsnachweis herunterladen" in html
+    assert "Einwilligungsnachweis ansehen" in html
 
 
 def test_staff_pages_stay_in_english_whatever_the_browser_says(client, account):

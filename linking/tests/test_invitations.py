@@ -42,7 +42,9 @@ class Platform:
         body = json.loads(request.content)
         if "message" not in body:  # the unlink API
             return httpx.Response(200, json={"result": "unlink account success"})
-        self.sent.append((body["recipient"]["id"], body["message"]["text"]))
+        message = body["message"]
+        text = message.get("text") or message["attachment"]["payload"]["text"]
+        self.sent.append((body["recipient"]["id"], text))
         answer = {"recipient_id": body["recipient"]["id"], "message_id": "m_1"}
         return httpx.Response(200, json=answer)
 

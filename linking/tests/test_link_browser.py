@@ -72,8 +72,9 @@ def test_link_from_the_chat_then_stop_sharing_from_the_dashboard(
     page.goto(f"{live_server.url}/my/harbour/")
     page.get_by_role("heading", name="What you share with Messenger").wait_for()
     page.screenshot(path=str(SCREENSHOTS / "customer-dashboard.png"), full_page=True)
+    page.get_by_role("link", name="Stop sharing").click()
     page.get_by_role("button", name="Stop sharing").click()
 
-    page.get_by_text("You are not sharing anything with Messenger.").wait_for()
+    page.get_by_role("heading", name="You have stopped sharing").wait_for()
     assert Consent.objects.get(pk=consent.pk).status == Consent.Status.REVOKED
     assert wait_for(lambda: Consent.objects.get(pk=consent.pk).platform_unlinked_at)

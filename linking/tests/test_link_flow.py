@@ -60,7 +60,11 @@ def log_in(browser_http, location):
 
 def thread_texts(live_server, integration, psid):
     thread = sandbox(live_server, f"/pages/{integration.page_id}/users/{psid}/thread")
-    return [m["body"].get("text", "") for m in thread["messages"] if m["direction"] == "out"]
+    return [
+        m["body"].get("text") or m["body"].get("attachment", {}).get("payload", {}).get("text", "")
+        for m in thread["messages"]
+        if m["direction"] == "out"
+    ]
 
 
 def link(live_server, harbour, browser_http):
@@ -144,11 +148,14 @@ def test_unlink_from_the_customer_dashboard_tells_messenger(
     dashboard = browser_http.get(f"{live_server.url}/my/harbour/")
     assert "Everyday account •••• 4821" in dashboard.text
 
+    stop = browser_http.get(f"{live_server.url}/my/harbour/consents/{consent.pk}/stop")
     after = browser_http.submit(
-        dashboard, {}, action=f"{live_server.url}/my/harbour/consents/{consent.pk}/revoke"
+        stop,
+        {"confirm": "stop"},
+        action=f"{live_server.url}/my/harbour/consents/{consent.pk}/revoke",
     )
 
-    assert "You are not sharing anything with Messenger" in after.text
+    assert "You have stopped sharing" in after.text
     consent.refresh_from_db()
     assert consent.status == Consent.Status.REVOKED
     assert consent.events.last().actor == "customer"

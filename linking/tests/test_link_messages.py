@@ -55,7 +55,8 @@ class Platform:
         self._lock = threading.Lock()
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        text = json.loads(request.content)["message"]["text"]
+        message = json.loads(request.content)["message"]
+        text = message.get("text") or message["attachment"]["payload"]["text"]
         time.sleep(self.delay)
         with self._lock:
             self.calls.append(text)
@@ -390,7 +391,7 @@ def test_a_lost_reminder_nudge_is_made_up_by_the_sweeper(platform, nudges):
 def test_a_consent_renewed_before_its_reminder_is_not_reminded_of_the_old_date(platform, nudges):
     consent = linked_consent()
     reminder = ending_soon(consent)
-    services.consent_renew(consent=consent, actor=CUSTOMER)
+    services.consent_renew(consent=consent, actor=CUSTOMER, authenticated_at=timezone.now())
 
     tasks.send_expiry_reminder(consent.pk)
 
@@ -404,7 +405,7 @@ def test_a_renewed_consent_is_reminded_again_of_its_new_end_date(platform, nudge
     consent = linked_consent()
     ending_soon(consent)
     tasks.send_expiry_reminder(consent.pk)
-    services.consent_renew(consent=consent, actor=CUSTOMER)
+    services.consent_renew(consent=consent, actor=CUSTOMER, authenticated_at=timezone.now())
 
     ending_soon(Consent.objects.get(pk=consent.pk))
     tasks.send_expiry_reminder(consent.pk)

@@ -284,7 +284,7 @@ def test_a_first_link_announces_nothing(meta, account):
 
     assert not LinkMessage.objects.filter(kind=Kind.NEW_LINK_NOTICE).exists()
     (confirmation,) = meta.to(ANA_PSID)
-    assert "You're linked" in confirmation["text"]
+    assert "You're linked" in confirmation["attachment"]["payload"]["text"]
 
 
 def test_a_second_link_is_announced_in_the_first_chat_with_that_wasnt_me(meta, account):
@@ -308,7 +308,7 @@ def test_a_second_link_is_announced_in_the_first_chat_with_that_wasnt_me(meta, a
     }
     assert row.state == LinkMessage.State.SENT and row.about == new
     # The new chat gets its confirmation, never the notice about itself.
-    assert all("attachment" not in m for m in meta.to(ATTACKER_PSID))
+    assert not any("LINK_NOT_ME" in str(m) for m in meta.to(ATTACKER_PSID))
 
 
 def test_that_wasnt_me_ends_the_new_link_audits_tells_messenger_and_the_bank(

@@ -262,3 +262,39 @@ def test_a_discovery_document_pointing_inside_the_network_is_refused(
     assert "discovery document answered" not in page
     assert seen == [f"{issuer}/.well-known/openid-configuration"]
     assert not cache.get(f"linking:oidc:discovery:{issuer}")
+
+
+def test_renewing_from_the_chat_signs_in_again_at_the_bank_then_renews(
+    live_server, idp_bank, browser_http
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from linking.models import Consent, Customer
+
+    customer = Customer.objects.get(external_id="cu-ana")
+    consent = Consent.objects.create(
+        bank=idp_bank,
+        customer=customer,
+        status=Consent.Status.AUTHORISED,
+        scopes=["balances"],
+        purpose="updates",
+        duration_days=90,
+        page_id="1",
+        psid="42",
+        granted_at=timezone.now(),
+        expires_at=timezone.now() + timedelta(days=3),
+    )
+    token = services.dashboard_pass_issue(consent=consent)
+    browser_http.get(f"{live_server.url}/my/harbour/pass/{token}")
+    assert fake_idp.state["prompts"] == []  # the chat's pass signs in without the bank
+
+    renew = browser_http.get(f"{live_server.url}/my/harbour/consents/{consent.pk}/renew")
+
+    assert fake_idp.state["prompts"] == [("login", "0")]  # asked to sign in again
+    assert str(renew.url) == f"{live_server.url}/my/harbour/consents/{consent.pk}/renew"
+    done = browser_http.submit(renew, {})
+    assert str(done.url) == f"{live_server.url}/my/harbour/?done=renewed"
+    consent.refresh_from_db()
+    assert consent.expires_at > timezone.now() + timedelta(days=89)

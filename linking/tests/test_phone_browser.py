@@ -170,7 +170,7 @@ def test_the_dashboard_and_a_problem_page_on_a_phone(live_server, harbour, phone
     phone.goto(f"{live_server.url}/link/harbour/login")
     sign_in(phone, "ana", "open sesame 42")
     phone.get_by_role("heading", name="What you share with Messenger").wait_for()
-    phone.get_by_role("button", name=re.compile("Keep sharing")).wait_for()
+    phone.get_by_role("link", name=re.compile("Keep sharing")).wait_for()
     assert phone.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
     assert small_targets(phone) == []
     back_to_messenger(phone, integration)
@@ -308,7 +308,7 @@ def test_a_french_customer_links_in_french_and_the_pages_pass_axe(
 
         tab.goto(f"{live_server.url}/my/harbour/")
         tab.get_by_role("heading", name="Ce que vous partagez avec Messenger").wait_for()
-        expect(tab.get_by_role("button", name="Arrêter le partage")).to_be_visible()
+        expect(tab.get_by_role("link", name="Arrêter le partage")).to_be_visible()
         found["tableau de bord"] = axe_violations(tab)
     finally:
         tab.context.close()

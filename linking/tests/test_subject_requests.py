@@ -79,10 +79,8 @@ def test_the_download_holds_the_customer_consents_receipts_and_audit_entries(ban
         (None, "awaiting_authorisation"),
         ("awaiting_authorisation", "authorised"),
     ]
-    assert consent["receipt"]["version"] == "KI-CR-v1.1.0"
-    assert consent["receipt"]["services"][0]["purposes"][0]["thirdPartyName"].startswith(
-        "Messenger"
-    )
+    assert consent["receipt"]["receipt_format"] == "bankside-consent-receipt/2"
+    assert consent["receipt"]["shared_with"]["name"].startswith("Messenger")
     assert part["messenger_contacts"] == [
         {"page_id": "1029384756", "psid": PSID, "last_message_at": consent["created_at"]}
     ]
@@ -256,3 +254,27 @@ def test_entries_about_the_psid_are_found_whichever_key_made_their_reference(
     assert len(refused) == len(set(refused)) == 3
     assert refused[0] == legacy_ref
     assert refused[2] == pseudonym(PSID)
+
+
+def test_erasure_takes_the_names_out_of_the_words_agreed_to_and_keeps_their_digest(bank, ada):
+    from linking.models import ConsentText
+
+    consent = Consent.objects.get(customer=ada)
+    account = ada.accounts.get()
+    text = services.consent_terms_record(
+        consent=consent,
+        text=f"Hello {ada.name}. Which accounts? {account.name} •••• 1111",
+        language="en",
+    ).text
+    other = services.consent_text_record(
+        bank=bank, body="Change: Everyday •••• 1111", language="en"
+    )
+    digest = text.digest
+
+    subject_erase(customer=ada, actor=Actor.system("test"), reason="Request 3")
+
+    text.refresh_from_db()
+    assert "Lovelace" not in text.body and account.name not in text.body
+    assert text.body.startswith("Hello Erased customer.") and "•••• 1111" in text.body
+    assert text.digest == digest
+    assert ConsentText.objects.get(pk=other.pk).body == "Change: Everyday •••• 1111"

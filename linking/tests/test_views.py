@@ -85,16 +85,24 @@ def test_the_consent_receipt_says_who_what_why_until_and_how_to_withdraw(client,
 
     receipt = response.json()
     assert response["Content-Disposition"].startswith("attachment")
-    assert receipt["piiControllers"][0]["piiController"] == "Harbour Bank"
-    purpose = receipt["services"][0]["purposes"][0]
-    assert purpose["piiCategory"] == ["Balances"]
-    assert purpose["accounts"] == [
-        {"name": "Everyday account", "kind": "checking", "last4": "4821"}
+    assert receipt["receipt_format"] == "bankside-consent-receipt/2"
+    assert receipt["controller"]["name"] == "Harbour Bank"
+    assert receipt["status"] == "active"
+    assert receipt["updates"] == [{"type": "balances", "name": "Balances"}]
+    assert receipt["accounts"] == [
+        {
+            "name": "Everyday account",
+            "type": "current_account",
+            "type_name": "Current account",
+            "last4": "4821",
+            "currency": "EUR",
+        }
     ]
-    assert "advertising" in purpose["notUsedFor"]
-    assert purpose["termination"] == linked.expires_at.isoformat()
-    assert "Log Out" in receipt["howToWithdraw"]
-    assert [h["to"] for h in receipt["history"]] == ["awaiting_authorisation", "authorised"]
+    assert "advertising" in receipt["not_used_for"]
+    assert receipt["until"] == linked.expires_at.isoformat().replace("+00:00", "Z")
+    assert "Manage sharing" in receipt["how_to_stop"]
+    assert [h["event"] for h in receipt["history"]] == ["requested", "given"]
+    assert [h["by"] for h in receipt["history"]] == ["customer", "customer"]
 
 
 def test_the_export_lists_what_was_shared_under_each_consent(client, linked):
@@ -102,8 +110,8 @@ def test_the_export_lists_what_was_shared_under_each_consent(client, linked):
 
     export = client.get("/my/harbour/shared.json").json()
 
-    assert [r["action"] for r in export["records"]] == ["consent.authorised", "link.bound"]
-    assert export["records"][-1]["data_categories"] == ["balances"]
+    assert [r["event"] for r in export["records"]] == ["consent_given", "messenger_linked"]
+    assert export["records"][-1]["data_shared"] == [{"type": "balances", "name": "Balances"}]
 
 
 def test_receipts_of_other_customers_are_not_found(client, linked):
@@ -127,6 +135,10 @@ def test_a_consent_ending_soon_can_be_renewed(client, linked):
     sign_in(client)
     assert "Keep sharing for 90 more days" in client.get("/my/harbour/").content.decode()
 
+    assert (
+        "Keep sharing until"
+        in client.get(f"/my/harbour/consents/{linked.pk}/renew").content.decode()
+    )
     client.post(f"/my/harbour/consents/{linked.pk}/renew")
 
     linked.refresh_from_db()
@@ -237,3 +249,37 @@ def test_the_log_in_from_messenger_shows_its_time_left_then_offers_to_start_agai
     page = expired.content.decode()
     assert "This Log In has expired" in page
     assert f'href="https://m.me/{linked.page_id}">Start again in Messenger' in page
+
+
+def test_the_receipt_page_says_what_from_which_accounts_to_whom_and_how_to_stop(client, linked):
+    from portal.models import Bank
+
+    Bank.objects.filter(pk=linked.bank_id).update(
+        support_email="privacy@harbour.example", support_phone="+33 1 23 45 67 89"
+    )
+    sign_in(client)
+
+    page = client.get(f"/my/harbour/consents/{linked.pk}/receipt").content.decode()
+
+    assert "Consent receipt" in page
+    assert "Balances" in page and "Everyday account •••• 4821" in page
+    assert "Messenger, operated by Meta Platforms" in page
+    assert "privacy@harbour.example" in page and "+33 1 23 45 67 89" in page
+    assert "Manage sharing" in page and "You allowed sharing" in page
+    assert f"/my/harbour/consents/{linked.pk}/receipt.json" in page
+
+
+def test_the_data_download_page_lists_each_consent_and_what_was_recorded(client, linked):
+    sign_in(client)
+
+    page = client.get("/my/harbour/shared").content.decode()
+
+    assert "Your data shared with Messenger" in page
+    assert "Your Messenger conversation was linked" in page
+    assert "/my/harbour/shared.json" in page
+    assert f"/my/harbour/consents/{linked.pk}/receipt" in page
+
+
+def test_the_receipt_pages_need_a_signed_in_customer(client, linked):
+    for url in (f"/my/harbour/consents/{linked.pk}/receipt", "/my/harbour/shared"):
+        assert client.get(url).url == "/link/harbour/login"

@@ -211,6 +211,41 @@ def notifications_cancel_for_link(*, consent_id: int) -> int:
     return cancelled
 
 
+def notifications_cancel_out_of_scope(
+    *, consent_id: int, scopes: list[str], account_ids: list[int]
+) -> int:
+    """A customer changed what a live link shares: what was queued for an account or a
+    kind of update no longer shared is cancelled, in the caller's transaction (the
+    change's), with one audit entry. What stays shared stays queued."""
+    consent = Consent.objects.select_related("bank").filter(pk=consent_id).first()
+    if consent is None:
+        return 0
+    shared_types = [t for t, scope in EVENT_SCOPES.items() if scope in set(scopes)]
+    out_of_scope = (
+        Notification.objects.filter(consent_id=consent_id, state__in=Notification.OPEN)
+        .exclude(event_type__in=shared_types, account_id__in=account_ids)
+        .select_for_update()
+    )
+    ids = list(out_of_scope.values_list("pk", flat=True))
+    if not ids:
+        return 0
+    cancelled = Notification.objects.filter(pk__in=ids, state__in=Notification.OPEN).update(
+        state=State.CANCELLED,
+        reason=Reason.NO_LONGER_SHARED,
+        detail="The customer no longer shares this account or kind of update.",
+        finished_at=timezone.now(),
+    )
+    people_wake([(consent.page_id, consent.psid)])
+    audit_record(
+        actor=ENGINE,
+        action="notifications.cancelled",
+        bank=consent.bank,
+        target=consent,
+        details={"cancelled": cancelled, "reason": "no_longer_shared", "scopes": scopes},
+    )
+    return cancelled
+
+
 @dataclass(frozen=True)
 class ReplayReport:
     """What a replay did: the notifications queued again, and those refused with why."""

@@ -2,6 +2,7 @@ import base64
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -14,6 +15,7 @@ from messenger import (
     GraphClient,
     MessengerError,
     PageCredentials,
+    builders,
 )
 from portal.audit import Actor
 from portal.models import PAGE_TAKEN, Bank, MessengerIntegration
@@ -41,6 +43,37 @@ SUBSCRIBED_FIELDS = (
     "standby",
     TEMPLATE_STATUS_FIELD,
 )
+
+
+# The chat's persistent menu (Messenger Profile API) and the Get Started button it needs.
+# `MANAGE_SHARING_PAYLOAD` is answered by linking with a button to a fresh dashboard pass.
+GET_STARTED_PAYLOAD = "GET_STARTED"
+MANAGE_SHARING_PAYLOAD = "MANAGE_SHARING"
+# Messenger's locales for the languages bankside speaks (the bank's own is `default`).
+MENU_LOCALES = {"en": "en_US", "fr": "fr_FR", "de": "de_DE", "es": "es_ES"}
+
+
+def messenger_profile_for(bank: Bank) -> dict[str, Any]:
+    """The Page's Messenger profile as bankside sets it: Get Started, and a persistent menu
+    with *Manage sharing* in each language bankside speaks, the bank's default first."""
+    from django.utils.translation import gettext
+
+    from portal.languages import speaking, speaking_locale
+
+    def item() -> dict[str, str]:
+        title = gettext("Manage sharing")
+        return {"type": "postback", "title": title, "payload": MANAGE_SHARING_PAYLOAD}
+
+    menus: dict[str, list[dict[str, str]]] = {}
+    with speaking(speaking_locale("", bank.default_locale)):
+        menus["default"] = [item()]
+    for language, locale in MENU_LOCALES.items():
+        with speaking(language):
+            menus[locale] = [item()]
+    return {
+        "get_started": {"payload": GET_STARTED_PAYLOAD},
+        "persistent_menu": builders.persistent_menu(menus),
+    }
 
 
 @dataclass(frozen=True)
@@ -270,7 +303,50 @@ def integration_subscribe(
     except MessengerError as exc:
         _subscription_failed(actor=actor, integration=integration, error=exc)
         raise
-    return _subscription_record(actor=actor, integration=integration, fields=fields)
+    integration = _subscription_record(actor=actor, integration=integration, fields=fields)
+    integration_menu_set(actor=actor, integration=integration, client=client)
+    return integration
+
+
+def integration_menu_set(
+    *, actor: Actor, integration: MessengerIntegration, client: GraphClient
+) -> bool:
+    """Set the Page's Get Started button and persistent menu (*Manage sharing*), when the
+    integration goes live and at each check of a live one; whether Messenger took it.
+
+    The call runs outside any transaction. A failure is audited and reported, and does not
+    stop the integration: customers can still manage sharing from the link confirmation.
+    """
+    profile = messenger_profile_for(integration.bank)
+    try:
+        client.messenger_profile_set(page_credentials(integration), profile)
+    except MessengerError as exc:
+        _menu_record(
+            actor=actor,
+            integration=integration,
+            action="integration.menu_failed",
+            details={"error": type(exc).__name__, "code": exc.code, "subcode": exc.subcode},
+        )
+        return False
+    _menu_record(
+        actor=actor,
+        integration=integration,
+        action="integration.menu_set",
+        details={
+            "locales": [menu["locale"] for menu in profile["persistent_menu"]],
+            "payloads": [MANAGE_SHARING_PAYLOAD],
+        },
+    )
+    return True
+
+
+@transaction.atomic
+def _menu_record(
+    *, actor: Actor, integration: MessengerIntegration, action: str, details: dict[str, Any]
+) -> None:
+    audit_record(
+        actor=actor, action=action, bank=integration.bank, target=integration, details=details
+    )
 
 
 def _subscribe_call(client: GraphClient, creds: PageCredentials) -> list[str]:

@@ -428,4 +428,7 @@ def test_going_live_subscribes_the_page_in_the_sandbox_and_a_check_renews_it(
     stored = MessengerIntegration.objects.get(pk=integration.pk)
     assert (stored.status, tuple(stored.subscribed_fields)) == ("live", services.SUBSCRIBED_FIELDS)
     posts = [c for c in control.get("/calls").json()["calls"] if c["method"] == "POST"]
-    assert [c["path"] for c in posts] == [f"/v27.0/{PAGE_ID}/subscribed_apps"]
+    assert [c["path"] for c in posts] == [
+        f"/v27.0/{PAGE_ID}/subscribed_apps",
+        "/v27.0/me/messenger_profile",  # the persistent menu, set again with it
+    ]
