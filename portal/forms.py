@@ -118,6 +118,15 @@ class RecoveryCodeForm(StaffForm):
     )
 
 
+class PasskeyNameForm(StaffForm):
+    name = forms.CharField(
+        label="Passkey name",
+        max_length=64,
+        help_text="A name you will recognise, such as the device or password manager it is on.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True}),
+    )
+
+
 class OneTimeCodeForm(StaffForm):
     code = forms.RegexField(
         label="6-digit code",

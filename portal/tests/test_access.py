@@ -19,6 +19,7 @@ from portal.models import AuditEvent, MessageTemplate, NotificationPolicy, Staff
 from portal.services import audit_checkpoint_sign, audit_record
 from portal.tests.factories import (
     BankFactory,
+    PasskeyFactory,
     StaffMembershipFactory,
     UserFactory,
     api_key_for,
@@ -69,6 +70,7 @@ def world():
             "template": MessageTemplate.objects.filter(bank=bank).first().pk,
             "checkpoint": audit_checkpoint_sign(actor=Actor.system("test"), bank=bank)[0].pk,
             "entry": audit_record(actor=Actor.system("test"), action="test.seeded", bank=bank).pk,
+            "passkey": PasskeyFactory(user=members[OPERATOR]).pk,
             **linking_objects(bank),
             **notification_objects(bank),
             **conversation_objects(bank),
