@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 PASSKEY_NAME_MAX = 64  # django-otp's Device.name
+PASSKEY_NAME_MISSING = "Give the passkey a name, such as the device it is on."
 
 
 class LastSecondFactorError(Exception):
@@ -33,7 +34,7 @@ def passkey_name_clean(name: str) -> str:
     """A passkey's name as typed, trimmed; a ValidationError if empty or too long."""
     cleaned = " ".join(name.split())
     if not cleaned:
-        raise ValidationError("Give the passkey a name, such as the device it is on.")
+        raise ValidationError(PASSKEY_NAME_MISSING)
     if len(cleaned) > PASSKEY_NAME_MAX:
         raise ValidationError(f"A passkey name is at most {PASSKEY_NAME_MAX} characters.")
     return cleaned
@@ -48,8 +49,9 @@ def _passkey_default_name(user: User) -> str:
 def passkey_register(*, user: User, helper: Any, state: dict[str, Any], data: Any) -> Any:
     """Verify the browser's answer to a registration challenge and keep the new passkey,
     named by default until its owner names it. Nothing is kept when verification fails."""
+    name = _passkey_default_name(user)
     credential = helper.register_complete(user=user, state=state, data=data)
-    credential.name = _passkey_default_name(user)
+    credential.name = name
     credential.save(update_fields=["name"])
     audit_record(
         actor=Actor.staff(user),
