@@ -70,7 +70,7 @@ def world():
             "template": MessageTemplate.objects.filter(bank=bank).first().pk,
             "checkpoint": audit_checkpoint_sign(actor=Actor.system("test"), bank=bank)[0].pk,
             "entry": audit_record(actor=Actor.system("test"), action="test.seeded", bank=bank).pk,
-            "passkey": PasskeyFactory(user=members[OPERATOR]).pk,
+            "passkey": PasskeyFactory(user=members[ADMIN]).pk,
             **linking_objects(bank),
             **notification_objects(bank),
             **conversation_objects(bank),
