@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
 from django_otp import user_has_device
+from django_otp_webauthn.models import WebAuthnCredential
 
 from core.digests import sha256_hex
 from portal import checkpoints
@@ -235,6 +236,12 @@ def two_factor_required(user) -> bool:
         Q(role=StaffMembership.Role.ADMIN) | Q(bank__require_2fa_for_all=True)
     )
     return required.exists() or user_has_device(user, confirmed=True)
+
+
+def passkey_list(*, user: Any) -> QuerySet[Any]:
+    """The staff member's own passkeys, oldest first: no one sees another's."""
+    passkeys: QuerySet[Any] = WebAuthnCredential.objects.filter(user=user)
+    return passkeys.order_by("created_at", "pk")
 
 
 def staff_idle_timeout(user: Any) -> timedelta:

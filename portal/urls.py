@@ -9,6 +9,7 @@ from portal.views import (
     integration,
     integrity,
     notifications,
+    passkeys,
     pause,
     retention,
     staff,
@@ -151,6 +152,30 @@ staff_urls = [
     path("account/recovery-codes/", auth.recovery_codes, name="recovery_codes"),
     path("logout/", auth.logout, name="logout"),
     path("account/", auth.account, name="account"),
+    path("account/passkeys/<int:passkey>/name/", passkeys.passkey_name, name="passkey_name"),
+    path(
+        "account/passkeys/<int:passkey>/remove/",
+        passkeys.passkey_remove,
+        name="passkey_remove",
+    ),
+    # django-otp-webauthn's endpoints, served by the portal's narrower views.
+    path(
+        "account/passkeys/register/begin/",
+        passkeys.passkey_register_begin,
+        name="passkey_register_begin",
+    ),
+    path(
+        "account/passkeys/register/complete/",
+        passkeys.passkey_register_complete,
+        name="passkey_register_complete",
+    ),
+    path("login/passkey/begin/", passkeys.passkey_sign_in_begin, name="passkey_sign_in_begin"),
+    path(
+        "login/passkey/complete/",
+        passkeys.passkey_sign_in_complete,
+        name="passkey_sign_in_complete",
+    ),
+    path("passkeys/words.js", passkeys.passkey_script_words, name="passkey_script_words"),
     path("invitations/<str:token>/", auth.invitation_accept, name="invitation_accept"),
     path("platform/banks/new/", banks.bank_create, name="bank_create"),
     path(

@@ -7,6 +7,7 @@ Every variable is documented in `.env.example`. Environment-specific modules
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import environ
 from cryptography.fernet import Fernet
@@ -33,6 +34,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "django_otp_webauthn",
     "axes",
     "rest_framework",
     "drf_spectacular",
@@ -187,6 +189,43 @@ AUTHENTICATION_BACKENDS = [
 LOGIN_URL = "portal:login"
 LOGIN_REDIRECT_URL = "portal:staff_home"
 OTP_TOTP_ISSUER = "bankside"
+
+
+def passkey_relying_party(public_base_url: str, *, require_https: bool) -> tuple[str, str] | None:
+    """(relying party ID, origin) of staff passkeys, from PUBLIC_BASE_URL; None where no
+    browser would accept them (plain http other than localhost, an IP address).
+
+    A passkey is bound to its relying party ID for good: changing the host name later
+    means every staff member registers their passkeys again.
+    """
+    parts = urlsplit(public_base_url)
+    host = (parts.hostname or "").lower()
+    named = bool(host) and not host.replace(".", "").isdigit() and ":" not in host
+    port = f":{parts.port}" if parts.port else ""
+    if parts.scheme == "https" and named:
+        return host, f"https://{host}{port}"
+    if require_https:
+        raise ImproperlyConfigured(
+            f"PUBLIC_BASE_URL must be https://<host name> in production, not {public_base_url!r}: "
+            "staff passkeys (WebAuthn) are bound to that host name and need https."
+        )
+    if parts.scheme == "http" and host == "localhost":
+        return host, f"http://{host}{port}"
+    return None
+
+
+# Staff passkeys (WebAuthn, django-otp-webauthn) as a second factor beside the authenticator
+# app. Only after the password: never a way to sign in without one.
+_passkey_rp = passkey_relying_party(PUBLIC_BASE_URL, require_https=False)
+PASSKEYS_ENABLED = _passkey_rp is not None
+OTP_WEBAUTHN_RP_ID = _passkey_rp[0] if _passkey_rp else ""
+OTP_WEBAUTHN_ALLOWED_ORIGINS = [_passkey_rp[1]] if _passkey_rp else []
+OTP_WEBAUTHN_RP_NAME = "bankside"
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
+OTP_WEBAUTHN_EXCEPTION_LOGGER_NAME = "portal.passkeys"
+# A development machine reached by IP address or plain http has no passkeys: the library's
+# checks for a relying party and an origin do not apply there.
+SILENCED_SYSTEM_CHECKS = [] if PASSKEYS_ENABLED else ["otp_webauthn.E010", "otp_webauthn.E030"]
 # Every staff member signs in with a second factor. Only a development or demo machine may
 # relax this (`STAFF_TWO_FACTOR_FOR_ALL=false`): then admins, staff of banks that require it
 # for all, and anyone who enrolled an authenticator still need it. Production refuses it.

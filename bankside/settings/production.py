@@ -2,7 +2,8 @@
 
 Refuses to start without `SECRET_KEY`, `DATABASE_URL` (PostgreSQL), `REDIS_URL`,
 `FIELD_ENCRYPTION_KEYS`, `AUDIT_CHECKPOINT_SIGNING_KEY`, `PSEUDONYM_KEYS` and
-`ALLOWED_HOSTS`. The sandbox is never mounted here.
+`ALLOWED_HOSTS`, and `PUBLIC_BASE_URL` must be https (staff passkeys are bound to its
+host name). The sandbox is never mounted here.
 """
 
 import base64
@@ -17,10 +18,12 @@ from .base import (
     METRICS_TOKEN,
     POSTGRESQL_ENGINE,
     PSEUDONYM_KEYS,
+    PUBLIC_BASE_URL,
     REDIS_URL,
     SECRET_KEY,
     database_from_env,
     env,
+    passkey_relying_party,
 )
 
 DEBUG = False
@@ -61,6 +64,8 @@ if not env.bool("STAFF_TWO_FACTOR_FOR_ALL", default=True):
         "production requires a second factor of every staff member."
     )
 STAFF_TWO_FACTOR_FOR_ALL = True
+# Staff passkeys are bound to PUBLIC_BASE_URL's host name, which must be served over https.
+passkey_relying_party(PUBLIC_BASE_URL, require_https=True)
 if len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("SECRET_KEY must be at least 50 random characters.")
 # Prometheus scrapes /metrics with `Authorization: Bearer <METRICS_TOKEN>`. Optional: without

@@ -3,6 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,6 +97,17 @@ def test_production_refuses_a_short_pseudonym_key():
 
     assert result.returncode != 0
     assert "Each of PSEUDONYM_KEYS must be at least 32" in result.stderr
+
+
+@pytest.mark.parametrize("address", ["http://bank.example", "http://localhost:8000"])
+def test_production_refuses_a_public_address_without_https(address):
+    keys = Fernet.generate_key().decode()
+    env = {**PRODUCTION_ENV, "FIELD_ENCRYPTION_KEYS": keys, "PUBLIC_BASE_URL": address}
+
+    result = manage("check", env_overrides=env)
+
+    assert result.returncode != 0
+    assert "PUBLIC_BASE_URL must be https://<host name> in production" in result.stderr
 
 
 def test_production_refuses_a_malformed_checkpoint_signing_key():

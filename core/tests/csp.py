@@ -14,9 +14,10 @@ REQUIRED = {
 }
 UNSAFE = ("'unsafe-inline'", "'unsafe-eval'", "'unsafe-hashes'", "'wasm-unsafe-eval'")
 # What the policy blocks in a page: inline scripts and styles, event-handler attributes,
-# `javascript:` URLs.
+# `javascript:` URLs. A JSON data block (`json_script`) is never run, so it is not one.
 INLINE = re.compile(
-    r"<script(?![^>]*\ssrc=)[^>]*>|<style\b|\sstyle\s*=|\son[a-z]+\s*=\s*[\"']|=\s*[\"']\s*javascript:",
+    r"<script(?![^>]*\ssrc=)(?![^>]*\stype=[\"']application/json[\"'])[^>]*>"
+    r"|<style\b|\sstyle\s*=|\son[a-z]+\s*=\s*[\"']|=\s*[\"']\s*javascript:",
     re.IGNORECASE,
 )
 

@@ -56,6 +56,13 @@ from portal.services.notifications import (
     notification_policy_update,
     notification_settings_update,
 )
+from portal.services.passkeys import (
+    LastSecondFactorError,
+    passkey_name_clean,
+    passkey_register,
+    passkey_remove,
+    passkey_rename,
+)
 from portal.services.retention import (
     retention_policy_update,
     retention_purge,
@@ -103,6 +110,7 @@ __all__ = [
     "InvitationInvalidError",
     "IssuedApiKey",
     "IssuedInvitation",
+    "LastSecondFactorError",
     "OnboardedBank",
     "UtilityOutcome",
     "api_key_authenticate",
@@ -150,6 +158,10 @@ __all__ = [
     "notification_policy_rollback",
     "notification_policy_update",
     "notification_settings_update",
+    "passkey_name_clean",
+    "passkey_register",
+    "passkey_remove",
+    "passkey_rename",
     "recovery_code_sign_in",
     "recovery_codes_generate",
     "recovery_codes_remaining",

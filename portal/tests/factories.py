@@ -1,6 +1,7 @@
 import factory
 from django.contrib.auth import get_user_model
 from django_otp.oath import TOTP
+from django_otp_webauthn.models import WebAuthnCredential
 
 from portal.audit import Actor
 from portal.models import Bank, MessageTemplate, StaffMembership, StaffTOTPDevice
@@ -61,6 +62,20 @@ class TOTPDeviceFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     name = "Authenticator app"
     confirmed = True
+
+
+class PasskeyFactory(factory.django.DjangoModelFactory):
+    """A registered passkey as django-otp-webauthn stores it (made up, never verified)."""
+
+    class Meta:
+        model = WebAuthnCredential
+
+    user = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"Laptop {n}")
+    confirmed = True
+    credential_id = factory.Sequence(lambda n: f"credential-{n}".encode())
+    public_key = b"not-a-real-cose-key"
+    aaguid = "00000000-0000-0000-0000-000000000000"
 
 
 def totp_code(device: StaffTOTPDevice, *, steps_ahead: int = 0) -> str:

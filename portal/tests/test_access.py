@@ -25,6 +25,7 @@ from portal.models import (
 from portal.services import audit_checkpoint_sign, audit_record
 from portal.tests.factories import (
     BankFactory,
+    PasskeyFactory,
     StaffMembershipFactory,
     UserFactory,
     api_key_for,
@@ -80,6 +81,7 @@ def world():
             "policy_version": text_version_of(bank, "notification_policy"),
             "checkpoint": audit_checkpoint_sign(actor=Actor.system("test"), bank=bank)[0].pk,
             "entry": audit_record(actor=Actor.system("test"), action="test.seeded", bank=bank).pk,
+            "passkey": PasskeyFactory(user=members[ADMIN]).pk,
             **linking_objects(bank),
             **notification_objects(bank),
             **conversation_objects(bank),

@@ -7,6 +7,7 @@ import re
 import pytest
 from django.forms.models import model_to_dict
 from django.urls import reverse
+from django_otp_webauthn.models import WebAuthnCredential
 
 from portal.audit import Actor
 from portal.models import (
@@ -19,7 +20,7 @@ from portal.models import (
     StaffMembership,
 )
 from portal.services import audit_checkpoint_sign
-from portal.tests.factories import StaffMembershipFactory, UserFactory
+from portal.tests.factories import PasskeyFactory, StaffMembershipFactory, UserFactory
 from portal.tests.test_access import (
     conversation_objects,
     linking_objects,
@@ -51,6 +52,7 @@ def revealed(response) -> str:
 def onboarded(sign_in):
     """A bank set up through the staff pages, with every secret the portal hands out."""
     admin = UserFactory(is_superuser=True, is_staff=True)
+    PasskeyFactory(user=admin, name="Work laptop")
     client = sign_in(admin)
     client.post(
         reverse("portal:bank_create"),
@@ -115,6 +117,7 @@ def test_no_staff_page_shows_a_secret_again(onboarded, url):
         entry=AuditEvent.objects.filter(bank=bank).first().pk,
         version=text_version_of(bank, "message_template"),
         policy_version=text_version_of(bank, "notification_policy"),
+        passkey=WebAuthnCredential.objects.get().pk,
         **linking_objects(bank),
         **notification_objects(bank),
         **conversation_objects(bank),

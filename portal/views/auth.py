@@ -18,6 +18,7 @@ from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -47,6 +48,19 @@ WRONG_CODE = (
     "phone's clock is set automatically."
 )
 THROTTLED = "Too many wrong codes in a row. Wait a few seconds, then enter the newest code."
+
+
+def webauthn_config(request: HttpRequest) -> dict[str, Any]:
+    """What django-otp-webauthn's script reads from the page (`otp_webauthn_config`)."""
+    return {
+        "autocompleteLoginFieldSelector": None,
+        "nextFieldSelector": "input[name='next']",
+        "csrfToken": get_token(request),
+        "beginAuthenticationUrl": reverse("portal:passkey_sign_in_begin"),
+        "completeAuthenticationUrl": reverse("portal:passkey_sign_in_complete"),
+        "beginRegistrationUrl": reverse("portal:passkey_register_begin"),
+        "completeRegistrationUrl": reverse("portal:passkey_register_complete"),
+    }
 
 
 def lockout_response(request, original_response=None, credentials=None):
@@ -83,7 +97,7 @@ def login(request):
             messages.info(request, "Your role needs two-factor sign-in. Set it up now.")
             return redirect("portal:two_factor_setup")
         else:
-            return _finish_login(request, user, backend=user.backend, next_url=next_url)
+            return finish_login(request, user, backend=user.backend, next_url=next_url)
     return render(request, "portal/auth/login.html", {"form": form, "next": next_url})
 
 
@@ -91,27 +105,37 @@ def login(request):
 @csrf_protect
 @require_http_methods(["GET", "POST"])
 def login_verify(request):
-    pending = _pending(request)
+    pending = pending_sign_in(request)
     if pending is None:
         messages.info(request, "Your sign-in timed out. Sign in again.")
         return redirect("portal:login")
     user, backend, next_url = pending
     devices = list(StaffTOTPDevice.objects.devices_for_user(user, confirmed=True))
-    if not devices:
+    has_passkey = selectors.passkey_list(user=user).filter(confirmed=True).exists()
+    if not devices and not has_passkey:
         return redirect("portal:two_factor_setup")
     form = OneTimeCodeForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and devices and form.is_valid():
         code = form.cleaned_data["code"]
         throttled = not any(device.verify_is_allowed()[0] for device in devices)
         for device in [] if throttled else devices:
             verified = django_otp.verify_token(user, device.persistent_id, code)
             if verified is not None:
-                return _finish_login(
+                return finish_login(
                     request, user, backend=backend, next_url=next_url, device=verified
                 )
         form.add_error("code", THROTTLED if throttled else WRONG_CODE)
     return render(
-        request, "portal/auth/verify.html", {"form": form, "username": user.get_username()}
+        request,
+        "portal/auth/verify.html",
+        {
+            "form": form,
+            "username": user.get_username(),
+            "has_totp": bool(devices),
+            "passkeys": has_passkey and settings.PASSKEYS_ENABLED,
+            "webauthn_config": webauthn_config(request),
+            "next": next_url,
+        },
     )
 
 
@@ -120,7 +144,7 @@ def login_verify(request):
 @require_http_methods(["GET", "POST"])
 def two_factor_setup(request):
     """Enrol an authenticator app: during sign-in (pending) or later, from the account page."""
-    pending = _pending(request)
+    pending = pending_sign_in(request)
     if pending is not None:
         user, backend, next_url = pending
         if django_otp.user_has_device(user, confirmed=True):
@@ -145,7 +169,7 @@ def two_factor_setup(request):
             messages.success(request, "Two-factor sign-in is set up.")
             if pending is not None:
                 backend = backend or MODEL_BACKEND  # a pending sign-in always names one
-                _finish_login(request, user, backend=backend, next_url=next_url, device=device)
+                finish_login(request, user, backend=backend, next_url=next_url, device=device)
             else:
                 django_otp.login(request, device)
             return _show_recovery_codes(request, user, next_url=next_url)
@@ -178,7 +202,7 @@ def two_factor_setup(request):
 @require_http_methods(["GET", "POST"])
 def login_recovery(request: HttpRequest) -> HttpResponse:
     """The second factor from a recovery code, for someone whose authenticator is lost."""
-    pending = _pending(request)
+    pending = pending_sign_in(request)
     if pending is None:
         messages.info(request, "Your sign-in timed out. Sign in again.")
         return redirect("portal:login")
@@ -204,7 +228,7 @@ def login_recovery(request: HttpRequest) -> HttpResponse:
                 f"{remaining} recovery code{'s' if remaining != 1 else ''} left: set up your "
                 "authenticator again or generate new codes on your account page.",
             )
-            return _finish_login(request, user, backend=backend, next_url=next_url, device=device)
+            return finish_login(request, user, backend=backend, next_url=next_url, device=device)
         form.add_error(
             "code",
             "That recovery code is not right, or it was used already. Check it and try again.",
@@ -275,7 +299,7 @@ def invitation_accept(request, token: str):
             if selectors.two_factor_required(user):
                 _start_pending(request, user, dashboard, backend=MODEL_BACKEND)
                 return redirect("portal:two_factor_setup")
-            return _finish_login(request, user, backend=MODEL_BACKEND, next_url=dashboard)
+            return finish_login(request, user, backend=MODEL_BACKEND, next_url=dashboard)
     two_factor_next = (
         settings.STAFF_TWO_FACTOR_FOR_ALL
         or invitation.role == "admin"
@@ -299,6 +323,10 @@ def account(request):
                 user=request.user, confirmed=True
             ).exists(),
             "recovery_codes_left": services.recovery_codes_remaining(user=request.user),
+            "passkeys": selectors.passkey_list(user=request.user),
+            "passkeys_enabled": settings.PASSKEYS_ENABLED,
+            "can_add_passkey": settings.PASSKEYS_ENABLED and request.user.is_verified(),
+            "webauthn_config": webauthn_config(request),
             "two_factor_required": selectors.two_factor_required(request.user),
             "memberships": request.user.memberships.select_related("bank").order_by("bank__name"),
         },
@@ -330,7 +358,7 @@ def _start_pending(request, user, next_url: str, backend: str | None = None) -> 
     }
 
 
-def _pending(request: HttpRequest) -> tuple[Any, str, str] | None:
+def pending_sign_in(request: HttpRequest) -> tuple[Any, str, str] | None:
     """(user, backend, next URL) of a sign-in waiting for its second factor, or None."""
     data = request.session.get(PENDING_KEY)
     if not data or time.time() - data.get("since", 0) > PENDING_SECONDS:
@@ -342,7 +370,7 @@ def _pending(request: HttpRequest) -> tuple[Any, str, str] | None:
     return user, data["backend"], data["next"]
 
 
-def _finish_login(
+def finish_login(
     request: HttpRequest, user: Any, *, backend: str, next_url: str, device: Any = None
 ) -> HttpResponse:
     request.session.pop(PENDING_KEY, None)

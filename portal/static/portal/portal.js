@@ -33,6 +33,14 @@
   reachScrollingCards();
   window.addEventListener("resize", reachScrollingCards);
 
+  // A passkey just registered (django-otp-webauthn's script) is named on its own page.
+  document.addEventListener("otp_webauthn.register_complete", function (event) {
+    var panel = document.getElementById("passkey-register");
+    if (!panel || !event.detail || !event.detail.id) return;
+    var url = panel.getAttribute("data-name-url").replace("/0/", "/" + event.detail.id + "/");
+    window.location.assign(url);
+  });
+
   // Message template editor: insert placeholders, and preview the text as it is typed.
   var editor = document.getElementById("template-form");
   if (!editor) return;
