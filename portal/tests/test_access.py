@@ -133,14 +133,17 @@ def notification_objects(bank) -> dict:
 
 
 def conversation_objects(bank) -> dict:
-    """A conversation in the agent inbox and a callback to the bank."""
+    """A conversation in the agent inbox, a callback to the bank and a canned reply."""
     conversation = apps.get_model("conversation", "Conversation").objects.create(
         bank=bank, page_id="1", psid=f"8{bank.pk}", needs_person=True
     )
     callback = apps.get_model("conversation", "BankCallback").objects.create(
         bank=bank, type="fraud_alert.answered", webhook_id=f"msg_{bank.slug}", body="{}"
     )
-    return {"conversation": conversation.pk, "callback": callback.pk}
+    canned = apps.get_model("conversation", "CannedReply").objects.create(
+        bank=bank, locale="en", title="Card blocked", body="Your card is blocked."
+    )
+    return {"conversation": conversation.pk, "callback": callback.pk, "canned": canned.pk}
 
 
 def url_of(url: StaffUrl, *, bank_slug: str, objects: dict) -> str:
