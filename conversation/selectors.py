@@ -21,7 +21,7 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
-from conversation import texts
+from conversation import matcher, texts
 from conversation.models import (
     URGENT_REASONS,
     BankCallback,
@@ -69,13 +69,21 @@ MINE, UNASSIGNED, EVERYONE = "mine", "unassigned", "all"
 _LONG_AGO = datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 
+# What a customer wrote that put the conversation in the inbox: a request for a person, a
+# lost card, what the assistant did not understand, a "No" to a fraud alert. Until a person
+# answered, only these count as waiting: a "hi" the assistant answered a week ago does not.
+WAITING_INTENTS = (matcher.AGENT, matcher.LOST_CARD, matcher.UNKNOWN, matcher.NO, "")
+
+
 def with_waiting(conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
     """Each conversation with `waiting_since`: the customer's oldest message that no person
     at the bank answered yet (None when a person answered everything), and `urgency`, 0
     for a denied payment or a lost card, 1 for the rest.
 
     A person's answer is an agent's reply (queued or sent, not one that failed) or a
-    message from the Page's own inbox; the assistant's answers do not count.
+    message from the Page's own inbox; the assistant's answers do not count. Before any
+    person answered, the waiting starts at the first message that asked for one
+    (`WAITING_INTENTS`); after, at the first message the customer wrote since.
     """
     replied = (
         ConversationMessage.objects.filter(
@@ -87,19 +95,22 @@ def with_waiting(conversations: QuerySet[Conversation]) -> QuerySet[Conversation
         .order_by("-created_at")
         .values("created_at")[:1]
     )
-    oldest_unanswered = (
-        ConversationMessage.objects.filter(
-            conversation=OuterRef("pk"),
-            direction=ConversationMessage.Direction.INBOUND,
-            created_at__gt=OuterRef("person_replied_at"),
-        )
-        .order_by("created_at")
-        .values("created_at")[:1]
-    )
+    since_reply = ConversationMessage.objects.filter(
+        conversation=OuterRef("pk"),
+        direction=ConversationMessage.Direction.INBOUND,
+        created_at__gt=OuterRef("person_replied_at"),
+    ).order_by("created_at")
+    asked = since_reply.filter(intent__in=WAITING_INTENTS)
     return conversations.annotate(
         person_replied_at=Coalesce(Subquery(replied), Value(_LONG_AGO)),
     ).annotate(
-        waiting_since=Subquery(oldest_unanswered),
+        waiting_since=Case(
+            When(
+                person_replied_at__gt=Value(_LONG_AGO),
+                then=Subquery(since_reply.values("created_at")[:1]),
+            ),
+            default=Subquery(asked.values("created_at")[:1]),
+        ),
         urgency=Case(
             When(reason__in=URGENT_REASONS, then=Value(0)),
             default=Value(1),
@@ -242,7 +253,7 @@ def inbox_panel(bank: Bank) -> PanelContent | None:
             value=0,
             caption="customers waiting for a person",
             link_url=reverse("conversation:inbox", args=[bank.slug]),
-            link_text="Open the agent inbox",
+            link_text="See who is waiting",
         )
     late_from = timezone.now() - reply_target(bank)
     urgent = sum(1 for reason, _ in waiting if reason in URGENT_REASONS)
@@ -255,7 +266,7 @@ def inbox_panel(bank: Bank) -> PanelContent | None:
             f"{late} past your {target}-minute reply target"
         ),
         link_url=reverse("conversation:inbox", args=[bank.slug]),
-        link_text="Open the agent inbox",
+        link_text="See who is waiting",
         alarm=bool(urgent and late),
     )
 

@@ -132,6 +132,18 @@ def test_waiting_counts_from_the_oldest_message_no_person_answered(linked, graph
     assert row["waiting"] == "3 min" and row["over_target"] is False
 
 
+def test_what_the_assistant_answered_before_the_ask_is_not_waiting(linked, graph, staff):
+    write(linked, "hello")
+    ConversationMessage.objects.filter(direction="in").update(
+        created_at=timezone.now() - timedelta(days=3)
+    )
+    write(linked, "talk to a human")
+
+    (row,) = staff.get(url("inbox_feed", linked)).json()["conversations"]
+
+    assert row["waiting"] == "0 min" and row["over_target"] is False
+
+
 def test_the_banks_reply_target_decides_what_is_over_target(linked, graph, staff, admin):
     write(linked, "talk to a human")
     waited(Conversation.objects.get(), 10)
