@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from conversation import matcher, selectors
+from conversation import matcher, selectors, services
 from conversation.models import (
     CannedReply,
     Conversation,
@@ -530,3 +530,30 @@ def test_the_dashboard_shows_the_inbox_tile(linked, graph, sign_in, operator):
     ).content.decode()
 
     assert "Agent inbox" in body and "waiting for a person" in body
+
+
+# Privacy.
+
+
+def test_erasing_a_customer_erases_the_notes_about_them(linked, graph, staff):
+    write(linked, "talk to a human")
+    conversation = Conversation.objects.get()
+    staff.post(url("inbox_note", linked, conversation.pk), {"note": "Ana's husband called."})
+
+    services.customer_conversations_erase(linked.customer)
+
+    assert ConversationNote.objects.get().text == ""
+
+
+def test_notes_past_the_banks_retention_are_blanked(linked, graph, staff):
+    write(linked, "talk to a human")
+    conversation = Conversation.objects.get()
+    staff.post(url("inbox_note", linked, conversation.pk), {"note": "Old note."})
+    staff.post(url("inbox_note", linked, conversation.pk), {"note": "New note."})
+    ConversationNote.objects.filter(text="Old note.").update(
+        created_at=timezone.now() - timedelta(days=400)
+    )
+
+    services.message_bodies_purge(linked.bank, timezone.now() - timedelta(days=365))
+
+    assert sorted(ConversationNote.objects.values_list("text", flat=True)) == ["", "New note."]
