@@ -133,6 +133,9 @@ def test_a_fraud_denial_goes_to_the_top_with_its_alert_and_a_customer_who_stoppe
     operator = StaffMembershipFactory(
         bank=harbour.bank, role=StaffMembership.Role.OPERATOR, user__username="marta"
     ).user
+    admin = StaffMembershipFactory(
+        bank=harbour.bank, role=StaffMembership.Role.ADMIN, user__username="sam"
+    ).user
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     tab = context.new_page()
     tab.set_default_timeout(15_000)
@@ -165,15 +168,27 @@ def test_a_fraud_denial_goes_to_the_top_with_its_alert_and_a_customer_who_stoppe
             )
 
             # Bruno has waited 25 minutes: longer than Ana, and past the 15-minute target.
-            ConversationMessage.objects.filter(
-                conversation__psid=bruno, direction="in", intent="agent"
-            ).update(created_at=timezone.now() - timedelta(minutes=25))
-            CannedReply.objects.create(
-                bank=harbour.bank,
-                locale="en",
-                title="Payment disputed",
-                body="Thank you, we have stopped that payment and are checking it with you.",
+            ConversationMessage.objects.filter(conversation__psid=bruno, direction="in").update(
+                created_at=timezone.now() - timedelta(minutes=25)
             )
+            # An admin writes a canned reply for the agents.
+            admin_tab = context.new_page()
+            admin_tab.set_default_timeout(15_000)
+            sign_in_as(admin_tab, live_server, admin)
+            admin_tab.get_by_role("link", name="Agent inbox").click()
+            admin_tab.get_by_role("link", name="Reply target and canned replies").click()
+            admin_tab.get_by_label("Language").fill("en")
+            admin_tab.get_by_label("Title").fill("Payment disputed")
+            admin_tab.get_by_label("Reply text").fill(
+                "Thank you, we have stopped that payment and are checking it with you."
+            )
+            admin_tab.get_by_role("button", name="Add the reply").click()
+            admin_tab.get_by_text("Canned reply saved.").wait_for()
+            admin_tab.locator("#canned-replies", has_text="Payment disputed").wait_for()
+            no_blocking_violations(admin_tab)
+            screenshot(admin_tab, "inbox-settings")
+            admin_tab.get_by_role("button", name="Sign out").click()
+            admin_tab.close()
 
             sign_in_as(tab, live_server, operator)
             tab.get_by_role("link", name="Agent inbox").click()
@@ -231,6 +246,7 @@ def test_a_fraud_denial_goes_to_the_top_with_its_alert_and_a_customer_who_stoppe
         confirmed = AuditEvent.objects.get(action="conversation.agent_replied")
         assert confirmed.details["consent_ended_confirmed"] == consent.pk
         assert ConversationNote.objects.get().text == "Card blocked by phone at 10:05."
+        assert CannedReply.objects.get().bank == harbour.bank
         assert not any("10:05" in m["body"].get("text", "") for m in outbound(harbour, ana))
     finally:
         context.close()
