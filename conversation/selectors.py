@@ -134,7 +134,9 @@ def inbox_list(
     `who` keeps those assigned to `staff_user` (`MINE`), to nobody (`UNASSIGNED`) or all;
     `reason` keeps one reason (`Conversation.Reason`).
     """
-    conversations = Conversation.objects.for_bank(bank).select_related("customer", "assigned_to")
+    conversations = Conversation.objects.for_bank(bank).select_related(
+        "customer", "assigned_to", "consent"
+    )
     if who == MINE and staff_user is not None:
         conversations = conversations.filter(assigned_to=staff_user)
     elif who == UNASSIGNED:
@@ -335,6 +337,10 @@ def consent_ended(conversation: Conversation) -> Consent | None:
     if consent is None:
         return None
     now = timezone.now()
+    if consent.status == Consent.Status.AUTHORISED and (
+        consent.expires_at is None or consent.expires_at > now
+    ):
+        return None
     live = Consent.objects.filter(
         bank_id=conversation.bank_id,
         page_id=conversation.page_id,

@@ -159,6 +159,7 @@ def _row(conversation: Conversation, *, target: timedelta, now: datetime) -> dic
         "waiting": _waited(waited) if waited is not None else "",
         "waiting_seconds": int(waited.total_seconds()) if waited is not None else None,
         "over_target": waited is not None and waited > target,
+        "consent_ended": selectors.consent_ended(conversation) is not None,
         "updated_at": conversation.updated_at.strftime("%d %b %Y %H:%M"),
         "url": reverse("conversation:inbox_thread", args=[conversation.bank.slug, conversation.pk]),
     }

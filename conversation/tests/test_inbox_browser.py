@@ -194,6 +194,8 @@ def test_a_fraud_denial_goes_to_the_top_with_its_alert_and_a_customer_who_stoppe
             tab.get_by_role("link", name="Agent inbox").click()
             rows = tab.locator("#inbox tbody tr")
             rows.nth(2).wait_for()
+            carla_row = tab.locator("#inbox tbody tr", has_text="Carla Dias").inner_text()
+            assert "Stopped sharing" in carla_row
             bruno_row = tab.locator("#inbox tbody tr", has_text="Bruno Costa").inner_text()
             assert "25 min" in bruno_row and "Over target" in bruno_row
             first = rows.nth(0).inner_text()

@@ -468,6 +468,9 @@ def test_the_thread_warns_that_the_customer_stopped_sharing(linked, stopped, sta
     body = staff.get(url("inbox_thread", linked, stopped.pk)).content.decode()
 
     assert "The customer stopped sharing." in body and CONFIRM in body
+    (row,) = staff.get(url("inbox_feed", linked)).json()["conversations"]
+    assert row["consent_ended"] is True
+    assert "Stopped sharing" in staff.get(url("inbox", linked)).content.decode()
 
 
 def test_a_reply_to_a_customer_who_stopped_sharing_needs_the_confirmation(linked, stopped, staff):
@@ -503,6 +506,8 @@ def test_a_customer_who_shares_needs_no_confirmation(linked, graph, staff):
     response = staff.post(url("inbox_reply", linked, conversation.pk), {"text": "Hello Ana"})
 
     assert "The customer stopped sharing." not in body and CONFIRM not in body
+    (row,) = staff.get(url("inbox_feed", linked)).json()["conversations"]
+    assert row["consent_ended"] is False
     assert response.status_code == 302
 
 

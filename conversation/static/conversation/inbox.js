@@ -35,7 +35,9 @@
         var waiting = cell(c.waiting);
         waiting.className = "nowrap";
         if (c.over_target) { waiting.append(" "); waiting.appendChild(pill(waiting, "warn", "Over target")); }
-        [cell(c.customer, c.url), why, waiting, cell(c.last_message), cell(c.assigned_to), cell(c.updated_at)]
+        var who = cell(c.customer, c.url);
+        if (c.consent_ended) { who.append(" "); who.appendChild(pill(who, "neutral", "Stopped sharing")); }
+        [who, why, waiting, cell(c.last_message), cell(c.assigned_to), cell(c.updated_at)]
           .forEach(function (td) { tr.appendChild(td); });
         tr.lastChild.className = "nowrap";
         return tr;
