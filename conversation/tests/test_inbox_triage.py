@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from conversation import matcher, selectors, services
+from conversation import matcher, privacy, selectors, services
 from conversation.models import (
     CannedReply,
     Conversation,
@@ -562,3 +562,13 @@ def test_notes_past_the_banks_retention_are_blanked(linked, graph, staff):
     services.message_bodies_purge(linked.bank, timezone.now() - timedelta(days=365))
 
     assert sorted(ConversationNote.objects.values_list("text", flat=True)) == ["", "New note."]
+
+
+def test_a_customers_data_export_includes_the_notes_about_them(linked, graph, staff):
+    write(linked, "talk to a human")
+    conversation = Conversation.objects.get()
+    staff.post(url("inbox_note", linked, conversation.pk), {"note": "Prefers a call back."})
+
+    (exported,) = privacy.customer_export(linked.customer)["conversations"]
+
+    assert [n["text"] for n in exported["staff_notes"]] == ["Prefers a call back."]
