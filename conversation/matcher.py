@@ -302,6 +302,9 @@ _NON_WORD = re.compile(r"[^a-z0-9]+")
 class Match:
     intent: str
     notification_id: int | None = None  # a fraud answer's alert, from its quick reply
+    # A lost card that also says a payment was not theirs ("it wasn't me, block my card"):
+    # an answer to a fraud alert, when one waits for it.
+    denies: bool = False
 
 
 def normalise(text: str) -> str:
@@ -343,8 +346,14 @@ def match(text: str | None, *, locale: str = "en", quick_reply_payload: str | No
         if len(words) > SHORT_ANSWER_WORDS:
             found -= {YES, NO}
         if found:
-            return Match(next(intent for intent in PRIORITY if intent in found))
+            intent = next(intent for intent in PRIORITY if intent in found)
+            return Match(intent, denies=intent == LOST_CARD and _denies(words, lang))
     return Match(UNKNOWN)
+
+
+def _denies(words: list[str], lang: str) -> bool:
+    """Whether the words say "it wasn't me" (a phrase: a bare "no" says too little)."""
+    return any(_contains(words, p) for p in PHRASES[lang][NO] if " " in p)
 
 
 def match_payload(payload: str) -> Match | None:

@@ -231,6 +231,10 @@ def _answer(
             psid, text, [messenger.builders.logout_button()]
         )
         return [Reply(text, payload, [])]
+    if intent == matcher.LOST_CARD and found.denies:
+        denied = _fraud_answer(bank, conversation, consent, matcher.Match(matcher.NO), locale)
+        if denied is not None:
+            return denied
     if intent == matcher.LOST_CARD:
         _flag(conversation, Conversation.Reason.LOST_CARD)
         return [_text(psid, lost_card_text(bank, locale))]

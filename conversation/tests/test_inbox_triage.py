@@ -15,6 +15,7 @@ from conversation.models import (
     Conversation,
     ConversationMessage,
     ConversationNote,
+    FraudAlertAnswer,
     InboxSettings,
 )
 from conversation.tests.test_conversation import sent_text, write
@@ -239,6 +240,23 @@ def test_a_lost_card_is_answered_in_the_customers_language(linked, graph, locale
     write(linked, text)
 
     assert expected in sent_text(graph) and "+33 1 23 45 67 89" in sent_text(graph)
+    assert Conversation.objects.get().reason == "lost_card"
+
+
+def test_it_wasnt_me_block_my_card_answers_the_waiting_fraud_alert(linked, linked_api, graph):
+    alert = posted_alert(linked, linked_api, graph, callback=False)
+
+    write(linked, "That wasn't me! Please block my card")
+
+    assert FraudAlertAnswer.objects.get(notification=alert).answer == "denied"
+    assert Conversation.objects.get().reason == "fraud_denied"
+    assert "fraud team" in sent_text(graph)
+
+
+def test_it_wasnt_me_block_my_card_without_an_alert_is_a_lost_card(linked, graph):
+    write(linked, "That wasn't me! Please block my card")
+
+    assert not FraudAlertAnswer.objects.exists()
     assert Conversation.objects.get().reason == "lost_card"
 
 
