@@ -64,7 +64,7 @@ def conversation_text_pick(*, bank: Bank, kind: str, locale: str) -> tuple[str, 
     return locale, texts.fraud_denied_default(locale)
 
 
-# Who a conversation's list is filtered to: `ASSIGNED` with the staff member asking.
+# Whose conversations the inbox lists: the asking staff member's, nobody's, or everyone's.
 MINE, UNASSIGNED, EVERYONE = "mine", "unassigned", "all"
 _LONG_AGO = datetime(2000, 1, 1, tzinfo=dt.UTC)
 

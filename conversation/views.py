@@ -145,7 +145,8 @@ def _waited(delta: timedelta) -> str:
 def _row(conversation: Conversation, *, target: timedelta, now: datetime) -> dict[str, Any]:
     last = selectors.last_message_of(conversation)
     since = getattr(conversation, "waiting_since", None)
-    waited = now - since if since is not None else None
+    # A resolved conversation waits for nobody, whatever its last message was.
+    waited = now - since if since is not None and conversation.needs_person else None
     return {
         "id": conversation.pk,
         "customer": conversation.customer.name if conversation.customer_id else "Not linked",
