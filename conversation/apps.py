@@ -6,7 +6,7 @@ class ConversationConfig(AppConfig):
 
     def ready(self) -> None:
         from conversation import privacy, receivers, tasks  # noqa: F401  (signals, Celery)
-        from conversation.selectors import fraud_answers_panel
+        from conversation.selectors import fraud_answers_panel, inbox_panel
         from conversation.services.inbound import link_message_preface
         from linking.sections import register_link_section
         from linking.services.link_messages import register_link_message_preface
@@ -24,13 +24,26 @@ class ConversationConfig(AppConfig):
             empty="No customer has answered a fraud alert in the last 30 days.",
         )
 
+        register_panel(
+            "conversation.inbox",
+            inbox_panel,
+            title="Agent inbox",
+            size=TILE,
+            order=11,
+            empty="Nobody is waiting for a person in the agent inbox.",
+        )
+
         register_link_message_preface("conversation.disclosure", link_message_preface)
         register_nav(
             "notifications.inbox",
             "Agent inbox",
             "conversation:inbox",
             roles=("admin", "operator", "auditor"),
-            current=("conversation:inbox_thread",),
+            current=(
+                "conversation:inbox_thread",
+                "conversation:inbox_settings",
+                "conversation:canned_reply_edit",
+            ),
             order=40,
         )
         register_nav(

@@ -22,6 +22,7 @@ STOP = "stop"  # stop the updates: asked to confirm
 STOP_CONFIRMED = "stop_confirmed"
 STOP_CANCELLED = "stop_cancelled"
 AGENT = "agent"
+LOST_CARD = "lost_card"  # lost or stolen card: a person, at once
 GREETING = "greeting"
 THANKS = "thanks"
 YES = "yes"
@@ -45,6 +46,24 @@ PAYLOADS = {
 # those words in order anywhere in the message; a single word matches a whole word.
 PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
     "en": {
+        LOST_CARD: (
+            "lost my card",
+            "lost my debit card",
+            "lost my credit card",
+            "lost card",
+            "card is lost",
+            "card was lost",
+            "card is missing",
+            "cant find my card",
+            "card was stolen",
+            "card has been stolen",
+            "card is stolen",
+            "stolen card",
+            "stole my card",
+            "block my card",
+            "block the card",
+            "freeze my card",
+        ),
         AGENT: (
             "agent",
             "human",
@@ -98,6 +117,22 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
         NO: ("no", "nope", "not me", "it wasnt me", "wasnt me", "that wasnt me"),
     },
     "fr": {
+        LOST_CARD: (
+            "perdu ma carte",
+            "perdu la carte",
+            "carte perdue",
+            "perte de ma carte",
+            "perte de carte",
+            "carte volee",
+            "vole ma carte",
+            "vol de ma carte",
+            "vol de carte",
+            "bloquer ma carte",
+            "bloquer la carte",
+            "bloquez ma carte",
+            "faire opposition",
+            "opposition sur ma carte",
+        ),
         AGENT: (
             "conseiller",
             "conseillere",
@@ -148,6 +183,23 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
         NO: ("non", "pas moi", "ce n etait pas moi", "ce netait pas moi"),
     },
     "de": {
+        LOST_CARD: (
+            "karte verloren",
+            "karte verlegt",
+            "karte gestohlen",
+            "karte wurde gestohlen",
+            "karte ist gestohlen",
+            "karte ist weg",
+            "verlorene karte",
+            "gestohlene karte",
+            "karte sperren",
+            "karte blockieren",
+            "kartensperre",
+            "kreditkarte verloren",
+            "kreditkarte gestohlen",
+            "bankkarte verloren",
+            "bankkarte gestohlen",
+        ),
         AGENT: (
             "berater",
             "beraterin",
@@ -196,6 +248,22 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
         NO: ("nein", "nicht ich", "das war ich nicht", "war ich nicht"),
     },
     "es": {
+        LOST_CARD: (
+            "perdi mi tarjeta",
+            "perdi la tarjeta",
+            "perdido mi tarjeta",
+            "perdido la tarjeta",
+            "tarjeta perdida",
+            "tarjeta robada",
+            "tarjeta fue robada",
+            "robaron mi tarjeta",
+            "robaron la tarjeta",
+            "robado mi tarjeta",
+            "bloquear mi tarjeta",
+            "bloquear la tarjeta",
+            "bloquea mi tarjeta",
+            "bloqueen mi tarjeta",
+        ),
         AGENT: ("agente", "humano", "persona", "asesor", "hablar con"),
         STOP: (
             "stop",
@@ -220,9 +288,10 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 
-# When several intents match, the first in this order wins: "no, I want to talk to a
-# person" is a request for a person; "what's my balance history" is about transactions.
-PRIORITY = (AGENT, STOP, UNLINK, TRANSACTIONS, BALANCE, HELP, NO, YES, THANKS, GREETING)
+# When several intents match, the first in this order wins: a lost or stolen card comes
+# before all else ("I lost my card, can someone call me?" is urgent); "no, I want to talk
+# to a person" is a request for a person; "what's my balance history" is about transactions.
+PRIORITY = (LOST_CARD, AGENT, STOP, UNLINK, TRANSACTIONS, BALANCE, HELP, NO, YES, THANKS, GREETING)
 # Yes and no answer a question only when the message says little else.
 SHORT_ANSWER_WORDS = 6
 
@@ -233,6 +302,9 @@ _NON_WORD = re.compile(r"[^a-z0-9]+")
 class Match:
     intent: str
     notification_id: int | None = None  # a fraud answer's alert, from its quick reply
+    # A lost card that also says a payment was not theirs ("it wasn't me, block my card"):
+    # an answer to a fraud alert, when one waits for it.
+    denies: bool = False
 
 
 def normalise(text: str) -> str:
@@ -274,8 +346,14 @@ def match(text: str | None, *, locale: str = "en", quick_reply_payload: str | No
         if len(words) > SHORT_ANSWER_WORDS:
             found -= {YES, NO}
         if found:
-            return Match(next(intent for intent in PRIORITY if intent in found))
+            intent = next(intent for intent in PRIORITY if intent in found)
+            return Match(intent, denies=intent == LOST_CARD and _denies(words, lang))
     return Match(UNKNOWN)
+
+
+def _denies(words: list[str], lang: str) -> bool:
+    """Whether the words say "it wasn't me" (a phrase: a bare "no" says too little)."""
+    return any(_contains(words, p) for p in PHRASES[lang][NO] if " " in p)
 
 
 def match_payload(payload: str) -> Match | None:

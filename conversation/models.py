@@ -32,6 +32,7 @@ class Conversation(models.Model):
         ASKED_FOR_PERSON = "asked_for_person", "Asked for a person"
         NOT_UNDERSTOOD = "not_understood", "Not understood"
         FRAUD_DENIED = "fraud_denied", "Denied a card payment"
+        LOST_CARD = "lost_card", "Lost or stolen card"
 
     bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="conversations")
     page_id = models.CharField(max_length=32)
@@ -311,3 +312,69 @@ class ConversationText(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.locale}) at {self.bank}"
+
+
+# The reasons that go to the top of the inbox: money may be leaving the customer's account.
+URGENT_REASONS = (Conversation.Reason.FRAUD_DENIED, Conversation.Reason.LOST_CARD)
+
+
+class InboxSettings(models.Model):
+    """How the bank runs its agent inbox: the reply target its agents are measured against.
+
+    One row per bank, written by its admins (audited); a bank without one has the defaults.
+    """
+
+    DEFAULT_REPLY_TARGET_MINUTES = 15
+
+    bank = models.OneToOneField(Bank, on_delete=models.CASCADE, related_name="inbox_settings")
+    reply_target_minutes = models.PositiveIntegerField(default=DEFAULT_REPLY_TARGET_MINUTES)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = BankScopedQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"Inbox settings of {self.bank}: reply within {self.reply_target_minutes} min"
+
+
+class ConversationNote(models.Model):
+    """An agent's internal note on a conversation: for the bank's staff, never sent."""
+
+    bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="+", db_index=False)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="notes")
+    written_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = BankScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Note #{self.pk} on conversation #{self.conversation_id}"
+
+
+class CannedReply(models.Model):
+    """A reply the bank wrote once for its agents to pick, per language; an agent still
+    reads and sends it as their own reply."""
+
+    bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="canned_replies")
+    locale = models.CharField(max_length=10)
+    title = models.CharField(max_length=80)
+    body = models.TextField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = BankScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["locale", "title", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bank", "locale", "title"], name="one_canned_reply_per_title"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.locale}) at {self.bank}"

@@ -20,7 +20,8 @@ def _conversations_of(customer):
 
 
 def customer_export(customer) -> dict:
-    """Every message the customer wrote to the bank and every reply, with what it shared."""
+    """Every message the customer wrote to the bank and every reply, with what it shared,
+    and the notes the bank's agents wrote on the conversation."""
     conversations = []
     for conversation in _conversations_of(customer):
         conversations.append(
@@ -37,6 +38,11 @@ def customer_export(customer) -> dict:
                         "at": m.created_at.isoformat(),
                     }
                     for m in conversation.messages.order_by("created_at", "id")
+                ],
+                # What the bank's staff noted about the customer: theirs to see too.
+                "staff_notes": [
+                    {"text": n.text, "at": n.created_at.isoformat()}
+                    for n in conversation.notes.order_by("created_at", "id")
                 ],
             }
         )

@@ -35,6 +35,14 @@ TEXTS: dict[str, str] = {
         "or stop sharing. Pick one below or type your question."
     ),
     "agent": gettext_noop("Thanks. A person from {bank} will answer here as soon as possible."),
+    # "I lost my card", "carte volée", "Karte gestohlen"…: a person, and the phone to block it.
+    "lost_card": gettext_noop(
+        "A person from {bank} will answer here as soon as possible to help with your card. "
+        "To block it right away, call {bank} on {phone}."
+    ),
+    "lost_card_no_phone": gettext_noop(
+        "A person from {bank} will answer here as soon as possible to help with your card."
+    ),
     "not_understood": gettext_noop(
         "Sorry, I didn't understand that. A person from {bank} will read your message. "
         "Meanwhile you can pick one of these."

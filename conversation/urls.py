@@ -10,6 +10,17 @@ PREFIX = "staff/banks/<slug:bank>/"
 urlpatterns = [
     path(PREFIX + "inbox/", views.inbox, name="inbox"),
     path(PREFIX + "inbox/feed.json", views.inbox_feed, name="inbox_feed"),
+    path(PREFIX + "inbox/settings/", views.inbox_settings, name="inbox_settings"),
+    path(
+        PREFIX + "inbox/canned-replies/<int:canned>/",
+        views.canned_reply_edit,
+        name="canned_reply_edit",
+    ),
+    path(
+        PREFIX + "inbox/canned-replies/<int:canned>/delete",
+        views.canned_reply_delete,
+        name="canned_reply_delete",
+    ),
     path(PREFIX + "inbox/<int:conversation>/", views.inbox_thread, name="inbox_thread"),
     path(
         PREFIX + "inbox/<int:conversation>/feed.json",
@@ -17,6 +28,7 @@ urlpatterns = [
         name="inbox_thread_feed",
     ),
     path(PREFIX + "inbox/<int:conversation>/reply", views.inbox_reply, name="inbox_reply"),
+    path(PREFIX + "inbox/<int:conversation>/note", views.inbox_note, name="inbox_note"),
     path(PREFIX + "inbox/<int:conversation>/assign", views.inbox_assign, name="inbox_assign"),
     path(PREFIX + "inbox/<int:conversation>/resolve", views.inbox_resolve, name="inbox_resolve"),
     path(PREFIX + "fraud-answers/", views.fraud_answers, name="fraud_answers"),

@@ -30,9 +30,11 @@ from conversation.services.inbound import (
     inbound_answer,
     inbound_record,
     inbound_unanswered,
+    lost_card_text,
 )
 from conversation.services.inbox import (
     AGENT_TEXT,
+    CONSENT_ENDED_REFUSED,
     HUMAN_AGENT_WINDOW,
     ReplyRefusedError,
     agent_reply,
@@ -62,14 +64,24 @@ from conversation.services.texts import (
     conversation_text_reject,
     conversation_text_rollback,
 )
+from conversation.services.triage import (
+    NOTE_LIMIT,
+    TriageRefusedError,
+    canned_reply_delete,
+    canned_reply_save,
+    conversation_note_add,
+    inbox_settings_save,
+)
 from portal.rendering import TEXT_LIMIT
 
 __all__ = [
     "AGENT_TEXT",
     "AUTOMATED_TEXT_LIMIT",
+    "CONSENT_ENDED_REFUSED",
     "FRAUD_ANSWER_WINDOW",
     "HUMAN_AGENT_WINDOW",
     "MAX_SEND_ATTEMPTS",
+    "NOTE_LIMIT",
     "RESPONSE_WINDOW",
     "SEND_LEASE",
     "TEXT_LIMIT",
@@ -78,8 +90,12 @@ __all__ = [
     "ConversationMessage",
     "Reply",
     "ReplyRefusedError",
+    "TriageRefusedError",
     "agent_reply",
+    "canned_reply_delete",
+    "canned_reply_save",
     "conversation_assign",
+    "conversation_note_add",
     "conversation_resolve",
     "conversation_text_approve",
     "conversation_text_draft",
@@ -100,7 +116,9 @@ __all__ = [
     "inbound_answer",
     "inbound_record",
     "inbound_unanswered",
+    "inbox_settings_save",
     "last_inbound_at",
+    "lost_card_text",
     "message_bodies_purge",
     "message_send",
     "messages_due",

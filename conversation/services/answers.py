@@ -12,7 +12,12 @@ from django.utils import timezone
 
 import messenger
 from conversation import texts
-from conversation.models import Conversation, ConversationMessage, ConversationText
+from conversation.models import (
+    URGENT_REASONS,
+    Conversation,
+    ConversationMessage,
+    ConversationText,
+)
 from linking.models import Account, Consent
 from notifications.models import Event
 from portal.events import DataScope, EventType
@@ -36,8 +41,13 @@ class Reply:
 
 
 def _flag(conversation: Conversation, reason: str) -> None:
+    """Put the conversation in the inbox for `reason`. An urgent reason (a denied payment,
+    a lost card) stands until the conversation is resolved: a "thanks" after it must not
+    send it down the inbox."""
+    keep = conversation.needs_person and conversation.reason in URGENT_REASONS
     conversation.needs_person = True
-    conversation.reason = reason
+    if not keep or reason in URGENT_REASONS:
+        conversation.reason = reason
     conversation.resolved_at = None
 
 

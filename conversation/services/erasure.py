@@ -4,14 +4,20 @@ from datetime import datetime
 
 from django.db.models import Q
 
-from conversation.models import Conversation, ConversationMessage
+from conversation.models import Conversation, ConversationMessage, ConversationNote
 from linking.models import Consent, Customer
 from portal.models import Bank
 
 
 def message_bodies_purge(bank: Bank, cutoff: datetime) -> int:
-    """Blank the texts and bodies of the bank's messages older than `cutoff`."""
-    return (
+    """Blank the texts and bodies of the bank's messages, and its agents' notes, older than
+    `cutoff`."""
+    notes = (
+        ConversationNote.objects.filter(bank=bank, created_at__lt=cutoff)
+        .exclude(text="")
+        .update(text="")
+    )
+    return notes + (
         ConversationMessage.objects.filter(bank=bank, created_at__lt=cutoff)
         .filter(~Q(text="") | Q(payload__isnull=False) | ~Q(quick_reply_payload=""))
         .update(text="", payload=None, quick_reply_payload="")
@@ -22,7 +28,7 @@ def customer_conversations_erase(customer: Customer) -> int:
     """Remove a customer's PSIDs and message texts: the conversations become anonymous.
 
     The rows stay (pseudonymous, for the bank's records and the audit log's references);
-    the PSID, every text and body, and the message ids Messenger gave go.
+    the PSID, every text and body, the agents' notes, and the message ids Messenger gave go.
     """
     psids = set(
         Consent.objects.filter(customer=customer).exclude(psid="").values_list("page_id", "psid")
@@ -38,6 +44,7 @@ def customer_conversations_erase(customer: Customer) -> int:
     changed = ConversationMessage.objects.filter(conversation_id__in=ids).update(
         text="", payload=None, quick_reply_payload="", mid="", detail=""
     )
+    changed += ConversationNote.objects.filter(conversation_id__in=ids).update(text="")
     for conversation_id in ids:
         changed += Conversation.objects.filter(pk=conversation_id).update(
             psid=f"erased-{conversation_id}", customer=None, consent=None

@@ -231,11 +231,27 @@ def _answer(
             psid, text, [messenger.builders.logout_button()]
         )
         return [Reply(text, payload, [])]
+    if intent == matcher.LOST_CARD and found.denies:
+        denied = _fraud_answer(bank, conversation, consent, matcher.Match(matcher.NO), locale)
+        if denied is not None:
+            return denied
+    if intent == matcher.LOST_CARD:
+        _flag(conversation, Conversation.Reason.LOST_CARD)
+        return [_text(psid, lost_card_text(bank, locale))]
     if intent == matcher.AGENT:
         _flag(conversation, Conversation.Reason.ASKED_FOR_PERSON)
         return [_text(psid, texts.say("agent", locale, bank=bank.name))]
     _flag(conversation, Conversation.Reason.NOT_UNDERSTOOD)
     return [_text(psid, texts.say("not_understood", locale, bank=bank.name), quick)]
+
+
+def lost_card_text(bank: Bank, locale: str) -> str:
+    """What a customer who lost their card hears: a person will help, and the bank's phone
+    (its support phone) to block the card now, when the bank gave one."""
+    phone = bank.support_phone.strip()
+    if phone:
+        return texts.say("lost_card", locale, bank=bank.name, phone=phone)
+    return texts.say("lost_card_no_phone", locale, bank=bank.name)
 
 
 def inbound_unanswered(*, now: datetime | None = None, limit: int = 100) -> list[int]:

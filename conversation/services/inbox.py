@@ -31,13 +31,29 @@ class ReplyRefusedError(Exception):
     """An agent's reply that cannot go out; the message says why, for the agent."""
 
 
-def agent_reply(*, actor: Actor, conversation: Conversation, text: str) -> ConversationMessage:
+CONSENT_ENDED_REFUSED = (
+    "The customer stopped sharing with the bank on Messenger. Tick “I confirm this reply "
+    "is needed although the customer stopped sharing” to send it; nothing was sent."
+)
+
+
+def agent_reply(
+    *,
+    actor: Actor,
+    conversation: Conversation,
+    text: str,
+    consent_ended_confirmed: bool = False,
+) -> ConversationMessage:
     """An operator's reply, sent with the `HUMAN_AGENT` tag within 7 days of the customer's
     last message; refused with the reason otherwise (nothing is written then).
 
-    The message is signed by the staff member `actor` names (`Actor.staff`), as they are
-    the one who wrote it.
+    When the customer ended their consent (revoked it, or let it expire) the reply goes
+    only with the agent's explicit confirmation (`consent_ended_confirmed`), recorded in
+    the audit entry. The message is signed by the staff member `actor` names
+    (`Actor.staff`), as they are the one who wrote it.
     """
+    from conversation.selectors import consent_ended
+
     if actor.type != "staff":
         raise ValueError("An agent reply is written by a staff member.")
     text = clean_text(text or "").strip()
@@ -49,6 +65,9 @@ def agent_reply(*, actor: Actor, conversation: Conversation, text: str) -> Conve
         )
     if holds_card_number(text):
         raise ReplyRefusedError(CARD_NUMBER_REFUSED)
+    ended = consent_ended(conversation)
+    if ended is not None and not consent_ended_confirmed:
+        raise ReplyRefusedError(CONSENT_ENDED_REFUSED)
     last = last_inbound_at(conversation)
     if last is None or timezone.now() - last >= HUMAN_AGENT_WINDOW:
         when = f" (last message {last:%d %b %Y %H:%M} UTC)" if last else ""
@@ -74,7 +93,11 @@ def agent_reply(*, actor: Actor, conversation: Conversation, text: str) -> Conve
             action="conversation.agent_replied",
             bank=conversation.bank,
             target=conversation,
-            details={"message": message.pk, "length": len(text)},
+            details={
+                "message": message.pk,
+                "length": len(text),
+                **({"consent_ended_confirmed": ended.pk} if ended is not None else {}),
+            },
             data_categories=[AGENT_TEXT],
         )
         from conversation import tasks

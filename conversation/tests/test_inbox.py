@@ -38,7 +38,9 @@ def url(name, linked, *args):
     return reverse(f"conversation:{name}", args=[linked.bank.slug, *args])
 
 
-def test_the_inbox_lists_conversations_waiting_for_a_person_newest_first(linked, graph, staff):
+def test_the_inbox_lists_conversations_waiting_for_a_person_longest_waiting_first(
+    linked, graph, staff
+):
     write(linked, "talk to a human")
     _, other = linked.person(name="Bruno Costa")
     write(linked, "my card is stuck in the machine", psid=other.psid)
@@ -49,7 +51,7 @@ def test_the_inbox_lists_conversations_waiting_for_a_person_newest_first(linked,
 
     body = response.content.decode()
     assert response.status_code == 200
-    assert body.index("Customer") < body.index("Bruno Costa") < body.index("Ana Souza")
+    assert body.index("Customer") < body.index("Ana Souza") < body.index("Bruno Costa")
     assert "Carla Dias" not in body
     assert "Not understood" in body and "Asked for a person" in body
 

@@ -150,7 +150,7 @@ def notification_objects(bank) -> dict:
 
 
 def conversation_objects(bank) -> dict:
-    """A conversation in the agent inbox and a callback to the bank."""
+    """A conversation in the agent inbox, a callback to the bank and a canned reply."""
     conversation = apps.get_model("conversation", "Conversation").objects.create(
         bank=bank, page_id="1", psid=f"8{bank.pk}", needs_person=True
     )
@@ -172,10 +172,14 @@ def conversation_objects(bank) -> dict:
         reviewed_at=timezone.now(),
         live_from=timezone.now(),
     )
+    canned = apps.get_model("conversation", "CannedReply").objects.create(
+        bank=bank, locale="en", title="Card blocked", body="Your card is blocked."
+    )
     return {
         "conversation": conversation.pk,
         "callback": callback.pk,
         "text_version": version.pk,
+        "canned": canned.pk,
     }
 
 

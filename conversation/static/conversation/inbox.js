@@ -22,17 +22,29 @@
       else { td.textContent = text || "—"; }
       return td;
     };
+    var pill = function (td, kind, text) {
+      var span = document.createElement("span"); span.className = "pill " + kind; span.textContent = text;
+      return span;
+    };
     poll(table.dataset.feed, 3000, function (data) {
       var rows = data.conversations.map(function (c) {
         var tr = document.createElement("tr");
-        [cell(c.customer, c.url), cell(c.reason), cell(c.last_message), cell(c.assigned_to), cell(c.updated_at)]
+        if (c.urgent) tr.className = "urgent";
+        var why = cell(c.reason);
+        if (c.urgent) { why.textContent = " " + (c.reason || "—"); why.prepend(pill(why, "bad", "Urgent")); }
+        var waiting = cell(c.waiting);
+        waiting.className = "nowrap";
+        if (c.over_target) { waiting.append(" "); waiting.appendChild(pill(waiting, "warn", "Over target")); }
+        var who = cell(c.customer, c.url);
+        if (c.consent_ended) { who.append(" "); who.appendChild(pill(who, "neutral", "Stopped sharing")); }
+        [who, why, waiting, cell(c.last_message), cell(c.assigned_to), cell(c.updated_at)]
           .forEach(function (td) { tr.appendChild(td); });
         tr.lastChild.className = "nowrap";
         return tr;
       });
       if (!rows.length) {
         var empty = document.createElement("tr"); empty.className = "muted";
-        var td = cell("Nobody is waiting for a person."); td.colSpan = 5; empty.appendChild(td); rows = [empty];
+        var td = cell("Nobody is waiting for a person."); td.colSpan = 6; empty.appendChild(td); rows = [empty];
       }
       body.replaceChildren.apply(body, rows);
     });
@@ -57,7 +69,7 @@
     poll(thread.dataset.feed, 2000, function (data) {
       var seen = {};
       thread.querySelectorAll("li[data-id]").forEach(function (li) { seen[li.dataset.id] = li; });
-      var empty = thread.querySelector("li:not([data-id])");
+      var empty = thread.querySelector("li.inbox-empty");
       data.messages.forEach(function (m) {
         var fresh = item(m);
         if (seen[m.id]) { if (seen[m.id].textContent !== fresh.textContent) seen[m.id].replaceWith(fresh); }
