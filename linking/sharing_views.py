@@ -2,6 +2,8 @@
 sharing*, changing what is shared, renewing (after signing in again), stopping (after a
 confirmation), and the consent receipt and data download, readable and as JSON."""
 
+import functools
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -45,6 +47,30 @@ def _own_consent(customer: Customer, consent_id: int, *, live: bool = False) -> 
     if live:
         consents = consents.filter(status=Consent.Status.AUTHORISED)
     return get_object_or_404(consents, pk=consent_id, customer=customer, bank=customer.bank)
+
+
+def customer_page(
+    *methods: str, live: bool = False, consent: bool = True
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """A page of the signed-in customer's own: never cached, `methods` only. Anyone not
+    signed in is sent to sign in; with `consent`, the view is given the customer's consent
+    the URL names (another's is not found; `live`: only one still authorised)."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @never_cache
+        @require_http_methods(list(methods))
+        @functools.wraps(view)
+        def page(request: HttpRequest, bank: str, consent_id: int = 0) -> HttpResponse:
+            found, customer = _signed_in(request, bank)
+            if customer is None:
+                return redirect("linking:login", bank=found.slug)
+            if not consent:
+                return view(request, found, customer)
+            return view(request, found, customer, _own_consent(customer, consent_id, live=live))
+
+        return page
+
+    return decorate
 
 
 @never_cache
@@ -95,14 +121,11 @@ def change_text(
     ).strip()
 
 
-@never_cache
-@require_http_methods(["GET", "POST"])
-def consent_change(request: HttpRequest, bank: str, consent_id: int) -> HttpResponse:
+@customer_page("GET", "POST", live=True)
+def consent_change(
+    request: HttpRequest, found: Bank, customer: Customer, consent: Consent
+) -> HttpResponse:
     """Choose again which accounts and which updates a live link shares."""
-    found, customer = _signed_in(request, bank)
-    if customer is None:
-        return redirect("linking:login", bank=found.slug)
-    consent = _own_consent(customer, consent_id, live=True)
     accounts = list(customer.accounts.filter(active=True))
     context: dict[str, Any] = {
         "bank": found,
@@ -192,23 +215,18 @@ def consent_renew(request: HttpRequest, bank: str, consent_id: int) -> HttpRespo
     return HttpResponseRedirect(reverse("linking:dashboard", args=[found.slug]) + "?done=renewed")
 
 
-@never_cache
-@require_http_methods(["GET"])
-def consent_stop(request: HttpRequest, bank: str, consent_id: int) -> HttpResponse:
+@customer_page("GET", live=True)
+def consent_stop(
+    request: HttpRequest, found: Bank, customer: Customer, consent: Consent
+) -> HttpResponse:
     """Before stopping: what stops, what happens to updates not yet sent, what stays."""
-    found, customer = _signed_in(request, bank)
-    if customer is None:
-        return redirect("linking:login", bank=found.slug)
-    consent = _own_consent(customer, consent_id, live=True)
     return _page(request, "linking/sharing/stop.html", {"bank": found, "consent": consent})
 
 
-@require_http_methods(["POST"])
-def consent_revoke(request: HttpRequest, bank: str, consent_id: int) -> HttpResponse:
-    found, customer = _signed_in(request, bank)
-    if customer is None:
-        return redirect("linking:login", bank=found.slug)
-    consent = _own_consent(customer, consent_id)
+@customer_page("POST")
+def consent_revoke(
+    request: HttpRequest, found: Bank, customer: Customer, consent: Consent
+) -> HttpResponse:
     try:
         services.consent_stop(
             consent=consent,
@@ -226,14 +244,11 @@ def consent_revoke(request: HttpRequest, bank: str, consent_id: int) -> HttpResp
     return redirect("linking:stopped", bank=found.slug, consent_id=consent.pk)
 
 
-@never_cache
-@require_http_methods(["GET"])
-def consent_stopped(request: HttpRequest, bank: str, consent_id: int) -> HttpResponse:
+@customer_page("GET")
+def consent_stopped(
+    request: HttpRequest, found: Bank, customer: Customer, consent: Consent
+) -> HttpResponse:
     """After stopping: a clear confirmation of what has ended."""
-    found, customer = _signed_in(request, bank)
-    if customer is None:
-        return redirect("linking:login", bank=found.slug)
-    consent = _own_consent(customer, consent_id)
     if consent.status == Consent.Status.AUTHORISED:
         return redirect("linking:stop", bank=found.slug, consent_id=consent.pk)
     if consent.status != Consent.Status.REVOKED:  # it ended otherwise: the dashboard says how
@@ -247,13 +262,10 @@ def _download(payload: dict[str, Any], filename: str) -> JsonResponse:
     return response
 
 
-@never_cache
-@require_http_methods(["GET"])
-def consent_receipt_page(request: HttpRequest, bank: str, consent_id: int) -> HttpResponse:
-    found, customer = _signed_in(request, bank)
-    if customer is None:
-        return redirect("linking:login", bank=found.slug)
-    consent = _own_consent(customer, consent_id)
+@customer_page("GET")
+def consent_receipt_page(
+    request: HttpRequest, found: Bank, customer: Customer, consent: Consent
+) -> HttpResponse:
     return _page(
         request,
         "linking/sharing/receipt.html",
@@ -266,22 +278,15 @@ def consent_receipt_page(request: HttpRequest, bank: str, consent_id: int) -> Ht
     )
 
 
-@never_cache
-@require_http_methods(["GET"])
-def consent_receipt(request: HttpRequest, bank: str, consent_id: int) -> HttpResponse:
-    found, customer = _signed_in(request, bank)
-    if customer is None:
-        return redirect("linking:login", bank=found.slug)
-    consent = _own_consent(customer, consent_id)
+@customer_page("GET")
+def consent_receipt(
+    request: HttpRequest, found: Bank, customer: Customer, consent: Consent
+) -> HttpResponse:
     return _download(receipts.consent_receipt(consent), f"consent-receipt-{consent.pk}.json")
 
 
-@never_cache
-@require_http_methods(["GET"])
-def shared_page(request: HttpRequest, bank: str) -> HttpResponse:
-    found, customer = _signed_in(request, bank)
-    if customer is None:
-        return redirect("linking:login", bank=found.slug)
+@customer_page("GET", consent=False)
+def shared_page(request: HttpRequest, found: Bank, customer: Customer) -> HttpResponse:
     return _page(
         request,
         "linking/sharing/shared.html",
@@ -298,10 +303,6 @@ def shared_page(request: HttpRequest, bank: str) -> HttpResponse:
     )
 
 
-@never_cache
-@require_http_methods(["GET"])
-def shared_export(request: HttpRequest, bank: str) -> HttpResponse:
-    found, customer = _signed_in(request, bank)
-    if customer is None:
-        return redirect("linking:login", bank=found.slug)
+@customer_page("GET", consent=False)
+def shared_export(request: HttpRequest, found: Bank, customer: Customer) -> HttpResponse:
     return _download(receipts.customer_shared_export(customer), "shared-with-messenger.json")
