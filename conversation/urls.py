@@ -12,6 +12,26 @@ urlpatterns = [
     path(PREFIX + "inbox/feed.json", views.inbox_feed, name="inbox_feed"),
     path(PREFIX + "inbox/settings/", views.inbox_settings, name="inbox_settings"),
     path(
+        PREFIX + "inbox/canned-replies/versions/<int:canned_version>/",
+        views.canned_reply_version,
+        name="canned_reply_version",
+    ),
+    path(
+        PREFIX + "inbox/canned-replies/versions/<int:canned_version>/approve/",
+        views.canned_reply_version_approve,
+        name="canned_reply_version_approve",
+    ),
+    path(
+        PREFIX + "inbox/canned-replies/versions/<int:canned_version>/reject/",
+        views.canned_reply_version_reject,
+        name="canned_reply_version_reject",
+    ),
+    path(
+        PREFIX + "inbox/canned-replies/versions/<int:canned_version>/rollback/",
+        views.canned_reply_version_rollback,
+        name="canned_reply_version_rollback",
+    ),
+    path(
         PREFIX + "inbox/canned-replies/<int:canned>/",
         views.canned_reply_edit,
         name="canned_reply_edit",

@@ -435,7 +435,8 @@ def inbox_settings(request: HttpRequest, bank: Bank) -> HttpResponse:
         action=lambda data: services.canned_reply_save(
             actor=actor, bank=bank, locale=data["locale"], title=data["title"], body=data["body"]
         ),
-        success_message="Canned reply saved.",
+        success_message="Canned reply saved as a draft: it is offered to agents once "
+        "another admin approves it.",
         redirect_to=here,
         refusals=services.TriageRefusedError,
         error_field="body",
@@ -450,9 +451,63 @@ def inbox_settings(request: HttpRequest, bank: Bank) -> HttpResponse:
             "target_form": target_form,
             "canned_form": canned_form,
             "canned": list(selectors.canned_replies_list(bank=bank)),
+            "canned_drafts": [
+                {"version": v, "title": _canned_title(v.key), "url": CANNED_VERSIONS.url(bank, v)}
+                for v in TextVersion.objects.for_bank(bank)
+                .filter(subject=services.CANNED_SUBJECT, state=TextVersion.State.DRAFT)
+                .order_by("key")
+            ],
         },
         status=400 if invalid else 200,
     )
+
+
+def _canned_title(key: str) -> str:
+    locale, title = services.canned_reply_key_split(key)
+    return f"Canned reply “{title}” ({locale})"
+
+
+CANNED_VERSIONS = text_versions.VersionedText(
+    subject=services.CANNED_SUBJECT,
+    url_name="conversation:canned_reply_version",
+    url_param="canned_version",
+    title=_canned_title,
+    editor_url=lambda bank, key: reverse("conversation:inbox_settings", kwargs={"bank": bank.slug}),
+    live_body=lambda bank, key: services.canned_reply_live_body(bank=bank, key=key),
+    approve=services.canned_reply_approve,
+    reject=services.canned_reply_reject,
+    rollback=services.canned_reply_rollback,
+)
+
+
+@bank_staff(view=VIEW)  # type: ignore[untyped-decorator]
+def canned_reply_version(request: HttpRequest, bank: Bank, canned_version: int) -> HttpResponse:
+    return text_versions.version_review(request, bank, CANNED_VERSIONS, canned_version)
+
+
+@bank_staff(change=[ADMIN])  # type: ignore[untyped-decorator]
+def canned_reply_version_approve(
+    request: HttpRequest, bank: Bank, canned_version: int
+) -> HttpResponse:
+    return text_versions.version_decide(
+        request, bank, CANNED_VERSIONS, canned_version, approve=True
+    )
+
+
+@bank_staff(change=[ADMIN])  # type: ignore[untyped-decorator]
+def canned_reply_version_reject(
+    request: HttpRequest, bank: Bank, canned_version: int
+) -> HttpResponse:
+    return text_versions.version_decide(
+        request, bank, CANNED_VERSIONS, canned_version, approve=False
+    )
+
+
+@bank_staff(change=[ADMIN])  # type: ignore[untyped-decorator]
+def canned_reply_version_rollback(
+    request: HttpRequest, bank: Bank, canned_version: int
+) -> HttpResponse:
+    return text_versions.version_rollback(request, bank, CANNED_VERSIONS, canned_version)
 
 
 def _canned(bank: Bank, pk: int) -> CannedReply:
@@ -480,7 +535,7 @@ def canned_reply_edit(request: HttpRequest, bank: Bank, canned: int) -> HttpResp
             body=data["body"],
             canned=found,
         ),
-        success_message="Canned reply saved.",
+        success_message="Saved as a draft: agents get the new text once another admin approves it.",
         redirect_to=reverse("conversation:inbox_settings", kwargs={"bank": bank.slug}),
         refusals=services.TriageRefusedError,
         error_field="body",

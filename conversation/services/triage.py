@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import re
 
-from django.db import IntegrityError, transaction
+from django.core.exceptions import ValidationError
+from django.db import transaction
 
 from conversation.models import CannedReply, Conversation, ConversationNote, InboxSettings
 from core.cards import holds_card_number
 from portal.audit import Actor
-from portal.models import Bank
+from portal.models import Bank, TextVersion
 from portal.rendering import CARD_NUMBER_REFUSED, TEXT_LIMIT, clean_text
-from portal.services import audit_record
+from portal.services import (
+    audit_record,
+    text_version_approve,
+    text_version_draft,
+    text_version_reject,
+    text_version_retire,
+    text_version_rollback,
+)
 
 NOTE_LIMIT = 2000
 TITLE_LIMIT = 80
@@ -62,6 +70,25 @@ def conversation_note_add(
     return note
 
 
+CANNED_SUBJECT = "canned_reply"
+
+
+def canned_reply_key(locale: str, title: str) -> str:
+    """The name of one canned reply's history (`TextVersion.key`): its language and title."""
+    return f"{locale}:{title}"
+
+
+def canned_reply_key_split(key: str) -> tuple[str, str]:
+    locale, _, title = key.partition(":")
+    return locale, title
+
+
+def canned_reply_live_body(*, bank: Bank, key: str) -> str | None:
+    locale, title = canned_reply_key_split(key)
+    live = CannedReply.objects.for_bank(bank).filter(locale=locale, title=title)
+    return live.values_list("body", flat=True).first()
+
+
 @transaction.atomic
 def canned_reply_save(
     *,
@@ -71,42 +98,87 @@ def canned_reply_save(
     title: str,
     body: str,
     canned: CannedReply | None = None,
-) -> CannedReply:
-    """Write a canned reply (a new one, or `canned` changed): one title per language."""
+) -> TextVersion:
+    """Write a canned reply (a new one, or `canned`'s next text) as a draft: agents pick
+    only approved replies, so nothing reaches a customer until an admin other than its
+    author approves it (`canned_reply_approve`). One title per language; a reply keeps its
+    title and language (a new title is a new reply)."""
     if canned is not None and canned.bank_id != bank.pk:
         raise ValueError("That canned reply belongs to another bank.")
     if not _LOCALE.match(locale or ""):
         raise TriageRefusedError("Use a language code such as en, fr or de_CH.")
     title = _checked_text(title, limit=TITLE_LIMIT, empty="Give the reply a title.")
     body = _checked_text(body, limit=TEXT_LIMIT, empty="Write the reply.")
-    created = canned is None
-    reply = canned if canned is not None else CannedReply(bank=bank)
-    reply.locale, reply.title, reply.body = locale, title, body
-    try:
-        with transaction.atomic():
-            reply.save()
-    except IntegrityError:
+    if canned is not None and (canned.locale, canned.title) != (locale, title):
         raise TriageRefusedError(
-            f"There is already a reply titled “{title}” in {locale}."
-        ) from None
-    audit_record(
-        actor=actor,
-        action="canned_reply.saved",
-        bank=bank,
-        target=reply,
-        details={"locale": locale, "title": title, "created": created},
+            "A reply keeps its title and language: add a new reply, then delete this one."
+        )
+    key = canned_reply_key(locale, title)
+    try:
+        return text_version_draft(
+            actor=actor,
+            bank=bank,
+            subject=CANNED_SUBJECT,
+            key=key,
+            body=body,
+            live_body=canned_reply_live_body(bank=bank, key=key),
+        )
+    except ValidationError as exc:
+        raise TriageRefusedError(" ".join(exc.messages)) from None
+
+
+def canned_reply_publish(version: TextVersion) -> CannedReply:
+    """Write an approved version to the reply agents pick (created for a new title)."""
+    locale, title = canned_reply_key_split(version.key)
+    reply, _ = CannedReply.objects.update_or_create(
+        bank=version.bank, locale=locale, title=title, defaults={"body": version.body}
     )
     return reply
 
 
+def _canned_version(version: TextVersion) -> TextVersion:
+    if version.subject != CANNED_SUBJECT:
+        raise ValidationError("This is not a version of a canned reply.")
+    return version
+
+
+@transaction.atomic
+def canned_reply_approve(*, actor: Actor, version: TextVersion) -> TextVersion:
+    """Make a draft the reply agents pick."""
+    return text_version_approve(
+        actor=actor, version=_canned_version(version), publish=canned_reply_publish
+    )
+
+
+@transaction.atomic
+def canned_reply_reject(*, actor: Actor, version: TextVersion) -> TextVersion:
+    return text_version_reject(actor=actor, version=_canned_version(version))
+
+
+@transaction.atomic
+def canned_reply_rollback(*, actor: Actor, version: TextVersion) -> TextVersion:
+    """Draft a return to an earlier approved text; it is approved like any draft."""
+    version = _canned_version(version)
+    return text_version_rollback(
+        actor=actor,
+        version=version,
+        live_body=canned_reply_live_body(bank=version.bank, key=version.key),
+    )
+
+
 @transaction.atomic
 def canned_reply_delete(*, actor: Actor, canned: CannedReply) -> None:
+    """Take a reply off the agents' list at once (its live version ends; drafts of it
+    stay in the history, and approving one brings it back)."""
     audit_record(
         actor=actor,
         action="canned_reply.deleted",
         bank=canned.bank,
         target=canned,
         details={"locale": canned.locale, "title": canned.title},
+    )
+    text_version_retire(
+        bank=canned.bank, subject=CANNED_SUBJECT, key=canned_reply_key(canned.locale, canned.title)
     )
     canned.delete()
 

@@ -136,6 +136,9 @@ def test_a_fraud_denial_goes_to_the_top_with_its_alert_and_a_customer_who_stoppe
     admin = StaffMembershipFactory(
         bank=harbour.bank, role=StaffMembership.Role.ADMIN, user__username="sam"
     ).user
+    reviewer = StaffMembershipFactory(
+        bank=harbour.bank, role=StaffMembership.Role.ADMIN, user__username="ines"
+    ).user
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     tab = context.new_page()
     tab.set_default_timeout(15_000)
@@ -183,10 +186,22 @@ def test_a_fraud_denial_goes_to_the_top_with_its_alert_and_a_customer_who_stoppe
                 "Thank you, we have stopped that payment and are checking it with you."
             )
             admin_tab.get_by_role("button", name="Add the reply").click()
-            admin_tab.get_by_text("Canned reply saved.").wait_for()
-            admin_tab.locator("#canned-replies", has_text="Payment disputed").wait_for()
+            admin_tab.get_by_text("Canned reply saved as a draft").wait_for()
+            admin_tab.locator("#canned-drafts", has_text="Payment disputed").wait_for()
             no_blocking_violations(admin_tab)
             screenshot(admin_tab, "inbox-settings")
+            admin_tab.get_by_role("button", name="Sign out").click()
+            # A second admin reads the draft and approves it: agents are offered it now.
+            sign_in_as(admin_tab, live_server, reviewer)
+            admin_tab.get_by_role("link", name="Agent inbox").click()
+            admin_tab.get_by_role("link", name="Reply target and canned replies").click()
+            admin_tab.locator("#canned-drafts").get_by_role("link").first.click()
+            admin_tab.get_by_text("we have stopped that payment").first.wait_for()
+            no_blocking_violations(admin_tab)
+            admin_tab.get_by_role("button", name="Approve and make live").click()
+            admin_tab.get_by_text("is approved").wait_for()
+            admin_tab.get_by_role("link", name="Canned reply “Payment disputed” (en)").click()
+            admin_tab.locator("#canned-replies", has_text="Payment disputed").wait_for()
             admin_tab.get_by_role("button", name="Sign out").click()
             admin_tab.close()
 

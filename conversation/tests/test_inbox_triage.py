@@ -22,7 +22,7 @@ from conversation.tests.test_conversation import sent_text, write
 from conversation.tests.test_fraud_honest_texts import posted_alert
 from linking.services import consent_revoke, customer_actor
 from notifications.tests.factories import contact_for
-from portal.models import AuditEvent, StaffMembership
+from portal.models import AuditEvent, StaffMembership, TextVersion
 from portal.tests.factories import BankFactory, StaffMembershipFactory
 
 pytestmark = pytest.mark.django_db
@@ -44,6 +44,13 @@ def staff(sign_in, operator):
 
 @pytest.fixture
 def admin(linked, sign_in):
+    user = StaffMembershipFactory(bank=linked.bank, role=StaffMembership.Role.ADMIN).user
+    return sign_in(user, http_client=Client())
+
+
+@pytest.fixture
+def second_admin(linked, sign_in):
+    """Another admin of the bank: the four eyes that approve a draft."""
     user = StaffMembershipFactory(bank=linked.bank, role=StaffMembership.Role.ADMIN).user
     return sign_in(user, http_client=Client())
 
@@ -346,7 +353,13 @@ def test_auditors_cannot_write_notes(linked, graph, sign_in):
 # Canned replies.
 
 
-def test_an_admin_writes_a_canned_reply_and_an_operator_uses_it(linked, graph, admin, staff):
+def canned_draft(linked) -> TextVersion:
+    return TextVersion.objects.get(bank=linked.bank, subject="canned_reply", state="draft")
+
+
+def test_an_admin_drafts_a_canned_reply_another_approves_and_an_operator_uses_it(
+    linked, graph, admin, second_admin, staff
+):
     write(linked, "talk to a human")
     conversation = Conversation.objects.get()
 
@@ -361,12 +374,35 @@ def test_an_admin_writes_a_canned_reply_and_an_operator_uses_it(linked, graph, a
     )
 
     assert response.status_code == 302
+    # A draft: nothing is offered to agents until a second admin approves it.
+    assert not CannedReply.objects.exists()
+    thread = staff.get(url("inbox_thread", linked, conversation.pk)).content.decode()
+    assert "Card blocked" not in thread
+    draft = canned_draft(linked)
+    assert "Card blocked" in admin.get(url("inbox_settings", linked)).content.decode()
+    own = admin.post(url("canned_reply_version_approve", linked, draft.pk))
+    assert own.status_code == 302 and not CannedReply.objects.exists()  # not their own
+
+    approved = second_admin.post(url("canned_reply_version_approve", linked, draft.pk))
+
+    assert approved.status_code == 302
     canned = CannedReply.objects.get()
-    assert AuditEvent.objects.filter(action="canned_reply.saved").count() == 1
+    assert AuditEvent.objects.filter(action="text_version.approved").count() == 1
     page = staff.get(url("inbox_thread", linked, conversation.pk) + f"?canned={canned.pk}")
     body = page.content.decode()
     assert "Card blocked (en)" in body
     assert "We have blocked your card.</textarea>" in body
+
+
+def test_an_operator_cannot_approve_a_canned_reply(linked, admin, staff):
+    admin.post(
+        url("inbox_settings", linked),
+        {"form": "canned", "locale": "en", "title": "Hi", "body": "Hello"},
+    )
+
+    response = staff.post(url("canned_reply_version_approve", linked, canned_draft(linked).pk))
+
+    assert response.status_code == 403 and not CannedReply.objects.exists()
 
 
 def test_operators_cannot_write_canned_replies(linked, staff):
@@ -427,20 +463,28 @@ def test_a_canned_reply_of_another_bank_does_not_fill_the_reply_box(linked, grap
     assert "Other bank wording." not in body and "Theirs" not in body
 
 
-def test_an_admin_edits_and_deletes_a_canned_reply(linked, admin):
+def test_an_edit_waits_for_approval_and_a_delete_is_at_once(linked, admin, second_admin):
     canned = CannedReply.objects.create(bank=linked.bank, locale="en", title="Old", body="Old")
 
     edited = admin.post(
         url("canned_reply_edit", linked, canned.pk),
-        {"locale": "en", "title": "New", "body": "New text"},
+        {"locale": "en", "title": "Old", "body": "New text"},
     )
     canned.refresh_from_db()
-    deleted = admin.post(url("canned_reply_delete", linked, canned.pk))
 
-    assert edited.status_code == 302 and (canned.title, canned.body) == ("New", "New text")
+    assert edited.status_code == 302 and canned.body == "Old"  # agents still get the old text
+    second_admin.post(url("canned_reply_version_approve", linked, canned_draft(linked).pk))
+    canned.refresh_from_db()
+    assert canned.body == "New text"
+    renamed = admin.post(
+        url("canned_reply_edit", linked, canned.pk),
+        {"locale": "en", "title": "New", "body": "New text"},
+    )
+    assert renamed.status_code == 400 and "keeps its title" in renamed.content.decode()
+    deleted = admin.post(url("canned_reply_delete", linked, canned.pk))
     assert deleted.status_code == 302 and not CannedReply.objects.exists()
     actions = set(AuditEvent.objects.values_list("action", flat=True))
-    assert {"canned_reply.saved", "canned_reply.deleted"} <= actions
+    assert {"text_version.drafted", "text_version.approved", "canned_reply.deleted"} <= actions
 
 
 # Filters.

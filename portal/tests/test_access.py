@@ -150,7 +150,8 @@ def notification_objects(bank) -> dict:
 
 
 def conversation_objects(bank) -> dict:
-    """A conversation in the agent inbox, a callback to the bank and a canned reply."""
+    """A conversation in the agent inbox, a callback to the bank, a canned reply and a draft
+    of it."""
     conversation = apps.get_model("conversation", "Conversation").objects.create(
         bank=bank, page_id="1", psid=f"8{bank.pk}", needs_person=True
     )
@@ -175,11 +176,20 @@ def conversation_objects(bank) -> dict:
     canned = apps.get_model("conversation", "CannedReply").objects.create(
         bank=bank, locale="en", title="Card blocked", body="Your card is blocked."
     )
+    canned_version = TextVersion.objects.create(
+        bank=bank,
+        subject="canned_reply",
+        key=f"{canned.locale}:{canned.title}",
+        number=1,
+        body=canned.body,
+        author_label="system",
+    )
     return {
         "conversation": conversation.pk,
         "callback": callback.pk,
         "text_version": version.pk,
         "canned": canned.pk,
+        "canned_version": canned_version.pk,
     }
 
 
