@@ -40,6 +40,9 @@ def worker_of(*queues: str):
             yield
     finally:
         task_postrun.disconnect(close_connections)
+        # `start_worker(queues=…)` narrowed the app's queues for the whole process: the
+        # workers later tests start in this process consume every queue again.
+        celery_app.amqp.__dict__.pop("queues", None)
 
 
 def wait_for(predicate, timeout=20.0):
