@@ -13,6 +13,9 @@ os.environ.setdefault(
     "SECRET_KEY", "bench-api-secret-key-used-only-by-the-benchmark-0123456789abcdefghij"
 )
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
+# Production wants an https address with a host name (staff passkeys are bound to it); the
+# benchmark serves the API on loopback, where nothing follows the links it writes.
+os.environ.setdefault("PUBLIC_BASE_URL", "https://localhost")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "u3rSADol4Lsolz554n6zp4Qfpd7V07BwKxGrIB-kwqU=")
 os.environ.setdefault(
