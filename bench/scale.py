@@ -47,7 +47,7 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
-from django.test.utils import setup_test_environment  # noqa: E402
+from django.test.utils import setup_test_environment, teardown_test_environment  # noqa: E402
 
 from bench.api import (  # noqa: E402
     QUEUE,
@@ -480,6 +480,7 @@ def main() -> None:
         finally:
             connection.close()
             connection.creation.destroy_test_db(name, verbosity=0)
+            teardown_test_environment()  # the delivery part sets it up again
             database["NAME"] = base
             import redis
 
