@@ -222,6 +222,10 @@ class Machine:
         from bankside.celery import app
 
         app.conf.task_default_queue = QUEUE
+        # The queues are read once per process (`AllQueuesAMQP`): read them again, so that
+        # purging before the workers start empties this benchmark's queues, whatever ran
+        # earlier in the process.
+        app.amqp.__dict__.pop("queues", None)
         name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
         forget_page_buckets(page_prefix)
         print(f"bankside {title} benchmark on PostgreSQL database {name}, {os.cpu_count()} CPUs")
