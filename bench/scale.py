@@ -24,7 +24,6 @@ ratio one bank / four banks. Figures only: nothing here asserts a time.
 """
 
 import argparse
-import asyncio
 import collections
 import itertools
 import json
@@ -51,15 +50,14 @@ from django.test.utils import setup_test_environment, teardown_test_environment 
 
 from bench.api import (  # noqa: E402
     QUEUE,
+    Events,
     Server,
-    cpu_seconds,
-    drive,
     http_request,
     load_average,
     percentile,
-    server_pids,
     statistics_refresh,
 )
+from bench.api import measure as api_measure  # noqa: E402
 
 BANKS = 4
 
@@ -85,27 +83,6 @@ def banks_create(customers: int) -> list[tuple[str, str]]:
         )
         made.append((bank.slug, unlimited_api_key(bank, name="Scale", actor="benchmark")))
     return made
-
-
-class Events:
-    """New events for a bank's customers, cycling through every event type."""
-
-    counter = itertools.count(1)
-
-    def __init__(self, customers: int) -> None:
-        from notifications.api.schemas import EXAMPLE_EVENTS
-
-        self.templates = [json.loads(json.dumps(e)) for e in EXAMPLE_EVENTS.values()]
-        self.customers = customers
-
-    def next(self) -> dict:
-        n = next(self.counter)
-        return {
-            **self.templates[n % len(self.templates)],
-            "id": f"scale-{n}",
-            "customer_id": f"cu-{n % self.customers}",
-            "account_id": "visa",
-        }
 
 
 def history_seed(banks: list[tuple[str, str]], events: Events, count: int) -> None:
@@ -290,18 +267,16 @@ def requests_for(banks: list[tuple[str, str]], events: Events, count: int) -> li
 
 
 def measure(server: Server, requests: list[bytes], concurrency: int) -> Result:
-    statistics_refresh()
-    app, db = server_pids(server)
-    app_before, db_before = cpu_seconds(app), cpu_seconds(db)
+    """`bench/api.py`'s measure, with the lock waits sampled while it runs."""
     with LockSampler() as waits:
-        wall, latencies = asyncio.run(drive(server.port, requests, concurrency, 202))
+        figures = api_measure(server, requests, concurrency, 202)
     count = len(requests)
     return Result(
-        rate=count / wall,
-        p50_ms=percentile(latencies, 0.5) * 1000,
-        p99_ms=percentile(latencies, 0.99) * 1000,
-        app_cpu_ms=(cpu_seconds(app) - app_before) / count * 1000,
-        db_cpu_ms=(cpu_seconds(db) - db_before) / count * 1000,
+        rate=count / figures.wall,
+        p50_ms=percentile(figures.latencies, 0.5) * 1000,
+        p99_ms=percentile(figures.latencies, 0.99) * 1000,
+        app_cpu_ms=figures.app_cpu / count * 1000,
+        db_cpu_ms=figures.db_cpu / count * 1000,
         waits=waits,
     )
 
