@@ -277,12 +277,15 @@ def link_message_preface(consent: Consent, now: datetime) -> Preface | None:
     bank = consent.bank
     if not bank.disclose_automation or not consent.psid:
         return None
-    conversation = _conversation_for(bank_id=bank.pk, page_id=consent.page_id, psid=consent.psid)
-    if not disclosure_due(bank, conversation, at=now):
+    page_id, psid = consent.page_id, consent.psid
+    conversation = Conversation.objects.filter(bank_id=bank.pk, page_id=page_id, psid=psid).first()
+    # No conversation yet: this message opens it, and it is written once the message went.
+    if conversation is not None and not disclosure_due(bank, conversation, at=now):
         return None
     text = disclosure(bank, consent.psid, _speaking_locale(bank, consent)).text
 
     def said() -> None:
-        Conversation.objects.filter(pk=conversation.pk).update(disclosed_at=now)
+        opened = conversation or _conversation_for(bank_id=bank.pk, page_id=page_id, psid=psid)
+        Conversation.objects.filter(pk=opened.pk).update(disclosed_at=now)
 
     return Preface(text=text, said=said)
