@@ -8,3 +8,6 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from core.api import auth  # noqa: F401  (describes API-key auth in OpenAPI)
+        from core.db.lookups import lookups_register
+
+        lookups_register()
