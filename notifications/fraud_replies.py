@@ -6,6 +6,8 @@ the conversation, so that delivery never reaches up into it. The labels are tran
 with Django's i18n (`locale/`), in the language of the alert they go with.
 """
 
+from functools import lru_cache
+
 from django.utils.translation import gettext, gettext_noop
 
 from portal.languages import speaking
@@ -22,8 +24,7 @@ LABELS: dict[str, str] = {
 
 def fraud_quick_replies(notification_id: int, locale: str) -> list[dict]:
     """The two answers a fraud alert offers, carrying the alert they answer."""
-    with speaking(locale):
-        yes, no = gettext(LABELS["qr_fraud_yes"]), gettext(LABELS["qr_fraud_no"])
+    yes, no = _labels(locale)
     return [
         {"content_type": "text", "title": yes, "payload": f"{FRAUD_YES}:{notification_id}"},
         {"content_type": "text", "title": no, "payload": f"{FRAUD_NO}:{notification_id}"},
@@ -35,3 +36,11 @@ def fraud_alert_quick_replies(event_type: str, notification_id: int, locale: str
     if event_type != "fraud.alert":
         return None
     return fraud_quick_replies(notification_id, locale)
+
+
+@lru_cache(maxsize=64)
+def _labels(locale: str) -> tuple[str, str]:
+    """The two labels in `locale`, translated once per process: the catalogues are read
+    at start-up and never change while it runs."""
+    with speaking(locale):
+        return gettext(LABELS["qr_fraud_yes"]), gettext(LABELS["qr_fraud_no"])

@@ -299,13 +299,13 @@ def echoes_for(notification_ids: list[int]) -> dict[int, tuple[str, datetime]]:
     if not notification_ids:
         return {}
     leads = dict(
-        Notification.objects.filter(pk__in=notification_ids, digest__isnull=False).values_list(
+        Notification.objects.filter(pk__any=notification_ids, digest__isnull=False).values_list(
             "pk", "digest"
         )
     )
     echoes: dict[int, tuple[str, datetime]] = {}
     for pk, mid, sent_at in (
-        MessageEcho.objects.filter(notification_id__in={*notification_ids, *leads.values()})
+        MessageEcho.objects.filter(notification_id__any={*notification_ids, *leads.values()})
         .order_by("id")
         .values_list("notification_id", "mid", "sent_at")
     ):

@@ -202,7 +202,7 @@ def _waiting_flag(sql: _ClaimSql, *, now: datetime, front: int) -> list[int]:
 
 
 def _jobs(ids: list[int]) -> list[Job]:
-    rows = Notification.objects.filter(pk__in=ids).values_list(
+    rows = Notification.objects.filter(pk__any=ids).values_list(
         "id",
         "bank_id",
         "event_id",

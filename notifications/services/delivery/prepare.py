@@ -41,32 +41,32 @@ def _facts_read(jobs: list[Job]) -> _Facts:
     consents = {
         pk: (status, page_id, psid, expires_at, frozenset(scopes))
         for pk, status, page_id, psid, expires_at, scopes in Consent.objects.filter(
-            pk__in={j.consent_id for j in jobs}
+            pk__any={j.consent_id for j in jobs}
         ).values_list("pk", "status", "page_id", "psid", "expires_at", "scopes")
     }
     covered = set(
         Consent.accounts.through.objects.filter(
-            consent_id__in={j.consent_id for j in jobs},
-            account_id__in={j.account_id for j in jobs},
+            consent_id__any={j.consent_id for j in jobs},
+            account_id__any={j.account_id for j in jobs},
             account__active=True,
         ).values_list("consent_id", "account_id")
     )
     integrations = {
         i.bank_id: i
-        for i in MessengerIntegration.objects.filter(bank_id__in={j.bank_id for j in jobs})
+        for i in MessengerIntegration.objects.filter(bank_id__any={j.bank_id for j in jobs})
     }
     people = {(j.page_id, j.psid) for j in jobs}
     last_inbound: dict[tuple[int, str, str], datetime | None] = {
         (bank_id, page_id, psid): at
         for bank_id, page_id, psid, at in Contact.objects.filter(
-            bank_id__in={j.bank_id for j in jobs},
-            psid__in={psid for _, psid in people},
-            page_id__in={p for p, _ in people},
+            bank_id__any={j.bank_id for j in jobs},
+            psid__any={psid for _, psid in people},
+            page_id__any={p for p, _ in people},
         ).values_list("bank_id", "page_id", "psid", "last_inbound_at")
     }
     unreachable = set(
         Recipient.objects.filter(
-            psid__in={psid for _, psid in people}, unreachable_at__isnull=False
+            psid__any={psid for _, psid in people}, unreachable_at__isnull=False
         ).values_list("page_id", "psid")
     )
     return _Facts(consents, covered, integrations, last_inbound, unreachable)
@@ -81,6 +81,19 @@ def _link_ended(job: Job, consent: ConsentFacts | None, facts: _Facts, now: date
         or (consent[3] is not None and consent[3] <= now)
         or scope not in consent[4]
         or (job.consent_id, job.account_id) not in facts.covered
+    )
+
+
+def _values(job: Job, scopes: frozenset[str]) -> dict[str, Any]:
+    """The values a template of the job's event may show, within what the link shares."""
+    return message_data(
+        job.event_type,
+        job.event_data,
+        first_name=first_name(job.customer_name),
+        last4=job.last4,
+        currency=job.currency,
+        account_name=job.account_name,
+        scopes=scopes,
     )
 
 
@@ -150,19 +163,13 @@ class Preparing:
         scopes: frozenset[str],
         cache: dict[tuple[int, str, str], UtilityTemplate | None],
     ) -> bool:
-        """Free-form inside the window, the utility template outside it, else hold."""
+        """Free-form inside the window, the utility template outside it, else hold.
+
+        The event's values are read only where a text is made here: most notifications
+        were rendered when they were queued and go out inside the window as they are."""
         try:
-            values = message_data(
-                job.event_type,
-                job.event_data,
-                first_name=first_name(job.customer_name),
-                last4=job.last4,
-                currency=job.currency,
-                account_name=job.account_name,
-                scopes=scopes,
-            )
             if in_window and not job.window_closed:
-                if not job.text and not self.render_now(job, values, scopes):
+                if not job.text and not self.render_now(job, _values(job, scopes), scopes):
                     return False
                 job.form = Form.UPDATE
                 job.payload = messenger.builders.text_message(
@@ -197,7 +204,7 @@ class Preparing:
                 utility_params(
                     utility.param_names,
                     job.event_type,
-                    values,
+                    _values(job, scopes),
                     locale=formatting_locale(job.locale, utility.locale),
                 ),
                 metadata=messenger.reference("n", job.id),

@@ -459,7 +459,7 @@ def _recategorise(results: list[Result]) -> None:
         if result.job.form == Form.UTILITY:
             groups[tuple(result.job.data_categories)].append(result.job.id)
     for categories, pks in groups.items():
-        Notification.objects.filter(pk__in=pks).update(data_categories=list(categories))
+        Notification.objects.filter(pk__any=pks).update(data_categories=list(categories))
 
 
 def _mark_unreachable(results: list[Result], now: datetime) -> None:
@@ -478,16 +478,16 @@ def _apply_early_receipts(results: list[Result]) -> set[int]:
     if not by_mid:
         return set()
     receipts = list(
-        DeliveryReceipt.objects.filter(message_id__in=list(by_mid)).values_list(
+        DeliveryReceipt.objects.filter(message_id__any=by_mid).values_list(
             "message_id", "delivered_at"
         )
     )
     for message_id, delivered_at in receipts:
-        Notification.objects.filter(pk__in=by_mid[message_id], state=State.SENT).update(
+        Notification.objects.filter(pk__any=by_mid[message_id], state=State.SENT).update(
             state=State.DELIVERED, delivered_at=delivered_at
         )
     if receipts:
-        DeliveryReceipt.objects.filter(message_id__in=[m for m, _ in receipts]).delete()
+        DeliveryReceipt.objects.filter(message_id__any=[m for m, _ in receipts]).delete()
     return {pk for message_id, _ in receipts for pk in by_mid[message_id]}
 
 

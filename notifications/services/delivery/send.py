@@ -269,13 +269,13 @@ class Sending:
         (a digest's, for each notification it carries)."""
         ids = [original.id for job in jobs for original in (job, *job.digest)]
         Notification.objects.filter(
-            pk__in=ids, lease_owner=self.owner, state=State.IN_FLIGHT
+            pk__any=ids, lease_owner=self.owner, state=State.IN_FLIGHT
         ).update(send_started_at=timezone.now())
         resending = [job.id for job in jobs if job.resending]
         if resending:
             # No echo came for their uncertain send: this is their one resend, flagged.
             flagged = Notification.objects.filter(
-                pk__in=resending, lease_owner=self.owner, state=State.IN_FLIGHT
+                pk__any=resending, lease_owner=self.owner, state=State.IN_FLIGHT
             ).update(resent=True)
             metrics.resend_observe(flagged)
 
