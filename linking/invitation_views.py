@@ -17,6 +17,7 @@ from linking.views import (
     _problem,
     consent_screen,
     consent_screen_context,
+    linking_paused,
     time_limit_context,
 )
 from portal.models import Bank
@@ -138,14 +139,7 @@ def invitation_consent(request: HttpRequest, bank: str) -> HttpResponse:
         except services.InvitationRefusedError as refused:
             return _refused(request, found, refused.reason)
         except services.InvitationUnavailableError:
-            return _problem(
-                request,
-                found,
-                gettext("Linking is not available right now"),
-                gettext("%(bank)s has paused Messenger updates. Please try again later.")
-                % {"bank": found.name},
-                status=503,
-            )
+            return linking_paused(request, found)
         request.session.pop(INVITATION_KEY, None)
         return HttpResponseRedirect(authorised.m_me_url)
 

@@ -74,6 +74,18 @@ def _problem(
     )
 
 
+def linking_paused(request: HttpRequest, bank: Bank) -> HttpResponse:
+    """The bank has paused its Messenger updates (or has none set up): no link can be made."""
+    return _problem(
+        request,
+        bank,
+        gettext("Linking is not available right now"),
+        gettext("%(bank)s has paused Messenger updates. Please try again later.")
+        % {"bank": bank.name},
+        status=503,
+    )
+
+
 def _bank(slug: str) -> tuple[Bank, MessengerIntegration | None]:
     bank = get_object_or_404(Bank, slug=slug)
     return bank, MessengerIntegration.objects.filter(bank=bank).first()
@@ -149,14 +161,7 @@ def link_start(request, bank):
             status=403,
         )
     if integration is None or integration.status == MessengerIntegration.Status.PAUSED:
-        return _problem(
-            request,
-            bank,
-            gettext("Linking is not available right now"),
-            gettext("%(bank)s has paused Messenger updates. Please try again later.")
-            % {"bank": bank.name},
-            status=503,
-        )
+        return linking_paused(request, bank)
     request.session[FLOW_KEY] = {
         "bank": bank.slug,
         "token": token,
