@@ -12,6 +12,7 @@ Each app declares each kind of text it owns once, as a `VersionedSubject`: its d
 approvals, rejections and rollbacks go through that description.
 """
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -111,13 +112,17 @@ def _baseline(bank: Bank, subject: str, key: str, live_body: str | None) -> Text
     )
     if live is not None or live_body is None:
         return live
-    now = timezone.now()
+    return _system_version(bank, subject, key, live_body, timezone.now())
+
+
+def _system_version(bank: Bank, subject: str, key: str, body: str, now: dt.datetime) -> TextVersion:
+    """`body` as the text's next version, live from `now`, written and approved by the system."""
     return TextVersion.objects.create(
         bank=bank,
         subject=subject,
         key=key,
         number=_next_number(bank, subject, key),
-        body=live_body,
+        body=body,
         state=TextVersion.State.APPROVED,
         author_label=SYSTEM_LABEL,
         reviewer_label=SYSTEM_LABEL,
@@ -141,18 +146,7 @@ def text_version_record_live(
         live.state = TextVersion.State.SUPERSEDED
         live.live_until = now
         live.save(update_fields=["state", "live_until"])
-    return TextVersion.objects.create(
-        bank=bank,
-        subject=subject,
-        key=key,
-        number=_next_number(bank, subject, key),
-        body=body,
-        state=TextVersion.State.APPROVED,
-        author_label=SYSTEM_LABEL,
-        reviewer_label=SYSTEM_LABEL,
-        reviewed_at=now,
-        live_from=now,
-    )
+    return _system_version(bank, subject, key, body, now)
 
 
 @transaction.atomic
@@ -216,6 +210,18 @@ def text_version_draft(
     return version
 
 
+def _draft_to_decide(actor: Actor, version: TextVersion, verb: str) -> TextVersion:
+    """The draft `version` read again under its text's lock, once `actor` is found to be one
+    of the bank's admins (who alone `verb` drafts) and it is found to be still waiting."""
+    _lock(version.bank, version.subject, version.key)
+    version = TextVersion.objects.select_related("bank").get(pk=version.pk)
+    if version.state != TextVersion.State.DRAFT:
+        raise ValidationError(NOT_A_DRAFT)
+    if staff_role(actor, version.bank) not in APPROVERS:
+        raise PermissionDenied(f"Only the bank's admins {verb} texts.")
+    return version
+
+
 @transaction.atomic
 def text_version_approve(
     *, actor: Actor, version: TextVersion, publish: Callable[[TextVersion], object]
@@ -225,12 +231,7 @@ def text_version_approve(
     Only an admin who did not write the draft may approve it. The version customers read
     until now is superseded in the same transaction, so exactly one version is live.
     """
-    _lock(version.bank, version.subject, version.key)
-    version = TextVersion.objects.select_related("bank").get(pk=version.pk)
-    if version.state != TextVersion.State.DRAFT:
-        raise ValidationError(NOT_A_DRAFT)
-    if staff_role(actor, version.bank) not in APPROVERS:
-        raise PermissionDenied("Only the bank's admins approve texts.")
+    version = _draft_to_decide(actor, version, "approve")
     if _is_author(actor, version):
         raise ValidationError(OWN_DRAFT)
     now = timezone.now()
@@ -265,12 +266,7 @@ def text_version_approve(
 @transaction.atomic
 def text_version_reject(*, actor: Actor, version: TextVersion) -> TextVersion:
     """Turn a draft down: what customers read stays as it is."""
-    _lock(version.bank, version.subject, version.key)
-    version = TextVersion.objects.select_related("bank").get(pk=version.pk)
-    if version.state != TextVersion.State.DRAFT:
-        raise ValidationError(NOT_A_DRAFT)
-    if staff_role(actor, version.bank) not in APPROVERS:
-        raise PermissionDenied("Only the bank's admins reject texts.")
+    version = _draft_to_decide(actor, version, "reject")
     version.state = TextVersion.State.REJECTED
     version.reviewer_id = _staff_pk(actor)
     version.reviewer_label = actor.label or actor.type
