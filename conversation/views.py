@@ -468,15 +468,11 @@ def _canned_title(key: str) -> str:
 
 
 CANNED_VERSIONS = text_versions.VersionedText(
-    subject=services.CANNED_SUBJECT,
+    versioned=services.VERSIONED_CANNED_REPLIES,
     url_name="conversation:canned_reply_version",
     url_param="canned_version",
     title=_canned_title,
     editor_url=lambda bank, key: reverse("conversation:inbox_settings", kwargs={"bank": bank.slug}),
-    live_body=lambda bank, key: services.canned_reply_live_body(bank=bank, key=key),
-    approve=services.canned_reply_approve,
-    reject=services.canned_reply_reject,
-    rollback=services.canned_reply_rollback,
 )
 
 
@@ -637,15 +633,11 @@ def _text_editor_url(bank: Bank, key: str) -> str:
 
 
 TEXT_VERSIONS = text_versions.VersionedText(
-    subject=services.TEXT_SUBJECT,
+    versioned=services.VERSIONED_TEXTS,
     url_name="conversation:conversation_text_version",
     url_param="text_version",
     title=_text_title,
     editor_url=_text_editor_url,
-    live_body=lambda bank, key: services.conversation_text_live_body(bank=bank, key=key),
-    approve=services.conversation_text_approve,
-    reject=services.conversation_text_reject,
-    rollback=services.conversation_text_rollback,
 )
 
 

@@ -1,11 +1,7 @@
 """The customer's pages of an m.me invitation: the single-use URL the bank's app opens, and
 the consent screen it leads to, whose *Allow* goes on to the bank's Page in Messenger."""
 
-import datetime as dt
-from typing import Any
-
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.utils import timezone
@@ -13,10 +9,17 @@ from django.utils.translation import get_language, gettext, gettext_noop
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from core.csp import allow_form_action
 from linking import services
-from linking.models import Consent, LinkInvitation
-from linking.views import PURPOSE, _bank, _page, _problem, consent_screen_context, consent_text
+from linking.models import Account, LinkInvitation
+from linking.views import (
+    PURPOSE,
+    _bank,
+    _problem,
+    consent_screen,
+    consent_screen_context,
+    linking_paused,
+    time_limit_context,
+)
 from portal.models import Bank
 
 INVITATION_KEY = "link_invitation"
@@ -82,15 +85,6 @@ def _invitation(request: HttpRequest, bank: Bank) -> LinkInvitation | None:
     )
 
 
-def _timer(expires_at: dt.datetime) -> dict[str, Any]:
-    left = max(0, int((expires_at - timezone.now()).total_seconds()))
-    return {
-        "flow_expires_at": expires_at,
-        "flow_minutes_left": max(1, -(-left // 60)),
-        "invitation": True,
-    }
-
-
 @never_cache
 @require_http_methods(["GET", "POST"])
 def invitation_consent(request: HttpRequest, bank: str) -> HttpResponse:
@@ -111,13 +105,11 @@ def invitation_consent(request: HttpRequest, bank: str) -> HttpResponse:
         return _refused(request, found, "expired")
     context = {
         **consent_screen_context(found, invitation.customer),
-        **_timer(invitation.expires_at),
+        **time_limit_context(invitation.expires_at),
+        "invitation": True,
     }
-    accounts, duration = context["accounts"], context["duration_days"]
-    if request.method == "GET":
-        return _consent_page(request, context)
-    decision = request.POST.get("decision")
-    if decision == "deny":
+
+    def deny() -> HttpResponse:
         try:
             services.link_invitation_reject(bank=found, invitation_id=invitation.pk)
         except services.InvitationRefusedError as refused:
@@ -131,50 +123,27 @@ def invitation_consent(request: HttpRequest, bank: str) -> HttpResponse:
             % {"bank": found.name},
             status=200,
         )
-    if decision != "allow":
-        return _problem(
-            request,
-            found,
-            gettext("Choose Allow or Deny"),
-            gettext("Please choose Allow or Deny."),
-        )
-    chosen_ids = set(request.POST.getlist("accounts"))
-    chosen = [a for a in accounts if str(a.pk) in chosen_ids]
-    scopes = [s for s in request.POST.getlist("scopes") if s in Consent.Scope.values]
-    try:
-        authorised = services.link_invitation_authorise(
-            bank=found,
-            invitation_id=invitation.pk,
-            accounts=chosen,
-            scopes=scopes,
-            duration_days=duration,
-            purpose=str(PURPOSE),  # in the words the customer read
-            text=consent_text({**context, "invitation": True}, chosen, scopes),
-            language=get_language(),
-        )
-    except services.InvitationRefusedError as refused:
-        return _refused(request, found, refused.reason)
-    except services.InvitationUnavailableError:
-        return _problem(
-            request,
-            found,
-            gettext("Linking is not available right now"),
-            gettext("%(bank)s has paused Messenger updates. Please try again later.")
-            % {"bank": found.name},
-            status=503,
-        )
-    except ValidationError as exc:
-        context.update(
-            error=" ".join(exc.messages),
-            chosen_accounts={a.pk for a in chosen},
-            chosen_scopes=set(scopes),
-        )
-        return _consent_page(request, context, status=400)
-    request.session.pop(INVITATION_KEY, None)
-    return HttpResponseRedirect(authorised.m_me_url)
 
+    def allow(chosen: list[Account], scopes: list[str], text: str) -> HttpResponse:
+        try:
+            authorised = services.link_invitation_authorise(
+                bank=found,
+                invitation_id=invitation.pk,
+                accounts=chosen,
+                scopes=scopes,
+                duration_days=context["duration_days"],
+                purpose=str(PURPOSE),  # in the words the customer read
+                text=text,
+                language=get_language(),
+            )
+        except services.InvitationRefusedError as refused:
+            return _refused(request, found, refused.reason)
+        except services.InvitationUnavailableError:
+            return linking_paused(request, found)
+        request.session.pop(INVITATION_KEY, None)
+        return HttpResponseRedirect(authorised.m_me_url)
 
-def _consent_page(request: HttpRequest, context: dict[str, Any], status: int = 200) -> HttpResponse:
-    """The consent screen, whose *Allow* is answered with a redirect to m.me."""
-    response = _page(request, "linking/consent.html", context, status=status)
-    return allow_form_action(response, settings.MESSENGER_ME_URL)
+    # *Allow* goes on to the bank's Page in Messenger (m.me).
+    return consent_screen(
+        request, found, context, form_action=settings.MESSENGER_ME_URL, deny=deny, allow=allow
+    )

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -73,6 +74,18 @@ def _problem(
     )
 
 
+def linking_paused(request: HttpRequest, bank: Bank) -> HttpResponse:
+    """The bank has paused its Messenger updates (or has none set up): no link can be made."""
+    return _problem(
+        request,
+        bank,
+        gettext("Linking is not available right now"),
+        gettext("%(bank)s has paused Messenger updates. Please try again later.")
+        % {"bank": bank.name},
+        status=503,
+    )
+
+
 def _bank(slug: str) -> tuple[Bank, MessengerIntegration | None]:
     bank = get_object_or_404(Bank, slug=slug)
     return bank, MessengerIntegration.objects.filter(bank=bank).first()
@@ -99,13 +112,15 @@ def _flow_expired(flow: dict[str, Any]) -> bool:
     return timezone.now() > _flow_expires_at(flow)
 
 
-def _flow_context(flow: dict[str, Any] | None) -> dict[str, Any]:
-    """What the pages of a running link flow show of its time limit."""
-    if flow is None:
-        return {}
-    expires_at = _flow_expires_at(flow)
+def time_limit_context(expires_at: dt.datetime) -> dict[str, Any]:
+    """What the pages of a flow that runs out at `expires_at` show of its time limit."""
     left = max(0, int((expires_at - timezone.now()).total_seconds()))
     return {"flow_expires_at": expires_at, "flow_minutes_left": max(1, -(-left // 60))}
+
+
+def _flow_context(flow: dict[str, Any] | None) -> dict[str, Any]:
+    """What the pages of a running link flow show of its time limit."""
+    return {} if flow is None else time_limit_context(_flow_expires_at(flow))
 
 
 @never_cache
@@ -146,14 +161,7 @@ def link_start(request, bank):
             status=403,
         )
     if integration is None or integration.status == MessengerIntegration.Status.PAUSED:
-        return _problem(
-            request,
-            bank,
-            gettext("Linking is not available right now"),
-            gettext("%(bank)s has paused Messenger updates. Please try again later.")
-            % {"bank": bank.name},
-            status=503,
-        )
+        return linking_paused(request, bank)
     request.session[FLOW_KEY] = {
         "bank": bank.slug,
         "token": token,
@@ -398,7 +406,7 @@ def _restart(request, bank: Bank):
     )
 
 
-def _token_used(request, bank: Bank):
+def _token_used(request: HttpRequest, bank: Bank) -> HttpResponse:
     log.warning("link flow for bank %s refused: account_linking_token already used", bank.slug)
     request.session.pop(FLOW_KEY, None)
     return _problem(
@@ -458,11 +466,8 @@ def consent(request, bank):
         "messenger_name": _messenger_name(request, bank, flow),
         **_flow_context(flow),
     }
-    accounts, duration = context["accounts"], context["duration_days"]
-    if request.method == "GET":
-        return _consent_page(request, context, flow)
-    decision = request.POST.get("decision")
-    if decision == "deny":
+
+    def deny() -> HttpResponse:
         try:
             services.consent_reject(
                 customer=customer, page_id=flow["page_id"], account_linking_token=flow["token"]
@@ -471,38 +476,67 @@ def consent(request, bank):
             return _token_used(request, bank)
         request.session.pop(FLOW_KEY, None)
         return HttpResponseRedirect(flow["redirect_uri"])
+
+    def allow(chosen: list[Account], scopes: list[str], text: str) -> HttpResponse:
+        try:
+            granted = services.consent_authorise(
+                customer=customer,
+                accounts=chosen,
+                scopes=scopes,
+                duration_days=context["duration_days"],
+                purpose=str(PURPOSE),  # in the words the customer read
+                page_id=flow["page_id"],
+                account_linking_token=flow["token"],
+                messenger_name=context["messenger_name"],
+                text=text,
+                language=get_language(),
+            )
+        except services.LinkingTokenUsedError:
+            return _token_used(request, bank)
+        request.session.pop(FLOW_KEY, None)
+        code = {"authorization_code": granted.authorization_code}
+        return HttpResponseRedirect(with_params(flow["redirect_uri"], code))
+
+    return consent_screen(
+        request, bank, context, form_action=flow["redirect_uri"], deny=deny, allow=allow
+    )
+
+
+def consent_screen(
+    request: HttpRequest,
+    bank: Bank,
+    context: dict[str, Any],
+    *,
+    form_action: str,
+    deny: Callable[[], HttpResponse],
+    allow: Callable[[list[Account], list[str], str], HttpResponse],
+) -> HttpResponse:
+    """The consent screen of either flow (Log In's, an invitation's) and the customer's
+    answer to it: `deny()` on *Deny*; on *Allow*, `allow(accounts, scopes, text)` with the
+    accounts and scopes chosen among those offered and the words they agreed to. The
+    screen comes back with the reason where `allow` raises ValidationError. Its form is
+    answered with a redirect to `form_action`."""
+    if request.method == "GET":
+        return _consent_page(request, context, form_action)
+    decision = request.POST.get("decision")
+    if decision == "deny":
+        return deny()
     if decision != "allow":
         return _problem(
             request, bank, gettext("Choose Allow or Deny"), gettext("Please choose Allow or Deny.")
         )
     chosen_ids = set(request.POST.getlist("accounts"))
-    chosen = [a for a in accounts if str(a.pk) in chosen_ids]
+    chosen = [a for a in context["accounts"] if str(a.pk) in chosen_ids]
     scopes = [s for s in request.POST.getlist("scopes") if s in Consent.Scope.values]
     try:
-        granted = services.consent_authorise(
-            customer=customer,
-            accounts=chosen,
-            scopes=scopes,
-            duration_days=duration,
-            purpose=str(PURPOSE),  # in the words the customer read
-            page_id=flow["page_id"],
-            account_linking_token=flow["token"],
-            messenger_name=context["messenger_name"],
-            text=consent_text(context, chosen, scopes),
-            language=get_language(),
-        )
-    except services.LinkingTokenUsedError:
-        return _token_used(request, bank)
+        return allow(chosen, scopes, consent_text(context, chosen, scopes))
     except ValidationError as exc:
         context.update(
             error=" ".join(exc.messages),
             chosen_accounts={a.pk for a in chosen},
             chosen_scopes=set(scopes),
         )
-        return _consent_page(request, context, flow, status=400)
-    request.session.pop(FLOW_KEY, None)
-    target = with_params(flow["redirect_uri"], {"authorization_code": granted.authorization_code})
-    return HttpResponseRedirect(target)
+        return _consent_page(request, context, form_action, status=400)
 
 
 def consent_text(context: dict[str, Any], accounts: list[Account], scopes: list[str]) -> str:
@@ -530,10 +564,13 @@ def _messenger_name(request: HttpRequest, bank: Bank, flow: dict[str, Any]) -> s
     return str(flow["messenger_name"])
 
 
-def _consent_page(request, context: dict, flow: dict, status: int = 200):
-    """The consent screen, whose answer is a redirect back to Messenger (`redirect_uri`)."""
+def _consent_page(
+    request: HttpRequest, context: dict[str, Any], form_action: str, status: int = 200
+) -> HttpResponse:
+    """The consent screen, whose answer is a redirect to `form_action` (back to Messenger's
+    `redirect_uri`, or on to m.me)."""
     response = _page(request, "linking/consent.html", context, status=status)
-    return allow_form_action(response, flow["redirect_uri"])
+    return allow_form_action(response, form_action)
 
 
 @never_cache

@@ -1,10 +1,11 @@
 """The staff pages of a text's maker-checker history, written once for every kind of text.
 
-Each app that owns texts customers read describes them with a `VersionedText` (which
-history, how to name a text, where its editor is, and its approve/reject/rollback
-services) and wraps `version_review`, `version_decide` and `version_rollback` in its own
-`bank_staff` views; the portal never imports the app. Pages show a version's text as a
-word diff against the text customers read now (difflib), escaped by the template.
+Each app that owns texts customers read describes them with a `VersionedText` (its
+`VersionedSubject`, which holds the history and its approve/reject/rollback services, how
+to name a text, and where its editor is) and wraps `version_review`, `version_decide` and
+`version_rollback` in its own `bank_staff` views; the portal never imports the app. Pages
+show a version's text as a word diff against the text customers read now (difflib),
+escaped by the template.
 """
 
 import difflib
@@ -20,7 +21,7 @@ from django.urls import reverse
 
 from portal.audit import Actor
 from portal.models import Bank, TextVersion
-from portal.services.versions import staff_role, text_version_may_approve
+from portal.services.versions import VersionedSubject, staff_role, text_version_may_approve
 
 _TOKENS = re.compile(r"\S+\s*|\s+")
 
@@ -41,9 +42,6 @@ def text_diff(before: str, after: str) -> list[tuple[str, str]]:
     return pieces
 
 
-Service = Callable[..., TextVersion]
-
-
 @dataclass(frozen=True)
 class VersionedText:
     """One kind of text with a maker-checker history, as its app's pages show it.
@@ -52,14 +50,10 @@ class VersionedText:
     `_rollback`, each with `bank` and the version's id as `url_param`.
     """
 
-    subject: str
+    versioned: VersionedSubject
     url_name: str
     title: Callable[[str], str]
     editor_url: Callable[[Bank, str], str]
-    live_body: Callable[[Bank, str], str | None]
-    approve: Service
-    reject: Service
-    rollback: Service
     url_param: str = "version"
     # How a stored body reads to staff (a policy's values, one per line); texts as they are.
     display: Callable[[str], str] = str
@@ -72,7 +66,7 @@ class VersionedText:
 def version_get(bank: Bank, text: VersionedText, pk: int) -> TextVersion:
     version = (
         TextVersion.objects.for_bank(bank)
-        .filter(subject=text.subject, pk=pk)
+        .filter(subject=text.versioned.subject, pk=pk)
         .select_related("bank", "rollback_of")
         .first()
     )
@@ -111,7 +105,7 @@ def version_rows(
             and version.state != TextVersion.State.APPROVED,
         )
         for version in TextVersion.objects.for_bank(bank)
-        .filter(subject=text.subject, key=key)
+        .filter(subject=text.versioned.subject, key=key)
         .select_related("rollback_of")
     ]
 
@@ -121,7 +115,7 @@ def version_review(
 ) -> HttpResponse:
     """One version: its text, what approving it would change, and its text's history."""
     version = version_get(bank, text, version_pk)
-    live = text.live_body(bank, version.key)
+    live = text.versioned.live_body(bank=bank, key=version.key)
     is_live = version.state == TextVersion.State.APPROVED
     rows = version_rows(request, bank, text, version.key)
     this = next(row for row in rows if row.version.pk == version.pk)
@@ -156,7 +150,7 @@ def version_decide(
 ) -> HttpResponse:
     """Approve or reject a draft (the services refuse the author, and non-admins)."""
     version = version_get(bank, text, version_pk)
-    service = text.approve if approve else text.reject
+    service = text.versioned.approve if approve else text.versioned.reject
     try:
         decided = service(actor=Actor.staff(request.user), version=version)
     except ValidationError as exc:
@@ -177,7 +171,7 @@ def version_rollback(
     """Draft a return to an earlier live version; an admin other than you approves it."""
     version = version_get(bank, text, version_pk)
     try:
-        draft = text.rollback(actor=Actor.staff(request.user), version=version)
+        draft = text.versioned.rollback(actor=Actor.staff(request.user), version=version)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect(text.url(bank, version))

@@ -54,6 +54,7 @@ from conversation.services.sending import (
 from conversation.services.texts import (
     AUTOMATED_TEXT_LIMIT,
     TEXT_SUBJECT,
+    VERSIONED_TEXTS,
     conversation_text_approve,
     conversation_text_draft,
     conversation_text_errors,
@@ -67,6 +68,7 @@ from conversation.services.texts import (
 from conversation.services.triage import (
     CANNED_SUBJECT,
     NOTE_LIMIT,
+    VERSIONED_CANNED_REPLIES,
     TriageRefusedError,
     canned_reply_approve,
     canned_reply_delete,
@@ -94,6 +96,8 @@ __all__ = [
     "TEXT_LIMIT",
     "TEXT_SUBJECT",
     "UNANSWERED_AFTER",
+    "VERSIONED_CANNED_REPLIES",
+    "VERSIONED_TEXTS",
     "ConversationMessage",
     "Reply",
     "ReplyRefusedError",

@@ -16,12 +16,7 @@ from portal.events import EventType
 from portal.models import Bank, TextVersion
 from portal.rendering import CARD_NUMBER_REFUSED
 from portal.rendering import template_errors as rendering_template_errors
-from portal.services import (
-    text_version_approve,
-    text_version_draft,
-    text_version_reject,
-    text_version_rollback,
-)
+from portal.services import VersionedSubject
 
 TEXT_SUBJECT = "conversation_text"
 AUTOMATED_TEXT_LIMIT = 300
@@ -82,14 +77,8 @@ def conversation_text_draft(
     """Write a text's next version as a draft; customers keep reading the live one (or the
     built-in text) until an admin other than the author approves it."""
     body = _checked(kind, locale, body)
-    key = conversation_text_key(kind, locale)
-    return text_version_draft(
-        actor=actor,
-        bank=bank,
-        subject=TEXT_SUBJECT,
-        key=key,
-        body=body,
-        live_body=conversation_text_live_body(bank=bank, key=key),
+    return VERSIONED_TEXTS.draft(
+        actor=actor, bank=bank, key=conversation_text_key(kind, locale), body=body
     )
 
 
@@ -102,33 +91,22 @@ def conversation_text_publish(version: TextVersion) -> ConversationText:
     return text
 
 
-def _text_version(version: TextVersion) -> TextVersion:
-    if version.subject != TEXT_SUBJECT:
-        raise ValidationError("This is not a version of a conversation text.")
+def _text_check(version: TextVersion) -> None:
     kind, locale = conversation_text_key_split(version.key)
     _checked(kind, locale, version.body)
-    return version
 
 
-@transaction.atomic
-def conversation_text_approve(*, actor: Actor, version: TextVersion) -> TextVersion:
-    """Make a draft live: from now on customers read it."""
-    return text_version_approve(
-        actor=actor, version=_text_version(version), publish=conversation_text_publish
-    )
-
-
-@transaction.atomic
-def conversation_text_reject(*, actor: Actor, version: TextVersion) -> TextVersion:
-    return text_version_reject(actor=actor, version=_text_version(version))
-
-
-@transaction.atomic
-def conversation_text_rollback(*, actor: Actor, version: TextVersion) -> TextVersion:
-    """Draft a return to an earlier live text; it is approved like any draft."""
-    version = _text_version(version)
-    return text_version_rollback(
-        actor=actor,
-        version=version,
-        live_body=conversation_text_live_body(bank=version.bank, key=version.key),
-    )
+VERSIONED_TEXTS = VersionedSubject(
+    subject=TEXT_SUBJECT,
+    noun="a conversation text",
+    live_body=conversation_text_live_body,
+    publish=lambda version, actor: conversation_text_publish(version),
+    # The text is checked by its rules again whatever is decided, a rejection included.
+    check=_text_check,
+    check_on_reject=True,
+)
+# A draft made live is what customers read from then on; a rollback drafts a return to an
+# earlier live text, approved like any draft.
+conversation_text_approve = VERSIONED_TEXTS.approve
+conversation_text_reject = VERSIONED_TEXTS.reject
+conversation_text_rollback = VERSIONED_TEXTS.rollback

@@ -12,14 +12,7 @@ from core.cards import holds_card_number
 from portal.audit import Actor
 from portal.models import Bank, TextVersion
 from portal.rendering import CARD_NUMBER_REFUSED, TEXT_LIMIT, clean_text
-from portal.services import (
-    audit_record,
-    text_version_approve,
-    text_version_draft,
-    text_version_reject,
-    text_version_retire,
-    text_version_rollback,
-)
+from portal.services import VersionedSubject, audit_record, text_version_retire
 
 NOTE_LIMIT = 2000
 TITLE_LIMIT = 80
@@ -113,15 +106,9 @@ def canned_reply_save(
         raise TriageRefusedError(
             "A reply keeps its title and language: add a new reply, then delete this one."
         )
-    key = canned_reply_key(locale, title)
     try:
-        return text_version_draft(
-            actor=actor,
-            bank=bank,
-            subject=CANNED_SUBJECT,
-            key=key,
-            body=body,
-            live_body=canned_reply_live_body(bank=bank, key=key),
+        return VERSIONED_CANNED_REPLIES.draft(
+            actor=actor, bank=bank, key=canned_reply_key(locale, title), body=body
         )
     except ValidationError as exc:
         raise TriageRefusedError(" ".join(exc.messages)) from None
@@ -136,34 +123,17 @@ def canned_reply_publish(version: TextVersion) -> CannedReply:
     return reply
 
 
-def _canned_version(version: TextVersion) -> TextVersion:
-    if version.subject != CANNED_SUBJECT:
-        raise ValidationError("This is not a version of a canned reply.")
-    return version
-
-
-@transaction.atomic
-def canned_reply_approve(*, actor: Actor, version: TextVersion) -> TextVersion:
-    """Make a draft the reply agents pick."""
-    return text_version_approve(
-        actor=actor, version=_canned_version(version), publish=canned_reply_publish
-    )
-
-
-@transaction.atomic
-def canned_reply_reject(*, actor: Actor, version: TextVersion) -> TextVersion:
-    return text_version_reject(actor=actor, version=_canned_version(version))
-
-
-@transaction.atomic
-def canned_reply_rollback(*, actor: Actor, version: TextVersion) -> TextVersion:
-    """Draft a return to an earlier approved text; it is approved like any draft."""
-    version = _canned_version(version)
-    return text_version_rollback(
-        actor=actor,
-        version=version,
-        live_body=canned_reply_live_body(bank=version.bank, key=version.key),
-    )
+VERSIONED_CANNED_REPLIES = VersionedSubject(
+    subject=CANNED_SUBJECT,
+    noun="a canned reply",
+    live_body=canned_reply_live_body,
+    publish=lambda version, actor: canned_reply_publish(version),
+)
+# A draft made live is a reply agents pick; a rollback drafts a return to an earlier
+# approved text, approved like any draft.
+canned_reply_approve = VERSIONED_CANNED_REPLIES.approve
+canned_reply_reject = VERSIONED_CANNED_REPLIES.reject
+canned_reply_rollback = VERSIONED_CANNED_REPLIES.rollback
 
 
 @transaction.atomic

@@ -146,3 +146,31 @@ def test_the_editor_lists_the_drafts_waiting_and_the_review_page_approves(bank, 
     assert "Approve and make live" in review and "<ins>" in review
     assert "Version 1 is approved" in response.content.decode()
     assert ConversationText.objects.get(locale="fr").body == "Nous rappelons."
+
+
+def test_a_draft_broken_since_it_was_written_is_refused_even_to_reject(bank, people):
+    version = draft(people[Role.OPERATOR], bank)
+    TextVersion.objects.filter(pk=version.pk).update(body="Card 4111 1111 1111 1111 blocked.")
+    version.refresh_from_db()
+    admin = Actor.staff(people[Role.ADMIN])
+
+    with pytest.raises(ValidationError):
+        services.conversation_text_approve(actor=admin, version=version)
+    with pytest.raises(ValidationError):
+        services.conversation_text_reject(actor=admin, version=version)
+
+    version.refresh_from_db()
+    assert version.state == TextVersion.State.DRAFT
+
+
+def test_a_version_of_another_kind_of_text_is_refused(bank, people):
+    reply = services.canned_reply_save(
+        actor=Actor.staff(people[Role.OPERATOR]), bank=bank, locale="en", title="Hi", body="Hello."
+    )
+    text = draft(people[Role.OPERATOR], bank)
+    admin = Actor.staff(people[Role.ADMIN])
+
+    with pytest.raises(ValidationError, match="not a version of a conversation text"):
+        services.conversation_text_approve(actor=admin, version=reply)
+    with pytest.raises(ValidationError, match="not a version of a canned reply"):
+        services.canned_reply_reject(actor=admin, version=text)

@@ -601,3 +601,39 @@ def test_a_used_invitation_is_refused_in_the_customers_language(client, ana):
     page = again.content.decode()
     assert "Ce lien a déjà été utilisé" in page
     assert "This link was already used" not in page
+
+
+def test_allowing_no_account_shows_the_screen_again_with_the_reason(client, ana):
+    consent_page = open_invitation(client, ana)
+
+    again = client.post(consent_page, {"decision": "allow", "scopes": ["balances"]})
+
+    page = again.content.decode()
+    assert again.status_code == 400
+    assert "Choose at least one account to share." in page
+    assert 'value="balances" checked' in page
+    assert "https://m.me" in again.headers["Content-Security-Policy"]
+    assert not Consent.objects.filter(customer=ana).exists()
+
+
+def test_an_answer_other_than_allow_or_deny_is_asked_for_again(client, ana):
+    answer = client.post(open_invitation(client, ana), {"decision": "later"})
+
+    assert answer.status_code == 400
+    assert "Please choose Allow or Deny." in answer.content.decode()
+
+
+def test_a_bank_that_pauses_while_the_screen_is_open_links_nothing(client, ana):
+    consent_page = open_invitation(client, ana)
+    MessengerIntegration.objects.filter(bank=ana.bank).update(
+        status=MessengerIntegration.Status.PAUSED
+    )
+    account = ana.accounts.first()
+
+    answer = client.post(
+        consent_page, {"decision": "allow", "accounts": [account.pk], "scopes": ["balances"]}
+    )
+
+    assert answer.status_code == 503
+    assert "Harbour Bank has paused Messenger updates." in answer.content.decode()
+    assert not Consent.objects.filter(customer=ana).exists()

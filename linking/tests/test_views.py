@@ -9,7 +9,7 @@ from django.utils import timezone
 from linking import services
 from linking.models import Consent
 from linking.tests.factories import AccountFactory, IntegrationFactory
-from portal.models import AuditEvent
+from portal.models import AuditEvent, MessengerIntegration
 
 pytestmark = pytest.mark.django_db
 
@@ -283,3 +283,53 @@ def test_the_data_download_page_lists_each_consent_and_what_was_recorded(client,
 def test_the_receipt_pages_need_a_signed_in_customer(client, linked):
     for url in (f"/my/harbour/consents/{linked.pk}/receipt", "/my/harbour/shared"):
         assert client.get(url).url == "/link/harbour/login"
+
+
+LOG_IN_RETURN = (
+    "https://www.facebook.com/messenger_platform/account_linking?account_linking_token=t2"
+)
+
+
+def consent_screen(client, linked):
+    """A second Log In from Messenger, signed in: the consent screen's address."""
+    opened = client.get(
+        "/link/harbour/", {"account_linking_token": "t2", "redirect_uri": LOG_IN_RETURN}
+    )
+    assert opened.status_code == 302, opened.content.decode()
+    sign_in(client)
+    return "/link/harbour/consent"
+
+
+def test_allowing_no_account_shows_the_consent_screen_again_with_the_reason(client, linked):
+    screen = consent_screen(client, linked)
+
+    again = client.post(screen, {"decision": "allow", "scopes": ["fraud_alerts"]})
+
+    page = again.content.decode()
+    assert again.status_code == 400
+    assert "Choose at least one account to share." in page
+    assert 'value="fraud_alerts" checked' in page and 'value="balances" checked' not in page
+    assert "https://www.facebook.com" in again.headers["Content-Security-Policy"]
+    assert Consent.objects.filter(status=Consent.Status.AUTHORISED).count() == 1  # linked's
+
+
+def test_an_answer_other_than_allow_or_deny_is_asked_for_again(client, linked):
+    screen = consent_screen(client, linked)
+
+    answer = client.post(screen, {"decision": "later"})
+
+    assert answer.status_code == 400
+    assert "Please choose Allow or Deny." in answer.content.decode()
+
+
+def test_log_in_at_a_bank_that_paused_its_updates_links_nothing(client, linked):
+    MessengerIntegration.objects.filter(bank=linked.bank).update(
+        status=MessengerIntegration.Status.PAUSED
+    )
+
+    opened = client.get(
+        "/link/harbour/", {"account_linking_token": "t2", "redirect_uri": LOG_IN_RETURN}
+    )
+
+    assert opened.status_code == 503
+    assert "Harbour Bank has paused Messenger updates." in opened.content.decode()

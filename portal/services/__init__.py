@@ -34,6 +34,8 @@ from portal.services.integrity import audit_checkpoint_sign, audit_integrity_che
 from portal.services.notifications import (
     POLICY_SUBJECT,
     TEMPLATE_SUBJECT,
+    VERSIONED_POLICIES,
+    VERSIONED_TEMPLATES,
     hand_back_grace_update,
     message_template_approve,
     message_template_delete,
@@ -91,6 +93,7 @@ from portal.services.utility_templates import (
     utility_template_status_record,
 )
 from portal.services.versions import (
+    VersionedSubject,
     text_version_approve,
     text_version_draft,
     text_version_may_approve,
@@ -104,6 +107,8 @@ __all__ = [
     "POLICY_SUBJECT",
     "SUBSCRIBED_FIELDS",
     "TEMPLATE_SUBJECT",
+    "VERSIONED_POLICIES",
+    "VERSIONED_TEMPLATES",
     "AuditEntry",
     "ConnectionCheck",
     "IntegrationChange",
@@ -113,6 +118,7 @@ __all__ = [
     "LastSecondFactorError",
     "OnboardedBank",
     "UtilityOutcome",
+    "VersionedSubject",
     "api_key_authenticate",
     "api_key_create",
     "api_key_revoke",

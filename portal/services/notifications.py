@@ -5,7 +5,7 @@ A template's text changes only through its maker-checker history (`portal.servic
 
 import copy
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import time
 from decimal import Decimal
 from typing import TypedDict
@@ -26,12 +26,9 @@ from portal.models import (
 from portal.rendering import normalise_locale, validate_template
 from portal.services.audit import audit_record
 from portal.services.versions import (
-    text_version_approve,
-    text_version_draft,
+    VersionedSubject,
     text_version_record_live,
-    text_version_reject,
     text_version_retire,
-    text_version_rollback,
 )
 from portal.template_defaults import default_template_text
 
@@ -260,54 +257,30 @@ def notification_policy_draft(
     for field, value in values.items():
         setattr(candidate, field, value)
     candidate.full_clean()
-    return text_version_draft(
-        actor=actor,
-        bank=policy.bank,
-        subject=POLICY_SUBJECT,
-        key=policy.event_type,
-        body=notification_policy_body(values),
-        live_body=notification_policy_live_body(bank=policy.bank, key=policy.event_type),
+    return VERSIONED_POLICIES.draft(
+        actor=actor, bank=policy.bank, key=policy.event_type, body=notification_policy_body(values)
     )
 
 
-def _policy_publisher(actor: Actor) -> Callable[[TextVersion], NotificationPolicy]:
-    def publish(version: TextVersion) -> NotificationPolicy:
-        policy = NotificationPolicy.objects.for_bank(version.bank).get(event_type=version.key)
-        return notification_policy_update(
-            actor=actor, policy=policy, **notification_policy_values(version.body)
-        )
-
-    return publish
-
-
-def _policy_version(version: TextVersion) -> TextVersion:
-    if version.subject != POLICY_SUBJECT:
-        raise ValidationError("This is not a version of a notification policy.")
-    return version
-
-
-@transaction.atomic
-def notification_policy_approve(*, actor: Actor, version: TextVersion) -> TextVersion:
-    """Make a policy draft live: events from now on are decided by its rules."""
-    return text_version_approve(
-        actor=actor, version=_policy_version(version), publish=_policy_publisher(actor)
+def _policy_publish(version: TextVersion, actor: Actor) -> NotificationPolicy:
+    """Write an approved version's rules to the live policy, as the approving admin."""
+    policy = NotificationPolicy.objects.for_bank(version.bank).get(event_type=version.key)
+    return notification_policy_update(
+        actor=actor, policy=policy, **notification_policy_values(version.body)
     )
 
 
-@transaction.atomic
-def notification_policy_reject(*, actor: Actor, version: TextVersion) -> TextVersion:
-    return text_version_reject(actor=actor, version=_policy_version(version))
-
-
-@transaction.atomic
-def notification_policy_rollback(*, actor: Actor, version: TextVersion) -> TextVersion:
-    """Draft a return to a policy's earlier live rules; approved like any draft."""
-    version = _policy_version(version)
-    return text_version_rollback(
-        actor=actor,
-        version=version,
-        live_body=notification_policy_live_body(bank=version.bank, key=version.key),
-    )
+VERSIONED_POLICIES = VersionedSubject(
+    subject=POLICY_SUBJECT,
+    noun="a notification policy",
+    live_body=notification_policy_live_body,
+    publish=_policy_publish,
+)
+# A policy draft made live decides the events from then on; a rollback drafts a return to
+# a policy's earlier live rules, approved like any draft.
+notification_policy_approve = VERSIONED_POLICIES.approve
+notification_policy_reject = VERSIONED_POLICIES.reject
+notification_policy_rollback = VERSIONED_POLICIES.rollback
 
 
 @transaction.atomic
@@ -395,14 +368,8 @@ def message_template_draft(
     except ValidationError as exc:
         raise ValidationError({"locale": exc.messages}) from None
     validate_template(body, event_type)
-    key = message_template_key(event_type, locale)
-    return text_version_draft(
-        actor=actor,
-        bank=bank,
-        subject=TEMPLATE_SUBJECT,
-        key=key,
-        body=body,
-        live_body=message_template_live_body(bank=bank, key=key),
+    return VERSIONED_TEMPLATES.draft(
+        actor=actor, bank=bank, key=message_template_key(event_type, locale), body=body
     )
 
 
@@ -430,35 +397,22 @@ def message_template_publish(version: TextVersion) -> MessageTemplate:
     return template
 
 
-def _template_version(version: TextVersion) -> TextVersion:
-    if version.subject != TEMPLATE_SUBJECT:
-        raise ValidationError("This is not a version of a message template.")
-    return version
-
-
-@transaction.atomic
-def message_template_approve(*, actor: Actor, version: TextVersion) -> TextVersion:
-    """Make a template draft live: from now on customers get its text."""
-    version = _template_version(version)
+def _template_check(version: TextVersion) -> None:
     validate_template(version.body, message_template_key_split(version.key)[0])
-    return text_version_approve(actor=actor, version=version, publish=message_template_publish)
 
 
-@transaction.atomic
-def message_template_reject(*, actor: Actor, version: TextVersion) -> TextVersion:
-    return text_version_reject(actor=actor, version=_template_version(version))
-
-
-@transaction.atomic
-def message_template_rollback(*, actor: Actor, version: TextVersion) -> TextVersion:
-    """Draft a return to an earlier live text of a template; it is approved like any draft."""
-    version = _template_version(version)
-    validate_template(version.body, message_template_key_split(version.key)[0])
-    return text_version_rollback(
-        actor=actor,
-        version=version,
-        live_body=message_template_live_body(bank=version.bank, key=version.key),
-    )
+VERSIONED_TEMPLATES = VersionedSubject(
+    subject=TEMPLATE_SUBJECT,
+    noun="a message template",
+    live_body=message_template_live_body,
+    publish=lambda version, actor: message_template_publish(version),
+    check=_template_check,  # the text still suits its event type's placeholders
+)
+# A template draft made live is what customers get from then on; a rollback drafts a
+# return to an earlier live text, approved like any draft.
+message_template_approve = VERSIONED_TEMPLATES.approve
+message_template_reject = VERSIONED_TEMPLATES.reject
+message_template_rollback = VERSIONED_TEMPLATES.rollback
 
 
 @transaction.atomic

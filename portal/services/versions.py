@@ -7,9 +7,15 @@ transaction that marks the version approved and the one before it superseded, wi
 audit entry. Drafting is for a bank's admins and
 operators; approving and rejecting for its admins (and platform admins), and never for
 the person who wrote the draft: four eyes see every text before customers do.
+
+Each app declares each kind of text it owns once, as a `VersionedSubject`: its drafts,
+approvals, rejections and rollbacks go through that description.
 """
 
+import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -106,13 +112,17 @@ def _baseline(bank: Bank, subject: str, key: str, live_body: str | None) -> Text
     )
     if live is not None or live_body is None:
         return live
-    now = timezone.now()
+    return _system_version(bank, subject, key, live_body, timezone.now())
+
+
+def _system_version(bank: Bank, subject: str, key: str, body: str, now: dt.datetime) -> TextVersion:
+    """`body` as the text's next version, live from `now`, written and approved by the system."""
     return TextVersion.objects.create(
         bank=bank,
         subject=subject,
         key=key,
         number=_next_number(bank, subject, key),
-        body=live_body,
+        body=body,
         state=TextVersion.State.APPROVED,
         author_label=SYSTEM_LABEL,
         reviewer_label=SYSTEM_LABEL,
@@ -136,18 +146,7 @@ def text_version_record_live(
         live.state = TextVersion.State.SUPERSEDED
         live.live_until = now
         live.save(update_fields=["state", "live_until"])
-    return TextVersion.objects.create(
-        bank=bank,
-        subject=subject,
-        key=key,
-        number=_next_number(bank, subject, key),
-        body=body,
-        state=TextVersion.State.APPROVED,
-        author_label=SYSTEM_LABEL,
-        reviewer_label=SYSTEM_LABEL,
-        reviewed_at=now,
-        live_from=now,
-    )
+    return _system_version(bank, subject, key, body, now)
 
 
 @transaction.atomic
@@ -211,6 +210,18 @@ def text_version_draft(
     return version
 
 
+def _draft_to_decide(actor: Actor, version: TextVersion, verb: str) -> TextVersion:
+    """The draft `version` read again under its text's lock, once `actor` is found to be one
+    of the bank's admins (who alone `verb` drafts) and it is found to be still waiting."""
+    _lock(version.bank, version.subject, version.key)
+    version = TextVersion.objects.select_related("bank").get(pk=version.pk)
+    if version.state != TextVersion.State.DRAFT:
+        raise ValidationError(NOT_A_DRAFT)
+    if staff_role(actor, version.bank) not in APPROVERS:
+        raise PermissionDenied(f"Only the bank's admins {verb} texts.")
+    return version
+
+
 @transaction.atomic
 def text_version_approve(
     *, actor: Actor, version: TextVersion, publish: Callable[[TextVersion], object]
@@ -220,12 +231,7 @@ def text_version_approve(
     Only an admin who did not write the draft may approve it. The version customers read
     until now is superseded in the same transaction, so exactly one version is live.
     """
-    _lock(version.bank, version.subject, version.key)
-    version = TextVersion.objects.select_related("bank").get(pk=version.pk)
-    if version.state != TextVersion.State.DRAFT:
-        raise ValidationError(NOT_A_DRAFT)
-    if staff_role(actor, version.bank) not in APPROVERS:
-        raise PermissionDenied("Only the bank's admins approve texts.")
+    version = _draft_to_decide(actor, version, "approve")
     if _is_author(actor, version):
         raise ValidationError(OWN_DRAFT)
     now = timezone.now()
@@ -260,12 +266,7 @@ def text_version_approve(
 @transaction.atomic
 def text_version_reject(*, actor: Actor, version: TextVersion) -> TextVersion:
     """Turn a draft down: what customers read stays as it is."""
-    _lock(version.bank, version.subject, version.key)
-    version = TextVersion.objects.select_related("bank").get(pk=version.pk)
-    if version.state != TextVersion.State.DRAFT:
-        raise ValidationError(NOT_A_DRAFT)
-    if staff_role(actor, version.bank) not in APPROVERS:
-        raise PermissionDenied("Only the bank's admins reject texts.")
+    version = _draft_to_decide(actor, version, "reject")
     version.state = TextVersion.State.REJECTED
     version.reviewer_id = _staff_pk(actor)
     version.reviewer_label = actor.label or actor.type
@@ -294,3 +295,73 @@ def text_version_rollback(
         live_body=live_body,
         rollback_of=version,
     )
+
+
+class LiveBody(Protocol):
+    """What customers read now of the text `key` at `bank` (None: nothing yet)."""
+
+    def __call__(self, *, bank: Bank, key: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class VersionedSubject:
+    """One kind of text with a maker-checker history, declared once by the app that owns it.
+
+    `subject` names its history (`TextVersion.subject`) and `noun` says what it is ("a
+    message template"), for the error a version of another kind gets. `live_body` reads
+    what customers read now; `publish(version, actor)` writes an approved version to its
+    live row, inside the approval's transaction. `check`, where given, refuses a version
+    the text's rules do not allow (by raising ValidationError) before it is approved or
+    rolled back to, and before it is rejected too where `check_on_reject`.
+    """
+
+    subject: str
+    noun: str
+    live_body: LiveBody
+    publish: Callable[[TextVersion, Actor], object]
+    check: Callable[[TextVersion], object] | None = None
+    check_on_reject: bool = False
+
+    def _own(self, version: TextVersion, *, check: bool = True) -> TextVersion:
+        if version.subject != self.subject:
+            raise ValidationError(f"This is not a version of {self.noun}.")
+        if check and self.check is not None:
+            self.check(version)
+        return version
+
+    def draft(self, *, actor: Actor, bank: Bank, key: str, body: str) -> TextVersion:
+        """Save `body` as the draft of the text `key` (`text_version_draft`): the caller has
+        checked it by the text's own rules."""
+        return text_version_draft(
+            actor=actor,
+            bank=bank,
+            subject=self.subject,
+            key=key,
+            body=body,
+            live_body=self.live_body(bank=bank, key=key),
+        )
+
+    @transaction.atomic
+    def approve(self, *, actor: Actor, version: TextVersion) -> TextVersion:
+        """Make a draft live: from now on customers read it (`text_version_approve`)."""
+        version = self._own(version)
+        return text_version_approve(
+            actor=actor, version=version, publish=lambda approved: self.publish(approved, actor)
+        )
+
+    @transaction.atomic
+    def reject(self, *, actor: Actor, version: TextVersion) -> TextVersion:
+        """Turn a draft down (`text_version_reject`)."""
+        version = self._own(version, check=self.check_on_reject)
+        return text_version_reject(actor=actor, version=version)
+
+    @transaction.atomic
+    def rollback(self, *, actor: Actor, version: TextVersion) -> TextVersion:
+        """Draft a return to an earlier live version; it is approved like any draft
+        (`text_version_rollback`)."""
+        version = self._own(version)
+        return text_version_rollback(
+            actor=actor,
+            version=version,
+            live_body=self.live_body(bank=version.bank, key=version.key),
+        )

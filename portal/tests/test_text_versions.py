@@ -361,3 +361,53 @@ def test_a_deleted_language_ends_its_live_version_and_can_be_drafted_again(bank,
     assert again.number == 2
     approve_by(people["admin"], again)
     assert live(bank, "fr") == "{amount}"
+
+
+# Each kind of text keeps its own rules on the shared maker-checker
+
+
+def test_a_version_of_another_kind_of_text_is_refused(bank, people):
+    template = draft_by(people["operator"], bank)
+    policy = policy_draft_by(people["operator"], bank, urgent=True)
+    admin = Actor.staff(people["admin"])
+
+    with pytest.raises(ValidationError, match="not a version of a message template"):
+        services.message_template_approve(actor=admin, version=policy)
+    with pytest.raises(ValidationError, match="not a version of a notification policy"):
+        services.notification_policy_reject(actor=admin, version=template)
+    with pytest.raises(ValidationError, match="not a version of a notification policy"):
+        services.notification_policy_rollback(actor=admin, version=template)
+
+    assert TextVersion.objects.filter(state=TextVersion.State.DRAFT).count() == 2
+
+
+def test_a_template_version_that_no_longer_suits_its_event_is_neither_approved_nor_restored(
+    bank, people
+):
+    draft = draft_by(people["operator"], bank)
+    TextVersion.objects.filter(pk=draft.pk).update(body="Paid {nonsense}.")
+    draft.refresh_from_db()
+
+    with pytest.raises(ValidationError):
+        approve_by(people["admin"], draft)
+    assert live(bank) != "Paid {nonsense}."
+    rejected = services.message_template_reject(actor=Actor.staff(people["admin"]), version=draft)
+    assert rejected.state == TextVersion.State.REJECTED  # turning it down needs no check
+
+    first = TextVersion.objects.get(bank=bank, key=f"{TXN}:en", number=1)
+    approve_by(people["admin"], draft_by(people["operator"], bank, body="{amount}"))
+    TextVersion.objects.filter(pk=first.pk).update(body="Paid {nonsense}.")
+    first.refresh_from_db()
+    with pytest.raises(ValidationError):
+        services.message_template_rollback(actor=Actor.staff(people["operator"]), version=first)
+    assert not TextVersion.objects.filter(state=TextVersion.State.DRAFT).exists()
+
+
+def test_an_approved_policy_is_changed_in_the_approvers_name(bank, people):
+    draft = policy_draft_by(people["operator"], bank, urgent=True)
+
+    services.notification_policy_approve(actor=Actor.staff(people["admin"]), version=draft)
+
+    entry = AuditEvent.objects.filter(action="notification_policy.updated").latest("seq")
+    assert (entry.actor_type, entry.actor_id) == ("staff", str(people["admin"].pk))
+    assert entry.details["changed"] == {"urgent": [False, True]}

@@ -27,15 +27,11 @@ def _policy_editor_url(bank: Bank, key: str) -> str:
 
 
 POLICY_VERSIONS = text_versions.VersionedText(
-    subject=services.POLICY_SUBJECT,
+    versioned=services.VERSIONED_POLICIES,
     url_name="portal:notification_policy_version",
     url_param="policy_version",
     title=_policy_title,
     editor_url=_policy_editor_url,
-    live_body=lambda bank, key: services.notification_policy_live_body(bank=bank, key=key),
-    approve=services.notification_policy_approve,
-    reject=services.notification_policy_reject,
-    rollback=services.notification_policy_rollback,
     display=services.notification_policy_describe,
 )
 

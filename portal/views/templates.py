@@ -43,14 +43,10 @@ def _template_editor_url(bank: Bank, key: str) -> str:
 
 
 TEMPLATE_VERSIONS = text_versions.VersionedText(
-    subject=services.TEMPLATE_SUBJECT,
+    versioned=services.VERSIONED_TEMPLATES,
     url_name="portal:message_template_version",
     title=_template_title,
     editor_url=_template_editor_url,
-    live_body=lambda bank, key: services.message_template_live_body(bank=bank, key=key),
-    approve=services.message_template_approve,
-    reject=services.message_template_reject,
-    rollback=services.message_template_rollback,
 )
 
 
