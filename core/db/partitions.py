@@ -57,6 +57,10 @@ MONTH_SHIFT = 40
 SEQUENCE_MAX = (1 << MONTH_SHIFT) - 1
 LEGACY = "legacy"
 ID_FUNCTION = "bankside_month_id"
+# The role that owns the partitioned tables where the application's role owns none
+# (docker/postgres/10-bankside-roles.sh): the application's role is a member of it, so
+# that beat may make, detach and drop their months, and of nothing more.
+PARTITION_OWNER = "bankside_partitions"
 
 FUNCTION_SQL = f"""
 CREATE OR REPLACE FUNCTION {ID_FUNCTION}(seq regclass, at timestamptz) RETURNS bigint
@@ -306,12 +310,42 @@ def partition_count(partition: Partition) -> int:
         return int(cursor.fetchone()[0])
 
 
+def tables_own(cursor: Any, tables: Iterable[str], role: str = PARTITION_OWNER) -> bool:
+    """Give `tables` and their partitions (and sequences) to `role`, where it exists and
+    the current role may; False otherwise (a development database, owned by whoever
+    runs the migrations and beat alike)."""
+    cursor.execute(
+        "SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = %s",
+        [role],
+    )
+    found = cursor.fetchone()
+    if found is None or not found[0]:
+        return False
+    for table in tables:
+        cursor.execute(
+            "SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = to_regclass(%s)",
+            [table],
+        )
+        for name in [table, *(name for (name,) in cursor.fetchall())]:
+            cursor.execute(f'ALTER TABLE {name} OWNER TO "{role}"')
+    return True
+
+
 def _partition_create(cursor: Any, table: str, month: Month) -> None:
+    """Make `table`'s partition for `month`, owned by the table's owner (the role that
+    makes it is a member of that owner where the two differ: `tables_own`)."""
     name = partition_name(table, month)
     cursor.execute(
         f"CREATE TABLE {name} (LIKE {table} INCLUDING CONSTRAINTS INCLUDING STORAGE"
         f" INCLUDING COMPRESSION)"
     )
+    cursor.execute(
+        "SELECT pg_get_userbyid(relowner), current_user FROM pg_class WHERE oid = to_regclass(%s)",
+        [table],
+    )
+    owner, current = cursor.fetchone()
+    if owner != current:
+        cursor.execute(f'ALTER TABLE {name} OWNER TO "{owner}"')
     cursor.execute(
         f"ALTER TABLE {table} ATTACH PARTITION {name}"
         f" FOR VALUES FROM ({month.first_id}) TO ({month.end_id})"

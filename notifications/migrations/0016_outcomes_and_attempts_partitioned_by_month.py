@@ -53,6 +53,9 @@ def partition(apps, schema_editor):
         cursor.execute(partitions.FUNCTION_SQL)
         for table in TABLES:
             partitions.table_partition(cursor, table, months)
+        # Where the application's role owns nothing, beat makes and drops months as a
+        # member of the role that owns these tables (docker/postgres/10-bankside-roles.sh).
+        partitions.tables_own(cursor, TABLES)
 
 
 def unpartition(apps, schema_editor):

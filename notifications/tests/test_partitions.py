@@ -1,6 +1,7 @@
 """The outcome feed and the delivery attempts, partitioned by month on PostgreSQL: months
 made ahead by beat, ids that begin with their month, and retention by whole months."""
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -344,3 +345,54 @@ def test_on_sqlite_the_tables_stay_plain():
 
     assert not partitions.supported(sqlite)
     assert sqlite.connection is None  # never asked anything
+
+
+# Where the application's role owns no table
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_role_owning_no_table_makes_and_drops_months_as_member_of_their_owner(
+    old_partitions,
+):
+    """As in production (docker/postgres/10-bankside-roles.sh): the tables belong to a
+    role the application's is a member of, and new months are that role's too."""
+    suffix = uuid.uuid4().hex[:10]
+    owner, app = f"bankside_partitions_{suffix}", f"bankside_app_{suffix}"
+    now = timezone.now()
+    expired, ahead = Month.of(now) - 30, Month.of(now) + 7
+    old_partitions += [expired, ahead]
+    tables = (OUTCOMES, ATTEMPTS)
+    bank = BankFactory()
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE ROLE {owner} NOLOGIN")
+        cursor.execute(f"CREATE ROLE {app} NOLOGIN")
+        cursor.execute(f"GRANT ALL PRIVILEGES ON ALL TABLES IN SCHEMA public TO {app}")
+        cursor.execute(f"GRANT ALL PRIVILEGES ON ALL SEQUENCES IN SCHEMA public TO {app}")
+        cursor.execute(f"GRANT CREATE ON SCHEMA public TO {owner}")
+        cursor.execute(f"GRANT {owner} TO {app}")
+        assert partitions.tables_own(cursor, tables, role=owner)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET ROLE {app}")
+        partitions.partitions_create(OUTCOMES, [expired, ahead])
+        row = outcome_in(expired, bank)
+        dropped = services.partitions_drop_expired(now=now)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = to_regclass(%s)",
+                [partitions.partition_name(OUTCOMES, ahead)],
+            )
+            assert cursor.fetchone()[0] == owner
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET ROLE")
+            cursor.execute("SELECT current_user")
+            (superuser,) = cursor.fetchone()
+            partitions.tables_own(cursor, tables, role=superuser)
+            for role in (app, owner):
+                cursor.execute(f"DROP OWNED BY {role}")
+                cursor.execute(f"DROP ROLE {role}")
+
+    assert (OUTCOMES, str(expired)) in {(d.table, d.month) for d in dropped}
+    assert not Outcome.objects.filter(id=row.id).exists()
+    assert str(ahead) in months_of(OUTCOMES)
