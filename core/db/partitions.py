@@ -171,7 +171,10 @@ def table_partition(cursor: Any, table: str, months: Iterable[Month]) -> None:
     sequence = f"{table}_id_seq"
     statements = [
         *(f"ALTER TABLE {table} DROP CONSTRAINT {fk}" for fk in _constraints(cursor, table, "f")),
-        f"ALTER TABLE {table} ALTER COLUMN id DROP IDENTITY",
+        # An identity column (Django's), or a serial one (a table made before Django 4.1).
+        f"ALTER TABLE {table} ALTER COLUMN id DROP IDENTITY IF EXISTS",
+        f"ALTER TABLE {table} ALTER COLUMN id DROP DEFAULT",
+        f"DROP SEQUENCE IF EXISTS {old_sequence}",
         f"ALTER TABLE {table} RENAME TO {legacy}",
         f"ALTER TABLE {legacy} RENAME CONSTRAINT {primary_key} TO {_renamed(primary_key)}",
         *(f"ALTER INDEX {name} RENAME TO {_renamed(name)}" for name, _ in indexes),
