@@ -16,7 +16,7 @@ from django.utils import timezone
 from bankside.settings.base import partition_months_from_env
 from core.db import partitions
 from core.db.partitions import MONTH_SHIFT, Month
-from notifications import services, tasks
+from notifications import selectors, services, tasks
 from notifications.models import DeliveryAttempt, Notification, Outcome
 from notifications.services.partitions import TABLES, keep_months
 from notifications.tests.factories import event_payload
@@ -117,6 +117,24 @@ def test_the_command_makes_partitions_ahead_and_lists_them(capsys):
     assert f"{OUTCOMES}_{(this + 4).year:04d}_{(this + 4).month:02d}" in out
     assert str(this + 4) in months_of(ATTEMPTS)
     assert "keeps 14 months" in out
+
+
+@pytest.mark.django_db
+def test_the_metrics_say_how_many_months_are_ready(client, settings):
+    settings.METRICS_TOKEN = "metrics-token-0123456789abcdefghijklmnopqrstuvwxyz"
+    later = timezone.now() + timedelta(days=400)  # past the months made so far
+    services.partitions_create_ahead(ahead=1, now=later)
+
+    assert selectors.partition_months_ready(now=later) == {OUTCOMES: 2, ATTEMPTS: 2}
+    assert selectors.partition_months_ready(now=later + timedelta(days=70)) == {
+        OUTCOMES: 0,
+        ATTEMPTS: 0,
+    }
+    body = client.get(
+        "/metrics", HTTP_AUTHORIZATION=f"Bearer {settings.METRICS_TOKEN}"
+    ).content.decode()
+    ready = settings.NOTIFICATIONS_PARTITIONS_AHEAD + 1
+    assert f'bankside_partition_months_ready{{table="{OUTCOMES}"}} {ready}.0' in body
 
 
 # Month-prefixed ids
