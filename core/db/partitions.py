@@ -19,11 +19,13 @@ in JSON and JavaScript, for six centuries).
 with `clock_timestamp()`: the moment of the INSERT, not `now()`, which is the moment the
 transaction began. Django still omits the id on INSERT and reads it back (RETURNING), so
 the ORM, `bulk_create` and `core.db.rows`' INSERTs work as before. The clock matters
-where commit order must follow id order: rows written one transaction after the other
-under the same lock (the outcome feed's) take increasing ids, even when the later
-transaction began before midnight of a month's end and the earlier one after it. With
-the transaction's start time, the later one would take a month-earlier, smaller id after
-a reader had already moved past the earlier one's.
+where commit order must follow id order, as in a bank's outcome feed, whose rows are
+written under the bank's `OutcomeFeed` lock and read with a cursor (`id > cursor`).
+Say T1 begins at 23:59:59 on a month's last day and waits for that lock while T2, begun
+after midnight, holds it, writes outcomes with the new month's ids and commits; a reader
+moves past them. With the transaction's start time T1 would then write ids of the old
+month, smaller than T2's, behind the reader's cursor: the bank would never see them. With
+the clock of the INSERT, which comes after T2's commit, T1's ids are larger than T2's.
 
 The rows a table held before it was partitioned stay where they are, in its `legacy`
 partition: their ids, from the old sequence, are all below 2^40, month 0's range (January
