@@ -113,14 +113,15 @@ services: $(STAMP)
 screenshots: $(STAMP) $(AXE_STAMP) services
 	@$(TEST_ENV) BANKSIDE_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -m browser -q
 
-## bench: measure events ingest, the API under gunicorn, then delivery by Celery workers,
-## fraud alerts through a Page's routine backlog, one bank against four across a network
-## hop, then the API's instructions per event
-## under valgrind (figures only)
+## bench: measure events ingest, the API under gunicorn, then delivery by Celery workers
+## (with the bytes kept per delivered notification), dropping a month of outcomes while
+## outcomes are written, fraud alerts through a Page's routine backlog, one bank against four
+## across a network hop, then the API's instructions per event under valgrind (figures only)
 bench: $(STAMP) services
 	@$(TEST_ENV) $(PY) bench/ingest.py $(BENCH_ARGS)
 	@$(TEST_ENV) $(PY) bench/api.py $(API_BENCH_ARGS)
 	@$(TEST_ENV) $(PY) bench/delivery.py $(DELIVERY_BENCH_ARGS)
+	@$(TEST_ENV) $(PY) bench/partitions.py $(PARTITIONS_BENCH_ARGS)
 	@$(TEST_ENV) $(PY) bench/urgent.py $(URGENT_BENCH_ARGS)
 	@$(TEST_ENV) $(PY) bench/scale.py $(SCALE_BENCH_ARGS)
 	@$(TEST_ENV) $(PY) bench/instructions.py $(INSTRUCTIONS_BENCH_ARGS)

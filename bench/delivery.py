@@ -12,6 +12,11 @@ the figures and cleans up. Figures only: nothing here asserts a time.
 3. The limit holds: one Page limited to 300 calls/s, three worker processes; the busiest
    one-second window of calls the fake Send API saw.
 
+After the throughput part it reports the bytes PostgreSQL keeps per delivered
+notification (`storage`): what every table grew by during that part (rows, indexes and
+TOAST; a partitioned table as the sum of its partitions), divided by the notifications
+sent.
+
     python bench/delivery.py [--pages 4] [--people 1000] [--per-person 5]
                              [--rate 300] [--seconds 60] [--skip-latency] [--skip-limit]
 """
@@ -320,7 +325,43 @@ def drain(expected: int, timeout: float = 600, database: DatabaseCpu | None = No
     return elapsed
 
 
+def table_bytes() -> dict[str, int]:
+    """Every table's size with its indexes and TOAST, a partitioned one as the sum of its
+    partitions (its own relation holds nothing)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(pg_partition_root(c.oid), c.oid)::regclass::text,"
+            " sum(pg_total_relation_size(c.oid))::bigint"
+            " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'public' AND c.relkind = 'r' GROUP BY 1"
+        )
+        return dict(cursor.fetchall())
+
+
+def storage(before: dict[str, int], delivered: int) -> None:
+    """What each table grew by since `before`, per delivered notification: as written
+    (with the dead row versions the run's updates left, which autovacuum lets later rows
+    reuse), and compacted (after VACUUM FULL: the live rows and their indexes, what a
+    table holds per notification in the long run). The database is the benchmark's own."""
+    written = table_bytes()
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM FULL")
+    compacted = table_bytes()
+    grown = {table: written[table] - before.get(table, 0) for table in written}
+    print(f"\nStorage: bytes per delivered notification ({delivered} delivered)")
+    print(f"  {'table':42s} {'written':>8s} {'compacted':>10s}")
+    total = [0, 0]
+    for table, size in sorted(grown.items(), key=lambda item: -item[1]):
+        if size <= 0:
+            continue
+        kept = max(0, compacted[table] - before.get(table, 0))
+        total[0], total[1] = total[0] + size, total[1] + kept
+        print(f"  {table:42s} {size / delivered:8.0f} {kept / delivered:10.0f}")
+    print(f"  {'all tables':42s} {total[0] / delivered:8.0f} {total[1] / delivered:10.0f}")
+
+
 def throughput(machine: Machine, banks: list, people: int, per_person: int) -> None:
+    sizes = table_bytes()
     total = load(banks, people, per_person)
     machine.start_workers(2)
     time.sleep(1)  # let the workers open their database connections
@@ -346,6 +387,8 @@ def throughput(machine: Machine, banks: list, people: int, per_person: int) -> N
         f"{workers * per:.0f}, PostgreSQL {database * per:.0f}, Redis {redis_cpu * per:.0f}, "
         f"fake Send API {api * per:.0f}"
     )
+
+    storage(sizes, sent_count())
 
 
 def latency(machine: Machine, banks: list, people: int, rate: float, seconds: float) -> None:

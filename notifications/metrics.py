@@ -12,6 +12,8 @@ A scrape reads the hash and counts the outbox in PostgreSQL at that moment:
   `bankside_outbox_oldest_due_seconds{urgency}`: pending notifications by class, urgent
   or routine, and how long the oldest due one at the head of its person's queue has been
   due (gauges);
+- `bankside_partition_months_ready{table}`: months from this one on whose partition exists,
+  for the tables partitioned by month (README "Partitions"): alert below 2;
 - `bankside_notification_sends_total{outcome}`: Send API calls by outcome class;
 - `bankside_notification_send_latency_seconds`: from the event accepted (or the
   notification replayed) to the Send API's answer, for messages sent (a histogram);
@@ -223,7 +225,11 @@ class DeliveryCollector(Collector):
 
     def collect(self):
         from notifications.models import Notification
-        from notifications.selectors import outbox_depth, outbox_queue_by_class
+        from notifications.selectors import (
+            outbox_depth,
+            outbox_queue_by_class,
+            partition_months_ready,
+        )
 
         depth = GaugeMetricFamily(
             "bankside_outbox_notifications",
@@ -252,6 +258,16 @@ class DeliveryCollector(Collector):
             oldest.add_metric([urgency], by_class.oldest_due_seconds)
         yield queue
         yield oldest
+
+        ready = GaugeMetricFamily(
+            "bankside_partition_months_ready",
+            "By month-partitioned table, the months from this one on that have their "
+            "partition (beat keeps NOTIFICATIONS_PARTITIONS_AHEAD + 1; at 0 rows fail).",
+            labels=["table"],
+        )
+        for table, months in partition_months_ready().items():
+            ready.add_metric([table], months)
+        yield ready
 
         values = counters().read()
         sends = CounterMetricFamily(

@@ -61,6 +61,12 @@ class Outcome(models.Model):
     delivered, read or failed. `id` orders the feed: rows of one bank are written only
     while holding that bank's `OutcomeFeed` row, so they commit in id order and a reader
     past id N never misses a row that commits later with a smaller id.
+
+    On PostgreSQL the table is partitioned by month of its id (`core.db.partitions`): an
+    id begins with the month of its INSERT, taken from the clock at that moment (not the
+    transaction's start), so ids written under the feed's lock keep increasing across a
+    month's end too. Whole months are dropped past a horizon
+    (`services.partitions`); no foreign key is kept in the database, the ORM cascades.
     """
 
     class Type(models.TextChoices):
@@ -376,7 +382,10 @@ class Notification(models.Model):
 
 
 class DeliveryAttempt(models.Model):
-    """One call to the Send API for a notification, with what came of it."""
+    """One call to the Send API for a notification, with what came of it.
+
+    Partitioned by month of its id on PostgreSQL, like `Outcome`, and dropped by month.
+    """
 
     class Outcome(models.TextChoices):
         SENT = "sent", "Sent"

@@ -9,6 +9,8 @@ from django.db.models.functions import TruncDay, TruncHour
 from django.urls import reverse
 from django.utils import timezone
 
+from core.db import partitions
+from core.db.partitions import Month
 from notifications.models import (
     DeliveryAttempt,
     Event,
@@ -300,3 +302,20 @@ def deliveries_panel(bank: Bank) -> PanelContent | None:
         link_url=reverse("deliveries:dead_letters", kwargs={"bank": bank.slug}),
         link_text=f"Dead letters ({dead_waiting})",
     )
+
+
+def partition_months_ready(*, now: datetime | None = None) -> dict[str, int]:
+    """By month-partitioned table, how many months from this one on have their partition
+    (0: this month's rows cannot be written); empty where tables are plain (SQLite)."""
+    if not partitions.supported():
+        return {}
+    this = Month.of(now or timezone.now())
+    ready = {}
+    for model in (Outcome, DeliveryAttempt):
+        table = model._meta.db_table
+        months = {p.month for p in partitions.partitions_list(table) if p.month is not None}
+        count = 0
+        while this + count in months:
+            count += 1
+        ready[table] = count
+    return ready

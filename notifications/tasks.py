@@ -56,6 +56,19 @@ def sweep_outbox() -> int:
     return report.due
 
 
+@shared_task(name="notifications.create_partitions", ignore_result=True)  # type: ignore[untyped-decorator]
+def create_partitions() -> int:
+    """Beat, hourly: the month partitions of the outcome feed and the delivery attempts
+    exist for this month and the next `NOTIFICATIONS_PARTITIONS_AHEAD` (idempotent)."""
+    return sum(map(len, services.partitions_create_ahead().values()))
+
+
+@shared_task(name="notifications.drop_expired_partitions", ignore_result=True)  # type: ignore[untyped-decorator]
+def drop_expired_partitions() -> int:
+    """Beat, daily: drop the months of those tables past their horizon, audited."""
+    return len(services.partitions_drop_expired())
+
+
 @shared_task(name="notifications.hand_back", ignore_result=True)
 def hand_back() -> int:
     """Beat, every few seconds, and a nudge when an urgent update cannot be carried: hand

@@ -460,6 +460,13 @@ ACTIONS: dict[str, Action] = {
     "config.erased": Action("Configuration erased"),
     "retention.updated": Action("Retention changed"),
     "retention.purged": Action("Old data purged"),
+    "partition.dropped": Action(
+        "Old month of records dropped",
+        lambda s: (
+            f"{s.actor} dropped the {s.text('month')} records of {s.text('table')}"
+            f" ({_plural(s.number('rows') or 0, 'row')})"
+        ),
+    ),
     "linking_flows.updated": Action("Linking flows changed"),
     "identity_provider.configured": Action("Customer sign-in configured"),
     "api_key.created": Action("API key issued", _key("issued")),

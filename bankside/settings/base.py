@@ -390,6 +390,13 @@ CELERY_BEAT_SCHEDULE = {
     "verify-audit-chains": {"task": "portal.verify_audit_chains", "schedule": 86400.0},
     "sign-audit-checkpoints": {"task": "portal.sign_audit_checkpoints", "schedule": 86400.0},
     "purge-retained-data": {"task": "portal.purge_retained_data", "schedule": 86400.0},
+    # The month partitions of the outcome feed and the delivery attempts: made ahead of
+    # need, dropped past their horizon (README "Partitions").
+    "create-partitions": {"task": "notifications.create_partitions", "schedule": 3600.0},
+    "drop-expired-partitions": {
+        "task": "notifications.drop_expired_partitions",
+        "schedule": 86400.0,
+    },
 }
 # The heartbeat above comes from the default queue's workers; each other queue's workers
 # send their own, so the status panel sees every kind of worker (queue names as in
@@ -453,6 +460,23 @@ API_RATE_LIMIT_BURST = 100
 API_RATE_LIMIT_REDIS_URL = ""  # empty: REDIS_URL
 
 
+def partition_months_from_env(name: str, default: int | None = None) -> int | None:
+    """A number of months for the partitioned tables (1 to 121), from the environment;
+    `default` when unset (None: worked out from the banks' retention periods)."""
+    raw = env.str(name, default="")
+    if not raw:
+        return default
+    try:
+        months = int(raw)
+    except ValueError:
+        months = 0
+    if not 1 <= months <= 121:
+        raise ImproperlyConfigured(
+            f"{name} must be a whole number of months from 1 to 121; got {raw!r}."
+        )
+    return months
+
+
 def api_caller_seconds_from_env(raw: str) -> float:
     """Validate `API_CALLER_CACHE_SECONDS`: how long a web process keeps an API key it has
     read, with its bank's signing setting and its rate limit (0 to 60; 0 reads them for
@@ -506,6 +530,16 @@ NOTIFICATIONS_ECHO_WAIT_SECONDS = env.float("NOTIFICATIONS_ECHO_WAIT_SECONDS", d
 # written within this many hours are handed back (a day more than the longest grace).
 NOTIFICATIONS_HAND_BACK_HORIZON_HOURS = env.int("NOTIFICATIONS_HAND_BACK_HORIZON_HOURS", default=48)
 NOTIFICATIONS_HAND_BACK_BATCH = 200  # notifications handed back in one transaction
+# The outcome feed and the delivery attempts are partitioned by month on PostgreSQL
+# (README "Partitions"): beat makes this month's partition and the next
+# NOTIFICATIONS_PARTITIONS_AHEAD, and drops a month once it is past its table's horizon:
+# NOTIFICATIONS_{OUTCOMES,ATTEMPTS}_KEEP_MONTHS, never less than the longest retention
+# period of any bank plus one month (that, when unset).
+NOTIFICATIONS_PARTITIONS_AHEAD: int = (
+    partition_months_from_env("NOTIFICATIONS_PARTITIONS_AHEAD") or 2
+)
+NOTIFICATIONS_OUTCOMES_KEEP_MONTHS = partition_months_from_env("NOTIFICATIONS_OUTCOMES_KEEP_MONTHS")
+NOTIFICATIONS_ATTEMPTS_KEEP_MONTHS = partition_months_from_env("NOTIFICATIONS_ATTEMPTS_KEEP_MONTHS")
 # Signed callbacks to the bank (a fraud alert's answer): retried with backoff and jitter.
 NOTIFICATIONS_CALLBACK_MAX_ATTEMPTS = 12
 NOTIFICATIONS_CALLBACK_RETRY_BASE_SECONDS = 10.0

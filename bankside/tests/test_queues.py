@@ -31,6 +31,8 @@ ROUTED = {
     "portal.sign_audit_checkpoints": "bankside",
     "portal.purge_retained_data": "bankside",
     "notifications.purge_expired_api_records": "bankside",
+    "notifications.create_partitions": "bankside",
+    "notifications.drop_expired_partitions": "bankside",
     "linking.expire_consents": "bankside",
     "linking.remind_expiring_consents": "bankside",
     "linking.expire_unused_invitations": "bankside",

@@ -32,6 +32,7 @@ from notifications.services.lifecycle import (
 )
 from notifications.services.nudge import deliveries_nudge, deliveries_nudge_taken
 from notifications.services.outbox import outbox_plan
+from notifications.services.partitions import partitions_create_ahead, partitions_drop_expired
 
 __all__ = [
     "MAX_BATCH",
@@ -58,5 +59,7 @@ __all__ = [
     "outbox_plan",
     "outbox_sweep",
     "outcomes_record",
+    "partitions_create_ahead",
+    "partitions_drop_expired",
     "recipient_acted",
 ]

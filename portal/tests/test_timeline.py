@@ -96,6 +96,11 @@ def test_a_staff_actor_is_named_by_their_full_name(harbour):
             {"intact": False, "chains": [{"intact": False, "broken_seq": 7, "entries": 9}]},
             "Daily check verified the audit chain: broken at entry #7.",
         ),
+        (
+            "partition.dropped",
+            {"table": "notifications_outcome", "month": "2025-09", "rows": 1200, "bytes": 9},
+            "Daily check dropped the 2025-09 records of notifications_outcome (1200 rows).",
+        ),
     ],
 )
 def test_common_actions_read_as_sentences(harbour, action, details, expected):

@@ -384,10 +384,9 @@ def _outcomes(bank_id: int, results: list[Result], applied: set[int], now: datet
             notification_id=r.job.id,
             event_ref=r.job.event_ref,
             event_type=r.job.event_type,
+            # Only what the feed serves: the notification and its attempts keep the rest.
             details={
-                "reason": r.reason,
-                "form": r.job.form,
-                "attempts": r.job.attempts,
+                **({"reason": r.reason} if r.reason else {}),
                 **({"digest": r.digest_id} if r.digest_id else {}),
             },
             occurred_at=now,
