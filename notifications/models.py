@@ -80,12 +80,20 @@ class Outcome(models.Model):
         NOTIFICATION_HANDED_BACK = "notification.handed_back", "Notification handed back"
 
     # Led by the `outcome_feed` index, which serves the bank's look-ups too.
+    # No foreign keys in the database: the table is partitioned by month (migration 0016),
+    # and dropping a month with one would lock the table it references. Cascades are the
+    # ORM's.
     bank = models.ForeignKey(
-        Bank, on_delete=models.CASCADE, related_name="outcomes", db_index=False
+        Bank, on_delete=models.CASCADE, related_name="outcomes", db_index=False, db_constraint=False
     )
     type = models.CharField(max_length=40, choices=Type.choices)
     event = models.ForeignKey(
-        Event, null=True, blank=True, on_delete=models.CASCADE, related_name="outcomes"
+        Event,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="outcomes",
+        db_constraint=False,
     )
     notification = models.ForeignKey(
         "Notification",
@@ -94,6 +102,7 @@ class Outcome(models.Model):
         on_delete=models.CASCADE,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
     # The bank's ids as posted, also for events that were refused and never stored.
     event_ref = models.CharField(max_length=64, blank=True)
@@ -403,8 +412,12 @@ class DeliveryAttempt(models.Model):
     # Outcomes after which the message may have reached the person without us knowing.
     UNKNOWN = (Outcome.UNCERTAIN, Outcome.WORKER_LOST)
 
+    # No foreign key in the database: partitioned by month, as `Outcome`.
     notification = models.ForeignKey(
-        Notification, on_delete=models.CASCADE, related_name="delivery_attempts"
+        Notification,
+        on_delete=models.CASCADE,
+        related_name="delivery_attempts",
+        db_constraint=False,
     )
     number = models.PositiveIntegerField()
     form = models.CharField(max_length=16, choices=Notification.Form.choices, blank=True)

@@ -3,17 +3,19 @@ PostgreSQL (core/db/partitions.py): their ids begin with their month, each month
 partition, the rows written before are the `legacy` partition. This month's partition
 and the next `NOTIFICATIONS_PARTITIONS_AHEAD` are made now; beat makes the later ones.
 
-Django's model state does not change (the models are the same), so this is SQL only; the
-tables lose their foreign keys in the database (a partition with one could not be dropped
-without locking the table it references), the ORM's cascades stay. Elsewhere (SQLite for
+The tables lose their foreign keys in the database (a partition with one could not be
+dropped without locking the table it references); the models say so (`db_constraint=False`,
+a change of Django's state only, the SQL being the RunPython's), and the ORM's cascades
+stay. Elsewhere (SQLite for
 the demo) the tables stay plain and nothing happens.
 
 On a large existing table this holds its lock while the legacy partition is attached
 (one read of the table, to check its ids): run it in a quiet hour.
 """
 
+import django.db.models.deletion
 from django.conf import settings
-from django.db import migrations
+from django.db import migrations, models
 from django.utils import timezone
 
 from core.db import partitions
@@ -70,6 +72,59 @@ def unpartition(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("notifications", "0015_notifications_no_longer_shared"),
+        ("portal", "0028_notification_policy_first_versions"),
     ]
 
-    operations = [migrations.RunPython(partition, unpartition, elidable=False)]
+    operations = [
+        migrations.RunPython(partition, unpartition, elidable=False),
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="deliveryattempt",
+                    name="notification",
+                    field=models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="delivery_attempts",
+                        to="notifications.notification",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="outcome",
+                    name="bank",
+                    field=models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="outcomes",
+                        to="portal.bank",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="outcome",
+                    name="event",
+                    field=models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="outcomes",
+                        to="notifications.event",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="outcome",
+                    name="notification",
+                    field=models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="notifications.notification",
+                    ),
+                ),
+            ]
+        ),
+    ]
