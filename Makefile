@@ -124,12 +124,15 @@ bench: $(STAMP) services
 	@$(TEST_ENV) $(PY) bench/partitions.py $(PARTITIONS_BENCH_ARGS)
 	@$(TEST_ENV) $(PY) bench/urgent.py $(URGENT_BENCH_ARGS)
 	@$(TEST_ENV) $(PY) bench/scale.py $(SCALE_BENCH_ARGS)
+	@$(TEST_ENV) $(PY) bench/growth.py $(GROWTH_BENCH_ARGS)
 	@$(TEST_ENV) $(PY) bench/instructions.py $(INSTRUCTIONS_BENCH_ARGS)
 
 ## bench-scale: one bank's single-event ingest against four banks' with 1, 2 and 4 web
-## processes, PostgreSQL direct and a network hop away (a latency proxy), with lock waits
+## processes, PostgreSQL direct and a network hop away (a latency proxy), with lock waits;
+## then ingest and delivery at 20,000 stored events against 5,000,000 (bench/growth.py)
 bench-scale: $(STAMP) services
 	@$(TEST_ENV) $(PY) bench/scale.py $(SCALE_BENCH_ARGS)
+	@$(TEST_ENV) $(PY) bench/growth.py $(GROWTH_BENCH_ARGS)
 
 ## bench-urgent: fraud alerts through one Page's routine backlog, today's design beside
 bench-urgent: $(STAMP) services

@@ -1,0 +1,244 @@
+"""Benchmark: do ingest and delivery slow down as the tables fill?
+
+One bank on its Page. Its history is seeded as `bench/api.py --history` seeds one: events
+posted in batches through the API's own `event_ingest`, their notifications then marked
+delivered (nothing is sent). At `--small` stored events (20,000 by default) it measures:
+
+1. single-event ingest through gunicorn (`--web` processes of `--threads` threads,
+   `--concurrency` posts in flight, `--singles` posts): events/s, p50/p99, CPU per event;
+2. delivery by `--workers` Celery worker processes to the fake Send API
+   (bench/fake_send_api.py): the notifications of `--deliver` more events (every type, to
+   every customer in turn) drained, messages/s.
+
+Then it seeds more history, up to `--large` stored events (5,000,000 by default), and
+measures both again. It prints each figure at both sizes, their ratio, and the bytes the
+bank's tables hold at each size. Figures only: nothing here asserts a time.
+
+    python bench/growth.py [--small 20000] [--large 5000000] [--singles 2000]
+                           [--web 2] [--threads 8] [--concurrency 16] [--customers 200]
+                           [--workers 2] [--deliver 4000]
+"""
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bankside.settings.test")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+
+from bench import delivery  # noqa: E402
+from bench.api import (  # noqa: E402
+    Events,
+    Server,
+    load_average,
+    percentile,
+    statistics_refresh,
+)
+from bench.api import measure as api_measure  # noqa: E402
+from bench.scale import requests_for  # noqa: E402
+
+PAGE = f"{delivery.PAGE_PREFIX}7"
+TABLES = (
+    "notifications_event",
+    "notifications_notification",
+    "notifications_outcome",
+    "notifications_deliveryattempt",
+    "portal_auditevent",
+)
+
+
+def world(customers: int) -> tuple[str, str]:
+    """The bank, live on its Page with `customers` linked customers; (slug, API key)."""
+    from bench.people import bank_on_page, unlimited_api_key
+    from portal.events import DataScope
+
+    bank = bank_on_page(
+        "growth",
+        PAGE,
+        customers,
+        scopes=DataScope.values,
+        psid=lambda n: f"7{n:09d}",
+        purpose="bench",
+    )
+    return bank.slug, unlimited_api_key(bank, name="Growth", actor="benchmark")
+
+
+def stored() -> int:
+    from notifications.models import Event
+
+    return Event.objects.count()
+
+
+def history_grow(events: Events, target: int, batch_size: int = 1000) -> None:
+    """Post events until `target` are stored, then mark every open notification delivered,
+    as `bench/api.py`'s `history_seed` does (in steps, so no one statement holds millions
+    of rows)."""
+    from notifications.models import Notification
+    from notifications.services import event_ingest
+    from portal.audit import Actor
+    from portal.models import Bank
+
+    bank = Bank.objects.get(slug="growth")
+    actor = Actor.system("benchmark history")
+    have = stored()
+    started, last_report = time.monotonic(), time.monotonic()
+    while have < target:
+        batch = [events.next() for _ in range(min(batch_size, target - have))]
+        report = event_ingest(actor=actor, bank=bank, events=batch)
+        if report.count("accepted") != len(batch):
+            raise SystemExit(f"the history was not accepted: {report.as_dict()['results'][:3]}")
+        have += len(batch)
+        if time.monotonic() - last_report > 30:
+            last_report = time.monotonic()
+            rate = have / (last_report - started)
+            print(f"    … {have:,} stored ({rate:,.0f} a second)", flush=True)
+        if have % 100_000 == 0 or have >= target:
+            delivered_mark(Notification)
+    statistics_refresh()
+
+
+def delivered_mark(notification_model) -> None:
+    from django.utils import timezone
+
+    now = timezone.now()
+    notification_model.objects.filter(state__in=notification_model.OPEN).update(
+        state=notification_model.State.DELIVERED, sent_at=now, finished_at=now
+    )
+
+
+def table_bytes() -> dict[str, int]:
+    with connection.cursor() as cursor:
+        sizes = {}
+        for table in TABLES:
+            cursor.execute("SELECT pg_total_relation_size(%s::regclass)", [table])
+            (size,) = cursor.fetchone()
+            # A partitioned table holds nothing itself: add its partitions'.
+            cursor.execute(
+                "SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0) FROM pg_inherits "
+                "WHERE inhparent = %s::regclass",
+                [table],
+            )
+            (parts,) = cursor.fetchone()
+            sizes[table] = int(size) + int(parts)
+    return sizes
+
+
+def ingest_measure(args, database: str, bank: tuple[str, str], events: Events) -> dict:
+    server = Server(database, args.web, args.threads)
+    try:
+        # Warm-up: each worker imports, connects and fills its caches.
+        api_measure(server, requests_for([bank], events, 100 * args.web), args.concurrency, 202)
+        figures = api_measure(
+            server, requests_for([bank], events, args.singles), args.concurrency, 202
+        )
+    finally:
+        server.close()
+    count = args.singles
+    return {
+        "rate": count / figures.wall,
+        "p50": percentile(figures.latencies, 0.5) * 1000,
+        "p99": percentile(figures.latencies, 0.99) * 1000,
+        "cpu": (figures.app_cpu + figures.db_cpu) / count * 1000,
+    }
+
+
+def delivery_measure(args, machine: "delivery.Machine", bank_slug: str, events: Events) -> dict:
+    from notifications.models import Notification
+    from notifications.services import event_ingest
+    from portal.audit import Actor
+    from portal.models import Bank
+
+    delivered_mark(Notification)  # what the ingest measure queued is not this measure's
+    bank = Bank.objects.get(slug=bank_slug)
+    actor = Actor.system("benchmark")
+    for start in range(0, args.deliver, 1000):
+        batch = [events.next() for _ in range(min(1000, args.deliver - start))]
+        event_ingest(actor=actor, bank=bank, events=batch)
+    total = Notification.objects.filter(state__in=Notification.OPEN).count()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE notifications_notification")
+    machine.start_workers(args.workers)
+    time.sleep(1)  # the workers open their connections
+    before = delivery.cpu_seconds(machine.workers.pid)
+    sampler = delivery.DatabaseCpu()
+    sampler.sample()
+    elapsed = delivery.drain(total, database=sampler)
+    workers = delivery.cpu_seconds(machine.workers.pid) - before
+    machine.stop_workers()
+    return {
+        "rate": total / elapsed,
+        "cpu": (workers + sampler.seconds()) / total * 1e6,
+    }
+
+
+def measure_at(args, machine, bank, events) -> dict:
+    statistics_refresh()
+    print(f"  {stored():,} events stored; {load_average()}", flush=True)
+    ingest = ingest_measure(args, machine.database, bank, events)
+    print(
+        f"    ingest    {ingest['rate']:7.0f} events/s   p50 {ingest['p50']:6.1f} ms   "
+        f"p99 {ingest['p99']:6.1f} ms   CPU {ingest['cpu']:.2f} ms per event",
+        flush=True,
+    )
+    sent = delivery_measure(args, machine, bank[0], events)
+    print(
+        f"    delivery  {sent['rate']:7.0f} messages/s   CPU {sent['cpu']:.0f} us per message "
+        f"(workers and PostgreSQL)",
+        flush=True,
+    )
+    return {"ingest": ingest, "delivery": sent, "bytes": table_bytes(), "stored": stored()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", type=int, default=20_000)
+    parser.add_argument("--large", type=int, default=5_000_000)
+    parser.add_argument("--singles", type=int, default=2000)
+    parser.add_argument("--web", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--customers", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--deliver", type=int, default=4000, help="events posted, then sent")
+    args = parser.parse_args()
+    if not 0 < args.small < args.large:
+        parser.error("--small and --large must be positive, --small below --large")
+    if min(args.singles, args.web, args.threads, args.concurrency, args.customers) < 1:
+        parser.error("--singles, --web, --threads, --concurrency and --customers take 1 or more")
+    if min(args.workers, args.deliver) < 1:
+        parser.error("--workers and --deliver take 1 or more")
+
+    with delivery.Machine.running("growth", "growth", page_prefix=PAGE) as machine:
+        bank = world(args.customers)
+        events = Events(args.customers)
+        print(f"Seeding {args.small:,} events of history", flush=True)
+        history_grow(events, args.small)
+        small = measure_at(args, machine, bank, events)
+        print(f"Seeding up to {args.large:,} events of history", flush=True)
+        history_grow(events, args.large)
+        large = measure_at(args, machine, bank, events)
+
+    print(f"\nAt {large['stored']:,} stored events against {small['stored']:,}:")
+    for part, unit in (("ingest", "events/s"), ("delivery", "messages/s")):
+        a, b = small[part]["rate"], large[part]["rate"]
+        print(f"  {part:<9} {b:7.0f} against {a:7.0f} {unit}: {b / a:6.1%}")
+    print(f"  ingest p99 {large['ingest']['p99']:.1f} ms against {small['ingest']['p99']:.1f} ms")
+    print("  bytes stored per event (all rows and indexes of the table, divided by events):")
+    for table in TABLES:
+        print(
+            f"    {table:<32} {small['bytes'][table] / small['stored']:8.0f} "
+            f"{large['bytes'][table] / large['stored']:8.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
