@@ -8,14 +8,15 @@ delivered (nothing is sent). At `--small` stored events (20,000 by default) it m
    `--concurrency` posts in flight, `--singles` posts): events/s, p50/p99, CPU per event;
 2. delivery by `--workers` Celery worker processes to the fake Send API
    (bench/fake_send_api.py): the notifications of `--deliver` more events (every type, to
-   every customer in turn) drained, messages/s.
+   every customer in turn) drained, messages/s. A person's messages go one at a time, so
+   `--customers` should be a good part of `--deliver`, or the measure is of that order.
 
 Then it seeds more history, up to `--large` stored events (5,000,000 by default), and
 measures both again. It prints each figure at both sizes, their ratio, and the bytes the
 bank's tables hold at each size. Figures only: nothing here asserts a time.
 
     python bench/growth.py [--small 20000] [--large 5000000] [--singles 2000]
-                           [--web 2] [--threads 8] [--concurrency 16] [--customers 200]
+                           [--web 2] [--threads 8] [--concurrency 16] [--customers 2000]
                            [--workers 2] [--deliver 4000]
 """
 
@@ -206,7 +207,7 @@ def main() -> None:
     parser.add_argument("--web", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--customers", type=int, default=200)
+    parser.add_argument("--customers", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--deliver", type=int, default=4000, help="events posted, then sent")
     args = parser.parse_args()
