@@ -4,10 +4,12 @@ A lane is a hash chain with its own head row, so concurrent writers of one bank 
 a lane of their own (portal.services.audit). The chain every scope had so far is its lane
 0 and keeps its key ("bank:5", "platform"), which each entry's hash covers: every entry
 stored before still verifies. The guard of 0013 now also keeps a head's scope and lane
-for good, and makes a new head's key the one its scope and lane name.
+for good, and makes a new head's key the one its scope and lane name. Every existing log
+gets its other lanes now (`AUDIT_CHAIN_LANES` of them in all), empty.
 """
 
 import django.db.models.deletion
+from django.conf import settings
 from django.db import migrations, models
 
 GENESIS_HASH = "0" * 64
@@ -106,6 +108,20 @@ def lane_zero(apps, schema_editor):
         schema_editor.execute(FORWARD_ONLY, params=None)
 
 
+def lanes_ahead(apps, schema_editor):
+    """The other lanes of every existing log, made now (as many as AUDIT_CHAIN_LANES says
+    at this moment), so that no writer waits for another creating them later."""
+    if schema_editor.connection.vendor != "postgresql":
+        return  # SQLite (the demo) has one lane
+    schema_editor.execute(
+        "INSERT INTO portal_auditchain (key, scope, lane, bank_id, head_seq, head_hash) "
+        "SELECT chain.scope || '/' || n, chain.scope, n, chain.bank_id, 0, %s "
+        "FROM portal_auditchain AS chain, generate_series(1, %s - 1) AS n "
+        "WHERE chain.lane = 0 ON CONFLICT DO NOTHING",
+        params=[GENESIS_HASH, settings.AUDIT_CHAIN_LANES],
+    )
+
+
 def guard_before(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(FORWARD_ONLY_BEFORE, params=None)
@@ -144,6 +160,7 @@ class Migration(migrations.Migration):
                 fields=("scope", "lane"), name="one_chain_per_scope_lane"
             ),
         ),
+        migrations.RunPython(lanes_ahead, migrations.RunPython.noop),
         migrations.AddField(
             model_name="auditintegritycheck",
             name="broken_lane",

@@ -239,6 +239,20 @@ def audit_append_statements(*, actor: Actor, bank_id: int, entry: AuditEntry) ->
     ]
 
 
+def audit_lanes_ensure(*, bank_id: int | None) -> None:
+    """Create the lanes of the log of `bank_id` (the platform's for None) that are missing.
+
+    Every append does this first, in its own transaction; a writer that finds lanes
+    another transaction is creating waits for that transaction to end. Making them ahead
+    (a bank's creation appends its first entry; migration 0029 made them for the banks
+    before lanes) keeps even that first wait away.
+    """
+    if connection.vendor == "postgresql":
+        statements_run([_ensure(AuditChain.scope_of(bank_id), bank_id)])
+    else:
+        _head_lock(bank_id)
+
+
 def audit_export_record(
     *, actor: Actor, bank: Bank, what: str, fmt: str, filters: dict[str, Any]
 ) -> AuditEvent:
@@ -416,7 +430,7 @@ def _lanes_sql() -> str:
 
 @cache
 def _lock_sql() -> str:
-    return f"{_lanes_sql()} SELECT id, key, head_seq, head_hash FROM held"
+    return f"{_lanes_sql()} SELECT id, key, head_seq, head_hash FROM held"  # noqa: S608
 
 
 @cache
