@@ -26,6 +26,7 @@ import binascii
 import datetime as dt
 import hashlib
 import json
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -63,7 +64,9 @@ def public_key_b64(key: Ed25519PublicKey | None = None) -> str:
     return base64.b64encode(raw).decode()
 
 
-def payload(*, scope: str, bank: str | None, lanes: list[dict], signed_at: dt.datetime) -> dict:
+def payload(
+    *, scope: str, bank: str | None, lanes: list[dict[str, Any]], signed_at: dt.datetime
+) -> dict[str, Any]:
     """The signed payload of a checkpoint of every lane of `scope`; `lanes` lists each
     lane's {"chain": key, "head_seq": n, "head_hash": hex}, lane 0 first."""
     return {
@@ -80,7 +83,7 @@ def payload(*, scope: str, bank: str | None, lanes: list[dict], signed_at: dt.da
 
 def payload_v1(
     *, chain: str, bank: str | None, head_seq: int, head_hash: str, signed_at: dt.datetime
-) -> dict:
+) -> dict[str, Any]:
     """The signed payload of a checkpoint of one chain, as signed before lanes."""
     return {
         "chain": chain,
@@ -91,7 +94,7 @@ def payload_v1(
     }
 
 
-def lanes_digest(lanes: list[dict]) -> str:
+def lanes_digest(lanes: list[dict[str, Any]]) -> str:
     """One hash standing for every lane head a checkpoint signs (what its list shows)."""
     return hashlib.sha256(canonical_payload({"lanes": lanes})).hexdigest()
 
@@ -143,7 +146,7 @@ def verify(document: dict) -> dict:
     return signed
 
 
-def _require(fields: dict, kinds: tuple[tuple[str, type], ...]) -> None:
+def _require(fields: dict[str, Any], kinds: tuple[tuple[str, type], ...]) -> None:
     for field, kind in kinds:
         value = fields.get(field)
         if not isinstance(value, kind) or isinstance(value, bool):

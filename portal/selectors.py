@@ -221,7 +221,7 @@ def audit_chains_verify(*, bank: Bank | None = None) -> list[ChainReport]:
     return [audit_chain_verify(scope) for scope in audit_scopes(bank=bank)]
 
 
-def audit_checkpoint_confirm(payload: dict) -> str:
+def audit_checkpoint_confirm(payload: dict[str, Any]) -> str:
     """Why a verified checkpoint's heads are no longer in the audit log, or "" when they
     still are: for every lane it lists (each lane of its scope, since v2; one chain in a v1
     checkpoint), the lane is still there, every entry up to its signed `head_seq` is
@@ -235,7 +235,7 @@ def audit_checkpoint_confirm(payload: dict) -> str:
     return ""
 
 
-def _head_confirm(head: dict, *, scope: str | None) -> str:
+def _head_confirm(head: dict[str, Any], *, scope: str | None) -> str:
     chains = AuditChain.objects.select_related("bank").filter(key=head["chain"])
     if scope is not None:
         chains = chains.filter(scope=scope)
@@ -273,7 +273,9 @@ class AuditLogState:
         return self.chain.bank
 
 
-def audit_integrity_latest(*, bank: Bank | None = None) -> list[tuple[AuditLogState, object]]:
+def audit_integrity_latest(
+    *, bank: Bank | None = None
+) -> list[tuple[AuditLogState, AuditIntegrityCheck | None]]:
     """Each audit log (of `bank`, or every one) with its newest integrity check, or None."""
     chains = AuditChain.objects.select_related("bank").order_by("scope", "lane")
     if bank is not None:

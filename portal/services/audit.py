@@ -280,7 +280,8 @@ def lanes() -> int:
     locked and skipped (PostgreSQL); one on SQLite (the demo), whose one writer at a time
     serialises its log anyway."""
     if connection.features.has_select_for_update_skip_locked:
-        return cast("int", settings.AUDIT_CHAIN_LANES)
+        lanes: int = settings.AUDIT_CHAIN_LANES
+        return lanes
     return 1
 
 
