@@ -550,7 +550,7 @@ def _utc_midnight(day) -> datetime:
 
 
 def audit_event_get(*, bank: Bank, pk: int) -> AuditEvent:
-    return get_object_or_404(AuditEvent.objects.for_bank(bank), pk=pk)
+    return get_object_or_404(AuditEvent.objects.for_bank(bank).select_related("chain"), pk=pk)
 
 
 @dataclass(frozen=True)
