@@ -7,10 +7,18 @@ one bank (web processes storing events, workers recording deliveries) never wait
 other; only when every lane is held does a writer wait, on the lane its database
 connection's process id picks (`pg_backend_pid() % N`), so waiting writers spread over
 the lanes instead of queueing on one. N should therefore be at least the number of
-database connections that write for one bank at once. The entries of one transaction go
-to one lane, one after the other: the lane a transaction took is remembered in a
-transaction-local setting and taken again by its next append. SQLite (the demo) has no
-row locks and one writer at a time: one lane there.
+database connections that write for one bank at once (web processes' and workers'): with
+fewer lanes than such writers, one of them finds every lane held and waits. The entries
+of one transaction go to one lane, one after the other: the lane a transaction took is
+remembered in a transaction-local setting and taken again by its next append. A log's
+lanes are all made the first time it is written to (`audit_lanes_ensure`; a bank's
+creation does it); a writer meeting lanes that another transaction is making waits for
+it, once in the log's life. SQLite (the demo) has no row locks and one writer at a time:
+one lane there.
+
+Each lane is a hash chain like any other, so verification (`portal.selectors`) walks each
+from genesis to its head; a checkpoint (`portal.checkpoints`) signs every lane's head of
+a log together, so a lane cut short or dropped is caught as surely as an edited entry.
 
 Appending locks a lane head (`_head_lock`), numbers and hashes the entries in order
 (`_chained`), inserts them and only then moves the head onto the last one (`_head_move`):
