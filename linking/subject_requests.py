@@ -119,7 +119,12 @@ def audit_entries_about(customer: Customer):
     )
     if refs:
         about |= Q(target_type="messenger.psid", target_id__in=refs)
-    return AuditEvent.objects.filter(bank=customer.bank).filter(about).select_related("chain").order_by("occurred_at", "id")
+    return (
+        AuditEvent.objects.filter(bank=customer.bank)
+        .filter(about)
+        .select_related("chain")
+        .order_by("occurred_at", "id")
+    )
 
 
 def _audit_row(entry: AuditEvent) -> dict:
