@@ -41,8 +41,8 @@ def seed(entries: int):
 
     bank = BankFactory(slug="bench")
     auditor = StaffMembershipFactory(bank=bank, role=StaffMembership.Role.AUDITOR).user
-    key = AuditChain.key_for(bank)
-    chain = AuditChain.objects.create(key=key, bank=bank)
+    key = AuditChain.scope_for(bank)
+    chain = AuditChain.objects.create(key=key, scope=key, lane=0, bank=bank)
     start = timezone.now() - timedelta(days=30)
     prev, batch = GENESIS_HASH, []
     for seq in range(1, entries + 1):

@@ -119,11 +119,17 @@ def audit_entries_about(customer: Customer):
     )
     if refs:
         about |= Q(target_type="messenger.psid", target_id__in=refs)
-    return AuditEvent.objects.filter(bank=customer.bank).filter(about).order_by("seq")
+    return (
+        AuditEvent.objects.filter(bank=customer.bank)
+        .filter(about)
+        .select_related("chain")
+        .order_by("occurred_at", "id")
+    )
 
 
 def _audit_row(entry: AuditEvent) -> dict:
     return {
+        "chain": entry.chain.key,
         "seq": entry.seq,
         "at": _iso(entry.occurred_at),
         "actor": {"type": entry.actor_type, "id": entry.actor_id, "label": entry.actor_label},

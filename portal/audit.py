@@ -56,26 +56,30 @@ _canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 @dataclass(frozen=True, slots=True)
 class EntryDocument:
     """The canonical JSON text an entry's hash is taken of (every field, keys sorted, no
-    spaces, text as it is), with holes for the two values the chain gives it: `before`,
-    the previous entry's hash as a JSON string, `between`, the entry's sequence number,
-    then `after`.
+    spaces, text as it is), with holes for the three values the chain gives it: `head`,
+    then the key of the lane the entry is appended to as a JSON string, `before`, the
+    previous entry's hash as a JSON string, `between`, the entry's sequence number, then
+    `after`.
 
-    The holes let the database fill them in from the chain head it has locked, in the
-    statement that appends the entry (portal.services.audit), and hash the
-    same text `entry_hash` does.
+    The holes let the database fill them in from the lane head it has locked, in the
+    statement that appends the entry (portal.services.audit), and hash the same text
+    `entry_hash` does.
     """
 
+    head: str
     before: str
     between: str
     after: str
 
-    def text(self, *, prev_hash: str, seq: int) -> str:
-        return f"{self.before}{_canonical(prev_hash)}{self.between}{_canonical(seq)}{self.after}"
+    def text(self, *, chain_key: str, prev_hash: str, seq: int) -> str:
+        return (
+            f"{self.head}{_canonical(chain_key)}{self.before}{_canonical(prev_hash)}"
+            f"{self.between}{_canonical(seq)}{self.after}"
+        )
 
 
 def entry_document(
     *,
-    chain_key: str,
     bank_id: int | None,
     occurred_at: dt.datetime,
     actor_type: str,
@@ -89,15 +93,17 @@ def entry_document(
     details,
     data_categories,
 ) -> EntryDocument:
-    """The document of an entry, its keys in sorted order: action, actor, bank, chain,
-    data_categories, details, occurred_at, prev_hash (a hole), request_id, seq (a hole),
-    source_ip, target."""
+    """The document of an entry, its keys in sorted order: action, actor, bank, chain (a
+    hole), data_categories, details, occurred_at, prev_hash (a hole), request_id, seq (a
+    hole), source_ip, target."""
     return EntryDocument(
-        before=(
+        head=(
             f'{{"action":{_canonical(action)}'
             f',"actor":{_canonical([actor_type, actor_id, actor_label])}'
             f',"bank":{_canonical(bank_id)}'
-            f',"chain":{_canonical(chain_key)}'
+            f',"chain":'
+        ),
+        before=(
             f',"data_categories":{_canonical(data_categories)}'
             f',"details":{_canonical(details)}'
             f',"occurred_at":{_canonical(canonical_time(occurred_at))}'
@@ -111,15 +117,15 @@ def entry_document(
     )
 
 
-def entry_hash(*, seq: int, prev_hash: str, **fields) -> str:
-    """The hash of an entry: SHA-256 of its document with `prev_hash` and `seq` filled in.
-    `fields` are `entry_document`'s."""
-    text = entry_document(**fields).text(prev_hash=prev_hash, seq=seq)
+def entry_hash(*, chain_key: str, seq: int, prev_hash: str, **fields) -> str:
+    """The hash of an entry of the lane `chain_key`: SHA-256 of its document with the
+    lane's key, `prev_hash` and `seq` filled in. `fields` are `entry_document`'s."""
+    text = entry_document(**fields).text(chain_key=chain_key, prev_hash=prev_hash, seq=seq)
     return sha256_hex(text)
 
 
 def hash_of(event, chain_key: str) -> str:
-    """Recompute the hash of a stored `AuditEvent` of the chain `chain_key` from its fields."""
+    """Recompute the hash of a stored `AuditEvent` of the lane `chain_key` from its fields."""
     return entry_hash(
         chain_key=chain_key,
         seq=event.seq,

@@ -38,8 +38,18 @@ from portal.rendering import normalise_locale
 
 
 @dataclass(frozen=True)
+class LaneHead:
+    """A lane's key and its head as walked: its last entry's position and hash."""
+
+    key: str
+    head_seq: int
+    head_hash: str
+
+
+@dataclass(frozen=True)
 class ChainReport:
-    """The state of one audit chain: intact, or where and how it first breaks."""
+    """The state of one audit log (every lane of a scope, `key`): intact, or the lane,
+    entry and reason where it first breaks."""
 
     key: str
     bank_slug: str | None
@@ -47,7 +57,8 @@ class ChainReport:
     broken_seq: int | None = None
     broken_event_id: int | None = None
     reason: str = ""
-    head_hash: str = ""  # the hash of the last entry walked, when intact
+    broken_lane: int | None = None
+    lanes: tuple[LaneHead, ...] = ()  # each lane's head as walked, when intact
 
     @property
     def intact(self) -> bool:
@@ -56,24 +67,43 @@ class ChainReport:
     def describe(self) -> str:
         name = f"bank {self.bank_slug}" if self.bank_slug else "platform"
         if self.intact:
-            return f"{name}: intact, {self.entries} entries"
-        where = f"entry #{self.broken_seq}" if self.broken_seq else "chain head"
+            count = len(self.lanes)
+            return f"{name}: intact, {self.entries} entries in {count} lane{'s' * (count != 1)}"
+        lane = f"lane {self.broken_lane} " if self.broken_lane is not None else ""
+        where = f"{lane}entry #{self.broken_seq}" if self.broken_seq else f"{lane}head".strip()
         ident = f" (id {self.broken_event_id})" if self.broken_event_id else ""
         return f"{name}: BROKEN at {where}{ident}: {self.reason}"
 
 
-def audit_chain_verify(
-    chain: AuditChain, *, batch_size: int = 2000, through_seq: int | None = None
-) -> ChainReport:
-    """Walk one chain in order and recompute every hash.
+@dataclass(frozen=True)
+class _LaneWalk:
+    """One lane walked: its entries, where it first broke and why, its last hash, and the
+    hash of its entry `mark` (for a signed head)."""
+
+    entries: int
+    broken_seq: int | None = None
+    broken_event_id: int | None = None
+    reason: str = ""
+    head_hash: str = GENESIS_HASH
+    marked: str | None = None
+
+
+def _lane_walk(
+    chain: AuditChain,
+    *,
+    batch_size: int = 2000,
+    through_seq: int | None = None,
+    mark: int | None = None,
+) -> _LaneWalk:
+    """Walk one lane in order and recompute every hash.
 
     Detects an edited entry (its hash no longer matches), a removed or reordered entry
-    (a gap in `seq` or a `prev_hash` that is not the previous entry's hash), and entries
-    cut off the end (the head no longer matches the last entry). With `through_seq`, only
-    entries up to that position are checked and the report's head is the last of them.
+    (a gap in `seq` or a `prev_hash` that is not the previous entry's hash), an entry
+    moved in from another lane (its hash covers its own lane's key), and entries cut off
+    the end (the head no longer matches the last entry). With `through_seq`, only entries
+    up to that position are checked and the head is the last of them.
     """
-    slug = chain.bank.slug if chain.bank_id else None
-    expected_seq, expected_prev, count = 1, GENESIS_HASH, 0
+    expected_seq, expected_prev, count, marked = 1, GENESIS_HASH, 0, None
     events = AuditEvent.objects.filter(chain=chain).order_by("seq")
     if through_seq is not None:
         events = events.filter(seq__lte=through_seq)
@@ -81,21 +111,17 @@ def audit_chain_verify(
         count += 1
         reason = _entry_fault(event, chain, expected_seq, expected_prev)
         if reason:
-            return ChainReport(chain.key, slug, count, event.seq, event.pk, reason)
+            return _LaneWalk(count, event.seq, event.pk, reason)
         expected_seq, expected_prev = event.seq + 1, event.hash
-    if through_seq is not None:
-        return ChainReport(chain.key, slug, count, head_hash=expected_prev)
-    if chain.head_seq != count or chain.head_hash != expected_prev:
-        return ChainReport(
-            chain.key,
-            slug,
+        if event.seq == mark:
+            marked = event.hash
+    if through_seq is None and (chain.head_seq != count or chain.head_hash != expected_prev):
+        return _LaneWalk(
             count,
-            None,
-            None,
-            f"chain head records {chain.head_seq} entries but {count} remain: "
+            reason=f"its head records {chain.head_seq} entries but {count} remain: "
             "entries were removed from the end",
         )
-    return ChainReport(chain.key, slug, count, head_hash=expected_prev)
+    return _LaneWalk(count, head_hash=expected_prev, marked=marked)
 
 
 def _entry_fault(
@@ -112,38 +138,162 @@ def _entry_fault(
     return ""
 
 
-def audit_chains_verify(*, bank: Bank | None = None) -> list[ChainReport]:
-    chains = AuditChain.objects.select_related("bank").order_by("key")
-    if bank is not None:
-        chains = chains.filter(bank=bank)
-    return [audit_chain_verify(chain) for chain in chains]
-
-
-def audit_checkpoint_confirm(payload: dict) -> str:
-    """Why a verified checkpoint's head is no longer in its chain, or "" when it still is:
-    every entry up to `head_seq` is intact and the entry at `head_seq` hashes to `head_hash`.
-    """
-    chain = AuditChain.objects.select_related("bank").filter(key=payload["chain"]).first()
-    if chain is None:
-        return f"no audit chain {payload['chain']!r} here"
-    if payload["head_seq"] == 0:
-        return ""
-    report = audit_chain_verify(chain, through_seq=payload["head_seq"])
-    if not report.intact:
-        return report.describe()
-    if report.entries != payload["head_seq"]:
-        return f"the chain holds {report.entries} of the {payload['head_seq']} entries signed"
-    if report.head_hash != payload["head_hash"]:
-        return f"entry #{payload['head_seq']} no longer has the signed hash"
+def _lane_fault(scope: str, position: int, chain: AuditChain, bank_id: int | None) -> str:
+    """Why the head `chain`, found at `position` among its scope's lanes, does not belong
+    there; "" when it does."""
+    if chain.lane != position:
+        return f"lane {position} is missing: its head and entries were removed"
+    if chain.key != AuditChain.lane_key(scope, chain.lane) or chain.bank_id != bank_id:
+        return "the lane's head names another audit log"
     return ""
 
 
-def audit_integrity_latest(*, bank: Bank | None = None) -> list[tuple[AuditChain, object]]:
-    """Each chain (of `bank`, or every chain) with its newest integrity check, or None."""
-    chains = AuditChain.objects.select_related("bank").order_by("key")
+def audit_chain_verify(scope: str, *, batch_size: int = 2000) -> ChainReport:
+    """Verify every lane of the audit log `scope` ("bank:5", "platform"): each lane's
+    entries (`_lane_walk`), that the lanes are numbered from 0 without a gap, and that each
+    lane still reaches its head in the log's newest stored checkpoint, so a lane dropped
+    or cut short since then is caught even at the end. The first fault found is reported
+    with its lane and entry."""
+    chains = list(AuditChain.objects.select_related("bank").filter(scope=scope).order_by("lane"))
+    bank_id = None if scope == AuditChain.PLATFORM_KEY else int(scope.partition(":")[2] or 0)
+    bank = next((chain.bank for chain in chains if chain.bank_id == bank_id), None)
+    slug = bank.slug if bank else (None if bank_id is None else f"#{bank_id}")
+    signed = _signed_heads(scope)
+    entries, heads = 0, []
+    for position, chain in enumerate(chains):
+        reason = _lane_fault(scope, position, chain, bank_id)
+        if reason:
+            return ChainReport(scope, slug, entries, reason=reason, broken_lane=position)
+        mark = signed.pop(chain.key, None)
+        walk = _lane_walk(chain, batch_size=batch_size, mark=mark[0] if mark else None)
+        entries += walk.entries
+        if walk.reason:
+            return ChainReport(
+                scope,
+                slug,
+                entries,
+                walk.broken_seq,
+                walk.broken_event_id,
+                walk.reason,
+                broken_lane=chain.lane,
+            )
+        if mark and mark[0] and walk.marked != mark[1]:
+            return ChainReport(
+                scope,
+                slug,
+                entries,
+                reason=f"it no longer reaches entry #{mark[0]} as its last checkpoint signed it",
+                broken_lane=chain.lane,
+            )
+        heads.append(LaneHead(chain.key, walk.entries, walk.head_hash))
+    if signed:
+        missing = min(signed)
+        return ChainReport(
+            scope,
+            slug,
+            entries,
+            reason=f"lane {missing} is missing: its last checkpoint signed its head",
+        )
+    return ChainReport(scope, slug, entries, lanes=tuple(heads))
+
+
+def _signed_heads(scope: str) -> dict[str, tuple[int, str]]:
+    """Each lane's head, {key: (head_seq, head_hash)}, in the newest stored checkpoint of
+    `scope` (none when it has none)."""
+    checkpoint = AuditCheckpoint.objects.filter(chain__scope=scope).order_by("-signed_at", "-pk")
+    newest = checkpoint.select_related("chain").first()
+    if newest is None:
+        return {}
+    if not newest.lanes:  # v1: lane 0 alone
+        return {newest.chain.key: (newest.head_seq, newest.head_hash)}
+    return {lane["chain"]: (lane["head_seq"], lane["head_hash"]) for lane in newest.lanes}
+
+
+def audit_scopes(*, bank: Bank | None = None) -> list[str]:
+    """The audit logs (scopes) there are: `bank`'s, or every one, in key order."""
+    chains = AuditChain.objects.all()
     if bank is not None:
         chains = chains.filter(bank=bank)
-    return [(chain, chain.checks.order_by("-checked_at", "-pk").first()) for chain in chains]
+    return sorted(set(chains.values_list("scope", flat=True)))
+
+
+def audit_chains_verify(*, bank: Bank | None = None) -> list[ChainReport]:
+    return [audit_chain_verify(scope) for scope in audit_scopes(bank=bank)]
+
+
+def audit_checkpoint_confirm(payload: dict[str, Any]) -> str:
+    """Why a verified checkpoint's heads are no longer in the audit log, or "" when they
+    still are: for every lane it lists (each lane of its scope, since v2; one chain in a v1
+    checkpoint), the lane is still there, every entry up to its signed `head_seq` is
+    intact, and the entry at `head_seq` hashes to its signed `head_hash`."""
+    if "lanes" not in payload:
+        return _head_confirm(payload, scope=None)
+    for lane in payload["lanes"]:
+        problem = _head_confirm(lane, scope=payload["scope"])
+        if problem:
+            return problem
+    return ""
+
+
+def _head_confirm(head: dict[str, Any], *, scope: str | None) -> str:
+    chains = AuditChain.objects.select_related("bank").filter(key=head["chain"])
+    if scope is not None:
+        chains = chains.filter(scope=scope)
+    chain = chains.first()
+    if chain is None:
+        return f"no audit chain {head['chain']!r} here: the lane was removed"
+    if head["head_seq"] == 0:
+        return ""
+    walk = _lane_walk(chain, through_seq=head["head_seq"])
+    if walk.reason:
+        where = f"entry #{walk.broken_seq} (id {walk.broken_event_id})"
+        return f"{chain.key}: BROKEN at {where}: {walk.reason}"
+    if walk.entries != head["head_seq"]:
+        return f"{chain.key} holds {walk.entries} of the {head['head_seq']} entries signed"
+    if walk.head_hash != head["head_hash"]:
+        return f"{chain.key}: entry #{head['head_seq']} no longer has the signed hash"
+    return ""
+
+
+@dataclass(frozen=True)
+class AuditLogState:
+    """One audit log as the integrity pages show it: its lane 0 (`chain`), the entries of
+    all its lanes and how many lanes it has."""
+
+    chain: AuditChain
+    entries: int
+    lanes: int
+
+    @property
+    def key(self) -> str:
+        return self.chain.scope
+
+    @property
+    def bank(self) -> Bank | None:
+        return self.chain.bank
+
+
+def audit_integrity_latest(
+    *, bank: Bank | None = None
+) -> list[tuple[AuditLogState, AuditIntegrityCheck | None]]:
+    """Each audit log (of `bank`, or every one) with its newest integrity check, or None."""
+    chains = AuditChain.objects.select_related("bank").order_by("scope", "lane")
+    if bank is not None:
+        chains = chains.filter(bank=bank)
+    logs: dict[str, list[AuditChain]] = {}
+    for chain in chains:
+        logs.setdefault(chain.scope, []).append(chain)
+    latest = []
+    for lanes in logs.values():
+        first = lanes[0]
+        check = (
+            AuditIntegrityCheck.objects.filter(chain__scope=first.scope)
+            .order_by("-checked_at", "-pk")
+            .first()
+        )
+        state = AuditLogState(first, sum(lane.head_seq for lane in lanes), len(lanes))
+        latest.append((state, check))
+    return latest
 
 
 def audit_integrity_last_check(*, bank: Bank):
@@ -183,24 +333,44 @@ def audit_checkpoint_get(*, bank: Bank, pk: int) -> AuditCheckpoint:
 
 def audit_checkpoint_document(checkpoint: AuditCheckpoint) -> dict:
     """An exported checkpoint: everything a third party needs to check it offline."""
+    bank = checkpoint.bank.slug if checkpoint.bank_id else None
+    if checkpoint.lanes:
+        format_, payload = (
+            checkpoints.FORMAT,
+            checkpoints.payload(
+                scope=checkpoint.chain.scope,
+                bank=bank,
+                lanes=checkpoint.lanes,
+                signed_at=checkpoint.signed_at,
+            ),
+        )
+        reaches = (
+            "every lane listed in `payload.lanes` is still there and reaches its `head_hash` "
+            "at entry `head_seq`"
+        )
+    else:  # signed before lanes
+        format_, payload = (
+            checkpoints.FORMAT_V1,
+            checkpoints.payload_v1(
+                chain=checkpoint.chain.key,
+                bank=bank,
+                head_seq=checkpoint.head_seq,
+                head_hash=checkpoint.head_hash,
+                signed_at=checkpoint.signed_at,
+            ),
+        )
+        reaches = "its audit chain still reaches `head_hash` at entry `head_seq`"
     return {
-        "format": checkpoints.FORMAT,
+        "format": format_,
         "algorithm": checkpoint.algorithm,
-        "payload": checkpoints.payload(
-            chain=checkpoint.chain.key,
-            bank=checkpoint.bank.slug if checkpoint.bank_id else None,
-            head_seq=checkpoint.head_seq,
-            head_hash=checkpoint.head_hash,
-            signed_at=checkpoint.signed_at,
-        ),
+        "payload": payload,
         "signature": checkpoint.signature,
         "public_key": checkpoint.public_key,
         "bank_name": checkpoint.bank.name if checkpoint.bank_id else None,
         "how_to_verify": (
             "Ed25519-verify `signature` (base64) over the UTF-8 JSON of `payload` with sorted "
             "keys and no whitespace, using `public_key` (base64 of the raw 32-byte key). Then "
-            "`manage.py verify_checkpoint FILE` at the bank checks that its audit chain still "
-            "reaches `head_hash` at entry `head_seq`."
+            f"`manage.py verify_checkpoint FILE` at the bank checks that {reaches}."
         ),
     }
 
@@ -324,7 +494,7 @@ def api_key_get(*, bank: Bank, pk: int) -> ApiKey:
 
 
 def audit_events_for_bank(*, bank: Bank) -> QuerySet[AuditEvent]:
-    return AuditEvent.objects.for_bank(bank).order_by("-occurred_at", "-seq")
+    return AuditEvent.objects.for_bank(bank).order_by("-occurred_at", "-id")
 
 
 def audit_event_list(*, bank: Bank, filters: dict | None = None) -> QuerySet[AuditEvent]:
@@ -380,7 +550,7 @@ def _utc_midnight(day) -> datetime:
 
 
 def audit_event_get(*, bank: Bank, pk: int) -> AuditEvent:
-    return get_object_or_404(AuditEvent.objects.for_bank(bank), pk=pk)
+    return get_object_or_404(AuditEvent.objects.for_bank(bank).select_related("chain"), pk=pk)
 
 
 @dataclass(frozen=True)

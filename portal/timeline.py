@@ -247,8 +247,9 @@ def _integrity_verified(said: Said) -> str:
     chains = [c for c in said.items("chains") if isinstance(c, dict)]
     broken = [c for c in chains if c.get("intact") is False]
     if broken:
-        where = broken[0].get("broken_seq")
+        where, lane = broken[0].get("broken_seq"), broken[0].get("broken_lane")
         at = f" at entry #{where}" if isinstance(where, int) else ""
+        at = f" in lane {lane}{at}" if isinstance(lane, int) else at
         return f"{said.actor} verified the audit chain: broken{at}"
     if not chains:
         return f"{said.actor} verified the audit chain"
@@ -497,7 +498,14 @@ ACTIONS: dict[str, Action] = {
         "Audit checkpoint signed",
         lambda s: (
             f"{s.actor} signed a checkpoint of the audit chain"
-            + (f" at entry #{s.number('head_seq')}" if s.number("head_seq") else "")
+            + (
+                f" ({s.number('head_seq')} entries in "
+                f"{_plural(s.number('lanes') or 0, 'lane', 'lanes')})"
+                if s.number("lanes")
+                else f" at entry #{s.number('head_seq')}"
+                if s.number("head_seq")
+                else ""
+            )
         ),
     ),
     "audit.exported": Action("Audit log exported", _export),

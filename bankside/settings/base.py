@@ -317,6 +317,25 @@ PSEUDONYM_KEYS = env.list("PSEUDONYM_KEYS", default=[])
 # runs use a fixed development key (portal.checkpoints); production refuses to start.
 AUDIT_CHECKPOINT_SIGNING_KEY = env.str("AUDIT_CHECKPOINT_SIGNING_KEY", default="")
 
+
+def audit_chain_lanes_from_env(raw: str) -> int:
+    """Validate `AUDIT_CHAIN_LANES`: how many hash chains ("lanes") each bank's audit log
+    (and the platform's) is spread over, 1 to 256 (portal.services.audit). A writer takes
+    a free lane and only waits when every lane is busy, so it should be at least the
+    number of database connections that write for one bank at once."""
+    try:
+        lanes = int(raw)
+    except ValueError:
+        lanes = 0
+    if not 1 <= lanes <= 256:
+        raise ImproperlyConfigured(
+            f"AUDIT_CHAIN_LANES must be a whole number from 1 to 256; got {raw!r}."
+        )
+    return lanes
+
+
+AUDIT_CHAIN_LANES = audit_chain_lanes_from_env(env.str("AUDIT_CHAIN_LANES", default="16"))
+
 # Celery: Redis is the broker. Results are not kept: the durable truth of every piece of
 # work is a row in the database, the broker message is only a nudge.
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -65,8 +65,8 @@ def test_the_entry_the_database_appends_continues_the_chain(linked, linked_api):
     )
 
     assert first.status_code == second.status_code == 202
-    chain = AuditChain.objects.get(bank=linked.bank)
-    report = selectors.audit_chain_verify(chain)
+    chain = AuditChain.objects.get(bank=linked.bank, lane=0)
+    report = selectors.audit_chain_verify(chain.scope)
     assert report.intact, report.reason
     assert chain.head_seq == report.entries == AuditEvent.objects.filter(chain=chain).count()
     one, two = ingest_entries(linked.bank)
@@ -93,11 +93,11 @@ def test_the_first_entry_of_a_bank_starts_its_chain():
     )
 
     assert report.count("accepted") == 1
-    chain = AuditChain.objects.get(bank=bank)
+    chain = AuditChain.objects.get(bank=bank, lane=0)
     assert chain.key == f"bank:{bank.pk}"
     (entry,) = ingest_entries(bank)
     assert entry.seq == chain.head_seq == 1
-    assert selectors.audit_chain_verify(chain).intact
+    assert selectors.audit_chain_verify(chain.scope).intact
 
 
 def test_posts_stored_together_are_answered_and_audited_each_as_its_own(linked):
@@ -131,7 +131,7 @@ def test_posts_stored_together_are_answered_and_audited_each_as_its_own(linked):
     }
     assert two.details["accepted"] == 1 and two.details["duplicates"] == 1
     assert two.prev_hash == one.hash
-    assert selectors.audit_chain_verify(AuditChain.objects.get(bank=linked.bank)).intact
+    assert selectors.audit_chain_verify(AuditChain.scope_for(linked.bank)).intact
     assert Event.objects.filter(bank=linked.bank).count() == 2
     assert Notification.objects.filter(bank=linked.bank).count() == 2
     assert Outcome.objects.filter(bank=linked.bank).count() == 3  # 2 accepted, 1 rejected
@@ -150,8 +150,8 @@ def test_concurrent_posts_of_one_bank_keep_one_unbroken_chain(linked):
 
     assert run_together(poster, range(4)) == []
     assert statuses == [202] * 20
-    chain = AuditChain.objects.get(bank=linked.bank)
-    assert selectors.audit_chain_verify(chain).intact
+    chain = AuditChain.objects.get(bank=linked.bank, lane=0)
+    assert selectors.audit_chain_verify(chain.scope).intact
     assert len(ingest_entries(linked.bank)) == 20
     assert Event.objects.filter(bank=linked.bank).count() == 20
     assert Outcome.objects.filter(bank=linked.bank, type="event.accepted").count() == 20
@@ -165,7 +165,7 @@ def test_a_post_that_fails_at_commit_leaves_nothing_behind(linked, linked_api):
         Outcome.objects.count(),
         AuditEvent.objects.count(),
     )
-    head = AuditChain.objects.get(bank=linked.bank).head_seq
+    head = AuditChain.objects.get(bank=linked.bank, lane=0).head_seq
     with connection.cursor() as cursor:
         # Outcomes refused: the last statement sent with the COMMIT fails.
         cursor.execute(
@@ -184,6 +184,6 @@ def test_a_post_that_fails_at_commit_leaves_nothing_behind(linked, linked_api):
         Outcome.objects.count(),
         AuditEvent.objects.count(),
     ) == before
-    assert AuditChain.objects.get(bank=linked.bank).head_seq == head
+    assert AuditChain.objects.get(bank=linked.bank, lane=0).head_seq == head
     assert post(linked_api, event_payload(account=linked.card)).status_code == 202
-    assert selectors.audit_chain_verify(AuditChain.objects.get(bank=linked.bank)).intact
+    assert selectors.audit_chain_verify(AuditChain.scope_for(linked.bank)).intact

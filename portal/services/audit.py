@@ -1,8 +1,28 @@
-"""The audit log's one writer: every entry of every chain is appended here.
+"""The audit log's one writer: every entry of every lane is appended here.
 
-Appending locks the chain head (`_head_lock`), numbers and hashes the entries in order
+Each bank's audit log (and the platform's) is spread over lanes (`AuditChain`), each a
+hash chain with its own head row, up to `AUDIT_CHAIN_LANES` of them. A writer locks a
+FREE lane's head (`FOR UPDATE SKIP LOCKED`, lowest lane first), so concurrent writers of
+one bank (web processes storing events, workers recording deliveries) never wait on each
+other; only when every lane is held does a writer wait, on the lane its database
+connection's process id picks (`pg_backend_pid() % N`), so waiting writers spread over
+the lanes instead of queueing on one. N should therefore be at least the number of
+database connections that write for one bank at once (web processes' and workers'): with
+fewer lanes than such writers, one of them finds every lane held and waits. The entries
+of one transaction go to one lane, one after the other: the lane a transaction took is
+remembered in a transaction-local setting and taken again by its next append. A log's
+lanes are all made the first time it is written to (`audit_lanes_ensure`; a bank's
+creation does it); a writer meeting lanes that another transaction is making waits for
+it, once in the log's life. SQLite (the demo) has no row locks and one writer at a time:
+one lane there.
+
+Each lane is a hash chain like any other, so verification (`portal.selectors`) walks each
+from genesis to its head; a checkpoint (`portal.checkpoints`) signs every lane's head of
+a log together, so a lane cut short or dropped is caught as surely as an edited entry.
+
+Appending locks a lane head (`_head_lock`), numbers and hashes the entries in order
 (`_chained`), inserts them and only then moves the head onto the last one (`_head_move`):
-the database refuses a head move onto an entry its chain does not hold. `audit_record`
+the database refuses a head move onto an entry its lane does not hold. `audit_record`
 appends one entry and returns it; `audit_record_many` appends a batch (delivery writes
 one entry per message) with the lock taken once and the rows inserted in one statement;
 `audit_append_last` goes with the last writes of a transaction (the events API).
@@ -18,6 +38,7 @@ from functools import cache
 from types import SimpleNamespace
 from typing import Any, cast
 
+from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 
@@ -86,13 +107,14 @@ def audit_record(
     request_id: str | None = None,
     source_ip: str | None = None,
 ) -> AuditEvent:
-    """Append one entry to the audit chain of `bank` (or the platform's chain).
+    """Append one entry to the audit log of `bank` (or the platform's log).
 
     Call it inside the transaction of the change it records, so both land or neither.
-    The chain head is locked for the rest of that transaction: concurrent writers to one
-    bank queue up behind it and the chain never forks. Secret-named keys in `details` are
-    masked before anything is stored, and personal values (a PSID) are replaced by their
-    pseudonymous reference: entries can never be erased, so they never hold personal data.
+    A lane head of the bank's log is locked for the rest of that transaction: concurrent
+    writers to one bank each take another lane, and no lane ever forks. Secret-named keys
+    in `details` are masked before anything is stored, and personal values (a PSID) are
+    replaced by their pseudonymous reference: entries can never be erased, so they never
+    hold personal data.
     """
     if not _ACTION.match(action):
         raise ValueError(f"Audit action {action!r} must look like 'noun.verb'.")
@@ -113,16 +135,16 @@ def audit_record(
         context=context.RequestContext(request_id=request_id, source_ip=source_ip),
     )
     bank_id = bank.pk if bank else None
-    chain_id, seq, prev = _head_lock(bank_id)
-    (row,) = _chained(bank_id, chain_id, seq, prev, [_fields(actor, bank_id, entry)])
+    head = _head_lock(bank_id)
+    (row,) = _chained(head, [_fields(actor, bank_id, entry)])
     # Saved as a model, not inserted as a row, to return the entry with its id.
     event = AuditEvent.objects.create(**vars(row))
-    statements_run([_head_move(chain_id, row.seq, row.hash)])
+    statements_run([_head_move(head.id, row.seq, row.hash)])
     return event
 
 
 def audit_record_many(*, actor: Actor, bank_id: int, entries: list[AuditEntry]) -> None:
-    """Append `entries` to the bank's chain in order, inside the caller's transaction.
+    """Append `entries` to a lane of the bank's log in order, inside the caller's transaction.
 
     Within a request the entries carry its id and source address, as `audit_record`'s do.
     """
@@ -136,8 +158,8 @@ def audit_statements(
     entries: list[AuditEntry],
     before: Sequence[Statement] = (),
 ) -> list[Statement]:
-    """Lock the bank's chain head and return the statements appending `entries` to it:
-    their rows in one INSERT, then the head moved onto the last.
+    """Lock a lane head of the bank's log and return the statements appending `entries`
+    to it: their rows in one INSERT, then the head moved onto the last.
 
     The caller runs them (`statements_run`) in the same transaction, with anything else
     that belongs at its end, so the chain lock is held for as little as one round trip
@@ -149,18 +171,12 @@ def audit_statements(
         return []
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record_many must run inside the change's transaction")
-    chain_id, seq, prev = _head_lock(bank_id, before=before)
+    head = _head_lock(bank_id, before=before)
     occurred_at = timezone.now()
-    rows = _chained(
-        bank_id,
-        chain_id,
-        seq,
-        prev,
-        [_fields(actor, bank_id, entry, occurred_at) for entry in entries],
-    )
+    rows = _chained(head, [_fields(actor, bank_id, entry, occurred_at) for entry in entries])
     return [
         *insert_statements(AuditEvent, AUDIT_FIELDS, rows),
-        _head_move(chain_id, rows[-1].seq, rows[-1].hash),
+        _head_move(head.id, rows[-1].seq, rows[-1].hash),
     ]
 
 
@@ -172,13 +188,13 @@ def audit_append_last(
     before: Sequence[Statement] = (),
     after: Sequence[Statement] = (),
 ) -> None:
-    """Append `entries` to the bank's chain, in order, with the last writes of the
+    """Append `entries` to a lane of the bank's log, in order, with the last writes of the
     transaction: `before` run just before them and `after` just after (their results
     unread).
 
     On PostgreSQL the database appends each entry (`audit_append_statements`), so nothing
     is read back and all of them go with the COMMIT where the database backend can
-    (`statements_run(..., at_commit=True)`). Elsewhere the chain head is read first
+    (`statements_run(..., at_commit=True)`). Elsewhere the lane head is read first
     (`audit_statements`), then the rest runs in one more round trip.
     """
     if connection.vendor == "postgresql":
@@ -195,31 +211,33 @@ def audit_append_last(
 
 
 def audit_append_statements(*, actor: Actor, bank_id: int, entry: AuditEntry) -> list[Statement]:
-    """The statements appending one entry to the bank's chain, the database doing the
-    chain's part: nothing is read back, so they can go with the commit
-    (`statements_run(..., at_commit=True)`) and the chain is locked for that one round
+    """The statements appending one entry to a lane of the bank's log, the database doing
+    the chain's part: nothing is read back, so they can go with the commit
+    (`statements_run(..., at_commit=True)`) and the lane is locked for that one round
     trip only. PostgreSQL only.
 
-    The chain head is created if missing, then locked, read and moved in the statement
-    that inserts the entry, whose hash the database takes of the entry's document
-    (`portal.audit.entry_document`) with the head's hash and next sequence number filled
-    in: the same text `entry_hash` hashes, so `audit_chain_verify` checks the entry like
-    any other.
+    The scope's lanes are created if missing, then a lane head is taken as `_head_lock`
+    takes it (the transaction's own lane, else a free one, else a busy one to wait on),
+    read and moved in the statement that inserts the entry, whose hash the database takes
+    of the entry's document (`portal.audit.entry_document`) with the lane's key, its head's
+    hash and next sequence number filled in: the same text `entry_hash` hashes, so
+    `audit_chain_verify` checks the entry like any other.
     """
     if connection.vendor != "postgresql":
         raise RuntimeError("audit_append_statements needs PostgreSQL; use audit_statements")
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_append_statements must run inside the change's transaction")
-    key = AuditChain.key_of(bank_id)
+    scope = AuditChain.scope_of(bank_id)
     fields = _fields(actor, bank_id, entry)
-    document = entry_document(chain_key=key, **fields)
-    ensure, append, params_of = _append_sql()
+    document = entry_document(**fields)
+    append, params_of = _append_sql()
     return [
-        (ensure, [key, bank_id, GENESIS_HASH]),
+        _ensure(scope, bank_id),
         (
             append,
             [
-                key,
+                *_lock_params(scope),
+                document.head,
                 document.before,
                 document.between,
                 document.after,
@@ -227,6 +245,20 @@ def audit_append_statements(*, actor: Actor, bank_id: int, entry: AuditEntry) ->
             ],
         ),
     ]
+
+
+def audit_lanes_ensure(*, bank_id: int | None) -> None:
+    """Create the lanes of the log of `bank_id` (the platform's for None) that are missing.
+
+    Every append does this first, in its own transaction; a writer that finds lanes
+    another transaction is creating waits for that transaction to end. Making them ahead
+    (a bank's creation appends its first entry; migration 0029 made them for the banks
+    before lanes) keeps even that first wait away.
+    """
+    if connection.vendor == "postgresql":
+        statements_run([_ensure(AuditChain.scope_of(bank_id), bank_id)])
+    else:
+        _head_lock(bank_id)
 
 
 def audit_export_record(
@@ -241,39 +273,76 @@ def audit_export_record(
     )
 
 
-def _head_lock(bank_id: int | None, *, before: Sequence[Statement] = ()) -> tuple[int, int, str]:
-    """Lock the chain head of `bank_id` (the platform's for None), creating it if missing,
-    for the rest of the transaction; its (id, sequence number, hash). Statements `before`
-    run first, in the same round trip."""
-    key = AuditChain.key_of(bank_id)
+@dataclass(frozen=True, slots=True)
+class _Head:
+    """A lane head as locked: its row id, key, sequence number and hash."""
+
+    id: int
+    key: str
+    seq: int
+    hash: str
+
+
+def lanes() -> int:
+    """How many lanes a scope is spread over here: `AUDIT_CHAIN_LANES` where rows can be
+    locked and skipped (PostgreSQL); one on SQLite (the demo), whose one writer at a time
+    serialises its log anyway."""
+    if connection.features.has_select_for_update_skip_locked:
+        lanes: int = settings.AUDIT_CHAIN_LANES
+        return lanes
+    return 1
+
+
+def _head_lock(bank_id: int | None, *, before: Sequence[Statement] = ()) -> _Head:
+    """Lock a lane head of the log of `bank_id` (the platform's for None) for the rest of
+    the transaction, its lanes created first if missing, and return it. Statements
+    `before` run first, in the same round trip.
+
+    On PostgreSQL the lane is, in this order: the one this transaction appended to already
+    (its entries stay together), the lowest free one, or, when all are held, lane
+    `pg_backend_pid() % N`, waited for."""
+    scope = AuditChain.scope_of(bank_id)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            statement_execute(
+                cursor,
+                _lock_sql(),
+                _lock_params(scope),
+                before=[*before, _ensure(scope, bank_id)],
+            )
+            found = cursor.fetchone()
+        if found is None:  # no lane at all: the lanes' rows were deleted
+            raise RuntimeError(f"the audit log {scope!r} has no lane to append to")
+        return _Head(*found)
     table = connection.ops.quote_name(AuditChain._meta.db_table)
-    # SQLite (the demo) has no row locks: its one writer at a time serialises the chain.
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    head = f"SELECT id, head_seq, head_hash FROM {table} WHERE key = %s{lock}"  # noqa: S608
+    # SQLite (the demo) has no row locks: its one writer at a time serialises the log.
+    head = (
+        f"SELECT id, key, head_seq, head_hash FROM {table} "  # noqa: S608
+        "WHERE scope = %s AND lane = 0"
+    )
     with connection.cursor() as cursor:
-        statement_execute(cursor, head, [key], before=before)
+        statement_execute(cursor, head, [scope], before=before)
         found = cursor.fetchone()
         if found is None:
             AuditChain.objects.bulk_create(
-                [AuditChain(key=key, bank_id=bank_id)], ignore_conflicts=True
+                [AuditChain(key=scope, scope=scope, lane=0, bank_id=bank_id)],
+                ignore_conflicts=True,
             )
-            statement_execute(cursor, head, [key])
+            statement_execute(cursor, head, [scope])
             found = cursor.fetchone()
-    return cast("tuple[int, int, str]", found)
+    return _Head(*found)
 
 
-def _chained(
-    bank_id: int | None, chain_id: int, seq: int, prev: str, entries: list[dict[str, Any]]
-) -> list[SimpleNamespace]:
-    """The rows of `entries` (`_fields`) appended after the head (`seq`, `prev`): each
-    numbered and hashed (`entry_hash`), hashing the one before it."""
-    key = AuditChain.key_of(bank_id)
+def _chained(head: _Head, entries: list[dict[str, Any]]) -> list[SimpleNamespace]:
+    """The rows of `entries` (`_fields`) appended after the lane `head`: each numbered and
+    hashed (`entry_hash`), hashing the one before it."""
+    seq, prev = head.seq, head.hash
     rows = []
     for fields in entries:
         seq += 1
         fields = {**fields, "seq": seq, "prev_hash": prev}
-        prev = entry_hash(chain_key=key, **fields)
-        rows.append(SimpleNamespace(chain_id=chain_id, hash=prev, **fields))
+        prev = entry_hash(chain_key=head.key, **fields)
+        rows.append(SimpleNamespace(chain_id=head.id, hash=prev, **fields))
     return rows
 
 
@@ -316,10 +385,67 @@ _APPENDED = tuple(
 )
 
 
+def _lane_setting(scope: str) -> str:
+    """The transaction-local setting naming the lane this transaction holds in `scope`."""
+    return "bankside.audit_lane_" + re.sub(r"\W", "_", scope)
+
+
+def _ensure(scope: str, bank_id: int | None) -> Statement:
+    """The statement creating the lanes of `scope` that are missing, empty (it writes
+    nothing, and looks at one row, once the last lane exists)."""
+    n = lanes()
+    return (_ensure_sql(), [scope, scope, scope, bank_id, GENESIS_HASH, n - 1, scope, n - 1])
+
+
 @cache
-def _append_sql() -> tuple[str, str, Callable[[object], list[Any]]]:
-    """`audit_append_statements`' two statements, and the parameters of an entry's fields
-    for the second, made once."""
+def _ensure_sql() -> str:
+    chain = connection.ops.quote_name(AuditChain._meta.db_table)
+    return (
+        f"INSERT INTO {chain} (key, scope, lane, bank_id, head_seq, head_hash) "  # noqa: S608
+        "SELECT CASE WHEN n = 0 THEN %s::text ELSE %s::text || '/' || n END, "
+        "%s::text, n, %s::bigint, 0, %s::text FROM generate_series(0, %s::int) AS n "
+        f"WHERE NOT EXISTS (SELECT FROM {chain} WHERE scope = %s::text AND lane = %s::int) "
+        "ON CONFLICT DO NOTHING"
+    )
+
+
+def _lock_params(scope: str) -> list[Any]:
+    """The parameters of `_lanes_sql`."""
+    n, setting = lanes(), _lane_setting(scope)
+    return [scope, setting, scope, n, scope, n, setting]
+
+
+@cache
+def _lanes_sql() -> str:
+    """The CTEs locking a lane head of a scope (`_head_lock`): `held` is its (id, key,
+    head_seq, head_hash), noted in the transaction's setting (`_lane_setting`)."""
+    chain = connection.ops.quote_name(AuditChain._meta.db_table)
+    columns = "id, key, head_seq, head_hash"
+    return (
+        f"WITH mine AS (SELECT {columns} FROM {chain} "  # noqa: S608
+        "WHERE scope = %s::text "
+        "AND id = nullif(current_setting(%s::text, true), '')::bigint FOR UPDATE), "
+        f"free AS (SELECT {columns} FROM {chain} "
+        "WHERE scope = %s::text AND lane < %s::int AND NOT EXISTS (SELECT FROM mine) "
+        "ORDER BY lane LIMIT 1 FOR UPDATE SKIP LOCKED), "
+        f"busy AS (SELECT {columns} FROM {chain} "
+        "WHERE scope = %s::text AND lane = mod(pg_backend_pid(), %s::int) "
+        "AND NOT EXISTS (SELECT FROM mine) AND NOT EXISTS (SELECT FROM free) FOR UPDATE), "
+        f"held AS (SELECT {columns}, set_config(%s::text, id::text, true) AS noted "
+        "FROM (SELECT * FROM mine UNION ALL SELECT * FROM free UNION ALL SELECT * FROM busy) "
+        "AS taken LIMIT 1)"
+    )
+
+
+@cache
+def _lock_sql() -> str:
+    return f"{_lanes_sql()} SELECT id, key, head_seq, head_hash FROM held"  # noqa: S608
+
+
+@cache
+def _append_sql() -> tuple[str, Callable[[object], list[Any]]]:
+    """`audit_append_statements`' appending statement, and the parameters of an entry's
+    fields for it, made once."""
     quote = connection.ops.quote_name
     chain, event = quote(AuditChain._meta.db_table), quote(AuditEvent._meta.db_table)
     fields = [
@@ -328,21 +454,18 @@ def _append_sql() -> tuple[str, str, Callable[[object], list[Any]]]:
     # Each of these fields has a column (the stubs allow one without).
     columns = ", ".join(quote(field.column) for field in fields)  # type: ignore[arg-type]
     values = ", ".join(f"%s::{_cast(field)}" for field in fields)
-    ensure = (
-        f"INSERT INTO {chain} (key, bank_id, head_seq, head_hash) "  # noqa: S608
-        f"VALUES (%s, %s, 0, %s) ON CONFLICT (key) DO NOTHING"
-    )
     append = (
-        f"WITH head AS (SELECT id, head_seq + 1 AS seq, head_hash AS prev "  # noqa: S608
-        f"FROM {chain} WHERE key = %s FOR UPDATE), "
+        f"{_lanes_sql()}, "  # noqa: S608
+        "head AS (SELECT id, key, head_seq + 1 AS seq, head_hash AS prev FROM held), "
         f"entry AS (INSERT INTO {event} (chain_id, seq, prev_hash, hash, {columns}) "
-        f"SELECT head.id, head.seq, head.prev, encode(sha256(convert_to("
-        f"%s || '\"' || head.prev || '\"' || %s || head.seq::text || %s, 'UTF8')), 'hex'), "
+        "SELECT head.id, head.seq, head.prev, encode(sha256(convert_to("
+        "%s::text || '\"' || head.key || '\"' || %s::text || '\"' || head.prev || '\"' "
+        "|| %s::text || head.seq::text || %s::text, 'UTF8')), 'hex'), "
         f"{values} FROM head RETURNING chain_id, seq, hash) "
         f"UPDATE {chain} SET head_seq = entry.seq, head_hash = entry.hash "
         f"FROM entry WHERE {chain}.id = entry.chain_id"
     )
-    return ensure, append, row_params(fields)
+    return append, row_params(fields)
 
 
 def _cast(field: models.Field[Any, Any]) -> str | None:

@@ -54,7 +54,7 @@ def test_entries_of_a_bank_form_one_chain_in_order():
     assert first.prev_hash == "0" * 64
     assert second.prev_hash == first.hash
     assert third.prev_hash == second.hash
-    chain = AuditChain.objects.get(bank=bank)
+    chain = AuditChain.objects.get(bank=bank, lane=0)
     assert (chain.head_seq, chain.head_hash) == (3, third.hash)
 
 
@@ -239,7 +239,7 @@ def test_verify_rejects_an_unknown_bank():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_writers_on_one_bank_keep_one_chain():
+def test_concurrent_writers_on_one_bank_keep_every_lane_unbroken():
     bank = BankFactory()
     writers, per_writer = 4, 25
 
@@ -254,8 +254,11 @@ def test_concurrent_writers_on_one_bank_keep_one_chain():
                 )
 
     assert run_together(write, range(writers)) == []
-    seqs = list(AuditEvent.objects.filter(bank=bank).values_list("seq", flat=True))
-    assert seqs == list(range(1, writers * per_writer + 1))
+    lanes: dict[int, list[int]] = {}
+    for lane, seq in AuditEvent.objects.filter(bank=bank).values_list("chain__lane", "seq"):
+        lanes.setdefault(lane, []).append(seq)
+    assert sum(map(len, lanes.values())) == writers * per_writer
+    assert all(sorted(seqs) == list(range(1, len(seqs) + 1)) for seqs in lanes.values())
     [report] = audit_chains_verify(bank=bank)
     assert report.intact, report.describe()
     assert report.entries == writers * per_writer
@@ -316,7 +319,11 @@ def test_an_entry_hash_is_sha256_of_its_canonical_json_document():
     }
     canonical = json.dumps(whole, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
-    assert entry_document(**fields).text(prev_hash="ab" * 32, seq=41) == canonical
+    document = {k: v for k, v in fields.items() if k != "chain_key"}
+    assert (
+        entry_document(**document).text(chain_key=fields["chain_key"], prev_hash="ab" * 32, seq=41)
+        == canonical
+    )
     assert (
         entry_hash(seq=41, prev_hash="ab" * 32, **fields)
         == hashlib.sha256(canonical.encode()).hexdigest()
@@ -351,7 +358,7 @@ def test_the_database_hashes_an_entry_as_entry_hash_does(source_ip):
     finally:
         context.reset(token)
 
-    chain = AuditChain.objects.get(bank=bank)
+    chain = AuditChain.objects.get(bank=bank, lane=0)
     entry = AuditEvent.objects.get(chain=chain, seq=2)
     assert entry.details == AWKWARD
     assert entry.data_categories == ["balances", "transactions"]
@@ -454,7 +461,7 @@ def test_every_writer_hashes_an_entry_as_the_stored_chains_were_hashed(writer):
     finally:
         context.reset(token)
 
-    chain = AuditChain.objects.get(bank=bank)
+    chain = AuditChain.objects.get(bank=bank, lane=0)
     entries = list(AuditEvent.objects.filter(chain=chain).order_by("seq"))
     assert [e.hash for e in entries] == KNOWN_CHAIN
     assert entries[0].prev_hash == "0" * 64

@@ -167,9 +167,11 @@ def test_a_jsonl_export_streams_every_entry_as_stored(seeded, auditor):
 
     assert response["Content-Type"].startswith("application/jsonl")
     documents = [json.loads(line) for line in body.splitlines()]
-    assert [d["seq"] for d in documents] == [1, 2, 3, 4, 5, 6]
-    assert documents[5]["details"] == {"text": "=HYPERLINK(evil)"}
+    # In the order the entries were made (the sixth is dated before the fifth).
+    assert [d["seq"] for d in documents] == [1, 2, 3, 4, 6, 5]
+    assert documents[4]["details"] == {"text": "=HYPERLINK(evil)"}
     assert documents[0]["hash"] == entries[0].hash
+    assert documents[0]["chain_key"] == f"bank:{bank.pk}"
     assert documents[0]["occurred_at"].startswith("2026-03-01T12:00:00")
 
 

@@ -184,12 +184,21 @@ def test_the_platform_page_shows_every_chain_and_verifies_all(harbour, sign_in):
 # Checkpoints
 
 
-def test_a_checkpoint_signs_the_chain_head(harbour):
+def test_a_checkpoint_signs_every_lane_head_together(harbour, settings):
     head = AuditEvent.objects.filter(bank=harbour).order_by("-seq").first()
 
     (checkpoint,) = audit_checkpoint_sign(actor=SYSTEM, bank=harbour)
 
-    assert (checkpoint.head_seq, checkpoint.head_hash) == (4, head.hash)
+    assert checkpoint.head_seq == 4
+    assert checkpoint.lanes[0] == {
+        "chain": f"bank:{harbour.pk}",
+        "head_seq": 4,
+        "head_hash": head.hash,
+    }
+    assert [lane["chain"] for lane in checkpoint.lanes[1:]] == [
+        f"bank:{harbour.pk}/{n}" for n in range(1, settings.AUDIT_CHAIN_LANES)
+    ]
+    assert checkpoint.head_hash == checkpoints.lanes_digest(checkpoint.lanes)
     assert checkpoint.public_key == checkpoints.public_key_b64()
 
 
@@ -209,8 +218,9 @@ def test_an_exported_checkpoint_verifies_offline_with_the_public_key_alone(harbo
     public = Ed25519PublicKey.from_public_bytes(base64.b64decode(document["public_key"]))
     message = json.dumps(document["payload"], sort_keys=True, separators=(",", ":")).encode()
     public.verify(base64.b64decode(document["signature"]), message)  # raises if invalid
-    assert document["payload"]["head_seq"] == 4
-    assert document["payload"]["chain"] == f"bank:{harbour.pk}"
+    assert document["format"] == document["payload"]["format"] == checkpoints.FORMAT
+    assert document["payload"]["scope"] == f"bank:{harbour.pk}"
+    assert document["payload"]["lanes"][0]["head_seq"] == 4
 
 
 def test_verify_checkpoint_accepts_an_untouched_chain_that_grew_since(harbour, sign_in, tmp_path):
@@ -225,7 +235,7 @@ def test_verify_checkpoint_accepts_an_untouched_chain_that_grew_since(harbour, s
 
     assert code == 0, err
     assert "signature: valid" in out
-    assert "still contains the signed head at entry #4" in out
+    assert "every lane still reaches its signed head (4 entries in" in out
 
 
 @pytest.mark.parametrize(
@@ -235,7 +245,8 @@ def test_verify_checkpoint_accepts_an_untouched_chain_that_grew_since(harbour, s
 def test_a_modified_checkpoint_fails_verification(harbour, tmp_path, field, value):
     (checkpoint,) = audit_checkpoint_sign(actor=SYSTEM, bank=harbour)
     document = audit_checkpoint_document(checkpoint)
-    document["payload"][field] = value
+    signed = document["payload"] if field == "signed_at" else document["payload"]["lanes"][0]
+    signed[field] = value
     path = tmp_path / "checkpoint.json"
     path.write_text(json.dumps(document))
 

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.core.paginator import Paginator
+from django.db.models import F
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -142,6 +143,7 @@ def audit_entry(request, bank, entry: int):
 
 
 AUDIT_EXPORT_COLUMNS = (
+    "chain_key",
     "seq",
     "occurred_at",
     "actor_type",
@@ -163,7 +165,8 @@ AUDIT_EXPORT_COLUMNS = (
 def audit_export(request, bank, fmt: str):
     """The filtered audit log as CSV or JSON Lines, streamed; the export is audited first.
 
-    It covers the entries before its own audit entry, so it is a stable snapshot.
+    It covers the entries stored before its own audit entry, so it is a stable snapshot,
+    in the order they were made (the entries of each lane in `seq` order).
     """
     form = AuditLogFilterForm(request.GET)
     if not form.is_valid():
@@ -181,8 +184,9 @@ def audit_export(request, bank, fmt: str):
     )
     rows = (
         selectors.audit_event_list(bank=bank, filters=filters)
-        .filter(seq__lt=record.seq)
-        .order_by("seq")
+        .filter(pk__lt=record.pk)
+        .order_by("occurred_at", "pk")
+        .annotate(chain_key=F("chain__key"))
         .values(*AUDIT_EXPORT_COLUMNS)
         .iterator(chunk_size=exports.CHUNK_SIZE)
     )

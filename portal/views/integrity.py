@@ -15,7 +15,7 @@ from portal.models import AuditCheckpoint, AuditIntegrityCheck
 
 def _checkpoint_download(checkpoint: AuditCheckpoint) -> HttpResponse:
     document = selectors.audit_checkpoint_document(checkpoint)
-    name = f"checkpoint-{checkpoint.chain.key.replace(':', '-')}-{checkpoint.head_seq}.json"
+    name = f"checkpoint-{checkpoint.chain.scope.replace(':', '-')}-{checkpoint.head_seq}.json"
     response = HttpResponse(
         json.dumps(document, indent=2, ensure_ascii=False) + "\n",
         content_type="application/json",
@@ -34,9 +34,9 @@ def _report_outcome(request, checks: list[AuditIntegrityCheck]) -> None:
 
 @bank_staff(view=(ADMIN, AUDITOR), change=(ADMIN, AUDITOR))
 def audit_integrity(request, bank):
-    """The state of the bank's chain as last checked; POST verifies it now.
+    """The state of the bank's audit log (every lane) as last checked; POST verifies it now.
 
-    Verifying only reads the chain, so auditors may ask for it too: it records the check
+    Verifying only reads the log, so auditors may ask for it too: it records the check
     and its own audit entry, and changes nothing else. Operators see neither the chain nor
     the button (they have no part in auditing); signing checkpoints stays with admins.
     """
@@ -65,7 +65,10 @@ def audit_integrity(request, bank):
 @bank_staff(change=(ADMIN,))
 def audit_checkpoint_sign(request, bank):
     (checkpoint,) = services.audit_checkpoint_sign(actor=Actor.staff(request.user), bank=bank)
-    messages.success(request, f"Signed a checkpoint of entry #{checkpoint.head_seq}.")
+    messages.success(
+        request,
+        f"Signed a checkpoint of {checkpoint.head_seq} entries in {len(checkpoint.lanes)} lane(s).",
+    )
     return redirect("portal:audit_integrity", bank=bank.slug)
 
 
@@ -77,7 +80,8 @@ def audit_checkpoint_export(request, bank, checkpoint: int):
 @platform_admin
 @require_http_methods(["GET", "POST"])
 def platform_audit_integrity(request):
-    """Every chain (each bank's and the platform's) with its last check; POST acts on all."""
+    """Every audit log (each bank's and the platform's) with its last check; POST acts on
+    all."""
     if request.method == "POST":
         actor = Actor.staff(request.user)
         if request.POST.get("action") == "checkpoint":

@@ -8,12 +8,12 @@ from portal.selectors import audit_chains_verify
 
 class Command(BaseCommand):
     help = (
-        "Recompute the audit log's hash chains. Exits 0 when every chain is intact, "
-        "1 naming the first broken entry otherwise."
+        "Recompute the audit logs' hash chains, every lane of each. Exits 0 when every log "
+        "is intact, 1 naming the first broken lane and entry otherwise."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--bank", metavar="SLUG", help="verify only this bank's chain")
+        parser.add_argument("--bank", metavar="SLUG", help="verify only this bank's log")
 
     def handle(self, *args, bank=None, **options):
         scope = None

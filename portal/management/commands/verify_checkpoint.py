@@ -10,8 +10,9 @@ from portal.selectors import audit_checkpoint_confirm
 
 class Command(BaseCommand):
     help = (
-        "Check an exported audit checkpoint: its Ed25519 signature, and that the audit chain "
-        "still reaches the signed head. Exits 0 when both hold, 1 otherwise."
+        "Check an exported audit checkpoint: its Ed25519 signature, and that every lane of "
+        "the audit log it lists is still there and reaches its signed head. Exits 0 when "
+        "both hold, 1 otherwise."
     )
 
     def add_arguments(self, parser):
@@ -36,6 +37,20 @@ class Command(BaseCommand):
             payload = checkpoints.verify(document)
         except checkpoints.CheckpointInvalid as exc:
             self._fail(str(exc))
+        if "lanes" in payload:
+            name = payload["scope"]
+            entries = sum(lane["head_seq"] for lane in payload["lanes"])
+            count = len(payload["lanes"])
+            heads = f"{entries} entries in {count} lane{'s' * (count != 1)}"
+            self.stdout.write(f"signature: valid ({name}, {heads})")
+            problem = audit_checkpoint_confirm(payload)
+            if problem:
+                self._fail(f"the audit log no longer contains the signed heads: {problem}")
+            self.stdout.write(
+                f"audit log {name}: every lane still reaches its signed head ({heads})"
+            )
+            return
+        # v1, signed before lanes: one chain's head.
         self.stdout.write(f"signature: valid ({payload['chain']}, entry #{payload['head_seq']})")
         problem = audit_checkpoint_confirm(payload)
         if problem:
