@@ -19,6 +19,7 @@ import messenger
 from notifications import metrics
 from notifications.models import Notification
 from notifications.page_limits import (
+    BOOK_AHEAD,
     LocalPageBuckets,
     RedisPageBuckets,
     call_counted,
@@ -81,8 +82,16 @@ def _send_one(
     urgent = job.urgent_lane
     while True:
         asked = time.monotonic()
-        grant = buckets.take(job.page_id, 1, setting=job.send_rate_limit, urgent=urgent)
+        grant = buckets.take(
+            job.page_id,
+            1,
+            setting=job.send_rate_limit,
+            urgent=urgent,
+            ahead=min(BOOK_AHEAD, job.send_until - asked),
+        )
         if grant.granted:
+            if grant.start_in > 0:
+                time.sleep(grant.start_in)  # booked: the slot is ours from then on
             break
         if grant.wait > MAX_TOKEN_WAIT or time.monotonic() + grant.wait >= job.send_until:
             return _Sent(None, None, token_wait=grant.wait)
