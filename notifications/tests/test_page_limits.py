@@ -341,3 +341,29 @@ def test_booked_routine_and_urgent_calls_never_exceed_the_limit_in_any_second(bu
 
     assert counts["booked"] > 0 and counts["urgent"] > 0
     assert busiest_second(stamps) <= 100
+
+
+def test_a_throttled_page_books_nothing_while_stopped_then_half_then_all_again(
+    buckets, settings, monkeypatch
+):
+    """As the platform would have it: a 613 stops the Page, then it runs at half its
+    limit for the cool-down, bookings included, then at the whole of it."""
+    monkeypatch.setattr(page_limits, "BOOK_AHEAD", 1.5)
+    settings.NOTIFICATIONS_PAGE_THROTTLE_COOLDOWN_SECONDS = 1.5  # half rate until 2.5 s
+    settings.NOTIFICATIONS_PAGE_ARRIVAL_SECONDS = 0.05  # calls never answered: counted 1.05 s
+    settings.NOTIFICATIONS_PAGE_RATE_LIMITS = {"p5": 10}
+
+    def booked(limit: int) -> list[int]:
+        # The Page's whole second taken, then routine calls booked for the slots it frees.
+        urgent = buckets.take("p5", limit, urgent=True).granted
+        return [urgent, sum(buckets.take("p5", 1, ahead=1.5).granted for _ in range(10))]
+
+    buckets.throttle("p5", 1.0)
+    stopped = buckets.take("p5", 1, ahead=1.5)
+    time.sleep(1.05)
+    halved = booked(5)  # 5 a second, 1 of them reserved for urgent calls
+    time.sleep(2.2)  # the cool-down is over, every call has left the count (3.15 s)
+    whole = booked(10)
+
+    assert stopped.granted == 0 and stopped.wait > 0.9
+    assert (halved, whole) == ([5, 4], [10, 9])
