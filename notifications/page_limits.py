@@ -56,6 +56,8 @@ the bookings too, so they never double up. What bookings cost: they are counted 
 calls, so while routine bookings fill the count beyond the routine share an urgent take
 finds no room in the reserve and waits for the next slot, with routine takes standing
 aside (`URGENT_HOLD`) and no new booking made meanwhile: at most `BOOK_AHEAD` longer.
+A throttle does not call back the bookings already made: like the calls in flight when
+it came, they go out, `BOOK_AHEAD` of them at most.
 
 **A reserved lane for urgent sends.** Urgent and routine sends share the Page's budget,
 but routine takes may only fill the count to the limit less a reserve
