@@ -191,6 +191,8 @@ def run(machine: Machine, design: str, index: int, args: argparse.Namespace) -> 
     )
     deadline = time.monotonic() + args.timeout
     while open_left(bank=bank):
+        if machine.api.poll() is not None:  # stopped from outside: no figure would be true
+            raise SystemExit(f"{design}: the fake Send API stopped ({machine.api.returncode})")
         if time.monotonic() > deadline:
             raise SystemExit(f"{design}: the Page did not drain in {args.timeout:.0f} s")
         time.sleep(0.1)
