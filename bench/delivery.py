@@ -139,15 +139,34 @@ class Machine:
             ]
         )
         self.workers: subprocess.Popen | None = None
+        self.urgent_workers: subprocess.Popen | None = None
         time.sleep(0.5)
 
-    def start_workers(self, processes: int, **env: str) -> None:
-        from bankside.celery import app
+    def start_workers(self, processes: int, *, urgent_processes: int = 0, **env: str) -> None:
+        """`processes` Celery worker processes on every queue; with `urgent_processes`,
+        those many more in a worker of their own on the urgent queue only, and the first
+        ones on every other queue (production's `worker-urgent` beside the others)."""
+        from bankside.celery import app, queue_name, queue_names
         from notifications.services import deliveries_nudge_taken
 
         app.control.purge()  # the benchmark's own queue only (see QUEUE)
         deliveries_nudge_taken()  # the purged nudges are no longer pending
-        self.workers = subprocess.Popen(  # noqa: S603 - fixed argv
+        urgent = queue_name(QUEUE, "urgent")
+        others = [name for name in queue_names(QUEUE) if name != urgent]
+        self.workers = self._worker(processes, "bench", others if urgent_processes else None, env)
+        if urgent_processes:
+            self.urgent_workers = self._worker(urgent_processes, "benchurgent", [urgent], env)
+        expected = 2 if urgent_processes else 1
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if len(app.control.ping(timeout=0.5) or []) >= expected:
+                return
+        raise SystemExit("the Celery workers did not start")
+
+    def _worker(
+        self, processes: int, name: str, queues: list[str] | None, env: dict[str, str]
+    ) -> subprocess.Popen:
+        return subprocess.Popen(  # noqa: S603 - fixed argv
             [
                 sys.executable,
                 "-m",
@@ -165,7 +184,8 @@ class Machine:
                 "--without-mingle",
                 "--without-heartbeat",
                 "--hostname",
-                f"bench{os.getpid()}@%h",
+                f"{name}{os.getpid()}@%h",
+                *(["--queues", ",".join(queues)] if queues else []),
             ],
             cwd=ROOT,
             env={
@@ -179,17 +199,13 @@ class Machine:
                 **env,
             },
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if app.control.ping(timeout=0.5):
-                return
-        raise SystemExit("the Celery workers did not start")
 
     def stop_workers(self) -> None:
-        if self.workers is not None:
-            self.workers.send_signal(signal.SIGTERM)
-            self.workers.wait(30)
-            self.workers = None
+        for workers in (self.workers, self.urgent_workers):
+            if workers is not None:
+                workers.send_signal(signal.SIGTERM)
+                workers.wait(30)
+        self.workers = self.urgent_workers = None
 
     def calls(self) -> list[tuple[float, str, str]]:
         time.sleep(0.7)  # the fake API flushes its log every half second

@@ -121,14 +121,23 @@ def waiting_recheck(ids: list[int], *, now: datetime) -> int:
         return int(cursor.rowcount)
 
 
-def waiting_wake_stranded(*, now: datetime | None = None) -> int:
-    """Wake waiting notifications that nothing holds back any more (the sweeper's net)."""
+def waiting_wake_stranded(*, now: datetime | None = None, urgent_only: bool = False) -> int:
+    """Wake waiting notifications that nothing holds back any more (the sweeper's net);
+    `urgent_only`: urgent ones only (what an urgent worker would claim).
+
+    Rows another transaction has locked are skipped (PostgreSQL): it is flagging or
+    waking them itself, and a sweep comes round again. Waiting for those locks instead
+    made this many-row update deadlock with a claim flagging rows in another order, and
+    an urgent worker's task end with the error.
+    """
     n = connection.ops.quote_name(Notification._meta.db_table)
-    blocked, params = blocked_sql(n, now or timezone.now())
+    blocked, params = blocked_sql("c", now or timezone.now())
+    of_class = f"AND c.urgency = '{Urgency.URGENT.value}' " if urgent_only else ""
+    lock = " FOR UPDATE OF c SKIP LOCKED" if connection.vendor == "postgresql" else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {n} SET waiting = FALSE WHERE waiting AND state = %s "  # noqa: S608
-            f"AND NOT {blocked}",
+            f"UPDATE {n} SET waiting = FALSE WHERE id IN (SELECT c.id FROM {n} c "  # noqa: S608
+            f"WHERE c.waiting AND c.state = %s {of_class}AND NOT {blocked}{lock})",
             [State.PENDING, *params],
         )
         return int(cursor.rowcount)

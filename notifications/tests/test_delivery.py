@@ -626,6 +626,67 @@ def test_the_sweeper_wakes_a_waiting_notification_that_nothing_holds_back(
     assert one().state == State.SENT
 
 
+def test_an_urgent_worker_wakes_only_the_urgent_notifications_nothing_holds_back(
+    linked, linked_api
+):
+    from notifications.services.queue import waiting_wake_stranded
+
+    post(linked_api, event_payload("transaction.posted", account=linked.card))
+    post(linked_api, event_payload("fraud.alert", account=linked.card))
+    Notification.objects.update(waiting=True)  # as if their wake-ups were missed
+
+    woken = waiting_wake_stranded(urgent_only=True)
+
+    assert woken == 1
+    assert {n.event_type: n.waiting for n in Notification.objects.all()} == {
+        "fraud.alert": False,  # claimable now, by the urgent worker itself
+        "transaction.posted": True,  # the sweeper's, or a routine worker's, to wake
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_waking_stranded_notifications_passes_over_a_row_another_transaction_holds(
+    linked, linked_api
+):
+    """It never waits for a row lock, so it cannot deadlock with a claim flagging rows in
+    another order; the row held is woken by a later sweep."""
+    import threading
+
+    from django.db import connection
+
+    from notifications.services.queue import waiting_wake_stranded
+
+    someone_else = linked.person()[0]
+    post(
+        linked_api, *[event_payload("fraud.alert", account=a) for a in (linked.card, someone_else)]
+    )
+    Notification.objects.update(waiting=True)
+    held, _ = Notification.objects.order_by("id")
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                Notification.objects.select_for_update().get(pk=held.pk)
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        woken_while_held = waiting_wake_stranded()
+    finally:
+        release.set()
+        holder.join()
+    woken_after = waiting_wake_stranded()
+
+    assert (woken_while_held, woken_after) == (1, 1)
+    assert not Notification.objects.filter(waiting=True).exists()
+
+
 def test_a_flag_raced_by_the_head_being_recorded_is_lifted_on_second_look(linked, linked_api):
     from notifications.services.queue import waiting_recheck
 

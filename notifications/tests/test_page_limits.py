@@ -1,5 +1,6 @@
 """The per-Page Send API bucket: shared in Redis, slowed by throttles, local without Redis."""
 
+import threading
 import time
 
 import pytest
@@ -273,3 +274,96 @@ def test_an_answered_call_leaves_the_count_a_second_after_its_answer(buckets, se
     time.sleep(1.1)
 
     assert buckets.take("p5", 10, urgent=True).granted == 1
+
+
+def test_a_routine_take_on_a_full_page_books_the_next_slot_to_free_each_its_own(
+    buckets, settings, monkeypatch
+):
+    monkeypatch.setattr(page_limits, "BOOK_AHEAD", 1.5)
+    settings.NOTIFICATIONS_PAGE_ARRIVAL_SECONDS = 0.05  # calls never answered: counted 1.05 s
+    settings.NOTIFICATIONS_PAGE_RATE_LIMITS = {"p5": 10}
+    assert buckets.take("p5", 10, urgent=True).granted == 10  # the whole second spent
+
+    unbooked = buckets.take("p5", 1)
+    booked = [buckets.take("p5", 1, ahead=1.5) for _ in range(10)]
+
+    assert unbooked.granted == 0  # without `ahead`, a take is only ever for now
+    # The routine share (10 less the reserve of 1), each booked for when a slot frees…
+    assert [grant.granted for grant in booked] == [1] * 9 + [0]
+    assert all(1.0 < grant.start_in <= 1.05 and grant.wait == 0 for grant in booked[:9])
+    # …and the tenth would have to wait for a booked call's own second to end.
+    assert booked[9].wait > 0 and booked[9].start_in == 0
+
+
+def test_urgent_takes_wait_for_no_booking_made_after_them(buckets, settings, monkeypatch):
+    monkeypatch.setattr(page_limits, "BOOK_AHEAD", 1.5)
+    monkeypatch.setattr(page_limits, "URGENT_HOLD", 0.5)
+    settings.NOTIFICATIONS_PAGE_ARRIVAL_SECONDS = 0.05
+    settings.NOTIFICATIONS_PAGE_RATE_LIMITS = {"p5": 10}
+    assert buckets.take("p5", 10, urgent=True).granted == 10
+
+    refused = buckets.take("p5", 1, urgent=True)
+    routine = buckets.take("p5", 1, ahead=1.5)
+
+    assert refused.granted == 0
+    assert routine.granted == 0 and routine.wait > 0  # no booking while the urgent one waits
+
+
+def test_booked_routine_and_urgent_calls_never_exceed_the_limit_in_any_second(buckets):
+    """Sending threads as the pipeline runs them: each books its call, sleeps until the
+    slot is its own, calls, and reports the answer; urgent calls come in meanwhile."""
+    stamps: list[float] = []
+    lock = threading.Lock()
+    counts = {"booked": 0, "urgent": 0}
+    stop = time.monotonic() + 2.5
+
+    def sender(urgent: bool) -> None:
+        while time.monotonic() < stop:
+            asked = time.monotonic()
+            grant = buckets.take("p1", 1, urgent=urgent, ahead=0.0 if urgent else 0.03)
+            if not grant.granted:
+                time.sleep(0.02 if urgent else min(grant.wait, 0.005))
+                continue
+            time.sleep(grant.start_in)
+            with lock:
+                stamps.append(time.monotonic())
+                counts["booked"] += grant.start_in > 0
+                counts["urgent"] += urgent
+            buckets.answered("p1", grant, time.monotonic() - asked)
+            if urgent:
+                time.sleep(0.02)  # an alert now and then
+
+    threads = [threading.Thread(target=sender, args=(n == 0,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert counts["booked"] > 0 and counts["urgent"] > 0
+    assert busiest_second(stamps) <= 100
+
+
+def test_a_throttled_page_books_nothing_while_stopped_then_half_then_all_again(
+    buckets, settings, monkeypatch
+):
+    """As the platform would have it: a 613 stops the Page, then it runs at half its
+    limit for the cool-down, bookings included, then at the whole of it."""
+    monkeypatch.setattr(page_limits, "BOOK_AHEAD", 1.5)
+    settings.NOTIFICATIONS_PAGE_THROTTLE_COOLDOWN_SECONDS = 1.5  # half rate until 2.5 s
+    settings.NOTIFICATIONS_PAGE_ARRIVAL_SECONDS = 0.05  # calls never answered: counted 1.05 s
+    settings.NOTIFICATIONS_PAGE_RATE_LIMITS = {"p5": 10}
+
+    def booked(limit: int) -> list[int]:
+        # The Page's whole second taken, then routine calls booked for the slots it frees.
+        urgent = buckets.take("p5", limit, urgent=True).granted
+        return [urgent, sum(buckets.take("p5", 1, ahead=1.5).granted for _ in range(10))]
+
+    buckets.throttle("p5", 1.0)
+    stopped = buckets.take("p5", 1, ahead=1.5)
+    time.sleep(1.05)
+    halved = booked(5)  # 5 a second, 1 of them reserved for urgent calls
+    time.sleep(2.2)  # the cool-down is over, every call has left the count (3.15 s)
+    whole = booked(10)
+
+    assert stopped.granted == 0 and stopped.wait > 0.9
+    assert (halved, whole) == ([5, 4], [10, 9])

@@ -65,7 +65,7 @@ def deliveries_run(
                 pipeline.flush()
                 finished_since = sum(report.outcomes.values()) > done_at_claim
                 idle = last_claimed == 0 and not finished_since
-                if now_m >= ends or (idle and not waiting_wake_stranded()):
+                if now_m >= ends or (idle and not waiting_wake_stranded(urgent_only=urgent_only)):
                     break
                 time.sleep(max(0.0, next_claim - time.monotonic()))
                 continue

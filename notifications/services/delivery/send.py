@@ -19,6 +19,7 @@ import messenger
 from notifications import metrics
 from notifications.models import Notification
 from notifications.page_limits import (
+    BOOK_AHEAD,
     LocalPageBuckets,
     RedisPageBuckets,
     call_counted,
@@ -70,19 +71,30 @@ class _Sent:
 def _send_one(
     client: messenger.GraphClient, buckets: RedisPageBuckets | LocalPageBuckets, job: Job
 ) -> _Sent:
-    """Take a token from the Page's bucket, in the job's lane, then make the call at once.
+    """Take a token from the Page's bucket, in the job's lane, then make the call at once,
+    or at the moment booked for it.
 
     Runs in a pool thread: no database access here. Waits for a token only briefly
     (`MAX_TOKEN_WAIT`, and never past the job's lease): a Page that is out of tokens for
-    longer hands the job back. Every routine thread of a saturated Page is told the same
-    wait, for the Page's next free slot; each sleeps a slot longer per thread of this
-    process already waiting, so that they do not all ask again at once.
+    longer hands the job back. On a saturated Page a routine take books the next slot to
+    free within `BOOK_AHEAD` (`page_limits`: the slot is counted as this call's from now,
+    so the thread sleeps until it starts and calls then, no sooner). Threads told to wait
+    longer come back when their slot is within reach; each sleeps a slot longer per
+    thread of this process already waiting, so that they do not all ask again at once.
     """
     urgent = job.urgent_lane
     while True:
         asked = time.monotonic()
-        grant = buckets.take(job.page_id, 1, setting=job.send_rate_limit, urgent=urgent)
+        grant = buckets.take(
+            job.page_id,
+            1,
+            setting=job.send_rate_limit,
+            urgent=urgent,
+            ahead=min(BOOK_AHEAD, job.send_until - asked),
+        )
         if grant.granted:
+            if grant.start_in > 0:
+                time.sleep(grant.start_in)  # booked: the slot is ours from then on
             break
         if grant.wait > MAX_TOKEN_WAIT or time.monotonic() + grant.wait >= job.send_until:
             return _Sent(None, None, token_wait=grant.wait)
@@ -142,10 +154,11 @@ class Sending:
 
         The pool holds up to `QUEUE_DEPTH` times its threads in work, so sending goes on
         while this thread talks to the database. Each sending thread takes its token
-        from the Page's bucket just before its call (`_send_one`): a call never waits
-        after its token was granted, which is what keeps every one-second window at the
-        platform within the limit. Per Page, the pool holds at most a tenth of a second
-        of its rate, so a slow Page never occupies every thread. Messages are marked
+        from the Page's bucket just before its call (`_send_one`): a call starts when its
+        token was granted, or when the slot it booked is its own, never earlier, which
+        is what keeps every one-second window at the platform within the limit. Per
+        Page, the pool holds at most a tenth of a second of its rate, so a slow Page
+        never occupies every thread. Messages are marked
         `send_started_at` a group at a time, before they enter the pool.
         """
         now_m = time.monotonic()
