@@ -141,6 +141,10 @@ def ingest_measure(args, database: str, bank: tuple[str, str], events: Events) -
         figures = api_measure(
             server, requests_for([bank], events, args.singles), args.concurrency, 202
         )
+    except SystemExit:
+        # An answer other than 202: what the server said, before its log goes with it.
+        print(server.log.read_text()[-4000:], file=sys.stderr)
+        raise
     finally:
         server.close()
     count = args.singles
