@@ -124,20 +124,9 @@ def delivered_mark(notification_model) -> None:
 
 
 def table_bytes() -> dict[str, int]:
-    with connection.cursor() as cursor:
-        sizes = {}
-        for table in TABLES:
-            cursor.execute("SELECT pg_total_relation_size(%s::regclass)", [table])
-            (size,) = cursor.fetchone()
-            # A partitioned table holds nothing itself: add its partitions'.
-            cursor.execute(
-                "SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0) FROM pg_inherits "
-                "WHERE inhparent = %s::regclass",
-                [table],
-            )
-            (parts,) = cursor.fetchone()
-            sizes[table] = int(size) + int(parts)
-    return sizes
+    """The bank's tables' bytes, with their indexes (a partitioned one: its partitions')."""
+    sizes = delivery.table_bytes()
+    return {table: sizes.get(table, 0) for table in TABLES}
 
 
 def ingest_measure(args, database: str, bank: tuple[str, str], events: Events) -> dict:
