@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.db.models import Field, ForeignObject, Lookup
 
+from core.db.rows import any_of
+
 if TYPE_CHECKING:  # generic in the type stubs only
     _Lookup = Lookup[Any]
 else:
@@ -33,12 +35,8 @@ class AnyOf(_Lookup):
 
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
         lhs, lhs_params = self.process_lhs(compiler, connection)
-        values: list[Any] = self.rhs
-        if connection.vendor == "postgresql":
-            return f"{lhs} = ANY(%s)", (*lhs_params, values)
-        if not values:
-            return "1 = 0", tuple(lhs_params)
-        return f"{lhs} IN ({', '.join(['%s'] * len(values))})", (*lhs_params, *values)
+        sql, params = any_of(lhs, self.rhs, using=connection)
+        return sql, (*lhs_params, *params)
 
 
 def lookups_register() -> None:

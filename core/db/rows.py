@@ -231,13 +231,16 @@ def read_converter(field: models.Field[Any, Any]) -> Callable[[object], object] 
     return convert
 
 
-def any_of(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
-    """`column` is one of `values`, as SQL and its parameters, on any database.
+def any_of(
+    column: str, values: Sequence[Any], *, using: BaseDatabaseWrapper | None = None
+) -> tuple[str, list[Any]]:
+    """`column` is one of `values`, as SQL and its parameters, on any database (`using`,
+    the default one unless given).
 
     PostgreSQL takes the list as one array parameter (one plan whatever its length);
     others (SQLite in the demo) get one placeholder a value.
     """
-    if connection.vendor == "postgresql":
+    if (using or connection).vendor == "postgresql":
         return f"{column} = ANY(%s)", [list(values)]
     if not values:
         return "1 = 0", []
