@@ -11,7 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from conversation.texts import STOP_NO, STOP_YES
-from notifications.fraud_replies import FRAUD_NO, FRAUD_YES
+from notifications.fraud_replies import FRAUD_YES, fraud_payload_read
 from portal.languages import language_of
 
 BALANCE = "balance"
@@ -360,7 +360,8 @@ def match_payload(payload: str) -> Match | None:
     """The intent a quick reply (or postback) of the bank's carries, else None."""
     if payload in PAYLOADS:
         return Match(PAYLOADS[payload])
-    kind, _, ref = payload.partition(":")
-    if kind in (FRAUD_YES, FRAUD_NO) and ref.isdigit() and len(ref) <= 18:
-        return Match(YES if kind == FRAUD_YES else NO, notification_id=int(ref))
+    answer = fraud_payload_read(payload)
+    if answer is not None:
+        kind, notification_id = answer
+        return Match(YES if kind == FRAUD_YES else NO, notification_id=notification_id)
     return None

@@ -184,10 +184,13 @@ class FraudAlertAnswer(models.Model):
         BANK_ACTION = "bank_action", "What the bank did, as its fraud system confirmed"
 
     bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="fraud_answers")
+    # No foreign keys in the database to the partitioned notifications and events.
     notification = models.OneToOneField(
-        Notification, on_delete=models.CASCADE, related_name="fraud_answer"
+        Notification, on_delete=models.CASCADE, related_name="fraud_answer", db_constraint=False
     )
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
+    event = models.ForeignKey(
+        Event, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     consent = models.ForeignKey(Consent, on_delete=models.CASCADE, related_name="+")
     answer = models.CharField(max_length=10, choices=Answer.choices)
     answered_at = models.DateTimeField(default=timezone.now)

@@ -14,6 +14,13 @@ from portal.languages import speaking
 
 FRAUD_YES = "FRAUD_YES"
 FRAUD_NO = "FRAUD_NO"
+# A reply's payload names its alert in base 36 after this mark: a notification's id is
+# 14 digits or more (its month comes first), and a run of 13 to 19 digits that passed
+# the Luhn check would be taken for a card number and masked wherever a customer's
+# message is stored. Base 36 never makes such a run. Payloads of alerts sent before
+# carry the id in decimal, and are still read.
+ID_MARK = "n"
+_BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 # The English labels, under the keys the conversation's texts use for them.
 LABELS: dict[str, str] = {
@@ -22,12 +29,45 @@ LABELS: dict[str, str] = {
 }
 
 
+def fraud_payload(kind: str, notification_id: int) -> str:
+    """The payload of the reply `kind` (`FRAUD_YES`, `FRAUD_NO`) to an alert."""
+    digits, rest = "", notification_id
+    while True:
+        rest, digit = divmod(rest, 36)
+        digits = _BASE36[digit] + digits
+        if not rest:
+            break
+    return f"{kind}:{ID_MARK}{digits}"
+
+
+def fraud_payload_read(payload: str) -> tuple[str, int] | None:
+    """(kind, notification id) of a fraud alert's reply payload, else None."""
+    kind, _, ref = payload.partition(":")
+    if kind not in (FRAUD_YES, FRAUD_NO) or not ref.isascii():
+        return None
+    if ref.isdigit() and len(ref) <= 18:
+        return kind, int(ref)
+    digits = ref.removeprefix(ID_MARK)
+    if (
+        digits == ref
+        or not 0 < len(digits) <= 12
+        or not digits.isalnum()
+        or digits != digits.lower()
+    ):
+        return None
+    return kind, int(digits, 36)
+
+
 def fraud_quick_replies(notification_id: int, locale: str) -> list[dict]:
     """The two answers a fraud alert offers, carrying the alert they answer."""
     yes, no = _labels(locale)
     return [
-        {"content_type": "text", "title": yes, "payload": f"{FRAUD_YES}:{notification_id}"},
-        {"content_type": "text", "title": no, "payload": f"{FRAUD_NO}:{notification_id}"},
+        {
+            "content_type": "text",
+            "title": yes,
+            "payload": fraud_payload(FRAUD_YES, notification_id),
+        },
+        {"content_type": "text", "title": no, "payload": fraud_payload(FRAUD_NO, notification_id)},
     ]
 
 

@@ -15,8 +15,13 @@ class Event(models.Model):
     """One account event posted by the bank's core, stored once per (bank, event id).
 
     The bank's `event_id` makes a post idempotent: a second post of the same id changes
-    nothing. Only validated data is stored; anything that looked like a full card or
-    account number was refused before reaching this table.
+    nothing (`EventKey` holds each id once). Only validated data is stored; anything that
+    looked like a full card or account number was refused before reaching this table.
+
+    On PostgreSQL the table is partitioned by month of its id, like `Outcome`: an event's
+    id begins with the month it was received, and its notifications' ids with the same
+    month, so that one month of events and their notifications are dropped together
+    (`services.partitions`). No foreign key is kept in the database; the ORM cascades.
     """
 
     class Type(models.TextChoices):
@@ -30,12 +35,18 @@ class Event(models.Model):
         ACCEPTED = "accepted", "Accepted"  # stored; the delivery rules have not run yet
         PROCESSED = "processed", "Processed"  # the rules ran and wrote its notifications
 
-    # Led by `one_event_per_bank_id`'s index, which serves the bank's look-ups too.
-    bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="events", db_index=False)
+    # Led by the `event_by_bank` index. No foreign keys in the database (partitioned).
+    bank = models.ForeignKey(
+        Bank, on_delete=models.CASCADE, related_name="events", db_index=False, db_constraint=False
+    )
     event_id = models.CharField(max_length=64)
     type = models.CharField(max_length=32, choices=Type.choices)
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="events")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="events", db_constraint=False
+    )
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="events", db_constraint=False
+    )
     occurred_at = models.DateTimeField()
     data = models.JSONField()
     received_at = models.DateTimeField(default=timezone.now)
@@ -45,12 +56,39 @@ class Event(models.Model):
 
     class Meta:
         ordering = ["id"]
-        constraints = [
-            models.UniqueConstraint(fields=["bank", "event_id"], name="one_event_per_bank_id"),
-        ]
+        # A bank's events by month of receipt (the retention purge's look-up).
+        indexes = [models.Index(fields=["bank", "id"], name="event_by_bank")]
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"
+
+
+class EventKey(models.Model):
+    """A bank's event id, held once: what makes posting an event idempotent.
+
+    A partitioned table cannot hold a unique constraint without its partition key, so the
+    bank's ids are kept unique here, in a plain table of small rows keyed by the event
+    they name. The ingest inserts the key first (`INSERT … ON CONFLICT DO NOTHING`), and
+    only the events whose keys went in (`services.events`). A key lives as long as its
+    event: keys are deleted just before their month of events is dropped, and an id
+    posted again after that is a new event.
+    """
+
+    event = models.OneToOneField(
+        Event, primary_key=True, on_delete=models.CASCADE, related_name="key", db_constraint=False
+    )
+    bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="+", db_index=False)
+    reference = models.CharField(max_length=64)  # the bank's `event_id`
+
+    objects = BankScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["bank", "reference"], name="one_event_per_bank_id"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
 
 
 class Outcome(models.Model):
@@ -175,11 +213,12 @@ class Notification(models.Model):
     pair is the dedupe key. A worker claims it with a lease (`lease_owner` until
     `lease_expires_at`); a lease that runs out is taken over. Per person (`page_id`,
     `psid`) notifications go out in `sequence` order, and a partial unique index keeps
-    at most one of them in flight. `send_started_at` marks a claim whose message was
-    handed to the Send API: if its worker dies before recording the answer, the message
-    may have been sent: the notification is flagged `uncertain` and waits for the
-    message's echo (`awaiting_echo`, up to `NOTIFICATIONS_ECHO_WAIT_SECONDS`), which makes
-    it sent; without an echo it is sent again once, flagged `resent` (`services.echoes`).
+    at most one of them in flight (on PostgreSQL, `InFlight`). `send_started_at` marks a
+    claim whose message was handed to the Send API: if its worker dies before recording
+    the answer, the message may have been sent: the notification is flagged `uncertain`
+    and waits for the message's echo (`awaiting_echo`, up to
+    `NOTIFICATIONS_ECHO_WAIT_SECONDS`), which makes it sent; without an echo it is sent
+    again once, flagged `resent` (`services.echoes`).
 
     `urgency` is its class, fixed when the row is written (fraud alerts, and the types
     the bank's policy marks urgent, are `urgent`), so a later change of policy does not
@@ -198,6 +237,12 @@ class Notification(models.Model):
     the bank's own channels: a signed `notification.undeliverable` callback, urgent ones at
     once, routine ones after the bank's grace period (`services.hand_back`). That state is
     final: `reason` keeps why, and nothing is sent on Messenger afterwards.
+
+    On PostgreSQL the table is partitioned by month of its id, and an id begins with its
+    *event's* month (`services.outbox.write`): all of an event's notifications sit in one
+    partition, so the pair (event, link) is kept unique by an index on each partition
+    (`services.partitions`). The one-in-flight rule spans months, so there it is kept by
+    `InFlight` rows that triggers maintain. No foreign key is kept in the database.
     """
 
     class Urgency(models.TextChoices):
@@ -249,17 +294,32 @@ class Notification(models.Model):
     OPEN = (State.PENDING, State.HELD)
     SENT_STATES = (State.SENT, State.DELIVERED, State.READ)
 
+    # No foreign keys in the database: the table is partitioned by month (migration 0017).
     bank = models.ForeignKey(
-        Bank, on_delete=models.CASCADE, related_name="notifications", db_index=False
+        Bank,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        db_index=False,
+        db_constraint=False,
     )
     # Both looked up through the indexes below: (event, consent) and open ones by consent.
     event = models.ForeignKey(
-        Event, on_delete=models.CASCADE, related_name="notifications", db_index=False
+        Event,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        db_index=False,
+        db_constraint=False,
     )
     consent = models.ForeignKey(
-        Consent, on_delete=models.CASCADE, related_name="notifications", db_index=False
+        Consent,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        db_index=False,
+        db_constraint=False,
     )
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     event_type = models.CharField(max_length=32, choices=EventType.choices)
     urgency = models.CharField(max_length=8, choices=Urgency.choices, default=Urgency.ROUTINE)
     page_id = models.CharField(max_length=32)
@@ -390,6 +450,27 @@ class Notification(models.Model):
         return f"{self.event_type} to {self.psid} ({self.get_state_display()})"
 
 
+class InFlight(models.Model):
+    """The one notification in flight to a person (`page_id`, `psid`), on PostgreSQL.
+
+    `Notification`'s partial unique index `one_in_flight_per_person` could only hold
+    within one partition, and a person's notifications span months. Triggers on the
+    notifications table keep this row instead: a
+    row entering `in_flight` (outside a digest) inserts it, leaving deletes it, so a
+    second claim of the same person fails with a unique violation, as the index made it
+    fail. Nothing else writes here. Elsewhere (SQLite for the demo) the index stays and
+    this table stays empty. The triggers are migration 0017's.
+    """
+
+    pk = models.CompositePrimaryKey("page_id", "psid")
+    page_id = models.CharField(max_length=32)
+    psid = models.CharField(max_length=32)
+    notification_id = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.psid} on Page {self.page_id}: {self.notification_id}"
+
+
 class DeliveryAttempt(models.Model):
     """One call to the Send API for a notification, with what came of it.
 
@@ -489,7 +570,12 @@ class MessageEcho(models.Model):
     source = models.CharField(max_length=12, choices=Source.choices)
     outcome = models.CharField(max_length=12, choices=Outcome.choices)
     notification = models.ForeignKey(
-        Notification, null=True, blank=True, on_delete=models.SET_NULL, related_name="echoes"
+        Notification,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="echoes",
+        db_constraint=False,
     )
     sent_at = models.DateTimeField()  # the echo's timestamp: when the Page sent it
     received_at = models.DateTimeField(default=timezone.now)

@@ -54,7 +54,7 @@ def event_get(*, bank: Bank, event_id: str) -> Event | None:
     return (
         Event.objects.for_bank(bank)
         .select_related("customer", "account")
-        .filter(event_id=event_id)
+        .filter(key__bank=bank, key__reference=event_id)
         .first()
     )
 
@@ -311,7 +311,7 @@ def partition_months_ready(*, now: datetime | None = None) -> dict[str, int]:
         return {}
     this = Month.of(now or timezone.now())
     ready = {}
-    for model in (Outcome, DeliveryAttempt):
+    for model in (Event, Notification, Outcome, DeliveryAttempt):
         table = model._meta.db_table
         months = {p.month for p in partitions.partitions_list(table) if p.month is not None}
         count = 0

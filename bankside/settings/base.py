@@ -549,16 +549,18 @@ NOTIFICATIONS_ECHO_WAIT_SECONDS = env.float("NOTIFICATIONS_ECHO_WAIT_SECONDS", d
 # written within this many hours are handed back (a day more than the longest grace).
 NOTIFICATIONS_HAND_BACK_HORIZON_HOURS = env.int("NOTIFICATIONS_HAND_BACK_HORIZON_HOURS", default=48)
 NOTIFICATIONS_HAND_BACK_BATCH = 200  # notifications handed back in one transaction
-# The outcome feed and the delivery attempts are partitioned by month on PostgreSQL
-# (README "Partitions"): beat makes this month's partition and the next
-# NOTIFICATIONS_PARTITIONS_AHEAD, and drops a month once it is past its table's horizon:
-# NOTIFICATIONS_{OUTCOMES,ATTEMPTS}_KEEP_MONTHS, never less than the longest retention
-# period of any bank plus one month (that, when unset).
+# Events, notifications, the outcome feed and the delivery attempts are partitioned by
+# month on PostgreSQL (README "Partitions"): beat makes this month's partition and the
+# next NOTIFICATIONS_PARTITIONS_AHEAD, and drops a month once it is past its table's
+# horizon: NOTIFICATIONS_{EVENTS,OUTCOMES,ATTEMPTS}_KEEP_MONTHS, never less than the
+# longest retention period of any bank plus one month (that, when unset). Events and
+# their notifications share one horizon, never shorter than the other two tables'.
 NOTIFICATIONS_PARTITIONS_AHEAD: int = (
     partition_months_from_env("NOTIFICATIONS_PARTITIONS_AHEAD") or 2
 )
 NOTIFICATIONS_OUTCOMES_KEEP_MONTHS = partition_months_from_env("NOTIFICATIONS_OUTCOMES_KEEP_MONTHS")
 NOTIFICATIONS_ATTEMPTS_KEEP_MONTHS = partition_months_from_env("NOTIFICATIONS_ATTEMPTS_KEEP_MONTHS")
+NOTIFICATIONS_EVENTS_KEEP_MONTHS = partition_months_from_env("NOTIFICATIONS_EVENTS_KEEP_MONTHS")
 # Signed callbacks to the bank (a fraud alert's answer): retried with backoff and jitter.
 NOTIFICATIONS_CALLBACK_MAX_ATTEMPTS = 12
 NOTIFICATIONS_CALLBACK_RETRY_BASE_SECONDS = 10.0

@@ -15,6 +15,7 @@ from conversation.models import BankCallback
 from conversation.tests.test_conversation import write
 from conversation.tests.test_fraud_callback import CALLBACK_URL, Receiver
 from notifications import services as delivery_services
+from notifications.fraud_replies import fraud_payload
 from notifications.models import Notification
 from notifications.tests.factories import event_payload
 from portal.audit import Actor
@@ -47,7 +48,7 @@ def alert(linked, linked_api, graph):
 
 
 def answered_callback(linked, alert) -> BankCallback:
-    write(linked, "No", payload=f"FRAUD_NO:{alert.pk}")
+    write(linked, "No", payload=fraud_payload("FRAUD_NO", alert.pk))
     return BankCallback.objects.get()
 
 

@@ -76,6 +76,28 @@ def test_a_quick_reply_payload_wins_over_the_words():
     assert (found.intent, found.notification_id) == (matcher.NO, 42)
 
 
+def test_a_reply_to_an_alert_whose_id_looks_like_a_card_number_still_names_it():
+    from core.cards import holds_card_number, luhn_valid
+    from notifications.fraud_replies import FRAUD_NO, fraud_payload
+
+    # A month-prefixed id of 14 digits that passes the Luhn check: in decimal, the
+    # payload would be masked as a card number when stored.
+    alert_id = next(n for n in range(91259465105409, 91259465105509) if luhn_valid(str(n)))
+    payload = fraud_payload(FRAUD_NO, alert_id)
+
+    assert holds_card_number(f"FRAUD_NO:{alert_id}")
+    assert not holds_card_number(payload)
+    found = matcher.match("No, it wasn't me", quick_reply_payload=payload)
+    assert (found.intent, found.notification_id) == (matcher.NO, alert_id)
+
+
+@pytest.mark.parametrize(
+    "payload", ["FRAUD_NO:n", "FRAUD_NO:nZZ", "FRAUD_NO:n-1", "FRAUD_NO:x12", "FRAUD_NO:n٣"]
+)
+def test_a_malformed_alert_reply_names_no_alert(payload):
+    assert matcher.match("whatever", quick_reply_payload=payload).notification_id is None
+
+
 def test_a_linked_customer_gets_the_balances_of_consented_accounts_only(linked, graph):
     from linking.tests.factories import AccountFactory
 

@@ -20,6 +20,7 @@ from conversation.models import BankCallback, Conversation, FraudAlertAnswer
 from conversation.tests.test_conversation import sent, write
 from core.tests.listener import connected
 from notifications import services as delivery_services
+from notifications.fraud_replies import fraud_payload
 from notifications.models import Notification
 from notifications.tests.factories import event_payload
 from portal.models import AuditEvent, StaffMembership
@@ -96,12 +97,12 @@ def test_a_fraud_alert_carries_yes_and_no_quick_replies_for_that_alert(linked, l
         {
             "content_type": "text",
             "title": "Yes, it was me",
-            "payload": f"FRAUD_YES:{notification.pk}",
+            "payload": fraud_payload("FRAUD_YES", notification.pk),
         },
         {
             "content_type": "text",
             "title": "No, it wasn't me",
-            "payload": f"FRAUD_NO:{notification.pk}",
+            "payload": fraud_payload("FRAUD_NO", notification.pk),
         },
     ]
 
@@ -121,8 +122,8 @@ def test_other_notifications_carry_no_quick_replies(linked, linked_api, graph):
 def test_no_is_recorded_once_and_queued_for_the_bank_and_the_customer_waits_for_its_answer(
     linked, alert, graph
 ):
-    write(linked, "No, it wasn't me", payload=f"FRAUD_NO:{alert.pk}")
-    write(linked, "Yes, it was me", payload=f"FRAUD_YES:{alert.pk}")
+    write(linked, "No, it wasn't me", payload=fraud_payload("FRAUD_NO", alert.pk))
+    write(linked, "Yes, it was me", payload=fraud_payload("FRAUD_YES", alert.pk))
 
     answer = FraudAlertAnswer.objects.get()
     assert answer.answer == "denied" and answer.notification == alert
@@ -156,7 +157,7 @@ def test_a_typed_yes_without_an_alert_waiting_is_not_understood(linked, graph):
 def test_an_answer_naming_another_persons_alert_records_nothing(linked, alert, graph):
     _, other = linked.person()
 
-    write(linked, "No", psid=other.psid, payload=f"FRAUD_NO:{alert.pk}")
+    write(linked, "No", psid=other.psid, payload=fraud_payload("FRAUD_NO", alert.pk))
 
     assert not FraudAlertAnswer.objects.exists()
     assert "no security alert waiting" in sent(graph)[0]["message"]["text"]
@@ -165,7 +166,7 @@ def test_an_answer_naming_another_persons_alert_records_nothing(linked, alert, g
 def test_the_callback_is_signed_and_retried_with_backoff_until_the_bank_accepts_it(
     linked, alert, graph
 ):
-    write(linked, "No", payload=f"FRAUD_NO:{alert.pk}")
+    write(linked, "No", payload=fraud_payload("FRAUD_NO", alert.pk))
     callback = BankCallback.objects.get()
     receiver = Receiver([500, httpx.ConnectError("refused"), 204])
     secret = linked.integration.callback_signing_secret
@@ -208,7 +209,7 @@ def test_the_callback_is_signed_and_retried_with_backoff_until_the_bank_accepts_
 
 
 def test_a_callback_verifies_with_the_standard_webhooks_reference_library(linked, alert, graph):
-    write(linked, "No", payload=f"FRAUD_NO:{alert.pk}")
+    write(linked, "No", payload=fraud_payload("FRAUD_NO", alert.pk))
     callback = BankCallback.objects.get()
     receiver = Receiver([204])
 
@@ -224,7 +225,7 @@ def test_a_callback_verifies_with_the_standard_webhooks_reference_library(linked
 
 
 def test_a_callback_that_is_not_due_is_not_sent(linked, alert, graph):
-    write(linked, "No", payload=f"FRAUD_NO:{alert.pk}")
+    write(linked, "No", payload=fraud_payload("FRAUD_NO", alert.pk))
     callback = BankCallback.objects.get()
     receiver = Receiver([])
 
@@ -241,7 +242,7 @@ def test_a_callback_is_given_up_after_the_retry_budget_and_can_be_sent_again(
     linked, alert, graph, settings
 ):
     settings.NOTIFICATIONS_CALLBACK_MAX_ATTEMPTS = 2
-    write(linked, "No", payload=f"FRAUD_NO:{alert.pk}")
+    write(linked, "No", payload=fraud_payload("FRAUD_NO", alert.pk))
     callback = BankCallback.objects.get()
     receiver = Receiver([503, 503])
     later = timezone.now() + timedelta(days=1)
@@ -272,14 +273,14 @@ def test_without_a_callback_url_the_answer_is_kept_and_marked_not_configured(
     delivery_services.deliveries_run(seconds=0)
     alert = Notification.objects.get()
 
-    write(linked, "No", payload=f"FRAUD_NO:{alert.pk}")
+    write(linked, "No", payload=fraud_payload("FRAUD_NO", alert.pk))
 
     assert FraudAlertAnswer.objects.get().answer == "denied"
     assert BankCallback.objects.get().state == "not_configured"
 
 
 def test_the_due_list_takes_over_a_claim_whose_worker_died(linked, alert, graph):
-    write(linked, "No", payload=f"FRAUD_NO:{alert.pk}")
+    write(linked, "No", payload=fraud_payload("FRAUD_NO", alert.pk))
     callback = BankCallback.objects.get()
     BankCallback.objects.filter(pk=callback.pk).update(
         state="delivering", lease_expires_at=timezone.now() - timedelta(seconds=1)
@@ -312,7 +313,7 @@ def answered_with(linked, alert, url: str) -> BankCallback:
     """The customer answers the alert and the callback is sent once to `url`."""
     linked.integration.callback_url = url  # stored before the address rules existed
     linked.integration.save()
-    write(linked, "No", payload=f"FRAUD_NO:{alert.pk}")
+    write(linked, "No", payload=fraud_payload("FRAUD_NO", alert.pk))
     callback = BankCallback.objects.get()
     callbacks.callback_deliver(callback_id=callback.pk)
     callback.refresh_from_db()

@@ -23,6 +23,7 @@ from conversation.models import (
 from conversation.tests.test_conversation import sent
 from conversation.tests.test_fraud_callback import CALLBACK_URL, Receiver
 from notifications import services as delivery_services
+from notifications.fraud_replies import fraud_payload
 from notifications.models import Notification
 from notifications.tests.factories import event_payload
 from portal.models import AuditEvent
@@ -56,7 +57,7 @@ def tap_no(client, linked, alert) -> None:
                         "message": {
                             "mid": f"m_no_{alert.pk}",
                             "text": "No, it wasn't me",
-                            "quick_reply": {"payload": f"FRAUD_NO:{alert.pk}"},
+                            "quick_reply": {"payload": fraud_payload("FRAUD_NO", alert.pk)},
                         },
                     }
                 ],
@@ -284,7 +285,7 @@ def test_a_yes_is_never_followed_by_next_steps(client, bank_with_phone, linked_a
     alert = posted_alert(bank_with_phone, linked_api, graph, callback=True)
     from conversation.tests.test_conversation import write
 
-    write(bank_with_phone, "Yes, it was me", payload=f"FRAUD_YES:{alert.pk}")
+    write(bank_with_phone, "Yes, it was me", payload=fraud_payload("FRAUD_YES", alert.pk))
     graph.sent.clear()
 
     deliver_callback(Receiver([{"action_taken": True}]))

@@ -21,6 +21,7 @@ from conversation.models import (
 from conversation.tests.test_conversation import sent_text, write
 from conversation.tests.test_fraud_honest_texts import posted_alert
 from linking.services import consent_revoke, customer_actor
+from notifications.fraud_replies import fraud_payload
 from notifications.tests.factories import contact_for
 from portal.models import AuditEvent, StaffMembership, TextVersion
 from portal.tests.factories import BankFactory, StaffMembershipFactory
@@ -74,7 +75,7 @@ def customers_in_order(staff, linked, query=""):
 def deny(linked, linked_api, graph):
     """Ana taps "No, it wasn't me" on a fraud alert she was sent."""
     alert = posted_alert(linked, linked_api, graph, callback=False)
-    write(linked, "No, it wasn't me", payload=f"FRAUD_NO:{alert.pk}")
+    write(linked, "No, it wasn't me", payload=fraud_payload("FRAUD_NO", alert.pk))
     graph.sent.clear()
     return alert
 

@@ -41,12 +41,17 @@ one takes an ACCESS EXCLUSIVE lock on the table it references (to remove its tri
 which would stop every writer of that table for the while; the ORM's cascades keep the
 rows consistent instead. On any other database (SQLite for the demo) tables stay plain
 and everything here does nothing.
+
+A unique constraint without the id cannot be the partitioned table's. Where rows that must
+be unique together always share a month (an event's notifications take its month), it is
+made on each partition instead (`unique`: {index name: columns}), which holds across the
+table.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -146,6 +151,11 @@ def partition_name(table: str, month: Month | None) -> str:
     return f"{table}_{LEGACY}" if month is None else f"{table}_{month.year:04d}_{month.month:02d}"
 
 
+def sequence_name(table: str) -> str:
+    """The sequence a partitioned table's ids take their numbers from."""
+    return f"{table}_id_seq"
+
+
 def month_id(table: str, at: datetime) -> int:
     """A new id of `table` for a row written at `at` (the column's default takes the
     moment of its INSERT): for a row that belongs to another month than today's."""
@@ -157,12 +167,19 @@ def month_id(table: str, at: datetime) -> int:
         return int(cursor.fetchone()[0])
 
 
-def table_partition(cursor: Any, table: str, months: Iterable[Month]) -> None:
+def table_partition(
+    cursor: Any,
+    table: str,
+    months: Iterable[Month],
+    unique: Mapping[str, Sequence[str]] | None = None,
+) -> None:
     """Turn plain `table` into one partitioned by month of its id, in place: its rows
     become the legacy partition, its primary key, indexes (same names), checks and
-    sequence move to the partitioned table, its foreign keys are dropped, and `months`
-    get their partitions. For a migration: the table is locked until its commit, and
-    attaching reads it once."""
+    sequence move to the partitioned table, its foreign keys and those that reference it
+    are dropped, and `months` get their partitions. The `unique` indexes stay on the
+    legacy partition alone, and are made on each new one. For a migration: the table is
+    locked until its commit, and attaching reads it once."""
+    unique = unique or {}
     legacy = partition_name(table, None)
     cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
     (old_sequence,) = cursor.fetchone()
@@ -170,9 +187,13 @@ def table_partition(cursor: Any, table: str, months: Iterable[Month]) -> None:
     last_value, is_called = cursor.fetchone()
     indexes = _indexes(cursor, table)
     primary_key = _constraints(cursor, table, "p")[0]
-    sequence = f"{table}_id_seq"
+    sequence = sequence_name(table)
     statements = [
         *(f"ALTER TABLE {table} DROP CONSTRAINT {fk}" for fk in _constraints(cursor, table, "f")),
+        *(
+            f"ALTER TABLE {referencing} DROP CONSTRAINT {fk}"
+            for referencing, fk in _references(cursor, table)
+        ),
         # An identity column (Django's), or a serial one (a table made before Django 4.1).
         f"ALTER TABLE {table} ALTER COLUMN id DROP IDENTITY IF EXISTS",
         f"ALTER TABLE {table} ALTER COLUMN id DROP DEFAULT",
@@ -182,10 +203,10 @@ def table_partition(cursor: Any, table: str, months: Iterable[Month]) -> None:
         *(f"ALTER INDEX {name} RENAME TO {_renamed(name)}" for name, _ in indexes),
         f"CREATE SEQUENCE {sequence} AS bigint MAXVALUE {SEQUENCE_MAX}",
         f"SELECT setval('{sequence}', {int(last_value)}, {bool(is_called)})",
-        f"CREATE TABLE {table} (LIKE {legacy} INCLUDING CONSTRAINTS INCLUDING STORAGE"
-        f" INCLUDING COMPRESSION) PARTITION BY RANGE (id)",
+        f"CREATE TABLE {table} (LIKE {legacy} INCLUDING CONSTRAINTS INCLUDING DEFAULTS"
+        f" INCLUDING STORAGE INCLUDING COMPRESSION) PARTITION BY RANGE (id)",
         f"ALTER TABLE {table} ADD CONSTRAINT {primary_key} PRIMARY KEY (id)",
-        *(definition for _, definition in indexes),
+        *(definition for name, definition in indexes if name not in unique),
         f"ALTER SEQUENCE {sequence} OWNED BY {table}.id",
         f"ALTER TABLE {table} ALTER COLUMN id"
         f" SET DEFAULT {ID_FUNCTION}('{sequence}'::regclass, clock_timestamp())",
@@ -195,20 +216,27 @@ def table_partition(cursor: Any, table: str, months: Iterable[Month]) -> None:
     for statement in statements:
         cursor.execute(statement)
     for month in months:
-        _partition_create(cursor, table, month)
+        _partition_create(cursor, table, month, unique)
 
 
-def table_unpartition(cursor: Any, table: str, foreign_keys: dict[str, str]) -> None:
+def table_unpartition(
+    cursor: Any,
+    table: str,
+    foreign_keys: dict[str, str],
+    unique: Mapping[str, Sequence[str]] | None = None,
+) -> None:
     """Undo `table_partition`: one plain table with every row, its identity column
-    continuing after the largest id, and `foreign_keys` ({name: definition}) back."""
+    continuing after the largest id, its `unique` constraints and `foreign_keys` ({name:
+    definition}) back. Foreign keys of other tables that referenced it are the caller's."""
     cursor.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {table}")  # noqa: S608
     (start,) = cursor.fetchone()
     indexes = _indexes(cursor, table)
     primary_key = _constraints(cursor, table, "p")[0]
     plain = f"{table}_plain"
     statements = [
-        f"CREATE TABLE {plain} (LIKE {table} INCLUDING CONSTRAINTS INCLUDING STORAGE"
-        f" INCLUDING COMPRESSION)",
+        f"CREATE TABLE {plain} (LIKE {table} INCLUDING CONSTRAINTS INCLUDING DEFAULTS"
+        f" INCLUDING STORAGE INCLUDING COMPRESSION)",
+        f"ALTER TABLE {plain} ALTER COLUMN id DROP DEFAULT",
         f"INSERT INTO {plain} SELECT * FROM {table}",  # noqa: S608
         f"DROP TABLE {table}",
         f"ALTER TABLE {plain} RENAME TO {table}",
@@ -216,6 +244,10 @@ def table_unpartition(cursor: Any, table: str, foreign_keys: dict[str, str]) -> 
         *(definition for _, definition in indexes),
         f"ALTER TABLE {table} ALTER COLUMN id"
         f" ADD GENERATED BY DEFAULT AS IDENTITY (START WITH {int(start)})",
+        *(
+            f"ALTER TABLE {table} ADD CONSTRAINT {name} UNIQUE ({', '.join(columns)})"
+            for name, columns in (unique or {}).items()
+        ),
         *(f"ALTER TABLE {table} ADD CONSTRAINT {n} {d}" for n, d in foreign_keys.items()),
     ]
     for statement in statements:
@@ -240,8 +272,11 @@ def partitions_list(table: str) -> list[Partition]:
     return sorted(found, key=lambda p: -1 if p.month is None else p.month.index)
 
 
-def partitions_create(table: str, months: Sequence[Month]) -> list[Month]:
-    """Make `table`'s partitions for `months` that do not exist yet; returns those made.
+def partitions_create(
+    table: str, months: Sequence[Month], unique: Mapping[str, Sequence[str]] | None = None
+) -> list[Month]:
+    """Make `table`'s partitions for `months` that do not exist yet, each with its
+    `unique` indexes; returns those made.
 
     Each is made empty beside the table and attached (ATTACH PARTITION takes a SHARE
     UPDATE EXCLUSIVE lock on the table: inserts and reads go on), in its own transaction
@@ -261,7 +296,7 @@ def partitions_create(table: str, months: Sequence[Month]) -> list[Month]:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [table])
             cursor.execute("SELECT to_regclass(%s)", [partition_name(table, month)])
             if cursor.fetchone()[0] is None:
-                _partition_create(cursor, table, month)
+                _partition_create(cursor, table, month, unique or {})
                 made.append(month)
     return made
 
@@ -336,14 +371,22 @@ def tables_own(cursor: Any, tables: Iterable[str], role: str = PARTITION_OWNER) 
     return True
 
 
-def _partition_create(cursor: Any, table: str, month: Month) -> None:
-    """Make `table`'s partition for `month`, owned by the table's owner (the role that
-    makes it is a member of that owner where the two differ: `tables_own`)."""
+def _partition_create(
+    cursor: Any, table: str, month: Month, unique: Mapping[str, Sequence[str]]
+) -> None:
+    """Make `table`'s partition for `month` with its `unique` indexes, owned by the
+    table's owner (the role that makes it is a member of that owner where the two differ:
+    `tables_own`)."""
     name = partition_name(table, month)
     cursor.execute(
         f"CREATE TABLE {name} (LIKE {table} INCLUDING CONSTRAINTS INCLUDING STORAGE"
         f" INCLUDING COMPRESSION)"
     )
+    for index, columns in unique.items():
+        cursor.execute(
+            f"CREATE UNIQUE INDEX {unique_index_name(index, month)} ON {name}"
+            f" ({', '.join(columns)})"
+        )
     cursor.execute(
         "SELECT pg_get_userbyid(relowner), current_user FROM pg_class WHERE oid = to_regclass(%s)",
         [table],
@@ -355,6 +398,22 @@ def _partition_create(cursor: Any, table: str, month: Month) -> None:
         f"ALTER TABLE {table} ATTACH PARTITION {name}"
         f" FOR VALUES FROM ({month.first_id}) TO ({month.end_id})"
     )
+
+
+def unique_index_name(index: str, month: Month) -> str:
+    """The name of `index` on the partition of `month` (the legacy one keeps its own)."""
+    return f"{index[:55]}_{month.year:04d}_{month.month:02d}"
+
+
+def _references(cursor: Any, table: str) -> list[tuple[str, str]]:
+    """The foreign keys of other tables that reference `table`: (table, constraint)."""
+    cursor.execute(
+        "SELECT conrelid::regclass::text, conname FROM pg_constraint"
+        " WHERE confrelid = to_regclass(%s) AND contype = 'f' AND conrelid <> confrelid"
+        " ORDER BY 1, 2",
+        [table],
+    )
+    return [(referencing, name) for referencing, name in cursor.fetchall()]
 
 
 def _month_of(table: str, name: str) -> Month | None:

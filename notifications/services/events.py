@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from core import context
 from core.context import RequestContext
+from core.db.partitions import ID_FUNCTION, sequence_name
 from core.db.rows import (
     Statement,
     any_of,
@@ -22,7 +23,7 @@ from core.db.rows import (
     statements_run,
 )
 from linking.models import Account, Customer
-from notifications.models import Event, Outcome, OutcomeFeed
+from notifications.models import Event, EventKey, Outcome, OutcomeFeed
 from notifications.services.nudge import deliveries_nudge
 from notifications.services.outbox import (
     LINK_COLUMNS,
@@ -172,9 +173,9 @@ def events_ingest_posts(*, bank: Bank, posts: Sequence[Post]) -> list[IngestRepo
         originals = (
             {
                 row["event_id"]: {"status": row["status"], "received_at": row["received_at"]}
-                for row in Event.objects.filter(bank=bank, event_id__in=stored_before).values(
-                    "event_id", "status", "received_at"
-                )
+                for row in Event.objects.filter(
+                    key__bank=bank, key__reference__in=stored_before
+                ).values("event_id", "status", "received_at")
             }
             if stored_before
             else {}
@@ -396,49 +397,101 @@ def _resolve_references(bank: Bank, valid: list[CheckedEvent], now: datetime) ->
 
 
 def _insert(bank: Bank, items: list[CheckedEvent], now: datetime) -> dict[str, int]:
-    """Insert new events in bulk, skipping ids already stored; returns {event_id: pk}."""
+    """Insert new events in bulk, skipping ids already stored; returns {event_id: pk}.
+
+    Each event's key goes in first (`EventKey`, `ON CONFLICT DO NOTHING`, in event-id
+    order), and only the events whose keys went in follow, under the id their key took.
+    On PostgreSQL both are one statement; elsewhere (SQLite, one writer at a time) three.
+    """
+    if connection.vendor != "postgresql":
+        return _insert_plain(bank, items, now)
     quote = connection.ops.quote_name
-    # Each of these names a field with a column.
-    columns = ", ".join(quote(Event._meta.get_field(name).column) for name in _INSERTED_FIELDS)  # type: ignore[union-attr, arg-type]
-    row = "(" + ", ".join(["%s"] * len(_INSERTED_FIELDS)) + ")"
+    field = Event._meta.get_field
     received_at = connection.ops.adapt_datetimefield_value(now)
-    bank_pk = bank.pk
-    inserted: dict[str, int] = {}
-    conflict = (
-        f"ON CONFLICT ({quote('bank_id')}, {quote('event_id')}) DO NOTHING "
-        f"RETURNING {quote('id')}, {quote('event_id')}"
+    types = [column_type(field(name)) for name in _VARYING_FIELDS]
+    names = ", ".join(_VARYING_FIELDS)
+    # Each of these names a field with a column.
+    columns = ", ".join(quote(field(name).column) for name in _INSERTED_FIELDS)  # type: ignore[union-attr, arg-type]
+    events = quote(Event._meta.db_table)
+    keys = quote(EventKey._meta.db_table)
+    tail = (
+        f"k AS (INSERT INTO {keys} (event_id, bank_id, reference) "  # noqa: S608
+        f"SELECT {ID_FUNCTION}(%s::regclass, clock_timestamp()), %s::bigint, v.event_id "
+        f"FROM v ORDER BY v.event_id ON CONFLICT (bank_id, reference) DO NOTHING "
+        f"RETURNING event_id AS pk, reference) "
+        f"INSERT INTO {events} (id, {columns}) "
+        f"SELECT k.pk, %s::bigint, {', '.join(f'v.{name}' for name in _VARYING_FIELDS)}, "
+        f"%s::{column_type(field('received_at'))}, %s::{column_type(field('status'))} "
+        f"FROM k JOIN v ON v.event_id = k.reference RETURNING id, {quote('event_id')}"
     )
-    if arrays_usable(len(items)):
-        # One statement whatever the number of events, a column a parameter: the bank,
-        # the time received and the status are the same for every row.
-        literals = [array_literal(column) for column in zip(*map(_varying, items), strict=True)]
-        if None not in literals:
-            field = Event._meta.get_field
-            arrays = arrays_of(tuple(map(field, _VARYING_FIELDS)))
-            with connection.cursor() as cursor:
+    shared = [
+        sequence_name(Event._meta.db_table),
+        bank.pk,
+        bank.pk,
+        received_at,
+        Event.Status.PROCESSED.value,
+    ]
+    with connection.cursor() as cursor:
+        if arrays_usable(len(items)):
+            # One statement whatever the number of events, a column a parameter: the bank,
+            # the time received and the status are the same for every row.
+            literals = [array_literal(column) for column in zip(*map(_varying, items), strict=True)]
+            if None not in literals:
+                arrays = arrays_of(tuple(map(field, _VARYING_FIELDS)))
                 statement_execute(
                     cursor,
-                    f"INSERT INTO {quote(Event._meta.db_table)} ({columns}) "  # noqa: S608
-                    f"SELECT %s::{column_type(field('bank'))}, v.*, "
-                    f"%s::{column_type(field('received_at'))}, "
-                    f"%s::{column_type(field('status'))} FROM unnest({arrays}) AS v {conflict}",
-                    [bank_pk, received_at, Event.Status.PROCESSED.value, *literals],
+                    f"WITH v AS (SELECT * FROM unnest({arrays}) AS v({names})), {tail}",  # noqa: S608
+                    [*literals, *shared],
                 )
                 return {event_id: pk for pk, event_id in cursor.fetchall()}
-    with connection.cursor() as cursor:
+        row = "(" + ", ".join(f"%s::{kind}" for kind in types) + ")"
+        inserted: dict[str, int] = {}
         for start in range(0, len(items), INSERT_CHUNK):
             chunk = items[start : start + INSERT_CHUNK]
-            params: list[Any] = []
-            for item in chunk:
-                params += [bank_pk, *_varying(item), received_at, Event.Status.PROCESSED.value]
             statement_execute(
                 cursor,
-                f"INSERT INTO {quote(Event._meta.db_table)} ({columns}) "  # noqa: S608
-                f"VALUES {', '.join([row] * len(chunk))} {conflict}",
-                params,
+                f"WITH v ({names}) AS (VALUES {', '.join([row] * len(chunk))}), {tail}",
+                [*(value for item in chunk for value in _varying(item)), *shared],
             )
             inserted.update({event_id: pk for pk, event_id in cursor.fetchall()})
     return inserted
+
+
+def _insert_plain(bank: Bank, items: list[CheckedEvent], now: datetime) -> dict[str, int]:
+    """`_insert` where a statement cannot insert into two tables (SQLite): the ids already
+    held are read, the other events inserted, then their keys. The database takes one
+    writer at a time; a concurrent post of the same id that slipped in between fails on
+    the key's unique constraint, and its transaction changes nothing."""
+    held = set(
+        EventKey.objects.filter(
+            bank=bank, reference__in=[item.event_id for item in items]
+        ).values_list("reference", flat=True)
+    )
+    new = [item for item in items if item.event_id not in held]
+    if not new:
+        return {}
+    stored = Event.objects.bulk_create(
+        [
+            Event(bank=bank, received_at=now, status=Event.Status.PROCESSED, **fields)
+            for fields in map(_valid_fields, new)
+        ]
+    )
+    EventKey.objects.bulk_create(
+        [EventKey(event_id=event.pk, bank=bank, reference=event.event_id) for event in stored]
+    )
+    return {event.event_id: event.pk for event in stored}
+
+
+def _valid_fields(item: CheckedEvent) -> dict[str, Any]:
+    """The fields of a valid event's row that come from its post."""
+    return {
+        "event_id": item.event_id,
+        "type": item.type,
+        "customer_id": item.customer_pk,
+        "account_id": item.account_pk,
+        "occurred_at": item.occurred_at,
+        "data": item.data,
+    }
 
 
 def _varying(item: CheckedEvent) -> tuple[Any, ...]:

@@ -1,19 +1,27 @@
-"""The month partitions of the outcome feed and the delivery attempts (PostgreSQL).
+"""The month partitions of events, notifications, the outcome feed and the delivery
+attempts (PostgreSQL).
 
-Both tables only grow, by a row or more per message, and neither holds what a customer
-said: they are trimmed by whole months (`core.db.partitions`). Beat makes this month's
-partition and the next `NOTIFICATIONS_PARTITIONS_AHEAD` (a row of a month without one
-could not be written), and drops every month past the table's horizon, `keep_months`:
-its setting (`NOTIFICATIONS_OUTCOMES_KEEP_MONTHS`, `NOTIFICATIONS_ATTEMPTS_KEEP_MONTHS`),
-never less than the longest retention period of any bank plus one month, so that no
-bank's feed or delivery history is shorter than what it keeps of its messages. A month
-is dropped when its last day is that many months old; the legacy partition (the rows
-written before the tables were partitioned) when its newest row is.
+These tables only grow, by a row or more per event and per message: they are trimmed by
+whole months (`core.db.partitions`). Beat makes this month's partition and the next
+`NOTIFICATIONS_PARTITIONS_AHEAD` (a row of a month without one could not be written),
+and drops every month past the table's horizon, `keep_months`: its setting
+(`NOTIFICATIONS_EVENTS_KEEP_MONTHS`, `NOTIFICATIONS_OUTCOMES_KEEP_MONTHS`,
+`NOTIFICATIONS_ATTEMPTS_KEEP_MONTHS`), never less than the longest retention period of
+any bank plus one month, so that no bank's feed or delivery history is shorter than what
+it keeps of its messages. Events and their notifications share a month (a notification's
+id begins with its event's month) and a horizon, never shorter than the outcome feed's
+and the attempts', which point at them. A month is dropped when its last day is that
+many months old; the legacy partition (the rows written before the tables were
+partitioned) when its newest row is.
 
-A drop detaches the partition concurrently and then drops it (inserts and reads of the
-table never wait), and appends a platform audit entry naming the table, the month, its
-rows and its bytes (no personal data). Elsewhere than on PostgreSQL the tables are plain
-and nothing here does anything.
+Months go dependents first: attempts, outcomes, notifications, then events. Before a
+month of notifications or events goes, the rows of plain tables that point into it go as
+the ORM's cascades would take them (an event's idempotency key, a fraud alert's answer)
+or let go of it (an echo's notification), a batch at a time; an event id posted again
+after its month is dropped is a new event. A drop detaches the partition concurrently and
+then drops it (inserts and reads of the table never wait), and appends a platform audit
+entry naming the table, the month, its rows and its bytes (no personal data). Elsewhere
+than on PostgreSQL the tables are plain and nothing here does anything.
 """
 
 import logging
@@ -27,7 +35,7 @@ from django.utils import timezone
 
 from core.db import partitions
 from core.db.partitions import Month, Partition
-from notifications.models import DeliveryAttempt, Outcome
+from notifications.models import DeliveryAttempt, Event, Notification, Outcome
 from portal.audit import Actor
 from portal.models import Bank, RetentionPolicy
 from portal.services import audit_record
@@ -37,21 +45,34 @@ log = logging.getLogger(__name__)
 PARTITION_RETENTION = Actor.system("partition retention")
 
 
+DEPENDENTS_BATCH = 5000  # rows of a dependent table deleted or let go in one statement
+
+
 @dataclass(frozen=True)
 class PartitionedTable:
     model: type[models.Model]
     time_column: str  # when a row happened, to date the legacy partition's newest
     keep_setting: str
+    # Unique indexes made on each partition ({name: columns}): rows unique together
+    # always share a month (`core.db.partitions`).
+    unique: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def name(self) -> str:
         return self.model._meta.db_table
 
 
-TABLES = (
-    PartitionedTable(Outcome, "occurred_at", "NOTIFICATIONS_OUTCOMES_KEEP_MONTHS"),
-    PartitionedTable(DeliveryAttempt, "started_at", "NOTIFICATIONS_ATTEMPTS_KEEP_MONTHS"),
+EVENTS = PartitionedTable(Event, "received_at", "NOTIFICATIONS_EVENTS_KEEP_MONTHS")
+NOTIFICATIONS = PartitionedTable(
+    Notification,
+    "created_at",
+    "NOTIFICATIONS_EVENTS_KEEP_MONTHS",
+    unique=(("one_notification_per_link", ("event_id", "consent_id")),),
 )
+OUTCOMES = PartitionedTable(Outcome, "occurred_at", "NOTIFICATIONS_OUTCOMES_KEEP_MONTHS")
+ATTEMPTS = PartitionedTable(DeliveryAttempt, "started_at", "NOTIFICATIONS_ATTEMPTS_KEEP_MONTHS")
+# In the order their months are dropped: a table before those it points at.
+TABLES = (ATTEMPTS, OUTCOMES, NOTIFICATIONS, EVENTS)
 
 
 @dataclass(frozen=True)
@@ -75,9 +96,13 @@ def longest_retention_months() -> int:
 
 def keep_months(table: PartitionedTable) -> int:
     """How many months back `table` keeps: its setting, never less than the longest
-    retention period plus one month."""
+    retention period plus one month, nor, for events and notifications, than the tables
+    that point at them."""
     configured: int | None = getattr(settings, table.keep_setting)
-    return max(configured or 0, longest_retention_months() + 1)
+    kept = max(configured or 0, longest_retention_months() + 1)
+    if table in (EVENTS, NOTIFICATIONS):
+        kept = max(kept, keep_months(OUTCOMES), keep_months(ATTEMPTS))
+    return kept
 
 
 def partitions_create_ahead(
@@ -90,8 +115,8 @@ def partitions_create_ahead(
     this = Month.of(now or timezone.now())
     months = [this + n for n in range(count + 1)]
     made = {}
-    for table in TABLES:
-        created = partitions.partitions_create(table.name, months)
+    for table in reversed(TABLES):
+        created = partitions.partitions_create(table.name, months, dict(table.unique))
         if created:
             log.info("partitions made: %s %s", table.name, ", ".join(map(str, created)))
         made[table.name] = [str(month) for month in created]
@@ -126,12 +151,48 @@ def partitions_drop_expired(*, now: datetime | None = None) -> list[Dropped]:
             log.warning("partition %s: its interrupted detach was finished and it dropped", name)
         for partition in partitions_expired(table, now=now):
             rows = partition.rows or partitions.partition_count(partition)
+            dependents_release(table, partition)
             partitions.partition_drop(partition)
             done = Dropped(table.name, partition.label, rows, partition.bytes)
             _audit(done, keep_months(table))
             log.info("partition dropped: %s", done)
             dropped.append(done)
     return dropped
+
+
+def dependents_release(table: PartitionedTable, partition: Partition) -> int:
+    """Delete, or let go of, the rows of plain tables that point into `partition`, as
+    the ORM's `on_delete` says (tables partitioned themselves go by their own months);
+    returns how many rows changed. A batch a transaction, so nothing waits long."""
+    low, high = partition_ids(partition)
+    partitioned = {t.model for t in TABLES}
+    changed = 0
+    for relation in table.model._meta.related_objects:
+        dependent = relation.related_model
+        on_delete = getattr(relation, "on_delete", None)
+        if dependent in partitioned or on_delete not in (models.CASCADE, models.SET_NULL):
+            continue
+        column = relation.field.attname
+        rows = dependent._base_manager.filter(**{f"{column}__gte": low, f"{column}__lt": high})
+        while True:
+            with transaction.atomic():
+                batch = list(rows.values_list("pk", flat=True)[:DEPENDENTS_BATCH])
+                if not batch:
+                    break
+                chosen = dependent._base_manager.filter(pk__in=batch)
+                if on_delete is models.CASCADE:
+                    chosen.delete()
+                else:
+                    chosen.update(**{relation.field.name: None})
+            changed += len(batch)
+    return changed
+
+
+def partition_ids(partition: Partition) -> tuple[int, int]:
+    """The ids a partition holds: [low, high)."""
+    if partition.month is None:
+        return 0, Month(0).end_id
+    return partition.month.first_id, partition.month.end_id
 
 
 @transaction.atomic

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from linking.tests.factories import AccountFactory
 from notifications.api.schemas import EXAMPLE_EVENTS
-from notifications.models import Event
+from notifications.models import Event, EventKey
 
 _ids = itertools.count(1)
 
@@ -26,8 +26,11 @@ def event_payload(event_type: str = "transaction.posted", *, account=None, **ove
 
 
 class EventFactory(factory.django.DjangoModelFactory):
+    """A stored event with its idempotency key, as the ingest stores one."""
+
     class Meta:
         model = Event
+        skip_postgeneration_save = True
 
     account = factory.SubFactory(AccountFactory)
     customer = factory.SelfAttribute("account.customer")
@@ -36,6 +39,11 @@ class EventFactory(factory.django.DjangoModelFactory):
     type = Event.Type.BALANCE_UPDATED
     occurred_at = factory.LazyFunction(timezone.now)
     data = factory.LazyFunction(lambda: {"available": "10.00", "currency": "EUR"})
+
+    @factory.post_generation
+    def key(obj, create, extracted, **kwargs):
+        if create:
+            EventKey.objects.create(event=obj, bank_id=obj.bank_id, reference=obj.event_id)
 
 
 def link_for(customer, accounts, *, scopes, page_id: str, psid: str, **overrides):

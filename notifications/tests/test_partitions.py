@@ -1,5 +1,7 @@
-"""The outcome feed and the delivery attempts, partitioned by month on PostgreSQL: months
-made ahead by beat, ids that begin with their month, and retention by whole months."""
+"""Events, notifications, the outcome feed and the delivery attempts, partitioned by month
+on PostgreSQL: months made ahead by beat, ids that begin with their month (a
+notification's with its event's), the rules that span months (an event id once per bank,
+one message in flight per person), and retention by whole months."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -17,14 +19,18 @@ from bankside.settings.base import partition_months_from_env
 from core.db import partitions
 from core.db.partitions import MONTH_SHIFT, Month
 from notifications import selectors, services, tasks
-from notifications.models import DeliveryAttempt, Notification, Outcome
-from notifications.services.partitions import TABLES, keep_months
+from notifications.models import DeliveryAttempt, Event, EventKey, InFlight, Notification, Outcome
+from notifications.services import partitions as partitioned
+from notifications.services.partitions import keep_months
 from notifications.tests.factories import event_payload
 from portal.models import AuditEvent, RetentionPolicy
 from portal.tests.factories import BankFactory
 
 OUTCOMES = Outcome._meta.db_table
 ATTEMPTS = DeliveryAttempt._meta.db_table
+EVENTS = Event._meta.db_table
+NOTIFICATIONS = Notification._meta.db_table
+ALL = (EVENTS, NOTIFICATIONS, OUTCOMES, ATTEMPTS)
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="partitions are PostgreSQL's"
@@ -58,6 +64,12 @@ def outcome_in(month: Month, bank, *, day=1, **fields):
     )
 
 
+def months_made(month: Month) -> None:
+    """Every partitioned table's partition for `month`, as beat makes them."""
+    for table in partitioned.TABLES:
+        partitions.partitions_create(table.name, [month], dict(table.unique))
+
+
 @pytest.fixture
 def old_partitions():
     """Partitions a test makes for past months, dropped afterwards if still there
@@ -66,7 +78,7 @@ def old_partitions():
     yield made
     with connection.cursor() as cursor:
         for month in made:
-            for table in (OUTCOMES, ATTEMPTS):
+            for table in ALL:
                 cursor.execute(f"DROP TABLE IF EXISTS {partitions.partition_name(table, month)}")
 
 
@@ -79,8 +91,8 @@ def test_beat_makes_this_month_and_the_next_ones_ahead():
 
     made = services.partitions_create_ahead(ahead=2, now=later)
 
-    assert made == {table.name: ["2031-05", "2031-06", "2031-07"] for table in TABLES}
-    for table in (OUTCOMES, ATTEMPTS):
+    assert made == {table: ["2031-05", "2031-06", "2031-07"] for table in ALL}
+    for table in ALL:
         assert {"2031-05", "2031-06", "2031-07"} <= set(months_of(table))
 
 
@@ -90,7 +102,7 @@ def test_making_partitions_again_changes_nothing():
     services.partitions_create_ahead(ahead=1, now=later)
     before = months_of(OUTCOMES)
 
-    assert services.partitions_create_ahead(ahead=1, now=later) == {OUTCOMES: [], ATTEMPTS: []}
+    assert services.partitions_create_ahead(ahead=1, now=later) == {table: [] for table in ALL}
     assert months_of(OUTCOMES) == before
 
 
@@ -103,7 +115,7 @@ def test_the_beat_task_keeps_the_settings_months_ahead_ready():
 
     this = Month.of(timezone.now())
     wanted = {str(this + n) for n in range(settings.NOTIFICATIONS_PARTITIONS_AHEAD + 1)}
-    for table in (OUTCOMES, ATTEMPTS):
+    for table in ALL:
         assert wanted <= set(months_of(table))
 
 
@@ -125,11 +137,8 @@ def test_the_metrics_say_how_many_months_are_ready(client, settings):
     later = timezone.now() + timedelta(days=400)  # past the months made so far
     services.partitions_create_ahead(ahead=1, now=later)
 
-    assert selectors.partition_months_ready(now=later) == {OUTCOMES: 2, ATTEMPTS: 2}
-    assert selectors.partition_months_ready(now=later + timedelta(days=70)) == {
-        OUTCOMES: 0,
-        ATTEMPTS: 0,
-    }
+    assert selectors.partition_months_ready(now=later) == dict.fromkeys(ALL, 2)
+    assert selectors.partition_months_ready(now=later + timedelta(days=70)) == dict.fromkeys(ALL, 0)
     body = client.get(
         "/metrics", HTTP_AUTHORIZATION=f"Bearer {settings.METRICS_TOKEN}"
     ).content.decode()
@@ -203,12 +212,168 @@ def test_the_feed_cursor_pages_across_a_month_boundary(api, card, bank):
     assert api.get("/api/v1/outcomes", {"cursor": cursor}).json()["outcomes"] == []
 
 
+# Events and their notifications
+
+
+def event_in(month: Month, linked, *, event_id=None, **fields):
+    """A stored event received in `month` (its id taken as at that moment), with its key."""
+    from notifications.tests.factories import EventFactory
+
+    at = month.start + timedelta(days=2, hours=12)
+    return EventFactory(
+        id=partitions.month_id(EVENTS, at),
+        bank=linked.bank,
+        account=linked.card,
+        event_id=event_id or f"evt-{uuid.uuid4().hex[:12]}",
+        type="transaction.posted",
+        occurred_at=at,
+        received_at=at,
+        data={"amount": "12.00", "currency": "EUR", "merchant": "Shop"},
+        status="processed",
+        **fields,
+    )
+
+
+def notifications_written(linked, event):
+    """Run the delivery rules on a stored `event`, as the ingest does, and write them."""
+    from core.db.rows import statements_run
+    from notifications.services.outbox import AcceptedEvent, outbox_plan
+
+    plan = outbox_plan(
+        bank=linked.bank,
+        events=[
+            AcceptedEvent(
+                pk=event.pk,
+                type=event.type,
+                customer_id=event.customer_id,
+                account_id=event.account_id,
+                occurred_at=event.occurred_at,
+                data=event.data,
+            )
+        ],
+        now=timezone.now(),
+    )
+    statements_run(plan.statements)
+    return list(Notification.objects.filter(event=event))
+
+
+@pytest.mark.django_db
+def test_an_event_and_its_notifications_share_its_months_partition(linked, linked_api):
+    post(linked_api, event_payload(account=linked.card, id="evt-here"))
+
+    event = Event.objects.get(event_id="evt-here")
+    (notification,) = Notification.objects.filter(event=event)
+
+    month = Month(event.id >> MONTH_SHIFT)
+    assert month == Month.of(event.received_at) or month == Month.of(timezone.now())
+    assert Month(notification.id >> MONTH_SHIFT) == month
+    assert partition_of(EVENTS, event.id) == partitions.partition_name(EVENTS, month)
+    assert partition_of(NOTIFICATIONS, notification.id) == partitions.partition_name(
+        NOTIFICATIONS, month
+    )
+    assert EventKey.objects.get(bank=linked.bank, reference="evt-here").event_id == event.id
+
+
+@pytest.mark.django_db
+def test_a_notification_takes_its_events_month_not_the_clocks(linked):
+    next_month = Month.of(timezone.now()) + 1
+    services.partitions_create_ahead(ahead=1)
+    event = event_in(next_month, linked)
+
+    (notification,) = notifications_written(linked, event)
+
+    assert Month(notification.id >> MONTH_SHIFT) == next_month
+    assert partition_of(NOTIFICATIONS, notification.id) == partitions.partition_name(
+        NOTIFICATIONS, next_month
+    )
+
+
+@pytest.mark.django_db
+def test_a_month_of_notifications_keeps_one_notification_per_event_and_link(linked):
+    from django.db import IntegrityError, transaction
+
+    this = Month.of(timezone.now())
+    event = event_in(this, linked)
+    (first,) = notifications_written(linked, event)
+
+    with pytest.raises(IntegrityError, match="one_notification_per_link"), transaction.atomic():
+        Notification.objects.create(
+            id=(this.index << MONTH_SHIFT) + 10**9,
+            bank=linked.bank,
+            event=event,
+            consent=first.consent,
+            account=first.account,
+            event_type=first.event_type,
+            page_id=first.page_id,
+            psid=first.psid,
+            sequence=first.sequence + 1,
+            locale="en",
+        )
+    assert Notification.objects.filter(event=event).count() == 1
+
+
+@pytest.mark.django_db
+def test_the_same_event_id_is_a_duplicate_whatever_month_it_was_stored_in(linked, linked_api):
+    last_month = Month.of(timezone.now()) - 1
+    months_made(last_month)
+    stored = event_in(last_month, linked, event_id="evt-last-month")
+
+    response = linked_api.post(
+        "/api/v1/events",
+        {"events": [event_payload(account=linked.card, id="evt-last-month")]},
+        format="json",
+    )
+
+    (result,) = response.json()["results"]
+    assert result["status"] == "duplicate"
+    assert Event.objects.filter(event_id="evt-last-month").get().pk == stored.pk
+    assert linked_api.get("/api/v1/events/evt-last-month").json()["status"] == "processed"
+
+
+@pytest.mark.django_db
+def test_two_months_notifications_of_one_person_are_never_in_flight_together(linked):
+    from django.db import IntegrityError, transaction
+
+    this = Month.of(timezone.now())
+    services.partitions_create_ahead(ahead=1)
+    (older,) = notifications_written(linked, event_in(this, linked))
+    (newer,) = notifications_written(linked, event_in(this + 1, linked))
+    assert Month(older.id >> MONTH_SHIFT) != Month(newer.id >> MONTH_SHIFT)
+
+    Notification.objects.filter(pk=older.pk).update(state="in_flight", lease_owner="w1")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Notification.objects.filter(pk=newer.pk).update(state="in_flight", lease_owner="w2")
+
+    assert InFlight.objects.get().notification_id == older.pk
+    Notification.objects.filter(pk=older.pk).update(state="sent")
+    Notification.objects.filter(pk=newer.pk).update(state="in_flight", lease_owner="w2")
+    assert InFlight.objects.get().notification_id == newer.pk
+    Notification.objects.filter(pk=newer.pk).delete()
+    assert not InFlight.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_digests_originals_in_flight_together_are_not_held_by_the_rule(linked):
+    this = Month.of(timezone.now())
+    services.partitions_create_ahead(ahead=1)
+    (lead,) = notifications_written(linked, event_in(this, linked))
+    (member,) = notifications_written(linked, event_in(this + 1, linked))
+
+    Notification.objects.filter(pk=lead.pk).update(state="in_flight")
+    Notification.objects.filter(pk__in=[lead.pk, member.pk]).update(
+        state="in_flight", digest=lead.pk
+    )
+
+    assert Notification.objects.filter(state="in_flight").count() == 2
+    assert not InFlight.objects.exists()  # as the index, it counts rows without a digest
+
+
 # Retention by partition
 
 
 @pytest.mark.django_db
 def test_the_horizon_is_the_longest_retention_plus_a_month_or_the_setting(settings):
-    outcomes = TABLES[0]
+    outcomes = partitioned.OUTCOMES
     RetentionPolicy.objects.create(bank=BankFactory(), months=30)
     assert keep_months(outcomes) == 31  # the bank's 30 months, and one more
 
@@ -271,6 +436,77 @@ def test_a_month_past_the_horizon_is_dropped_whole_and_newer_months_stay(
     assert Outcome.objects.filter(notification=notification).exists()  # this month's
     assert not DeliveryAttempt.objects.filter(id=old_attempt.id).exists()
     assert DeliveryAttempt.objects.filter(notification=notification, number=1).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_month_of_events_goes_with_its_notifications_keys_and_answers(
+    old_partitions, linked, linked_api, graph
+):
+    from conversation.models import FraudAlertAnswer
+    from notifications.models import MessageEcho
+
+    now = timezone.now()
+    expired = Month.of(now) - 20
+    old_partitions.append(expired)
+    months_made(expired)
+    old = event_in(expired, linked, event_id="evt-long-ago")
+    (old_notification,) = notifications_written(linked, old)
+    Notification.objects.filter(pk=old_notification.pk).update(state="sent")
+    answer = FraudAlertAnswer.objects.create(
+        bank=linked.bank,
+        notification=old_notification,
+        event=old,
+        consent=linked.consent,
+        answer="no",
+    )
+    echo = MessageEcho.objects.create(
+        bank=linked.bank,
+        page_id=linked.integration.page_id,
+        recipient_ref="someone",
+        mid="m_long_ago",
+        source="bankside",
+        outcome="confirmed",
+        notification=old_notification,
+        sent_at=now,
+    )
+    post(linked_api, event_payload(account=linked.card, id="evt-today"))
+
+    dropped = services.partitions_drop_expired(now=now)
+
+    assert [d.table for d in dropped if d.month == str(expired)] == [
+        ATTEMPTS,
+        OUTCOMES,
+        NOTIFICATIONS,
+        EVENTS,
+    ]  # dependents first
+    assert not Event.objects.filter(pk=old.pk).exists()
+    assert not Notification.objects.filter(pk=old_notification.pk).exists()
+    assert not EventKey.objects.filter(reference="evt-long-ago").exists()
+    assert not FraudAlertAnswer.objects.filter(pk=answer.pk).exists()
+    echo.refresh_from_db()
+    assert echo.notification_id is None
+    assert Event.objects.filter(event_id="evt-today").exists()  # this month's stay
+    assert EventKey.objects.filter(reference="evt-today").exists()
+    # Past its month, the id is free: posted again, it is a new event.
+    again = linked_api.post(
+        "/api/v1/events",
+        {"events": [event_payload(account=linked.card, id="evt-long-ago")]},
+        format="json",
+    )
+    assert again.json()["results"][0]["status"] == "accepted"
+
+
+@pytest.mark.django_db
+def test_events_and_notifications_keep_at_least_what_points_at_them(settings):
+    RetentionPolicy.objects.create(bank=BankFactory(), months=12)
+    settings.NOTIFICATIONS_OUTCOMES_KEEP_MONTHS = 30
+    settings.NOTIFICATIONS_ATTEMPTS_KEEP_MONTHS = 20
+    settings.NOTIFICATIONS_EVENTS_KEEP_MONTHS = 15
+
+    assert keep_months(partitioned.EVENTS) == 30
+    assert keep_months(partitioned.NOTIFICATIONS) == 30
+    settings.NOTIFICATIONS_EVENTS_KEEP_MONTHS = 40
+    assert keep_months(partitioned.EVENTS) == keep_months(partitioned.NOTIFICATIONS) == 40
 
 
 @pytest.mark.django_db(transaction=True)
@@ -345,12 +581,17 @@ def test_dropping_refuses_to_run_inside_a_transaction():
 # Elsewhere than PostgreSQL
 
 
-def test_on_sqlite_the_tables_stay_plain():
+@pytest.mark.parametrize(
+    "name",
+    [
+        "0016_outcomes_and_attempts_partitioned_by_month",
+        "0017_events_and_notifications_partitioned_by_month",
+    ],
+)
+def test_on_sqlite_the_tables_stay_plain(name):
     from importlib import import_module
 
-    migration = import_module(
-        "notifications.migrations.0016_outcomes_and_attempts_partitioned_by_month"
-    )
+    migration = import_module(f"notifications.migrations.{name}")
     sqlite = SQLiteWrapper(
         {
             **settings.DATABASES["default"],

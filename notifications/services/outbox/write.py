@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from django.db import connection, models
 
+from core.db.partitions import MONTH_SHIFT, sequence_name
 from core.db.rows import (
     CHUNK,
     Statement,
@@ -209,7 +210,18 @@ def _notification_insert_parts(vendor: str) -> tuple[list[Any], str, str, str]:
     fields = [cast("models.Field[Any, Any]", meta.get_field(name)) for name in PLANNED_FIELDS]
     values = {field.name: typed(f"v.column{n}", field) for n, field in enumerate(fields, 1)}
     later = f"v.column{len(fields) + 1}"  # how many of the person's come after this one
+    # PostgreSQL: the id begins with its event's month, whatever the clock says, so that
+    # an event's notifications share its partition (`Notification`).
+    own_id = (
+        [
+            f"(({values['event']} >> {MONTH_SHIFT}) << {MONTH_SHIFT})"
+            f" | nextval('{sequence_name(meta.db_table)}'::regclass)"
+        ]
+        if postgresql
+        else []
+    )
     select = [
+        *own_id,
         *(
             typed("%s", cast("models.Field[Any, Any]", meta.get_field(name)))
             for name in SHARED_FIELDS
@@ -218,7 +230,13 @@ def _notification_insert_parts(vendor: str) -> tuple[list[Any], str, str, str]:
         *values.values(),
         f"r.last_sequence - {typed(later, meta.get_field('sequence'))}",
     ]
-    names = [*SHARED_FIELDS, *FRESH_ROW, *PLANNED_FIELDS, "sequence"]
+    names = [
+        *(["id"] if postgresql else []),
+        *SHARED_FIELDS,
+        *FRESH_ROW,
+        *PLANNED_FIELDS,
+        "sequence",
+    ]
     return (
         fields,
         ", ".join(select),
