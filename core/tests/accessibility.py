@@ -15,6 +15,7 @@ AXE_PATH = "/__axe-core__/axe.min.js"
 INSTALL = f"npm ci --prefix {AXE_DIR.relative_to(AXE_DIR.parents[2])} (or make test)"
 # What fails a page: the impacts a person is stopped or badly hindered by.
 BLOCKING = {"serious", "critical"}
+AXE_TIMEOUT_MS = 60_000
 
 
 def axe_violations(page) -> list[dict]:
@@ -28,7 +29,16 @@ def axe_violations(page) -> list[dict]:
     )
     origin = page.evaluate("() => location.origin")
     page.add_script_tag(url=origin + AXE_PATH)
-    results = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
+    # evaluate() waits for its promise without a limit; wait_for_function() keeps one, so a
+    # page that stops answering fails the test instead of holding the run.
+    page.evaluate(
+        "() => { window.__axe = null; axe.run(document, {resultTypes: ['violations']})"
+        ".then(r => { window.__axe = {violations: r.violations}; },"
+        " e => { window.__axe = {error: String(e)}; }); }"
+    )
+    results = page.wait_for_function("() => window.__axe", timeout=AXE_TIMEOUT_MS).json_value()
+    if "error" in results:
+        pytest.fail(f"axe-core failed on the page: {results['error']}")
     return [v for v in results["violations"] if v.get("impact") in BLOCKING]
 
 
