@@ -12,13 +12,15 @@ delivered (nothing is sent). At `--small` stored events (20,000 by default) it m
    `--customers` should be a good part of `--deliver`, or the measure is of that order.
 
 Then it seeds more history, up to `--large` stored events (5,000,000 by default),
-vacuums as autovacuum would have over the months such a history takes, and measures both
-again. It prints each figure at both sizes, their ratio, and the bytes the
-bank's tables hold at each size. Figures only: nothing here asserts a time.
+spreads it over this month and the `--months` before (13 by default, as a year of traffic
+leaves it: on PostgreSQL each month is a partition of the events, notifications and
+outcomes, `core.db.partitions`), vacuums as autovacuum would have over the months such a
+history takes, and measures both again. It prints each figure at both sizes, their ratio,
+and the bytes the bank's tables hold at each size. Figures only: nothing here asserts a time.
 
-    python bench/growth.py [--small 20000] [--large 5000000] [--singles 2000]
-                           [--web 2] [--threads 8] [--concurrency 16] [--customers 2000]
-                           [--workers 2] [--deliver 4000]
+    python bench/growth.py [--small 20000] [--large 5000000] [--months 13]
+                           [--singles 2000] [--web 2] [--threads 8] [--concurrency 16]
+                           [--customers 2000] [--workers 2] [--deliver 4000]
 """
 
 import argparse
@@ -51,6 +53,7 @@ from bench.scale import requests_for  # noqa: E402
 PAGE = f"{delivery.PAGE_PREFIX}7"
 TABLES = (
     "notifications_event",
+    "notifications_eventkey",
     "notifications_notification",
     "notifications_outcome",
     "notifications_deliveryattempt",
@@ -112,6 +115,83 @@ def history_grow(events: Events, target: int, batch_size: int = 1000) -> None:
     with connection.cursor() as cursor:
         cursor.execute("VACUUM (ANALYZE)")
     statistics_refresh()
+
+
+AGE_CHUNK = 200_000  # ids of this month moved to their month in one statement per table
+
+
+def history_age(months: int) -> dict[str, int]:
+    """Spread the rows this month's partitions hold over this month and the `months`
+    before it, evenly (by the low bits of the event's id), as a history that took those
+    months to write would lie; returns the rows each table keeps in this month.
+
+    A row moves with its event: an event's notifications and outcomes to its month, ids
+    keeping their low bits (unique per table) under the month's prefix, times moved back
+    by as many months. Each table's month partitions are made first, as beat makes them.
+    """
+    from django.utils import timezone
+
+    from core.db import partitions
+    from core.db.partitions import MONTH_SHIFT, Month
+    from notifications.services import partitions as partitioned
+
+    this = Month.of(timezone.now())
+    for table in partitioned.TABLES:
+        partitions.partitions_create(
+            table.name, [this - k for k in range(months + 1)], dict(table.unique)
+        )
+    mask = (1 << MONTH_SHIFT) - 1
+
+    def back(column: str) -> str:
+        return f"mod({column} & {mask}, {months + 1})"
+
+    def moved(column: str, by: str) -> str:
+        return f"((({this.index} - {back(by)}) << {MONTH_SHIFT}) | ({column} & {mask}))"
+
+    def earlier(column: str, by: str) -> str:
+        return f"{column} - {back(by)} * interval '1 month'"
+
+    statements = {
+        "notifications_eventkey": "event_id = {e}".format(e=moved("event_id", "event_id")),
+        "notifications_event": (
+            f"id = {moved('id', 'id')}, received_at = {earlier('received_at', 'id')},"
+            f" occurred_at = {earlier('occurred_at', 'id')}"
+        ),
+        "notifications_notification": (
+            f"id = {moved('id', 'event_id')}, event_id = {moved('event_id', 'event_id')},"
+            f" created_at = {earlier('created_at', 'event_id')},"
+            f" queued_at = {earlier('queued_at', 'event_id')}"
+        ),
+        "notifications_outcome": (
+            f"id = {moved('id', 'event_id')}, event_id = {moved('event_id', 'event_id')},"
+            f" notification_id = CASE WHEN notification_id IS NULL THEN NULL"
+            f" ELSE {moved('notification_id', 'event_id')} END,"
+            f" occurred_at = {earlier('occurred_at', 'event_id')}"
+        ),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(max(id), 0) FROM notifications_event WHERE id >= %s",
+            [this.first_id],
+        )
+        (last,) = cursor.fetchone()
+        for low in range(this.first_id, last + 1, AGE_CHUNK):
+            span = [low, min(low + AGE_CHUNK, this.end_id)]
+            for table, assignments in statements.items():
+                key = "event_id" if table != "notifications_event" else "id"
+                cursor.execute(
+                    f"UPDATE {table} SET {assignments} WHERE {key} >= %s AND {key} < %s"  # noqa: S608
+                    f" AND {back(key)} > 0",
+                    span,
+                )
+        kept = {}
+        for table in ("notifications_event", "notifications_notification", "notifications_outcome"):
+            cursor.execute(
+                f"SELECT count(*) FROM {table} WHERE id >= %s AND id < %s",  # noqa: S608
+                [this.first_id, this.end_id],
+            )
+            kept[table] = cursor.fetchone()[0]
+    return kept
 
 
 def delivered_mark(notification_model) -> None:
@@ -203,6 +283,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", type=int, default=20_000)
     parser.add_argument("--large", type=int, default=5_000_000)
+    parser.add_argument(
+        "--months", type=int, default=13, help="months before this one the history spans"
+    )
     parser.add_argument("--singles", type=int, default=2000)
     parser.add_argument("--web", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
@@ -217,6 +300,8 @@ def main() -> None:
         parser.error("--singles, --web, --threads, --concurrency and --customers take 1 or more")
     if min(args.workers, args.deliver) < 1:
         parser.error("--workers and --deliver take 1 or more")
+    if not 0 <= args.months <= 120:
+        parser.error("--months takes 0 (the whole history in this month) to 120")
 
     with delivery.Machine.running("growth", "growth", page_prefix=PAGE) as machine:
         bank = world(args.customers)
@@ -226,6 +311,17 @@ def main() -> None:
         small = measure_at(args, machine, bank, events)
         print(f"Seeding up to {args.large:,} events of history", flush=True)
         history_grow(events, args.large)
+        if args.months and connection.vendor == "postgresql":
+            print(f"Spreading it over this month and the {args.months} before", flush=True)
+            kept = history_age(args.months)
+            with connection.cursor() as cursor:
+                cursor.execute("VACUUM (ANALYZE)")
+            statistics_refresh()
+            print(
+                "  this month's partitions hold "
+                + ", ".join(f"{rows:,} rows of {table}" for table, rows in kept.items()),
+                flush=True,
+            )
         large = measure_at(args, machine, bank, events)
 
     print(f"\nAt {large['stored']:,} stored events against {small['stored']:,}:")

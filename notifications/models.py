@@ -239,8 +239,9 @@ class Notification(models.Model):
     final: `reason` keeps why, and nothing is sent on Messenger afterwards.
 
     On PostgreSQL the table is partitioned by month of its id, and an id begins with its
-    *event's* month (`services.outbox.write`): all of an event's notifications sit in one
-    partition, so the pair (event, link) is kept unique by an index on each partition
+    *event's* month (`services.outbox.write`; a check refuses any other): all of an
+    event's notifications sit in one partition, so the pair (event, link) is kept unique
+    by an index on each partition
     (`services.partitions`). The one-in-flight rule spans months, so there it is kept by
     `InFlight` rows that triggers maintain. No foreign key is kept in the database.
     """

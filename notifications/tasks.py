@@ -58,8 +58,9 @@ def sweep_outbox() -> int:
 
 @shared_task(name="notifications.create_partitions", ignore_result=True)  # type: ignore[untyped-decorator]
 def create_partitions() -> int:
-    """Beat, hourly: the month partitions of the outcome feed and the delivery attempts
-    exist for this month and the next `NOTIFICATIONS_PARTITIONS_AHEAD` (idempotent)."""
+    """Beat, hourly: the month partitions of the events, notifications, outcome feed and
+    delivery attempts exist for this month and the next `NOTIFICATIONS_PARTITIONS_AHEAD`
+    (idempotent)."""
     return sum(map(len, services.partitions_create_ahead().values()))
 
 

@@ -409,8 +409,8 @@ CELERY_BEAT_SCHEDULE = {
     "verify-audit-chains": {"task": "portal.verify_audit_chains", "schedule": 86400.0},
     "sign-audit-checkpoints": {"task": "portal.sign_audit_checkpoints", "schedule": 86400.0},
     "purge-retained-data": {"task": "portal.purge_retained_data", "schedule": 86400.0},
-    # The month partitions of the outcome feed and the delivery attempts: made ahead of
-    # need, dropped past their horizon (README "Partitions").
+    # The month partitions of events, notifications, outcomes and delivery attempts: made
+    # ahead of need, dropped past their horizon (README "Partitions").
     "create-partitions": {"task": "notifications.create_partitions", "schedule": 3600.0},
     "drop-expired-partitions": {
         "task": "notifications.drop_expired_partitions",

@@ -4,9 +4,10 @@
 - An event's bank id is kept unique in `EventKey`, a plain table filled here from the
   events, since a partitioned table's unique constraints must contain its partition key.
   The constraint keeps its name, `one_event_per_bank_id`.
-- A notification's id begins with its event's month (`services.outbox.write`), so the
-  pair (event, link) is kept unique by `one_notification_per_link` on each partition:
-  the legacy partition keeps the index it has, each month gets its own.
+- A notification's id begins with its event's month (`services.outbox.write`; a check,
+  `notification_in_its_events_month`, refuses any other), so the pair (event, link) is
+  kept unique by `one_notification_per_link` on each partition: the legacy partition
+  keeps the index it has, each month gets its own.
 - At most one notification in flight per person: the partial unique index could hold
   only within a partition, so triggers keep one `InFlight` row per person instead, filled
   here from the notifications in flight.
@@ -58,6 +59,13 @@ CREATE TRIGGER notification_in_flight_delete AFTER DELETE ON notifications_notif
   FOR EACH ROW WHEN (OLD.state = 'in_flight' AND OLD.digest IS NULL)
   EXECUTE FUNCTION bankside_in_flight();
 """
+MONTH_CHECK_SQL = (
+    "ALTER TABLE notifications_notification ADD CONSTRAINT notification_in_its_events_month"
+    f" CHECK ((id >> {partitions.MONTH_SHIFT}) = (event_id >> {partitions.MONTH_SHIFT}))"
+)
+MONTH_CHECK_DROP_SQL = (
+    "ALTER TABLE notifications_notification DROP CONSTRAINT notification_in_its_events_month"
+)
 IN_FLIGHT_DROP_SQL = """
 DROP TRIGGER IF EXISTS notification_in_flight_insert ON notifications_notification;
 DROP TRIGGER IF EXISTS notification_in_flight_update ON notifications_notification;
@@ -141,6 +149,7 @@ def partition(apps, schema_editor):
         cursor.execute("DROP INDEX one_in_flight_per_person")
         for table in (EVENTS, NOTIFICATIONS):
             partitions.table_partition(cursor, table, months, UNIQUE.get(table))
+        cursor.execute(MONTH_CHECK_SQL)
         cursor.execute(IN_FLIGHT_SQL)
         cursor.execute(
             "INSERT INTO notifications_inflight (page_id, psid, notification_id)"
@@ -155,6 +164,7 @@ def unpartition(apps, schema_editor):
         return
     with schema_editor.connection.cursor() as cursor:
         cursor.execute(IN_FLIGHT_DROP_SQL)
+        cursor.execute(MONTH_CHECK_DROP_SQL)
         cursor.execute("DELETE FROM notifications_inflight")
         for table in (EVENTS, NOTIFICATIONS):
             partitions.table_unpartition(cursor, table, FOREIGN_KEYS[table], UNIQUE.get(table))

@@ -9,9 +9,10 @@ from notifications.services.partitions import TABLES, keep_months
 
 class Command(BaseCommand):
     help = (
-        "Make the month partitions of the outcome feed and the delivery attempts for this "
-        "month and the next --ahead (default NOTIFICATIONS_PARTITIONS_AHEAD) where missing, "
-        "then list every partition with its rows and size (PostgreSQL only)."
+        "Make the month partitions of the events, notifications, outcome feed and delivery "
+        "attempts for this month and the next --ahead (default "
+        "NOTIFICATIONS_PARTITIONS_AHEAD) where missing, then list every partition with its "
+        "rows and size (PostgreSQL only)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -22,7 +23,7 @@ class Command(BaseCommand):
             self.stdout.write("Not PostgreSQL: the tables are plain, without partitions.")
             return
         made = services.partitions_create_ahead(ahead=ahead)
-        for table in TABLES:
+        for table in reversed(TABLES):
             for month in made[table.name]:
                 self.stdout.write(f"made\t{table.name}\t{month}")
             self.stdout.write(f"{table.name}: keeps {keep_months(table)} months")
