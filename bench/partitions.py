@@ -163,12 +163,13 @@ def month_fill(cursor, month, rows: int, bank_id: int, template_id: int) -> None
         [first, month.end_id],
     )
     cursor.execute(
-        "INSERT INTO notifications_notification SELECT (jsonb_populate_record("
-        " NULL::notifications_notification, to_jsonb(n) || jsonb_build_object("
-        " 'id', %s + g, 'event_id', %s + g, 'sequence', g, 'state', 'delivered',"
-        " 'created_at', %s + g * interval '1 second'))).*"
-        " FROM notifications_notification n, generate_series(1, %s) g WHERE n.id = %s",
-        [first, first, at, rows, template_id],
+        "INSERT INTO notifications_notification SELECT r.*"
+        " FROM notifications_notification n, generate_series(1, %s) g,"
+        " LATERAL jsonb_populate_record(NULL::notifications_notification, to_jsonb(n)"
+        " || jsonb_build_object('id', %s + g, 'event_id', %s + g, 'sequence', g,"
+        " 'state', 'delivered', 'created_at', %s + g * interval '1 second')) r"
+        " WHERE n.id = %s",
+        [rows, first, first, at, template_id],
     )
     cursor.execute(
         "INSERT INTO notifications_outcome (id, bank_id, type, event_id, notification_id,"
