@@ -177,14 +177,19 @@ class Sending:
         if self.queues and not self.running:
             soonest = min(self.not_before.get(page, 0.0) for page in self.queues)
             pause = min(pause, max(0.001, soonest - now_m))
+        urgent_answer = False
         if self.running:
             with contextlib.suppress(Empty):
-                self.collect(self.answers.get(timeout=pause))
+                urgent_answer |= self.collect(self.answers.get(timeout=pause))
                 while True:
-                    self.collect(self.answers.get_nowait())
+                    urgent_answer |= self.collect(self.answers.get_nowait())
         elif self.queues:
             time.sleep(pause)
-        if len(self.results) >= FLUSH_SIZE or time.monotonic() - self.flushed_at >= FLUSH_EVERY:
+        if (
+            urgent_answer
+            or len(self.results) >= FLUSH_SIZE
+            or time.monotonic() - self.flushed_at >= FLUSH_EVERY
+        ):
             self.flush()
 
     def send_next(self) -> None:
@@ -206,14 +211,16 @@ class Sending:
             sent = _Sent(None, None, error=exc)
         self.answers.put((job, sent))
 
-    def collect(self, answer: "tuple[Job, _Sent]") -> None:
+    def collect(self, answer: "tuple[Job, _Sent]") -> bool:
+        """Record one answer; returns whether it is to be written at once: the job held
+        back its person's urgent notification, which can be claimed once it is. The
+        caller writes it with every other answer already in (one flush, not one each)."""
         job, sent = answer
         del self.running[job.id]
         self.in_pool[job.page_id] -= 1
         self.urgent_in_pool[job.page_id] -= job.urgency == Urgency.URGENT
         self.record(job, sent)
-        if job.holds_back_urgent:
-            self.flush()  # the person's urgent notification can be claimed now
+        return job.holds_back_urgent
 
     def pick(self, room: int, now_m: float) -> list[Job]:
         """Up to `room` jobs for the pool, taking Pages in turn, within each Page's share.
