@@ -117,6 +117,4 @@ class _Pipeline(Claiming, Preparing, Digesting, Sending, Recording):
 
     def holds_routine(self) -> bool:
         """Whether a routine job waits here for the pool."""
-        return any(
-            job.urgency != Urgency.URGENT for queue in self.queues.values() for job in queue
-        )
+        return any(job.urgency != Urgency.URGENT for queue in self.queues.values() for job in queue)
