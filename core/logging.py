@@ -49,9 +49,7 @@ _SECRET_IN_TEXT = re.compile(
 # What every match of `_SECRET_IN_TEXT` holds, looked for in an ASCII text made lower
 # case (where that is what ignoring case means), several times faster than the pattern:
 # a text without it is let through unchanged.
-_SECRET_HINT = re.compile(
-    r"(?:" + "|".join(re.escape(n) for n in SECRET_NAMES) + r")[\"']?\s*[=:]"
-)
+_SECRET_HINT = re.compile(r"(?:" + "|".join(re.escape(n) for n in SECRET_NAMES) + r")[\"']?\s*[=:]")
 
 
 def _may_name_secret(text: str) -> bool:
