@@ -53,18 +53,15 @@ def deliveries_run(
                 report.claimed += last_claimed
                 next_claim = now_m + (0.0 if last_claimed >= size else CLAIM_PAUSE)
                 next_urgent_look = now_m + URGENT_LOOK
-            elif (
-                not urgent_only
-                and may_claim
-                and now_m >= next_urgent_look
-                and pipeline.holds_routine()
-            ):
-                # A fraud alert posted now would otherwise wait for this routine backlog to
-                # run down to the next claim: a second or more on a saturated Page. Behind a
-                # backlog of urgent ones it would wait as long claimed now (each class keeps
-                # its order), and looking would cost a claim and a promotion each time.
+            elif not urgent_only and may_claim and now_m >= next_urgent_look and pipeline.backlog():
+                # A fraud alert posted now would otherwise wait for this backlog to run
+                # down to the next claim: a second or more on a saturated Page.
                 report.claimed += pipeline.claim(size, urgent_only=True)
-                pipeline.promote_for_urgent()
+                if pipeline.holds_routine():
+                    # Only a routine job can be promoted; for urgent ones the look would
+                    # read a thousand pending rows for nothing, and have each of their
+                    # answers written on its own.
+                    pipeline.promote_for_urgent()
                 next_urgent_look = now_m + URGENT_LOOK
             if not pipeline.backlog():
                 # A message finished since the last claim may have been all that held back
