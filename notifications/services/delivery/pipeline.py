@@ -53,15 +53,23 @@ def deliveries_run(
                 report.claimed += last_claimed
                 next_claim = now_m + (0.0 if last_claimed >= size else CLAIM_PAUSE)
                 next_urgent_look = now_m + URGENT_LOOK
-            elif not urgent_only and may_claim and now_m >= next_urgent_look and pipeline.backlog():
-                # A fraud alert posted now would otherwise wait for this backlog to run
-                # down to the next claim: a second or more on a saturated Page.
+            elif (
+                not urgent_only
+                and may_claim
+                and now_m >= next_urgent_look
+                and pipeline.holds_routine()
+            ):
+                # A fraud alert posted now would otherwise wait for this routine backlog to
+                # run down to the next claim: a second or more on a saturated Page. Not
+                # while only urgent jobs are held: an alert for one of their Pages would
+                # wait behind them anyway (each class keeps its order), and one for
+                # another Page is the urgent workers' to claim at once, or this pipeline's
+                # at its next claim. An urgent-only claim flags no rows waiting, so under
+                # a backlog of urgent notifications each look stepped over every row held
+                # behind a person's message in flight, and promoting urgent jobs had each
+                # of their answers written on its own.
                 report.claimed += pipeline.claim(size, urgent_only=True)
-                if pipeline.holds_routine():
-                    # Only a routine job can be promoted; for urgent ones the look would
-                    # read a thousand pending rows for nothing, and have each of their
-                    # answers written on its own.
-                    pipeline.promote_for_urgent()
+                pipeline.promote_for_urgent()
                 next_urgent_look = now_m + URGENT_LOOK
             if not pipeline.backlog():
                 # A message finished since the last claim may have been all that held back
