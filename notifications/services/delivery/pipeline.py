@@ -63,11 +63,11 @@ def deliveries_run(
                 # run down to the next claim: a second or more on a saturated Page. Not
                 # while only urgent jobs are held: an alert for one of their Pages would
                 # wait behind them anyway (each class keeps its order), and one for
-                # another Page is the urgent workers' to claim at once, or this pipeline's
-                # at its next claim. An urgent-only claim flags no rows waiting, so under
-                # a backlog of urgent notifications each look stepped over every row held
-                # behind a person's message in flight, and promoting urgent jobs had each
-                # of their answers written on its own.
+                # another Page is the urgent queue's worker's to claim at once (as
+                # deployed), or this pipeline's at its next claim. An urgent-only claim
+                # flags no rows waiting, so under a backlog of urgent notifications each
+                # look stepped over every row held behind a person's message in flight,
+                # and promoting urgent jobs had each of their answers written on its own.
                 report.claimed += pipeline.claim(size, urgent_only=True)
                 pipeline.promote_for_urgent()
                 next_urgent_look = now_m + URGENT_LOOK
