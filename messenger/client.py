@@ -505,6 +505,34 @@ def _proxied(base_url: str) -> bool:
     return not urllib.request.proxy_bypass(parts.hostname or "")
 
 
+class _OneWrite(http.client.HTTPConnection):
+    """An HTTP connection that writes a request's head and body in one send, where
+    `http.client` writes them one after the other: one packet instead of two, and half
+    the system calls, for each Send API call."""
+
+    held: list[bytes] | None = None
+
+    def send(self, data: Any) -> None:
+        if self.held is not None and isinstance(data, bytes):
+            self.held.append(data)
+        else:
+            super().send(data)
+
+    def request_write(self, body: bytes) -> None:
+        """`endheaders(body)`, the head and the body written together."""
+        self.held = []
+        try:
+            self.endheaders(body)
+            data = b"".join(self.held)
+        finally:
+            self.held = None
+        super().send(data)
+
+
+class _OneWriteTLS(_OneWrite, http.client.HTTPSConnection):
+    """`_OneWrite` over TLS."""
+
+
 class _SendPath:
     """POSTs to the Graph API over one keep-alive connection per calling thread.
 
@@ -526,7 +554,7 @@ class _SendPath:
         self.context = _ssl_context() if self.https else None
         self.local = threading.local()
         self.lock = threading.Lock()
-        self.connections: set[http.client.HTTPConnection] = set()
+        self.connections: set[_OneWrite] = set()
 
     def post(self, path: str, body: bytes, *, authorization: str) -> dict[str, Any]:
         conn = self._connection()
@@ -537,7 +565,7 @@ class _SendPath:
             conn.putheader("Accept", "*/*")
             conn.putheader("Content-Type", "application/json")
             conn.putheader("Content-Length", str(len(body)))
-            conn.endheaders(body)
+            conn.request_write(body)
             response = conn.getresponse()
             content = response.read()
         except (OSError, http.client.HTTPException) as exc:
@@ -553,20 +581,18 @@ class _SendPath:
             data = None
         return _answer(response.status, data, content, dict(response.getheaders()))
 
-    def _connection(self) -> http.client.HTTPConnection:
+    def _connection(self) -> _OneWrite:
         conn = getattr(self.local, "conn", None)
         if conn is not None and (conn.sock is None or _closed_while_idle(conn.sock)):
             self._drop(conn)
             conn = None
         if conn is None:
             if self.https:
-                conn = http.client.HTTPSConnection(
+                conn = _OneWriteTLS(
                     self.host, self.port, timeout=self.timeout_connect, context=self.context
                 )
             else:
-                conn = http.client.HTTPConnection(
-                    self.host, self.port, timeout=self.timeout_connect
-                )
+                conn = _OneWrite(self.host, self.port, timeout=self.timeout_connect)
             try:
                 conn.connect()
             except OSError as exc:
@@ -580,7 +606,7 @@ class _SendPath:
                 self.connections.add(conn)
         return conn
 
-    def _drop(self, conn: http.client.HTTPConnection) -> None:
+    def _drop(self, conn: _OneWrite) -> None:
         conn.close()
         if getattr(self.local, "conn", None) is conn:
             self.local.conn = None

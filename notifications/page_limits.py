@@ -229,6 +229,13 @@ class Grant:
     call: str = ""
     at: float = 0.0
     start_in: float = 0.0  # a booked call: start it no sooner than this many seconds on
+    calls: tuple[str, ...] = ()  # every call granted, where several were
+
+    def each(self) -> list["Grant"]:
+        """One grant per call granted, each to be handed back with `answered` on its own."""
+        if self.granted <= 1:
+            return [self] if self.granted else []
+        return [Grant(1, 0.0, call, self.at) for call in self.calls]
 
 
 @dataclass(frozen=True)
@@ -331,11 +338,14 @@ class RedisPageBuckets:
         setting: int | None = None,
         urgent: bool = False,
         ahead: float = 0.0,
+        counted: bool = True,
     ) -> Grant:
         """Up to `wanted` tokens; `setting` is the Page's own limit if the caller has it,
         `urgent` takes from the urgent lane (the reserve, and ahead of routine takes).
         `ahead` (routine takes): when the Page's count is full, book one call for the
-        moment a slot frees if that is at most this many seconds away (`Grant.start_in`)."""
+        moment a slot frees if that is at most this many seconds away (`Grant.start_in`).
+        `counted`: a grant short of `wanted` counts as a sender's wait in the metrics
+        (not where the caller does not wait, and asks again for each call it still needs)."""
         budget = page_budget(page_id, setting)
         with self._lock:
             answers = self._answers.pop(page_id, [])
@@ -358,9 +368,16 @@ class RedisPageBuckets:
             log.warning("page rate limit: Redis unavailable, holding sends", exc_info=True)
             return Grant(0, REDIS_DOWN_WAIT)
         booked = float(start_in)
-        short = wanted - int(granted) or int(booked > 0)
-        metrics.rate_limit_wait_observe(short, float(wait) or booked)
-        return Grant(int(granted), float(wait), _text(call), float(now), booked)
+        if counted:
+            short = wanted - int(granted) or int(booked > 0)
+            metrics.rate_limit_wait_observe(short, float(wait) or booked)
+        last, granted = _text(call), int(granted)
+        calls: tuple[str, ...] = ()
+        if granted > 1:  # the script names the calls `<start>:<number>`, numbered in a row
+            start, _, number = last.rpartition(":")
+            first = int(number) - granted + 1
+            calls = tuple(f"{start}:{first + n}" for n in range(granted))
+        return Grant(granted, float(wait), last, float(now), booked, calls)
 
     def answered(self, page_id: str, grant: Grant, seconds: float) -> None:
         """The platform answered the call of `grant` at most `seconds` after the take that
@@ -415,6 +432,7 @@ class LocalPageBuckets:
         setting: int | None = None,
         urgent: bool = False,
         ahead: float = 0.0,
+        counted: bool = True,
     ) -> Grant:
         whole = page_budget(page_id, setting)
         ahead = 0.0 if urgent else max(0.0, min(ahead, BOOK_AHEAD))
@@ -451,13 +469,20 @@ class LocalPageBuckets:
                         wait -= ahead
                 if not urgent and start == now:
                     wait = max(wait, (1 - tokens) / budget.rate, s.urgent_until - now)
-            call = ""
+            calls = []
             for _ in range(granted):
                 s.seq += 1
-                call = str(s.seq)
-                s.calls[call] = start + budget.arrival
+                calls.append(str(s.seq))
+                s.calls[calls[-1]] = start + budget.arrival
             s.tokens, s.at = tokens, now
-            return Grant(granted, max(0.0, wait), call, now, start - now)
+            return Grant(
+                granted,
+                max(0.0, wait),
+                calls[-1] if calls else "",
+                now,
+                start - now,
+                tuple(calls) if granted > 1 else (),
+            )
 
     def answered(self, page_id: str, grant: Grant, seconds: float) -> None:
         with self.lock:

@@ -30,8 +30,18 @@ class Actor:
         return cls("system", "", label)
 
 
+_READ_BACK_AS_WRITTEN = (str, int, bool, type(None))
+
+
 def normalise_json(value):
-    """`value` as it will read back from a JSON column, so the hash covers what is stored."""
+    """`value` as it will read back from a JSON column, so the hash covers what is stored.
+
+    A flat object of texts, integers, truths and nulls under text keys (most details) reads
+    back as it is: copied without the round trip through JSON."""
+    if type(value) is dict and all(
+        type(key) is str and type(item) in _READ_BACK_AS_WRITTEN for key, item in value.items()
+    ):
+        return dict(value)
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 

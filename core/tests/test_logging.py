@@ -64,6 +64,19 @@ def test_redact_keeps_non_secret_structure():
     }
 
 
+def test_a_secret_named_in_any_case_is_masked_whatever_the_letters():
+    """Case is ignored as the pattern ignores it, non-ASCII letters that match included
+    (the long s, the Kelvin sign), with or without a space before the value."""
+    value = ["ACCESS_TOKEN: abc", "Pa\u017fsword=hunter22", "api_\u212aey=zz", "Token = t0k"]
+
+    assert redact(value) == [
+        "ACCESS_TOKEN: [redacted]",
+        "Pa\u017fsword=[redacted]",
+        "api_\u212aey=[redacted]",
+        "Token = [redacted]",
+    ]
+
+
 def test_card_numbers_never_reach_the_log_even_inside_a_url():
     line = render(make_record('"PUT %s HTTP/1.1" 400', ("/api/v1/customers/4111 1111 1111 1111",)))
 

@@ -606,6 +606,57 @@ def test_real_timeout_becomes_transient_error():
         server.close()
 
 
+def test_a_send_writes_its_request_head_and_body_in_one_write(monkeypatch):
+    """One write, so one packet: http.client on its own writes the head, then the body."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def answer() -> None:
+        conn, _ = server.accept()
+        with conn:
+            received = b""
+            while b"\r\n\r\n" not in received:
+                received += conn.recv(65536)
+            head, body = received.split(b"\r\n\r\n", 1)
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            while len(body) < length:
+                body += conn.recv(65536)
+            content = b'{"recipient_id":"PSID1","message_id":"m.1"}'
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(content), content)
+            )
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    caller = threading.get_ident()
+    writes: list[bytes] = []
+    sendall = socket.socket.sendall
+
+    def counted(sock, data, *args):
+        if threading.get_ident() == caller:
+            writes.append(bytes(data))
+        return sendall(sock, data, *args)
+
+    monkeypatch.setattr(socket.socket, "sendall", counted)
+    client = GraphClient(f"http://127.0.0.1:{server.getsockname()[1]}", "v23.0")
+    try:
+        result = client.send(CREDS, builders.text_message("PSID1", "hi"))
+    finally:
+        client.close()
+        thread.join(5)
+        server.close()
+
+    assert result.message_id == "m.1"
+    (write,) = writes
+    assert write.startswith(f"POST /v23.0/{PAGE_ID}/messages?appsecret_proof=".encode())
+    assert write.endswith(b'"message":{"text":"hi"}}')
+
+
 def test_error_messages_never_contain_secrets():
     client, _ = make_client(
         httpx.ConnectError(f"failed for https://graph.example/?access_token={TOKEN}")

@@ -276,6 +276,26 @@ def test_an_answered_call_leaves_the_count_a_second_after_its_answer(buckets, se
     assert buckets.take("p5", 10, urgent=True).granted == 1
 
 
+def test_each_call_of_a_group_s_take_leaves_the_count_a_second_after_its_own_answer(
+    buckets, settings
+):
+    """A take for several calls (a group of jobs entering the pool) names each of them, so
+    each is answered on its own: the answered ones leave the count, the others stay."""
+    settings.NOTIFICATIONS_PAGE_ARRIVAL_SECONDS = 0.5
+    settings.NOTIFICATIONS_PAGE_RATE_LIMITS = {"p6": 10}
+    group = buckets.take("p6", 4, urgent=True)
+    calls = group.each()
+    assert [call.granted for call in calls] == [1, 1, 1, 1]
+    assert len({call.call for call in calls}) == 4
+    for call in calls[:3]:
+        buckets.answered("p6", call, 0.01)
+    assert buckets.take("p6", 6, urgent=True).granted == 6  # the group counted: 4 of 10
+
+    time.sleep(1.1)
+
+    assert buckets.take("p6", 10, urgent=True).granted == 3  # the unanswered call and 6
+
+
 def test_a_routine_take_on_a_full_page_books_the_next_slot_to_free_each_its_own(
     buckets, settings, monkeypatch
 ):

@@ -7,6 +7,7 @@ from typing import Any
 
 import messenger
 from notifications.models import DeliveryAttempt, Notification
+from notifications.page_limits import Grant
 from portal.audit import Actor
 from portal.models import SEND_RATE_LIMIT_MAX
 
@@ -54,6 +55,9 @@ class Job:
     digest_lead: int | None = None
     resending: bool = False  # no echo came for its uncertain send: this is the one resend
     holds_back_urgent: bool = False  # the person's urgent notification waits for this one
+    # Its Page's token, taken with its group's as it entered the pool (a grant, and the
+    # monotonic moment its take began): the sending thread calls without taking one.
+    token: tuple[Grant, float] | None = None
 
     @property
     def urgent_lane(self) -> bool:

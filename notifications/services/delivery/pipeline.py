@@ -11,7 +11,7 @@ import messenger
 from notifications.page_limits import page_buckets
 from notifications.services.delivery.claim import Claiming, lease_owner_new
 from notifications.services.delivery.digest import Digesting
-from notifications.services.delivery.jobs import Job, Result, RunReport
+from notifications.services.delivery.jobs import Job, Result, RunReport, Urgency
 from notifications.services.delivery.prepare import Preparing
 from notifications.services.delivery.record import Recording
 from notifications.services.delivery.send import Sending, _send_pool, _Sent
@@ -53,9 +53,21 @@ def deliveries_run(
                 report.claimed += last_claimed
                 next_claim = now_m + (0.0 if last_claimed >= size else CLAIM_PAUSE)
                 next_urgent_look = now_m + URGENT_LOOK
-            elif not urgent_only and may_claim and now_m >= next_urgent_look and pipeline.backlog():
-                # A fraud alert posted now would otherwise wait for this backlog to run
-                # down to the next claim: a second or more on a saturated Page.
+            elif (
+                not urgent_only
+                and may_claim
+                and now_m >= next_urgent_look
+                and pipeline.holds_routine()
+            ):
+                # A fraud alert posted now would otherwise wait for this routine backlog to
+                # run down to the next claim: a second or more on a saturated Page. Not
+                # while only urgent jobs are held: an alert for one of their Pages would
+                # wait behind them anyway (each class keeps its order), and one for
+                # another Page is the urgent queue's worker's to claim at once (as
+                # deployed), or this pipeline's at its next claim. An urgent-only claim
+                # flags no rows waiting, so under a backlog of urgent notifications each
+                # look stepped over every row held behind a person's message in flight,
+                # and promoting urgent jobs had each of their answers written on its own.
                 report.claimed += pipeline.claim(size, urgent_only=True)
                 pipeline.promote_for_urgent()
                 next_urgent_look = now_m + URGENT_LOOK
@@ -107,3 +119,7 @@ class _Pipeline(Claiming, Preparing, Digesting, Sending, Recording):
         self.client = messenger.get_client()
         self.pool = _send_pool()
         self.buckets = page_buckets()
+
+    def holds_routine(self) -> bool:
+        """Whether a routine job waits here for the pool."""
+        return any(job.urgency != Urgency.URGENT for queue in self.queues.values() for job in queue)
