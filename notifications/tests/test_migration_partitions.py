@@ -7,6 +7,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from core.tests.migrations import migrate_to, schema_at
+from notifications.tests.migration_rows import linked_customer
 
 BEFORE = [
     ("notifications", "0016_outcomes_and_attempts_partitioned_by_month"),
@@ -40,29 +41,8 @@ def stored_before(apps):
     """A bank's event with two notifications, one of them in flight, as the old code
     stored them."""
     now = timezone.now()
-    bank = apps.get_model("portal", "Bank").objects.create(name="Harbour", slug="harbour")
-    customer = apps.get_model("linking", "Customer").objects.create(
-        bank=bank, external_id="cu-1", name="Ana"
-    )
-    account = apps.get_model("linking", "Account").objects.create(
-        bank=bank,
-        customer=customer,
-        external_id="visa-1",
-        kind="credit_card",
-        name="Visa",
-        last4="9012",
-        currency="EUR",
-        balance=0,
-    )
-    consent = apps.get_model("linking", "Consent").objects.create(
-        bank=bank,
-        customer=customer,
-        status="authorised",
-        purpose="updates",
-        duration_days=90,
-        page_id="1122334455",
-        psid="71",
-    )
+    linked = linked_customer(apps)
+    bank, customer, account, consent = linked.bank, linked.customer, linked.account, linked.consent
     event_model = apps.get_model("notifications", "Event")
     notification_model = apps.get_model("notifications", "Notification")
     events = [
@@ -120,34 +100,24 @@ def test_stored_rows_become_the_legacy_partitions_and_keep_their_rules(before_pa
         Notification.objects.filter(pk=notifications[1].pk).update(state="in_flight")
     # One notification per event and link, in the legacy partition; and a notification
     # lives in its event's month.
+    second = {
+        "bank_id": bank.pk,
+        "event_id": events[0].pk,
+        "consent_id": consent.pk,
+        "account_id": events[0].account_id,
+        "event_type": "fraud.alert",
+        "page_id": "1122334455",
+        "psid": "71",
+        "sequence": 9,
+        "locale": "en",
+    }
     with (
         pytest.raises(IntegrityError, match="notification_in_its_events_month"),
         transaction.atomic(),
     ):
-        Notification.objects.create(
-            bank_id=bank.pk,
-            event_id=events[0].pk,
-            consent_id=consent.pk,
-            account_id=events[0].account_id,
-            event_type="fraud.alert",
-            page_id="1122334455",
-            psid="71",
-            sequence=9,
-            locale="en",
-        )
+        Notification.objects.create(**second)  # this month's id, a legacy event
     with pytest.raises(IntegrityError, match="one_notification_per_link"), transaction.atomic():
-        Notification.objects.create(
-            id=10**9,
-            bank_id=bank.pk,
-            event_id=events[0].pk,
-            consent_id=consent.pk,
-            account_id=events[0].account_id,
-            event_type="fraud.alert",
-            page_id="1122334455",
-            psid="71",
-            sequence=9,
-            locale="en",
-        )
+        Notification.objects.create(id=10**9, **second)  # in the legacy partition
     # A new event takes this month's partition, and an old id is still a duplicate.
     from notifications.services import event_ingest
     from notifications.tests.factories import event_payload

@@ -7,6 +7,8 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
+from notifications.tests.migration_rows import linked_customer
+
 BEFORE = [("notifications", "0010_conversation_moves_to_its_own_app")]
 AFTER = [("notifications", "0011_notification_urgency")]
 
@@ -29,29 +31,8 @@ def test_stored_fraud_alerts_become_urgent_and_everything_else_routine(
     migration = import_module("notifications.migrations.0011_notification_urgency")
     monkeypatch.setattr(migration, "BATCH", 2)  # several batches for a few rows
     now = timezone.now()
-    bank = apps.get_model("portal", "Bank").objects.create(name="Harbour", slug="harbour")
-    customer = apps.get_model("linking", "Customer").objects.create(
-        bank=bank, external_id="cu-1", name="Ana"
-    )
-    account = apps.get_model("linking", "Account").objects.create(
-        bank=bank,
-        customer=customer,
-        external_id="visa-1",
-        kind="credit_card",
-        name="Visa",
-        last4="9012",
-        currency="EUR",
-        balance=0,
-    )
-    consent = apps.get_model("linking", "Consent").objects.create(
-        bank=bank,
-        customer=customer,
-        status="authorised",
-        purpose="updates",
-        duration_days=90,
-        page_id="1122334455",
-        psid="71",
-    )
+    linked = linked_customer(apps)
+    bank, customer, account, consent = linked.bank, linked.customer, linked.account, linked.consent
     Event = apps.get_model("notifications", "Event")
     Notification = apps.get_model("notifications", "Notification")
     types = ["transaction.posted", "fraud.alert", "balance.updated", "fraud.alert"]
