@@ -143,11 +143,12 @@ def events_ingest_posts(*, bank: Bank, posts: Sequence[Post]) -> list[IngestRepo
     each post, in order, as if each had been stored alone and in that order.
 
     Validation and lookups happen before the transaction; the transaction then holds a
-    handful of statements whatever the number of events. Rows go in with one
-    `INSERT … ON CONFLICT (bank, event_id) DO NOTHING RETURNING`: an id that is already
-    stored (or is being stored by a concurrent post, which the insert waits for) comes
-    back as a duplicate with the original outcome, and nothing about it changes; so does
-    an id an earlier event (of the same post or an earlier one) carries. Rows are
+    handful of statements whatever the number of events. The events' keys go in first
+    (`EventKey`, `INSERT … ON CONFLICT (bank, reference) DO NOTHING RETURNING`) and, in
+    the same statement, only the events whose keys went in (`_insert`): an id that is
+    already stored (or is being stored by a concurrent post, which the insert waits for)
+    comes back as a duplicate with the original outcome, and nothing about it changes; so
+    does an id an earlier event (of the same post or an earlier one) carries. Keys are
     inserted in event-id order, so two transactions sharing ids take their locks in the
     same order and cannot deadlock. The delivery rules run in the same transaction
     (`outbox_plan`), so a stored event is processed: its notifications are in the outbox

@@ -127,17 +127,25 @@ def partitions_create_ahead(
 
 
 def partitions_expired(table: PartitionedTable, *, now: datetime | None = None) -> list[Partition]:
-    """`table`'s partitions whose every row is past its horizon (`keep_months`)."""
+    """`table`'s partitions whose every row is past its horizon (`keep_months`). The
+    events' legacy partition waits for the notifications' (theirs are dated by each
+    table's newest row, and the notifications point at the events)."""
     oldest_kept = Month.of(now or timezone.now()) - keep_months(table)
     expired = []
     for partition in partitions.partitions_list(table.name):
         if partition.month is None:
+            if table is EVENTS and _has_legacy(NOTIFICATIONS):
+                continue
             newest = partitions.partition_newest(partition, table.time_column)
             if newest is None or newest < oldest_kept.start:
                 expired.append(partition)
         elif partition.month < oldest_kept:
             expired.append(partition)
     return expired
+
+
+def _has_legacy(table: PartitionedTable) -> bool:
+    return any(p.month is None for p in partitions.partitions_list(table.name))
 
 
 def partitions_drop_expired(*, now: datetime | None = None) -> list[Dropped]:

@@ -22,7 +22,7 @@ from notifications import selectors, services, tasks
 from notifications.models import DeliveryAttempt, Event, EventKey, InFlight, Notification, Outcome
 from notifications.services import partitions as partitioned
 from notifications.services.partitions import keep_months
-from notifications.tests.factories import event_payload
+from notifications.tests.factories import EventFactory, event_payload
 from portal.models import AuditEvent, RetentionPolicy
 from portal.tests.factories import BankFactory
 
@@ -217,7 +217,6 @@ def test_the_feed_cursor_pages_across_a_month_boundary(api, card, bank):
 
 def event_in(month: Month, linked, *, event_id=None, **fields):
     """A stored event received in `month` (its id taken as at that moment), with its key."""
-    from notifications.tests.factories import EventFactory
 
     at = month.start + timedelta(days=2, hours=12)
     return EventFactory(
@@ -572,6 +571,46 @@ def test_the_legacy_partition_goes_only_once_its_newest_row_is_past_the_horizon(
     assert not Outcome.objects.filter(id__in=[41, 42]).exists()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_events_legacy_partition_waits_for_the_notifications_legacy_one(linked):
+    now = timezone.now()
+    for table in (EVENTS, NOTIFICATIONS):
+        if "legacy" not in months_of(table):  # an earlier test dropped it, empty
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"CREATE TABLE {partitions.partition_name(table, None)} PARTITION OF"
+                    f" {table} FOR VALUES FROM (MINVALUE) TO ({Month(1).first_id})"
+                )
+    long_ago = now - timedelta(days=800)
+    EventFactory(
+        id=41, bank=linked.bank, account=linked.card, received_at=long_ago, status="processed"
+    )
+    notification = Notification.objects.create(
+        id=41,
+        bank=linked.bank,
+        event_id=41,
+        consent=linked.consent,
+        account=linked.card,
+        event_type="transaction.posted",
+        page_id=linked.integration.page_id,
+        psid=linked.consent.psid,
+        sequence=1,
+        state="sent",
+        locale="en",
+    )
+
+    first = services.partitions_drop_expired(now=now)
+
+    assert (EVENTS, "legacy") not in {(d.table, d.month) for d in first}
+    assert Event.objects.filter(pk=41).exists()  # its notification is still kept
+    Notification.objects.filter(pk=notification.pk).update(created_at=long_ago)
+    second = services.partitions_drop_expired(now=now)
+    legacies = [d.table for d in second if d.month == "legacy"]
+    assert legacies.index(NOTIFICATIONS) < legacies.index(EVENTS)
+    assert not Event.objects.filter(pk=41).exists()
+    assert not EventKey.objects.filter(event_id=41).exists()
+
+
 @pytest.mark.django_db
 def test_dropping_refuses_to_run_inside_a_transaction():
     with pytest.raises(RuntimeError, match="outside atomic"):
@@ -620,7 +659,7 @@ def test_a_role_owning_no_table_makes_and_drops_months_as_member_of_their_owner(
     now = timezone.now()
     expired, ahead = Month.of(now) - 30, Month.of(now) + 7
     old_partitions += [expired, ahead]
-    tables = (OUTCOMES, ATTEMPTS)
+    tables = ALL  # as the migrations hand them over
     bank = BankFactory()
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE ROLE {owner} NOLOGIN")
