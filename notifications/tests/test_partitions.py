@@ -217,7 +217,6 @@ def test_the_feed_cursor_pages_across_a_month_boundary(api, card, bank):
 
 def event_in(month: Month, linked, *, event_id=None, **fields):
     """A stored event received in `month` (its id taken as at that moment), with its key."""
-
     at = month.start + timedelta(days=2, hours=12)
     return EventFactory(
         id=partitions.month_id(EVENTS, at),
