@@ -2,6 +2,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from django.db import connection, transaction
@@ -406,25 +407,8 @@ def _insert(bank: Bank, items: list[CheckedEvent], now: datetime) -> dict[str, i
     """
     if connection.vendor != "postgresql":
         return _insert_plain(bank, items, now)
-    quote = connection.ops.quote_name
-    field = Event._meta.get_field
+    head, arrays, row, tail = _insert_parts()
     received_at = connection.ops.adapt_datetimefield_value(now)
-    types = [column_type(field(name)) for name in _VARYING_FIELDS]
-    names = ", ".join(_VARYING_FIELDS)
-    # Each of these names a field with a column.
-    columns = ", ".join(quote(field(name).column) for name in _INSERTED_FIELDS)  # type: ignore[union-attr, arg-type]
-    events = quote(Event._meta.db_table)
-    keys = quote(EventKey._meta.db_table)
-    tail = (
-        f"k AS (INSERT INTO {keys} (event_id, bank_id, reference) "  # noqa: S608
-        f"SELECT {ID_FUNCTION}(%s::regclass, clock_timestamp()), %s::bigint, v.event_id "
-        f"FROM v ORDER BY v.event_id ON CONFLICT (bank_id, reference) DO NOTHING "
-        f"RETURNING event_id AS pk, reference) "
-        f"INSERT INTO {events} (id, {columns}) "
-        f"SELECT k.pk, %s::bigint, {', '.join(f'v.{name}' for name in _VARYING_FIELDS)}, "
-        f"%s::{column_type(field('received_at'))}, %s::{column_type(field('status'))} "
-        f"FROM k JOIN v ON v.event_id = k.reference RETURNING id, {quote('event_id')}"
-    )
     shared = [
         sequence_name(Event._meta.db_table),
         bank.pk,
@@ -438,24 +422,48 @@ def _insert(bank: Bank, items: list[CheckedEvent], now: datetime) -> dict[str, i
             # the time received and the status are the same for every row.
             literals = [array_literal(column) for column in zip(*map(_varying, items), strict=True)]
             if None not in literals:
-                arrays = arrays_of(tuple(map(field, _VARYING_FIELDS)))
-                statement_execute(
-                    cursor,
-                    f"WITH v AS (SELECT * FROM unnest({arrays}) AS v({names})), {tail}",  # noqa: S608
-                    [*literals, *shared],
-                )
+                statement_execute(cursor, arrays, [*literals, *shared])
                 return {event_id: pk for pk, event_id in cursor.fetchall()}
-        row = "(" + ", ".join(f"%s::{kind}" for kind in types) + ")"
         inserted: dict[str, int] = {}
         for start in range(0, len(items), INSERT_CHUNK):
             chunk = items[start : start + INSERT_CHUNK]
             statement_execute(
                 cursor,
-                f"WITH v ({names}) AS (VALUES {', '.join([row] * len(chunk))}), {tail}",
+                f"{head}{', '.join([row] * len(chunk))}), {tail}",
                 [*(value for item in chunk for value in _varying(item)), *shared],
             )
             inserted.update({event_id: pk for pk, event_id in cursor.fetchall()})
     return inserted
+
+
+@cache
+def _insert_parts() -> tuple[str, str, str, str]:
+    """The fixed parts of `_insert`'s statement on PostgreSQL, built once: the head of its
+    `VALUES` form, its whole `unnest` form (a column a parameter), a `VALUES` row, and the
+    tail both share (the keys' insert, then the events')."""
+    quote = connection.ops.quote_name
+    field = Event._meta.get_field
+    names = ", ".join(_VARYING_FIELDS)
+    # Each of these names a field with a column.
+    columns = ", ".join(quote(field(name).column) for name in _INSERTED_FIELDS)  # type: ignore[union-attr, arg-type]
+    tail = (
+        f"k AS (INSERT INTO {quote(EventKey._meta.db_table)} (event_id, bank_id, reference) "  # noqa: S608
+        f"SELECT {ID_FUNCTION}(%s::regclass, clock_timestamp()), %s::bigint, v.event_id "
+        f"FROM v ORDER BY v.event_id ON CONFLICT (bank_id, reference) DO NOTHING "
+        f"RETURNING event_id AS pk, reference) "
+        f"INSERT INTO {quote(Event._meta.db_table)} (id, {columns}) "
+        f"SELECT k.pk, %s::bigint, {', '.join(f'v.{name}' for name in _VARYING_FIELDS)}, "
+        f"%s::{column_type(field('received_at'))}, %s::{column_type(field('status'))} "
+        f"FROM k JOIN v ON v.event_id = k.reference RETURNING id, {quote('event_id')}"
+    )
+    arrays = arrays_of(tuple(map(field, _VARYING_FIELDS)))
+    row = "(" + ", ".join(f"%s::{column_type(field(name))}" for name in _VARYING_FIELDS) + ")"
+    return (
+        f"WITH v ({names}) AS (VALUES ",
+        f"WITH v AS (SELECT * FROM unnest({arrays}) AS v({names})), {tail}",  # noqa: S608
+        row,
+        tail,
+    )
 
 
 def _insert_plain(bank: Bank, items: list[CheckedEvent], now: datetime) -> dict[str, int]:
