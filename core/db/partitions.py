@@ -128,6 +128,10 @@ class Month:
         return f"{self.year:04d}-{self.month:02d}"
 
 
+# The legacy partition holds the ids below month 0's end (January 2020's).
+LEGACY_END = Month(0).end_id
+
+
 @dataclass(frozen=True)
 class Partition:
     """One partition of a table: a month's, or the legacy one (`month` None)."""
@@ -141,6 +145,13 @@ class Partition:
     @property
     def label(self) -> str:
         return LEGACY if self.month is None else str(self.month)
+
+    @property
+    def ids(self) -> tuple[int, int]:
+        """The ids it holds: [low, high). The legacy one's end where month 0's does."""
+        if self.month is None:
+            return 0, LEGACY_END
+        return self.month.first_id, self.month.end_id
 
 
 def supported(db: BaseDatabaseWrapper | None = None) -> bool:
@@ -211,7 +222,7 @@ def table_partition(
         f"ALTER TABLE {table} ALTER COLUMN id"
         f" SET DEFAULT {ID_FUNCTION}('{sequence}'::regclass, clock_timestamp())",
         f"ALTER TABLE {table} ATTACH PARTITION {legacy}"
-        f" FOR VALUES FROM (MINVALUE) TO ({Month(0).end_id})",
+        f" FOR VALUES FROM (MINVALUE) TO ({LEGACY_END})",
     ]
     for statement in statements:
         cursor.execute(statement)

@@ -192,7 +192,7 @@ def dependents_release(table: PartitionedTable, partition: Partition) -> int:
     """Delete, or let go of, the rows of plain tables that point into `partition`, as
     the ORM's `on_delete` says (tables partitioned themselves go by their own months);
     returns how many rows changed. A batch a transaction, so nothing waits long."""
-    low, high = partition_ids(partition)
+    low, high = partition.ids
     partitioned = {t.model for t in TABLES}
     changed = 0
     for relation in table.model._meta.related_objects:
@@ -215,13 +215,6 @@ def dependents_release(table: PartitionedTable, partition: Partition) -> int:
             if count < DEPENDENTS_BATCH:
                 break
     return changed
-
-
-def partition_ids(partition: Partition) -> tuple[int, int]:
-    """The ids a partition holds: [low, high)."""
-    if partition.month is None:
-        return 0, Month(0).end_id
-    return partition.month.first_id, partition.month.end_id
 
 
 @transaction.atomic

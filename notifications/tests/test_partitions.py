@@ -64,6 +64,16 @@ def outcome_in(month: Month, bank, *, day=1, **fields):
     )
 
 
+def legacy_partition(table: str) -> None:
+    """`table`'s legacy partition, made again (empty) where an earlier test dropped it."""
+    if "legacy" not in months_of(table):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"CREATE TABLE {partitions.partition_name(table, None)} PARTITION OF {table}"
+                f" FOR VALUES FROM (MINVALUE) TO ({partitions.LEGACY_END})"
+            )
+
+
 def months_made(month: Month) -> None:
     """Every partitioned table's partition for `month`, as beat makes them."""
     for table in partitioned.TABLES:
@@ -547,13 +557,7 @@ def test_a_month_inside_the_horizon_is_kept(old_partitions):
 def test_the_legacy_partition_goes_only_once_its_newest_row_is_past_the_horizon():
     now = timezone.now()
     bank = BankFactory()
-    legacy = partitions.partition_name(OUTCOMES, None)
-    if "legacy" not in months_of(OUTCOMES):  # an earlier test dropped it, empty
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"CREATE TABLE {legacy} PARTITION OF {OUTCOMES}"
-                f" FOR VALUES FROM (MINVALUE) TO ({Month(1).first_id})"
-            )
+    legacy_partition(OUTCOMES)
     Outcome.objects.create(
         id=41, bank=bank, type="event.accepted", occurred_at=now - timedelta(days=800)
     )
@@ -574,12 +578,7 @@ def test_the_legacy_partition_goes_only_once_its_newest_row_is_past_the_horizon(
 def test_the_events_legacy_partition_waits_for_the_notifications_legacy_one(linked):
     now = timezone.now()
     for table in (EVENTS, NOTIFICATIONS):
-        if "legacy" not in months_of(table):  # an earlier test dropped it, empty
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"CREATE TABLE {partitions.partition_name(table, None)} PARTITION OF"
-                    f" {table} FOR VALUES FROM (MINVALUE) TO ({Month(1).first_id})"
-                )
+        legacy_partition(table)
     long_ago = now - timedelta(days=800)
     EventFactory(
         id=41, bank=linked.bank, account=linked.card, received_at=long_ago, status="processed"
