@@ -472,6 +472,27 @@ class InFlight(models.Model):
         return f"{self.psid} on Page {self.page_id}: {self.notification_id}"
 
 
+class OpenFloor(models.Model):
+    """The first id of the oldest month that may hold an open notification (pending or
+    in flight), on PostgreSQL: one row.
+
+    Statements on open notifications that do not name their ids (the claims, the look-ups
+    of a person's queue, the sweeps) say `id >= first_id`, written into their SQL, so that
+    PostgreSQL plans and locks only the partitions of months that can hold open ones
+    (`services.queue.open_floor`), not a year of closed months. It is lowered by
+    triggers (migration 0018), in the transaction that opens a row older than yesterday's
+    month (a replay, a held notification released, an event's notifications written late),
+    and raised by the outbox sweep (`services.queue.open_floor_raise`) past months with no
+    open row left, never beyond the month of two days ago. Elsewhere (SQLite for the demo)
+    it stays 0.
+    """
+
+    first_id = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"open notifications from id {self.first_id}"
+
+
 class DeliveryAttempt(models.Model):
     """One call to the Send API for a notification, with what came of it.
 

@@ -79,6 +79,17 @@ $$
 """  # noqa: S608 (constants only)
 FUNCTION_DROP_SQL = f"DROP FUNCTION IF EXISTS {ID_FUNCTION}(regclass, timestamptz)"
 
+
+def month_first_sql(moment: str) -> str:
+    """SQL for the first id of the month (UTC) of `moment`, an SQL timestamptz expression
+    (a constant, never a value from outside)."""
+    at = f"({moment}) AT TIME ZONE 'UTC'"
+    return (
+        f"(((extract(year FROM {at})::bigint - {EPOCH_YEAR}) * 12"
+        f" + extract(month FROM {at})::bigint - 1) << {MONTH_SHIFT})"
+    )
+
+
 _MONTH_NAME = re.compile(r"_(\d{4})_(\d{2})$")
 
 

@@ -11,6 +11,7 @@ import messenger
 from linking.tests.factories import AccountFactory, CustomerFactory, IntegrationFactory
 from notifications import page_limits
 from notifications.tests.factories import contact_for, link_for
+from notifications.tests.months import old_partitions  # noqa: F401  (past months made, then dropped)
 from portal.tests.conftest import sign_in  # noqa: F401  (staff sign-in, second factor included)
 from portal.tests.factories import BankFactory, api_key_for
 

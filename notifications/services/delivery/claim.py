@@ -17,7 +17,14 @@ from django.utils import timezone
 from notifications.models import Notification
 from notifications.services.delivery.jobs import Job, Reason, Result, State, Urgency
 from notifications.services.echoes import SETTLED_DETAIL, echoes_for
-from notifications.services.queue import _dt, blocked_sql, waiting_recheck
+from notifications.services.queue import (
+    _dt,
+    blocked_sql,
+    open_floor,
+    open_ids,
+    open_ids_q,
+    waiting_recheck,
+)
 from portal.models import MessengerIntegration
 
 log = logging.getLogger(__name__)
@@ -45,6 +52,7 @@ def _claim(
 class Claim:
     ids: list[int]
     set_aside: int  # rows found waiting behind an earlier message, flagged `waiting`
+    floor: int = 0  # the open notifications' floor the claim looked from
 
 
 def claim_due(
@@ -76,12 +84,12 @@ def claim_due(
         try:
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(statement, params)
-                return Claim([row[0] for row in cursor.fetchall()], len(flagged))
+                return Claim([row[0] for row in cursor.fetchall()], len(flagged), sql.floor)
         except IntegrityError:
             # Two claims raced for one person's queue (a quiet-hours update fell due
             # between them); the unique index refused the second. Claim again.
             log.info("claim raced on one person's queue; claiming again (%d)", attempt + 1)
-    return Claim([], len(flagged))
+    return Claim([], len(flagged), sql.floor)
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,8 @@ class _ClaimSql:
 
     Both statements pick from the due index in its order, the front or the live banks'
     ids computed once (an array), so the plan walks the index and stops at the limit
-    instead of checking every due row for a head.
+    instead of checking every due row for a head. Both look only from `floor`, the months
+    that may hold open notifications (`queue.open_floor`), written in as a constant.
     """
 
     n: str  # the notifications table
@@ -101,10 +110,12 @@ class _ClaimSql:
     lock: str
     pick: str
     end: str
+    floor: int
 
     @classmethod
     def for_now(cls, now: datetime) -> "_ClaimSql":
-        blocked, blocked_params = blocked_sql("c", now)
+        floor = open_floor()
+        blocked, blocked_params = blocked_sql("c", now, floor)
         postgres = connection.vendor == "postgresql"
         # PostgreSQL: the picked ids as an array, so the update finds them by primary key.
         pick, end = ("= ANY(ARRAY(", "))") if postgres else ("IN (", ")")
@@ -117,14 +128,17 @@ class _ClaimSql:
             lock=" FOR UPDATE OF c SKIP LOCKED" if postgres else "",
             pick=pick,
             end=end,
+            floor=floor,
         )
 
     def flag(self, *, now: datetime, front: int) -> tuple[str, list[Any]]:
         n, pick, end = self.n, self.pick, self.end
         statement = (
-            f"UPDATE {n} SET waiting = TRUE WHERE id = ANY(ARRAY(SELECT c.id FROM {n} c "  # noqa: S608
-            f"WHERE c.id {pick}SELECT f.id FROM {n} f WHERE f.state = %s AND NOT f.waiting "
-            f"AND f.next_attempt_at <= %s ORDER BY f.next_attempt_at, f.id LIMIT %s{end} "
+            f"UPDATE {n} SET waiting = TRUE WHERE {open_ids(self.floor)} "  # noqa: S608
+            f"AND id = ANY(ARRAY(SELECT c.id FROM {n} c "
+            f"WHERE c.id {pick}SELECT f.id FROM {n} f WHERE {open_ids(self.floor, 'f')} "
+            f"AND f.state = %s AND NOT f.waiting AND f.next_attempt_at <= %s "
+            f"ORDER BY f.next_attempt_at, f.id LIMIT %s{end} AND {open_ids(self.floor, 'c')} "
             f"AND c.state = %s AND NOT c.waiting AND {self.blocked}{self.lock})) RETURNING id"
         )
         return statement, [State.PENDING, _dt(now), front, State.PENDING, *self.blocked_params]
@@ -149,7 +163,7 @@ class _ClaimSql:
         n, pick, end = self.n, self.pick, self.end
         set_lease = (
             f"UPDATE {n} SET state = %s, lease_owner = %s, lease_expires_at = %s, "  # noqa: S608
-            f"send_started_at = NULL, digest = NULL WHERE id "
+            f"send_started_at = NULL, digest = NULL WHERE {open_ids(self.floor)} AND id "
         )
         lease = [State.IN_FLIGHT, owner, _dt(now + timedelta(seconds=lease_seconds))]
 
@@ -162,7 +176,8 @@ class _ClaimSql:
                 "c.next_attempt_at, c.id"
             )
             return (
-                f"SELECT c.id FROM {n} c WHERE c.state = %s AND NOT c.waiting "  # noqa: S608
+                f"SELECT c.id FROM {n} c WHERE {open_ids(self.floor, 'c')} "  # noqa: S608
+                f"AND c.state = %s AND NOT c.waiting "
                 f"{of_class}AND c.next_attempt_at <= %s "
                 f"AND c.bank_id {pick}SELECT i.bank_id FROM {self.i} i WHERE i.status = %s{end} "
                 f"AND NOT {self.blocked} ORDER BY {order} LIMIT {limit_sql}{self.lock}",
@@ -197,7 +212,7 @@ def _waiting_flag(sql: _ClaimSql, *, now: datetime, front: int) -> list[int]:
         flagged = [row[0] for row in cursor.fetchall()]
     # Now that the flags are visible, look again: a message that held one of these
     # back may have been recorded meanwhile, its wake-up not seeing the flag yet.
-    waiting_recheck(flagged, now=now)
+    waiting_recheck(flagged, now=now, floor=sql.floor)
     return flagged
 
 
@@ -235,6 +250,7 @@ class Claiming:
 
     owner: str
     front: int
+    floor: int  # the open notifications' floor of the last claim (`queue.open_floor`)
     marked: set[int]
     queues: dict[str, deque[Job]]
     order: deque[str]
@@ -265,6 +281,7 @@ class Claiming:
             urgent_only=urgent_only,
         )
         ids = claim.ids
+        self.floor = claim.floor
         # The claim cleared `send_started_at`: a retry claimed again by this pipeline is
         # marked afresh before it goes out.
         self.marked.difference_update(ids)
@@ -347,7 +364,9 @@ class Claiming:
         """
         if not self.queues:
             return
-        pending = Notification.objects.filter(state=State.PENDING, urgency=Urgency.URGENT)
+        pending = Notification.objects.filter(
+            open_ids_q(self.floor), state=State.PENDING, urgency=Urgency.URGENT
+        )
         people = {
             *pending.filter(waiting=False, next_attempt_at__lte=timezone.now()).values_list(
                 "page_id", "psid"

@@ -58,7 +58,7 @@ from notifications.page_limits import page_limit
 from notifications.services.delivery.claim import _jobs
 from notifications.services.delivery.jobs import Form, Job, Reason, Result, State, Urgency
 from notifications.services.delivery.prepare import _facts_read, _link_ended
-from notifications.services.queue import _dt
+from notifications.services.queue import NO_FLOOR, _dt, open_ids
 from portal.events import EventType
 from portal.languages import language_of
 from portal.rendering import TEXT_LIMIT
@@ -126,8 +126,9 @@ def backlog_threshold(page_id: str, setting: int | None = None) -> int:
     return max(2, math.ceil(page_limit(page_id, setting) * seconds))
 
 
-def page_backlog(page_id: str, *, now: datetime, up_to: int) -> int:
-    """The Page's routine notifications due and not sent yet, counted up to `up_to`.
+def page_backlog(page_id: str, *, now: datetime, up_to: int, floor: int = NO_FLOOR) -> int:
+    """The Page's routine notifications due and not sent yet, counted up to `up_to`
+    (from `floor`, the open notifications' floor: `queue.open_floor`).
 
     The states are written into the SQL so that the plan walks the index of open
     notifications by person (`notification_queue`) and stops at `up_to`.
@@ -135,7 +136,8 @@ def page_backlog(page_id: str, *, now: datetime, up_to: int) -> int:
     n = connection.ops.quote_name(Notification._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM {n} WHERE page_id = %s "  # noqa: S608
+            f"SELECT count(*) FROM (SELECT 1 FROM {n} WHERE {open_ids(floor)} "  # noqa: S608
+            f"AND page_id = %s "
             f"AND state IN ('{State.PENDING.value}', '{State.IN_FLIGHT.value}') "
             f"AND urgency = '{Urgency.ROUTINE.value}' AND next_attempt_at <= %s LIMIT %s) s",
             [page_id, _dt(now), up_to],
@@ -144,10 +146,12 @@ def page_backlog(page_id: str, *, now: datetime, up_to: int) -> int:
     return int(row[0]) if row else 0
 
 
-def page_backlogged(page_id: str, *, now: datetime, setting: int | None = None) -> bool:
+def page_backlogged(
+    page_id: str, *, now: datetime, setting: int | None = None, floor: int = NO_FLOOR
+) -> bool:
     """Whether the Page is under backlog (see the module's docstring)."""
     threshold = backlog_threshold(page_id, setting)
-    return page_backlog(page_id, now=now, up_to=threshold) >= threshold
+    return page_backlog(page_id, now=now, up_to=threshold, floor=floor) >= threshold
 
 
 @dataclass(frozen=True)
@@ -167,8 +171,9 @@ class _Next:
 _NEXT = ("id", "consent_id", "account_id", "event_type", "next_attempt_at", "reason")
 
 
-def _people_next(leads: list[Job]) -> dict[int, list[_Next]]:
-    """Per lead, the person's next pending routine notifications after it, in order."""
+def _people_next(leads: list[Job], floor: int = NO_FLOOR) -> dict[int, list[_Next]]:
+    """Per lead, the person's next pending routine notifications after it, in order
+    (looked for from `floor`: `queue.open_floor`)."""
     if connection.vendor != "postgresql":
         return {lead.id: _person_next(lead) for lead in leads}
     n = connection.ops.quote_name(Notification._meta.db_table)
@@ -177,6 +182,7 @@ def _people_next(leads: list[Job]) -> dict[int, list[_Next]]:
         cursor.execute(
             f"SELECT h.id, {columns} FROM {n} h CROSS JOIN LATERAL ("  # noqa: S608
             f"SELECT m.* FROM {n} m WHERE m.page_id = h.page_id AND m.psid = h.psid "
+            f"AND {open_ids(floor, 'm')} "
             f"AND m.state IN ('{State.PENDING.value}') AND m.urgency = "
             f"'{Urgency.ROUTINE.value}' AND m.sequence > h.sequence "
             f"ORDER BY m.sequence LIMIT %s) x WHERE h.id = ANY(%s) ORDER BY h.id, x.sequence",
@@ -243,6 +249,7 @@ class Digesting:
 
     owner: str
     backlogs: dict[str, tuple[float, bool]]
+    floor: int  # the open notifications' floor of the last claim
 
     if TYPE_CHECKING:  # the pipeline's other parts
 
@@ -259,7 +266,7 @@ class Digesting:
         leads = [job for job in jobs if _may_lead(job) and self.backlogged(job, now)]
         if not leads:
             return jobs
-        following = _people_next(leads)
+        following = _people_next(leads, self.floor)
         runs = {lead.id: _run(lead, following[lead.id], now) for lead in leads}
         members = {m.id: m for m in _jobs([c.id for run in runs.values() for c in run])}
         facts = _facts_read(list(members.values())) if members else None
@@ -292,7 +299,9 @@ class Digesting:
         kept = self.backlogs.get(job.page_id)
         now_m = time.monotonic()
         if kept is None or kept[0] <= now_m:
-            backlogged = page_backlogged(job.page_id, now=now, setting=job.send_rate_limit)
+            backlogged = page_backlogged(
+                job.page_id, now=now, setting=job.send_rate_limit, floor=self.floor
+            )
             kept = (now_m + BACKLOG_KEPT, backlogged)
             self.backlogs[job.page_id] = kept
         return kept[1]

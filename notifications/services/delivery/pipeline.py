@@ -115,6 +115,7 @@ class _Pipeline(Claiming, Preparing, Digesting, Sending, Recording):
         self.in_pool: dict[str, int] = defaultdict(int)
         self.urgent_in_pool: dict[str, int] = defaultdict(int)
         self.front = 0
+        self.floor = 0
         self.limit = settings.NOTIFICATIONS_SEND_CONCURRENCY
         self.client = messenger.get_client()
         self.pool = _send_pool()

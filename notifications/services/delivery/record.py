@@ -46,7 +46,7 @@ from notifications.services.events import outcomes_record
 from notifications.services.hand_back import hand_back_wanted
 from notifications.services.lifecycle import delivered_early_outcomes_record
 from notifications.services.nudge import hand_back_nudge
-from notifications.services.queue import _dt, people_wake
+from notifications.services.queue import NO_FLOOR, _dt, people_wake
 from portal.models import Bank, MessengerIntegration
 from portal.services import integration_pause
 from portal.services.audit import AuditEntry, audit_record_many
@@ -84,6 +84,7 @@ class Recording:
     marked: set[int]
     queues: dict[str, deque[Job]]
     not_before: dict[str, float]
+    floor: int  # the open notifications' floor of the last claim
 
     if TYPE_CHECKING:  # the pipeline's other parts
 
@@ -196,7 +197,7 @@ class Recording:
         if not results:
             return
         self.marked.difference_update(result.job.id for result in results)
-        results_record(owner=self.owner, results=results, banks=self.banks)
+        results_record(owner=self.owner, results=results, banks=self.banks, floor=self.floor)
         if self.report is not None:
             for result in results:
                 self.report.outcomes[result.state] += 1
@@ -275,7 +276,9 @@ _OUTCOME_OF: dict[str, str] = {
 }
 
 
-def results_record(*, owner: str, results: list[Result], banks: dict[int, Bank]) -> None:
+def results_record(
+    *, owner: str, results: list[Result], banks: dict[int, Bank], floor: int = NO_FLOOR
+) -> None:
     """Write a group of results in one transaction.
 
     The notification rows change only while the lease is still `owner`'s (a worker that
@@ -315,7 +318,9 @@ def results_record(*, owner: str, results: list[Result], banks: dict[int, Bank])
         delivered_early_outcomes_record(results=results, applied=early, banks=banks)
     # After commit, so that a claim flagging one of these people's next messages either
     # saw this commit, or flagged them before this wake-up looks (see `queue`).
-    people_wake((r.job.page_id, r.job.psid) for r in results if r.state != State.PENDING)
+    people_wake(
+        ((r.job.page_id, r.job.psid) for r in results if r.state != State.PENDING), floor=floor
+    )
     if hand_back_wanted([(r.state, r.reason, r.job.urgency) for r in results]):
         hand_back_nudge()
     metrics.results_observe(r for r in results if r.job.digest_lead is None)  # Send API calls

@@ -14,7 +14,12 @@ from notifications import metrics
 from notifications.models import DeliveryAttempt, DeliveryReceipt, Notification
 from notifications.services.delivery.jobs import ENGINE, AttemptOutcome, Reason, State
 from notifications.services.echoes import echoes_for, echoes_settled, notifications_settle
-from notifications.services.queue import waiting_wake_stranded
+from notifications.services.queue import (
+    open_floor,
+    open_floor_raise,
+    open_ids_q,
+    waiting_wake_stranded,
+)
 from portal.models import MessengerIntegration
 from portal.services.audit import AuditEntry, audit_record_many
 
@@ -45,7 +50,9 @@ class SweepReport:
     urgent_due: bool = False  # urgent notifications among the due ones
 
 
-def leases_take_over(*, now: datetime | None = None, limit: int = 1000) -> tuple[int, int]:
+def leases_take_over(
+    *, now: datetime | None = None, limit: int = 1000, floor: int | None = None
+) -> tuple[int, int]:
     """Put claims whose lease ran out back in the queue; returns (taken over, uncertain).
 
     A claim whose message was never handed to the Send API simply goes back. One whose
@@ -56,10 +63,11 @@ def leases_take_over(*, now: datetime | None = None, limit: int = 1000) -> tuple
     the claim finds the echo and records it sent (`Claiming.echo_wait_over`).
     """
     now = now or timezone.now()
+    floor = open_floor() if floor is None else floor
     with transaction.atomic():
         lost = list(
             Notification.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(state=State.IN_FLIGHT, lease_expires_at__lt=now)
+            .filter(open_ids_q(floor), state=State.IN_FLIGHT, lease_expires_at__lt=now)
             .order_by("lease_expires_at")
             .values_list(*_LOST)[:limit]
         )
@@ -183,13 +191,16 @@ def _lost_attempts_audit(started: list[tuple[Any, ...]]) -> None:
 
 
 def outbox_sweep(*, now: datetime | None = None) -> SweepReport:
-    """Take over expired leases, drop stale receipts, and say how much is due."""
+    """Raise the open notifications' floor, take over expired leases, drop stale receipts,
+    and say how much is due."""
     now = now or timezone.now()
-    taken, uncertain = leases_take_over(now=now)
+    floor = open_floor_raise()
+    taken, uncertain = leases_take_over(now=now, floor=floor)
     waiting_wake_stranded(now=now)
     DeliveryReceipt.objects.filter(received_at__lt=now - RECEIPT_LIFETIME).delete()
     cap = settings.NOTIFICATIONS_CLAIM_BATCH + 1
     pending = Notification.objects.filter(
+        open_ids_q(floor),
         state=State.PENDING,
         next_attempt_at__lte=now,
         bank__integration__status=MessengerIntegration.Status.LIVE,
