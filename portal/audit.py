@@ -37,11 +37,20 @@ def normalise_json(value):
     """`value` as it will read back from a JSON column, so the hash covers what is stored.
 
     A flat object of texts, integers, truths and nulls under text keys (most details) reads
-    back as it is: copied without the round trip through JSON."""
-    if type(value) is dict and all(
-        type(key) is str and type(item) in _READ_BACK_AS_WRITTEN for key, item in value.items()
-    ):
-        return dict(value)
+    back as it is: copied without the round trip through JSON, a text choice as its text."""
+    if type(value) is dict:
+        flat = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                break
+            if type(item) in _READ_BACK_AS_WRITTEN:
+                flat[key] = item
+            elif isinstance(item, str):  # a text choice (`TextChoices`): its text
+                flat[key] = str.__str__(item)
+            else:
+                break
+        else:
+            return flat
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
@@ -80,6 +89,7 @@ class EntryDocument:
     before: str
     between: str
     after: str
+    details: str  # the details' canonical JSON, part of `before`
 
     def text(self, *, chain_key: str, prev_hash: str, seq: int) -> str:
         return (
@@ -106,6 +116,7 @@ def entry_document(
     """The document of an entry, its keys in sorted order: action, actor, bank, chain (a
     hole), data_categories, details, occurred_at, prev_hash (a hole), request_id, seq (a
     hole), source_ip, target."""
+    details_text = _canonical(details)
     return EntryDocument(
         head=(
             f'{{"action":{_canonical(action)}'
@@ -115,7 +126,7 @@ def entry_document(
         ),
         before=(
             f',"data_categories":{_canonical(data_categories)}'
-            f',"details":{_canonical(details)}'
+            f',"details":{details_text}'
             f',"occurred_at":{_canonical(canonical_time(occurred_at))}'
             f',"prev_hash":'
         ),
@@ -124,6 +135,7 @@ def entry_document(
             f',"source_ip":{_canonical(source_ip)}'
             f',"target":{_canonical([target_type, target_id])}}}'
         ),
+        details=details_text,
     )
 
 

@@ -33,10 +33,24 @@ CHUNK = 500
 json_text = DjangoJSONEncoder().encode
 
 
+class EncodedJson:
+    """A JSON field's value already written as JSON text (by whoever had to write it
+    anyway): inserted as that text, not encoded again."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _json_param(value: Any) -> str:
+    return value.text if type(value) is EncodedJson else json_text(value)
+
+
 def _converter(field: models.Field[Any, Any]) -> Callable[[Any], Any] | None:
     """How a value of `field` becomes a query parameter; None where it is passed as is."""
     if isinstance(field, models.JSONField):
-        return json_text
+        return _json_param
     if isinstance(field, models.DateTimeField):
         adapt = connection.ops.adapt_datetimefield_value  # looked up once, not per value
         return lambda value: None if value is None else adapt(value)

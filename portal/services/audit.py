@@ -44,13 +44,15 @@ from django.utils import timezone
 
 from core import context
 from core.db.rows import (
+    EncodedJson,
     Statement,
     insert_statements,
     row_params,
     statement_execute,
     statements_run,
 )
-from portal.audit import GENESIS_HASH, Actor, entry_document, entry_hash, stored_details
+from core.digests import sha256_hex
+from portal.audit import GENESIS_HASH, Actor, entry_document, stored_details
 from portal.models import AuditChain, AuditEvent, Bank
 
 _ACTION = re.compile(r"^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+$")
@@ -173,7 +175,9 @@ def audit_statements(
         raise RuntimeError("audit_record_many must run inside the change's transaction")
     head = _head_lock(bank_id, before=before)
     occurred_at = timezone.now()
-    rows = _chained(head, [_fields(actor, bank_id, entry, occurred_at) for entry in entries])
+    rows = _chained(
+        head, [_fields(actor, bank_id, entry, occurred_at) for entry in entries], encoded=True
+    )
     return [
         *insert_statements(AuditEvent, AUDIT_FIELDS, rows),
         _head_move(head.id, rows[-1].seq, rows[-1].hash),
@@ -333,16 +337,25 @@ def _head_lock(bank_id: int | None, *, before: Sequence[Statement] = ()) -> _Hea
     return _Head(*found)
 
 
-def _chained(head: _Head, entries: list[dict[str, Any]]) -> list[SimpleNamespace]:
+def _chained(
+    head: _Head, entries: list[dict[str, Any]], *, encoded: bool = False
+) -> list[SimpleNamespace]:
     """The rows of `entries` (`_fields`) appended after the lane `head`: each numbered and
-    hashed (`entry_hash`), hashing the one before it."""
+    hashed (`entry_hash`), hashing the one before it. `encoded`: each row's details as
+    the JSON text the hash was taken of (`EncodedJson`), for `insert_statements`."""
     seq, prev = head.seq, head.hash
     rows = []
     for fields in entries:
         seq += 1
-        fields = {**fields, "seq": seq, "prev_hash": prev}
-        prev = entry_hash(chain_key=head.key, **fields)
-        rows.append(SimpleNamespace(chain_id=head.id, hash=prev, **fields))
+        document = entry_document(**fields)
+        prev_hash, prev = (
+            prev,
+            sha256_hex(document.text(chain_key=head.key, prev_hash=prev, seq=seq)),
+        )
+        row = SimpleNamespace(chain_id=head.id, hash=prev, seq=seq, prev_hash=prev_hash, **fields)
+        if encoded:
+            row.details = EncodedJson(document.details)
+        rows.append(row)
     return rows
 
 

@@ -97,6 +97,14 @@ def _values(job: Job, scopes: frozenset[str]) -> dict[str, Any]:
     )
 
 
+def retry_budget() -> tuple[int, timedelta]:
+    """A notification's retry budget: its most attempts, and how long after it was queued."""
+    return (
+        settings.NOTIFICATIONS_MAX_ATTEMPTS,
+        timedelta(hours=settings.NOTIFICATIONS_MAX_AGE_HOURS),
+    )
+
+
 class Preparing:
     """The pipeline's checks before a send: still allowed, to whom, in which form."""
 
@@ -114,8 +122,11 @@ class Preparing:
         self.banks.update(Bank.objects.in_bulk({j.bank_id for j in jobs} - set(self.banks)))
         utility_cache: dict[tuple[int, str, str], UtilityTemplate | None] = {}
         credentials: dict[int, messenger.PageCredentials | None] = {}
+        budget = retry_budget()
         return [
-            job for job in jobs if self.prepare_one(job, facts, now, utility_cache, credentials)
+            job
+            for job in jobs
+            if self.prepare_one(job, facts, now, utility_cache, credentials, budget)
         ]
 
     def prepare_one(
@@ -125,6 +136,7 @@ class Preparing:
         now: datetime,
         utility_cache: dict[tuple[int, str, str], UtilityTemplate | None],
         credentials: dict[int, messenger.PageCredentials | None],
+        budget: tuple[int, timedelta] | None = None,
     ) -> bool:
         """Whether `job` goes out; if not, its result says why."""
         consent = facts.consents.get(job.consent_id)
@@ -137,7 +149,7 @@ class Preparing:
             self.finish(job, State.DEAD, Reason.PAGE_CHANGED)
         elif (job.page_id, job.psid) in facts.unreachable:
             self.finish(job, State.FAILED, Reason.PERSON_UNAVAILABLE)
-        elif self.out_of_budget(job, now):
+        elif self.out_of_budget(job, now, budget=budget):
             self.finish(job, State.DEAD, Reason.BUDGET_EXHAUSTED)
         else:
             if job.bank_id not in credentials:
@@ -249,8 +261,14 @@ class Preparing:
         return utility_template_for(template=template) if template is not None else None
 
     @staticmethod
-    def out_of_budget(job: Job, now: datetime, *, next_attempt: datetime | None = None) -> bool:
-        horizon = job.queued_at + timedelta(hours=settings.NOTIFICATIONS_MAX_AGE_HOURS)
-        return job.attempts >= settings.NOTIFICATIONS_MAX_ATTEMPTS or (next_attempt or now) > (
-            horizon
-        )
+    def out_of_budget(
+        job: Job,
+        now: datetime,
+        *,
+        next_attempt: datetime | None = None,
+        budget: tuple[int, timedelta] | None = None,
+    ) -> bool:
+        """Whether `job` has used its retry budget; `budget`: `retry_budget()`, read once
+        for a batch (each read of a setting costs a lazy object's look-up)."""
+        attempts, age = budget or retry_budget()
+        return job.attempts >= attempts or (next_attempt or now) > job.queued_at + age
