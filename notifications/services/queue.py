@@ -225,7 +225,9 @@ def waiting_recheck(ids: list[int], *, now: datetime, floor: int | None = None) 
         return int(cursor.rowcount)
 
 
-def waiting_wake_stranded(*, now: datetime | None = None, urgent_only: bool = False) -> int:
+def waiting_wake_stranded(
+    *, now: datetime | None = None, urgent_only: bool = False, floor: int | None = None
+) -> int:
     """Wake waiting notifications that nothing holds back any more (the sweeper's net);
     `urgent_only`: urgent ones only (what an urgent worker would claim).
 
@@ -235,7 +237,7 @@ def waiting_wake_stranded(*, now: datetime | None = None, urgent_only: bool = Fa
     an urgent worker's task end with the error.
     """
     n = connection.ops.quote_name(Notification._meta.db_table)
-    floor = open_floor()
+    floor = open_floor() if floor is None else floor  # the sweep's, just raised
     blocked, params = blocked_sql("c", now or timezone.now(), floor)
     of_class = f"AND c.urgency = '{Urgency.URGENT.value}' " if urgent_only else ""
     lock = " FOR UPDATE OF c SKIP LOCKED" if connection.vendor == "postgresql" else ""

@@ -196,7 +196,7 @@ def outbox_sweep(*, now: datetime | None = None) -> SweepReport:
     now = now or timezone.now()
     floor = open_floor_raise()
     taken, uncertain = leases_take_over(now=now, floor=floor)
-    waiting_wake_stranded(now=now)
+    waiting_wake_stranded(now=now, floor=floor)
     DeliveryReceipt.objects.filter(received_at__lt=now - RECEIPT_LIFETIME).delete()
     cap = settings.NOTIFICATIONS_CLAIM_BATCH + 1
     pending = Notification.objects.filter(
