@@ -11,6 +11,9 @@ the figures and cleans up. Figures only: nothing here asserts a time.
    workers running; event accepted (stored) -> Send API call arrives, p50/p99.
 3. The limit holds: one Page limited to 300 calls/s, three worker processes; the busiest
    one-second window of calls the fake Send API saw.
+4. At the Graph API's pace: the same Page against a fake Send API that answers each call
+   `--answer-ms` late (200 ms by default), with each of `--paced-workers` worker process
+   counts: the calls per second each reaches, against what its calls in flight allow.
 
 After the throughput part it reports the bytes PostgreSQL keeps per delivered
 notification (`storage`): what every table grew by during that part (rows, indexes and
@@ -19,6 +22,7 @@ sent.
 
     python bench/delivery.py [--pages 4] [--people 1000] [--per-person 5]
                              [--rate 300] [--seconds 60] [--skip-latency] [--skip-limit]
+                             [--answer-ms 200] [--paced-workers 2,4] [--skip-paced]
 """
 
 import argparse
@@ -130,17 +134,32 @@ class Machine:
         self.port = free_port()
         self.log = Path(tempfile.mkdtemp(prefix="bankside-bench-")) / "calls.log"
         self.database = database
-        self.api = subprocess.Popen(  # noqa: S603 - fixed argv
-            [
-                sys.executable,
-                str(ROOT / "bench" / "fake_send_api.py"),
-                str(self.port),
-                str(self.log),
-            ]
-        )
+        self.api = self._api(self.port, self.log)
+        self.slow_apis: list[subprocess.Popen] = []
         self.workers: subprocess.Popen | None = None
         self.urgent_workers: subprocess.Popen | None = None
         time.sleep(0.5)
+
+    @staticmethod
+    def _api(port: int, log: Path, *options: str) -> subprocess.Popen:
+        return subprocess.Popen(  # noqa: S603 - fixed argv
+            [
+                sys.executable,
+                str(ROOT / "bench" / "fake_send_api.py"),
+                str(port),
+                str(log),
+                *options,
+            ]
+        )
+
+    def slow_api(self, answer_ms: float) -> tuple[str, Path]:
+        """Another fake Send API, answering every call `answer_ms` late: its URL and log
+        (for `calls`). Workers are pointed at it with `BENCH_GRAPH_API_URL`."""
+        port = free_port()
+        log = self.log.with_name(f"calls-{answer_ms:g}ms-{len(self.slow_apis)}.log")
+        self.slow_apis.append(self._api(port, log, "--answer-ms", str(answer_ms)))
+        time.sleep(0.5)
+        return f"http://127.0.0.1:{port}", log
 
     def start_workers(self, processes: int, *, urgent_processes: int = 0, **env: str) -> None:
         """`processes` Celery worker processes on every queue; with `urgent_processes`,
@@ -207,18 +226,19 @@ class Machine:
                 workers.wait(30)
         self.workers = self.urgent_workers = None
 
-    def calls(self) -> list[tuple[float, str, str]]:
+    def calls(self, log: Path | None = None) -> list[tuple[float, str, str]]:
         time.sleep(0.7)  # the fake API flushes its log every half second
         rows = []
-        for line in self.log.read_text().splitlines():
+        for line in (log or self.log).read_text().splitlines():
             moment, page, mark = line.split(" ")[:3]
             rows.append((float(moment), page, mark))
         return rows
 
     def close(self) -> None:
         self.stop_workers()
-        self.api.send_signal(signal.SIGTERM)
-        self.api.wait(10)
+        for api in (self.api, *self.slow_apis):
+            api.send_signal(signal.SIGTERM)
+            api.wait(10)
 
     @classmethod
     @contextmanager
@@ -490,6 +510,52 @@ def limit(machine: Machine, bank, people: int, per_person: int) -> None:
     print(f"  busiest second  {busiest:10d} calls (limit 300)")
 
 
+def paced(
+    machine: Machine, bank, people: int, per_person: int, answer_ms: float, processes: list[int]
+) -> None:
+    """One Page at 300 calls/s against a Send API that answers each call `answer_ms` late,
+    as the Graph API takes its time: the rate each number of worker processes reaches.
+
+    A process has `NOTIFICATIONS_SEND_CONCURRENCY` calls in flight at most, so it can send
+    that many per answer time; this shows how many processes a Page's rate needs."""
+    from notifications.tasks import deliver_due
+
+    url, log = machine.slow_api(answer_ms)
+    page = bank.integration.page_id
+    threads = settings.NOTIFICATIONS_SEND_CONCURRENCY
+    print(
+        f"\nAt the Graph API's pace: one Page at 300 calls/s, the Send API answering in "
+        f"{answer_ms:g} ms, {threads} calls in flight per process"
+    )
+    for count in processes:
+        machine.stop_workers()
+        total = load([bank], people, per_person)
+        skip = len(machine.calls(log))
+        machine.start_workers(
+            count,
+            BENCH_PAGE_RATE_LIMITS=json.dumps({page: 300}),
+            BENCH_GRAPH_API_URL=url,
+            NOTIFICATIONS_DIGESTS="false",
+        )
+        started = time.monotonic()
+        for _ in range(count):
+            deliver_due.delay()
+        while open_left(bank=bank):
+            time.sleep(0.05)
+            if time.monotonic() - started > 600:
+                raise SystemExit("the slow Send API's Page did not drain")
+        moments = sorted(m for m, p, _ in machine.calls(log)[skip:] if p == page)
+        # The rate while every process was sending: from the first second to the last.
+        steady = [m for m in moments if moments[0] + 1 <= m <= moments[-1] - 1] if moments else []
+        rate = len(steady) / max(1e-9, steady[-1] - steady[0]) if len(steady) > 1 else 0.0
+        ceiling = count * threads / (answer_ms / 1000)
+        print(
+            f"  {count} worker process{'es' if count > 1 else '  '}  {rate:6.0f} calls/s  "
+            f"(at most {min(300, ceiling):.0f}: {count} x {threads} calls per "
+            f"{answer_ms:g} ms, and the Page's 300)  {total} messages"
+        )
+
+
 def forget_page_buckets(page_prefix: str) -> None:
     import redis
 
@@ -509,7 +575,22 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-limit", action="store_true")
+    parser.add_argument(
+        "--answer-ms", type=float, default=200, help="the slow Send API's answer time"
+    )
+    parser.add_argument(
+        "--paced-workers", default="2,4", help="worker process counts against the slow Send API"
+    )
+    parser.add_argument("--skip-paced", action="store_true")
     args = parser.parse_args()
+    try:
+        paced_workers = [int(n) for n in args.paced_workers.split(",")]
+    except ValueError:
+        parser.error("--paced-workers takes counts separated by commas, such as 2,4")
+    if not all(1 <= n <= 32 for n in paced_workers):
+        parser.error("--paced-workers takes counts from 1 to 32")
+    if not 1 <= args.answer_ms <= 10_000:
+        parser.error("--answer-ms takes 1 to 10000 milliseconds")
 
     with Machine.running("delivery", "delivery", page_prefix=PAGE_PREFIX) as machine:
         banks = setup_pages(args.pages, args.people)
@@ -518,6 +599,8 @@ def main() -> None:
             latency(machine, banks, args.people, args.rate, args.seconds)
         if not args.skip_limit:
             limit(machine, banks[-1], args.people, 3)
+        if not args.skip_paced:
+            paced(machine, banks[-1], args.people, 3, args.answer_ms, paced_workers)
 
 
 if __name__ == "__main__":

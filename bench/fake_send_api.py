@@ -30,7 +30,11 @@ Every echo is logged to `LOGFILE.echoes`:
 
     <time> <Page id> <mid> <metadata or -> <posted|dropped|failed>
 
-    python bench/fake_send_api.py PORT LOGFILE [--transient 0.15]
+`--answer-ms MS` holds each answer back that long, as the Graph API takes its time to
+answer (the call is logged when it arrives); a connection carries one call at a time, as
+HTTP/1.1 does, so a sender needs as many connections as calls it wants in flight.
+
+    python bench/fake_send_api.py PORT LOGFILE [--answer-ms 200] [--transient 0.15]
         [--throttle-every 4 --throttle-for 0.25] [--seed 1]
         [--echo-targets FILE [--echo-drop 0.05] [--echo-delay 0.5] [--echo-delay-share 1]]
 """
@@ -192,7 +196,12 @@ async def _post(url: str, body: bytes, signature: str) -> int:
 
 
 async def handle(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, log, faults, echoes=None
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    log,
+    faults,
+    echoes=None,
+    answer_after: float = 0.0,
 ) -> None:
     try:
         while True:
@@ -232,6 +241,8 @@ async def handle(
                         mid,
                         metadata.group(1).decode() if metadata else None,
                     )
+            if answer_after > 0:
+                await asyncio.sleep(answer_after)
             writer.write(
                 b"HTTP/1.1 "
                 + status
@@ -247,6 +258,7 @@ async def handle(
 
 
 async def main(port: int, path: str, faults: Faults | None, args=None) -> None:
+    answer_after = getattr(args, "answer_ms", 0.0) / 1000
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -266,7 +278,10 @@ async def main(port: int, path: str, faults: Faults | None, args=None) -> None:
             else None
         )
         server = await asyncio.start_server(
-            lambda r, w: handle(r, w, log, faults, echoes), "127.0.0.1", port, backlog=1024
+            lambda r, w: handle(r, w, log, faults, echoes, answer_after),
+            "127.0.0.1",
+            port,
+            backlog=1024,
         )
         async with server:
             while not stop.is_set():
@@ -281,6 +296,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("port", type=int)
     parser.add_argument("log")
+    parser.add_argument("--answer-ms", type=float, default=0.0)
     parser.add_argument("--transient", type=float, default=0.0)
     parser.add_argument("--throttle-every", type=float, default=0.0)
     parser.add_argument("--throttle-for", type=float, default=0.0)
@@ -290,6 +306,8 @@ if __name__ == "__main__":
     parser.add_argument("--echo-delay", type=float, default=0.0)
     parser.add_argument("--echo-delay-share", type=float, default=1.0)
     args = parser.parse_args()
+    if not 0 <= args.answer_ms <= 60_000:
+        parser.error("--answer-ms takes 0 to 60000 milliseconds")
     if not 0 <= args.echo_drop <= 1 or args.echo_delay < 0 or not 0 <= args.echo_delay_share <= 1:
         parser.error(
             "--echo-drop and --echo-delay-share are shares from 0 to 1, --echo-delay seconds"
