@@ -1,12 +1,13 @@
 """Sending: a thread pool over the pooled httpx client, each call right after its Page's token."""
 
 import contextlib
+import logging
 import math
 import os
 import threading
 import time
 from collections import defaultdict, deque
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from queue import Empty, SimpleQueue
@@ -27,6 +28,8 @@ from notifications.page_limits import (
 )
 from notifications.services.delivery.jobs import Job, Reason, State, Urgency
 
+log = logging.getLogger(__name__)
+
 MAX_TOKEN_WAIT = 2.0  # wait longer for a Page's tokens than this, and the claim is released
 FLUSH_EVERY = 0.25  # seconds between writes of results…
 FLUSH_SIZE = 250  # …or this many results, whichever comes first
@@ -35,23 +38,42 @@ MARK_AHEAD = 4  # marked `send_started_at` a group at a time: this many times th
 PAGE_SHARE_SECONDS = 0.1  # per Page, the pool holds this many seconds of its rate
 
 
-# The worker's thread pool: created on first use in each process.
+class SendThreads:
+    """The worker's sending threads: each runs the calls handed to it (`submit`), in turn.
+
+    A `ThreadPoolExecutor` without its futures: a call's answer comes back through the
+    pipeline's own queue (`answers`), so a future per call, with the lock and condition
+    it makes, would be made and dropped for every message sent for nothing.
+    """
+
+    def __init__(self, threads: int) -> None:
+        self.calls: SimpleQueue[Callable[[], None]] = SimpleQueue()
+        for n in range(threads):
+            threading.Thread(target=self._run, name=f"notifications-send_{n}", daemon=True).start()
+
+    def submit(self, call: Callable[[], None]) -> None:
+        self.calls.put(call)
+
+    def _run(self) -> None:
+        while True:
+            call = self.calls.get()
+            try:
+                call()
+            except Exception:  # a call hands its own errors back; this one is a fault
+                log.exception("a sending thread's call failed")
+
+
+# The worker's sending threads: started on first use in each process.
 
 _pool_lock = threading.Lock()
-_pool: tuple[int, ThreadPoolExecutor] | None = None
+_pool: tuple[int, SendThreads] | None = None
 
 
-def _send_pool() -> ThreadPoolExecutor:
+def _send_pool() -> SendThreads:
     global _pool
     with _pool_lock:
         if _pool is None or _pool[0] != os.getpid():
-            _pool = (
-                os.getpid(),
-                ThreadPoolExecutor(
-                    max_workers=settings.NOTIFICATIONS_SEND_CONCURRENCY,
-                    thread_name_prefix="notifications-send",
-                ),
-            )
+            _pool = (os.getpid(), SendThreads(settings.NOTIFICATIONS_SEND_CONCURRENCY))
         return _pool[1]
 
 
@@ -139,7 +161,7 @@ class Sending:
     paused_banks: set[int]
     results: list[Any]
     flushed_at: float
-    pool: ThreadPoolExecutor
+    pool: SendThreads
     ready: tuple[deque[Job], deque[Job]]  # for the pool's threads: urgent, then routine
     ready_lock: threading.Lock
     client: messenger.GraphClient
