@@ -3,6 +3,7 @@
 import datetime as dt
 import json
 from dataclasses import dataclass
+from json.encoder import encode_basestring  # what `_canonical` writes a text with
 
 from django.core.serializers.json import DjangoJSONEncoder
 
@@ -72,6 +73,26 @@ def canonical_time(moment: dt.datetime) -> str:
 _canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
+def _scalar(value) -> str:
+    """`_canonical(value)`, at once for a text, an integer or None: what the encoder itself
+    does with them, without setting one up for each of an entry's dozen small values."""
+    kind = type(value)
+    if kind is str:
+        return encode_basestring(value)
+    if kind is int:
+        return int.__repr__(value)
+    if value is None:
+        return "null"
+    return _canonical(value)
+
+
+def _items(values) -> str:
+    """`_canonical(values)` for a list or tuple, each item as `_scalar` writes it."""
+    if type(values) is not list and type(values) is not tuple:
+        return _canonical(values)
+    return "[" + ",".join(map(_scalar, values)) + "]"
+
+
 @dataclass(frozen=True, slots=True)
 class EntryDocument:
     """The canonical JSON text an entry's hash is taken of (every field, keys sorted, no
@@ -93,8 +114,8 @@ class EntryDocument:
 
     def text(self, *, chain_key: str, prev_hash: str, seq: int) -> str:
         return (
-            f"{self.head}{_canonical(chain_key)}{self.before}{_canonical(prev_hash)}"
-            f"{self.between}{_canonical(seq)}{self.after}"
+            f"{self.head}{_scalar(chain_key)}{self.before}{_scalar(prev_hash)}"
+            f"{self.between}{_scalar(seq)}{self.after}"
         )
 
 
@@ -119,22 +140,19 @@ def entry_document(
     details_text = _canonical(details)
     return EntryDocument(
         head=(
-            f'{{"action":{_canonical(action)}'
-            f',"actor":{_canonical([actor_type, actor_id, actor_label])}'
-            f',"bank":{_canonical(bank_id)}'
+            f'{{"action":{_scalar(action)}'
+            f',"actor":{_items((actor_type, actor_id, actor_label))}'
+            f',"bank":{_scalar(bank_id)}'
             f',"chain":'
         ),
         before=(
-            f',"data_categories":{_canonical(data_categories)}'
+            f',"data_categories":{_items(data_categories)}'
             f',"details":{details_text}'
-            f',"occurred_at":{_canonical(canonical_time(occurred_at))}'
+            f',"occurred_at":{_scalar(canonical_time(occurred_at))}'
             f',"prev_hash":'
         ),
-        between=f',"request_id":{_canonical(request_id)},"seq":',
-        after=(
-            f',"source_ip":{_canonical(source_ip)}'
-            f',"target":{_canonical([target_type, target_id])}}}'
-        ),
+        between=f',"request_id":{_scalar(request_id)},"seq":',
+        after=(f',"source_ip":{_scalar(source_ip)},"target":{_items((target_type, target_id))}}}'),
         details=details_text,
     )
 

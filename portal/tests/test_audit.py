@@ -296,13 +296,37 @@ def _fields(**overrides) -> dict:
     }
 
 
-def test_an_entry_hash_is_sha256_of_its_canonical_json_document():
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        # Texts the encoder escapes, a platform entry (no bank), no source address, values
+        # other than texts where a text is usual, and categories of every kind.
+        {
+            "bank_id": None,
+            "source_ip": None,
+            "actor_label": 'a "quoted" \\ label\n\u0007 «Zürich» 🏦',
+            "target_id": "\u2028\u2029\x7f",
+            "request_id": "",
+            "data_categories": [],
+        },
+        {
+            "bank_id": 2**53 + 1,
+            "actor_id": 12,
+            "target_id": True,
+            "data_categories": ("balances", "transactions"),
+            "chain_key": "bank:7:lane:3",
+        },
+        {"data_categories": ["x", 1, None, 2.5, False, ["nested"]], "actor_label": 3.5},
+    ],
+)
+def test_an_entry_hash_is_sha256_of_its_canonical_json_document(overrides):
     import hashlib
     import json
 
     from portal.audit import canonical_time, entry_document, entry_hash
 
-    fields = _fields()
+    fields = _fields(**overrides)
     whole = {
         "chain": fields["chain_key"],
         "seq": 41,
