@@ -19,6 +19,8 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils.crypto import salted_hmac
 
 # Keys of audit details whose values are personal data, and the key their reference takes.
@@ -41,11 +43,26 @@ def pseudonyms(value: str, *, kind: str = "psid") -> list[str]:
     return list(dict.fromkeys(_reference(str(value), kind, key) for key in _keys()))
 
 
+_keys_read: list[str] | None = None  # PSEUDONYM_KEYS, read once (every audit entry asks)
+
+
 def _keys() -> list[str]:
-    keys = settings.PSEUDONYM_KEYS
-    if not keys:
-        raise ImproperlyConfigured("PSEUDONYM_KEYS is empty: see .env.example.")
+    global _keys_read
+    keys = _keys_read
+    if keys is None:
+        keys = settings.PSEUDONYM_KEYS
+        if not keys:
+            raise ImproperlyConfigured("PSEUDONYM_KEYS is empty: see .env.example.")
+        _keys_read = keys
     return keys
+
+
+@receiver(setting_changed)
+def _keys_forget(*, setting: str, **kwargs: object) -> None:
+    """Settings changed while running (tests): read the keys again."""
+    global _keys_read
+    if setting == "PSEUDONYM_KEYS":
+        _keys_read = None
 
 
 def _reference(value: str, kind: str, key: str) -> str:
