@@ -73,24 +73,23 @@ def canonical_time(moment: dt.datetime) -> str:
 _canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
-def _scalar(value) -> str:
+def _scalar(value: object) -> str:
     """`_canonical(value)`, at once for a text, an integer or None: what the encoder itself
     does with them, without setting one up for each of an entry's dozen small values."""
-    kind = type(value)
-    if kind is str:
+    if type(value) is str:
         return encode_basestring(value)
-    if kind is int:
+    if type(value) is int:
         return int.__repr__(value)
     if value is None:
         return "null"
     return _canonical(value)
 
 
-def _items(values) -> str:
+def _items(values: object) -> str:
     """`_canonical(values)` for a list or tuple, each item as `_scalar` writes it."""
-    if type(values) is not list and type(values) is not tuple:
-        return _canonical(values)
-    return "[" + ",".join(map(_scalar, values)) + "]"
+    if type(values) is list or type(values) is tuple:
+        return "[" + ",".join(map(_scalar, values)) + "]"
+    return _canonical(values)
 
 
 @dataclass(frozen=True, slots=True)

@@ -295,10 +295,15 @@ def partitions_list(table: str) -> list[Partition]:
 
 
 def partitions_create(
-    table: str, months: Sequence[Month], unique: Mapping[str, Sequence[str]] | None = None
+    table: str,
+    months: Sequence[Month],
+    unique: Mapping[str, Sequence[str]] | None = None,
+    *,
+    fillfactor: int = 100,
 ) -> list[Month]:
     """Make `table`'s partitions for `months` that do not exist yet, each with its
-    `unique` indexes; returns those made.
+    `unique` indexes and its heap pages filled to `fillfactor` percent by inserts (a
+    partitioned table keeps no storage parameters of its own); returns those made.
 
     Each is made empty beside the table and attached (ATTACH PARTITION takes a SHARE
     UPDATE EXCLUSIVE lock on the table: inserts and reads go on), in its own transaction
@@ -318,7 +323,7 @@ def partitions_create(
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [table])
             cursor.execute("SELECT to_regclass(%s)", [partition_name(table, month)])
             if cursor.fetchone()[0] is None:
-                _partition_create(cursor, table, month, unique or {})
+                _partition_create(cursor, table, month, unique or {}, fillfactor)
                 made.append(month)
     return made
 
@@ -394,15 +399,21 @@ def tables_own(cursor: Any, tables: Iterable[str], role: str = PARTITION_OWNER) 
 
 
 def _partition_create(
-    cursor: Any, table: str, month: Month, unique: Mapping[str, Sequence[str]]
+    cursor: Any,
+    table: str,
+    month: Month,
+    unique: Mapping[str, Sequence[str]],
+    fillfactor: int = 100,
 ) -> None:
-    """Make `table`'s partition for `month` with its `unique` indexes, owned by the
-    table's owner (the role that makes it is a member of that owner where the two differ:
-    `tables_own`)."""
+    """Make `table`'s partition for `month` with its `unique` indexes and `fillfactor`,
+    owned by the table's owner (the role that makes it is a member of that owner where the
+    two differ: `tables_own`)."""
+    if not 10 <= fillfactor <= 100:
+        raise ValueError(f"a fill factor is 10 to 100 percent, not {fillfactor}")
     name = partition_name(table, month)
     cursor.execute(
         f"CREATE TABLE {name} (LIKE {table} INCLUDING CONSTRAINTS INCLUDING STORAGE"
-        f" INCLUDING COMPRESSION)"
+        f" INCLUDING COMPRESSION) WITH (fillfactor = {int(fillfactor)})"
     )
     for index, columns in unique.items():
         cursor.execute(
