@@ -13,7 +13,7 @@ NODE_STAMP := $(OIDC_PEER)/node_modules/.installed-$(shell cksum < $(OIDC_PEER)/
 AXE       := core/tests/axe
 AXE_STAMP := $(AXE)/node_modules/.installed-$(shell cksum < $(AXE)/package-lock.json | cut -d' ' -f1)
 
-.PHONY: demo test check imports mypy mypy-baseline schema messages lint format services compose-config screenshots bench bench-urgent bench-scale bench-instructions chaos bench-audit clean
+.PHONY: demo test check imports mypy mypy-baseline schema messages lint format services compose-config screenshots bench bench-urgent bench-scale bench-instructions bench-against chaos bench-audit clean
 
 $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "bankside needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
@@ -114,13 +114,16 @@ screenshots: $(STAMP) $(AXE_STAMP) services
 	@$(TEST_ENV) BANKSIDE_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -m browser -q
 
 ## bench: measure events ingest, the API under gunicorn, then delivery by Celery workers
-## (with the bytes kept per delivered notification), dropping a month of outcomes while
-## outcomes are written, fraud alerts through a Page's routine backlog, one bank against four
-## across a network hop, then the API's instructions per event under valgrind (figures only)
+## (with the bytes kept per delivered notification, and a Page against a Send API answering
+## in the Graph API's time), delivery's CPU per message against an earlier commit, dropping a
+## month of outcomes while outcomes are written, fraud alerts through a Page's routine
+## backlog, one bank against four across a network hop, tables grown to 5,000,000 events,
+## then the API's instructions per event under valgrind (figures only)
 bench: $(STAMP) services
 	@$(TEST_ENV) $(PY) bench/ingest.py $(BENCH_ARGS)
 	@$(TEST_ENV) $(PY) bench/api.py $(API_BENCH_ARGS)
 	@$(TEST_ENV) $(PY) bench/delivery.py $(DELIVERY_BENCH_ARGS)
+	@$(TEST_ENV) $(PY) bench/against.py $(AGAINST_BENCH_ARGS)
 	@$(TEST_ENV) $(PY) bench/partitions.py $(PARTITIONS_BENCH_ARGS)
 	@$(TEST_ENV) $(PY) bench/urgent.py $(URGENT_BENCH_ARGS)
 	@$(TEST_ENV) $(PY) bench/scale.py $(SCALE_BENCH_ARGS)
@@ -133,6 +136,11 @@ bench: $(STAMP) services
 bench-scale: $(STAMP) services
 	@$(TEST_ENV) $(PY) bench/scale.py $(SCALE_BENCH_ARGS)
 	@$(TEST_ENV) $(PY) bench/growth.py $(GROWTH_BENCH_ARGS)
+
+## bench-against: delivery's CPU per message, this code against an earlier commit
+## (AGAINST_BENCH_ARGS="--reference ce49cf0 --rounds 3"), in turns in one run
+bench-against: $(STAMP) services
+	@$(TEST_ENV) $(PY) bench/against.py $(AGAINST_BENCH_ARGS)
 
 ## bench-urgent: fraud alerts through one Page's routine backlog, today's design beside
 bench-urgent: $(STAMP) services
