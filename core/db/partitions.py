@@ -295,15 +295,10 @@ def partitions_list(table: str) -> list[Partition]:
 
 
 def partitions_create(
-    table: str,
-    months: Sequence[Month],
-    unique: Mapping[str, Sequence[str]] | None = None,
-    *,
-    fillfactor: int = 100,
+    table: str, months: Sequence[Month], unique: Mapping[str, Sequence[str]] | None = None
 ) -> list[Month]:
     """Make `table`'s partitions for `months` that do not exist yet, each with its
-    `unique` indexes and its heap pages filled to `fillfactor` percent by inserts (a
-    partitioned table keeps no storage parameters of its own); returns those made.
+    `unique` indexes; returns those made.
 
     Each is made empty beside the table and attached (ATTACH PARTITION takes a SHARE
     UPDATE EXCLUSIVE lock on the table: inserts and reads go on), in its own transaction
@@ -323,7 +318,7 @@ def partitions_create(
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [table])
             cursor.execute("SELECT to_regclass(%s)", [partition_name(table, month)])
             if cursor.fetchone()[0] is None:
-                _partition_create(cursor, table, month, unique or {}, fillfactor)
+                _partition_create(cursor, table, month, unique or {})
                 made.append(month)
     return made
 
@@ -399,21 +394,15 @@ def tables_own(cursor: Any, tables: Iterable[str], role: str = PARTITION_OWNER) 
 
 
 def _partition_create(
-    cursor: Any,
-    table: str,
-    month: Month,
-    unique: Mapping[str, Sequence[str]],
-    fillfactor: int = 100,
+    cursor: Any, table: str, month: Month, unique: Mapping[str, Sequence[str]]
 ) -> None:
-    """Make `table`'s partition for `month` with its `unique` indexes and `fillfactor`,
-    owned by the table's owner (the role that makes it is a member of that owner where the
-    two differ: `tables_own`)."""
-    if not 10 <= fillfactor <= 100:
-        raise ValueError(f"a fill factor is 10 to 100 percent, not {fillfactor}")
+    """Make `table`'s partition for `month` with its `unique` indexes, owned by the
+    table's owner (the role that makes it is a member of that owner where the two differ:
+    `tables_own`)."""
     name = partition_name(table, month)
     cursor.execute(
         f"CREATE TABLE {name} (LIKE {table} INCLUDING CONSTRAINTS INCLUDING STORAGE"
-        f" INCLUDING COMPRESSION) WITH (fillfactor = {int(fillfactor)})"
+        f" INCLUDING COMPRESSION)"
     )
     for index, columns in unique.items():
         cursor.execute(

@@ -26,7 +26,6 @@ than on PostgreSQL the tables are plain and nothing here does anything.
 
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -47,7 +46,6 @@ log = logging.getLogger(__name__)
 PARTITION_RETENTION = Actor.system("partition retention")
 
 
-NOTIFICATIONS_FILLFACTOR = 80  # percent (`PartitionedTable.fillfactor`)
 DEPENDENTS_BATCH = 20_000  # rows of a dependent table deleted or let go in one statement
 
 
@@ -59,19 +57,10 @@ class PartitionedTable:
     # Unique indexes made on each partition ({name: columns}): rows unique together
     # always share a month (`core.db.partitions`).
     unique: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    # How full inserts leave each partition's heap pages, in percent: room for an update
-    # that changes no indexed column to stay on its page (a HOT update, no index entry).
-    fillfactor: int = 100
 
     @property
     def name(self) -> str:
         return self.model._meta.db_table
-
-    def partitions_create(self, months: Sequence[Month]) -> list[Month]:
-        """Make this table's partitions for `months` that are missing (`core.db.partitions`)."""
-        return partitions.partitions_create(
-            self.name, months, dict(self.unique), fillfactor=self.fillfactor
-        )
 
 
 EVENTS = PartitionedTable(Event, "received_at", "NOTIFICATIONS_EVENTS_KEEP_MONTHS")
@@ -80,10 +69,6 @@ NOTIFICATIONS = PartitionedTable(
     "created_at",
     "NOTIFICATIONS_EVENTS_KEEP_MONTHS",
     unique=(("one_notification_per_link", ("event_id", "consent_id")),),
-    # A notification is rewritten three times within moments of its insert (claimed,
-    # handed to the Send API, recorded); the room lets the middle one (`send_started_at`,
-    # in no index) be a HOT update. Migration 0019 sets it on the partitions made before.
-    fillfactor=NOTIFICATIONS_FILLFACTOR,
 )
 OUTCOMES = PartitionedTable(Outcome, "occurred_at", "NOTIFICATIONS_OUTCOMES_KEEP_MONTHS")
 ATTEMPTS = PartitionedTable(DeliveryAttempt, "started_at", "NOTIFICATIONS_ATTEMPTS_KEEP_MONTHS")
@@ -134,7 +119,7 @@ def partitions_create_ahead(
     months = [this + n for n in range(count + 1)]
     made = {}
     for table in reversed(TABLES):
-        created = table.partitions_create(months)
+        created = partitions.partitions_create(table.name, months, dict(table.unique))
         if created:
             log.info("partitions made: %s %s", table.name, ", ".join(map(str, created)))
         made[table.name] = [str(month) for month in created]

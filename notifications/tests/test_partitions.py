@@ -90,44 +90,6 @@ def test_beat_makes_this_month_and_the_next_ones_ahead():
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("made_by", ["the migrations", "beat"])
-def test_marking_a_notification_handed_over_writes_no_index_entry(linked, made_by):
-    """A notification is rewritten moments after its insert: claimed, then marked handed
-    to the Send API (`send_started_at`, in no index), then recorded. Its month's pages keep
-    room for that, so the mark is a HOT update, however full the partition is: no new row
-    version elsewhere, no index entry. This month's partition was made by the migrations,
-    the one ahead by beat."""
-    this = Month.of(timezone.now())
-    month = this if made_by == "the migrations" else this + 3
-    if made_by == "beat":
-        services.partitions_create_ahead(ahead=3)
-    (template,) = notifications_written(linked, event_in(this, linked))
-    first = month.first_id + 10**9  # clear of the ids the sequence gives in tests
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {NOTIFICATIONS} SELECT r.*"
-            f" FROM {NOTIFICATIONS} n, generate_series(1, 400) g,"
-            f" LATERAL jsonb_populate_record(NULL::{NOTIFICATIONS}, to_jsonb(n)"
-            " || jsonb_build_object('id', %s + g, 'event_id', %s + g, 'sequence', g,"
-            " 'state', 'delivered')) r WHERE n.id = %s",
-            [first, first, template.pk],
-        )
-    marked = [first + g for g in range(1, 351, 50)]  # on pages the copies after them filled
-
-    Notification.objects.filter(pk__in=marked).update(send_started_at=timezone.now())
-
-    partition = partitions.partition_name(NOTIFICATIONS, month)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_stat_get_xact_tuples_updated(%s::regclass),"
-            " pg_stat_get_xact_tuples_hot_updated(%s::regclass)",
-            [partition, partition],
-        )
-        updated, hot = cursor.fetchone()
-    assert (updated, hot) == (len(marked), len(marked))
-
-
-@pytest.mark.django_db
 def test_making_partitions_again_changes_nothing():
     later = datetime(2031, 5, 10, tzinfo=UTC)
     services.partitions_create_ahead(ahead=1, now=later)
