@@ -484,26 +484,47 @@ def latency(machine: Machine, banks: list, people: int, rate: float, seconds: fl
         print(f"  (the poster fell behind its schedule {behind} times)")
 
 
-def limit(machine: Machine, bank, people: int, per_person: int) -> None:
+def page_drained(
+    machine: Machine,
+    bank,
+    people: int,
+    per_person: int,
+    processes: int,
+    *,
+    timeout: float,
+    log: Path | None = None,
+    **env: str,
+) -> tuple[int, float, list[float]]:
+    """Load `bank`'s Page, limited to 300 calls/s, and drain it with `processes` worker
+    processes (`env` for their settings; `log`: the fake Send API whose calls to read).
+    Returns the messages loaded, the seconds the drain took and the moments of the Page's
+    calls. Digests off: this measures the Page's bucket, one message per notification."""
     from notifications.tasks import deliver_due
 
     machine.stop_workers()
     page = bank.integration.page_id
     total = load([bank], people, per_person)
-    skip = len(machine.calls())
-    # Digests off: this measures the Page's bucket, one message per notification.
+    skip = len(machine.calls(log))
     machine.start_workers(
-        3, BENCH_PAGE_RATE_LIMITS=json.dumps({page: 300}), NOTIFICATIONS_DIGESTS="false"
+        processes,
+        BENCH_PAGE_RATE_LIMITS=json.dumps({page: 300}),
+        NOTIFICATIONS_DIGESTS="false",
+        **env,
     )
     started = time.monotonic()
-    for _ in range(3):
+    for _ in range(processes):
         deliver_due.delay()
     while open_left(bank=bank):
         time.sleep(0.05)
-        if time.monotonic() - started > 300:
-            raise SystemExit("the rate-limited Page did not drain")
+        if time.monotonic() - started > timeout:
+            raise SystemExit(f"the Page limited to 300 calls/s did not drain in {timeout:.0f} s")
     elapsed = time.monotonic() - started
-    moments = sorted(m for m, p, _ in machine.calls()[skip:] if p == page)
+    moments = sorted(m for m, p, _ in machine.calls(log)[skip:] if p == page)
+    return total, elapsed, moments
+
+
+def limit(machine: Machine, bank, people: int, per_person: int) -> None:
+    total, elapsed, moments = page_drained(machine, bank, people, per_person, 3, timeout=300)
     busiest = max(bisect_left(moments, m + 1.0) - i for i, m in enumerate(moments))
     print(f"\nThe limit holds: one Page at 300 calls/s, 3 worker processes, {total} messages")
     print(f"  sent in         {elapsed:10.2f} s ({total / elapsed:.0f}/s)")
@@ -518,33 +539,16 @@ def paced(
 
     A process has `NOTIFICATIONS_SEND_CONCURRENCY` calls in flight at most, so it can send
     that many per answer time; this shows how many processes a Page's rate needs."""
-    from notifications.tasks import deliver_due
-
     url, log = machine.slow_api(answer_ms)
-    page = bank.integration.page_id
     threads = settings.NOTIFICATIONS_SEND_CONCURRENCY
     print(
         f"\nAt the Graph API's pace: one Page at 300 calls/s, the Send API answering in "
         f"{answer_ms:g} ms, {threads} calls in flight per process"
     )
     for count in processes:
-        machine.stop_workers()
-        total = load([bank], people, per_person)
-        skip = len(machine.calls(log))
-        machine.start_workers(
-            count,
-            BENCH_PAGE_RATE_LIMITS=json.dumps({page: 300}),
-            BENCH_GRAPH_API_URL=url,
-            NOTIFICATIONS_DIGESTS="false",
+        total, _, moments = page_drained(
+            machine, bank, people, per_person, count, timeout=600, log=log, BENCH_GRAPH_API_URL=url
         )
-        started = time.monotonic()
-        for _ in range(count):
-            deliver_due.delay()
-        while open_left(bank=bank):
-            time.sleep(0.05)
-            if time.monotonic() - started > 600:
-                raise SystemExit("the slow Send API's Page did not drain")
-        moments = sorted(m for m, p, _ in machine.calls(log)[skip:] if p == page)
         # The rate while every process was sending: from the first second to the last.
         steady = [m for m in moments if moments[0] + 1 <= m <= moments[-1] - 1] if moments else []
         rate = len(steady) / max(1e-9, steady[-1] - steady[0]) if len(steady) > 1 else 0.0
