@@ -47,6 +47,7 @@ from bench import delivery  # noqa: E402
 from bench.api import (  # noqa: E402
     Events,
     Server,
+    delivered_mark,
     load_average,
     percentile,
     statistics_refresh,
@@ -92,7 +93,6 @@ def history_grow(events: Events, target: int, batch_size: int = 1000) -> None:
     notifications marked delivered batch by batch, as workers keep up with a live bank.
     Left open by the million, they would fill the partial indexes of open notifications
     that every balance update reads, which a running system never does."""
-    from notifications.models import Notification
     from notifications.services import event_ingest
     from portal.audit import Actor
     from portal.models import Bank
@@ -111,7 +111,7 @@ def history_grow(events: Events, target: int, batch_size: int = 1000) -> None:
             last_report = time.monotonic()
             rate = have / (last_report - started)
             print(f"    … {have:,} stored ({rate:,.0f} a second)", flush=True)
-        delivered_mark(Notification)
+        delivered_mark()
         if have % VACUUM_EVERY < batch_size:
             history_vacuum()
     # As autovacuum leaves a table that grew over months: the row versions that marking
@@ -217,15 +217,6 @@ def history_age(months: int) -> dict[str, int]:
     return kept
 
 
-def delivered_mark(notification_model) -> None:
-    from django.utils import timezone
-
-    now = timezone.now()
-    notification_model.objects.filter(state__in=notification_model.OPEN).update(
-        state=notification_model.State.DELIVERED, sent_at=now, finished_at=now
-    )
-
-
 def table_bytes() -> dict[str, int]:
     """The bank's tables' bytes, with their indexes (a partitioned one: its partitions')."""
     sizes = delivery.table_bytes()
@@ -261,7 +252,7 @@ def delivery_measure(args, machine: "delivery.Machine", bank_slug: str, events: 
     from portal.audit import Actor
     from portal.models import Bank
 
-    delivered_mark(Notification)  # what the ingest measure queued is not this measure's
+    delivered_mark()  # what the ingest measure queued is not this measure's
     bank = Bank.objects.get(slug=bank_slug)
     actor = Actor.system("benchmark")
     for start in range(0, args.deliver, 1000):
