@@ -56,8 +56,8 @@ def main() -> None:
     args = parser.parse_args()
     if not 1 <= args.rounds <= 20:
         parser.error("--rounds takes 1 to 20")
-    if not re.fullmatch(r"[0-9a-fA-F]{4,40}|[\w./-]{1,100}", args.reference):
-        parser.error("--reference takes a commit")
+    if not re.fullmatch(r"[\w.][\w./-]{0,99}", args.reference):  # never an option to git
+        parser.error("--reference takes a commit: a hash, a tag or a branch")
     resolved = subprocess.run(  # noqa: S603 - fixed argv
         ["git", "rev-parse", "--verify", "--quiet", f"{args.reference}^{{commit}}"],  # noqa: S607
         cwd=ROOT,
