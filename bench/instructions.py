@@ -62,7 +62,9 @@ def child(args) -> None:
     # A delivery nudge is pending throughout, as it nearly always is under load: otherwise
     # how often a post publishes one (at most once per `PENDING_MS` of wall time) would
     # depend on how fast valgrind runs, and so would the count.
-    redis.Redis.from_url(settings.REDIS_URL).set(nudge._pending_key(), 1, px=3_600_000)
+    pending = redis.Redis.from_url(settings.REDIS_URL)
+    for urgent in (False, True):
+        pending.set(nudge._pending_key(urgent=urgent), 1, px=3_600_000)
     try:
         statuses = _post_each(application, args)
     finally:

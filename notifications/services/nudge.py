@@ -31,10 +31,17 @@ PENDING_MS = 2000
 def nudge_queue(*, urgent: bool) -> str:
     """The queue an urgent (or routine) delivery nudge goes to: where Celery's routes
     send `deliver_urgent` (or `deliver_due`)."""
+    return _routed(urgent, current_app.conf.task_default_queue)
+
+
+@cache
+def _routed(urgent: bool, default_queue: str) -> str:
+    """`nudge_queue`, asked of Celery's router once per lane and default queue (the
+    routes derive the queue's name from the default one, which a benchmark sets)."""
     task = "notifications.deliver_urgent" if urgent else "notifications.deliver_due"
     route = current_app.amqp.router.route({}, task)
     queue = route.get("queue")
-    return str(getattr(queue, "name", queue or current_app.conf.task_default_queue))
+    return str(getattr(queue, "name", queue or default_queue))
 
 
 def _pending_key(*, urgent: bool) -> str:

@@ -1,11 +1,13 @@
 import logging
+import time
+import uuid
 
 import pytest
 import redis
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from core.api.throttling import _buckets
+from core.api.throttling import RedisTokenBuckets, _buckets
 from notifications.tests.problems import assert_problem
 from portal.models import ApiKeyRateLimit
 from portal.tests.factories import api_key_for
@@ -77,3 +79,77 @@ def test_the_limit_holds_when_redis_has_forgotten_its_script(api, tight, setting
     answers += [api.get(WHOAMI).status_code for _ in range(2)]
 
     assert answers == [200, 200, 200, 429]
+
+
+def _takes_for(buckets, key, per_second, burst, seconds):
+    """Take from `buckets` as fast as one thread can for `seconds`: (takes, allowed)."""
+    takes = allowed = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        takes += 1
+        allowed += buckets.take(key, per_second, burst)[0]
+    return takes, allowed
+
+
+def _takes_counted(buckets):
+    """The bucket commands (`EVALSHA`) `buckets` sends to Redis, as it sends them."""
+    sent = []
+    call = buckets.line.call
+
+    def counted(packed):
+        if b"EVALSHA" in b"".join(packed):
+            sent.append(packed)
+        return call(packed)
+
+    buckets.line.call = counted
+    return sent
+
+
+@pytest.fixture
+def bucket_key(settings):
+    key = f"bankside:api-rate:test-{uuid.uuid4().hex}"
+    yield key
+    redis.Redis.from_url(settings.API_RATE_LIMIT_REDIS_URL).delete(key)
+
+
+def test_a_busy_key_takes_its_tokens_from_redis_a_few_at_a_time(settings, bucket_key):
+    """A process posting hundreds of times a second asks Redis once per lease, not once
+    per request."""
+    buckets = RedisTokenBuckets(settings.API_RATE_LIMIT_REDIS_URL)
+    calls = _takes_counted(buckets)
+
+    takes, allowed = _takes_for(buckets, bucket_key, 1e6, 10**6, 0.4)
+
+    assert allowed == takes
+    assert len(calls) * 5 < takes
+
+
+def test_leases_never_grant_a_key_more_than_its_bucket_over_all_processes(settings, bucket_key):
+    """Two web processes serving one key: together they get no more than the burst and
+    what the key earns meanwhile, and the tokens one holds unused stop the other only
+    briefly."""
+    per_second, burst = 200, 100  # leases of up to 10 tokens
+    first, second = (RedisTokenBuckets(settings.API_RATE_LIMIT_REDIS_URL) for _ in range(2))
+    started = time.monotonic()
+    allowed = 0
+    deadline = started + 0.3
+    while time.monotonic() < deadline:
+        for buckets in (first, second, second):  # one process twice as busy
+            allowed += buckets.take(bucket_key, per_second, burst)[0]
+    elapsed = time.monotonic() - started
+
+    assert allowed <= burst + per_second * elapsed + 1
+    assert allowed >= burst - 2 * burst // 10
+
+
+def test_a_key_earning_few_tokens_a_second_is_never_leased_ahead(settings, bucket_key):
+    """At 5 tokens a second every request asks Redis, and a process holds no token the
+    next one could have had."""
+    first, second = (RedisTokenBuckets(settings.API_RATE_LIMIT_REDIS_URL) for _ in range(2))
+    calls = _takes_counted(first)
+
+    answers = [first.take(bucket_key, 5, 100)[0] for _ in range(100)]
+
+    assert answers == [True] * 100
+    assert len(calls) == 100
+    assert second.take(bucket_key, 5, 100)[0] is False
