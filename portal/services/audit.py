@@ -30,8 +30,9 @@ one entry per message) with the lock taken once and the rows inserted in one sta
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -47,7 +48,6 @@ from core.db.rows import (
     EncodedJson,
     Statement,
     insert_statements,
-    row_params,
     statement_execute,
     statements_run,
 )
@@ -196,16 +196,13 @@ def audit_append_last(
     transaction: `before` run just before them and `after` just after (their results
     unread).
 
-    On PostgreSQL the database appends each entry (`audit_append_statements`), so nothing
-    is read back and all of them go with the COMMIT where the database backend can
+    On PostgreSQL the database appends them (`audit_append_statements`), so nothing is
+    read back and all of it goes with the COMMIT where the database backend can
     (`statements_run(..., at_commit=True)`). Elsewhere the lane head is read first
     (`audit_statements`), then the rest runs in one more round trip.
     """
     if connection.vendor == "postgresql":
-        appended: list[Statement] = []
-        for n, entry in enumerate(entries):
-            ensure, append = audit_append_statements(actor=actor, bank_id=bank_id, entry=entry)
-            appended += [ensure, append] if n == 0 else [append]
+        appended = audit_append_statements(actor=actor, bank_id=bank_id, entries=entries)
         statements_run([*before, *appended, *after], at_commit=True)
     else:
         statements = audit_statements(
@@ -214,40 +211,50 @@ def audit_append_last(
         statements_run([*statements, *after])
 
 
-def audit_append_statements(*, actor: Actor, bank_id: int, entry: AuditEntry) -> list[Statement]:
-    """The statements appending one entry to a lane of the bank's log, the database doing
-    the chain's part: nothing is read back, so they can go with the commit
+def audit_append_statements(
+    *, actor: Actor, bank_id: int, entries: Sequence[AuditEntry]
+) -> list[Statement]:
+    """The statements appending `entries`, in order, to a lane of the bank's log, the
+    database doing the chain's part: nothing is read back, so they can go with the commit
     (`statements_run(..., at_commit=True)`) and the lane is locked for that one round
     trip only. PostgreSQL only.
 
-    The scope's lanes are created if missing, then a lane head is taken as `_head_lock`
-    takes it (the transaction's own lane, else a free one, else a busy one to wait on),
-    read and moved in the statement that inserts the entry, whose hash the database takes
-    of the entry's document (`portal.audit.entry_document`) with the lane's key, its head's
-    hash and next sequence number filled in: the same text `entry_hash` hashes, so
-    `audit_chain_verify` checks the entry like any other.
+    The scope's lanes are created if missing, then one statement takes a lane head as
+    `_head_lock` takes it (the transaction's own lane, else a free one, else a busy one to
+    wait on), numbers and hashes the entries one after the other from it, inserts them
+    and moves the head onto the last. Each entry's hash is taken of its document
+    (`portal.audit.entry_document`) with the lane's key, the previous hash and its
+    sequence number filled in: the same text `entry_hash` hashes, so
+    `audit_chain_verify` checks it like any other. The entries go as one JSON parameter,
+    so the statement is the same (and prepared once) whatever their number.
     """
     if connection.vendor != "postgresql":
         raise RuntimeError("audit_append_statements needs PostgreSQL; use audit_statements")
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_append_statements must run inside the change's transaction")
+    if not entries:
+        return []
     scope = AuditChain.scope_of(bank_id)
-    fields = _fields(actor, bank_id, entry)
-    document = entry_document(**fields)
-    append, params_of = _append_sql()
-    return [
-        _ensure(scope, bank_id),
-        (
-            append,
-            [
-                *_lock_params(scope),
+    records = []
+    for n, entry in enumerate(entries, start=1):
+        fields = _fields(actor, bank_id, entry)
+        document = entry_document(**fields)
+        fields["occurred_at"] = fields["occurred_at"].isoformat()
+        record = _record(
+            (
+                n,
                 document.head,
                 document.before,
                 document.between,
                 document.after,
-                *params_of(SimpleNamespace(**fields)),
-            ],
-        ),
+                *(fields[name] for name in _RECORDED),
+            )
+        )
+        # The details as the document has them (the same JSON value, written once).
+        records.append(f'{record[:-1]},"details":{document.details}}}')
+    return [
+        _ensure(scope, bank_id),
+        (_append_sql(), [*_lock_params(scope), "[" + ",".join(records) + "]"]),
     ]
 
 
@@ -455,30 +462,62 @@ def _lock_sql() -> str:
     return f"{_lanes_sql()} SELECT id, key, head_seq, head_hash FROM held"  # noqa: S608
 
 
+# An entry's fields in its record (`_append_sql`), by column, but for the details,
+# written apart.
+_RECORDED = tuple(
+    f"{name}_id" if name == "bank" else name for name in _APPENDED if name != "details"
+)
+
+
+def _record(values: tuple[Any, ...]) -> str:
+    """An entry's record as a JSON object: its place in the statement, its document's
+    parts, then its fields but the details (`_RECORDED`)."""
+    return _encode(dict(zip(_RECORD_KEYS, values, strict=True)))
+
+
+_RECORD_KEYS = ("n", "doc_head", "doc_before", "doc_between", "doc_after", *_RECORDED)
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 @cache
-def _append_sql() -> tuple[str, Callable[[object], list[Any]]]:
-    """`audit_append_statements`' appending statement, and the parameters of an entry's
-    fields for it, made once."""
+def _append_sql() -> str:
+    """`audit_append_statements`' appending statement, made once: the entries' records
+    (`_record`) read as rows, chained by a recursive query from the lane head taken,
+    inserted, and the head moved onto the last."""
     quote = connection.ops.quote_name
     chain, event = quote(AuditChain._meta.db_table), quote(AuditEvent._meta.db_table)
     fields = [
         cast("models.Field[Any, Any]", AuditEvent._meta.get_field(name)) for name in _APPENDED
     ]
     # Each of these fields has a column (the stubs allow one without).
-    columns = ", ".join(quote(field.column) for field in fields)  # type: ignore[arg-type]
-    values = ", ".join(f"%s::{_cast(field)}" for field in fields)
-    append = (
-        f"{_lanes_sql()}, "  # noqa: S608
-        "head AS (SELECT id, key, head_seq + 1 AS seq, head_hash AS prev FROM held), "
-        f"entry AS (INSERT INTO {event} (chain_id, seq, prev_hash, hash, {columns}) "
-        "SELECT head.id, head.seq, head.prev, encode(sha256(convert_to("
-        "%s::text || '\"' || head.key || '\"' || %s::text || '\"' || head.prev || '\"' "
-        "|| %s::text || head.seq::text || %s::text, 'UTF8')), 'hex'), "
-        f"{values} FROM head RETURNING chain_id, seq, hash) "
-        f"UPDATE {chain} SET head_seq = entry.seq, head_hash = entry.hash "
-        f"FROM entry WHERE {chain}.id = entry.chain_id"
+    columns = [quote(field.column) for field in fields]  # type: ignore[arg-type]
+    record = ", ".join(
+        [
+            "n int, doc_head text, doc_before text, doc_between text, doc_after text",
+            *(f"{column} {_cast(field)}" for column, field in zip(columns, fields, strict=True)),
+        ]
     )
-    return append, row_params(fields)
+
+    def hashed(prev: str, seq: str) -> str:
+        return (
+            "encode(sha256(convert_to(d.doc_head || '\"' || h.key || '\"' || d.doc_before "
+            f"|| '\"' || {prev} || '\"' || d.doc_between || ({seq})::text || d.doc_after, "
+            "'UTF8')), 'hex')"
+        )
+
+    return (
+        f"WITH RECURSIVE {_lanes_sql().removeprefix('WITH ')}, "  # noqa: S608
+        f"d AS (SELECT * FROM jsonb_to_recordset(%s::jsonb) AS d({record})), "
+        "c AS (SELECT d.n, h.head_seq + 1 AS seq, h.head_hash::text AS prev, "
+        f"{hashed('h.head_hash', 'h.head_seq + 1')} AS hash FROM held h JOIN d ON d.n = 1 "
+        "UNION ALL SELECT d.n, c.seq + 1, c.hash, "
+        f"{hashed('c.hash', 'c.seq + 1')} FROM c JOIN d ON d.n = c.n + 1 CROSS JOIN held h), "
+        f"entry AS (INSERT INTO {event} (chain_id, seq, prev_hash, hash, {', '.join(columns)}) "
+        f"SELECT h.id, c.seq, c.prev, c.hash, {', '.join(f'd.{column}' for column in columns)} "
+        "FROM c JOIN d ON d.n = c.n CROSS JOIN held h ORDER BY c.n RETURNING chain_id, seq, hash) "
+        f"UPDATE {chain} SET head_seq = e.seq, head_hash = e.hash FROM (SELECT chain_id, seq, "
+        f"hash FROM entry ORDER BY seq DESC LIMIT 1) AS e WHERE {chain}.id = e.chain_id"
+    )
 
 
 def _cast(field: models.Field[Any, Any]) -> str | None:

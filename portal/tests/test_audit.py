@@ -370,13 +370,15 @@ def test_the_database_hashes_an_entry_as_entry_hash_does(source_ip):
                 audit_append_statements(
                     actor=Actor("api_key", "12", "Core «banking» Zürich"),
                     bank_id=bank.pk,
-                    entry=AuditEntry(
-                        action="events.ingested",
-                        target_type="notifications.event_batch",
-                        target_id="x",
-                        details=AWKWARD,
-                        data_categories=["balances", "transactions", "balances"],
-                    ),
+                    entries=[
+                        AuditEntry(
+                            action="events.ingested",
+                            target_type="notifications.event_batch",
+                            target_id="x",
+                            details=AWKWARD,
+                            data_categories=["balances", "transactions", "balances"],
+                        )
+                    ],
                 )
             )
     finally:
@@ -390,6 +392,48 @@ def test_the_database_hashes_an_entry_as_entry_hash_does(source_ip):
     assert entry.prev_hash == AuditEvent.objects.get(chain=chain, seq=1).hash
     assert entry.hash == hash_of(entry, chain.key) == chain.head_hash
     assert chain.head_seq == 2
+    assert all(report.intact for report in audit_chains_verify(bank=bank))
+
+
+def test_the_database_chains_several_entries_of_one_statement_in_order():
+    """A group of posts appends its entries in one statement: each is hashed onto the one
+    before it, awkward text and all, and the head ends on the last."""
+    from core.db.rows import statements_run
+    from portal.audit import hash_of
+    from portal.services.audit import AuditEntry, audit_append_statements
+
+    bank = BankFactory()
+    audit_record(actor=Actor.system("test"), action="test.before", bank=bank)
+    entries = [
+        AuditEntry(
+            action="events.ingested",
+            target_type="notifications.event_batch",
+            target_id=f'post "{n}" \\ ß',
+            details={**AWKWARD, "n": n},
+            data_categories=["transactions"] if n % 2 else [],
+        )
+        for n in range(1, 6)
+    ]
+    with transaction.atomic():
+        statements_run(
+            audit_append_statements(
+                actor=Actor("api_key", "12", 'Core "banking" \\ Zürich'),
+                bank_id=bank.pk,
+                entries=entries,
+            )
+        )
+
+    chain = AuditChain.objects.get(bank=bank, lane=0)
+    appended = list(AuditEvent.objects.filter(chain=chain, seq__gt=1).order_by("seq"))
+    assert [entry.details["n"] for entry in appended] == [1, 2, 3, 4, 5]
+    assert [entry.seq for entry in appended] == [2, 3, 4, 5, 6]
+    assert appended[0].target_id == 'post "1" \\ ß'
+    assert appended[0].actor_label == 'Core "banking" \\ Zürich'
+    first = AuditEvent.objects.get(chain=chain, seq=1)
+    for before, entry in zip([first, *appended[:-1]], appended, strict=True):
+        assert entry.prev_hash == before.hash
+        assert entry.hash == hash_of(entry, chain.key)
+    assert (chain.head_seq, chain.head_hash) == (6, appended[-1].hash)
     assert all(report.intact for report in audit_chains_verify(bank=bank))
 
 
