@@ -175,14 +175,12 @@ def insert_statements(
     server to read; elsewhere, and for values not written as array elements, `VALUES`
     of up to `CHUNK` rows.
     """
-    fields = [cast("models.Field[Any, Any]", model._meta.get_field(name)) for name in names]
-    params_of = row_params(fields)
-    quote = connection.ops.quote_name
-    # A field named in an INSERT has a column (the stubs allow one without).
-    columns = ", ".join(quote(field.column) for field in fields)  # type: ignore[arg-type]
     pending = list(objs)
     if not pending:
         return []
+    fields, columns = _insert_columns(model, tuple(names))
+    params_of = row_params(fields)
+    quote = connection.ops.quote_name
     if arrays_usable(len(pending)):
         columns_of = zip(*map(params_of, pending), strict=True)
         literals = [array_literal(column) for column in columns_of]
@@ -210,11 +208,31 @@ def insert_statements(
     return statements
 
 
+@cache
+def _insert_columns(
+    model: type[models.Model], names: tuple[str, ...]
+) -> tuple[tuple[models.Field[Any, Any], ...], str]:
+    """The fields `names` of `model` and their columns quoted for an INSERT, found once."""
+    fields = tuple(cast("models.Field[Any, Any]", model._meta.get_field(name)) for name in names)
+    quote = connection.ops.quote_name
+    # A field named in an INSERT has a column (the stubs allow one without).
+    columns = ", ".join(quote(field.column) for field in fields)  # type: ignore[arg-type]
+    return fields, columns
+
+
 def row_params(fields: Sequence[models.Field[Any, Any]]) -> Callable[[object], list[Any]]:
     """A function giving an object's values of `fields` as query parameters, each
     converted by its field's type (the object has the fields' attributes, `bank_id` for
     `bank`). Values passed as they are are read in one go; only the others are converted.
+    Made once per database vendor and fields, then kept.
     """
+    return _row_params(connection.vendor, tuple(fields))
+
+
+@cache
+def _row_params(
+    vendor: str, fields: tuple[models.Field[Any, Any], ...]
+) -> Callable[[object], list[Any]]:
     get = attrgetter(*(field.attname for field in fields))
     read = get if len(fields) > 1 else (lambda obj: (get(obj),))  # a tuple either way
     converted = [(n, c) for n, c in enumerate(map(_converter, fields)) if c is not None]
