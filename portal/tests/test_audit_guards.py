@@ -5,6 +5,7 @@ and write every table (TRUNCATE included, the most such a role could be given) b
 none, so it cannot drop or disable triggers.
 """
 
+import re
 import uuid
 from contextlib import contextmanager
 
@@ -177,3 +178,28 @@ def test_every_writer_of_the_log_still_appends_as_the_application(app_role, chai
     code, out, err = run_verify()
     assert code == 0, err
     assert f"bank harbour: intact, {chain.head_seq + 4} entries" in out
+
+
+def test_a_head_move_finds_its_entry_through_the_index_however_small_the_log():
+    """The guard's check of the entry a head moves onto reads one index entry, never the
+    whole log: planned while the log is small, a scan would grow with every append."""
+    bank = BankFactory()
+    for n in range(3):
+        audit_record(actor=Actor.system("test"), action=f"test.before_{n}", bank=bank)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE portal_auditevent")  # statistics of a small log
+    raw = connection.connection
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "LOAD 'auto_explain'; SET LOCAL auto_explain.log_min_duration = 0; "
+                "SET LOCAL auto_explain.log_nested_statements = on; "
+                "SET LOCAL auto_explain.log_level = 'notice'"
+            )
+        del raw.notices[:]
+        audit_record(actor=Actor.system("test"), action="test.after", bank=bank)
+        plans = "".join(raw.notices)
+
+    check = plans[plans.index("Query Text: NOT EXISTS") :].split("Query Text:")[1]
+    assert re.search(r"Index (Only )?Scan using one_entry_per_\w+ on portal_auditevent", check)
+    assert "Seq Scan" not in check
