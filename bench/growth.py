@@ -154,15 +154,12 @@ def history_age(months: int) -> dict[str, int]:
     """
     from django.utils import timezone
 
-    from core.db import partitions
     from core.db.partitions import MONTH_SHIFT, Month
     from notifications.services import partitions as partitioned
 
     this = Month.of(timezone.now())
     for table in partitioned.TABLES:
-        partitions.partitions_create(
-            table.name, [this - k for k in range(months + 1)], dict(table.unique)
-        )
+        table.partitions_create([this - k for k in range(months + 1)])
     mask = (1 << MONTH_SHIFT) - 1
 
     def back(column: str) -> str:

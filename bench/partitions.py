@@ -110,7 +110,7 @@ def run(rows: int, name: str) -> None:
     started = time.monotonic()
     with connection.cursor() as cursor:
         for table in TABLES:
-            partitions.partitions_create(table.name, [old], dict(table.unique))
+            table.partitions_create([old])
         month_fill(cursor, old, rows, bank.pk, template.pk)
         for table in TABLES:
             cursor.execute(f"VACUUM ANALYZE {partitions.partition_name(table.name, old)}")

@@ -26,6 +26,7 @@ than on PostgreSQL the tables are plain and nothing here does anything.
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -61,6 +62,11 @@ class PartitionedTable:
     @property
     def name(self) -> str:
         return self.model._meta.db_table
+
+    def partitions_create(self, months: Sequence[Month]) -> list[Month]:
+        """Make this table's partitions for `months` that are missing, with its unique
+        indexes (`core.db.partitions`)."""
+        return partitions.partitions_create(self.name, months, dict(self.unique))
 
 
 EVENTS = PartitionedTable(Event, "received_at", "NOTIFICATIONS_EVENTS_KEEP_MONTHS")
@@ -119,7 +125,7 @@ def partitions_create_ahead(
     months = [this + n for n in range(count + 1)]
     made = {}
     for table in reversed(TABLES):
-        created = partitions.partitions_create(table.name, months, dict(table.unique))
+        created = table.partitions_create(months)
         if created:
             log.info("partitions made: %s %s", table.name, ", ".join(map(str, created)))
         made[table.name] = [str(month) for month in created]

@@ -21,7 +21,7 @@ ALL = (EVENTS, Notification._meta.db_table, Outcome._meta.db_table, DeliveryAtte
 def months_made(month: Month) -> None:
     """Every partitioned table's partition for `month`, as beat makes them."""
     for table in partitioned.TABLES:
-        partitions.partitions_create(table.name, [month], dict(table.unique))
+        table.partitions_create([month])
 
 
 @pytest.fixture
