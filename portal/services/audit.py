@@ -235,26 +235,27 @@ def audit_append_statements(
     if not entries:
         return []
     scope = AuditChain.scope_of(bank_id)
+    append, recorded = _append_sql()
     records = []
     for n, entry in enumerate(entries, start=1):
         fields = _fields(actor, bank_id, entry)
         document = entry_document(**fields)
         fields["occurred_at"] = fields["occurred_at"].isoformat()
-        record = _record(
-            (
-                n,
-                document.head,
-                document.before,
-                document.between,
-                document.after,
-                *(fields[name] for name in _RECORDED),
-            )
+        record = _encode(
+            {
+                "n": n,
+                "doc_head": document.head,
+                "doc_before": document.before,
+                "doc_between": document.between,
+                "doc_after": document.after,
+                **{column: fields[attname] for column, attname in recorded},
+            }
         )
         # The details as the document has them (the same JSON value, written once).
         records.append(f'{record[:-1]},"details":{document.details}}}')
     return [
         _ensure(scope, bank_id),
-        (_append_sql(), [*_lock_params(scope), "[" + ",".join(records) + "]"]),
+        (append, [*_lock_params(scope), "[" + ",".join(records) + "]"]),
     ]
 
 
@@ -462,28 +463,16 @@ def _lock_sql() -> str:
     return f"{_lanes_sql()} SELECT id, key, head_seq, head_hash FROM held"  # noqa: S608
 
 
-# An entry's fields in its record (`_append_sql`), by column, but for the details,
-# written apart.
-_RECORDED = tuple(
-    f"{name}_id" if name == "bank" else name for name in _APPENDED if name != "details"
-)
-
-
-def _record(values: tuple[Any, ...]) -> str:
-    """An entry's record as a JSON object: its place in the statement, its document's
-    parts, then its fields but the details (`_RECORDED`)."""
-    return _encode(dict(zip(_RECORD_KEYS, values, strict=True)))
-
-
-_RECORD_KEYS = ("n", "doc_head", "doc_before", "doc_between", "doc_after", *_RECORDED)
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 @cache
-def _append_sql() -> str:
+def _append_sql() -> tuple[str, tuple[tuple[str, str], ...]]:
     """`audit_append_statements`' appending statement, made once: the entries' records
-    (`_record`) read as rows, chained by a recursive query from the lane head taken,
-    inserted, and the head moved onto the last."""
+    (one JSON object each) read as rows, chained by a recursive query from the lane head
+    taken, inserted, and the head moved onto the last. With it, the (column, attribute)
+    of each field a record carries by the column's name, but the details (written
+    apart)."""
     quote = connection.ops.quote_name
     chain, event = quote(AuditChain._meta.db_table), quote(AuditEvent._meta.db_table)
     fields = [
@@ -505,7 +494,7 @@ def _append_sql() -> str:
             "'UTF8')), 'hex')"
         )
 
-    return (
+    sql = (
         f"WITH RECURSIVE {_lanes_sql().removeprefix('WITH ')}, "  # noqa: S608
         f"d AS (SELECT * FROM jsonb_to_recordset(%s::jsonb) AS d({record})), "
         "c AS (SELECT d.n, h.head_seq + 1 AS seq, h.head_hash::text AS prev, "
@@ -518,6 +507,10 @@ def _append_sql() -> str:
         f"UPDATE {chain} SET head_seq = e.seq, head_hash = e.hash FROM (SELECT chain_id, seq, "
         f"hash FROM entry ORDER BY seq DESC LIMIT 1) AS e WHERE {chain}.id = e.chain_id"
     )
+    recorded = tuple(
+        (cast(str, field.column), field.attname) for field in fields if field.name != "details"
+    )
+    return sql, recorded
 
 
 def _cast(field: models.Field[Any, Any]) -> str | None:
