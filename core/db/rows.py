@@ -178,8 +178,7 @@ def insert_statements(
     pending = list(objs)
     if not pending:
         return []
-    fields, columns = _insert_columns(model, tuple(names))
-    params_of = row_params(fields)
+    fields, columns, params_of = _insert_parts(connection.vendor, model, tuple(names))
     quote = connection.ops.quote_name
     if arrays_usable(len(pending)):
         columns_of = zip(*map(params_of, pending), strict=True)
@@ -209,15 +208,16 @@ def insert_statements(
 
 
 @cache
-def _insert_columns(
-    model: type[models.Model], names: tuple[str, ...]
-) -> tuple[tuple[models.Field[Any, Any], ...], str]:
-    """The fields `names` of `model` and their columns quoted for an INSERT, found once."""
+def _insert_parts(
+    vendor: str, model: type[models.Model], names: tuple[str, ...]
+) -> tuple[tuple[models.Field[Any, Any], ...], str, Callable[[object], list[Any]]]:
+    """The fields `names` of `model`, their columns quoted for an INSERT and their
+    parameter function (`row_params`), made once per database vendor."""
     fields = tuple(cast("models.Field[Any, Any]", model._meta.get_field(name)) for name in names)
     quote = connection.ops.quote_name
     # A field named in an INSERT has a column (the stubs allow one without).
     columns = ", ".join(quote(field.column) for field in fields)  # type: ignore[arg-type]
-    return fields, columns
+    return fields, columns, _row_params(vendor, fields)
 
 
 def row_params(fields: Sequence[models.Field[Any, Any]]) -> Callable[[object], list[Any]]:
