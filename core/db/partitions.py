@@ -69,14 +69,21 @@ ID_FUNCTION = "bankside_month_id"
 # that beat may make, detach and drop their months, and of nothing more.
 PARTITION_OWNER = "bankside_partitions"
 
+# PL/pgSQL, not SQL: a SQL function called with `clock_timestamp()` cannot be inlined (it
+# reads its moment twice), so each statement calling it would parse and plan its body
+# again; PL/pgSQL keeps its expression's plan for the session.
 FUNCTION_SQL = f"""
 CREATE OR REPLACE FUNCTION {ID_FUNCTION}(seq regclass, at timestamptz) RETURNS bigint
-LANGUAGE sql VOLATILE AS $$
-  SELECT ((extract(year FROM at AT TIME ZONE 'UTC')::bigint - {EPOCH_YEAR}) * 12
-          + extract(month FROM at AT TIME ZONE 'UTC')::bigint - 1) << {MONTH_SHIFT}
-         | nextval(seq)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  utc timestamp := at AT TIME ZONE 'UTC';
+BEGIN
+  RETURN ((extract(year FROM utc)::bigint - {EPOCH_YEAR}) * 12
+          + extract(month FROM utc)::bigint - 1) << {MONTH_SHIFT}
+         | nextval(seq);
+END
 $$
-"""  # noqa: S608 (constants only)
+"""
 FUNCTION_DROP_SQL = f"DROP FUNCTION IF EXISTS {ID_FUNCTION}(regclass, timestamptz)"
 
 

@@ -182,6 +182,22 @@ def test_ids_begin_with_their_month_and_keep_increasing(api, card):
 
 
 @pytest.mark.django_db
+def test_an_id_takes_the_utc_month_of_its_moment_on_both_sides_of_every_boundary():
+    moments = []
+    for index in range(Month.named(2020, 1).index, Month.named(2040, 12).index + 1):
+        start = Month(index).start
+        moments += [start - timedelta(microseconds=1), start, start + timedelta(days=14)]
+    # A moment given in another zone takes the month it is in UTC.
+    late = timezone.get_fixed_timezone(-120)
+    moments.append(datetime(2026, 12, 31, 23, 30, tzinfo=late))
+
+    months = [partitions.month_id(OUTCOMES, at) >> MONTH_SHIFT for at in moments]
+
+    assert months == [Month.of(at).index for at in moments]
+    assert months[-1] == Month.named(2027, 1).index
+
+
+@pytest.mark.django_db
 def test_the_feed_cursor_pages_across_a_month_boundary(api, card, bank):
     post(api, *(event_payload(account=card) for _ in range(3)))
     first = api.get("/api/v1/outcomes", {"limit": 2}).json()
