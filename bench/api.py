@@ -19,13 +19,18 @@ figure is measured `--repeat` times:
    PostgreSQL and Redis and nothing else (bench/api_urls.py, `RoundTripsOnly`): the
    API's ceiling if its own work cost nothing. Driven like 1.
 
+The four take turns within a round, `--slices` slices each (in turn 1-2-3-4, then
+4-3-2-1, …): the machine's speed drifts from one minute to the next, by a third or more
+on a shared host, and whatever it does then falls on every load alike, so the ratios to
+the bare insert printed at the end of each round hold where the rates alone do not.
+
 With each: the CPU time gunicorn and PostgreSQL spent per event, which depends far less
 than the rates on whatever else the machine is running, and the load average. Figures
 only: nothing here asserts a time.
 
     python bench/api.py [--workers 2] [--threads 16] [--concurrency 16] [--singles 5000]
                         [--batches 20] [--batch-size 1000] [--batch-concurrency 2]
-                        [--repeat 2] [--history 20000]
+                        [--repeat 2] [--slices 5] [--history 20000]
 """
 
 import argparse
@@ -343,6 +348,54 @@ def measure(server: "Server", requests: list[bytes], concurrency: int, expect: i
     )
 
 
+@dataclass
+class Load:
+    """One of a round's loads: its requests, how many go in flight, the answer each gets,
+    and how many events each request carries."""
+
+    label: str
+    requests: list[bytes]
+    concurrency: int
+    expect: int
+    events_each: int = 1
+
+    @property
+    def events(self) -> int:
+        return len(self.requests) * self.events_each
+
+
+def measure_in_turns(server: "Server", loads: list[Load], slices: int) -> list[Figures]:
+    """`measure` of each load, the loads taking turns slice by slice (the order reversed
+    every other slice), so that a change in the machine's speed falls on each alike; the
+    figures of a load's slices summed."""
+    statistics_refresh()
+    app, db = server_pids(server)
+    totals = [Figures(0.0, [], 0.0, 0.0, 0.0) for _ in loads]
+    for turn in range(slices):
+        order = list(range(len(loads)))
+        for n in order if turn % 2 == 0 else order[::-1]:
+            load = loads[n]
+            size = -(-len(load.requests) // slices)
+            requests = load.requests[turn * size : (turn + 1) * size]
+            if not requests:
+                continue
+            app_before, db_before = cpu_seconds(app), cpu_seconds(db)
+            before = resource.getrusage(resource.RUSAGE_SELF)
+            wall, latencies = asyncio.run(
+                drive(server.port, requests, load.concurrency, load.expect)
+            )
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            total = totals[n]
+            total.wall += wall
+            total.latencies += latencies
+            total.app_cpu += cpu_seconds(app) - app_before
+            total.db_cpu += cpu_seconds(db) - db_before
+            total.generator_cpu += (after.ru_utime - before.ru_utime) + (
+                after.ru_stime - before.ru_stime
+            )
+    return totals
+
+
 def report(label: str, events: int, figures: Figures) -> None:
     latencies = figures.latencies
     p50, p99 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
@@ -397,16 +450,40 @@ def run(args, database: str) -> None:
         measure(server, batches(4), args.batch_concurrency, 202)
 
         for round_ in range(1, args.repeat + 1):
-            print(f"\nRound {round_} of {args.repeat}")
-            figures = measure(server, singles(args.singles), args.concurrency, 202)
-            report("single event", args.singles, figures)
-            figures = measure(server, batches(args.batches), args.batch_concurrency, 202)
-            report(f"batch of {args.batch_size}", args.batches * args.batch_size, figures)
-            figures = measure(server, bare(args.singles), args.concurrency, 201)
-            report("bare DRF", args.singles, figures)
-            trips = bare(args.singles, "/bench/round-trips-only")
-            figures = measure(server, trips, args.concurrency, 201)
-            report("round trips", args.singles, figures)
+            print(f"\nRound {round_} of {args.repeat} ({args.slices} slices each, in turns)")
+            loads = [
+                Load("single event", singles(args.singles), args.concurrency, 202),
+                Load(
+                    f"batch of {args.batch_size}",
+                    batches(args.batches),
+                    args.batch_concurrency,
+                    202,
+                    events_each=args.batch_size,
+                ),
+                Load("bare DRF", bare(args.singles), args.concurrency, 201),
+                Load(
+                    "round trips",
+                    bare(args.singles, "/bench/round-trips-only"),
+                    args.concurrency,
+                    201,
+                ),
+            ]
+            results = measure_in_turns(server, loads, args.slices)
+            for load, figures in zip(loads, results, strict=True):
+                report(load.label, load.events, figures)
+            rate = {
+                load.label: load.events / figures.wall
+                for load, figures in zip(loads, results, strict=True)
+            }
+            bare_rate = rate["bare DRF"]
+            print(
+                "  against the bare insert: "
+                + ", ".join(
+                    f"{label} {rate[label] / bare_rate:.2f}×"
+                    for label in rate
+                    if label != "bare DRF"
+                )
+            )
     finally:
         server.close()
     from notifications.models import Event, Notification
@@ -430,6 +507,9 @@ def main() -> None:
     parser.add_argument("--batch-concurrency", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument(
+        "--slices", type=int, default=5, help="turns each load's requests are split into"
+    )
+    parser.add_argument(
         "--history", type=int, default=20_000, help="events posted before the measures"
     )
     args = parser.parse_args()
@@ -437,6 +517,8 @@ def main() -> None:
         parser.error("--history cannot be negative")
     if args.workers < 1 or args.threads < 1:
         parser.error("--workers and --threads take 1 or more")
+    if args.slices < 1 or args.slices > min(args.singles, args.batches):
+        parser.error("--slices takes 1 to the smaller of --singles and --batches")
 
     database = settings.DATABASES["default"]
     if database["ENGINE"] != settings.POSTGRESQL_ENGINE:
