@@ -77,7 +77,9 @@ class EventKey(models.Model):
     event = models.OneToOneField(
         Event, primary_key=True, on_delete=models.CASCADE, related_name="key", db_constraint=False
     )
-    bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="+", db_index=False)
+    bank = models.ForeignKey(
+        Bank, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     reference = models.CharField(max_length=64)  # the bank's `event_id`
 
     objects = BankScopedQuerySet.as_manager()
