@@ -22,7 +22,8 @@ figure is measured `--repeat` times:
 The four take turns within a round, `--slices` slices each (in turn 1-2-3-4, then
 4-3-2-1, …): the machine's speed drifts from one minute to the next, by a third or more
 on a shared host, and whatever it does then falls on every load alike, so the ratios to
-the bare insert printed at the end of each round hold where the rates alone do not.
+the bare insert printed at the end of each round hold where the rates alone do not. The
+last line gives them over all rounds together.
 
 With each: the CPU time gunicorn and PostgreSQL spent per event, which depends far less
 than the rates on whatever else the machine is running, and the load average. Figures
@@ -396,6 +397,14 @@ def measure_in_turns(server: "Server", loads: list[Load], slices: int) -> list[F
     return totals
 
 
+def against_bare(rate: dict[str, float]) -> str:
+    """Each load's rate as a multiple of the bare insert's."""
+    bare_rate = rate["bare DRF"]
+    return ", ".join(
+        f"{label} {value / bare_rate:.2f}x" for label, value in rate.items() if label != "bare DRF"
+    )
+
+
 def report(label: str, events: int, figures: Figures) -> None:
     latencies = figures.latencies
     p50, p99 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
@@ -449,6 +458,7 @@ def run(args, database: str) -> None:
         measure(server, bare(400, "/bench/round-trips-only"), args.concurrency, 201)
         measure(server, batches(4), args.batch_concurrency, 202)
 
+        pooled: dict[str, list[float]] = {}  # label: [events, seconds]
         for round_ in range(1, args.repeat + 1):
             print(f"\nRound {round_} of {args.repeat} ({args.slices} slices each, in turns)")
             loads = [
@@ -475,14 +485,15 @@ def run(args, database: str) -> None:
                 load.label: load.events / figures.wall
                 for load, figures in zip(loads, results, strict=True)
             }
-            bare_rate = rate["bare DRF"]
+            for load, figures in zip(loads, results, strict=True):
+                total = pooled.setdefault(load.label, [0.0, 0.0])
+                total[0] += load.events
+                total[1] += figures.wall
+            print(f"  against the bare insert: {against_bare(rate)}")
+        if args.repeat > 1:
             print(
-                "  against the bare insert: "
-                + ", ".join(
-                    f"{label} {rate[label] / bare_rate:.2f}×"
-                    for label in rate
-                    if label != "bare DRF"
-                )
+                f"\nAll {args.repeat} rounds together, against the bare insert: "
+                + against_bare({label: events / wall for label, (events, wall) in pooled.items()})
             )
     finally:
         server.close()
@@ -517,8 +528,14 @@ def main() -> None:
         parser.error("--history cannot be negative")
     if args.workers < 1 or args.threads < 1:
         parser.error("--workers and --threads take 1 or more")
-    if args.slices < 1 or args.slices > min(args.singles, args.batches):
-        parser.error("--slices takes 1 to the smaller of --singles and --batches")
+    # A slice of batches holds two waves of them at least: a slice ends waiting for its
+    # last batch, with fewer in flight, and a batch takes a few hundred milliseconds.
+    most = min(args.singles // args.concurrency, args.batches // (2 * args.batch_concurrency))
+    if not 1 <= args.slices <= most:
+        parser.error(
+            f"--slices takes 1 to {most} here: a slice holds --concurrency single events "
+            "and twice --batch-concurrency batches at least"
+        )
 
     database = settings.DATABASES["default"]
     if database["ENGINE"] != settings.POSTGRESQL_ENGINE:
