@@ -332,10 +332,32 @@ class Figures:
     db_cpu: float  # PostgreSQL
     generator_cpu: float
 
+    def __add__(self, other: "Figures") -> "Figures":
+        """Two runs of one load taken together."""
+        return Figures(
+            wall=self.wall + other.wall,
+            latencies=self.latencies + other.latencies,
+            app_cpu=self.app_cpu + other.app_cpu,
+            db_cpu=self.db_cpu + other.db_cpu,
+            generator_cpu=self.generator_cpu + other.generator_cpu,
+        )
+
 
 def measure(server: "Server", requests: list[bytes], concurrency: int, expect: int) -> Figures:
     statistics_refresh()
-    app, db = server_pids(server)
+    return _measured(server, server_pids(server), requests, concurrency, expect)
+
+
+def _measured(
+    server: "Server",
+    pids: tuple[list[int], list[int]],
+    requests: list[bytes],
+    concurrency: int,
+    expect: int,
+) -> Figures:
+    """`requests` sent, with the CPU the processes `pids` (gunicorn's, PostgreSQL's) and
+    the load generator spent meanwhile."""
+    app, db = pids
     app_before, db_before = cpu_seconds(app), cpu_seconds(db)
     before = resource.getrusage(resource.RUSAGE_SELF)
     wall, latencies = asyncio.run(drive(server.port, requests, concurrency, expect))
@@ -370,7 +392,7 @@ def measure_in_turns(server: "Server", loads: list[Load], slices: int) -> list[F
     every other slice), so that a change in the machine's speed falls on each alike; the
     figures of a load's slices summed."""
     statistics_refresh()
-    app, db = server_pids(server)
+    pids = server_pids(server)
     totals = [Figures(0.0, [], 0.0, 0.0, 0.0) for _ in loads]
     for turn in range(slices):
         order = list(range(len(loads)))
@@ -378,22 +400,8 @@ def measure_in_turns(server: "Server", loads: list[Load], slices: int) -> list[F
             load = loads[n]
             size = -(-len(load.requests) // slices)
             requests = load.requests[turn * size : (turn + 1) * size]
-            if not requests:
-                continue
-            app_before, db_before = cpu_seconds(app), cpu_seconds(db)
-            before = resource.getrusage(resource.RUSAGE_SELF)
-            wall, latencies = asyncio.run(
-                drive(server.port, requests, load.concurrency, load.expect)
-            )
-            after = resource.getrusage(resource.RUSAGE_SELF)
-            total = totals[n]
-            total.wall += wall
-            total.latencies += latencies
-            total.app_cpu += cpu_seconds(app) - app_before
-            total.db_cpu += cpu_seconds(db) - db_before
-            total.generator_cpu += (after.ru_utime - before.ru_utime) + (
-                after.ru_stime - before.ru_stime
-            )
+            if requests:
+                totals[n] += _measured(server, pids, requests, load.concurrency, load.expect)
     return totals
 
 
@@ -478,14 +486,12 @@ def run(args, database: str) -> None:
                     201,
                 ),
             ]
-            results = measure_in_turns(server, loads, args.slices)
-            for load, figures in zip(loads, results, strict=True):
+            rate = {}
+            for load, figures in zip(
+                loads, measure_in_turns(server, loads, args.slices), strict=True
+            ):
                 report(load.label, load.events, figures)
-            rate = {
-                load.label: load.events / figures.wall
-                for load, figures in zip(loads, results, strict=True)
-            }
-            for load, figures in zip(loads, results, strict=True):
+                rate[load.label] = load.events / figures.wall
                 total = pooled.setdefault(load.label, [0.0, 0.0])
                 total[0] += load.events
                 total[1] += figures.wall
