@@ -450,7 +450,7 @@ def run(args, database: str) -> None:
             for _ in range(count)
         ]
 
-    def bare(count: int, path: str = "/bench/bare-insert") -> list[bytes]:
+    def bare(count: int, path: str = "/api/bench/bare-insert") -> list[bytes]:
         return [http_request(path, json.dumps(events.next()).encode(), {}) for _ in range(count)]
 
     server = Server(database, args.workers, args.threads)
@@ -463,7 +463,7 @@ def run(args, database: str) -> None:
         # Warm-up: every worker imports, connects and fills its caches.
         measure(server, singles(400), args.concurrency, 202)
         measure(server, bare(400), args.concurrency, 201)
-        measure(server, bare(400, "/bench/round-trips-only"), args.concurrency, 201)
+        measure(server, bare(400, "/api/bench/round-trips-only"), args.concurrency, 201)
         measure(server, batches(4), args.batch_concurrency, 202)
 
         pooled: dict[str, list[float]] = {}  # label: [events, seconds]
@@ -481,7 +481,7 @@ def run(args, database: str) -> None:
                 Load("bare DRF", bare(args.singles), args.concurrency, 201),
                 Load(
                     "round trips",
-                    bare(args.singles, "/bench/round-trips-only"),
+                    bare(args.singles, "/api/bench/round-trips-only"),
                     args.concurrency,
                     201,
                 ),

@@ -1,5 +1,10 @@
 """The production URLs plus the benchmark's references (bench settings only): the bare DRF
-one-row insert, and a post's round trips (PostgreSQL and Redis) with nothing else."""
+one-row insert, and a post's round trips (PostgreSQL and Redis) with nothing else.
+
+Both are served under `API_PATH_PREFIX`, as the events API is, so that a request to them
+passes through the same middleware as a posted event: the API skips the middleware only
+browsers need (core/browser_middleware.py), and a reference that ran it would cost more
+than the stack the API runs on."""
 
 import json
 from functools import cache
@@ -77,7 +82,7 @@ def _redis_line() -> tuple[RedisLine, list[bytes]]:
 
 
 urlpatterns = [
-    path("bench/bare-insert", BareInsert.as_view()),
-    path("bench/round-trips-only", RoundTripsOnly.as_view()),
+    path("api/bench/bare-insert", BareInsert.as_view()),
+    path("api/bench/round-trips-only", RoundTripsOnly.as_view()),
     *production_urlpatterns,
 ]

@@ -78,7 +78,7 @@ def child(args) -> None:
 def _post_each(application, args) -> list[str]:
     """Post each line of `args.bodies` through `application`; the answers' statuses."""
     secret = Path(args.secret_file).read_text()
-    path = "/bench/bare-insert" if args.kind == "bare" else "/api/v1/events"
+    path = "/api/bench/bare-insert" if args.kind == "bare" else "/api/v1/events"
     statuses = []
     with open(args.bodies, "rb") as bodies:
         for line in bodies:
