@@ -25,6 +25,13 @@ on a shared host, and whatever it does then falls on every load alike, so the ra
 the bare insert printed at the end of each round hold where the rates alone do not. The
 last line gives them over all rounds together.
 
+5. Then `--paced` single events offered at a set rate, `--paced-share` of the bare
+   insert's rate in the round just run (an open loop, as a core system posts: Poisson
+   arrivals, whatever the answers do, over up to `--paced-connections` connections), each
+   latency counted from the moment its request was due. With a fixed number in flight
+   (1-4), latency is that number over the rate (Little's law), so the latencies of 1
+   say how fast it goes rather than how long a post waits at a given rate; these do.
+
 With each: the CPU time gunicorn and PostgreSQL spent per event, which depends far less
 than the rates on whatever else the machine is running, and the load average. Figures
 only: nothing here asserts a time.
@@ -32,12 +39,14 @@ only: nothing here asserts a time.
     python bench/api.py [--workers 2] [--threads 16] [--concurrency 16] [--singles 5000]
                         [--batches 20] [--batch-size 1000] [--batch-concurrency 2]
                         [--repeat 2] [--slices 5] [--history 20000]
+                        [--paced 2000] [--paced-share 0.6] [--paced-connections 64]
 """
 
 import argparse
 import asyncio
 import json
 import os
+import random
 import resource
 import shutil
 import signal
@@ -46,8 +55,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -256,7 +267,8 @@ def http_request(path: str, body: bytes, headers: dict[str, str]) -> bytes:
 
 class Connection:
     """One HTTP/1.1 connection, reopened whenever the server closes it (gunicorn's sync
-    workers close after each response)."""
+    workers close after each response, its threaded ones a connection left idle for
+    its keep-alive time)."""
 
     def __init__(self, port: int) -> None:
         self.port = port
@@ -264,6 +276,9 @@ class Connection:
         self.writer: asyncio.StreamWriter | None = None
 
     async def send(self, raw: bytes) -> tuple[int, bytes]:
+        if self.reader is not None and self.reader.at_eof():  # closed while idle (keep-alive)
+            self.writer.close()
+            self.reader = self.writer = None
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(HOST, self.port)
         self.writer.write(raw)
@@ -296,6 +311,51 @@ async def drive(port: int, requests: list[bytes], concurrency: int, expect: int)
 
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))
+    return time.perf_counter() - started, latencies
+
+
+async def drive_paced(
+    port: int, requests: list[bytes], rate: float, expect: int, connections: int
+) -> tuple[float, list[float]]:
+    """Send `requests` at `rate` a second on average, whatever the answers do (an open
+    loop: the arrivals of a Poisson process, seeded, so every run offers the same
+    sequence), over at most `connections` connections; returns (wall seconds, latencies).
+
+    A request's latency runs from the moment it was due, not from when it was sent: one
+    that waits for a free connection because the server is behind counts that wait, as
+    the caller it stands for would.
+    """
+    arrivals = random.Random(len(requests))  # noqa: S311 - arrival times, not secrets
+    idle: list[Connection] = []
+    opened = 0
+    freed = asyncio.Condition()
+    latencies: list[float] = []
+
+    async def one(raw: bytes, due: float) -> None:
+        nonlocal opened
+        async with freed:
+            while not idle and opened >= connections:
+                await freed.wait()
+            if idle:  # the one idle longest: none sits out the server's keep-alive
+                connection_ = idle.pop(0)
+            else:
+                opened += 1
+                connection_ = Connection(port)
+        status, body = await connection_.send(raw)
+        latencies.append(time.perf_counter() - due)
+        async with freed:
+            idle.append(connection_)
+            freed.notify()
+        if status != expect:
+            raise SystemExit(f"unexpected {status}: {body[:500]!r}")
+
+    started = due = time.perf_counter()
+    sent = []
+    for raw in requests:
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        sent.append(asyncio.create_task(one(raw, due)))
+        due += arrivals.expovariate(rate)
+    await asyncio.gather(*sent)
     return time.perf_counter() - started, latencies
 
 
@@ -345,22 +405,18 @@ class Figures:
 
 def measure(server: "Server", requests: list[bytes], concurrency: int, expect: int) -> Figures:
     statistics_refresh()
-    return _measured(server, server_pids(server), requests, concurrency, expect)
+    return _measured(server_pids(server), drive(server.port, requests, concurrency, expect))
 
 
 def _measured(
-    server: "Server",
-    pids: tuple[list[int], list[int]],
-    requests: list[bytes],
-    concurrency: int,
-    expect: int,
+    pids: tuple[list[int], list[int]], driven: Coroutine[Any, Any, tuple[float, list[float]]]
 ) -> Figures:
-    """`requests` sent, with the CPU the processes `pids` (gunicorn's, PostgreSQL's) and
-    the load generator spent meanwhile."""
+    """The requests `driven` sends (`drive`, `drive_paced`), with the CPU the processes
+    `pids` (gunicorn's, PostgreSQL's) and the load generator spent meanwhile."""
     app, db = pids
     app_before, db_before = cpu_seconds(app), cpu_seconds(db)
     before = resource.getrusage(resource.RUSAGE_SELF)
-    wall, latencies = asyncio.run(drive(server.port, requests, concurrency, expect))
+    wall, latencies = asyncio.run(driven)
     after = resource.getrusage(resource.RUSAGE_SELF)
     return Figures(
         wall=wall,
@@ -401,7 +457,9 @@ def measure_in_turns(server: "Server", loads: list[Load], slices: int) -> list[F
             size = -(-len(load.requests) // slices)
             requests = load.requests[turn * size : (turn + 1) * size]
             if requests:
-                totals[n] += _measured(server, pids, requests, load.concurrency, load.expect)
+                totals[n] += _measured(
+                    pids, drive(server.port, requests, load.concurrency, load.expect)
+                )
     return totals
 
 
@@ -467,6 +525,7 @@ def run(args, database: str) -> None:
         measure(server, batches(4), args.batch_concurrency, 202)
 
         pooled: dict[str, list[float]] = {}  # label: [events, seconds]
+        paced: list[tuple[float, int, Figures]] = []  # rate offered, requests, figures
         for round_ in range(1, args.repeat + 1):
             print(f"\nRound {round_} of {args.repeat} ({args.slices} slices each, in turns)")
             loads = [
@@ -496,11 +555,32 @@ def run(args, database: str) -> None:
                 total[0] += load.events
                 total[1] += figures.wall
             print(f"  against the bare insert: {against_bare(rate)}")
+            offered = args.paced_share * rate["bare DRF"]
+            requests = singles(args.paced)
+            figures = _measured(
+                server_pids(server),
+                drive_paced(server.port, requests, offered, 202, args.paced_connections),
+            )
+            print(
+                f"  single events offered at {args.paced_share:g}x the bare insert's rate, "
+                f"{offered:.0f}/s (open loop, up to {args.paced_connections} connections):"
+            )
+            report("paced single", len(requests), figures)
+            paced.append((offered, len(requests), figures))
         if args.repeat > 1:
             print(
                 f"\nAll {args.repeat} rounds together, against the bare insert: "
                 + against_bare({label: events / wall for label, (events, wall) in pooled.items()})
             )
+        sent = sum(count for _, count, _ in paced)
+        latencies = [latency for _, _, figures in paced for latency in figures.latencies]
+        print(
+            f"Single events offered at {args.paced_share:g}x the bare insert's rate, all rounds: "
+            f"{sent / sum(figures.wall for _, _, figures in paced):.0f} events/s of "
+            f"{sum(offered * count for offered, count, _ in paced) / sent:.0f}/s offered, "
+            f"p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
+            f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms"
+        )
     finally:
         server.close()
     from notifications.models import Event, Notification
@@ -529,9 +609,21 @@ def main() -> None:
     parser.add_argument(
         "--history", type=int, default=20_000, help="events posted before the measures"
     )
+    parser.add_argument(
+        "--paced", type=int, default=2000, help="single events offered at a set rate a round"
+    )
+    parser.add_argument(
+        "--paced-share",
+        type=float,
+        default=0.6,
+        help="their rate, as a share of the round's bare insert rate",
+    )
+    parser.add_argument("--paced-connections", type=int, default=64)
     args = parser.parse_args()
     if args.history < 0:
         parser.error("--history cannot be negative")
+    if args.paced < 1 or args.paced_connections < 1 or not 0 < args.paced_share <= 10:
+        parser.error("--paced and --paced-connections take 1 or more, --paced-share 0 to 10")
     if args.workers < 1 or args.threads < 1:
         parser.error("--workers and --threads take 1 or more")
     # A slice of batches holds two waves of them at least: a slice ends waiting for its
