@@ -28,9 +28,9 @@ last line gives them over all rounds together.
 5. Then `--paced` single events offered at a set rate, `--paced-share` of the bare
    insert's rate in the round just run (an open loop, as a core system posts: Poisson
    arrivals, whatever the answers do, over up to `--paced-connections` connections), each
-   latency counted from the moment its request was due. With a fixed number in flight
-   (1-4), latency is that number over the rate (Little's law), so the latencies of 1
-   say how fast it goes rather than how long a post waits at a given rate; these do.
+   latency counted from the moment its request was due. Loads 1-4 keep a fixed number of
+   requests in flight, so their latency is that number over their rate (Little's law):
+   it says how fast a load goes. This one's says how long a post waits at a given rate.
 
 With each: the CPU time gunicorn and PostgreSQL spent per event, which depends far less
 than the rates on whatever else the machine is running, and the load average. Figures
