@@ -463,11 +463,19 @@ def measure_in_turns(server: "Server", loads: list[Load], slices: int) -> list[F
     return totals
 
 
-def against_bare(rate: dict[str, float]) -> str:
-    """Each load's rate as a multiple of the bare insert's."""
-    bare_rate = rate["bare DRF"]
+# The loads whose requests carry one event each, whose latencies compare with the bare
+# insert's (a batch's request carries a thousand).
+LATENCY_LOADS = ("single event", "bare DRF", "round trips")
+
+
+def against_bare(figure: dict[str, float], labels: tuple[str, ...] | None = None) -> str:
+    """Each load's figure (its rate, its p99) as a multiple of the bare insert's; of the
+    loads `labels` only, where given."""
+    bare = figure["bare DRF"]
     return ", ".join(
-        f"{label} {value / bare_rate:.2f}x" for label, value in rate.items() if label != "bare DRF"
+        f"{label} {value / bare:.2f}x"
+        for label, value in figure.items()
+        if label != "bare DRF" and (labels is None or label in labels)
     )
 
 
@@ -525,6 +533,7 @@ def run(args, database: str) -> None:
         measure(server, batches(4), args.batch_concurrency, 202)
 
         pooled: dict[str, list[float]] = {}  # label: [events, seconds]
+        waited: dict[str, list[float]] = {}  # label: every latency
         paced: list[tuple[float, int, Figures]] = []  # rate offered, requests, figures
         for round_ in range(1, args.repeat + 1):
             print(f"\nRound {round_} of {args.repeat} ({args.slices} slices each, in turns)")
@@ -545,7 +554,7 @@ def run(args, database: str) -> None:
                     201,
                 ),
             ]
-            rate = {}
+            rate, p99 = {}, {}
             for load, figures in zip(
                 loads, measure_in_turns(server, loads, args.slices), strict=True
             ):
@@ -554,7 +563,10 @@ def run(args, database: str) -> None:
                 total = pooled.setdefault(load.label, [0.0, 0.0])
                 total[0] += load.events
                 total[1] += figures.wall
+                p99[load.label] = percentile(figures.latencies, 0.99)
+                waited.setdefault(load.label, []).extend(figures.latencies)
             print(f"  against the bare insert: {against_bare(rate)}")
+            print(f"  p99 against the bare insert's: {against_bare(p99, LATENCY_LOADS)}")
             offered = args.paced_share * rate["bare DRF"]
             requests = singles(args.paced)
             figures = _measured(
@@ -567,19 +579,33 @@ def run(args, database: str) -> None:
             )
             report("paced single", len(requests), figures)
             paced.append((offered, len(requests), figures))
+            print(
+                "  p99 against the bare insert's: "
+                f"{percentile(figures.latencies, 0.99) / p99['bare DRF']:.2f}x"
+            )
         if args.repeat > 1:
             print(
                 f"\nAll {args.repeat} rounds together, against the bare insert: "
                 + against_bare({label: events / wall for label, (events, wall) in pooled.items()})
             )
+            print(
+                f"All {args.repeat} rounds together, p99 against the bare insert's: "
+                + against_bare(
+                    {label: percentile(waited[label], 0.99) for label in LATENCY_LOADS},
+                    LATENCY_LOADS,
+                )
+            )
         sent = sum(count for _, count, _ in paced)
         latencies = [latency for _, _, figures in paced for latency in figures.latencies]
+        bare_p99 = percentile(waited["bare DRF"], 0.99)
         print(
             f"Single events offered at {args.paced_share:g}x the bare insert's rate, all rounds: "
             f"{sent / sum(figures.wall for _, _, figures in paced):.0f} events/s of "
             f"{sum(offered * count for offered, count, _ in paced) / sent:.0f}/s offered, "
             f"p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
-            f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms"
+            f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms "
+            f"({percentile(latencies, 0.99) / bare_p99:.2f}x the bare insert's, "
+            f"{bare_p99 * 1000:.1f} ms), max {max(latencies) * 1000:.1f} ms"
         )
     finally:
         server.close()
