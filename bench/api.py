@@ -392,6 +392,11 @@ class Figures:
     db_cpu: float  # PostgreSQL
     generator_cpu: float
 
+    @classmethod
+    def none(cls) -> "Figures":
+        """The figures of no request: what a load's runs are added to."""
+        return cls(wall=0.0, latencies=[], app_cpu=0.0, db_cpu=0.0, generator_cpu=0.0)
+
     def __add__(self, other: "Figures") -> "Figures":
         """Two runs of one load taken together."""
         return Figures(
@@ -449,7 +454,7 @@ def measure_in_turns(server: "Server", loads: list[Load], slices: int) -> list[F
     figures of a load's slices summed."""
     statistics_refresh()
     pids = server_pids(server)
-    totals = [Figures(0.0, [], 0.0, 0.0, 0.0) for _ in loads]
+    totals = [Figures.none() for _ in loads]
     for turn in range(slices):
         order = list(range(len(loads)))
         for n in order if turn % 2 == 0 else order[::-1]:
@@ -532,9 +537,9 @@ def run(args, database: str) -> None:
         measure(server, bare(400, "/api/bench/round-trips-only"), args.concurrency, 201)
         measure(server, batches(4), args.batch_concurrency, 202)
 
-        pooled: dict[str, list[float]] = {}  # label: [events, seconds]
-        waited: dict[str, list[float]] = {}  # label: every latency
-        paced: list[tuple[float, int, Figures]] = []  # rate offered, requests, figures
+        together: dict[str, tuple[int, Figures]] = {}  # label: events, figures of all rounds
+        paced = Figures.none()  # the paced single events of all rounds
+        offered_each = 0.0  # the rate each of them was offered at, summed
         for round_ in range(1, args.repeat + 1):
             print(f"\nRound {round_} of {args.repeat} ({args.slices} slices each, in turns)")
             loads = [
@@ -560,11 +565,9 @@ def run(args, database: str) -> None:
             ):
                 report(load.label, load.events, figures)
                 rate[load.label] = load.events / figures.wall
-                total = pooled.setdefault(load.label, [0.0, 0.0])
-                total[0] += load.events
-                total[1] += figures.wall
                 p99[load.label] = percentile(figures.latencies, 0.99)
-                waited.setdefault(load.label, []).extend(figures.latencies)
+                counted, so_far = together.get(load.label, (0, Figures.none()))
+                together[load.label] = (counted + load.events, so_far + figures)
             print(f"  against the bare insert: {against_bare(rate)}")
             print(f"  p99 against the bare insert's: {against_bare(p99, LATENCY_LOADS)}")
             offered = args.paced_share * rate["bare DRF"]
@@ -578,7 +581,8 @@ def run(args, database: str) -> None:
                 f"{offered:.0f}/s (open loop, up to {args.paced_connections} connections):"
             )
             report("paced single", len(requests), figures)
-            paced.append((offered, len(requests), figures))
+            paced += figures
+            offered_each += offered * len(requests)
             print(
                 "  p99 against the bare insert's: "
                 f"{percentile(figures.latencies, 0.99) / p99['bare DRF']:.2f}x"
@@ -586,26 +590,29 @@ def run(args, database: str) -> None:
         if args.repeat > 1:
             print(
                 f"\nAll {args.repeat} rounds together, against the bare insert: "
-                + against_bare({label: events / wall for label, (events, wall) in pooled.items()})
+                + against_bare(
+                    {label: counted / all_.wall for label, (counted, all_) in together.items()}
+                )
             )
             print(
                 f"All {args.repeat} rounds together, p99 against the bare insert's: "
                 + against_bare(
-                    {label: percentile(waited[label], 0.99) for label in LATENCY_LOADS},
+                    {
+                        label: percentile(together[label][1].latencies, 0.99)
+                        for label in LATENCY_LOADS
+                    },
                     LATENCY_LOADS,
                 )
             )
-        sent = sum(count for _, count, _ in paced)
-        latencies = [latency for _, _, figures in paced for latency in figures.latencies]
-        bare_p99 = percentile(waited["bare DRF"], 0.99)
+        sent = len(paced.latencies)
+        paced_p99 = percentile(paced.latencies, 0.99)
+        bare_p99 = percentile(together["bare DRF"][1].latencies, 0.99)
         print(
             f"Single events offered at {args.paced_share:g}x the bare insert's rate, all rounds: "
-            f"{sent / sum(figures.wall for _, _, figures in paced):.0f} events/s of "
-            f"{sum(offered * count for offered, count, _ in paced) / sent:.0f}/s offered, "
-            f"p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
-            f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms "
-            f"({percentile(latencies, 0.99) / bare_p99:.2f}x the bare insert's, "
-            f"{bare_p99 * 1000:.1f} ms), max {max(latencies) * 1000:.1f} ms"
+            f"{sent / paced.wall:.0f} events/s of {offered_each / sent:.0f}/s offered, "
+            f"p50 {percentile(paced.latencies, 0.5) * 1000:.1f} ms, "
+            f"p99 {paced_p99 * 1000:.1f} ms ({paced_p99 / bare_p99:.2f}x the bare insert's, "
+            f"{bare_p99 * 1000:.1f} ms), max {max(paced.latencies) * 1000:.1f} ms"
         )
     finally:
         server.close()
